@@ -1,0 +1,65 @@
+// Command-line entry: `weft validate`, `weft run`, `weft graph` (parsed by commander).
+import { Command, InvalidArgumentError, Option } from 'commander'
+import { validateCommand } from './validate.ts'
+import { runCommand } from './run.ts'
+import { graphCommand } from './graph.ts'
+
+const collect = (value: string, previous: string[]) => [...previous, value]
+const positiveInt = (value: string) => {
+  const n = Number(value)
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a whole number of at least 1')
+  return n
+}
+
+/** Parses argv and runs the command; resolves to the process exit code. */
+export async function main(argv: string[]): Promise<number> {
+  let code = 0
+  const program = new Command()
+    .name('weft')
+    .description('Declarative DAG engine for generative-media pipelines')
+    .showHelpAfterError()
+    .exitOverride()
+
+  program
+    .command('validate')
+    .description('check a pipeline file and list every problem with file:line:col (exit 0 valid, 1 invalid)')
+    .argument('<file>', 'pipeline YAML file')
+    .option('--json', 'print { valid, diagnostics } as JSON')
+    .action(async (file: string, o: { json?: boolean }) => {
+      code = await validateCommand(file, o)
+    })
+
+  program
+    .command('run')
+    .description('run a pipeline (exit 0 completed, 1 failed, 2 invalid pipeline or inputs, 130 cancelled)')
+    .argument('<file>', 'pipeline YAML file')
+    .option('-i, --input <key=value>', 'a run input (repeatable); non-string inputs are read as YAML', collect, [])
+    .option('--inputs-file <file>', 'JSON or YAML file with run inputs')
+    .option('-s, --set <path=value>', 'override a config value, e.g. parallel.max_concurrent=2 (repeatable)', collect, [])
+    .option('--out <dir>', 'directory for run files', '.weft/runs')
+    .option('--json', 'print the final run record as JSON')
+    .option('--concurrency <n>', 'cap on nodes running at once (overrides the pipeline)', positiveInt)
+    .addOption(new Option('--executor <kind>', 'where node work runs').choices(['workers', 'inline']).default('workers'))
+    .action(async (file: string, o) => {
+      code = await runCommand(file, o)
+    })
+
+  program
+    .command('graph')
+    .description('print the pipeline DAG')
+    .argument('<file>', 'pipeline YAML file')
+    .addOption(new Option('--format <format>', 'output format').choices(['mermaid', 'dot', 'json']).default('mermaid'))
+    .action(async (file: string, o: { format: 'mermaid' | 'dot' | 'json' }) => {
+      code = await graphCommand(file, o)
+    })
+
+  try {
+    await program.parseAsync(argv)
+  } catch (err) {
+    const e = err as { code?: string; exitCode?: number }
+    if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0
+    if (typeof e.exitCode === 'number') return 2
+    throw err
+  }
+  return code
+}

@@ -1,0 +1,52 @@
+// RunStore kept in memory: for tests, benchmarks and one-off CLI runs that need no history.
+import type { RunEvent, RunQuery, RunRecord, RunStore, StoreWrite } from '../ports.ts'
+
+export class MemoryRunStore implements RunStore {
+  readonly #runs = new Map<string, RunRecord>()
+  readonly #events = new Map<string, RunEvent[]>()
+
+  async write(batch: readonly StoreWrite[]): Promise<void> {
+    // validate the whole batch first so that it applies all-or-nothing
+    for (const w of batch) {
+      const runId = w.kind === 'run.create' ? undefined : w.kind === 'event' ? w.event.run_id : w.runId
+      if (runId !== undefined && !this.#runs.has(runId) && !batch.some((b) => b.kind === 'run.create' && b.run.id === runId)) {
+        throw new Error(`run ${runId} does not exist`)
+      }
+      if (w.kind === 'run.create' && this.#runs.has(w.run.id)) throw new Error(`run ${w.run.id} already exists`)
+    }
+    for (const w of batch) {
+      switch (w.kind) {
+        case 'run.create':
+          this.#runs.set(w.run.id, structuredClone(w.run))
+          this.#events.set(w.run.id, [])
+          break
+        case 'run.update':
+          Object.assign(this.#runs.get(w.runId)!, structuredClone(w.patch))
+          break
+        case 'node.update':
+          this.#runs.get(w.runId)!.nodes[w.node.id] = structuredClone(w.node)
+          break
+        case 'event':
+          this.#events.get(w.event.run_id)!.push(structuredClone(w.event))
+          break
+      }
+    }
+  }
+
+  async getRun(id: string): Promise<RunRecord | undefined> {
+    const r = this.#runs.get(id)
+    return r && structuredClone(r)
+  }
+
+  async listRuns(query: RunQuery = {}): Promise<RunRecord[]> {
+    const all = [...this.#runs.values()].filter((r) => !query.status || r.status === query.status)
+    all.sort((a, b) => (a.created_at < b.created_at ? 1 : a.created_at > b.created_at ? -1 : 0))
+    return structuredClone(all.slice(0, query.limit ?? all.length))
+  }
+
+  async listEvents(runId: string, afterSeq = 0): Promise<RunEvent[]> {
+    return structuredClone((this.#events.get(runId) ?? []).filter((e) => e.seq > afterSeq))
+  }
+
+  async close(): Promise<void> {}
+}

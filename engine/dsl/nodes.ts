@@ -1,0 +1,261 @@
+// Checks and compiles one node of a pipeline: common fields, its type's own fields, and a control node's child.
+import * as v from 'valibot'
+import { parseDuration } from '../duration.ts'
+import { compileTemplate, containsExpression, findExpressions, type ExpressionProblem, type Template } from '../expressions.ts'
+import type { NodeDefinition } from '../node-def.ts'
+import type { NodeRegistry } from '../registry.ts'
+import { defaultRetry, type ChildNodeSpec, type NodeSpec, type RetrySpec, type Trigger } from './pipeline.ts'
+import { didYouMean, type DocPath, type Reporter } from './reporter.ts'
+import { objectFields, schemaKind, kindOfValue, type Kind } from './schema-info.ts'
+import { describe, isMap, issuePath } from './load.ts'
+import { issueMessage } from './issues.ts'
+
+/** An expression-bearing template whose references and types are checked once all nodes are known. */
+export interface PendingCheck {
+  /** The node the template belongs to (undefined for `outputs`). */
+  owner: string | undefined
+  template: Template
+  path: DocPath
+  /** Extra variables in scope (a fan-out child's `item`, `index`). */
+  scope?: Record<string, string>
+  /** Kinds expected where a field is exactly one expression, keyed by the field's path string. */
+  expect?: Map<string, Kind>
+}
+
+/** Fields every node may have, whatever its type. */
+export const COMMON_KEYS = ['type', 'needs', 'when', 'timeout', 'retry', 'continue_on_error', 'trigger', 'pool', 'stage', 'description'] as const
+const CHILD_KEYS = ['type', 'timeout', 'retry', 'description'] as const
+
+const RetrySchema = v.strictObject({
+  attempts: v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(100)),
+  backoff: v.optional(v.union([v.number(), v.string()])),
+  factor: v.optional(v.pipe(v.number(), v.minValue(1))),
+  max_backoff: v.optional(v.union([v.number(), v.string()])),
+  jitter: v.optional(v.boolean()),
+})
+const TriggerSchema = v.picklist(['all_succeeded', 'none_failed', 'all_done'])
+
+/** Checks one node; returns its compiled spec, or undefined when it is too broken to compile. */
+export function compileNode(r: Reporter, registry: NodeRegistry, id: string, raw: unknown, checks: PendingCheck[], pools: Record<string, number>, nodeIds: readonly string[]): NodeSpec | undefined {
+  const at: DocPath = ['nodes', id]
+  if (!isMap(raw)) {
+    r.report('SCHEMA_INVALID', at, `expected a mapping with at least \`type:\`, got ${describe(raw)}`)
+    return undefined
+  }
+  const typed = resolveType(r, registry, at, raw)
+  if (!typed) return undefined
+  const { def, module } = typed
+
+  const needs = checkNeeds(r, at, raw.needs, nodeIds)
+  const timeoutMs = durationField(r, [...at, 'timeout'], raw.timeout)
+  const retry = retryField(r, [...at, 'retry'], raw.retry)
+  const continueOnError = simple(r, [...at, 'continue_on_error'], raw.continue_on_error, v.boolean()) ?? false
+  const trigger: Trigger = simple(r, [...at, 'trigger'], raw.trigger, TriggerSchema) ?? 'all_succeeded'
+  const pool = simple(r, [...at, 'pool'], raw.pool, v.string())
+  if (pool !== undefined && !(pool in pools)) r.report('UNKNOWN_POOL', [...at, 'pool'], `pool "${pool}" is not declared under \`pools:\`${didYouMean(pool, Object.keys(pools))}`)
+  const stage = simple(r, [...at, 'stage'], raw.stage, v.string())
+  const description = simple(r, [...at, 'description'], raw.description, v.string())
+
+  let when: Template | undefined
+  if (raw.when !== undefined) {
+    if (typeof raw.when === 'boolean') when = { kind: 'literal', value: raw.when }
+    else if (typeof raw.when === 'string' && findExpressions(raw.when).length === 1 && raw.when.trim().startsWith('${{') && raw.when.trim().endsWith('}}')) {
+      when = compileChecked(r, raw.when, [...at, 'when'])
+      checks.push({ owner: id, template: when, path: [...at, 'when'], expect: new Map([[key([...at, 'when']), 'boolean']]) })
+    } else r.report('SCHEMA_INVALID', [...at, 'when'], 'expected a boolean or a single `${{ expression }}`')
+  }
+
+  const fields = typeFields(raw, COMMON_KEYS)
+  const expect = checkTypeFields(r, def, at, fields, COMMON_KEYS)
+  const deferred = new Set([...(def.deferred ?? []), ...(def.child ? [def.child.field] : [])])
+  // deferred fields stay literal: the node resolves them itself (per fan-out item, say)
+  const entries = Object.entries(fields).map(([k, val]): [string, Template] => [k, deferred.has(k) ? { kind: 'literal', value: val } : compileChecked(r, val, [...at, k])])
+  const template: Template = entries.every(([, t]) => t.kind === 'literal') ? { kind: 'literal', value: fields } : { kind: 'object', entries }
+  checks.push({ owner: id, template: { kind: 'object', entries: entries.filter(([k]) => !deferred.has(k)) }, path: at, expect })
+
+  const spec: NodeSpec = { id, type: def.type, def, module, deps: [...needs], needs, retry, continueOnError, trigger, template }
+  if (when) spec.when = when
+  if (timeoutMs !== undefined) spec.timeoutMs = timeoutMs
+  if (pool !== undefined) spec.pool = pool
+  if (stage !== undefined) spec.stage = stage
+  if (description !== undefined) spec.description = description
+
+  if (def.child && fields[def.child.field] !== undefined) {
+    const child = compileChild(r, registry, [...at, def.child.field], fields[def.child.field], checks, id, def.child.scope)
+    if (child) spec.child = child
+  }
+  return spec
+}
+
+function compileChild(r: Reporter, registry: NodeRegistry, at: DocPath, raw: unknown, checks: PendingCheck[], owner: string, scope: Record<string, string>): ChildNodeSpec | undefined {
+  if (!isMap(raw)) {
+    r.report('SCHEMA_INVALID', at, `expected a node (a mapping with \`type:\`), got ${describe(raw)}`)
+    return undefined
+  }
+  const typed = resolveType(r, registry, at, raw)
+  if (!typed) return undefined
+  if (typed.def.runs === 'control') {
+    r.report('SCHEMA_INVALID', [...at, 'type'], `"${typed.def.type}" cannot run inside another node; use a worker node type here`)
+    return undefined
+  }
+  const timeoutMs = durationField(r, [...at, 'timeout'], raw.timeout)
+  const retry = retryField(r, [...at, 'retry'], raw.retry)
+  for (const k of ['needs', 'when', 'continue_on_error', 'trigger', 'pool', 'stage']) {
+    if (raw[k] !== undefined) r.report('SCHEMA_UNKNOWN_KEY', [...at, k], `"${k}" is not allowed on a child node; put it on the enclosing node`, { which: 'key' })
+  }
+  const fields = typeFields(raw, [...CHILD_KEYS, 'needs', 'when', 'continue_on_error', 'trigger', 'pool', 'stage'])
+  const expect = checkTypeFields(r, typed.def, at, fields, CHILD_KEYS)
+  const template = compileChecked(r, fields, at)
+  checks.push({ owner, template, path: at, scope, expect })
+  const child: ChildNodeSpec = { type: typed.def.type, def: typed.def, module: typed.module, template, retry }
+  if (timeoutMs !== undefined) child.timeoutMs = timeoutMs
+  return child
+}
+
+function resolveType(r: Reporter, registry: NodeRegistry, at: DocPath, raw: Record<string, unknown>): { def: NodeDefinition; module: string } | undefined {
+  if (raw.type === undefined) {
+    r.report('SCHEMA_MISSING_KEY', at, 'missing required key "type"', { which: 'key' })
+    return undefined
+  }
+  if (typeof raw.type !== 'string') {
+    r.report('SCHEMA_INVALID', [...at, 'type'], `expected a node type name, got ${describe(raw.type)}`)
+    return undefined
+  }
+  const found = registry.get(raw.type)
+  if (!found) {
+    const known = [...registry.types.keys()]
+    r.report('UNKNOWN_NODE_TYPE', [...at, 'type'], `unknown node type "${raw.type}"${didYouMean(raw.type, known)}; known types: ${known.join(', ')} (add others with \`plugins:\`)`)
+    return undefined
+  }
+  return found
+}
+
+function typeFields(raw: Record<string, unknown>, common: readonly string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const [k, val] of Object.entries(raw)) if (!common.includes(k)) out[k] = val
+  return out
+}
+
+/**
+ * Checks a node's type-specific fields against its config schema where it can: literal values are
+ * validated now; a field that is exactly one expression is type-checked later (returned as expectations).
+ */
+function checkTypeFields(r: Reporter, def: NodeDefinition, at: DocPath, fields: Record<string, unknown>, common: readonly string[]): Map<string, Kind> {
+  const expect = new Map<string, Kind>()
+  const info = objectFields(def.config)
+  if (!info) {
+    if (def.config && !containsExpression(fields)) {
+      // a non-valibot schema: validate the whole literal config when it has no expressions
+      const res = def.config['~standard'].validate(fields)
+      if (!(res instanceof Promise) && res.issues) {
+        for (const issue of res.issues) {
+          const p = (issue.path ?? []).map((seg) => (typeof seg === 'object' ? seg.key : seg)).map((k) => (typeof k === 'number' ? k : String(k)))
+          r.report('SCHEMA_INVALID', [...at, ...p], issue.message)
+        }
+      }
+    }
+    return expect
+  }
+  const childField = def.child?.field
+  for (const [k, val] of Object.entries(fields)) {
+    const f = info.fields.get(k)
+    if (!f) {
+      if (!info.open) r.report('SCHEMA_UNKNOWN_KEY', [...at, k], `unknown key "${k}" for node type "${def.type}"${didYouMean(k, [...info.fields.keys(), ...common])}`, { which: 'key' })
+      continue
+    }
+    if (k === childField || (def.deferred ?? []).includes(k)) continue
+    const exact = typeof val === 'string' && isExactExpression(val)
+    if (exact) {
+      expect.set(key([...at, k]), schemaKind(f.schema))
+      continue
+    }
+    if (typeof val === 'string' && val.includes('${{')) {
+      const want = schemaKind(f.schema)
+      if (want !== 'string' && want !== 'unknown') r.report('EXPRESSION_TYPE', [...at, k], `expected ${want} but text with \`\${{ }}\` always gives a string; make the field exactly one expression`)
+      continue
+    }
+    if (containsExpression(val)) continue
+    const res = v.safeParse(f.schema, val)
+    if (!res.success) for (const issue of res.issues) r.report('SCHEMA_INVALID', [...at, k, ...issuePath(issue)], issueMessage(issue))
+  }
+  for (const [k, f] of info.fields) {
+    if (!f.optional && fields[k] === undefined) r.report('SCHEMA_MISSING_KEY', at, `missing required key "${k}" for node type "${def.type}"`, { which: 'key' })
+  }
+  return expect
+}
+
+export function isExactExpression(s: string): boolean {
+  const t = s.trim()
+  const spans = findExpressions(t)
+  return spans.length === 1 && spans[0]!.start === 0 && spans[0]!.end === t.length
+}
+
+/** Dotted path key used to match expectations to expression paths. */
+export function key(p: DocPath): string {
+  return p.map(String).join('\u0000')
+}
+
+function compileChecked(r: Reporter, value: unknown, at: DocPath): Template {
+  const problems: ExpressionProblem[] = []
+  const t = compileTemplate(value, problems, [...at])
+  for (const p of problems) r.report(p.code, p.path, p.message, { offset: { text: p.text, at: p.offset } })
+  return t
+}
+
+function checkNeeds(r: Reporter, at: DocPath, raw: unknown, nodeIds: readonly string[]): string[] {
+  if (raw === undefined) return []
+  const list = typeof raw === 'string' ? [raw] : raw
+  if (!Array.isArray(list)) {
+    r.report('SCHEMA_INVALID', [...at, 'needs'], `expected a node id or a list of node ids, got ${describe(raw)}`)
+    return []
+  }
+  const out: string[] = []
+  list.forEach((item, i) => {
+    const where = typeof raw === 'string' ? [...at, 'needs'] : [...at, 'needs', i]
+    if (typeof item !== 'string') r.report('SCHEMA_INVALID', where, `expected a node id, got ${describe(item)}`)
+    else if (!nodeIds.includes(item)) r.report('UNKNOWN_NODE', where, `node "${at[1]}" needs "${item}", which is not defined${didYouMean(item, nodeIds)}`)
+    else if (!out.includes(item)) out.push(item)
+  })
+  return out
+}
+
+function durationField(r: Reporter, at: DocPath, raw: unknown): number | undefined {
+  if (raw === undefined) return undefined
+  const ms = parseDuration(raw)
+  if (ms === undefined) r.report('INVALID_DURATION', at, `expected a duration such as 500ms, 30s or 2m (or a number of milliseconds), got ${describe(raw)}`)
+  return ms
+}
+
+function retryField(r: Reporter, at: DocPath, raw: unknown): RetrySpec {
+  if (raw === undefined) return defaultRetry
+  if (typeof raw === 'number') raw = { attempts: raw }
+  const res = v.safeParse(RetrySchema, raw)
+  if (!res.success) {
+    for (const issue of res.issues) {
+      const ip = issuePath(issue)
+      if (issue.type === 'strict_object' && ip.length) r.report('SCHEMA_UNKNOWN_KEY', [...at, ...ip], `unknown key "${ip[ip.length - 1]}"${didYouMean(String(ip[ip.length - 1]), Object.keys(RetrySchema.entries))}`, { which: 'key' })
+      else r.report('SCHEMA_INVALID', [...at, ...ip], issueMessage(issue))
+    }
+    return defaultRetry
+  }
+  const o = res.output
+  const backoffMs = o.backoff === undefined ? defaultRetry.backoffMs : durationField(r, [...at, 'backoff'], o.backoff)
+  const maxBackoffMs = o.max_backoff === undefined ? defaultRetry.maxBackoffMs : durationField(r, [...at, 'max_backoff'], o.max_backoff)
+  return {
+    attempts: o.attempts,
+    backoffMs: backoffMs ?? defaultRetry.backoffMs,
+    factor: o.factor ?? defaultRetry.factor,
+    maxBackoffMs: maxBackoffMs ?? defaultRetry.maxBackoffMs,
+    jitter: o.jitter ?? defaultRetry.jitter,
+  }
+}
+
+function simple<S extends v.GenericSchema>(r: Reporter, at: DocPath, raw: unknown, schema: S): v.InferOutput<S> | undefined {
+  if (raw === undefined) return undefined
+  const res = v.safeParse(schema, raw)
+  if (res.success) return res.output
+  for (const issue of res.issues) r.report('SCHEMA_INVALID', [...at, ...issuePath(issue)], issueMessage(issue))
+  return undefined
+}
+
+export { kindOfValue }

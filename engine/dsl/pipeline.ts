@@ -1,0 +1,80 @@
+// The validated, compiled form of a pipeline file, as the scheduler consumes it.
+import type { NodeDefinition } from '../node-def.ts'
+import type { Template } from '../expressions.ts'
+
+/** A run input as declared under `inputs:`. */
+export interface InputSpec {
+  type: 'string' | 'number' | 'integer' | 'boolean' | 'list' | 'object'
+  required: boolean
+  default?: unknown
+  enum?: unknown[]
+  description?: string
+}
+
+/** When a node may start, given how its dependencies ended (after Airflow's trigger rules). */
+export type Trigger = 'all_succeeded' | 'none_failed' | 'all_done'
+
+export interface RetrySpec {
+  /** Total attempts, including the first. */
+  attempts: number
+  /** Delay before the second attempt; doubles (× factor) each time, capped by maxBackoffMs. */
+  backoffMs: number
+  factor: number
+  maxBackoffMs: number
+  /** Randomise each delay between 50% and 100% of its value, so retries of many nodes spread out. */
+  jitter: boolean
+}
+
+/** A node after validation. `config` keeps the raw field values; `template` holds them compiled. */
+export interface NodeSpec {
+  id: string
+  type: string
+  def: NodeDefinition
+  /** URL of the module defining the type (workers import it). */
+  module: string
+  /** Dependencies: `needs` plus every node referenced by an expression. */
+  deps: string[]
+  needs: string[]
+  when?: Template
+  timeoutMs?: number
+  retry: RetrySpec
+  continueOnError: boolean
+  trigger: Trigger
+  pool?: string
+  stage?: string
+  description?: string
+  /** Type-specific fields, compiled (deferred fields are kept literal for the node to resolve). */
+  template: Template
+  /** Set for control nodes with a child template (`fan_out.node`). */
+  child?: ChildNodeSpec
+}
+
+/** The child node of a control node: its type, module and compiled fields (evaluated with `item`/`index`). */
+export interface ChildNodeSpec {
+  type: string
+  def: NodeDefinition
+  module: string
+  template: Template
+  timeoutMs?: number
+  retry: RetrySpec
+}
+
+export interface Pipeline {
+  file: string
+  name: string
+  version: string | number
+  description?: string
+  inputs: Record<string, InputSpec>
+  /** Config defaults; a run overrides parts with `--set`. */
+  config: Record<string, unknown>
+  /** Global cap on nodes running at once (undefined: no cap). */
+  concurrency?: number
+  /** Named caps shared by the nodes that name them in `pool:`. */
+  pools: Record<string, number>
+  plugins: string[]
+  /** In file order. */
+  nodes: Map<string, NodeSpec>
+  outputs: Template
+}
+
+export const defaultRetry: RetrySpec = { attempts: 1, backoffMs: 1000, factor: 2, maxBackoffMs: 60_000, jitter: true }

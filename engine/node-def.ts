@@ -1,0 +1,133 @@
+// The shape of a node type (built-in or plugin): `{ type, config?, output?, execute(ctx) }`, and what `ctx` offers.
+import type { ErrorInfo } from './errors.ts'
+import type { Decision, ApprovalRequest, MediaProvider, ModelProvider } from './ports.ts'
+
+/**
+ * A schema for a node's config or output. Any Standard Schema (valibot, zod, arktype…) validates; valibot
+ * object schemas are also introspected so `weft validate` can check field names and types statically.
+ */
+export interface SchemaLike {
+  readonly '~standard': {
+    readonly version: 1
+    readonly vendor: string
+    readonly validate: (value: unknown) => StandardResult | Promise<StandardResult>
+  }
+}
+export type StandardResult =
+  | { readonly value: unknown; readonly issues?: undefined }
+  | { readonly issues: ReadonlyArray<{ readonly message: string; readonly path?: ReadonlyArray<PropertyKey | { readonly key: PropertyKey }> }> }
+
+type InferSchema<S, Fallback> = S extends { readonly '~standard': { readonly types?: infer T } }
+  ? T extends { readonly output: infer O } ? O : Fallback
+  : Fallback
+
+/** Progress a node reports while it runs; shown live by the CLI and streamed by the server. */
+export interface Progress {
+  message?: string
+  /** 0–1 when the node knows how far along it is. */
+  fraction?: number
+  [key: string]: unknown
+}
+
+/** What every node's `execute` receives. It never hands out the database or a socket. */
+export interface NodeContext<C = Record<string, unknown>> {
+  /** The node's fields with every `${{ }}` resolved (and validated when the type declares a config schema). */
+  config: C
+  /** Aborted when the node times out, the run is cancelled, or a fail-fast run stops. */
+  signal: AbortSignal
+  /** Reports progress (cheap; safe to call often). */
+  emit(progress: Progress): void
+  run: { id: string; interactive: boolean }
+  node: { id: string; type: string; attempt: number }
+  /** `<run>:<node>:<attempt>`, for providers that deduplicate retried calls. */
+  idempotencyKey: string
+  /** Directory for this run's files (media); created on first use by the node. */
+  workDir: string
+  /** Model and media providers, when the composition root configured them. */
+  providers: Providers
+}
+
+export interface Providers {
+  model?: ModelProvider
+  media?: MediaProvider
+}
+
+/** Extra powers of a control node (fan-out, approval), which runs inside the run loop instead of a worker. */
+export interface ControlContext<C = Record<string, unknown>> extends NodeContext<C> {
+  /** Fields listed in `deferred`, still unresolved (templates evaluated per child). */
+  raw: Record<string, unknown>
+  /** Runs one child node (a node spec such as a fan-out's `node:`), with extra variables in scope (`item`, `index`). */
+  runChild(spec: ChildSpec, scope: Record<string, unknown>, opts: { signal: AbortSignal; key: string }): Promise<ChildOutcome>
+  /** Asks the run's decision source; resolves when a decision arrives (waiting is a state, not an error). */
+  requestDecision(request: ApprovalRequest): Promise<Decision>
+}
+
+/** A child node as written inside a control node (e.g. `fan_out.node`). */
+export interface ChildSpec {
+  type: string
+  [field: string]: unknown
+}
+export type ChildOutcome = { ok: true; output: unknown } | { ok: false; error: ErrorInfo }
+
+/** A node type. Importing a module that defines one has no side effects. */
+export interface NodeDefinition<C = any, O = any> {
+  /** The DSL `type` value; snake_case, matching the file name in kebab-case. */
+  type: string
+  description?: string
+  /** Schema of the node's own fields (after expressions are resolved). Optional for plugins. */
+  config?: SchemaLike
+  /** Schema of the output; enables static checks of `nodes.<id>.output.<field>` references. */
+  output?: SchemaLike
+  /** Config fields whose expressions are resolved later by the node itself (templates such as `fan_out.node`). */
+  deferred?: readonly string[]
+  /** A field holding a child node spec (validated like a node, with extra variables such as `item` in scope). */
+  child?: ChildTemplate
+  /** `worker` (default): runs on a worker thread. `control`: runs in the run loop with a ControlContext. */
+  runs?: 'worker' | 'control'
+  execute(ctx: any): O | Promise<O>
+}
+
+/** Declares that `field` holds a child node spec whose expressions see `scope` variables (e.g. `item`, `index`). */
+export interface ChildTemplate {
+  field: string
+  scope: Record<string, 'dyn' | 'int' | 'string'>
+}
+
+/** Identity helper that gives `execute` its inferred types. */
+export function defineNode<CS extends SchemaLike | undefined = undefined, OS extends SchemaLike | undefined = undefined>(def: {
+  type: string
+  description?: string
+  config?: CS
+  output?: OS
+  deferred?: readonly string[]
+  child?: ChildTemplate
+  runs?: 'worker'
+  execute(ctx: NodeContext<InferSchema<CS, Record<string, unknown>>>): InferSchema<OS, unknown> | Promise<InferSchema<OS, unknown>>
+}): NodeDefinition
+export function defineNode<CS extends SchemaLike | undefined = undefined, OS extends SchemaLike | undefined = undefined>(def: {
+  type: string
+  description?: string
+  config?: CS
+  output?: OS
+  deferred?: readonly string[]
+  child?: ChildTemplate
+  runs: 'control'
+  execute(ctx: ControlContext<InferSchema<CS, Record<string, unknown>>>): InferSchema<OS, unknown> | Promise<InferSchema<OS, unknown>>
+}): NodeDefinition
+export function defineNode(def: NodeDefinition): NodeDefinition {
+  return def
+}
+
+/** Checks that a plugin module's default export looks like a node definition; returns a reason when not. */
+export function checkDefinition(def: unknown): string | undefined {
+  if (!def || typeof def !== 'object') return 'the default export is not an object'
+  const d = def as Record<string, unknown>
+  if (typeof d.type !== 'string' || !/^[a-z][a-z0-9_]*$/.test(d.type)) return '`type` must be a snake_case string'
+  if (typeof d.execute !== 'function') return '`execute` must be a function'
+  for (const k of ['config', 'output'] as const) {
+    const s = d[k]
+    if (s !== undefined && !(s && typeof s === 'object' && '~standard' in s)) return `\`${k}\` must be a Standard Schema (e.g. a valibot schema) when given`
+  }
+  if (d.runs !== undefined && d.runs !== 'worker') return 'plugin node types run on workers (`runs` must be omitted)'
+  return undefined
+}

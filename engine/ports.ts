@@ -1,0 +1,168 @@
+// The engine's ports: every way the run loop reaches storage, execution, events, humans and providers.
+import type { ErrorInfo } from './errors.ts'
+import type { Progress } from './node-def.ts'
+
+export type RunStatus = 'pending' | 'running' | 'awaiting_approval' | 'completed' | 'failed' | 'cancelled'
+export type NodeStatus = 'pending' | 'running' | 'waiting' | 'succeeded' | 'failed' | 'skipped' | 'cancelled'
+
+/** The state of one node in a run, as stored and as printed by `weft run --json`. */
+export interface NodeRecord {
+  id: string
+  type: string
+  status: NodeStatus
+  attempts: number
+  started_at: string | null
+  finished_at: string | null
+  duration_ms: number | null
+  output: unknown
+  error: ErrorInfo | null
+  /** Why a node was skipped (`when` was false, a dependency did not succeed, the run stopped). */
+  skip_reason?: string
+  stage?: string
+}
+
+/** A run: its identity, inputs, resolved config, status and per-node states. */
+export interface RunRecord {
+  id: string
+  pipeline: { name: string; version: string | number; file: string }
+  status: RunStatus
+  interactive: boolean
+  inputs: Record<string, unknown>
+  config: Record<string, unknown>
+  outputs: Record<string, unknown> | null
+  error: ErrorInfo | null
+  current_stage: string | null
+  created_at: string
+  started_at: string | null
+  finished_at: string | null
+  nodes: Record<string, NodeRecord>
+}
+
+export type RunEventType =
+  | 'run.started' | 'stage.changed'
+  | 'node.started' | 'node.progress' | 'node.retrying' | 'node.completed' | 'node.failed' | 'node.skipped' | 'node.cancelled'
+  | 'approval.requested' | 'approval.resolved'
+  | 'run.completed' | 'run.failed' | 'run.cancelled'
+
+/** One entry of a run's append-only event log; `seq` grows by one per run. */
+export interface RunEvent {
+  seq: number
+  run_id: string
+  type: RunEventType
+  node?: string
+  timestamp: string
+  payload: Record<string, unknown>
+}
+
+/** A write the run loop asks the store to make. A batch is applied atomically, in order. */
+export type StoreWrite =
+  | { kind: 'run.create'; run: RunRecord }
+  | { kind: 'run.update'; runId: string; patch: Partial<Omit<RunRecord, 'id' | 'nodes'>> }
+  | { kind: 'node.update'; runId: string; node: NodeRecord }
+  | { kind: 'event'; event: RunEvent }
+
+export interface RunQuery {
+  status?: RunStatus
+  limit?: number
+}
+
+/** Durable record of runs. The memory store and the Postgres store pass the same contract suite. */
+export interface RunStore {
+  /** Applies a batch of writes in one transaction. */
+  write(batch: readonly StoreWrite[]): Promise<void>
+  getRun(id: string): Promise<RunRecord | undefined>
+  listRuns(query?: RunQuery): Promise<RunRecord[]>
+  /** Events of a run with `seq > afterSeq`, in order. */
+  listEvents(runId: string, afterSeq?: number): Promise<RunEvent[]>
+  close(): Promise<void>
+}
+
+/** One node attempt handed to an executor. Everything in it is structured-cloneable. */
+export interface NodeTask {
+  runId: string
+  nodeId: string
+  type: string
+  /** URL of the module that defines `type` (a plugin file, or the built-in registry). */
+  module: string
+  attempt: number
+  config: unknown
+  run: { id: string; interactive: boolean }
+  idempotencyKey: string
+  workDir: string
+}
+
+export type TaskOutcome = { ok: true; output: unknown } | { ok: false; error: ErrorInfo }
+
+/** Runs node attempts (inline, or on worker threads). Never rejects for a node's own error. */
+export interface NodeExecutor {
+  execute(task: NodeTask, opts: { signal: AbortSignal; onProgress: (p: Progress) => void }): Promise<TaskOutcome>
+  close(): Promise<void>
+}
+
+/** Receives events as they happen (console, WebSocket). Must not throw or block. */
+export interface EventSink {
+  emit(event: RunEvent): void
+}
+
+/** What a human (or an automated policy) is asked at an approval gate. */
+export interface ApprovalRequest {
+  runId: string
+  gate: string
+  /** The value under review (the gated node's output). */
+  value: unknown
+  allowed: Array<Decision['decision']>
+  revision: number
+  message?: string
+}
+
+export interface Decision {
+  decision: 'approve' | 'reject' | 'revise'
+  /** With approve: a value that replaces the gated value downstream. */
+  edits?: unknown
+  /** With revise or reject: what to change, or why. */
+  feedback?: string
+  /** Who or what decided (`human`, `auto`, a user id). */
+  by?: string
+}
+
+/** Where approval decisions come from (terminal, WebSocket, automated policy). */
+export interface DecisionSource {
+  decide(request: ApprovalRequest, signal: AbortSignal): Promise<Decision>
+}
+
+/** A language-model call. `schema` (JSON Schema) asks for a JSON answer of that shape. */
+export interface ModelRequest {
+  prompt: string
+  system?: string
+  schema?: Record<string, unknown>
+  model?: string
+  temperature?: number
+  /** Free-form hints for deterministic providers (prompt name, variables). */
+  meta?: Record<string, unknown>
+}
+export interface ModelResponse {
+  text: string
+  json?: unknown
+  model: string
+  usage?: { input_tokens?: number; output_tokens?: number }
+}
+export interface ModelProvider {
+  readonly name: string
+  complete(req: ModelRequest, opts: { signal: AbortSignal; idempotencyKey: string }): Promise<ModelResponse>
+}
+
+export interface MediaRequest {
+  kind: 'image' | 'video' | 'stitch'
+  prompt?: string
+  /** Output file to write. */
+  out: string
+  [field: string]: unknown
+}
+export interface MediaResult {
+  path: string
+  [field: string]: unknown
+}
+export interface MediaProvider {
+  readonly name: string
+  render(req: MediaRequest, opts: { signal: AbortSignal; idempotencyKey: string }): Promise<MediaResult>
+}

@@ -1,0 +1,498 @@
+// The run loop: drives one run of a pipeline through the ports (executor, store, events, decisions, clock).
+import { randomUUID } from 'node:crypto'
+import path from 'node:path'
+import type { Pipeline, NodeSpec, RetrySpec, ChildNodeSpec } from './dsl/pipeline.ts'
+import type { ControlContext, ChildOutcome, ChildSpec, Progress } from './node-def.ts'
+import type { DecisionSource, EventSink, NodeExecutor, NodeRecord, NodeStatus, RunEvent, RunEventType, RunRecord, RunStatus, RunStore, StoreWrite, TaskOutcome, ApprovalRequest, Decision } from './ports.ts'
+import { renderTemplate, templateExpressions, toCel, type Template } from './expressions.ts'
+import { toErrorInfo, WeftError, type ErrorInfo } from './errors.ts'
+import { admit, backoffDelay, isTerminal, readiness } from './plan.ts'
+import { sleep, systemClock, type Clock } from './clock.ts'
+import { Journal } from './journal.ts'
+import { validateWith } from './execute-task.ts'
+
+export interface RunOptions {
+  pipeline: Pipeline
+  /** Run inputs, already checked and with defaults applied (see `resolveRunInputs`). */
+  inputs: Record<string, unknown>
+  /** The resolved config: defaults with the run's overrides. */
+  config: Record<string, unknown>
+  executor: NodeExecutor
+  store: RunStore
+  events?: EventSink
+  /** Where approval decisions come from; required when the pipeline has approval gates. */
+  decisions?: DecisionSource
+  /** Aborting it cancels the run (running nodes see their signal abort). */
+  signal?: AbortSignal
+  clock?: Clock
+  runId?: string
+  interactive?: boolean
+  /** Base directory for run files; the run's own directory is `<workDir>/<run id>`. */
+  workDir?: string
+  /** Called with the run id as soon as the run is recorded (before any node starts). */
+  onStart?: (runId: string) => void
+}
+
+interface NodeState {
+  spec: NodeSpec
+  record: NodeRecord
+  /** Dependencies not finished yet. */
+  remaining: number
+  dependents: NodeState[]
+  controllers: Set<AbortController>
+}
+
+interface Slot {
+  pool?: string | undefined
+  start: () => void
+}
+
+const nowIso = (clock: Clock) => new Date(clock.now()).toISOString()
+
+/** Runs a pipeline to the end and returns its final record. Node failures end in the record, not as exceptions. */
+export async function runPipeline(opts: RunOptions): Promise<RunRecord> {
+  return new Run(opts).execute()
+}
+
+class Run {
+  readonly id: string
+  readonly clock: Clock
+  readonly journal: Journal
+  readonly nodes = new Map<string, NodeState>()
+  readonly scope: Record<string, unknown>
+  readonly nodeScope: Record<string, { output: unknown; status: string; error: unknown; attempts: bigint }> = {}
+  readonly queue: Slot[] = []
+  readonly pools: Record<string, number>
+  readonly poolRunning: Record<string, number> = {}
+  readonly limit: number
+  readonly workDir: string
+  running = 0
+  unfinished = 0
+  seq = 0
+  status: RunStatus = 'running'
+  stopReason: ErrorInfo | undefined
+  failure: ErrorInfo | undefined
+  currentStage: string | null = null
+  done!: () => void
+  storeError: unknown
+
+  constructor(readonly opts: RunOptions) {
+    this.id = opts.runId ?? randomUUID()
+    this.clock = opts.clock ?? systemClock
+    this.journal = new Journal(opts.store)
+    this.limit = opts.pipeline.concurrency ?? Infinity
+    this.pools = opts.pipeline.pools
+    this.workDir = path.resolve(opts.workDir ?? '.weft/runs', this.id)
+    this.scope = {
+      inputs: toCel(opts.inputs),
+      config: toCel(opts.config),
+      nodes: this.nodeScope,
+      run: { id: this.id, interactive: opts.interactive ?? false },
+    }
+    for (const spec of opts.pipeline.nodes.values()) {
+      const record: NodeRecord = { id: spec.id, type: spec.type, status: 'pending', attempts: 0, started_at: null, finished_at: null, duration_ms: null, output: null, error: null }
+      if (spec.stage !== undefined) record.stage = spec.stage
+      this.nodes.set(spec.id, { spec, record, remaining: spec.deps.length, dependents: [], controllers: new Set() })
+      this.nodeScope[spec.id] = { output: null, status: 'pending', error: null, attempts: 0n }
+    }
+    for (const state of this.nodes.values()) for (const dep of state.spec.deps) this.nodes.get(dep)!.dependents.push(state)
+    this.unfinished = this.nodes.size
+  }
+
+  async execute(): Promise<RunRecord> {
+    const { pipeline } = this.opts
+    const startedAt = nowIso(this.clock)
+    const run: RunRecord = {
+      id: this.id,
+      pipeline: { name: pipeline.name, version: pipeline.version, file: pipeline.file },
+      status: 'running',
+      interactive: this.opts.interactive ?? false,
+      inputs: this.opts.inputs,
+      config: this.opts.config,
+      outputs: null,
+      error: null,
+      current_stage: null,
+      created_at: startedAt,
+      started_at: startedAt,
+      finished_at: null,
+      nodes: Object.fromEntries([...this.nodes.values()].map((s) => [s.spec.id, s.record])),
+    }
+    await this.record([{ kind: 'run.create', run: structuredClone(run) }, this.event('run.started', undefined, { pipeline: pipeline.name, nodes: this.nodes.size })])
+    this.opts.onStart?.(this.id)
+
+    const onCancel = () => this.stop('cancelled', toErrorInfo(this.opts.signal!.reason ?? new WeftError('CANCELLED', 'run cancelled'), 'CANCELLED'))
+    const finished = new Promise<void>((resolve) => (this.done = resolve))
+    if (this.opts.signal?.aborted) onCancel()
+    else this.opts.signal?.addEventListener('abort', onCancel, { once: true })
+    try {
+      for (const state of this.nodes.values()) if (state.remaining === 0 && state.record.status === 'pending') this.consider(state)
+      this.pump()
+      if (this.unfinished > 0) await finished
+    } finally {
+      this.opts.signal?.removeEventListener('abort', onCancel)
+    }
+
+    run.status = this.status === 'cancelled' ? 'cancelled' : this.failure ? 'failed' : 'completed'
+    if (run.status === 'completed') {
+      try {
+        run.outputs = this.renderOutputs()
+      } catch (err) {
+        run.status = 'failed'
+        this.failure = toErrorInfo(err, 'OUTPUT_FAILED')
+      }
+    }
+    run.error = run.status === 'cancelled' ? (this.stopReason ?? null) : (this.failure ?? null)
+    run.finished_at = nowIso(this.clock)
+    run.current_stage = this.currentStage
+    run.nodes = Object.fromEntries([...this.nodes.values()].map((s) => [s.spec.id, s.record]))
+    const type: RunEventType = run.status === 'completed' ? 'run.completed' : run.status === 'failed' ? 'run.failed' : 'run.cancelled'
+    await this.journal.drain()
+    await this.record([
+      { kind: 'run.update', runId: this.id, patch: { status: run.status, outputs: run.outputs, error: run.error, finished_at: run.finished_at, current_stage: run.current_stage } },
+      this.event(type, undefined, run.status === 'completed' ? { outputs: run.outputs } : { error: run.error }),
+    ])
+    if (this.storeError) throw this.storeError
+    return structuredClone(run)
+  }
+
+  /** A dependency-free or newly unblocked node: skip it, or queue it for a slot. */
+  consider(state: NodeState): void {
+    if (this.status !== 'running') return this.finish(state, 'skipped', { reason: this.status === 'cancelled' ? 'run cancelled' : 'run failed' })
+    const verdict = readiness(state.spec.trigger, state.spec.deps.map((d) => ({ id: d, status: this.nodes.get(d)!.record.status })))
+    if (verdict.action === 'skip') return this.finish(state, 'skipped', { reason: verdict.reason })
+    if (verdict.action === 'wait') return
+    if (state.spec.when) {
+      let ok: unknown
+      try {
+        ok = renderTemplate(state.spec.when, this.scope)
+      } catch (err) {
+        return this.finish(state, 'failed', { error: toErrorInfo(err, 'EXPRESSION_FAILED') })
+      }
+      if (ok !== true) {
+        if (typeof ok !== 'boolean') return this.finish(state, 'failed', { error: { code: 'EXPRESSION_TYPE', message: `\`when\` must give true or false, got ${JSON.stringify(ok)}`, retryable: false } })
+        return this.finish(state, 'skipped', { reason: '`when` was false' })
+      }
+    }
+    if (state.spec.def.runs === 'control') {
+      void this.runControl(state)
+      return
+    }
+    this.enqueue(state.spec.pool, () => void this.runNode(state))
+  }
+
+  enqueue(pool: string | undefined, start: () => void): void {
+    this.queue.push({ pool, start })
+  }
+
+  /** Starts every queued piece of work that fits under the caps. */
+  pump(): void {
+    if (this.queue.length === 0) return
+    const picked = admit(this.queue, { limit: this.limit, running: this.running, pools: this.pools, poolRunning: this.poolRunning })
+    if (picked.length === 0) return
+    const starting = picked.map((i) => this.queue[i]!)
+    if (picked.length === this.queue.length) this.queue.length = 0
+    else for (let k = picked.length - 1; k >= 0; k--) this.queue.splice(picked[k]!, 1)
+    for (const slot of starting) {
+      this.running++
+      if (slot.pool !== undefined) this.poolRunning[slot.pool] = (this.poolRunning[slot.pool] ?? 0) + 1
+      slot.start()
+    }
+  }
+
+  release(pool: string | undefined): void {
+    this.running--
+    if (pool !== undefined) this.poolRunning[pool]!--
+    this.pump()
+  }
+
+  markRunning(state: NodeState): void {
+    const r = state.record
+    r.status = 'running'
+    r.started_at = nowIso(this.clock)
+    this.nodeScope[r.id]!.status = 'running'
+    if (state.spec.stage !== undefined && state.spec.stage !== this.currentStage) {
+      this.currentStage = state.spec.stage
+      this.recordLater([{ kind: 'run.update', runId: this.id, patch: { current_stage: this.currentStage } }, this.event('stage.changed', undefined, { stage: this.currentStage })])
+    }
+    this.recordLater([{ kind: 'node.update', runId: this.id, node: { ...r } }, this.event('node.started', r.id, { type: r.type })])
+  }
+
+  /** A worker node: render its config, then attempts with timeout and retry. Holds a slot while it runs. */
+  async runNode(state: NodeState): Promise<void> {
+    const { spec } = state
+    if (this.status !== 'running') {
+      this.release(spec.pool)
+      return this.finish(state, 'skipped', { reason: this.status === 'cancelled' ? 'run cancelled' : 'run failed' })
+    }
+    this.markRunning(state)
+    let config: unknown
+    try {
+      config = renderTemplate(spec.template, this.scope)
+    } catch (err) {
+      this.release(spec.pool)
+      return this.finish(state, 'failed', { error: toErrorInfo(err, 'EXPRESSION_FAILED') })
+    }
+    const outcome = await this.attempts(state, spec.id, spec.type, spec.module, config, spec.retry, spec.timeoutMs, (p) => this.progress(spec.id, p), (n) => {
+      state.record.attempts = n
+      this.nodeScope[spec.id]!.attempts = BigInt(n)
+    })
+    this.release(spec.pool)
+    this.settle(state, outcome)
+  }
+
+  /** Runs attempts of one task until success, a non-retryable error, the attempts run out, or the run stops. */
+  async attempts(state: NodeState, taskId: string, type: string, module: string, config: unknown, retry: RetrySpec, timeoutMs: number | undefined, onProgress: (p: Progress) => void, onAttempt: (n: number) => void, parentSignal?: AbortSignal): Promise<TaskOutcome> {
+    let last: TaskOutcome = { ok: false, error: { code: 'NODE_FAILED', message: 'node did not run' } }
+    for (let attempt = 1; attempt <= retry.attempts; attempt++) {
+      onAttempt(attempt)
+      const ac = new AbortController()
+      state.controllers.add(ac)
+      const onParent = () => ac.abort(parentSignal!.reason)
+      if (parentSignal?.aborted) ac.abort(parentSignal.reason)
+      parentSignal?.addEventListener('abort', onParent, { once: true })
+      if (this.status !== 'running') ac.abort(new WeftError('CANCELLED', this.stopMessage()))
+      const cancelTimer = timeoutMs === undefined ? undefined : this.clock.setTimer(() => ac.abort(new WeftError('NODE_TIMEOUT', `node "${taskId}" exceeded its timeout of ${timeoutMs} ms`, { details: { timeout_ms: timeoutMs } })), timeoutMs)
+      try {
+        last = await this.opts.executor.execute({
+          runId: this.id,
+          nodeId: taskId,
+          type,
+          module,
+          attempt,
+          config,
+          run: { id: this.id, interactive: this.opts.interactive ?? false },
+          idempotencyKey: `${this.id}:${taskId}:${attempt}`,
+          workDir: this.workDir,
+        }, { signal: ac.signal, onProgress })
+      } finally {
+        cancelTimer?.()
+        parentSignal?.removeEventListener('abort', onParent)
+        state.controllers.delete(ac)
+      }
+      if (last.ok) return last
+      if (ac.signal.aborted) {
+        // the node gave up because it was told to: report why it was told (timeout, cancellation)
+        const why = toErrorInfo(ac.signal.reason, 'CANCELLED')
+        if (why.code !== last.error.code) last = { ok: false, error: { ...why, details: { ...(why.details as object), node_error: { code: last.error.code, message: last.error.message } } } }
+      }
+      // an abort that came from the run stopping (not a timeout) ends the node as cancelled
+      if (ac.signal.aborted && (this.status !== 'running' || parentSignal?.aborted) && last.error.code !== 'NODE_TIMEOUT') return last
+      if (last.error.retryable === false || attempt === retry.attempts || this.status !== 'running') return last
+      const delay = backoffDelay(retry, attempt + 1, this.clock.random)
+      this.recordLater([this.event('node.retrying', state.spec.id, { attempt, next_attempt: attempt + 1, delay_ms: delay, error: last.error, ...(taskId !== state.spec.id ? { task: taskId } : {}) })])
+      const stopWait = new AbortController()
+      state.controllers.add(stopWait)
+      try {
+        await sleep(this.clock, delay, stopWait.signal)
+      } catch {
+        return last
+      } finally {
+        state.controllers.delete(stopWait)
+      }
+      if (parentSignal?.aborted) return last
+    }
+    return last
+  }
+
+  /** A control node (fan-out, approval): runs here, with powers to run children and ask for decisions. */
+  async runControl(state: NodeState): Promise<void> {
+    const { spec } = state
+    this.markRunning(state)
+    state.record.attempts = 1
+    this.nodeScope[spec.id]!.attempts = 1n
+    const ac = new AbortController()
+    state.controllers.add(ac)
+    if (this.status !== 'running') ac.abort(new WeftError('CANCELLED', this.stopMessage()))
+    const timeoutMs = spec.timeoutMs
+    const cancelTimer = timeoutMs === undefined ? undefined : this.clock.setTimer(() => ac.abort(new WeftError('NODE_TIMEOUT', `node "${spec.id}" exceeded its timeout of ${timeoutMs} ms`, { details: { timeout_ms: timeoutMs } })), timeoutMs)
+    let outcome: TaskOutcome
+    try {
+      const config = renderTemplate(spec.template, this.scope) as Record<string, unknown>
+      const raw: Record<string, unknown> = {}
+      for (const k of [...(spec.def.deferred ?? []), ...(spec.def.child ? [spec.def.child.field] : [])]) raw[k] = config[k]
+      const ctx: ControlContext = {
+        config,
+        raw,
+        signal: ac.signal,
+        emit: (p) => this.progress(spec.id, p),
+        run: { id: this.id, interactive: this.opts.interactive ?? false },
+        node: { id: spec.id, type: spec.type, attempt: 1 },
+        idempotencyKey: `${this.id}:${spec.id}:1`,
+        workDir: this.workDir,
+        providers: {},
+        runChild: (child, extra, o) => this.runChild(state, child, extra, o),
+        requestDecision: (req) => this.requestDecision(state, req, ac.signal),
+      }
+      // control nodes validate their config here, as workers do for theirs
+      outcome = await executeControl(spec, ctx)
+    } catch (err) {
+      outcome = { ok: false, error: ac.signal.aborted ? toErrorInfo(ac.signal.reason, 'CANCELLED') : toErrorInfo(err, 'NODE_FAILED') }
+    } finally {
+      cancelTimer?.()
+      state.controllers.delete(ac)
+    }
+    this.settle(state, outcome)
+  }
+
+  async runChild(state: NodeState, _raw: ChildSpec, extra: Record<string, unknown>, o: { signal: AbortSignal; key: string }): Promise<ChildOutcome> {
+    const child = state.spec.child as ChildNodeSpec
+    const scope = { ...this.scope, ...(toCel(extra) as Record<string, unknown>) }
+    let config: unknown
+    try {
+      config = renderTemplate(child.template, scope)
+    } catch (err) {
+      return { ok: false, error: toErrorInfo(err, 'EXPRESSION_FAILED') }
+    }
+    const fields = { ...(config as Record<string, unknown>) }
+    delete fields.type
+    const taskId = `${state.spec.id}[${o.key}]`
+    await new Promise<void>((resolve) => {
+      this.enqueue(state.spec.pool, resolve)
+      this.pump()
+    })
+    try {
+      return await this.attempts(state, taskId, child.type, child.module, fields, child.retry, child.timeoutMs, (p) => this.progress(state.spec.id, { ...p, item: o.key }), () => {}, o.signal)
+    } finally {
+      this.release(state.spec.pool)
+    }
+  }
+
+  async requestDecision(state: NodeState, request: ApprovalRequest, signal: AbortSignal): Promise<Decision> {
+    const source = this.opts.decisions
+    if (!source) throw new WeftError('NO_DECISION_SOURCE', `node "${state.spec.id}" needs a decision but this run has no decision source`, { retryable: false })
+    state.record.status = 'waiting'
+    this.nodeScope[state.spec.id]!.status = 'waiting'
+    await this.record([
+      { kind: 'node.update', runId: this.id, node: { ...state.record } },
+      { kind: 'run.update', runId: this.id, patch: { status: 'awaiting_approval' } },
+      this.event('approval.requested', state.spec.id, { gate: request.gate, value: request.value, allowed: request.allowed, revision: request.revision }),
+    ])
+    const decision = await source.decide(request, signal)
+    state.record.status = 'running'
+    this.nodeScope[state.spec.id]!.status = 'running'
+    await this.record([
+      { kind: 'node.update', runId: this.id, node: { ...state.record } },
+      { kind: 'run.update', runId: this.id, patch: { status: 'running' } },
+      this.event('approval.resolved', state.spec.id, { gate: request.gate, ...decision }),
+    ])
+    return decision
+  }
+
+  progress(nodeId: string, p: Progress): void {
+    this.recordLater([this.event('node.progress', nodeId, { ...p })])
+  }
+
+  /** Records a node's end, then unblocks its dependents once the record is committed. */
+  settle(state: NodeState, outcome: TaskOutcome): void {
+    if (outcome.ok) return this.finish(state, 'succeeded', { output: outcome.output })
+    // work the run itself aborted (fail-fast, cancellation) ends as cancelled, not failed
+    if (this.status !== 'running' && outcome.error.code === 'CANCELLED') return this.finish(state, 'cancelled', { error: outcome.error })
+    this.finish(state, 'failed', { error: outcome.error })
+  }
+
+  finish(state: NodeState, status: NodeStatus, how: { output?: unknown; error?: ErrorInfo; reason?: string }): void {
+    const r = state.record
+    r.status = status
+    const now = this.clock.now()
+    r.finished_at = new Date(now).toISOString()
+    if (r.started_at) r.duration_ms = now - Date.parse(r.started_at)
+    if (how.output !== undefined) r.output = how.output
+    if (how.error) r.error = { code: how.error.code, message: how.error.message, ...(how.error.details !== undefined ? { details: how.error.details } : {}) }
+    if (how.reason) r.skip_reason = how.reason
+    const scope = this.nodeScope[r.id]!
+    scope.status = status
+    scope.output = how.output === undefined ? null : toCel(how.output)
+    scope.error = r.error ? { code: r.error.code, message: r.error.message } : null
+    const type: RunEventType = status === 'succeeded' ? 'node.completed' : status === 'failed' ? 'node.failed' : status === 'skipped' ? 'node.skipped' : 'node.cancelled'
+    const payload: Record<string, unknown> = { status, attempts: r.attempts, duration_ms: r.duration_ms }
+    if (r.error) payload.error = r.error
+    if (how.reason) payload.reason = how.reason
+    const writes: StoreWrite[] = [{ kind: 'node.update', runId: this.id, node: { ...r } }, this.event(type, r.id, payload)]
+    if (status === 'failed' && !state.spec.continueOnError && this.status === 'running') {
+      this.failure = { code: r.error!.code, message: `node "${r.id}" failed: ${r.error!.message}`, details: { node: r.id } }
+      this.stop('failed', this.failure)
+    }
+    this.record(writes).then(() => this.afterCommit(state), (e) => {
+      this.onStoreError(e)
+      this.afterCommit(state)
+    })
+  }
+
+  afterCommit(state: NodeState): void {
+    for (const dep of state.dependents) {
+      if (--dep.remaining === 0 && dep.record.status === 'pending') this.consider(dep)
+    }
+    if (--this.unfinished === 0) this.done?.()
+    else this.pump()
+  }
+
+  /** Stops the run: aborts running work; nodes not started yet are skipped as they come up. */
+  stop(status: 'failed' | 'cancelled', reason: ErrorInfo): void {
+    if (this.status !== 'running') return
+    this.status = status
+    this.stopReason = reason
+    const why = new WeftError('CANCELLED', this.stopMessage())
+    for (const state of this.nodes.values()) for (const ac of state.controllers) ac.abort(why)
+  }
+
+  stopMessage(): string {
+    return this.status === 'cancelled' ? 'run cancelled' : `run stopped: ${this.failure?.message ?? 'a node failed'}`
+  }
+
+  onStoreError(err: unknown): void {
+    if (this.storeError) return
+    this.storeError = err
+    this.stop('failed', { code: 'STORE_FAILED', message: `run could not be recorded: ${(err as Error)?.message ?? String(err)}` })
+  }
+
+  event(type: RunEventType, node: string | undefined, payload: Record<string, unknown>): StoreWrite {
+    const event: RunEvent = { seq: ++this.seq, run_id: this.id, type, timestamp: nowIso(this.clock), payload }
+    if (node !== undefined) event.node = node
+    return { kind: 'event', event }
+  }
+
+  /** Commits writes, then hands their events to the sink (so nothing is shown that is not recorded). */
+  async record(writes: StoreWrite[]): Promise<void> {
+    await this.journal.commit(writes)
+    const sink = this.opts.events
+    if (sink) for (const w of writes) if (w.kind === 'event') sink.emit(w.event)
+  }
+
+  /** Like `record`, for writes nobody waits on; a store failure stops the run. */
+  recordLater(writes: StoreWrite[]): void {
+    this.record(writes).catch((e) => this.onStoreError(e))
+  }
+
+  /** Renders `outputs:`; an output whose nodes did not succeed (skipped stage, tolerated failure) is null. */
+  renderOutputs(): Record<string, unknown> {
+    const t = this.opts.pipeline.outputs
+    if (t.kind === 'literal') return (t.value as Record<string, unknown>) ?? {}
+    if (t.kind !== 'object') return {}
+    const out: Record<string, unknown> = {}
+    for (const [name, template] of t.entries) {
+      const refs = templateExpressions(template).flatMap((e) => e.expr.references).filter((r) => r.root === 'nodes' && r.path[0])
+      const unavailable = refs.some((r) => this.nodes.get(r.path[0]!)?.record.status !== 'succeeded')
+      try {
+        out[name] = renderTemplate(template, this.scope)
+      } catch (err) {
+        if (unavailable) out[name] = null
+        else throw new WeftError('OUTPUT_FAILED', `output "${name}" could not be computed: ${(err as Error).message}`, { cause: err })
+      }
+    }
+    return out
+  }
+}
+
+async function executeControl(spec: NodeSpec, ctx: ControlContext): Promise<TaskOutcome> {
+  if (spec.def.config) {
+    const { raw } = ctx
+    const checked = await validateWith(spec.def.config, ctx.config, 'CONFIG_INVALID', `node "${spec.id}" (${spec.type}) got invalid fields`)
+    ctx.config = { ...(checked as Record<string, unknown>), ...raw }
+  }
+  const output = await spec.def.execute(ctx)
+  return { ok: true, output: output === undefined ? null : output }
+}
+
+/** True when a status ends a node. Re-exported for adapters that display runs. */
+export { isTerminal }
+export type { Template }

@@ -1,0 +1,76 @@
+import { describe, it, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { PiscinaExecutor } from '../../../engine/adapters/piscina-executor.ts'
+import { pipeline, run } from '../../helpers.ts'
+
+type WorkOut = { started: number; finished: number }
+
+describe('piscina executor', () => {
+  const executor = new PiscinaExecutor({ threads: 2, killGraceMs: 150 })
+  after(() => executor.close())
+
+  it('stops a synchronous infinite loop at its timeout by replacing the worker; the run goes on', async () => {
+    // warm both threads first, so the 300 ms timeout measures the loop, not the threads starting up
+    const warm = Array.from({ length: 4 }, (_, i) => `  w${i}: { type: work, ms: 50 }`).join('\n')
+    await run(await pipeline(`pipeline: warm\nplugins: [$WORK]\nnodes:\n${warm}`), { executor })
+    const p = await pipeline(`
+pipeline: hard-timeout
+plugins: [$WORK]
+nodes:
+  stuck: { type: spin, forever: true, timeout: 300ms, continue_on_error: true }
+  alongside: { type: work, ms: 100 }
+  after_stuck: { type: work, needs: [stuck], trigger: all_done }
+`)
+    const t0 = Date.now()
+    const { record } = await run(p, { executor })
+    const took = Date.now() - t0
+    assert.equal(record.status, 'completed')
+    assert.equal(record.nodes.stuck!.status, 'failed')
+    assert.equal(record.nodes.stuck!.error!.code, 'NODE_TIMEOUT')
+    assert.equal((record.nodes.stuck!.error!.details as { killed: boolean }).killed, true)
+    assert.equal(record.nodes.alongside!.status, 'succeeded')
+    assert.equal(record.nodes.after_stuck!.status, 'succeeded')
+    // timeout (300 ms) + grace (150 ms), not forever
+    assert.ok(took < 5000, `took ${took} ms`)
+    // the pool still works afterwards
+    const again = await run(await pipeline('pipeline: after\nplugins: [$WORK]\nnodes:\n  a: { type: work, value: 1 }\n'), { executor })
+    assert.equal(again.record.status, 'completed')
+  })
+
+  it('a node that honours its signal is cancelled without killing its thread', async () => {
+    const p = await pipeline(`
+pipeline: cancel
+plugins: [$WORK]
+nodes:
+  waiting: { type: patient, timeout: 100ms }
+`)
+    const { record } = await run(p, { executor })
+    assert.equal(record.nodes.waiting!.error!.code, 'NODE_TIMEOUT')
+    assert.deepEqual((record.nodes.waiting!.error!.details as { node_error: unknown }).node_error, { code: 'STOPPED', message: 'stopped on request' })
+    assert.equal((record.nodes.waiting!.error!.details as { killed?: boolean }).killed, undefined)
+  })
+
+  it('runs many async nodes at once on one thread', async () => {
+    const single = new PiscinaExecutor({ threads: 1 })
+    try {
+      const nodes = Array.from({ length: 8 }, (_, i) => `  w${i}: { type: work, ms: 80 }`).join('\n')
+      const { record } = await run(await pipeline(`pipeline: overlap\nplugins: [$WORK]\nnodes:\n${nodes}`), { executor: single })
+      const outs = Object.values(record.nodes).map((n) => n.output as WorkOut)
+      const lastStart = Math.max(...outs.map((o) => o.started))
+      const firstEnd = Math.min(...outs.map((o) => o.finished))
+      assert.ok(lastStart < firstEnd, 'all eight were running at the same time')
+    } finally {
+      await single.close()
+    }
+  })
+
+  it("fails cleanly, without retries, when a node type's module cannot be loaded", async () => {
+    const outcome = await executor.execute({
+      runId: 'r', nodeId: 'n', type: 'nope', module: 'file:///nonexistent/plugin.mjs', attempt: 1, config: {},
+      run: { id: 'r', interactive: false }, idempotencyKey: 'r:n:1', workDir: '/tmp',
+    }, { signal: new AbortController().signal, onProgress: () => {} })
+    assert.equal(outcome.ok, false)
+    assert.equal(!outcome.ok && outcome.error.code, 'NODE_MODULE_FAILED')
+    assert.equal(!outcome.ok && outcome.error.retryable, false)
+  })
+})

@@ -1,0 +1,140 @@
+import { describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
+import path from 'node:path'
+import { loadPipeline } from '../../../engine/dsl/load.ts'
+import { fixtures, load } from '../../helpers.ts'
+
+const dir = path.join(fixtures, 'pipelines')
+
+/** Where `needle` stands on `line` of a fixture: the position a diagnostic must point at. */
+function at(file: string, line: number, needle: string): { line: number; col: number } {
+  const text = readFileSync(path.join(dir, file), 'utf8').split('\n')[line - 1]!
+  const idx = text.indexOf(needle)
+  assert.ok(idx >= 0, `fixture ${file}:${line} has no "${needle}"`)
+  return { line, col: idx + 1 }
+}
+
+async function diagnose(file: string) {
+  const res = await loadPipeline(path.join(dir, file))
+  return res.diagnostics.map((d) => ({ code: d.code, line: d.line, col: d.col, path: d.path }))
+}
+
+describe('validation: one fixture per kind of problem', () => {
+  const cases: Array<[file: string, code: string, line: number, needle: string, docPath: string]> = [
+    ['unknown-key.yaml', 'SCHEMA_UNKNOWN_KEY', 6, 'backof', 'nodes.a.retry.backof'],
+    ['wrong-type.yaml', 'SCHEMA_INVALID', 7, 'three', 'nodes.each.concurrency'],
+    ['unknown-type.yaml', 'UNKNOWN_NODE_TYPE', 4, 'fan_outt', 'nodes.a.type'],
+    ['bad-duration.yaml', 'INVALID_DURATION', 6, 'ten seconds', 'nodes.a.timeout'],
+    ['unknown-needs.yaml', 'UNKNOWN_NODE', 7, 'story_approval', 'nodes.scenes.needs[0]'],
+    ['unknown-ref.yaml', 'UNKNOWN_NODE', 7, 'nodes.stroy', 'nodes.scenes.value'],
+    ['unknown-input.yaml', 'UNKNOWN_INPUT', 8, 'inputs.promt', 'nodes.a.value'],
+    ['unknown-config.yaml', 'UNKNOWN_CONFIG', 8, 'config.parallel.max_concurent', 'nodes.a.value'],
+    ['unknown-output-field.yaml', 'UNKNOWN_OUTPUT_FIELD', 10, 'nodes.each.output.resultz', 'nodes.after.value'],
+    ['fanout-not-list.yaml', 'EXPRESSION_TYPE', 8, 'inputs.prompt', 'nodes.each.items'],
+    ['expression-syntax.yaml', 'EXPRESSION_SYNTAX', 6, ' }}', 'nodes.a.value'],
+    ['unknown-variable.yaml', 'UNKNOWN_VARIABLE', 6, 'item', 'nodes.a.value'],
+    ['plugin-missing.yaml', 'PLUGIN_LOAD_FAILED', 2, './nodes/nowhere.mjs', 'plugins[0]'],
+  ]
+  for (const [file, code, line, needle, docPath] of cases) {
+    it(`${code} (${file})`, async () => {
+      const found = await diagnose(file)
+      const expected = { code, ...at(file, line, needle), path: docPath }
+      assert.deepEqual(found.filter((d) => d.code !== 'UNKNOWN_NODE_TYPE' || code === 'UNKNOWN_NODE_TYPE'), [expected])
+    })
+  }
+
+  it('YAML_SYNTAX (yaml-syntax.yaml)', async () => {
+    const found = await diagnose('yaml-syntax.yaml')
+    assert.equal(found[0]!.code, 'YAML_SYNTAX')
+    assert.equal(found[0]!.line, 5)
+  })
+
+  it('CYCLE names the cycle in order', async () => {
+    const res = await loadPipeline(path.join(dir, 'cycle.yaml'))
+    const cycles = res.diagnostics.filter((d) => d.code === 'CYCLE')
+    assert.equal(cycles.length, 1)
+    assert.deepEqual({ line: cycles[0]!.line, col: cycles[0]!.col }, at('cycle.yaml', 4, 'a:'))
+    assert.match(cycles[0]!.message, /a → b → c → a/)
+    assert.equal(res.diagnostics.length, 1)
+  })
+
+  it('reports every problem of a file at once', async () => {
+    const found = await diagnose('many-errors.yaml')
+    const codes = found.map((d) => `${d.code}@${d.line}`).sort()
+    assert.deepEqual(codes, [
+      'CYCLE@20',
+      'EXPRESSION_TYPE@12',
+      'INVALID_DURATION@8',
+      'SCHEMA_INVALID@13',
+      'UNKNOWN_CONFIG@23',
+      'UNKNOWN_INPUT@9',
+      'UNKNOWN_NODE@19',
+      'UNKNOWN_NODE_TYPE@16',
+    ])
+  })
+
+  it('accepts a pipeline using every feature', async () => {
+    const res = await loadPipeline(path.join(dir, 'valid.yaml'))
+    assert.deepEqual(res.diagnostics, [])
+    const p = res.pipeline!
+    assert.deepEqual([...p.nodes.keys()], ['brief', 'plan', 'clips', 'extra', 'done'])
+    // expressions imply dependencies, including those inside a fan-out's child
+    assert.deepEqual(p.nodes.get('clips')!.deps.sort(), ['brief', 'plan'])
+    assert.equal(p.nodes.get('brief')!.timeoutMs, 5000)
+    assert.deepEqual(p.nodes.get('brief')!.retry, { attempts: 2, backoffMs: 10, factor: 2, maxBackoffMs: 60000, jitter: true })
+    assert.equal(p.nodes.get('clips')!.child!.timeoutMs, 2000)
+    assert.equal(p.nodes.get('done')!.trigger, 'none_failed')
+    assert.equal(p.concurrency, 4)
+  })
+})
+
+describe('validation: details', () => {
+  it('suggests the closest node id', async () => {
+    const res = await loadPipeline(path.join(dir, 'unknown-needs.yaml'))
+    assert.match(res.diagnostics[0]!.message, /did you mean "approve_story"/)
+  })
+
+  it('rejects an interpolated string where the type wants a number', async () => {
+    const res = await load(`
+pipeline: interp
+nodes:
+  f:
+    type: fan_out
+    items: [1]
+    concurrency: "n\${{ 1 }}"
+    node: { type: fan_out }
+`)
+    assert.deepEqual(res.diagnostics.map((d) => d.code).sort(), ['EXPRESSION_TYPE', 'SCHEMA_INVALID'])
+  })
+
+  it('a missing required field points at the node', async () => {
+    const res = await load('pipeline: m\nnodes:\n  f:\n    type: fan_out\n    items: [1]\n')
+    assert.deepEqual(res.diagnostics.map((d) => [d.code, d.line, d.col, d.path]), [['SCHEMA_MISSING_KEY', 3, 3, 'nodes.f']])
+  })
+
+  it('type-checks `when` as a boolean', async () => {
+    const res = await load('pipeline: w\ninputs: { p: { type: string, default: x } }\nplugins: [$WORK]\nnodes:\n  a: { type: work, when: "${{ inputs.p }}" }\n')
+    assert.deepEqual(res.diagnostics.map((d) => d.code), ['EXPRESSION_TYPE'])
+  })
+
+  it('refers to nodes by literal id only', async () => {
+    const res = await load('pipeline: w\ninputs: { p: { type: string, default: x } }\nplugins: [$WORK]\nnodes:\n  a: { type: work, value: "${{ nodes[inputs.p].output }}" }\n')
+    assert.deepEqual(res.diagnostics.map((d) => d.code), ['EXPRESSION_DYNAMIC_REF'])
+  })
+
+  it('a node that refers to itself is a cycle', async () => {
+    const res = await load('pipeline: w\nplugins: [$WORK]\nnodes:\n  a: { type: work, value: "${{ nodes.a.output.value }}" }\n')
+    assert.deepEqual(res.diagnostics.map((d) => d.code), ['CYCLE'])
+  })
+
+  it('a plugin whose export is not a node definition is reported', async () => {
+    const res = await load(`pipeline: p\nplugins: [$FIXTURES/plugins/not-a-node.mjs]\nnodes:\n  a: { type: fan_out, items: [], node: { type: fan_out } }\n`)
+    assert.equal(res.diagnostics[0]!.code, 'PLUGIN_INVALID')
+  })
+
+  it('checks output fields of plugin types that declare a valibot-less schema only at run time', async () => {
+    const res = await load(`pipeline: p\nplugins: [$FIXTURES/plugins/typed.mjs]\nnodes:\n  a: { type: typed }\n  b: { type: typed, text: "\${{ nodes.a.output.anything }}" }\n`)
+    assert.deepEqual(res.diagnostics, [])
+  })
+})

@@ -1,0 +1,61 @@
+import { describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { compileExpression, compileTemplate, findExpressions, renderTemplate, toCel, type ExpressionProblem } from '../../engine/expressions.ts'
+
+const scope = toCel({
+  inputs: { prompt: 'a fizzy drink', count: 3, ratio: 0.5, tags: ['x', 'y'] },
+  config: { parallel: { max_concurrent: 5 }, stages: { videos: true } },
+  nodes: { story: { output: { text: 'Once.', score: 91, beats: [{ title: 'hook' }, { title: 'cta' }] }, status: 'succeeded' } },
+  run: { id: 'r1', interactive: false },
+}) as Record<string, unknown>
+
+const render = (v: unknown) => renderTemplate(compileTemplate(v), scope)
+
+describe('expressions', () => {
+  it('a field that is exactly one expression keeps the value type', () => {
+    assert.equal(render('${{ inputs.count }}'), 3)
+    assert.equal(render('${{ inputs.ratio }}'), 0.5)
+    assert.equal(render('  ${{ config.stages.videos }}'), true)
+    assert.deepEqual(render('${{ inputs.tags }}'), ['x', 'y'])
+    assert.deepEqual(render('${{ nodes.story.output.beats.map(b, b.title) }}'), ['hook', 'cta'])
+  })
+  it('expressions inside longer text interpolate', () => {
+    assert.equal(render('Ad for ${{ inputs.prompt }} (${{ inputs.count + 1 }} scenes)'), 'Ad for a fizzy drink (4 scenes)')
+    assert.equal(render('tags: ${{ inputs.tags }}'), 'tags: ["x","y"]')
+  })
+  it('walks lists and mappings', () => {
+    assert.deepEqual(render({ a: ['${{ run.id }}', 2], b: { c: '${{ nodes.story.output.score >= 85 }}' } }), { a: ['r1', 2], b: { c: true } })
+  })
+  it('integers from data are CEL ints, so arithmetic with literals works', () => {
+    assert.equal(render('${{ config.parallel.max_concurrent * 2 }}'), 10)
+    assert.equal(render('${{ size(inputs.tags) }}'), 2)
+  })
+  it('a }} inside a quoted string does not close the expression', () => {
+    const spans = findExpressions('x ${{ "a}}b" + "c" }} y')
+    assert.equal(spans.length, 1)
+    assert.equal(spans[0]!.source.trim(), '"a}}b" + "c"')
+    assert.equal(render('${{ "a}}b" + "c" }}'), 'a}}bc')
+  })
+  it('collects references with their static path, ignoring macro variables', () => {
+    const e = compileExpression('nodes.story.output.beats.map(b, b.title + inputs.prompt)')
+    assert.deepEqual(e.references.map((r) => [r.root, r.path]), [['nodes', ['story', 'output', 'beats']], ['inputs', ['prompt']]])
+    const idx = compileExpression('nodes["story"].output.text')
+    assert.deepEqual(idx.references.map((r) => [r.root, r.path]), [['nodes', ['story', 'output', 'text']]])
+  })
+  it('reports syntax errors with their offset in the string', () => {
+    const problems: ExpressionProblem[] = []
+    compileTemplate({ a: 'hello ${{ inputs. }}' }, problems)
+    assert.equal(problems.length, 1)
+    assert.equal(problems[0]!.code, 'EXPRESSION_SYNTAX')
+    assert.deepEqual(problems[0]!.path, ['a'])
+    assert.ok(problems[0]!.offset >= 'hello ${{ '.length, `offset ${problems[0]!.offset}`)
+    const unclosed: ExpressionProblem[] = []
+    compileTemplate('x ${{ inputs.prompt', unclosed)
+    assert.equal(unclosed[0]!.offset, 2)
+  })
+  it('evaluation errors are EXPRESSION_FAILED and cannot reach JavaScript internals', () => {
+    assert.throws(() => render('${{ inputs.missing }}'), { code: 'EXPRESSION_FAILED' })
+    assert.throws(() => render('${{ inputs.constructor }}'), { code: 'EXPRESSION_FAILED' })
+    assert.throws(() => render('${{ inputs.__proto__ }}'), { code: 'EXPRESSION_FAILED' })
+  })
+})
