@@ -68,7 +68,7 @@ export interface RunQuery {
 
 /** Durable record of runs. The memory store and the Postgres store pass the same contract suite. */
 export interface RunStore {
-  /** Applies a batch of writes in one transaction. */
+  /** Applies a batch of writes in one transaction. The store may keep the objects; callers must not change them afterwards. */
   write(batch: readonly StoreWrite[]): Promise<void>
   getRun(id: string): Promise<RunRecord | undefined>
   listRuns(query?: RunQuery): Promise<RunRecord[]>

@@ -1,5 +1,6 @@
 // The run loop: drives one run of a pipeline through the ports (executor, store, events, decisions, clock).
 import { randomUUID } from 'node:crypto'
+import { setMaxListeners } from 'node:events'
 import path from 'node:path'
 import type { Pipeline, NodeSpec, RetrySpec, ChildNodeSpec } from './dsl/pipeline.ts'
 import type { ControlContext, ChildOutcome, ChildSpec, Progress } from './node-def.ts'
@@ -75,6 +76,8 @@ class Run {
   currentStage: string | null = null
   done!: () => void
   storeError: unknown
+  /** Aborted when the run stops (fail-fast or cancellation): the signal of every attempt without its own timer. */
+  readonly halt = new AbortController()
 
   constructor(readonly opts: RunOptions) {
     this.id = opts.runId ?? randomUUID()
@@ -97,6 +100,8 @@ class Run {
     }
     for (const state of this.nodes.values()) for (const dep of state.spec.deps) this.nodes.get(dep)!.dependents.push(state)
     this.unfinished = this.nodes.size
+    // every running attempt without a timer listens on this one signal
+    setMaxListeners(0, this.halt.signal)
   }
 
   async execute(): Promise<RunRecord> {
@@ -245,13 +250,18 @@ class Run {
     let last: TaskOutcome = { ok: false, error: { code: 'NODE_FAILED', message: 'node did not run' } }
     for (let attempt = 1; attempt <= retry.attempts; attempt++) {
       onAttempt(attempt)
-      const ac = new AbortController()
-      state.controllers.add(ac)
+      // an attempt needs a signal of its own only for a timeout or a parent (fan-out) that can stop it alone
+      const own = timeoutMs !== undefined || parentSignal !== undefined
+      const ac = own ? new AbortController() : this.halt
       const onParent = () => ac.abort(parentSignal!.reason)
-      if (parentSignal?.aborted) ac.abort(parentSignal.reason)
-      parentSignal?.addEventListener('abort', onParent, { once: true })
-      if (this.status !== 'running') ac.abort(new WeftError('CANCELLED', this.stopMessage()))
-      const cancelTimer = timeoutMs === undefined ? undefined : this.clock.setTimer(() => ac.abort(new WeftError('NODE_TIMEOUT', `node "${taskId}" exceeded its timeout of ${timeoutMs} ms`, { details: { timeout_ms: timeoutMs } })), timeoutMs)
+      let cancelTimer: (() => void) | undefined
+      if (own) {
+        state.controllers.add(ac)
+        if (parentSignal?.aborted) ac.abort(parentSignal.reason)
+        parentSignal?.addEventListener('abort', onParent, { once: true })
+        if (this.status !== 'running') ac.abort(new WeftError('CANCELLED', this.stopMessage()))
+        if (timeoutMs !== undefined) cancelTimer = this.clock.setTimer(() => ac.abort(new WeftError('NODE_TIMEOUT', `node "${taskId}" exceeded its timeout of ${timeoutMs} ms`, { details: { timeout_ms: timeoutMs } })), timeoutMs)
+      }
       try {
         last = await this.opts.executor.execute({
           runId: this.id,
@@ -265,9 +275,11 @@ class Run {
           workDir: this.workDir,
         }, { signal: ac.signal, onProgress })
       } finally {
-        cancelTimer?.()
-        parentSignal?.removeEventListener('abort', onParent)
-        state.controllers.delete(ac)
+        if (own) {
+          cancelTimer?.()
+          parentSignal?.removeEventListener('abort', onParent)
+          state.controllers.delete(ac)
+        }
       }
       if (last.ok) return last
       if (ac.signal.aborted) {
@@ -432,6 +444,7 @@ class Run {
     this.status = status
     this.stopReason = reason
     const why = new WeftError('CANCELLED', this.stopMessage())
+    this.halt.abort(why)
     for (const state of this.nodes.values()) for (const ac of state.controllers) ac.abort(why)
   }
 

@@ -1,4 +1,5 @@
 // RunStore kept in memory: for tests, benchmarks and one-off CLI runs that need no history.
+// It keeps the objects it is given (writers hand over snapshots) and copies what it returns.
 import type { RunEvent, RunQuery, RunRecord, RunStore, StoreWrite } from '../ports.ts'
 
 export class MemoryRunStore implements RunStore {
@@ -7,12 +8,15 @@ export class MemoryRunStore implements RunStore {
 
   async write(batch: readonly StoreWrite[]): Promise<void> {
     // validate the whole batch first so that it applies all-or-nothing
+    const created = new Set<string>()
     for (const w of batch) {
-      const runId = w.kind === 'run.create' ? undefined : w.kind === 'event' ? w.event.run_id : w.runId
-      if (runId !== undefined && !this.#runs.has(runId) && !batch.some((b) => b.kind === 'run.create' && b.run.id === runId)) {
-        throw new Error(`run ${runId} does not exist`)
+      if (w.kind === 'run.create') {
+        if (this.#runs.has(w.run.id) || created.has(w.run.id)) throw new Error(`run ${w.run.id} already exists`)
+        created.add(w.run.id)
+        continue
       }
-      if (w.kind === 'run.create' && this.#runs.has(w.run.id)) throw new Error(`run ${w.run.id} already exists`)
+      const runId = w.kind === 'event' ? w.event.run_id : w.runId
+      if (!this.#runs.has(runId) && !created.has(runId)) throw new Error(`run ${runId} does not exist`)
     }
     for (const w of batch) {
       switch (w.kind) {
@@ -21,13 +25,13 @@ export class MemoryRunStore implements RunStore {
           this.#events.set(w.run.id, [])
           break
         case 'run.update':
-          Object.assign(this.#runs.get(w.runId)!, structuredClone(w.patch))
+          Object.assign(this.#runs.get(w.runId)!, w.patch)
           break
         case 'node.update':
-          this.#runs.get(w.runId)!.nodes[w.node.id] = structuredClone(w.node)
+          this.#runs.get(w.runId)!.nodes[w.node.id] = w.node
           break
         case 'event':
-          this.#events.get(w.event.run_id)!.push(structuredClone(w.event))
+          this.#events.get(w.event.run_id)!.push(w.event)
           break
       }
     }

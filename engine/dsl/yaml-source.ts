@@ -1,50 +1,354 @@
-// TEMPORARY minimal version (to be replaced by the hardened one).
-import { LineCounter, parseDocument, isNode, isPair, isMap as yIsMap, type Node } from 'yaml'
+// Reads a pipeline YAML file into plain data plus source positions; hostile input becomes diagnostics, never a crash or a hang.
+
+import { CST, Composer, Lexer, LineCounter, Parser, isAlias, isMap, isScalar, isSeq } from 'yaml'
+import type { Alias, Document, DocumentOptions, ParseOptions, ParsedNode, Pair, SchemaOptions, YAMLMap } from 'yaml'
 import type { Diagnostic } from '../errors.ts'
-export interface YamlLimits { maxBytes: number; maxDepth: number; maxAliasCount: number }
-export const defaultYamlLimits: YamlLimits = { maxBytes: 1 << 20, maxDepth: 64, maxAliasCount: 100 }
+
+/** Resource limits applied before and while reading a YAML file. */
+export interface YamlLimits {
+  /** Largest accepted file, in UTF-8 bytes. Checked first; nothing else is read when it is exceeded. */
+  maxBytes: number
+  /** Deepest accepted nesting of maps and lists (flow or block). */
+  maxDepth: number
+  /** Most alias nodes (`*name`) in a file, and the expansion budget yaml's `toJS` gets for them. */
+  maxAliasCount: number
+}
+
+/**
+ * Defaults. Hand-written pipelines are a few KB and nest under 10 levels, so:
+ * - 1 MiB is ~200x a large pipeline, yet bounds the time yaml needs (~1-3 s/MiB at worst);
+ * - depth 64 is far beyond real use and >10x below the ~800 levels at which a recursive reader
+ *   (yaml's composer, `toJS`, valibot) exhausts a default 1 MB stack;
+ * - 100 aliases is yaml's own default expansion budget; it also caps yaml's alias lookup, which
+ *   is quadratic in the number of aliases.
+ */
+export const defaultYamlLimits: YamlLimits = Object.freeze({ maxBytes: 1024 * 1024, maxDepth: 64, maxAliasCount: 100 })
+
+/** A YAML file read into plain data, with its diagnostics and a way back from document paths to positions. */
 export interface YamlSource {
   file: string
   text: string
+  /**
+   * Plain JS value of the document (objects, arrays, scalars; `null` for an empty file), or `undefined` when
+   * it could not be read (any error other than YAML_TAG / YAML_UNSAFE_KEY). Objects are safe: unsafe keys
+   * such as `__proto__` are reported and left out, so no prototype can change.
+   */
   value: unknown
   diagnostics: Diagnostic[]
+  /**
+   * 1-based position of the node at `path` (keys/indices). `which: 'key'` gives the map key's position
+   * (for "unknown key" errors), 'value' the value's. A missing path falls back to its nearest existing
+   * ancestor (for a missing key, the parent map). Aliases met on the way are followed to their anchor.
+   */
   locate(path: readonly (string | number)[], which?: 'key' | 'value'): { line: number; col: number }
+  /** 1-based position of an absolute character offset in `text`. */
   position(offset: number): { line: number; col: number }
+  /**
+   * [start, end) character offsets of the value node at `path` in `text` (quotes included for quoted
+   * scalars; an alias gives its anchor's node), or undefined if there is no such node.
+   */
   range(path: readonly (string | number)[]): [number, number] | undefined
 }
-export function parseYamlSource(text: string, file: string): YamlSource {
-  const lc = new LineCounter()
-  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false })
-  const diagnostics: Diagnostic[] = []
-  const position = (offset: number) => { const p = lc.linePos(offset); return { line: p.line, col: p.col } }
-  for (const e of doc.errors) { const p = position(e.pos[0]); diagnostics.push({ code: 'YAML_SYNTAX', message: e.message.split('\n')[0]!, file, line: p.line, col: p.col, path: '', severity: 'error' }) }
-  const value = diagnostics.length ? undefined : doc.toJS({ maxAliasCount: 100 })
-  const find = (path: readonly (string | number)[]) => {
-    let node: unknown = doc.contents
-    let key: unknown
-    let last: unknown = node
-    for (const seg of path) {
-      if (!yIsMap(node) && !(node && typeof node === 'object' && 'items' in node)) break
-      const items = (node as { items: unknown[] }).items
-      let next: unknown
-      if (yIsMap(node)) {
-        const pair = items.find((it) => isPair(it) && ((it.key as { value?: unknown })?.value === seg))
-        if (!pair || !isPair(pair)) break
-        key = pair.key; next = pair.value
-      } else { next = items[seg as number]; key = undefined }
-      if (next === undefined || next === null) { last = key ?? last; node = undefined; break }
-      node = next; last = next
+
+type Doc = Document.Parsed
+type Segment = string | number
+interface Frame { node: ParsedNode; parent: Frame | undefined; seg: Segment | undefined }
+
+const CORE_TAGS = new Set(['str', 'int', 'float', 'bool', 'null', 'map', 'seq'].map((t) => `tag:yaml.org,2002:${t}`))
+/** Keys that reach prototypes through `obj[a][b] = c` gadgets; never meaningful pipeline names. */
+const UNSAFE_KEYS = new Set(['__proto__', 'constructor', 'prototype'])
+/** Only these codes leave `value` readable; anything else means the data cannot be trusted. */
+const VALUE_KEEPING = new Set(['YAML_TAG', 'YAML_UNSAFE_KEY'])
+const MAX_SYNTAX_ERRORS = 100
+const COLLECTION_TOKENS = new Set(['block-map', 'block-seq', 'flow-collection'])
+
+const yamlOptions: ParseOptions & DocumentOptions & SchemaOptions = {
+  // Core schema whatever `%YAML` says, no `<<` merge keys, no !!binary/!!set/!!timestamp objects: only plain data.
+  schema: 'core', merge: false, resolveKnownTags: false,
+  // Keys are strings as written; collections or aliases as keys are errors.
+  stringKeys: true,
+  // yaml's duplicate check is quadratic in map size; we check with a Set instead.
+  uniqueKeys: false,
+  // 'error' keeps yaml from printing warnings (we report them).
+  logLevel: 'error', prettyErrors: false, strict: true,
+}
+
+/** Reads `text` (the content of `file`) into plain data; every problem becomes a diagnostic. Never throws. */
+export function parseYamlSource(text: string, file: string, limits: Partial<YamlLimits> = {}): YamlSource {
+  const lim: YamlLimits = { ...defaultYamlLimits, ...limits }
+  const lines = new LineCounter()
+  let indexed = false
+  const position = (offset: number): { line: number; col: number } => {
+    if (!indexed) {
+      lines.addNewLine(0)
+      for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) lines.addNewLine(i + 1)
+      indexed = true
     }
-    return { node: node as Node | undefined, key: key as Node | undefined, last: last as Node | undefined }
+    return lines.linePos(Math.max(0, Math.min(Number.isFinite(offset) ? Math.trunc(offset) : 0, text.length)))
   }
-  return {
-    file, text, value, diagnostics, position,
-    locate(path, which = 'value') {
-      const f = find(path)
-      const n = which === 'key' && f.key && isNode(f.key) ? f.key : f.node ?? f.last
-      const off = n && isNode(n) && n.range ? n.range[0] : 0
-      return position(off)
-    },
-    range(path) { const f = find(path); return f.node && isNode(f.node) && f.node.range ? [f.node.range[0], f.node.range[1]] : undefined },
+  const diagnostics: Diagnostic[] = []
+  const report = (code: string, offset: number, path: readonly Segment[], message: string, severity: Diagnostic['severity'] = 'error') =>
+    diagnostics.push({ code, message, file, ...position(offset), path: pathString(path), severity })
+
+  const nav = new Navigator()
+  const source: YamlSource = {
+    file, text, value: undefined, diagnostics, position,
+    locate: (path, which = 'value') => position(nav.locate(path, which)),
+    range: (path) => nav.range(path),
+  }
+
+  const bytes = text.length > lim.maxBytes ? text.length : Buffer.byteLength(text, 'utf8')
+  if (bytes > lim.maxBytes) {
+    report('YAML_TOO_LARGE', 0, [], `file is ${bytes} bytes; the limit is ${lim.maxBytes} (split it or raise maxBytes)`)
+    return source
+  }
+
+  let read: ReturnType<typeof compose>
+  try {
+    read = compose(text, lim.maxDepth)
+  } catch (err) {
+    // Not expected (depth is bounded while parsing), but a library bug must not escape.
+    const deep = err instanceof RangeError
+    report(deep ? 'YAML_TOO_DEEP' : 'YAML_SYNTAX', 0, [], deep ? `nesting is too deep to read` : String(err))
+    return source
+  }
+  if (read.tooDeepAt >= 0) {
+    report('YAML_TOO_DEEP', read.tooDeepAt, [], `nesting is deeper than ${lim.maxDepth} levels (flatten the document)`)
+    return source
+  }
+  const doc = read.doc
+  nav.doc = doc
+
+  doc.errors.slice(0, MAX_SYNTAX_ERRORS).forEach((e) => {
+    if (e.code === 'RESOURCE_EXHAUSTION') report('YAML_TOO_DEEP', e.pos[0], [], e.message)
+    else if (e.code === 'NON_STRING_KEY') report('YAML_SYNTAX', e.pos[0], [], 'map keys must be plain strings (not lists, maps, aliases or tagged values)')
+    else report('YAML_SYNTAX', e.pos[0], [], e.message)
+  })
+  const more = doc.errors[MAX_SYNTAX_ERRORS]
+  if (more) report('YAML_SYNTAX', more.pos[0], [], `${doc.errors.length - MAX_SYNTAX_ERRORS} more YAML errors not shown`)
+  if (read.secondDocAt >= 0) {
+    report('YAML_MULTI_DOC', read.secondDocAt, [], 'found a second YAML document; a pipeline file holds exactly one (remove the "---" separator)')
+  }
+
+  const walk = inspect(doc, lim, nav, read.tagOffsets, report)
+  for (const w of doc.warnings) {
+    // Unresolved custom tags are already YAML_TAG; a core tag that does not fit its value (`!!int abc`) is one too.
+    if (w.code === 'TAG_RESOLVE_FAILED') {
+      if (!walk.tagsAt.has(w.pos[0])) report('YAML_TAG', w.pos[0], [], w.message)
+    } else report('YAML_SYNTAX', w.pos[0], [], w.message, 'warning')
+  }
+
+  if (diagnostics.every((d) => d.severity !== 'error' || VALUE_KEEPING.has(d.code))) {
+    try {
+      source.value = doc.toJS({ maxAliasCount: lim.maxAliasCount })
+      if (walk.unsafeKeys) dropUnsafeKeys(source.value)
+    } catch (err) {
+      const at = walk.bombAt
+      if (at && err instanceof ReferenceError && /alias/i.test(err.message)) {
+        report('YAML_ALIAS_LIMIT', at.node.range?.[0] ?? 0, pathOf(at), `aliases expand past the limit of ${lim.maxAliasCount} nodes (a "billion laughs" bomb?)`)
+      } else report('YAML_SYNTAX', 0, [], `could not read the document: ${err instanceof Error ? err.message : String(err)}`)
+    }
+  }
+  diagnostics.sort((a, b) => a.line - b.line || a.col - b.col)
+  return source
+}
+
+/**
+ * Lexes, parses and composes in one pass, stopping as soon as the parser holds more than `maxDepth`
+ * open collections. yaml's parser and composer recurse once per nesting level (and can overflow the
+ * stack or, on some Node builds, abort the process), but its lexer is an iterative state machine, and
+ * the parser's own stack tells the exact nesting before any recursion happens.
+ */
+function compose(text: string, maxDepth: number): { doc: Doc; tooDeepAt: number; secondDocAt: number; tagOffsets: number[] } {
+  const parser = new Parser()
+  const tagOffsets: number[] = []
+  let tooDeepAt = -1
+  function* tokens() {
+    let scalarBody = false
+    for (const lexeme of new Lexer().lex(text)) {
+      const at = parser.offset
+      // A scalar's text follows the SCALAR marker and may start with anything, even '!'.
+      if (!scalarBody && lexeme[0] === '!') tagOffsets.push(at)
+      scalarBody = lexeme === CST.SCALAR
+      yield* parser.next(lexeme)
+      // The stack also holds the document and the scalar in progress; count collections only when it could matter.
+      if (parser.stack.length > maxDepth + 1 && parser.stack.filter((t) => COLLECTION_TOKENS.has(t.type)).length > maxDepth) {
+        tooDeepAt = at
+        return
+      }
+    }
+    yield* parser.end()
+  }
+  const composer = new Composer(yamlOptions)
+  let doc: Doc | undefined
+  let secondDocAt = -1
+  for (const d of composer.compose(tokens(), true, text.length)) {
+    if (doc) { secondDocAt = d.range[0]; break }
+    doc = d
+  }
+  return { doc: doc as Doc, tooDeepAt, secondDocAt, tagOffsets }
+}
+
+/** Walks the node tree (iteratively) for what yaml accepts but a pipeline must not: tags, unsafe or duplicate keys, aliases. */
+function inspect(doc: Doc, lim: YamlLimits, nav: Navigator, tagOffsets: number[],
+  report: (code: string, offset: number, path: readonly Segment[], message: string) => void) {
+  const anchors = new Map<string, ParsedNode>()
+  const withAlias = new Set<ParsedNode>()
+  const aliases: { frame: Frame; target: ParsedNode }[] = []
+  const tagsAt = new Set<number>()
+  let aliasCount = 0
+  let unsafeKeys = false
+  const stack: Frame[] = doc.contents ? [{ node: doc.contents, parent: undefined, seg: undefined }] : []
+  while (stack.length) {
+    const frame = stack.pop() as Frame
+    const { node } = frame
+    if (node.tag && !(CORE_TAGS.has(node.tag) || ((isMap(node) || isSeq(node)) && node.tag === '!'))) {
+      const at = tagBefore(tagOffsets, node.range[0])
+      tagsAt.add(at)
+      report('YAML_TAG', at, pathOf(frame), `tag ${showTag(node.tag)} is not allowed; write plain strings, numbers, booleans, null, maps and lists`)
+    }
+    if (isAlias(node)) {
+      aliasCount++
+      const target = anchors.get(node.source)
+      if (aliasCount === lim.maxAliasCount + 1) {
+        report('YAML_ALIAS_LIMIT', node.range[0], pathOf(frame), `more than ${lim.maxAliasCount} aliases (*name) in one file`)
+      } else if (!target) {
+        report('YAML_SYNTAX', node.range[0], pathOf(frame), `alias *${node.source} has no anchor &${node.source} before it`)
+      } else if (isAncestor(frame, target)) {
+        report('YAML_ALIAS_LIMIT', node.range[0], pathOf(frame), `alias *${node.source} is inside its own anchor (infinite expansion)`)
+      } else if (aliasCount <= lim.maxAliasCount) {
+        aliases.push({ frame, target })
+        nav.aliases.set(node, target)
+        for (let f = frame.parent; f; f = f.parent) if (f.node.anchor) withAlias.add(f.node)
+      }
+      continue
+    }
+    // Registered before the children, as yaml resolves aliases: the last anchor of that name earlier in the document.
+    if (node.anchor) anchors.set(node.anchor, node)
+    const children: Frame[] = []
+    if (isMap(node)) {
+      const seen = new Set<string>()
+      for (const pair of node.items as Pair<ParsedNode | null, ParsedNode | null>[]) {
+        const name = isScalar(pair.key) ? String(pair.key.value) : undefined
+        if (name !== undefined && pair.key) {
+          const keyFrame: Frame = { node: pair.key, parent: frame, seg: name }
+          if (UNSAFE_KEYS.has(name)) {
+            unsafeKeys = true
+            report('YAML_UNSAFE_KEY', pair.key.range[0], pathOf(keyFrame), `key "${name}" is not allowed (it can change object prototypes); rename it`)
+          }
+          if (seen.has(name)) report('YAML_SYNTAX', pair.key.range[0], pathOf(keyFrame), 'Map keys must be unique')
+          seen.add(name)
+          children.push(keyFrame)
+        } else if (pair.key) children.push({ node: pair.key, parent: frame, seg: '?' })
+        if (pair.value) children.push({ node: pair.value, parent: frame, seg: name ?? '?' })
+      }
+    } else if (isSeq(node)) {
+      node.items.forEach((item, i) => { if (item) children.push({ node: item as ParsedNode, parent: frame, seg: i }) })
+    }
+    for (let i = children.length - 1; i >= 0; i--) stack.push(children[i] as Frame)
+  }
+  // yaml does not say which alias blew the budget; point at the first one that multiplies (its anchor holds aliases).
+  const bomb = aliases.find((a) => withAlias.has(a.target)) ?? aliases[0]
+  return { tagsAt, unsafeKeys, bombAt: bomb?.frame }
+}
+
+/** Finds nodes by path for locate() and range(); map lookups are indexed so many lookups stay linear. */
+class Navigator {
+  doc: Doc | undefined
+  readonly aliases = new Map<Alias, ParsedNode>()
+  private readonly index = new WeakMap<YAMLMap, Map<string, Pair<ParsedNode, ParsedNode | null>>>()
+
+  locate(path: readonly Segment[], which: 'key' | 'value'): number {
+    const found = this.find(path)
+    if (!found) return 0
+    if (found.missing) return found.node.range[0]
+    return (which === 'key' && found.key ? found.key : found.node).range[0]
+  }
+
+  range(path: readonly Segment[]): [number, number] | undefined {
+    const found = this.find(path)
+    if (!found || found.missing) return undefined
+    const node = isAlias(found.node) ? this.aliases.get(found.node) ?? found.node : found.node
+    return [node.range[0], node.range[1]]
+  }
+
+  private find(path: readonly Segment[]): { node: ParsedNode; key?: ParsedNode; missing: boolean } | undefined {
+    let node = this.doc?.contents ?? undefined
+    if (!node) return undefined
+    let key: ParsedNode | undefined
+    for (const seg of path) {
+      const here: ParsedNode = isAlias(node) ? this.aliases.get(node) ?? node : node
+      let next: ParsedNode | undefined
+      key = undefined
+      if (isMap(here)) {
+        const pair = this.pairs(here).get(String(seg))
+        if (pair) { key = pair.key; next = pair.value ?? pair.key }
+      } else if (isSeq(here) && /^\d+$/.test(String(seg))) {
+        next = (here.items[Number(seg)] as ParsedNode | null) ?? undefined
+      }
+      if (!next) return { node, missing: true }
+      node = next
+    }
+    return { node, key, missing: false }
+  }
+
+  private pairs(map: YAMLMap): Map<string, Pair<ParsedNode, ParsedNode | null>> {
+    let idx = this.index.get(map)
+    if (!idx) {
+      idx = new Map()
+      for (const pair of map.items as Pair<ParsedNode | null, ParsedNode | null>[]) {
+        if (isScalar(pair.key) && !idx.has(String(pair.key.value))) idx.set(String(pair.key.value), pair as Pair<ParsedNode, ParsedNode | null>)
+      }
+      this.index.set(map, idx)
+    }
+    return idx
+  }
+}
+
+function pathOf(frame: Frame | undefined): Segment[] {
+  const path: Segment[] = []
+  for (let f = frame; f; f = f.parent) if (f.seg !== undefined) path.push(f.seg)
+  return path.reverse()
+}
+
+/** `nodes.story.needs[0]`, the form the DSL reporter prints. */
+function pathString(path: readonly Segment[]): string {
+  let out = ''
+  for (const p of path) out += typeof p === 'number' ? `[${p}]` : out ? `.${p}` : p
+  return out
+}
+
+function isAncestor(frame: Frame, node: ParsedNode): boolean {
+  for (let f = frame.parent; f; f = f.parent) if (f.node === node) return true
+  return false
+}
+
+/** Offset of the tag token written for a node starting at `start`: the last tag before it (only anchors, space and comments can sit between). */
+function tagBefore(tagOffsets: number[], start: number): number {
+  let lo = 0
+  let hi = tagOffsets.length
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1
+    if ((tagOffsets[mid] as number) < start) lo = mid + 1
+    else hi = mid
+  }
+  return lo > 0 ? (tagOffsets[lo - 1] as number) : start
+}
+
+function showTag(tag: string): string {
+  if (tag.startsWith('tag:yaml.org,2002:')) return `!!${tag.slice('tag:yaml.org,2002:'.length)}`
+  return tag.startsWith('!') ? tag : `!<${tag}>`
+}
+
+/** Deletes unsafe own keys from every object in `value` (iteratively; alias targets are shared, hence `seen`). */
+function dropUnsafeKeys(value: unknown): void {
+  const seen = new Set<object>()
+  const todo: unknown[] = [value]
+  while (todo.length) {
+    const v = todo.pop()
+    if (typeof v !== 'object' || v === null || seen.has(v)) continue
+    seen.add(v)
+    for (const k of UNSAFE_KEYS) if (Object.hasOwn(v, k)) delete (v as Record<string, unknown>)[k]
+    for (const child of Object.values(v)) todo.push(child)
   }
 }
