@@ -1,19 +1,16 @@
-// NodeExecutor on a piscina worker pool. A node that ignores its abort signal is killed with its thread.
+// NodeExecutor on a piscina worker pool. Attempts go to the threads in batches, results come back as
+// they finish, and a node that ignores its abort signal is killed with its thread.
 import os from 'node:os'
 import { Piscina } from 'piscina'
 import type { NodeExecutor, NodeTask, TaskOutcome } from '../ports.ts'
 import type { Progress } from '../node-def.ts'
 import { toErrorInfo, type ErrorInfo } from '../errors.ts'
-import type { ControlMessage, WorkerData, WorkerMessage, WorkerTask } from './piscina-worker.ts'
+import type { BatchReturn, ControlMessage, WorkerData, WorkerMessage } from './piscina-worker.ts'
+import { pack, type WorkerTask } from './worker-batch.ts'
 
 export interface PiscinaExecutorOptions {
   /** Worker threads (default: available cores, at least 2). */
   threads?: number
-  /**
-   * Node attempts a thread runs at once. Node work is mostly waiting on providers, so one thread holds
-   * many; CPU-bound work still shares a core.
-   */
-  tasksPerThread?: number
   /** After an abort (timeout, cancellation), how long a node may take to stop before its thread is killed. */
   killGraceMs?: number
 }
@@ -21,26 +18,32 @@ export interface PiscinaExecutorOptions {
 /** How many times a task is re-run when the thread under it dies for another task's sake. */
 const MAX_LOST = 3
 
-interface Running {
-  onProgress: (p: Progress) => void
+interface Pending {
+  task: WorkerTask
   signal: AbortSignal
-  /** Resolves the attempt when it had to be abandoned (its thread killed, or it never started). */
-  abandon: (o: TaskOutcome) => void
+  onProgress: (p: Progress) => void
+  resolve: (o: TaskOutcome) => void
+  lost: number
+  /** True once a worker has posted this task's result (it may still be in flight). */
+  posted: boolean
   grace?: NodeJS.Timeout
 }
 
 export class PiscinaExecutor implements NodeExecutor {
   readonly #pool: Piscina
+  readonly #threads: number
   readonly #channel: InstanceType<typeof BroadcastChannel>
-  readonly #running = new Map<number, Running>()
+  readonly #pending = new Map<number, Pending>()
   /** Tasks per abort signal: one listener per signal, however many tasks share it. */
-  readonly #bySignal = new Map<AbortSignal, Set<number>>()
+  readonly #bySignal = new WeakMap<AbortSignal, Set<number>>()
   readonly #pongs = new Map<number, (m: { threadId: number; tasks: number[] }) => void>()
   readonly #killGraceMs: number
+  #queue: WorkerTask[] = []
+  #flushQueued = false
   #nextId = 0
 
   constructor(opts: PiscinaExecutorOptions = {}) {
-    const threads = opts.threads ?? Math.max(2, os.availableParallelism())
+    this.#threads = opts.threads ?? Math.max(2, os.availableParallelism())
     this.#killGraceMs = opts.killGraceMs ?? 2000
     const control = `weft-control-${process.pid}-${Math.random().toString(36).slice(2)}`
     this.#channel = new BroadcastChannel(control)
@@ -51,51 +54,97 @@ export class PiscinaExecutor implements NodeExecutor {
       filename: new URL('./piscina-worker.ts', import.meta.url).href,
       // only the loader: flags of this process (test runner, inspector) have no place in workers
       execArgv: ['--import', tsx],
-      minThreads: threads,
-      maxThreads: threads,
+      minThreads: this.#threads,
+      maxThreads: this.#threads,
       idleTimeout: 60_000,
-      concurrentTasksPerWorker: opts.tasksPerThread ?? 1024,
-      // workers must keep their event loop free for async node work, so no blocking Atomics.wait
-      atomics: 'disabled',
+      // a batch is mostly waiting on providers: a thread holds many at once
+      concurrentTasksPerWorker: 1024,
+      // workers wait for tasks with Atomics.waitAsync: quick to wake, and the event loop stays free for async node work
+      atomics: 'async',
       workerData: { control } satisfies WorkerData,
     })
     this.#pool.on('message', (m: WorkerMessage) => {
       if (!m || typeof m !== 'object') return
-      if ('progress' in m) this.#running.get(m.taskId)?.onProgress(m.progress as Progress)
+      if ('results' in m) for (const [id, outcome] of m.results) this.#settle(id, outcome)
+      else if ('progress' in m) this.#pending.get(m.taskId)?.onProgress(m.progress as Progress)
       else if ('pong' in m) this.#pongs.get(m.pong)?.(m)
     })
   }
 
   /**
-   * Runs one attempt. Tasks are not given to piscina with an AbortSignal (that would keep each thread to
-   * one task at a time); cancellation goes to the worker as a message, and only a task that ignores it
-   * past the grace period has its thread terminated.
+   * Runs one attempt. Attempts submitted in the same tick share a message to a thread; each result
+   * returns on its own as soon as it is ready. Cancellation travels as a message (giving piscina an
+   * AbortSignal would keep each thread to one task), and a task that ignores it past the grace period
+   * has its thread terminated.
    */
-  async execute(task: NodeTask, opts: { signal: AbortSignal; onProgress: (p: Progress) => void }): Promise<TaskOutcome> {
+  execute(task: NodeTask, opts: { signal: AbortSignal; onProgress: (p: Progress) => void }): Promise<TaskOutcome> {
     const { signal } = opts
-    if (signal.aborted) return { ok: false, error: toErrorInfo(signal.reason, 'CANCELLED') }
-    const taskId = ++this.#nextId
-    let abandon!: (o: TaskOutcome) => void
-    const abandoned = new Promise<TaskOutcome>((resolve) => (abandon = resolve))
-    const running: Running = { onProgress: opts.onProgress, signal, abandon }
-    this.#running.set(taskId, running)
-    this.#watch(signal, taskId)
-    const payload: WorkerTask = { ...task, taskId }
-    try {
-      for (let lost = 0; ; lost++) {
-        const attempt = this.#pool.run(payload).then((o) => o as TaskOutcome, (err: Error) => err)
-        const result = await Promise.race([attempt, abandoned])
-        if (!(result instanceof Error)) return result
-        if (signal.aborted) return await abandoned
-        // the worker thread died (killed for another task, or crashed): run this attempt again on a fresh one
-        if (lost < MAX_LOST) continue
-        return { ok: false, error: { code: 'WORKER_LOST', message: `worker thread died ${MAX_LOST + 1} times while running node "${task.nodeId}": ${result.message}` } }
-      }
-    } finally {
-      if (running.grace) clearTimeout(running.grace)
-      this.#running.delete(taskId)
-      this.#unwatch(signal, taskId)
+    if (signal.aborted) return Promise.resolve({ ok: false, error: toErrorInfo(signal.reason, 'CANCELLED') })
+    return new Promise((resolve) => {
+      const taskId = ++this.#nextId
+      const wt: WorkerTask = { ...task, taskId }
+      this.#pending.set(taskId, { task: wt, signal, onProgress: opts.onProgress, resolve, lost: 0, posted: false })
+      this.#watch(signal, taskId)
+      this.#enqueue(wt)
+    })
+  }
+
+  #enqueue(task: WorkerTask): void {
+    this.#queue.push(task)
+    if (!this.#flushQueued) {
+      this.#flushQueued = true
+      queueMicrotask(() => this.#flush())
     }
+  }
+
+  #flush(): void {
+    this.#flushQueued = false
+    const queued = this.#queue
+    this.#queue = []
+    // a batch carries one run's tasks
+    const byRun = new Map<string, WorkerTask[]>()
+    for (const t of queued) {
+      const list = byRun.get(t.runId)
+      if (list) list.push(t)
+      else byRun.set(t.runId, [t])
+    }
+    for (const tasks of byRun.values()) {
+      // spread a burst over the threads; piscina gives each batch to the least busy one
+      const size = Math.ceil(tasks.length / Math.min(this.#threads, tasks.length))
+      for (let i = 0; i < tasks.length; i += size) this.#send(tasks.slice(i, i + size))
+    }
+  }
+
+  #send(batch: WorkerTask[]): void {
+    this.#pool.run(pack(batch)).then(
+      (ret: BatchReturn) => {
+        for (const [id, outcome] of ret.results) this.#settle(id, outcome)
+        // results still missing here are on their way as messages
+        for (const id of ret.posted) {
+          const p = this.#pending.get(id)
+          if (p) p.posted = true
+        }
+      },
+      (err: Error) => {
+        // the thread died under this batch (killed for another task, or crashed): run the rest again
+        for (const t of batch) {
+          const p = this.#pending.get(t.taskId)
+          if (!p || p.posted) continue
+          if (p.signal.aborted) continue // its kill path resolves it
+          if (p.lost++ < MAX_LOST) this.#enqueue(t)
+          else this.#settle(t.taskId, { ok: false, error: { code: 'WORKER_LOST', message: `worker thread died ${MAX_LOST + 1} times while running node "${t.nodeId}": ${err.message}` } })
+        }
+      },
+    )
+  }
+
+  #settle(taskId: number, outcome: TaskOutcome): void {
+    const p = this.#pending.get(taskId)
+    if (!p) return
+    this.#pending.delete(taskId)
+    if (p.grace) clearTimeout(p.grace)
+    this.#unwatch(p.signal, taskId)
+    p.resolve(outcome)
   }
 
   #watch(signal: AbortSignal, taskId: number): void {
@@ -114,40 +163,38 @@ export class PiscinaExecutor implements NodeExecutor {
   #unwatch(signal: AbortSignal, taskId: number): void {
     const set = this.#bySignal.get(signal)
     if (!set) return
+    // the entry (and its one listener) lives as long as the signal: a run's signal serves all its tasks
     set.delete(taskId)
-    // the listener stays on the signal until it aborts or is collected; the map entry goes now
-    if (set.size === 0) this.#bySignal.delete(signal)
   }
 
   #cancel(taskId: number): void {
-    const running = this.#running.get(taskId)
-    if (!running || running.grace) return
-    const reason = toErrorInfo(running.signal.reason, 'CANCELLED')
+    const p = this.#pending.get(taskId)
+    if (!p || p.grace) return
+    const reason = toErrorInfo(p.signal.reason, 'CANCELLED')
     this.#channel.postMessage({ cancel: taskId, reason } satisfies ControlMessage)
-    running.grace = setTimeout(() => void this.#kill(taskId, reason), this.#killGraceMs)
+    p.grace = setTimeout(() => void this.#kill(taskId, reason), this.#killGraceMs)
   }
 
   /** The task did not stop in time: find its thread (or any thread too blocked to answer) and end it. */
   async #kill(taskId: number, reason: ErrorInfo): Promise<void> {
-    const running = this.#running.get(taskId)
-    if (!running) return
-    const nonce = taskId
+    if (!this.#pending.has(taskId)) return
     const answered = new Map<number, number[]>()
     await new Promise<void>((resolve) => {
       const wait = setTimeout(resolve, Math.max(100, Math.min(500, this.#killGraceMs / 2)))
-      this.#pongs.set(nonce, (m) => {
+      this.#pongs.set(taskId, (m) => {
         answered.set(m.threadId, m.tasks)
         if (answered.size === this.#pool.threads.length) {
           clearTimeout(wait)
           resolve()
         }
       })
-      this.#channel.postMessage({ ping: nonce } satisfies ControlMessage)
+      this.#channel.postMessage({ ping: taskId } satisfies ControlMessage)
     })
-    this.#pongs.delete(nonce)
+    this.#pongs.delete(taskId)
+    if (!this.#pending.has(taskId)) return
     const doomed = this.#pool.threads.filter((t) => !answered.has(t.threadId) || answered.get(t.threadId)!.includes(taskId))
     for (const t of doomed) void t.terminate()
-    running.abandon({ ok: false, error: { ...reason, details: { ...(reason.details as object), killed: doomed.length > 0, grace_ms: this.#killGraceMs } } })
+    this.#settle(taskId, { ok: false, error: { ...reason, details: { ...(reason.details as object), killed: doomed.length > 0, grace_ms: this.#killGraceMs } } })
   }
 
   async close(): Promise<void> {

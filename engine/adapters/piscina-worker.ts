@@ -1,19 +1,26 @@
-// Worker-thread side of the piscina executor: runs node attempts, honours cancellation, forwards progress.
+// Worker-thread side of the piscina executor: runs batches of node attempts concurrently, reports each
+// result as soon as it is ready, honours cancellation and answers liveness pings.
 import { parentPort, threadId, workerData } from 'node:worker_threads'
 import { executeTask } from '../execute-task.ts'
 import { WeftError, type ErrorInfo } from '../errors.ts'
-import type { NodeTask, TaskOutcome } from '../ports.ts'
+import type { TaskOutcome } from '../ports.ts'
+import { unpack, type Batch, type WorkerTask } from './worker-batch.ts'
 
-export interface WorkerTask extends NodeTask {
-  taskId: number
-}
 export interface WorkerData {
   control: string
 }
 /** Main → workers, on the control channel: stop a task, or say which tasks you are running. */
 export type ControlMessage = { cancel: number; reason: ErrorInfo } | { ping: number }
 /** Worker → main, through the pool's message event. */
-export type WorkerMessage = { progress: unknown; taskId: number } | { pong: number; threadId: number; tasks: number[] }
+export type WorkerMessage =
+  | { results: Array<[taskId: number, outcome: TaskOutcome]> }
+  | { progress: unknown; taskId: number }
+  | { pong: number; threadId: number; tasks: number[] }
+/** What a batch returns to piscina: results not sent yet, and the ids whose results went out as messages. */
+export interface BatchReturn {
+  results: Array<[taskId: number, outcome: TaskOutcome]>
+  posted: number[]
+}
 
 const data = workerData as WorkerData
 const controllers = new Map<number, AbortController>()
@@ -37,21 +44,51 @@ channel.onmessage = (ev: MessageEvent) => {
   }
 }
 
-export default async function runTask(task: WorkerTask): Promise<TaskOutcome> {
+// results finished in the same turn of the event loop travel together
+let outbox: Array<[number, TaskOutcome]> = []
+let flushQueued = false
+function flush(): void {
+  flushQueued = false
+  if (outbox.length === 0) return
+  const results = outbox
+  outbox = []
+  parentPort?.postMessage({ results } satisfies WorkerMessage)
+}
+function send(taskId: number, outcome: TaskOutcome): void {
+  outbox.push([taskId, outcome])
+  if (!flushQueued) {
+    flushQueued = true
+    setImmediate(flush)
+  }
+}
+
+async function runOne(task: WorkerTask): Promise<void> {
   const pre = early.get(task.taskId)
   if (pre) {
     early.delete(task.taskId)
-    return { ok: false, error: pre }
+    return send(task.taskId, { ok: false, error: pre })
   }
   const ac = new AbortController()
   controllers.set(task.taskId, ac)
   try {
-    return await executeTask(task, {
+    const outcome = await executeTask(task, {
       signal: ac.signal,
       emit: (progress) => parentPort?.postMessage({ progress, taskId: task.taskId } satisfies WorkerMessage),
       providers: {},
     })
+    send(task.taskId, outcome)
   } finally {
     controllers.delete(task.taskId)
   }
+}
+
+export default async function runBatch(batch: Batch): Promise<BatchReturn> {
+  const tasks = unpack(batch)
+  await Promise.all(tasks.map(runOne))
+  // results of this batch still in the outbox ride back with the batch itself (one message, not two)
+  const ids = new Set(tasks.map((t) => t.taskId))
+  const results = outbox.filter(([id]) => ids.has(id))
+  if (results.length) outbox = outbox.filter(([id]) => !ids.has(id))
+  const returned = new Set(results.map(([id]) => id))
+  return { results, posted: tasks.map((t) => t.taskId).filter((id) => !returned.has(id)) }
 }

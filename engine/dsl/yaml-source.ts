@@ -16,13 +16,14 @@ export interface YamlLimits {
 
 /**
  * Defaults. Hand-written pipelines are a few KB and nest under 10 levels, so:
- * - 1 MiB is ~200x a large pipeline, yet bounds the time yaml needs (~1-3 s/MiB at worst);
+ * - 512 KiB is ~100x a 200-line pipeline, and bounds the time yaml 2.9 needs: it reads ~0.2-0.5 MB/s
+ *   (measured 2-6 s per MiB on hostile shapes such as 100k unclosed brackets), on the caller's thread;
  * - depth 64 is far beyond real use and >10x below the ~800 levels at which a recursive reader
- *   (yaml's composer, `toJS`, valibot) exhausts a default 1 MB stack;
- * - 100 aliases is yaml's own default expansion budget; it also caps yaml's alias lookup, which
- *   is quadratic in the number of aliases.
+ *   (yaml's composer and `toJS`, valibot) exhausts a default 1 MB stack;
+ * - 100 aliases is yaml's own default expansion budget; capping the alias count too keeps yaml's
+ *   alias lookup (quadratic in the number of aliases) cheap.
  */
-export const defaultYamlLimits: YamlLimits = Object.freeze({ maxBytes: 1024 * 1024, maxDepth: 64, maxAliasCount: 100 })
+export const defaultYamlLimits: YamlLimits = Object.freeze({ maxBytes: 512 * 1024, maxDepth: 64, maxAliasCount: 100 })
 
 /** A YAML file read into plain data, with its diagnostics and a way back from document paths to positions. */
 export interface YamlSource {
@@ -59,7 +60,7 @@ const CORE_TAGS = new Set(['str', 'int', 'float', 'bool', 'null', 'map', 'seq'].
 const UNSAFE_KEYS = new Set(['__proto__', 'constructor', 'prototype'])
 /** Only these codes leave `value` readable; anything else means the data cannot be trusted. */
 const VALUE_KEEPING = new Set(['YAML_TAG', 'YAML_UNSAFE_KEY'])
-const MAX_SYNTAX_ERRORS = 100
+const MAX_DIAGNOSTICS = 100
 const COLLECTION_TOKENS = new Set(['block-map', 'block-seq', 'flow-collection'])
 
 const yamlOptions: ParseOptions & DocumentOptions & SchemaOptions = {
@@ -75,31 +76,30 @@ const yamlOptions: ParseOptions & DocumentOptions & SchemaOptions = {
 
 /** Reads `text` (the content of `file`) into plain data; every problem becomes a diagnostic. Never throws. */
 export function parseYamlSource(text: string, file: string, limits: Partial<YamlLimits> = {}): YamlSource {
-  const lim: YamlLimits = { ...defaultYamlLimits, ...limits }
+  const lim = mergeLimits(limits)
   const lines = new LineCounter()
   let indexed = false
   const position = (offset: number): { line: number; col: number } => {
+    const at = Math.max(0, Math.min(Number.isFinite(offset) ? Math.trunc(offset) : 0, text.length))
+    if (at === 0) return { line: 1, col: 1 }
     if (!indexed) {
       lines.addNewLine(0)
       for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) lines.addNewLine(i + 1)
       indexed = true
     }
-    return lines.linePos(Math.max(0, Math.min(Number.isFinite(offset) ? Math.trunc(offset) : 0, text.length)))
+    return lines.linePos(at)
   }
-  const diagnostics: Diagnostic[] = []
-  const report = (code: string, offset: number, path: readonly Segment[], message: string, severity: Diagnostic['severity'] = 'error') =>
-    diagnostics.push({ code, message, file, ...position(offset), path: pathString(path), severity })
-
+  const out = new Collector(file, position)
   const nav = new Navigator()
   const source: YamlSource = {
-    file, text, value: undefined, diagnostics, position,
+    file, text, value: undefined, diagnostics: out.diagnostics, position,
     locate: (path, which = 'value') => position(nav.locate(path, which)),
     range: (path) => nav.range(path),
   }
 
   const bytes = text.length > lim.maxBytes ? text.length : Buffer.byteLength(text, 'utf8')
   if (bytes > lim.maxBytes) {
-    report('YAML_TOO_LARGE', 0, [], `file is ${bytes} bytes; the limit is ${lim.maxBytes} (split it or raise maxBytes)`)
+    out.report('YAML_TOO_LARGE', 0, [], `file is ${bytes} bytes; the limit is ${lim.maxBytes} (split it or raise maxBytes)`)
     return source
   }
 
@@ -109,48 +109,86 @@ export function parseYamlSource(text: string, file: string, limits: Partial<Yaml
   } catch (err) {
     // Not expected (depth is bounded while parsing), but a library bug must not escape.
     const deep = err instanceof RangeError
-    report(deep ? 'YAML_TOO_DEEP' : 'YAML_SYNTAX', 0, [], deep ? `nesting is too deep to read` : String(err))
+    out.report(deep ? 'YAML_TOO_DEEP' : 'YAML_SYNTAX', 0, [], deep ? 'nesting is too deep to read' : `could not read the document: ${String(err)}`)
     return source
   }
   if (read.tooDeepAt >= 0) {
-    report('YAML_TOO_DEEP', read.tooDeepAt, [], `nesting is deeper than ${lim.maxDepth} levels (flatten the document)`)
+    out.report('YAML_TOO_DEEP', read.tooDeepAt, [], `nesting is deeper than ${lim.maxDepth} levels (flatten the document)`)
     return source
   }
   const doc = read.doc
   nav.doc = doc
 
-  doc.errors.slice(0, MAX_SYNTAX_ERRORS).forEach((e) => {
-    if (e.code === 'RESOURCE_EXHAUSTION') report('YAML_TOO_DEEP', e.pos[0], [], e.message)
-    else if (e.code === 'NON_STRING_KEY') report('YAML_SYNTAX', e.pos[0], [], 'map keys must be plain strings (not lists, maps, aliases or tagged values)')
-    else report('YAML_SYNTAX', e.pos[0], [], e.message)
-  })
-  const more = doc.errors[MAX_SYNTAX_ERRORS]
-  if (more) report('YAML_SYNTAX', more.pos[0], [], `${doc.errors.length - MAX_SYNTAX_ERRORS} more YAML errors not shown`)
-  if (read.secondDocAt >= 0) {
-    report('YAML_MULTI_DOC', read.secondDocAt, [], 'found a second YAML document; a pipeline file holds exactly one (remove the "---" separator)')
+  for (const e of doc.errors) {
+    if (e.code === 'RESOURCE_EXHAUSTION') out.report('YAML_TOO_DEEP', e.pos[0], [], e.message)
+    else if (e.code === 'NON_STRING_KEY') out.report('YAML_SYNTAX', e.pos[0], [], 'map keys must be plain strings (not lists, maps, aliases or tagged values)')
+    else out.report('YAML_SYNTAX', e.pos[0], [], e.message)
   }
-
-  const walk = inspect(doc, lim, nav, read.tagOffsets, report)
+  if (read.secondDocAt >= 0) {
+    out.report('YAML_MULTI_DOC', read.secondDocAt, [], 'found a second YAML document; a pipeline file holds exactly one (remove the "---" separator)')
+  }
+  const walk = inspect(doc, lim, nav, read.tagOffsets, out)
   for (const w of doc.warnings) {
     // Unresolved custom tags are already YAML_TAG; a core tag that does not fit its value (`!!int abc`) is one too.
-    if (w.code === 'TAG_RESOLVE_FAILED') {
-      if (!walk.tagsAt.has(w.pos[0])) report('YAML_TAG', w.pos[0], [], w.message)
-    } else report('YAML_SYNTAX', w.pos[0], [], w.message, 'warning')
+    const tagged = w.code === 'TAG_RESOLVE_FAILED' ? walk.tagged.get(w.pos[0]) : undefined
+    if (tagged === undefined) out.report('YAML_SYNTAX', w.pos[0], [], w.message, 'warning')
+    else if (tagged.allowed) out.report('YAML_TAG', w.pos[0], pathOf(tagged.frame), `value does not match its tag ${showTag(tagged.frame.node.tag ?? '')}`)
   }
 
-  if (diagnostics.every((d) => d.severity !== 'error' || VALUE_KEEPING.has(d.code))) {
+  if (out.readable) {
     try {
       source.value = doc.toJS({ maxAliasCount: lim.maxAliasCount })
       if (walk.unsafeKeys) dropUnsafeKeys(source.value)
     } catch (err) {
-      const at = walk.bombAt
-      if (at && err instanceof ReferenceError && /alias/i.test(err.message)) {
-        report('YAML_ALIAS_LIMIT', at.node.range?.[0] ?? 0, pathOf(at), `aliases expand past the limit of ${lim.maxAliasCount} nodes (a "billion laughs" bomb?)`)
-      } else report('YAML_SYNTAX', 0, [], `could not read the document: ${err instanceof Error ? err.message : String(err)}`)
+      const message = err instanceof Error ? err.message : String(err)
+      if (/excessive alias count/i.test(message)) {
+        const at = walk.bombAt
+        out.report('YAML_ALIAS_LIMIT', at?.node.range[0] ?? 0, pathOf(at), `aliases expand past the limit of ${lim.maxAliasCount} nodes (a "billion laughs" bomb?)`)
+      } else out.report('YAML_SYNTAX', 0, [], `could not read the document: ${message}`)
     }
   }
-  diagnostics.sort((a, b) => a.line - b.line || a.col - b.col)
+  out.finish()
   return source
+}
+
+function mergeLimits(limits: Partial<YamlLimits>): YamlLimits {
+  // An explicit `undefined` or NaN must not switch a limit off.
+  const pick = (k: keyof YamlLimits) => {
+    const n = limits[k]
+    return typeof n === 'number' && !Number.isNaN(n) ? n : defaultYamlLimits[k]
+  }
+  return { maxBytes: pick('maxBytes'), maxDepth: pick('maxDepth'), maxAliasCount: pick('maxAliasCount') }
+}
+
+/** Accumulates diagnostics, keeping the first MAX_DIAGNOSTICS (hostile files can hold 100k problems) plus a count of the rest. */
+class Collector {
+  readonly diagnostics: Diagnostic[] = []
+  private trusted = true
+  private dropped = 0
+  private firstDropped: { code: string; offset: number } | undefined
+
+  constructor(private readonly file: string, private readonly position: (offset: number) => { line: number; col: number }) {}
+
+  /** False once an error makes the data untrustworthy (anything but a rejected tag or key). */
+  get readable(): boolean { return this.trusted }
+
+  report(code: string, offset: number, path: readonly Segment[], message: string, severity: Diagnostic['severity'] = 'error'): void {
+    if (severity === 'error' && !VALUE_KEEPING.has(code)) this.trusted = false
+    if (this.diagnostics.length < MAX_DIAGNOSTICS) {
+      this.diagnostics.push({ code, message, file: this.file, ...this.position(offset), path: pathString(path), severity })
+    } else {
+      this.dropped++
+      this.firstDropped ??= { code, offset }
+    }
+  }
+
+  /** Sorts by position; the "more not shown" note goes last. */
+  finish(): void {
+    this.diagnostics.sort((a, b) => a.line - b.line || a.col - b.col)
+    if (!this.firstDropped) return
+    const { code, offset } = this.firstDropped
+    this.diagnostics.push({ code, message: `${this.dropped} more problems not shown`, file: this.file, ...this.position(offset), path: '', severity: 'error' })
+  }
 }
 
 /**
@@ -190,22 +228,23 @@ function compose(text: string, maxDepth: number): { doc: Doc; tooDeepAt: number;
 }
 
 /** Walks the node tree (iteratively) for what yaml accepts but a pipeline must not: tags, unsafe or duplicate keys, aliases. */
-function inspect(doc: Doc, lim: YamlLimits, nav: Navigator, tagOffsets: number[],
-  report: (code: string, offset: number, path: readonly Segment[], message: string) => void) {
+function inspect(doc: Doc, lim: YamlLimits, nav: Navigator, tagOffsets: number[], out: Collector) {
+  const report = out.report.bind(out)
   const anchors = new Map<string, ParsedNode>()
   const withAlias = new Set<ParsedNode>()
   const aliases: { frame: Frame; target: ParsedNode }[] = []
-  const tagsAt = new Set<number>()
+  const tagged = new Map<number, { frame: Frame; allowed: boolean }>()
   let aliasCount = 0
   let unsafeKeys = false
   const stack: Frame[] = doc.contents ? [{ node: doc.contents, parent: undefined, seg: undefined }] : []
   while (stack.length) {
     const frame = stack.pop() as Frame
     const { node } = frame
-    if (node.tag && !(CORE_TAGS.has(node.tag) || ((isMap(node) || isSeq(node)) && node.tag === '!'))) {
+    if (node.tag) {
       const at = tagBefore(tagOffsets, node.range[0])
-      tagsAt.add(at)
-      report('YAML_TAG', at, pathOf(frame), `tag ${showTag(node.tag)} is not allowed; write plain strings, numbers, booleans, null, maps and lists`)
+      const allowed = CORE_TAGS.has(node.tag) || ((isMap(node) || isSeq(node)) && node.tag === '!')
+      tagged.set(at, { frame, allowed })
+      if (!allowed) report('YAML_TAG', at, pathOf(frame), `tag ${showTag(node.tag)} is not allowed; write plain strings, numbers, booleans, null, maps and lists`)
     }
     if (isAlias(node)) {
       aliasCount++
@@ -249,7 +288,7 @@ function inspect(doc: Doc, lim: YamlLimits, nav: Navigator, tagOffsets: number[]
   }
   // yaml does not say which alias blew the budget; point at the first one that multiplies (its anchor holds aliases).
   const bomb = aliases.find((a) => withAlias.has(a.target)) ?? aliases[0]
-  return { tagsAt, unsafeKeys, bombAt: bomb?.frame }
+  return { tagged, unsafeKeys, bombAt: bomb?.frame }
 }
 
 /** Finds nodes by path for locate() and range(); map lookups are indexed so many lookups stay linear. */

@@ -1,0 +1,39 @@
+// The wire format between the piscina executor and its workers: a run's tasks, shared fields sent once.
+import type { NodeTask } from '../ports.ts'
+
+export interface WorkerTask extends NodeTask {
+  taskId: number
+}
+/** A batch as it travels: what its tasks share is sent once (cloning long strings per task is the main cost). */
+export interface Batch {
+  runId: string
+  interactive: boolean
+  workDir: string
+  modules: string[]
+  tasks: Array<[taskId: number, nodeId: string, type: string, module: number, attempt: number, config: unknown]>
+}
+
+/** Packs tasks of one run into a Batch. */
+export function pack(tasks: WorkerTask[]): Batch {
+  const first = tasks[0]!
+  const modules: string[] = []
+  const index = new Map<string, number>()
+  const packed: Batch['tasks'] = tasks.map((t) => {
+    let m = index.get(t.module)
+    if (m === undefined) {
+      m = modules.push(t.module) - 1
+      index.set(t.module, m)
+    }
+    return [t.taskId, t.nodeId, t.type, m, t.attempt, t.config]
+  })
+  return { runId: first.runId, interactive: first.run.interactive, workDir: first.workDir, modules, tasks: packed }
+}
+
+/** Unpacks a Batch on the worker side. */
+export function unpack(b: Batch): WorkerTask[] {
+  const run = { id: b.runId, interactive: b.interactive }
+  return b.tasks.map(([taskId, nodeId, type, m, attempt, config]) => ({
+    taskId, nodeId, type, attempt, config, run, runId: b.runId, workDir: b.workDir, module: b.modules[m]!,
+    idempotencyKey: `${b.runId}:${nodeId}:${attempt}`,
+  }))
+}
