@@ -64,7 +64,8 @@ function describeShape(): { nodes: Array<{ id: string; deps: string[] }>; critic
 }
 
 function pipelineYaml(nodes: Array<{ id: string; deps: string[] }>): string {
-  const here = path.dirname(fileURLToPath(import.meta.url))
+  // from dist/bench/ the plugin still lives in bench/nodes/ of the sources
+  const here = path.dirname(fileURLToPath(import.meta.url)).replace(`${path.sep}dist${path.sep}bench`, `${path.sep}bench`)
   const lines = [`pipeline: bench-${shape}`, `plugins: [${JSON.stringify(path.join(here, 'nodes', 'work.mjs'))}]`]
   if (concurrency > 0) lines.push(`concurrency: ${concurrency}`)
   lines.push('nodes:')

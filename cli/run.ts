@@ -11,6 +11,7 @@ import { PiscinaExecutor } from '../engine/adapters/piscina-executor.ts'
 import { AutoApprove } from '../engine/adapters/auto-decisions.ts'
 import type { NodeExecutor, RunRecord } from '../engine/ports.ts'
 import { createProgressSink } from './progress.ts'
+import { isTypeScriptFile } from '../engine/runtime.ts'
 
 export interface RunCommandOptions {
   input: string[]
@@ -60,7 +61,7 @@ export async function runCommand(file: string, o: RunCommandOptions): Promise<nu
   if (problems.length) return invalid(problems)
   if (o.concurrency !== undefined) pipeline.concurrency = o.concurrency
 
-  const executor: NodeExecutor = o.executor === 'inline' ? new InlineExecutor() : new PiscinaExecutor()
+  const executor: NodeExecutor = o.executor === 'inline' ? new InlineExecutor() : new PiscinaExecutor({ typescript: pipeline.plugins.some(isTypeScriptFile) })
   const store = new MemoryRunStore()
   const cancel = new AbortController()
   const sink = o.json ? undefined : createProgressSink(pipeline, process.stderr.isTTY ? process.stderr : undefined)

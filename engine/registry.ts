@@ -2,6 +2,7 @@
 import { pathToFileURL } from 'node:url'
 import { builtinNodes } from '../nodes/index.ts'
 import { checkDefinition, type NodeDefinition } from './node-def.ts'
+import { enableTypeScript, isTypeScriptFile, moduleExt } from './runtime.ts'
 
 export interface RegisteredType {
   def: NodeDefinition
@@ -11,7 +12,7 @@ export interface RegisteredType {
   source: string
 }
 
-const builtinModule = new URL('../nodes/index.ts', import.meta.url).href
+const builtinModule = new URL(`../nodes/index${moduleExt}`, import.meta.url).href
 
 /** An explicit map from DSL `type` to definition. */
 export class NodeRegistry {
@@ -45,6 +46,7 @@ export async function loadPlugin(file: string): Promise<PluginLoad> {
   const module = pathToFileURL(file).href
   let mod: { default?: unknown }
   try {
+    if (isTypeScriptFile(file)) await enableTypeScript()
     mod = (await import(module)) as { default?: unknown }
   } catch (err) {
     const e = err as { code?: string; message?: string }

@@ -5,6 +5,7 @@ import { Piscina } from 'piscina'
 import type { NodeExecutor, NodeTask, TaskOutcome } from '../ports.ts'
 import type { Progress } from '../node-def.ts'
 import { toErrorInfo, type ErrorInfo } from '../errors.ts'
+import { fromSources, moduleExt, tsxLoader } from '../runtime.ts'
 import type { BatchReturn, ControlMessage, WorkerData, WorkerMessage } from './piscina-worker.ts'
 import { pack, type WorkerTask } from './worker-batch.ts'
 
@@ -13,6 +14,8 @@ export interface PiscinaExecutorOptions {
   threads?: number
   /** After an abort (timeout, cancellation), how long a node may take to stop before its thread is killed. */
   killGraceMs?: number
+  /** Workers must import TypeScript (plugins written in `.ts`); implied when running from the sources. */
+  typescript?: boolean
 }
 
 /** How many times a task is re-run when the thread under it dies for another task's sake. */
@@ -48,12 +51,12 @@ export class PiscinaExecutor implements NodeExecutor {
     const control = `weft-control-${process.pid}-${Math.random().toString(36).slice(2)}`
     this.#channel = new BroadcastChannel(control)
     ;(this.#channel as unknown as { unref(): void }).unref()
-    // workers load TypeScript through the same loader as this process, wherever weft is started from
-    const tsx = import.meta.resolve('tsx')
+    // workers load TypeScript only when they must (a loader costs each thread memory and start-up time);
+    // flags of this process (test runner, inspector) have no place in workers
+    const typescript = opts.typescript || fromSources
     this.#pool = new Piscina({
-      filename: new URL('./piscina-worker.ts', import.meta.url).href,
-      // only the loader: flags of this process (test runner, inspector) have no place in workers
-      execArgv: ['--import', tsx],
+      filename: new URL(`./piscina-worker${moduleExt}`, import.meta.url).href,
+      execArgv: typescript ? ['--import', tsxLoader()] : [],
       minThreads: this.#threads,
       maxThreads: this.#threads,
       idleTimeout: 60_000,

@@ -1,0 +1,27 @@
+// Where this code runs from: TypeScript sources (through tsx, in tests and development) or the built dist/.
+import { pathToFileURL } from 'node:url'
+
+/** True when running the TypeScript sources directly (tests, `node --import tsx`). */
+export const fromSources = import.meta.url.endsWith('.ts')
+
+/** The extension sibling modules have here: `.ts` in the sources, `.js` in dist/. */
+export const moduleExt = fromSources ? '.ts' : '.js'
+
+let tsxRegistered = fromSources
+
+/** Makes TypeScript modules importable in this thread (for `.ts` plugins when running from dist/). */
+export async function enableTypeScript(): Promise<void> {
+  if (tsxRegistered) return
+  const { register } = await import('tsx/esm/api')
+  register()
+  tsxRegistered = true
+}
+
+/** The tsx loader URL, for worker threads that must import TypeScript. */
+export function tsxLoader(): string {
+  return import.meta.resolve('tsx')
+}
+
+export const isTypeScriptFile = (file: string): boolean => /\.[cm]?tsx?$/.test(file)
+
+export { pathToFileURL }
