@@ -10,7 +10,7 @@ export interface YamlLimits {
   maxBytes: number
   /** Deepest accepted nesting of maps and lists (flow or block). */
   maxDepth: number
-  /** Most alias nodes (`*name`) in a file, and the expansion budget yaml's `toJS` gets for them. */
+  /** Most alias nodes (`*name`) in a file; also the budget of nodes that aliases may expand to (billion laughs). */
   maxAliasCount: number
 }
 
@@ -137,7 +137,8 @@ export function parseYamlSource(text: string, file: string, limits: Partial<Yaml
 
   if (out.readable) {
     try {
-      source.value = doc.toJS({ maxAliasCount: lim.maxAliasCount })
+      // yaml counts the anchored node itself as one use, hence + 1: n aliases of a scalar are n + 1 uses.
+      source.value = doc.toJS({ maxAliasCount: lim.maxAliasCount + 1 })
       if (walk.unsafeKeys) dropUnsafeKeys(source.value)
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err)
@@ -155,7 +156,7 @@ function mergeLimits(limits: Partial<YamlLimits>): YamlLimits {
   // An explicit `undefined` or NaN must not switch a limit off.
   const pick = (k: keyof YamlLimits) => {
     const n = limits[k]
-    return typeof n === 'number' && !Number.isNaN(n) ? n : defaultYamlLimits[k]
+    return typeof n === 'number' && !Number.isNaN(n) ? Math.max(0, n) : defaultYamlLimits[k]
   }
   return { maxBytes: pick('maxBytes'), maxDepth: pick('maxDepth'), maxAliasCount: pick('maxAliasCount') }
 }
@@ -192,10 +193,11 @@ class Collector {
 }
 
 /**
- * Lexes, parses and composes in one pass, stopping as soon as the parser holds more than `maxDepth`
- * open collections. yaml's parser and composer recurse once per nesting level (and can overflow the
- * stack or, on some Node builds, abort the process), but its lexer is an iterative state machine, and
- * the parser's own stack tells the exact nesting before any recursion happens.
+ * What `parseDocument` does, in one pass that stops as soon as the parser holds more than `maxDepth` open
+ * collections. yaml's parser and composer recurse once per nesting level, so deep input overflows the
+ * stack (the parser does not even catch it); its lexer, though, is an iterative state machine, and the
+ * parser keeps open collections on an explicit stack, so feeding it one token at a time and reading
+ * `parser.stack` measures the depth exactly, before any deep recursion can happen.
  */
 function compose(text: string, maxDepth: number): { doc: Doc; tooDeepAt: number; secondDocAt: number; tagOffsets: number[] } {
   const parser = new Parser()

@@ -1,0 +1,102 @@
+import { describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawn, spawnSync } from 'node:child_process'
+import path from 'node:path'
+import { fixtures } from '../helpers.ts'
+
+const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..')
+const weftArgs = ['--import', 'tsx', path.join(root, 'cli', 'weft.ts')]
+const pipe = (name: string) => path.join(fixtures, 'pipelines', name)
+
+function weft(...args: string[]) {
+  const r = spawnSync(process.execPath, [...weftArgs, ...args], { cwd: root, encoding: 'utf8', timeout: 60_000 })
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr }
+}
+
+describe('weft validate', () => {
+  it('exits 0 for a valid pipeline', () => {
+    const r = weft('validate', pipe('valid.yaml'))
+    assert.equal(r.code, 0, r.stderr)
+  })
+  it('exits 1 and prints file:line:col CODE for each problem', () => {
+    const r = weft('validate', pipe('many-errors.yaml'))
+    assert.equal(r.code, 1)
+    const lines = r.stderr.trim().split('\n').filter((l) => /^\S+:\d+:\d+ [A-Z_]+ /.test(l))
+    assert.equal(lines.length, 8)
+    assert.match(r.stderr, /many-errors\.yaml:8:\d+ INVALID_DURATION nodes\.story\.timeout: /)
+  })
+  it('--json prints { valid, diagnostics } with every field', () => {
+    const r = weft('validate', pipe('unknown-needs.yaml'), '--json')
+    assert.equal(r.code, 1)
+    const out = JSON.parse(r.stdout)
+    assert.equal(out.valid, false)
+    assert.deepEqual(Object.keys(out.diagnostics[0]).sort(), ['code', 'col', 'file', 'line', 'message', 'path', 'severity'])
+    assert.equal(out.diagnostics[0].code, 'UNKNOWN_NODE')
+    assert.equal(JSON.parse(weft('validate', pipe('valid.yaml'), '--json').stdout).valid, true)
+  })
+})
+
+describe('weft run', () => {
+  it('--json prints the final run record; inputs and --set change the run', () => {
+    const r = weft('run', pipe('cli-run.yaml'), '--input', 'word=hey', '--input', 'times=3', '--json')
+    assert.equal(r.code, 0, r.stderr)
+    const rec = JSON.parse(r.stdout)
+    assert.equal(rec.status, 'completed')
+    assert.deepEqual(rec.outputs, { words: ['hey 1', 'hey 2', 'hey 3'] })
+    const node = rec.nodes.repeat
+    assert.equal(node.status, 'succeeded')
+    assert.equal(node.attempts, 1)
+    assert.match(node.started_at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/)
+    assert.equal(typeof node.duration_ms, 'number')
+    assert.equal(rec.nodes.maybe_fail.status, 'skipped')
+  })
+  it('exits 1 when a node fails, with the error in the record', () => {
+    const r = weft('run', pipe('cli-run.yaml'), '--input', 'word=x', '--set', 'fail=true', '--json')
+    assert.equal(r.code, 1)
+    const rec = JSON.parse(r.stdout)
+    assert.equal(rec.status, 'failed')
+    assert.deepEqual(Object.keys(rec.nodes.maybe_fail.error).sort(), ['code', 'message'])
+    assert.equal(rec.nodes.maybe_fail.error.code, 'PLANNED_FAILURE')
+  })
+  it('exits 2 on invalid inputs or config, listing every problem', () => {
+    const r = weft('run', pipe('cli-run.yaml'), '--input', 'times=many', '--input', 'colour=red', '--set', 'fial=true', '--set', 'fail=maybe')
+    assert.equal(r.code, 2)
+    for (const code of ['INPUT_MISSING', 'INPUT_INVALID', 'INPUT_UNKNOWN', 'CONFIG_UNKNOWN', 'CONFIG_INVALID']) assert.match(r.stderr, new RegExp(code))
+  })
+  it('exits 2 on an invalid pipeline', () => {
+    assert.equal(weft('run', pipe('cycle.yaml')).code, 2)
+  })
+  it('prints one plain line per event when not on a TTY', () => {
+    const r = weft('run', pipe('cli-run.yaml'), '--input', 'word=x')
+    assert.equal(r.code, 0)
+    assert.match(r.stderr, /run [0-9a-f-]{36}/)
+    assert.match(r.stderr, /node\.started repeat \(fan_out\)/)
+    assert.match(r.stderr, /node\.completed repeat in/)
+    assert.match(r.stderr, /run\.completed/)
+  })
+  it('Ctrl-C cancels the run: exit 130', async () => {
+    const child = spawn(process.execPath, [...weftArgs, 'run', pipe('cli-run.yaml'), '--input', 'word=x', '--set', 'wait=true'], { cwd: root })
+    let err = ''
+    let sent = false
+    child.stderr.on('data', (d: Buffer) => {
+      err += d.toString()
+      if (!sent && err.includes('node.started hold')) sent = child.kill('SIGINT')
+    })
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve))
+    assert.equal(code, 130, err)
+    assert.match(err, /node\.cancelled hold/)
+    assert.match(err, /run\.cancelled/)
+  })
+})
+
+describe('weft graph', () => {
+  it('prints mermaid, dot and json', () => {
+    const m = weft('graph', pipe('valid.yaml'))
+    assert.equal(m.code, 0)
+    assert.match(m.stdout, /^flowchart LR/)
+    assert.match(m.stdout, /brief --> clips/)
+    assert.match(weft('graph', pipe('valid.yaml'), '--format', 'dot').stdout, /"plan" -> "clips";/)
+    const j = JSON.parse(weft('graph', pipe('valid.yaml'), '--format', 'json').stdout)
+    assert.deepEqual(j.levels.map((l: string[]) => l.sort()), [['brief', 'plan'], ['clips', 'extra'], ['done']])
+  })
+})
