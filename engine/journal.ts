@@ -3,8 +3,7 @@ import type { RunStore, StoreWrite } from './ports.ts'
 
 interface Entry {
   writes: readonly StoreWrite[]
-  resolve: () => void
-  reject: (err: unknown) => void
+  done: (err?: unknown) => void
 }
 
 export class Journal {
@@ -15,10 +14,13 @@ export class Journal {
 
   /** Queues writes; resolves once they are committed (in order with every earlier write). */
   commit(writes: readonly StoreWrite[]): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.#pending.push({ writes, resolve, reject })
-      this.#flushing ??= this.#flush()
-    })
+    return new Promise((resolve, reject) => this.push(writes, (err) => (err === undefined ? resolve() : reject(err))))
+  }
+
+  /** Like `commit`, with a callback instead of a promise (the run loop's hot path). `done(err)` on failure. */
+  push(writes: readonly StoreWrite[], done: (err?: unknown) => void): void {
+    this.#pending.push({ writes, done })
+    this.#flushing ??= this.#flush()
   }
 
   /** Resolves when everything queued so far is committed (or has failed). */
@@ -33,9 +35,9 @@ export class Journal {
         this.#pending = []
         try {
           await this.store.write(batch.length === 1 ? batch[0]!.writes : batch.flatMap((e) => e.writes))
-          for (const e of batch) e.resolve()
+          for (const e of batch) e.done()
         } catch (err) {
-          for (const e of batch) e.reject(err)
+          for (const e of batch) e.done(err ?? new Error('store write failed'))
         }
       }
     } finally {

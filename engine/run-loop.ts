@@ -37,6 +37,8 @@ export interface RunOptions {
 interface NodeState {
   spec: NodeSpec
   record: NodeRecord
+  /** When the node started, in clock milliseconds. */
+  startedMs?: number
   /** Dependencies not finished yet. */
   remaining: number
   dependents: NodeState[]
@@ -122,7 +124,9 @@ class Run {
       finished_at: null,
       nodes: Object.fromEntries([...this.nodes.values()].map((s) => [s.spec.id, s.record])),
     }
-    await this.record([{ kind: 'run.create', run: structuredClone(run) }, this.event('run.started', undefined, { pipeline: pipeline.name, nodes: this.nodes.size })])
+    // the store keeps what it is given: hand it a snapshot of the nodes, which go on changing here
+    const created: RunRecord = { ...run, nodes: Object.fromEntries([...this.nodes.values()].map((s) => [s.spec.id, { ...s.record }])) }
+    await this.record([{ kind: 'run.create', run: created }, this.event('run.started', undefined, { pipeline: pipeline.name, nodes: this.nodes.size })])
     this.opts.onStart?.(this.id)
 
     const onCancel = () => this.stop('cancelled', toErrorInfo(this.opts.signal!.reason ?? new WeftError('CANCELLED', 'run cancelled'), 'CANCELLED'))
@@ -157,7 +161,7 @@ class Run {
       this.event(type, undefined, run.status === 'completed' ? { outputs: run.outputs } : { error: run.error }),
     ])
     if (this.storeError) throw this.storeError
-    return structuredClone(run)
+    return run
   }
 
   /** A dependency-free or newly unblocked node: skip it, or queue it for a slot. */
@@ -213,13 +217,14 @@ class Run {
   markRunning(state: NodeState): void {
     const r = state.record
     r.status = 'running'
-    r.started_at = nowIso(this.clock)
+    state.startedMs = this.clock.now()
+    r.started_at = new Date(state.startedMs).toISOString()
     this.nodeScope[r.id]!.status = 'running'
     if (state.spec.stage !== undefined && state.spec.stage !== this.currentStage) {
       this.currentStage = state.spec.stage
       this.recordLater([{ kind: 'run.update', runId: this.id, patch: { current_stage: this.currentStage } }, this.event('stage.changed', undefined, { stage: this.currentStage })])
     }
-    this.recordLater([{ kind: 'node.update', runId: this.id, node: { ...r } }, this.event('node.started', r.id, { type: r.type })])
+    this.recordLater([{ kind: 'node.update', runId: this.id, node: { ...r } }, this.event('node.started', r.id, { type: r.type }, r.started_at)])
   }
 
   /** A worker node: render its config, then attempts with timeout and retry. Holds a slot while it runs. */
@@ -407,25 +412,28 @@ class Run {
     r.status = status
     const now = this.clock.now()
     r.finished_at = new Date(now).toISOString()
-    if (r.started_at) r.duration_ms = now - Date.parse(r.started_at)
+    if (state.startedMs !== undefined) r.duration_ms = now - state.startedMs
     if (how.output !== undefined) r.output = how.output
     if (how.error) r.error = { code: how.error.code, message: how.error.message, ...(how.error.details !== undefined ? { details: how.error.details } : {}) }
     if (how.reason) r.skip_reason = how.reason
     const scope = this.nodeScope[r.id]!
     scope.status = status
-    scope.output = how.output === undefined ? null : toCel(how.output)
+    // converted for CEL on first use: most outputs are never read by an expression
+    const raw = how.output
+    let cel: unknown
+    Object.defineProperty(scope, 'output', { get: () => (cel ??= raw === undefined ? null : toCel(raw)), enumerable: true, configurable: true })
     scope.error = r.error ? { code: r.error.code, message: r.error.message } : null
     const type: RunEventType = status === 'succeeded' ? 'node.completed' : status === 'failed' ? 'node.failed' : status === 'skipped' ? 'node.skipped' : 'node.cancelled'
     const payload: Record<string, unknown> = { status, attempts: r.attempts, duration_ms: r.duration_ms }
     if (r.error) payload.error = r.error
     if (how.reason) payload.reason = how.reason
-    const writes: StoreWrite[] = [{ kind: 'node.update', runId: this.id, node: { ...r } }, this.event(type, r.id, payload)]
+    const writes: StoreWrite[] = [{ kind: 'node.update', runId: this.id, node: { ...r } }, this.event(type, r.id, payload, r.finished_at)]
     if (status === 'failed' && !state.spec.continueOnError && this.status === 'running') {
       this.failure = { code: r.error!.code, message: `node "${r.id}" failed: ${r.error!.message}`, details: { node: r.id } }
       this.stop('failed', this.failure)
     }
-    this.record(writes).then(() => this.afterCommit(state), (e) => {
-      this.onStoreError(e)
+    this.recordThen(writes, (err) => {
+      if (err !== undefined) this.onStoreError(err)
       this.afterCommit(state)
     })
   }
@@ -458,22 +466,32 @@ class Run {
     this.stop('failed', { code: 'STORE_FAILED', message: `run could not be recorded: ${(err as Error)?.message ?? String(err)}` })
   }
 
-  event(type: RunEventType, node: string | undefined, payload: Record<string, unknown>): StoreWrite {
-    const event: RunEvent = { seq: ++this.seq, run_id: this.id, type, timestamp: nowIso(this.clock), payload }
+  event(type: RunEventType, node: string | undefined, payload: Record<string, unknown>, timestamp?: string): StoreWrite {
+    const event: RunEvent = { seq: ++this.seq, run_id: this.id, type, timestamp: timestamp ?? nowIso(this.clock), payload }
     if (node !== undefined) event.node = node
     return { kind: 'event', event }
   }
 
   /** Commits writes, then hands their events to the sink (so nothing is shown that is not recorded). */
-  async record(writes: StoreWrite[]): Promise<void> {
-    await this.journal.commit(writes)
-    const sink = this.opts.events
-    if (sink) for (const w of writes) if (w.kind === 'event') sink.emit(w.event)
+  record(writes: StoreWrite[]): Promise<void> {
+    return new Promise((resolve, reject) => this.recordThen(writes, (err) => (err === undefined ? resolve() : reject(err))))
   }
 
   /** Like `record`, for writes nobody waits on; a store failure stops the run. */
   recordLater(writes: StoreWrite[]): void {
-    this.record(writes).catch((e) => this.onStoreError(e))
+    this.recordThen(writes, (err) => {
+      if (err !== undefined) this.onStoreError(err)
+    })
+  }
+
+  recordThen(writes: StoreWrite[], done: (err?: unknown) => void): void {
+    this.journal.push(writes, (err) => {
+      if (err === undefined) {
+        const sink = this.opts.events
+        if (sink) for (const w of writes) if (w.kind === 'event') sink.emit(w.event)
+      }
+      done(err)
+    })
   }
 
   /** Renders `outputs:`; an output whose nodes did not succeed (skipped stage, tolerated failure) is null. */

@@ -16,6 +16,8 @@ export interface PiscinaExecutorOptions {
   killGraceMs?: number
   /** Workers must import TypeScript (plugins written in `.ts`); implied when running from the sources. */
   typescript?: boolean
+  /** Young-generation heap per worker thread, in MB (default 8). */
+  youngGenerationMb?: number
 }
 
 /** How many times a task is re-run when the thread under it dies for another task's sake. */
@@ -65,6 +67,9 @@ export class PiscinaExecutor implements NodeExecutor {
       // workers wait for tasks with Atomics.waitAsync: quick to wake, and the event loop stays free for async node work
       atomics: 'async',
       workerData: { control } satisfies WorkerData,
+      // node code on workers mostly waits on providers and allocates little at a time: a small young
+      // generation keeps each thread's memory low (the default sizes it like a main thread)
+      resourceLimits: { maxYoungGenerationSizeMb: opts.youngGenerationMb ?? 8 },
     })
     this.#pool.on('message', (m: WorkerMessage) => {
       if (!m || typeof m !== 'object') return
