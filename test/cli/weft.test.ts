@@ -2,6 +2,8 @@ import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn, spawnSync } from 'node:child_process'
 import path from 'node:path'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { fixtures } from '../helpers.ts'
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..')
@@ -36,7 +38,36 @@ describe('weft validate', () => {
   })
 })
 
+describe('weft validate: hostile files end in a diagnostic, never a crash', () => {
+  const cases: Array<[string, string, string]> = [
+    ['alias bomb', 'YAML_ALIAS_LIMIT', ['a: &a ["x","x","x","x","x","x","x","x","x"]', ...Array.from({ length: 9 }, (_, i) => `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)}]`)].join('\n')],
+    ['deep nesting', 'YAML_TOO_DEEP', 'nodes: ' + '['.repeat(50_000)],
+    ['custom tag', 'YAML_TAG', 'pipeline: !!js/function "x"\nnodes: { a: { type: fan_out } }'],
+    ['__proto__ key', 'YAML_UNSAFE_KEY', 'pipeline: p\n__proto__: { polluted: true }\nnodes: {}'],
+  ]
+  for (const [name, code, text] of cases) {
+    it(name, () => {
+      const dir = mkdtempSync(path.join(tmpdir(), 'weft-hostile-'))
+      const file = path.join(dir, 'hostile.yaml')
+      writeFileSync(file, text)
+      const r = weft('validate', file, '--json')
+      assert.equal(r.code, 1, r.stderr)
+      assert.ok(JSON.parse(r.stdout).diagnostics.some((d: { code: string }) => d.code === code), r.stdout)
+    })
+  }
+})
+
 describe('weft run', () => {
+  it('reads inputs from --inputs-file (JSON), --input overriding it', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'weft-inputs-'))
+    const file = path.join(dir, 'inputs.json')
+    writeFileSync(file, JSON.stringify({ word: 'file', times: 1 }))
+    const rec = JSON.parse(weft('run', pipe('cli-run.yaml'), '--inputs-file', file, '--json').stdout)
+    assert.deepEqual(rec.outputs, { words: ['file 1'] })
+    const over = JSON.parse(weft('run', pipe('cli-run.yaml'), '--inputs-file', file, '--input', 'word=flag', '--json').stdout)
+    assert.deepEqual(over.outputs, { words: ['flag 1'] })
+  })
+
   it('--json prints the final run record; inputs and --set change the run', () => {
     const r = weft('run', pipe('cli-run.yaml'), '--input', 'word=hey', '--input', 'times=3', '--json')
     assert.equal(r.code, 0, r.stderr)

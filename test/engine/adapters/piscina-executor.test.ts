@@ -1,7 +1,9 @@
 import { describe, it, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { PiscinaExecutor } from '../../../engine/adapters/piscina-executor.ts'
-import { pipeline, run } from '../../helpers.ts'
+import { readFileSync } from 'node:fs'
+import path from 'node:path'
+import { fixtures, pipeline, run } from '../../helpers.ts'
 
 type WorkOut = { started: number; finished: number }
 
@@ -48,6 +50,20 @@ nodes:
     assert.equal(record.nodes.waiting!.error!.code, 'NODE_TIMEOUT')
     assert.deepEqual((record.nodes.waiting!.error!.details as { node_error: unknown }).node_error, { code: 'STOPPED', message: 'stopped on request' })
     assert.equal((record.nodes.waiting!.error!.details as { killed?: boolean }).killed, undefined)
+  })
+
+  it('runs a plugin from a .mjs file that imports nothing, on a worker thread', async () => {
+    const p = await pipeline(`
+pipeline: plain-plugin
+plugins: [$FIXTURES/plugins/typed.mjs]
+nodes:
+  a: { type: typed, text: hello }
+  b: { type: typed, text: '\${{ nodes.a.output.text + " again" }}' }
+`)
+    const { record } = await run(p, { executor })
+    assert.equal(record.status, 'completed')
+    assert.deepEqual(record.nodes.b!.output, { text: 'hello again' })
+    assert.equal(readFileSync(path.join(fixtures, 'plugins', 'typed.mjs'), 'utf8').match(/^\s*import /m), null)
   })
 
   it('runs many async nodes at once on one thread', async () => {
