@@ -45,6 +45,7 @@ function liveSink(pipeline: Pipeline, stream: NodeJS.WriteStream): ProgressSink 
   const notes: string[] = []
   const t0 = Date.now()
   let dirty = true
+  let closed = false
   const render = () => {
     if (!dirty) return
     dirty = false
@@ -94,12 +95,11 @@ function liveSink(pipeline: Pipeline, stream: NodeJS.WriteStream): ProgressSink 
       render()
     },
     summary(r) {
-      dirty = true
-      render()
-      log.done()
       stream.write(summaryText(r) + '\n')
     },
     close() {
+      if (closed) return
+      closed = true
       clearInterval(timer)
       dirty = true
       render()
