@@ -39,7 +39,7 @@ export interface RunRecord {
 }
 
 export type RunEventType =
-  | 'run.started' | 'stage.changed'
+  | 'run.started' | 'run.resumed' | 'stage.changed'
   | 'node.started' | 'node.progress' | 'node.retrying' | 'node.completed' | 'node.failed' | 'node.skipped' | 'node.cancelled'
   | 'approval.requested' | 'approval.resolved'
   | 'run.completed' | 'run.failed' | 'run.cancelled'

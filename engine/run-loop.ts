@@ -32,6 +32,18 @@ export interface RunOptions {
   workDir?: string
   /** Called with the run id as soon as the run is recorded (before any node starts). */
   onStart?: (runId: string) => void
+  /**
+   * Continue a recorded run instead of starting a new one: nodes that succeeded (or were skipped by
+   * their `when`) keep their record and output and are not executed again; every other node runs.
+   * `lastSeq` is the last event sequence number already stored for the run.
+   */
+  resume?: { record: RunRecord; lastSeq: number }
+}
+
+/** A node kept from an earlier attempt at the run (see `RunOptions.resume`). */
+function keptFromEarlier(prev: NodeRecord | undefined, spec: NodeSpec): boolean {
+  if (!prev || prev.type !== spec.type) return false
+  return prev.status === 'succeeded' || (prev.status === 'skipped' && prev.skip_reason === '`when` was false')
 }
 
 interface NodeState {
@@ -78,11 +90,14 @@ class Run {
   currentStage: string | null = null
   done!: () => void
   storeError: unknown
+  /** Nodes kept from an earlier attempt at this run (resume). */
+  readonly kept: string[] = []
   /** Aborted when the run stops (fail-fast or cancellation): the signal of every attempt without its own timer. */
   readonly halt = new AbortController()
 
   constructor(readonly opts: RunOptions) {
-    this.id = opts.runId ?? randomUUID()
+    this.id = opts.resume?.record.id ?? opts.runId ?? randomUUID()
+    this.seq = opts.resume?.lastSeq ?? 0
     this.clock = opts.clock ?? systemClock
     this.journal = new Journal(opts.store)
     this.limit = opts.pipeline.concurrency ?? Infinity
@@ -102,6 +117,21 @@ class Run {
     }
     for (const state of this.nodes.values()) for (const dep of state.spec.deps) this.nodes.get(dep)!.dependents.push(state)
     this.unfinished = this.nodes.size
+    const earlier = opts.resume?.record.nodes
+    if (earlier) {
+      for (const state of this.nodes.values()) {
+        const prev = earlier[state.spec.id]
+        if (!keptFromEarlier(prev, state.spec)) continue
+        state.record = { ...prev! }
+        this.kept.push(state.spec.id)
+        const scope = this.nodeScope[state.spec.id]!
+        scope.status = prev!.status
+        scope.output = prev!.status === 'succeeded' ? toCel(prev!.output) : null
+        scope.attempts = BigInt(prev!.attempts)
+        this.unfinished--
+        for (const dep of state.dependents) dep.remaining--
+      }
+    }
     // every running attempt without a timer listens on this one signal
     setMaxListeners(0, this.halt.signal)
   }
@@ -109,6 +139,7 @@ class Run {
   async execute(): Promise<RunRecord> {
     const { pipeline } = this.opts
     const startedAt = nowIso(this.clock)
+    const earlier = this.opts.resume?.record
     const run: RunRecord = {
       id: this.id,
       pipeline: { name: pipeline.name, version: pipeline.version, file: pipeline.file },
@@ -118,15 +149,25 @@ class Run {
       config: this.opts.config,
       outputs: null,
       error: null,
-      current_stage: null,
-      created_at: startedAt,
-      started_at: startedAt,
+      current_stage: earlier?.current_stage ?? null,
+      created_at: earlier?.created_at ?? startedAt,
+      started_at: earlier?.started_at ?? startedAt,
       finished_at: null,
       nodes: Object.fromEntries([...this.nodes.values()].map((s) => [s.spec.id, s.record])),
     }
-    // the store keeps what it is given: hand it a snapshot of the nodes, which go on changing here
-    const created: RunRecord = { ...run, nodes: Object.fromEntries([...this.nodes.values()].map((s) => [s.spec.id, { ...s.record }])) }
-    await this.record([{ kind: 'run.create', run: created }, this.event('run.started', undefined, { pipeline: pipeline.name, nodes: this.nodes.size })])
+    if (earlier) {
+      // pending again: every node that will run now starts from a clean record
+      const reset = [...this.nodes.values()].filter((s) => !this.kept.includes(s.spec.id)).map((s): StoreWrite => ({ kind: 'node.update', runId: this.id, node: { ...s.record } }))
+      await this.record([
+        { kind: 'run.update', runId: this.id, patch: { status: 'running', error: null, outputs: null, finished_at: null } },
+        ...reset,
+        this.event('run.resumed', undefined, { kept: this.kept, rerun: [...this.nodes.keys()].filter((id) => !this.kept.includes(id)) }),
+      ])
+    } else {
+      // the store keeps what it is given: hand it a snapshot of the nodes, which go on changing here
+      const created: RunRecord = { ...run, nodes: Object.fromEntries([...this.nodes.values()].map((s) => [s.spec.id, { ...s.record }])) }
+      await this.record([{ kind: 'run.create', run: created }, this.event('run.started', undefined, { pipeline: pipeline.name, nodes: this.nodes.size })])
+    }
     this.opts.onStart?.(this.id)
 
     const onCancel = () => this.stop('cancelled', toErrorInfo(this.opts.signal!.reason ?? new WeftError('CANCELLED', 'run cancelled'), 'CANCELLED'))

@@ -1,6 +1,12 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
 import { pipeline, run, virtualClock } from '../helpers.ts'
+import { runPipeline } from '../../engine/run-loop.ts'
+import { InlineExecutor } from '../../engine/adapters/inline-executor.ts'
+import type { RunEvent } from '../../engine/ports.ts'
 
 type WorkOut = { id: string; started: number; finished: number; attempt: number }
 
@@ -201,6 +207,42 @@ nodes:
     assert.equal(record.status, 'cancelled')
     assert.equal(record.nodes.waiting!.status, 'cancelled')
     assert.equal(record.nodes.later!.status, 'skipped')
+  })
+})
+
+describe('run loop: resume', () => {
+  it('continues a failed run: succeeded nodes are kept and not executed again', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'weft-resume-'))
+    const log = path.join(dir, 'executions.log')
+    const marker = path.join(dir, 'ready')
+    const p = await pipeline(`
+pipeline: resume
+plugins: [$WORK]
+nodes:
+  a: { type: counted, log: '${log}', value: 1 }
+  skipped: { type: counted, log: '${log}', when: false }
+  b: { type: counted, log: '${log}', needs_file: '${marker}', value: '\${{ nodes.a.output.value + 1 }}' }
+  c: { type: counted, log: '${log}', value: '\${{ nodes.b.output.value + 1 }}' }
+`)
+    const first = await run(p)
+    assert.equal(first.record.status, 'failed')
+    assert.deepEqual(Object.values(first.record.nodes).map((n) => n.status), ['succeeded', 'skipped', 'failed', 'skipped'])
+    writeFileSync(marker, '')
+    const stored = (await first.store.getRun(first.record.id))!
+    const lastSeq = (await first.store.listEvents(first.record.id)).at(-1)!.seq
+    const events: RunEvent[] = []
+    const second = await runPipeline({ pipeline: p, inputs: {}, config: {}, executor: new InlineExecutor(), store: first.store, resume: { record: stored, lastSeq }, events: { emit: (e) => events.push(e) } })
+    assert.equal(second.id, first.record.id)
+    assert.equal(second.status, 'completed')
+    assert.deepEqual(second.nodes.c!.output, { id: 'c', value: 3 })
+    assert.deepEqual(readFileSync(log, 'utf8').trim().split('\n'), ['a', 'b', 'b', 'c'])
+    assert.equal(second.nodes.a!.started_at, first.record.nodes.a!.started_at)
+    assert.equal(events[0]!.type, 'run.resumed')
+    assert.equal(events[0]!.seq, lastSeq + 1)
+    assert.deepEqual(events[0]!.payload.kept, ['a', 'skipped'])
+    const all = await first.store.listEvents(first.record.id)
+    assert.deepEqual(all.map((e) => e.seq), all.map((_, i) => i + 1))
+    assert.equal((await first.store.getRun(first.record.id))!.status, 'completed')
   })
 })
 
