@@ -33,11 +33,19 @@ export class Journal {
       while (this.#pending.length) {
         const batch = this.#pending
         this.#pending = []
+        let failure: unknown
         try {
           await this.store.write(batch.length === 1 ? batch[0]!.writes : batch.flatMap((e) => e.writes))
-          for (const e of batch) e.done()
         } catch (err) {
-          for (const e of batch) e.done(err ?? new Error('store write failed'))
+          failure = err ?? new Error('store write failed')
+        }
+        // each callback exactly once, whatever the others do
+        for (const e of batch) {
+          try {
+            e.done(failure)
+          } catch {
+            // a caller's callback failing is the caller's business
+          }
         }
       }
     } finally {

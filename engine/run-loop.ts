@@ -11,6 +11,8 @@ import { admit, backoffDelay, isTerminal, readiness } from './plan.ts'
 import { sleep, systemClock, type Clock } from './clock.ts'
 import { Journal } from './journal.ts'
 import { validateWith } from './execute-task.ts'
+import { buildGraph } from './graph.ts'
+import { topologicalSort } from 'graphology-dag'
 
 export interface RunOptions {
   pipeline: Pipeline
@@ -82,6 +84,8 @@ class Run {
   readonly limit: number
   readonly workDir: string
   running = 0
+  pumping = false
+  pumpAgain = false
   unfinished = 0
   seq = 0
   status: RunStatus = 'running'
@@ -115,13 +119,18 @@ class Run {
       this.nodes.set(spec.id, { spec, record, remaining: spec.deps.length, dependents: [], controllers: new Set() })
       this.nodeScope[spec.id] = { output: null, status: 'pending', error: null, attempts: 0n }
     }
-    for (const state of this.nodes.values()) for (const dep of state.spec.deps) this.nodes.get(dep)!.dependents.push(state)
+    // the DAG itself: who waits on whom
+    const graph = buildGraph(opts.pipeline)
+    for (const state of this.nodes.values()) graph.forEachOutNeighbor(state.spec.id, (id) => state.dependents.push(this.nodes.get(id)!))
     this.unfinished = this.nodes.size
     const earlier = opts.resume?.record.nodes
     if (earlier) {
+      // a node is kept only if everything it needs is kept too: its output was computed from theirs
+      const keep = new Set([...this.nodes.values()].filter((st) => keptFromEarlier(earlier[st.spec.id], st.spec)).map((st) => st.spec.id))
+      for (const id of topologicalSort(graph)) if (keep.has(id) && this.nodes.get(id)!.spec.deps.some((d) => !keep.has(d))) keep.delete(id)
       for (const state of this.nodes.values()) {
         const prev = earlier[state.spec.id]
-        if (!keptFromEarlier(prev, state.spec)) continue
+        if (!keep.has(state.spec.id)) continue
         state.record = { ...prev! }
         this.kept.push(state.spec.id)
         const scope = this.nodeScope[state.spec.id]!
@@ -159,7 +168,7 @@ class Run {
       // pending again: every node that will run now starts from a clean record
       const reset = [...this.nodes.values()].filter((s) => !this.kept.includes(s.spec.id)).map((s): StoreWrite => ({ kind: 'node.update', runId: this.id, node: { ...s.record } }))
       await this.record([
-        { kind: 'run.update', runId: this.id, patch: { status: 'running', error: null, outputs: null, finished_at: null } },
+        { kind: 'run.update', runId: this.id, patch: { status: 'running', error: null, outputs: null, finished_at: null, inputs: this.opts.inputs, config: this.opts.config } },
         ...reset,
         this.event('run.resumed', undefined, { kept: this.kept, rerun: [...this.nodes.keys()].filter((id) => !this.kept.includes(id)) }),
       ])
@@ -230,22 +239,58 @@ class Run {
     this.enqueue(state.spec.pool, () => void this.runNode(state))
   }
 
-  enqueue(pool: string | undefined, start: () => void): void {
-    this.queue.push({ pool, start })
+  enqueue(pool: string | undefined, start: () => void): Slot {
+    const slot: Slot = { pool, start }
+    this.queue.push(slot)
+    return slot
   }
 
-  /** Starts every queued piece of work that fits under the caps. */
+  /** Waits for a slot of `pool` (and of the global cap); rejects, leaving the queue, if `signal` aborts first. */
+  acquire(pool: string | undefined, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (signal?.aborted) return reject(signal.reason)
+      const onAbort = () => {
+        const i = this.queue.indexOf(slot)
+        if (i >= 0) this.queue.splice(i, 1)
+        reject(signal!.reason)
+      }
+      const slot = this.enqueue(pool, () => {
+        signal?.removeEventListener('abort', onAbort)
+        resolve()
+      })
+      signal?.addEventListener('abort', onAbort, { once: true })
+      this.pump()
+    })
+  }
+
+  /**
+   * Starts every queued piece of work that fits under the caps. Starting work can finish other work
+   * synchronously (a node skipped because the run stopped), which calls back here: those calls only ask
+   * for another round, so the stack stays flat however long the queue.
+   */
   pump(): void {
-    if (this.queue.length === 0) return
-    const picked = admit(this.queue, { limit: this.limit, running: this.running, pools: this.pools, poolRunning: this.poolRunning })
-    if (picked.length === 0) return
-    const starting = picked.map((i) => this.queue[i]!)
-    if (picked.length === this.queue.length) this.queue.length = 0
-    else for (let k = picked.length - 1; k >= 0; k--) this.queue.splice(picked[k]!, 1)
-    for (const slot of starting) {
-      this.running++
-      if (slot.pool !== undefined) this.poolRunning[slot.pool] = (this.poolRunning[slot.pool] ?? 0) + 1
-      slot.start()
+    if (this.pumping) {
+      this.pumpAgain = true
+      return
+    }
+    this.pumping = true
+    try {
+      do {
+        this.pumpAgain = false
+        if (this.queue.length === 0) break
+        const picked = admit(this.queue, { limit: this.limit, running: this.running, pools: this.pools, poolRunning: this.poolRunning })
+        if (picked.length === 0) break
+        const starting = picked.map((i) => this.queue[i]!)
+        if (picked.length === this.queue.length) this.queue.length = 0
+        else for (let k = picked.length - 1; k >= 0; k--) this.queue.splice(picked[k]!, 1)
+        for (const slot of starting) {
+          this.running++
+          if (slot.pool !== undefined) this.poolRunning[slot.pool] = (this.poolRunning[slot.pool] ?? 0) + 1
+          slot.start()
+        }
+      } while (this.pumpAgain)
+    } finally {
+      this.pumping = false
     }
   }
 
@@ -283,7 +328,7 @@ class Run {
       this.release(spec.pool)
       return this.finish(state, 'failed', { error: toErrorInfo(err, 'EXPRESSION_FAILED') })
     }
-    const outcome = await this.attempts(state, spec.id, spec.type, spec.module, config, spec.retry, spec.timeoutMs, (p) => this.progress(spec.id, p), (n) => {
+    const outcome = await this.attempts(state, spec.id, spec.type, spec.module, config, spec.retry, spec.timeoutMs, spec.pool, (p) => this.progress(spec.id, p), (n) => {
       state.record.attempts = n
       this.nodeScope[spec.id]!.attempts = BigInt(n)
     })
@@ -291,8 +336,11 @@ class Run {
     this.settle(state, outcome)
   }
 
-  /** Runs attempts of one task until success, a non-retryable error, the attempts run out, or the run stops. */
-  async attempts(state: NodeState, taskId: string, type: string, module: string, config: unknown, retry: RetrySpec, timeoutMs: number | undefined, onProgress: (p: Progress) => void, onAttempt: (n: number) => void, parentSignal?: AbortSignal): Promise<TaskOutcome> {
+  /**
+   * Runs attempts of one task until success, a non-retryable error, the attempts run out, or the run
+   * (or the parent fan-out) stops. The caller holds a slot of `pool`; it is given back during backoff.
+   */
+  async attempts(state: NodeState, taskId: string, type: string, module: string, config: unknown, retry: RetrySpec, timeoutMs: number | undefined, pool: string | undefined, onProgress: (p: Progress) => void, onAttempt: (n: number) => void, parentSignal?: AbortSignal): Promise<TaskOutcome> {
     let last: TaskOutcome = { ok: false, error: { code: 'NODE_FAILED', message: 'node did not run' } }
     for (let attempt = 1; attempt <= retry.attempts; attempt++) {
       onAttempt(attempt)
@@ -327,27 +375,37 @@ class Run {
           state.controllers.delete(ac)
         }
       }
-      if (last.ok) return last
-      if (ac.signal.aborted) {
-        // the node gave up because it was told to: report why it was told (timeout, cancellation)
-        const why = toErrorInfo(ac.signal.reason, 'CANCELLED')
-        if (why.code !== last.error.code) last = { ok: false, error: { ...why, details: { ...(why.details as object), node_error: { code: last.error.code, message: last.error.message } } } }
+      const why = ac.signal.aborted ? toErrorInfo(ac.signal.reason, 'CANCELLED') : undefined
+      // a timeout is a hard limit: finishing after it (the node ignored its signal) is still a timeout
+      if (last.ok && why?.code !== 'NODE_TIMEOUT') return last
+      if (why && (last.ok || why.code !== last.error.code)) {
+        // the node stopped because it was told to: report why it was told (timeout, cancellation)
+        const nodeError = last.ok ? undefined : { code: last.error.code, message: last.error.message }
+        last = { ok: false, error: { ...why, details: { ...(why.details as object), ...(nodeError ? { node_error: nodeError } : { finished_late: true }) } } }
       }
-      // an abort that came from the run stopping (not a timeout) ends the node as cancelled
-      if (ac.signal.aborted && (this.status !== 'running' || parentSignal?.aborted) && last.error.code !== 'NODE_TIMEOUT') return last
-      if (last.error.retryable === false || attempt === retry.attempts || this.status !== 'running') return last
+      if (last.ok) return last
+      // stopped from outside (the run, or the fan-out around it): no retry
+      if (parentSignal?.aborted || this.status !== 'running') return last
+      if (last.error.retryable === false || attempt === retry.attempts) return last
       const delay = backoffDelay(retry, attempt + 1, this.clock.random)
       this.recordLater([this.event('node.retrying', state.spec.id, { attempt, next_attempt: attempt + 1, delay_ms: delay, error: last.error, ...(taskId !== state.spec.id ? { task: taskId } : {}) })])
       const stopWait = new AbortController()
+      const onParentWait = () => stopWait.abort(parentSignal!.reason)
+      parentSignal?.addEventListener('abort', onParentWait, { once: true })
       state.controllers.add(stopWait)
+      // the slot is not needed while waiting: other work may use it
+      this.release(pool)
       try {
         await sleep(this.clock, delay, stopWait.signal)
-      } catch {
-        return last
+        await this.acquire(pool, stopWait.signal)
+      } catch (reason) {
+        const info = toErrorInfo(reason, 'CANCELLED')
+        await this.acquire(pool)
+        return { ok: false, error: { ...info, details: { ...(info.details as object), node_error: { code: last.error.code, message: last.error.message } } } }
       } finally {
+        parentSignal?.removeEventListener('abort', onParentWait)
         state.controllers.delete(stopWait)
       }
-      if (parentSignal?.aborted) return last
     }
     return last
   }
@@ -404,12 +462,13 @@ class Run {
     const fields = { ...(config as Record<string, unknown>) }
     delete fields.type
     const taskId = `${state.spec.id}[${o.key}]`
-    await new Promise<void>((resolve) => {
-      this.enqueue(state.spec.pool, resolve)
-      this.pump()
-    })
     try {
-      return await this.attempts(state, taskId, child.type, child.module, fields, child.retry, child.timeoutMs, (p) => this.progress(state.spec.id, { ...p, item: o.key }), () => {}, o.signal)
+      await this.acquire(state.spec.pool, o.signal)
+    } catch (reason) {
+      return { ok: false, error: toErrorInfo(reason, 'CANCELLED') }
+    }
+    try {
+      return await this.attempts(state, taskId, child.type, child.module, fields, child.retry, child.timeoutMs, state.spec.pool, (p) => this.progress(state.spec.id, { ...p, item: o.key }), () => {}, o.signal)
     } finally {
       this.release(state.spec.pool)
     }
@@ -504,7 +563,8 @@ class Run {
   onStoreError(err: unknown): void {
     if (this.storeError) return
     this.storeError = err
-    this.stop('failed', { code: 'STORE_FAILED', message: `run could not be recorded: ${(err as Error)?.message ?? String(err)}` })
+    this.failure ??= { code: 'STORE_FAILED', message: `run could not be recorded: ${(err as Error)?.message ?? String(err)}` }
+    this.stop('failed', this.failure)
   }
 
   event(type: RunEventType, node: string | undefined, payload: Record<string, unknown>, timestamp?: string): StoreWrite {
@@ -529,7 +589,16 @@ class Run {
     this.journal.push(writes, (err) => {
       if (err === undefined) {
         const sink = this.opts.events
-        if (sink) for (const w of writes) if (w.kind === 'event') sink.emit(w.event)
+        if (sink) {
+          for (const w of writes) {
+            if (w.kind !== 'event') continue
+            try {
+              sink.emit(w.event)
+            } catch {
+              // a display or socket failing must not stop the run; the event is recorded all the same
+            }
+          }
+        }
       }
       done(err)
     })

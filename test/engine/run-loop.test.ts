@@ -210,6 +210,63 @@ nodes:
   })
 })
 
+describe('run loop: stopping under load and at limits', () => {
+  it('fail-fast with thousands of nodes queued behind a cap ends promptly (no deep recursion)', async () => {
+    const nodes = Array.from({ length: 3000 }, (_, i) => `  w${i}: { type: work }`).join('\n')
+    const p = await pipeline(`pipeline: big\nconcurrency: 2\nplugins: [$WORK]\nnodes:\n  bad: { type: work, fail_until: 1 }\n${nodes}`)
+    const { record } = await run(p)
+    assert.equal(record.status, 'failed')
+    const statuses = Object.values(record.nodes).map((n) => n.status)
+    assert.equal(statuses.filter((s) => s === 'pending' || s === 'running').length, 0)
+    assert.ok(statuses.filter((s) => s === 'skipped').length > 2900)
+  })
+
+  it('a node that ignores its signal and finishes after its timeout still fails with NODE_TIMEOUT', async () => {
+    const p = await pipeline('pipeline: late\nplugins: [$WORK]\nnodes:\n  slow: { type: stubborn, ms: 150, timeout: 30ms }\n')
+    const { record } = await run(p)
+    assert.equal(record.nodes.slow!.status, 'failed')
+    assert.equal(record.nodes.slow!.error!.code, 'NODE_TIMEOUT')
+    assert.equal((record.nodes.slow!.error!.details as { finished_late: boolean }).finished_late, true)
+  })
+
+  it("a fan-out's timeout stops its children without retries or backoff", async () => {
+    const p = await pipeline(`
+pipeline: fan-timeout
+concurrency: 1
+plugins: [$WORK]
+nodes:
+  other: { type: work, ms: 400 }
+  fan:
+    type: fan_out
+    timeout: 100ms
+    items: \${{ [1, 2, 3] }}
+    node: { type: work, ms: 5000, retry: { attempts: 3, backoff: 2s } }
+`)
+    const t0 = Date.now()
+    const { record } = await run(p)
+    assert.equal(record.nodes.fan!.status, 'failed')
+    assert.equal(record.nodes.fan!.error!.code, 'NODE_TIMEOUT')
+    assert.ok(Date.now() - t0 < 1500, `took ${Date.now() - t0} ms`)
+  })
+
+  it('a node cancelled while waiting to retry is recorded as cancelled', async () => {
+    const p = await pipeline('pipeline: backoff\nplugins: [$WORK]\nnodes:\n  flaky: { type: work, fail_until: 5, retry: { attempts: 5, backoff: 10s } }\n')
+    const ac = new AbortController()
+    const { record } = await run(p, { signal: ac.signal, events: { emit: (e) => { if (e.type === 'node.retrying') setTimeout(() => ac.abort(), 20) } } })
+    assert.equal(record.status, 'cancelled')
+    assert.equal(record.nodes.flaky!.status, 'cancelled')
+    assert.equal((record.nodes.flaky!.error!.details as { node_error: { code: string } }).node_error.code, 'PLANNED_FAILURE')
+  })
+
+  it('a retry waiting out its backoff gives its slot to other work', async () => {
+    const p = await pipeline('pipeline: slot\nconcurrency: 1\nplugins: [$WORK]\nnodes:\n  flaky: { type: work, fail_until: 1, retry: { attempts: 2, backoff: 300ms, jitter: false } }\n  other: { type: work, ms: 50 }\n')
+    const { record } = await run(p)
+    const other = record.nodes.other!.output as WorkOut
+    const flaky = record.nodes.flaky!.output as WorkOut
+    assert.ok(other.finished <= flaky.started, 'other ran during the backoff')
+  })
+})
+
 describe('run loop: resume', () => {
   it('continues a failed run: succeeded nodes are kept and not executed again', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'weft-resume-'))
