@@ -53,6 +53,10 @@ export async function main(argv: string[]): Promise<number> {
       code = await graphCommand(file, o)
     })
 
+  if (argv.length <= 2) {
+    program.outputHelp({ error: true })
+    return 2
+  }
   try {
     await program.parseAsync(argv)
   } catch (err) {

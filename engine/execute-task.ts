@@ -2,6 +2,7 @@
 import type { NodeDefinition, Progress, Providers, SchemaLike } from './node-def.ts'
 import type { NodeTask, TaskOutcome } from './ports.ts'
 import { toErrorInfo, WeftError } from './errors.ts'
+import { toJsonData } from './json-data.ts'
 
 const modules = new Map<string, Promise<Map<string, NodeDefinition>>>()
 
@@ -57,7 +58,7 @@ export async function executeTask(task: NodeTask, env: TaskEnvironment): Promise
       providers: env.providers,
     })
     const checked = def.output ? await validateWith(def.output, output, 'OUTPUT_INVALID', `node "${task.nodeId}" (${task.type}) returned an invalid output`) : output
-    return { ok: true, output: checked === undefined ? null : checked }
+    return { ok: true, output: toJsonData(checked, `node "${task.nodeId}" output`) }
   } catch (err) {
     const info = toErrorInfo(err)
     // a node that gave up because it was aborted reports why it was aborted (timeout, cancellation)

@@ -53,8 +53,21 @@ export interface ExpressionProblem {
 
 const limits = { maxAstNodes: 10_000, maxDepth: 100, maxListElements: 10_000, maxMapEntries: 10_000, maxCallArguments: 32 }
 
+/**
+ * CEL keeps `int` and `double` apart (`1 * 0.5` has no overload). Data from YAML and JSON does not: a
+ * score is `1` one day and `0.9` the next. So arithmetic between the two gives a double, as in JSON.
+ */
+export function allowMixedNumbers<E extends Environment>(env: E): E {
+  const ops = { '+': (a: number, b: number) => a + b, '-': (a: number, b: number) => a - b, '*': (a: number, b: number) => a * b, '/': (a: number, b: number) => a / b }
+  for (const [op, f] of Object.entries(ops)) {
+    env.registerOperator(`int ${op} double`, (a: bigint, b: number) => f(Number(a), b))
+    env.registerOperator(`double ${op} int`, (a: number, b: bigint) => f(a, Number(b)))
+  }
+  return env
+}
+
 /** The runtime environment: every variable is dynamic, aggregates may mix types. Shared, never mutated. */
-export const celRuntime = new Environment({ unlistedVariablesAreDyn: true, homogeneousAggregateLiterals: false, limits })
+export const celRuntime = allowMixedNumbers(new Environment({ unlistedVariablesAreDyn: true, homogeneousAggregateLiterals: false, limits }))
 
 /** Finds the `${{ … }}` spans in a string; a `}}` inside a quoted CEL string does not close the span. */
 export function findExpressions(text: string): ExpressionSpan[] {

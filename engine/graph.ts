@@ -47,8 +47,10 @@ export function drawGraph(pipeline: Pipeline, format: GraphFormat): string {
     lines.push('}')
     return lines.join('\n')
   }
+  // Mermaid reserves some words (`end`, `graph`…) as ids: number the nodes and keep the names as labels
+  const key = new Map(g.nodes().map((id, i) => [id, `n${i}`]))
   const lines = ['flowchart LR']
-  g.forEachNode((id) => lines.push(`  ${id}["${label(id).replace('\\n', '<br/>')}"]`))
-  g.forEachEdge((_e, _a, s, t) => lines.push(`  ${s} --> ${t}`))
+  g.forEachNode((id) => lines.push(`  ${key.get(id)}["${label(id).replace('\\n', '<br/>')}"]`))
+  g.forEachEdge((_e, _a, s, t) => lines.push(`  ${key.get(s)} --> ${key.get(t)}`))
   return lines.join('\n')
 }

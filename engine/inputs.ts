@@ -18,7 +18,7 @@ export function resolveRunInputs(pipeline: Pipeline, given: Record<string, unkno
   const diagnostics: Diagnostic[] = []
   const inputs: Record<string, unknown> = {}
   for (const name of Object.keys(given)) {
-    if (!(name in pipeline.inputs)) diagnostics.push(problem('INPUT_UNKNOWN', `inputs.${name}`, `unknown input "${name}"${didYouMean(name, Object.keys(pipeline.inputs))}; this pipeline takes ${Object.keys(pipeline.inputs).join(', ') || 'no inputs'}`, origin))
+    if (!Object.hasOwn(pipeline.inputs, name)) diagnostics.push(problem('INPUT_UNKNOWN', `inputs.${name}`, `unknown input "${name}"${didYouMean(name, Object.keys(pipeline.inputs))}; this pipeline takes ${Object.keys(pipeline.inputs).join(', ') || 'no inputs'}`, origin))
   }
   for (const [name, spec] of Object.entries(pipeline.inputs)) {
     let value = given[name]
@@ -46,7 +46,11 @@ export function resolveConfig(pipeline: Pipeline, sets: ReadonlyArray<{ path: st
   const diagnostics: Diagnostic[] = []
   for (const { path, value } of sets) {
     let segs = path.split('.').filter(Boolean)
-    if (segs[0] === 'config' && !('config' in config)) segs = segs.slice(1)
+    if (segs[0] === 'config' && !Object.hasOwn(config, 'config')) segs = segs.slice(1)
+    if (segs.some((seg) => seg === '__proto__' || seg === 'constructor' || seg === 'prototype')) {
+      diagnostics.push(problem('CONFIG_UNKNOWN', path, `"${path}" names an object's internals, not a config key`, '--set'))
+      continue
+    }
     if (segs.length === 0) {
       diagnostics.push(problem('CONFIG_UNKNOWN', path, 'expected a config path such as `parallel.max_concurrent`', '--set'))
       continue
@@ -54,7 +58,7 @@ export function resolveConfig(pipeline: Pipeline, sets: ReadonlyArray<{ path: st
     let parent: Record<string, unknown> = config
     let ok = true
     for (const [i, seg] of segs.slice(0, -1).entries()) {
-      const next = parent[seg]
+      const next = Object.hasOwn(parent, seg) ? parent[seg] : undefined
       if (!isMap(next)) {
         const at = segs.slice(0, i + 1).join('.')
         diagnostics.push(problem('CONFIG_UNKNOWN', `config.${segs.join('.')}`, next === undefined ? `unknown config key "${at}"${didYouMean(seg, Object.keys(parent))}` : `config "${at}" is ${describe(next)}, not a mapping`, '--set'))
@@ -65,7 +69,7 @@ export function resolveConfig(pipeline: Pipeline, sets: ReadonlyArray<{ path: st
     }
     if (!ok) continue
     const last = segs[segs.length - 1]!
-    const current = parent[last]
+    const current = Object.hasOwn(parent, last) ? parent[last] : undefined
     const parsed = typeof value === 'string' ? readText(value) : value
     const emptyMap = isMap(parent) && Object.keys(parent).length === 0
     if (current === undefined && !emptyMap) {

@@ -41,7 +41,8 @@ export class PiscinaExecutor implements NodeExecutor {
   readonly #pending = new Map<number, Pending>()
   /** Tasks per abort signal: one listener per signal, however many tasks share it. */
   readonly #bySignal = new WeakMap<AbortSignal, Set<number>>()
-  readonly #pongs = new Map<number, (m: { threadId: number; tasks: number[] }) => void>()
+  /** The thread each started task runs on. */
+  readonly #threadOf = new Map<number, number>()
   readonly #killGraceMs: number
   #queue: WorkerTask[] = []
   #flushQueued = false
@@ -75,7 +76,7 @@ export class PiscinaExecutor implements NodeExecutor {
       if (!m || typeof m !== 'object') return
       if ('results' in m) for (const [id, outcome] of m.results) this.#settle(id, outcome)
       else if ('progress' in m) this.#pending.get(m.taskId)?.onProgress(m.progress as Progress)
-      else if ('pong' in m) this.#pongs.get(m.pong)?.(m)
+      else if ('started' in m) for (const id of m.started) if (this.#pending.has(id)) this.#threadOf.set(id, m.threadId)
     })
   }
 
@@ -150,6 +151,7 @@ export class PiscinaExecutor implements NodeExecutor {
     const p = this.#pending.get(taskId)
     if (!p) return
     this.#pending.delete(taskId)
+    this.#threadOf.delete(taskId)
     if (p.grace) clearTimeout(p.grace)
     this.#unwatch(p.signal, taskId)
     p.resolve(outcome)
@@ -180,29 +182,19 @@ export class PiscinaExecutor implements NodeExecutor {
     if (!p || p.grace) return
     const reason = toErrorInfo(p.signal.reason, 'CANCELLED')
     this.#channel.postMessage({ cancel: taskId, reason } satisfies ControlMessage)
-    p.grace = setTimeout(() => void this.#kill(taskId, reason), this.#killGraceMs)
+    p.grace = setTimeout(() => this.#kill(taskId, reason), this.#killGraceMs)
   }
 
-  /** The task did not stop in time: find its thread (or any thread too blocked to answer) and end it. */
-  async #kill(taskId: number, reason: ErrorInfo): Promise<void> {
+  /**
+   * The task did not stop in time: terminate the thread running it (its other tasks are run again on a
+   * fresh thread). A task that never started is simply given up; it is cancelled if it starts later.
+   */
+  #kill(taskId: number, reason: ErrorInfo): void {
     if (!this.#pending.has(taskId)) return
-    const answered = new Map<number, number[]>()
-    await new Promise<void>((resolve) => {
-      const wait = setTimeout(resolve, Math.max(100, Math.min(500, this.#killGraceMs / 2)))
-      this.#pongs.set(taskId, (m) => {
-        answered.set(m.threadId, m.tasks)
-        if (answered.size === this.#pool.threads.length) {
-          clearTimeout(wait)
-          resolve()
-        }
-      })
-      this.#channel.postMessage({ ping: taskId } satisfies ControlMessage)
-    })
-    this.#pongs.delete(taskId)
-    if (!this.#pending.has(taskId)) return
-    const doomed = this.#pool.threads.filter((t) => !answered.has(t.threadId) || answered.get(t.threadId)!.includes(taskId))
-    for (const t of doomed) void t.terminate()
-    this.#settle(taskId, { ok: false, error: { ...reason, details: { ...(reason.details as object), killed: doomed.length > 0, grace_ms: this.#killGraceMs } } })
+    const threadId = this.#threadOf.get(taskId)
+    const thread = threadId === undefined ? undefined : this.#pool.threads.find((t) => t.threadId === threadId)
+    if (thread) void thread.terminate()
+    this.#settle(taskId, { ok: false, error: { ...reason, details: { ...(reason.details as object), killed: thread !== undefined, grace_ms: this.#killGraceMs } } })
   }
 
   async close(): Promise<void> {

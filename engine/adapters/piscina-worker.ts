@@ -1,5 +1,5 @@
 // Worker-thread side of the piscina executor: runs batches of node attempts concurrently, reports each
-// result as soon as it is ready, honours cancellation and answers liveness pings.
+// result as soon as it is ready, honours cancellation and says which thread holds which tasks.
 import { parentPort, threadId, workerData } from 'node:worker_threads'
 import { executeTask } from '../execute-task.ts'
 import { WeftError, type ErrorInfo } from '../errors.ts'
@@ -9,13 +9,13 @@ import { unpack, type Batch, type WorkerTask } from './worker-batch.ts'
 export interface WorkerData {
   control: string
 }
-/** Main → workers, on the control channel: stop a task, or say which tasks you are running. */
-export type ControlMessage = { cancel: number; reason: ErrorInfo } | { ping: number }
+/** Main → workers, on the control channel: stop a task. */
+export type ControlMessage = { cancel: number; reason: ErrorInfo }
 /** Worker → main, through the pool's message event. */
 export type WorkerMessage =
   | { results: Array<[taskId: number, outcome: TaskOutcome]> }
   | { progress: unknown; taskId: number }
-  | { pong: number; threadId: number; tasks: number[] }
+  | { started: number[]; threadId: number }
 /** What a batch returns to piscina: results not sent yet, and the ids whose results went out as messages. */
 export interface BatchReturn {
   results: Array<[taskId: number, outcome: TaskOutcome]>
@@ -31,11 +31,6 @@ const channel = new BroadcastChannel(data.control)
 ;(channel as unknown as { unref(): void }).unref()
 channel.onmessage = (ev: MessageEvent) => {
   const msg = ev.data as ControlMessage
-  if ('ping' in msg) {
-    // a thread that cannot answer is blocked; the pool kills it when a task there must stop
-    parentPort?.postMessage({ pong: msg.ping, threadId, tasks: [...controllers.keys()] } satisfies WorkerMessage)
-    return
-  }
   const ac = controllers.get(msg.cancel)
   if (ac) ac.abort(WeftError.from(msg.reason))
   else {
@@ -84,6 +79,8 @@ async function runOne(task: WorkerTask): Promise<void> {
 
 export default async function runBatch(batch: Batch): Promise<BatchReturn> {
   const tasks = unpack(batch)
+  // which thread holds which tasks: only that thread is killed if one of them will not stop
+  parentPort?.postMessage({ started: tasks.map((t) => t.taskId), threadId } satisfies WorkerMessage)
   await Promise.all(tasks.map(runOne))
   // results of this batch still in the outbox ride back with the batch itself (one message, not two)
   const ids = new Set(tasks.map((t) => t.taskId))

@@ -132,7 +132,8 @@ export async function loadPipeline(file: string, opts: LoadOptions = {}): Promis
     r.report('CYCLE', ['nodes', cycle[0]!], `dependency cycle: ${[...cycle, cycle[0]].join(' → ')}`, { which: 'key' })
   }
 
-  const diagnostics = r.diagnostics
+  // in file order, as an author reads them
+  const diagnostics = r.diagnostics.sort((a, b) => a.line - b.line || a.col - b.col)
   if (r.errorCount > 0) return { diagnostics, registry }
   const pipeline: Pipeline = { file: path.resolve(file), name, version, inputs, config, pools, plugins, nodes, outputs }
   if (description !== undefined) pipeline.description = description

@@ -49,6 +49,9 @@ export function compileNode(r: Reporter, registry: NodeRegistry, id: string, raw
   const needs = checkNeeds(r, at, raw.needs, nodeIds)
   const timeoutMs = durationField(r, [...at, 'timeout'], raw.timeout)
   const retry = retryField(r, [...at, 'retry'], raw.retry)
+  if (def.runs === 'control' && raw.retry !== undefined) {
+    r.report('SCHEMA_INVALID', [...at, 'retry'], `"${def.type}" nodes are not retried as a whole; put \`retry\` on the work inside them${def.child ? ` (\`${def.child.field}.retry\`)` : ''}`)
+  }
   const continueOnError = simple(r, [...at, 'continue_on_error'], raw.continue_on_error, v.boolean()) ?? false
   const trigger: Trigger = simple(r, [...at, 'trigger'], raw.trigger, TriggerSchema) ?? 'all_succeeded'
   const pool = simple(r, [...at, 'pool'], raw.pool, v.string())
@@ -219,10 +222,20 @@ function checkNeeds(r: Reporter, at: DocPath, raw: unknown, nodeIds: readonly st
   return out
 }
 
-function durationField(r: Reporter, at: DocPath, raw: unknown): number | undefined {
+/** Longest duration a timer can wait (setTimeout's limit, about 24.8 days). */
+const MAX_DURATION_MS = 2_147_483_647
+
+function durationField(r: Reporter, at: DocPath, raw: unknown, opts: { allowZero?: boolean } = {}): number | undefined {
   if (raw === undefined) return undefined
   const ms = parseDuration(raw)
-  if (ms === undefined) r.report('INVALID_DURATION', at, `expected a duration such as 500ms, 30s or 2m (or a number of milliseconds), got ${describe(raw)}`)
+  if (ms === undefined) {
+    r.report('INVALID_DURATION', at, `expected a duration such as 500ms, 30s or 2m (or a number of milliseconds), got ${describe(raw)}`)
+    return undefined
+  }
+  if ((ms === 0 && !opts.allowZero) || ms > MAX_DURATION_MS) {
+    r.report('INVALID_DURATION', at, ms === 0 ? 'must be more than 0' : `must be at most ${MAX_DURATION_MS} ms (about 24.8 days), got ${describe(raw)}`)
+    return undefined
+  }
   return ms
 }
 
@@ -239,8 +252,8 @@ function retryField(r: Reporter, at: DocPath, raw: unknown): RetrySpec {
     return defaultRetry
   }
   const o = res.output
-  const backoffMs = o.backoff === undefined ? defaultRetry.backoffMs : durationField(r, [...at, 'backoff'], o.backoff)
-  const maxBackoffMs = o.max_backoff === undefined ? defaultRetry.maxBackoffMs : durationField(r, [...at, 'max_backoff'], o.max_backoff)
+  const backoffMs = o.backoff === undefined ? defaultRetry.backoffMs : durationField(r, [...at, 'backoff'], o.backoff, { allowZero: true })
+  const maxBackoffMs = o.max_backoff === undefined ? defaultRetry.maxBackoffMs : durationField(r, [...at, 'max_backoff'], o.max_backoff, { allowZero: true })
   return {
     attempts: o.attempts,
     backoffMs: backoffMs ?? defaultRetry.backoffMs,

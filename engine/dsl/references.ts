@@ -1,6 +1,6 @@
 // Checks what expressions refer to (inputs, config, nodes and their output fields) and their static types.
 import { Environment } from '@marcbachmann/cel-js'
-import { templateExpressions, type CompiledExpression } from '../expressions.ts'
+import { allowMixedNumbers, templateExpressions, type CompiledExpression } from '../expressions.ts'
 import type { NodeRegistry } from '../registry.ts'
 import type { InputSpec, NodeSpec } from './pipeline.ts'
 import { didYouMean, type DocPath, type Reporter } from './reporter.ts'
@@ -49,13 +49,14 @@ function checkReference(r: Reporter, ctx: ReferenceContext, check: PendingCheck,
     return
   }
   const [first, second, third] = path
-  if (root === 'inputs' && first !== undefined && !(first in ctx.inputs)) {
+  if (root === 'inputs' && first !== undefined && !Object.hasOwn(ctx.inputs, first)) {
     r.report('UNKNOWN_INPUT', at, `unknown input "${first}"${didYouMean(first, Object.keys(ctx.inputs))}; declare it under \`inputs:\``, { needle: text })
   } else if (root === 'config' && path.length) {
     let cur: unknown = ctx.config
     for (const [i, seg] of path.entries()) {
-      if (!cur || typeof cur !== 'object' || Array.isArray(cur)) break
-      if (!(seg in (cur as object))) {
+      // an empty mapping declared under config is open: `--set` may add any key under it
+      if (!cur || typeof cur !== 'object' || Array.isArray(cur) || (i > 0 && Object.keys(cur).length === 0)) break
+      if (!Object.hasOwn(cur, seg)) {
         const prefix = ['config', ...path.slice(0, i)].join('.')
         r.report('UNKNOWN_CONFIG', at, `unknown config key "${prefix}.${seg}"${didYouMean(seg, Object.keys(cur as object))}; declare it under \`config:\``, { needle: text })
         break
@@ -117,7 +118,7 @@ function article(k: Kind): string {
 /** A CEL environment typed from the pipeline: inputs, config defaults, node output schemas. */
 function typedEnvironment(ctx: ReferenceContext, scope: Record<string, string> | undefined): Environment | undefined {
   try {
-    const env = new Environment({ unlistedVariablesAreDyn: false, homogeneousAggregateLiterals: false })
+    const env = allowMixedNumbers(new Environment({ unlistedVariablesAreDyn: false, homogeneousAggregateLiterals: false }))
     env.registerVariable(schemaVar('inputs', Object.fromEntries(Object.entries(ctx.inputs).map(([k, s]) => [k, inputType(s)]))))
     env.registerVariable(schemaVar('config', celSchemaOfValue(ctx.config)))
     const nodes: Record<string, unknown> = {}
@@ -148,6 +149,7 @@ function inputType(s: InputSpec): string {
     case 'boolean': return 'bool'
     case 'list': return 'list'
     case 'object': return 'map'
-    default: return 'dyn'
+    case 'integer': return 'int'
+    case 'number': return 'double'
   }
 }

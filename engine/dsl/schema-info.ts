@@ -65,7 +65,7 @@ export function celKind(celType: string): Kind {
   return 'unknown'
 }
 
-/** CEL schema (for the type checker) of a valibot schema's output; numbers are `dyn` (ints and doubles mix). */
+/** CEL schema (for the type checker) of a valibot schema's output. Numbers are `double` (ints mix with them). */
 export function celSchema(schema: unknown, depth = 0): unknown {
   const s = asValibot(schema)
   if (!s || depth > 8) return 'dyn'
@@ -75,6 +75,7 @@ export function celSchema(schema: unknown, depth = 0): unknown {
   switch (u.type) {
     case 'string': case 'picklist': return 'string'
     case 'boolean': return 'bool'
+    case 'number': return 'double'
     case 'array': return 'list'
     case 'object': case 'strict_object': {
       const out: Record<string, unknown> = {}
@@ -86,9 +87,10 @@ export function celSchema(schema: unknown, depth = 0): unknown {
   }
 }
 
-/** CEL schema inferred from a plain value (config defaults). Numbers are `dyn`. */
+/** CEL schema inferred from a plain value (config defaults). Numbers are `double` (`--set` may turn 2 into 2.5). */
 export function celSchemaOfValue(value: unknown, depth = 0): unknown {
   if (typeof value === 'string') return 'string'
+  if (typeof value === 'number') return 'double'
   if (typeof value === 'boolean') return 'bool'
   if (Array.isArray(value)) return 'list'
   if (value && typeof value === 'object' && depth < 8) {

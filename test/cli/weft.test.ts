@@ -15,6 +15,14 @@ function weft(...args: string[]) {
   return { code: r.status, stdout: r.stdout, stderr: r.stderr }
 }
 
+describe('weft', () => {
+  it('with no command prints help and exits 2', () => {
+    const r = weft()
+    assert.equal(r.code, 2)
+    assert.match(r.stderr, /Usage: weft/)
+  })
+})
+
 describe('weft validate', () => {
   it('exits 0 for a valid pipeline', () => {
     const r = weft('validate', pipe('valid.yaml'))
@@ -125,7 +133,8 @@ describe('weft graph', () => {
     const m = weft('graph', pipe('valid.yaml'))
     assert.equal(m.code, 0)
     assert.match(m.stdout, /^flowchart LR/)
-    assert.match(m.stdout, /brief --> clips/)
+    const key = (name: string) => m.stdout.match(new RegExp(`(n\\d+)\\["${name}<br/>`))![1]
+    assert.ok(m.stdout.includes(`${key('brief')} --> ${key('clips')}`))
     assert.match(weft('graph', pipe('valid.yaml'), '--format', 'dot').stdout, /"plan" -> "clips";/)
     const j = JSON.parse(weft('graph', pipe('valid.yaml'), '--format', 'json').stdout)
     assert.deepEqual(j.levels.map((l: string[]) => l.sort()), [['brief', 'plan'], ['clips', 'extra'], ['done']])

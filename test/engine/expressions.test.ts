@@ -30,6 +30,11 @@ describe('expressions', () => {
     assert.equal(render('${{ config.parallel.max_concurrent * 2 }}'), 10)
     assert.equal(render('${{ size(inputs.tags) }}'), 2)
   })
+  it('whole numbers and fractions mix in arithmetic, as they do in JSON data', () => {
+    assert.equal(render('${{ config.parallel.max_concurrent * 0.5 }}'), 2.5)
+    assert.equal(render('${{ inputs.ratio + 1 }}'), 1.5)
+    assert.equal(render('${{ inputs.count / 2 }}'), 1)
+  })
   it('a }} inside a quoted string does not close the expression', () => {
     const spans = findExpressions('x ${{ "a}}b" + "c" }} y')
     assert.equal(spans.length, 1)

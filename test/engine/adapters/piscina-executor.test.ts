@@ -1,7 +1,8 @@
 import { describe, it, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { PiscinaExecutor } from '../../../engine/adapters/piscina-executor.ts'
-import { readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fixtures, pipeline, run } from '../../helpers.ts'
 
@@ -64,6 +65,49 @@ nodes:
     assert.equal(record.status, 'completed')
     assert.deepEqual(record.nodes.b!.output, { text: 'hello again' })
     assert.equal(readFileSync(path.join(fixtures, 'plugins', 'typed.mjs'), 'utf8').match(/^\s*import /m), null)
+  })
+
+  it('an output that is not JSON data fails only its own node, once', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'weft-json-'))
+    const log = path.join(dir, 'log')
+    const single = new PiscinaExecutor({ threads: 1 })
+    try {
+      const p = await pipeline(`
+pipeline: weird
+plugins: [$WORK]
+nodes:
+  fn: { type: weird, kind: function, continue_on_error: true }
+  big: { type: weird, kind: bigint, continue_on_error: true }
+  loop: { type: weird, kind: cycle, continue_on_error: true }
+  date: { type: weird, kind: date }
+  innocent: { type: counted, log: '${log}' }
+`)
+      const { record } = await run(p, { executor: single })
+      for (const id of ['fn', 'big', 'loop']) {
+        assert.equal(record.nodes[id]!.error!.code, 'OUTPUT_INVALID', id)
+        assert.equal(record.nodes[id]!.attempts, 1)
+      }
+      assert.deepEqual(record.nodes.date!.output, { at: '1970-01-01T00:00:00.000Z' })
+      assert.equal(readFileSync(log, 'utf8'), 'innocent\n')
+    } finally {
+      await single.close()
+    }
+  })
+
+  it('killing a stuck node spares a thread that is merely busy', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'weft-busy-'))
+    const log = path.join(dir, 'log')
+    const p = await pipeline(`
+pipeline: busy
+plugins: [$WORK]
+nodes:
+  stuck: { type: spin, forever: true, timeout: 200ms, continue_on_error: true }
+  working: { type: busy, ms: 900, log: '${log}' }
+`)
+    const { record } = await run(p, { executor })
+    assert.equal(record.nodes.stuck!.error!.code, 'NODE_TIMEOUT')
+    assert.equal(record.nodes.working!.status, 'succeeded')
+    assert.equal(readFileSync(log, 'utf8'), 'working\n')
   })
 
   it('runs many async nodes at once on one thread', async () => {

@@ -137,4 +137,32 @@ nodes:
     const res = await load(`pipeline: p\nplugins: [$FIXTURES/plugins/typed.mjs]\nnodes:\n  a: { type: typed }\n  b: { type: typed, text: "\${{ nodes.a.output.anything }}" }\n`)
     assert.deepEqual(res.diagnostics, [])
   })
+
+  it('more codes, one case each: UNKNOWN_POOL, DUPLICATE_NODE_TYPE, INVALID_NAME, UNKNOWN_NODE_FIELD', async () => {
+    const codes = async (yaml: string) => (await load(yaml)).diagnostics.map((d) => [d.code, d.line, d.path])
+    assert.deepEqual(await codes('pipeline: p\nplugins: [$WORK]\nnodes:\n  a: { type: work, pool: gpu }\n'), [['UNKNOWN_POOL', 4, 'nodes.a.pool']])
+    assert.deepEqual(await codes('pipeline: p\nplugins: [$WORK, $FIXTURES/plugins/dup-work.mjs]\nnodes:\n  a: { type: work }\n'), [['DUPLICATE_NODE_TYPE', 2, 'plugins[1]']])
+    assert.deepEqual(await codes('pipeline: p\nplugins: [$WORK]\nnodes:\n  my-node: { type: work }\n'), [['INVALID_NAME', 4, 'nodes.my-node']])
+    assert.deepEqual(await codes('pipeline: p\nplugins: [$WORK]\nnodes:\n  a: { type: work }\n  b: { type: work, value: "${{ nodes.a.outptu }}" }\n'), [['UNKNOWN_NODE_FIELD', 5, 'nodes.b.value']])
+  })
+
+  it('durations must be positive and fit a timer', async () => {
+    const res = await load('pipeline: p\nplugins: [$WORK]\nnodes:\n  a: { type: work, timeout: 0 }\n  b: { type: work, timeout: 25d }\n  c: { type: work, retry: { attempts: 2, backoff: 0 } }\n')
+    assert.deepEqual(res.diagnostics.map((d) => [d.code, d.path]), [['INVALID_DURATION', 'nodes.a.timeout'], ['INVALID_DURATION', 'nodes.b.timeout']])
+  })
+
+  it('retry on a fan-out as a whole is refused (retry goes on its child)', async () => {
+    const res = await load('pipeline: p\nplugins: [$WORK]\nnodes:\n  f: { type: fan_out, items: [1], retry: { attempts: 2 }, node: { type: work, retry: { attempts: 2 } } }\n')
+    assert.deepEqual(res.diagnostics.map((d) => [d.code, d.path]), [['SCHEMA_INVALID', 'nodes.f.retry']])
+  })
+
+  it('knows number types: a fan-out over a number or a `when` on a number is refused', async () => {
+    const res = await load('pipeline: p\ninputs: { n: { type: integer, default: 3 } }\nconfig: { ratio: 0.5 }\nplugins: [$WORK]\nnodes:\n  f: { type: fan_out, items: "${{ inputs.n }}", node: { type: work } }\n  w: { type: work, when: "${{ config.ratio }}" }\n  ok: { type: work, value: "${{ inputs.n * config.ratio }}" }\n')
+    assert.deepEqual(res.diagnostics.map((d) => [d.code, d.path]), [['EXPRESSION_TYPE', 'nodes.f.items'], ['EXPRESSION_TYPE', 'nodes.w.when']])
+  })
+
+  it('an empty config mapping is open to any key (as with --set)', async () => {
+    const res = await load('pipeline: p\nconfig: { extras: {} }\nplugins: [$WORK]\nnodes:\n  a: { type: work, value: "${{ config.extras.model }}" }\n')
+    assert.deepEqual(res.diagnostics, [])
+  })
 })
