@@ -11,7 +11,7 @@ import { didYouMean, Reporter, type DocPath } from './reporter.ts'
 import { compileNode, type PendingCheck } from './nodes.ts'
 import { checkReferences } from './references.ts'
 import { findCycles } from './cycles.ts'
-import { issueMessage } from './issues.ts'
+import { reportIssues } from './issues.ts'
 
 export interface LoadOptions {
   /** Registry to start from (default: the built-in node types). Plugins are added to a copy. */
@@ -164,12 +164,8 @@ export function field<S extends v.GenericSchema>(r: Reporter, parent: Record<str
   }
   const res = v.safeParse(schema, value)
   if (res.success) return res.output
-  for (const issue of res.issues) r.report('SCHEMA_INVALID', [...at, ...issuePath(issue)], issueMessage(issue))
+  reportIssues(r, at, res.issues)
   return undefined
-}
-
-export function issuePath(issue: v.BaseIssue<unknown>): Array<string | number> {
-  return (issue.path ?? []).map((item) => (typeof item.key === 'number' ? item.key : String(item.key)))
 }
 
 function mapField<T>(r: Reporter, doc: Record<string, unknown>, key: string, each: (p: DocPath, value: unknown) => T | undefined): Record<string, T> {
@@ -190,11 +186,7 @@ function mapField<T>(r: Reporter, doc: Record<string, unknown>, key: string, eac
 function checkInput(r: Reporter, p: DocPath, raw: unknown): InputSpec | undefined {
   const res = v.safeParse(InputSchema, raw)
   if (!res.success) {
-    for (const issue of res.issues) {
-      const ip = issuePath(issue)
-      if (issue.type === 'strict_object' && ip.length) r.report('SCHEMA_UNKNOWN_KEY', [...p, ...ip], `unknown key "${ip[ip.length - 1]}"${didYouMean(String(ip[ip.length - 1]), Object.keys(InputSchema.entries))}`, { which: 'key' })
-      else r.report('SCHEMA_INVALID', [...p, ...ip], issueMessage(issue))
-    }
+    reportIssues(r, p, res.issues, Object.keys(InputSchema.entries))
     return undefined
   }
   const spec: InputSpec = { type: res.output.type, required: res.output.required }

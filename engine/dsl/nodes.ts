@@ -7,8 +7,8 @@ import type { NodeRegistry } from '../registry.ts'
 import { defaultRetry, type ChildNodeSpec, type NodeSpec, type RetrySpec, type Trigger } from './pipeline.ts'
 import { didYouMean, type DocPath, type Reporter } from './reporter.ts'
 import { objectFields, schemaKind, kindOfValue, type Kind } from './schema-info.ts'
-import { describe, isMap, issuePath } from './load.ts'
-import { issueMessage } from './issues.ts'
+import { describe, isMap } from './load.ts'
+import { reportIssues } from './issues.ts'
 
 /** An expression-bearing template whose references and types are checked once all nodes are known. */
 export interface PendingCheck {
@@ -55,7 +55,7 @@ export function compileNode(r: Reporter, registry: NodeRegistry, id: string, raw
   const continueOnError = simple(r, [...at, 'continue_on_error'], raw.continue_on_error, v.boolean()) ?? false
   const trigger: Trigger = simple(r, [...at, 'trigger'], raw.trigger, TriggerSchema) ?? 'all_succeeded'
   const pool = simple(r, [...at, 'pool'], raw.pool, v.string())
-  if (pool !== undefined && !(pool in pools)) r.report('UNKNOWN_POOL', [...at, 'pool'], `pool "${pool}" is not declared under \`pools:\`${didYouMean(pool, Object.keys(pools))}`)
+  if (pool !== undefined && !Object.hasOwn(pools, pool)) r.report('UNKNOWN_POOL', [...at, 'pool'], `pool "${pool}" is not declared under \`pools:\`${didYouMean(pool, Object.keys(pools))}`)
   const stage = simple(r, [...at, 'stage'], raw.stage, v.string())
   const description = simple(r, [...at, 'description'], raw.description, v.string())
 
@@ -179,7 +179,7 @@ function checkTypeFields(r: Reporter, def: NodeDefinition, at: DocPath, fields: 
     }
     if (containsExpression(val)) continue
     const res = v.safeParse(f.schema, val)
-    if (!res.success) for (const issue of res.issues) r.report('SCHEMA_INVALID', [...at, k, ...issuePath(issue)], issueMessage(issue))
+    if (!res.success) reportIssues(r, [...at, k], res.issues)
   }
   for (const [k, f] of info.fields) {
     if (!f.optional && fields[k] === undefined) r.report('SCHEMA_MISSING_KEY', at, `missing required key "${k}" for node type "${def.type}"`, { which: 'key' })
@@ -244,11 +244,7 @@ function retryField(r: Reporter, at: DocPath, raw: unknown): RetrySpec {
   if (typeof raw === 'number') raw = { attempts: raw }
   const res = v.safeParse(RetrySchema, raw)
   if (!res.success) {
-    for (const issue of res.issues) {
-      const ip = issuePath(issue)
-      if (issue.type === 'strict_object' && ip.length) r.report('SCHEMA_UNKNOWN_KEY', [...at, ...ip], `unknown key "${ip[ip.length - 1]}"${didYouMean(String(ip[ip.length - 1]), Object.keys(RetrySchema.entries))}`, { which: 'key' })
-      else r.report('SCHEMA_INVALID', [...at, ...ip], issueMessage(issue))
-    }
+    reportIssues(r, at, res.issues, Object.keys(RetrySchema.entries))
     return defaultRetry
   }
   const o = res.output
@@ -267,7 +263,7 @@ function simple<S extends v.GenericSchema>(r: Reporter, at: DocPath, raw: unknow
   if (raw === undefined) return undefined
   const res = v.safeParse(schema, raw)
   if (res.success) return res.output
-  for (const issue of res.issues) r.report('SCHEMA_INVALID', [...at, ...issuePath(issue)], issueMessage(issue))
+  reportIssues(r, at, res.issues)
   return undefined
 }
 
