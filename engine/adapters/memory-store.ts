@@ -1,5 +1,6 @@
 // RunStore kept in memory: for tests, benchmarks and one-off CLI runs that need no history.
 // It keeps the objects it is given (writers hand over snapshots) and copies what it returns.
+import { WeftError } from '../errors.ts'
 import type { RunEvent, RunQuery, RunRecord, RunStore, StoreWrite } from '../ports.ts'
 
 export class MemoryRunStore implements RunStore {
@@ -11,12 +12,12 @@ export class MemoryRunStore implements RunStore {
     const created = new Set<string>()
     for (const w of batch) {
       if (w.kind === 'run.create') {
-        if (this.#runs.has(w.run.id) || created.has(w.run.id)) throw new Error(`run ${w.run.id} already exists`)
+        if (this.#runs.has(w.run.id) || created.has(w.run.id)) throw new WeftError('RUN_EXISTS', `run ${w.run.id} already exists`, { retryable: false })
         created.add(w.run.id)
         continue
       }
       const runId = w.kind === 'event' ? w.event.run_id : w.runId
-      if (!this.#runs.has(runId) && !created.has(runId)) throw new Error(`run ${runId} does not exist`)
+      if (!this.#runs.has(runId) && !created.has(runId)) throw new WeftError('RUN_NOT_FOUND', `run ${runId} does not exist`, { retryable: false })
     }
     for (const w of batch) {
       switch (w.kind) {

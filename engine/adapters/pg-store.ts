@@ -1,0 +1,215 @@
+// RunStore over drizzle-orm for Postgres and PGlite alike: each batch is one transaction of a few multi-row statements.
+import { and, asc, desc, eq, getTableColumns, gt, inArray, notInArray, or, sql, type SQL } from 'drizzle-orm'
+import type { PgDatabase, PgQueryResultHKT, PgSelect } from 'drizzle-orm/pg-core'
+import { WeftError } from '../errors.ts'
+import type { RunEvent, RunQuery, RunRecord, RunStatus, RunStore, StoreWrite } from '../ports.ts'
+import { eventRow, nodeRow, readEvent, readRun, runColumns, runRow, RUN_STATUSES, type EventInsert, type NodeInsert, type NodeRow, type RunInsert } from '../db/records.ts'
+import { generationEvents, generationNodes, generations } from '../db/schema.ts'
+
+/** A drizzle database on either driver (`drizzle-orm/pglite` or `drizzle-orm/postgres-js`). */
+export type PgDb = PgDatabase<PgQueryResultHKT>
+
+/** Which driver a store runs on. */
+export type PgDriver = 'pglite' | 'postgres'
+
+// Postgres takes at most 65535 parameters per statement; stay well below.
+const MAX_PARAMS = 30_000
+const RUN_CHUNK = Math.floor(MAX_PARAMS / Object.keys(getTableColumns(generations)).length)
+const NODE_CHUNK = Math.floor(MAX_PARAMS / Object.keys(getTableColumns(generationNodes)).length)
+const EVENT_CHUNK = Math.floor(MAX_PARAMS / Object.keys(getTableColumns(generationEvents)).length)
+
+/** A node update replaces the whole row, except where the node stood in the run as created. */
+const NODE_UPSERT: Record<string, SQL> = Object.fromEntries(
+  Object.entries(getTableColumns(generationNodes))
+    .filter(([key]) => key !== 'runId' && key !== 'nodeId' && key !== 'position')
+    .map(([key, col]) => [key, sql.raw(`excluded."${col.name}"`)]),
+)
+
+const NODE_ORDER = [sql`${generationNodes.position} asc nulls last`, asc(generationNodes.nodeId)]
+const RUN_ORDER = [desc(generations.createdAt), desc(generations.id)]
+const READ = { isolationLevel: 'repeatable read', accessMode: 'read only' } as const
+
+/** A batch turned into statements: new runs, one merged patch per existing run, node upserts, events. */
+interface Plan {
+  /** Runs written to before their run.create in this batch: the batch is refused either way (see `write`). */
+  early: Set<string>
+  runs: Map<string, RunInsert>
+  updates: Map<string, Partial<RunInsert>>
+  nodes: Map<string, NodeInsert>
+  events: EventInsert[]
+}
+
+/**
+ * Groups a batch by kind while keeping its meaning: runs are created first, the patches of one run are
+ * merged in order, the last update of a node wins (an update replaces the whole node), and events keep
+ * their order. Pure; rejects a run created twice in the batch, and notes writes that come before their run's
+ * run.create (there is no order to keep for them: the batch fails whether or not that run exists already).
+ */
+export function planBatch(batch: readonly StoreWrite[]): Plan {
+  const plan: Plan = { early: new Set(), runs: new Map(), updates: new Map(), nodes: new Map(), events: [] }
+  const createdLater = new Set<string>()
+  for (const w of batch) if (w.kind === 'run.create') createdLater.add(w.run.id)
+  const before = (runId: string) => {
+    if (createdLater.has(runId) && !plan.runs.has(runId)) plan.early.add(runId)
+  }
+  for (const w of batch) {
+    switch (w.kind) {
+      case 'run.create': {
+        if (plan.runs.has(w.run.id)) throw new WeftError('RUN_EXISTS', `run ${w.run.id} is created twice in one batch`, { retryable: false })
+        plan.runs.set(w.run.id, runRow(w.run))
+        let position = 0
+        for (const node of Object.values(w.run.nodes)) plan.nodes.set(key(w.run.id, node.id), nodeRow(w.run.id, node, position++))
+        break
+      }
+      case 'run.update': {
+        before(w.runId)
+        const set = runColumns(w.patch, w.runId)
+        // a run created in this batch takes its patches before it is inserted
+        const target = plan.runs.get(w.runId) ?? plan.updates.get(w.runId)
+        if (target) Object.assign(target, set)
+        else plan.updates.set(w.runId, set)
+        break
+      }
+      case 'node.update': {
+        before(w.runId)
+        const k = key(w.runId, w.node.id)
+        plan.nodes.set(k, nodeRow(w.runId, w.node, plan.nodes.get(k)?.position ?? null))
+        break
+      }
+      case 'event':
+        before(w.event.run_id)
+        plan.events.push(eventRow(w.event))
+        break
+    }
+  }
+  return plan
+}
+
+const key = (runId: string, nodeId: string) => `${runId}\u0000${nodeId}`
+
+function* chunks<T>(items: Iterable<T>, size: number): Generator<T[]> {
+  let chunk: T[] = []
+  for (const item of items) {
+    chunk.push(item)
+    if (chunk.length === size) {
+      yield chunk
+      chunk = []
+    }
+  }
+  if (chunk.length) yield chunk
+}
+
+const limited = <Q extends PgSelect>(q: Q, limit: number | undefined): Q => (limit === undefined ? q : q.limit(limit))
+
+/** The filter of `listRuns`: on the stored status; a status this version does not know counts as failed. */
+function statusFilter(status: RunStatus | undefined): SQL | undefined {
+  if (status === undefined) return undefined
+  if (status === 'failed') return or(eq(generations.status, 'failed'), notInArray(generations.status, RUN_STATUSES))
+  return eq(generations.status, status)
+}
+
+/** Database errors of a write as the engine's codes (the driver's error stays as the cause). */
+function writeError(err: unknown): unknown {
+  if (err instanceof WeftError) return err
+  const cause = (err as { cause?: unknown })?.cause ?? err
+  const e = cause as { code?: unknown; constraint?: unknown; constraint_name?: unknown; table?: unknown; table_name?: unknown; detail?: unknown }
+  const constraint = String(e?.constraint_name ?? e?.constraint ?? '')
+  const detail = typeof e?.detail === 'string' ? `: ${e.detail}` : ''
+  if (e?.code === '23503') return new WeftError('RUN_NOT_FOUND', `write for a run that does not exist${detail}`, { cause, retryable: false })
+  if (e?.code === '23505' && constraint === 'generations_pkey') return new WeftError('RUN_EXISTS', `run already exists${detail}`, { cause, retryable: false })
+  if (e?.code === '23505') return new WeftError('STORE_CONFLICT', `write conflicts with a stored row (${constraint})${detail}`, { cause, retryable: false })
+  return new WeftError('STORE_WRITE_FAILED', `store write failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause })
+}
+
+/**
+ * The durable `RunStore`, on PGlite or Postgres through drizzle. Open it with `openPgliteStore`,
+ * `openPostgresStore` or `openRunStore`; they run the migrations first.
+ *
+ * Reads see one snapshot (a read-only repeatable-read transaction). A stored run that does not read as a
+ * valid record is returned with status `failed` and error `RUN_RECORD_CORRUPT` (see `readRun`); the row
+ * itself is left as it is. `listRuns({ status })` filters on the stored status, so such a run is listed
+ * under the status it was stored with (under `failed` when that status is not one this version knows).
+ */
+export class DrizzleRunStore implements RunStore {
+  readonly #db: PgDb
+  readonly #close: () => Promise<void>
+  #closed: Promise<void> | undefined
+
+  constructor(db: PgDb, readonly driver: PgDriver, close: () => Promise<void>) {
+    this.#db = db
+    this.#close = close
+  }
+
+  /** Applies the batch in one transaction; rejects with RUN_EXISTS, RUN_NOT_FOUND, STORE_CONFLICT or STORE_WRITE_FAILED, and then nothing of it is kept. */
+  async write(batch: readonly StoreWrite[]): Promise<void> {
+    if (batch.length === 0) return
+    const plan = planBatch(batch)
+    if (plan.early.size) await this.#refuseEarly(plan.early)
+    try {
+      await this.#db.transaction(async (tx) => {
+        for (const rows of chunks(plan.runs.values(), RUN_CHUNK)) await tx.insert(generations).values(rows)
+        for (const [runId, set] of plan.updates) {
+          const hit = await tx.update(generations).set({ ...set, updatedAt: sql`now()` }).where(eq(generations.id, runId)).returning({ id: generations.id })
+          if (hit.length === 0) throw new WeftError('RUN_NOT_FOUND', `run.update for run ${runId}, which does not exist`, { retryable: false })
+        }
+        for (const rows of chunks(plan.nodes.values(), NODE_CHUNK)) {
+          await tx.insert(generationNodes).values(rows).onConflictDoUpdate({ target: [generationNodes.runId, generationNodes.nodeId], set: NODE_UPSERT })
+        }
+        for (const rows of chunks(plan.events, EVENT_CHUNK)) await tx.insert(generationEvents).values(rows)
+      })
+    } catch (err) {
+      throw writeError(err)
+    }
+  }
+
+  /** A write before its run's run.create: the create fails if the run exists, the write fails if it does not. */
+  async #refuseEarly(runIds: Set<string>): Promise<never> {
+    const ids = [...runIds]
+    const [found] = await this.#db.select({ id: generations.id }).from(generations).where(inArray(generations.id, ids)).limit(1)
+    if (found) throw new WeftError('RUN_EXISTS', `run ${found.id} already exists`, { retryable: false })
+    throw new WeftError('RUN_NOT_FOUND', `run ${ids[0]} is written to before it is created, in the same batch`, { retryable: false })
+  }
+
+  async getRun(id: string): Promise<RunRecord | undefined> {
+    return this.#db.transaction(async (tx) => {
+      const [row] = await tx.select().from(generations).where(eq(generations.id, id))
+      if (!row) return undefined
+      const nodes = await tx.select().from(generationNodes).where(eq(generationNodes.runId, id)).orderBy(...NODE_ORDER)
+      return readRun(row, nodes)
+    }, READ)
+  }
+
+  /** Newest first (by `created_at`, then id). */
+  async listRuns(query: RunQuery = {}): Promise<RunRecord[]> {
+    if (query.limit !== undefined && query.limit <= 0) return []
+    const where = statusFilter(query.status)
+    return this.#db.transaction(async (tx) => {
+      const rows = await limited(tx.select().from(generations).where(where).orderBy(...RUN_ORDER).$dynamic(), query.limit)
+      if (rows.length === 0) return []
+      // the same page as a subquery: no parameter per listed run, however many there are
+      const ids = limited(tx.select({ id: generations.id }).from(generations).where(where).orderBy(...RUN_ORDER).$dynamic(), query.limit)
+      const nodeRows = await tx.select().from(generationNodes)
+        .where(inArray(generationNodes.runId, ids))
+        .orderBy(generationNodes.runId, ...NODE_ORDER)
+      const byRun = new Map<string, NodeRow[]>()
+      for (const n of nodeRows) {
+        const list = byRun.get(n.runId)
+        if (list) list.push(n)
+        else byRun.set(n.runId, [n])
+      }
+      return rows.map((r) => readRun(r, byRun.get(r.id) ?? []))
+    }, READ)
+  }
+
+  async listEvents(runId: string, afterSeq = 0): Promise<RunEvent[]> {
+    const rows = await this.#db.select().from(generationEvents)
+      .where(and(eq(generationEvents.runId, runId), gt(generationEvents.seq, afterSeq)))
+      .orderBy(generationEvents.seq)
+    return rows.map(readEvent)
+  }
+
+  /** Closes the connection (PGlite: the database; an open one keeps the process alive). Idempotent. */
+  close(): Promise<void> {
+    return (this.#closed ??= this.#close())
+  }
+}

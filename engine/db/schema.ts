@@ -1,0 +1,98 @@
+// The drizzle schema of the durable store: runs (the product's `generations`), their nodes, events and approvals.
+import { sql } from 'drizzle-orm'
+import { boolean, customType, doublePrecision, index, integer, pgTable, primaryKey, text, timestamp } from 'drizzle-orm/pg-core'
+
+/**
+ * A jsonb column that round-trips every JSON value, strings included. Drizzle's own `jsonb()` parses
+ * again whatever the driver already parsed, so a stored string such as `"42"` would come back as the
+ * number 42; both drivers used here (PGlite, postgres.js) hand over parsed values, which we keep as is.
+ */
+const json = customType<{ data: unknown; driverData: unknown }>({
+  dataType: () => 'jsonb',
+  toDriver: (value) => JSON.stringify(value),
+  fromDriver: (value) => value,
+})
+
+/** Milliseconds are what `Date#toISOString()` carries; run records keep them exactly. */
+const stamp = (name: string) => timestamp(name, { withTimezone: true, precision: 3, mode: 'date' })
+
+/** One row per run: the run record, plus the columns the product reads directly (prompt, story, videos…). */
+export const generations = pgTable('generations', {
+  id: text('id').primaryKey(),
+  pipelineName: text('pipeline_name').notNull(),
+  /** `String(version)`; `pipeline_version_numeric` says whether the pipeline gave a number (the DSL default is `1`). */
+  pipelineVersion: text('pipeline_version').notNull(),
+  pipelineVersionNumeric: boolean('pipeline_version_numeric').notNull().default(false),
+  pipelineFile: text('pipeline_file').notNull(),
+  /** pending | running | awaiting_approval | completed | failed | cancelled (checked on read, not by the database). */
+  status: text('status').notNull(),
+  interactive: boolean('interactive').notNull().default(false),
+  inputs: json('inputs').notNull(),
+  /** Snapshot of the resolved config the run used. */
+  config: json('config').notNull(),
+  outputs: json('outputs'),
+  error: json('error'),
+  /** `error.message`, for the product's screens. */
+  errorMessage: text('error_message'),
+  currentStage: text('current_stage'),
+  // the product's own columns, copied from inputs (prompt, framework, brand_assets) and outputs when present
+  prompt: text('prompt'),
+  framework: text('framework'),
+  brandAssets: json('brand_assets'),
+  storyText: text('story_text'),
+  referenceImages: json('reference_images'),
+  scenes: json('scenes'),
+  videoClips: json('video_clips'),
+  finalVideoUrl: text('final_video_url'),
+  createdAt: stamp('created_at').notNull(),
+  updatedAt: stamp('updated_at').notNull().defaultNow(),
+  startedAt: stamp('started_at'),
+  finishedAt: stamp('finished_at'),
+  /** Reserved for the resume lease: the process driving the run, and until when its claim holds. */
+  owner: text('owner'),
+  leaseUntil: stamp('lease_until'),
+}, (t) => [
+  index('generations_created_idx').on(t.createdAt.desc().nullsFirst(), t.id.desc().nullsFirst()),
+  index('generations_status_created_idx').on(t.status, t.createdAt.desc().nullsFirst(), t.id.desc().nullsFirst()),
+])
+
+/** One row per node of a run; replaced whole by each node update. */
+export const generationNodes = pgTable('generation_nodes', {
+  runId: text('run_id').notNull().references(() => generations.id, { onDelete: 'cascade' }),
+  nodeId: text('node_id').notNull(),
+  /** Place of the node in the run as created (the pipeline's order); null for nodes first seen in an update. */
+  position: integer('position'),
+  type: text('type').notNull(),
+  status: text('status').notNull(),
+  attempts: integer('attempts').notNull().default(0),
+  startedAt: stamp('started_at'),
+  finishedAt: stamp('finished_at'),
+  durationMs: doublePrecision('duration_ms'),
+  output: json('output'),
+  error: json('error'),
+  skipReason: text('skip_reason'),
+  stage: text('stage'),
+  /** Reserved: hash of the node's resolved inputs, for resume. */
+  inputsHash: text('inputs_hash'),
+}, (t) => [primaryKey({ columns: [t.runId, t.nodeId] })])
+
+/** The append-only event log; `seq` grows by one per run. */
+export const generationEvents = pgTable('generation_events', {
+  runId: text('run_id').notNull().references(() => generations.id, { onDelete: 'cascade' }),
+  seq: integer('seq').notNull(),
+  type: text('type').notNull(),
+  node: text('node'),
+  timestamp: stamp('timestamp').notNull(),
+  payload: json('payload').notNull().default(sql`'{}'::jsonb`),
+}, (t) => [primaryKey({ columns: [t.runId, t.seq] })])
+
+/** Approval requests and their decisions, one row per gate and revision (reserved for approval gates). */
+export const approvals = pgTable('approvals', {
+  runId: text('run_id').notNull().references(() => generations.id, { onDelete: 'cascade' }),
+  gate: text('gate').notNull(),
+  revision: integer('revision').notNull(),
+  request: json('request').notNull(),
+  decision: json('decision'),
+  requestedAt: stamp('requested_at').notNull().defaultNow(),
+  decidedAt: stamp('decided_at'),
+}, (t) => [primaryKey({ columns: [t.runId, t.gate, t.revision] })])
