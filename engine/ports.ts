@@ -74,6 +74,13 @@ export interface RunStore {
   listRuns(query?: RunQuery): Promise<RunRecord[]>
   /** Events of a run with `seq > afterSeq`, in order. */
   listEvents(runId: string, afterSeq?: number): Promise<RunEvent[]>
+  /**
+   * Takes, or renews, the lease on a run for `owner` for the next `ttlMs`: the one process allowed to
+   * drive it. False when another owner holds a lease that has not expired (or the run does not exist).
+   */
+  claimRun(runId: string, owner: string, ttlMs: number): Promise<boolean>
+  /** Gives the lease up, if `owner` holds it. */
+  releaseRun(runId: string, owner: string): Promise<void>
   close(): Promise<void>
 }
 

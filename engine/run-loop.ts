@@ -40,6 +40,11 @@ export interface RunOptions {
    * `lastSeq` is the last event sequence number already stored for the run.
    */
   resume?: { record: RunRecord; lastSeq: number }
+  /**
+   * Drive the run under a lease held in the store (renewed every third of `ttlMs`, default 30 s): a
+   * second process cannot drive it at the same time, and a crashed owner's lease runs out.
+   */
+  lease?: { owner: string; ttlMs?: number }
 }
 
 /** A node kept from an earlier attempt at the run (see `RunOptions.resume`). */
@@ -164,6 +169,14 @@ class Run {
       finished_at: null,
       nodes: Object.fromEntries([...this.nodes.values()].map((s) => [s.spec.id, s.record])),
     }
+    const lease = this.opts.lease
+    const ttl = lease?.ttlMs ?? 30_000
+    const claim = async (): Promise<void> => {
+      if (lease && !(await this.opts.store.claimRun(this.id, lease.owner, ttl))) {
+        throw new WeftError('RUN_LEASED', `run ${this.id} is being driven by another process (its lease has not expired)`, { retryable: false })
+      }
+    }
+    if (earlier) await claim()
     if (earlier) {
       // pending again: every node that will run now starts from a clean record
       const reset = [...this.nodes.values()].filter((s) => !this.kept.includes(s.spec.id)).map((s): StoreWrite => ({ kind: 'node.update', runId: this.id, node: { ...s.record } }))
@@ -177,6 +190,14 @@ class Run {
       const created: RunRecord = { ...run, nodes: Object.fromEntries([...this.nodes.values()].map((s) => [s.spec.id, { ...s.record }])) }
       await this.record([{ kind: 'run.create', run: created }, this.event('run.started', undefined, { pipeline: pipeline.name, nodes: this.nodes.size })])
     }
+    if (!earlier) await claim()
+    const renew = lease ? setInterval(() => {
+      this.opts.store.claimRun(this.id, lease.owner, ttl).then(
+        (ok) => ok || this.onStoreError(new WeftError('LEASE_LOST', `run ${this.id} was taken over by another process`)),
+        (err) => this.onStoreError(err),
+      )
+    }, Math.max(10, ttl / 3)) : undefined
+    renew?.unref()
     this.opts.onStart?.(this.id)
 
     const onCancel = () => this.stop('cancelled', toErrorInfo(this.opts.signal!.reason ?? new WeftError('CANCELLED', 'run cancelled'), 'CANCELLED'))
@@ -191,6 +212,11 @@ class Run {
       this.opts.signal?.removeEventListener('abort', onCancel)
     }
 
+    // another process holds the run now: leave its record to it
+    if ((this.storeError as { code?: unknown } | undefined)?.code === 'LEASE_LOST') {
+      if (renew) clearInterval(renew)
+      throw this.storeError
+    }
     run.status = this.status === 'cancelled' ? 'cancelled' : this.failure ? 'failed' : 'completed'
     if (run.status === 'completed') {
       try {
@@ -210,6 +236,8 @@ class Run {
       { kind: 'run.update', runId: this.id, patch: { status: run.status, outputs: run.outputs, error: run.error, finished_at: run.finished_at, current_stage: run.current_stage } },
       this.event(type, undefined, run.status === 'completed' ? { outputs: run.outputs } : { error: run.error }),
     ])
+    if (renew) clearInterval(renew)
+    if (lease) await this.opts.store.releaseRun(this.id, lease.owner).catch(() => {})
     if (this.storeError) throw this.storeError
     return run
   }
@@ -563,7 +591,8 @@ class Run {
   onStoreError(err: unknown): void {
     if (this.storeError) return
     this.storeError = err
-    this.failure ??= { code: 'STORE_FAILED', message: `run could not be recorded: ${(err as Error)?.message ?? String(err)}` }
+    const code = (err as { code?: unknown })?.code
+    this.failure ??= code === 'LEASE_LOST' ? toErrorInfo(err) : { code: 'STORE_FAILED', message: `run could not be recorded: ${(err as Error)?.message ?? String(err)}` }
     this.stop('failed', this.failure)
   }
 

@@ -6,6 +6,7 @@ import type { RunEvent, RunQuery, RunRecord, RunStore, StoreWrite } from '../por
 export class MemoryRunStore implements RunStore {
   readonly #runs = new Map<string, RunRecord>()
   readonly #events = new Map<string, RunEvent[]>()
+  readonly #leases = new Map<string, { owner: string; until: number }>()
 
   async write(batch: readonly StoreWrite[]): Promise<void> {
     // validate the whole batch first so that it applies all-or-nothing
@@ -51,6 +52,19 @@ export class MemoryRunStore implements RunStore {
 
   async listEvents(runId: string, afterSeq = 0): Promise<RunEvent[]> {
     return structuredClone((this.#events.get(runId) ?? []).filter((e) => e.seq > afterSeq))
+  }
+
+  async claimRun(runId: string, owner: string, ttlMs: number): Promise<boolean> {
+    if (!this.#runs.has(runId)) return false
+    const held = this.#leases.get(runId)
+    const now = Date.now()
+    if (held && held.owner !== owner && held.until > now) return false
+    this.#leases.set(runId, { owner, until: now + ttlMs })
+    return true
+  }
+
+  async releaseRun(runId: string, owner: string): Promise<void> {
+    if (this.#leases.get(runId)?.owner === owner) this.#leases.delete(runId)
   }
 
   async close(): Promise<void> {}

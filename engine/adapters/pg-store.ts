@@ -1,5 +1,5 @@
 // RunStore over drizzle-orm for Postgres and PGlite alike: each batch is one transaction of a few multi-row statements.
-import { and, asc, desc, eq, getTableColumns, gt, inArray, notInArray, or, sql, type SQL } from 'drizzle-orm'
+import { and, asc, desc, eq, getTableColumns, gt, inArray, isNull, lt, notInArray, or, sql, type SQL } from 'drizzle-orm'
 import type { PgDatabase, PgQueryResultHKT, PgSelect } from 'drizzle-orm/pg-core'
 import { WeftError } from '../errors.ts'
 import type { RunEvent, RunQuery, RunRecord, RunStatus, RunStore, StoreWrite } from '../ports.ts'
@@ -206,6 +206,20 @@ export class DrizzleRunStore implements RunStore {
       .where(and(eq(generationEvents.runId, runId), gt(generationEvents.seq, afterSeq)))
       .orderBy(generationEvents.seq)
     return rows.map(readEvent)
+  }
+
+  /** The lease lives on the run's row; expiry is judged by the database's clock, the same for every process. */
+  async claimRun(runId: string, owner: string, ttlMs: number): Promise<boolean> {
+    const ms = Math.max(1, Math.round(ttlMs))
+    const rows = await this.#db.update(generations)
+      .set({ owner, leaseUntil: sql`now() + make_interval(secs => ${ms / 1000})` })
+      .where(and(eq(generations.id, runId), or(isNull(generations.owner), eq(generations.owner, owner), isNull(generations.leaseUntil), lt(generations.leaseUntil, sql`now()`))))
+      .returning({ id: generations.id })
+    return rows.length > 0
+  }
+
+  async releaseRun(runId: string, owner: string): Promise<void> {
+    await this.#db.update(generations).set({ owner: null, leaseUntil: null }).where(and(eq(generations.id, runId), eq(generations.owner, owner)))
   }
 
   /** Closes the connection (PGlite: the database; an open one keeps the process alive). Idempotent. */

@@ -236,5 +236,20 @@ export function runStoreContract(name: string, open: OpenStore): void {
       assert.deepEqual(await store.getRun(run.id), { ...run, nodes: { ...run.nodes, '🎬': node('🎬', { status: 'failed', error: { code: 'NODE_FAILED', message: text } }) } })
       assert.deepEqual(await store.listEvents(run.id), [event(run.id, 1, 'node.started', { node: '场景-1', payload: { note: text } })])
     })
+
+    it('leases a run to one owner at a time; an expired lease can be taken over', async () => {
+      const run = newRun()
+      await store.write([create(run)])
+      assert.equal(await store.claimRun(run.id, 'p1', 60_000), true)
+      assert.equal(await store.claimRun(run.id, 'p2', 60_000), false, 'held by p1')
+      assert.equal(await store.claimRun(run.id, 'p1', 60_000), true, 'the holder renews')
+      await store.releaseRun(run.id, 'p2')
+      assert.equal(await store.claimRun(run.id, 'p2', 60_000), false, 'only the holder releases')
+      await store.releaseRun(run.id, 'p1')
+      assert.equal(await store.claimRun(run.id, 'p2', 50), true, 'released: free to take')
+      await new Promise((r) => setTimeout(r, 120))
+      assert.equal(await store.claimRun(run.id, 'p3', 60_000), true, 'expired: free to take')
+      assert.equal(await store.claimRun('no-such-run', 'p1', 60_000), false)
+    })
   })
 }

@@ -6,6 +6,7 @@ import path from 'node:path'
 import { pipeline, run, virtualClock } from '../helpers.ts'
 import { runPipeline } from '../../engine/run-loop.ts'
 import { InlineExecutor } from '../../engine/adapters/inline-executor.ts'
+import { MemoryRunStore } from '../../engine/adapters/memory-store.ts'
 import type { RunEvent } from '../../engine/ports.ts'
 
 type WorkOut = { id: string; started: number; finished: number; attempt: number }
@@ -300,6 +301,20 @@ nodes:
     const all = await first.store.listEvents(first.record.id)
     assert.deepEqual(all.map((e) => e.seq), all.map((_, i) => i + 1))
     assert.equal((await first.store.getRun(first.record.id))!.status, 'completed')
+  })
+})
+
+describe('run loop: leases', () => {
+  it('a second process cannot drive a run whose lease is held; the holder releases it at the end', async () => {
+    const p = await pipeline('pipeline: lease\nplugins: [$WORK]\nnodes:\n  a: { type: work, ms: 150 }\n')
+    const store = new MemoryRunStore()
+    let id = ''
+    const first = runPipeline({ pipeline: p, inputs: {}, config: {}, executor: new InlineExecutor(), store, lease: { owner: 'p1', ttlMs: 60_000 }, onStart: (runId) => (id = runId) })
+    while (!id) await new Promise((r) => setTimeout(r, 5))
+    const record = (await store.getRun(id))!
+    await assert.rejects(runPipeline({ pipeline: p, inputs: {}, config: {}, executor: new InlineExecutor(), store, lease: { owner: 'p2' }, resume: { record, lastSeq: 99 } }), { code: 'RUN_LEASED' })
+    assert.equal((await first).status, 'completed')
+    assert.equal(await store.claimRun(id, 'p2', 1000), true, 'released at the end')
   })
 })
 
