@@ -3,6 +3,7 @@ import { Command, InvalidArgumentError, Option } from 'commander'
 import { validateCommand } from './validate.ts'
 import { runCommand } from './run.ts'
 import { graphCommand } from './graph.ts'
+import { resumeCommand, runsCommand, showCommand } from './runs.ts'
 
 const collect = (value: string, previous: string[]) => [...previous, value]
 const positiveInt = (value: string) => {
@@ -36,12 +37,44 @@ export async function main(argv: string[]): Promise<number> {
     .option('-i, --input <key=value>', 'a run input (repeatable); non-string inputs are read as YAML', collect, [])
     .option('--inputs-file <file>', 'JSON or YAML file with run inputs')
     .option('-s, --set <path=value>', 'override a config value, e.g. parallel.max_concurrent=2 (repeatable)', collect, [])
-    .option('--out <dir>', 'directory for run files', '.weft/runs')
+    .option('--out <dir>', 'directory for run files (default: <data dir>/runs)')
     .option('--json', 'print the final run record as JSON')
     .option('--concurrency <n>', 'cap on nodes running at once (overrides the pipeline)', positiveInt)
     .addOption(new Option('--executor <kind>', 'where node work runs').choices(['workers', 'inline']).default('workers'))
+    .addOption(new Option('--store <kind>', 'where the run is recorded: db (PGlite under .weft/, or Postgres with DATABASE_URL) or memory').choices(['db', 'memory']).default('db'))
     .action(async (file: string, o) => {
       code = await runCommand(file, o)
+    })
+
+  program
+    .command('runs')
+    .description('list recorded runs, newest first')
+    .addOption(new Option('--status <status>', 'only runs with this status').choices(['pending', 'running', 'awaiting_approval', 'completed', 'failed', 'cancelled']))
+    .option('--limit <n>', 'at most this many', positiveInt, 20)
+    .option('--json', 'print the runs as JSON')
+    .action(async (o) => {
+      code = await runsCommand(o)
+    })
+
+  program
+    .command('show')
+    .description('one recorded run: its record, per-node states and event log')
+    .argument('<id>', 'run id')
+    .option('--json', 'print the record and its events as JSON')
+    .action(async (id: string, o: { json?: boolean }) => {
+      code = await showCommand(id, o)
+    })
+
+  program
+    .command('resume')
+    .description('continue a recorded run: nodes that succeeded are kept, the rest run (same exit codes as run)')
+    .argument('<id>', 'run id')
+    .option('--out <dir>', 'directory for run files (default: <data dir>/runs)')
+    .option('--json', 'print the final run record as JSON')
+    .option('--concurrency <n>', 'cap on nodes running at once (overrides the pipeline)', positiveInt)
+    .addOption(new Option('--executor <kind>', 'where node work runs').choices(['workers', 'inline']).default('workers'))
+    .action(async (id: string, o) => {
+      code = await resumeCommand(id, o)
     })
 
   program

@@ -4,26 +4,15 @@ import { parse as parseYaml } from 'yaml'
 import { formatDiagnostic, type Diagnostic } from '../engine/errors.ts'
 import { loadPipeline } from '../engine/dsl/load.ts'
 import { resolveConfig, resolveRunInputs } from '../engine/inputs.ts'
-import { runPipeline } from '../engine/run-loop.ts'
-import { MemoryRunStore } from '../engine/adapters/memory-store.ts'
-import { InlineExecutor } from '../engine/adapters/inline-executor.ts'
-import { PiscinaExecutor } from '../engine/adapters/piscina-executor.ts'
-import { AutoApprove } from '../engine/adapters/auto-decisions.ts'
-import type { NodeExecutor, RunRecord } from '../engine/ports.ts'
-import { createProgressSink } from './progress.ts'
-import { isTypeScriptFile } from '../engine/runtime.ts'
+import { drive, EXIT, type DriveOptions } from './drive.ts'
+import { withStore, type StoreKind } from './store.ts'
 
-export interface RunCommandOptions {
+export interface RunCommandOptions extends DriveOptions {
   input: string[]
   inputsFile?: string
   set: string[]
-  out: string
-  json?: boolean
-  concurrency?: number
-  executor: 'workers' | 'inline'
+  store: StoreKind
 }
-
-export const EXIT = { completed: 0, failed: 1, invalid: 2, cancelled: 130 } as const
 
 export async function runCommand(file: string, o: RunCommandOptions): Promise<number> {
   const { pipeline, diagnostics } = await loadPipeline(file)
@@ -59,43 +48,7 @@ export async function runCommand(file: string, o: RunCommandOptions): Promise<nu
   const config = resolveConfig(pipeline, sets)
   problems.push(...inputs.diagnostics, ...config.diagnostics)
   if (problems.length) return invalid(problems)
-  if (o.concurrency !== undefined) pipeline.concurrency = o.concurrency
-
-  const executor: NodeExecutor = o.executor === 'inline' ? new InlineExecutor() : new PiscinaExecutor({ typescript: pipeline.plugins.some(isTypeScriptFile) })
-  const store = new MemoryRunStore()
-  const cancel = new AbortController()
-  const sink = o.json ? undefined : createProgressSink(pipeline, process.stderr.isTTY ? process.stderr : undefined)
-  let interrupts = 0
-  const onSigint = () => {
-    interrupts++
-    if (interrupts > 1) process.exit(EXIT.cancelled)
-    sink?.note('cancelling… (Ctrl-C again to quit at once)')
-    cancel.abort()
-  }
-  process.on('SIGINT', onSigint)
-  let record: RunRecord
-  try {
-    record = await runPipeline({
-      pipeline,
-      inputs: inputs.inputs,
-      config: config.config,
-      executor,
-      store,
-      decisions: new AutoApprove(),
-      signal: cancel.signal,
-      workDir: o.out,
-      ...(sink ? { events: sink } : {}),
-      onStart: (id) => (o.json ? undefined : sink?.note(`run ${id}`)),
-    })
-  } finally {
-    process.off('SIGINT', onSigint)
-    sink?.close()
-    await executor.close()
-    await store.close()
-  }
-  if (o.json) process.stdout.write(JSON.stringify(record, null, 2) + '\n')
-  else sink?.summary(record)
-  return EXIT[record.status as keyof typeof EXIT] ?? EXIT.failed
+  return withStore(o.store, (store) => drive(pipeline, store, { inputs: inputs.inputs, config: config.config }, o))
 }
 
 function splitPair(pair: string): [string | undefined, string | undefined] {

@@ -10,8 +10,12 @@ const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..',
 const weftArgs = ['--import', 'tsx', path.join(root, 'cli', 'weft.ts')]
 const pipe = (name: string) => path.join(fixtures, 'pipelines', name)
 
+// runs are recorded in a throwaway data directory (or in Postgres when DATABASE_URL is set)
+const dataDir = mkdtempSync(path.join(tmpdir(), 'weft-data-'))
+const env = { ...process.env, WEFT_DATA_DIR: dataDir }
+
 function weft(...args: string[]) {
-  const r = spawnSync(process.execPath, [...weftArgs, ...args], { cwd: root, encoding: 'utf8', timeout: 60_000 })
+  const r = spawnSync(process.execPath, [...weftArgs, ...args], { cwd: root, encoding: 'utf8', timeout: 60_000, env })
   return { code: r.status, stdout: r.stdout, stderr: r.stderr }
 }
 
@@ -114,7 +118,7 @@ describe('weft run', () => {
     assert.match(r.stderr, /run\.completed/)
   })
   it('Ctrl-C cancels the run: exit 130', async () => {
-    const child = spawn(process.execPath, [...weftArgs, 'run', pipe('cli-run.yaml'), '--input', 'word=x', '--set', 'wait=true'], { cwd: root })
+    const child = spawn(process.execPath, [...weftArgs, 'run', pipe('cli-run.yaml'), '--input', 'word=x', '--set', 'wait=true'], { cwd: root, env })
     let err = ''
     let sent = false
     child.stderr.on('data', (d: Buffer) => {

@@ -1,0 +1,62 @@
+// Drives one run from the command line (new or resumed): store, executor, Ctrl-C, progress, result.
+import os from 'node:os'
+import path from 'node:path'
+import { runPipeline, type RunOptions } from '../engine/run-loop.ts'
+import type { Pipeline } from '../engine/dsl/pipeline.ts'
+import { InlineExecutor } from '../engine/adapters/inline-executor.ts'
+import { PiscinaExecutor } from '../engine/adapters/piscina-executor.ts'
+import { AutoApprove } from '../engine/adapters/auto-decisions.ts'
+import { weftDataDir } from '../engine/adapters/open-store.ts'
+import type { NodeExecutor, RunRecord, RunStore } from '../engine/ports.ts'
+import { isTypeScriptFile } from '../engine/runtime.ts'
+import { createProgressSink } from './progress.ts'
+
+export const EXIT = { completed: 0, failed: 1, invalid: 2, cancelled: 130 } as const
+
+export interface DriveOptions {
+  json?: boolean
+  out?: string
+  concurrency?: number
+  executor: 'workers' | 'inline'
+}
+
+/** This process, as the owner of the runs it drives. */
+export const owner = `${os.hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`
+
+/** Runs (or resumes) and reports; resolves to the exit code. The store stays open (the caller closes it). */
+export async function drive(pipeline: Pipeline, store: RunStore, run: Pick<RunOptions, 'inputs' | 'config' | 'resume'>, o: DriveOptions): Promise<number> {
+  if (o.concurrency !== undefined) pipeline.concurrency = o.concurrency
+  const executor: NodeExecutor = o.executor === 'inline' ? new InlineExecutor() : new PiscinaExecutor({ typescript: pipeline.plugins.some(isTypeScriptFile) })
+  const cancel = new AbortController()
+  const sink = o.json ? undefined : createProgressSink(pipeline, process.stderr.isTTY ? process.stderr : undefined)
+  let interrupts = 0
+  const onSigint = () => {
+    interrupts++
+    if (interrupts > 1) process.exit(EXIT.cancelled)
+    sink?.note('cancelling… (Ctrl-C again to quit at once)')
+    cancel.abort()
+  }
+  process.on('SIGINT', onSigint)
+  let record: RunRecord
+  try {
+    record = await runPipeline({
+      pipeline,
+      ...run,
+      executor,
+      store,
+      decisions: new AutoApprove(),
+      signal: cancel.signal,
+      workDir: o.out ?? path.join(weftDataDir(), 'runs'),
+      lease: { owner },
+      ...(sink ? { events: sink } : {}),
+      onStart: (id) => (o.json ? process.stderr.write(`run ${id}\n`) : sink?.note(`run ${id}`)),
+    })
+  } finally {
+    process.off('SIGINT', onSigint)
+    sink?.close()
+    await executor.close()
+  }
+  if (o.json) process.stdout.write(JSON.stringify(record, null, 2) + '\n')
+  else sink?.summary(record)
+  return EXIT[record.status as keyof typeof EXIT] ?? EXIT.failed
+}

@@ -1,0 +1,91 @@
+// `weft runs`, `weft show <id>`, `weft resume <id>`: the recorded runs, one run in full, and continuing one.
+import { formatDiagnostic } from '../engine/errors.ts'
+import { loadPipeline } from '../engine/dsl/load.ts'
+import { formatDuration } from '../engine/duration.ts'
+import type { RunRecord, RunStatus } from '../engine/ports.ts'
+import { drive, EXIT, type DriveOptions } from './drive.ts'
+import { withStore } from './store.ts'
+
+const count = (r: RunRecord, status: string) => Object.values(r.nodes).filter((n) => n.status === status).length
+
+export async function runsCommand(o: { status?: RunStatus; limit: number; json?: boolean }): Promise<number> {
+  const runs = await withStore('db', (store) => store.listRuns({ ...(o.status ? { status: o.status } : {}), limit: o.limit }))
+  if (o.json) {
+    process.stdout.write(JSON.stringify(runs.map(({ nodes, ...run }) => ({ ...run, node_counts: tally(nodes) })), null, 2) + '\n')
+    return 0
+  }
+  if (runs.length === 0) process.stdout.write('no runs recorded\n')
+  for (const r of runs) {
+    const total = Object.keys(r.nodes).length
+    const took = r.finished_at && r.started_at ? formatDuration(Date.parse(r.finished_at) - Date.parse(r.started_at)) : ''
+    process.stdout.write(`${r.id}  ${r.status.padEnd(17)} ${r.pipeline.name.padEnd(16)} ${r.created_at}  ${String(count(r, 'succeeded')).padStart(3)}/${total} nodes  ${took}${r.current_stage ? `  stage ${r.current_stage}` : ''}${r.error ? `  ${r.error.code}` : ''}\n`)
+  }
+  return 0
+}
+
+function tally(nodes: RunRecord['nodes']): Record<string, number> {
+  const out: Record<string, number> = {}
+  for (const n of Object.values(nodes)) out[n.status] = (out[n.status] ?? 0) + 1
+  return out
+}
+
+export async function showCommand(id: string, o: { json?: boolean }): Promise<number> {
+  return withStore('db', async (store) => {
+    const run = await store.getRun(id)
+    if (!run) {
+      process.stderr.write(`RUN_NOT_FOUND: no run ${id} is recorded\n`)
+      return EXIT.invalid
+    }
+    const events = await store.listEvents(id)
+    if (o.json) {
+      process.stdout.write(JSON.stringify({ ...run, events }, null, 2) + '\n')
+      return 0
+    }
+    const lines = [
+      `run ${run.id}: ${run.status}${run.current_stage ? ` (stage ${run.current_stage})` : ''}`,
+      `  pipeline ${run.pipeline.name} v${run.pipeline.version} (${run.pipeline.file})`,
+      `  created ${run.created_at}${run.finished_at ? `, finished ${run.finished_at}` : ''}`,
+      `  inputs ${JSON.stringify(run.inputs)}`,
+    ]
+    if (run.error) lines.push(`  error ${run.error.code}: ${run.error.message}`)
+    for (const n of Object.values(run.nodes)) {
+      const took = n.duration_ms === null ? '' : ` ${formatDuration(n.duration_ms)}`
+      const why = n.error ? ` ${n.error.code}: ${n.error.message}` : n.skip_reason ? ` (${n.skip_reason})` : ''
+      lines.push(`  ${n.status.padEnd(9)} ${n.id} [${n.type}]${took}${n.attempts > 1 ? ` ×${n.attempts}` : ''}${why}`)
+    }
+    if (run.outputs) lines.push(`  outputs ${JSON.stringify(run.outputs).slice(0, 500)}`)
+    lines.push(`  ${events.length} events${events.length ? `, last: #${events.at(-1)!.seq} ${events.at(-1)!.type}` : ''}`)
+    process.stdout.write(lines.join('\n') + '\n')
+    return 0
+  })
+}
+
+/** Continues a recorded run: what succeeded is kept, the rest runs. */
+export async function resumeCommand(id: string, o: DriveOptions): Promise<number> {
+  return withStore('db', async (store) => {
+    const record = await store.getRun(id)
+    if (!record) {
+      process.stderr.write(`RUN_NOT_FOUND: no run ${id} is recorded\n`)
+      return EXIT.invalid
+    }
+    if (record.status === 'completed') {
+      process.stderr.write(`run ${id} already completed; nothing to resume\n`)
+      if (o.json) process.stdout.write(JSON.stringify(record, null, 2) + '\n')
+      return EXIT.completed
+    }
+    const { pipeline, diagnostics } = await loadPipeline(record.pipeline.file)
+    if (!pipeline) {
+      for (const d of diagnostics) process.stderr.write(formatDiagnostic(d) + '\n')
+      return EXIT.invalid
+    }
+    const lastSeq = (await store.listEvents(id)).at(-1)?.seq ?? 0
+    try {
+      return await drive(pipeline, store, { inputs: record.inputs, config: record.config, resume: { record, lastSeq } }, o)
+    } catch (err) {
+      const e = err as { code?: string; message?: string }
+      if (e.code !== 'RUN_LEASED') throw err
+      process.stderr.write(`${e.code}: ${e.message}\n`)
+      return EXIT.failed
+    }
+  })
+}

@@ -1,0 +1,56 @@
+import { describe, it, before } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { fixtures } from '../helpers.ts'
+
+// Runs are recorded in the durable store: PGlite in a temporary data directory, or Postgres when
+// DATABASE_URL is set (as in CI).
+const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..')
+const dataDir = mkdtempSync(path.join(tmpdir(), 'weft-data-'))
+const weft = (...args: string[]) => {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(root, 'cli', 'weft.ts'), ...args], {
+    cwd: root, encoding: 'utf8', timeout: 120_000, env: { ...process.env, WEFT_DATA_DIR: dataDir },
+  })
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr }
+}
+
+describe('recorded runs: weft run, runs, show, resume', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'weft-resume-cli-'))
+  const log = path.join(dir, 'executions.log')
+  const marker = path.join(dir, 'ready')
+  let id = ''
+
+  before(() => {
+    const r = weft('run', path.join(fixtures, 'pipelines', 'resumable.yaml'), '--input', `log=${log}`, '--input', `marker=${marker}`, '--json')
+    assert.equal(r.code, 1, r.stderr)
+    id = JSON.parse(r.stdout).id
+    assert.match(r.stderr, new RegExp(`run ${id}`), 'the run id is printed first')
+  })
+
+  it('weft runs lists the run; weft show gives its record and event log', () => {
+    const runs = JSON.parse(weft('runs', '--json', '--status', 'failed', '--limit', '50').stdout) as Array<{ id: string; status: string }>
+    assert.ok(runs.some((r) => r.id === id && r.status === 'failed'))
+    const shown = JSON.parse(weft('show', id, '--json').stdout)
+    assert.equal(shown.status, 'failed')
+    assert.equal(shown.nodes.b.error.code, 'MISSING_FILE')
+    assert.deepEqual(shown.events.map((e: { seq: number }) => e.seq), shown.events.map((_: unknown, i: number) => i + 1))
+    assert.equal(weft('show', 'no-such-run').code, 2)
+  })
+
+  it('weft resume continues the run without executing what already succeeded', () => {
+    writeFileSync(marker, '')
+    const r = weft('resume', id, '--json')
+    assert.equal(r.code, 0, r.stderr)
+    const rec = JSON.parse(r.stdout)
+    assert.equal(rec.id, id)
+    assert.equal(rec.status, 'completed')
+    assert.deepEqual(rec.outputs, { c: 3 })
+    assert.deepEqual(readFileSync(log, 'utf8').trim().split('\n'), ['a', 'b', 'b', 'c'])
+    const again = weft('resume', id)
+    assert.equal(again.code, 0)
+    assert.match(again.stderr, /already completed/)
+  })
+})
