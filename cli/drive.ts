@@ -10,6 +10,7 @@ import { weftDataDir } from '../engine/adapters/open-store.ts'
 import type { NodeExecutor, RunRecord, RunStore } from '../engine/ports.ts'
 import { isTypeScriptFile } from '../engine/runtime.ts'
 import { createProgressSink } from './progress.ts'
+import { parseDuration } from '../engine/duration.ts'
 
 export const EXIT = { completed: 0, failed: 1, invalid: 2, cancelled: 130 } as const
 
@@ -22,6 +23,12 @@ export interface DriveOptions {
 
 /** This process, as the owner of the runs it drives. */
 export const owner = `${os.hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`
+
+/** How long a run's lease outlives a process that stops renewing it: `WEFT_LEASE_TTL` (e.g. `10s`), default 30 s. */
+export function leaseTtlMs(env: Record<string, string | undefined> = process.env): number {
+  const ms = env.WEFT_LEASE_TTL ? parseDuration(env.WEFT_LEASE_TTL) : undefined
+  return ms !== undefined && ms >= 100 ? ms : 30_000
+}
 
 /** Runs (or resumes) and reports; resolves to the exit code. The store stays open (the caller closes it). */
 export async function drive(pipeline: Pipeline, store: RunStore, run: Pick<RunOptions, 'inputs' | 'config' | 'resume'>, o: DriveOptions): Promise<number> {
@@ -47,7 +54,7 @@ export async function drive(pipeline: Pipeline, store: RunStore, run: Pick<RunOp
       decisions: new AutoApprove(),
       signal: cancel.signal,
       workDir: o.out ?? path.join(weftDataDir(), 'runs'),
-      lease: { owner },
+      lease: { owner, ttlMs: leaseTtlMs() },
       ...(sink ? { events: sink } : {}),
       onStart: (id) => (o.json ? process.stderr.write(`run ${id}\n`) : sink?.note(`run ${id}`)),
     })
