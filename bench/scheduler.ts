@@ -12,6 +12,9 @@ import { runPipeline } from '../engine/run-loop.ts'
 import { MemoryRunStore } from '../engine/adapters/memory-store.ts'
 import { PiscinaExecutor } from '../engine/adapters/piscina-executor.ts'
 import { InlineExecutor } from '../engine/adapters/inline-executor.ts'
+import { openPgliteStore } from '../engine/adapters/pglite-store.ts'
+import { openPostgresStore } from '../engine/adapters/postgres-store.ts'
+import type { RunStore } from '../engine/ports.ts'
 
 const { values: o } = parseArgs({
   options: {
@@ -26,6 +29,7 @@ const { values: o } = parseArgs({
     depth: { type: 'string', default: '10' },
     mode: { type: 'string', default: 'static' },
     executor: { type: 'string', default: 'workers' },
+    store: { type: 'string', default: 'memory' },
     'budget-ms': { type: 'string', default: '50000' },
   },
   strict: false,
@@ -94,13 +98,18 @@ const loaded = await loadPipeline(file)
 if (!loaded.pipeline) throw new Error(loaded.diagnostics.map((d) => d.message).join('\n'))
 const pipeline = loaded.pipeline
 const executor = o.executor === 'inline' ? new InlineExecutor() : new PiscinaExecutor()
+// memory: a fresh store per run; pglite / postgres: one durable store for all runs, opened (and migrated) here
+const storeKind = String(o.store)
+let durable: RunStore | undefined
+if (storeKind === 'pglite') durable = await openPgliteStore(path.join(dir, 'db'))
+else if (storeKind === 'postgres') durable = await openPostgresStore(process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test')
 const buildMs = performance.now() - tBuild
 
 let executed: number | null = null
 let error: string | null = null
 const times: number[] = []
 const once = async () => {
-  const store = new MemoryRunStore()
+  const store = durable ?? new MemoryRunStore()
   const record = await runPipeline({ pipeline, inputs: {}, config: {}, executor, store, workDir: dir })
   if (record.status !== 'completed') throw new Error(`run ${record.status}: ${record.error?.message}`)
   return Object.values(record.nodes).filter((n) => n.status === 'succeeded' && n.attempts === 1).length
@@ -118,6 +127,7 @@ try {
   error = String((e as Error)?.message ?? e).slice(0, 300)
 }
 await executor.close()
+await durable?.close()
 const wall = times.length ? median(times) : null
 process.stdout.write(JSON.stringify({
   peer: 'weft', shape, size: shape === 'lattice' ? `${width}x${depth}` : size, work, concurrency: concurrency || null, mode: String(o.mode),
@@ -132,5 +142,5 @@ process.stdout.write(JSON.stringify({
   rss_start_mb: +rssStartMb.toFixed(1),
   peak_rss_mb: +(process.resourceUsage().maxRSS / 1024).toFixed(1),
   executed, ok: !error && executed === nodes.length, error,
-  node: process.version, executor: String(o.executor),
+  node: process.version, executor: String(o.executor), store: storeKind,
 }) + '\n')

@@ -1,4 +1,5 @@
-// Group commit in front of a RunStore: writes queued while one batch is in flight go out together in the next.
+// Group commit in front of a RunStore: writes queued while one batch is in flight go out together in the next,
+// and writes nobody waits on may linger briefly to ride with the next one somebody does.
 import type { RunStore, StoreWrite } from './ports.ts'
 
 interface Entry {
@@ -9,8 +10,13 @@ interface Entry {
 export class Journal {
   #pending: Entry[] = []
   #flushing: Promise<void> | undefined
+  #linger: NodeJS.Timeout | undefined
 
-  constructor(private readonly store: RunStore) {}
+  /**
+   * `lingerMs`: how long a write pushed with `urgent = false` may wait for company (a node's start
+   * waiting for its completion, say) before it is written anyway. 0 writes everything at once.
+   */
+  constructor(private readonly store: RunStore, private readonly lingerMs = 0) {}
 
   /** Queues writes; resolves once they are committed (in order with every earlier write). */
   commit(writes: readonly StoreWrite[]): Promise<void> {
@@ -18,17 +24,29 @@ export class Journal {
   }
 
   /** Like `commit`, with a callback instead of a promise (the run loop's hot path). `done(err)` on failure. */
-  push(writes: readonly StoreWrite[], done: (err?: unknown) => void): void {
+  push(writes: readonly StoreWrite[], done: (err?: unknown) => void, urgent = true): void {
     this.#pending.push({ writes, done })
-    this.#flushing ??= this.#flush()
+    if (urgent || this.lingerMs <= 0) this.#start()
+    else this.#linger ??= setTimeout(() => this.#start(), this.lingerMs)
+  }
+
+  #start(): void {
+    if (this.#linger) {
+      clearTimeout(this.#linger)
+      this.#linger = undefined
+    }
+    if (!this.#flushing && this.#pending.length) this.#flushing = this.#flush()
   }
 
   /** Resolves when everything queued so far is committed (or has failed). */
   async drain(): Promise<void> {
+    if (this.#pending.length) this.#start()
     while (this.#flushing) await this.#flushing
   }
 
   async #flush(): Promise<void> {
+    // yield first: `#flushing` must be assigned before this can finish and clear it
+    await null
     try {
       while (this.#pending.length) {
         const batch = this.#pending

@@ -47,6 +47,8 @@ export class PiscinaExecutor implements NodeExecutor {
   #queue: WorkerTask[] = []
   #flushQueued = false
   #nextId = 0
+  /** Keeps the process alive while attempts are out (piscina does not, for tasks still in its queue). */
+  #keepAlive: NodeJS.Timeout | undefined
 
   constructor(opts: PiscinaExecutorOptions = {}) {
     this.#threads = opts.threads ?? Math.max(2, os.availableParallelism())
@@ -93,6 +95,7 @@ export class PiscinaExecutor implements NodeExecutor {
       const taskId = ++this.#nextId
       const wt: WorkerTask = { ...task, taskId }
       this.#pending.set(taskId, { task: wt, signal, onProgress: opts.onProgress, resolve, lost: 0, posted: false })
+      this.#keepAlive ??= setInterval(() => {}, 1 << 30)
       this.#watch(signal, taskId)
       this.#enqueue(wt)
     })
@@ -152,6 +155,10 @@ export class PiscinaExecutor implements NodeExecutor {
     if (!p) return
     this.#pending.delete(taskId)
     this.#threadOf.delete(taskId)
+    if (this.#pending.size === 0 && this.#keepAlive) {
+      clearInterval(this.#keepAlive)
+      this.#keepAlive = undefined
+    }
     if (p.grace) clearTimeout(p.grace)
     this.#unwatch(p.signal, taskId)
     p.resolve(outcome)
@@ -198,6 +205,7 @@ export class PiscinaExecutor implements NodeExecutor {
   }
 
   async close(): Promise<void> {
+    if (this.#keepAlive) clearInterval(this.#keepAlive)
     this.#channel.close()
     await this.#pool.destroy()
   }

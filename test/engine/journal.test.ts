@@ -1,0 +1,76 @@
+import { describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { Journal } from '../../engine/journal.ts'
+import { MemoryRunStore } from '../../engine/adapters/memory-store.ts'
+import type { RunRecord, StoreWrite } from '../../engine/ports.ts'
+
+const run = (id: string): RunRecord => ({
+  id, pipeline: { name: 'p', version: 1, file: 'p.yaml' }, status: 'running', interactive: false, inputs: {}, config: {}, outputs: null,
+  error: null, current_stage: null, created_at: '2026-01-01T00:00:00.000Z', started_at: null, finished_at: null, nodes: {},
+})
+const event = (runId: string, seq: number): StoreWrite => ({ kind: 'event', event: { seq, run_id: runId, type: 'node.progress', timestamp: '2026-01-01T00:00:00.000Z', payload: {} } })
+
+describe('journal', () => {
+  it('groups writes queued together, and those queued during a flight, into one batch each, in order', async () => {
+    const store = new MemoryRunStore()
+    const batches: number[] = []
+    const write = store.write.bind(store)
+    store.write = async (b) => { batches.push(b.length); return write(b) }
+    const j = new Journal(store)
+    await j.commit([{ kind: 'run.create', run: run('r') }])
+    await Promise.all([1, 2, 3].map((i) => j.commit([event('r', i)])))
+    const first = j.commit([event('r', 4)])
+    await Promise.resolve()
+    const during = [5, 6].map((i) => j.commit([event('r', i)]))
+    await Promise.all([first, ...during])
+    assert.deepEqual(batches, [1, 3, 1, 2])
+    assert.deepEqual((await store.listEvents('r')).map((e) => e.seq), [1, 2, 3, 4, 5, 6])
+  })
+
+  it('a lingering write rides with the next urgent one, or goes alone when its time is up', async () => {
+    const store = new MemoryRunStore()
+    const batches: number[] = []
+    const write = store.write.bind(store)
+    store.write = async (b) => { batches.push(b.length); return write(b) }
+    const j = new Journal(store, 30)
+    await j.commit([{ kind: 'run.create', run: run('r') }])
+    const order: string[] = []
+    j.push([event('r', 1)], () => order.push('lazy'), false)
+    await j.commit([event('r', 2)])
+    assert.deepEqual(order, ['lazy'])
+    assert.deepEqual(batches, [1, 2])
+    let late = false
+    j.push([event('r', 3)], () => (late = true), false)
+    await new Promise((r) => setTimeout(r, 10))
+    assert.equal(late, false, 'still lingering')
+    await new Promise((r) => setTimeout(r, 40))
+    assert.equal(late, true)
+    // the expired timer's flush found nothing left: later writes still go through
+    await new Promise((r) => setTimeout(r, 40))
+    await j.commit([event('r', 4)])
+    assert.deepEqual((await store.listEvents('r')).map((e) => e.seq), [1, 2, 3, 4])
+  })
+
+  it('a timer firing after its writes already went out does not stall later writes', async () => {
+    const store = new MemoryRunStore()
+    const j = new Journal(store, 5)
+    await j.commit([{ kind: 'run.create', run: run('r') }])
+    j.push([event('r', 1)], () => {}, false)
+    await j.commit([event('r', 2)])
+    await new Promise((r) => setTimeout(r, 20))
+    await j.commit([event('r', 3)])
+    assert.equal((await store.listEvents('r')).length, 3)
+  })
+
+  it('calls every callback once even when one of them throws', async () => {
+    const store = new MemoryRunStore()
+    const j = new Journal(store)
+    await j.commit([{ kind: 'run.create', run: run('r') }])
+    const calls: string[] = []
+    await j.commit([event('r', 0)])
+    j.push([event('r', 1)], () => { calls.push('a'); throw new Error('boom') })
+    j.push([event('r', 2)], () => calls.push('b'))
+    await j.drain()
+    assert.deepEqual(calls, ['a', 'b'])
+  })
+})
