@@ -2,15 +2,16 @@
 import { randomUUID } from 'node:crypto'
 import { setMaxListeners } from 'node:events'
 import path from 'node:path'
-import type { Pipeline, NodeSpec, RetrySpec, ChildNodeSpec } from './dsl/pipeline.ts'
-import type { ControlContext, ChildOutcome, ChildSpec, Progress } from './node-def.ts'
-import type { DecisionSource, EventSink, NodeExecutor, NodeRecord, NodeStatus, RunEvent, RunEventType, RunRecord, RunStatus, RunStore, StoreWrite, TaskOutcome, ApprovalRequest, Decision } from './ports.ts'
+import type { Pipeline, NodeSpec } from './dsl/pipeline.ts'
+import type { Progress } from './node-def.ts'
+import type { DecisionSource, EventSink, NodeExecutor, NodeRecord, NodeStatus, RunEvent, RunEventType, RunRecord, RunStatus, RunStore, StoreWrite, TaskOutcome } from './ports.ts'
 import { renderTemplate, templateExpressions, toCel, type Template } from './expressions.ts'
 import { toErrorInfo, WeftError, type ErrorInfo } from './errors.ts'
-import { admit, backoffDelay, isTerminal, readiness } from './plan.ts'
-import { sleep, systemClock, type Clock } from './clock.ts'
+import { admit, isTerminal, readiness } from './plan.ts'
+import { systemClock, type Clock } from './clock.ts'
 import { Journal } from './journal.ts'
-import { validateWith } from './execute-task.ts'
+import { runAttempts, type AttemptArgs } from './run-attempts.ts'
+import { runControl } from './run-control.ts'
 import { buildGraph } from './graph.ts'
 import { topologicalSort } from 'graphology-dag'
 
@@ -55,7 +56,7 @@ function keptFromEarlier(prev: NodeRecord | undefined, spec: NodeSpec): boolean 
   return prev.status === 'succeeded' || (prev.status === 'skipped' && prev.skip_reason === '`when` was false')
 }
 
-interface NodeState {
+export interface NodeState {
   spec: NodeSpec
   record: NodeRecord
   /** When the node started, in clock milliseconds. */
@@ -66,19 +67,19 @@ interface NodeState {
   controllers: Set<AbortController>
 }
 
-interface Slot {
+export interface Slot {
   pool?: string | undefined
   start: () => void
 }
 
-const nowIso = (clock: Clock) => new Date(clock.now()).toISOString()
+export const nowIso = (clock: Clock) => new Date(clock.now()).toISOString()
 
 /** Runs a pipeline to the end and returns its final record. Node failures end in the record, not as exceptions. */
 export async function runPipeline(opts: RunOptions): Promise<RunRecord> {
   return new Run(opts).execute()
 }
 
-class Run {
+export class Run {
   readonly id: string
   readonly clock: Clock
   readonly journal: Journal
@@ -368,163 +369,13 @@ class Run {
     this.settle(state, outcome)
   }
 
-  /**
-   * Runs attempts of one task until success, a non-retryable error, the attempts run out, or the run
-   * (or the parent fan-out) stops. The caller holds a slot of `pool`; it is given back during backoff.
-   */
-  async attempts(state: NodeState, taskId: string, type: string, module: string, config: unknown, retry: RetrySpec, timeoutMs: number | undefined, pool: string | undefined, onProgress: (p: Progress) => void, onAttempt: (n: number) => void, parentSignal?: AbortSignal): Promise<TaskOutcome> {
-    let last: TaskOutcome = { ok: false, error: { code: 'NODE_FAILED', message: 'node did not run' } }
-    for (let attempt = 1; attempt <= retry.attempts; attempt++) {
-      onAttempt(attempt)
-      // an attempt needs a signal of its own only for a timeout or a parent (fan-out) that can stop it alone
-      const own = timeoutMs !== undefined || parentSignal !== undefined
-      const ac = own ? new AbortController() : this.halt
-      const onParent = () => ac.abort(parentSignal!.reason)
-      let cancelTimer: (() => void) | undefined
-      if (own) {
-        state.controllers.add(ac)
-        if (parentSignal?.aborted) ac.abort(parentSignal.reason)
-        parentSignal?.addEventListener('abort', onParent, { once: true })
-        if (this.status !== 'running') ac.abort(new WeftError('CANCELLED', this.stopMessage()))
-        if (timeoutMs !== undefined) cancelTimer = this.clock.setTimer(() => ac.abort(new WeftError('NODE_TIMEOUT', `node "${taskId}" exceeded its timeout of ${timeoutMs} ms`, { details: { timeout_ms: timeoutMs } })), timeoutMs)
-      }
-      try {
-        last = await this.opts.executor.execute({
-          runId: this.id,
-          nodeId: taskId,
-          type,
-          module,
-          attempt,
-          config,
-          run: { id: this.id, interactive: this.opts.interactive ?? false },
-          idempotencyKey: `${this.id}:${taskId}:${attempt}`,
-          workDir: this.workDir,
-        }, { signal: ac.signal, onProgress })
-      } finally {
-        if (own) {
-          cancelTimer?.()
-          parentSignal?.removeEventListener('abort', onParent)
-          state.controllers.delete(ac)
-        }
-      }
-      const why = ac.signal.aborted ? toErrorInfo(ac.signal.reason, 'CANCELLED') : undefined
-      // a timeout is a hard limit: finishing after it (the node ignored its signal) is still a timeout
-      if (last.ok && why?.code !== 'NODE_TIMEOUT') return last
-      if (why && (last.ok || why.code !== last.error.code)) {
-        // the node stopped because it was told to: report why it was told (timeout, cancellation)
-        const nodeError = last.ok ? undefined : { code: last.error.code, message: last.error.message }
-        last = { ok: false, error: { ...why, details: { ...(why.details as object), ...(nodeError ? { node_error: nodeError } : { finished_late: true }) } } }
-      }
-      if (last.ok) return last
-      // stopped from outside (the run, or the fan-out around it): no retry
-      if (parentSignal?.aborted || this.status !== 'running') return last
-      if (last.error.retryable === false || attempt === retry.attempts) return last
-      const delay = backoffDelay(retry, attempt + 1, this.clock.random)
-      this.recordLater([this.event('node.retrying', state.spec.id, { attempt, next_attempt: attempt + 1, delay_ms: delay, error: last.error, ...(taskId !== state.spec.id ? { task: taskId } : {}) })])
-      const stopWait = new AbortController()
-      const onParentWait = () => stopWait.abort(parentSignal!.reason)
-      parentSignal?.addEventListener('abort', onParentWait, { once: true })
-      state.controllers.add(stopWait)
-      // the slot is not needed while waiting: other work may use it
-      this.release(pool)
-      try {
-        await sleep(this.clock, delay, stopWait.signal)
-        await this.acquire(pool, stopWait.signal)
-      } catch (reason) {
-        const info = toErrorInfo(reason, 'CANCELLED')
-        await this.acquire(pool)
-        return { ok: false, error: { ...info, details: { ...(info.details as object), node_error: { code: last.error.code, message: last.error.message } } } }
-      } finally {
-        parentSignal?.removeEventListener('abort', onParentWait)
-        state.controllers.delete(stopWait)
-      }
-    }
-    return last
+  /** Attempts of one task with timeout and retry (see `runAttempts`). */
+  attempts(...args: AttemptArgs): Promise<TaskOutcome> {
+    return runAttempts(this, ...args)
   }
 
-  /** A control node (fan-out, approval): runs here, with powers to run children and ask for decisions. */
-  async runControl(state: NodeState): Promise<void> {
-    const { spec } = state
-    this.markRunning(state)
-    state.record.attempts = 1
-    this.nodeScope[spec.id]!.attempts = 1n
-    const ac = new AbortController()
-    state.controllers.add(ac)
-    if (this.status !== 'running') ac.abort(new WeftError('CANCELLED', this.stopMessage()))
-    const timeoutMs = spec.timeoutMs
-    const cancelTimer = timeoutMs === undefined ? undefined : this.clock.setTimer(() => ac.abort(new WeftError('NODE_TIMEOUT', `node "${spec.id}" exceeded its timeout of ${timeoutMs} ms`, { details: { timeout_ms: timeoutMs } })), timeoutMs)
-    let outcome: TaskOutcome
-    try {
-      const config = renderTemplate(spec.template, this.scope) as Record<string, unknown>
-      const raw: Record<string, unknown> = {}
-      for (const k of [...(spec.def.deferred ?? []), ...(spec.def.child ? [spec.def.child.field] : [])]) raw[k] = config[k]
-      const ctx: ControlContext = {
-        config,
-        raw,
-        signal: ac.signal,
-        emit: (p) => this.progress(spec.id, p),
-        run: { id: this.id, interactive: this.opts.interactive ?? false },
-        node: { id: spec.id, type: spec.type, attempt: 1 },
-        idempotencyKey: `${this.id}:${spec.id}:1`,
-        workDir: this.workDir,
-        providers: {},
-        runChild: (child, extra, o) => this.runChild(state, child, extra, o),
-        requestDecision: (req) => this.requestDecision(state, req, ac.signal),
-      }
-      // control nodes validate their config here, as workers do for theirs
-      outcome = await executeControl(spec, ctx)
-    } catch (err) {
-      outcome = { ok: false, error: ac.signal.aborted ? toErrorInfo(ac.signal.reason, 'CANCELLED') : toErrorInfo(err, 'NODE_FAILED') }
-    } finally {
-      cancelTimer?.()
-      state.controllers.delete(ac)
-    }
-    this.settle(state, outcome)
-  }
-
-  async runChild(state: NodeState, _raw: ChildSpec, extra: Record<string, unknown>, o: { signal: AbortSignal; key: string }): Promise<ChildOutcome> {
-    const child = state.spec.child as ChildNodeSpec
-    const scope = { ...this.scope, ...(toCel(extra) as Record<string, unknown>) }
-    let config: unknown
-    try {
-      config = renderTemplate(child.template, scope)
-    } catch (err) {
-      return { ok: false, error: toErrorInfo(err, 'EXPRESSION_FAILED') }
-    }
-    const fields = { ...(config as Record<string, unknown>) }
-    delete fields.type
-    const taskId = `${state.spec.id}[${o.key}]`
-    try {
-      await this.acquire(state.spec.pool, o.signal)
-    } catch (reason) {
-      return { ok: false, error: toErrorInfo(reason, 'CANCELLED') }
-    }
-    try {
-      return await this.attempts(state, taskId, child.type, child.module, fields, child.retry, child.timeoutMs, state.spec.pool, (p) => this.progress(state.spec.id, { ...p, item: o.key }), () => {}, o.signal)
-    } finally {
-      this.release(state.spec.pool)
-    }
-  }
-
-  async requestDecision(state: NodeState, request: ApprovalRequest, signal: AbortSignal): Promise<Decision> {
-    const source = this.opts.decisions
-    if (!source) throw new WeftError('NO_DECISION_SOURCE', `node "${state.spec.id}" needs a decision but this run has no decision source`, { retryable: false })
-    state.record.status = 'waiting'
-    this.nodeScope[state.spec.id]!.status = 'waiting'
-    await this.record([
-      { kind: 'node.update', runId: this.id, node: { ...state.record } },
-      { kind: 'run.update', runId: this.id, patch: { status: 'awaiting_approval' } },
-      this.event('approval.requested', state.spec.id, { gate: request.gate, value: request.value, allowed: request.allowed, revision: request.revision }),
-    ])
-    const decision = await source.decide(request, signal)
-    state.record.status = 'running'
-    this.nodeScope[state.spec.id]!.status = 'running'
-    await this.record([
-      { kind: 'node.update', runId: this.id, node: { ...state.record } },
-      { kind: 'run.update', runId: this.id, patch: { status: 'running' } },
-      this.event('approval.resolved', state.spec.id, { gate: request.gate, ...decision }),
-    ])
-    return decision
+  runControl(state: NodeState): Promise<void> {
+    return runControl(this, state)
   }
 
   progress(nodeId: string, p: Progress): void {
@@ -655,16 +506,6 @@ class Run {
     }
     return out
   }
-}
-
-async function executeControl(spec: NodeSpec, ctx: ControlContext): Promise<TaskOutcome> {
-  if (spec.def.config) {
-    const { raw } = ctx
-    const checked = await validateWith(spec.def.config, ctx.config, 'CONFIG_INVALID', `node "${spec.id}" (${spec.type}) got invalid fields`)
-    ctx.config = { ...(checked as Record<string, unknown>), ...raw }
-  }
-  const output = await spec.def.execute(ctx)
-  return { ok: true, output: output === undefined ? null : output }
 }
 
 /** True when a status ends a node. Re-exported for adapters that display runs. */

@@ -1,0 +1,103 @@
+// Control nodes (fan-out, approval) run inside the run loop: their children, their decisions.
+import type { ChildNodeSpec, NodeSpec } from './dsl/pipeline.ts'
+import type { ChildOutcome, ControlContext } from './node-def.ts'
+import type { ApprovalRequest, Decision, TaskOutcome } from './ports.ts'
+import { renderTemplate, toCel } from './expressions.ts'
+import { toErrorInfo, WeftError } from './errors.ts'
+import { validateWith } from './execute-task.ts'
+import type { NodeState, Run } from './run-loop.ts'
+
+/** A control node (fan-out, approval): runs here, with powers to run children and ask for decisions. */
+export async function runControl(run: Run, state: NodeState): Promise<void> {
+  const { spec } = state
+  run.markRunning(state)
+  state.record.attempts = 1
+  run.nodeScope[spec.id]!.attempts = 1n
+  const ac = new AbortController()
+  state.controllers.add(ac)
+  if (run.status !== 'running') ac.abort(new WeftError('CANCELLED', run.stopMessage()))
+  const timeoutMs = spec.timeoutMs
+  const cancelTimer = timeoutMs === undefined ? undefined : run.clock.setTimer(() => ac.abort(new WeftError('NODE_TIMEOUT', `node "${spec.id}" exceeded its timeout of ${timeoutMs} ms`, { details: { timeout_ms: timeoutMs } })), timeoutMs)
+  let outcome: TaskOutcome
+  try {
+    const config = renderTemplate(spec.template, run.scope) as Record<string, unknown>
+    const raw: Record<string, unknown> = {}
+    for (const k of [...(spec.def.deferred ?? []), ...(spec.def.child ? [spec.def.child.field] : [])]) raw[k] = config[k]
+    const ctx: ControlContext = {
+      config,
+      raw,
+      signal: ac.signal,
+      emit: (p) => run.progress(spec.id, p),
+      run: { id: run.id, interactive: run.opts.interactive ?? false },
+      node: { id: spec.id, type: spec.type, attempt: 1 },
+      idempotencyKey: `${run.id}:${spec.id}:1`,
+      workDir: run.workDir,
+      providers: {},
+      runChild: (_child, extra, o) => runChild(run, state, extra, o),
+      requestDecision: (req) => requestDecision(run, state, req, ac.signal),
+    }
+    // control nodes validate their config here, as workers do for theirs
+    outcome = await executeControl(spec, ctx)
+  } catch (err) {
+    outcome = { ok: false, error: ac.signal.aborted ? toErrorInfo(ac.signal.reason, 'CANCELLED') : toErrorInfo(err, 'NODE_FAILED') }
+  } finally {
+    cancelTimer?.()
+    state.controllers.delete(ac)
+  }
+  run.settle(state, outcome)
+}
+
+async function runChild(run: Run, state: NodeState, extra: Record<string, unknown>, o: { signal: AbortSignal; key: string }): Promise<ChildOutcome> {
+  const child = state.spec.child as ChildNodeSpec
+  const scope = { ...run.scope, ...(toCel(extra) as Record<string, unknown>) }
+  let config: unknown
+  try {
+    config = renderTemplate(child.template, scope)
+  } catch (err) {
+    return { ok: false, error: toErrorInfo(err, 'EXPRESSION_FAILED') }
+  }
+  const fields = { ...(config as Record<string, unknown>) }
+  delete fields.type
+  const taskId = `${state.spec.id}[${o.key}]`
+  try {
+    await run.acquire(state.spec.pool, o.signal)
+  } catch (reason) {
+    return { ok: false, error: toErrorInfo(reason, 'CANCELLED') }
+  }
+  try {
+    return await run.attempts(state, taskId, child.type, child.module, fields, child.retry, child.timeoutMs, state.spec.pool, (p) => run.progress(state.spec.id, { ...p, item: o.key }), () => {}, o.signal)
+  } finally {
+    run.release(state.spec.pool)
+  }
+}
+
+async function requestDecision(run: Run, state: NodeState, request: ApprovalRequest, signal: AbortSignal): Promise<Decision> {
+  const source = run.opts.decisions
+  if (!source) throw new WeftError('NO_DECISION_SOURCE', `node "${state.spec.id}" needs a decision but this run has no decision source`, { retryable: false })
+  state.record.status = 'waiting'
+  run.nodeScope[state.spec.id]!.status = 'waiting'
+  await run.record([
+    { kind: 'node.update', runId: run.id, node: { ...state.record } },
+    { kind: 'run.update', runId: run.id, patch: { status: 'awaiting_approval' } },
+    run.event('approval.requested', state.spec.id, { gate: request.gate, value: request.value, allowed: request.allowed, revision: request.revision }),
+  ])
+  const decision = await source.decide(request, signal)
+  state.record.status = 'running'
+  run.nodeScope[state.spec.id]!.status = 'running'
+  await run.record([
+    { kind: 'node.update', runId: run.id, node: { ...state.record } },
+    { kind: 'run.update', runId: run.id, patch: { status: 'running' } },
+    run.event('approval.resolved', state.spec.id, { gate: request.gate, ...decision }),
+  ])
+  return decision
+}
+
+async function executeControl(spec: NodeSpec, ctx: ControlContext): Promise<TaskOutcome> {
+  if (spec.def.config) {
+    const { raw } = ctx
+    const checked = await validateWith(spec.def.config, ctx.config, 'CONFIG_INVALID', `node "${spec.id}" (${spec.type}) got invalid fields`)
+    ctx.config = { ...(checked as Record<string, unknown>), ...raw }
+  }
+  const output = await spec.def.execute(ctx)
+  return { ok: true, output: output === undefined ? null : output }
+}
