@@ -12,8 +12,6 @@ import { runPipeline } from '../engine/run-loop.ts'
 import { MemoryRunStore } from '../engine/adapters/memory-store.ts'
 import { PiscinaExecutor } from '../engine/adapters/piscina-executor.ts'
 import { InlineExecutor } from '../engine/adapters/inline-executor.ts'
-import { openPgliteStore } from '../engine/adapters/pglite-store.ts'
-import { openPostgresStore } from '../engine/adapters/postgres-store.ts'
 import type { RunStore } from '../engine/ports.ts'
 
 const { values: o } = parseArgs({
@@ -101,8 +99,9 @@ const executor = o.executor === 'inline' ? new InlineExecutor() : new PiscinaExe
 // memory: a fresh store per run; pglite / postgres: one durable store for all runs, opened (and migrated) here
 const storeKind = String(o.store)
 let durable: RunStore | undefined
-if (storeKind === 'pglite') durable = await openPgliteStore(path.join(dir, 'db'))
-else if (storeKind === 'postgres') durable = await openPostgresStore(process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test')
+// imported only when asked for, so the memory figures do not carry the database drivers
+if (storeKind === 'pglite') durable = await (await import('../engine/adapters/pglite-store.ts')).openPgliteStore(path.join(dir, 'db'))
+else if (storeKind === 'postgres') durable = await (await import('../engine/adapters/postgres-store.ts')).openPostgresStore(process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test')
 const buildMs = performance.now() - tBuild
 
 let executed: number | null = null
