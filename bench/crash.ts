@@ -70,24 +70,8 @@ function mulberry32(s: number): () => number {
 }
 const rand = mulberry32(seed)
 
-// the node type: a `start` line when an execution begins and an `end` line when its work is done (before
-// the engine records it), each with the node id and an id unique to the execution; `end` also has the time
-const PLUGIN = `// crash benchmark node type: logs each execution's start and end around a short sleep
-import { appendFileSync } from 'node:fs'
-import { randomUUID } from 'node:crypto'
-import { setTimeout as delay } from 'node:timers/promises'
-export default [{
-  type: 'logged',
-  async execute({ config, node, signal }) {
-    const exec = randomUUID()
-    appendFileSync(config.log, 'start ' + node.id + ' ' + exec + '\\n')
-    await delay(config.ms, undefined, { signal })
-    appendFileSync(config.log, 'end ' + node.id + ' ' + exec + ' ' + (performance.timeOrigin + performance.now()).toFixed(2) + '\\n')
-    return { value: config.value }
-  },
-}]
-`
-writeFileSync(path.join(work, 'crash-nodes.mjs'), PLUGIN)
+// the node type (bench/nodes/logged.mjs): `start` and `end` lines per execution in a side file
+const PLUGIN = fileURLToPath(new URL('./nodes/logged.mjs', import.meta.url)).replace(`${path.sep}dist${path.sep}bench`, `${path.sep}bench`)
 
 interface Graph {
   yaml: string
@@ -114,7 +98,7 @@ function makeGraph(): Graph {
   const join = (id: string, deps: string[]): string => (nodes.push({ id, deps }), id)
   join('z', fan('q', 8, chain('d', 4, join('j', fan('p', 16, chain('c', 6))))))
   const value = new Map<string, number>()
-  const lines = ['pipeline: crash', 'plugins: [./crash-nodes.mjs]', 'inputs:', '  log: { type: string, required: true }', 'nodes:']
+  const lines = ['pipeline: crash', `plugins: [${JSON.stringify(PLUGIN)}]`, 'inputs:', '  log: { type: string, required: true }', 'nodes:']
   nodes.forEach(({ id, deps }, i) => {
     value.set(id, deps.reduce((sum, d) => sum + value.get(d)!, i + 1))
     const v = deps.length ? `'${expr([...deps.map((d) => `nodes.${d}.output.value`), String(i + 1)].join(' + '))}'` : String(i + 1)

@@ -16,22 +16,8 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '.
 const dir = mkdtempSync(path.join(tmpdir(), 'weft-crash-test-'))
 const env: Record<string, string | undefined> = { ...process.env, WEFT_DATA_DIR: path.join(dir, 'data'), WEFT_LEASE_TTL: '300ms' }
 
-// a `start` line when an execution begins, an `end` line when its work is done (before the engine records it)
-writeFileSync(path.join(dir, 'crash-nodes.mjs'), `
-import { appendFileSync } from 'node:fs'
-import { randomUUID } from 'node:crypto'
-import { setTimeout as delay } from 'node:timers/promises'
-export default [{
-  type: 'logged',
-  async execute({ config, node, signal }) {
-    const exec = randomUUID()
-    appendFileSync(config.log, 'start ' + node.id + ' ' + exec + '\\n')
-    await delay(config.ms, undefined, { signal })
-    appendFileSync(config.log, 'end ' + node.id + ' ' + exec + '\\n')
-    return { value: config.value }
-  },
-}]
-`)
+// bench/nodes/logged.mjs: a `start` line when an execution begins, an `end` line when its work is done
+const plugin = path.join(root, 'bench', 'nodes', 'logged.mjs')
 
 const $ = (s: string) => '$' + `{{ ${s} }}`
 
@@ -42,7 +28,7 @@ function crashPipeline(): { yaml: string; ids: string[]; expected: number } {
   for (const b of fan) nodes.push([b, ['a3']])
   nodes.push(['c', fan], ['d1', ['c']], ['d2', ['d1']])
   const value = new Map<string, number>()
-  const lines = ['pipeline: crash', 'plugins: [./crash-nodes.mjs]', 'inputs:', '  log: { type: string, required: true }', 'nodes:']
+  const lines = ['pipeline: crash', `plugins: [${JSON.stringify(plugin)}]`, 'inputs:', '  log: { type: string, required: true }', 'nodes:']
   nodes.forEach(([id, deps], i) => {
     value.set(id, deps.reduce((sum, d) => sum + value.get(d)!, i + 1))
     const v = deps.length ? `'${$([...deps.map((d) => `nodes.${d}.output.value`), String(i + 1)].join(' + '))}'` : String(i + 1)
