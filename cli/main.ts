@@ -12,6 +12,15 @@ const positiveInt = (value: string) => {
   return n
 }
 
+/** The options of every command that drives a run (`run`, `resume`). */
+function withDriveOptions(cmd: Command): Command {
+  return cmd
+    .option('--out <dir>', 'directory for run files (default: <data dir>/runs)')
+    .option('--json', 'print the final run record as JSON')
+    .option('--concurrency <n>', 'cap on nodes running at once (overrides the pipeline)', positiveInt)
+    .addOption(new Option('--executor <kind>', 'where node work runs').choices(['workers', 'inline']).default('workers'))
+}
+
 /** Parses argv and runs the command; resolves to the process exit code. */
 export async function main(argv: string[]): Promise<number> {
   let code = 0
@@ -30,17 +39,13 @@ export async function main(argv: string[]): Promise<number> {
       code = await validateCommand(file, o)
     })
 
-  program
+  withDriveOptions(program
     .command('run')
     .description('run a pipeline (exit 0 completed, 1 failed, 2 invalid pipeline or inputs, 130 cancelled)')
     .argument('<file>', 'pipeline YAML file')
     .option('-i, --input <key=value>', 'a run input (repeatable); non-string inputs are read as YAML', collect, [])
     .option('--inputs-file <file>', 'JSON or YAML file with run inputs')
-    .option('-s, --set <path=value>', 'override a config value, e.g. parallel.max_concurrent=2 (repeatable)', collect, [])
-    .option('--out <dir>', 'directory for run files (default: <data dir>/runs)')
-    .option('--json', 'print the final run record as JSON')
-    .option('--concurrency <n>', 'cap on nodes running at once (overrides the pipeline)', positiveInt)
-    .addOption(new Option('--executor <kind>', 'where node work runs').choices(['workers', 'inline']).default('workers'))
+    .option('-s, --set <path=value>', 'override a config value, e.g. parallel.max_concurrent=2 (repeatable)', collect, []))
     .addOption(new Option('--store <kind>', 'where the run is recorded: db (PGlite under .weft/, or Postgres with DATABASE_URL) or memory').choices(['db', 'memory']).default('db'))
     .action(async (file: string, o) => {
       code = await runCommand(file, o)
@@ -65,14 +70,10 @@ export async function main(argv: string[]): Promise<number> {
       code = await showCommand(id, o)
     })
 
-  program
+  withDriveOptions(program
     .command('resume')
     .description('continue a recorded run: nodes that succeeded are kept, the rest run (same exit codes as run)')
-    .argument('<id>', 'run id')
-    .option('--out <dir>', 'directory for run files (default: <data dir>/runs)')
-    .option('--json', 'print the final run record as JSON')
-    .option('--concurrency <n>', 'cap on nodes running at once (overrides the pipeline)', positiveInt)
-    .addOption(new Option('--executor <kind>', 'where node work runs').choices(['workers', 'inline']).default('workers'))
+    .argument('<id>', 'run id'))
     .action(async (id: string, o) => {
       code = await resumeCommand(id, o)
     })
