@@ -11,6 +11,8 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { parseDuration } from '../engine/duration.ts'
+// seeded, so that a figure can be chased again (the kill instants still depend on the machine)
+import { seededRandom } from '../engine/seeded.ts'
 
 const { values: o } = parseArgs({
   options: {
@@ -57,18 +59,7 @@ const env: Record<string, string | undefined> = { ...process.env, WEFT_DATA_DIR:
 if (store === 'postgres') env.DATABASE_URL = databaseUrl
 else delete env.DATABASE_URL
 
-/** Seeded, so that a figure can be chased again (the kill instants still depend on the machine). */
-function mulberry32(s: number): () => number {
-  let a = s >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-const rand = mulberry32(seed)
+const rand = seededRandom(seed)
 
 // the node type (bench/nodes/logged.mjs): `start` and `end` lines per execution in a side file
 const PLUGIN = fileURLToPath(new URL('./nodes/logged.mjs', import.meta.url)).replace(`${path.sep}dist${path.sep}bench`, `${path.sep}bench`)

@@ -7,7 +7,9 @@ import { InlineExecutor } from '../engine/adapters/inline-executor.ts'
 import { PiscinaExecutor } from '../engine/adapters/piscina-executor.ts'
 import { AutoApprove } from '../engine/adapters/auto-decisions.ts'
 import { weftDataDir } from '../engine/adapters/open-store.ts'
-import type { NodeExecutor, RunRecord, RunStore } from '../engine/ports.ts'
+import type { DecisionSource, NodeExecutor, RunRecord, RunStore } from '../engine/ports.ts'
+import { createProviders, providerSettingsFromEnv, type ProviderSettings } from '../engine/providers.ts'
+import { TtyDecisions } from './tty-decisions.ts'
 import { isTypeScriptFile } from '../engine/runtime.ts'
 import { createProgressSink } from './progress.ts'
 import { parseDuration } from '../engine/duration.ts'
@@ -19,6 +21,8 @@ export interface DriveOptions {
   out?: string
   concurrency?: number
   executor: 'workers' | 'inline'
+  /** Approval gates ask on this terminal instead of deciding by their `auto` policy. */
+  interactive?: boolean
 }
 
 /** This process, as the owner of the runs it drives. */
@@ -33,9 +37,24 @@ export function leaseTtlMs(env: Record<string, string | undefined> = process.env
 /** Runs (or resumes) and reports; resolves to the exit code. The store stays open (the caller closes it). */
 export async function drive(pipeline: Pipeline, store: RunStore, run: Pick<RunOptions, 'inputs' | 'config' | 'resume'>, o: DriveOptions): Promise<number> {
   if (o.concurrency !== undefined) pipeline.concurrency = o.concurrency
-  const executor: NodeExecutor = o.executor === 'inline' ? new InlineExecutor() : new PiscinaExecutor({ typescript: pipeline.plugins.some(isTypeScriptFile) })
+  const interactive = o.interactive ?? run.resume?.record.interactive ?? false
+  if (interactive && !(process.stdin.isTTY && process.stderr.isTTY)) {
+    process.stderr.write('error: --interactive asks at approval gates on a terminal, and stdin or stderr is not one (run without --interactive to let gates decide by their `auto` policy)\n')
+    return EXIT.invalid
+  }
+  let settings: ProviderSettings
+  try {
+    settings = providerSettingsFromEnv()
+  } catch (err) {
+    process.stderr.write(`error: ${(err as Error).message}\n`)
+    return EXIT.invalid
+  }
+  const executor: NodeExecutor = o.executor === 'inline'
+    ? new InlineExecutor(await createProviders(settings))
+    : new PiscinaExecutor({ typescript: pipeline.plugins.some(isTypeScriptFile), providers: settings })
   const cancel = new AbortController()
   const sink = o.json ? undefined : createProgressSink(pipeline, process.stderr.isTTY ? process.stderr : undefined)
+  const decisions: DecisionSource = interactive ? new TtyDecisions({ pause: () => sink?.pause(), resume: () => sink?.resume() }) : new AutoApprove()
   let interrupts = 0
   const onSigint = () => {
     interrupts++
@@ -51,7 +70,8 @@ export async function drive(pipeline: Pipeline, store: RunStore, run: Pick<RunOp
       ...run,
       executor,
       store,
-      decisions: new AutoApprove(),
+      decisions,
+      interactive,
       signal: cancel.signal,
       workDir: o.out ?? path.join(weftDataDir(), 'runs'),
       lease: { owner, ttlMs: leaseTtlMs() },

@@ -19,6 +19,7 @@ function withDriveOptions(cmd: Command): Command {
     .option('--json', 'print the final run record as JSON')
     .option('--concurrency <n>', 'cap on nodes running at once (overrides the pipeline)', positiveInt)
     .addOption(new Option('--executor <kind>', 'where node work runs').choices(['workers', 'inline']).default('workers'))
+    .option('--interactive', 'approval gates ask on this terminal (approve, edit in $EDITOR, revise with feedback, reject)')
 }
 
 /** Parses argv and runs the command; resolves to the process exit code. */

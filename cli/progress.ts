@@ -7,6 +7,9 @@ import { formatDuration } from '../engine/duration.ts'
 export interface ProgressSink extends EventSink {
   note(message: string): void
   summary(record: RunRecord): void
+  /** Stops drawing (while a question is asked on the terminal) until `resume`. */
+  pause(): void
+  resume(): void
   close(): void
 }
 
@@ -34,6 +37,8 @@ function plainSink(): ProgressSink {
     },
     note: out,
     summary: (r) => out(summaryText(r)),
+    pause() {},
+    resume() {},
     close() {},
   }
 }
@@ -64,10 +69,12 @@ function liveSink(pipeline: Pipeline, stream: NodeJS.WriteStream): ProgressSink 
     if (rows.size > list.length) lines.push(`… ${rows.size - list.length} more`)
     log([...notes, head, ...lines].join('\n'))
   }
-  const timer = setInterval(() => {
+  let paused = false
+  const tick = () => {
     dirty = true
-    render()
-  }, 100)
+    if (!paused) render()
+  }
+  let timer = setInterval(tick, 100)
   timer.unref()
   return {
     emit(e) {
@@ -92,7 +99,20 @@ function liveSink(pipeline: Pipeline, stream: NodeJS.WriteStream): ProgressSink 
     note(message) {
       notes.push(message)
       dirty = true
-      render()
+      if (!paused) render()
+    },
+    pause() {
+      if (paused || closed) return
+      paused = true
+      clearInterval(timer)
+      log.clear()
+    },
+    resume() {
+      if (!paused || closed) return
+      paused = false
+      timer = setInterval(tick, 100)
+      timer.unref()
+      tick()
     },
     summary(r) {
       stream.write(summaryText(r) + '\n')

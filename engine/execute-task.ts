@@ -56,6 +56,8 @@ export async function executeTask(task: NodeTask, env: TaskEnvironment): Promise
       idempotencyKey: task.idempotencyKey,
       workDir: task.workDir,
       providers: env.providers,
+      prompts: task.prompts,
+      ...(task.revision ? { revision: task.revision } : {}),
     })
     const checked = def.output ? await validateWith(def.output, output, 'OUTPUT_INVALID', `node "${task.nodeId}" (${task.type}) returned an invalid output`) : output
     return { ok: true, output: toJsonData(checked, `node "${task.nodeId}" output`) }

@@ -1,6 +1,6 @@
 // The shape of a node type (built-in or plugin): `{ type, config?, output?, execute(ctx) }`, and what `ctx` offers.
 import type { ErrorInfo } from './errors.ts'
-import type { Decision, ApprovalRequest, MediaProvider, ModelProvider } from './ports.ts'
+import type { Decision, ApprovalRequest, MediaProvider, ModelProvider, Revision } from './ports.ts'
 
 /**
  * A schema for a node's config or output. Any Standard Schema (valibot, zod, arktype…) validates; valibot
@@ -45,6 +45,10 @@ export interface NodeContext<C = Record<string, unknown>> {
   workDir: string
   /** Model and media providers, when the composition root configured them. */
   providers: Providers
+  /** Folders where prompt names are looked up (see engine/prompts.ts `loadPrompt`). */
+  prompts: readonly string[]
+  /** Present when a reviewer sent this node back: fold `feedback` into the work (an agent adds it to its prompt). */
+  revision?: Revision
 }
 
 export interface Providers {
@@ -58,8 +62,15 @@ export interface ControlContext<C = Record<string, unknown>> extends NodeContext
   raw: Record<string, unknown>
   /** Runs one child node (a node spec such as a fan-out's `node:`), with extra variables in scope (`item`, `index`). */
   runChild(spec: ChildSpec, scope: Record<string, unknown>, opts: { signal: AbortSignal; key: string }): Promise<ChildOutcome>
-  /** Asks the run's decision source; resolves when a decision arrives (waiting is a state, not an error). */
-  requestDecision(request: ApprovalRequest): Promise<Decision>
+  /**
+   * Asks the run's decision source; resolves when a decision arrives (waiting is a state, not an error).
+   * In an automated run (`run.interactive` false) an `auto` decision, when given, is taken at once and recorded as such.
+   */
+  requestDecision(request: ApprovalRequest, auto?: Decision): Promise<Decision>
+  /** The recorded output of a finished node of this run (null when it has none). */
+  outputOf(nodeId: string): unknown
+  /** Runs another node of the pipeline again (an approval's gated node) with a reviewer's revision. */
+  rerun(nodeId: string, revision: Revision): Promise<ChildOutcome>
 }
 
 /** A child node as written inside a control node (e.g. `fan_out.node`). */
@@ -84,7 +95,23 @@ export interface NodeDefinition<C = any, O = any> {
   child?: ChildTemplate
   /** `worker` (default): runs on a worker thread. `control`: runs in the run loop with a ControlContext. */
   runs?: 'worker' | 'control'
+  /** Static checks beyond the schema, run by `weft validate` on the raw fields (expressions unevaluated). */
+  check?(fields: Record<string, unknown>, env: CheckEnv): CheckProblem[]
+  /** Fields whose literal value names another node (an approval's `gate`): checked to exist, and made dependencies. */
+  nodeRefs?: readonly string[]
   execute(ctx: any): O | Promise<O>
+}
+
+/** What a node type's static `check` may consult. */
+export interface CheckEnv {
+  /** Where the pipeline's prompt names are looked up. */
+  promptDirs: readonly string[]
+}
+/** A problem found by a node type's `check`, at a path below the node. */
+export interface CheckProblem {
+  path: Array<string | number>
+  code: string
+  message: string
 }
 
 /** Declares that `field` holds a child node spec whose expressions see `scope` variables (e.g. `item`, `index`). */
@@ -102,6 +129,7 @@ export function defineNode<CS extends SchemaLike | undefined = undefined, OS ext
   deferred?: readonly string[]
   child?: ChildTemplate
   runs?: 'worker'
+  check?(fields: Record<string, unknown>, env: CheckEnv): CheckProblem[]
   execute(ctx: NodeContext<InferSchema<CS, Record<string, unknown>>>): InferSchema<OS, unknown> | Promise<InferSchema<OS, unknown>>
 }): NodeDefinition
 export function defineNode<CS extends SchemaLike | undefined = undefined, OS extends SchemaLike | undefined = undefined>(def: {
@@ -112,6 +140,8 @@ export function defineNode<CS extends SchemaLike | undefined = undefined, OS ext
   deferred?: readonly string[]
   child?: ChildTemplate
   runs: 'control'
+  check?(fields: Record<string, unknown>, env: CheckEnv): CheckProblem[]
+  nodeRefs?: readonly string[]
   execute(ctx: ControlContext<InferSchema<CS, Record<string, unknown>>>): InferSchema<OS, unknown> | Promise<InferSchema<OS, unknown>>
 }): NodeDefinition
 export function defineNode(def: NodeDefinition): NodeDefinition {

@@ -96,6 +96,18 @@ export interface NodeTask {
   run: { id: string; interactive: boolean }
   idempotencyKey: string
   workDir: string
+  /** Folders where the node's prompt names are looked up. */
+  prompts: string[]
+  /** Set when an approval gate sent the node back with feedback. */
+  revision?: Revision
+}
+
+/** A re-run of a gated node asked for by a reviewer: what to change, and the value under review. */
+export interface Revision {
+  /** 1 for the first revision. */
+  round: number
+  feedback: string
+  previous: unknown
 }
 
 export type TaskOutcome = { ok: true; output: unknown } | { ok: false; error: ErrorInfo }
@@ -158,16 +170,67 @@ export interface ModelProvider {
   complete(req: ModelRequest, opts: { signal: AbortSignal; idempotencyKey: string }): Promise<ModelResponse>
 }
 
-export interface MediaRequest {
-  kind: 'image' | 'video' | 'stitch'
-  prompt?: string
-  /** Output file to write. */
+/** One media job. Paths are absolute; `out` is where the provider must write its file. */
+export type MediaRequest = ImageRequest | VideoRequest | StitchRequest
+
+export interface ImageRequest {
+  kind: 'image'
+  /** What the image shows (a reference image's description). */
+  prompt: string
   out: string
-  [field: string]: unknown
+  width: number
+  height: number
+  /** Role of the reference: character, product, environment, logo… */
+  role?: string
+  /** Colours as `#rrggbb`, dominant first. */
+  palette?: string[]
+  /** Short label drawn on the image where the provider draws text (local provider). */
+  title?: string
+  /** Varies the result between re-renders; same seed, same request → same file. */
+  seed?: number
 }
+
+export interface VideoRequest {
+  kind: 'video'
+  /** The scene: what is seen and what happens. */
+  prompt: string
+  out: string
+  duration_s: number
+  width: number
+  height: number
+  fps: number
+  /** Reference images (absolute paths) the clip should stay consistent with; composited by the local provider. */
+  images?: string[]
+  palette?: string[]
+  /** Camera direction (e.g. "slow push-in", "pan left"); the local provider maps it to a motion. */
+  camera?: string
+  /** On-screen text (the local provider draws it). */
+  caption?: string
+  seed?: number
+}
+
+export interface StitchRequest {
+  kind: 'stitch'
+  out: string
+  /** Clips in order (absolute paths). */
+  clips: string[]
+  /** Between clip i and i+1 (length clips.length - 1); missing entries are cuts. */
+  transitions: Array<{ type: 'cut' | 'crossfade' | 'fade'; duration_s: number }>
+  /** Fade in at the start and out at the end, in seconds (0: none). */
+  fade_s?: number
+  fps?: number
+}
+
 export interface MediaResult {
+  /** The file written (equals the request's `out`, or a sibling with the real extension). */
   path: string
-  [field: string]: unknown
+  kind: 'image' | 'video'
+  width: number
+  height: number
+  /** Videos: duration read back from the file. */
+  duration_s?: number
+  /** The provider (and model) that made it. */
+  source: string
 }
 export interface MediaProvider {
   readonly name: string

@@ -1,7 +1,7 @@
 // One task's attempts: its signal, timeout, retries with backoff (giving the slot back while waiting).
 import type { RetrySpec } from './dsl/pipeline.ts'
 import type { Progress } from './node-def.ts'
-import type { TaskOutcome } from './ports.ts'
+import type { Revision, TaskOutcome } from './ports.ts'
 import { toErrorInfo, WeftError } from './errors.ts'
 import { backoffDelay } from './plan.ts'
 import { sleep } from './clock.ts'
@@ -10,14 +10,14 @@ import type { NodeState, Run } from './run-loop.ts'
 /** state, task id, type, module, config, retry, timeout, pool, progress, attempt counter, parent signal. */
 export type AttemptArgs = [
   state: NodeState, taskId: string, type: string, module: string, config: unknown, retry: RetrySpec, timeoutMs: number | undefined,
-  pool: string | undefined, onProgress: (p: Progress) => void, onAttempt: (n: number) => void, parentSignal?: AbortSignal,
+  pool: string | undefined, onProgress: (p: Progress) => void, onAttempt: (n: number) => void, parentSignal?: AbortSignal, revision?: Revision,
 ]
 
 /**
  * Runs attempts of one task until success, a non-retryable error, the attempts run out, or the run
  * (or the parent fan-out) stops. The caller holds a slot of `pool`; it is given back during backoff.
  */
-export async function runAttempts(run: Run, ...[state, taskId, type, module, config, retry, timeoutMs, pool, onProgress, onAttempt, parentSignal]: AttemptArgs): Promise<TaskOutcome> {
+export async function runAttempts(run: Run, ...[state, taskId, type, module, config, retry, timeoutMs, pool, onProgress, onAttempt, parentSignal, revision]: AttemptArgs): Promise<TaskOutcome> {
   let last: TaskOutcome = { ok: false, error: { code: 'NODE_FAILED', message: 'node did not run' } }
   for (let attempt = 1; attempt <= retry.attempts; attempt++) {
     onAttempt(attempt)
@@ -42,8 +42,10 @@ export async function runAttempts(run: Run, ...[state, taskId, type, module, con
         attempt,
         config,
         run: { id: run.id, interactive: run.opts.interactive ?? false },
-        idempotencyKey: `${run.id}:${taskId}:${attempt}`,
+        idempotencyKey: `${run.id}:${taskId}:${attempt}${revision ? `:r${revision.round}` : ''}`,
         workDir: run.workDir,
+        prompts: run.opts.pipeline.promptDirs,
+        ...(revision ? { revision } : {}),
       }, { signal: ac.signal, onProgress })
     } finally {
       if (own) {

@@ -1,7 +1,7 @@
 // Control nodes (fan-out, approval) run inside the run loop: their children, their decisions.
 import type { ChildNodeSpec, NodeSpec } from './dsl/pipeline.ts'
-import type { ChildOutcome, ControlContext } from './node-def.ts'
-import type { ApprovalRequest, Decision, TaskOutcome } from './ports.ts'
+import type { ChildOutcome, ControlContext, Progress } from './node-def.ts'
+import type { ApprovalRequest, Decision, Revision, TaskOutcome } from './ports.ts'
 import { renderTemplate, toCel } from './expressions.ts'
 import { toErrorInfo, WeftError } from './errors.ts'
 import { validateWith } from './execute-task.ts'
@@ -16,7 +16,13 @@ export async function runControl(run: Run, state: NodeState): Promise<void> {
   const ac = new AbortController()
   state.controllers.add(ac)
   if (run.status !== 'running') ac.abort(new WeftError('CANCELLED', run.stopMessage()))
-  const timeoutMs = spec.timeoutMs
+  let timeoutMs: number | undefined
+  try {
+    timeoutMs = run.timeoutOf(spec)
+  } catch (err) {
+    state.controllers.delete(ac)
+    return run.settle(state, { ok: false, error: toErrorInfo(err, 'EXPRESSION_FAILED') })
+  }
   const cancelTimer = timeoutMs === undefined ? undefined : run.clock.setTimer(() => ac.abort(new WeftError('NODE_TIMEOUT', `node "${spec.id}" exceeded its timeout of ${timeoutMs} ms`, { details: { timeout_ms: timeoutMs } })), timeoutMs)
   let outcome: TaskOutcome
   try {
@@ -33,8 +39,11 @@ export async function runControl(run: Run, state: NodeState): Promise<void> {
       idempotencyKey: `${run.id}:${spec.id}:1`,
       workDir: run.workDir,
       providers: {},
+      prompts: run.opts.pipeline.promptDirs,
       runChild: (_child, extra, o) => runChild(run, state, extra, o),
-      requestDecision: (req) => requestDecision(run, state, req, ac.signal),
+      rerun: (nodeId, revision) => rerun(run, state, nodeId, revision, ac.signal),
+      requestDecision: (req, auto) => requestDecision(run, state, req, ac.signal, auto),
+      outputOf: (id) => run.nodes.get(id)?.record.output ?? null,
     }
     // control nodes validate their config here, as workers do for theirs
     outcome = await executeControl(spec, ctx)
@@ -71,7 +80,42 @@ async function runChild(run: Run, state: NodeState, extra: Record<string, unknow
   }
 }
 
-async function requestDecision(run: Run, state: NodeState, request: ApprovalRequest, signal: AbortSignal): Promise<Decision> {
+/** Runs a worker node of the pipeline again, with a reviewer's revision, on behalf of the control node `state`. */
+async function rerun(run: Run, state: NodeState, nodeId: string, revision: Revision, signal: AbortSignal): Promise<ChildOutcome> {
+  const spec = run.opts.pipeline.nodes.get(nodeId)
+  if (!spec) return { ok: false, error: { code: 'UNKNOWN_NODE', message: `node "${state.spec.id}" cannot re-run "${nodeId}": no such node`, retryable: false } }
+  if (spec.def.runs === 'control') return { ok: false, error: { code: 'NOT_REVISABLE', message: `node "${nodeId}" (${spec.type}) cannot be re-run with feedback; gate a worker node (agent, critic_loop, render, a plugin)`, retryable: false } }
+  let config: unknown
+  let timeoutMs: number | undefined
+  try {
+    config = renderTemplate(spec.template, run.scope)
+    timeoutMs = run.timeoutOf(spec)
+  } catch (err) {
+    return { ok: false, error: toErrorInfo(err, 'EXPRESSION_FAILED') }
+  }
+  try {
+    await run.acquire(spec.pool, signal)
+  } catch (reason) {
+    return { ok: false, error: toErrorInfo(reason, 'CANCELLED') }
+  }
+  try {
+    const onProgress = (p: Progress) => run.progress(state.spec.id, { ...p, revising: nodeId, round: revision.round })
+    return await run.attempts(state, nodeId, spec.type, spec.module, config, spec.retry, timeoutMs, spec.pool, onProgress, () => {}, signal, revision)
+  } finally {
+    run.release(spec.pool)
+  }
+}
+
+async function requestDecision(run: Run, state: NodeState, request: ApprovalRequest, signal: AbortSignal, auto?: Decision): Promise<Decision> {
+  if (auto && !run.opts.interactive) {
+    // an automated run: the gate's own policy decides, and the record says so
+    const decision = { ...auto, by: auto.by ?? 'auto' }
+    await run.record([
+      run.event('approval.requested', state.spec.id, { gate: request.gate, value: request.value, allowed: request.allowed, revision: request.revision, automated: true }),
+      run.event('approval.resolved', state.spec.id, { gate: request.gate, ...decision }),
+    ])
+    return decision
+  }
   const source = run.opts.decisions
   if (!source) throw new WeftError('NO_DECISION_SOURCE', `node "${state.spec.id}" needs a decision but this run has no decision source`, { retryable: false })
   state.record.status = 'waiting'

@@ -9,6 +9,7 @@ import { renderTemplate, templateExpressions, toCel, type Template } from './exp
 import { toErrorInfo, WeftError, type ErrorInfo } from './errors.ts'
 import { admit, isTerminal, readiness } from './plan.ts'
 import { systemClock, type Clock } from './clock.ts'
+import { runtimeTimeout } from './duration.ts'
 import { Journal } from './journal.ts'
 import { runAttempts, type AttemptArgs } from './run-attempts.ts'
 import { runControl } from './run-control.ts'
@@ -355,18 +356,25 @@ export class Run {
     }
     this.markRunning(state)
     let config: unknown
+    let timeoutMs: number | undefined
     try {
       config = renderTemplate(spec.template, this.scope)
+      timeoutMs = this.timeoutOf(spec)
     } catch (err) {
       this.release(spec.pool)
       return this.finish(state, 'failed', { error: toErrorInfo(err, 'EXPRESSION_FAILED') })
     }
-    const outcome = await this.attempts(state, spec.id, spec.type, spec.module, config, spec.retry, spec.timeoutMs, spec.pool, (p) => this.progress(spec.id, p), (n) => {
+    const outcome = await this.attempts(state, spec.id, spec.type, spec.module, config, spec.retry, timeoutMs, spec.pool, (p) => this.progress(spec.id, p), (n) => {
       state.record.attempts = n
       this.nodeScope[spec.id]!.attempts = BigInt(n)
     })
     this.release(spec.pool)
     this.settle(state, outcome)
+  }
+
+  /** The node's hard time limit: literal, or its `timeout:` expression evaluated now. */
+  timeoutOf(spec: NodeSpec): number | undefined {
+    return spec.timeout ? runtimeTimeout(renderTemplate(spec.timeout, this.scope), spec.id) : spec.timeoutMs
   }
 
   /** Attempts of one task with timeout and retry (see `runAttempts`). */

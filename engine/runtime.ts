@@ -1,5 +1,6 @@
 // Where this code runs from: TypeScript sources (through tsx, in tests and development) or the built dist/.
 import { pathToFileURL } from 'node:url'
+import { isMainThread } from 'node:worker_threads'
 
 /** True when running the TypeScript sources directly (tests, `node --import tsx`). */
 export const fromSources = import.meta.url.endsWith('.ts')
@@ -7,7 +8,9 @@ export const fromSources = import.meta.url.endsWith('.ts')
 /** The extension sibling modules have here: `.ts` in the sources, `.js` in dist/. */
 export const moduleExt = fromSources ? '.ts' : '.js'
 
-let tsxRegistered = fromSources
+// `--import tsx` covers the main thread; a worker thread registers tsx itself (its execArgv flag does not
+// reach modules it imports later)
+let tsxRegistered = fromSources && isMainThread
 
 /** Makes TypeScript modules importable in this thread (for `.ts` plugins when running from dist/). */
 export async function enableTypeScript(): Promise<void> {
@@ -15,11 +18,6 @@ export async function enableTypeScript(): Promise<void> {
   const { register } = await import('tsx/esm/api')
   register()
   tsxRegistered = true
-}
-
-/** The tsx loader URL, for worker threads that must import TypeScript. */
-export function tsxLoader(): string {
-  return import.meta.resolve('tsx')
 }
 
 export const isTypeScriptFile = (file: string): boolean => /\.[cm]?tsx?$/.test(file)

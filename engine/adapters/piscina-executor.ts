@@ -5,9 +5,10 @@ import { Piscina } from 'piscina'
 import type { NodeExecutor, NodeTask, TaskOutcome } from '../ports.ts'
 import type { Progress } from '../node-def.ts'
 import { toErrorInfo, type ErrorInfo } from '../errors.ts'
-import { fromSources, moduleExt, tsxLoader } from '../runtime.ts'
+import { fromSources } from '../runtime.ts'
 import type { BatchReturn, ControlMessage, WorkerData, WorkerMessage } from './piscina-worker.ts'
 import { pack, type WorkerTask } from './worker-batch.ts'
+import type { ProviderSettings } from '../providers.ts'
 
 export interface PiscinaExecutorOptions {
   /** Worker threads (default: available cores, at least 2). */
@@ -18,6 +19,8 @@ export interface PiscinaExecutorOptions {
   typescript?: boolean
   /** Young-generation heap per worker thread, in MB (default 8). */
   youngGenerationMb?: number
+  /** Model and media providers for node types that use them (each thread builds its own). */
+  providers?: ProviderSettings
 }
 
 /** How many times a task is re-run when the thread under it dies for another task's sake. */
@@ -56,12 +59,13 @@ export class PiscinaExecutor implements NodeExecutor {
     const control = `weft-control-${process.pid}-${Math.random().toString(36).slice(2)}`
     this.#channel = new BroadcastChannel(control)
     ;(this.#channel as unknown as { unref(): void }).unref()
-    // workers load TypeScript only when they must (a loader costs each thread memory and start-up time);
-    // flags of this process (test runner, inspector) have no place in workers
+    // workers load TypeScript only when they must (a loader costs each thread memory and start-up time); a
+    // thread registers tsx itself: an `--import` flag in a worker's execArgv does not cover its later imports.
+    // Flags of this process (test runner, inspector) have no place in workers.
     const typescript = opts.typescript || fromSources
     this.#pool = new Piscina({
-      filename: new URL(`./piscina-worker${moduleExt}`, import.meta.url).href,
-      execArgv: typescript ? ['--import', tsxLoader()] : [],
+      filename: new URL(fromSources ? './piscina-boot.mjs' : './piscina-worker.js', import.meta.url).href,
+      execArgv: [],
       minThreads: this.#threads,
       maxThreads: this.#threads,
       idleTimeout: 60_000,
@@ -69,7 +73,7 @@ export class PiscinaExecutor implements NodeExecutor {
       concurrentTasksPerWorker: 1024,
       // workers wait for tasks with Atomics.waitAsync: quick to wake, and the event loop stays free for async node work
       atomics: 'async',
-      workerData: { control } satisfies WorkerData,
+      workerData: { control, typescript, ...(opts.providers ? { providers: opts.providers } : {}) } satisfies WorkerData,
       // node code on workers mostly waits on providers and allocates little at a time: a small young
       // generation keeps each thread's memory low (the default sizes it like a main thread)
       resourceLimits: { maxYoungGenerationSizeMb: opts.youngGenerationMb ?? 8 },

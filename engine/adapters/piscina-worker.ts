@@ -2,12 +2,19 @@
 // result as soon as it is ready, honours cancellation and says which thread holds which tasks.
 import { parentPort, threadId, workerData } from 'node:worker_threads'
 import { executeTask } from '../execute-task.ts'
-import { WeftError, type ErrorInfo } from '../errors.ts'
+import { toErrorInfo, WeftError, type ErrorInfo } from '../errors.ts'
 import type { TaskOutcome } from '../ports.ts'
 import { unpack, type Batch, type WorkerTask } from './worker-batch.ts'
+import { createProviders, type ProviderSettings } from '../providers.ts'
+import { enableTypeScript, fromSources } from '../runtime.ts'
+import type { Providers } from '../node-def.ts'
 
 export interface WorkerData {
   control: string
+  /** Each thread builds its own model and media providers from these settings. */
+  providers?: ProviderSettings
+  /** Node modules may be TypeScript (sources, or `.ts` plugins). */
+  typescript?: boolean
 }
 /** Main → workers, on the control channel: stop a task. */
 export type ControlMessage = { cancel: number; reason: ErrorInfo }
@@ -23,6 +30,15 @@ export interface BatchReturn {
 }
 
 const data = workerData as WorkerData
+// from the sources the entry (piscina-boot.mjs) registered tsx already
+if (data.typescript && !fromSources) await enableTypeScript()
+// built on first use, once per thread
+let providers: Promise<Providers> | undefined
+function getProviders(): Promise<Providers> {
+  if (!data.providers) return Promise.resolve({})
+  providers ??= createProviders(data.providers)
+  return providers
+}
 const controllers = new Map<number, AbortController>()
 // a cancel may overtake its task (they travel on different channels): remember recent ones
 const early = new Map<number, ErrorInfo>()
@@ -66,10 +82,17 @@ async function runOne(task: WorkerTask): Promise<void> {
   const ac = new AbortController()
   controllers.set(task.taskId, ac)
   try {
+    let provided: Providers
+    try {
+      provided = await getProviders()
+    } catch (err) {
+      providers = undefined
+      return send(task.taskId, { ok: false, error: toErrorInfo(err, 'PROVIDER_CONFIG_INVALID') })
+    }
     const outcome = await executeTask(task, {
       signal: ac.signal,
       emit: (progress) => parentPort?.postMessage({ progress, taskId: task.taskId } satisfies WorkerMessage),
-      providers: {},
+      providers: provided,
     })
     send(task.taskId, outcome)
   } finally {

@@ -1,5 +1,5 @@
 // The wire format between the piscina executor and its workers: a run's tasks, shared fields sent once.
-import type { NodeTask } from '../ports.ts'
+import type { NodeTask, Revision } from '../ports.ts'
 
 export interface WorkerTask extends NodeTask {
   taskId: number
@@ -9,8 +9,9 @@ export interface Batch {
   runId: string
   interactive: boolean
   workDir: string
+  prompts: string[]
   modules: string[]
-  tasks: Array<[taskId: number, nodeId: string, type: string, module: number, attempt: number, config: unknown]>
+  tasks: Array<[taskId: number, nodeId: string, type: string, module: number, attempt: number, config: unknown, revision?: Revision]>
 }
 
 /** Packs tasks of one run into a Batch. */
@@ -24,16 +25,17 @@ export function pack(tasks: WorkerTask[]): Batch {
       m = modules.push(t.module) - 1
       index.set(t.module, m)
     }
-    return [t.taskId, t.nodeId, t.type, m, t.attempt, t.config]
+    return t.revision ? [t.taskId, t.nodeId, t.type, m, t.attempt, t.config, t.revision] : [t.taskId, t.nodeId, t.type, m, t.attempt, t.config]
   })
-  return { runId: first.runId, interactive: first.run.interactive, workDir: first.workDir, modules, tasks: packed }
+  return { runId: first.runId, interactive: first.run.interactive, workDir: first.workDir, prompts: first.prompts, modules, tasks: packed }
 }
 
 /** Unpacks a Batch on the worker side. */
 export function unpack(b: Batch): WorkerTask[] {
   const run = { id: b.runId, interactive: b.interactive }
-  return b.tasks.map(([taskId, nodeId, type, m, attempt, config]) => ({
-    taskId, nodeId, type, attempt, config, run, runId: b.runId, workDir: b.workDir, module: b.modules[m]!,
-    idempotencyKey: `${b.runId}:${nodeId}:${attempt}`,
+  return b.tasks.map(([taskId, nodeId, type, m, attempt, config, revision]) => ({
+    taskId, nodeId, type, attempt, config, run, runId: b.runId, workDir: b.workDir, prompts: b.prompts, module: b.modules[m]!,
+    idempotencyKey: `${b.runId}:${nodeId}:${attempt}${revision ? `:r${revision.round}` : ''}`,
+    ...(revision ? { revision } : {}),
   }))
 }

@@ -1,4 +1,5 @@
 // Reads a pipeline file and checks all of it before anything runs: every problem is collected, with its position.
+import { existsSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 import * as v from 'valibot'
@@ -12,6 +13,7 @@ import { compileNode, type PendingCheck } from './nodes.ts'
 import { checkReferences } from './references.ts'
 import { findCycles } from './cycles.ts'
 import { reportIssues } from './issues.ts'
+import { promptDirsFor } from '../prompts.ts'
 
 export interface LoadOptions {
   /** Registry to start from (default: the built-in node types). Plugins are added to a copy. */
@@ -27,7 +29,7 @@ export interface LoadResult {
   registry: NodeRegistry
 }
 
-const TOP_KEYS = ['pipeline', 'version', 'description', 'inputs', 'config', 'plugins', 'concurrency', 'pools', 'nodes', 'outputs'] as const
+const TOP_KEYS = ['pipeline', 'version', 'description', 'inputs', 'config', 'plugins', 'prompts', 'concurrency', 'pools', 'nodes', 'outputs'] as const
 
 const NameSchema = v.pipe(v.string(), v.regex(/^[A-Za-z0-9][\w.-]*$/, 'a name of letters, digits, `_`, `-` and `.`'))
 const VersionSchema = v.union([v.number(), v.string()])
@@ -38,6 +40,11 @@ const InputSchema = v.strictObject({
   default: v.optional(v.unknown()),
   enum: v.optional(v.pipe(v.array(v.unknown()), v.minLength(1))),
   description: v.optional(v.string()),
+  /** number, integer: bounds (inclusive). */
+  minimum: v.optional(v.number()),
+  maximum: v.optional(v.number()),
+  /** string: longest accepted length, in characters. */
+  max_length: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1))),
 })
 const IdPattern = /^[A-Za-z_][A-Za-z0-9_]*$/
 
@@ -106,6 +113,10 @@ export async function loadPipeline(file: string, opts: LoadOptions = {}): Promis
     }
   }
 
+  const promptsDecl = field(r, doc, ['prompts'], v.pipe(v.string(), v.minLength(1)), false)
+  const promptDirs = promptDirsFor(file, promptsDecl)
+  if (promptsDecl !== undefined && !existsSync(promptDirs[0]!)) r.report('FILE_UNREADABLE', ['prompts'], `prompt folder ${promptsDecl} does not exist (relative to this file)`)
+
   const nodes = new Map<string, NodeSpec>()
   const checks: PendingCheck[] = []
   if (doc.nodes === undefined) r.report('SCHEMA_MISSING_KEY', [], 'missing required key "nodes"', { which: 'key' })
@@ -115,7 +126,7 @@ export async function loadPipeline(file: string, opts: LoadOptions = {}): Promis
     const ids = Object.keys(doc.nodes)
     for (const [id, raw] of Object.entries(doc.nodes)) {
       if (!IdPattern.test(id)) r.report('INVALID_NAME', ['nodes', id], `node id "${id}" must be an identifier (letters, digits, _), so expressions can name it`, { which: 'key' })
-      const spec = compileNode(r, registry, id, raw, checks, pools, ids)
+      const spec = compileNode(r, registry, id, raw, checks, pools, ids, { promptDirs })
       if (spec) nodes.set(id, spec)
     }
   }
@@ -135,7 +146,7 @@ export async function loadPipeline(file: string, opts: LoadOptions = {}): Promis
   // in file order, as an author reads them
   const diagnostics = r.diagnostics.sort((a, b) => a.line - b.line || a.col - b.col)
   if (r.errorCount > 0) return { diagnostics, registry }
-  const pipeline: Pipeline = { file: path.resolve(file), name, version, inputs, config, pools, plugins, nodes, outputs }
+  const pipeline: Pipeline = { file: path.resolve(file), name, version, inputs, config, pools, plugins, promptDirs, nodes, outputs }
   if (description !== undefined) pipeline.description = description
   if (concurrency !== undefined) pipeline.concurrency = concurrency
   return { pipeline, diagnostics, registry }
@@ -192,6 +203,7 @@ function checkInput(r: Reporter, p: DocPath, raw: unknown): InputSpec | undefine
   const spec: InputSpec = { type: res.output.type, required: res.output.required }
   if (res.output.description !== undefined) spec.description = res.output.description
   if (res.output.enum !== undefined) spec.enum = res.output.enum
+  for (const k of ['minimum', 'maximum', 'max_length'] as const) if (res.output[k] !== undefined) spec[k] = res.output[k]
   if (res.output.default !== undefined) {
     const why = checkInputValue(spec, res.output.default)
     if (why) r.report('SCHEMA_INVALID', [...p, 'default'], `default ${why}`)
@@ -213,5 +225,10 @@ export function checkInputValue(spec: InputSpec, value: unknown): string | undef
   if (spec.enum && !spec.enum.some((e) => JSON.stringify(e) === JSON.stringify(value))) {
     return `must be one of ${spec.enum.map((e) => JSON.stringify(e)).join(', ')}, got ${describe(value)}`
   }
+  if (typeof value === 'number') {
+    if (spec.minimum !== undefined && value < spec.minimum) return `must be at least ${spec.minimum}, got ${value}`
+    if (spec.maximum !== undefined && value > spec.maximum) return `must be at most ${spec.maximum}, got ${value}`
+  }
+  if (typeof value === 'string' && spec.max_length !== undefined && value.length > spec.max_length) return `must be at most ${spec.max_length} characters, got ${value.length}`
   return undefined
 }

@@ -1,8 +1,8 @@
 // Checks and compiles one node of a pipeline: common fields, its type's own fields, and a control node's child.
 import * as v from 'valibot'
-import { parseDuration } from '../duration.ts'
+import { MAX_DURATION_MS, parseDuration } from '../duration.ts'
 import { compileTemplate, containsExpression, findExpressions, type ExpressionProblem, type Template } from '../expressions.ts'
-import type { NodeDefinition } from '../node-def.ts'
+import type { CheckEnv, CheckProblem, NodeDefinition } from '../node-def.ts'
 import type { NodeRegistry } from '../registry.ts'
 import { defaultRetry, type ChildNodeSpec, type NodeSpec, type RetrySpec, type Trigger } from './pipeline.ts'
 import { didYouMean, type DocPath, type Reporter } from './reporter.ts'
@@ -36,7 +36,7 @@ const RetrySchema = v.strictObject({
 const TriggerSchema = v.picklist(['all_succeeded', 'none_failed', 'all_done'])
 
 /** Checks one node; returns its compiled spec, or undefined when it is too broken to compile. */
-export function compileNode(r: Reporter, registry: NodeRegistry, id: string, raw: unknown, checks: PendingCheck[], pools: Record<string, number>, nodeIds: readonly string[]): NodeSpec | undefined {
+export function compileNode(r: Reporter, registry: NodeRegistry, id: string, raw: unknown, checks: PendingCheck[], pools: Record<string, number>, nodeIds: readonly string[], env: CheckEnv): NodeSpec | undefined {
   const at: DocPath = ['nodes', id]
   if (!isMap(raw)) {
     r.report('SCHEMA_INVALID', at, `expected a mapping with at least \`type:\`, got ${describe(raw)}`)
@@ -47,7 +47,12 @@ export function compileNode(r: Reporter, registry: NodeRegistry, id: string, raw
   const { def, module } = typed
 
   const needs = checkNeeds(r, at, raw.needs, nodeIds)
-  const timeoutMs = durationField(r, [...at, 'timeout'], raw.timeout)
+  let timeout: Template | undefined
+  let timeoutMs: number | undefined
+  if (typeof raw.timeout === 'string' && isExactExpression(raw.timeout)) {
+    timeout = compileChecked(r, raw.timeout, [...at, 'timeout'])
+    checks.push({ owner: id, template: timeout, path: [...at, 'timeout'] })
+  } else timeoutMs = durationField(r, [...at, 'timeout'], raw.timeout)
   const retry = retryField(r, [...at, 'retry'], raw.retry)
   if (def.runs === 'control' && raw.retry !== undefined) {
     r.report('SCHEMA_INVALID', [...at, 'retry'], `"${def.type}" nodes are not retried as a whole; put \`retry\` on the work inside them${def.child ? ` (\`${def.child.field}.retry\`)` : ''}`)
@@ -70,27 +75,29 @@ export function compileNode(r: Reporter, registry: NodeRegistry, id: string, raw
 
   const fields = typeFields(raw, COMMON_KEYS)
   const expect = checkTypeFields(r, def, at, fields, COMMON_KEYS)
+  typeChecks(r, def, at, fields, env)
   const deferred = new Set([...(def.deferred ?? []), ...(def.child ? [def.child.field] : [])])
   // deferred fields stay literal: the node resolves them itself (per fan-out item, say)
   const entries = Object.entries(fields).map(([k, val]): [string, Template] => [k, deferred.has(k) ? { kind: 'literal', value: val } : compileChecked(r, val, [...at, k])])
   const template: Template = entries.every(([, t]) => t.kind === 'literal') ? { kind: 'literal', value: fields } : { kind: 'object', entries }
   checks.push({ owner: id, template: { kind: 'object', entries: entries.filter(([k]) => !deferred.has(k)) }, path: at, expect })
 
-  const spec: NodeSpec = { id, type: def.type, def, module, deps: [...needs], needs, retry, continueOnError, trigger, template }
+  const spec: NodeSpec = { id, type: def.type, def, module, deps: [...new Set([...needs, ...nodeRefs(r, def, at, fields, nodeIds, id)])], needs, retry, continueOnError, trigger, template }
   if (when) spec.when = when
   if (timeoutMs !== undefined) spec.timeoutMs = timeoutMs
+  if (timeout) spec.timeout = timeout
   if (pool !== undefined) spec.pool = pool
   if (stage !== undefined) spec.stage = stage
   if (description !== undefined) spec.description = description
 
   if (def.child && fields[def.child.field] !== undefined) {
-    const child = compileChild(r, registry, [...at, def.child.field], fields[def.child.field], checks, id, def.child.scope)
+    const child = compileChild(r, registry, [...at, def.child.field], fields[def.child.field], checks, id, def.child.scope, env)
     if (child) spec.child = child
   }
   return spec
 }
 
-function compileChild(r: Reporter, registry: NodeRegistry, at: DocPath, raw: unknown, checks: PendingCheck[], owner: string, scope: Record<string, string>): ChildNodeSpec | undefined {
+function compileChild(r: Reporter, registry: NodeRegistry, at: DocPath, raw: unknown, checks: PendingCheck[], owner: string, scope: Record<string, string>, env: CheckEnv): ChildNodeSpec | undefined {
   if (!isMap(raw)) {
     r.report('SCHEMA_INVALID', at, `expected a node (a mapping with \`type:\`), got ${describe(raw)}`)
     return undefined
@@ -108,11 +115,37 @@ function compileChild(r: Reporter, registry: NodeRegistry, at: DocPath, raw: unk
   }
   const fields = typeFields(raw, [...CHILD_KEYS, 'needs', 'when', 'continue_on_error', 'trigger', 'pool', 'stage'])
   const expect = checkTypeFields(r, typed.def, at, fields, CHILD_KEYS)
+  typeChecks(r, typed.def, at, fields, env)
   const template = compileChecked(r, fields, at)
   checks.push({ owner, template, path: at, scope, expect })
   const child: ChildNodeSpec = { type: typed.def.type, def: typed.def, module: typed.module, template, retry }
   if (timeoutMs !== undefined) child.timeoutMs = timeoutMs
   return child
+}
+
+/** Fields of a node type that name another node (an approval's `gate`): each must exist; each is a dependency. */
+function nodeRefs(r: Reporter, def: NodeDefinition, at: DocPath, fields: Record<string, unknown>, nodeIds: readonly string[], self: string): string[] {
+  const out: string[] = []
+  for (const k of def.nodeRefs ?? []) {
+    const ref = fields[k]
+    if (typeof ref !== 'string') continue
+    if (ref === self) r.report('CYCLE', [...at, k], `node "${self}" cannot refer to itself in \`${k}\``)
+    else if (!nodeIds.includes(ref)) r.report('UNKNOWN_NODE', [...at, k], `node "${ref}" is not defined${didYouMean(ref, nodeIds)}`)
+    else out.push(ref)
+  }
+  return out
+}
+
+/** A node type's own static checks (an agent's prompt exists and gets its variables), reported in place. */
+function typeChecks(r: Reporter, def: NodeDefinition, at: DocPath, fields: Record<string, unknown>, env: CheckEnv): void {
+  if (!def.check) return
+  let problems: CheckProblem[]
+  try {
+    problems = def.check(fields, env)
+  } catch (err) {
+    problems = [{ path: [], code: 'NODE_CHECK_FAILED', message: `the checks of node type "${def.type}" failed: ${(err as Error).message}` }]
+  }
+  for (const p of problems) r.report(p.code, [...at, ...p.path], p.message)
 }
 
 function resolveType(r: Reporter, registry: NodeRegistry, at: DocPath, raw: Record<string, unknown>): { def: NodeDefinition; module: string } | undefined {
@@ -222,8 +255,6 @@ function checkNeeds(r: Reporter, at: DocPath, raw: unknown, nodeIds: readonly st
   return out
 }
 
-/** Longest duration a timer can wait (setTimeout's limit, about 24.8 days). */
-const MAX_DURATION_MS = 2_147_483_647
 
 function durationField(r: Reporter, at: DocPath, raw: unknown, opts: { allowZero?: boolean } = {}): number | undefined {
   if (raw === undefined) return undefined

@@ -9,6 +9,9 @@ export interface InputSpec {
   default?: unknown
   enum?: unknown[]
   description?: string
+  minimum?: number
+  maximum?: number
+  max_length?: number
 }
 
 /** When a node may start, given how its dependencies ended (after Airflow's trigger rules). */
@@ -37,6 +40,8 @@ export interface NodeSpec {
   needs: string[]
   when?: Template
   timeoutMs?: number
+  /** `timeout:` written as an expression (e.g. `${{ config.timeouts.story }}`), evaluated when the node starts. */
+  timeout?: Template
   retry: RetrySpec
   continueOnError: boolean
   trigger: Trigger
@@ -72,6 +77,8 @@ export interface Pipeline {
   /** Named caps shared by the nodes that name them in `pool:`. */
   pools: Record<string, number>
   plugins: string[]
+  /** Folders where prompt names are looked up, in order (see engine/prompts.ts). */
+  promptDirs: string[]
   /** In file order. */
   nodes: Map<string, NodeSpec>
   outputs: Template

@@ -87,10 +87,13 @@ export function celSchema(schema: unknown, depth = 0): unknown {
   }
 }
 
-/** CEL schema inferred from a plain value (config defaults). Numbers are `double` (`--set` may turn 2 into 2.5). */
+/**
+ * CEL schema inferred from a plain value (config defaults). A fraction is a `double`; a whole number is `dyn`:
+ * it arrives as an int and `--set` may make it 2.5, so either must fit where the expression puts it (`c ? n : 1`).
+ */
 export function celSchemaOfValue(value: unknown, depth = 0): unknown {
   if (typeof value === 'string') return 'string'
-  if (typeof value === 'number') return 'double'
+  if (typeof value === 'number') return Number.isInteger(value) ? 'dyn' : 'double'
   if (typeof value === 'boolean') return 'bool'
   if (Array.isArray(value)) return 'list'
   if (value && typeof value === 'object' && depth < 8) {

@@ -1,0 +1,245 @@
+// Prompt files (`prompts/<name>.yaml`): loading, checking, rendering `{variable}` templates, validating answers.
+import { readFileSync, statSync } from 'node:fs'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import * as v from 'valibot'
+import { parse } from 'yaml'
+import { Ajv, type ValidateFunction } from 'ajv'
+import { WeftError } from './errors.ts'
+
+/** The Weft package's own `prompts/` folder: the last place a prompt name is looked up. */
+export const builtinPromptDir = fileURLToPath(new URL('../prompts/', import.meta.url))
+
+const VariableSchema = v.strictObject({
+  description: v.optional(v.string()),
+  /** A variable with a default is optional; without one it must be supplied. */
+  default: v.optional(v.unknown()),
+  required: v.optional(v.boolean()),
+})
+
+const PromptFileSchema = v.strictObject({
+  description: v.optional(v.string()),
+  /** What the answer is for; the offline model provider writes its answer by this task. */
+  task: v.optional(v.pipe(v.string(), v.regex(/^[a-z][a-z0-9_]*$/, 'a snake_case task name'))),
+  system: v.optional(v.string()),
+  template: v.pipe(v.string(), v.minLength(1, 'the template is empty')),
+  variables: v.optional(v.record(v.pipe(v.string(), v.regex(/^[a-z_][a-z0-9_]*$/, 'a snake_case variable name')), VariableSchema), {}),
+  /** A JSON Schema: the answer must be JSON of this shape. Absent: the answer is text. */
+  output: v.optional(v.record(v.string(), v.unknown())),
+  temperature: v.optional(v.pipe(v.number(), v.minValue(0), v.maxValue(2))),
+})
+
+export interface PromptVariable {
+  description?: string
+  required: boolean
+  default?: unknown
+}
+
+/** A prompt file, checked. */
+export interface Prompt {
+  name: string
+  file: string
+  description?: string
+  task?: string
+  system?: string
+  template: string
+  variables: Record<string, PromptVariable>
+  output?: Record<string, unknown>
+  temperature?: number
+}
+
+/** `{name}` placeholders; `{{` and `}}` write literal braces. */
+const PLACEHOLDER = /\{\{|\}\}|\{([a-z_][a-z0-9_]*)\}/g
+
+/** Placeholder names used by a template, in order of first use. */
+export function placeholders(template: string): string[] {
+  const names = new Set<string>()
+  for (const m of template.matchAll(PLACEHOLDER)) if (m[1]) names.add(m[1])
+  return [...names]
+}
+
+const cache = new Map<string, { mtimeMs: number; prompt: Prompt }>()
+const ajv = new Ajv({ allErrors: true, strict: false })
+const validators = new WeakMap<object, ValidateFunction>()
+
+/** Looks a prompt up by name in `dirs` (first match wins), reads and checks it. Throws PROMPT_NOT_FOUND / PROMPT_INVALID. */
+export function loadPrompt(name: string, dirs: readonly string[]): Prompt {
+  if (!/^[A-Za-z0-9][\w-]*$/.test(name)) throw new WeftError('PROMPT_NOT_FOUND', `"${name}" is not a prompt name (letters, digits, \`_\` and \`-\`; no paths)`, { retryable: false })
+  for (const dir of dirs) {
+    const file = path.join(dir, `${name}.yaml`)
+    let mtimeMs: number
+    try {
+      mtimeMs = statSync(file).mtimeMs
+    } catch {
+      continue
+    }
+    const hit = cache.get(file)
+    if (hit && hit.mtimeMs === mtimeMs) return hit.prompt
+    const prompt = readPrompt(name, file)
+    cache.set(file, { mtimeMs, prompt })
+    return prompt
+  }
+  throw new WeftError('PROMPT_NOT_FOUND', `no prompt "${name}" (looked for ${name}.yaml in ${dirs.join(', ') || 'no folder'})`, { retryable: false, details: { dirs } })
+}
+
+function readPrompt(name: string, file: string): Prompt {
+  const fail = (why: string) => new WeftError('PROMPT_INVALID', `prompt file ${file}: ${why}`, { retryable: false, details: { file } })
+  let raw: unknown
+  try {
+    raw = parse(readFileSync(file, 'utf8'), { maxAliasCount: 100 })
+  } catch (err) {
+    throw fail((err as Error).message.split('\n')[0]!)
+  }
+  const res = v.safeParse(PromptFileSchema, raw)
+  if (!res.success) {
+    throw fail(res.issues.map((i) => `${v.getDotPath(i) ?? '(top level)'}: ${i.message}`).join('; '))
+  }
+  const doc = res.output
+  const variables: Record<string, PromptVariable> = {}
+  for (const [k, spec] of Object.entries(doc.variables)) {
+    const required = spec.required ?? spec.default === undefined
+    variables[k] = { required, ...(spec.description !== undefined ? { description: spec.description } : {}), ...(spec.default !== undefined ? { default: spec.default } : {}) }
+  }
+  const used = [...placeholders(doc.template), ...placeholders(doc.system ?? '')]
+  const undeclared = used.filter((u) => !Object.hasOwn(variables, u))
+  if (undeclared.length) throw fail(`the template uses ${undeclared.map((u) => `{${u}}`).join(', ')} but \`variables:\` does not declare ${undeclared.length > 1 ? 'them' : 'it'}`)
+  if (doc.output) {
+    try {
+      ajv.compile(doc.output)
+    } catch (err) {
+      throw fail(`output is not a valid JSON Schema: ${(err as Error).message}`)
+    }
+  }
+  const prompt: Prompt = { name, file, template: doc.template, variables }
+  if (doc.description !== undefined) prompt.description = doc.description
+  if (doc.task !== undefined) prompt.task = doc.task
+  if (doc.system !== undefined) prompt.system = doc.system
+  if (doc.output !== undefined) prompt.output = doc.output
+  if (doc.temperature !== undefined) prompt.temperature = doc.temperature
+  return prompt
+}
+
+/** The variable names a prompt declares; none when it cannot be loaded (its own check reports why). */
+export function promptVariables(name: unknown, dirs: readonly string[]): string[] {
+  if (typeof name !== 'string') return []
+  try {
+    return Object.keys(loadPrompt(name, dirs).variables)
+  } catch {
+    return []
+  }
+}
+
+/** Required variables of `prompt` that `supplied` lacks. */
+export function missingVariables(prompt: Prompt, supplied: Iterable<string>): string[] {
+  const have = new Set(supplied)
+  return Object.entries(prompt.variables).filter(([k, s]) => s.required && !have.has(k)).map(([k]) => k)
+}
+
+/** Variables with defaults applied; throws PROMPT_VARIABLE_MISSING for a required one that is absent. */
+export function withDefaults(prompt: Prompt, vars: Record<string, unknown>): Record<string, unknown> {
+  const missing = missingVariables(prompt, Object.keys(vars).filter((k) => vars[k] !== undefined))
+  if (missing.length) throw new WeftError('PROMPT_VARIABLE_MISSING', `prompt "${prompt.name}" needs ${missing.map((m) => `{${m}}`).join(', ')}`, { retryable: false, details: { missing } })
+  const out: Record<string, unknown> = {}
+  for (const [k, s] of Object.entries(prompt.variables)) out[k] = vars[k] ?? s.default
+  return out
+}
+
+/** How a variable's value reads inside a prompt: text as is, anything else as indented JSON. */
+function show(value: unknown): string {
+  if (typeof value === 'string') return value
+  if (value === null || value === undefined) return ''
+  return JSON.stringify(value, null, 2)
+}
+
+function fill(template: string, vars: Record<string, unknown>): string {
+  return template.replace(PLACEHOLDER, (m, name: string | undefined) => (m === '{{' ? '{' : m === '}}' ? '}' : show(vars[name!])))
+}
+
+/** Renders the prompt's system and user text with `vars` (defaults applied first). */
+export function renderPrompt(prompt: Prompt, vars: Record<string, unknown>): { system?: string; prompt: string; vars: Record<string, unknown> } {
+  const full = withDefaults(prompt, vars)
+  const out: { system?: string; prompt: string; vars: Record<string, unknown> } = { prompt: fill(prompt.template, full), vars: full }
+  if (prompt.system !== undefined) out.system = fill(prompt.system, full)
+  return out
+}
+
+/** Checks an answer against the prompt's output schema; returns readable problems (empty when it conforms). */
+export function checkAnswer(prompt: Prompt, value: unknown): string[] {
+  if (!prompt.output) return []
+  let validate = validators.get(prompt.output)
+  if (!validate) {
+    validate = ajv.compile(prompt.output)
+    validators.set(prompt.output, validate)
+  }
+  if (validate(value)) return []
+  return (validate.errors ?? []).map((e) => `${e.instancePath || '(the answer)'} ${e.message ?? 'is invalid'}`.trim())
+}
+
+/**
+ * Where a pipeline's prompt names are looked up: its `prompts:` folder when it names one, else every
+ * `prompts/` folder from the pipeline's own folder up to the root, then the package's built-in prompts.
+ */
+export function promptDirsFor(pipelineFile: string, declared?: string): string[] {
+  const base = path.dirname(path.resolve(pipelineFile))
+  const dirs: string[] = []
+  if (declared !== undefined) dirs.push(path.resolve(base, declared))
+  else {
+    for (let d = base; ; d = path.dirname(d)) {
+      const candidate = path.join(d, 'prompts')
+      if (isDir(candidate)) dirs.push(candidate)
+      if (path.dirname(d) === d) break
+    }
+  }
+  if (!dirs.includes(path.resolve(builtinPromptDir))) dirs.push(path.resolve(builtinPromptDir))
+  return dirs
+}
+
+function isDir(p: string): boolean {
+  try {
+    return statSync(p).isDirectory()
+  } catch {
+    return false
+  }
+}
+
+/** A problem with how a node uses a prompt, at a path below the node (for `weft validate`). */
+export interface PromptUseProblem {
+  path: Array<string | number>
+  code: string
+  message: string
+}
+
+/**
+ * Static check of a node field naming a prompt: the file exists and is valid, every required variable is
+ * supplied by `vars` (a literal mapping; values may be expressions) or by the node itself (`provided`),
+ * and no supplied variable is unknown to the prompt (or to the prompts it shares `vars` with: `sharedWith`).
+ */
+export function checkPromptUse(field: string, name: unknown, vars: unknown, dirs: readonly string[], provided: readonly string[] = [], sharedWith: readonly string[] = []): PromptUseProblem[] {
+  if (typeof name !== 'string' || name.includes('${{')) return []
+  let prompt: Prompt
+  try {
+    prompt = loadPrompt(name, dirs)
+  } catch (err) {
+    const e = err as WeftError
+    return [{ path: [field], code: e.code ?? 'PROMPT_INVALID', message: e.message }]
+  }
+  // vars given as one expression: its keys are known only at run time
+  if (vars !== undefined && (typeof vars !== 'object' || vars === null || Array.isArray(vars))) return []
+  const supplied = Object.keys((vars as Record<string, unknown> | undefined) ?? {})
+  const problems: PromptUseProblem[] = []
+  const missing = missingVariables(prompt, [...supplied, ...provided])
+  if (missing.length) {
+    problems.push({
+      path: vars === undefined ? [field] : ['vars'],
+      code: 'PROMPT_VARIABLE_MISSING',
+      message: `prompt "${name}" needs ${missing.map((m) => `{${m}}`).join(', ')}; add ${missing.length > 1 ? 'them' : 'it'} under \`vars:\``,
+    })
+  }
+  for (const k of supplied) {
+    if (!Object.hasOwn(prompt.variables, k) && !provided.includes(k) && !sharedWith.includes(k)) {
+      const known = Object.keys(prompt.variables)
+      problems.push({ path: ['vars', k], code: 'PROMPT_VARIABLE_UNKNOWN', message: `prompt "${name}" has no variable {${k}}; it has ${known.map((x) => `{${x}}`).join(', ') || 'none'}` })
+    }
+  }
+  return problems
+}

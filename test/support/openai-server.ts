@@ -1,0 +1,112 @@
+// A scriptable Chat Completions server on 127.0.0.1 for the OpenAI adapter tests: each request takes the next scripted step.
+import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+
+/** What the server does with one request. */
+export type OpenAIStep =
+  /** 200 with a chat completion whose message content is `content`. */
+  | { kind: 'ok'; content: string | null; finish_reason?: string; usage?: { prompt_tokens: number; completion_tokens: number }; model?: string }
+  /** Any status with a JSON (or given text) body and extra headers: 429 with Retry-After, 500, 400 with an error body. */
+  | { kind: 'status'; status: number; body?: unknown; headers?: Record<string, string> }
+  /** 200 with this exact body text (malformed JSON, a completion without choices). */
+  | { kind: 'raw'; body: string; status?: number }
+  /** A 200 completion whose body is cut in half: headers promise the whole, then the socket is destroyed. */
+  | { kind: 'truncate'; content: string }
+  /** The connection is dropped before any answer. */
+  | { kind: 'reset' }
+  /** Answers `then` only after `ms` (beyond the client's timeout). */
+  | { kind: 'slow'; ms: number; then?: OpenAIStep }
+
+export interface RecordedRequest {
+  method: string
+  url: string
+  headers: IncomingHttpHeaders
+  body: any
+}
+
+export interface OpenAIServer {
+  /** Base URL to give the adapter (`http://127.0.0.1:port/v1`). */
+  baseUrl: string
+  requests: RecordedRequest[]
+  /** Queues steps; a request with none left gets a 500 saying so. */
+  script(...steps: OpenAIStep[]): void
+  /** Forgets the queued steps and the recorded requests. */
+  reset(): void
+  close(): Promise<void>
+}
+
+/** A completion body in the Chat Completions shape. */
+export function completion(content: string | null, opts: { finish_reason?: string; usage?: object; model?: string } = {}): string {
+  return JSON.stringify({
+    id: 'chatcmpl-test', object: 'chat.completion', created: 0, model: opts.model ?? 'test-model',
+    choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: opts.finish_reason ?? 'stop' }],
+    usage: opts.usage ?? { prompt_tokens: 11, completion_tokens: 7, total_tokens: 18 },
+  })
+}
+
+export async function startOpenAIServer(): Promise<OpenAIServer> {
+  const queue: OpenAIStep[] = []
+  const requests: RecordedRequest[] = []
+  const timers = new Set<NodeJS.Timeout>()
+
+  const answer = (res: ServerResponse, step: OpenAIStep | undefined): void => {
+    if (!step) return void send(res, 500, JSON.stringify({ error: { message: 'test server: no scripted response left' } }))
+    switch (step.kind) {
+      case 'ok': return void send(res, 200, completion(step.content, step))
+      case 'status': return void send(res, step.status, typeof step.body === 'string' ? step.body : JSON.stringify(step.body ?? {}), step.headers)
+      case 'raw': return void send(res, step.status ?? 200, step.body)
+      case 'truncate': {
+        const body = completion(step.content)
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) })
+        res.write(body.slice(0, Math.floor(body.length / 2)), () => res.socket?.destroy())
+        return
+      }
+      case 'reset': return void res.socket?.destroy()
+      case 'slow': {
+        const t = setTimeout(() => {
+          timers.delete(t)
+          if (!res.destroyed) answer(res, step.then ?? { kind: 'ok', content: 'late' })
+        }, step.ms)
+        timers.add(t)
+      }
+    }
+  }
+
+  const server = createServer((req, res) => {
+    let raw = ''
+    req.setEncoding('utf8')
+    req.on('data', (chunk: string) => (raw += chunk))
+    req.on('end', () => {
+      let body: unknown = raw
+      try {
+        body = JSON.parse(raw)
+      } catch {
+        // keep the text
+      }
+      requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body })
+      if (req.method !== 'POST' || req.url !== '/v1/chat/completions') return send(res, 404, JSON.stringify({ error: { message: `no route ${req.url}` } }))
+      answer(res, queue.shift())
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as AddressInfo
+  return {
+    baseUrl: `http://127.0.0.1:${port}/v1`,
+    requests,
+    script: (...steps) => void queue.push(...steps),
+    reset: () => {
+      queue.length = 0
+      requests.length = 0
+    },
+    close: () => {
+      for (const t of timers) clearTimeout(t)
+      server.closeAllConnections()
+      return new Promise((resolve) => server.close(() => resolve()))
+    },
+  }
+}
+
+function send(res: ServerResponse, status: number, body: string, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { 'content-type': 'application/json', ...headers })
+  res.end(body)
+}
