@@ -1,0 +1,81 @@
+// The default video-ad pipeline end to end, as a newcomer runs it: offline model, local ffmpeg media.
+import { describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import type { RunRecord } from '../../engine/ports.ts'
+import { probe } from '../../engine/media/ffmpeg.ts'
+
+const root = path.resolve(import.meta.dirname, '..', '..')
+const weftArgs = ['--import', 'tsx', path.join(root, 'cli', 'weft.ts')]
+const env = { ...process.env, WEFT_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'weft-default-')) }
+// the smallest ad the pipeline takes (12 s: three scenes), at a small frame size so the suite stays quick
+const brief = 'Meet Fizz, the sparkling lemon soda for summer afternoons. Tastes like sunshine. Grab one today!'
+const small = ['--input', 'duration_s=12', '--set', 'video.width=640', '--set', 'video.height=360']
+
+function run(...args: string[]): { code: number | null; record: RunRecord; stderr: string } {
+  const r = spawnSync(process.execPath, [...weftArgs, 'run', 'pipelines/default.yaml', '--json', '--store', 'memory', '--input', `prompt=${brief}`, ...args], { cwd: root, env, encoding: 'utf8', timeout: 240_000 })
+  let record: RunRecord
+  try {
+    record = JSON.parse(r.stdout) as RunRecord
+  } catch {
+    throw new Error(`no run record (exit ${r.status}):\n${r.stderr}`)
+  }
+  return { code: r.status, record, stderr: r.stderr }
+}
+
+describe('pipelines/default.yaml', () => {
+  it('turns a brief into a story, references, scenes, scored clips and a final MP4 ffprobe reads', async () => {
+    const { code, record, stderr } = run(...small)
+    assert.equal(code, 0, stderr)
+    assert.equal(record.status, 'completed')
+    // with the default threshold (85) the first, rougher draft is rewritten
+    assert.ok((record.nodes.story!.output as { iterations: number }).iterations > 1)
+    const o = record.outputs as Record<string, any>
+    assert.equal(typeof o.story_text, 'string')
+    assert.match(o.story_text, /Fizz/)
+    assert.deepEqual(o.reference_images.map((r: { kind: string }) => r.kind).sort(), ['character', 'environment', 'product'])
+    assert.equal(o.scenes.length, 3)
+    assert.equal(o.video_clips.length, 3)
+    assert.deepEqual(o.failed_clips, [])
+    for (const clip of o.video_clips) {
+      assert.ok(clip.quality.score >= 0 && clip.quality.score <= 100)
+      assert.deepEqual(Object.keys(clip.quality.breakdown).sort(), ['black', 'flicker', 'frozen', 'sharpness'])
+    }
+    const signal = new AbortController().signal
+    const final = await probe(o.final_video, { signal })
+    assert.equal(final.has_video, true)
+    assert.equal(final.codec, 'h264')
+    assert.ok(final.duration_s >= 5, `final video is ${final.duration_s} s`)
+    // the record the product relies on is filled from the outputs
+    assert.equal(record.current_stage, 'videos')
+    assert.equal(record.config.parallel && (record.config.parallel as { max_concurrent: number }).max_concurrent, 5)
+  })
+
+  it('a stage switched off in config skips it and what depends on it; the run still completes', () => {
+    const { code, record } = run(...small, '--set', 'stages.videos=false', '--set', 'critic.story_threshold=50', '--set', 'approval.auto_min_score=50')
+    assert.equal(code, 0)
+    assert.equal(record.status, 'completed')
+    assert.equal(record.nodes.videos!.status, 'skipped')
+    assert.equal(record.nodes.final!.status, 'skipped')
+    assert.equal((record.nodes.story!.output as { iterations: number }).iterations, 1)
+    const o = record.outputs as Record<string, unknown>
+    assert.equal(o.final_video, null)
+    assert.equal(o.video_clips, null)
+    assert.equal(typeof o.story_text, 'string')
+    assert.equal((o.scenes as unknown[]).length, 3)
+  })
+
+  it('rejects bad input before anything runs: unknown framework, empty prompt, too short', () => {
+    for (const [args, code] of [[['--input', 'framework=XYZ'], 'INPUT_INVALID'], [['--input', 'duration_s=5'], 'INPUT_INVALID']] as const) {
+      const r = spawnSync(process.execPath, [...weftArgs, 'run', 'pipelines/default.yaml', '--input', `prompt=${brief}`, ...args], { cwd: root, env, encoding: 'utf8' })
+      assert.equal(r.status, 2)
+      assert.match(r.stderr, new RegExp(code))
+    }
+    const empty = spawnSync(process.execPath, [...weftArgs, 'run', 'pipelines/default.yaml', '--input', 'prompt=  '], { cwd: root, env, encoding: 'utf8' })
+    assert.equal(empty.status, 2)
+    assert.match(empty.stderr, /INPUT_INVALID inputs\.prompt/)
+  })
+})
