@@ -35,6 +35,8 @@ export interface RunRecord {
   created_at: string
   started_at: string | null
   finished_at: string | null
+  /** The session the run belongs to (server generations); null for runs started without one. */
+  session_id?: string | null
   nodes: Record<string, NodeRecord>
 }
 
@@ -60,10 +62,24 @@ export type StoreWrite =
   | { kind: 'run.update'; runId: string; patch: Partial<Omit<RunRecord, 'id' | 'nodes'>> }
   | { kind: 'node.update'; runId: string; node: NodeRecord }
   | { kind: 'event'; event: RunEvent }
+  /** A gate's request for a decision; written once per (run, gate, revision) — a repeat is ignored. */
+  | { kind: 'approval.request'; runId: string; request: ApprovalRequest }
 
 export interface RunQuery {
   status?: RunStatus
+  /** Only runs of this session, oldest first. */
+  sessionId?: string
   limit?: number
+  /** Runs to skip (paging). */
+  offset?: number
+}
+
+/** A gate's request and, once decided, its decision. */
+export interface ApprovalRecord {
+  request: ApprovalRequest
+  decision: Decision | null
+  requested_at: string
+  decided_at: string | null
 }
 
 /** Durable record of runs. The memory store and the Postgres store pass the same contract suite. */
@@ -81,6 +97,16 @@ export interface RunStore {
   claimRun(runId: string, owner: string, ttlMs: number): Promise<boolean>
   /** Gives the lease up, if `owner` holds it. */
   releaseRun(runId: string, owner: string): Promise<void>
+  /** The request (and decision, if any) of a gate at a revision. */
+  getApproval(runId: string, gate: string, revision: number): Promise<ApprovalRecord | undefined>
+  /** Requests of a run that have no decision yet, oldest first. */
+  pendingApprovals(runId: string): Promise<ApprovalRecord[]>
+  /**
+   * Records a decision unless one is recorded already (exactly once, whoever asks first): `applied` says
+   * whether this call's decision was the one recorded; `decision` is the recorded one. Undefined when no
+   * such request exists.
+   */
+  decideApproval(runId: string, gate: string, revision: number, decision: Decision): Promise<{ applied: boolean; decision: Decision } | undefined>
   close(): Promise<void>
 }
 

@@ -106,32 +106,50 @@ async function rerun(run: Run, state: NodeState, nodeId: string, revision: Revis
   }
 }
 
+/**
+ * Asks for a decision at a gate, durably: the request is recorded (once per gate and revision) before anyone
+ * is asked, and the decision is recorded exactly once — a decision taken before a restart is found again
+ * instead of asking twice, and of two deciders (two clients, two processes) the first one stands.
+ */
 async function requestDecision(run: Run, state: NodeState, request: ApprovalRequest, signal: AbortSignal, auto?: Decision): Promise<Decision> {
+  const store = run.opts.store
+  const asked = { kind: 'approval.request' as const, runId: run.id, request }
+  const requested = (extra: Record<string, unknown> = {}) => run.event('approval.requested', state.spec.id, { gate: request.gate, value: request.value, allowed: request.allowed, revision: request.revision, ...(request.message ? { message: request.message } : {}), ...extra })
+  const earlier = await store.getApproval(run.id, request.gate, request.revision)
+  if (earlier?.decision) return earlier.decision
   if (auto && !run.opts.interactive) {
     // an automated run: the gate's own policy decides, and the record says so
-    const decision = { ...auto, by: auto.by ?? 'auto' }
-    await run.record([
-      run.event('approval.requested', state.spec.id, { gate: request.gate, value: request.value, allowed: request.allowed, revision: request.revision, automated: true }),
-      run.event('approval.resolved', state.spec.id, { gate: request.gate, ...decision }),
-    ])
+    await run.record([asked, requested({ automated: true })])
+    const decided = await store.decideApproval(run.id, request.gate, request.revision, { ...auto, by: auto.by ?? 'auto' })
+    const decision = decided?.decision ?? auto
+    await run.record([run.event('approval.resolved', state.spec.id, { gate: request.gate, revision: request.revision, ...decision })])
     return decision
   }
   const source = run.opts.decisions
   if (!source) throw new WeftError('NO_DECISION_SOURCE', `node "${state.spec.id}" needs a decision but this run has no decision source`, { retryable: false })
   state.record.status = 'waiting'
   run.nodeScope[state.spec.id]!.status = 'waiting'
-  await run.record([
-    { kind: 'node.update', runId: run.id, node: { ...state.record } },
-    { kind: 'run.update', runId: run.id, patch: { status: 'awaiting_approval' } },
-    run.event('approval.requested', state.spec.id, { gate: request.gate, value: request.value, allowed: request.allowed, revision: request.revision }),
-  ])
-  const decision = await source.decide(request, signal)
+  run.waitingGates++
+  let decision: Decision
+  try {
+    await run.record([
+      { kind: 'node.update', runId: run.id, node: { ...state.record } },
+      { kind: 'run.update', runId: run.id, patch: { status: 'awaiting_approval' } },
+      asked,
+      requested(),
+    ])
+    const answer = await source.decide(request, signal)
+    // a decision recorded first by someone else (another client or process) is the one that stands
+    decision = (await store.decideApproval(run.id, request.gate, request.revision, answer))?.decision ?? answer
+  } finally {
+    run.waitingGates--
+  }
   state.record.status = 'running'
   run.nodeScope[state.spec.id]!.status = 'running'
   await run.record([
     { kind: 'node.update', runId: run.id, node: { ...state.record } },
-    { kind: 'run.update', runId: run.id, patch: { status: 'running' } },
-    run.event('approval.resolved', state.spec.id, { gate: request.gate, ...decision }),
+    ...(run.waitingGates === 0 && run.status === 'running' ? [{ kind: 'run.update' as const, runId: run.id, patch: { status: 'running' as const } }] : []),
+    run.event('approval.resolved', state.spec.id, { gate: request.gate, revision: request.revision, ...decision }),
   ])
   return decision
 }

@@ -93,6 +93,8 @@ export class Run {
   readonly limit: number
   readonly workDir: string
   running = 0
+  /** Approval gates waiting for a decision right now (the run is `awaiting_approval` while any is). */
+  waitingGates = 0
   pumping = false
   pumpAgain = false
   unfinished = 0

@@ -1,12 +1,14 @@
 // RunStore kept in memory: for tests, benchmarks and one-off CLI runs that need no history.
 // It keeps the objects it is given (writers hand over snapshots) and copies what it returns.
 import { WeftError } from '../errors.ts'
-import type { RunEvent, RunQuery, RunRecord, RunStore, StoreWrite } from '../ports.ts'
+import type { ApprovalRecord, Decision, RunEvent, RunQuery, RunRecord, RunStore, StoreWrite } from '../ports.ts'
 
 export class MemoryRunStore implements RunStore {
   readonly #runs = new Map<string, RunRecord>()
   readonly #events = new Map<string, RunEvent[]>()
   readonly #leases = new Map<string, { owner: string; until: number }>()
+  /** Keyed `run\0gate\0revision`, in request order. */
+  readonly #approvals = new Map<string, ApprovalRecord & { runId: string }>()
 
   async write(batch: readonly StoreWrite[]): Promise<void> {
     // validate the whole batch first so that it applies all-or-nothing
@@ -17,7 +19,7 @@ export class MemoryRunStore implements RunStore {
         created.add(w.run.id)
         continue
       }
-      const runId = w.kind === 'event' ? w.event.run_id : w.runId
+      const runId = w.kind === 'event' ? w.event.run_id : w.kind === 'approval.request' ? w.request.runId : w.runId
       if (!this.#runs.has(runId) && !created.has(runId)) throw new WeftError('RUN_NOT_FOUND', `run ${runId} does not exist`, { retryable: false })
     }
     for (const w of batch) {
@@ -35,6 +37,11 @@ export class MemoryRunStore implements RunStore {
         case 'event':
           this.#events.get(w.event.run_id)!.push(w.event)
           break
+        case 'approval.request': {
+          const key = approvalKey(w.request.runId, w.request.gate, w.request.revision)
+          if (!this.#approvals.has(key)) this.#approvals.set(key, { runId: w.request.runId, request: structuredClone(w.request), decision: null, requested_at: new Date().toISOString(), decided_at: null })
+          break
+        }
       }
     }
   }
@@ -45,9 +52,12 @@ export class MemoryRunStore implements RunStore {
   }
 
   async listRuns(query: RunQuery = {}): Promise<RunRecord[]> {
-    const all = [...this.#runs.values()].filter((r) => !query.status || r.status === query.status)
-    all.sort((a, b) => (a.created_at < b.created_at ? 1 : a.created_at > b.created_at ? -1 : 0))
-    return structuredClone(all.slice(0, query.limit ?? all.length))
+    const all = [...this.#runs.values()].filter((r) => (!query.status || r.status === query.status) && (query.sessionId === undefined || r.session_id === query.sessionId))
+    all.sort((a, b) => (a.created_at < b.created_at ? 1 : a.created_at > b.created_at ? -1 : a.id < b.id ? 1 : -1))
+    // a session's runs read oldest first (in the order it started them)
+    if (query.sessionId !== undefined) all.reverse()
+    const from = query.offset ?? 0
+    return structuredClone(all.slice(from, from + (query.limit ?? all.length)))
   }
 
   async listEvents(runId: string, afterSeq = 0): Promise<RunEvent[]> {
@@ -67,5 +77,32 @@ export class MemoryRunStore implements RunStore {
     if (this.#leases.get(runId)?.owner === owner) this.#leases.delete(runId)
   }
 
+  async getApproval(runId: string, gate: string, revision: number): Promise<ApprovalRecord | undefined> {
+    const a = this.#approvals.get(approvalKey(runId, gate, revision))
+    return a && structuredClone(strip(a))
+  }
+
+  async pendingApprovals(runId: string): Promise<ApprovalRecord[]> {
+    return [...this.#approvals.values()].filter((a) => a.runId === runId && a.decision === null).map((a) => structuredClone(strip(a)))
+  }
+
+  async decideApproval(runId: string, gate: string, revision: number, decision: Decision): Promise<{ applied: boolean; decision: Decision } | undefined> {
+    const a = this.#approvals.get(approvalKey(runId, gate, revision))
+    if (!a) return undefined
+    if (a.decision) return { applied: false, decision: structuredClone(a.decision) }
+    a.decision = structuredClone(decision)
+    a.decided_at = new Date().toISOString()
+    return { applied: true, decision: structuredClone(decision) }
+  }
+
   async close(): Promise<void> {}
+}
+
+function approvalKey(runId: string, gate: string, revision: number): string {
+  return `${runId}\0${gate}\0${revision}`
+}
+
+function strip(a: ApprovalRecord & { runId: string }): ApprovalRecord {
+  const { runId: _, ...rest } = a
+  return rest
 }

@@ -2,9 +2,9 @@
 import { and, asc, desc, eq, getTableColumns, gt, inArray, isNull, lt, notInArray, or, sql, type SQL } from 'drizzle-orm'
 import type { PgDatabase, PgQueryResultHKT, PgSelect } from 'drizzle-orm/pg-core'
 import { WeftError } from '../errors.ts'
-import type { RunEvent, RunQuery, RunRecord, RunStatus, RunStore, StoreWrite } from '../ports.ts'
+import type { ApprovalRecord, ApprovalRequest, Decision, RunEvent, RunQuery, RunRecord, RunStatus, RunStore, StoreWrite } from '../ports.ts'
 import { eventRow, nodeRow, readEvent, readRun, runColumns, runRow, RUN_STATUSES, type EventInsert, type NodeInsert, type NodeRow, type RunInsert } from '../db/records.ts'
-import { generationEvents, generationNodes, generations } from '../db/schema.ts'
+import { approvals, generationEvents, generationNodes, generations } from '../db/schema.ts'
 
 /** A drizzle database on either driver (`drizzle-orm/pglite` or `drizzle-orm/postgres-js`). */
 export type PgDb = PgDatabase<PgQueryResultHKT>
@@ -37,6 +37,7 @@ interface Plan {
   updates: Map<string, Partial<RunInsert>>
   nodes: Map<string, NodeInsert>
   events: EventInsert[]
+  approvals: Array<typeof approvals.$inferInsert>
 }
 
 /**
@@ -46,7 +47,7 @@ interface Plan {
  * run.create (there is no order to keep for them: the batch fails whether or not that run exists already).
  */
 export function planBatch(batch: readonly StoreWrite[]): Plan {
-  const plan: Plan = { early: new Set(), runs: new Map(), updates: new Map(), nodes: new Map(), events: [] }
+  const plan: Plan = { early: new Set(), runs: new Map(), updates: new Map(), nodes: new Map(), events: [], approvals: [] }
   const createdLater = new Set<string>()
   for (const w of batch) if (w.kind === 'run.create') createdLater.add(w.run.id)
   const before = (runId: string) => {
@@ -79,6 +80,10 @@ export function planBatch(batch: readonly StoreWrite[]): Plan {
       case 'event':
         before(w.event.run_id)
         plan.events.push(eventRow(w.event))
+        break
+      case 'approval.request':
+        before(w.request.runId)
+        plan.approvals.push({ runId: w.request.runId, gate: w.request.gate, revision: w.request.revision, request: w.request })
         break
     }
   }
@@ -156,6 +161,8 @@ export class DrizzleRunStore implements RunStore {
           await tx.insert(generationNodes).values(rows).onConflictDoUpdate({ target: [generationNodes.runId, generationNodes.nodeId], set: NODE_UPSERT })
         }
         for (const rows of chunks(plan.events, EVENT_CHUNK)) await tx.insert(generationEvents).values(rows)
+        // a gate asking again after a resume finds its request (and maybe its decision) already there
+        if (plan.approvals.length) await tx.insert(approvals).values(plan.approvals).onConflictDoNothing()
       })
     } catch (err) {
       throw writeError(err)
@@ -182,12 +189,15 @@ export class DrizzleRunStore implements RunStore {
   /** Newest first (by `created_at`, then id). */
   async listRuns(query: RunQuery = {}): Promise<RunRecord[]> {
     if (query.limit !== undefined && query.limit <= 0) return []
-    const where = statusFilter(query.status)
+    const where = and(statusFilter(query.status), query.sessionId === undefined ? undefined : eq(generations.sessionId, query.sessionId))
+    // a session's runs read oldest first (in the order it started them)
+    const order = query.sessionId === undefined ? RUN_ORDER : [asc(generations.createdAt), asc(generations.id)]
+    const page = <Q extends PgSelect>(q: Q): Q => limited(query.offset ? q.offset(query.offset) : q, query.limit)
     return this.#db.transaction(async (tx) => {
-      const rows = await limited(tx.select().from(generations).where(where).orderBy(...RUN_ORDER).$dynamic(), query.limit)
+      const rows = await page(tx.select().from(generations).where(where).orderBy(...order).$dynamic())
       if (rows.length === 0) return []
       // the same page as a subquery: no parameter per listed run, however many there are
-      const ids = limited(tx.select({ id: generations.id }).from(generations).where(where).orderBy(...RUN_ORDER).$dynamic(), query.limit)
+      const ids = page(tx.select({ id: generations.id }).from(generations).where(where).orderBy(...order).$dynamic())
       const nodeRows = await tx.select().from(generationNodes)
         .where(inArray(generationNodes.runId, ids))
         .orderBy(generationNodes.runId, ...NODE_ORDER)
@@ -222,8 +232,37 @@ export class DrizzleRunStore implements RunStore {
     await this.#db.update(generations).set({ owner: null, leaseUntil: null }).where(and(eq(generations.id, runId), eq(generations.owner, owner)))
   }
 
+  async getApproval(runId: string, gate: string, revision: number): Promise<ApprovalRecord | undefined> {
+    const [row] = await this.#db.select().from(approvals).where(and(eq(approvals.runId, runId), eq(approvals.gate, gate), eq(approvals.revision, revision)))
+    return row && readApproval(row)
+  }
+
+  async pendingApprovals(runId: string): Promise<ApprovalRecord[]> {
+    const rows = await this.#db.select().from(approvals).where(and(eq(approvals.runId, runId), isNull(approvals.decision))).orderBy(approvals.requestedAt, approvals.gate, approvals.revision)
+    return rows.map(readApproval)
+  }
+
+  /** One conditional update: of two processes deciding at once, exactly one is `applied`. */
+  async decideApproval(runId: string, gate: string, revision: number, decision: Decision): Promise<{ applied: boolean; decision: Decision } | undefined> {
+    const match = and(eq(approvals.runId, runId), eq(approvals.gate, gate), eq(approvals.revision, revision))
+    const hit = await this.#db.update(approvals).set({ decision, decidedAt: sql`now()` }).where(and(match, isNull(approvals.decision))).returning({ gate: approvals.gate })
+    if (hit.length) return { applied: true, decision }
+    const [row] = await this.#db.select().from(approvals).where(match)
+    if (!row) return undefined
+    return { applied: false, decision: row.decision as Decision }
+  }
+
   /** Closes the connection (PGlite: the database; an open one keeps the process alive). Idempotent. */
   close(): Promise<void> {
     return (this.#closed ??= this.#close())
+  }
+}
+
+function readApproval(row: typeof approvals.$inferSelect): ApprovalRecord {
+  return {
+    request: row.request as ApprovalRequest,
+    decision: (row.decision ?? null) as Decision | null,
+    requested_at: row.requestedAt.toISOString(),
+    decided_at: row.decidedAt ? row.decidedAt.toISOString() : null,
   }
 }

@@ -34,7 +34,10 @@ const text = (x: unknown): string | null => (typeof x === 'string' ? x : null)
 
 /** The product's columns that come from a run's inputs. */
 function inputColumns(inputs: Record<string, unknown>): Partial<RunInsert> {
-  return { prompt: text(inputs.prompt), framework: text(inputs.framework), brandAssets: inputs.brand_assets ?? null }
+  // brand assets arrive as one `brand_assets` input, or as the default pipeline's three
+  const split = ['product_images', 'character_images', 'logo'].filter((k) => inputs[k] !== undefined && inputs[k] !== null)
+  const brandAssets = inputs.brand_assets ?? (split.length ? Object.fromEntries(split.map((k) => [k, inputs[k]])) : null)
+  return { prompt: text(inputs.prompt), framework: text(inputs.framework), brandAssets }
 }
 
 /** The product's columns that come from a run's outputs (all null while there are none). */
@@ -65,6 +68,7 @@ export function runColumns(patch: Partial<Omit<RunRecord, 'id' | 'nodes'>>, runI
   if (patch.outputs !== undefined) Object.assign(set, { outputs: patch.outputs }, outputColumns(patch.outputs))
   if (patch.error !== undefined) Object.assign(set, { error: patch.error, errorMessage: patch.error?.message ?? null })
   if (patch.current_stage !== undefined) set.currentStage = patch.current_stage
+  if (patch.session_id !== undefined) set.sessionId = patch.session_id
   if (patch.created_at !== undefined) set.createdAt = toDate(patch.created_at, `run ${runId}: created_at`)!
   if (patch.started_at !== undefined) set.startedAt = toDate(patch.started_at, `run ${runId}: started_at`)
   if (patch.finished_at !== undefined) set.finishedAt = toDate(patch.finished_at, `run ${runId}: finished_at`)
@@ -180,6 +184,7 @@ export function readRun(row: RunRow, nodeRows: readonly NodeRow[]): RunRecord {
       outputs: f.get('outputs', v.nullable(PlainObject), row.outputs ?? null, null),
       error: f.get('error', v.nullable(ErrorInfoSchema), row.error ?? null, null) as ErrorInfo | null,
       current_stage: row.currentStage,
+      ...(row.sessionId !== null ? { session_id: row.sessionId } : {}),
       created_at: f.time('created_at', row.createdAt) ?? EPOCH,
       started_at: f.time('started_at', row.startedAt),
       finished_at: f.time('finished_at', row.finishedAt),

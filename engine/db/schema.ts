@@ -48,12 +48,15 @@ export const generations = pgTable('generations', {
   updatedAt: stamp('updated_at').notNull().defaultNow(),
   startedAt: stamp('started_at'),
   finishedAt: stamp('finished_at'),
+  /** The session a generation belongs to (several generations may share one; clients watch a session). */
+  sessionId: text('session_id'),
   /** Reserved for the resume lease: the process driving the run, and until when its claim holds. */
   owner: text('owner'),
   leaseUntil: stamp('lease_until'),
 }, (t) => [
   index('generations_created_idx').on(t.createdAt.desc().nullsFirst(), t.id.desc().nullsFirst()),
   index('generations_status_created_idx').on(t.status, t.createdAt.desc().nullsFirst(), t.id.desc().nullsFirst()),
+  index('generations_session_idx').on(t.sessionId, t.createdAt),
 ])
 
 /** One row per node of a run; replaced whole by each node update. */
@@ -86,7 +89,7 @@ export const generationEvents = pgTable('generation_events', {
   payload: json('payload').notNull().default(sql`'{}'::jsonb`),
 }, (t) => [primaryKey({ columns: [t.runId, t.seq] })])
 
-/** Approval requests and their decisions, one row per gate and revision (reserved for approval gates). */
+/** Approval requests and their decisions, one row per gate and revision; a decision is written once. */
 export const approvals = pgTable('approvals', {
   runId: text('run_id').notNull().references(() => generations.id, { onDelete: 'cascade' }),
   gate: text('gate').notNull(),

@@ -251,5 +251,45 @@ export function runStoreContract(name: string, open: OpenStore): void {
       assert.equal(await store.claimRun(run.id, 'p3', 60_000), true, 'expired: free to take')
       assert.equal(await store.claimRun('no-such-run', 'p1', 60_000), false)
     })
+
+    it('keeps one approval request per gate and revision, and records a decision exactly once', async () => {
+      const run = newRun()
+      const request = { runId: run.id, gate: 'approve_story', value: { text: 'draft' }, allowed: ['approve', 'reject', 'revise'] as Array<'approve' | 'reject' | 'revise'>, revision: 0 }
+      await store.write([create(run), { kind: 'approval.request', runId: run.id, request }])
+      // asked again (a resumed gate): ignored, the first request stands
+      await store.write([{ kind: 'approval.request', runId: run.id, request: { ...request, value: 'other' } }])
+      const pending = await store.pendingApprovals(run.id)
+      assert.deepEqual(pending.map((p) => [p.request.gate, p.request.revision, p.request.value, p.decision]), [['approve_story', 0, { text: 'draft' }, null]])
+      const first = await store.decideApproval(run.id, 'approve_story', 0, { decision: 'revise', feedback: 'more fizz', by: 'ada' })
+      assert.deepEqual(first, { applied: true, decision: { decision: 'revise', feedback: 'more fizz', by: 'ada' } })
+      const again = await store.decideApproval(run.id, 'approve_story', 0, { decision: 'approve', by: 'bob' })
+      assert.deepEqual(again, { applied: false, decision: { decision: 'revise', feedback: 'more fizz', by: 'ada' } })
+      assert.deepEqual(await store.pendingApprovals(run.id), [])
+      const stored = await store.getApproval(run.id, 'approve_story', 0)
+      assert.equal(stored?.decision?.decision, 'revise')
+      assert.ok(stored?.decided_at)
+      assert.equal(await store.getApproval(run.id, 'approve_story', 1), undefined)
+      assert.equal(await store.decideApproval(run.id, 'nope', 0, { decision: 'approve' }), undefined)
+    })
+
+    it('of many concurrent decisions on one gate, exactly one is applied', async () => {
+      const run = newRun()
+      const request = { runId: run.id, gate: 'g', value: 1, allowed: ['approve', 'reject'] as Array<'approve' | 'reject'>, revision: 0 }
+      await store.write([create(run), { kind: 'approval.request', runId: run.id, request }])
+      const results = await Promise.all(Array.from({ length: 8 }, (_, i) => store.decideApproval(run.id, 'g', 0, { decision: i % 2 ? 'approve' : 'reject', by: `u${i}` })))
+      assert.equal(results.filter((r) => r?.applied).length, 1)
+      const winner = results.find((r) => r?.applied)!.decision
+      for (const r of results) assert.deepEqual(r?.decision, winner)
+    })
+
+    it("lists a session's runs oldest first, and pages with offset", async () => {
+      const a = newRun({ created_at: '2026-01-01T00:00:01.000Z', session_id: 's1' })
+      const b = newRun({ created_at: '2026-01-01T00:00:02.000Z', session_id: 's1' })
+      const c = newRun({ created_at: '2026-01-01T00:00:03.000Z', session_id: 's2' })
+      await store.write([create(a), create(b), create(c)])
+      assert.deepEqual((await store.listRuns({ sessionId: 's1' })).map((r) => r.id), [a.id, b.id])
+      assert.equal((await store.getRun(a.id))?.session_id, 's1')
+      assert.deepEqual((await store.listRuns({ sessionId: 's1', limit: 1, offset: 1 })).map((r) => r.id), [b.id])
+    })
   })
 }

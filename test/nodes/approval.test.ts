@@ -107,3 +107,48 @@ describe('approval node', () => {
     assert.deepEqual(bad.diagnostics.map((d) => [d.code, d.path]), [['UNKNOWN_NODE', 'nodes.review.gate']])
   })
 })
+
+describe('approval node: durable decisions', () => {
+  it('records the request before asking; a decision recorded while no process drove the run is used on resume, not asked again', async () => {
+    const p = await pipeline(gated('    gate: story\n    path: draft'))
+    // first process: the gate is asked, and the process stops before anyone answers
+    const stop = new AbortController()
+    const hanging: DecisionSource = {
+      decide: (_req, signal) => new Promise((_, reject) => {
+        signal.addEventListener('abort', () => reject(signal.reason), { once: true })
+        setTimeout(() => stop.abort(), 10)
+      }),
+    }
+    const first = await run(p, { interactive: true, decisions: hanging, signal: stop.signal })
+    assert.equal(first.record.status, 'cancelled')
+    const pending = await first.store.pendingApprovals(first.record.id)
+    assert.deepEqual(pending.map((a) => [a.request.gate, a.request.revision, a.request.value]), [['review', 0, 'first']])
+    // a client decides through the store (as the server does), then a second process resumes the run
+    assert.deepEqual(await first.store.decideApproval(first.record.id, 'review', 0, { decision: 'approve', edits: 'from the client', by: 'ada' }), { applied: true, decision: { decision: 'approve', edits: 'from the client', by: 'ada' } })
+    const never = new Scripted([])
+    const stored = (await first.store.getRun(first.record.id))!
+    const lastSeq = (await first.store.listEvents(stored.id)).at(-1)!.seq
+    const second = await run(p, { interactive: true, decisions: never, store: first.store, resume: { record: stored, lastSeq } })
+    assert.equal(second.record.status, 'completed')
+    assert.equal(never.asked.length, 0)
+    assert.deepEqual(second.record.outputs, { approved: 'from the client', revisions: 0 })
+  })
+
+  it('when two deciders answer, the decision recorded first stands', async () => {
+    const p = await pipeline(gated('    gate: story\n    path: draft'))
+    let storeRef: import('../../engine/ports.ts').RunStore | undefined
+    const racing: DecisionSource = {
+      async decide(req) {
+        // another client gets its decision recorded while this one is still answering
+        await storeRef!.decideApproval(req.runId, req.gate, req.revision, { decision: 'approve', edits: 'the other client', by: 'bob' })
+        return { decision: 'reject', feedback: 'too late', by: 'ada' }
+      },
+    }
+    const { MemoryRunStore } = await import('../../engine/adapters/memory-store.ts')
+    const store = new MemoryRunStore()
+    storeRef = store
+    const { record } = await run(p, { interactive: true, decisions: racing, store })
+    assert.equal(record.status, 'completed')
+    assert.deepEqual(record.outputs, { approved: 'the other client', revisions: 0 })
+  })
+})
