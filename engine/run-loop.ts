@@ -31,6 +31,8 @@ export interface RunOptions {
   signal?: AbortSignal
   clock?: Clock
   runId?: string
+  /** The session the run belongs to (recorded with it; server generations). */
+  sessionId?: string
   interactive?: boolean
   /** Base directory for run files; the run's own directory is `<workDir>/<run id>`. */
   workDir?: string
@@ -175,6 +177,7 @@ export class Run {
       created_at: earlier?.created_at ?? startedAt,
       started_at: earlier?.started_at ?? startedAt,
       finished_at: null,
+      ...(this.opts.sessionId !== undefined ? { session_id: this.opts.sessionId } : earlier?.session_id ? { session_id: earlier.session_id } : {}),
       nodes: Object.fromEntries([...this.nodes.values()].map((s) => [s.spec.id, s.record])),
     }
     const lease = this.opts.lease

@@ -20,6 +20,8 @@ export interface LoadOptions {
   registry?: NodeRegistry
   /** The file's text, when already read (the path is still used for messages and plugin paths). */
   text?: string
+  /** false: a `plugins:` entry is refused (PLUGIN_NOT_ALLOWED) instead of loaded — for pipelines sent by clients. */
+  plugins?: boolean
 }
 
 export interface LoadResult {
@@ -97,6 +99,10 @@ export async function loadPipeline(file: string, opts: LoadOptions = {}): Promis
       continue
     }
     const abs = path.resolve(baseDir, entry)
+    if (opts.plugins === false) {
+      r.report('PLUGIN_NOT_ALLOWED', ['plugins', i], 'plugins are not loaded from pipelines sent to the server; install the pipeline on the server instead')
+      continue
+    }
     const loaded = await loadPlugin(abs)
     if (!loaded.ok) {
       r.report(loaded.code, ['plugins', i], loaded.message)

@@ -1,0 +1,268 @@
+// The server's GenerationService: starts generations from requests and drives them in the background on one
+// shared worker pool, records everything through the store, streams events by session, applies decisions
+// exactly once, and on start resumes the runs no live process is driving.
+import { randomUUID } from 'node:crypto'
+import { mkdir } from 'node:fs/promises'
+import path from 'node:path'
+import type { Pipeline } from '../engine/dsl/pipeline.ts'
+import { toErrorInfo, WeftError, type Diagnostic } from '../engine/errors.ts'
+import { resolveConfig, resolveRunInputs } from '../engine/inputs.ts'
+import type { Decision, NodeExecutor, RunRecord, RunStatus, RunStore } from '../engine/ports.ts'
+import { runPipeline } from '../engine/run-loop.ts'
+import { loadPipeline } from '../engine/dsl/load.ts'
+import { PiscinaExecutor } from '../engine/adapters/piscina-executor.ts'
+import { providerSettingsFromEnv, type ProviderSettings } from '../engine/providers.ts'
+import type { DecisionResult, GenerationService, ListQuery, PipelineInfo, StartGeneration, Started } from './service.ts'
+import { SessionHub } from './hub.ts'
+import { StoreDecisions } from './decisions.ts'
+import { PipelineCatalog } from './pipelines.ts'
+import { fetchBrandAssets, type AssetFetcher } from './brand-assets.ts'
+
+export interface ServiceOptions {
+  store: RunStore
+  /** Runs write their files under `<dataDir>/runs/<id>`. */
+  dataDir: string
+  /** Where `pipelines/<name>.yaml` live. */
+  pipelinesDir: string
+  /** The process's owner id for run leases. */
+  owner: string
+  leaseTtlMs?: number
+  providers?: ProviderSettings
+  /** Default: a piscina pool with the providers. */
+  executor?: NodeExecutor
+  /** Fetches brand asset URLs into a folder (default: the SSRF-safe fetcher). */
+  fetchAssets?: AssetFetcher
+  /** How often a waiting gate looks for decisions recorded by another process (ms). */
+  decisionPollMs?: number
+}
+
+const ACTIVE: RunStatus[] = ['pending', 'running', 'awaiting_approval']
+type Generation = RunRecord & { session_id: string }
+
+export async function createGenerationService(opts: ServiceOptions): Promise<GenerationService & { resumeInterrupted(): Promise<number>; suspend(): Promise<void> }> {
+  const { store, owner } = opts
+  const runsDir = path.resolve(opts.dataDir, 'runs')
+  await mkdir(runsDir, { recursive: true })
+  const catalog = new PipelineCatalog(path.resolve(opts.pipelinesDir))
+  const hub = new SessionHub()
+  const decisions = new StoreDecisions(store, opts.decisionPollMs)
+  const settings = opts.providers ?? providerSettingsFromEnv()
+  const executor = opts.executor ?? new PiscinaExecutor({ providers: settings })
+  const fetchAssets = opts.fetchAssets ?? fetchBrandAssets
+  const leaseTtlMs = opts.leaseTtlMs ?? 30_000
+  /** Runs this process drives, with the controller that cancels each. */
+  const active = new Map<string, { abort: AbortController; done: Promise<unknown> }>()
+
+  /** Drives a run in the background; resolves once it is recorded (or rejects if it could not be). */
+  function drive(pipeline: Pipeline, run: { id: string; sessionId: string; inputs: Record<string, unknown>; config: Record<string, unknown>; interactive: boolean; resume?: { record: RunRecord; lastSeq: number } }): Promise<void> {
+    const abort = new AbortController()
+    hub.bind(run.id, run.sessionId)
+    let recorded!: () => void
+    let refused!: (err: unknown) => void
+    const started = new Promise<void>((res, rej) => ((recorded = res), (refused = rej)))
+    const done = runPipeline({
+      pipeline, inputs: run.inputs, config: run.config, executor, store, decisions,
+      runId: run.id, sessionId: run.sessionId, interactive: run.interactive, signal: abort.signal,
+      workDir: runsDir, lease: { owner, ttlMs: leaseTtlMs }, events: { emit: (e) => hub.publish(e) },
+      onStart: () => recorded(),
+      ...(run.resume ? { resume: run.resume } : {}),
+    }).then(
+      (record) => record,
+      (err) => {
+        refused(err)
+        return undefined
+      },
+    ).finally(() => {
+      active.delete(run.id)
+      hub.unbind(run.id)
+    })
+    active.set(run.id, { abort, done })
+    return started
+  }
+
+  async function requireRun(id: string): Promise<RunRecord> {
+    const record = await store.getRun(id)
+    if (!record) throw new WeftError('NOT_FOUND', `no generation ${id}`, { retryable: false })
+    return record
+  }
+
+  const withSession = (r: RunRecord): Generation => ({ ...r, session_id: r.session_id ?? '' })
+
+  return {
+    async listPipelines(): Promise<PipelineInfo[]> {
+      const out: PipelineInfo[] = []
+      for (const name of await catalog.names()) {
+        const p = await catalog.get(name).catch(() => undefined)
+        if (p) out.push({ name, version: p.version, ...(p.description ? { description: p.description } : {}), inputs: { ...p.inputs }, config: p.config })
+      }
+      return out
+    },
+
+    async validatePipeline(text: string): Promise<{ valid: boolean; diagnostics: Diagnostic[] }> {
+      // checked as if it sat with the served pipelines (its prompts resolve there); plugins are not loaded from a request
+      const { diagnostics } = await loadPipeline(path.join(catalog.dir, 'request.yaml'), { text, plugins: false })
+      return { valid: !diagnostics.some((d) => d.severity === 'error'), diagnostics }
+    },
+
+    async start(req: StartGeneration): Promise<Started> {
+      const pipeline = await catalog.get(req.pipeline)
+      const sessionId = req.sessionId ?? randomUUID()
+      const id = randomUUID()
+      const inputs = { ...req.inputs }
+      if (req.brandAssets) Object.assign(inputs, await fetchAssets(req.brandAssets, path.join(runsDir, id, 'assets'), pipeline))
+      const resolved = resolveRunInputs(pipeline, inputs, { origin: 'request' })
+      if (resolved.diagnostics.length) throw invalid('INPUT_INVALID', 'the request does not fit the pipeline\'s inputs', resolved.diagnostics)
+      const config = resolveConfig(pipeline, Object.entries(req.config).map(([p, value]) => ({ path: p, value })))
+      if (config.diagnostics.length) {
+        const code = config.diagnostics.some((d) => d.code === 'CONFIG_UNKNOWN') ? 'CONFIG_UNKNOWN' : 'CONFIG_INVALID'
+        throw invalid(code, 'the config overrides do not fit the pipeline\'s config', config.diagnostics)
+      }
+      await drive(pipeline, { id, sessionId, inputs: resolved.inputs, config: config.config, interactive: req.interactive })
+      return { generationId: id, sessionId }
+    },
+
+    async get(id: string): Promise<Generation | undefined> {
+      const r = await store.getRun(id)
+      return r && withSession(r)
+    },
+
+    async list(q: ListQuery) {
+      const offset = q.cursor ? decodeCursor(q.cursor) : 0
+      const rows = await store.listRuns({ ...(q.status ? { status: q.status } : {}), limit: q.limit + 1, offset })
+      const items = rows.slice(0, q.limit).map(withSession)
+      return rows.length > q.limit ? { items, next: encodeCursor(offset + q.limit) } : { items }
+    },
+
+    async cancel(id: string): Promise<void> {
+      const here = active.get(id)
+      if (here) {
+        here.abort.abort()
+        await here.done
+        return
+      }
+      const record = await requireRun(id)
+      if (!ACTIVE.includes(record.status)) throw new WeftError('RUN_FINISHED', `generation ${id} has already ended (${record.status})`, { retryable: false })
+      // driven by no live process here: take its lease and end it as cancelled
+      if (!(await store.claimRun(id, owner, leaseTtlMs))) throw new WeftError('RUN_LEASED', `generation ${id} is being driven by another process; cancel it there`, { retryable: false })
+      try {
+        const lastSeq = (await store.listEvents(id)).at(-1)?.seq ?? 0
+        const now = new Date().toISOString()
+        await store.write([
+          { kind: 'run.update', runId: id, patch: { status: 'cancelled', finished_at: now, error: { code: 'CANCELLED', message: 'cancelled by request' } } },
+          { kind: 'event', event: { run_id: id, seq: lastSeq + 1, type: 'run.cancelled', timestamp: now, payload: { reason: 'cancelled by request' } } },
+        ])
+      } finally {
+        await store.releaseRun(id, owner)
+      }
+    },
+
+    async decide(id: string, gate: string, decision: Decision & { revision?: number }): Promise<DecisionResult> {
+      const record = await requireRun(id)
+      const { revision: asked, ...answer } = decision
+      const pending = (await store.pendingApprovals(id)).filter((a) => a.request.gate === gate)
+      const revision = asked ?? pending.at(-1)?.request.revision ?? (await lastDecided(store, id, gate))
+      const approval = revision === undefined ? undefined : await store.getApproval(id, gate, revision)
+      // a repeat is answered with the decision that stands, not applied again
+      if (approval?.decision) return { applied: false, decision: approval.decision }
+      if (!ACTIVE.includes(record.status)) throw new WeftError('RUN_FINISHED', `generation ${id} has already ended (${record.status})`, { retryable: false })
+      if (!approval) throw new WeftError('GATE_NOT_WAITING', `gate "${gate}" of generation ${id} is not waiting for a decision`, { retryable: false, details: { waiting: (await store.pendingApprovals(id)).map((a) => a.request.gate) } })
+      if (!approval.request.allowed.includes(answer.decision)) {
+        throw new WeftError('DECISION_NOT_ALLOWED', `gate "${gate}" allows ${approval.request.allowed.join(', ')} now, not "${answer.decision}"`, { retryable: false })
+      }
+      if (answer.decision === 'revise' && !answer.feedback?.trim()) throw new WeftError('DECISION_INVALID', 'a "revise" decision needs feedback saying what to change', { retryable: false, details: { issues: [{ path: 'feedback', message: 'required with revise' }] } })
+      const result = await store.decideApproval(id, gate, approval.request.revision, answer)
+      if (!result) throw new WeftError('GATE_NOT_WAITING', `gate "${gate}" of generation ${id} is not waiting for a decision`, { retryable: false })
+      if (result.applied) decisions.wake(id, gate, approval.request.revision, result.decision)
+      return result
+    },
+
+    async pendingApprovals(id: string) {
+      return (await store.pendingApprovals(id)).map((a) => a.request)
+    },
+
+    events: (id, afterSeq) => store.listEvents(id, afterSeq),
+
+    async sessionGenerations(sessionId: string): Promise<string[]> {
+      return (await store.listRuns({ sessionId })).map((r) => r.id)
+    },
+
+    subscribe: (sessionId, listener) => hub.subscribe(sessionId, listener),
+
+    artifactsDir: (id) => path.join(runsDir, id),
+
+    /** Resumes every run that is not finished and whose lease has run out; returns how many. */
+    async resumeInterrupted(): Promise<number> {
+      let resumed = 0
+      for (const status of ACTIVE) {
+        for (const record of await store.listRuns({ status })) {
+          if (active.has(record.id)) continue
+          const { pipeline, diagnostics } = await loadPipeline(record.pipeline.file)
+          if (!pipeline) {
+            // the pipeline is gone or broken: end the run with the reason instead of stopping the server
+            await failRun(store, owner, leaseTtlMs, record, new WeftError('PIPELINE_INVALID', `cannot resume: pipeline ${record.pipeline.file} does not load (${diagnostics[0]?.code ?? 'unknown'}: ${diagnostics[0]?.message ?? ''})`))
+            continue
+          }
+          const lastSeq = (await store.listEvents(record.id)).at(-1)?.seq ?? 0
+          try {
+            await drive(pipeline, { id: record.id, sessionId: record.session_id ?? record.id, inputs: record.inputs, config: record.config, interactive: record.interactive, resume: { record, lastSeq } })
+            resumed++
+          } catch (err) {
+            if ((err as WeftError).code !== 'RUN_LEASED') throw err
+          }
+        }
+      }
+      return resumed
+    },
+
+    /** Stops driving without ending the runs (their leases are given up, so the next process resumes them at once). */
+    async suspend(): Promise<void> {
+      await Promise.all([...active.keys()].map((id) => store.releaseRun(id, owner).catch(() => {})))
+    },
+
+    async close(): Promise<void> {
+      for (const { abort } of active.values()) abort.abort(new WeftError('CANCELLED', 'the server is shutting down'))
+      await Promise.all([...active.values()].map((a) => a.done))
+      await executor.close()
+    },
+  }
+}
+
+function invalid(code: string, message: string, diagnostics: Diagnostic[]): WeftError {
+  return new WeftError(code, `${message}: ${diagnostics.map((d) => d.message).join('; ')}`, {
+    retryable: false,
+    details: { issues: diagnostics.map((d) => ({ path: d.path, code: d.code, message: d.message })) },
+  })
+}
+
+async function lastDecided(store: RunStore, id: string, gate: string): Promise<number | undefined> {
+  let last: number | undefined
+  for (let r = 0; r < 100; r++) {
+    const a = await store.getApproval(id, gate, r)
+    if (!a) break
+    last = r
+  }
+  return last
+}
+
+async function failRun(store: RunStore, owner: string, ttlMs: number, record: RunRecord, error: WeftError): Promise<void> {
+  if (!(await store.claimRun(record.id, owner, ttlMs))) return
+  try {
+    const lastSeq = (await store.listEvents(record.id)).at(-1)?.seq ?? 0
+    const now = new Date().toISOString()
+    const info = toErrorInfo(error)
+    await store.write([
+      { kind: 'run.update', runId: record.id, patch: { status: 'failed', finished_at: now, error: info } },
+      { kind: 'event', event: { run_id: record.id, seq: lastSeq + 1, type: 'run.failed', timestamp: now, payload: { error: info } } },
+    ])
+  } finally {
+    await store.releaseRun(record.id, owner)
+  }
+}
+
+const encodeCursor = (offset: number) => Buffer.from(`o:${offset}`).toString('base64url')
+function decodeCursor(cursor: string): number {
+  const m = /^o:(\d{1,9})$/.exec(Buffer.from(cursor, 'base64url').toString())
+  if (!m) throw new WeftError('CURSOR_INVALID', 'the cursor is not one this server gave out', { retryable: false, details: { issues: [{ path: 'cursor', message: 'invalid cursor' }] } })
+  return Number(m[1])
+}
+

@@ -1,0 +1,82 @@
+// What the HTTP and WebSocket layers ask of the engine: start, read, cancel and decide generations, and
+// follow their events. Handlers call this; they never touch the store or the run loop directly.
+import type { Diagnostic } from '../engine/errors.ts'
+import type { ApprovalRequest, Decision, RunEvent, RunRecord, RunStatus } from '../engine/ports.ts'
+
+/** A generation to start (the HTTP body, already validated and mapped to pipeline inputs and config). */
+export interface StartGeneration {
+  /** Pipeline name: `pipelines/<name>.yaml` under the server's pipelines folder. */
+  pipeline: string
+  /** Run inputs by name (checked against the pipeline's `inputs:`; problems → INPUT_INVALID). */
+  inputs: Record<string, unknown>
+  /** Config overrides as dotted paths (`quality.threshold_acceptable` → 70); unknown keys → CONFIG_UNKNOWN. */
+  config: Record<string, unknown>
+  /** true: approval gates wait for a decision; false: they decide by their `auto` policy. */
+  interactive: boolean
+  /** Attach to an earlier session (its WebSocket sees this generation too); a new one when absent. */
+  sessionId?: string
+  /** Who asked (an API key's id), for rate limits and the record. */
+  principal?: string
+  /**
+   * Brand asset URLs from the request. The service fetches them (SSRF-safe, size and time capped, type
+   * checked from the bytes) into the generation's folder before the run starts; a refused or unreadable
+   * one → ASSET_UNREADABLE (400), naming it.
+   */
+  brandAssets?: { product_images?: string[]; character_images?: string[]; logo?: string }
+}
+
+export interface Started {
+  generationId: string
+  sessionId: string
+}
+
+export interface PipelineInfo {
+  name: string
+  version: string | number
+  description?: string
+  inputs: Record<string, unknown>
+  config: Record<string, unknown>
+}
+
+export interface ListQuery {
+  status?: RunStatus
+  limit: number
+  /** Opaque cursor from a previous page's `next`. */
+  cursor?: string
+}
+
+/** The answer to a decision: applied now, or already decided earlier (a repeat is answered, not re-applied). */
+export interface DecisionResult {
+  applied: boolean
+  decision: Decision
+}
+
+/**
+ * The server's view of the engine. Errors are WeftErrors whose codes the HTTP layer maps to statuses:
+ * NOT_FOUND / PIPELINE_NOT_FOUND → 404; INPUT_INVALID / CONFIG_INVALID / CONFIG_UNKNOWN / DECISION_INVALID → 400
+ * (details.issues lists every problem with its path); GATE_NOT_WAITING / DECISION_NOT_ALLOWED / RUN_FINISHED → 409.
+ */
+export interface GenerationService {
+  listPipelines(): Promise<PipelineInfo[]>
+  /** `weft validate --json` for a pipeline given as text (plugins are not loaded from request bodies). */
+  validatePipeline(text: string): Promise<{ valid: boolean; diagnostics: Diagnostic[] }>
+  /** Validates and records the run, then drives it in the background; resolves once it is recorded. */
+  start(req: StartGeneration): Promise<Started>
+  get(id: string): Promise<(RunRecord & { session_id: string }) | undefined>
+  list(query: ListQuery): Promise<{ items: Array<RunRecord & { session_id: string }>; next?: string }>
+  /** Cancels a pending, running or waiting generation; RUN_FINISHED when it has already ended. */
+  cancel(id: string): Promise<void>
+  /** Applies a decision to a gate that is waiting; exactly once across repeats and restarts. */
+  decide(id: string, gate: string, decision: Decision): Promise<DecisionResult>
+  /** Gates waiting for a decision, for clients that (re)connect. */
+  pendingApprovals(id: string): Promise<ApprovalRequest[]>
+  /** Events with `seq > afterSeq`, in order (replay after a reconnect). */
+  events(id: string, afterSeq: number): Promise<RunEvent[]>
+  /** Generations of a session, oldest first. */
+  sessionGenerations(sessionId: string): Promise<string[]>
+  /** Live events of every generation in a session, in order per generation. Returns an unsubscribe function. */
+  subscribe(sessionId: string, listener: (event: RunEvent) => void): () => void
+  /** The folder holding a generation's files (artifacts are served from inside it only). */
+  artifactsDir(id: string): string
+  close(): Promise<void>
+}

@@ -1,0 +1,145 @@
+import { describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { createGenerationService } from '../../server/generation-service.ts'
+import { MemoryRunStore } from '../../engine/adapters/memory-store.ts'
+import { InlineExecutor } from '../../engine/adapters/inline-executor.ts'
+import type { RunEvent } from '../../engine/ports.ts'
+import { fixtures } from '../helpers.ts'
+
+const served = path.join(fixtures, 'served')
+
+async function service(store = new MemoryRunStore()) {
+  const svc = await createGenerationService({
+    store, dataDir: mkdtempSync(path.join(tmpdir(), 'weft-svc-')), pipelinesDir: served, owner: 'test-owner',
+    executor: new InlineExecutor(), providers: { model: { kind: 'offline' }, media: { kind: 'local' } }, decisionPollMs: 20,
+    fetchAssets: async () => ({}),
+  })
+  return { svc, store }
+}
+
+/** Resolves with the first event of `type` in the session (events already seen are kept in `seen`). */
+function waitFor(svc: Awaited<ReturnType<typeof service>>['svc'], sessionId: string, type: string, seen: RunEvent[] = []): Promise<RunEvent> {
+  return new Promise((resolve) => {
+    const off = svc.subscribe(sessionId, (e) => {
+      seen.push(e)
+      if (e.type === type) {
+        off()
+        resolve(e)
+      }
+    })
+  })
+}
+
+const code = (p: Promise<unknown>) => p.then(() => 'resolved', (e: { code?: string }) => e.code)
+
+describe('GenerationService', () => {
+  it('starts an interactive generation, streams its events by session, and applies a decision exactly once', async () => {
+    const { svc } = await service()
+    const sessionId = 'session-1'
+    const events: RunEvent[] = []
+    const asked = waitFor(svc, sessionId, 'approval.requested', events)
+    const { generationId } = await svc.start({ pipeline: 'gated', inputs: { prompt: 'Fizz' }, config: {}, interactive: true, sessionId })
+    const request = await asked
+    assert.equal(request.payload.gate, 'review')
+    assert.deepEqual(await svc.pendingApprovals(generationId).then((a) => a.map((x) => [x.gate, x.value])), [['review', 'Fizz']])
+    const completed = waitFor(svc, sessionId, 'run.completed', events)
+    const first = await svc.decide(generationId, 'review', { decision: 'approve', edits: 'Fizz!', by: 'ada' })
+    assert.deepEqual(first, { applied: true, decision: { decision: 'approve', edits: 'Fizz!', by: 'ada' } })
+    await completed
+    const repeat = await svc.decide(generationId, 'review', { decision: 'reject', by: 'ada' })
+    assert.deepEqual(repeat, { applied: false, decision: { decision: 'approve', edits: 'Fizz!', by: 'ada' } })
+    const record = await svc.get(generationId)
+    assert.equal(record?.status, 'completed')
+    assert.equal(record?.session_id, sessionId)
+    assert.deepEqual(record?.outputs, { approved: 'Fizz!' })
+    // the live events are the stored ones, in order
+    const stored = await svc.events(generationId, 0)
+    assert.deepEqual(events.map((e) => e.seq), stored.map((e) => e.seq))
+    assert.deepEqual(await svc.sessionGenerations(sessionId), [generationId])
+    await svc.close()
+  })
+
+  it('refuses what does not fit: unknown pipeline, inputs, config keys, decisions', async () => {
+    const { svc } = await service()
+    assert.equal(await code(svc.start({ pipeline: 'nope', inputs: { prompt: 'x' }, config: {}, interactive: false })), 'PIPELINE_NOT_FOUND')
+    const bad = await svc.start({ pipeline: 'gated', inputs: { prompt: 'x', framework: 'XYZ' }, config: {}, interactive: false }).catch((e) => e)
+    assert.equal(bad.code, 'INPUT_INVALID')
+    assert.deepEqual(bad.details.issues.map((i: { path: string }) => i.path), ['inputs.framework'])
+    const cfg = await svc.start({ pipeline: 'gated', inputs: { prompt: 'x' }, config: { 'quality.nope': 1 }, interactive: false }).catch((e) => e)
+    assert.equal(cfg.code, 'CONFIG_UNKNOWN')
+    assert.deepEqual(cfg.details.issues.map((i: { path: string }) => i.path), ['config.quality.nope'])
+
+    const sessionId = 's2'
+    const asked = waitFor(svc, sessionId, 'approval.requested')
+    const { generationId } = await svc.start({ pipeline: 'gated', inputs: { prompt: 'x' }, config: {}, interactive: true, sessionId })
+    await asked
+    assert.equal(await code(svc.decide(generationId, 'story', { decision: 'approve' })), 'GATE_NOT_WAITING')
+    assert.equal(await code(svc.decide(generationId, 'review', { decision: 'revise' })), 'DECISION_INVALID')
+    assert.equal(await code(svc.decide('no-such-id', 'review', { decision: 'approve' })), 'NOT_FOUND')
+    await svc.cancel(generationId)
+    assert.equal((await svc.get(generationId))?.status, 'cancelled')
+    assert.equal(await code(svc.decide(generationId, 'review', { decision: 'approve' })), 'RUN_FINISHED')
+    assert.equal(await code(svc.cancel(generationId)), 'RUN_FINISHED')
+    await svc.close()
+  })
+
+  it('an automated generation decides its gates by policy and completes', async () => {
+    const { svc } = await service()
+    const done = waitFor(svc, 'auto', 'run.completed')
+    const { generationId } = await svc.start({ pipeline: 'gated', inputs: { prompt: 'auto' }, config: {}, interactive: false, sessionId: 'auto' })
+    await done
+    assert.equal((await svc.get(generationId))?.status, 'completed')
+    await svc.close()
+  })
+
+  it('pages the list with a cursor', async () => {
+    const { svc } = await service()
+    const ids: string[] = []
+    for (let i = 0; i < 3; i++) {
+      const done = waitFor(svc, `p${i}`, 'run.completed')
+      ids.push((await svc.start({ pipeline: 'gated', inputs: { prompt: `p${i}` }, config: {}, interactive: false, sessionId: `p${i}` })).generationId)
+      await done
+    }
+    const first = await svc.list({ limit: 2 })
+    assert.equal(first.items.length, 2)
+    assert.ok(first.next)
+    const second = await svc.list({ limit: 2, cursor: first.next! })
+    assert.equal(second.items.length, 1)
+    assert.equal(second.next, undefined)
+    assert.deepEqual(new Set([...first.items, ...second.items].map((r) => r.id)), new Set(ids))
+    assert.equal(await code(svc.list({ limit: 2, cursor: 'garbage' })), 'CURSOR_INVALID')
+    await svc.close()
+  })
+
+  it('resumes a generation left waiting by a stopped server; its gate is asked again and a decision completes it', async () => {
+    const store = new MemoryRunStore()
+    // the first server reaches the store through a line that goes dead: a process that stopped
+    let dead = false
+    const line = new Proxy(store, {
+      get(target, prop, receiver) {
+        const value = Reflect.get(target, prop, receiver)
+        if (typeof value !== 'function') return value
+        return (...args: unknown[]) => (dead ? new Promise(() => {}) : value.apply(target, args))
+      },
+    })
+    const a = await service(line)
+    const asked = waitFor(a.svc, 'r', 'approval.requested')
+    const { generationId } = await a.svc.start({ pipeline: 'gated', inputs: { prompt: 'resume me' }, config: {}, interactive: true, sessionId: 'r' })
+    await asked
+    await a.svc.suspend() // it gives its lease up on the way out…
+    dead = true // …and is gone
+    const b = await service(store)
+    const resumedAsk = waitFor(b.svc, 'r', 'approval.requested')
+    assert.equal(await b.svc.resumeInterrupted(), 1)
+    await resumedAsk
+    assert.deepEqual((await b.svc.pendingApprovals(generationId)).map((x) => x.gate), ['review'])
+    const done = waitFor(b.svc, 'r', 'run.completed')
+    assert.equal((await b.svc.decide(generationId, 'review', { decision: 'approve', by: 'ada' })).applied, true)
+    await done
+    assert.equal((await store.getRun(generationId))?.status, 'completed')
+    await b.svc.close()
+  })
+})
