@@ -1,14 +1,21 @@
-// Command-line entry: `weft validate`, `weft run`, `weft graph` (parsed by commander).
+// Command-line entry: `weft validate`, `weft run`, `weft graph`, `weft serve`… (parsed by commander).
 import { Command, InvalidArgumentError, Option } from 'commander'
 import { validateCommand } from './validate.ts'
 import { runCommand } from './run.ts'
 import { graphCommand } from './graph.ts'
 import { resumeCommand, runsCommand, showCommand } from './runs.ts'
+import { serveCommand } from './serve.ts'
 
 const collect = (value: string, previous: string[]) => [...previous, value]
 const positiveInt = (value: string) => {
   const n = Number(value)
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a whole number of at least 1')
+  return n
+}
+
+const port = (value: string) => {
+  const n = Number(value)
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('expected a port number, 0 to 65535')
   return n
 }
 
@@ -86,6 +93,16 @@ export async function main(argv: string[]): Promise<number> {
     .addOption(new Option('--format <format>', 'output format').choices(['mermaid', 'dot', 'json']).default('mermaid'))
     .action(async (file: string, o: { format: 'mermaid' | 'dot' | 'json' }) => {
       code = await graphCommand(file, o)
+    })
+
+  program
+    .command('serve')
+    .description('serve the HTTP API and WebSocket (docs at /docs); WEFT_API_KEYS is required to listen beyond 127.0.0.1')
+    .option('--port <n>', 'port to listen on (0: any free port)', port, 8080)
+    .option('--host <address>', 'address to listen on', '127.0.0.1')
+    .option('--pipelines <dir>', 'folder of <name>.yaml pipelines (default: WEFT_PIPELINES_DIR or ./pipelines)')
+    .action(async (o: { port: number; host: string; pipelines?: string }) => {
+      code = await serveCommand(o)
     })
 
   if (argv.length <= 2) {

@@ -1,0 +1,107 @@
+// `weft serve`: the HTTP API and WebSocket server over the durable store, until SIGINT or SIGTERM.
+import path from 'node:path'
+import { WeftError } from '../engine/errors.ts'
+import { weftDataDir } from '../engine/adapters/open-store.ts'
+import { providerSettingsFromEnv } from '../engine/providers.ts'
+import { parseApiKeys } from '../server/auth.ts'
+import { createGenerationService } from '../server/generation-service.ts'
+import { parseRateLimit } from '../server/rate-limit.ts'
+import { isLoopback, startServer, type ServeOptions } from '../server/serve.ts'
+import { createTokens, tokenSecretFromEnv } from '../server/tokens.ts'
+import { EXIT, leaseTtlMs, owner } from './drive.ts'
+import { openStore } from './store.ts'
+
+export interface ServeCommandOptions {
+  port: number
+  host: string
+  /** Folder of `<name>.yaml` pipelines (default: `WEFT_PIPELINES_DIR`, or `pipelines` in the working directory). */
+  pipelines?: string
+}
+
+type Env = Record<string, string | undefined>
+
+/** Server settings from the environment (everything but the store and providers); throws a WeftError naming the variable. */
+export function serveSettingsFromEnv(env: Env = process.env): Omit<ServeOptions, 'service' | 'port' | 'host'> {
+  const out: Omit<ServeOptions, 'service' | 'port' | 'host'> = { apiKeys: parseApiKeys(env.WEFT_API_KEYS) }
+  if (env.WEFT_RATE_LIMIT) out.rateLimit = parseRateLimit(env.WEFT_RATE_LIMIT) ?? null
+  if (env.WEFT_BODY_LIMIT) out.bodyLimitBytes = parseBytes(env.WEFT_BODY_LIMIT)
+  if (env.WEFT_PUBLIC_URL) {
+    if (!/^https?:\/\//.test(env.WEFT_PUBLIC_URL) || !URL.canParse(env.WEFT_PUBLIC_URL)) throw new WeftError('SETTING_INVALID', `WEFT_PUBLIC_URL must be an http(s) URL, got "${env.WEFT_PUBLIC_URL}"`)
+    out.publicUrl = env.WEFT_PUBLIC_URL
+  }
+  if (env.WEFT_TRUST_PROXY === '1' || env.WEFT_TRUST_PROXY === 'true') out.trustProxy = true
+  const origins = (env.WEFT_ALLOWED_ORIGINS ?? '').split(',').map((s) => s.trim()).filter(Boolean)
+  if (origins.length) out.websocket = { allowedOrigins: origins }
+  out.tokens = createTokens({ ...optional('secret', tokenSecretFromEnv(env)) })
+  return out
+}
+
+/** `1048576`, `512kb`, `2mb` (KiB/MiB: ×1024). */
+export function parseBytes(value: string): number {
+  const m = value.trim().toLowerCase().match(/^(\d{1,10})\s*(b|kb|kib|k|mb|mib|m)?$/)
+  const n = m ? Number(m[1]) * ({ k: 1024, kb: 1024, kib: 1024, m: 1024 ** 2, mb: 1024 ** 2, mib: 1024 ** 2 }[m[2] ?? ''] ?? 1) : NaN
+  if (!(n >= 1024)) throw new WeftError('SETTING_INVALID', `WEFT_BODY_LIMIT must be a size of at least 1kb such as 1048576, 512kb or 2mb, got "${value}"`)
+  return n
+}
+
+/** Serves until SIGINT/SIGTERM; resolves to the exit code (0 after a clean shutdown, 2 for bad settings). */
+export async function serveCommand(o: ServeCommandOptions, env: Env = process.env): Promise<number> {
+  let settings: ReturnType<typeof serveSettingsFromEnv>
+  let providers: ReturnType<typeof providerSettingsFromEnv>
+  try {
+    settings = serveSettingsFromEnv(env)
+    providers = providerSettingsFromEnv(env)
+    // checked before the store opens (which can take seconds), and again by startServer
+    if (!settings.apiKeys?.length && !isLoopback(o.host)) {
+      throw new WeftError('AUTH_REQUIRED', `refusing to listen on ${o.host} without API keys: set WEFT_API_KEYS (id:key pairs, comma-separated) or use --host 127.0.0.1`)
+    }
+  } catch (err) {
+    process.stderr.write(`error: ${(err as Error).message}\n`)
+    return EXIT.invalid
+  }
+  const pipelinesDir = path.resolve(o.pipelines ?? env.WEFT_PIPELINES_DIR ?? 'pipelines')
+  const store = await openStore('db')
+  let service: Awaited<ReturnType<typeof createGenerationService>> | undefined
+  try {
+    service = await createGenerationService({ store, dataDir: weftDataDir(env), pipelinesDir, providers, owner, leaseTtlMs: leaseTtlMs(env) })
+    const resumed = await service.resumeInterrupted()
+    if (resumed > 0) process.stderr.write(`resumed ${resumed} interrupted generation${resumed === 1 ? '' : 's'}\n`)
+    const running = await startServer({ ...settings, service, port: o.port, host: o.host })
+    process.stdout.write(`weft serving on ${running.url} (docs: ${running.url}/docs)${settings.apiKeys?.length ? '' : ' — no API keys: loopback only'}\n`)
+    await untilSignal()
+    process.stderr.write('shutting down…\n')
+    await running.close()
+    // generations in progress are not cancelled: their leases are given up and the store closed under them,
+    // so the next `weft serve` resumes them from their last recorded step (gates are asked again)
+    await service.suspend()
+    await store.close()
+    return process.exit(0)
+  } catch (err) {
+    const e = err as { code?: string; message?: string }
+    if (e.code === 'LISTEN_FAILED' || e.code === 'AUTH_REQUIRED') {
+      process.stderr.write(`error: ${e.message}\n`)
+      return EXIT.invalid
+    }
+    throw err
+  } finally {
+    await service?.close()
+    await store.close()
+  }
+}
+
+/** Resolves on the first SIGINT or SIGTERM; a second one exits at once. */
+function untilSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    let seen = 0
+    const onSignal = () => {
+      seen++
+      if (seen > 1) process.exit(EXIT.cancelled)
+      resolve()
+    }
+    process.on('SIGINT', onSignal)
+    process.on('SIGTERM', onSignal)
+  })
+}
+
+const optional = <K extends string, T>(key: K, value: T | undefined): { [P in K]?: T } =>
+  (value === undefined ? {} : { [key]: value }) as { [P in K]?: T }

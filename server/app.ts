@@ -1,0 +1,251 @@
+// The HTTP API (Hono): routes, validation, auth, limits and error mapping over a GenerationService.
+import { Hono, type Context, type MiddlewareHandler } from 'hono'
+import { bodyLimit } from 'hono/body-limit'
+import * as v from 'valibot'
+import { WeftError } from '../engine/errors.ts'
+import type { Decision } from '../engine/ports.ts'
+import { apiKeyAuth, type ApiKey, type AuthVariables } from './auth.ts'
+import { artifactResponse, decodeSegments, lookupArtifact } from './artifacts.ts'
+import { DOCS_CSP, renderDocsPage } from './docs-page.ts'
+import { errorResponse, HTTP_CODES, serviceErrorResponse, serviceIssues, valibotIssues } from './errors.ts'
+import { openApiDocument } from './openapi.ts'
+import { DEFAULT_RATE_LIMIT, rateLimit, type RateLimit } from './rate-limit.ts'
+import { DecisionSchema, GenerationRequestSchema, ListQuerySchema, toStartGeneration, ValidateBodySchema } from './schemas.ts'
+import type { GenerationService } from './service.ts'
+
+/** Issues WebSocket tokens for a session (`createTokens()` in server/tokens.ts has this shape). */
+export interface TokenIssuer {
+  issue(sessionId: string): string
+}
+
+/** Where the server writes what it has to say (errors with their stacks never reach a client). */
+export interface Logger {
+  error(message: string, meta?: Record<string, unknown>): void
+  warn?(message: string, meta?: Record<string, unknown>): void
+}
+
+export interface AppOptions {
+  /** Tokens for the WebSocket URL handed out by `POST /api/v2/generate`. */
+  tokens: TokenIssuer
+  /** Accepted keys; none (the default) means no authentication — `startServer` then listens on loopback only. */
+  apiKeys?: readonly ApiKey[]
+  /** `POST /api/v2/generate` per caller (key id, or client IP without keys); `null` turns it off. Default 30/min. */
+  rateLimit?: RateLimit | null
+  /** Largest request body in bytes (default 1 MiB); larger → 413, chunked bodies included. */
+  bodyLimitBytes?: number
+  /** The public base URL (`https://weft.example.com[/prefix]`): the WebSocket URL is derived from it, not from Host. */
+  publicUrl?: string
+  /** Behind a proxy: honour `X-Forwarded-For` / `-Proto` / `-Host`. Default false. */
+  trustProxy?: boolean
+  /** The caller's address for rate limiting without keys; default the socket's remote address. */
+  clientIp?: (c: Context) => string
+  logger?: Logger
+}
+
+type Env = { Variables: AuthVariables }
+
+/** The default logger: one JSON line per entry on stderr. */
+export const stderrLogger: Logger = {
+  error: (message, meta) => process.stderr.write(JSON.stringify({ level: 'error', message, ...meta }) + '\n'),
+  warn: (message, meta) => process.stderr.write(JSON.stringify({ level: 'warn', message, ...meta }) + '\n'),
+}
+
+const MIB = 1024 * 1024
+const JSON_TYPES = ['application/json']
+const YAML_TYPES = ['text/yaml', 'application/yaml', 'application/x-yaml', 'text/x-yaml', 'text/plain']
+/** Deepest JSON nesting a body may have (bounds the recursive config schema's work). */
+const MAX_JSON_DEPTH = 32
+
+/** Builds the HTTP API over `service`. Handlers call only the service; they never reach the store or run loop. */
+export function createApp(service: GenerationService, opts: AppOptions): Hono<Env> {
+  const logger = opts.logger ?? stderrLogger
+  const limit = opts.bodyLimitBytes ?? MIB
+  const app = new Hono<Env>()
+
+  app.onError((err, c) => {
+    const e = err as { code?: unknown; message?: unknown; details?: unknown }
+    if (typeof e.code === 'string' && e.code in HTTP_CODES && e.code !== 'INTERNAL') {
+      return errorResponse(c, HTTP_CODES[e.code as keyof typeof HTTP_CODES], e.code, String(e.message), serviceIssues(e.details))
+    }
+    const mapped = typeof e.code === 'string' ? serviceErrorResponse(c, { code: e.code, message: String(e.message), details: e.details }) : undefined
+    if (mapped) return mapped
+    logger.error('request failed', { method: c.req.method, path: c.req.path, code: typeof e.code === 'string' ? e.code : undefined, error: err instanceof Error ? err.stack ?? err.message : String(err) })
+    return errorResponse(c, 500, 'INTERNAL', 'internal error')
+  })
+  app.notFound((c) => errorResponse(c, 404, 'NOT_FOUND', `no route ${c.req.method} ${c.req.path}`))
+
+  app.get('/healthz', (c) => c.json({ ok: true as const }))
+  let doc: Record<string, unknown> | undefined
+  const openapi = () => (doc ??= openApiDocument(opts.publicUrl ? { serverUrl: opts.publicUrl } : {}))
+  app.get('/openapi.json', (c) => c.json(openapi()))
+  app.get('/docs', (c) => {
+    c.header('Content-Security-Policy', DOCS_CSP)
+    return c.html(renderDocsPage(openapi()))
+  })
+
+  app.use('/api/*', apiKeyAuth(opts.apiKeys ?? []))
+  app.use('/api/*', async (c, next) => {
+    await next()
+    if (!c.res.headers.has('Cache-Control')) c.header('Cache-Control', 'no-store')
+  })
+
+  const limitBody = bodyLimit({ maxSize: limit, onError: (c) => errorResponse(c, 413, 'PAYLOAD_TOO_LARGE', `the body is over the limit of ${limit} bytes`) })
+  const clientIp = opts.clientIp ?? ((c: Context) => defaultClientIp(c, opts.trustProxy ?? false))
+  const perCaller: MiddlewareHandler<Env> = opts.rateLimit === null
+    ? (_c, next) => next()
+    : rateLimit(opts.rateLimit ?? DEFAULT_RATE_LIMIT, (c) => {
+      const principal = (c as Context<Env>).get('principal')
+      return principal === undefined ? `ip:${clientIp(c)}` : `key:${principal}`
+    })
+
+  app.post('/api/v2/generate', perCaller, accept(JSON_TYPES), limitBody, async (c) => {
+    const body = parse(GenerationRequestSchema, await readJson(c))
+    const started = await service.start(toStartGeneration(body, c.get('principal')))
+    const base = publicBase(c, opts)
+    const statusUrl = `${base.path}/api/v2/generations/${encodeURIComponent(started.generationId)}`
+    c.header('Location', statusUrl)
+    return c.json({
+      generation_id: started.generationId,
+      session_id: started.sessionId,
+      websocket_url: `${base.wsOrigin}${base.path}/ws/${encodeURIComponent(started.sessionId)}`,
+      status_url: statusUrl,
+      ws_token: opts.tokens.issue(started.sessionId),
+    }, 202)
+  })
+
+  app.get('/api/v2/generations', async (c) => {
+    const q = parse(ListQuerySchema, c.req.query())
+    const page = await service.list({ limit: q.limit, ...(q.status ? { status: q.status } : {}), ...(q.cursor ? { cursor: q.cursor } : {}) })
+    return c.json({ items: page.items, next: page.next ?? null })
+  })
+
+  app.get('/api/v2/generations/:id', async (c) => c.json(await mustGet(service, c.req.param('id'))))
+
+  app.post('/api/v2/generations/:id/cancel', async (c) => {
+    const id = c.req.param('id')
+    await mustGet(service, id)
+    await service.cancel(id)
+    const record = await mustGet(service, id)
+    const ended = record.status === 'completed' || record.status === 'failed' || record.status === 'cancelled'
+    return c.json(record, ended ? 200 : 202)
+  })
+
+  app.post('/api/v2/generations/:id/approvals/:gate', accept(JSON_TYPES), limitBody, async (c) => {
+    const gate = c.req.param('gate')
+    if (!/^[A-Za-z_][A-Za-z0-9_]{0,127}$/.test(gate)) throw new WeftError('NOT_FOUND', `no approval gate "${gate}"`)
+    const body = parse(DecisionSchema, await readJson(c))
+    const principal = c.get('principal')
+    const decision: Decision = { decision: body.decision, by: principal ?? 'human' }
+    if (body.feedback !== undefined) decision.feedback = body.feedback
+    if (body.edits !== undefined) decision.edits = body.edits
+    const result = await service.decide(c.req.param('id'), gate, decision)
+    return c.json({ applied: result.applied, decision: result.decision })
+  })
+
+  app.get('/api/v2/generations/:id/artifacts/*', async (c) => {
+    const id = c.req.param('id')
+    // the raw (still encoded) segments after ['', 'api', 'v2', 'generations', id, 'artifacts']: each is decoded once, here
+    const raw = new URL(c.req.url).pathname.split('/').slice(6)
+    const segments = decodeSegments(raw)
+    if (!segments) throw new WeftError('PATH_INVALID', 'the artifact path must be relative, without empty, "." or ".." segments')
+    await mustGet(service, id)
+    const found = await lookupArtifact(service.artifactsDir(id), segments)
+    if (!found.ok) {
+      throw found.code === 'PATH_INVALID'
+        ? new WeftError('PATH_INVALID', 'the artifact path leaves the generation\'s folder')
+        : new WeftError('NOT_FOUND', `generation ${id} has no file ${segments.join('/')}`)
+    }
+    return artifactResponse(found, c.req.header('range'), c.req.method)
+  })
+
+  app.get('/api/v2/pipelines', async (c) => c.json(await service.listPipelines()))
+
+  app.post('/api/v2/pipelines/validate', accept([...YAML_TYPES, ...JSON_TYPES]), limitBody, async (c) => {
+    const text = JSON_TYPES.includes(mediaType(c) ?? '') ? parse(ValidateBodySchema, await readJson(c)).text : await c.req.text()
+    return c.json(await service.validatePipeline(text))
+  })
+
+  return app
+}
+
+/** 415 UNSUPPORTED_MEDIA_TYPE unless the request's Content-Type is one of `types` (parameters such as charset are ignored). */
+function accept(types: readonly string[]): MiddlewareHandler<Env> {
+  return async (c, next) => {
+    const type = mediaType(c)
+    if (!type || !types.includes(type)) {
+      return errorResponse(c, 415, 'UNSUPPORTED_MEDIA_TYPE', `expected Content-Type ${types.join(' or ')}, got ${type ?? 'none'}`)
+    }
+    return next()
+  }
+}
+
+const mediaType = (c: Context) => c.req.header('content-type')?.split(';')[0]?.trim().toLowerCase() || undefined
+
+/** The body as a JSON object: malformed → JSON_INVALID; not an object, or nested deeper than MAX_JSON_DEPTH → REQUEST_INVALID. */
+async function readJson(c: Context): Promise<unknown> {
+  const text = await c.req.text()
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch {
+    throw new WeftError('JSON_INVALID', 'the body is not valid JSON')
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new WeftError('REQUEST_INVALID', 'the body must be a JSON object', { details: { issues: [{ path: '', message: 'expected a JSON object' }] } })
+  }
+  if (depth(value) > MAX_JSON_DEPTH) {
+    throw new WeftError('REQUEST_INVALID', `the body is nested deeper than ${MAX_JSON_DEPTH} levels`, { details: { issues: [{ path: '', message: `nested deeper than ${MAX_JSON_DEPTH} levels` }] } })
+  }
+  return value
+}
+
+/** Nesting depth of a JSON value, iteratively (a deep body must not exhaust the stack). */
+function depth(value: unknown): number {
+  let max = 0
+  const stack: Array<[unknown, number]> = [[value, 1]]
+  while (stack.length) {
+    const [x, d] = stack.pop()!
+    if (typeof x !== 'object' || x === null) continue
+    max = Math.max(max, d)
+    if (d > MAX_JSON_DEPTH) return d
+    for (const child of Object.values(x)) stack.push([child, d + 1])
+  }
+  return max
+}
+
+/** Validates `input`; every problem (with its dotted path) → REQUEST_INVALID. */
+function parse<S extends v.GenericSchema>(schema: S, input: unknown): v.InferOutput<S> {
+  const result = v.safeParse(schema, input)
+  if (result.success) return result.output
+  const issues = valibotIssues(result.issues)
+  throw new WeftError('REQUEST_INVALID', `the request is invalid (${issues.length} problem${issues.length === 1 ? '' : 's'})`, { details: { issues } })
+}
+
+async function mustGet(service: GenerationService, id: string) {
+  const record = id.length <= 200 ? await service.get(id) : undefined
+  if (!record) throw new WeftError('NOT_FOUND', `no generation ${id}`)
+  return record
+}
+
+/** The origin the client reached (for the WebSocket URL): the public URL when set, else the request's Host and scheme. */
+function publicBase(c: Context, opts: AppOptions): { wsOrigin: string; path: string } {
+  if (opts.publicUrl) {
+    const u = new URL(opts.publicUrl)
+    return { wsOrigin: `${u.protocol === 'https:' ? 'wss:' : 'ws:'}//${u.host}`, path: u.pathname.replace(/\/+$/, '') }
+  }
+  const url = new URL(c.req.url)
+  const forwarded = opts.trustProxy ? (name: string) => c.req.header(name)?.split(',')[0]?.trim() : () => undefined
+  const proto = forwarded('x-forwarded-proto') ?? url.protocol.replace(/:$/, '')
+  const hostHeader = forwarded('x-forwarded-host') ?? c.req.header('host')
+  const host = hostHeader && /^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/.test(hostHeader) ? hostHeader : url.host
+  return { wsOrigin: `${proto === 'https' ? 'wss:' : 'ws:'}//${host}`, path: '' }
+}
+
+function defaultClientIp(c: Context, trustProxy: boolean): string {
+  if (trustProxy) {
+    const xff = c.req.header('x-forwarded-for')?.split(',')[0]?.trim()
+    if (xff) return xff
+  }
+  const env = c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined
+  return env?.incoming?.socket?.remoteAddress ?? 'unknown'
+}

@@ -1,0 +1,94 @@
+// HTTP error shapes: WeftError codes → statuses, and the one JSON body every error response has.
+import type { Context } from 'hono'
+import type { ContentfulStatusCode } from 'hono/utils/http-status'
+import * as v from 'valibot'
+import type { WeftError } from '../engine/errors.ts'
+
+/** One problem in a request (or in the inputs/config a service rejected), at its dotted path. */
+export interface ApiIssue {
+  /** Dotted path inside the body or query (`brand_assets.product_images.0`); `''` for the whole of it. */
+  path: string
+  message: string
+  /** A machine-readable code when the source had one (a diagnostic code, a valibot issue type). */
+  code?: string
+}
+
+/** The body of every error response: `{ error: { code, message, issues? } }`. */
+export interface ApiErrorBody {
+  error: { code: string; message: string; issues?: ApiIssue[] }
+}
+
+/** Codes the HTTP layer itself produces (besides the service's), with their statuses. */
+export const HTTP_CODES = {
+  REQUEST_INVALID: 400,
+  JSON_INVALID: 400,
+  PATH_INVALID: 400,
+  UNAUTHORIZED: 401,
+  NOT_FOUND: 404,
+  PAYLOAD_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  RANGE_NOT_SATISFIABLE: 416,
+  RATE_LIMITED: 429,
+  INTERNAL: 500,
+} as const satisfies Record<string, ContentfulStatusCode>
+
+/** Service (WeftError) codes and the status each maps to, per the `GenerationService` contract. */
+export const SERVICE_CODES: Readonly<Record<string, ContentfulStatusCode>> = {
+  NOT_FOUND: 404,
+  RUN_NOT_FOUND: 404,
+  PIPELINE_NOT_FOUND: 404,
+  SESSION_NOT_FOUND: 404,
+  INPUT_INVALID: 400,
+  CONFIG_INVALID: 400,
+  CONFIG_UNKNOWN: 400,
+  DECISION_INVALID: 400,
+  ASSET_UNREADABLE: 400,
+  PIPELINE_INVALID: 400,
+  CURSOR_INVALID: 400,
+  GATE_NOT_WAITING: 409,
+  DECISION_NOT_ALLOWED: 409,
+  RUN_FINISHED: 409,
+  RUN_LEASED: 409,
+}
+
+/** The status for a service error code, or undefined when the code is not a client's problem (→ 500). */
+export function statusForCode(code: string): ContentfulStatusCode | undefined {
+  return SERVICE_CODES[code]
+}
+
+/** A JSON error response. */
+export function errorResponse(c: Context, status: ContentfulStatusCode, code: string, message: string, issues?: ApiIssue[]): Response {
+  const body: ApiErrorBody = { error: { code, message, ...(issues && issues.length ? { issues } : {}) } }
+  return c.json(body, status)
+}
+
+/** Every valibot issue with its dotted path (`v.getDotPath`), in the order valibot found them. */
+export function valibotIssues(issues: readonly v.BaseIssue<unknown>[]): ApiIssue[] {
+  return issues.map((issue) => ({ path: v.getDotPath(issue) ?? '', message: issue.message, code: issue.type }))
+}
+
+/**
+ * Issues carried by a service error: `details.issues` (`[{ path, message, code? }]`), or diagnostics
+ * (`details` as `[{ path, message, code }]`, as PIPELINE_INVALID carries them). Anything else: none.
+ */
+export function serviceIssues(details: unknown): ApiIssue[] | undefined {
+  const list = Array.isArray(details) ? details : isRecord(details) && Array.isArray(details.issues) ? details.issues : undefined
+  if (!list) return undefined
+  const out: ApiIssue[] = []
+  for (const item of list) {
+    if (!isRecord(item)) continue
+    const path = Array.isArray(item.path) ? item.path.join('.') : typeof item.path === 'string' ? item.path : ''
+    const message = typeof item.message === 'string' ? item.message : String(item.message ?? '')
+    out.push({ path, message, ...(typeof item.code === 'string' ? { code: item.code } : {}) })
+  }
+  return out
+}
+
+/** The response for a WeftError the service threw: its own code and a mapped status; undefined when unmapped. */
+export function serviceErrorResponse(c: Context, err: Pick<WeftError, 'code' | 'message' | 'details'>): Response | undefined {
+  const status = statusForCode(err.code)
+  if (status === undefined) return undefined
+  return errorResponse(c, status, err.code, err.message, serviceIssues(err.details))
+}
+
+const isRecord = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x)

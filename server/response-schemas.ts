@@ -1,0 +1,112 @@
+// Shapes of the API's responses, as valibot schemas: they document the API (openapi.json), they do not validate it.
+import * as v from 'valibot'
+
+const Timestamp = v.pipe(v.string(), v.description('ISO 8601 time.'))
+const RunStatus = v.picklist(['pending', 'running', 'awaiting_approval', 'completed', 'failed', 'cancelled'])
+
+/** An error as recorded on a run or node (`ErrorInfo`). */
+export const ErrorInfoSchema = v.object({
+  code: v.string(),
+  message: v.string(),
+  details: v.optional(v.unknown()),
+  retryable: v.optional(v.boolean()),
+})
+
+/** One problem of a request, at its dotted path. */
+export const ApiIssueSchema = v.object({
+  path: v.pipe(v.string(), v.description('Dotted path inside the body or query; empty for the whole of it.')),
+  message: v.string(),
+  code: v.optional(v.string()),
+})
+
+/** The body of every error response. */
+export const ErrorBodySchema = v.object({
+  error: v.object({
+    code: v.pipe(v.string(), v.description('Stable SCREAMING_SNAKE code: branch on it.')),
+    message: v.pipe(v.string(), v.description('For people; may change.')),
+    issues: v.optional(v.array(ApiIssueSchema)),
+  }),
+})
+
+/** `202` of `POST /api/v2/generate`. */
+export const GenerationAcceptedSchema = v.object({
+  generation_id: v.string(),
+  session_id: v.string(),
+  websocket_url: v.pipe(v.string(), v.description('`ws(s)://<host>/ws/<session_id>`: live events of every generation in the session.')),
+  status_url: v.pipe(v.string(), v.description('`/api/v2/generations/<id>`.')),
+  ws_token: v.pipe(v.string(), v.description('Short-lived token for the WebSocket of this session.')),
+})
+
+const NodeRecordSchema = v.object({
+  id: v.string(),
+  type: v.string(),
+  status: v.picklist(['pending', 'running', 'waiting', 'succeeded', 'failed', 'skipped', 'cancelled']),
+  attempts: v.number(),
+  started_at: v.nullable(Timestamp),
+  finished_at: v.nullable(Timestamp),
+  duration_ms: v.nullable(v.number()),
+  output: v.unknown(),
+  error: v.nullable(ErrorInfoSchema),
+  skip_reason: v.optional(v.string()),
+  stage: v.optional(v.string()),
+})
+
+/** A generation: the run record and its session. */
+export const GenerationSchema = v.object({
+  id: v.string(),
+  session_id: v.string(),
+  pipeline: v.object({ name: v.string(), version: v.union([v.string(), v.number()]), file: v.string() }),
+  status: RunStatus,
+  interactive: v.boolean(),
+  inputs: v.record(v.string(), v.unknown()),
+  config: v.pipe(v.record(v.string(), v.unknown()), v.description('The resolved config the run uses (defaults and overrides).')),
+  outputs: v.nullable(v.record(v.string(), v.unknown())),
+  error: v.nullable(ErrorInfoSchema),
+  current_stage: v.nullable(v.string()),
+  created_at: Timestamp,
+  started_at: v.nullable(Timestamp),
+  finished_at: v.nullable(Timestamp),
+  nodes: v.pipe(v.record(v.string(), NodeRecordSchema), v.description('Per-node states by node id.')),
+})
+
+/** A page of generations, newest first. */
+export const GenerationPageSchema = v.object({
+  items: v.array(GenerationSchema),
+  next: v.pipe(v.nullable(v.string()), v.description('Cursor of the next page (pass as `?cursor=`); null on the last page.')),
+})
+
+/** The result of a decision. */
+export const DecisionResultSchema = v.object({
+  applied: v.pipe(v.boolean(), v.description('false when the same decision had been applied before (a repeat is answered, not re-applied).')),
+  decision: v.object({
+    decision: v.picklist(['approve', 'reject', 'revise']),
+    feedback: v.optional(v.string()),
+    edits: v.optional(v.unknown()),
+    by: v.optional(v.string()),
+  }),
+})
+
+/** A pipeline the server can run. */
+export const PipelineInfoSchema = v.object({
+  name: v.string(),
+  version: v.union([v.string(), v.number()]),
+  description: v.optional(v.string()),
+  inputs: v.pipe(v.record(v.string(), v.unknown()), v.description('Input declarations by name.')),
+  config: v.pipe(v.record(v.string(), v.unknown()), v.description('Config defaults.')),
+})
+
+/** `weft validate --json`. */
+export const ValidateResultSchema = v.object({
+  valid: v.boolean(),
+  diagnostics: v.array(v.object({
+    code: v.string(),
+    message: v.string(),
+    file: v.string(),
+    line: v.number(),
+    col: v.number(),
+    path: v.string(),
+    severity: v.picklist(['error', 'warning']),
+  })),
+})
+
+export const HealthSchema = v.object({ ok: v.literal(true) })

@@ -1,0 +1,359 @@
+import { describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { WeftError } from '../../engine/errors.ts'
+import { FakeService, generation } from '../support/fake-service.ts'
+import { errorOf, KEY, postJson, setup } from '../support/api.ts'
+
+describe('POST /api/v2/generate', () => {
+  it('202: starts the mapped generation and answers with ids, URLs and a WebSocket token', async () => {
+    const { app, service, issued } = setup()
+    const res = await postJson(app, 'http://weft.example:8080/api/v2/generate', {
+      prompt: '  Meet Fizz, the lemon soda.  ',
+      framework: 'PAS',
+      duration_s: 24,
+      product: 'Fizz',
+      audience: 'students',
+      tone: 'playful',
+      brand_assets: { product_images: ['https://cdn.example/p1.png'], logo: 'https://cdn.example/logo.png' },
+      quality_threshold: 70,
+      parallel_variants: 2,
+      enable_vbench: false,
+      config: { stages: { videos: false }, 'critic.story_threshold': 90 },
+      interactive: true,
+      session_id: 'sess_1',
+    })
+    assert.equal(res.status, 202)
+    const body = await res.json() as Record<string, string>
+    assert.deepEqual(body, {
+      generation_id: 'gen-1',
+      session_id: 'sess_1',
+      websocket_url: 'ws://weft.example:8080/ws/sess_1',
+      status_url: '/api/v2/generations/gen-1',
+      ws_token: 'token-for-sess_1',
+    })
+    assert.equal(res.headers.get('location'), '/api/v2/generations/gen-1')
+    assert.deepEqual(issued, ['sess_1'])
+    assert.deepEqual(service.argsOf('start'), [[{
+      pipeline: 'default',
+      inputs: { prompt: 'Meet Fizz, the lemon soda.', framework: 'PAS', duration_s: 24, product: 'Fizz', audience: 'students', tone: 'playful' },
+      config: {
+        'stages.videos': false,
+        'critic.story_threshold': 90,
+        'quality.threshold_acceptable': 70,
+        'parallel.max_concurrent': 2,
+        'quality.vbench_enabled': false,
+      },
+      interactive: true,
+      sessionId: 'sess_1',
+      brandAssets: { product_images: ['https://cdn.example/p1.png'], logo: 'https://cdn.example/logo.png' },
+    }]])
+  })
+
+  it('defaults: pipeline "default", not interactive, a new session, no config; wss behind https', async () => {
+    const { app, service } = setup()
+    const res = await postJson(app, 'https://weft.example/api/v2/generate', { prompt: 'an ad' })
+    assert.equal(res.status, 202)
+    const body = await res.json() as Record<string, string>
+    assert.equal(body.websocket_url, 'wss://weft.example/ws/session-gen-1')
+    assert.deepEqual(service.argsOf('start'), [[{ pipeline: 'default', inputs: { prompt: 'an ad' }, config: {}, interactive: false }]])
+  })
+
+  it('derives the WebSocket URL from publicUrl when set, and records the key id as principal', async () => {
+    const { app, service } = setup({ publicUrl: 'https://ads.example.com/weft/', apiKeys: [{ id: 'studio', key: KEY }] })
+    const res = await postJson(app, 'http://10.0.0.5:8080/api/v2/generate', { prompt: 'an ad' }, { 'x-api-key': KEY })
+    const body = await res.json() as Record<string, string>
+    assert.equal(body.websocket_url, 'wss://ads.example.com/weft/ws/session-gen-1')
+    assert.equal(body.status_url, '/weft/api/v2/generations/gen-1')
+    assert.equal((service.argsOf('start')[0]![0] as { principal: string }).principal, 'studio')
+  })
+
+  it('400 REQUEST_INVALID lists every problem at its dotted path, and the service is not called', async () => {
+    const { app, service } = setup()
+    const res = await postJson(app, '/api/v2/generate', {
+      prompt: '   ',
+      framework: 'BOGUS',
+      brand_assets: { product_images: ['https://ok.example/a.png', 'ftp://files.example/b.png'], logo: 'not a url', extra: 1 },
+      duration_s: 12.5,
+      quality_threshold: 101,
+      config: { 'bad key': 1, quality: { 'ok.key': { '9nope': 2 } } },
+      pipeline: '../etc',
+      session_id: 'a b',
+      interactive: 'yes',
+      surprise: true,
+    })
+    assert.equal(res.status, 400)
+    const error = await errorOf(res)
+    assert.equal(error.code, 'REQUEST_INVALID')
+    const paths = new Set(error.issues!.map((i) => i.path))
+    for (const p of ['prompt', 'framework', 'brand_assets.product_images.1', 'brand_assets.logo', 'brand_assets.extra', 'duration_s',
+      'quality_threshold', 'config.bad key', 'config.quality.ok.key.9nope', 'pipeline', 'session_id', 'interactive', 'surprise']) {
+      assert.ok(paths.has(p), `expected an issue at ${p}; got ${[...paths].join(', ')}`)
+    }
+    assert.equal(service.argsOf('start').length, 0)
+  })
+
+  it('400 for a missing prompt and for a body that is not an object', async () => {
+    const { app } = setup()
+    const missing = await errorOf(await postJson(app, '/api/v2/generate', { framework: 'AIDA' }))
+    assert.deepEqual(missing.issues!.map((i) => i.path), ['prompt'])
+    const array = await postJson(app, '/api/v2/generate', [1, 2])
+    assert.equal(array.status, 400)
+    assert.deepEqual((await errorOf(array)).issues!.map((i) => i.path), [''])
+  })
+
+  it('400 JSON_INVALID for malformed JSON; REQUEST_INVALID for absurd nesting', async () => {
+    const { app } = setup()
+    const res = await postJson(app, '/api/v2/generate', '{"prompt": ')
+    assert.equal(res.status, 400)
+    assert.equal((await errorOf(res)).code, 'JSON_INVALID')
+    const deep = await postJson(app, '/api/v2/generate', `{"prompt":"x","config":${'{"a":'.repeat(100)}1${'}'.repeat(100)}}`)
+    assert.equal(deep.status, 400)
+    assert.equal((await errorOf(deep)).code, 'REQUEST_INVALID')
+  })
+
+  it('400 with the service\'s own code and issues (CONFIG_UNKNOWN, INPUT_INVALID, ASSET_UNREADABLE)', async () => {
+    for (const code of ['CONFIG_UNKNOWN', 'INPUT_INVALID', 'ASSET_UNREADABLE']) {
+      const { app, service } = setup()
+      service.fail('start', new WeftError(code, 'nope', { details: { issues: [{ path: 'qualty.threshold', message: 'unknown key' }] } }))
+      const res = await postJson(app, '/api/v2/generate', { prompt: 'x', config: { qualty: { threshold: 1 } } })
+      assert.equal(res.status, 400, code)
+      const error = await errorOf(res)
+      assert.equal(error.code, code)
+      assert.deepEqual(error.issues!.map((i) => i.path), ['qualty.threshold'])
+    }
+  })
+
+  it('404 PIPELINE_NOT_FOUND from the service', async () => {
+    const { app, service } = setup()
+    service.fail('start', new WeftError('PIPELINE_NOT_FOUND', 'no pipeline "nope"'))
+    const res = await postJson(app, '/api/v2/generate', { prompt: 'x', pipeline: 'nope' })
+    assert.equal(res.status, 404)
+    assert.equal((await errorOf(res)).code, 'PIPELINE_NOT_FOUND')
+  })
+
+  it('415 UNSUPPORTED_MEDIA_TYPE for a body that is not JSON', async () => {
+    const { app, service } = setup()
+    for (const type of ['text/plain', 'application/x-www-form-urlencoded', '']) {
+      const res = await app.request('/api/v2/generate', { method: 'POST', headers: type ? { 'content-type': type } : {}, body: '{"prompt":"x"}' })
+      assert.equal(res.status, 415, type)
+      assert.equal((await errorOf(res)).code, 'UNSUPPORTED_MEDIA_TYPE')
+    }
+    const charset = await app.request('/api/v2/generate', { method: 'POST', headers: { 'content-type': 'application/json; charset=utf-8' }, body: '{"prompt":"x"}' })
+    assert.equal(charset.status, 202)
+    assert.equal(service.argsOf('start').length, 1)
+  })
+
+  it('413 PAYLOAD_TOO_LARGE by Content-Length, and for a chunked body without one', async () => {
+    const { app, service } = setup({ bodyLimitBytes: 1024 })
+    const big = JSON.stringify({ prompt: 'x'.repeat(2000) })
+    const sized = await postJson(app, '/api/v2/generate', big)
+    assert.equal(sized.status, 413)
+    assert.equal((await errorOf(sized)).code, 'PAYLOAD_TOO_LARGE')
+
+    const chunks = [new TextEncoder().encode('{"prompt":"'), new TextEncoder().encode('y'.repeat(700)), new TextEncoder().encode('y'.repeat(700) + '"}')]
+    const stream = new ReadableStream<Uint8Array>({ pull(ctrl) { const c = chunks.shift(); if (c) ctrl.enqueue(c); else ctrl.close() } })
+    const req = new Request('http://localhost/api/v2/generate', { method: 'POST', headers: { 'content-type': 'application/json' }, body: stream, duplex: 'half' } as RequestInit)
+    assert.equal(req.headers.get('content-length'), null)
+    const chunked = await app.request(req)
+    assert.equal(chunked.status, 413)
+    assert.equal((await errorOf(chunked)).code, 'PAYLOAD_TOO_LARGE')
+    assert.equal(service.argsOf('start').length, 0)
+
+    const small = new ReadableStream<Uint8Array>({ start(ctrl) { ctrl.enqueue(new TextEncoder().encode('{"prompt":"small"}')); ctrl.close() } })
+    const ok = await app.request(new Request('http://localhost/api/v2/generate', { method: 'POST', headers: { 'content-type': 'application/json' }, body: small, duplex: 'half' } as RequestInit))
+    assert.equal(ok.status, 202)
+  })
+})
+
+describe('generations', () => {
+  it('GET /api/v2/generations/:id: the record with status, stage, nodes, config, error and session', async () => {
+    const { app, service } = setup()
+    const g = generation('g1', { status: 'failed', error: { code: 'NODE_FAILED', message: 'boom' }, nodes: { story: { id: 'story', type: 'critic_loop', status: 'failed', attempts: 1, started_at: null, finished_at: null, duration_ms: null, output: null, error: null } } })
+    service.generations.set('g1', g)
+    const res = await app.request('/api/v2/generations/g1')
+    assert.equal(res.status, 200)
+    assert.deepEqual(await res.json(), g)
+    assert.equal(res.headers.get('cache-control'), 'no-store')
+  })
+
+  it('404 NOT_FOUND for an unknown generation and an unknown route', async () => {
+    const { app } = setup()
+    const res = await app.request('/api/v2/generations/nope')
+    assert.equal(res.status, 404)
+    assert.equal((await errorOf(res)).code, 'NOT_FOUND')
+    const route = await app.request('/api/v2/nothing-here')
+    assert.equal(route.status, 404)
+    assert.equal((await errorOf(route)).code, 'NOT_FOUND')
+  })
+
+  it('GET /api/v2/generations pages with limit and cursor, filters by status', async () => {
+    const { app, service } = setup()
+    for (const id of ['a', 'b', 'c']) service.generations.set(id, generation(id, { status: id === 'b' ? 'completed' : 'running' }))
+    const first = await (await app.request('/api/v2/generations?limit=2')).json() as { items: Array<{ id: string }>; next: string | null }
+    assert.deepEqual(first.items.map((g) => g.id), ['a', 'b'])
+    assert.equal(first.next, '2')
+    const second = await (await app.request(`/api/v2/generations?limit=2&cursor=${first.next}`)).json() as { items: Array<{ id: string }>; next: string | null }
+    assert.deepEqual(second.items.map((g) => g.id), ['c'])
+    assert.equal(second.next, null)
+    const done = await (await app.request('/api/v2/generations?status=completed')).json() as { items: Array<{ id: string }> }
+    assert.deepEqual(done.items.map((g) => g.id), ['b'])
+    assert.deepEqual(service.argsOf('list').map(([q]) => q), [{ limit: 2 }, { limit: 2, cursor: '2' }, { limit: 20, status: 'completed' }])
+  })
+
+  it('400 for a bad limit or status, at their paths', async () => {
+    const { app } = setup()
+    for (const [query, path] of [['limit=0', 'limit'], ['limit=abc', 'limit'], ['limit=101', 'limit'], ['status=done', 'status']] as const) {
+      const res = await app.request(`/api/v2/generations?${query}`)
+      assert.equal(res.status, 400, query)
+      const error = await errorOf(res)
+      assert.equal(error.code, 'REQUEST_INVALID')
+      assert.deepEqual(error.issues!.map((i) => i.path), [path], query)
+    }
+  })
+
+  it('POST …/cancel: 200 with the record once cancelled, 202 while it is stopping', async () => {
+    const { app, service } = setup()
+    service.generations.set('g1', generation('g1'))
+    const done = await app.request('/api/v2/generations/g1/cancel', { method: 'POST' })
+    assert.equal(done.status, 200)
+    assert.equal((await done.json() as { status: string }).status, 'cancelled')
+    service.cancelTo = 'running'
+    service.generations.set('g2', generation('g2'))
+    const stopping = await app.request('/api/v2/generations/g2/cancel', { method: 'POST' })
+    assert.equal(stopping.status, 202)
+    assert.equal((await stopping.json() as { id: string }).id, 'g2')
+    assert.deepEqual(service.argsOf('cancel'), [['g1'], ['g2']])
+  })
+
+  it('409 RUN_FINISHED when cancelling a finished generation; 404 for an unknown one', async () => {
+    const { app, service } = setup()
+    service.generations.set('g1', generation('g1', { status: 'completed' }))
+    service.fail('cancel', new WeftError('RUN_FINISHED', 'already completed'))
+    const res = await app.request('/api/v2/generations/g1/cancel', { method: 'POST' })
+    assert.equal(res.status, 409)
+    assert.equal((await errorOf(res)).code, 'RUN_FINISHED')
+    const unknown = await app.request('/api/v2/generations/zzz/cancel', { method: 'POST' })
+    assert.equal(unknown.status, 404)
+    service.fail('cancel', new WeftError('RUN_LEASED', 'driven elsewhere'))
+    const leased = await app.request('/api/v2/generations/g1/cancel', { method: 'POST' })
+    assert.equal(leased.status, 409)
+    assert.equal((await errorOf(leased)).code, 'RUN_LEASED')
+  })
+
+  it('400 CURSOR_INVALID from the service, at path cursor', async () => {
+    const { app, service } = setup()
+    service.fail('list', new WeftError('CURSOR_INVALID', 'bad cursor', { details: { issues: [{ path: 'cursor', message: 'invalid cursor' }] } }))
+    const res = await app.request('/api/v2/generations?cursor=forged')
+    assert.equal(res.status, 400)
+    const error = await errorOf(res)
+    assert.equal(error.code, 'CURSOR_INVALID')
+    assert.deepEqual(error.issues!.map((i) => i.path), ['cursor'])
+  })
+})
+
+describe('POST /api/v2/generations/:id/approvals/:gate', () => {
+  it('200 { applied, decision }: the decision goes to the service with who decided', async () => {
+    const { app, service } = setup({ apiKeys: [{ id: 'editor', key: KEY }] })
+    const res = await postJson(app, '/api/v2/generations/g1/approvals/approve_story', { decision: 'approve', edits: { draft: 'new story' } }, { authorization: `Bearer ${KEY}` })
+    assert.equal(res.status, 200)
+    assert.deepEqual(await res.json(), { applied: true, decision: { decision: 'approve', by: 'editor', edits: { draft: 'new story' } } })
+    assert.deepEqual(service.argsOf('decide'), [['g1', 'approve_story', { decision: 'approve', by: 'editor', edits: { draft: 'new story' } }]])
+  })
+
+  it('400 at the field: revise without feedback, edits with reject, unknown keys, a bad decision', async () => {
+    const { app, service } = setup()
+    const cases: Array<[unknown, string[]]> = [
+      [{ decision: 'revise' }, ['feedback']],
+      [{ decision: 'revise', feedback: '   ' }, ['feedback']],
+      [{ decision: 'reject', edits: 'x' }, ['edits']],
+      [{ decision: 'approve', by: 'mallory' }, ['by']],
+      [{ decision: 'maybe' }, ['decision']],
+    ]
+    for (const [body, paths] of cases) {
+      const res = await postJson(app, '/api/v2/generations/g1/approvals/approve_story', body)
+      assert.equal(res.status, 400, JSON.stringify(body))
+      const error = await errorOf(res)
+      assert.equal(error.code, 'REQUEST_INVALID')
+      assert.deepEqual(error.issues!.map((i) => i.path), paths, JSON.stringify(body))
+    }
+    assert.equal(service.argsOf('decide').length, 0)
+  })
+
+  it('409 for a gate that is not waiting or a decision not allowed now; 404 for an unknown generation or gate name', async () => {
+    for (const code of ['GATE_NOT_WAITING', 'DECISION_NOT_ALLOWED']) {
+      const { app, service } = setup()
+      service.fail('decide', new WeftError(code, 'no'))
+      const res = await postJson(app, '/api/v2/generations/g1/approvals/approve_story', { decision: 'approve' })
+      assert.equal(res.status, 409, code)
+      assert.equal((await errorOf(res)).code, code)
+    }
+    const { app, service } = setup()
+    service.fail('decide', new WeftError('NOT_FOUND', 'no generation g9'))
+    assert.equal((await postJson(app, '/api/v2/generations/g9/approvals/approve_story', { decision: 'approve' })).status, 404)
+    service.fail('decide', undefined)
+    assert.equal((await postJson(app, '/api/v2/generations/g1/approvals/not%20a%20gate', { decision: 'approve' })).status, 404)
+    assert.equal(service.argsOf('decide').length, 1)
+  })
+
+  it('415 for a decision that is not JSON', async () => {
+    const { app } = setup()
+    const res = await app.request('/api/v2/generations/g1/approvals/approve_story', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'approve' })
+    assert.equal(res.status, 415)
+  })
+})
+
+describe('pipelines', () => {
+  it('GET /api/v2/pipelines lists the service\'s pipelines', async () => {
+    const { app, service } = setup()
+    const res = await app.request('/api/v2/pipelines')
+    assert.equal(res.status, 200)
+    assert.deepEqual(await res.json(), service.pipelines)
+  })
+
+  it('POST /api/v2/pipelines/validate takes YAML text or JSON { text } and answers { valid, diagnostics }', async () => {
+    const { app, service } = setup()
+    service.validation = { valid: false, diagnostics: [{ code: 'UNKNOWN_NODE', message: 'no node x', file: '<request>', line: 3, col: 5, path: 'nodes.a.needs.0', severity: 'error' }] }
+    const yaml = 'pipeline: p\nnodes: {}\n'
+    const fromYaml = await app.request('/api/v2/pipelines/validate', { method: 'POST', headers: { 'content-type': 'text/yaml' }, body: yaml })
+    assert.equal(fromYaml.status, 200)
+    assert.deepEqual(await fromYaml.json(), service.validation)
+    const fromJson = await postJson(app, '/api/v2/pipelines/validate', { text: yaml })
+    assert.equal(fromJson.status, 200)
+    assert.deepEqual(service.argsOf('validatePipeline'), [[yaml], [yaml]])
+    const bad = await postJson(app, '/api/v2/pipelines/validate', { yaml })
+    assert.equal(bad.status, 400)
+    assert.deepEqual((await errorOf(bad)).issues!.map((i) => i.path), ['text', 'yaml'])
+    const image = await app.request('/api/v2/pipelines/validate', { method: 'POST', headers: { 'content-type': 'image/png' }, body: 'x' })
+    assert.equal(image.status, 415)
+  })
+})
+
+describe('errors', () => {
+  it('500 INTERNAL without the stack or message for anything unexpected; the log gets the stack', async () => {
+    const logged: Array<Record<string, unknown> | undefined> = []
+    const { app, service } = setup({ logger: { error: (_m, meta) => logged.push(meta) } })
+    service.fail('get', new Error('db password is hunter2'))
+    const res = await app.request('/api/v2/generations/g1')
+    assert.equal(res.status, 500)
+    const text = await res.text()
+    assert.deepEqual(JSON.parse(text), { error: { code: 'INTERNAL', message: 'internal error' } })
+    assert.ok(!text.includes('hunter2'))
+    assert.equal(logged.length, 1)
+    assert.match(String(logged[0]!.error), /hunter2[\s\S]*at /)
+  })
+
+  it('500 INTERNAL for a WeftError whose code is not a client\'s problem', async () => {
+    const { app, service } = setup()
+    service.fail('listPipelines', new WeftError('NODE_FAILED', 'internal detail'))
+    const res = await app.request('/api/v2/pipelines')
+    assert.equal(res.status, 500)
+    assert.deepEqual(await res.json(), { error: { code: 'INTERNAL', message: 'internal error' } })
+  })
+
+  it('GET /healthz answers { ok: true }', async () => {
+    const { app } = setup({ apiKeys: [{ id: 'a', key: KEY }] })
+    const res = await app.request('/healthz')
+    assert.equal(res.status, 200)
+    assert.deepEqual(await res.json(), { ok: true })
+  })
+})
