@@ -1,0 +1,198 @@
+// A real client against a real `weft serve` (child process, PGlite, offline model, local ffmpeg): it plays the
+// UI over the WebSocket — story gate, scene gate with one revision — downloads the final video with a range
+// request, and survives a server restart while a gate waits.
+import { describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import WebSocket from 'ws'
+import { probe } from '../../engine/media/ffmpeg.ts'
+
+const root = path.resolve(import.meta.dirname, '..', '..')
+const weftArgs = ['--import', 'tsx', path.join(root, 'cli', 'weft.ts')]
+const brief = 'Meet Fizz, the sparkling lemon soda for summer afternoons. Tastes like sunshine. Grab one today!'
+// small frames and the shortest ad, so the suite stays quick; the same pipeline as `weft run`
+const small = { video: { width: 640, height: 360 } }
+
+interface Server {
+  url: string
+  child: ChildProcess
+  stop(signal?: NodeJS.Signals): Promise<void>
+}
+
+async function serve(env: Record<string, string>): Promise<Server> {
+  const child = spawn(process.execPath, [...weftArgs, 'serve', '--port', '0'], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  let err = ''
+  child.stderr!.on('data', (d: Buffer) => (err += d))
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = ''
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d
+      const m = /serving on (http:\/\/\S+)/.exec(out)
+      if (m) resolve(m[1]!)
+    })
+    child.on('exit', (code) => reject(new Error(`weft serve exited (${code}):\n${err}`)))
+  })
+  return {
+    url,
+    child,
+    stop: (signal = 'SIGTERM') => new Promise((resolve) => {
+      if (child.exitCode !== null) return resolve()
+      child.on('exit', () => resolve())
+      child.kill(signal)
+    }),
+  }
+}
+
+interface Frame {
+  type: string
+  seq?: number | null
+  generation_id?: string
+  payload?: Record<string, any>
+  [k: string]: unknown
+}
+
+/** A WebSocket client that keeps every frame and lets the test wait for the next one matching a test. */
+class Client {
+  readonly frames: Frame[] = []
+  #waiters: Array<{ test: (f: Frame) => boolean; resolve: (f: Frame) => void; from: number }> = []
+  readonly ws: WebSocket
+  readonly opened: Promise<void>
+  constructor(url: string, token: string) {
+    this.ws = new WebSocket(url, ['weft.v1', `weft.token.${token}`])
+    this.opened = new Promise((resolve, reject) => {
+      this.ws.once('open', () => resolve())
+      this.ws.once('error', reject)
+    })
+    this.ws.on('message', (data) => {
+      const frame = JSON.parse(String(data)) as Frame
+      this.frames.push(frame)
+      for (const w of [...this.#waiters]) {
+        if (w.test(frame)) {
+          this.#waiters.splice(this.#waiters.indexOf(w), 1)
+          w.resolve(frame)
+        }
+      }
+    })
+  }
+  /** The first frame (already received or still to come) after position `from` that passes `test`. */
+  next(test: (f: Frame) => boolean, from = 0, ms = 120_000): Promise<Frame> {
+    const seen = this.frames.slice(from).find(test)
+    if (seen) return Promise.resolve(seen)
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no frame came in ${ms} ms; last: ${JSON.stringify(this.frames.slice(-3))}`)), ms)
+      this.#waiters.push({ test, from, resolve: (f) => (clearTimeout(timer), resolve(f)) })
+    })
+  }
+  send(message: unknown): void {
+    this.ws.send(JSON.stringify(message))
+  }
+  close(): void {
+    this.ws.close()
+  }
+}
+
+async function post(url: string, body: unknown) {
+  const res = await fetch(`${url}/api/v2/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+  assert.equal(res.status, 202, await res.clone().text())
+  return (await res.json()) as { generation_id: string; session_id: string; websocket_url: string; status_url: string; ws_token: string }
+}
+
+const gate = (name: string) => (f: Frame) => f.type === 'approval.requested' && f.payload?.gate === name
+
+function environment(): Record<string, string> {
+  const data = mkdtempSync(path.join(tmpdir(), 'weft-e2e-'))
+  const env: Record<string, string> = { WEFT_DATA_DIR: data, WEFT_WS_SECRET: randomBytes(32).toString('hex'), WEFT_LEASE_TTL: '2s' }
+  // the durable store under test is PGlite in a folder of its own, whatever the CI environment says
+  env.DATABASE_URL = ''
+  writeFileSync(path.join(data, '.keep'), '')
+  return env
+}
+
+describe('weft serve, end to end', { timeout: 300_000 }, () => {
+  it('a client approves the story with an edit, revises the scenes once, approves, and downloads a playable final video', async () => {
+    const server = await serve(environment())
+    try {
+      const started = await post(server.url, { prompt: brief, framework: 'PAS', interactive: true, duration_s: 12, config: small })
+      const client = new Client(started.websocket_url, started.ws_token)
+      await client.opened
+      const story = await client.next(gate('approve_story'))
+      assert.equal(story.generation_id, started.generation_id)
+      assert.deepEqual(story.payload!.allowed, ['approve', 'reject', 'revise'])
+      const edited = { ...story.payload!.value, story: `${story.payload!.value.story}\n\nEdited by the client.` }
+      client.send({ type: 'approval.decision', gate: 'approve_story', decision: 'approve', edits: edited })
+      const result = await client.next((f) => f.type === 'decision.result')
+      assert.equal(result.applied, true)
+      // the same decision again is answered, not applied twice
+      const mark = client.frames.length
+      client.send({ type: 'approval.decision', gate: 'approve_story', decision: 'approve', edits: edited })
+      assert.equal((await client.next((f) => f.type === 'decision.result', mark)).applied, false)
+
+      const scenes = await client.next(gate('approve_scenes'))
+      assert.equal(scenes.payload!.revision, 0)
+      client.send({ type: 'approval.decision', gate: 'approve_scenes', decision: 'revise', feedback: 'Scene 2: make it funnier' })
+      const again = await client.next((f) => gate('approve_scenes')(f) && f.payload!.revision === 1)
+      assert.equal(again.payload!.value.scenes.length, scenes.payload!.value.scenes.length)
+      client.send({ type: 'approval.decision', gate: 'approve_scenes', decision: 'approve' })
+      const done = await client.next((f) => f.type === 'run.completed' || f.type === 'run.failed')
+      assert.equal(done.type, 'run.completed', JSON.stringify(done.payload))
+      // events arrive in order, without gaps
+      const seqs = client.frames.filter((f) => typeof f.seq === 'number' && f.generation_id === started.generation_id).map((f) => f.seq as number)
+      assert.deepEqual(seqs, seqs.slice().sort((a, b) => a - b))
+      const record = (await (await fetch(`${server.url}${started.status_url}`)).json()) as { status: string; outputs: { story_text: string } }
+      assert.equal(record.status, 'completed')
+      assert.match(record.outputs.story_text, /Edited by the client\./)
+
+      const videoUrl = `${server.url}${done.payload!.final_video_url}`
+      const head = await fetch(videoUrl, { headers: { range: 'bytes=0-99' } })
+      assert.equal(head.status, 206)
+      assert.equal((await head.arrayBuffer()).byteLength, 100)
+      const whole = Buffer.from(await (await fetch(videoUrl)).arrayBuffer())
+      const file = path.join(mkdtempSync(path.join(tmpdir(), 'weft-e2e-dl-')), 'final.mp4')
+      writeFileSync(file, whole)
+      const info = await probe(file, { signal: new AbortController().signal })
+      assert.equal(info.codec, 'h264')
+      assert.ok(info.duration_s >= 5, `duration ${info.duration_s}`)
+      client.close()
+    } finally {
+      await server.stop()
+    }
+  })
+
+  it('a restart while a gate waits: the client reconnects with after_seq, gets the gate again, decides, and the run completes', async () => {
+    const env = environment()
+    let server = await serve(env)
+    const started = await post(server.url, { prompt: brief, interactive: true, duration_s: 12, config: { ...small, stages: { videos: false } } })
+    let client = new Client(started.websocket_url, started.ws_token)
+    await client.opened
+    await client.next(gate('approve_story'))
+    const lastSeq = Math.max(...client.frames.filter((f) => typeof f.seq === 'number').map((f) => f.seq as number))
+    client.close()
+    await server.stop('SIGTERM')
+    server = await serve(env)
+    try {
+      // the token outlives the restart (WEFT_WS_SECRET); the WebSocket URL moved with the new port
+      const wsUrl = started.websocket_url.replace(/^ws:\/\/[^/]+/, server.url.replace(/^http/, 'ws'))
+      client = new Client(wsUrl, started.ws_token)
+      await client.opened
+      client.send({ type: 'resume', generation_id: started.generation_id, after_seq: lastSeq })
+      const reasked = await client.next(gate('approve_story'))
+      assert.equal(reasked.payload!.gate, 'approve_story')
+      client.send({ type: 'approval.decision', generation_id: started.generation_id, gate: 'approve_story', decision: 'approve' })
+      await client.next(gate('approve_scenes'))
+      client.send({ type: 'approval.decision', generation_id: started.generation_id, gate: 'approve_scenes', decision: 'approve' })
+      const done = await client.next((f) => f.type === 'run.completed' || f.type === 'run.failed')
+      assert.equal(done.type, 'run.completed', JSON.stringify(done.payload))
+      // nothing replayed after the resume point came twice
+      const replayed = client.frames.filter((f) => typeof f.seq === 'number').map((f) => f.seq as number)
+      assert.equal(new Set(replayed).size, replayed.length)
+      assert.ok(replayed.every((s) => s > lastSeq))
+      client.close()
+    } finally {
+      await server.stop()
+    }
+  })
+})
