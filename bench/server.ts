@@ -1,0 +1,93 @@
+// Load figures for `weft serve` on loopback, with the embedded defaults (PGlite, offline model, local media):
+// 1. the sustained rate of accepted POST /api/v2/generate (interactive generations of the default pipeline,
+//    which run their story loop and pause at the story gate) at which p99 latency stays ≤ 100 ms with 0 errors;
+// 2. the server's memory with N generations paused at approval gates;
+// 3. the delay from a node's completion (its event's timestamp) to the WebSocket frame reaching a client.
+// Bounded in count and time; prints figures, asserts nothing. After `npm run build`:
+//   node dist/bench/server.js [--rates 10,25,50,100] [--seconds 10] [--paused 1000]
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, readFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { parseArgs } from 'node:util'
+import autocannon from 'autocannon'
+import WebSocket from 'ws'
+
+const root = path.resolve(import.meta.dirname, '..', '..')
+const { values } = parseArgs({ options: { rates: { type: 'string', default: '10,25,50,100' }, seconds: { type: 'string', default: '10' }, paused: { type: 'string', default: '1000' }, events: { type: 'string', default: '40' } } })
+const body = JSON.stringify({ prompt: 'Meet Fizz, the sparkling lemon soda for summer afternoons. Grab one today!', interactive: true })
+
+async function serve(): Promise<{ url: string; child: ChildProcess }> {
+  const env = { ...process.env, WEFT_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'weft-bench-serve-')), WEFT_RATE_LIMIT: 'off', DATABASE_URL: '' }
+  const child = spawn(process.execPath, [path.join(root, 'dist', 'cli', 'weft.js'), 'serve', '--port', '0'], { cwd: root, env, stdio: ['ignore', 'pipe', 'inherit'] })
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = ''
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d
+      const m = /serving on (http:\/\/\S+)/.exec(out)
+      if (m) resolve(m[1]!)
+    })
+    child.on('exit', (code) => reject(new Error(`weft serve exited with ${code}`)))
+  })
+  return { url, child }
+}
+
+const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024
+
+async function count(url: string, status: string): Promise<number> {
+  let n = 0
+  let cursor: string | undefined
+  do {
+    const res = (await (await fetch(`${url}/api/v2/generations?status=${status}&limit=100${cursor ? `&cursor=${cursor}` : ''}`)).json()) as { items: unknown[]; next?: string }
+    n += res.items.length
+    cursor = res.next
+  } while (cursor)
+  return n
+}
+
+const { url, child } = await serve()
+const pid = child.pid!
+console.log(`weft serve on ${url} (pid ${pid}), RSS at start ${rssMb(pid).toFixed(0)} MB`)
+
+// 1. accepted POST /generate at fixed rates
+console.log('\nPOST /api/v2/generate, interactive default pipeline (each run pauses at its story gate)')
+console.log('rate (req/s) | sent | 202 | errors + non-2xx | p50 ms | p99 ms | max ms')
+let best = 0
+for (const rate of values.rates!.split(',').map(Number)) {
+  const r = await autocannon({ url: `${url}/api/v2/generate`, method: 'POST', headers: { 'content-type': 'application/json' }, body, connections: 10, overallRate: rate, duration: Number(values.seconds) })
+  const ok = r['2xx']
+  const bad = r.errors + r.timeouts + r.non2xx
+  console.log(`${rate} | ${r.requests.sent} | ${ok} | ${bad} | ${r.latency.p50} | ${r.latency.p99} | ${r.latency.max}`)
+  if (bad === 0 && r.latency.p99 <= 100) best = Math.max(best, rate)
+}
+console.log(`highest tested rate with p99 ≤ 100 ms and 0 errors: ${best || 'none'} req/s`)
+
+// 2. memory with N generations paused at gates
+const target = Number(values.paused)
+let paused = await count(url, 'awaiting_approval')
+for (let i = 0; paused + i < target; i++) {
+  await fetch(`${url}/api/v2/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body })
+}
+const t0 = Date.now()
+while ((paused = await count(url, 'awaiting_approval')) < target && Date.now() - t0 < 300_000) await new Promise((r) => setTimeout(r, 2000))
+console.log(`\n${paused} generations paused at approval gates: server RSS ${rssMb(pid).toFixed(0)} MB`)
+
+// 3. node completion → WebSocket frame
+const first = (await (await fetch(`${url}/api/v2/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body })).json()) as { session_id: string; websocket_url: string; ws_token: string }
+const ws = new WebSocket(first.websocket_url, ['weft.v1', `weft.token.${first.ws_token}`])
+await new Promise((resolve) => ws.once('open', resolve))
+const delays: number[] = []
+ws.on('message', (data) => {
+  const f = JSON.parse(String(data)) as { type: string; timestamp?: string }
+  if (f.type === 'node.completed' && f.timestamp) delays.push(Date.now() - Date.parse(f.timestamp))
+})
+for (let i = 0; i < Number(values.events); i++) {
+  await fetch(`${url}/api/v2/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...JSON.parse(body), session_id: first.session_id }) })
+  await new Promise((r) => setTimeout(r, 100))
+}
+await new Promise((r) => setTimeout(r, 5000))
+ws.close()
+delays.sort((a, b) => a - b)
+const pct = (p: number) => delays[Math.min(delays.length - 1, Math.floor((p / 100) * delays.length))]
+console.log(`\nnode.completed → WebSocket frame, ${delays.length} events: p50 ${pct(50)} ms, p99 ${pct(99)} ms, max ${delays.at(-1)} ms`)
+child.kill('SIGTERM')
