@@ -68,6 +68,17 @@ describe('pipelines/default.yaml', () => {
     assert.equal((o.scenes as unknown[]).length, 3)
   })
 
+  it('an unreadable brand asset fails its node and the run precisely; what was made before is kept', () => {
+    const { code, record } = run(...small, '--set', 'stages.videos=false', '--input', 'product_images=[/nonexistent/product.png]')
+    assert.equal(code, 1)
+    assert.equal(record.status, 'failed')
+    assert.equal(record.nodes.references!.status, 'failed')
+    assert.equal(record.nodes.references!.error?.code, 'FAN_OUT_ITEM_FAILED')
+    assert.match(record.nodes.references!.error!.message, /ASSET_UNREADABLE: brand asset \/nonexistent\/product\.png cannot be read/)
+    assert.equal(record.nodes.story!.status, 'succeeded')
+    assert.equal(typeof (record.nodes.approve_story!.output as { value: { story: string } }).value.story, 'string')
+  })
+
   it('rejects bad input before anything runs: unknown framework, empty prompt, too short', () => {
     for (const [args, code] of [[['--input', 'framework=XYZ'], 'INPUT_INVALID'], [['--input', 'duration_s=5'], 'INPUT_INVALID']] as const) {
       const r = spawnSync(process.execPath, [...weftArgs, 'run', 'pipelines/default.yaml', '--input', `prompt=${brief}`, ...args], { cwd: root, env, encoding: 'utf8' })
