@@ -66,6 +66,15 @@ export async function serveCommand(o: ServeCommandOptions, env: Env = process.en
     service = await createGenerationService({ store, dataDir: weftDataDir(env), pipelinesDir, providers, owner, leaseTtlMs: leaseTtlMs(env) })
     const resumed = await service.resumeInterrupted()
     if (resumed > 0) process.stderr.write(`resumed ${resumed} interrupted generation${resumed === 1 ? '' : 's'}\n`)
+    // a run whose crashed driver still held its lease at start is picked up once the lease runs out
+    const ttl = leaseTtlMs(env)
+    const sweep = setInterval(() => {
+      service!.resumeInterrupted().then(
+        (n) => n > 0 && process.stderr.write(`resumed ${n} interrupted generation${n === 1 ? '' : 's'}\n`),
+        (err: Error) => process.stderr.write(`resuming interrupted generations failed: ${err.message}\n`),
+      )
+    }, ttl)
+    sweep.unref()
     const running = await startServer({ ...settings, service, port: o.port, host: o.host })
     process.stdout.write(`weft serving on ${running.url} (docs: ${running.url}/docs)${settings.apiKeys?.length ? '' : ' — no API keys: loopback only'}\n`)
     await untilSignal()

@@ -162,7 +162,7 @@ describe('weft serve, end to end', { timeout: 300_000 }, () => {
     }
   })
 
-  it('a restart while a gate waits: the client reconnects with after_seq, gets the gate again, decides, and the run completes', async () => {
+  for (const signal of ['SIGTERM', 'SIGKILL'] as const) it(`a restart (${signal}) while a gate waits: the client reconnects with after_seq, gets the gate again, decides, and the run completes`, async () => {
     const env = environment()
     let server = await serve(env)
     const started = await post(server.url, { prompt: brief, interactive: true, duration_s: 12, config: { ...small, stages: { videos: false } } })
@@ -171,7 +171,7 @@ describe('weft serve, end to end', { timeout: 300_000 }, () => {
     await client.next(gate('approve_story'))
     const lastSeq = Math.max(...client.frames.filter((f) => typeof f.seq === 'number').map((f) => f.seq as number))
     client.close()
-    await server.stop('SIGTERM')
+    await server.stop(signal)
     server = await serve(env)
     try {
       // the token outlives the restart (WEFT_WS_SECRET); the WebSocket URL moved with the new port
