@@ -52,6 +52,7 @@ export async function createGenerationService(opts: ServiceOptions): Promise<Gen
   const leaseTtlMs = opts.leaseTtlMs ?? 30_000
   /** Runs this process drives, with the controller that cancels each. */
   const active = new Map<string, { abort: AbortController; done: Promise<unknown> }>()
+  let sweeping: Promise<number> | undefined
 
   /** Drives a run in the background; resolves once it is recorded (or rejects if it could not be). */
   function drive(pipeline: Pipeline, run: { id: string; sessionId: string; inputs: Record<string, unknown>; config: Record<string, unknown>; interactive: boolean; resume?: { record: RunRecord; lastSeq: number } }): Promise<void> {
@@ -190,28 +191,10 @@ export async function createGenerationService(opts: ServiceOptions): Promise<Gen
 
     artifactsDir: (id) => path.join(runsDir, id),
 
-    /** Resumes every run that is not finished and whose lease has run out; returns how many. */
-    async resumeInterrupted(): Promise<number> {
-      let resumed = 0
-      for (const status of ACTIVE) {
-        for (const record of await store.listRuns({ status })) {
-          if (active.has(record.id)) continue
-          const { pipeline, diagnostics } = await loadPipeline(record.pipeline.file)
-          if (!pipeline) {
-            // the pipeline is gone or broken: end the run with the reason instead of stopping the server
-            await failRun(store, owner, leaseTtlMs, record, new WeftError('PIPELINE_INVALID', `cannot resume: pipeline ${record.pipeline.file} does not load (${diagnostics[0]?.code ?? 'unknown'}: ${diagnostics[0]?.message ?? ''})`))
-            continue
-          }
-          const lastSeq = (await store.listEvents(record.id)).at(-1)?.seq ?? 0
-          try {
-            await drive(pipeline, { id: record.id, sessionId: record.session_id ?? record.id, inputs: record.inputs, config: record.config, interactive: record.interactive, resume: { record, lastSeq } })
-            resumed++
-          } catch (err) {
-            if ((err as WeftError).code !== 'RUN_LEASED') throw err
-          }
-        }
-      }
-      return resumed
+    /** Resumes every run that is not finished and whose lease has run out; returns how many. One sweep at a time. */
+    resumeInterrupted(): Promise<number> {
+      sweeping ??= sweep().finally(() => (sweeping = undefined))
+      return sweeping
     },
 
     /** Stops driving without ending the runs (their leases are given up, so the next process resumes them at once). */
@@ -224,6 +207,29 @@ export async function createGenerationService(opts: ServiceOptions): Promise<Gen
       await Promise.all([...active.values()].map((a) => a.done))
       await executor.close()
     },
+  }
+
+  async function sweep(): Promise<number> {
+    let resumed = 0
+    for (const status of ACTIVE) {
+      for (const record of await store.listRuns({ status })) {
+        if (active.has(record.id)) continue
+        const { pipeline, diagnostics } = await loadPipeline(record.pipeline.file)
+        if (!pipeline) {
+          // the pipeline is gone or broken: end the run with the reason instead of stopping the server
+          await failRun(store, owner, leaseTtlMs, record, new WeftError('PIPELINE_INVALID', `cannot resume: pipeline ${record.pipeline.file} does not load (${diagnostics[0]?.code ?? 'unknown'}: ${diagnostics[0]?.message ?? ''})`))
+          continue
+        }
+        const lastSeq = (await store.listEvents(record.id)).at(-1)?.seq ?? 0
+        try {
+          await drive(pipeline, { id: record.id, sessionId: record.session_id ?? record.id, inputs: record.inputs, config: record.config, interactive: record.interactive, resume: { record, lastSeq } })
+          resumed++
+        } catch (err) {
+          if ((err as WeftError).code !== 'RUN_LEASED') throw err
+        }
+      }
+    }
+    return resumed
   }
 }
 
