@@ -62,29 +62,27 @@ export async function serveCommand(o: ServeCommandOptions, env: Env = process.en
   const pipelinesDir = path.resolve(o.pipelines ?? env.WEFT_PIPELINES_DIR ?? 'pipelines')
   const store = await openStore('db')
   let service: Awaited<ReturnType<typeof createGenerationService>> | undefined
+  let sweep: NodeJS.Timeout | undefined
   try {
     service = await createGenerationService({ store, dataDir: weftDataDir(env), pipelinesDir, providers, owner, leaseTtlMs: leaseTtlMs(env) })
+    const running = await startServer({ ...settings, service, port: o.port, host: o.host })
+    // resumed only once the server listens: a start that fails must leave interrupted runs as they are
     const resumed = await service.resumeInterrupted()
     if (resumed > 0) process.stderr.write(`resumed ${resumed} interrupted generation${resumed === 1 ? '' : 's'}\n`)
     // a run whose crashed driver still held its lease at start is picked up once the lease runs out
     const ttl = leaseTtlMs(env)
-    const sweep = setInterval(() => {
+    sweep = setInterval(() => {
       service!.resumeInterrupted().then(
         (n) => n > 0 && process.stderr.write(`resumed ${n} interrupted generation${n === 1 ? '' : 's'}\n`),
         (err: Error) => process.stderr.write(`resuming interrupted generations failed: ${err.message}\n`),
       )
     }, ttl)
     sweep.unref()
-    const running = await startServer({ ...settings, service, port: o.port, host: o.host })
     process.stdout.write(`weft serving on ${running.url} (docs: ${running.url}/docs)${settings.apiKeys?.length ? '' : ' — no API keys: loopback only'}\n`)
     await untilSignal()
     process.stderr.write('shutting down…\n')
     await running.close()
-    // generations in progress are not cancelled: their leases are given up and the store closed under them,
-    // so the next `weft serve` resumes them from their last recorded step (gates are asked again)
-    await service.suspend()
-    await store.close()
-    return process.exit(0)
+    return 0
   } catch (err) {
     const e = err as { code?: string; message?: string }
     if (e.code === 'LISTEN_FAILED' || e.code === 'AUTH_REQUIRED') {
@@ -93,8 +91,13 @@ export async function serveCommand(o: ServeCommandOptions, env: Env = process.en
     }
     throw err
   } finally {
-    await service?.close()
+    // generations in progress are not cancelled on the way out: their leases are given up and the store is
+    // closed under them (nothing more is recorded), so the next `weft serve` resumes them from their last
+    // recorded step, asking their gates again
+    clearInterval(sweep)
+    await service?.suspend()
     await store.close()
+    await service?.close().catch(() => {})
   }
 }
 

@@ -138,6 +138,8 @@ async function requestDecision(run: Run, state: NodeState, request: ApprovalRequ
       asked,
       requested(),
     ])
+    // the run may have stopped while the request was being recorded
+    signal.throwIfAborted()
     const answer = await source.decide(request, signal)
     // a decision recorded first by someone else (another client or process) is the one that stands
     decision = (await store.decideApproval(run.id, request.gate, request.revision, answer))?.decision ?? answer

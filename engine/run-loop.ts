@@ -43,7 +43,12 @@ export interface RunOptions {
    * their `when`) keep their record and output and are not executed again; every other node runs.
    * `lastSeq` is the last event sequence number already stored for the run.
    */
-  resume?: { record: RunRecord; lastSeq: number }
+  resume?: {
+    record: RunRecord
+    lastSeq: number
+    /** Resume only if, once the lease is held, the stored run still has one of these statuses (else RUN_FINISHED). */
+    onlyIf?: RunStatus[]
+  }
   /**
    * Drive the run under a lease held in the store (renewed every third of `ttlMs`, default 30 s): a
    * second process cannot drive it at the same time, and a crashed owner's lease runs out.
@@ -188,6 +193,15 @@ export class Run {
       }
     }
     if (earlier) await claim()
+    const onlyIf = this.opts.resume?.onlyIf
+    if (earlier && onlyIf) {
+      // between reading the record and taking the lease, someone may have ended the run (a cancel)
+      const now = await this.opts.store.getRun(this.id)
+      if (!now || !onlyIf.includes(now.status)) {
+        if (lease) await this.opts.store.releaseRun(this.id, lease.owner)
+        throw new WeftError('RUN_FINISHED', `run ${this.id} is ${now?.status ?? 'gone'}; not resumed`, { retryable: false })
+      }
+    }
     if (earlier) {
       // pending again: every node that will run now starts from a clean record
       const reset = [...this.nodes.values()].filter((s) => !this.kept.includes(s.spec.id)).map((s): StoreWrite => ({ kind: 'node.update', runId: this.id, node: { ...s.record } }))

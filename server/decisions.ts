@@ -11,11 +11,14 @@ export class StoreDecisions implements DecisionSource {
   constructor(private readonly store: RunStore, private readonly pollMs = 1000) {}
 
   async decide(request: ApprovalRequest, signal: AbortSignal): Promise<Decision> {
+    signal.throwIfAborted()
     const k = key(request.runId, request.gate, request.revision)
     let poll: NodeJS.Timeout | undefined
+    let onAbort: (() => void) | undefined
     const decided = new Promise<Decision>((resolve, reject) => {
       this.#waiting.set(k, resolve)
-      signal.addEventListener('abort', () => reject(signal.reason), { once: true })
+      onAbort = () => reject(signal.reason)
+      signal.addEventListener('abort', onAbort, { once: true })
       const look = async () => {
         const recorded = await this.store.getApproval(request.runId, request.gate, request.revision).catch(() => undefined)
         if (recorded?.decision) resolve(recorded.decision)
@@ -29,6 +32,7 @@ export class StoreDecisions implements DecisionSource {
       return await decided
     } finally {
       clearInterval(poll)
+      if (onAbort) signal.removeEventListener('abort', onAbort)
       this.#waiting.delete(k)
     }
   }

@@ -51,12 +51,13 @@ export async function createGenerationService(opts: ServiceOptions): Promise<Gen
   const fetchAssets = opts.fetchAssets ?? fetchBrandAssets
   const leaseTtlMs = opts.leaseTtlMs ?? 30_000
   /** Runs this process drives, with the controller that cancels each. */
-  const active = new Map<string, { abort: AbortController; done: Promise<unknown> }>()
+  const active = new Map<string, { abort: AbortController; done: Promise<unknown>; leaseOwner: string }>()
   let sweeping: Promise<number> | undefined
 
   /** Drives a run in the background; resolves once it is recorded (or rejects if it could not be). */
   function drive(pipeline: Pipeline, run: { id: string; sessionId: string; inputs: Record<string, unknown>; config: Record<string, unknown>; interactive: boolean; resume?: { record: RunRecord; lastSeq: number } }): Promise<void> {
     const abort = new AbortController()
+    const leaseOwner = `${owner}:${run.id.slice(0, 8)}:${randomUUID().slice(0, 8)}`
     hub.bind(run.id, run.sessionId)
     let recorded!: () => void
     let refused!: (err: unknown) => void
@@ -64,9 +65,10 @@ export async function createGenerationService(opts: ServiceOptions): Promise<Gen
     const done = runPipeline({
       pipeline, inputs: run.inputs, config: run.config, executor, store, decisions,
       runId: run.id, sessionId: run.sessionId, interactive: run.interactive, signal: abort.signal,
-      workDir: runsDir, lease: { owner, ttlMs: leaseTtlMs }, events: { emit: (e) => hub.publish(e) },
+      // a lease owner per drive: two drives (or a drive and a cancel) in this process exclude each other too
+      workDir: runsDir, lease: { owner: leaseOwner, ttlMs: leaseTtlMs }, events: { emit: (e) => hub.publish(e) },
       onStart: () => recorded(),
-      ...(run.resume ? { resume: run.resume } : {}),
+      ...(run.resume ? { resume: { ...run.resume, onlyIf: ACTIVE } } : {}),
     }).then(
       (record) => record,
       (err) => {
@@ -77,7 +79,7 @@ export async function createGenerationService(opts: ServiceOptions): Promise<Gen
       active.delete(run.id)
       hub.unbind(run.id)
     })
-    active.set(run.id, { abort, done })
+    active.set(run.id, { abort, done, leaseOwner })
     return started
   }
 
@@ -135,16 +137,22 @@ export async function createGenerationService(opts: ServiceOptions): Promise<Gen
     },
 
     async cancel(id: string): Promise<void> {
-      const here = active.get(id)
-      if (here) {
+      const stopHere = async (): Promise<boolean> => {
+        const here = active.get(id)
+        if (!here) return false
         here.abort.abort()
         await here.done
-        return
+        return true
       }
+      if (await stopHere()) return
       const record = await requireRun(id)
       if (!ACTIVE.includes(record.status)) throw new WeftError('RUN_FINISHED', `generation ${id} has already ended (${record.status})`, { retryable: false })
       // driven by no live process here: take its lease and end it as cancelled
-      if (!(await store.claimRun(id, owner, leaseTtlMs))) throw new WeftError('RUN_LEASED', `generation ${id} is being driven by another process; cancel it there`, { retryable: false })
+      if (!(await store.claimRun(id, owner, leaseTtlMs))) {
+        // a resume sweep here may have taken it meanwhile
+        if (await stopHere()) return
+        throw new WeftError('RUN_LEASED', `generation ${id} is being driven by another process; cancel it there`, { retryable: false })
+      }
       try {
         const lastSeq = (await store.listEvents(id)).at(-1)?.seq ?? 0
         const now = new Date().toISOString()
@@ -199,7 +207,7 @@ export async function createGenerationService(opts: ServiceOptions): Promise<Gen
 
     /** Stops driving without ending the runs (their leases are given up, so the next process resumes them at once). */
     async suspend(): Promise<void> {
-      await Promise.all([...active.keys()].map((id) => store.releaseRun(id, owner).catch(() => {})))
+      await Promise.all([...active].map(([id, a]) => store.releaseRun(id, a.leaseOwner).catch(() => {})))
     },
 
     async close(): Promise<void> {
@@ -225,7 +233,8 @@ export async function createGenerationService(opts: ServiceOptions): Promise<Gen
           await drive(pipeline, { id: record.id, sessionId: record.session_id ?? record.id, inputs: record.inputs, config: record.config, interactive: record.interactive, resume: { record, lastSeq } })
           resumed++
         } catch (err) {
-          if ((err as WeftError).code !== 'RUN_LEASED') throw err
+          const c = (err as WeftError).code
+        if (c !== 'RUN_LEASED' && c !== 'RUN_FINISHED') throw err
         }
       }
     }
