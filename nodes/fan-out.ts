@@ -13,6 +13,8 @@ export const fanOutNode = defineNode({
   config: v.strictObject({
     /** The list to iterate over. */
     items: v.array(v.unknown()),
+    /** Most items accepted; a longer list fails the node before any child runs (a guard against runaway lists). */
+    max_items: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1))),
     /** Most children running at once (default: no cap beyond the run's own). */
     concurrency: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1))),
     /** `fail`: the first failed item fails the node; `skip`: failed items are left out of `results` and listed in `failed`; `collect`: they stay as `null`. */
@@ -27,7 +29,10 @@ export const fanOutNode = defineNode({
     failed: v.array(ItemError),
   }),
   async execute(ctx) {
-    const { items, concurrency, on_item_error: policy } = ctx.config
+    const { items, concurrency, on_item_error: policy, max_items: maxItems } = ctx.config
+    if (maxItems !== undefined && items.length > maxItems) {
+      throw new WeftError('FAN_OUT_TOO_MANY_ITEMS', `${items.length} items, more than max_items (${maxItems})`, { retryable: false, details: { items: items.length, max_items: maxItems } })
+    }
     const outcomes: Array<ChildOutcome | undefined> = new Array(items.length)
     const stop = new AbortController()
     const onAbort = () => stop.abort(ctx.signal.reason)

@@ -83,6 +83,17 @@ export function createApp(service: GenerationService, opts: AppOptions): Hono<En
     return c.html(renderDocsPage(openapi()))
   })
 
+  if (!opts.apiKeys?.length) {
+    // without keys the API trusts the machine it runs on: a page elsewhere that rebinds its DNS name to
+    // 127.0.0.1 must not reach it, so the Host must name this machine (or the configured public URL)
+    const publicHost = opts.publicUrl ? new URL(opts.publicUrl).host.toLowerCase() : undefined
+    app.use('/api/*', async (c, next) => {
+      // the node server builds the request URL from the Host header
+      const host = (c.req.header('host') ?? new URL(c.req.url).host).toLowerCase()
+      if (host !== publicHost && !loopbackHost(host)) return errorResponse(c, 403, 'HOST_FORBIDDEN', `requests must name this machine (localhost, 127.0.0.1 or [::1]) in Host when no API keys are set; got "${host}"`)
+      await next()
+    })
+  }
   app.use('/api/*', apiKeyAuth(opts.apiKeys ?? []))
   app.use('/api/*', async (c, next) => {
     await next()
@@ -138,7 +149,7 @@ export function createApp(service: GenerationService, opts: AppOptions): Hono<En
     const decision: Decision = { decision: body.decision, by: principal ?? 'human' }
     if (body.feedback !== undefined) decision.feedback = body.feedback
     if (body.edits !== undefined) decision.edits = body.edits
-    const result = await service.decide(c.req.param('id'), gate, decision)
+    const result = await service.decide(c.req.param('id'), gate, body.revision === undefined ? decision : { ...decision, revision: body.revision })
     return c.json({ applied: result.applied, decision: result.decision })
   })
 
@@ -248,4 +259,10 @@ function defaultClientIp(c: Context, trustProxy: boolean): string {
   }
   const env = c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined
   return env?.incoming?.socket?.remoteAddress ?? 'unknown'
+}
+
+/** A Host header naming this machine: localhost, 127.x.x.x or [::1], with any port. */
+function loopbackHost(host: string): boolean {
+  const name = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.replace(/:\d+$/, '')
+  return name === 'localhost' || name === '[::1]' || /^127(\.\d{1,3}){3}$/.test(name)
 }

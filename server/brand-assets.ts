@@ -23,11 +23,38 @@ export function assetAllowlist(env: Record<string, string | undefined> = process
  */
 export const fetchBrandAssets: AssetFetcher = async (assets, dir, pipeline) => {
   const allow = assetAllowlist()
-  const get = async (url: string, name: string) => (await fetchAsset(url, { destDir: dir, name, allow })).path
-  const product = await Promise.all((assets.product_images ?? []).map((u, i) => get(u, `product-${i + 1}`)))
-  const character = await Promise.all((assets.character_images ?? []).map((u, i) => get(u, `character-${i + 1}`)))
-  const logo = assets.logo ? await get(assets.logo, 'logo') : undefined
+  // the first asset refused stops the others (nothing is kept of a refused request)
+  const stop = new AbortController()
+  const get = (url: string, name: string) => fetchAsset(url, { destDir: dir, name, allow, signal: stop.signal }).then((a) => a.path, (err: unknown) => {
+    stop.abort()
+    throw err
+  })
+  const products = (assets.product_images ?? []).map((u, i) => get(u, `product-${i + 1}`))
+  const characters = (assets.character_images ?? []).map((u, i) => get(u, `character-${i + 1}`))
+  const logos = assets.logo ? [get(assets.logo, 'logo')] : []
+  // every fetch settles (the stopped ones remove their temporary files) before a refusal is reported
+  const settled = await Promise.allSettled([...products, ...characters, ...logos])
+  const reasons = settled.flatMap((s) => (s.status === 'rejected' ? [s.reason as { details?: { reason?: string } }] : []))
+  // the refusal that caused the others to stop, not one of the stopped
+  if (reasons.length) throw reasons.find((r) => r?.details?.reason !== 'aborted') ?? reasons[0]
+  const paths = settled.map((s) => (s as PromiseFulfilledResult<string>).value)
+  const product = paths.slice(0, products.length)
+  const character = paths.slice(products.length, products.length + characters.length)
+  const logo = logos.length ? paths.at(-1) : undefined
   const split = { product_images: product, character_images: character, ...(logo ? { logo } : {}) }
+  if ('product_images' in pipeline.inputs || 'character_images' in pipeline.inputs || 'logo' in pipeline.inputs) {
+    return Object.fromEntries(Object.entries(split).filter(([k]) => k in pipeline.inputs))
+  }
+  return 'brand_assets' in pipeline.inputs ? { brand_assets: split } : {}
+}
+
+/** The inputs the fetched assets will become, with placeholder paths: for checking a request before fetching. */
+export function standInAssets(assets: BrandAssetUrls, pipeline: Pipeline): Record<string, unknown> {
+  const split = {
+    product_images: (assets.product_images ?? []).map((_, i) => `product-${i + 1}`),
+    character_images: (assets.character_images ?? []).map((_, i) => `character-${i + 1}`),
+    ...(assets.logo ? { logo: 'logo' } : {}),
+  }
   if ('product_images' in pipeline.inputs || 'character_images' in pipeline.inputs || 'logo' in pipeline.inputs) {
     return Object.fromEntries(Object.entries(split).filter(([k]) => k in pipeline.inputs))
   }

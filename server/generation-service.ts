@@ -2,7 +2,7 @@
 // shared worker pool, records everything through the store, streams events by session, applies decisions
 // exactly once, and on start resumes the runs no live process is driving.
 import { randomUUID } from 'node:crypto'
-import { mkdir } from 'node:fs/promises'
+import { mkdir, rm } from 'node:fs/promises'
 import path from 'node:path'
 import type { Pipeline } from '../engine/dsl/pipeline.ts'
 import { toErrorInfo, WeftError, type Diagnostic } from '../engine/errors.ts'
@@ -16,7 +16,7 @@ import type { DecisionResult, GenerationService, ListQuery, PipelineInfo, StartG
 import { SessionHub } from './hub.ts'
 import { StoreDecisions } from './decisions.ts'
 import { PipelineCatalog } from './pipelines.ts'
-import { fetchBrandAssets, type AssetFetcher } from './brand-assets.ts'
+import { fetchBrandAssets, standInAssets, type AssetFetcher } from './brand-assets.ts'
 
 export interface ServiceOptions {
   store: RunStore
@@ -103,8 +103,10 @@ export async function createGenerationService(opts: ServiceOptions): Promise<Gen
 
     async validatePipeline(text: string): Promise<{ valid: boolean; diagnostics: Diagnostic[] }> {
       // checked as if it sat with the served pipelines (its prompts resolve there); plugins are not loaded from a request
-      const { diagnostics } = await loadPipeline(path.join(catalog.dir, 'request.yaml'), { text, plugins: false })
-      return { valid: !diagnostics.some((d) => d.severity === 'error'), diagnostics }
+      const { diagnostics } = await loadPipeline(path.join(catalog.dir, 'request.yaml'), { text, plugins: false, promptsKey: false })
+      // the server's own paths are none of the client's business: a file is named by its last part
+      const shown = diagnostics.map((d) => ({ ...d, file: 'request.yaml', message: d.message.replace(/(?:\/[\w.@+-]+)+\/([\w.@+-]+)/g, '$1') }))
+      return { valid: !shown.some((d) => d.severity === 'error'), diagnostics: shown }
     },
 
     async start(req: StartGeneration): Promise<Started> {
@@ -112,15 +114,26 @@ export async function createGenerationService(opts: ServiceOptions): Promise<Gen
       const sessionId = req.sessionId ?? randomUUID()
       const id = randomUUID()
       const inputs = { ...req.inputs }
-      if (req.brandAssets) Object.assign(inputs, await fetchAssets(req.brandAssets, path.join(runsDir, id, 'assets'), pipeline))
-      const resolved = resolveRunInputs(pipeline, inputs, { origin: 'request' })
-      if (resolved.diagnostics.length) throw invalid('INPUT_INVALID', 'the request does not fit the pipeline\'s inputs', resolved.diagnostics)
       const config = resolveConfig(pipeline, Object.entries(req.config).map(([p, value]) => ({ path: p, value })))
       if (config.diagnostics.length) {
         const code = config.diagnostics.some((d) => d.code === 'CONFIG_UNKNOWN') ? 'CONFIG_UNKNOWN' : 'CONFIG_INVALID'
         throw invalid(code, 'the config overrides do not fit the pipeline\'s config', config.diagnostics)
       }
-      await drive(pipeline, { id, sessionId, inputs: resolved.inputs, config: config.config, interactive: req.interactive })
+      // everything else is checked before any brand asset is fetched (with stand-in paths where they will go)
+      const standIns = req.brandAssets ? standInAssets(req.brandAssets, pipeline) : {}
+      const precheck = resolveRunInputs(pipeline, { ...inputs, ...standIns }, { origin: 'request' })
+      if (precheck.diagnostics.length) throw invalid('INPUT_INVALID', 'the request does not fit the pipeline\'s inputs', precheck.diagnostics)
+      const runDir = path.join(runsDir, id)
+      try {
+        if (req.brandAssets) Object.assign(inputs, await fetchAssets(req.brandAssets, path.join(runDir, 'assets'), pipeline))
+        const resolved = resolveRunInputs(pipeline, inputs, { origin: 'request' })
+        if (resolved.diagnostics.length) throw invalid('INPUT_INVALID', 'the request does not fit the pipeline\'s inputs', resolved.diagnostics)
+        await drive(pipeline, { id, sessionId, inputs: resolved.inputs, config: config.config, interactive: req.interactive })
+      } catch (err) {
+        // nothing was recorded: leave nothing on disk either
+        await rm(runDir, { recursive: true, force: true })
+        throw err
+      }
       return { generationId: id, sessionId }
     },
 
@@ -173,6 +186,9 @@ export async function createGenerationService(opts: ServiceOptions): Promise<Gen
       const approval = revision === undefined ? undefined : await store.getApproval(id, gate, revision)
       // a repeat is answered with the decision that stands, not applied again
       if (approval?.decision) return { applied: false, decision: approval.decision }
+      if (answer.edits !== undefined && approval && !sameKind(answer.edits, approval.request.value)) {
+        throw new WeftError('DECISION_INVALID', `edits must be the same kind of value as the one under review (${kind(approval.request.value)}), got ${kind(answer.edits)}`, { retryable: false, details: { issues: [{ path: 'edits', message: `expected ${kind(approval.request.value)}` }] } })
+      }
       if (!ACTIVE.includes(record.status)) throw new WeftError('RUN_FINISHED', `generation ${id} has already ended (${record.status})`, { retryable: false })
       if (!approval) throw new WeftError('GATE_NOT_WAITING', `gate "${gate}" of generation ${id} is not waiting for a decision`, { retryable: false, details: { waiting: (await store.pendingApprovals(id)).map((a) => a.request.gate) } })
       if (!approval.request.allowed.includes(answer.decision)) {
@@ -186,6 +202,9 @@ export async function createGenerationService(opts: ServiceOptions): Promise<Gen
     },
 
     async pendingApprovals(id: string) {
+      // a run that has ended asks nothing any more, whatever was left undecided
+      const record = await store.getRun(id)
+      if (!record || !ACTIVE.includes(record.status)) return []
       return (await store.pendingApprovals(id)).map((a) => a.request)
     },
 
@@ -247,6 +266,19 @@ function invalid(code: string, message: string, diagnostics: Diagnostic[]): Weft
     retryable: false,
     details: { issues: diagnostics.map((d) => ({ path: d.path, code: d.code, message: d.message })) },
   })
+}
+
+/** JSON kind of a value: null, boolean, number, string, list or object. */
+function kind(v: unknown): string {
+  return v === null ? 'null' : Array.isArray(v) ? 'list' : typeof v === 'object' ? 'object' : typeof v
+}
+
+/** Edits replace the reviewed value: same kind, and for an object the same keys (a scene list keeps its shape). */
+function sameKind(edits: unknown, value: unknown): boolean {
+  if (kind(edits) !== kind(value)) return false
+  if (kind(value) !== 'object') return true
+  const want = Object.keys(value as object).sort().join('\0')
+  return Object.keys(edits as object).sort().join('\0') === want
 }
 
 async function lastDecided(store: RunStore, id: string, gate: string): Promise<number | undefined> {

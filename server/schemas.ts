@@ -83,11 +83,19 @@ export type GenerationRequest = v.InferOutput<typeof GenerationRequestSchema>
  * A decision at an approval gate (REST `POST …/approvals/:gate` and the WebSocket's `decision` message).
  * `revise` needs feedback; `edits` go with `approve` only.
  */
+/** Largest `edits` accepted in a decision (JSON text). */
+export const MAX_EDITS_BYTES = 64 * 1024
+
 export const DecisionSchema = v.pipe(
   v.strictObject({
     decision: v.pipe(v.picklist(['approve', 'reject', 'revise']), v.description('approve (optionally with edits), reject (feedback says why), revise (feedback says what to change).')),
     feedback: v.optional(v.pipe(v.string(), v.maxLength(4000), v.description('With revise (required) or reject: what to change, or why.'))),
-    edits: v.optional(v.pipe(v.unknown(), v.description('With approve: a value that replaces the reviewed value downstream.'))),
+    edits: v.optional(v.pipe(
+      v.unknown(),
+      v.check((e) => JSON.stringify(e ?? null).length <= MAX_EDITS_BYTES, `edits are limited to ${MAX_EDITS_BYTES / 1024} KiB of JSON`),
+      v.description('With approve: a value that replaces the reviewed value downstream (same kind of value, at most 64 KiB of JSON).'),
+    )),
+    revision: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.description('The revision this decision answers (from approval.requested); a decision for an earlier revision is answered as a repeat.'))),
   }),
   v.forward(v.partialCheck([['decision'], ['feedback']], (d) => d.decision !== 'revise' || (d.feedback ?? '').trim() !== '', 'a revise decision needs feedback saying what to change'), ['feedback']),
   v.forward(v.partialCheck([['decision'], ['edits']], (d) => d.edits === undefined || d.decision === 'approve', 'edits go with an approve decision only'), ['edits']),

@@ -67,7 +67,8 @@ export interface GenerationService {
   /** Cancels a pending, running or waiting generation; RUN_FINISHED when it has already ended. */
   cancel(id: string): Promise<void>
   /** Applies a decision to a gate that is waiting; exactly once across repeats and restarts. */
-  decide(id: string, gate: string, decision: Decision): Promise<DecisionResult>
+  /** `revision`: the revision the decision answers; one for an earlier revision is answered as a repeat. */
+  decide(id: string, gate: string, decision: Decision & { revision?: number }): Promise<DecisionResult>
   /** Gates waiting for a decision, for clients that (re)connect. */
   pendingApprovals(id: string): Promise<ApprovalRequest[]>
   /** Events with `seq > afterSeq`, in order (replay after a reconnect). */

@@ -31,8 +31,8 @@ export const ApprovalDecisionMessageSchema = v.pipe(
   // the same cross-field rules as REST, so the two ways to decide cannot drift apart
   v.rawCheck(({ dataset, addIssue }) => {
     if (!dataset.typed) return
-    const { decision, feedback, edits } = dataset.value
-    const checked = v.safeParse(DecisionSchema, { decision, ...(feedback === undefined ? {} : { feedback }), ...(edits === undefined ? {} : { edits }) })
+    const { decision, feedback, edits, revision } = dataset.value
+    const checked = v.safeParse(DecisionSchema, { decision, ...(feedback === undefined ? {} : { feedback }), ...(edits === undefined ? {} : { edits }), ...(revision === undefined ? {} : { revision }) })
     if (checked.success) return
     for (const issue of checked.issues) addIssue({ message: issue.message, ...(issue.path ? { path: issue.path } : {}) })
   }),

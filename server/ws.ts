@@ -374,7 +374,7 @@ class Connection {
       const decision: Decision = { decision: message.decision, by: this.by }
       if (message.feedback !== undefined) decision.feedback = message.feedback
       if (message.edits !== undefined) decision.edits = message.edits
-      const result = await this.service.decide(generationId, message.gate, decision)
+      const result = await this.service.decide(generationId, message.gate, message.revision === undefined ? decision : { ...decision, revision: message.revision })
       this.send({ type: 'decision.result', ...id, generation_id: generationId, gate: message.gate, applied: result.applied, decision: result.decision })
     } catch (err) {
       this.send(this.errorOf(err, message.id))

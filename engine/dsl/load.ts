@@ -22,6 +22,8 @@ export interface LoadOptions {
   text?: string
   /** false: a `plugins:` entry is refused (PLUGIN_NOT_ALLOWED) instead of loaded — for pipelines sent by clients. */
   plugins?: boolean
+  /** false: a `prompts:` folder is refused (PROMPTS_NOT_ALLOWED); names resolve from the file's folder upwards. */
+  promptsKey?: boolean
 }
 
 export interface LoadResult {
@@ -119,7 +121,11 @@ export async function loadPipeline(file: string, opts: LoadOptions = {}): Promis
     }
   }
 
-  const promptsDecl = field(r, doc, ['prompts'], v.pipe(v.string(), v.minLength(1)), false)
+  let promptsDecl = field(r, doc, ['prompts'], v.pipe(v.string(), v.minLength(1)), false)
+  if (promptsDecl !== undefined && opts.promptsKey === false) {
+    r.report('PROMPTS_NOT_ALLOWED', ['prompts'], 'a pipeline sent to the server uses the server\'s prompts; remove `prompts:`')
+    promptsDecl = undefined
+  }
   const promptDirs = promptDirsFor(file, promptsDecl)
   if (promptsDecl !== undefined && !existsSync(promptDirs[0]!)) r.report('FILE_UNREADABLE', ['prompts'], `prompt folder ${promptsDecl} does not exist (relative to this file)`)
 

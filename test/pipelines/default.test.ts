@@ -68,6 +68,14 @@ describe('pipelines/default.yaml', () => {
     assert.equal((o.scenes as unknown[]).length, 3)
   })
 
+  it('without the reference stage, scenes are still written, checked for cohesion and approved', () => {
+    const { code, record } = run(...small, '--set', 'stages.reference_images=false', '--set', 'stages.videos=false')
+    assert.equal(code, 0)
+    assert.equal(record.nodes.reference_plan!.status, 'skipped')
+    for (const id of ['scenes', 'cohesion', 'approve_scenes']) assert.equal(record.nodes[id]!.status, 'succeeded', id)
+    assert.equal(((record.outputs as { scenes: unknown[] }).scenes).length, 3)
+  })
+
   it('an unreadable brand asset fails its node and the run precisely; what was made before is kept', () => {
     const { code, record } = run(...small, '--set', 'stages.videos=false', '--input', 'product_images=[/nonexistent/product.png]')
     assert.equal(code, 1)

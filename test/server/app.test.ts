@@ -6,7 +6,7 @@ import { errorOf, KEY, postJson, setup } from '../support/api.ts'
 
 describe('POST /api/v2/generate', () => {
   it('202: starts the mapped generation and answers with ids, URLs and a WebSocket token', async () => {
-    const { app, service, issued } = setup()
+    const { app, service, issued } = setup({ apiKeys: [{ id: 'studio', key: KEY }] })
     const res = await postJson(app, 'http://weft.example:8080/api/v2/generate', {
       prompt: '  Meet Fizz, the lemon soda.  ',
       framework: 'PAS',
@@ -21,7 +21,7 @@ describe('POST /api/v2/generate', () => {
       config: { stages: { videos: false }, 'critic.story_threshold': 90 },
       interactive: true,
       session_id: 'sess_1',
-    })
+    }, { authorization: `Bearer ${KEY}` })
     assert.equal(res.status, 202)
     const body = await res.json() as Record<string, string>
     assert.deepEqual(body, {
@@ -45,17 +45,31 @@ describe('POST /api/v2/generate', () => {
       },
       interactive: true,
       sessionId: 'sess_1',
+      principal: 'studio',
       brandAssets: { product_images: ['https://cdn.example/p1.png'], logo: 'https://cdn.example/logo.png' },
     }]])
   })
 
   it('defaults: pipeline "default", not interactive, a new session, no config; wss behind https', async () => {
-    const { app, service } = setup()
+    const { app, service } = setup({ publicUrl: 'https://weft.example' })
     const res = await postJson(app, 'https://weft.example/api/v2/generate', { prompt: 'an ad' })
     assert.equal(res.status, 202)
     const body = await res.json() as Record<string, string>
     assert.equal(body.websocket_url, 'wss://weft.example/ws/session-gen-1')
     assert.deepEqual(service.argsOf('start'), [[{ pipeline: 'default', inputs: { prompt: 'an ad' }, config: {}, interactive: false }]])
+  })
+
+  it('403 HOST_FORBIDDEN without API keys for a Host that does not name this machine (DNS rebinding)', async () => {
+    const { app, service } = setup()
+    for (const url of ['http://attacker.example/api/v2/generations', 'http://127.0.0.1.attacker.example/api/v2/generations', 'http://localhost.attacker.example:8080/api/v2/generations']) {
+      const res = await app.request(url)
+      assert.equal(res.status, 403, url)
+      assert.equal((await errorOf(res)).code, 'HOST_FORBIDDEN')
+    }
+    for (const url of ['http://localhost:8080/api/v2/generations', 'http://127.0.0.1/api/v2/generations', 'http://[::1]:9000/api/v2/generations']) {
+      assert.equal((await app.request(url)).status, 200, url)
+    }
+    assert.equal(service.calls.filter((c) => c.method === 'list').length, 3)
   })
 
   it('derives the WebSocket URL from publicUrl when set, and records the key id as principal', async () => {

@@ -143,3 +143,97 @@ describe('GenerationService', () => {
     await b.svc.close()
   })
 })
+
+describe('GenerationService: races and abuse found in review', () => {
+  it('a cancel that arrives while a gate is being opened returns, and the run ends cancelled with nothing left waiting', async () => {
+    const store = new MemoryRunStore()
+    let onGateWrite: (() => void) | undefined
+    const slow = new Proxy(store, {
+      get(target, prop, receiver) {
+        const value = Reflect.get(target, prop, receiver)
+        if (prop !== 'write') return typeof value === 'function' ? value.bind(target) : value
+        return async (batch: Array<{ kind: string }>) => {
+          if (batch.some((w) => w.kind === 'approval.request')) {
+            onGateWrite?.()
+            await new Promise((r) => setTimeout(r, 50))
+          }
+          return target.write(batch as never)
+        }
+      },
+    })
+    const { svc } = await service(slow)
+    const opening = new Promise<void>((resolve) => (onGateWrite = resolve))
+    const { generationId } = await svc.start({ pipeline: 'gated', inputs: { prompt: 'x' }, config: {}, interactive: true, sessionId: 'c' })
+    await opening
+    await svc.cancel(generationId)
+    assert.equal((await svc.get(generationId))?.status, 'cancelled')
+    assert.deepEqual(await svc.pendingApprovals(generationId), [])
+    await svc.close()
+  })
+
+  it('a decision names the revision it answers: a retried revise is answered as a repeat, not applied to the next draft', async () => {
+    const { svc } = await service()
+    const seen: RunEvent[] = []
+    const first = waitFor(svc, 'rv', 'approval.requested', seen)
+    const { generationId } = await svc.start({ pipeline: 'gated', inputs: { prompt: 'Fizz' }, config: {}, interactive: true, sessionId: 'rv' })
+    await first
+    const second = new Promise<RunEvent>((resolve) => {
+      const off = svc.subscribe('rv', (e) => {
+        if (e.type === 'approval.requested' && e.payload.revision === 1) (off(), resolve(e))
+      })
+    })
+    assert.equal((await svc.decide(generationId, 'review', { decision: 'revise', feedback: 'shorter', revision: 0 })).applied, true)
+    await second
+    const retry = await svc.decide(generationId, 'review', { decision: 'revise', feedback: 'shorter', revision: 0 })
+    assert.deepEqual(retry, { applied: false, decision: { decision: 'revise', feedback: 'shorter' } })
+    assert.deepEqual((await svc.pendingApprovals(generationId)).map((a) => a.revision), [1])
+    await svc.cancel(generationId)
+    await svc.close()
+  })
+
+  it('edits must keep the kind of the value under review', async () => {
+    const { svc } = await service()
+    const asked = waitFor(svc, 'ed', 'approval.requested')
+    const { generationId } = await svc.start({ pipeline: 'gated', inputs: { prompt: 'Fizz' }, config: {}, interactive: true, sessionId: 'ed' })
+    await asked
+    const bad = await svc.decide(generationId, 'review', { decision: 'approve', edits: { scenes: [] } }).catch((e) => e)
+    assert.equal(bad.code, 'DECISION_INVALID')
+    assert.deepEqual(bad.details.issues.map((i: { path: string }) => i.path), ['edits'])
+    await svc.cancel(generationId)
+    await svc.close()
+  })
+
+  it('checks a request before fetching any brand asset, and leaves nothing on disk when a fetch is refused', async () => {
+    const fetched: string[] = []
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'weft-svc-assets-'))
+    const svc = await createGenerationService({
+      store: new MemoryRunStore(), dataDir, pipelinesDir: served, owner: 'o', executor: new InlineExecutor(),
+      providers: { model: { kind: 'offline' }, media: { kind: 'local' } },
+      fetchAssets: async (assets, dir) => {
+        fetched.push(...(assets.product_images ?? []))
+        const { mkdirSync, writeFileSync } = await import('node:fs')
+        mkdirSync(dir, { recursive: true })
+        writeFileSync(path.join(dir, 'product-1.png'), 'partial')
+        throw Object.assign(new Error('refused'), { code: 'ASSET_UNREADABLE' })
+      },
+    })
+    const assets = { product_images: ['https://cdn.example/p.png'] }
+    assert.equal(await code(svc.start({ pipeline: 'gated', inputs: { prompt: 'x' }, config: { 'nope.key': 1 }, interactive: false, brandAssets: assets })), 'CONFIG_UNKNOWN')
+    assert.equal(await code(svc.start({ pipeline: 'gated', inputs: { prompt: 'x', framework: 'XYZ' }, config: {}, interactive: false, brandAssets: assets })), 'INPUT_INVALID')
+    assert.deepEqual(fetched, [])
+    assert.equal(await code(svc.start({ pipeline: 'gated', inputs: { prompt: 'x' }, config: {}, interactive: false, brandAssets: assets })), 'ASSET_UNREADABLE')
+    assert.deepEqual(fetched, ['https://cdn.example/p.png'])
+    const { readdirSync } = await import('node:fs')
+    assert.deepEqual(readdirSync(path.join(dataDir, 'runs')), [])
+    await svc.close()
+  })
+
+  it('validating a pipeline sent by a client loads no plugins, reads no prompt folder of its choosing, and shows no server paths', async () => {
+    const { svc } = await service()
+    const res = await svc.validatePipeline('pipeline: x\nprompts: /etc\nplugins: [/tmp/evil.mjs]\nnodes:\n  a: { type: agent, prompt: nope }\n')
+    assert.equal(res.valid, false)
+    assert.deepEqual(res.diagnostics.map((d) => d.code), ['PROMPTS_NOT_ALLOWED', 'PLUGIN_NOT_ALLOWED', 'PROMPT_NOT_FOUND'])
+    for (const d of res.diagnostics) assert.doesNotMatch(`${d.file} ${d.message}`, /\/(work|tmp|etc|home|root)\//)
+    await svc.close()
+  })
+})
