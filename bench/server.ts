@@ -4,7 +4,9 @@
 // 2. the server's memory with N generations paused at approval gates;
 // 3. the delay from a node's completion (its event's timestamp) to the WebSocket frame reaching a client.
 // Bounded in count and time; prints figures, asserts nothing. After `npm run build`:
-//   node dist/bench/server.js [--rates 10,25,50,100] [--seconds 10] [--paused 1000]
+//   node dist/bench/server.js [--rates 10,25,50,100] [--seconds 10] [--paused 1000] [--database-url postgres://…]
+// (the store is PGlite in a fresh folder unless a database URL is given: use an empty database, since the server
+// resumes every unfinished run it finds there)
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -14,11 +16,11 @@ import autocannon from 'autocannon'
 import WebSocket from 'ws'
 
 const root = path.resolve(import.meta.dirname, '..', '..')
-const { values } = parseArgs({ options: { rates: { type: 'string', default: '10,25,50,100' }, seconds: { type: 'string', default: '10' }, paused: { type: 'string', default: '1000' }, events: { type: 'string', default: '40' } } })
+const { values } = parseArgs({ options: { rates: { type: 'string', default: '10,25,50,100' }, seconds: { type: 'string', default: '10' }, paused: { type: 'string', default: '1000' }, events: { type: 'string', default: '40' }, 'database-url': { type: 'string', default: '' } } })
 const body = JSON.stringify({ prompt: 'Meet Fizz, the sparkling lemon soda for summer afternoons. Grab one today!', interactive: true })
 
 async function serve(): Promise<{ url: string; child: ChildProcess }> {
-  const env = { ...process.env, WEFT_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'weft-bench-serve-')), WEFT_RATE_LIMIT: 'off', DATABASE_URL: '' }
+  const env = { ...process.env, WEFT_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'weft-bench-serve-')), WEFT_RATE_LIMIT: 'off', DATABASE_URL: values['database-url']! }
   const child = spawn(process.execPath, [path.join(root, 'dist', 'cli', 'weft.js'), 'serve', '--port', '0'], { cwd: root, env, stdio: ['ignore', 'pipe', 'inherit'] })
   const url = await new Promise<string>((resolve, reject) => {
     let out = ''
@@ -47,7 +49,7 @@ async function count(url: string, status: string): Promise<number> {
 
 const { url, child } = await serve()
 const pid = child.pid!
-console.log(`weft serve on ${url} (pid ${pid}), RSS at start ${rssMb(pid).toFixed(0)} MB`)
+console.log(`weft serve on ${url} (pid ${pid}), store ${values['database-url'] ? 'Postgres' : 'PGlite'}, RSS at start ${rssMb(pid).toFixed(0)} MB`)
 
 // 1. accepted POST /generate at fixed rates
 console.log('\nPOST /api/v2/generate, interactive default pipeline (each run pauses at its story gate)')
