@@ -1,6 +1,7 @@
 // Local media benchmark: renders N clips with the embedded ffmpeg provider, K at a time, then stitches and scores them.
 // Prints per-clip times and one JSON summary; asserts nothing.
 //   node --import tsx bench/local-media.ts [--clips 5] [--seconds 6] [--size 1280x720] [--concurrency 2] [--preset veryfast]
+// Without --preset the provider's default encoder settings are used.
 import { mkdtempSync, rmSync } from 'node:fs'
 import { cpus, tmpdir } from 'node:os'
 import path from 'node:path'
@@ -15,7 +16,7 @@ const { values: o } = parseArgs({
     seconds: { type: 'string', default: '6' },
     size: { type: 'string', default: '1280x720' },
     concurrency: { type: 'string', default: '2' },
-    preset: { type: 'string', default: 'veryfast' },
+    preset: { type: 'string' },
     keep: { type: 'boolean', default: false },
   },
 })
@@ -23,7 +24,7 @@ const [width, height] = o.size.split('x').map(Number) as [number, number]
 const clipCount = Number(o.clips)
 const seconds = Number(o.seconds)
 const dir = mkdtempSync(path.join(tmpdir(), 'weft-bench-media-'))
-const media = new LocalMedia({ preset: o.preset })
+const media = new LocalMedia(o.preset ? { preset: o.preset } : {})
 const signal = new AbortController().signal
 const palette = ['#1d3557', '#457b9d', '#f1faee', '#e63946']
 const cameras = ['slow push-in', 'pan left', 'static', 'pan right', 'pull back']
@@ -61,7 +62,7 @@ const [stitched, stitchMs] = await time(() => media.render({
 }, { signal, idempotencyKey: 'stitch' }))
 const [quality, scoreMs] = await time(() => scoreClip(clips[0]!, { signal }))
 const summary = {
-  clips: clipCount, seconds, size: o.size, concurrency: Number(o.concurrency), preset: o.preset, cores: cpus().length,
+  clips: clipCount, seconds, size: o.size, concurrency: Number(o.concurrency), preset: o.preset ?? 'default', cores: cpus().length,
   clip_ms: clipMs, clips_wall_ms: wallMs, stitch_ms: stitchMs, stitched_s: stitched.duration_s, score_ms: scoreMs, score: quality.score,
 }
 console.log(JSON.stringify(summary))

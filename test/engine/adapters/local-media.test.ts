@@ -219,6 +219,14 @@ describe('LocalMedia: stitching', () => {
     assert.ok(Math.abs(info.duration_s - res.duration_s!) < FRAME)
   })
 
+  it('keeps every frame when crossfades leave a clip a single frame of its own', async () => {
+    // black (48 frames) overlaps white by 24 and grey by 23: one frame of pure black between the two blends
+    const res = await stitch('one-frame.mp4', { clips: [clips.white, clips.black, clips.grey], transitions: [{ type: 'crossfade', duration_s: 1 }, { type: 'crossfade', duration_s: 23 / 24 }] })
+    assert.ok(Math.abs(res.duration_s! - 85 / 24) < FRAME / 2, `duration ${res.duration_s}`)
+    assert.ok((await lumaAt(res.path, 48 / 24)) < 30)
+    assert.ok((await lumaAt(res.path, 36 / 24)) > 90)
+  })
+
   it('fades through black do not overlap: the duration is the sum, and the join is black', async () => {
     const res = await stitch('fade.mp4', { clips: [clips.white, clips.grey], transitions: [{ type: 'fade', duration_s: 0.8 }], fade_s: 0.3 })
     assert.ok(Math.abs(res.duration_s! - 3.5) < FRAME, `duration ${res.duration_s}`)

@@ -11,7 +11,7 @@ const dir = mkdtempSync(path.join(tmpdir(), 'weft-quality-'))
 const live = () => ({ signal: new AbortController().signal })
 after(() => rmSync(dir, { recursive: true, force: true }))
 
-/** Encodes a lavfi source (2 s, 320×180, 24 fps) to H.264, like a provider's clip. */
+/** Encodes a lavfi source (2 s, 24 fps; 320×180 unless the source says otherwise) to H.264, like a provider's clip. */
 async function clip(name: string, source: string, vf?: string): Promise<string> {
   const out = path.join(dir, name)
   await runFfmpeg(['-f', 'lavfi', '-i', source, ...(vf ? ['-vf', vf] : []), '-t', '2', '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', out], live())
@@ -57,6 +57,16 @@ describe('media/quality: scoring real files', () => {
     const blurred = await scoreClip(await clip('blurred.mp4', 'testsrc2=s=320x180:r=24', 'boxblur=8:2'), live())
     assert.ok(blurred.measurements.edge_luma < sharp.measurements.edge_luma / 2)
     assert.ok(blurred.breakdown.sharpness < 60, `sharpness ${blurred.breakdown.sharpness}`)
+  })
+
+  it('measures a 1280×720 clip on sampled-down frames and still catches a freeze and strobing', async () => {
+    const still = await scoreClip(await clip('still-hd.mp4', 'testsrc2=s=1280x720:r=24', 'trim=end_frame=1,loop=loop=-1:size=1,setpts=N/24/TB'), live())
+    assert.equal(still.breakdown.frozen, 0)
+    assert.equal(still.breakdown.sharpness, 100)
+    assert.ok(still.score < 60, `score ${still.score}`)
+    const strobe = await scoreClip(await clip('strobe-hd.mp4', 'testsrc2=s=1280x720:r=24', "eq=brightness='-0.25*mod(n,2)':eval=frame"), live())
+    assert.ok(strobe.breakdown.flicker < 30, `flicker ${strobe.breakdown.flicker}`)
+    assert.equal(strobe.measurements.frames, 48)
   })
 
   it('a clip rendered by LocalMedia scores at least 80 (its gentle motion is not a freeze)', async () => {
