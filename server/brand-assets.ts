@@ -25,36 +25,43 @@ export const fetchBrandAssets: AssetFetcher = async (assets, dir, pipeline) => {
   const allow = assetAllowlist()
   // the first asset refused stops the others (nothing is kept of a refused request)
   const stop = new AbortController()
-  const get = (url: string, name: string) => fetchAsset(url, { destDir: dir, name, allow, signal: stop.signal }).then((a) => a.path, (err: unknown) => {
+  const files = planned(assets)
+  const fetches = files.map(({ url, name }) => fetchAsset(url, { destDir: dir, name, allow, signal: stop.signal }).then((a) => a.path, (err: unknown) => {
     stop.abort()
     throw err
-  })
-  const products = (assets.product_images ?? []).map((u, i) => get(u, `product-${i + 1}`))
-  const characters = (assets.character_images ?? []).map((u, i) => get(u, `character-${i + 1}`))
-  const logos = assets.logo ? [get(assets.logo, 'logo')] : []
+  }))
   // every fetch settles (the stopped ones remove their temporary files) before a refusal is reported
-  const settled = await Promise.allSettled([...products, ...characters, ...logos])
+  const settled = await Promise.allSettled(fetches)
   const reasons = settled.flatMap((s) => (s.status === 'rejected' ? [s.reason as { details?: { reason?: string } }] : []))
   // the refusal that caused the others to stop, not one of the stopped
   if (reasons.length) throw reasons.find((r) => r?.details?.reason !== 'aborted') ?? reasons[0]
-  const paths = settled.map((s) => (s as PromiseFulfilledResult<string>).value)
-  const product = paths.slice(0, products.length)
-  const character = paths.slice(products.length, products.length + characters.length)
-  const logo = logos.length ? paths.at(-1) : undefined
-  const split = { product_images: product, character_images: character, ...(logo ? { logo } : {}) }
-  if ('product_images' in pipeline.inputs || 'character_images' in pipeline.inputs || 'logo' in pipeline.inputs) {
-    return Object.fromEntries(Object.entries(split).filter(([k]) => k in pipeline.inputs))
-  }
-  return 'brand_assets' in pipeline.inputs ? { brand_assets: split } : {}
+  return asInputs(files.map((f, i) => ({ ...f, value: (settled[i] as PromiseFulfilledResult<string>).value })), pipeline)
 }
 
 /** The inputs the fetched assets will become, with placeholder paths: for checking a request before fetching. */
 export function standInAssets(assets: BrandAssetUrls, pipeline: Pipeline): Record<string, unknown> {
-  const split = {
-    product_images: (assets.product_images ?? []).map((_, i) => `product-${i + 1}`),
-    character_images: (assets.character_images ?? []).map((_, i) => `character-${i + 1}`),
-    ...(assets.logo ? { logo: 'logo' } : {}),
-  }
+  return asInputs(planned(assets).map((f) => ({ ...f, value: f.name })), pipeline)
+}
+
+type Role = 'product_images' | 'character_images' | 'logo'
+
+/** Every asset of a request with the file name it is saved under, in request order. */
+function planned(assets: BrandAssetUrls): Array<{ role: Role; name: string; url: string }> {
+  return [
+    ...(assets.product_images ?? []).map((url, i) => ({ role: 'product_images' as const, name: `product-${i + 1}`, url })),
+    ...(assets.character_images ?? []).map((url, i) => ({ role: 'character_images' as const, name: `character-${i + 1}`, url })),
+    ...(assets.logo ? [{ role: 'logo' as const, name: 'logo', url: assets.logo }] : []),
+  ]
+}
+
+/**
+ * Assets as the pipeline's inputs: `product_images` / `character_images` / `logo` (the default pipeline),
+ * or the three together as one `brand_assets` input.
+ */
+function asInputs(files: Array<{ role: Role; value: string }>, pipeline: Pipeline): Record<string, unknown> {
+  const pick = (role: Role) => files.filter((f) => f.role === role).map((f) => f.value)
+  const logo = pick('logo')[0]
+  const split = { product_images: pick('product_images'), character_images: pick('character_images'), ...(logo ? { logo } : {}) }
   if ('product_images' in pipeline.inputs || 'character_images' in pipeline.inputs || 'logo' in pipeline.inputs) {
     return Object.fromEntries(Object.entries(split).filter(([k]) => k in pipeline.inputs))
   }

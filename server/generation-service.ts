@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto'
 import { mkdir, rm } from 'node:fs/promises'
 import path from 'node:path'
 import type { Pipeline } from '../engine/dsl/pipeline.ts'
-import { toErrorInfo, WeftError, type Diagnostic } from '../engine/errors.ts'
+import { toErrorInfo, WeftError, type Diagnostic, type ErrorInfo } from '../engine/errors.ts'
 import { resolveConfig, resolveRunInputs } from '../engine/inputs.ts'
 import type { Decision, NodeExecutor, RunRecord, RunStatus, RunStore } from '../engine/ports.ts'
 import { runPipeline } from '../engine/run-loop.ts'
@@ -161,21 +161,10 @@ export async function createGenerationService(opts: ServiceOptions): Promise<Gen
       const record = await requireRun(id)
       if (!ACTIVE.includes(record.status)) throw new WeftError('RUN_FINISHED', `generation ${id} has already ended (${record.status})`, { retryable: false })
       // driven by no live process here: take its lease and end it as cancelled
-      if (!(await store.claimRun(id, owner, leaseTtlMs))) {
-        // a resume sweep here may have taken it meanwhile
-        if (await stopHere()) return
-        throw new WeftError('RUN_LEASED', `generation ${id} is being driven by another process; cancel it there`, { retryable: false })
-      }
-      try {
-        const lastSeq = (await store.listEvents(id)).at(-1)?.seq ?? 0
-        const now = new Date().toISOString()
-        await store.write([
-          { kind: 'run.update', runId: id, patch: { status: 'cancelled', finished_at: now, error: { code: 'CANCELLED', message: 'cancelled by request' } } },
-          { kind: 'event', event: { run_id: id, seq: lastSeq + 1, type: 'run.cancelled', timestamp: now, payload: { reason: 'cancelled by request' } } },
-        ])
-      } finally {
-        await store.releaseRun(id, owner)
-      }
+      if (await endUndriven(store, owner, leaseTtlMs, id, 'cancelled', { code: 'CANCELLED', message: 'cancelled by request' })) return
+      // a resume sweep here may have taken it meanwhile
+      if (await stopHere()) return
+      throw new WeftError('RUN_LEASED', `generation ${id} is being driven by another process; cancel it there`, { retryable: false })
     },
 
     async decide(id: string, gate: string, decision: Decision & { revision?: number }): Promise<DecisionResult> {
@@ -244,7 +233,7 @@ export async function createGenerationService(opts: ServiceOptions): Promise<Gen
         const { pipeline, diagnostics } = await loadPipeline(record.pipeline.file)
         if (!pipeline) {
           // the pipeline is gone or broken: end the run with the reason instead of stopping the server
-          await failRun(store, owner, leaseTtlMs, record, new WeftError('PIPELINE_INVALID', `cannot resume: pipeline ${record.pipeline.file} does not load (${diagnostics[0]?.code ?? 'unknown'}: ${diagnostics[0]?.message ?? ''})`))
+          await endUndriven(store, owner, leaseTtlMs, record.id, 'failed', toErrorInfo(new WeftError('PIPELINE_INVALID', `cannot resume: pipeline ${record.pipeline.file} does not load (${diagnostics[0]?.code ?? 'unknown'}: ${diagnostics[0]?.message ?? ''})`)))
           continue
         }
         const lastSeq = (await store.listEvents(record.id)).at(-1)?.seq ?? 0
@@ -291,18 +280,22 @@ async function lastDecided(store: RunStore, id: string, gate: string): Promise<n
   return last
 }
 
-async function failRun(store: RunStore, owner: string, ttlMs: number, record: RunRecord, error: WeftError): Promise<void> {
-  if (!(await store.claimRun(record.id, owner, ttlMs))) return
+/**
+ * Ends a run no process is driving (its lease is free), recording the status and its closing event.
+ * False when another process holds the lease.
+ */
+async function endUndriven(store: RunStore, owner: string, ttlMs: number, id: string, status: 'cancelled' | 'failed', error: ErrorInfo): Promise<boolean> {
+  if (!(await store.claimRun(id, owner, ttlMs))) return false
   try {
-    const lastSeq = (await store.listEvents(record.id)).at(-1)?.seq ?? 0
+    const lastSeq = (await store.listEvents(id)).at(-1)?.seq ?? 0
     const now = new Date().toISOString()
-    const info = toErrorInfo(error)
-    await store.write([
-      { kind: 'run.update', runId: record.id, patch: { status: 'failed', finished_at: now, error: info } },
-      { kind: 'event', event: { run_id: record.id, seq: lastSeq + 1, type: 'run.failed', timestamp: now, payload: { error: info } } },
-    ])
+    const event = status === 'cancelled'
+      ? { run_id: id, seq: lastSeq + 1, type: 'run.cancelled' as const, timestamp: now, payload: { reason: error.message } }
+      : { run_id: id, seq: lastSeq + 1, type: 'run.failed' as const, timestamp: now, payload: { error } }
+    await store.write([{ kind: 'run.update', runId: id, patch: { status, finished_at: now, error } }, { kind: 'event', event }])
+    return true
   } finally {
-    await store.releaseRun(record.id, owner)
+    await store.releaseRun(id, owner)
   }
 }
 
