@@ -8,6 +8,8 @@ export interface NodeAttributes {
   stage?: string
   when: boolean
   fanOut?: string
+  /** A fan-out's steps (its per-item graph): id, type and the steps each needs. */
+  steps?: Array<{ id: string; type: string; needs: string[] }>
 }
 
 /** Builds the DAG: one graph node per pipeline node, an edge from each dependency to its dependent. */
@@ -17,6 +19,7 @@ export function buildGraph(pipeline: Pipeline): DirectedGraph<NodeAttributes> {
     const attrs: NodeAttributes = { type: spec.type, when: spec.when !== undefined }
     if (spec.stage !== undefined) attrs.stage = spec.stage
     if (spec.child) attrs.fanOut = spec.child.type
+    if (spec.steps) attrs.steps = [...spec.steps.steps.values()].map((st) => ({ id: st.id, type: st.type, needs: [...st.deps] }))
     g.addNode(spec.id, attrs)
   }
   for (const spec of pipeline.nodes.values()) for (const dep of spec.deps) g.mergeEdge(dep, spec.id)
@@ -30,7 +33,8 @@ export function drawGraph(pipeline: Pipeline, format: GraphFormat): string {
   const g = buildGraph(pipeline)
   const label = (id: string) => {
     const a = g.getNodeAttributes(id)
-    return `${id}\\n${a.type}${a.fanOut ? ` × ${a.fanOut}` : ''}${a.when ? ' (when)' : ''}`
+    const each = a.fanOut ?? (a.steps ? `[${a.steps.map((st) => (st.needs.length ? `${st.needs.join('+')} → ${st.id}` : st.id)).join(', ')}]` : undefined)
+    return `${id}\\n${a.type}${each ? ` × ${each}` : ''}${a.when ? ' (when)' : ''}`
   }
   if (format === 'json') {
     return JSON.stringify({

@@ -60,8 +60,11 @@ export interface Providers {
 export interface ControlContext<C = Record<string, unknown>> extends NodeContext<C> {
   /** Fields listed in `deferred`, still unresolved (templates evaluated per child). */
   raw: Record<string, unknown>
-  /** Runs one child node (a node spec such as a fan-out's `node:`), with extra variables in scope (`item`, `index`). */
-  runChild(spec: ChildSpec, scope: Record<string, unknown>, opts: { signal: AbortSignal; key: string }): Promise<ChildOutcome>
+  /**
+   * Runs the child once (a fan-out's `node:`, or its `steps:` graph, which the engine runs step by step),
+   * with extra variables in scope (`item`, `index`).
+   */
+  runChild(scope: Record<string, unknown>, opts: { signal: AbortSignal; key: string }): Promise<ChildOutcome>
   /**
    * Asks the run's decision source; resolves when a decision arrives (waiting is a state, not an error).
    * In an automated run (`run.interactive` false) an `auto` decision, when given, is taken at once and recorded as such.
@@ -73,11 +76,6 @@ export interface ControlContext<C = Record<string, unknown>> extends NodeContext
   rerun(nodeId: string, revision: Revision): Promise<ChildOutcome>
 }
 
-/** A child node as written inside a control node (e.g. `fan_out.node`). */
-export interface ChildSpec {
-  type: string
-  [field: string]: unknown
-}
 export type ChildOutcome = { ok: true; output: unknown } | { ok: false; error: ErrorInfo }
 
 /** A node type. Importing a module that defines one has no side effects. */
@@ -118,6 +116,11 @@ export interface CheckProblem {
 export interface ChildTemplate {
   field: string
   scope: Record<string, 'dyn' | 'int' | 'string'>
+  /**
+   * Fields that may hold a small graph instead of one node: `field` maps step ids to nodes (each seeing the
+   * earlier steps as `steps.<id>`), `result` says what one run of the graph gives. Exactly one of the two forms.
+   */
+  graph?: { field: string; result: string }
 }
 
 /** Identity helper that gives `execute` its inferred types. */

@@ -1,4 +1,4 @@
-// fan_out: runs a child node once per item of a list, at most `concurrency` at once, results in input order.
+// fan_out: runs a child node (or a small graph of steps) once per item of a list, at most `concurrency` at once, results in input order.
 import * as v from 'valibot'
 import { defineNode, type ChildOutcome } from '../engine/node-def.ts'
 import { WeftError, type ErrorInfo } from '../engine/errors.ts'
@@ -7,9 +7,9 @@ const ItemError = v.object({ index: v.number(), error: v.object({ code: v.string
 
 export const fanOutNode = defineNode({
   type: 'fan_out',
-  description: 'Runs `node` once per element of `items` (with `item` and `index` in scope), in parallel up to `concurrency`.',
+  description: 'Runs `node` (or the `steps` graph) once per element of `items` (with `item` and `index` in scope), in parallel up to `concurrency`.',
   runs: 'control',
-  child: { field: 'node', scope: { item: 'dyn', index: 'int' } },
+  child: { field: 'node', graph: { field: 'steps', result: 'result' }, scope: { item: 'dyn', index: 'int' } },
   config: v.strictObject({
     /** The list to iterate over. */
     items: v.array(v.unknown()),
@@ -20,7 +20,11 @@ export const fanOutNode = defineNode({
     /** `fail`: the first failed item fails the node; `skip`: failed items are left out of `results` and listed in `failed`; `collect`: they stay as `null`. */
     on_item_error: v.optional(v.picklist(['fail', 'skip', 'collect']), 'fail'),
     /** The node to run per item: `type` plus its fields; `${{ item }}` and `${{ index }}` are in scope. */
-    node: v.looseObject({ type: v.string() }),
+    node: v.optional(v.looseObject({ type: v.string() })),
+    /** Instead of `node`: a small graph run per item, step ids to nodes; a step sees earlier ones as `${{ steps.<id>.output }}`. */
+    steps: v.optional(v.record(v.string(), v.looseObject({ type: v.string() }))),
+    /** With `steps`: what one item gives (default: a mapping of each step id to its output). */
+    result: v.optional(v.unknown()),
   }),
   output: v.object({
     /** One output per item, in input order (see `on_item_error`). */
@@ -42,7 +46,7 @@ export const fanOutNode = defineNode({
     const lane = async () => {
       while (next < items.length && !stop.signal.aborted) {
         const index = next++
-        const outcome = await ctx.runChild(ctx.raw.node as { type: string }, { item: items[index], index }, { signal: stop.signal, key: String(index) })
+        const outcome = await ctx.runChild({ item: items[index], index }, { signal: stop.signal, key: String(index) })
         outcomes[index] = outcome
         if (!outcome.ok && policy === 'fail' && !firstFailure) {
           firstFailure = { index, error: outcome.error }

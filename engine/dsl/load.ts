@@ -154,6 +154,13 @@ export async function loadPipeline(file: string, opts: LoadOptions = {}): Promis
   for (const cycle of findCycles(nodes)) {
     r.report('CYCLE', ['nodes', cycle[0]!], `dependency cycle: ${[...cycle, cycle[0]].join(' → ')}`, { which: 'key' })
   }
+  for (const [id, spec] of nodes) {
+    if (!spec.steps) continue
+    const field = spec.def.child?.graph?.field ?? 'steps'
+    for (const cycle of findCycles(spec.steps.steps)) {
+      r.report('CYCLE', ['nodes', id, field, cycle[0]!], `step cycle in "${id}": ${[...cycle, cycle[0]].join(' → ')}`, { which: 'key' })
+    }
+  }
 
   // in file order, as an author reads them
   const diagnostics = r.diagnostics.sort((a, b) => a.line - b.line || a.col - b.col)

@@ -4,7 +4,7 @@ import { MAX_DURATION_MS, parseDuration } from '../duration.ts'
 import { compileTemplate, containsExpression, findExpressions, type ExpressionProblem, type Template } from '../expressions.ts'
 import type { CheckEnv, CheckProblem, NodeDefinition } from '../node-def.ts'
 import type { NodeRegistry } from '../registry.ts'
-import { defaultRetry, type ChildNodeSpec, type NodeSpec, type RetrySpec, type Trigger } from './pipeline.ts'
+import { defaultRetry, type ChildGraphSpec, type ChildNodeSpec, type ChildStepSpec, type NodeSpec, type RetrySpec, type Trigger } from './pipeline.ts'
 import { didYouMean, type DocPath, type Reporter } from './reporter.ts'
 import { objectFields, schemaKind, kindOfValue, type Kind } from './schema-info.ts'
 import { describe, isMap } from './load.ts'
@@ -20,6 +20,8 @@ export interface PendingCheck {
   scope?: Record<string, string>
   /** Kinds expected where a field is exactly one expression, keyed by the field's path string. */
   expect?: Map<string, Kind>
+  /** Inside a child graph (`fan_out.steps`): its steps, and the step this template belongs to (none for `result`). */
+  graph?: { steps: ChildGraphSpec['steps']; ids: readonly string[]; self?: ChildStepSpec }
 }
 
 /** Fields every node may have, whatever its type. */
@@ -76,7 +78,8 @@ export function compileNode(r: Reporter, registry: NodeRegistry, id: string, raw
   const fields = typeFields(raw, COMMON_KEYS)
   const expect = checkTypeFields(r, def, at, fields, COMMON_KEYS)
   typeChecks(r, def, at, fields, env)
-  const deferred = new Set([...(def.deferred ?? []), ...(def.child ? [def.child.field] : [])])
+  const graph = def.child?.graph
+  const deferred = new Set([...(def.deferred ?? []), ...(def.child ? [def.child.field] : []), ...(graph ? [graph.field, graph.result] : [])])
   // deferred fields stay literal: the node resolves them itself (per fan-out item, say)
   const entries = Object.entries(fields).map(([k, val]): [string, Template] => [k, deferred.has(k) ? { kind: 'literal', value: val } : compileChecked(r, val, [...at, k])])
   const template: Template = entries.every(([, t]) => t.kind === 'literal') ? { kind: 'literal', value: fields } : { kind: 'object', entries }
@@ -90,14 +93,71 @@ export function compileNode(r: Reporter, registry: NodeRegistry, id: string, raw
   if (stage !== undefined) spec.stage = stage
   if (description !== undefined) spec.description = description
 
-  if (def.child && fields[def.child.field] !== undefined) {
-    const child = compileChild(r, registry, [...at, def.child.field], fields[def.child.field], checks, id, def.child.scope, env)
-    if (child) spec.child = child
+  if (def.child) {
+    const hasNode = fields[def.child.field] !== undefined
+    const hasSteps = graph !== undefined && fields[graph.field] !== undefined
+    if (graph && hasNode && hasSteps) r.report('SCHEMA_INVALID', [...at, graph.field], `give either \`${def.child.field}\` (one node per item) or \`${graph.field}\` (several), not both`, { which: 'key' })
+    else if (graph && !hasNode && !hasSteps) r.report('SCHEMA_MISSING_KEY', at, `missing required key "${def.child.field}" (or "${graph.field}" for several steps per item)`, { which: 'key' })
+    if (graph && !hasSteps && fields[graph.result] !== undefined) r.report('SCHEMA_INVALID', [...at, graph.result], `\`${graph.result}\` goes with \`${graph.field}\`; a single \`${def.child.field}\` gives its own output`, { which: 'key' })
+    if (hasNode && !hasSteps) {
+      const child = compileChild(r, registry, [...at, def.child.field], fields[def.child.field], checks, id, def.child.scope, env)
+      if (child) spec.child = child
+    } else if (graph && hasSteps && !hasNode) {
+      const steps = compileSteps(r, registry, at, graph, fields, checks, id, def.child.scope, env)
+      if (steps) spec.steps = steps
+    }
   }
   return spec
 }
 
-function compileChild(r: Reporter, registry: NodeRegistry, at: DocPath, raw: unknown, checks: PendingCheck[], owner: string, scope: Record<string, string>, env: CheckEnv): ChildNodeSpec | undefined {
+const StepIdPattern = /^[A-Za-z_][A-Za-z0-9_]*$/
+
+/** A small graph per item (`fan_out.steps`): worker nodes that may need each other, and an optional `result`. */
+function compileSteps(r: Reporter, registry: NodeRegistry, at: DocPath, graph: { field: string; result: string }, fields: Record<string, unknown>, checks: PendingCheck[], owner: string, scope: Record<string, string>, env: CheckEnv): ChildGraphSpec | undefined {
+  const where = [...at, graph.field]
+  const raw = fields[graph.field]
+  if (!isMap(raw) || Object.keys(raw).length === 0) {
+    r.report('SCHEMA_INVALID', where, `expected a mapping of step ids to nodes (at least one), got ${describe(raw)}`)
+    return undefined
+  }
+  const ids = Object.keys(raw)
+  const steps: ChildGraphSpec['steps'] = new Map()
+  const inGraph = { ...scope, steps: 'dyn' }
+  for (const [id, rawStep] of Object.entries(raw)) {
+    const stepAt = [...where, id]
+    if (!StepIdPattern.test(id)) r.report('INVALID_NAME', stepAt, `step id "${id}" must be an identifier (letters, digits, _), so expressions can name it`, { which: 'key' })
+    const pending: PendingCheck[] = []
+    const child = compileChild(r, registry, stepAt, rawStep, pending, owner, inGraph, env, true)
+    if (!child || !isMap(rawStep)) continue
+    const step: ChildStepSpec = { ...child, id, deps: [] }
+    const needs = rawStep.needs === undefined ? [] : typeof rawStep.needs === 'string' ? [rawStep.needs] : rawStep.needs
+    if (!Array.isArray(needs)) r.report('SCHEMA_INVALID', [...stepAt, 'needs'], `expected a step id or a list of step ids, got ${describe(rawStep.needs)}`)
+    else needs.forEach((n, i) => {
+      const nAt = typeof rawStep.needs === 'string' ? [...stepAt, 'needs'] : [...stepAt, 'needs', i]
+      if (typeof n !== 'string') r.report('SCHEMA_INVALID', nAt, `expected a step id, got ${describe(n)}`)
+      else if (n === id) r.report('CYCLE', nAt, `step "${id}" cannot need itself`)
+      else if (!ids.includes(n)) r.report('UNKNOWN_STEP', nAt, `step "${id}" needs "${n}", which is not a step of this graph${didYouMean(n, ids)}`)
+      else if (!step.deps.includes(n)) step.deps.push(n)
+    })
+    if (rawStep.when !== undefined) {
+      if (typeof rawStep.when === 'boolean') step.when = { kind: 'literal', value: rawStep.when }
+      else if (typeof rawStep.when === 'string' && isExactExpression(rawStep.when)) {
+        step.when = compileChecked(r, rawStep.when, [...stepAt, 'when'])
+        pending.push({ owner, template: step.when, path: [...stepAt, 'when'], scope: inGraph, expect: new Map([[key([...stepAt, 'when']), 'boolean']]) })
+      } else r.report('SCHEMA_INVALID', [...stepAt, 'when'], 'expected a boolean or a single `${{ expression }}`')
+    }
+    for (const c of pending) checks.push({ ...c, graph: { steps, ids, self: step } })
+    steps.set(id, step)
+  }
+  const out: ChildGraphSpec = { steps }
+  if (fields[graph.result] !== undefined) {
+    out.result = compileChecked(r, fields[graph.result], [...at, graph.result])
+    checks.push({ owner, template: out.result, path: [...at, graph.result], scope: inGraph, graph: { steps, ids } })
+  }
+  return out
+}
+
+function compileChild(r: Reporter, registry: NodeRegistry, at: DocPath, raw: unknown, checks: PendingCheck[], owner: string, scope: Record<string, string>, env: CheckEnv, step = false): ChildNodeSpec | undefined {
   if (!isMap(raw)) {
     r.report('SCHEMA_INVALID', at, `expected a node (a mapping with \`type:\`), got ${describe(raw)}`)
     return undefined
@@ -111,7 +171,8 @@ function compileChild(r: Reporter, registry: NodeRegistry, at: DocPath, raw: unk
   const timeoutMs = durationField(r, [...at, 'timeout'], raw.timeout)
   const retry = retryField(r, [...at, 'retry'], raw.retry)
   for (const k of ['needs', 'when', 'continue_on_error', 'trigger', 'pool', 'stage']) {
-    if (raw[k] !== undefined) r.report('SCHEMA_UNKNOWN_KEY', [...at, k], `"${k}" is not allowed on a child node; put it on the enclosing node`, { which: 'key' })
+    if (step && (k === 'needs' || k === 'when')) continue
+    if (raw[k] !== undefined) r.report('SCHEMA_UNKNOWN_KEY', [...at, k], `"${k}" is not allowed on a ${step ? 'step' : 'child node'}; put it on the enclosing node`, { which: 'key' })
   }
   const fields = typeFields(raw, [...CHILD_KEYS, 'needs', 'when', 'continue_on_error', 'trigger', 'pool', 'stage'])
   const expect = checkTypeFields(r, typed.def, at, fields, CHILD_KEYS)

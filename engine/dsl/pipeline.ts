@@ -52,6 +52,8 @@ export interface NodeSpec {
   template: Template
   /** Set for control nodes with a child template (`fan_out.node`). */
   child?: ChildNodeSpec
+  /** Set for control nodes given a small graph of steps per item instead (`fan_out.steps`). */
+  steps?: ChildGraphSpec
 }
 
 /** The child node of a control node: its type, module and compiled fields (evaluated with `item`/`index`). */
@@ -62,6 +64,21 @@ export interface ChildNodeSpec {
   template: Template
   timeoutMs?: number
   retry: RetrySpec
+}
+
+/** One step of a child graph: a worker node with its dependencies among the steps. */
+export interface ChildStepSpec extends ChildNodeSpec {
+  id: string
+  /** `needs` plus every step referenced as `steps.<id>` (filled in while references are checked). */
+  deps: string[]
+  when?: Template
+}
+
+/** A small graph run per item (`fan_out.steps`): steps in file order, and what the item's result is. */
+export interface ChildGraphSpec {
+  steps: Map<string, ChildStepSpec>
+  /** `result:` (evaluated with `steps` in scope); without it, the result maps each step id to its output. */
+  result?: Template
 }
 
 export interface Pipeline {

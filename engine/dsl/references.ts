@@ -19,6 +19,7 @@ export interface ReferenceContext {
 const ROOTS = ['inputs', 'config', 'nodes', 'run']
 const NODE_FIELDS = ['output', 'status', 'error', 'attempts']
 const RUN_FIELDS = ['id', 'interactive']
+const STEP_FIELDS = ['output', 'status', 'error']
 
 /** Checks every pending template; adds each referenced node to its owner's dependencies. */
 export function checkReferences(r: Reporter, ctx: ReferenceContext, checks: PendingCheck[]): void {
@@ -31,8 +32,9 @@ export function checkReferences(r: Reporter, ctx: ReferenceContext, checks: Pend
       for (const ref of expr.references) checkReference(r, ctx, check, owner, at, ref.root, ref.path, expr)
       if (r.errorCount !== before) continue
       // references are sound: now ask the type checker
-      const scopeKey = Object.keys(check.scope ?? {}).join(',')
-      if (!envs.has(scopeKey)) envs.set(scopeKey, typedEnvironment(ctx, check.scope))
+      // a child graph's steps are typed from their own output schemas: one environment per graph
+      const scopeKey = Object.keys(check.scope ?? {}).join(',') + (check.graph ? `/${check.owner}` : '')
+      if (!envs.has(scopeKey)) envs.set(scopeKey, typedEnvironment(ctx, check.scope, check.graph?.steps))
       const env = envs.get(scopeKey)
       if (!env) continue
       typeCheck(r, env, expr, at, check.expect?.get(key(at)))
@@ -44,7 +46,7 @@ function checkReference(r: Reporter, ctx: ReferenceContext, check: PendingCheck,
   const text = [root, ...path].join('.')
   const extra = Object.keys(check.scope ?? {})
   if (!ROOTS.includes(root) && !extra.includes(root)) {
-    const where = extra.length ? `${[...ROOTS, ...extra].join(', ')}` : `${ROOTS.join(', ')} (item and index only inside a fan-out's node)`
+    const where = extra.length ? `${[...ROOTS, ...extra].join(', ')}` : `${ROOTS.join(', ')} (item and index only inside a fan-out's node or steps, steps only inside its steps)`
     r.report('UNKNOWN_VARIABLE', at, `unknown variable "${root}" in \`${expr.source}\`${didYouMean(root, [...ROOTS, ...extra])}; expressions can use ${where}`, { needle: root })
     return
   }
@@ -65,6 +67,26 @@ function checkReference(r: Reporter, ctx: ReferenceContext, check: PendingCheck,
     }
   } else if (root === 'run' && first !== undefined && !RUN_FIELDS.includes(first)) {
     r.report('UNKNOWN_VARIABLE', at, `unknown field "run.${first}"; run has ${RUN_FIELDS.join(', ')}`, { needle: text })
+  } else if (root === 'steps' && check.graph) {
+    const { ids, steps, self } = check.graph
+    if (first === undefined) {
+      r.report('EXPRESSION_DYNAMIC_REF', at, `refer to a step by its id (\`steps.<id>\`), not a computed index, so the order is known in \`${expr.source}\``, { needle: 'steps' })
+      return
+    }
+    if (!ids.includes(first)) {
+      r.report('UNKNOWN_STEP', at, `step "${first}" is not a step of this graph${didYouMean(first, ids)}`, { needle: text })
+      return
+    }
+    if (self && first === self.id) {
+      r.report('CYCLE', at, `step "${first}" refers to its own result`, { needle: text })
+      return
+    }
+    if (self && !self.deps.includes(first)) self.deps.push(first)
+    if (second !== undefined && !STEP_FIELDS.includes(second)) {
+      r.report('UNKNOWN_NODE_FIELD', at, `"steps.${first}.${second}" does not exist; a step has ${STEP_FIELDS.join(', ')}`, { needle: text })
+      return
+    }
+    if (second === 'output') checkOutputField(r, steps.get(first), third, at, text)
   } else if (root === 'nodes') {
     if (first === undefined) {
       r.report('EXPRESSION_DYNAMIC_REF', at, `refer to a node by its id (\`nodes.<id>\`), not a computed index, so its dependency is known in \`${expr.source}\``, { needle: 'nodes' })
@@ -83,13 +105,16 @@ function checkReference(r: Reporter, ctx: ReferenceContext, check: PendingCheck,
       r.report('UNKNOWN_NODE_FIELD', at, `"nodes.${first}.${second}" does not exist; a node has ${NODE_FIELDS.join(', ')}`, { needle: text })
       return
     }
-    const target = ctx.nodes.get(first)
-    if (second === 'output' && third !== undefined && target) {
-      const info = objectFields(target.def.output)
-      if (info && !info.open && !info.fields.has(third)) {
-        r.report('UNKNOWN_OUTPUT_FIELD', at, `node type "${target.type}" has no output field "${third}"${didYouMean(third, info.fields.keys())}; it has ${[...info.fields.keys()].join(', ')}`, { needle: text })
-      }
-    }
+    if (second === 'output') checkOutputField(r, ctx.nodes.get(first), third, at, text)
+  }
+}
+
+/** `…output.<field>` of a node (or step) whose type declares a closed output schema must name one of its fields. */
+function checkOutputField(r: Reporter, target: { type: string; def: { output?: unknown } } | undefined, field: string | undefined, at: DocPath, text: string): void {
+  if (field === undefined || !target) return
+  const info = objectFields(target.def.output as never)
+  if (info && !info.open && !info.fields.has(field)) {
+    r.report('UNKNOWN_OUTPUT_FIELD', at, `node type "${target.type}" has no output field "${field}"${didYouMean(field, info.fields.keys())}; it has ${[...info.fields.keys()].join(', ')}`, { needle: text })
   }
 }
 
@@ -116,7 +141,7 @@ function article(k: Kind): string {
 }
 
 /** A CEL environment typed from the pipeline: inputs, config defaults, node output schemas. */
-function typedEnvironment(ctx: ReferenceContext, scope: Record<string, string> | undefined): Environment | undefined {
+function typedEnvironment(ctx: ReferenceContext, scope: Record<string, string> | undefined, steps?: ReadonlyMap<string, { def: { output?: unknown } }>): Environment | undefined {
   try {
     const env = allowMixedNumbers(new Environment({ unlistedVariablesAreDyn: false, homogeneousAggregateLiterals: false }))
     env.registerVariable(schemaVar('inputs', Object.fromEntries(Object.entries(ctx.inputs).map(([k, s]) => [k, inputType(s)]))))
@@ -128,7 +153,13 @@ function typedEnvironment(ctx: ReferenceContext, scope: Record<string, string> |
     }
     env.registerVariable(schemaVar('nodes', nodes))
     env.registerVariable(schemaVar('run', { id: 'string', interactive: 'bool' }))
-    for (const [name, type] of Object.entries(scope ?? {})) env.registerVariable(name, type)
+    for (const [name, type] of Object.entries(scope ?? {})) {
+      if (name === 'steps' && steps) {
+        const typed: Record<string, unknown> = {}
+        for (const [id, step] of steps) typed[id] = { output: celSchema(step.def.output as never), status: 'string', error: 'dyn' }
+        env.registerVariable(schemaVar('steps', typed))
+      } else env.registerVariable(name, type)
+    }
     return env
   } catch {
     return undefined

@@ -143,4 +143,16 @@ describe('weft graph', () => {
     const j = JSON.parse(weft('graph', pipe('valid.yaml'), '--format', 'json').stdout)
     assert.deepEqual(j.levels.map((l: string[]) => l.sort()), [['brief', 'plan'], ['clips', 'extra'], ['done']])
   })
+
+  it('draws a fan-out\'s steps with what each needs', () => {
+    const m = weft('graph', pipe('steps.yaml'))
+    assert.equal(m.code, 0)
+    assert.match(m.stdout, /each<br\/>fan_out × \[draft, poster, poster\+draft → check\]/)
+    const j = JSON.parse(weft('graph', pipe('steps.yaml'), '--format', 'json').stdout)
+    assert.deepEqual(j.nodes[0].steps, [
+      { id: 'draft', type: 'work', needs: [] },
+      { id: 'poster', type: 'work', needs: [] },
+      { id: 'check', type: 'work', needs: ['poster', 'draft'] },
+    ])
+  })
 })

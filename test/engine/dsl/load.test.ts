@@ -166,3 +166,47 @@ nodes:
     assert.deepEqual(res.diagnostics, [])
   })
 })
+
+describe('validation: fan-out steps', () => {
+  it('checks step ids, step references, step cycles and the one-of node/steps rule, each in place', async () => {
+    const file = 'fanout-steps.yaml'
+    const found = await diagnose(file)
+    const want = [
+      { code: 'CYCLE', ...at(file, 8, 'a:'), path: 'nodes.each.steps.a' },
+      { code: 'UNKNOWN_STEP', ...at(file, 10, 'nope'), path: 'nodes.each.steps.c.needs[0]' },
+      { code: 'UNKNOWN_STEP', ...at(file, 10, 'steps.d.output'), path: 'nodes.each.steps.c.value' },
+      { code: 'SCHEMA_INVALID', ...at(file, 11, 'maybe'), path: 'nodes.each.steps.e.when' },
+      { code: 'SCHEMA_INVALID', ...at(file, 12, 'fan_out'), path: 'nodes.each.steps.f.type' },
+      { code: 'SCHEMA_UNKNOWN_KEY', ...at(file, 13, 'pool'), path: 'nodes.each.steps.g.pool' },
+      { code: 'UNKNOWN_STEP', ...at(file, 14, 'steps.zz.output'), path: 'nodes.each.result' },
+      { code: 'UNKNOWN_VARIABLE', ...at(file, 17, 'steps'), path: 'nodes.after.value' },
+      { code: 'SCHEMA_INVALID', ...at(file, 22, 'steps'), path: 'nodes.both.steps' },
+      { code: 'SCHEMA_MISSING_KEY', ...at(file, 23, 'neither'), path: 'nodes.neither' },
+      { code: 'SCHEMA_INVALID', ...at(file, 26, 'result'), path: 'nodes.neither.result' },
+    ]
+    const key = (d: { line: number; col: number; code: string }) => `${d.line}:${d.col}:${d.code}`
+    assert.deepEqual([...found].sort((x, y) => key(x).localeCompare(key(y))), [...want].sort((x, y) => key(x).localeCompare(key(y))))
+    const res = await loadPipeline(path.join(dir, file))
+    assert.match(res.diagnostics.find((d) => d.code === 'CYCLE')!.message, /step cycle in "each": a → b → a/)
+  })
+})
+
+describe('validation: fan-out steps are typed from their node types', () => {
+  it('checks `steps.<id>.output` fields and types against the step type\'s output schema', async () => {
+    const res = await load(`pipeline: s
+nodes:
+  each:
+    type: fan_out
+    items: \${{ ['a'] }}
+    steps:
+      clip: { type: render, kind: image, out: '\${{ item + ".png" }}', prompt: hi }
+      again: { type: render, kind: image, out: x.png, prompt: '\${{ steps.clip.output.pathz }}' }
+    result: \${{ steps.clip.output.path + 1 }}
+`)
+    assert.deepEqual(res.diagnostics.map((d) => [d.code, d.line, d.path]), [
+      ['UNKNOWN_OUTPUT_FIELD', 8, 'nodes.each.steps.again.prompt'],
+      ['EXPRESSION_TYPE', 9, 'nodes.each.result'],
+    ])
+    assert.match(res.diagnostics[0]!.message, /did you mean "path"/)
+  })
+})
