@@ -31,7 +31,10 @@ export function serveSettingsFromEnv(env: Env = process.env): Omit<ServeOptions,
   }
   if (env.WEFT_TRUST_PROXY === '1' || env.WEFT_TRUST_PROXY === 'true') out.trustProxy = true
   const origins = (env.WEFT_ALLOWED_ORIGINS ?? '').split(',').map((s) => s.trim()).filter(Boolean)
-  if (origins.length) out.websocket = { allowedOrigins: origins }
+  if (origins.length) {
+    out.websocket = { allowedOrigins: origins }
+    out.allowedOrigins = origins
+  }
   out.tokens = createTokens({ ...optional('secret', tokenSecretFromEnv(env)) })
   return out
 }

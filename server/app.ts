@@ -1,6 +1,7 @@
 // The HTTP API (Hono): routes, validation, auth, limits and error mapping over a GenerationService.
 import { Hono, type Context, type MiddlewareHandler } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
+import { cors } from 'hono/cors'
 import * as v from 'valibot'
 import { WeftError } from '../engine/errors.ts'
 import type { Decision } from '../engine/ports.ts'
@@ -37,6 +38,11 @@ export interface AppOptions {
   publicUrl?: string
   /** Behind a proxy: honour `X-Forwarded-For` / `-Proto` / `-Host`. Default false. */
   trustProxy?: boolean
+  /**
+   * Browser origins (`https://app.example.com`) whose pages may call the API (CORS): the same list that may open
+   * the WebSocket. Default none: browsers on other origins are refused by their own same-origin policy.
+   */
+  allowedOrigins?: readonly string[]
   /** The caller's address for rate limiting without keys; default the socket's remote address. */
   clientIp?: (c: Context) => string
   logger?: Logger
@@ -73,6 +79,18 @@ export function createApp(service: GenerationService, opts: AppOptions): Hono<En
     return errorResponse(c, 500, 'INTERNAL', 'internal error')
   })
   app.notFound((c) => errorResponse(c, 404, 'NOT_FOUND', `no route ${c.req.method} ${c.req.path}`))
+
+  const origins = new Set((opts.allowedOrigins ?? []).map((o) => o.trim().toLowerCase().replace(/\/+$/, '')))
+  if (origins.size) {
+    // before auth: a browser's preflight carries no key
+    app.use('/api/*', cors({
+      origin: (origin) => (origins.has(origin.toLowerCase()) ? origin : null),
+      allowMethods: ['GET', 'POST', 'OPTIONS'],
+      allowHeaders: ['Authorization', 'Content-Type', 'Range'],
+      exposeHeaders: ['Retry-After', 'Content-Range', 'Accept-Ranges', 'Content-Length', 'ETag'],
+      maxAge: 600,
+    }))
+  }
 
   app.get('/healthz', (c) => c.json({ ok: true as const }))
   let doc: Record<string, unknown> | undefined

@@ -15,6 +15,7 @@ describe('weft serve settings', () => {
     assert.equal(s.publicUrl, 'https://ads.example.com')
     assert.equal(s.trustProxy, true)
     assert.deepEqual(s.websocket, { allowedOrigins: ['https://app.example.com', 'https://b.example.com'] })
+    assert.deepEqual(s.allowedOrigins, ['https://app.example.com', 'https://b.example.com'])
     assert.equal(typeof s.tokens?.issue('s1'), 'string')
     const defaults = serveSettingsFromEnv({})
     assert.deepEqual(defaults.apiKeys, [])

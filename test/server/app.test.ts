@@ -371,3 +371,36 @@ describe('errors', () => {
     assert.deepEqual(await res.json(), { ok: true })
   })
 })
+
+describe('CORS for the allowed browser origins', () => {
+  const UI = 'https://studio.example'
+  it('answers a preflight from an allowed origin before auth, and marks its responses', async () => {
+    const { app } = setup({ apiKeys: [{ id: 'studio', key: KEY }], allowedOrigins: [`${UI}/`] })
+    const pre = await app.request('http://localhost/api/v2/generate', {
+      method: 'OPTIONS',
+      headers: { origin: UI, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization, content-type' },
+    })
+    assert.equal(pre.status, 204)
+    assert.equal(pre.headers.get('access-control-allow-origin'), UI)
+    assert.match(pre.headers.get('access-control-allow-headers') ?? '', /Authorization/)
+    assert.match(pre.headers.get('access-control-allow-methods') ?? '', /POST/)
+    const res = await app.request('http://localhost/api/v2/generations', { headers: { origin: UI, authorization: `Bearer ${KEY}` } })
+    assert.equal(res.status, 200)
+    assert.equal(res.headers.get('access-control-allow-origin'), UI)
+    assert.match(res.headers.get('access-control-expose-headers') ?? '', /Retry-After/)
+    assert.match(res.headers.get('vary') ?? '', /Origin/)
+    // auth still applies to the real request
+    const anon = await app.request('http://localhost/api/v2/generations', { headers: { origin: UI } })
+    assert.equal(anon.status, 401)
+  })
+
+  it('gives other origins, and every origin when none is configured, no CORS grant', async () => {
+    const { app } = setup({ apiKeys: [{ id: 'studio', key: KEY }], allowedOrigins: [UI] })
+    const pre = await app.request('http://localhost/api/v2/generate', { method: 'OPTIONS', headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' } })
+    assert.equal(pre.headers.get('access-control-allow-origin'), null)
+    const closed = setup({ apiKeys: [{ id: 'studio', key: KEY }] }).app
+    const res = await closed.request('http://localhost/api/v2/generations', { headers: { origin: UI, authorization: `Bearer ${KEY}` } })
+    assert.equal(res.status, 200)
+    assert.equal(res.headers.get('access-control-allow-origin'), null)
+  })
+})
