@@ -10,6 +10,13 @@ export interface TtyDecisionsOptions {
   resume?(): void
   /** Longest part of the value printed before the question (the rest is in `weft show`). */
   maxPreviewLines?: number
+  /** Where keystrokes come from (default: stdin); tests pass a stream they write keys to. */
+  input?: NodeJS.ReadableStream
+  /**
+   * Where the value and the questions are shown (default: stderr, so stdout stays for `--json`). Each question ends the
+   * stream it writes to when done (Node spares stdout and stderr), so another stream must ignore `end()` to serve twice.
+   */
+  output?: NodeJS.WritableStream
 }
 
 type Choice = 'approve' | 'edit' | 'revise' | 'reject'
@@ -29,7 +36,7 @@ export class TtyDecisions implements DecisionSource {
     signal.throwIfAborted()
     this.opts.pause?.()
     try {
-      const out = process.stderr
+      const out = this.opts.output ?? process.stderr
       const text = toYaml(request.value ?? null, { lineWidth: 100 })
       const lines = text.split('\n')
       const max = this.opts.maxPreviewLines ?? 60
@@ -39,7 +46,7 @@ export class TtyDecisions implements DecisionSource {
       const choices: Array<{ name: string; value: Choice }> = [{ name: 'approve', value: 'approve' }, { name: 'edit, then approve', value: 'edit' }]
       if (request.allowed.includes('revise')) choices.push({ name: 'revise (send back with feedback)', value: 'revise' })
       choices.push({ name: 'reject (end the run)', value: 'reject' })
-      const ctx = { signal, output: out }
+      const ctx = { signal, input: this.opts.input ?? process.stdin, output: out }
       const choice = await select<Choice>({ message: `Decision for ${request.gate}`, choices }, ctx)
       if (choice === 'approve') return { decision: 'approve', by: 'human' }
       if (choice === 'edit') {

@@ -2,11 +2,11 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import type { RunRecord } from '../../engine/ports.ts'
-import { probe } from '../../engine/media/ffmpeg.ts'
+import { ffmpegPath, probe } from '../../engine/media/ffmpeg.ts'
 
 const root = path.resolve(import.meta.dirname, '..', '..')
 const weftArgs = ['--import', 'tsx', path.join(root, 'cli', 'weft.ts')]
@@ -15,8 +15,15 @@ const env = { ...process.env, WEFT_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'we
 const brief = 'Meet Fizz, the sparkling lemon soda for summer afternoons. Tastes like sunshine. Grab one today!'
 const small = ['--input', 'duration_s=12', '--set', 'video.width=640', '--set', 'video.height=360']
 
+/** Quotes a word for /bin/sh. */
+const sh = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`
+
 function run(...args: string[]): { code: number | null; record: RunRecord; stderr: string } {
-  const r = spawnSync(process.execPath, [...weftArgs, 'run', 'pipelines/default.yaml', '--json', '--store', 'memory', '--input', `prompt=${brief}`, ...args], { cwd: root, env, encoding: 'utf8', timeout: 240_000 })
+  return runWith(env, ...args)
+}
+
+function runWith(runEnv: NodeJS.ProcessEnv, ...args: string[]): { code: number | null; record: RunRecord; stderr: string } {
+  const r = spawnSync(process.execPath, [...weftArgs, 'run', 'pipelines/default.yaml', '--json', '--store', 'memory', '--input', `prompt=${brief}`, ...args], { cwd: root, env: runEnv, encoding: 'utf8', timeout: 240_000 })
   let record: RunRecord
   try {
     record = JSON.parse(r.stdout) as RunRecord
@@ -85,6 +92,72 @@ describe('pipelines/default.yaml', () => {
     assert.match(record.nodes.references!.error!.message, /ASSET_UNREADABLE: brand asset \/nonexistent\/product\.png cannot be read/)
     assert.equal(record.nodes.story!.status, 'succeeded')
     assert.equal(typeof (record.nodes.approve_story!.output as { value: { story: string } }).value.story, 'string')
+  })
+
+  it('a clip that fails to render is listed in `failed`; the other clips still make the final video; all that was made is kept', async () => {
+    // the fault comes from outside the code: an ffmpeg that refuses any command naming scene-2.mp4 and runs the real one otherwise
+    const dir = mkdtempSync(path.join(tmpdir(), 'weft-faulty-ffmpeg-'))
+    const faults = path.join(dir, 'faults.log')
+    const wrapper = path.join(dir, 'ffmpeg')
+    writeFileSync(wrapper, [
+      '#!/bin/sh',
+      'for arg in "$@"; do',
+      '  case "$arg" in *scene-2.mp4*)',
+      `    echo "refused $arg" >> ${sh(faults)}`,
+      '    echo "injected fault: cannot encode scene 2" >&2',
+      '    exit 3 ;;',
+      '  esac',
+      'done',
+      `exec ${sh(ffmpegPath())} "$@"`,
+      '',
+    ].join('\n'), { mode: 0o755 })
+    const out = mkdtempSync(path.join(tmpdir(), 'weft-default-out-'))
+    const { code, record, stderr } = runWith({ ...env, FFMPEG_PATH: wrapper }, ...small, '--out', out)
+    assert.equal(code, 0, stderr)
+    assert.equal(record.status, 'completed')
+    const runDir = path.join(out, record.id)
+
+    // the fan-out succeeded with scene 2 (index 1) kept as null and listed with the error ffmpeg gave
+    const videos = record.nodes.videos!
+    assert.equal(videos.status, 'succeeded')
+    const fanOut = videos.output as { results: Array<{ path: string; label: number; duration_s: number } | null>; failed: Array<{ index: number; error: { code: string; message: string } }> }
+    assert.equal(fanOut.results.length, 3)
+    assert.equal(fanOut.results[1], null)
+    assert.deepEqual(fanOut.results.map((r) => r?.label ?? null), [1, null, 3])
+    assert.equal(fanOut.failed.length, 1)
+    assert.equal(fanOut.failed[0]!.index, 1)
+    assert.equal(fanOut.failed[0]!.error.code, 'MEDIA_FAILED')
+    assert.match(fanOut.failed[0]!.error.message, /ffmpeg exited with 3: injected fault: cannot encode scene 2/)
+    // the clip's own retry (attempts: 2) asked ffmpeg twice before giving up
+    assert.equal(readFileSync(faults, 'utf8').trim().split('\n').length, 2)
+
+    // the run's outputs list the same failure and only the clips that rendered
+    const o = record.outputs as Record<string, any>
+    assert.deepEqual(o.failed_clips, fanOut.failed)
+    assert.deepEqual(o.video_clips.map((c: { scene: number }) => c.scene), [1, 3])
+
+    // everything made before and beside the failure is on disk and in the record
+    for (const id of ['story', 'approve_story', 'reference_plan', 'references', 'scenes', 'cohesion', 'approve_scenes', 'final']) {
+      assert.equal(record.nodes[id]!.status, 'succeeded', id)
+    }
+    for (const ref of o.reference_images) assert.ok(existsSync(ref.path), ref.path)
+    assert.deepEqual(readdirSync(path.join(runDir, 'clips')).sort(), ['scene-1.mp4', 'scene-3.mp4'])
+    assert.equal(o.final_video, path.join(runDir, 'final.mp4'))
+
+    // the final video is the two clips that rendered, joined by one crossfade (0.5 s overlap): with the offline model every
+    // cohesion pair scores at least 85, so whichever pair the join takes its transition from, it is a crossfade
+    const pairs = (record.nodes.cohesion!.output as { critique: { pairs: Array<{ score: number }> } }).critique.pairs
+    assert.ok(pairs.every((p) => p.score >= 85), `cohesion pairs ${JSON.stringify(pairs)}: this test expects only crossfades`)
+    const signal = new AbortController().signal
+    const [first, third, final] = await Promise.all([fanOut.results[0]!.path, fanOut.results[2]!.path, o.final_video].map((f: string) => probe(f, { signal })))
+    assert.equal(final!.has_video, true)
+    assert.equal(final!.codec, 'h264')
+    assert.deepEqual([final!.width, final!.height], [640, 360])
+    const expected = first!.duration_s + third!.duration_s - 0.5
+    assert.ok(Math.abs(final!.duration_s - expected) <= 0.05, `final video is ${final!.duration_s} s, expected ${expected} s (clips of ${first!.duration_s} s and ${third!.duration_s} s, one crossfade)`)
+    // and not three clips' worth: scene 2 was planned to last this long
+    const planned = (o.scenes as Array<{ duration_s: number }>)[1]!.duration_s
+    assert.ok(final!.duration_s < expected + planned - 1, `final video is ${final!.duration_s} s; scene 2 would have added about ${planned} s`)
   })
 
   it('rejects bad input before anything runs: unknown framework, empty prompt, too short', () => {
