@@ -166,7 +166,11 @@ async function rerun(run: Run, state: NodeState, nodeId: string, revision: Revis
   }
   try {
     const onProgress = (p: Progress) => run.progress(state.spec.id, { ...p, revising: nodeId, round: revision.round })
-    return await run.attempts(state, nodeId, spec.type, spec.module, config, spec.retry, timeoutMs, spec.pool, onProgress, () => {}, signal, revision)
+    const outcome = await run.attempts(state, nodeId, spec.type, spec.module, config, spec.retry, timeoutMs, spec.pool, onProgress, () => {}, signal, revision)
+    // the revised output is the node's output from now on: for nodes that read it after the gate, and on resume
+    const target = run.nodes.get(nodeId)
+    if (outcome.ok && target) await run.revised(target, outcome.output, { round: revision.round, by: state.spec.id })
+    return outcome
   } finally {
     run.release(spec.pool)
   }

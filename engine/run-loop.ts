@@ -448,6 +448,20 @@ export class Run {
     })
   }
 
+  /** Records a new output for a finished node that a gate sent back for revision (see run-control's `rerun`). */
+  async revised(state: NodeState, output: unknown, how: { round: number; by: string }): Promise<void> {
+    const r = state.record
+    r.output = output
+    r.finished_at = new Date(this.clock.now()).toISOString()
+    const scope = this.nodeScope[r.id]!
+    let cel: unknown
+    Object.defineProperty(scope, 'output', { get: () => (cel ??= output === undefined ? null : toCel(output)), enumerable: true, configurable: true })
+    await this.record([
+      { kind: 'node.update', runId: this.id, node: { ...r } },
+      this.event('node.completed', r.id, { status: r.status, attempts: r.attempts, duration_ms: r.duration_ms, revision: how.round, revised_by: how.by }, r.finished_at),
+    ])
+  }
+
   afterCommit(state: NodeState): void {
     for (const dep of state.dependents) {
       if (--dep.remaining === 0 && dep.record.status === 'pending') this.consider(dep)

@@ -57,6 +57,24 @@ describe('approval node', () => {
     assert.ok(events.some((e) => e.type === 'approval.requested'))
   })
 
+  it('a revised node keeps its revised output: in its record, in the store, and for nodes that read it after the gate', async () => {
+    const p = await pipeline(gated('    gate: story\n    path: draft').replace('outputs:', `  direct:
+    type: drafter
+    needs: [review]
+    text: \${{ nodes.story.output.draft }}
+outputs:`))
+    const decisions = new Scripted([{ decision: 'revise', feedback: 'add fizz', by: 'ada' }, { decision: 'approve', by: 'ada' }])
+    const { record, events, store } = await run(p, { interactive: true, decisions })
+    assert.equal(record.status, 'completed')
+    assert.equal((record.nodes['story']!.output as { draft: string }).draft, 'first + add fizz')
+    assert.equal((record.nodes['direct']!.output as { draft: string }).draft, 'first + add fizz')
+    const stored = await store.getRun(record.id)
+    assert.equal((stored!.nodes['story']!.output as { draft: string }).draft, 'first + add fizz')
+    const completions = events.filter((e) => e.type === 'node.completed' && e.node === 'story')
+    assert.deepEqual(completions.map((e) => e.payload.revision ?? null), [null, 1])
+    assert.equal(completions[1]!.payload.revised_by, 'review')
+  })
+
   it('reject ends the run with the reason kept', async () => {
     const p = await pipeline(gated('    gate: story'))
     const { record } = await run(p, { interactive: true, decisions: new Scripted([{ decision: 'reject', feedback: 'off brand', by: 'ada' }]) })
