@@ -51,8 +51,11 @@ const RenderConfigSchema = v.strictObject({
   caption: v.optional(v.string()),
   /** video: score the clip from the file itself and re-render one that scores too low. */
   quality: v.optional(QualitySchema),
-  /** stitch: the clips in order (paths, or render outputs with a `path`). */
-  clips: v.optional(v.array(v.union([v.string(), v.looseObject({ path: v.string() })]))),
+  /**
+   * stitch: the clips in order (paths, or render outputs with a `path`). A `null` (a clip that failed, as a
+   * fan-out with `on_item_error: collect` leaves it) is left out, and the join across it fades through black.
+   */
+  clips: v.optional(v.array(v.nullable(v.union([v.string(), v.looseObject({ path: v.string() })])))),
   /** stitch: between clip i and i+1: `cut`, `crossfade` (0.5 s) or `fade` through black (0.8 s), or `{ type, duration_s }`. */
   transitions: v.optional(v.array(Transition)),
   /** stitch: fade in at the start and out at the end (seconds). */
@@ -101,11 +104,22 @@ async function make(ctx: NodeContext<RenderConfig>) {
     }
     return c.quality?.enabled === false || !c.quality ? render(ctx, req) : renderScored(ctx, req, c.quality)
   }
-  const clips = need(c.clips, 'clips', ctx).map((x) => path.resolve(ctx.workDir, typeof x === 'string' ? x : x.path))
+  // transitions are written per slot (between slot i and i+1): keep each join's own, and fade across a gap
+  const slots = need(c.clips, 'clips', ctx)
+  const clips: string[] = []
+  const joins: Array<v.InferOutput<typeof Transition> | undefined> = []
+  let gap = false
+  slots.forEach((x, i) => {
+    if (x === null) return void (gap = clips.length > 0)
+    if (clips.length > 0) joins.push(gap ? 'fade' : c.transitions?.[i - 1])
+    clips.push(path.resolve(ctx.workDir, typeof x === 'string' ? x : x.path))
+    gap = false
+  })
   if (clips.length === 0) throw new WeftError('MEDIA_INPUT_INVALID', `node "${ctx.node.id}": nothing to stitch (no clips)`, { retryable: false })
-  const transitions = (c.transitions ?? []).slice(0, clips.length - 1).map((t) => {
-    const type = typeof t === 'string' ? t : t.type
-    return { type, duration_s: typeof t === 'string' || t.duration_s === undefined ? TRANSITION_S[type] : t.duration_s }
+  // a join with no transition given is a cut
+  const transitions = joins.map((t) => {
+    const type = t === undefined ? 'cut' : typeof t === 'string' ? t : t.type
+    return { type, duration_s: t === undefined || typeof t === 'string' || t.duration_s === undefined ? TRANSITION_S[type] : t.duration_s }
   })
   return render(ctx, { kind: 'stitch', out, clips, transitions, fade_s: c.fade_s, fps: c.fps })
 }
