@@ -186,7 +186,13 @@ async function requestDecision(run: Run, state: NodeState, request: ApprovalRequ
   const asked = { kind: 'approval.request' as const, runId: run.id, request }
   const requested = (extra: Record<string, unknown> = {}) => run.event('approval.requested', state.spec.id, { gate: request.gate, value: request.value, allowed: request.allowed, revision: request.revision, ...(request.message ? { message: request.message } : {}), ...extra })
   const earlier = await store.getApproval(run.id, request.gate, request.revision)
-  if (earlier?.decision) return earlier.decision
+  if (earlier?.decision) {
+    // decided before a restart; the process may have stopped between recording the decision and its event
+    const events = await store.listEvents(run.id)
+    const resolved = events.some((e) => e.type === 'approval.resolved' && e.payload.gate === request.gate && e.payload.revision === request.revision)
+    if (!resolved) await run.record([run.event('approval.resolved', state.spec.id, { gate: request.gate, revision: request.revision, ...earlier.decision })])
+    return earlier.decision
+  }
   if (auto && !run.opts.interactive) {
     // an automated run: the gate's own policy decides, and the record says so
     await run.record([asked, requested({ automated: true })])

@@ -150,6 +150,9 @@ describe('approval node: durable decisions', () => {
     assert.equal(second.record.status, 'completed')
     assert.equal(never.asked.length, 0)
     assert.deepEqual(second.record.outputs, { approved: 'from the client', revisions: 0 })
+    // the decision had no approval.resolved event (as after a kill between the two writes): the resume records it, once
+    const resolved = (await first.store.listEvents(stored.id)).filter((e) => e.type === 'approval.resolved')
+    assert.deepEqual(resolved.map((e) => [e.payload.gate, e.payload.revision, e.payload.decision, e.payload.by]), [['review', 0, 'approve', 'ada']])
   })
 
   it('when two deciders answer, the decision recorded first stands', async () => {
