@@ -1,9 +1,11 @@
-// Crash-safety benchmark: SIGKILLs `weft run` / `weft resume` at random instants, resumes each run until it
-// completes, and counts (from a side file of node executions and from the store) whether a committed node ran again.
+// Crash-safety benchmark: SIGKILLs `weft run` / `weft resume` at random instants (inside nodes, around commits, while
+// the run waits at an approval gate), resumes each run until it completes, and counts (from a side file of node
+// executions and from the store) whether a committed node ran again or a gate was decided twice.
 // Prints one JSON summary and a human line; asserts nothing.
 //   node --import tsx bench/crash.ts [--kills 30] [--runs 6] [--store pglite|postgres] [--cli dist|tsx] [--ttl 300ms] [--seed N] [--verbose]
+//   (--help lists every option)
 import { spawn } from 'node:child_process'
-import { closeSync, existsSync, mkdtempSync, openSync, readSync, rmSync, watch, writeFileSync } from 'node:fs'
+import { closeSync, existsSync, mkdtempSync, openSync, readSync, renameSync, rmSync, watch, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { performance } from 'node:perf_hooks'
@@ -11,6 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { parseDuration } from '../engine/duration.ts'
+import { openRunStore } from '../engine/adapters/open-store.ts'
 // seeded, so that a figure can be chased again (the kill instants still depend on the machine)
 import { seededRandom } from '../engine/seeded.ts'
 
@@ -26,8 +29,26 @@ const { values: o } = parseArgs({
     'max-minutes': { type: 'string', default: '15' },
     verbose: { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
+    help: { type: 'boolean', short: 'h', default: false },
   },
 })
+if (o.help) {
+  process.stdout.write(`node --import tsx bench/crash.ts [options]   (or node dist/bench/crash.js after npm run build)
+  --kills <n>            kills to land in all (default 30); runs are added until they have
+  --runs <n>             runs at least (default 6), each 36 logged nodes and 2 approval gates
+  --store <kind>         pglite (a fresh data directory) or postgres (DATABASE_URL, default postgres://postgres@127.0.0.1:5432/test)
+  --cli <kind>           dist (dist/cli/weft.js, needs npm run build) or tsx (the sources)
+  --seed <n>             seed of the kill modes, targets and delays (default: the clock)
+  --ttl <duration>       WEFT_LEASE_TTL for the runs (default 300ms)
+  --process-timeout <s>  a run or resume still alive after this is killed and counted as hung (default 60)
+  --max-minutes <m>      stop starting runs after this (default 15)
+  --verbose              one line per kill on stderr, and the re-executions in the summary
+  --keep                 keep the work directory (pipelines, side files, decisions files, data)
+Kill modes, in turn: at a node's start, at a node's end, at a random instant, while a gate waits for its
+decision, just after a gate's decision is recorded. Prints one JSON line and a summary line.
+`)
+  process.exit(0)
+}
 const store = o.store === 'postgres' ? 'postgres' : 'pglite'
 const targetKills = Number(o.kills)
 const targetRuns = Number(o.runs)
@@ -66,16 +87,25 @@ const PLUGIN = fileURLToPath(new URL('./nodes/logged.mjs', import.meta.url)).rep
 
 interface Graph {
   yaml: string
+  /** Every node, gates included. */
   ids: string[]
+  /** The nodes that write the side file (all but the gates). */
+  logged: string[]
+  /** Each approval gate, with the nodes behind it (that need it, directly or through others). */
+  gates: Map<string, string[]>
   /** The final output the run must produce (each node's value is the sum of its inputs' plus its position). */
   expected: number
 }
 
 const expr = (s: string) => '$' + `{{ ${s} }}`
 
-/** chain of 6 → fan of 16 → join → chain of 4 → fan of 8 → join: 36 nodes of 20–79 ms each. */
+/**
+ * chain of 6 → fan of 16 → join → chain of 4 → fan of 8 → join: 36 nodes of 20–79 ms each, and 2 approval gates,
+ * g1 on c6 and g2 on d4. Half of each fan needs the gate, half does not (it runs while the gate waits).
+ * `auto: reject`: a gate that was not asked (a run that is not interactive) would fail the run.
+ */
 function makeGraph(): Graph {
-  const nodes: Array<{ id: string; deps: string[] }> = []
+  const nodes: Array<{ id: string; deps: string[]; gate?: string }> = []
   const chain = (prefix: string, n: number, after?: string): string => {
     let prev = after
     for (let i = 1; i <= n; i++) {
@@ -84,19 +114,65 @@ function makeGraph(): Graph {
     }
     return prev!
   }
-  const fan = (prefix: string, n: number, after: string): string[] =>
-    Array.from({ length: n }, (_, i) => (nodes.push({ id: `${prefix}${i + 1}`, deps: [after] }), `${prefix}${i + 1}`))
+  const fan = (prefix: string, n: number, after: (i: number) => string): string[] =>
+    Array.from({ length: n }, (_, i) => (nodes.push({ id: `${prefix}${i + 1}`, deps: [after(i)] }), `${prefix}${i + 1}`))
   const join = (id: string, deps: string[]): string => (nodes.push({ id, deps }), id)
-  join('z', fan('q', 8, chain('d', 4, join('j', fan('p', 16, chain('c', 6))))))
+  const gate = (id: string, on: string): string => (nodes.push({ id, deps: [on], gate: on }), id)
+  const c = chain('c', 6)
+  const g1 = gate('g1', c)
+  const d = chain('d', 4, join('j', fan('p', 16, (i) => (i < 8 ? c : g1))))
+  const g2 = gate('g2', d)
+  join('z', fan('q', 8, (i) => (i < 4 ? d : g2)))
   const value = new Map<string, number>()
   const lines = ['pipeline: crash', `plugins: [${JSON.stringify(PLUGIN)}]`, 'inputs:', '  log: { type: string, required: true }', 'nodes:']
-  nodes.forEach(({ id, deps }, i) => {
+  nodes.forEach(({ id, deps, gate }, i) => {
+    if (gate) {
+      value.set(id, value.get(gate)!)
+      lines.push(`  ${id}: { type: approval, gate: ${gate}, path: value, auto: reject }`)
+      return
+    }
     value.set(id, deps.reduce((sum, d) => sum + value.get(d)!, i + 1))
     const v = deps.length ? `'${expr([...deps.map((d) => `nodes.${d}.output.value`), String(i + 1)].join(' + '))}'` : String(i + 1)
     lines.push(`  ${id}: { type: logged, log: '${expr('inputs.log')}', ms: ${20 + Math.floor(rand() * 60)}, value: ${v} }`)
   })
   lines.push('outputs:', `  total: ${expr('nodes.z.output.value')}`)
-  return { yaml: lines.join('\n') + '\n', ids: nodes.map((n) => n.id), expected: value.get('z')! }
+  const behind = (id: string): string[] => nodes.filter((n) => n.deps.includes(id)).flatMap((n) => [n.id, ...behind(n.id)])
+  const gates = new Map(nodes.filter((n) => n.gate).map((n) => [n.id, [...new Set(behind(n.id))]]))
+  return { yaml: lines.join('\n') + '\n', ids: nodes.map((n) => n.id), logged: nodes.filter((n) => !n.gate).map((n) => n.id), gates, expected: value.get('z')! }
+}
+
+/**
+ * A run's decisions file (`--decisions`): a gate's decision (approve, by this run's token) is written when the
+ * harness lets the gate be decided; once the decision is printed (so recorded), the file says `reject` instead,
+ * so a gate asked again after its decision would get another answer.
+ */
+class Decisions {
+  /** Gate → side-file lines when its decision was let out (nothing behind the gate may start before). */
+  readonly delivered = new Map<string, number>()
+  readonly #resolved = new Set<string>()
+
+  constructor(readonly file: string, readonly by: string, private readonly side: SideFile) {}
+
+  /** Writes the gate's decision `delayMs` from now, once per gate. */
+  deliver(gate: string, delayMs: number): void {
+    if (this.delivered.has(gate)) return
+    this.side.read()
+    this.delivered.set(gate, this.side.lines.length)
+    setTimeout(() => this.#write(), delayMs)
+  }
+
+  resolved(gate: string): void {
+    this.#resolved.add(gate)
+    this.#write()
+  }
+
+  #write(): void {
+    const entries = Object.fromEntries([...this.delivered.keys()].map((g) => [g, this.#resolved.has(g)
+      ? { decision: 'reject', by: 'too-late', feedback: 'asked again after the decision was recorded' }
+      : { decision: 'approve', by: this.by }]))
+    writeFileSync(this.file + '.tmp', JSON.stringify(entries))
+    renameSync(this.file + '.tmp', this.file)
+  }
 }
 
 /** The side file, read as it grows. */
@@ -129,7 +205,7 @@ class SideFile {
   }
 }
 
-type Mode = 'node-start' | 'node-end' | 'random' | 'none'
+type Mode = 'node-start' | 'node-end' | 'random' | 'gate' | 'decided' | 'none'
 
 interface Attempt {
   kind: 'run' | 'resume'
@@ -147,6 +223,10 @@ interface Attempt {
   reported: string[]
   /** When each `node.completed` line reached this script (wall clock, ms). */
   reportedAt: Map<string, number>
+  /** The `approval.requested` lines it printed (gate, and whether it had printed that gate's decision before). */
+  asked: Array<{ gate: string; afterResolved: boolean }>
+  /** Gates whose `approval.resolved` it printed. */
+  resolved: string[]
   leased: boolean
   stderr: string
   leftover: boolean
@@ -164,16 +244,18 @@ const startupMs = () => median(startups) ?? 1500
 /**
  * Starts one `weft run`/`weft resume` and kills it per `mode`: at the k-th `start` line (k random among the
  * nodes left, 0–25 ms later: inside a node), at the k-th `end` line (0–5 ms later: around the node's commit),
- * or at a random instant (a resume from its spawn, start-up included; a run from its id line), drawn over the
- * time the process is expected to take: start-up as measured so far plus 40 ms per node left.
+ * 0–200 ms after a gate not yet decided asks (`gate`: while the run waits there), 0–5 ms after a gate's decision is
+ * printed (`decided`: around the gate's commit), or at a random instant (a resume from its spawn, start-up included;
+ * a run from its id line), drawn over the time the process is expected to take: start-up as measured so far plus
+ * 40 ms per node left. A gate that asks and is not to be killed gets its decision 0–50 ms later.
  */
-function attempt(kind: 'run' | 'resume', runId: string | undefined, file: string, side: SideFile, mode: Mode, remaining: number): Promise<Attempt> {
+function attempt(kind: 'run' | 'resume', runId: string | undefined, file: string, side: SideFile, decisions: Decisions, mode: Mode, remaining: number): Promise<Attempt> {
   side.read()
   const from = side.lines.length
-  const args = kind === 'run' ? ['run', file, '--input', `log=${side.file}`] : ['resume', runId!]
+  const args = [...(kind === 'run' ? ['run', file, '--input', `log=${side.file}`] : ['resume', runId!]), '--decisions', decisions.file]
   processes++
   const child = spawn(process.execPath, [...weft, ...args], { cwd: root, env, stdio: ['ignore', 'ignore', 'pipe'] })
-  const a: Attempt = { kind, mode, from, to: from, killed: false, hung: false, code: null, runId, started: false, reported: [], leased: false, stderr: '', leftover: false, reportedAt: new Map() }
+  const a: Attempt = { kind, mode, from, to: from, killed: false, hung: false, code: null, runId, started: false, reported: [], leased: false, stderr: '', leftover: false, reportedAt: new Map(), asked: [], resolved: [] }
   const target = 1 + Math.floor(rand() * Math.max(1, remaining))
   let starts = 0
   let ends = 0
@@ -215,6 +297,17 @@ function attempt(kind: 'run' | 'resume', runId: string | undefined, file: string
         a.reported.push(done)
         a.reportedAt.set(done, performance.timeOrigin + performance.now())
       }
+      const [, event, gate] = /^\S+ approval\.(requested|resolved) (\S+)/.exec(line) ?? []
+      if (event === 'requested') {
+        a.asked.push({ gate: gate!, afterResolved: a.resolved.includes(gate!) })
+        if (decisions.delivered.has(gate!)) continue
+        if (mode === 'gate') arm(rand() * 200)
+        else decisions.deliver(gate!, rand() * 50)
+      } else if (event === 'resolved') {
+        a.resolved.push(gate!)
+        decisions.resolved(gate!)
+        if (mode === 'decided') arm(rand() * 5)
+      }
     }
   })
   return new Promise((resolve) => {
@@ -242,8 +335,8 @@ function attempt(kind: 'run' | 'resume', runId: string | undefined, file: string
 interface Shown {
   status: string
   outputs: { total?: unknown } | null
-  nodes: Record<string, { status: string }>
-  events: Array<{ seq: number; type: string; node?: string }>
+  nodes: Record<string, { status: string; output?: unknown }>
+  events: Array<{ seq: number; type: string; node?: string; timestamp: string }>
 }
 
 /** `weft show <id> --json`: what the store holds, read by a fresh process. */
@@ -268,7 +361,7 @@ function show(id: string): Promise<Shown> {
   })
 }
 
-const LANDINGS = ['start-up (store open, migrations, claim)', 'after claim, before the first node', 'during a node', "between a node's end and its commit", 'between nodes (all ended nodes committed)', 'after the run completed'] as const
+const LANDINGS = ['start-up (store open, migrations, claim)', 'after claim, before the first node', 'while waiting at an approval', "between a gate's decision and its commit", 'during a node', "between a node's end and its commit", 'between nodes (all ended nodes committed)', 'after the run completed'] as const
 type Landing = (typeof LANDINGS)[number]
 
 interface Kill {
@@ -307,6 +400,7 @@ function executions(lines: string[]): Exec[] {
 }
 
 function where(a: Attempt, lines: string[], committed: Set<string>, status: string): Pick<Kill, 'landed' | 'inFlight' | 'endedUncommitted'> {
+  const gateUncommitted = a.resolved.some((g) => !committed.has(g))
   const open = new Map<string, string>()
   const ended: string[] = []
   for (const line of lines.slice(a.from, a.to)) {
@@ -321,6 +415,8 @@ function where(a: Attempt, lines: string[], committed: Set<string>, status: stri
   const endedUncommitted = ended.filter((n) => !committed.has(n))
   const started = open.size + ended.length
   const landed: Landing = status === 'completed' ? 'after the run completed'
+    : status === 'awaiting_approval' ? 'while waiting at an approval'
+    : gateUncommitted ? "between a gate's decision and its commit"
     : endedUncommitted.length ? "between a node's end and its commit"
     : inFlight.length ? 'during a node'
     : started === 0 ? (a.started ? 'after claim, before the first node' : 'start-up (store open, migrations, claim)')
@@ -348,7 +444,39 @@ interface RunReport {
   missed: number
   /** Per node completed without a kill in between: its `end` line to its `node.completed` line (ms). */
   commitLagMs: number[]
+  gates: GateReport
   failures: string[]
+  /** For the store check at the end: the final `weft show`, the gates, and who their decisions are by. */
+  final?: Shown
+  gateIds: string[]
+  decisionsBy: string
+}
+
+/** Whether each approval gate was decided once, with the decision the harness let out, and nothing ran early. */
+interface GateReport {
+  gates: number
+  /** Kills in `gate` mode, and those of them that found the run `awaiting_approval` in the store. */
+  gateKills: number
+  gateKillsAwaiting: number
+  /** Requests printed by a process after a kill that found the gate decided, or after it printed the decision. */
+  askedAfterDecision: number
+  /** `approval.requested` events after the gate's first `approval.resolved` in the final event log. */
+  askedAfterDecisionInLog: number
+  /** `approval.requested` events later than the store's `decided_at` (one machine's clock). */
+  askedAfterDecidedAt: number
+  /** Extra `approval.resolved` events of a gate (beyond one). */
+  resolvedTwice: number
+  /** Gates decided in the store with no `approval.resolved` event (a kill between the two writes). */
+  decidedWithoutEvent: number
+  /** Gates whose recorded decision is not the one written to the decisions file. */
+  notAsDelivered: number
+  /** Requests at revision 1 (there must be none: only approve is given), and requests left undecided. */
+  secondRevision: number
+  pending: number
+  /** Gate nodes whose output does not say one approve by this run's token. */
+  outputWrong: number
+  /** Executions of nodes behind a gate that started before its decision was let out. */
+  startedBeforeDecision: number
 }
 
 /**
@@ -378,9 +506,15 @@ function analyse(lines: string[], kills: Kill[]): Pick<RunReport, 'committedReru
   return { committedRerun, beforeCommit, afterMidNodeKill, unexplained }
 }
 
-const modes: Mode[] = ['node-start', 'node-end', 'random']
+const modes: Mode[] = ['node-start', 'node-end', 'random', 'gate', 'decided']
 let modeTurn = Math.floor(rand() * modes.length)
-const nextMode = (): Mode => modes[modeTurn++ % modes.length]!
+/** The next mode in turn; `gate` and `decided` only while the run has a gate whose decision is not let out. */
+const nextMode = (gatesLeft: boolean): Mode => {
+  for (;;) {
+    const mode = modes[modeTurn++ % modes.length]!
+    if (gatesLeft || (mode !== 'gate' && mode !== 'decided')) return mode
+  }
+}
 let storeBroken = false
 let killCount = 0
 const log = (s: string) => o.verbose && process.stderr.write(s + '\n')
@@ -390,14 +524,18 @@ async function crashRun(r: number, quota: number): Promise<RunReport> {
   const file = path.join(work, `crash-${r}.yaml`)
   writeFileSync(file, graph.yaml)
   const side = new SideFile(path.join(work, `crash-${r}.log`))
-  const rep: RunReport = { run: r, id: undefined, completed: false, outputsOk: false, kills: [], committedRerun: [], beforeCommit: [], afterMidNodeKill: [], unexplained: [], duplicateCompletions: 0, seqGaps: 0, leaseRefusals: 0, leaseWaitMs: 0, hung: 0, leftover: 0, missed: 0, commitLagMs: [], failures: [] }
+  const decisions = new Decisions(path.join(work, `crash-${r}.decisions.json`), `crash-bench-${seed}-${r}`, side)
+  const gates: GateReport = { gates: graph.gates.size, gateKills: 0, gateKillsAwaiting: 0, askedAfterDecision: 0, askedAfterDecisionInLog: 0, askedAfterDecidedAt: 0, resolvedTwice: 0, decidedWithoutEvent: 0, notAsDelivered: 0, secondRevision: 0, pending: 0, outputWrong: 0, startedBeforeDecision: 0 }
+  const rep: RunReport = { run: r, id: undefined, completed: false, outputsOk: false, kills: [], committedRerun: [], beforeCommit: [], afterMidNodeKill: [], unexplained: [], duplicateCompletions: 0, seqGaps: 0, leaseRefusals: 0, leaseWaitMs: 0, hung: 0, leftover: 0, missed: 0, commitLagMs: [], gates, failures: [], gateIds: [...graph.gates.keys()], decisionsBy: decisions.by }
   let committed = new Set<string>()
+  const decided = new Set<string>()
   let failures = 0
   while (elapsed() < budgetMs) {
     const kind = rep.id ? 'resume' : 'run'
-    const mode = rep.kills.length < quota ? nextMode() : 'none'
-    const a = await attempt(kind, rep.id, file, side, mode, graph.ids.length - committed.size)
+    const mode = rep.kills.length < quota ? nextMode([...graph.gates.keys()].some((g) => !decisions.delivered.has(g))) : 'none'
+    const a = await attempt(kind, rep.id, file, side, decisions, mode, graph.logged.filter((n) => !committed.has(n)).length)
     rep.id ??= a.runId
+    gates.askedAfterDecision += a.asked.filter((x) => decided.has(x.gate) || x.afterResolved).length
     for (const line of side.lines.slice(a.from, a.to)) {
       const [phase, node, , at] = line.split(' ')
       const seen = a.reportedAt.get(node!)
@@ -426,9 +564,14 @@ async function crashRun(r: number, quota: number): Promise<RunReport> {
         break
       }
       committed = new Set(Object.entries(shown.nodes).filter(([, n]) => n.status === 'succeeded').map(([id]) => id))
+      for (const g of graph.gates.keys()) if (committed.has(g) || shown.events.some((e) => e.type === 'approval.resolved' && e.node === g)) decided.add(g)
       const k: Kill = { run: r, n: ++killCount, kind, mode, cut: a.to, committed, lost: a.reported.filter((n) => !committed.has(n)), ...where(a, side.lines, committed, shown.status) }
       rep.kills.push(k)
-      log(`run ${r} kill ${k.n} (${kind}, ${mode}): ${k.landed}; in flight [${k.inFlight.join(' ')}], ended uncommitted [${k.endedUncommitted.join(' ')}]; committed ${committed.size}/${graph.ids.length}`)
+      if (mode === 'gate') {
+        gates.gateKills++
+        if (shown.status === 'awaiting_approval') gates.gateKillsAwaiting++
+      }
+      log(`run ${r} kill ${k.n} (${kind}, ${mode}): ${k.landed}; in flight [${k.inFlight.join(' ')}], ended uncommitted [${k.endedUncommitted.join(' ')}]; committed ${committed.size}/${graph.ids.length}; gates decided [${[...decided].join(' ')}]`)
       if (shown.status === 'completed') break
       continue
     }
@@ -451,11 +594,44 @@ async function crashRun(r: number, quota: number): Promise<RunReport> {
     for (const e of final.events) if (e.type === 'node.completed') completions.set(e.node!, (completions.get(e.node!) ?? 0) + 1)
     rep.duplicateCompletions = [...completions.values()].reduce((s, c) => s + Math.max(0, c - 1), 0)
     rep.seqGaps = final.events.filter((e, i) => e.seq !== i + 1).length
+    for (const [g, behind] of graph.gates) {
+      const mine = final.events.filter((e) => e.node === g && e.type.startsWith('approval.'))
+      const first = mine.findIndex((e) => e.type === 'approval.resolved')
+      gates.askedAfterDecisionInLog += first < 0 ? 0 : mine.slice(first).filter((e) => e.type === 'approval.requested').length
+      gates.resolvedTwice += Math.max(0, mine.filter((e) => e.type === 'approval.resolved').length - 1)
+      const history = (final.nodes[g]?.output as { history?: Array<{ decision: string; by: string; revision: number }> } | undefined)?.history
+      if (history?.length !== 1 || history[0]!.decision !== 'approve' || history[0]!.by !== decisions.by || history[0]!.revision !== 0) gates.outputWrong++
+      const at = decisions.delivered.get(g) ?? side.lines.length
+      gates.startedBeforeDecision += side.lines.slice(0, at).filter((l) => l.startsWith('start ') && behind.includes(l.split(' ')[1]!)).length
+    }
+    rep.final = final
   } catch (err) {
     rep.failures.push(`final show: ${(err as Error).message}`)
   }
   Object.assign(rep, analyse(side.lines, rep.kills))
   return rep
+}
+
+/** The approvals as the store holds them, read in this process once no weft process runs (all runs at once). */
+async function checkApprovals(reports: RunReport[]): Promise<void> {
+  const store = await openRunStore({ env })
+  try {
+    for (const rep of reports) {
+      if (!rep.id || !rep.final) continue
+      for (const g of rep.gateIds) {
+        const approval = await store.getApproval(rep.id, g, 0)
+        const d = approval?.decision
+        if (d?.decision !== 'approve' || d.by !== rep.decisionsBy || d.edits !== undefined || d.feedback !== undefined) rep.gates.notAsDelivered++
+        if (await store.getApproval(rep.id, g, 1)) rep.gates.secondRevision++
+        const events = rep.final.events.filter((e) => e.node === g)
+        if (d && !events.some((e) => e.type === 'approval.resolved')) rep.gates.decidedWithoutEvent++
+        if (approval?.decided_at) rep.gates.askedAfterDecidedAt += events.filter((e) => e.type === 'approval.requested' && Date.parse(e.timestamp) > Date.parse(approval.decided_at!)).length
+      }
+      rep.gates.pending += (await store.pendingApprovals(rep.id)).length
+    }
+  } finally {
+    await store.close()
+  }
 }
 
 async function main(): Promise<void> {
@@ -467,6 +643,15 @@ async function main(): Promise<void> {
   for (let r = 1; !storeBroken && elapsed() < budgetMs && (r <= targetRuns || killCount < targetKills); r++) {
     const quota = Math.max(1, Math.ceil((targetKills - killCount) / Math.max(1, targetRuns - r + 1)))
     reports.push(await crashRun(r, quota))
+  }
+  let approvalsChecked = false
+  if (!storeBroken) {
+    try {
+      await checkApprovals(reports)
+      approvalsChecked = true
+    } catch (err) {
+      reports.at(-1)?.failures.push(`approvals check: ${(err as Error).message}`)
+    }
   }
   const kills = reports.flatMap((r) => r.kills)
   const count = (keys: readonly string[], of: (k: Kill) => string) => Object.fromEntries(keys.map((key) => [key, kills.filter((k) => of(k) === key).length]))
@@ -486,6 +671,7 @@ async function main(): Promise<void> {
     seed,
     lease_ttl_ms: ttlMs,
     nodes_per_run: 36,
+    gates_per_run: 2,
     runs: reports.length,
     runs_completed: reports.filter((r) => r.completed).length,
     outputs_correct: reports.filter((r) => r.outputsOk).length,
@@ -501,6 +687,20 @@ async function main(): Promise<void> {
     rerun_after_kill_mid_node: perRun((r) => r.afterMidNodeKill),
     unexplained_reexecutions: sum((r) => r.unexplained.length),
     duplicate_completion_events: sum((r) => r.duplicateCompletions),
+    approvals: {
+      checked_in_store: approvalsChecked,
+      gates: sum((r) => r.gates.gates),
+      decided_as_delivered: sum((r) => r.gates.gates - r.gates.notAsDelivered),
+      gate_kills: sum((r) => r.gates.gateKills),
+      gate_kills_awaiting_approval: sum((r) => r.gates.gateKillsAwaiting),
+      asked_after_decision: { processes: sum((r) => r.gates.askedAfterDecision), event_log: sum((r) => r.gates.askedAfterDecisionInLog), after_decided_at: sum((r) => r.gates.askedAfterDecidedAt) },
+      resolved_twice: sum((r) => r.gates.resolvedTwice),
+      decided_without_resolved_event: sum((r) => r.gates.decidedWithoutEvent),
+      second_revision_requests: sum((r) => r.gates.secondRevision),
+      pending_after_completion: sum((r) => r.gates.pending),
+      gate_outputs_wrong: sum((r) => r.gates.outputWrong),
+      started_behind_a_gate_before_its_decision: sum((r) => r.gates.startedBeforeDecision),
+    },
     event_seq_gaps: sum((r) => r.seqGaps),
     processes: { run_or_resume: processes, show: showProcesses, hung: sum((r) => r.hung), left_running: sum((r) => r.leftover) },
     kill_attempts_outrun: sum((r) => r.missed),
@@ -518,7 +718,9 @@ async function main(): Promise<void> {
     + `(${s.kills_with_a_node_in_flight} with a node running, ${s.kills_with_an_ended_uncommitted_node} between a node's end and its commit), `
     + `${s.committed_nodes_reexecuted.executions} committed nodes re-executed, ${s.reexecuted_before_commit.nodes} nodes re-executed before commit `
     + `(${s.reexecuted_before_commit.executions} executions), ${s.rerun_after_kill_mid_node.executions} re-run after a kill mid-node, `
-    + `${s.reported_commits_lost} reported commits lost, ${s.lease_refusals} lease refusals, ${s.failures.length} failures, ${s.seconds.total} s\n`)
+    + `${s.reported_commits_lost} reported commits lost; ${s.approvals.gate_kills} kills at a gate (${s.approvals.gate_kills_awaiting_approval} while awaiting_approval), `
+    + `${s.approvals.decided_as_delivered}/${s.approvals.gates} gates decided once as delivered, ${Math.max(...Object.values(s.approvals.asked_after_decision))} asked again after their decision; `
+    + `${s.lease_refusals} lease refusals, ${s.failures.length} failures, ${s.seconds.total} s\n`)
   if (o.keep) process.stderr.write(`kept ${work}\n`)
   else rmSync(work, { recursive: true, force: true })
 }

@@ -10,6 +10,7 @@ import { weftDataDir } from '../engine/adapters/open-store.ts'
 import type { DecisionSource, NodeExecutor, RunRecord, RunStore } from '../engine/ports.ts'
 import { createProviders, providerSettingsFromEnv, type ProviderSettings } from '../engine/providers.ts'
 import { TtyDecisions } from './tty-decisions.ts'
+import { FileDecisions } from './file-decisions.ts'
 import { isTypeScriptFile } from '../engine/runtime.ts'
 import { createProgressSink } from './progress.ts'
 import { parseDuration } from '../engine/duration.ts'
@@ -23,6 +24,8 @@ export interface DriveOptions {
   executor: 'workers' | 'inline'
   /** Approval gates ask on this terminal instead of deciding by their `auto` policy. */
   interactive?: boolean
+  /** Approval gates wait for their decision in this JSON or YAML file instead of deciding by their `auto` policy. */
+  decisions?: string
 }
 
 /** This process, as the owner of the runs it drives. */
@@ -37,9 +40,10 @@ export function leaseTtlMs(env: Record<string, string | undefined> = process.env
 /** Runs (or resumes) and reports; resolves to the exit code. The store stays open (the caller closes it). */
 export async function drive(pipeline: Pipeline, store: RunStore, run: Pick<RunOptions, 'inputs' | 'config' | 'resume'>, o: DriveOptions): Promise<number> {
   if (o.concurrency !== undefined) pipeline.concurrency = o.concurrency
-  const interactive = o.interactive ?? run.resume?.record.interactive ?? false
-  if (interactive && !(process.stdin.isTTY && process.stderr.isTTY)) {
-    process.stderr.write('error: --interactive asks at approval gates on a terminal, and stdin or stderr is not one (run without --interactive to let gates decide by their `auto` policy)\n')
+  // a run started with --decisions is recorded as interactive (its gates ask), like one started with --interactive
+  const interactive = o.decisions !== undefined || (o.interactive ?? run.resume?.record.interactive ?? false)
+  if (interactive && o.decisions === undefined && !(process.stdin.isTTY && process.stderr.isTTY)) {
+    process.stderr.write('error: --interactive asks at approval gates on a terminal, and stdin or stderr is not one (pass --decisions <file> to decide in a file, or run a new run without --interactive to let gates decide by their `auto` policy)\n')
     return EXIT.invalid
   }
   let settings: ProviderSettings
@@ -54,7 +58,10 @@ export async function drive(pipeline: Pipeline, store: RunStore, run: Pick<RunOp
     : new PiscinaExecutor({ typescript: pipeline.plugins.some(isTypeScriptFile), providers: settings })
   const cancel = new AbortController()
   const sink = o.json ? undefined : createProgressSink(pipeline, process.stderr.isTTY ? process.stderr : undefined)
-  const decisions: DecisionSource = interactive ? new TtyDecisions({ pause: () => sink?.pause(), resume: () => sink?.resume() }) : new AutoApprove()
+  const note = (message: string) => (sink ? sink.note(message) : process.stderr.write(message + '\n'))
+  const decisions: DecisionSource = o.decisions !== undefined ? new FileDecisions(path.resolve(o.decisions), { onProblem: (m) => note(`decisions: ${m} (gates wait for a fix)`) })
+    : interactive ? new TtyDecisions({ pause: () => sink?.pause(), resume: () => sink?.resume() })
+    : new AutoApprove()
   let interrupts = 0
   const onSigint = () => {
     interrupts++
@@ -64,6 +71,7 @@ export async function drive(pipeline: Pipeline, store: RunStore, run: Pick<RunOp
   }
   process.on('SIGINT', onSigint)
   let record: RunRecord
+  let runId: string | undefined
   try {
     record = await runPipeline({
       pipeline,
@@ -76,8 +84,20 @@ export async function drive(pipeline: Pipeline, store: RunStore, run: Pick<RunOp
       workDir: o.out ?? path.join(weftDataDir(), 'runs'),
       lease: { owner, ttlMs: leaseTtlMs() },
       ...(sink ? { events: sink } : {}),
-      onStart: (id) => (o.json ? process.stderr.write(`run ${id}\n`) : sink?.note(`run ${id}`)),
+      onStart: (id) => {
+        runId = id
+        if (o.json) process.stderr.write(`run ${id}\n`)
+        else sink?.note(`run ${id}`)
+      },
     })
+  } catch (err) {
+    // the store gone for longer than it retries (or the lease lost, or held elsewhere): said in a line, not a stack trace
+    const code = (err as { code?: unknown })?.code
+    if (typeof code !== 'string') throw err
+    sink?.close()
+    process.stderr.write(`${code}: ${(err as Error).message}\n`)
+    if (runId && code !== 'LEASE_LOST') process.stderr.write(`run ${runId} stopped before it finished: \`weft resume ${runId}\` continues it\n`)
+    return EXIT.failed
   } finally {
     process.off('SIGINT', onSigint)
     sink?.close()

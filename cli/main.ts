@@ -27,6 +27,7 @@ function withDriveOptions(cmd: Command): Command {
     .option('--concurrency <n>', 'cap on nodes running at once (overrides the pipeline)', positiveInt)
     .addOption(new Option('--executor <kind>', 'where node work runs').choices(['workers', 'inline']).default('workers'))
     .option('--interactive', 'approval gates ask on this terminal (approve, edit in $EDITOR, revise with feedback, reject)')
+    .addOption(new Option('--decisions <file>', 'approval gates wait for their decision in this JSON or YAML file, read again while they wait: { <gate>: approve | reject | { decision, feedback, edits, by } }, or a list with one per revision').conflicts('interactive'))
 }
 
 /** Parses argv and runs the command; resolves to the process exit code. */

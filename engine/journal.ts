@@ -9,6 +9,8 @@ interface Entry {
 
 export class Journal {
   #pending: Entry[] = []
+  /** The first failed write's error: every later write fails with it unwritten, so the log has no holes. */
+  #failed: unknown
   #flushing: Promise<void> | undefined
   #linger: NodeJS.Timeout | undefined
 
@@ -51,11 +53,15 @@ export class Journal {
       while (this.#pending.length) {
         const batch = this.#pending
         this.#pending = []
-        let failure: unknown
-        try {
-          await this.store.write(batch.length === 1 ? batch[0]!.writes : batch.flatMap((e) => e.writes))
-        } catch (err) {
-          failure = err ?? new Error('store write failed')
+        let failure: unknown = this.#failed
+        if (failure === undefined) {
+          try {
+            await this.store.write(batch.length === 1 ? batch[0]!.writes : batch.flatMap((e) => e.writes))
+          } catch (err) {
+            // what follows a lost write must not land after it (events numbered past a gap, a node's end without
+            // its start): the run stops here and a resume continues from what was recorded
+            failure = this.#failed = err ?? new Error('store write failed')
+          }
         }
         // each callback exactly once, whatever the others do
         for (const e of batch) {

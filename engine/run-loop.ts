@@ -256,13 +256,17 @@ export class Run {
     run.current_stage = this.currentStage
     run.nodes = Object.fromEntries([...this.nodes.values()].map((s) => [s.spec.id, s.record]))
     const type: RunEventType = run.status === 'completed' ? 'run.completed' : run.status === 'failed' ? 'run.failed' : 'run.cancelled'
-    await this.journal.drain()
-    await this.record([
-      { kind: 'run.update', runId: this.id, patch: { status: run.status, outputs: run.outputs, error: run.error, finished_at: run.finished_at, current_stage: run.current_stage } },
-      this.event(type, undefined, run.status === 'completed' ? { outputs: run.outputs } : { error: run.error }),
-    ])
-    if (renew) clearInterval(renew)
-    if (lease) await this.opts.store.releaseRun(this.id, lease.owner).catch(() => {})
+    try {
+      await this.journal.drain()
+      await this.record([
+        { kind: 'run.update', runId: this.id, patch: { status: run.status, outputs: run.outputs, error: run.error, finished_at: run.finished_at, current_stage: run.current_stage } },
+        this.event(type, undefined, run.status === 'completed' ? { outputs: run.outputs } : { error: run.error }),
+      ])
+    } finally {
+      // also when the store failed: this process stops driving the run, and another may resume it
+      if (renew) clearInterval(renew)
+      if (lease) await this.opts.store.releaseRun(this.id, lease.owner).catch(() => {})
+    }
     if (this.storeError) throw this.storeError
     return run
   }

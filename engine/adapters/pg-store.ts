@@ -1,4 +1,5 @@
 // RunStore over drizzle-orm for Postgres and PGlite alike: each batch is one transaction of a few multi-row statements.
+import { setTimeout as sleep } from 'node:timers/promises'
 import { and, asc, desc, eq, getTableColumns, gt, inArray, isNull, lt, notInArray, or, sql, type SQL } from 'drizzle-orm'
 import type { PgDatabase, PgQueryResultHKT, PgSelect } from 'drizzle-orm/pg-core'
 import { WeftError } from '../errors.ts'
@@ -11,6 +12,14 @@ export type PgDb = PgDatabase<PgQueryResultHKT>
 
 /** Which driver a store runs on. */
 export type PgDriver = 'pglite' | 'postgres'
+
+/** How a store rides out a lost connection to its database (a Postgres restart, a failover). */
+export interface ReconnectPolicy {
+  /** How long an operation keeps trying again once the connection is lost, in ms (0: it fails at once). */
+  windowMs: number
+  /** Whether an error means the connection was lost or could not be made, so that the same operation may be tried again. */
+  lost(err: unknown): boolean
+}
 
 // Postgres takes at most 65535 parameters per statement; stay well below.
 const MAX_PARAMS = 30_000
@@ -113,6 +122,14 @@ function statusFilter(status: RunStatus | undefined): SQL | undefined {
   return eq(generations.status, status)
 }
 
+/** An operation that gave up on a lost connection: STORE_UNAVAILABLE, with the driver's error (the innermost cause) as the cause. */
+function unavailable(err: unknown, lostMs: number): WeftError {
+  let cause = err
+  while ((cause as { cause?: unknown })?.cause) cause = (cause as { cause: unknown }).cause
+  const why = cause instanceof Error ? cause.message : String(cause)
+  return new WeftError('STORE_UNAVAILABLE', `the database has been unreachable for ${(lostMs / 1000).toFixed(1)} s (${why}); it may be restarting or down`, { cause })
+}
+
 /** Database errors of a write as the engine's codes (the driver's error stays as the cause). */
 function writeError(err: unknown): unknown {
   if (err instanceof WeftError) return err
@@ -134,39 +151,89 @@ function writeError(err: unknown): unknown {
  * valid record is returned with status `failed` and error `RUN_RECORD_CORRUPT` (see `readRun`); the row
  * itself is left as it is. `listRuns({ status })` filters on the stored status, so such a run is listed
  * under the status it was stored with (under `failed` when that status is not one this version knows).
+ *
+ * With a `ReconnectPolicy`, an operation that loses its connection is tried again (backing off from 50 ms to
+ * 1 s) until the connection has been lost for the policy's window: a run pauses while the database restarts,
+ * then goes on. Past the window, operations reject with STORE_UNAVAILABLE.
  */
 export class DrizzleRunStore implements RunStore {
   readonly #db: PgDb
   readonly #close: () => Promise<void>
+  readonly #reconnect: ReconnectPolicy | undefined
+  /** Since when the connection has been lost (undefined while it works): every operation shares one outage's window. */
+  #lostSince: number | undefined
   #closed: Promise<void> | undefined
 
-  constructor(db: PgDb, readonly driver: PgDriver, close: () => Promise<void>) {
+  constructor(db: PgDb, readonly driver: PgDriver, close: () => Promise<void>, reconnect?: ReconnectPolicy) {
     this.#db = db
     this.#close = close
+    this.#reconnect = reconnect
   }
 
-  /** Applies the batch in one transaction; rejects with RUN_EXISTS, RUN_NOT_FOUND, STORE_CONFLICT or STORE_WRITE_FAILED, and then nothing of it is kept. */
+  /**
+   * Runs `op`, again (with `again` true) after each lost connection until the connection has been lost for the
+   * reconnect window: an outage longer than that fails each operation after a single try, until one succeeds.
+   */
+  async #retrying<T>(op: (again: boolean) => Promise<T>): Promise<T> {
+    let wait = 50
+    for (let again = false; ; again = true) {
+      try {
+        const out = await op(again)
+        this.#lostSince = undefined
+        return out
+      } catch (err) {
+        const policy = this.#reconnect
+        if (!policy || this.#closed) throw err
+        if (!policy.lost(err)) {
+          // the database answered (a constraint, say): the connection works
+          this.#lostSince = undefined
+          throw err
+        }
+        this.#lostSince ??= performance.now()
+        const left = this.#lostSince + policy.windowMs - performance.now()
+        if (left <= 0) throw unavailable(err, policy.windowMs - left)
+        await sleep(Math.min(wait, left))
+        wait = Math.min(wait * 2, 1000)
+      }
+    }
+  }
+
+  /**
+   * Applies the batch in one transaction; rejects with RUN_EXISTS, RUN_NOT_FOUND, STORE_CONFLICT, STORE_UNAVAILABLE (the
+   * connection lost for longer than the reconnect window) or STORE_WRITE_FAILED, and then nothing of it is kept.
+   */
   async write(batch: readonly StoreWrite[]): Promise<void> {
     if (batch.length === 0) return
     const plan = planBatch(batch)
-    if (plan.early.size) await this.#refuseEarly(plan.early)
+    if (plan.early.size) await this.#retrying(() => this.#refuseEarly(plan.early))
+    const first = plan.events[0]
     try {
-      await this.#db.transaction(async (tx) => {
-        for (const rows of chunks(plan.runs.values(), RUN_CHUNK)) await tx.insert(generations).values(rows)
-        for (const [runId, set] of plan.updates) {
-          const hit = await tx.update(generations).set({ ...set, updatedAt: sql`now()` }).where(eq(generations.id, runId)).returning({ id: generations.id })
-          if (hit.length === 0) throw new WeftError('RUN_NOT_FOUND', `run.update for run ${runId}, which does not exist`, { retryable: false })
-        }
-        for (const rows of chunks(plan.nodes.values(), NODE_CHUNK)) {
-          await tx.insert(generationNodes).values(rows).onConflictDoUpdate({ target: [generationNodes.runId, generationNodes.nodeId], set: NODE_UPSERT })
-        }
-        for (const rows of chunks(plan.events, EVENT_CHUNK)) await tx.insert(generationEvents).values(rows)
-        // a gate asking again after a resume finds its request (and maybe its decision) already there
-        if (plan.approvals.length) await tx.insert(approvals).values(plan.approvals).onConflictDoNothing()
+      await this.#retrying(async (again) => {
+        // an attempt cut off while committing may have committed all the same: its first event tells
+        if (again && first && (await this.#holds(first))) return
+        await this.#db.transaction(async (tx) => {
+          for (const rows of chunks(plan.runs.values(), RUN_CHUNK)) await tx.insert(generations).values(rows)
+          for (const [runId, set] of plan.updates) {
+            const hit = await tx.update(generations).set({ ...set, updatedAt: sql`now()` }).where(eq(generations.id, runId)).returning({ id: generations.id })
+            if (hit.length === 0) throw new WeftError('RUN_NOT_FOUND', `run.update for run ${runId}, which does not exist`, { retryable: false })
+          }
+          for (const rows of chunks(plan.nodes.values(), NODE_CHUNK)) {
+            await tx.insert(generationNodes).values(rows).onConflictDoUpdate({ target: [generationNodes.runId, generationNodes.nodeId], set: NODE_UPSERT })
+          }
+          for (const rows of chunks(plan.events, EVENT_CHUNK)) await tx.insert(generationEvents).values(rows)
+          // a gate asking again after a resume finds its request (and maybe its decision) already there
+          if (plan.approvals.length) await tx.insert(approvals).values(plan.approvals).onConflictDoNothing()
+        })
       })
     } catch (err) {
       throw writeError(err)
     }
+  }
+
+  /** Whether `event` is stored already, as it is (same run, seq, type, node and time). */
+  async #holds(event: EventInsert): Promise<boolean> {
+    const [row] = await this.#db.select().from(generationEvents).where(and(eq(generationEvents.runId, event.runId), eq(generationEvents.seq, event.seq)))
+    return row !== undefined && row.type === event.type && row.node === (event.node ?? null) && row.timestamp.getTime() === event.timestamp.getTime()
   }
 
   /** A write before its run's run.create: the create fails if the run exists, the write fails if it does not. */
@@ -178,12 +245,12 @@ export class DrizzleRunStore implements RunStore {
   }
 
   async getRun(id: string): Promise<RunRecord | undefined> {
-    return this.#db.transaction(async (tx) => {
+    return this.#retrying(() => this.#db.transaction(async (tx) => {
       const [row] = await tx.select().from(generations).where(eq(generations.id, id))
       if (!row) return undefined
       const nodes = await tx.select().from(generationNodes).where(eq(generationNodes.runId, id)).orderBy(...NODE_ORDER)
       return readRun(row, nodes)
-    }, READ)
+    }, READ))
   }
 
   /** Newest first (by `created_at`, then id). */
@@ -193,7 +260,7 @@ export class DrizzleRunStore implements RunStore {
     // a session's runs read oldest first (in the order it started them)
     const order = query.sessionId === undefined ? RUN_ORDER : [asc(generations.createdAt), asc(generations.id)]
     const page = <Q extends PgSelect>(q: Q): Q => limited(query.offset ? q.offset(query.offset) : q, query.limit)
-    return this.#db.transaction(async (tx) => {
+    return this.#retrying(() => this.#db.transaction(async (tx) => {
       const rows = await page(tx.select().from(generations).where(where).orderBy(...order).$dynamic())
       if (rows.length === 0) return []
       // the same page as a subquery: no parameter per listed run, however many there are
@@ -208,48 +275,53 @@ export class DrizzleRunStore implements RunStore {
         else byRun.set(n.runId, [n])
       }
       return rows.map((r) => readRun(r, byRun.get(r.id) ?? []))
-    }, READ)
+    }, READ))
   }
 
   async listEvents(runId: string, afterSeq = 0): Promise<RunEvent[]> {
-    const rows = await this.#db.select().from(generationEvents)
+    const rows = await this.#retrying(() => this.#db.select().from(generationEvents)
       .where(and(eq(generationEvents.runId, runId), gt(generationEvents.seq, afterSeq)))
-      .orderBy(generationEvents.seq)
+      .orderBy(generationEvents.seq))
     return rows.map(readEvent)
   }
 
   /** The lease lives on the run's row; expiry is judged by the database's clock, the same for every process. */
   async claimRun(runId: string, owner: string, ttlMs: number): Promise<boolean> {
     const ms = Math.max(1, Math.round(ttlMs))
-    const rows = await this.#db.update(generations)
+    const rows = await this.#retrying(() => this.#db.update(generations)
       .set({ owner, leaseUntil: sql`now() + make_interval(secs => ${ms / 1000})` })
       .where(and(eq(generations.id, runId), or(isNull(generations.owner), eq(generations.owner, owner), isNull(generations.leaseUntil), lt(generations.leaseUntil, sql`now()`))))
-      .returning({ id: generations.id })
+      .returning({ id: generations.id }))
     return rows.length > 0
   }
 
   async releaseRun(runId: string, owner: string): Promise<void> {
-    await this.#db.update(generations).set({ owner: null, leaseUntil: null }).where(and(eq(generations.id, runId), eq(generations.owner, owner)))
+    await this.#retrying(() => this.#db.update(generations).set({ owner: null, leaseUntil: null }).where(and(eq(generations.id, runId), eq(generations.owner, owner))))
   }
 
   async getApproval(runId: string, gate: string, revision: number): Promise<ApprovalRecord | undefined> {
-    const [row] = await this.#db.select().from(approvals).where(and(eq(approvals.runId, runId), eq(approvals.gate, gate), eq(approvals.revision, revision)))
+    const [row] = await this.#retrying(() => this.#db.select().from(approvals).where(and(eq(approvals.runId, runId), eq(approvals.gate, gate), eq(approvals.revision, revision))))
     return row && readApproval(row)
   }
 
   async pendingApprovals(runId: string): Promise<ApprovalRecord[]> {
-    const rows = await this.#db.select().from(approvals).where(and(eq(approvals.runId, runId), isNull(approvals.decision))).orderBy(approvals.requestedAt, approvals.gate, approvals.revision)
+    const rows = await this.#retrying(() => this.#db.select().from(approvals).where(and(eq(approvals.runId, runId), isNull(approvals.decision))).orderBy(approvals.requestedAt, approvals.gate, approvals.revision))
     return rows.map(readApproval)
   }
 
-  /** One conditional update: of two processes deciding at once, exactly one is `applied`. */
+  /**
+   * One conditional update: of two processes deciding at once, exactly one is `applied`. (Should the connection
+   * be lost just as that update commits, the try after reconnecting finds the decision and says not `applied`.)
+   */
   async decideApproval(runId: string, gate: string, revision: number, decision: Decision): Promise<{ applied: boolean; decision: Decision } | undefined> {
     const match = and(eq(approvals.runId, runId), eq(approvals.gate, gate), eq(approvals.revision, revision))
-    const hit = await this.#db.update(approvals).set({ decision, decidedAt: sql`now()` }).where(and(match, isNull(approvals.decision))).returning({ gate: approvals.gate })
-    if (hit.length) return { applied: true, decision }
-    const [row] = await this.#db.select().from(approvals).where(match)
-    if (!row) return undefined
-    return { applied: false, decision: row.decision as Decision }
+    return this.#retrying(async () => {
+      const hit = await this.#db.update(approvals).set({ decision, decidedAt: sql`now()` }).where(and(match, isNull(approvals.decision))).returning({ gate: approvals.gate })
+      if (hit.length) return { applied: true, decision }
+      const [row] = await this.#db.select().from(approvals).where(match)
+      if (!row) return undefined
+      return { applied: false, decision: row.decision as Decision }
+    })
   }
 
   /** Closes the connection (PGlite: the database; an open one keeps the process alive). Idempotent. */

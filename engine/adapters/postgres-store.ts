@@ -9,17 +9,52 @@ import { DrizzleRunStore } from './pg-store.ts'
 /** Advisory lock key held while migrating, so that processes starting together migrate one after the other. */
 const MIGRATION_LOCK = 0x77656674 // "weft"
 
+/** How long an operation keeps retrying a lost connection by default: a restart takes seconds, and 15 s stays within a 30 s lease. */
+export const DEFAULT_RECONNECT_MS = 15_000
+
+/** How long closing waits for queries still running before it cuts their connections, in seconds. */
+const CLOSE_TIMEOUT_S = 2
+
+// socket errors, the driver's own (postgres.js), and SQLSTATEs of a server going down or coming up
+const LOST = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'CONNECTION_CLOSED', 'CONNECT_TIMEOUT', '57P01', '57P02', '57P03'])
+
+/**
+ * Whether an error (or one of its causes) says the connection to Postgres was lost or could not be made, in
+ * which case the transaction did not commit (or, cut off during COMMIT, may have) and may be tried again.
+ * Not `CONNECTION_ENDED` or `CONNECTION_DESTROYED`: those follow our own `end()`.
+ */
+export function isConnectionLost(err: unknown): boolean {
+  for (let e = err, depth = 0; e && typeof e === 'object' && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code
+    if (typeof code === 'string' && (LOST.has(code) || code.startsWith('08'))) return true
+  }
+  return false
+}
+
+export interface PostgresStoreOptions {
+  /** Most connections the store opens (default 10; at least 2). */
+  max?: number
+  /** How long an operation keeps retrying once the connection is lost, in ms (default `DEFAULT_RECONNECT_MS`; 0: never). */
+  reconnectMs?: number
+}
+
 /** Connects to `url` (a `postgres://` URL), applies the pending migrations and returns the store. */
-export async function openPostgresStore(url: string, opts: { max?: number } = {}): Promise<DrizzleRunStore> {
+export async function openPostgresStore(url: string, opts: PostgresStoreOptions = {}): Promise<DrizzleRunStore> {
   // postgres.js would fall back to PG* variables and defaults: never migrate a database nobody named
   if (!url) throw new WeftError('STORE_CONFIG_INVALID', 'openPostgresStore needs a database URL (postgres://user@host:port/database)', { retryable: false })
+  // the driver's own wait before reconnecting grows to 20 s after a few refused connections (a restart makes
+  // many): capped at 1 s, a store that retries gets going again within a second of the database coming back
+  const backoff = (retries: number) => Math.min(0.05 * 2 ** retries, 1)
   // notices such as `schema "drizzle" already exists, skipping` are not worth printing
-  return postgresRunStore(postgres(url, { max: opts.max ?? 10, onnotice: () => {} }))
+  return postgresRunStore(postgres(url, { max: opts.max ?? 10, onnotice: () => {}, backoff }), opts)
 }
 
 /** A store over a postgres.js client, after migrating; closing the store ends the client. Needs `max` ≥ 2. */
-export async function postgresRunStore(client: Sql): Promise<DrizzleRunStore> {
+export async function postgresRunStore(client: Sql, opts: Pick<PostgresStoreOptions, 'reconnectMs'> = {}): Promise<DrizzleRunStore> {
   const db = drizzle({ client })
+  // postgres.js 3.4's end() never settles once a connection has died under a query (porsager/postgres#1097):
+  // past the timeout it destroys the connections instead of waiting for them
+  const end = () => client.end({ timeout: CLOSE_TIMEOUT_S })
   try {
     const lock = await client.reserve()
     try {
@@ -33,8 +68,8 @@ export async function postgresRunStore(client: Sql): Promise<DrizzleRunStore> {
       lock.release()
     }
   } catch (err) {
-    await client.end()
+    await end()
     throw err
   }
-  return new DrizzleRunStore(db, 'postgres', () => client.end())
+  return new DrizzleRunStore(db, 'postgres', end, { windowMs: opts.reconnectMs ?? DEFAULT_RECONNECT_MS, lost: isConnectionLost })
 }

@@ -11,6 +11,27 @@ const run = (id: string): RunRecord => ({
 const event = (runId: string, seq: number): StoreWrite => ({ kind: 'event', event: { seq, run_id: runId, type: 'node.progress', timestamp: '2026-01-01T00:00:00.000Z', payload: {} } })
 
 describe('journal', () => {
+  it('after a failed write, later writes fail with the same error unwritten: the log never continues past a hole', async () => {
+    const store = new MemoryRunStore()
+    const write = store.write.bind(store)
+    let down = false
+    store.write = async (b) => {
+      if (down) throw Object.assign(new Error('connection lost'), { code: 'STORE_UNAVAILABLE' })
+      return write(b)
+    }
+    const j = new Journal(store)
+    await j.commit([{ kind: 'run.create', run: run('r') }, event('r', 1)])
+    down = true
+    await assert.rejects(j.commit([event('r', 2)]), { code: 'STORE_UNAVAILABLE' })
+    // the database is back: still nothing is written after the lost event 2
+    down = false
+    const errors: unknown[] = []
+    j.push([event('r', 3)], (err) => errors.push(err))
+    await assert.rejects(j.commit([event('r', 4)]), { message: 'connection lost' })
+    assert.equal((errors[0] as Error).message, 'connection lost')
+    assert.deepEqual((await store.listEvents('r')).map((e) => e.seq), [1])
+  })
+
   it('groups writes queued together, and those queued during a flight, into one batch each, in order', async () => {
     const store = new MemoryRunStore()
     const batches: number[] = []

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import postgres, { type Sql } from 'postgres'
 import { openRunStore } from '../../../engine/adapters/open-store.ts'
-import { openPostgresStore } from '../../../engine/adapters/postgres-store.ts'
+import { isConnectionLost, openPostgresStore } from '../../../engine/adapters/postgres-store.ts'
 import { newRun, runStoreContract } from '../../contracts/run-store.ts'
 import { sqlStoreCases, type SqlDatabase } from './sql-store-cases.ts'
 import { readFileSync } from 'node:fs'
@@ -97,3 +97,17 @@ if (url) {
     }, () => {})
   })
 }
+
+describe('isConnectionLost', () => {
+  const err = (code: string, cause?: unknown) => Object.assign(new Error(code), { code }, cause === undefined ? {} : { cause })
+  it('knows a server going down or coming up, a refused or reset socket, and the driver\'s closed connection, also as a cause', () => {
+    for (const code of ['ECONNREFUSED', 'ECONNRESET', 'CONNECTION_CLOSED', 'CONNECT_TIMEOUT', '57P01', '57P03', '08006']) assert.equal(isConnectionLost(err(code)), true, code)
+    // drizzle wraps the driver's error in a DrizzleQueryError, without a code of its own
+    assert.equal(isConnectionLost(Object.assign(new Error('Failed query: select 1'), { cause: err('ECONNREFUSED') })), true)
+  })
+  it('does not take our own end(), or an answer from the database, for a lost connection', () => {
+    for (const code of ['CONNECTION_ENDED', 'CONNECTION_DESTROYED', '23505', '42P01', '40001']) assert.equal(isConnectionLost(err(code)), false, code)
+    assert.equal(isConnectionLost(new Error('no code')), false)
+    assert.equal(isConnectionLost(undefined), false)
+  })
+})

@@ -1,0 +1,99 @@
+// DecisionSource from a file (`weft run --decisions <file>`): a gate waits until the file holds its decision, so a
+// script or a person can decide later, without a terminal. The file is read again while a gate waits.
+import { readFile } from 'node:fs/promises'
+import * as v from 'valibot'
+import { parse as parseYaml } from 'yaml'
+import type { ApprovalRequest, Decision, DecisionSource } from '../engine/ports.ts'
+
+const DecisionSchema = v.union([
+  v.picklist(['approve', 'reject']),
+  v.strictObject({
+    decision: v.picklist(['approve', 'reject', 'revise']),
+    /** With revise or reject: what to change, or why. */
+    feedback: v.optional(v.string()),
+    /** With approve: the value that replaces the gated value downstream. */
+    edits: v.optional(v.unknown()),
+    /** Who decided (default `file`). */
+    by: v.optional(v.string()),
+  }),
+])
+
+/**
+ * The decisions file: gate id → its decision at every revision, or a list with one per revision (index 0 is
+ * the first ask; a missing or null entry is not decided yet). A gate missing from the file waits.
+ */
+export const DecisionsFileSchema = v.record(v.string(), v.union(
+  [DecisionSchema, v.array(v.nullable(DecisionSchema))],
+  'expected approve, reject, { decision, feedback, edits, by }, or a list of those (one per revision)',
+), 'expected a mapping of gate ids to decisions')
+
+export interface FileDecisionsOptions {
+  /** How often a waiting gate reads the file again (ms, default 100). */
+  pollMs?: number
+  /** Told once per distinct problem (unreadable file, invalid content); the gates go on waiting for a fix. */
+  onProblem?(message: string): void
+}
+
+export class FileDecisions implements DecisionSource {
+  #lastProblem: string | undefined
+  constructor(readonly file: string, private readonly opts: FileDecisionsOptions = {}) {}
+
+  async decide(request: ApprovalRequest, signal: AbortSignal): Promise<Decision> {
+    for (;;) {
+      signal.throwIfAborted()
+      const found = await this.#lookUp(request)
+      if (found) return found
+      await new Promise<void>((resolve, reject) => {
+        const onAbort = () => {
+          clearTimeout(timer)
+          reject(signal.reason)
+        }
+        const timer = setTimeout(() => {
+          signal.removeEventListener('abort', onAbort)
+          resolve()
+        }, this.opts.pollMs ?? 100)
+        signal.addEventListener('abort', onAbort, { once: true })
+      })
+    }
+  }
+
+  async #lookUp(request: ApprovalRequest): Promise<Decision | undefined> {
+    let text: string
+    try {
+      text = await readFile(this.file, 'utf8')
+    } catch (err) {
+      // not written yet: the gate waits for it
+      if ((err as { code?: string }).code !== 'ENOENT') this.#problem(`cannot read ${this.file}: ${(err as Error).message}`)
+      return undefined
+    }
+    let parsed: unknown
+    try {
+      parsed = parseYaml(text, { maxAliasCount: 100 }) ?? {}
+    } catch (err) {
+      this.#problem(`${this.file} is not valid YAML or JSON: ${(err as Error).message.split('\n')[0]}`)
+      return undefined
+    }
+    if (Array.isArray(parsed)) {
+      this.#problem(`${this.file}: expected a mapping of gate ids to decisions, got a list`)
+      return undefined
+    }
+    const checked = v.safeParse(DecisionsFileSchema, parsed)
+    if (!checked.success) {
+      const issue = checked.issues[0]
+      this.#problem(`${this.file}${issue.path ? ` at ${issue.path.map((p) => String(p.key)).join('.')}` : ''}: ${issue.message}`)
+      return undefined
+    }
+    this.#lastProblem = undefined
+    const entry = checked.output[request.gate]
+    const one = Array.isArray(entry) ? entry[request.revision] : entry
+    if (!one) return undefined
+    if (typeof one === 'string') return { decision: one, by: 'file' }
+    return { ...one, by: one.by ?? 'file' }
+  }
+
+  #problem(message: string): void {
+    if (message === this.#lastProblem) return
+    this.#lastProblem = message
+    this.opts.onProblem?.(message)
+  }
+}

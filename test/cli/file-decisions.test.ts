@@ -1,0 +1,109 @@
+// The decisions file (`weft run --decisions <file>`): a gate waits until the file holds its decision.
+import { after, describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawn, spawnSync } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { FileDecisions } from '../../cli/file-decisions.ts'
+import type { ApprovalRequest, RunRecord } from '../../engine/ports.ts'
+import { fixtures } from '../helpers.ts'
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
+const weftArgs = ['--import', 'tsx', path.join(root, 'cli', 'weft.ts')]
+const dir = mkdtempSync(path.join(tmpdir(), 'weft-decisions-'))
+const env = { ...process.env, WEFT_DATA_DIR: path.join(dir, 'data') }
+
+const request = (gate: string, revision = 0): ApprovalRequest => ({ runId: 'r', gate, value: 'v', allowed: ['approve', 'reject', 'revise'], revision })
+let files = 0
+const fresh = () => path.join(dir, `decisions-${++files}.yaml`)
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+/** Resolves once `cond` holds (checked every 5 ms), or rejects after 5 s. */
+async function until(cond: () => boolean): Promise<void> {
+  for (const t0 = Date.now(); !cond(); await sleep(5)) if (Date.now() - t0 > 5000) throw new Error('timed out')
+}
+
+after(() => rmSync(dir, { recursive: true, force: true }))
+
+describe('FileDecisions', () => {
+  it('waits while the file is missing or names other gates, then answers from it', async () => {
+    const file = fresh()
+    const problems: string[] = []
+    const source = new FileDecisions(file, { pollMs: 5, onProblem: (m) => problems.push(m) })
+    let answered = false
+    const decided = source.decide(request('review'), AbortSignal.timeout(10_000)).finally(() => (answered = true))
+    await sleep(30)
+    assert.equal(answered, false)
+    writeFileSync(file, 'other: approve\n')
+    await sleep(30)
+    assert.equal(answered, false)
+    writeFileSync(file, 'other: approve\nreview: { decision: approve, edits: { title: Fizz }, by: ada }\n')
+    assert.deepEqual(await decided, { decision: 'approve', edits: { title: 'Fizz' }, by: 'ada' })
+    assert.deepEqual(problems, [])
+  })
+
+  it('a single entry answers every revision; a list answers by revision, a missing one waits', async () => {
+    const file = fresh()
+    writeFileSync(file, JSON.stringify({ once: 'reject', each: [{ decision: 'revise', feedback: 'shorter' }, null, 'approve'] }))
+    const source = new FileDecisions(file, { pollMs: 5 })
+    assert.deepEqual(await source.decide(request('once', 3), AbortSignal.timeout(5_000)), { decision: 'reject', by: 'file' })
+    assert.deepEqual(await source.decide(request('each', 0), AbortSignal.timeout(5_000)), { decision: 'revise', feedback: 'shorter', by: 'file' })
+    assert.deepEqual(await source.decide(request('each', 2), AbortSignal.timeout(5_000)), { decision: 'approve', by: 'file' })
+    const waiting = new AbortController()
+    const second = source.decide(request('each', 1), waiting.signal)
+    waiting.abort(new Error('stopped'))
+    await assert.rejects(second, /stopped/)
+  })
+
+  it('reports an invalid file once per problem and goes on waiting until it is fixed', async () => {
+    const file = fresh()
+    writeFileSync(file, 'review: maybe\n')
+    const problems: string[] = []
+    const source = new FileDecisions(file, { pollMs: 5, onProblem: (m) => problems.push(m) })
+    const decided = source.decide(request('review'), AbortSignal.timeout(10_000))
+    await until(() => problems.length === 1)
+    writeFileSync(file, 'review: [\n')
+    await until(() => problems.length === 2)
+    writeFileSync(file, '- review\n')
+    await until(() => problems.length === 3)
+    // the same problem again is not told again
+    await sleep(30)
+    writeFileSync(file, 'review: approve\n')
+    assert.deepEqual(await decided, { decision: 'approve', by: 'file' })
+    assert.deepEqual(problems.map((m) => /at review|not valid YAML|got a list/.exec(m)?.[0]), ['at review', 'not valid YAML', 'got a list'])
+  })
+})
+
+describe('weft run --decisions', () => {
+  const pipelineFile = path.join(fixtures, 'pipelines', 'decisions-gate.yaml')
+
+  it('waits at the gate (whose auto policy rejects) until the file decides, and takes that decision', { timeout: 60_000 }, async () => {
+    const file = fresh()
+    const child = spawn(process.execPath, [...weftArgs, 'run', pipelineFile, '--input', 'prompt=Fizz', '--store', 'memory', '--executor', 'inline', '--json', '--decisions', file], { cwd: root, env })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c))
+    const started = new Promise<void>((resolve) => child.stderr.setEncoding('utf8').on('data', (c: string) => {
+      stderr += c
+      if (/^run [0-9a-f-]{36}$/m.test(stderr)) resolve()
+    }))
+    const code = new Promise<number | null>((resolve) => child.on('close', resolve))
+    await started
+    // the gate asks within moments of the run's start; the process must still be waiting a second later
+    await sleep(1000)
+    assert.equal(child.exitCode, null, `weft exited before the decision:\n${stderr}`)
+    writeFileSync(file, 'review: { decision: approve, edits: Buzz, by: ada }\n')
+    assert.equal(await code, 0, stderr)
+    const record = JSON.parse(stdout) as RunRecord
+    assert.equal(record.interactive, true)
+    assert.deepEqual(record.outputs, { approved: 'Buzz' })
+    assert.deepEqual(record.nodes.review?.output, { value: 'Buzz', edited: true, revisions: 0, by: 'ada', history: [{ decision: 'approve', by: 'ada', edited: true, revision: 0 }] })
+  })
+
+  it('cannot be combined with --interactive', () => {
+    const r = spawnSync(process.execPath, [...weftArgs, 'run', pipelineFile, '--input', 'prompt=x', '--store', 'memory', '--interactive', '--decisions', fresh()], { cwd: root, encoding: 'utf8', env, timeout: 30_000 })
+    assert.equal(r.status, 2)
+    assert.match(r.stderr, /--decisions/)
+  })
+})
