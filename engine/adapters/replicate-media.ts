@@ -100,6 +100,7 @@ export class ReplicateMedia implements MediaProvider {
     const input = req.kind === 'image'
       ? await (this.#o.inputs?.image ?? imageInput)(req)
       : await (this.#o.inputs?.video ?? videoInput)(req)
+    signal.throwIfAborted()
     // one signal for the whole render: the caller's abort or our deadline, whichever comes first
     const deadline = new AbortController()
     const timedOut = new Error('deadline')
@@ -108,8 +109,11 @@ export class ReplicateMedia implements MediaProvider {
     if (signal.aborted) onAbort()
     signal.addEventListener('abort', onAbort, { once: true })
     let current: Prediction | undefined
+    // the create call is not cut off by an abort: once sent, the prediction may exist (and cost money) even if its
+    // answer never arrives, so the answer is awaited in the background and that prediction canceled
+    const creating = this.#create(model, input, `${idempotencyKey}:${digest(model, input)}`, AbortSignal.timeout(this.#o.timeoutMs))
     try {
-      current = await this.#create(model, input, `${idempotencyKey}:${digest(model, input)}`, deadline.signal)
+      current = await untilAborted(creating, deadline.signal)
       while (!TERMINAL.has(current.status)) {
         await this.#o.sleep(this.#o.pollIntervalMs, deadline.signal)
         current = await this.#call(`${this.#o.baseUrl}/predictions/${encodeURIComponent(current.id)}`, { headers: this.#auth() }, deadline.signal, 'poll')
@@ -122,6 +126,7 @@ export class ReplicateMedia implements MediaProvider {
     } catch (err) {
       // whatever stopped us, a prediction still running would go on costing money
       if (current && !TERMINAL.has(current.status)) await this.#cancel(current.id)
+      else if (!current) void creating.then((p) => (TERMINAL.has(p.status) ? undefined : this.#cancel(p.id)), () => {})
       if (deadline.signal.reason === timedOut) {
         throw new WeftError('MEDIA_TIMEOUT', `replicate ${model} did not finish within ${this.#o.timeoutMs} ms${current ? ` (prediction ${current.id} was ${current.status})` : ''}`, {
           details: { timeout_ms: this.#o.timeoutMs, prediction_id: current?.id ?? null },
@@ -219,6 +224,16 @@ export class ReplicateMedia implements MediaProvider {
   #auth(): Record<string, string> {
     return { authorization: `Bearer ${this.#o.token}` }
   }
+}
+
+/** `promise`, or a rejection with the signal's reason as soon as it aborts (the promise goes on). */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason)
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason)
+    signal.addEventListener('abort', onAbort, { once: true })
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort))
+  })
 }
 
 /** A prediction that ended `failed` or `canceled`, with its own error text verbatim. */

@@ -22,7 +22,8 @@ export interface PredictionPlan {
 
 /** What the server does with one create request whose Idempotency-Key it has not seen. */
 export type CreateStep =
-  | { kind: 'accept'; plan?: PredictionPlan }
+  /** Creates the prediction; `answerDelayMs`: answers only that much later (a slow network, `Prefer: wait`). */
+  | { kind: 'accept'; plan?: PredictionPlan; answerDelayMs?: number }
   /** Records the prediction under its Idempotency-Key, then answers 500 as if the answer was lost. */
   | { kind: 'accept-then-500'; plan?: PredictionPlan }
   /** Answers this status without creating anything (429 with Retry-After, 500, 422 with a detail). */
@@ -88,7 +89,8 @@ export async function startReplicateServer(): Promise<ReplicateServer> {
     predictions.push(p)
     if (key) byKey.set(key, p)
     if (step.kind === 'accept-then-500') return json(res, 500, { detail: 'internal error' })
-    json(res, 201, view(p))
+    if (step.answerDelayMs) setTimeout(() => json(res, 201, view(p)), step.answerDelayMs)
+    else json(res, 201, view(p))
   }
 
   const poll = (res: ServerResponse, p: Prediction): void => {

@@ -201,7 +201,25 @@ describe('ReplicateMedia', () => {
     ac.abort(reason)
     await assert.rejects(pending, (err) => err === reason)
     assert.ok(Date.now() - t0 < 2000, `took ${Date.now() - t0} ms`)
-    assert.equal(server.calls('POST', '/v1/predictions/p1/cancel').length, 1)
+    // the abort may land before the create's answer: the prediction is then canceled once that answer arrives
+    await until(() => server.calls('POST', '/v1/predictions/p1/cancel').length === 1)
+    assert.equal(server.predictions[0]!.status, 'canceled')
+  })
+
+  it('an abort while the create call is in flight still cancels the prediction it made', async () => {
+    server.script({ kind: 'accept', plan: { polls: ['processing'] }, answerDelayMs: 400 })
+    const ac = new AbortController()
+    const reason = new Error('run cancelled')
+    const pending = media({ sleep: undefined, pollIntervalMs: 30_000 }).render(image(), { signal: ac.signal, idempotencyKey: key })
+    // the server has made the prediction; its answer is still 400 ms away
+    await until(() => server.predictions.length === 1)
+    const t0 = Date.now()
+    ac.abort(reason)
+    await assert.rejects(pending, (err) => err === reason)
+    assert.ok(Date.now() - t0 < 300, `the abort took ${Date.now() - t0} ms: it waited for the create call`)
+    assert.equal(server.calls('POST', '/v1/predictions/p1/cancel').length, 0)
+    await until(() => server.calls('POST', '/v1/predictions/p1/cancel').length === 1)
+    assert.equal(server.predictions.length, 1)
     assert.equal(server.predictions[0]!.status, 'canceled')
   })
 
