@@ -156,6 +156,9 @@ function writeError(err: unknown): unknown {
  * 1 s) until the connection has been lost for the policy's window: a run pauses while the database restarts,
  * then goes on. Past the window, operations reject with STORE_UNAVAILABLE.
  */
+/** How long closing waits for operations under way before it ends the connection under them. */
+const CLOSE_GRACE_MS = 2000
+
 export class DrizzleRunStore implements RunStore {
   readonly #db: PgDb
   readonly #close: () => Promise<void>
@@ -163,6 +166,8 @@ export class DrizzleRunStore implements RunStore {
   /** Since when the connection has been lost (undefined while it works): every operation shares one outage's window. */
   #lostSince: number | undefined
   #closed: Promise<void> | undefined
+  /** Operations under way: closing lets them finish (briefly) so that none is left queued on the driver. */
+  readonly #busy = new Set<Promise<unknown>>()
 
   constructor(db: PgDb, readonly driver: PgDriver, close: () => Promise<void>, reconnect?: ReconnectPolicy) {
     this.#db = db
@@ -174,7 +179,16 @@ export class DrizzleRunStore implements RunStore {
    * Runs `op`, again (with `again` true) after each lost connection until the connection has been lost for the
    * reconnect window: an outage longer than that fails each operation after a single try, until one succeeds.
    */
-  async #retrying<T>(op: (again: boolean) => Promise<T>): Promise<T> {
+  #retrying<T>(op: (again: boolean) => Promise<T>): Promise<T> {
+    if (this.#closed) return Promise.reject(new WeftError('STORE_CLOSED', 'the run store is closed', { retryable: false }))
+    const p = this.#attempts(op)
+    this.#busy.add(p)
+    const done = () => void this.#busy.delete(p)
+    p.then(done, done)
+    return p
+  }
+
+  async #attempts<T>(op: (again: boolean) => Promise<T>): Promise<T> {
     let wait = 50
     for (let again = false; ; again = true) {
       try {
@@ -326,7 +340,12 @@ export class DrizzleRunStore implements RunStore {
 
   /** Closes the connection (PGlite: the database; an open one keeps the process alive). Idempotent. */
   close(): Promise<void> {
-    return (this.#closed ??= this.#close())
+    return (this.#closed ??= (async () => {
+      // postgres.js reconnects for queries still queued when it is ended, and then keeps those connections (and
+      // the process) alive: new operations are refused above, and those under way get a moment to finish
+      if (this.#busy.size) await Promise.race([Promise.allSettled([...this.#busy]), sleep(CLOSE_GRACE_MS, undefined, { ref: false })])
+      await this.#close()
+    })())
   }
 }
 

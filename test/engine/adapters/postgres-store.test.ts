@@ -75,6 +75,27 @@ if (url) {
       }
     })
 
+    it('closing with operations queued leaves no connection behind, and refuses what comes after', async () => {
+      const db = await fresh()
+      try {
+        const store = await openPostgresStore(db.url, { max: 2 })
+        const run = newRun()
+        await store.write([{ kind: 'run.create', run }])
+        // far more reads than connections: most wait in the driver's queue when closing starts
+        const reads = Array.from({ length: 60 }, () => store.getRun(run.id).then(() => 'read', (e: { code?: string }) => e.code ?? 'error'))
+        await store.close()
+        const outcomes = await Promise.all(reads)
+        assert.ok(outcomes.every((o) => o === 'read' || o === 'STORE_CLOSED' || o === 'STORE_READ_FAILED' || o === 'CONNECTION_ENDED'), outcomes.join(','))
+        await assert.rejects(store.getRun(run.id), { code: 'STORE_CLOSED' })
+        const dbName = new URL(db.url).pathname.slice(1)
+        const open = async () => Number((await db.query(`select count(*)::int as n from pg_stat_activity where datname = '${dbName}' and pid <> pg_backend_pid()`))[0]!.n)
+        for (let i = 0; i < 40 && (await open()) > 0; i++) await new Promise((r) => setTimeout(r, 50))
+        assert.equal(await open(), 0, 'connections left open after close (they keep a process alive)')
+      } finally {
+        await db.cleanup()
+      }
+    })
+
     it('is what openRunStore opens when a database URL is given', async () => {
       const db = await createDatabase()
       try {
