@@ -4,7 +4,7 @@
 // 2. the server's memory with N generations paused at approval gates;
 // 3. the delay from a node's completion (its event's timestamp) to the WebSocket frame reaching a client.
 // Bounded in count and time; prints figures, asserts nothing. After `npm run build`:
-//   node dist/bench/server.js [--rates 10,25,50,100] [--seconds 10] [--paused 1000] [--database-url postgres://…]
+//   node dist/bench/server.js [--warmup 10] [--rates 2,5,10,25] [--seconds 10] [--paused 1000] [--database-url postgres://…]
 // (the store is PGlite in a fresh folder unless a database URL is given: use an empty database, since the server
 // resumes every unfinished run it finds there)
 import { spawn, type ChildProcess } from 'node:child_process'
@@ -16,7 +16,7 @@ import autocannon from 'autocannon'
 import WebSocket from 'ws'
 
 const root = path.resolve(import.meta.dirname, '..', '..')
-const { values } = parseArgs({ options: { rates: { type: 'string', default: '10,25,50,100' }, seconds: { type: 'string', default: '10' }, paused: { type: 'string', default: '1000' }, events: { type: 'string', default: '40' }, 'database-url': { type: 'string', default: '' } } })
+const { values } = parseArgs({ options: { warmup: { type: 'string', default: '10' }, rates: { type: 'string', default: '2,5,10,25' }, seconds: { type: 'string', default: '10' }, paused: { type: 'string', default: '1000' }, events: { type: 'string', default: '40' }, 'database-url': { type: 'string', default: '' } } })
 const body = JSON.stringify({ prompt: 'Meet Fizz, the sparkling lemon soda for summer afternoons. Grab one today!', interactive: true })
 
 async function serve(): Promise<{ url: string; child: ChildProcess }> {
@@ -53,6 +53,8 @@ console.log(`weft serve on ${url} (pid ${pid}), store ${values['database-url'] ?
 
 // 1. accepted POST /generate at fixed rates
 console.log('\nPOST /api/v2/generate, interactive default pipeline (each run pauses at its story gate)')
+// warm-up, not reported: worker threads start, code gets compiled, the store's connections open
+if (Number(values.warmup) > 0) await autocannon({ url: `${url}/api/v2/generate`, method: 'POST', headers: { 'content-type': 'application/json' }, body, connections: 10, overallRate: 5, duration: Number(values.warmup) })
 console.log('rate (req/s) | sent | 202 | errors + non-2xx | p50 ms | p99 ms | max ms')
 let best = 0
 for (const rate of values.rates!.split(',').map(Number)) {

@@ -34,6 +34,8 @@ export interface ServiceOptions {
   fetchAssets?: AssetFetcher
   /** How often a waiting gate looks for decisions recorded by another process (ms). */
   decisionPollMs?: number
+  /** Nice value of the default pool's worker threads (default 10): requests are answered before node work. */
+  workerNice?: number
 }
 
 const ACTIVE: RunStatus[] = ['pending', 'running', 'awaiting_approval']
@@ -47,7 +49,7 @@ export async function createGenerationService(opts: ServiceOptions): Promise<Gen
   const hub = new SessionHub()
   const decisions = new StoreDecisions(store, opts.decisionPollMs)
   const settings = opts.providers ?? providerSettingsFromEnv()
-  const executor = opts.executor ?? new PiscinaExecutor({ providers: settings })
+  const executor = opts.executor ?? new PiscinaExecutor({ providers: settings, nice: opts.workerNice ?? 10 })
   const fetchAssets = opts.fetchAssets ?? fetchBrandAssets
   const leaseTtlMs = opts.leaseTtlMs ?? 30_000
   /** Runs this process drives, with the controller that cancels each. */

@@ -226,17 +226,25 @@ export class DrizzleRunStore implements RunStore {
         // an attempt cut off while committing may have committed all the same: its first event tells
         if (again && first && (await this.#holds(first))) return
         await this.#db.transaction(async (tx) => {
-          for (const rows of chunks(plan.runs.values(), RUN_CHUNK)) await tx.insert(generations).values(rows)
+          // statements in order; on Postgres they are sent together (pipelined on the transaction's connection), so
+          // a batch costs about one round trip instead of one per statement; PGlite runs them one at a time
+          const pipelined = this.driver === 'postgres'
+          const steps: Array<PromiseLike<unknown>> = []
+          const run = async (q: PromiseLike<unknown>) => (pipelined ? void steps.push(q.then((x) => x)) : void (await q))
+          for (const rows of chunks(plan.runs.values(), RUN_CHUNK)) await run(tx.insert(generations).values(rows))
           for (const [runId, set] of plan.updates) {
-            const hit = await tx.update(generations).set({ ...set, updatedAt: sql`now()` }).where(eq(generations.id, runId)).returning({ id: generations.id })
-            if (hit.length === 0) throw new WeftError('RUN_NOT_FOUND', `run.update for run ${runId}, which does not exist`, { retryable: false })
+            const hit = tx.update(generations).set({ ...set, updatedAt: sql`now()` }).where(eq(generations.id, runId)).returning({ id: generations.id }).then((rows) => {
+              if (rows.length === 0) throw new WeftError('RUN_NOT_FOUND', `run.update for run ${runId}, which does not exist`, { retryable: false })
+            })
+            await run(hit)
           }
           for (const rows of chunks(plan.nodes.values(), NODE_CHUNK)) {
-            await tx.insert(generationNodes).values(rows).onConflictDoUpdate({ target: [generationNodes.runId, generationNodes.nodeId], set: NODE_UPSERT })
+            await run(tx.insert(generationNodes).values(rows).onConflictDoUpdate({ target: [generationNodes.runId, generationNodes.nodeId], set: NODE_UPSERT }))
           }
-          for (const rows of chunks(plan.events, EVENT_CHUNK)) await tx.insert(generationEvents).values(rows)
+          for (const rows of chunks(plan.events, EVENT_CHUNK)) await run(tx.insert(generationEvents).values(rows))
           // a gate asking again after a resume finds its request (and maybe its decision) already there
-          if (plan.approvals.length) await tx.insert(approvals).values(plan.approvals).onConflictDoNothing()
+          if (plan.approvals.length) await run(tx.insert(approvals).values(plan.approvals).onConflictDoNothing())
+          await Promise.all(steps)
         })
       })
     } catch (err) {

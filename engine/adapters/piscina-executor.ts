@@ -21,6 +21,12 @@ export interface PiscinaExecutorOptions {
   youngGenerationMb?: number
   /** Model and media providers for node types that use them (each thread builds its own). */
   providers?: ProviderSettings
+  /**
+   * Nice value (0–19) each worker thread takes, with the processes it starts (ffmpeg): node work then yields
+   * the CPU to the main thread, which answers requests and records results. Linux only (nice is per thread
+   * there); elsewhere, or when refused, threads keep the process's priority. Default 0.
+   */
+  nice?: number
 }
 
 /** How many times a task is re-run when the thread under it dies for another task's sake. */
@@ -73,7 +79,7 @@ export class PiscinaExecutor implements NodeExecutor {
       concurrentTasksPerWorker: 1024,
       // workers wait for tasks with Atomics.waitAsync: quick to wake, and the event loop stays free for async node work
       atomics: 'async',
-      workerData: { control, typescript, ...(opts.providers ? { providers: opts.providers } : {}) } satisfies WorkerData,
+      workerData: { control, typescript, ...(opts.providers ? { providers: opts.providers } : {}), ...(opts.nice ? { nice: opts.nice } : {}) } satisfies WorkerData,
       // node code on workers mostly waits on providers and allocates little at a time: a small young
       // generation keeps each thread's memory low (the default sizes it like a main thread)
       resourceLimits: { maxYoungGenerationSizeMb: opts.youngGenerationMb ?? 8 },

@@ -1,5 +1,6 @@
 // Worker-thread side of the piscina executor: runs batches of node attempts concurrently, reports each
 // result as soon as it is ready, honours cancellation and says which thread holds which tasks.
+import { setPriority } from 'node:os'
 import { parentPort, threadId, workerData } from 'node:worker_threads'
 import { executeTask } from '../execute-task.ts'
 import { toErrorInfo, WeftError, type ErrorInfo } from '../errors.ts'
@@ -15,6 +16,8 @@ export interface WorkerData {
   providers?: ProviderSettings
   /** Node modules may be TypeScript (sources, or `.ts` plugins). */
   typescript?: boolean
+  /** Nice value for this thread (see PiscinaExecutorOptions.nice). */
+  nice?: number
 }
 /** Main → workers, on the control channel: stop a task. */
 export type ControlMessage = { cancel: number; reason: ErrorInfo }
@@ -30,6 +33,14 @@ export interface BatchReturn {
 }
 
 const data = workerData as WorkerData
+// on Linux, pid 0 means the calling thread: only this worker (and what it spawns) gives way to the main thread
+if (data.nice && process.platform === 'linux') {
+  try {
+    setPriority(0, data.nice)
+  } catch {
+    // not permitted here: the thread keeps the process's priority
+  }
+}
 // from the sources the entry (piscina-boot.mjs) registered tsx already
 if (data.typescript && !fromSources) await enableTypeScript()
 // built on first use, once per thread
