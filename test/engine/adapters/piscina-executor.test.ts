@@ -124,6 +124,20 @@ nodes:
     }
   })
 
+  it('runs node work at the nice value it is given (Linux: per thread), leaving the main thread as it was', { skip: process.platform !== 'linux' && 'nice is per thread on Linux only' }, async () => {
+    const niced = new PiscinaExecutor({ threads: 1, nice: 7 })
+    try {
+      const { record } = await run(await pipeline('pipeline: nice\nplugins: [$WORK]\nnodes:\n  a: { type: thread_nice }\n'), { executor: niced })
+      assert.deepEqual(record.nodes.a!.output, { nice: 7 })
+      const { record: plain } = await run(await pipeline('pipeline: nice\nplugins: [$WORK]\nnodes:\n  a: { type: thread_nice }\n'), { executor })
+      assert.deepEqual(plain.nodes.a!.output, { nice: 0 })
+      const main = readFileSync('/proc/thread-self/stat', 'utf8')
+      assert.equal(Number(main.slice(main.lastIndexOf(')') + 2).split(' ')[16]), 0)
+    } finally {
+      await niced.close()
+    }
+  })
+
   it("fails cleanly, without retries, when a node type's module cannot be loaded", async () => {
     const outcome = await executor.execute({
       runId: 'r', nodeId: 'n', type: 'nope', module: 'file:///nonexistent/plugin.mjs', attempt: 1, config: {},
