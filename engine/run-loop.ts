@@ -216,11 +216,14 @@ export class Run {
       await this.record([{ kind: 'run.create', run: created }, this.event('run.started', undefined, { pipeline: pipeline.name, nodes: this.nodes.size })])
     }
     if (!earlier) await claim()
+    // one renewal at a time (a slow store must not pile them up), and the last one awaited before the release:
+    // a renewal landing after it would hold the lease of a run nobody drives
+    let renewing: Promise<unknown> | undefined
     const renew = lease ? setInterval(() => {
-      this.opts.store.claimRun(this.id, lease.owner, ttl).then(
+      renewing ??= this.opts.store.claimRun(this.id, lease.owner, ttl).then(
         (ok) => ok || this.onStoreError(new WeftError('LEASE_LOST', `run ${this.id} was taken over by another process`)),
         (err) => this.onStoreError(err),
-      )
+      ).finally(() => (renewing = undefined))
     }, Math.max(10, ttl / 3)) : undefined
     renew?.unref()
     this.opts.onStart?.(this.id)
@@ -265,6 +268,7 @@ export class Run {
     } finally {
       // also when the store failed: this process stops driving the run, and another may resume it
       if (renew) clearInterval(renew)
+      await renewing
       if (lease) await this.opts.store.releaseRun(this.id, lease.owner).catch(() => {})
     }
     if (this.storeError) throw this.storeError

@@ -130,6 +130,33 @@ function unavailable(err: unknown, lostMs: number): WeftError {
   return new WeftError('STORE_UNAVAILABLE', `the database has been unreachable for ${(lostMs / 1000).toFixed(1)} s (${why}); it may be restarting or down`, { cause })
 }
 
+/**
+ * A batch that fits one statement of each kind, as a single statement (data-modifying CTEs, atomic by itself):
+ * one round trip and no BEGIN/COMMIT of its own, where a transaction costs three. Undefined for a batch too
+ * large for it (several chunks), which then goes through a transaction. Every row appears once (see planBatch).
+ */
+type Row = { updated: string[] | null }
+
+function oneStatement(db: PgDb, plan: Plan): { statement: SQL; updates: string[] } | undefined {
+  if (plan.runs.size > RUN_CHUNK || plan.nodes.size > NODE_CHUNK || plan.events.length > EVENT_CHUNK) return undefined
+  // the statement checks a run.update's run exists by its returned id; a run changed twice goes through a transaction
+  const parts: SQL[] = []
+  // embedded with getSQL(): a query builder embedded as it is comes wrapped in parentheses
+  if (plan.runs.size) parts.push(sql`r as (${db.insert(generations).values([...plan.runs.values()]).getSQL()})`)
+  const updates = [...plan.updates.keys()]
+  updates.forEach((runId, i) => {
+    const set = plan.updates.get(runId)!
+    parts.push(sql`${sql.raw(`u${i}`)} as (${db.update(generations).set({ ...set, updatedAt: sql`now()` }).where(eq(generations.id, runId)).returning({ id: generations.id }).getSQL()})`)
+  })
+  if (plan.nodes.size) parts.push(sql`n as (${db.insert(generationNodes).values([...plan.nodes.values()]).onConflictDoUpdate({ target: [generationNodes.runId, generationNodes.nodeId], set: NODE_UPSERT }).getSQL()})`)
+  if (plan.events.length) parts.push(sql`e as (${db.insert(generationEvents).values(plan.events).getSQL()})`)
+  if (plan.approvals.length) parts.push(sql`a as (${db.insert(approvals).values(plan.approvals).onConflictDoNothing().getSQL()})`)
+  if (parts.length === 0) return undefined
+  const updated = updates.length ? sql.join(updates.map((_, i) => sql`select id from ${sql.raw(`u${i}`)}`), sql` union all `) : undefined
+  const statement = sql`with ${sql.join(parts, sql`, `)} select ${updated ? sql`array(${updated})` : sql`null::text[]`} as updated`
+  return { statement, updates }
+}
+
 /** Database errors of a write as the engine's codes (the driver's error stays as the cause). */
 function writeError(err: unknown): unknown {
   if (err instanceof WeftError) return err
@@ -225,6 +252,15 @@ export class DrizzleRunStore implements RunStore {
       await this.#retrying(async (again) => {
         // an attempt cut off while committing may have committed all the same: its first event tells
         if (again && first && (await this.#holds(first))) return
+        const one = this.driver === 'postgres' ? oneStatement(this.#db, plan) : undefined
+        if (one) {
+          const res = (await this.#db.execute(one.statement)) as unknown as Row[] | { rows: Row[] }
+          const [row] = Array.isArray(res) ? res : res.rows
+          const missing = one.updates.filter((id) => !(row?.updated ?? []).includes(id))
+          // nothing was kept: the statement is atomic, and this one is refused as a whole below
+          if (missing.length) throw new WeftError('RUN_NOT_FOUND', `run.update for run ${missing[0]}, which does not exist`, { retryable: false })
+          return
+        }
         await this.#db.transaction(async (tx) => {
           // statements in order; on Postgres they are sent together (pipelined on the transaction's connection), so
           // a batch costs about one round trip instead of one per statement; PGlite runs them one at a time

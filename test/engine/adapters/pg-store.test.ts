@@ -27,11 +27,12 @@ describe('DrizzleRunStore with a reconnect policy', () => {
       get(target, prop, receiver) {
         const value = Reflect.get(target, prop, receiver) as unknown
         if (typeof value !== 'function') return value
-        if (prop !== 'transaction' && prop !== 'select' && prop !== 'update') return value.bind(target)
+        // `execute` carries a whole batch as one statement, as `transaction` does (see oneStatement)
+        if (prop !== 'transaction' && prop !== 'execute' && prop !== 'select' && prop !== 'update') return value.bind(target)
         return (...args: unknown[]) => {
           net.calls++
           if (net.down) throw lostError()
-          if (prop !== 'transaction' || !net.once) return value.apply(target, args)
+          if ((prop !== 'transaction' && prop !== 'execute') || !net.once) return value.apply(target, args)
           const mode = net.once
           net.once = undefined
           if (mode === 'before') throw lostError()
