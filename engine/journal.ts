@@ -9,6 +9,8 @@ interface Entry {
 
 export class Journal {
   #pending: Entry[] = []
+  /** Something queued must go out now: an urgent write came, or a lingering one's time is up. */
+  #due = false
   /** The first failed write's error: every later write fails with it unwritten, so the log has no holes. */
   #failed: unknown
   #flushing: Promise<void> | undefined
@@ -32,7 +34,9 @@ export class Journal {
     else this.#linger ??= setTimeout(() => this.#start(), this.lingerMs)
   }
 
+  /** Writes what is queued, as soon as the batch in flight (if any) is done. */
   #start(): void {
+    this.#due = true
     if (this.#linger) {
       clearTimeout(this.#linger)
       this.#linger = undefined
@@ -50,9 +54,12 @@ export class Journal {
     // yield first: `#flushing` must be assigned before this can finish and clear it
     await null
     try {
-      while (this.#pending.length) {
+      // lingering writes queued while a batch was in flight (a dependent's start, right after its dependency's
+      // completion committed) wait for company or their time, as any lingering write does
+      while (this.#pending.length && this.#due) {
         const batch = this.#pending
         this.#pending = []
+        this.#due = false
         let failure: unknown = this.#failed
         if (failure === undefined) {
           try {

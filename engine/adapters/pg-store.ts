@@ -14,6 +14,9 @@ export type PgDb = PgDatabase<PgQueryResultHKT>
 export type PgDriver = 'pglite' | 'postgres'
 
 /** How a store rides out a lost connection to its database (a Postgres restart, a failover). */
+/** Runs SQL text with its parameters as a prepared statement, answering the rows. */
+export type PreparedExec = (text: string, params: unknown[]) => Promise<unknown[]>
+
 export interface ReconnectPolicy {
   /** How long an operation keeps trying again once the connection is lost, in ms (0: it fails at once). */
   windowMs: number
@@ -196,10 +199,14 @@ export class DrizzleRunStore implements RunStore {
   /** Operations under way: closing lets them finish (briefly) so that none is left queued on the driver. */
   readonly #busy = new Set<Promise<unknown>>()
 
-  constructor(db: PgDb, readonly driver: PgDriver, close: () => Promise<void>, reconnect?: ReconnectPolicy) {
+  readonly #prepared: PreparedExec | undefined
+
+  /** `prepared`: runs SQL text as a prepared statement (postgres.js caches one per text and connection). */
+  constructor(db: PgDb, readonly driver: PgDriver, close: () => Promise<void>, reconnect?: ReconnectPolicy, prepared?: PreparedExec) {
     this.#db = db
     this.#close = close
     this.#reconnect = reconnect
+    this.#prepared = prepared
   }
 
   /**
@@ -254,7 +261,12 @@ export class DrizzleRunStore implements RunStore {
         if (again && first && (await this.#holds(first))) return
         const one = this.driver === 'postgres' ? oneStatement(this.#db, plan) : undefined
         if (one) {
-          const res = (await this.#db.execute(one.statement)) as unknown as Row[] | { rows: Row[] }
+          // a batch's shape (rows per table) recurs: prepared, its plan is made once per connection, not per write
+          let res: Row[] | { rows: Row[] }
+          if (this.#prepared) {
+            const q = (this.#db as unknown as { dialect: { sqlToQuery(s: SQL): { sql: string; params: unknown[] } } }).dialect.sqlToQuery(one.statement)
+            res = (await this.#prepared(q.sql, q.params)) as Row[]
+          } else res = (await this.#db.execute(one.statement)) as unknown as Row[] | { rows: Row[] }
           const [row] = Array.isArray(res) ? res : res.rows
           const missing = one.updates.filter((id) => !(row?.updated ?? []).includes(id))
           // nothing was kept: the statement is atomic, and this one is refused as a whole below

@@ -71,5 +71,6 @@ export async function postgresRunStore(client: Sql, opts: Pick<PostgresStoreOpti
     await end()
     throw err
   }
-  return new DrizzleRunStore(db, 'postgres', end, { windowMs: opts.reconnectMs ?? DEFAULT_RECONNECT_MS, lost: isConnectionLost })
+  const prepared = (text: string, params: unknown[]) => client.unsafe(text, params as never[], { prepare: true }) as unknown as Promise<unknown[]>
+  return new DrizzleRunStore(db, 'postgres', end, { windowMs: opts.reconnectMs ?? DEFAULT_RECONNECT_MS, lost: isConnectionLost }, prepared)
 }

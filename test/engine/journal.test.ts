@@ -48,6 +48,28 @@ describe('journal', () => {
     assert.deepEqual((await store.listEvents('r')).map((e) => e.seq), [1, 2, 3, 4, 5, 6])
   })
 
+  it('a lingering write queued while a batch is in flight still waits for company, instead of going out alone next', async () => {
+    const store = new MemoryRunStore()
+    const batches: number[] = []
+    const write = store.write.bind(store)
+    store.write = async (b) => { batches.push(b.length); return write(b) }
+    const j = new Journal(store, 1000)
+    await j.commit([{ kind: 'run.create', run: run('r') }])
+    // a completion commits; its callback queues the next node's start (lingering), as the run loop does
+    let started!: Promise<void>
+    await new Promise<void>((resolve) => j.push([event('r', 1)], () => {
+      started = new Promise((ok) => j.push([event('r', 2)], () => ok(), false))
+      resolve()
+    }))
+    await new Promise((r) => setTimeout(r, 20))
+    assert.deepEqual(batches, [1, 1], 'the lingering start did not go out on its own')
+    // that node's completion: one batch carries both
+    await j.commit([event('r', 3)])
+    await started
+    assert.deepEqual(batches, [1, 1, 2])
+    assert.deepEqual((await store.listEvents('r')).map((e) => e.seq), [1, 2, 3])
+  })
+
   it('a lingering write rides with the next urgent one, or goes alone when its time is up', async () => {
     const store = new MemoryRunStore()
     const batches: number[] = []
