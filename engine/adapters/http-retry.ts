@@ -49,6 +49,8 @@ export interface TransientFailure {
   headers?: Headers
   /** The provider's own words, when it gave any. */
   message?: string
+  /** `timeout`: the limit each attempt had, in ms. */
+  timeoutMs?: number
   cause?: unknown
 }
 
@@ -97,7 +99,7 @@ export async function withRetries<T>(opts: RetryOptions, attempt: (signal: Abort
     if (opts.signal.aborted) throw opts.signal.reason
     if ('done' in outcome) return { ok: true, value: outcome.done, attempts: n }
     if ('fail' in outcome) throw outcome.fail
-    const failure: TransientFailure = timedOut ? { ...outcome.retry, kind: 'timeout' } : outcome.retry
+    const failure: TransientFailure = timedOut ? { ...outcome.retry, kind: 'timeout', ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}) } : outcome.retry
     if (n > opts.maxRetries) return { ok: false, failure, attempts: n }
     const delay = retryDelayMs(n, failure.headers)
     opts.onRetry?.(failure, delay, n)
@@ -137,7 +139,7 @@ export async function readTextOrEmpty(res: Response): Promise<string> {
 export function describeFailure(f: TransientFailure): string {
   switch (f.kind) {
     case 'status': return `HTTP ${f.status}${f.message ? `: ${f.message}` : ''}`
-    case 'timeout': return 'the request timed out'
+    case 'timeout': return f.timeoutMs === undefined ? 'the request timed out' : `no answer within ${f.timeoutMs} ms (the per-request timeout)`
     case 'truncated': return 'the response body broke off'
     case 'network': return `network error: ${causeText(f.cause)}`
   }

@@ -107,7 +107,8 @@ function exhausted(result: Extract<RetryResult<unknown>, { ok: false }>, url: st
   const { failure, attempts } = result
   const status = failure.status ?? null
   const why = `${url} failed after ${attempts} attempt${attempts === 1 ? '' : 's'}: ${describeFailure(failure)}`
-  if (failure.kind === 'timeout') return new WeftError('MODEL_TIMEOUT', why, { details: { status, attempts }, cause: failure.cause })
+  // the setting to raise is named: a timeout says which limit ran out
+  if (failure.kind === 'timeout') return new WeftError('MODEL_TIMEOUT', `${why}; raise WEFT_MODEL_TIMEOUT if the model needs longer`, { details: { status, attempts, timeout_ms: failure.timeoutMs ?? null }, cause: failure.cause })
   if (failure.kind === 'truncated') return new WeftError('MODEL_ANSWER_INVALID', why, { details: { reason: 'truncated', status, attempts }, cause: failure.cause })
   return new WeftError('MODEL_UNAVAILABLE', why, { details: { status, attempts }, cause: failure.cause })
 }
