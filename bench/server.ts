@@ -54,7 +54,12 @@ console.log(`weft serve on ${url} (pid ${pid}), store ${values['database-url'] ?
 // 1. accepted POST /generate at fixed rates
 console.log('\nPOST /api/v2/generate, interactive default pipeline (each run pauses at its story gate)')
 // warm-up, not reported: worker threads start, code gets compiled, the store's connections open
-if (Number(values.warmup) > 0) await autocannon({ url: `${url}/api/v2/generate`, method: 'POST', headers: { 'content-type': 'application/json' }, body, connections: 10, overallRate: 5, duration: Number(values.warmup) })
+if (Number(values.warmup) > 0) {
+  const w = await autocannon({ url: `${url}/api/v2/generate`, method: 'POST', headers: { 'content-type': 'application/json' }, body, connections: 10, overallRate: 5, duration: Number(values.warmup) })
+  // and its generations settled at their gates, so their work does not spill into the first measured rate
+  const t = Date.now()
+  while ((await count(url, 'awaiting_approval')) < w['2xx'] && Date.now() - t < 60_000) await new Promise((r) => setTimeout(r, 500))
+}
 console.log('rate (req/s) | sent | 202 | errors + non-2xx | p50 ms | p99 ms | max ms')
 let best = 0
 for (const rate of values.rates!.split(',').map(Number)) {
