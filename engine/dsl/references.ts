@@ -69,44 +69,43 @@ function checkReference(r: Reporter, ctx: ReferenceContext, check: PendingCheck,
     r.report('UNKNOWN_VARIABLE', at, `unknown field "run.${first}"; run has ${RUN_FIELDS.join(', ')}`, { needle: text })
   } else if (root === 'steps' && check.graph) {
     const { ids, steps, self } = check.graph
-    if (first === undefined) {
-      r.report('EXPRESSION_DYNAMIC_REF', at, `refer to a step by its id (\`steps.<id>\`), not a computed index, so the order is known in \`${expr.source}\``, { needle: 'steps' })
-      return
-    }
-    if (!ids.includes(first)) {
-      r.report('UNKNOWN_STEP', at, `step "${first}" is not a step of this graph${didYouMean(first, ids)}`, { needle: text })
-      return
-    }
-    if (self && first === self.id) {
-      r.report('CYCLE', at, `step "${first}" refers to its own result`, { needle: text })
-      return
-    }
-    if (self && !self.deps.includes(first)) self.deps.push(first)
-    if (second !== undefined && !STEP_FIELDS.includes(second)) {
-      r.report('UNKNOWN_NODE_FIELD', at, `"steps.${first}.${second}" does not exist; a step has ${STEP_FIELDS.join(', ')}`, { needle: text })
-      return
-    }
-    if (second === 'output') checkOutputField(r, steps.get(first), third, at, text)
+    checkTargetRef(r, at, text, expr, { root, what: 'step', path, ids, fields: STEP_FIELDS, target: first === undefined ? undefined : steps.get(first),
+      dynamic: 'so the order is known', unknown: (id) => [`UNKNOWN_STEP`, `step "${id}" is not a step of this graph${didYouMean(id, ids)}`],
+      ...(self ? { self: self.id, deps: self.deps } : {}) })
   } else if (root === 'nodes') {
-    if (first === undefined) {
-      r.report('EXPRESSION_DYNAMIC_REF', at, `refer to a node by its id (\`nodes.<id>\`), not a computed index, so its dependency is known in \`${expr.source}\``, { needle: 'nodes' })
-      return
-    }
-    if (!ctx.nodeIds.includes(first)) {
-      r.report('UNKNOWN_NODE', at, `node "${first}" is not defined${didYouMean(first, ctx.nodeIds)}`, { needle: text })
-      return
-    }
-    if (owner && first === owner.id && check.path[0] === 'nodes') {
-      r.report('CYCLE', at, `node "${first}" refers to its own result`, { needle: text })
-      return
-    }
-    if (owner && !owner.deps.includes(first)) owner.deps.push(first)
-    if (second !== undefined && !NODE_FIELDS.includes(second)) {
-      r.report('UNKNOWN_NODE_FIELD', at, `"nodes.${first}.${second}" does not exist; a node has ${NODE_FIELDS.join(', ')}`, { needle: text })
-      return
-    }
-    if (second === 'output') checkOutputField(r, ctx.nodes.get(first), third, at, text)
+    checkTargetRef(r, at, text, expr, { root, what: 'node', path, ids: ctx.nodeIds, fields: NODE_FIELDS, target: first === undefined ? undefined : ctx.nodes.get(first),
+      dynamic: 'so its dependency is known', unknown: (id) => ['UNKNOWN_NODE', `node "${id}" is not defined${didYouMean(id, ctx.nodeIds)}`],
+      // a node's own fields may not read its own result (`outputs:` has no owner)
+      ...(owner ? { deps: owner.deps, ...(check.path[0] === 'nodes' ? { self: owner.id } : {}) } : {}) })
   }
+}
+
+/** `nodes.<id>…` or `steps.<id>…`: a literal id that exists and is not the referrer; the reference becomes a dependency. */
+function checkTargetRef(r: Reporter, at: DocPath, text: string, expr: CompiledExpression, o: {
+  root: 'nodes' | 'steps'; what: 'node' | 'step'; path: string[]; ids: readonly string[]; fields: readonly string[]
+  target: { type: string; def: { output?: unknown } } | undefined; dynamic: string; unknown: (id: string) => [string, string]
+  self?: string; deps?: string[]
+}): void {
+  const [first, second, third] = o.path
+  if (first === undefined) {
+    r.report('EXPRESSION_DYNAMIC_REF', at, `refer to a ${o.what} by its id (\`${o.root}.<id>\`), not a computed index, ${o.dynamic} in \`${expr.source}\``, { needle: o.root })
+    return
+  }
+  if (!o.ids.includes(first)) {
+    const [code, message] = o.unknown(first)
+    r.report(code, at, message, { needle: text })
+    return
+  }
+  if (first === o.self) {
+    r.report('CYCLE', at, `${o.what} "${first}" refers to its own result`, { needle: text })
+    return
+  }
+  if (o.deps && !o.deps.includes(first)) o.deps.push(first)
+  if (second !== undefined && !o.fields.includes(second)) {
+    r.report('UNKNOWN_NODE_FIELD', at, `"${o.root}.${first}.${second}" does not exist; a ${o.what} has ${o.fields.join(', ')}`, { needle: text })
+    return
+  }
+  if (second === 'output') checkOutputField(r, o.target, third, at, text)
 }
 
 /** `…output.<field>` of a node (or step) whose type declares a closed output schema must name one of its fields. */

@@ -1,6 +1,7 @@
 // An HTTP server on 127.0.0.1 that reads each request and never answers; records when each came and when the client gave up.
 import { createServer, type IncomingHttpHeaders } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { onBody } from './openai-server.ts'
 
 export interface HeldRequest {
   method: string
@@ -23,16 +24,7 @@ export interface HangingServer {
 export async function startHangingServer(): Promise<HangingServer> {
   const requests: HeldRequest[] = []
   const server = createServer((req, res) => {
-    let raw = ''
-    req.setEncoding('utf8')
-    req.on('data', (chunk: string) => (raw += chunk))
-    req.on('end', () => {
-      let body: unknown = raw
-      try {
-        body = JSON.parse(raw)
-      } catch {
-        // keep the text
-      }
+    onBody(req, (body) => {
       const held: HeldRequest = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body, receivedAt: performance.now() }
       requests.push(held)
       // no answer, ever: only the client ends this exchange

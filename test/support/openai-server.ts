@@ -1,5 +1,5 @@
 // A scriptable Chat Completions server on 127.0.0.1 for the OpenAI adapter tests: each request takes the next scripted step.
-import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'node:http'
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 
 /** What the server does with one request. */
@@ -44,6 +44,22 @@ export function completion(content: string | null, opts: { finish_reason?: strin
   })
 }
 
+/** Calls `then` with a request's whole body: parsed JSON, or the text when it is not JSON. */
+export function onBody(req: IncomingMessage, then: (body: unknown) => void): void {
+  let raw = ''
+  req.setEncoding('utf8')
+  req.on('data', (chunk: string) => (raw += chunk))
+  req.on('end', () => {
+    let body: unknown = raw
+    try {
+      body = JSON.parse(raw)
+    } catch {
+      // keep the text
+    }
+    then(body)
+  })
+}
+
 export async function startOpenAIServer(): Promise<OpenAIServer> {
   const queue: OpenAIStep[] = []
   const requests: RecordedRequest[] = []
@@ -73,16 +89,7 @@ export async function startOpenAIServer(): Promise<OpenAIServer> {
   }
 
   const server = createServer((req, res) => {
-    let raw = ''
-    req.setEncoding('utf8')
-    req.on('data', (chunk: string) => (raw += chunk))
-    req.on('end', () => {
-      let body: unknown = raw
-      try {
-        body = JSON.parse(raw)
-      } catch {
-        // keep the text
-      }
+    onBody(req, (body) => {
       requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body })
       if (req.method !== 'POST' || req.url !== '/v1/chat/completions') return send(res, 404, JSON.stringify({ error: { message: `no route ${req.url}` } }))
       answer(res, queue.shift())
