@@ -109,18 +109,18 @@ async function runSteps(run: Run, state: NodeState, graph: ChildGraphSpec, extra
     const settle = (res: StepResult) => void results.set(id, res)
     if (stop.signal.aborted) return settle({ status: 'cancelled', output: null, error: null })
     if (step.deps.some((d) => results.get(d)?.status !== 'succeeded')) return settle({ status: 'skipped', output: null, error: null })
-    let outcome: ChildOutcome
+    let ok: unknown = true
     if (step.when) {
-      let ok: unknown
       try {
         ok = renderTemplate(step.when, scope())
       } catch (err) {
         ok = err
       }
-      if (typeof ok !== 'boolean') outcome = { ok: false, error: ok instanceof Error ? toErrorInfo(ok, 'EXPRESSION_FAILED') : { code: 'EXPRESSION_TYPE', message: `\`when\` must give true or false, got ${JSON.stringify(ok)}`, retryable: false } }
-      else if (!ok) return settle({ status: 'skipped', output: null, error: null })
-      else outcome = await runChild(run, state, step, scope(), { signal: stop.signal, key: o.key, step: id })
-    } else outcome = await runChild(run, state, step, scope(), { signal: stop.signal, key: o.key, step: id })
+    }
+    if (ok === false) return settle({ status: 'skipped', output: null, error: null })
+    const outcome: ChildOutcome = ok === true
+      ? await runChild(run, state, step, scope(), { signal: stop.signal, key: o.key, step: id })
+      : { ok: false, error: ok instanceof Error ? toErrorInfo(ok, 'EXPRESSION_FAILED') : { code: 'EXPRESSION_TYPE', message: `\`when\` must give true or false, got ${JSON.stringify(ok)}`, retryable: false } }
     if (outcome.ok) return settle({ status: 'succeeded', output: outcome.output, error: null })
     settle({ status: stop.signal.aborted ? 'cancelled' : 'failed', output: null, error: outcome.error })
     if (!failure && !stop.signal.aborted) {

@@ -436,10 +436,7 @@ export class Run {
     if (how.reason) r.skip_reason = how.reason
     const scope = this.nodeScope[r.id]!
     scope.status = status
-    // converted for CEL on first use: most outputs are never read by an expression
-    const raw = how.output
-    let cel: unknown
-    Object.defineProperty(scope, 'output', { get: () => (cel ??= raw === undefined ? null : toCel(raw)), enumerable: true, configurable: true })
+    lazyOutput(scope, how.output)
     scope.error = r.error ? { code: r.error.code, message: r.error.message } : null
     const type: RunEventType = status === 'succeeded' ? 'node.completed' : status === 'failed' ? 'node.failed' : status === 'skipped' ? 'node.skipped' : 'node.cancelled'
     const payload: Record<string, unknown> = { status, attempts: r.attempts, duration_ms: r.duration_ms }
@@ -461,9 +458,7 @@ export class Run {
     const r = state.record
     r.output = output
     r.finished_at = new Date(this.clock.now()).toISOString()
-    const scope = this.nodeScope[r.id]!
-    let cel: unknown
-    Object.defineProperty(scope, 'output', { get: () => (cel ??= output === undefined ? null : toCel(output)), enumerable: true, configurable: true })
+    lazyOutput(this.nodeScope[r.id]!, output)
     await this.record([
       { kind: 'node.update', runId: this.id, node: { ...r } },
       this.event('node.completed', r.id, { status: r.status, attempts: r.attempts, duration_ms: r.duration_ms, revision: how.round, revised_by: how.by }, r.finished_at),
@@ -555,6 +550,12 @@ export class Run {
     }
     return out
   }
+}
+
+/** Sets a node's `output` in the expression scope, converted for CEL on first use: most outputs are never read by an expression. */
+function lazyOutput(scope: { output: unknown }, output: unknown): void {
+  let cel: unknown
+  Object.defineProperty(scope, 'output', { get: () => (cel ??= output === undefined ? null : toCel(output)), enumerable: true, configurable: true })
 }
 
 /** True when a status ends a node. Re-exported for adapters that display runs. */

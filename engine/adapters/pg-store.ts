@@ -1,7 +1,7 @@
 // RunStore over drizzle-orm for Postgres and PGlite alike: each batch is one transaction of a few multi-row statements.
 import { setTimeout as sleep } from 'node:timers/promises'
 import { and, asc, desc, eq, getTableColumns, gt, inArray, isNull, lt, notInArray, or, sql, type SQL } from 'drizzle-orm'
-import type { PgDatabase, PgQueryResultHKT, PgSelect } from 'drizzle-orm/pg-core'
+import { PgDialect, type PgDatabase, type PgQueryResultHKT, type PgSelect } from 'drizzle-orm/pg-core'
 import { WeftError } from '../errors.ts'
 import type { ApprovalRecord, ApprovalRequest, Decision, RunEvent, RunQuery, RunRecord, RunStatus, RunStore, StoreWrite } from '../ports.ts'
 import { eventRow, nodeRow, readEvent, readRun, runColumns, runRow, RUN_STATUSES, type EventInsert, type NodeInsert, type NodeRow, type RunInsert } from '../db/records.ts'
@@ -140,6 +140,9 @@ function unavailable(err: unknown, lostMs: number): WeftError {
  */
 type Row = { updated: string[] | null }
 
+/** Turns a statement into SQL text and parameters for the prepared path (the stores' drizzle instances use no casing). */
+const dialect = new PgDialect()
+
 function oneStatement(db: PgDb, plan: Plan): { statement: SQL; updates: string[] } | undefined {
   if (plan.runs.size > RUN_CHUNK || plan.nodes.size > NODE_CHUNK || plan.events.length > EVENT_CHUNK) return undefined
   // the statement checks a run.update's run exists by its returned id; a run changed twice goes through a transaction
@@ -264,7 +267,7 @@ export class DrizzleRunStore implements RunStore {
           // a batch's shape (rows per table) recurs: prepared, its plan is made once per connection, not per write
           let res: Row[] | { rows: Row[] }
           if (this.#prepared) {
-            const q = (this.#db as unknown as { dialect: { sqlToQuery(s: SQL): { sql: string; params: unknown[] } } }).dialect.sqlToQuery(one.statement)
+            const q = dialect.sqlToQuery(one.statement)
             res = (await this.#prepared(q.sql, q.params)) as Row[]
           } else res = (await this.#db.execute(one.statement)) as unknown as Row[] | { rows: Row[] }
           const [row] = Array.isArray(res) ? res : res.rows
@@ -273,26 +276,19 @@ export class DrizzleRunStore implements RunStore {
           if (missing.length) throw new WeftError('RUN_NOT_FOUND', `run.update for run ${missing[0]}, which does not exist`, { retryable: false })
           return
         }
+        // PGlite, or a batch too large for one statement: a transaction of chunked statements
         await this.#db.transaction(async (tx) => {
-          // statements in order; on Postgres they are sent together (pipelined on the transaction's connection), so
-          // a batch costs about one round trip instead of one per statement; PGlite runs them one at a time
-          const pipelined = this.driver === 'postgres'
-          const steps: Array<PromiseLike<unknown>> = []
-          const run = async (q: PromiseLike<unknown>) => (pipelined ? void steps.push(q.then((x) => x)) : void (await q))
-          for (const rows of chunks(plan.runs.values(), RUN_CHUNK)) await run(tx.insert(generations).values(rows))
+          for (const rows of chunks(plan.runs.values(), RUN_CHUNK)) await tx.insert(generations).values(rows)
           for (const [runId, set] of plan.updates) {
-            const hit = tx.update(generations).set({ ...set, updatedAt: sql`now()` }).where(eq(generations.id, runId)).returning({ id: generations.id }).then((rows) => {
-              if (rows.length === 0) throw new WeftError('RUN_NOT_FOUND', `run.update for run ${runId}, which does not exist`, { retryable: false })
-            })
-            await run(hit)
+            const hit = await tx.update(generations).set({ ...set, updatedAt: sql`now()` }).where(eq(generations.id, runId)).returning({ id: generations.id })
+            if (hit.length === 0) throw new WeftError('RUN_NOT_FOUND', `run.update for run ${runId}, which does not exist`, { retryable: false })
           }
           for (const rows of chunks(plan.nodes.values(), NODE_CHUNK)) {
-            await run(tx.insert(generationNodes).values(rows).onConflictDoUpdate({ target: [generationNodes.runId, generationNodes.nodeId], set: NODE_UPSERT }))
+            await tx.insert(generationNodes).values(rows).onConflictDoUpdate({ target: [generationNodes.runId, generationNodes.nodeId], set: NODE_UPSERT })
           }
-          for (const rows of chunks(plan.events, EVENT_CHUNK)) await run(tx.insert(generationEvents).values(rows))
+          for (const rows of chunks(plan.events, EVENT_CHUNK)) await tx.insert(generationEvents).values(rows)
           // a gate asking again after a resume finds its request (and maybe its decision) already there
-          if (plan.approvals.length) await run(tx.insert(approvals).values(plan.approvals).onConflictDoNothing())
-          await Promise.all(steps)
+          if (plan.approvals.length) await tx.insert(approvals).values(plan.approvals).onConflictDoNothing()
         })
       })
     } catch (err) {

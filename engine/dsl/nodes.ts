@@ -129,16 +129,7 @@ function compileSteps(r: Reporter, registry: NodeRegistry, at: DocPath, graph: {
     const pending: PendingCheck[] = []
     const child = compileChild(r, registry, stepAt, rawStep, pending, owner, inGraph, env, true)
     if (!child || !isMap(rawStep)) continue
-    const step: ChildStepSpec = { ...child, id, deps: [] }
-    const needs = rawStep.needs === undefined ? [] : typeof rawStep.needs === 'string' ? [rawStep.needs] : rawStep.needs
-    if (!Array.isArray(needs)) r.report('SCHEMA_INVALID', [...stepAt, 'needs'], `expected a step id or a list of step ids, got ${describe(rawStep.needs)}`)
-    else needs.forEach((n, i) => {
-      const nAt = typeof rawStep.needs === 'string' ? [...stepAt, 'needs'] : [...stepAt, 'needs', i]
-      if (typeof n !== 'string') r.report('SCHEMA_INVALID', nAt, `expected a step id, got ${describe(n)}`)
-      else if (n === id) r.report('CYCLE', nAt, `step "${id}" cannot need itself`)
-      else if (!ids.includes(n)) r.report('UNKNOWN_STEP', nAt, `step "${id}" needs "${n}", which is not a step of this graph${didYouMean(n, ids)}`)
-      else if (!step.deps.includes(n)) step.deps.push(n)
-    })
+    const step: ChildStepSpec = { ...child, id, deps: checkNeeds(r, stepAt, rawStep.needs, ids, id) }
     if (rawStep.when !== undefined) {
       if (typeof rawStep.when === 'boolean') step.when = { kind: 'literal', value: rawStep.when }
       else if (typeof rawStep.when === 'string' && isExactExpression(rawStep.when)) {
@@ -299,23 +290,27 @@ function compileChecked(r: Reporter, value: unknown, at: DocPath): Template {
   return t
 }
 
-function checkNeeds(r: Reporter, at: DocPath, raw: unknown, nodeIds: readonly string[]): string[] {
+/** A node's `needs` (node ids), or with `step` a step's (ids of its graph's steps, which may not name itself). */
+function checkNeeds(r: Reporter, at: DocPath, raw: unknown, ids: readonly string[], step?: string): string[] {
   if (raw === undefined) return []
+  const what = step === undefined ? 'node' : 'step'
   const list = typeof raw === 'string' ? [raw] : raw
   if (!Array.isArray(list)) {
-    r.report('SCHEMA_INVALID', [...at, 'needs'], `expected a node id or a list of node ids, got ${describe(raw)}`)
+    r.report('SCHEMA_INVALID', [...at, 'needs'], `expected a ${what} id or a list of ${what} ids, got ${describe(raw)}`)
     return []
   }
   const out: string[] = []
   list.forEach((item, i) => {
     const where = typeof raw === 'string' ? [...at, 'needs'] : [...at, 'needs', i]
-    if (typeof item !== 'string') r.report('SCHEMA_INVALID', where, `expected a node id, got ${describe(item)}`)
-    else if (!nodeIds.includes(item)) r.report('UNKNOWN_NODE', where, `node "${at[1]}" needs "${item}", which is not defined${didYouMean(item, nodeIds)}`)
-    else if (!out.includes(item)) out.push(item)
+    if (typeof item !== 'string') r.report('SCHEMA_INVALID', where, `expected a ${what} id, got ${describe(item)}`)
+    else if (step !== undefined && item === step) r.report('CYCLE', where, `step "${step}" cannot need itself`)
+    else if (!ids.includes(item)) {
+      if (step === undefined) r.report('UNKNOWN_NODE', where, `node "${at[1]}" needs "${item}", which is not defined${didYouMean(item, ids)}`)
+      else r.report('UNKNOWN_STEP', where, `step "${step}" needs "${item}", which is not a step of this graph${didYouMean(item, ids)}`)
+    } else if (!out.includes(item)) out.push(item)
   })
   return out
 }
-
 
 function durationField(r: Reporter, at: DocPath, raw: unknown, opts: { allowZero?: boolean } = {}): number | undefined {
   if (raw === undefined) return undefined
