@@ -2,7 +2,7 @@
 // the run waits at an approval gate), resumes each run until it completes, and counts (from a side file of node
 // executions and from the store) whether a committed node ran again or a gate was decided twice.
 // Prints one JSON summary and a human line; asserts nothing.
-//   node --import tsx bench/crash.ts [--kills 30] [--runs 6] [--store pglite|postgres] [--cli dist|tsx] [--ttl 300ms] [--seed N] [--verbose]
+//   node --import tsx bench/crash.ts [--kills 30] [--runs 6] [--store sqlite|postgres] [--rivals] [--cli dist|tsx] [--ttl 300ms] [--seed N] [--verbose]
 //   (--help lists every option)
 import { spawn } from 'node:child_process'
 import { closeSync, existsSync, mkdtempSync, openSync, readSync, renameSync, rmSync, watch, writeFileSync } from 'node:fs'
@@ -21,7 +21,8 @@ const { values: o } = parseArgs({
   options: {
     kills: { type: 'string', default: '30' },
     runs: { type: 'string', default: '6' },
-    store: { type: 'string', default: 'pglite' },
+    store: { type: 'string', default: 'sqlite' },
+    rivals: { type: 'boolean', default: false },
     cli: { type: 'string', default: 'dist' },
     seed: { type: 'string' },
     ttl: { type: 'string', default: '300ms' },
@@ -36,7 +37,8 @@ if (o.help) {
   process.stdout.write(`node --import tsx bench/crash.ts [options]   (or node dist/bench/crash.js after npm run build)
   --kills <n>            kills to land in all (default 30); runs are added until they have
   --runs <n>             runs at least (default 6), each 36 logged nodes and 2 approval gates
-  --store <kind>         pglite (a fresh data directory) or postgres (DATABASE_URL, default postgres://postgres@127.0.0.1:5432/test)
+  --store <kind>         sqlite (a fresh data directory) or postgres (DATABASE_URL, default postgres://postgres@127.0.0.1:5432/test)
+  --rivals               every resume is two processes started at once, contending for the run's lease
   --cli <kind>           dist (dist/cli/weft.js, needs npm run build) or tsx (the sources)
   --seed <n>             seed of the kill modes, targets and delays (default: the clock)
   --ttl <duration>       WEFT_LEASE_TTL for the runs (default 300ms)
@@ -49,7 +51,7 @@ decision, just after a gate's decision is recorded. Prints one JSON line and a s
 `)
   process.exit(0)
 }
-const store = o.store === 'postgres' ? 'postgres' : 'pglite'
+const store = o.store === 'postgres' ? 'postgres' : 'sqlite'
 const targetKills = Number(o.kills)
 const targetRuns = Number(o.runs)
 const seed = o.seed === undefined ? Date.now() % 2 ** 31 : Number(o.seed)
@@ -269,6 +271,8 @@ function attempt(kind: 'run' | 'resume', runId: string | undefined, file: string
   if (mode === 'random' && kind === 'resume') arm(rand() * (startupMs() + workMs))
   const onGrow = () => {
     for (const line of side.read()) {
+      // counted once it drives: a rival refused the lease sees another process's lines
+      if (!a.started) continue
       if (mode === 'node-start' && line.startsWith('start ') && ++starts === target) arm(rand() * 25)
       if (mode === 'node-end' && line.startsWith('end ') && ++ends === target) arm(rand() * 5)
     }
@@ -442,6 +446,9 @@ interface RunReport {
   leftover: number
   /** Kill attempts the process outran (it completed the run first). */
   missed: number
+  /** With --rivals: resumes where one process drove and the other was refused the lease; where both drove, one after the other. */
+  rivalsRefused: number
+  rivalsBothDrove: number
   /** Per node completed without a kill in between: its `end` line to its `node.completed` line (ms). */
   commitLagMs: number[]
   gates: GateReport
@@ -519,6 +526,34 @@ let storeBroken = false
 let killCount = 0
 const log = (s: string) => o.verbose && process.stderr.write(s + '\n')
 
+/**
+ * Two resumes started at once, as one attempt: the one that took the lease drove (and may have been killed), the
+ * other was refused it or found the run over. Its span covers both, so a kill's snapshot (taken once both are gone)
+ * and the side-file lines after it agree.
+ */
+function contend([main, rival]: [Attempt, Attempt], rep: RunReport): Attempt {
+  const drove = [main, rival].filter((x) => x.started)
+  const refused = [main, rival].filter((x) => x.leased)
+  if (drove.length === 1 && refused.length === 1) rep.rivalsRefused++
+  if (drove.length === 2) rep.rivalsBothDrove++
+  const lead = main.leased ? rival : main
+  return {
+    ...lead,
+    from: Math.min(main.from, rival.from),
+    to: Math.max(main.to, rival.to),
+    killed: main.killed || rival.killed,
+    hung: main.hung || rival.hung,
+    started: main.started || rival.started,
+    reported: [...main.reported, ...rival.reported],
+    reportedAt: new Map([...main.reportedAt, ...rival.reportedAt]),
+    asked: [...main.asked, ...rival.asked],
+    resolved: [...main.resolved, ...rival.resolved],
+    leased: main.leased && rival.leased,
+    stderr: main.stderr + rival.stderr,
+    leftover: main.leftover || rival.leftover,
+  }
+}
+
 async function crashRun(r: number, quota: number): Promise<RunReport> {
   const graph = makeGraph()
   const file = path.join(work, `crash-${r}.yaml`)
@@ -526,14 +561,17 @@ async function crashRun(r: number, quota: number): Promise<RunReport> {
   const side = new SideFile(path.join(work, `crash-${r}.log`))
   const decisions = new Decisions(path.join(work, `crash-${r}.decisions.json`), `crash-bench-${seed}-${r}`, side)
   const gates: GateReport = { gates: graph.gates.size, gateKills: 0, gateKillsAwaiting: 0, askedAfterDecision: 0, askedAfterDecisionInLog: 0, askedAfterDecidedAt: 0, resolvedTwice: 0, decidedWithoutEvent: 0, notAsDelivered: 0, secondRevision: 0, pending: 0, outputWrong: 0, startedBeforeDecision: 0 }
-  const rep: RunReport = { run: r, id: undefined, completed: false, outputsOk: false, kills: [], committedRerun: [], beforeCommit: [], afterMidNodeKill: [], unexplained: [], duplicateCompletions: 0, seqGaps: 0, leaseRefusals: 0, leaseWaitMs: 0, hung: 0, leftover: 0, missed: 0, commitLagMs: [], gates, failures: [], gateIds: [...graph.gates.keys()], decisionsBy: decisions.by }
+  const rep: RunReport = { run: r, id: undefined, completed: false, outputsOk: false, kills: [], committedRerun: [], beforeCommit: [], afterMidNodeKill: [], unexplained: [], duplicateCompletions: 0, seqGaps: 0, leaseRefusals: 0, leaseWaitMs: 0, hung: 0, leftover: 0, missed: 0, rivalsRefused: 0, rivalsBothDrove: 0, commitLagMs: [], gates, failures: [], gateIds: [...graph.gates.keys()], decisionsBy: decisions.by }
   let committed = new Set<string>()
   const decided = new Set<string>()
   let failures = 0
   while (elapsed() < budgetMs) {
     const kind = rep.id ? 'resume' : 'run'
     const mode = rep.kills.length < quota ? nextMode([...graph.gates.keys()].some((g) => !decisions.delivered.has(g))) : 'none'
-    const a = await attempt(kind, rep.id, file, side, decisions, mode, graph.logged.filter((n) => !committed.has(n)).length)
+    const left = graph.logged.filter((n) => !committed.has(n)).length
+    const a = kind === 'resume' && o.rivals
+      ? contend(await Promise.all([attempt(kind, rep.id, file, side, decisions, mode, left), attempt(kind, rep.id, file, side, decisions, 'none', left)]), rep)
+      : await attempt(kind, rep.id, file, side, decisions, mode, left)
     rep.id ??= a.runId
     gates.askedAfterDecision += a.asked.filter((x) => decided.has(x.gate) || x.afterResolved).length
     for (const line of side.lines.slice(a.from, a.to)) {
@@ -636,7 +674,7 @@ async function checkApprovals(reports: RunReport[]): Promise<void> {
 
 async function main(): Promise<void> {
   const create0 = performance.now()
-  // the data directory (PGlite) or schema (Postgres) is created once, outside the runs
+  // the data directory (SQLite) or schema (Postgres) is created once, outside the runs
   await new Promise<void>((resolve) => spawn(process.execPath, [...weft, 'runs', '--limit', '1'], { cwd: root, env, stdio: 'ignore' }).on('close', () => resolve()))
   const createMs = performance.now() - create0
   const reports: RunReport[] = []
@@ -706,6 +744,7 @@ async function main(): Promise<void> {
     kill_attempts_outrun: sum((r) => r.missed),
     end_to_commit_ms: lag(reports.flatMap((r) => r.commitLagMs)),
     lease_refusals: sum((r) => r.leaseRefusals),
+    rivals: o.rivals ? { refused: sum((r) => r.rivalsRefused), both_drove_in_turn: sum((r) => r.rivalsBothDrove) } : null,
     lease_wait_s: +(sum((r) => r.leaseWaitMs) / 1000).toFixed(1),
     failures: reports.flatMap((r) => r.failures.map((f) => `run ${r.run}: ${f}`)),
     store_broken: storeBroken,
@@ -720,7 +759,7 @@ async function main(): Promise<void> {
     + `(${s.reexecuted_before_commit.executions} executions), ${s.rerun_after_kill_mid_node.executions} re-run after a kill mid-node, `
     + `${s.reported_commits_lost} reported commits lost; ${s.approvals.gate_kills} kills at a gate (${s.approvals.gate_kills_awaiting_approval} while awaiting_approval), `
     + `${s.approvals.decided_as_delivered}/${s.approvals.gates} gates decided once as delivered, ${Math.max(...Object.values(s.approvals.asked_after_decision))} asked again after their decision; `
-    + `${s.lease_refusals} lease refusals, ${s.failures.length} failures, ${s.seconds.total} s\n`)
+    + `${s.lease_refusals} lease refusals${s.rivals ? ` (rival resumes: ${s.rivals.refused} refused while the other drove, ${s.rivals.both_drove_in_turn} drove in turn)` : ''}, ${s.failures.length} failures, ${s.seconds.total} s\n`)
   if (o.keep) process.stderr.write(`kept ${work}\n`)
   else rmSync(work, { recursive: true, force: true })
 }

@@ -96,11 +96,11 @@ const loaded = await loadPipeline(file)
 if (!loaded.pipeline) throw new Error(loaded.diagnostics.map((d) => d.message).join('\n'))
 const pipeline = loaded.pipeline
 const executor = o.executor === 'inline' ? new InlineExecutor() : new PiscinaExecutor()
-// memory: a fresh store per run; pglite / postgres: one durable store for all runs, opened (and migrated) here
+// memory: a fresh store per run; sqlite / postgres: one durable store for all runs, opened (and migrated) here
 const storeKind = String(o.store)
 let durable: RunStore | undefined
 // imported only when asked for, so the memory figures do not carry the database drivers
-if (storeKind === 'pglite') durable = await (await import('../engine/adapters/pglite-store.ts')).openPgliteStore(path.join(dir, 'db'))
+if (storeKind === 'sqlite') durable = await (await import('../engine/adapters/sqlite-store.ts')).openSqliteStore(path.join(dir, 'weft.db'))
 else if (storeKind === 'postgres') durable = await (await import('../engine/adapters/postgres-store.ts')).openPostgresStore(process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test')
 const buildMs = performance.now() - tBuild
 

@@ -1,11 +1,11 @@
-// Load figures for `weft serve` on loopback, with the embedded defaults (PGlite, offline model, local media):
+// Load figures for `weft serve` on loopback, with the embedded defaults (SQLite, offline model, local media):
 // 1. the sustained rate of accepted POST /api/v2/generate (interactive generations of the default pipeline,
 //    which run their story loop and pause at the story gate) at which p99 latency stays ≤ 100 ms with 0 errors;
 // 2. the server's memory with N generations paused at approval gates;
 // 3. the delay from a node's completion (its event's timestamp) to the WebSocket frame reaching a client.
 // Bounded in count and time; prints figures, asserts nothing. After `npm run build`:
 //   node dist/bench/server.js [--warmup 10] [--rates 2,5,10,25] [--seconds 10] [--paused 1000] [--database-url postgres://…]
-// (the store is PGlite in a fresh folder unless a database URL is given: use an empty database, since the server
+// (the store is SQLite in a fresh folder unless a database URL is given: use an empty database, since the server
 // resumes every unfinished run it finds there)
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, readFileSync } from 'node:fs'
@@ -49,7 +49,7 @@ async function count(url: string, status: string): Promise<number> {
 
 const { url, child } = await serve()
 const pid = child.pid!
-console.log(`weft serve on ${url} (pid ${pid}), store ${values['database-url'] ? 'Postgres' : 'PGlite'}, RSS at start ${rssMb(pid).toFixed(0)} MB`)
+console.log(`weft serve on ${url} (pid ${pid}), store ${values['database-url'] ? 'Postgres' : 'SQLite'}, RSS at start ${rssMb(pid).toFixed(0)} MB`)
 
 // 1. accepted POST /generate at fixed rates
 console.log('\nPOST /api/v2/generate, interactive default pipeline (each run pauses at its story gate)')

@@ -14,8 +14,11 @@ import { FileDecisions } from './file-decisions.ts'
 import { isTypeScriptFile } from '../engine/runtime.ts'
 import { createProgressSink } from './progress.ts'
 import { parseDuration } from '../engine/duration.ts'
+import { EXIT } from './exit.ts'
 
-export const EXIT = { completed: 0, failed: 1, invalid: 2, cancelled: 130 } as const
+
+/** Store errors that trying again cannot fix (see engine/adapters/sqlite-errors.ts). */
+const NEEDS_A_PERSON = new Set(['STORE_NOT_WRITABLE', 'STORE_NOT_SQLITE', 'STORE_CORRUPT', 'STORE_DISK_FULL', 'STORE_IO_ERROR'])
 
 export interface DriveOptions {
   json?: boolean
@@ -97,7 +100,8 @@ export async function drive(pipeline: Pipeline, store: RunStore, run: Pick<RunOp
     sink?.close()
     process.stderr.write(`${code}: ${(err as Error).message}\n`)
     if (runId && code !== 'LEASE_LOST') process.stderr.write(`run ${runId} stopped before it finished: \`weft resume ${runId}\` continues it\n`)
-    return EXIT.failed
+    // a store that needs a person (a full disk, a damaged file) exits as one that cannot be opened does
+    return NEEDS_A_PERSON.has(code) ? EXIT.invalid : EXIT.failed
   } finally {
     process.off('SIGINT', onSigint)
     sink?.close()

@@ -1,10 +1,15 @@
 // Command-line entry: `weft validate`, `weft run`, `weft graph`, `weft serve`… (parsed by commander).
 import { Command, InvalidArgumentError, Option } from 'commander'
-import { validateCommand } from './validate.ts'
-import { runCommand } from './run.ts'
-import { graphCommand } from './graph.ts'
-import { resumeCommand, runsCommand, showCommand } from './runs.ts'
-import { serveCommand } from './serve.ts'
+
+// each command's module is loaded when that command runs: `weft show` need not load the scheduler, the
+// providers or the server (a quick command is mostly module loading)
+const validateCommand: typeof import('./validate.ts').validateCommand = async (...a) => (await import('./validate.ts')).validateCommand(...a)
+const runCommand: typeof import('./run.ts').runCommand = async (...a) => (await import('./run.ts')).runCommand(...a)
+const graphCommand: typeof import('./graph.ts').graphCommand = async (...a) => (await import('./graph.ts')).graphCommand(...a)
+const runsCommand: typeof import('./runs.ts').runsCommand = async (...a) => (await import('./runs.ts')).runsCommand(...a)
+const showCommand: typeof import('./runs.ts').showCommand = async (...a) => (await import('./runs.ts')).showCommand(...a)
+const resumeCommand: typeof import('./resume.ts').resumeCommand = async (...a) => (await import('./resume.ts')).resumeCommand(...a)
+const serveCommand: typeof import('./serve.ts').serveCommand = async (...a) => (await import('./serve.ts')).serveCommand(...a)
 
 const collect = (value: string, previous: string[]) => [...previous, value]
 const positiveInt = (value: string) => {
@@ -55,7 +60,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('-i, --input <key=value>', 'a run input (repeatable); non-string inputs are read as YAML', collect, [])
     .option('--inputs-file <file>', 'JSON or YAML file with run inputs')
     .option('-s, --set <path=value>', 'override a config value, e.g. parallel.max_concurrent=2 (repeatable)', collect, []))
-    .addOption(new Option('--store <kind>', 'where the run is recorded: db (PGlite under .weft/, or Postgres with DATABASE_URL) or memory').choices(['db', 'memory']).default('db'))
+    .addOption(new Option('--store <kind>', 'where the run is recorded: db (SQLite in .weft/weft.db, or Postgres with DATABASE_URL) or memory').choices(['db', 'memory']).default('db'))
     .action(async (file: string, o) => {
       code = await runCommand(file, o)
     })
@@ -116,6 +121,12 @@ export async function main(argv: string[]): Promise<number> {
     const e = err as { code?: string; exitCode?: number }
     if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0
     if (typeof e.exitCode === 'number') return 2
+    // the store cannot be opened or used (a folder that is not writable, a damaged file, a full disk, Postgres down):
+    // what and what to do, in a line; no stack trace
+    if (typeof e.code === 'string' && e.code.startsWith('STORE_')) {
+      process.stderr.write(`${e.code}: ${(err as Error).message}\n`)
+      return 2
+    }
     throw err
   }
   return code

@@ -4,7 +4,8 @@ import { parse as parseYaml } from 'yaml'
 import { formatDiagnostic, type Diagnostic } from '../engine/errors.ts'
 import { loadPipeline } from '../engine/dsl/load.ts'
 import { resolveConfig, resolveRunInputs } from '../engine/inputs.ts'
-import { drive, EXIT, type DriveOptions } from './drive.ts'
+import { drive, type DriveOptions } from './drive.ts'
+import { EXIT } from './exit.ts'
 import { withStore, type StoreKind } from './store.ts'
 
 export interface RunCommandOptions extends DriveOptions {

@@ -1,9 +1,7 @@
-// `weft runs`, `weft show <id>`, `weft resume <id>`: the recorded runs, one run in full, and continuing one.
-import { formatDiagnostic } from '../engine/errors.ts'
-import { loadPipeline } from '../engine/dsl/load.ts'
+// `weft runs` and `weft show <id>`: the recorded runs, and one run in full.
 import { formatDuration } from '../engine/duration.ts'
 import type { RunRecord, RunStatus } from '../engine/ports.ts'
-import { drive, EXIT, type DriveOptions } from './drive.ts'
+import { EXIT } from './exit.ts'
 import { withStore } from './store.ts'
 
 const count = (r: RunRecord, status: string) => Object.values(r.nodes).filter((n) => n.status === status).length
@@ -57,35 +55,5 @@ export async function showCommand(id: string, o: { json?: boolean }): Promise<nu
     lines.push(`  ${events.length} events${events.length ? `, last: #${events.at(-1)!.seq} ${events.at(-1)!.type}` : ''}`)
     process.stdout.write(lines.join('\n') + '\n')
     return 0
-  })
-}
-
-/** Continues a recorded run: what succeeded is kept, the rest runs. */
-export async function resumeCommand(id: string, o: DriveOptions): Promise<number> {
-  return withStore('db', async (store) => {
-    const record = await store.getRun(id)
-    if (!record) {
-      process.stderr.write(`RUN_NOT_FOUND: no run ${id} is recorded\n`)
-      return EXIT.invalid
-    }
-    if (record.status === 'completed') {
-      process.stderr.write(`run ${id} already completed; nothing to resume\n`)
-      if (o.json) process.stdout.write(JSON.stringify(record, null, 2) + '\n')
-      return EXIT.completed
-    }
-    const { pipeline, diagnostics } = await loadPipeline(record.pipeline.file)
-    if (!pipeline) {
-      for (const d of diagnostics) process.stderr.write(formatDiagnostic(d) + '\n')
-      return EXIT.invalid
-    }
-    const lastSeq = (await store.listEvents(id)).at(-1)?.seq ?? 0
-    try {
-      return await drive(pipeline, store, { inputs: record.inputs, config: record.config, resume: { record, lastSeq } }, o)
-    } catch (err) {
-      const e = err as { code?: string; message?: string }
-      if (e.code !== 'RUN_LEASED') throw err
-      process.stderr.write(`${e.code}: ${e.message}\n`)
-      return EXIT.failed
-    }
   })
 }

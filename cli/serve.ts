@@ -8,7 +8,8 @@ import { createGenerationService } from '../server/generation-service.ts'
 import { parseRateLimit } from '../server/rate-limit.ts'
 import { isLoopback, startServer, type ServeOptions } from '../server/serve.ts'
 import { createTokens, tokenSecretFromEnv } from '../server/tokens.ts'
-import { EXIT, leaseTtlMs, owner } from './drive.ts'
+import { leaseTtlMs, owner } from './drive.ts'
+import { EXIT } from './exit.ts'
 import { openStore } from './store.ts'
 
 export interface ServeCommandOptions {

@@ -74,6 +74,14 @@ export interface RunQuery {
   offset?: number
 }
 
+/** The holder of a run's lease: its owner id, the host and process that took it, and when it expires. */
+export interface LeaseHolder {
+  owner: string
+  host: string | null
+  pid: number | null
+  until: string
+}
+
 /** A gate's request and, once decided, its decision. */
 export interface ApprovalRecord {
   request: ApprovalRequest
@@ -82,7 +90,7 @@ export interface ApprovalRecord {
   decided_at: string | null
 }
 
-/** Durable record of runs. The memory store and the Postgres store pass the same contract suite. */
+/** Durable record of runs. The memory, SQLite and Postgres stores pass the same contract suite. */
 export interface RunStore {
   /** Applies a batch of writes in one transaction. The store may keep the objects; callers must not change them afterwards. */
   write(batch: readonly StoreWrite[]): Promise<void>
@@ -92,9 +100,12 @@ export interface RunStore {
   listEvents(runId: string, afterSeq?: number): Promise<RunEvent[]>
   /**
    * Takes, or renews, the lease on a run for `owner` for the next `ttlMs`: the one process allowed to
-   * drive it. False when another owner holds a lease that has not expired (or the run does not exist).
+   * drive it. False when another owner holds a lease that has not expired (or the run does not exist), except
+   * that a lease whose holder's process is gone from this host is taken over at once.
    */
   claimRun(runId: string, owner: string, ttlMs: number): Promise<boolean>
+  /** Who holds the lease on a run, while it holds (undefined when nobody does, or the lease has expired). */
+  leaseHolder(runId: string): Promise<LeaseHolder | undefined>
   /** Gives the lease up, if `owner` holds it. */
   releaseRun(runId: string, owner: string): Promise<void>
   /** The request (and decision, if any) of a gate at a revision. */

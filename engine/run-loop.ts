@@ -189,7 +189,11 @@ export class Run {
     const ttl = lease?.ttlMs ?? 30_000
     const claim = async (): Promise<void> => {
       if (lease && !(await this.opts.store.claimRun(this.id, lease.owner, ttl))) {
-        throw new WeftError('RUN_LEASED', `run ${this.id} is being driven by another process (its lease has not expired)`, { retryable: false })
+        const holder = await this.opts.store.leaseHolder(this.id)
+        const who = holder?.pid != null ? `process ${holder.pid}${holder.host ? ` on ${holder.host}` : ''}` : 'another process'
+        const left = holder ? Math.max(0, Math.ceil((Date.parse(holder.until) - this.clock.now()) / 1000)) : undefined
+        const when = holder ? `; its lease expires at ${holder.until} (in ${left} s) unless that process renews it` : ''
+        throw new WeftError('RUN_LEASED', `run ${this.id} is being driven by ${who}${when}`, { retryable: false, details: holder ? { holder } : undefined })
       }
     }
     if (earlier) await claim()

@@ -1,7 +1,8 @@
 // RunStore kept in memory: for tests, benchmarks and one-off CLI runs that need no history.
 // It keeps the objects it is given (writers hand over snapshots) and copies what it returns.
 import { WeftError } from '../errors.ts'
-import type { ApprovalRecord, Decision, RunEvent, RunQuery, RunRecord, RunStore, StoreWrite } from '../ports.ts'
+import type { ApprovalRecord, Decision, LeaseHolder, RunEvent, RunQuery, RunRecord, RunStore, StoreWrite } from '../ports.ts'
+import { thisProcess } from './lease-holder.ts'
 
 export class MemoryRunStore implements RunStore {
   readonly #runs = new Map<string, RunRecord>()
@@ -71,6 +72,13 @@ export class MemoryRunStore implements RunStore {
     if (held && held.owner !== owner && held.until > now) return false
     this.#leases.set(runId, { owner, until: now + ttlMs })
     return true
+  }
+
+  async leaseHolder(runId: string): Promise<LeaseHolder | undefined> {
+    const held = this.#leases.get(runId)
+    if (!held || held.until <= Date.now()) return undefined
+    // one process holds every lease of a memory store
+    return { owner: held.owner, host: thisProcess.host, pid: thisProcess.pid, until: new Date(held.until).toISOString() }
   }
 
   async releaseRun(runId: string, owner: string): Promise<void> {

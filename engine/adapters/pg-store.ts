@@ -1,120 +1,30 @@
-// RunStore over drizzle-orm for Postgres and PGlite alike: each batch is one transaction of a few multi-row statements.
-import { setTimeout as sleep } from 'node:timers/promises'
+// RunStore on Postgres through drizzle-orm: each batch is one statement (or one transaction of chunked statements).
 import { and, asc, desc, eq, getTableColumns, gt, inArray, isNull, lt, notInArray, or, sql, type SQL } from 'drizzle-orm'
 import { PgDialect, type PgDatabase, type PgQueryResultHKT, type PgSelect } from 'drizzle-orm/pg-core'
 import { WeftError } from '../errors.ts'
-import type { ApprovalRecord, ApprovalRequest, Decision, RunEvent, RunQuery, RunRecord, RunStatus, RunStore, StoreWrite } from '../ports.ts'
-import { eventRow, nodeRow, readEvent, readRun, runColumns, runRow, RUN_STATUSES, type EventInsert, type NodeInsert, type NodeRow, type RunInsert } from '../db/records.ts'
+import type { ApprovalRecord, Decision, LeaseHolder, RunEvent, RunQuery, RunRecord, RunStatus, RunStore, StoreWrite } from '../ports.ts'
+import { readApproval, readEvent, readRun, RUN_STATUSES, type EventInsert, type NodeRow } from '../db/records.ts'
+import { chunks, chunkSize, excludedSet, planBatch, type Plan } from '../db/batch.ts'
 import { approvals, generationEvents, generationNodes, generations } from '../db/schema.ts'
+import { StoreOps, type ReconnectPolicy } from './store-ops.ts'
+import { holderGone, thisProcess, type ProcessIdentity } from './lease-holder.ts'
 
-/** A drizzle database on either driver (`drizzle-orm/pglite` or `drizzle-orm/postgres-js`). */
+/** A drizzle database on postgres.js (`drizzle-orm/postgres-js`). */
 export type PgDb = PgDatabase<PgQueryResultHKT>
 
-/** Which driver a store runs on. */
-export type PgDriver = 'pglite' | 'postgres'
-
-/** How a store rides out a lost connection to its database (a Postgres restart, a failover). */
 /** Runs SQL text with its parameters as a prepared statement, answering the rows. */
 export type PreparedExec = (text: string, params: unknown[]) => Promise<unknown[]>
 
-export interface ReconnectPolicy {
-  /** How long an operation keeps trying again once the connection is lost, in ms (0: it fails at once). */
-  windowMs: number
-  /** Whether an error means the connection was lost or could not be made, so that the same operation may be tried again. */
-  lost(err: unknown): boolean
-}
-
-// Postgres takes at most 65535 parameters per statement; stay well below.
-const MAX_PARAMS = 30_000
-const RUN_CHUNK = Math.floor(MAX_PARAMS / Object.keys(getTableColumns(generations)).length)
-const NODE_CHUNK = Math.floor(MAX_PARAMS / Object.keys(getTableColumns(generationNodes)).length)
-const EVENT_CHUNK = Math.floor(MAX_PARAMS / Object.keys(getTableColumns(generationEvents)).length)
+const RUN_CHUNK = chunkSize(Object.keys(getTableColumns(generations)).length)
+const NODE_CHUNK = chunkSize(Object.keys(getTableColumns(generationNodes)).length)
+const EVENT_CHUNK = chunkSize(Object.keys(getTableColumns(generationEvents)).length)
 
 /** A node update replaces the whole row, except where the node stood in the run as created. */
-const NODE_UPSERT: Record<string, SQL> = Object.fromEntries(
-  Object.entries(getTableColumns(generationNodes))
-    .filter(([key]) => key !== 'runId' && key !== 'nodeId' && key !== 'position')
-    .map(([key, col]) => [key, sql.raw(`excluded."${col.name}"`)]),
-)
+const NODE_UPSERT = excludedSet(generationNodes)
 
 const NODE_ORDER = [sql`${generationNodes.position} asc nulls last`, asc(generationNodes.nodeId)]
 const RUN_ORDER = [desc(generations.createdAt), desc(generations.id)]
 const READ = { isolationLevel: 'repeatable read', accessMode: 'read only' } as const
-
-/** A batch turned into statements: new runs, one merged patch per existing run, node upserts, events. */
-interface Plan {
-  /** Runs written to before their run.create in this batch: the batch is refused either way (see `write`). */
-  early: Set<string>
-  runs: Map<string, RunInsert>
-  updates: Map<string, Partial<RunInsert>>
-  nodes: Map<string, NodeInsert>
-  events: EventInsert[]
-  approvals: Array<typeof approvals.$inferInsert>
-}
-
-/**
- * Groups a batch by kind while keeping its meaning: runs are created first, the patches of one run are
- * merged in order, the last update of a node wins (an update replaces the whole node), and events keep
- * their order. Pure; rejects a run created twice in the batch, and notes writes that come before their run's
- * run.create (there is no order to keep for them: the batch fails whether or not that run exists already).
- */
-export function planBatch(batch: readonly StoreWrite[]): Plan {
-  const plan: Plan = { early: new Set(), runs: new Map(), updates: new Map(), nodes: new Map(), events: [], approvals: [] }
-  const createdLater = new Set<string>()
-  for (const w of batch) if (w.kind === 'run.create') createdLater.add(w.run.id)
-  const before = (runId: string) => {
-    if (createdLater.has(runId) && !plan.runs.has(runId)) plan.early.add(runId)
-  }
-  for (const w of batch) {
-    switch (w.kind) {
-      case 'run.create': {
-        if (plan.runs.has(w.run.id)) throw new WeftError('RUN_EXISTS', `run ${w.run.id} is created twice in one batch`, { retryable: false })
-        plan.runs.set(w.run.id, runRow(w.run))
-        let position = 0
-        for (const node of Object.values(w.run.nodes)) plan.nodes.set(key(w.run.id, node.id), nodeRow(w.run.id, node, position++))
-        break
-      }
-      case 'run.update': {
-        before(w.runId)
-        const set = runColumns(w.patch, w.runId)
-        // a run created in this batch takes its patches before it is inserted
-        const target = plan.runs.get(w.runId) ?? plan.updates.get(w.runId)
-        if (target) Object.assign(target, set)
-        else plan.updates.set(w.runId, set)
-        break
-      }
-      case 'node.update': {
-        before(w.runId)
-        const k = key(w.runId, w.node.id)
-        plan.nodes.set(k, nodeRow(w.runId, w.node, plan.nodes.get(k)?.position ?? null))
-        break
-      }
-      case 'event':
-        before(w.event.run_id)
-        plan.events.push(eventRow(w.event))
-        break
-      case 'approval.request':
-        before(w.request.runId)
-        plan.approvals.push({ runId: w.request.runId, gate: w.request.gate, revision: w.request.revision, request: w.request })
-        break
-    }
-  }
-  return plan
-}
-
-const key = (runId: string, nodeId: string) => `${runId}\u0000${nodeId}`
-
-function* chunks<T>(items: Iterable<T>, size: number): Generator<T[]> {
-  let chunk: T[] = []
-  for (const item of items) {
-    chunk.push(item)
-    if (chunk.length === size) {
-      yield chunk
-      chunk = []
-    }
-  }
-  if (chunk.length) yield chunk
-}
 
 const limited = <Q extends PgSelect>(q: Q, limit: number | undefined): Q => (limit === undefined ? q : q.limit(limit))
 
@@ -123,14 +33,6 @@ function statusFilter(status: RunStatus | undefined): SQL | undefined {
   if (status === undefined) return undefined
   if (status === 'failed') return or(eq(generations.status, 'failed'), notInArray(generations.status, RUN_STATUSES))
   return eq(generations.status, status)
-}
-
-/** An operation that gave up on a lost connection: STORE_UNAVAILABLE, with the driver's error (the innermost cause) as the cause. */
-function unavailable(err: unknown, lostMs: number): WeftError {
-  let cause = err
-  while ((cause as { cause?: unknown })?.cause) cause = (cause as { cause: unknown }).cause
-  const why = cause instanceof Error ? cause.message : String(cause)
-  return new WeftError('STORE_UNAVAILABLE', `the database has been unreachable for ${(lostMs / 1000).toFixed(1)} s (${why}); it may be restarting or down`, { cause })
 }
 
 /**
@@ -176,9 +78,20 @@ function writeError(err: unknown): unknown {
   return new WeftError('STORE_WRITE_FAILED', `store write failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause })
 }
 
+/** What a Postgres store is built from besides its database. */
+export interface PgStoreParts {
+  /** Ends the driver. */
+  close: () => Promise<void>
+  reconnect?: ReconnectPolicy
+  /** Runs SQL text as a prepared statement (postgres.js caches one per text and connection). */
+  prepared?: PreparedExec
+  /** This process, as lease holders are recorded (default: the real one). */
+  identity?: ProcessIdentity
+}
+
 /**
- * The durable `RunStore`, on PGlite or Postgres through drizzle. Open it with `openPgliteStore`,
- * `openPostgresStore` or `openRunStore`; they run the migrations first.
+ * The durable `RunStore` on Postgres through drizzle. Open it with `openPostgresStore` or `openRunStore`; they
+ * run the migrations first.
  *
  * Reads see one snapshot (a read-only repeatable-read transaction). A stored run that does not read as a
  * valid record is returned with status `failed` and error `RUN_RECORD_CORRUPT` (see `readRun`); the row
@@ -189,64 +102,24 @@ function writeError(err: unknown): unknown {
  * 1 s) until the connection has been lost for the policy's window: a run pauses while the database restarts,
  * then goes on. Past the window, operations reject with STORE_UNAVAILABLE.
  */
-/** How long closing waits for operations under way before it ends the connection under them. */
-const CLOSE_GRACE_MS = 2000
-
-export class DrizzleRunStore implements RunStore {
+export class PgRunStore implements RunStore {
+  readonly driver = 'postgres'
   readonly #db: PgDb
   readonly #close: () => Promise<void>
-  readonly #reconnect: ReconnectPolicy | undefined
-  /** Since when the connection has been lost (undefined while it works): every operation shares one outage's window. */
-  #lostSince: number | undefined
-  #closed: Promise<void> | undefined
-  /** Operations under way: closing lets them finish (briefly) so that none is left queued on the driver. */
-  readonly #busy = new Set<Promise<unknown>>()
-
+  readonly #ops: StoreOps
   readonly #prepared: PreparedExec | undefined
+  readonly #me: ProcessIdentity
 
-  /** `prepared`: runs SQL text as a prepared statement (postgres.js caches one per text and connection). */
-  constructor(db: PgDb, readonly driver: PgDriver, close: () => Promise<void>, reconnect?: ReconnectPolicy, prepared?: PreparedExec) {
+  constructor(db: PgDb, parts: PgStoreParts) {
     this.#db = db
-    this.#close = close
-    this.#reconnect = reconnect
-    this.#prepared = prepared
+    this.#close = parts.close
+    this.#ops = new StoreOps(parts.reconnect)
+    this.#prepared = parts.prepared
+    this.#me = parts.identity ?? thisProcess
   }
 
-  /**
-   * Runs `op`, again (with `again` true) after each lost connection until the connection has been lost for the
-   * reconnect window: an outage longer than that fails each operation after a single try, until one succeeds.
-   */
   #retrying<T>(op: (again: boolean) => Promise<T>): Promise<T> {
-    if (this.#closed) return Promise.reject(new WeftError('STORE_CLOSED', 'the run store is closed', { retryable: false }))
-    const p = this.#attempts(op)
-    this.#busy.add(p)
-    const done = () => void this.#busy.delete(p)
-    p.then(done, done)
-    return p
-  }
-
-  async #attempts<T>(op: (again: boolean) => Promise<T>): Promise<T> {
-    let wait = 50
-    for (let again = false; ; again = true) {
-      try {
-        const out = await op(again)
-        this.#lostSince = undefined
-        return out
-      } catch (err) {
-        const policy = this.#reconnect
-        if (!policy || this.#closed) throw err
-        if (!policy.lost(err)) {
-          // the database answered (a constraint, say): the connection works
-          this.#lostSince = undefined
-          throw err
-        }
-        this.#lostSince ??= performance.now()
-        const left = this.#lostSince + policy.windowMs - performance.now()
-        if (left <= 0) throw unavailable(err, policy.windowMs - left)
-        await sleep(Math.min(wait, left))
-        wait = Math.min(wait * 2, 1000)
-      }
-    }
+    return this.#ops.run(op)
   }
 
   /**
@@ -262,7 +135,7 @@ export class DrizzleRunStore implements RunStore {
       await this.#retrying(async (again) => {
         // an attempt cut off while committing may have committed all the same: its first event tells
         if (again && first && (await this.#holds(first))) return
-        const one = this.driver === 'postgres' ? oneStatement(this.#db, plan) : undefined
+        const one = oneStatement(this.#db, plan)
         if (one) {
           // a batch's shape (rows per table) recurs: prepared, its plan is made once per connection, not per write
           let res: Row[] | { rows: Row[] }
@@ -276,7 +149,7 @@ export class DrizzleRunStore implements RunStore {
           if (missing.length) throw new WeftError('RUN_NOT_FOUND', `run.update for run ${missing[0]}, which does not exist`, { retryable: false })
           return
         }
-        // PGlite, or a batch too large for one statement: a transaction of chunked statements
+        // a batch too large for one statement: a transaction of chunked statements
         await this.#db.transaction(async (tx) => {
           for (const rows of chunks(plan.runs.values(), RUN_CHUNK)) await tx.insert(generations).values(rows)
           for (const [runId, set] of plan.updates) {
@@ -352,17 +225,39 @@ export class DrizzleRunStore implements RunStore {
   }
 
   /** The lease lives on the run's row; expiry is judged by the database's clock, the same for every process. */
+  /**
+   * The lease lives on the run's row; expiry is judged by the database's clock, the same for every process. A lease
+   * held by a process that is gone from this host is taken over at once (see `holderGone`).
+   */
   async claimRun(runId: string, owner: string, ttlMs: number): Promise<boolean> {
     const ms = Math.max(1, Math.round(ttlMs))
-    const rows = await this.#retrying(() => this.#db.update(generations)
-      .set({ owner, leaseUntil: sql`now() + make_interval(secs => ${ms / 1000})` })
-      .where(and(eq(generations.id, runId), or(isNull(generations.owner), eq(generations.owner, owner), isNull(generations.leaseUntil), lt(generations.leaseUntil, sql`now()`))))
-      .returning({ id: generations.id }))
-    return rows.length > 0
+    const take = (cond: SQL | undefined) => this.#db.update(generations)
+      .set({ owner, leaseUntil: sql`now() + make_interval(secs => ${ms / 1000})`, ownerHost: this.#me.host, ownerPid: this.#me.pid })
+      .where(and(eq(generations.id, runId), cond))
+      .returning({ id: generations.id })
+    return this.#retrying(async () => {
+      const rows = await take(or(isNull(generations.owner), eq(generations.owner, owner), isNull(generations.leaseUntil), lt(generations.leaseUntil, sql`now()`)))
+      if (rows.length) return true
+      const holder = await this.#holder(runId)
+      if (!holder || !holderGone(holder, this.#me)) return false
+      // only if the dead holder still holds it: of two processes taking over at once, one does
+      return (await take(and(eq(generations.owner, holder.owner), eq(generations.ownerPid, holder.pid!)))).length > 0
+    })
+  }
+
+  async #holder(runId: string): Promise<LeaseHolder | undefined> {
+    const [row] = await this.#db.select({ owner: generations.owner, host: generations.ownerHost, pid: generations.ownerPid, until: generations.leaseUntil, expired: sql<boolean>`${generations.leaseUntil} < now()` })
+      .from(generations).where(eq(generations.id, runId))
+    if (!row?.owner || !row.until || row.expired) return undefined
+    return { owner: row.owner, host: row.host, pid: row.pid, until: row.until.toISOString() }
+  }
+
+  leaseHolder(runId: string): Promise<LeaseHolder | undefined> {
+    return this.#retrying(() => this.#holder(runId))
   }
 
   async releaseRun(runId: string, owner: string): Promise<void> {
-    await this.#retrying(() => this.#db.update(generations).set({ owner: null, leaseUntil: null }).where(and(eq(generations.id, runId), eq(generations.owner, owner))))
+    await this.#retrying(() => this.#db.update(generations).set({ owner: null, leaseUntil: null, ownerHost: null, ownerPid: null }).where(and(eq(generations.id, runId), eq(generations.owner, owner))))
   }
 
   async getApproval(runId: string, gate: string, revision: number): Promise<ApprovalRecord | undefined> {
@@ -390,22 +285,10 @@ export class DrizzleRunStore implements RunStore {
     })
   }
 
-  /** Closes the connection (PGlite: the database; an open one keeps the process alive). Idempotent. */
+  /** Closes the connection. Idempotent. */
   close(): Promise<void> {
-    return (this.#closed ??= (async () => {
-      // postgres.js reconnects for queries still queued when it is ended, and then keeps those connections (and
-      // the process) alive: new operations are refused above, and those under way get a moment to finish
-      if (this.#busy.size) await Promise.race([Promise.allSettled([...this.#busy]), sleep(CLOSE_GRACE_MS, undefined, { ref: false })])
-      await this.#close()
-    })())
-  }
-}
-
-function readApproval(row: typeof approvals.$inferSelect): ApprovalRecord {
-  return {
-    request: row.request as ApprovalRequest,
-    decision: (row.decision ?? null) as Decision | null,
-    requested_at: row.requestedAt.toISOString(),
-    decided_at: row.decidedAt ? row.decidedAt.toISOString() : null,
+    // postgres.js reconnects for queries still queued when it is ended, and then keeps those connections (and
+    // the process) alive: new operations are refused, and those under way get a moment to finish
+    return this.#ops.close(this.#close)
   }
 }

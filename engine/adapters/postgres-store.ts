@@ -4,13 +4,13 @@ import { drizzle } from 'drizzle-orm/postgres-js'
 import { migrate } from 'drizzle-orm/postgres-js/migrator'
 import { WeftError } from '../errors.ts'
 import { migrationsFolder } from '../db/migrations-folder.ts'
-import { DrizzleRunStore } from './pg-store.ts'
+import { PgRunStore } from './pg-store.ts'
+import { DEFAULT_RECONNECT_MS, rootCause } from './store-ops.ts'
+import type { ProcessIdentity } from './lease-holder.ts'
 
 /** Advisory lock key held while migrating, so that processes starting together migrate one after the other. */
 const MIGRATION_LOCK = 0x77656674 // "weft"
 
-/** How long an operation keeps retrying a lost connection by default: a restart takes seconds, and 15 s stays within a 30 s lease. */
-export const DEFAULT_RECONNECT_MS = 15_000
 
 /** How long closing waits for queries still running before it cuts their connections, in seconds. */
 const CLOSE_TIMEOUT_S = 2
@@ -36,10 +36,19 @@ export interface PostgresStoreOptions {
   max?: number
   /** How long an operation keeps retrying once the connection is lost, in ms (default `DEFAULT_RECONNECT_MS`; 0: never). */
   reconnectMs?: number
+  /** This process, as lease holders are recorded (default: the real one). */
+  identity?: ProcessIdentity
+}
+
+/** An operation that gave up on a lost connection: STORE_UNAVAILABLE, with the driver's error (the innermost cause) as the cause. */
+function unavailable(err: unknown, lostMs: number): WeftError {
+  const cause = rootCause(err)
+  const why = cause instanceof Error ? cause.message : String(cause)
+  return new WeftError('STORE_UNAVAILABLE', `the database has been unreachable for ${(lostMs / 1000).toFixed(1)} s (${why}); it may be restarting or down`, { cause })
 }
 
 /** Connects to `url` (a `postgres://` URL), applies the pending migrations and returns the store. */
-export async function openPostgresStore(url: string, opts: PostgresStoreOptions = {}): Promise<DrizzleRunStore> {
+export async function openPostgresStore(url: string, opts: PostgresStoreOptions = {}): Promise<PgRunStore> {
   // postgres.js would fall back to PG* variables and defaults: never migrate a database nobody named
   if (!url) throw new WeftError('STORE_CONFIG_INVALID', 'openPostgresStore needs a database URL (postgres://user@host:port/database)', { retryable: false })
   // the driver's own wait before reconnecting grows to 20 s after a few refused connections (a restart makes
@@ -50,7 +59,7 @@ export async function openPostgresStore(url: string, opts: PostgresStoreOptions 
 }
 
 /** A store over a postgres.js client, after migrating; closing the store ends the client. Needs `max` ≥ 2. */
-export async function postgresRunStore(client: Sql, opts: Pick<PostgresStoreOptions, 'reconnectMs'> = {}): Promise<DrizzleRunStore> {
+export async function postgresRunStore(client: Sql, opts: Pick<PostgresStoreOptions, 'reconnectMs' | 'identity'> = {}): Promise<PgRunStore> {
   const db = drizzle({ client })
   // postgres.js 3.4's end() never settles once a connection has died under a query (porsager/postgres#1097):
   // past the timeout it destroys the connections instead of waiting for them
@@ -60,7 +69,7 @@ export async function postgresRunStore(client: Sql, opts: Pick<PostgresStoreOpti
     try {
       await lock`select pg_advisory_lock(${MIGRATION_LOCK})`
       try {
-        await migrate(db, { migrationsFolder: migrationsFolder() })
+        await migrate(db, { migrationsFolder: migrationsFolder('postgres') })
       } finally {
         await lock`select pg_advisory_unlock(${MIGRATION_LOCK})`
       }
@@ -72,5 +81,6 @@ export async function postgresRunStore(client: Sql, opts: Pick<PostgresStoreOpti
     throw err
   }
   const prepared = (text: string, params: unknown[]) => client.unsafe(text, params as never[], { prepare: true }) as unknown as Promise<unknown[]>
-  return new DrizzleRunStore(db, 'postgres', end, { windowMs: opts.reconnectMs ?? DEFAULT_RECONNECT_MS, lost: isConnectionLost }, prepared)
+  const reconnect = { windowMs: opts.reconnectMs ?? DEFAULT_RECONNECT_MS, lost: isConnectionLost, unavailable }
+  return new PgRunStore(db, { close: end, reconnect, prepared, ...(opts.identity ? { identity: opts.identity } : {}) })
 }

@@ -1,4 +1,4 @@
-// drizzle-kit settings: `npm run db:generate` writes a new migration into engine/db/migrations from schema.ts.
+// drizzle-kit settings for the Postgres store: `npm run db:generate` writes Postgres migrations from schema.ts.
 import { defineConfig } from 'drizzle-kit'
 
 export default defineConfig({

@@ -1,7 +1,7 @@
 // Run records to rows and back. A row that does not read as a valid record comes back as a failed run (RUN_RECORD_CORRUPT).
 import * as v from 'valibot'
 import { WeftError, type ErrorInfo } from '../errors.ts'
-import type { NodeRecord, NodeStatus, RunEvent, RunEventType, RunRecord, RunStatus } from '../ports.ts'
+import type { ApprovalRecord, ApprovalRequest, Decision, NodeRecord, NodeStatus, RunEvent, RunEventType, RunRecord, RunStatus } from '../ports.ts'
 import type { generationEvents, generationNodes, generations } from './schema.ts'
 
 export type RunRow = typeof generations.$inferSelect
@@ -225,4 +225,14 @@ export function readEvent(row: EventRow): RunEvent {
   }
   if (row.node !== null) e.node = row.node
   return e
+}
+
+/** An approval from its row (either dialect: the columns read the same). */
+export function readApproval(row: { request: unknown; decision: unknown; requestedAt: Date; decidedAt: Date | null }): ApprovalRecord {
+  return {
+    request: row.request as ApprovalRequest,
+    decision: (row.decision ?? null) as Decision | null,
+    requested_at: row.requestedAt.toISOString(),
+    decided_at: row.decidedAt ? row.decidedAt.toISOString() : null,
+  }
 }

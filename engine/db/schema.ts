@@ -1,11 +1,11 @@
-// The drizzle schema of the durable store: runs (the product's `generations`), their nodes, events and approvals.
+// The drizzle schema of the Postgres store (sqlite-schema.ts is its twin for SQLite): runs (the product's `generations`), their nodes, events and approvals.
 import { sql } from 'drizzle-orm'
 import { boolean, customType, doublePrecision, index, integer, pgTable, primaryKey, text, timestamp } from 'drizzle-orm/pg-core'
 
 /**
  * A jsonb column that round-trips every JSON value, strings included. Drizzle's own `jsonb()` parses
  * again whatever the driver already parsed, so a stored string such as `"42"` would come back as the
- * number 42; both drivers used here (PGlite, postgres.js) hand over parsed values, which we keep as is.
+ * number 42; postgres.js hands over parsed values, which we keep as is.
  */
 const json = customType<{ data: unknown; driverData: unknown }>({
   dataType: () => 'jsonb',
@@ -53,6 +53,9 @@ export const generations = pgTable('generations', {
   /** Reserved for the resume lease: the process driving the run, and until when its claim holds. */
   owner: text('owner'),
   leaseUntil: stamp('lease_until'),
+  /** The lease holder's host and process id: on that host, a lease whose process is gone is taken over at once. */
+  ownerHost: text('owner_host'),
+  ownerPid: integer('owner_pid'),
 }, (t) => [
   index('generations_created_idx').on(t.createdAt.desc().nullsFirst(), t.id.desc().nullsFirst()),
   index('generations_status_created_idx').on(t.status, t.createdAt.desc().nullsFirst(), t.id.desc().nullsFirst()),

@@ -1,7 +1,9 @@
 // Crash test: `weft run` and `weft resume` are killed with SIGKILL inside nodes, just after nodes end, and while the
 // run waits at an approval gate, then resumed until the run completes; no node the store held as succeeded at a
 // kill may execute again, and the gate is decided once (its decision comes from a `--decisions` file).
-// PGlite in a temporary data directory, or Postgres when DATABASE_URL is set. bench/crash.ts does this at scale.
+// On SQLite in a temporary data directory, and on Postgres when DATABASE_URL is set; the second run of each resumes
+// with two processes at once after every kill, of which one drives and the other is refused. The lease TTL is long
+// (30 s): a resume goes on at once only because the killed holder's process is gone. bench/crash.ts does this at scale.
 import { after, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
@@ -15,7 +17,9 @@ import type { ApprovalRecord, RunEvent, RunRecord } from '../../engine/ports.ts'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
 const dir = mkdtempSync(path.join(tmpdir(), 'weft-crash-test-'))
-const env: Record<string, string | undefined> = { ...process.env, WEFT_DATA_DIR: path.join(dir, 'data'), WEFT_LEASE_TTL: '300ms' }
+type Env = Record<string, string | undefined>
+const sqliteEnv: Env = { ...process.env, WEFT_DATA_DIR: path.join(dir, 'data'), WEFT_LEASE_TTL: '30s' }
+delete sqliteEnv.DATABASE_URL
 
 // bench/nodes/logged.mjs: a `start` line when an execution begins, an `end` line when its work is done
 const plugin = path.join(root, 'bench', 'nodes', 'logged.mjs')
@@ -79,9 +83,11 @@ interface Watch {
 }
 
 /** Runs the CLI and kills it per `w.kill`. */
-function weft(args: string[], side: string, w: Watch): Promise<Outcome> {
+function weft(env: Env, args: string[], side: string, w: Watch): Promise<Outcome> {
   const from = readLines(side).length
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'cli', 'weft.ts'), ...args], { cwd: root, env, stdio: ['ignore', 'ignore', 'pipe'] })
+  // it drives once it prints the run's id (after taking the lease): a rival refused the lease is never killed
+  let driving = false
   let stderr = ''
   let pending = ''
   let asked = 0
@@ -94,6 +100,7 @@ function weft(args: string[], side: string, w: Watch): Promise<Outcome> {
     const lines = (pending + chunk).split('\n')
     pending = lines.pop()!
     for (const line of lines) {
+      if (/^run [0-9a-f-]{36}$/.test(line)) driving = true
       const event = /^\S+ (approval\.requested|approval\.resolved) (\S+)/.exec(line)
       if (event?.[2] !== GATE) continue
       if (event[1] === 'approval.resolved') {
@@ -110,7 +117,7 @@ function weft(args: string[], side: string, w: Watch): Promise<Outcome> {
   })
   const check = () => {
     const kill = w.kill
-    if (!kill || (kill.phase !== 'start' && kill.phase !== 'end') || timer) return
+    if (!kill || (kill.phase !== 'start' && kill.phase !== 'end') || timer || !driving) return
     const seen = readLines(side).slice(from).filter((l) => l.startsWith(`${kill.phase} `)).length
     if (seen >= kill.nth) arm(kill.delayMs)
   }
@@ -151,7 +158,7 @@ interface Stored {
 }
 
 /** What the store holds, read in this process (the CLI's own store code) while no weft process runs. */
-async function stored(id: string): Promise<Stored> {
+async function stored(env: Env, id: string): Promise<Stored> {
   const store = await openRunStore({ env })
   try {
     const run = await store.getRun(id)
@@ -181,8 +188,10 @@ interface Kill {
  * is recorded, mostly before the gate node's completion is), then resumed to the end. The decision is
  * written to the decisions file once no gate kill is left, 0–30 ms after a process asks; once it is recorded the
  * file says `reject` instead, so a gate asked again after its decision would get a different answer.
+ * With `rivals`, every resume is two processes started at once: whichever takes the lease drives (and may be
+ * killed), the other is refused it (or finds the run over); a kill's snapshot is read once both are gone.
  */
-async function crashRun(name: string, plan: Phase[]) {
+async function crashRun(env: Env, name: string, plan: Phase[], rivals = false) {
   const { yaml, ids, logged, downstream, gatedValue, expected } = crashPipeline()
   const file = path.join(dir, `${name}.yaml`)
   const side = path.join(dir, `${name}.log`)
@@ -198,7 +207,11 @@ async function crashRun(name: string, plan: Phase[]) {
   let decidedAtAKill = false
   /** Gate requests printed by processes started after a kill that found the gate decided, or after the decision in one process. */
   let askedAgain = 0
-  for (let processes = 0; processes < plan.length + 6; processes++) {
+  /** Rounds where two resumes raced and one of them was refused the lease while the other drove. */
+  let refused = 0
+  /** Single resumes refused the lease (the killed holder's lease should have been taken over at once). */
+  const waitedOut: string[] = []
+  for (let round = 0; round < plan.length + 6; round++) {
     const phase = plan[kills.length]
     const gateAhead = plan.indexOf('gate', kills.length) >= 0
     // while a gate kill is ahead, the gate is not decided: only nodes before the gate can start
@@ -206,7 +219,7 @@ async function crashRun(name: string, plan: Phase[]) {
     const kill = phase === undefined ? undefined
       : { phase, nth: 1 + Math.floor(Math.random() * pool), delayMs: Math.random() * (phase === 'start' ? 15 : phase === 'gate' ? 60 : 5) }
     const command = id ? ['resume', id] : ['run', file, '--input', `log=${side}`]
-    const out = await weft([...command, '--decisions', decisions], side, {
+    const watch: Watch = {
       kill,
       onAsked: () => {
         if (gateAhead || delivered >= 0) return
@@ -214,33 +227,50 @@ async function crashRun(name: string, plan: Phase[]) {
         setTimeout(() => writeAtomic(decisions, JSON.stringify({ [GATE]: { decision: 'approve', by } })), Math.random() * 30)
       },
       onResolved: () => writeAtomic(decisions, JSON.stringify({ [GATE]: { decision: 'reject', by: 'too-late', feedback: 'asked again after the decision' } })),
-    })
-    id ??= out.runId
-    assert.ok(id, `weft run printed no run id (exit ${out.code}):\n${out.stderr}`)
-    askedAgain += decidedAtAKill ? out.asked : out.askedAfterResolved
-    if (!out.killed) {
-      if (out.code === 0) break
-      // the killed owner's lease (300 ms) had not run out yet
-      assert.match(out.stderr, /RUN_LEASED/, `weft ${command[0]} exited ${out.code}:\n${out.stderr}`)
+    }
+    const racing = Boolean(id && rivals)
+    const outs = await Promise.all(Array.from({ length: racing ? 2 : 1 }, () => weft(env, [...command, '--decisions', decisions], side, watch)))
+    id ??= outs[0]!.runId
+    assert.ok(id, `weft run printed no run id (exit ${outs[0]!.code}):\n${outs[0]!.stderr}`)
+    for (const out of outs) askedAgain += decidedAtAKill ? out.asked : out.askedAfterResolved
+    const leased = outs.filter((o) => !o.killed && /RUN_LEASED/.test(o.stderr))
+    if (racing && leased.length === 1 && outs.some((o) => o.runId)) refused++
+    if (!racing && leased.length) waitedOut.push(leased[0]!.stderr.trim())
+    for (const out of outs) {
+      // besides a refused lease, a process that was not killed completed the run (a rival may find it over)
+      if (!out.killed && !leased.includes(out)) assert.equal(out.code, 0, `weft ${command[0]} exited ${out.code}:\n${out.stderr}`)
+    }
+    if (!outs.some((o) => o.killed)) {
+      if (outs.some((o) => o.code === 0)) break
       await sleep(300)
       continue
     }
-    const { run, approval } = await stored(id)
+    const { run, approval } = await stored(env, id)
     committed = new Set(Object.values(run.nodes).filter((n) => n.status === 'succeeded').map((n) => n.id))
     const decided = Boolean(approval?.decision)
     decidedAtAKill ||= decided
-    kills.push({ phase: phase!, cut: readLines(side).length, committed, reported: out.reported, status: run.status, gate: run.nodes[GATE]?.status, gated: run.nodes[GATED]?.status, decided })
+    kills.push({ phase: phase!, cut: readLines(side).length, committed, reported: outs.flatMap((o) => o.reported), status: run.status, gate: run.nodes[GATE]?.status, gated: run.nodes[GATED]?.status, decided })
     if (run.status === 'completed') break
   }
-  return { ...(await stored(id!)), kills, ids, downstream, gatedValue, expected, by, delivered, askedAgain, lines: readLines(side) }
+  return { ...(await stored(env, id!)), kills, ids, downstream, gatedValue, expected, by, delivered, askedAgain, refused, waitedOut, lines: readLines(side) }
 }
 
-describe(`crash safety (${env.DATABASE_URL ? 'Postgres' : 'PGlite'}): SIGKILL, then weft resume`, () => {
-  after(() => rmSync(dir, { recursive: true, force: true }))
+after(() => rmSync(dir, { recursive: true, force: true }))
 
-  it('completes each run, never executes a node again once the store holds it as succeeded, and decides the gate once', { timeout: 180_000 }, async () => {
-    const runs = [await crashRun('first', ['gate', 'decided', 'start', 'end']), await crashRun('second', ['start', 'gate', 'end', 'start'])]
+const stores: Array<[string, Env | undefined]> = [
+  ['SQLite', sqliteEnv],
+  ['Postgres', process.env.DATABASE_URL ? { ...process.env, WEFT_DATA_DIR: path.join(dir, 'pg-data'), WEFT_LEASE_TTL: '30s' } : undefined],
+]
+
+for (const [name, env] of stores) describe(`crash safety (${name}): SIGKILL, then weft resume`, () => {
+  it('completes each run, never executes a node again once the store holds it as succeeded, and decides the gate once', {
+    timeout: 240_000,
+    skip: env ? false : 'DATABASE_URL is not set; this runs in CI, where it is set',
+  }, async () => {
+    const runs = [await crashRun(env!, `${name}-first`, ['gate', 'decided', 'start', 'end']), await crashRun(env!, `${name}-second`, ['start', 'gate', 'end', 'start'], true)]
     assert.ok(runs.reduce((n, r) => n + r.kills.length, 0) >= 6, 'at least 6 kills landed')
+    assert.deepEqual(runs.flatMap((r) => r.waitedOut), [], 'a resume after a kill was refused the lease of a process that is gone')
+    assert.ok(runs[1]!.refused >= 1, 'two resumes raced for the run and one was refused the lease')
     for (const { run, events, approval, second, pending, kills, ids, downstream, gatedValue, expected, by, delivered, askedAgain, lines } of runs) {
       assert.equal(run.status, 'completed')
       assert.deepEqual(run.outputs, { total: expected })

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fixtures } from '../helpers.ts'
 
-// Runs are recorded in the durable store: PGlite in a temporary data directory, or Postgres when
+// Runs are recorded in the durable store: SQLite in a temporary data directory, or Postgres when
 // DATABASE_URL is set (as in CI).
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..')
 const dataDir = mkdtempSync(path.join(tmpdir(), 'weft-data-'))

@@ -1,4 +1,4 @@
-// The RunStore contract: the cases every store adapter (memory, PGlite, Postgres) must pass.
+// The RunStore contract: the cases every store adapter (memory, SQLite, Postgres) must pass.
 import { afterEach, beforeEach, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
@@ -250,6 +250,27 @@ export function runStoreContract(name: string, open: OpenStore): void {
       await new Promise((r) => setTimeout(r, 120))
       assert.equal(await store.claimRun(run.id, 'p3', 60_000), true, 'expired: free to take')
       assert.equal(await store.claimRun('no-such-run', 'p1', 60_000), false)
+    })
+
+    it('tells who holds a lease and until when, and nothing once it is released or expired', async () => {
+      const run = newRun()
+      await store.write([create(run)])
+      assert.equal(await store.leaseHolder(run.id), undefined, 'never leased')
+      const before = Date.now()
+      assert.equal(await store.claimRun(run.id, 'p1', 60_000), true)
+      const holder = await store.leaseHolder(run.id)
+      assert.equal(holder?.owner, 'p1')
+      assert.equal(holder?.pid, process.pid, 'taken by this process')
+      assert.equal(typeof holder?.host, 'string')
+      const until = Date.parse(holder!.until)
+      // the store's clock may be the database's: allow it a second of skew
+      assert.ok(until >= before + 59_000 && until <= Date.now() + 61_000, `expires ${holder!.until}`)
+      await store.releaseRun(run.id, 'p1')
+      assert.equal(await store.leaseHolder(run.id), undefined, 'released')
+      assert.equal(await store.claimRun(run.id, 'p2', 50), true)
+      await new Promise((r) => setTimeout(r, 120))
+      assert.equal(await store.leaseHolder(run.id), undefined, 'expired')
+      assert.equal(await store.leaseHolder('no-such-run'), undefined)
     })
 
     it('keeps one approval request per gate and revision, and records a decision exactly once', async () => {

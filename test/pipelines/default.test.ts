@@ -287,7 +287,7 @@ describe('pipelines/default.yaml', () => {
 
     before(async () => {
       server = await startHangingServer()
-      // recorded in a durable store of its own (PGlite in a fresh data directory, never a DATABASE_URL), to read it back
+      // recorded in a durable store of its own (SQLite in a fresh data directory, never a DATABASE_URL), to read it back
       const modelEnv: NodeJS.ProcessEnv = {
         ...env, WEFT_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'weft-default-timeout-')),
         WEFT_MODEL_PROVIDER: 'openai', WEFT_MODEL_BASE_URL: server.baseUrl, WEFT_MODEL: 'gpt-weft-test',

@@ -1,4 +1,4 @@
-// A real client against a real `weft serve` (child process, PGlite, offline model, local ffmpeg): it plays the
+// A real client against a real `weft serve` (child process, SQLite, offline model, local ffmpeg): it plays the
 // UI over the WebSocket — story gate, scene gate with one revision — downloads the final video with a range
 // request, and survives a server restart while a gate waits.
 import { describe, it } from 'node:test'
@@ -106,7 +106,7 @@ const gate = (name: string) => (f: Frame) => f.type === 'approval.requested' && 
 function environment(): Record<string, string> {
   const data = mkdtempSync(path.join(tmpdir(), 'weft-e2e-'))
   const env: Record<string, string> = { WEFT_DATA_DIR: data, WEFT_WS_SECRET: randomBytes(32).toString('hex'), WEFT_LEASE_TTL: '2s' }
-  // the durable store under test is PGlite in a folder of its own, whatever the CI environment says
+  // the durable store under test is SQLite in a folder of its own, whatever the CI environment says
   env.DATABASE_URL = ''
   writeFileSync(path.join(data, '.keep'), '')
   return env

@@ -1,28 +1,39 @@
-// The drizzle store riding out a lost connection: tried again within the reconnect window, written once even when
+// The Postgres store riding out a lost connection: tried again within the reconnect window, written once even when
 // the lost attempt had committed, STORE_UNAVAILABLE past the window. A connection is lost on demand around a
-// PGlite database (test/cli/postgres-restart.test.ts restarts a real Postgres).
+// database of its own on DATABASE_URL (test/cli/postgres-restart.test.ts restarts a real Postgres).
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { PGlite } from '@electric-sql/pglite'
-import { drizzle } from 'drizzle-orm/pglite'
-import { migrate } from 'drizzle-orm/pglite/migrator'
+import { randomBytes } from 'node:crypto'
+import postgres, { type Sql } from 'postgres'
+import { drizzle } from 'drizzle-orm/postgres-js'
+import { migrate } from 'drizzle-orm/postgres-js/migrator'
+import { WeftError } from '../../../engine/errors.ts'
 import { migrationsFolder } from '../../../engine/db/migrations-folder.ts'
-import { DrizzleRunStore, type PgDb } from '../../../engine/adapters/pg-store.ts'
+import { PgRunStore, type PgDb } from '../../../engine/adapters/pg-store.ts'
 import type { StoreWrite } from '../../../engine/ports.ts'
 import { event, newRun, node } from '../../contracts/run-store.ts'
 
 const lostError = () => Object.assign(new Error('connection lost'), { code: 'LOST' })
 
-describe('DrizzleRunStore with a reconnect policy', () => {
-  let client: PGlite
-  let store: DrizzleRunStore
+const url = process.env.DATABASE_URL
+
+describe('Postgres store with a reconnect policy', { skip: url ? false : 'DATABASE_URL is not set; this runs in CI, where it is set' }, () => {
+  let admin: Sql
+  let client: Sql
+  let name: string
+  let store: PgRunStore
   /** Every database call fails as a lost connection while this is `down`; `once` fails the next transaction only, before or after it commits. */
   const net = { down: false, once: undefined as 'before' | 'after' | undefined, calls: 0 }
 
   before(async () => {
-    client = await PGlite.create('memory://')
+    admin = postgres(url!, { max: 1, onnotice: () => {} })
+    name = `weft_test_${randomBytes(6).toString('hex')}`
+    await admin.unsafe(`create database ${name}`)
+    const dbUrl = new URL(url!)
+    dbUrl.pathname = `/${name}`
+    client = postgres(dbUrl.href, { max: 2, onnotice: () => {} })
     const db = drizzle({ client })
-    await migrate(db, { migrationsFolder: migrationsFolder() })
+    await migrate(db, { migrationsFolder: migrationsFolder('postgres') })
     const flaky = new Proxy(db, {
       get(target, prop, receiver) {
         const value = Reflect.get(target, prop, receiver) as unknown
@@ -40,11 +51,18 @@ describe('DrizzleRunStore with a reconnect policy', () => {
         }
       },
     })
-    store = new DrizzleRunStore(flaky as PgDb, 'postgres', () => client.close(), { windowMs: 300, lost: (err) => (err as { code?: unknown }).code === 'LOST' })
+    const reconnect = {
+      windowMs: 300,
+      lost: (err: unknown) => (err as { code?: unknown }).code === 'LOST',
+      unavailable: (err: unknown) => new WeftError('STORE_UNAVAILABLE', 'unreachable', { cause: err }),
+    }
+    store = new PgRunStore(flaky as unknown as PgDb, { close: () => client.end(), reconnect })
   })
 
   after(async () => {
-    await store.close()
+    await store?.close()
+    await admin?.unsafe(`drop database if exists ${name} with (force)`)
+    await admin?.end()
   })
 
   const started = (runId: string, seq: number): StoreWrite[] => [

@@ -35,14 +35,21 @@ async function createDatabase(): Promise<{ url: string; drop(): Promise<void> }>
 async function fresh(): Promise<SqlDatabase & { url: string }> {
   const db = await createDatabase()
   const sql = postgres(db.url, { max: 1, ...quiet })
+  const query = (text: string) => sql.unsafe(text) as Promise<Record<string, unknown>[]>
   return {
     url: db.url,
-    query: (text) => sql.unsafe(text) as Promise<Record<string, unknown>[]>,
-    open: () => openPostgresStore(db.url),
+    query,
+    open: (opts) => openPostgresStore(db.url, opts),
     cleanup: async () => {
       await sql.end()
       await db.drop()
     },
+    tables: async () => (await query(`select table_name from information_schema.tables where table_schema = 'public'`)).map((r) => String(r.table_name)),
+    columns: async () => (await query(`select table_name, column_name, data_type from information_schema.columns where table_schema = 'public' order by table_name, ordinal_position`))
+      .map((r) => `${r.table_name}.${r.column_name} ${r.data_type}`),
+    migrations: () => query(`select hash, created_at::text as created_at from drizzle.__drizzle_migrations order by id`),
+    migrationsFolder: migrationsFolder('postgres'),
+    sql: { now: 'now()', badTime: `'infinity'` },
   }
 }
 
@@ -99,7 +106,7 @@ if (url) {
     it('is what openRunStore opens when a database URL is given', async () => {
       const db = await createDatabase()
       try {
-        const store = await openRunStore({ env: { DATABASE_URL: db.url }, dataDir: '/nonexistent/never-used' })
+        const store = await openRunStore({ env: { DATABASE_URL: db.url }, dbFile: '/nonexistent/never-used.db' })
         assert.equal(store.driver, 'postgres')
         const run = newRun()
         await store.write([{ kind: 'run.create', run }])

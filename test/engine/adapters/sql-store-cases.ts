@@ -1,38 +1,37 @@
-// Cases for the SQL stores only (PGlite and Postgres): migrations, the product's columns, corrupt rows.
+// Cases for the SQL stores only (SQLite and Postgres): migrations, the product's columns, corrupt rows, lease holders.
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
-import { migrationsFolder } from '../../../engine/db/migrations-folder.ts'
+import type { ProcessIdentity } from '../../../engine/adapters/lease-holder.ts'
 import type { RunStore } from '../../../engine/ports.ts'
 import { event, newRun, node } from '../../contracts/run-store.ts'
 
-/** An empty database of its own for one test. */
+/** An empty database of its own for one test, and what differs between the dialects. */
 export interface SqlDatabase {
-  /** Runs SQL on the database beside the store (through the store's own connection where only one is allowed). */
+  /** Runs SQL on the database beside the store. */
   query(text: string): Promise<Record<string, unknown>[]>
   /** Opens the store on this database, which migrates it. */
-  open(): Promise<RunStore>
+  open(opts?: { identity?: ProcessIdentity }): Promise<RunStore>
   /** Closes what is open and removes the database. */
   cleanup(): Promise<void>
+  /** Our tables, by name. */
+  tables(): Promise<string[]>
+  /** Every column of our tables as `table.column type`, in order. */
+  columns(): Promise<string[]>
+  /** The migrations recorded as applied, as (hash, created_at) rows. */
+  migrations(): Promise<Record<string, unknown>[]>
+  /** The folder of the dialect's migrations. */
+  migrationsFolder: string
+  /** SQL literals: the current time, and a time value that is not a finite timestamp. */
+  sql: { now: string; badTime: string }
 }
 
 const TABLES = ['approvals', 'generation_events', 'generation_nodes', 'generations']
 
-const journal = JSON.parse(readFileSync(path.join(migrationsFolder(), 'meta', '_journal.json'), 'utf8')) as { entries: Array<{ tag: string }> }
-
 async function ourTables(db: SqlDatabase): Promise<string[]> {
-  const rows = await db.query(`select table_name from information_schema.tables where table_schema = 'public' order by table_name`)
-  return rows.map((r) => String(r.table_name)).filter((t) => TABLES.includes(t))
+  return (await db.tables()).filter((t) => TABLES.includes(t)).sort()
 }
-
-/** Columns of every table of ours, as `table.column type`, to compare a schema before and after. */
-async function columns(db: SqlDatabase): Promise<string[]> {
-  const rows = await db.query(`select table_name, column_name, data_type from information_schema.columns where table_schema = 'public' order by table_name, ordinal_position`)
-  return rows.map((r) => `${r.table_name}.${r.column_name} ${r.data_type}`)
-}
-
-const migrationRows = (db: SqlDatabase) => db.query(`select hash, created_at::text as created_at from drizzle.__drizzle_migrations order by id`)
 
 export function sqlStoreCases(name: string, fresh: () => Promise<SqlDatabase>): void {
   describe(`SQL run store: ${name}`, () => {
@@ -44,18 +43,19 @@ export function sqlStoreCases(name: string, fresh: () => Promise<SqlDatabase>): 
         const run = newRun()
         await first.write([{ kind: 'run.create', run }, { kind: 'event', event: event(run.id, 1, 'run.started') }])
         assert.deepEqual(await ourTables(db), TABLES)
-        const cols = await columns(db)
-        for (const c of ['generations.owner text', 'generations.lease_until timestamp with time zone', 'generations.prompt text', 'generations.final_video_url text',
-          'generations.error_message text', 'generations.scenes jsonb', 'generation_nodes.inputs_hash text', 'approvals.decision jsonb']) {
-          assert.ok(cols.includes(c), `missing column ${c}`)
+        const cols = await db.columns()
+        for (const c of ['generations.owner', 'generations.lease_until', 'generations.owner_host', 'generations.owner_pid', 'generations.prompt', 'generations.final_video_url',
+          'generations.error_message', 'generations.scenes', 'generation_nodes.inputs_hash', 'approvals.decision']) {
+          assert.ok(cols.some((col) => col.startsWith(`${c} `)), `missing column ${c}`)
         }
-        const applied = await migrationRows(db)
+        const applied = await db.migrations()
+        const journal = JSON.parse(readFileSync(path.join(db.migrationsFolder, 'meta', '_journal.json'), 'utf8')) as { entries: Array<{ tag: string }> }
         assert.equal(applied.length, journal.entries.length)
         await first.close()
 
         const second = await db.open()
-        assert.deepEqual(await migrationRows(db), applied)
-        assert.deepEqual(await columns(db), cols)
+        assert.deepEqual(await db.migrations(), applied)
+        assert.deepEqual(await db.columns(), cols)
         assert.deepEqual(await second.getRun(run.id), run)
         assert.deepEqual(await second.listEvents(run.id), [event(run.id, 1, 'run.started')])
         await second.close()
@@ -71,8 +71,13 @@ export function sqlStoreCases(name: string, fresh: () => Promise<SqlDatabase>): 
         const run = newRun({ inputs: { prompt: 'a red bicycle', framework: 'PAS', brand_assets: [{ path: 'logo.png' }] } })
         const bare = newRun({ inputs: { topic: 'no product fields' } })
         await store.write([{ kind: 'run.create', run }, { kind: 'run.create', run: bare }])
-        const get = async (id: string) => (await db.query(`select prompt, framework, brand_assets, story_text, reference_images, scenes, video_clips, final_video_url,
-          error_message, status, brand_assets is null as no_assets, updated_at >= created_at as bumped, updated_at from generations where id = '${id}'`))[0]!
+        const get = async (id: string) => {
+          const row = (await db.query(`select prompt, framework, brand_assets, story_text, reference_images, scenes, video_clips, final_video_url,
+            error_message, status, brand_assets is null as no_assets, updated_at >= created_at as bumped, updated_at from generations where id = '${id}'`))[0]!
+          // SQLite hands JSON columns over as their text and truth values as 0 or 1
+          for (const k of ['brand_assets', 'reference_images', 'scenes', 'video_clips']) if (typeof row[k] === 'string') row[k] = JSON.parse(row[k] as string)
+          return { ...row, no_assets: Boolean(row.no_assets), bumped: Boolean(row.bumped) } as Record<string, unknown>
+        }
         const created = await get(run.id)
         assert.deepEqual([created.prompt, created.framework, created.brand_assets, created.story_text, created.final_video_url], ['a red bicycle', 'PAS', [{ path: 'logo.png' }], null, null])
         // absent product fields are SQL NULL, not JSON null
@@ -104,15 +109,15 @@ export function sqlStoreCases(name: string, fresh: () => Promise<SqlDatabase>): 
         await store.write([{ kind: 'run.create', run: good }])
         // rows written by hand (another version, a manual edit): the values are SQL literals
         const row = (id: string, fields: Record<string, string>) => {
-          const all: Record<string, string> = { id: `'${id}'`, pipeline_name: `'ad'`, pipeline_version: `'1'`, pipeline_file: `'/ad.yaml'`, inputs: `'{}'`, config: `'{}'`, created_at: `'2025-06-01T00:00:00Z'`, ...fields }
+          const all: Record<string, string> = { id: `'${id}'`, pipeline_name: `'ad'`, pipeline_version: `'1'`, pipeline_file: `'/ad.yaml'`, inputs: `'{}'`, config: `'{}'`, created_at: db.sql.now, ...fields }
           return db.query(`insert into generations (${Object.keys(all).join(', ')}) values (${Object.values(all).join(', ')})`)
         }
         await row('bad-status', { status: `'exploded'` })
         await row('bad-json', { status: `'running'`, outputs: `'[1, 2]'`, error: `'"boom"'` })
         await row('bad-node', { status: `'completed'` })
-        await db.query(`insert into generation_nodes (run_id, node_id, type, status, started_at) values ('bad-node', 'n1', 'work', 'weird', 'infinity')`)
-        await row('bad-time', { status: `'running'`, started_at: `'-infinity'`, pipeline_version: `'one'`, pipeline_version_numeric: 'true' })
-        await db.query(`insert into generation_events (run_id, seq, type, timestamp, payload) values ('bad-node', 1, 'run.started', now(), '{}')`)
+        await db.query(`insert into generation_nodes (run_id, node_id, type, status, started_at) values ('bad-node', 'n1', 'work', 'weird', ${db.sql.badTime})`)
+        await row('bad-time', { status: `'running'`, started_at: db.sql.badTime, pipeline_version: `'one'`, pipeline_version_numeric: 'true' })
+        await db.query(`insert into generation_events (run_id, seq, type, timestamp, payload) values ('bad-node', 1, 'run.started', ${db.sql.now}, '{}')`)
 
         const all = await store.listRuns()
         const byId = new Map(all.map((r) => [r.id, r]))
@@ -149,5 +154,33 @@ export function sqlStoreCases(name: string, fresh: () => Promise<SqlDatabase>): 
         await db.cleanup()
       }
     })
+
+    it('records the lease holder\'s host and process; takes over a lease whose process is gone from this host, not one elsewhere', async () => {
+      const db = await fresh()
+      const running = new Set([1001, 1002, 2001])
+      const on = (host: string, pid: number): ProcessIdentity => ({ host, pid, alive: (p) => running.has(p) })
+      const stores: RunStore[] = []
+      try {
+        const [a, b, c] = [await db.open({ identity: on('h1', 1001) }), await db.open({ identity: on('h1', 1002) }), await db.open({ identity: on('h2', 2001) })]
+        stores.push(a, b, c)
+        const run = newRun()
+        await a.write([{ kind: 'run.create', run }])
+        assert.equal(await a.claimRun(run.id, 'A', 60_000), true)
+        assert.deepEqual(pick(await c.leaseHolder(run.id)), { owner: 'A', host: 'h1', pid: 1001 })
+        assert.equal(await b.claimRun(run.id, 'B', 60_000), false, 'its holder runs')
+        running.delete(1001)
+        assert.equal(await c.claimRun(run.id, 'C', 60_000), false, 'another host cannot tell whether the holder runs: it waits for expiry')
+        assert.equal(await b.claimRun(run.id, 'B', 60_000), true, 'the holder is gone from this host: taken over at once')
+        assert.deepEqual(pick(await a.leaseHolder(run.id)), { owner: 'B', host: 'h1', pid: 1002 })
+        assert.equal(await a.claimRun(run.id, 'A', 60_000), false, 'a process that lost its lease cannot take it back while B runs')
+        await b.releaseRun(run.id, 'B')
+        assert.equal(await c.leaseHolder(run.id), undefined)
+      } finally {
+        for (const s of stores) await s.close()
+        await db.cleanup()
+      }
+    })
   })
 }
+
+const pick = (h: { owner: string; host: string | null; pid: number | null } | undefined) => h && { owner: h.owner, host: h.host, pid: h.pid }

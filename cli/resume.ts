@@ -1,0 +1,36 @@
+// `weft resume <id>`: continues a recorded run.
+import { formatDiagnostic } from '../engine/errors.ts'
+import { loadPipeline } from '../engine/dsl/load.ts'
+import { drive, type DriveOptions } from './drive.ts'
+import { EXIT } from './exit.ts'
+import { withStore } from './store.ts'
+
+/** Continues a recorded run: what succeeded is kept, the rest runs. */
+export async function resumeCommand(id: string, o: DriveOptions): Promise<number> {
+  return withStore('db', async (store) => {
+    const record = await store.getRun(id)
+    if (!record) {
+      process.stderr.write(`RUN_NOT_FOUND: no run ${id} is recorded\n`)
+      return EXIT.invalid
+    }
+    if (record.status === 'completed') {
+      process.stderr.write(`run ${id} already completed; nothing to resume\n`)
+      if (o.json) process.stdout.write(JSON.stringify(record, null, 2) + '\n')
+      return EXIT.completed
+    }
+    const { pipeline, diagnostics } = await loadPipeline(record.pipeline.file)
+    if (!pipeline) {
+      for (const d of diagnostics) process.stderr.write(formatDiagnostic(d) + '\n')
+      return EXIT.invalid
+    }
+    const lastSeq = (await store.listEvents(id)).at(-1)?.seq ?? 0
+    try {
+      return await drive(pipeline, store, { inputs: record.inputs, config: record.config, resume: { record, lastSeq } }, o)
+    } catch (err) {
+      const e = err as { code?: string; message?: string }
+      if (e.code !== 'RUN_LEASED') throw err
+      process.stderr.write(`${e.code}: ${e.message}\n`)
+      return EXIT.failed
+    }
+  })
+}
