@@ -18,6 +18,8 @@ const positiveInt = (value: string) => {
   return n
 }
 
+const eventCount = (value: string): number | 'all' => (value === 'all' ? 'all' : positiveInt(value))
+
 const port = (value: string) => {
   const n = Number(value)
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('expected a port number, 0 to 65535')
@@ -80,7 +82,8 @@ export async function main(argv: string[]): Promise<number> {
     .description('one recorded run: its record, per-node states and event log')
     .argument('<id>', 'run id')
     .option('--json', 'print the record and its events as JSON')
-    .action(async (id: string, o: { json?: boolean }) => {
+    .option('--events <n>', 'print the last n events (default 100), or all', eventCount, 100)
+    .action(async (id: string, o: { json?: boolean; events: number | 'all' }) => {
       code = await showCommand(id, o)
     })
 

@@ -1,6 +1,6 @@
 // `weft runs` and `weft show <id>`: the recorded runs, and one run in full.
 import { formatDuration } from '../engine/duration.ts'
-import type { RunRecord, RunStatus } from '../engine/ports.ts'
+import type { RunEvent, RunRecord, RunStatus } from '../engine/ports.ts'
 import { EXIT } from './exit.ts'
 import { withStore } from './store.ts'
 
@@ -27,7 +27,15 @@ function tally(nodes: RunRecord['nodes']): Record<string, number> {
   return out
 }
 
-export async function showCommand(id: string, o: { json?: boolean }): Promise<number> {
+/** One event as a line: its number, time, type, node and a short payload. */
+function eventLine(e: RunEvent): string {
+  const payload = Object.keys(e.payload).length ? ` ${JSON.stringify(e.payload)}` : ''
+  const short = payload.length > 120 ? `${payload.slice(0, 119)}…` : payload
+  return `  #${String(e.seq).padEnd(4)} ${e.timestamp.slice(11, 23)} ${e.type}${e.node ? ` ${e.node}` : ''}${short}`
+}
+
+/** `events`: how many of the last events to print (default 100), or `all`. */
+export async function showCommand(id: string, o: { json?: boolean; events?: number | 'all' }): Promise<number> {
   return withStore('db', async (store) => {
     const run = await store.getRun(id)
     if (!run) {
@@ -52,7 +60,10 @@ export async function showCommand(id: string, o: { json?: boolean }): Promise<nu
       lines.push(`  ${n.status.padEnd(9)} ${n.id} [${n.type}]${took}${n.attempts > 1 ? ` ×${n.attempts}` : ''}${why}`)
     }
     if (run.outputs) lines.push(`  outputs ${JSON.stringify(run.outputs).slice(0, 500)}`)
-    lines.push(`  ${events.length} events${events.length ? `, last: #${events.at(-1)!.seq} ${events.at(-1)!.type}` : ''}`)
+    const limit = o.events === 'all' ? events.length : (o.events ?? 100)
+    const shown = events.slice(Math.max(0, events.length - limit))
+    lines.push(`  ${events.length} events${shown.length < events.length ? ` (the last ${shown.length}; --events all for every one)` : ''}:`)
+    for (const e of shown) lines.push(eventLine(e))
     process.stdout.write(lines.join('\n') + '\n')
     return 0
   })

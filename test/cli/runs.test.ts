@@ -38,6 +38,12 @@ describe('recorded runs: weft run, runs, show, resume', () => {
     assert.equal(shown.nodes.b.error.code, 'MISSING_FILE')
     assert.deepEqual(shown.events.map((e: { seq: number }) => e.seq), shown.events.map((_: unknown, i: number) => i + 1))
     assert.equal(weft('show', 'no-such-run').code, 2)
+    // as text: the event log, one line per event in order, or the last n
+    const text = weft('show', id).stdout
+    const logged = [...text.matchAll(/^  #(\d+)\s+\S+ (\S+)/gm)].map((m) => [Number(m[1]), m[2]])
+    assert.deepEqual(logged, shown.events.map((e: { seq: number; type: string }) => [e.seq, e.type]))
+    const last2 = [...weft('show', id, '--events', '2').stdout.matchAll(/^  #(\d+)/gm)].map((m) => Number(m[1]))
+    assert.deepEqual(last2, shown.events.slice(-2).map((e: { seq: number }) => e.seq))
   })
 
   it('weft resume continues the run without executing what already succeeded', () => {
