@@ -15,10 +15,9 @@ import { isTypeScriptFile } from '../engine/runtime.ts'
 import { createProgressSink } from './progress.ts'
 import { parseDuration } from '../engine/duration.ts'
 import { EXIT } from './exit.ts'
+import { NEEDS_A_PERSON } from '../engine/adapters/sqlite-errors.ts'
 
 
-/** Store errors that trying again cannot fix (see engine/adapters/sqlite-errors.ts). */
-const NEEDS_A_PERSON = new Set(['STORE_NOT_WRITABLE', 'STORE_NOT_SQLITE', 'STORE_CORRUPT', 'STORE_DISK_FULL', 'STORE_IO_ERROR'])
 
 export interface DriveOptions {
   json?: boolean

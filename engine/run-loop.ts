@@ -84,7 +84,33 @@ export const nowIso = (clock: Clock) => new Date(clock.now()).toISOString()
 
 /** Runs a pipeline to the end and returns its final record. Node failures end in the record, not as exceptions. */
 export async function runPipeline(opts: RunOptions): Promise<RunRecord> {
-  return new Run(opts).execute()
+  const { resume, lease } = opts
+  if (!resume || !lease) return new Run(opts).execute()
+  // a resume takes the lease first and then reads the run again: what it keeps must be what the store holds now,
+  // not what it held before (another process may have driven the run meanwhile, and died)
+  const id = resume.record.id
+  await claimLease(opts.store, id, lease.owner, lease.ttlMs ?? 30_000, opts.clock ?? systemClock)
+  let fresh: RunOptions
+  try {
+    const record = await opts.store.getRun(id)
+    if (!record) throw new WeftError('RUN_NOT_FOUND', `run ${id} is not recorded`, { retryable: false })
+    const later = await opts.store.listEvents(id, resume.lastSeq)
+    fresh = { ...opts, resume: { ...resume, record, lastSeq: later.at(-1)?.seq ?? resume.lastSeq } }
+  } catch (err) {
+    await opts.store.releaseRun(id, lease.owner).catch(() => {})
+    throw err
+  }
+  return new Run(fresh).execute()
+}
+
+/** Takes (or renews) a run's lease, or says who holds it and until when (RUN_LEASED). */
+async function claimLease(store: RunStore, id: string, owner: string, ttlMs: number, clock: Clock): Promise<void> {
+  if (await store.claimRun(id, owner, ttlMs)) return
+  const holder = await store.leaseHolder(id)
+  const who = holder?.pid != null ? `process ${holder.pid}${holder.host ? ` on ${holder.host}` : ''}` : 'another process'
+  const left = holder ? Math.max(0, Math.ceil((Date.parse(holder.until) - clock.now()) / 1000)) : undefined
+  const when = holder ? `; its lease expires at ${holder.until} (in ${left} s) unless that process renews it` : ''
+  throw new WeftError('RUN_LEASED', `run ${id} is being driven by ${who}${when}`, { retryable: false, details: holder ? { holder } : undefined })
 }
 
 export class Run {
@@ -188,13 +214,7 @@ export class Run {
     const lease = this.opts.lease
     const ttl = lease?.ttlMs ?? 30_000
     const claim = async (): Promise<void> => {
-      if (lease && !(await this.opts.store.claimRun(this.id, lease.owner, ttl))) {
-        const holder = await this.opts.store.leaseHolder(this.id)
-        const who = holder?.pid != null ? `process ${holder.pid}${holder.host ? ` on ${holder.host}` : ''}` : 'another process'
-        const left = holder ? Math.max(0, Math.ceil((Date.parse(holder.until) - this.clock.now()) / 1000)) : undefined
-        const when = holder ? `; its lease expires at ${holder.until} (in ${left} s) unless that process renews it` : ''
-        throw new WeftError('RUN_LEASED', `run ${this.id} is being driven by ${who}${when}`, { retryable: false, details: holder ? { holder } : undefined })
-      }
+      if (lease) await claimLease(this.opts.store, this.id, lease.owner, ttl, this.clock)
     }
     if (earlier) await claim()
     const onlyIf = this.opts.resume?.onlyIf

@@ -148,6 +148,10 @@ export function createApp(service: GenerationService, opts: AppOptions): Hono<En
     return c.json({ items: page.items, next: page.next ?? null })
   })
 
+  // ids are made by weft (UUIDs): anything else (NUL, a backslash, 200 characters) is unknown, said before the store sees it
+  app.use('/api/v2/generations/:id', knownId)
+  app.use('/api/v2/generations/:id/*', knownId)
+
   app.get('/api/v2/generations/:id', async (c) => c.json(await mustGet(service, c.req.param('id'))))
 
   app.post('/api/v2/generations/:id/cancel', async (c) => {
@@ -250,8 +254,17 @@ function parse<S extends v.GenericSchema>(schema: S, input: unknown): v.InferOut
   throw new WeftError('REQUEST_INVALID', `the request is invalid (${issues.length} problem${issues.length === 1 ? '' : 's'})`, { details: { issues } })
 }
 
+/** What a generation id may look like; a path segment that does not is answered 404 without a look-up. */
+const GENERATION_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/
+
+const knownId: MiddlewareHandler = async (c, next) => {
+  const id = c.req.param('id')
+  if (id !== undefined && !GENERATION_ID.test(id)) throw new WeftError('NOT_FOUND', `no generation ${JSON.stringify(id.slice(0, 64))}`)
+  await next()
+}
+
 async function mustGet(service: GenerationService, id: string) {
-  const record = id.length <= 200 ? await service.get(id) : undefined
+  const record = await service.get(id)
   if (!record) throw new WeftError('NOT_FOUND', `no generation ${id}`)
   return record
 }

@@ -108,7 +108,10 @@ export interface ResumeResultFrame {
   after_seq: number
   /** How many events were replayed. */
   replayed: number
-  /** The last seq sent for this generation (`after_seq` when nothing was replayed). */
+  /**
+   * The last seq sent for this generation: `after_seq` when nothing was replayed, or the generation's last event
+   * when `after_seq` was past it (live events follow from there).
+   */
   last_seq: number
 }
 

@@ -392,7 +392,10 @@ class Connection {
     let replayed = 0
     try {
       const events = await this.service.events(generationId, message.after_seq)
-      this.lastSent.set(generationId, message.after_seq)
+      // an after_seq past the generation's last event is clamped to it: otherwise every live event, numbered
+      // below it, would be taken for one already sent and the socket would go quiet
+      const after = events.length || message.after_seq <= 0 ? message.after_seq : await this.lastSeq(generationId, message.after_seq)
+      this.lastSent.set(generationId, after)
       for (const event of events) {
         if (this.gone) return
         if (event.seq <= this.lastSent.get(generationId)!) continue
@@ -412,6 +415,12 @@ class Connection {
       after_seq: message.after_seq, replayed, last_seq: this.lastSent.get(generationId)!,
     })
     for (const event of held) this.deliver(event)
+  }
+
+  /** The seq of a generation's last event, no more than `atMost` (one event read when the client is just caught up). */
+  private async lastSeq(generationId: string, atMost: number): Promise<number> {
+    if ((await this.service.events(generationId, atMost - 1)).length) return atMost
+    return (await this.service.events(generationId, 0)).at(-1)?.seq ?? 0
   }
 
   /** The generation a message is about: the one named (it must be in this session), or the session's only one. */

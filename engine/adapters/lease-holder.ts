@@ -1,4 +1,5 @@
 // A run's lease holder as a process on a host: whether that process is gone, so that its lease need not be waited out.
+import { readlinkSync } from 'node:fs'
 import os from 'node:os'
 import type { LeaseHolder } from '../ports.ts'
 
@@ -20,7 +21,20 @@ export function pidAlive(pid: number): boolean {
   }
 }
 
-export const thisProcess: ProcessIdentity = { host: os.hostname(), pid: process.pid, alive: pidAlive }
+/**
+ * This machine as leases name it: the host name, and on Linux the process-id namespace too. Containers that share a
+ * host name (host networking) have pid namespaces of their own; a pid seen from another namespace says nothing.
+ */
+function hostId(): string {
+  try {
+    const ns = /\[(\d+)\]/.exec(readlinkSync('/proc/self/ns/pid'))?.[1]
+    return ns ? `${os.hostname()}/pidns:${ns}` : os.hostname()
+  } catch {
+    return os.hostname()
+  }
+}
+
+export const thisProcess: ProcessIdentity = { host: hostId(), pid: process.pid, alive: pidAlive }
 
 /**
  * Whether a live lease's holder is known to be gone: it was taken on this host, by another process, which no longer

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs'
 import path from 'node:path'
 import { parseDuration } from '../duration.ts'
 import type { PgRunStore } from './pg-store.ts'
-import { DEFAULT_BUSY_MS, openSqliteStore, type SqliteRunStore } from './sqlite-store.ts'
+import { openSqliteStore, type SqliteRunStore } from './sqlite-store.ts'
 import { DEFAULT_RECONNECT_MS } from './store-ops.ts'
 
 /** A durable store: SQLite (embedded) or Postgres. */
@@ -51,7 +51,7 @@ export async function openRunStore(opts: OpenStoreOptions = {}): Promise<SqlRunS
   const file = opts.dbFile === undefined ? defaultDbFile(env, cwd) : path.resolve(cwd, opts.dbFile)
   const isNew = !existsSync(file)
   const store = await openSqliteStore(file, {
-    busyMs: env.WEFT_DB_RECONNECT ? reconnectMs(env) : DEFAULT_BUSY_MS,
+    busyMs: reconnectMs(env),
     synchronous: env.WEFT_SQLITE_SYNC?.toLowerCase() === 'full' ? 'full' : 'normal',
   })
   // said when the new store is created beside the old one: the runs there are not lost, but not shown either

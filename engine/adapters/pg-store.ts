@@ -224,7 +224,6 @@ export class PgRunStore implements RunStore {
     return rows.map(readEvent)
   }
 
-  /** The lease lives on the run's row; expiry is judged by the database's clock, the same for every process. */
   /**
    * The lease lives on the run's row; expiry is judged by the database's clock, the same for every process. A lease
    * held by a process that is gone from this host is taken over at once (see `holderGone`).

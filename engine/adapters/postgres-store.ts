@@ -78,6 +78,11 @@ export async function postgresRunStore(client: Sql, opts: Pick<PostgresStoreOpti
     }
   } catch (err) {
     await end()
+    // a database that cannot be reached at all (down, a wrong host or port): said in a line, not as the driver's error
+    if (isConnectionLost(err)) {
+      const cause = rootCause(err)
+      throw new WeftError('STORE_UNAVAILABLE', `cannot reach the database (${cause instanceof Error ? cause.message : String(cause)}): check DATABASE_URL and that PostgreSQL is running`, { cause, retryable: false })
+    }
     throw err
   }
   const prepared = (text: string, params: unknown[]) => client.unsafe(text, params as never[], { prepare: true }) as unknown as Promise<unknown[]>

@@ -6,6 +6,9 @@ import { rootCause } from './store-ops.ts'
 
 const ELSEWHERE = 'or set WEFT_DATA_DIR to another folder'
 
+/** The codes of `sqliteError` that no retry can fix: a person must act (the CLI exits 2 with them). */
+export const NEEDS_A_PERSON: ReadonlySet<string> = new Set(['STORE_NOT_WRITABLE', 'STORE_NOT_SQLITE', 'STORE_CORRUPT', 'STORE_DISK_FULL', 'STORE_IO_ERROR'])
+
 /** Below this much free space, an I/O error is taken for a full disk. */
 const LOW_SPACE = 1024 * 1024
 

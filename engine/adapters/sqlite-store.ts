@@ -16,8 +16,11 @@ import { DEFAULT_RECONNECT_MS, rootCause, StoreOps } from './store-ops.ts'
 import { holderGone, thisProcess, type ProcessIdentity } from './lease-holder.ts'
 import { sqliteError } from './sqlite-errors.ts'
 
-/** How long SQLite itself waits for another process's write lock before answering SQLITE_BUSY (blocking this thread). */
-const BUSY_TIMEOUT_MS = 1000
+/**
+ * How long SQLite itself waits for another process's write lock before answering SQLITE_BUSY. The wait blocks this
+ * thread (better-sqlite3 is synchronous), so it is short; past it the operation is tried again without blocking.
+ */
+const BUSY_TIMEOUT_MS = 250
 
 /** How long an operation keeps trying while other processes hold the database busy, past SQLite's own wait. */
 export const DEFAULT_BUSY_MS = DEFAULT_RECONNECT_MS
@@ -84,7 +87,7 @@ export async function openSqliteStore(file: string, opts: SqliteStoreOptions = {
  * The durable `RunStore` on SQLite. Every write batch is one `BEGIN IMMEDIATE` transaction (the write lock taken
  * up front, so two writers queue instead of failing on an upgrade); reads see one snapshot. Operations are
  * synchronous underneath (better-sqlite3): a batch commits in well under a millisecond, and SQLite's own
- * busy wait is capped at a second, past which the operation is tried again asynchronously until `busyMs`.
+ * busy wait is capped at 250 ms, past which the operation is tried again asynchronously until `busyMs`.
  * Stored rows that do not read come back as failed runs (`RUN_RECORD_CORRUPT`), as on Postgres.
  */
 export class SqliteRunStore implements RunStore {
@@ -147,9 +150,12 @@ export class SqliteRunStore implements RunStore {
     await this.#run(() => {
       this.#client.pragma('journal_mode = WAL')
       this.#client.pragma(`synchronous = ${this.#synchronous}`)
-      this.#client.pragma('foreign_keys = ON')
     })
+    // foreign keys off while migrating (SQLite ignores the pragma inside a transaction): a migration that rebuilds a
+    // table drops it, which would cascade to every row that refers to it; the keys are checked before it commits
+    this.#client.pragma('foreign_keys = OFF')
     await this.#run(() => this.#migrate())
+    this.#client.pragma('foreign_keys = ON')
   }
 
   /**
@@ -168,6 +174,8 @@ export class SqliteRunStore implements RunStore {
         for (const statement of m.sql) if (statement.trim()) this.#client.exec(statement)
         record.run(m.hash, m.folderMillis)
       }
+      const broken = this.#client.pragma('foreign_key_check') as unknown[]
+      if (broken.length) throw new WeftError('STORE_MIGRATION_FAILED', `migrating ${this.#file} would leave ${broken.length} rows whose run is gone; nothing was changed`, { retryable: false, details: { rows: broken.slice(0, 10) } })
     }).immediate()
   }
 
@@ -355,6 +363,8 @@ function writeError(err: unknown, file: string): unknown {
   const message = String(cause?.message ?? '')
   if (cause?.code === 'SQLITE_CONSTRAINT_FOREIGNKEY') return new WeftError('RUN_NOT_FOUND', 'write for a run that does not exist', { cause, retryable: false })
   if (cause?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY' && message.includes('generations.id')) return new WeftError('RUN_EXISTS', `run already exists (${message})`, { cause, retryable: false })
-  if (typeof cause?.code === 'string' && cause.code.startsWith('SQLITE_CONSTRAINT')) return new WeftError('STORE_CONFLICT', `write conflicts with a stored row (${message})`, { cause, retryable: false })
-  return sqliteError(err, file)
+  if (cause?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || cause?.code === 'SQLITE_CONSTRAINT_UNIQUE') return new WeftError('STORE_CONFLICT', `write conflicts with a stored row (${message})`, { cause, retryable: false })
+  const mapped = sqliteError(err, file)
+  // what needs a person (a full disk, a damaged file) keeps its code; any other failure is a failed write
+  return mapped.code === 'STORE_FAILED' ? new WeftError('STORE_WRITE_FAILED', `store write failed: ${message}`, { cause, retryable: false }) : mapped
 }

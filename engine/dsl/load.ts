@@ -152,7 +152,7 @@ export async function loadPipeline(file: string, opts: LoadOptions = {}): Promis
   const nodeIds = isMap(doc.nodes) ? Object.keys(doc.nodes) : []
   checkReferences(r, { inputs, config, nodes, nodeIds, registry }, checks)
   for (const cycle of findCycles(nodes)) {
-    r.report('CYCLE', ['nodes', cycle[0]!], `dependency cycle: ${[...cycle, cycle[0]].join(' → ')}`, { which: 'key' })
+    r.report('CYCLE', ['nodes', cycle[0]!], `dependency cycle: ${cyclePath(cycle)}`, { which: 'key' })
   }
   for (const [id, spec] of nodes) {
     if (!spec.steps) continue
@@ -250,4 +250,11 @@ export function checkInputValue(spec: InputSpec, value: unknown): string | undef
   }
   if (typeof value === 'string' && spec.max_length !== undefined && value.length > spec.max_length) return `must be at most ${spec.max_length} characters, got ${value.length}`
   return undefined
+}
+
+/** A cycle as `a → b → c → a`; a long one shows its first and last nodes and how many there are. */
+function cyclePath(cycle: string[]): string {
+  const ring = [...cycle, cycle[0]!]
+  if (ring.length <= 12) return ring.join(' → ')
+  return `${ring.slice(0, 8).join(' → ')} → … → ${ring.slice(-3).join(' → ')} (${cycle.length} nodes)`
 }

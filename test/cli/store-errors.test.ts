@@ -12,8 +12,12 @@ const root = path.resolve(import.meta.dirname, '..', '..')
 const work = mkdtempSync(path.join(tmpdir(), 'weft-store-errors-'))
 
 function weft(data: string, ...args: string[]) {
+  return weftWith({ WEFT_DATA_DIR: data, DATABASE_URL: '' }, ...args)
+}
+
+function weftWith(env: Record<string, string>, ...args: string[]) {
   const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(root, 'cli', 'weft.ts'), ...args], {
-    cwd: root, encoding: 'utf8', timeout: 120_000, env: { ...process.env, WEFT_DATA_DIR: data, DATABASE_URL: '' },
+    cwd: root, encoding: 'utf8', timeout: 120_000, env: { ...process.env, ...env },
   })
   return { code: r.status, stdout: r.stdout, stderr: r.stderr }
 }
@@ -22,6 +26,14 @@ function weft(data: string, ...args: string[]) {
 const noStack = (stderr: string) => assert.doesNotMatch(stderr, /^\s+at |\n\s+at |^Error:|node:internal/m, stderr)
 
 describe('weft on a data directory it cannot use', () => {
+  it('a Postgres that cannot be reached: STORE_UNAVAILABLE naming DATABASE_URL, exit 2', () => {
+    // port 1 on loopback: nothing listens there, so the connection is refused at once
+    const r = weftWith({ DATABASE_URL: 'postgres://weft@127.0.0.1:1/weft' }, 'runs')
+    assert.equal(r.code, 2, r.stderr)
+    assert.match(r.stderr, /^STORE_UNAVAILABLE: .*DATABASE_URL/m)
+    noStack(r.stderr)
+  })
+
   it('a data directory that cannot be created: STORE_NOT_WRITABLE with the path, exit 2', () => {
     writeFileSync(path.join(work, 'plain-file'), 'x')
     const data = path.join(work, 'plain-file', 'data')

@@ -304,6 +304,33 @@ nodes:
   })
 })
 
+describe('run loop: resume under a lease', () => {
+  it('keeps what the store holds once the lease is taken, not the older record it was handed', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'weft-resume-lease-'))
+    const log = path.join(dir, 'executions.log')
+    const marker = path.join(dir, 'ready')
+    const p = await pipeline(`
+pipeline: resume
+plugins: [$WORK]
+nodes:
+  a: { type: counted, log: '${log}', value: 1 }
+  b: { type: counted, log: '${log}', needs_file: '${marker}', value: '\${{ nodes.a.output.value + 1 }}' }
+`)
+    const first = await run(p)
+    assert.deepEqual(Object.values(first.record.nodes).map((n) => n.status), ['succeeded', 'failed'])
+    writeFileSync(marker, '')
+    // read before another process went on with the run: a not yet done, one event stored
+    const stored = (await first.store.getRun(first.record.id))!
+    const stale = { ...stored, nodes: { ...stored.nodes, a: { ...stored.nodes.a!, status: 'running' as const, output: null } } }
+    const second = await runPipeline({ pipeline: p, inputs: {}, config: {}, executor: new InlineExecutor(), store: first.store, lease: { owner: 'p2' }, resume: { record: stale, lastSeq: 1 } })
+    assert.equal(second.status, 'completed')
+    assert.deepEqual(readFileSync(log, 'utf8').trim().split('\n'), ['a', 'b', 'b'], 'a ran once')
+    const all = await first.store.listEvents(first.record.id)
+    assert.deepEqual(all.map((e) => e.seq), all.map((_, i) => i + 1))
+    assert.equal(await first.store.leaseHolder(first.record.id), undefined, 'released at the end')
+  })
+})
+
 describe('run loop: leases', () => {
   it('a second process cannot drive a run whose lease is held; the holder releases it at the end', async () => {
     const p = await pipeline('pipeline: lease\nplugins: [$WORK]\nnodes:\n  a: { type: work, ms: 150 }\n')

@@ -254,6 +254,19 @@ describe('generations', () => {
     assert.equal((await errorOf(leased)).code, 'RUN_LEASED')
   })
 
+  it('404 for a generation id that no generation can have (NUL, backslash, too long), without asking the store', async () => {
+    const { app, service } = setup()
+    // a database refuses some of these (Postgres: NUL in text); the service is never asked
+    for (const m of ['get', 'cancel', 'decide'] as const) service.fail(m, new Error(`the store was asked (${m})`))
+    for (const id of ['%00', 'a%00b', 'a%5Cb', '..', `${'a'.repeat(129)}`, '%E2%80%AE']) {
+      for (const [method, path] of [['GET', ''], ['POST', '/cancel'], ['POST', '/approvals/review'], ['GET', '/artifacts/final.mp4']] as const) {
+        const res = await app.request(`/api/v2/generations/${id}${path}`, { method, headers: { 'content-type': 'application/json' }, ...(method === 'POST' ? { body: '{"decision":"approve"}' } : {}) })
+        assert.equal(res.status, 404, `${method} ${id}${path}`)
+        assert.equal((await errorOf(res)).code, 'NOT_FOUND')
+      }
+    }
+  })
+
   it('400 CURSOR_INVALID from the service, at path cursor', async () => {
     const { app, service } = setup()
     service.fail('list', new WeftError('CURSOR_INVALID', 'bad cursor', { details: { issues: [{ path: 'cursor', message: 'invalid cursor' }] } }))

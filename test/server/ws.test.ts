@@ -462,6 +462,22 @@ describe('ws resume', () => {
     })
   }
 
+  it('clamps an after_seq past the last event to it, so that the live events that follow still arrive', async () => {
+    const h = await setup()
+    h.service.addGeneration('s1', 'g1')
+    for (let i = 0; i < 3; i++) h.service.emit('g1', 'node.progress', { i })
+    const c = await h.open('s1')
+    await c.frame((f) => f.type === 'session.attached')
+    c.send({ type: 'resume', id: 'far', after_seq: 999_999 })
+    assert.deepEqual(await c.reply('far'), { type: 'resume.result', id: 'far', generation_id: 'g1', after_seq: 999_999, replayed: 0, last_seq: 3 })
+    // caught up exactly: nothing to clamp
+    c.send({ type: 'resume', id: 'even', after_seq: 3 })
+    assert.equal((await c.reply('even')).last_seq, 3)
+    h.service.emit('g1', 'node.progress', { i: 3 })
+    await c.until(() => c.events().length === 1)
+    assert.deepEqual(c.events().map((f) => f.seq), [4])
+  })
+
   it('a resume whose log cannot be read answers INTERNAL and still delivers the events held meanwhile', async () => {
     const h = await setup()
     h.service.addGeneration('s1', 'g1')

@@ -228,7 +228,7 @@ describe('SQLite store: several connections on one file', () => {
     const store = await openSqliteStore(file, { busyMs: 3000 })
     const run = newRun()
     await store.write([{ kind: 'run.create', run }])
-    // another process holding the write lock for 1.5 s (longer than SQLite's own busy wait of 1 s)
+    // another process holding the write lock for 1.5 s (far longer than SQLite's own busy wait of 250 ms)
     const holder = new Database(file)
     holder.exec('BEGIN IMMEDIATE')
     setTimeout(() => holder.exec('COMMIT'), 1500)
