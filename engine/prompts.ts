@@ -8,7 +8,11 @@ import { Ajv, type ValidateFunction } from 'ajv'
 import { WeftError } from './errors.ts'
 
 /** The Weft package's own `prompts/` folder: the last place a prompt name is looked up. */
-export const builtinPromptDir = fileURLToPath(new URL('../prompts/', import.meta.url))
+/**
+ * The package's own prompts: `prompts/` at the package's root, seen from the sources (`engine/`) or from the build
+ * (`dist/engine/`, where tsc copies no YAML).
+ */
+export const builtinPromptDir = ['../prompts/', '../../prompts/'].map((rel) => fileURLToPath(new URL(rel, import.meta.url))).find(isDir) ?? fileURLToPath(new URL('../prompts/', import.meta.url))
 
 const VariableSchema = v.strictObject({
   description: v.optional(v.string()),

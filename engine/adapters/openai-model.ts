@@ -39,10 +39,11 @@ interface ChatCompletion {
  * - `MODEL_ANSWER_INVALID`, with `details.reason`:
  *   - `truncated` (retryable): the body broke off (connection reset) on every attempt;
  *   - `body_not_json` (retryable): a 2xx body that is not JSON, a transport or proxy fault rather than the model's;
- *   - `no_content`, `length`, `content_not_json` (not retryable): the server answered well, but the answer
- *     has no text, was cut by the token limit (JSON requests only; a text answer cut there is returned as is),
- *     or is not JSON when a schema asked for JSON. Asking the same again would not help; the agent node
- *     re-asks with the problem fed back.
+ *   - `no_content`, `length` (not retryable): the server answered well, but the answer has no text, or was cut
+ *     by the token limit (JSON requests only; a text answer cut there is returned as is). Asking the same again
+ *     would not help.
+ * An answer that is not JSON when a schema asked for JSON comes back as text without `json`: the agent node
+ * re-asks with the problem fed back (engine/ask.ts).
  */
 export class OpenAIModel implements ModelProvider {
   readonly name = 'openai'
@@ -142,8 +143,9 @@ function parseCompletion(raw: string, req: ModelRequest, model: string): ModelRe
   }
   try {
     out.json = JSON.parse(unfenced(content))
-  } catch (cause) {
-    throw invalid('content_not_json', `model "${model}" was asked for JSON but answered: ${(cause as Error).message}`, content)
+  } catch {
+    // prose where JSON was asked for is the model's answer, not a fault: the text goes back without `json`, and the
+    // caller that asked (engine/ask.ts) re-asks with the problem fed back
   }
   return out
 }

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn, spawnSync } from 'node:child_process'
 import path from 'node:path'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { fixtures } from '../helpers.ts'
 
@@ -154,5 +154,18 @@ describe('weft graph', () => {
       { id: 'poster', type: 'work', needs: [] },
       { id: 'check', type: 'work', needs: ['poster', 'draft'] },
     ])
+  })
+})
+
+describe('the built CLI (dist/, as npm installs it)', () => {
+  const built = path.join(root, 'dist', 'cli', 'weft.js')
+  it('validates the default pipeline copied to a folder of its own: the package\'s prompts are found from dist/', {
+    skip: existsSync(built) ? false : 'dist/ is not built (npm install builds it; CI runs npm ci)',
+  }, () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'weft-elsewhere-'))
+    copyFileSync(path.join(root, 'pipelines', 'default.yaml'), path.join(dir, 'ad.yaml'))
+    const r = spawnSync(process.execPath, [built, 'validate', 'ad.yaml'], { cwd: dir, encoding: 'utf8', env })
+    assert.equal(r.status, 0, r.stdout + r.stderr)
+    assert.doesNotMatch(r.stdout + r.stderr, /PROMPT_NOT_FOUND/)
   })
 })

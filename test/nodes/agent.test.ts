@@ -2,6 +2,8 @@ import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { runNode } from '../support/node-task.ts'
 import { ScriptedModel } from '../support/scripted-model.ts'
+import { startOpenAIServer } from '../support/openai-server.ts'
+import { OpenAIModel } from '../../engine/adapters/openai-model.ts'
 import { load } from '../helpers.ts'
 
 describe('agent node', () => {
@@ -23,6 +25,24 @@ describe('agent node', () => {
     assert.equal(out.ok && (out.output as { text: string; data: unknown }).text, 'Hello, Ada!')
     assert.equal(out.ok && (out.output as { data: unknown }).data, null)
     assert.equal(model.requests[0]!.schema, undefined)
+  })
+
+  it('re-asks an OpenAI-compatible model that answers prose where JSON was asked, with the problem fed back', async () => {
+    const server = await startOpenAIServer()
+    try {
+      server.script({ kind: 'ok', content: 'Sure! Here is a story about soda.' }, { kind: 'ok', content: '{"text": "Fizz, in JSON"}' })
+      const model = new OpenAIModel({ baseUrl: server.baseUrl, model: 'local-test' })
+      const out = await runNode('agent', { prompt: 'writer', vars: { topic: 'soda' } }, { providers: { model } })
+      assert.equal(out.ok, true, JSON.stringify(out))
+      assert.deepEqual(out.ok && (out.output as { data: unknown; repairs: number }), { text: '{"text": "Fizz, in JSON"}', data: { text: 'Fizz, in JSON' }, model: 'test-model', repairs: 1 })
+      assert.equal(server.requests.length, 2)
+      // the second request carries the first answer and what was wrong with it
+      const second = JSON.stringify(server.requests[1]!.body)
+      assert.match(second, /Here is a story about soda/)
+      assert.match(second, /not JSON/)
+    } finally {
+      await server.close()
+    }
   })
 
   it('asks again with the schema problems when an answer does not conform, then succeeds', async () => {
