@@ -83,7 +83,8 @@ console.log(`\n${paused} generations paused at approval gates: server RSS ${rssM
 
 // 3. node completion → WebSocket frame
 const first = (await (await fetch(`${url}/api/v2/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body })).json()) as { session_id: string; websocket_url: string; ws_token: string }
-const ws = new WebSocket(first.websocket_url, ['weft.v1', `weft.token.${first.ws_token}`])
+// live events only: the history replayed on connect would count as late
+const ws = new WebSocket(`${first.websocket_url}?replay=none`, ['weft.v1', `weft.token.${first.ws_token}`])
 await new Promise((resolve) => ws.once('open', resolve))
 const delays: number[] = []
 ws.on('message', (data) => {

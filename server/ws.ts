@@ -61,7 +61,7 @@ type Settings = Required<Omit<WsOptions, 'checkKey' | 'rateLimit' | 'allowedOrig
   floodLimit: number
 }
 
-type Admission = { ok: true; sessionId: string; by: string } | { ok: false; status: number; code: string; message: string }
+type Admission = { ok: true; sessionId: string; by: string; replay: boolean } | { ok: false; status: number; code: string; message: string }
 
 const PATH = /^\/ws\/([^/]+)$/
 // live events held while a connection attaches or replays; past this the client cannot keep up
@@ -95,7 +95,7 @@ export function attachWebSocket(server: Server, service: GenerationService, opts
       if (closing) return refuse(socket, 503, 'UNAVAILABLE', 'the server is shutting down')
       wss.handleUpgrade(req, socket, head, (ws) => {
         socket.off('error', ignore)
-        const conn = new Connection(ws, admission.sessionId, admission.by, service, o, () => served.delete(conn))
+        const conn = new Connection(ws, admission.sessionId, admission.by, admission.replay, service, o, () => served.delete(conn))
         if (conn.serving) served.add(conn)
         open.add(conn)
         void conn.closed.then(() => open.delete(conn))
@@ -175,7 +175,11 @@ async function admit(req: IncomingMessage, o: Settings): Promise<Admission> {
   if (!offered.includes(WS_PROTOCOL)) {
     return { ok: false, status: 400, code: 'PROTOCOL_REQUIRED', message: `offer the subprotocol ${WS_PROTOCOL}` }
   }
-  return { ok: true, sessionId, by }
+  // ?replay=all (the default): every event so far, then live ones; ?replay=none: live ones only (a client that
+  // knows where it stopped sends `resume { after_seq }` instead)
+  const replay = new URLSearchParams((req.url ?? '').split('?')[1] ?? '').get('replay') ?? 'all'
+  if (replay !== 'all' && replay !== 'none') return { ok: false, status: 400, code: 'REQUEST_INVALID', message: 'replay must be all or none' }
+  return { ok: true, sessionId, by, replay: replay === 'all' }
 }
 
 /** Answers an upgrade request with a plain HTTP error (the HTTP API's `{ error: { code, message } }` body) and closes it. */
@@ -212,7 +216,7 @@ class Connection {
   private missedPongs = 0
   private killTimer: NodeJS.Timeout | undefined
 
-  constructor(ws: WebSocket, sessionId: string, by: string, service: GenerationService, o: Settings, onGone: () => void) {
+  constructor(ws: WebSocket, sessionId: string, by: string, private readonly replayAll: boolean, service: GenerationService, o: Settings, onGone: () => void) {
     this.ws = ws
     this.sessionId = sessionId
     this.by = by
@@ -280,6 +284,16 @@ class Connection {
       return this.drop(1011, 'could not read the session')
     }
     this.send({ type: 'session.attached', session_id: this.sessionId, generations })
+    // the history first (live events wait in `early` until attached), so a first connection misses nothing
+    if (this.replayAll) {
+      for (const id of generations) {
+        try {
+          await this.replay(id, 0)
+        } catch (err) {
+          this.o.onError(err)
+        }
+      }
+    }
     for (const id of generations) {
       try {
         const stamp = new Date(this.o.now()).toISOString()
@@ -391,18 +405,7 @@ class Connection {
     this.held.set(generationId, held)
     let replayed = 0
     try {
-      const events = await this.service.events(generationId, message.after_seq)
-      // an after_seq past the generation's last event is clamped to it: otherwise every live event, numbered
-      // below it, would be taken for one already sent and the socket would go quiet
-      const after = events.length || message.after_seq <= 0 ? message.after_seq : await this.lastSeq(generationId, message.after_seq)
-      this.lastSent.set(generationId, after)
-      for (const event of events) {
-        if (this.gone) return
-        if (event.seq <= this.lastSent.get(generationId)!) continue
-        this.lastSent.set(generationId, event.seq)
-        await this.sendPaced(this.frameOf(event))
-        replayed++
-      }
+      replayed = await this.replay(generationId, message.after_seq)
     } catch (err) {
       // no replay: the held events still go out, as live ones would have
       this.held.delete(generationId)
@@ -415,6 +418,27 @@ class Connection {
       after_seq: message.after_seq, replayed, last_seq: this.lastSent.get(generationId)!,
     })
     for (const event of held) this.deliver(event)
+  }
+
+  /**
+   * Sends a generation's stored events after `afterSeq` that this client has not had yet (never one twice: a resume
+   * below what was sent already sends only what is newer), paced; returns how many went out.
+   */
+  private async replay(generationId: string, afterSeq: number): Promise<number> {
+    const events = await this.service.events(generationId, afterSeq)
+    // an after_seq past the generation's last event is clamped to it: otherwise every live event, numbered
+    // below it, would be taken for one already sent and the socket would go quiet
+    const after = events.length || afterSeq <= 0 ? afterSeq : await this.lastSeq(generationId, afterSeq)
+    this.lastSent.set(generationId, Math.max(this.lastSent.get(generationId) ?? after, after))
+    let replayed = 0
+    for (const event of events) {
+      if (this.gone) break
+      if (event.seq <= this.lastSent.get(generationId)!) continue
+      this.lastSent.set(generationId, event.seq)
+      await this.sendPaced(this.frameOf(event))
+      replayed++
+    }
+    return replayed
   }
 
   /** The seq of a generation's last event, no more than `atMost` (one event read when the client is just caught up). */

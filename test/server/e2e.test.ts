@@ -176,7 +176,8 @@ describe('weft serve, end to end', { timeout: 300_000 }, () => {
     try {
       // the token outlives the restart (WEFT_WS_SECRET); the WebSocket URL moved with the new port
       const wsUrl = started.websocket_url.replace(/^ws:\/\/[^/]+/, server.url.replace(/^http/, 'ws'))
-      client = new Client(wsUrl, started.ws_token)
+      // a client that knows where it stopped connects for live events only and resumes from there
+      client = new Client(`${wsUrl}?replay=none`, started.ws_token)
       await client.opened
       client.send({ type: 'resume', generation_id: started.generation_id, after_seq: lastSeq })
       const reasked = await client.next(gate('approve_story'))

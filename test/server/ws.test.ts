@@ -76,7 +76,8 @@ interface Harness {
   tokens: Tokens
   endpoint: WsEndpoint
   base: string
-  open(session: string, opts?: { protocols?: string[]; headers?: Record<string, string>; autoPong?: boolean }): Promise<Client>
+  /** `replay: 'none'` connects with ?replay=none (live events only); the default replays the history first. */
+  open(session: string, opts?: { protocols?: string[]; headers?: Record<string, string>; autoPong?: boolean; replay?: 'none' | 'all' }): Promise<Client>
   refused(session: string, opts?: { protocols?: string[]; headers?: Record<string, string>; path?: string }): Promise<{ status: number; body: any }>
   close(): Promise<void>
 }
@@ -95,7 +96,7 @@ async function setup(opts: Partial<WsOptions> = {}, tokens: Tokens = createToken
   const h: Harness = {
     service, tokens, endpoint, base,
     open: (session, o = {}) => new Promise((resolve, reject) => {
-      const ws = new WebSocket(`${base}/ws/${session}`, o.protocols ?? protocolsFor(session), { headers: o.headers ?? {}, autoPong: o.autoPong ?? true })
+      const ws = new WebSocket(`${base}/ws/${session}${o.replay ? `?replay=${o.replay}` : ''}`, o.protocols ?? protocolsFor(session), { headers: o.headers ?? {}, autoPong: o.autoPong ?? true })
       const client = new Client(ws)
       ws.once('open', () => resolve(client))
       ws.once('unexpected-response', (_req, res) => reject(new Error(`refused with ${res.statusCode}`)))
@@ -245,7 +246,7 @@ describe('ws frames', () => {
     h.service.addGeneration('s1', 'g1')
     h.service.addGeneration('s1', 'g2')
     h.service.requestApproval('g2', 'approve_scenes', { value: { scenes: [1, 2] }, allowed: ['approve', 'revise'], revision: 1 })
-    const c = await h.open('s1')
+    const c = await h.open('s1', { replay: 'none' })
     await c.until((fs) => fs.length === 2)
     assert.deepEqual(c.frames[0], { type: 'session.attached', session_id: 's1', generations: ['g1', 'g2'] })
     const { timestamp, ...rest } = c.frames[1]!
@@ -261,7 +262,7 @@ describe('ws frames', () => {
     h.service.addGeneration('s1', 'g1')
     h.service.requestApproval('g1', 'approve_story')
     const { release, called } = h.service.hold('sessionGenerations')
-    const opening = h.open('s1')
+    const opening = h.open('s1', { replay: 'none' })
     await called
     h.service.emit('g1', 'node.progress', { pct: 10 }, 'story')
     release()
@@ -435,7 +436,7 @@ describe('ws resume', () => {
       const h = await setup()
       h.service.addGeneration('s1', 'g1')
       for (let i = 0; i < 5; i++) h.service.emit('g1', 'node.progress', { i })
-      const c = await h.open('s1')
+      const c = await h.open('s1', { replay: 'none' })
       await c.frame((f) => f.type === 'session.attached')
       const { release, called } = h.service.hold('events', { snapshotFirst })
       c.send({ type: 'resume', id: 'r', after_seq: 2 })
@@ -462,11 +463,43 @@ describe('ws resume', () => {
     })
   }
 
+  it('a first connection gets every event so far, then the live ones, each seq once; a resume below them sends nothing again', async () => {
+    const h = await setup()
+    h.service.addGeneration('s1', 'g1')
+    h.service.addGeneration('s1', 'g2')
+    for (let i = 0; i < 3; i++) h.service.emit('g1', 'node.progress', { i })
+    h.service.emit('g2', 'run.started')
+    const { release, called } = h.service.hold('sessionGenerations')
+    const opening = h.open('s1')
+    await called
+    // live while the client attaches: after the history, not twice
+    h.service.emit('g1', 'node.progress', { i: 3 })
+    release()
+    const c = await opening
+    await c.until(() => c.events().length === 5)
+    h.service.emit('g1', 'node.progress', { i: 4 })
+    await c.until(() => c.events().length === 6)
+    assert.equal(c.frames[0]!.type, 'session.attached')
+    assert.deepEqual(c.events().filter((f) => f.generation_id === 'g1').map((f) => f.seq), [1, 2, 3, 4, 5])
+    assert.deepEqual(c.events().filter((f) => f.generation_id === 'g2').map((f) => f.seq), [1])
+    c.send({ type: 'resume', id: 'again', generation_id: 'g1', after_seq: 1 })
+    assert.deepEqual(await c.reply('again'), { type: 'resume.result', id: 'again', generation_id: 'g1', after_seq: 1, replayed: 0, last_seq: 5 })
+    assert.equal(c.events().length, 6)
+    // ?replay=none: live events only; anything else is refused before the upgrade
+    const quiet = await h.open('s1', { replay: 'none' })
+    await quiet.frame((f) => f.type === 'session.attached')
+    h.service.emit('g2', 'run.completed')
+    await quiet.until(() => quiet.events().length === 1)
+    assert.deepEqual(quiet.events().map((f) => [f.generation_id, f.seq]), [['g2', 2]])
+    const bad = await h.refused('s1', { path: '/ws/s1?replay=some' })
+    assert.equal(bad.status, 400)
+  })
+
   it('clamps an after_seq past the last event to it, so that the live events that follow still arrive', async () => {
     const h = await setup()
     h.service.addGeneration('s1', 'g1')
     for (let i = 0; i < 3; i++) h.service.emit('g1', 'node.progress', { i })
-    const c = await h.open('s1')
+    const c = await h.open('s1', { replay: 'none' })
     await c.frame((f) => f.type === 'session.attached')
     c.send({ type: 'resume', id: 'far', after_seq: 999_999 })
     assert.deepEqual(await c.reply('far'), { type: 'resume.result', id: 'far', generation_id: 'g1', after_seq: 999_999, replayed: 0, last_seq: 3 })
@@ -481,7 +514,7 @@ describe('ws resume', () => {
   it('a resume whose log cannot be read answers INTERNAL and still delivers the events held meanwhile', async () => {
     const h = await setup()
     h.service.addGeneration('s1', 'g1')
-    const c = await h.open('s1')
+    const c = await h.open('s1', { replay: 'none' })
     await c.frame((f) => f.type === 'session.attached')
     h.service.failNext('events', new Error('store down'))
     c.send({ type: 'resume', id: 'r', after_seq: 0 })
@@ -534,7 +567,7 @@ describe('ws liveness', () => {
     const seen: unknown[] = []
     const h = await setup({ onError: (err) => seen.push(err) })
     h.service.failNext('sessionGenerations', new Error('store down'))
-    const c = await h.open('s1')
+    const c = await h.open('s1', { replay: 'none' })
     assert.equal((await c.closedWithin()).code, 1011)
     assert.deepEqual(c.frames, [])
     assert.equal(h.endpoint.clients(), 0)
