@@ -7,7 +7,7 @@ import { parseApiKeys } from '../server/auth.ts'
 import { createGenerationService } from '../server/generation-service.ts'
 import { parseRateLimit } from '../server/rate-limit.ts'
 import { isLoopback, startServer, type ServeOptions } from '../server/serve.ts'
-import { createTokens, tokenSecretFromEnv } from '../server/tokens.ts'
+import { createTokens, persistedTokenSecret, tokenSecretFromEnv } from '../server/tokens.ts'
 import { leaseTtlMs, owner } from './drive.ts'
 import { EXIT } from './exit.ts'
 import { openStore } from './store.ts'
@@ -59,6 +59,8 @@ export async function serveCommand(o: ServeCommandOptions, env: Env = process.en
     if (!settings.apiKeys?.length && !isLoopback(o.host)) {
       throw new WeftError('AUTH_REQUIRED', `refusing to listen on ${o.host} without API keys: set WEFT_API_KEYS (id:key pairs, comma-separated) or use --host 127.0.0.1`)
     }
+    // WebSocket tokens outlive a restart: without WEFT_WS_SECRET, the secret is kept in the data directory
+    if (!tokenSecretFromEnv(env)) settings.tokens = createTokens({ secret: persistedTokenSecret(weftDataDir(env)) })
   } catch (err) {
     process.stderr.write(`error: ${(err as Error).message}\n`)
     return EXIT.invalid

@@ -11,7 +11,7 @@ import { DOCS_CSP, renderDocsPage } from './docs-page.ts'
 import { errorResponse, HTTP_CODES, serviceErrorResponse, serviceIssues, valibotIssues } from './errors.ts'
 import { openApiDocument } from './openapi.ts'
 import { DEFAULT_RATE_LIMIT, rateLimit, type RateLimit } from './rate-limit.ts'
-import { DecisionSchema, GenerationRequestSchema, ListQuerySchema, toStartGeneration, ValidateBodySchema } from './schemas.ts'
+import { DecisionSchema, GenerationRequestSchema, ListQuerySchema, SessionIdSchema, toStartGeneration, ValidateBodySchema } from './schemas.ts'
 import type { GenerationService } from './service.ts'
 
 /** Issues WebSocket tokens for a session (`createTokens()` in server/tokens.ts has this shape). */
@@ -189,6 +189,16 @@ export function createApp(service: GenerationService, opts: AppOptions): Hono<En
         : new WeftError('NOT_FOUND', `generation ${id} has no file ${segments.join('/')}`)
     }
     return artifactResponse(found, c.req.header('range'), c.req.method)
+  })
+
+  // a new WebSocket token for a session (the one from POST /generate expires after 15 minutes)
+  app.post('/api/v2/sessions/:session_id/token', perCaller, async (c) => {
+    const sessionId = c.req.param('session_id')
+    if (!v.is(SessionIdSchema, sessionId) || (await service.sessionGenerations(sessionId)).length === 0) {
+      throw new WeftError('SESSION_NOT_FOUND', `no session ${JSON.stringify(sessionId.slice(0, 64))}`)
+    }
+    const base = publicBase(c, opts)
+    return c.json({ session_id: sessionId, websocket_url: `${base.wsOrigin}${base.path}/ws/${encodeURIComponent(sessionId)}`, ws_token: opts.tokens.issue(sessionId) })
   })
 
   app.get('/api/v2/pipelines', async (c) => c.json(await service.listPipelines()))

@@ -3,7 +3,7 @@ import { toJsonSchema, toJsonSchemaDefs, type ConversionConfig, type JsonSchema 
 import type * as v from 'valibot'
 import { ConfigTreeSchema, DecisionSchema, GenerationRequestSchema, ListQuerySchema, ValidateBodySchema } from './schemas.ts'
 import {
-  DecisionResultSchema, ErrorBodySchema, GenerationAcceptedSchema, GenerationPageSchema, GenerationSchema, HealthSchema,
+  DecisionResultSchema, ErrorBodySchema, GenerationAcceptedSchema, SessionTokenSchema, GenerationPageSchema, GenerationSchema, HealthSchema,
   PipelineInfoSchema, ValidateResultSchema,
 } from './response-schemas.ts'
 
@@ -17,6 +17,7 @@ const COMPONENTS = {
   ValidateBody: ValidateBodySchema,
   Error: ErrorBodySchema,
   GenerationAccepted: GenerationAcceptedSchema,
+  SessionToken: SessionTokenSchema,
   Generation: GenerationSchema,
   GenerationPage: GenerationPageSchema,
   DecisionResult: DecisionResultSchema,
@@ -65,6 +66,8 @@ export const ROUTES: RouteDoc[] = [
   { method: 'get', path: '/api/v2/generations/{id}/artifacts/{path}', operationId: 'getArtifact', summary: 'A file of the generation (its path inside the generation\'s folder); supports Range requests.', auth: true,
     params: [id, { name: 'path', description: 'Path inside the generation\'s folder, `/`-separated (e.g. `final.mp4`, `clips/scene-1.mp4`).' }],
     responses: { 200: ['The file.', 'media:application/octet-stream'], 206: ['The requested byte range (Content-Range).', 'media:application/octet-stream'] }, errors: [400, 401, 404, 416] },
+  { method: 'post', path: '/api/v2/sessions/{session_id}/token', operationId: 'sessionToken', summary: 'A new WebSocket token for a session (tokens expire after 15 minutes; a client reconnecting later asks here).', auth: true,
+    params: [{ name: 'session_id', description: 'Session id (from `POST /generate`).' }], responses: { 200: ['A fresh token.', 'SessionToken'] }, errors: [401, 404, 429] },
   { method: 'get', path: '/api/v2/pipelines', operationId: 'listPipelines', summary: 'Pipelines the server can run, with their inputs and config defaults.', auth: true,
     responses: { 200: ['The pipelines.', '[]PipelineInfo'] }, errors: [401] },
   { method: 'post', path: '/api/v2/pipelines/validate', operationId: 'validatePipeline', summary: 'Validate pipeline YAML, as `weft validate --json` does.', auth: true,

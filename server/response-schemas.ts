@@ -37,6 +37,13 @@ export const GenerationAcceptedSchema = v.object({
   ws_token: v.pipe(v.string(), v.description('Short-lived token for the WebSocket of this session.')),
 })
 
+/** `200` of `POST /api/v2/sessions/{session_id}/token`. */
+export const SessionTokenSchema = v.object({
+  session_id: v.string(),
+  websocket_url: v.pipe(v.string(), v.description('`ws(s)://<host>/ws/<session_id>`.')),
+  ws_token: v.pipe(v.string(), v.description('A new token for the WebSocket of this session, valid 15 minutes.')),
+})
+
 const NodeRecordSchema = v.object({
   id: v.string(),
   type: v.string(),

@@ -1,5 +1,7 @@
 // Short-lived WebSocket tokens: an HMAC-SHA256 over a session id and an expiry, so the API key never rides in a URL.
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
+import { linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import path from 'node:path'
 import { WeftError } from '../engine/errors.ts'
 
 /** Issues and checks tokens that let a client open `/ws/<session_id>` for one session. */
@@ -11,7 +13,7 @@ export interface Tokens {
 }
 
 export interface TokenOptions {
-  /** HMAC key, at least 32 bytes. Default: random per process (tokens die with it); pass `WEFT_WS_SECRET` to keep them across restarts. */
+  /** HMAC key, at least 32 bytes. Default: random per process (tokens die with it); `weft serve` keeps one in the data directory. */
   secret?: Buffer
   /** How long a token stays valid. Default 15 minutes. */
   ttlMs?: number
@@ -64,6 +66,30 @@ export function tokenSecretFromEnv(env: NodeJS.ProcessEnv = process.env): Buffer
   const secret = Buffer.from(text, 'utf8')
   if (secret.length < MIN_SECRET_BYTES) {
     throw new WeftError('TOKEN_SECRET_INVALID', `WEFT_WS_SECRET has ${secret.length} bytes; use at least ${MIN_SECRET_BYTES} (e.g. \`openssl rand -base64 48\`)`, { retryable: false })
+  }
+  return secret
+}
+
+/**
+ * The secret kept in `<dataDir>/ws-secret` (made once, readable by this user only), so that tokens outlive a restart
+ * of `weft serve` without `WEFT_WS_SECRET`. Servers on several machines share one through `WEFT_WS_SECRET` instead.
+ */
+export function persistedTokenSecret(dataDir: string): Buffer {
+  const file = path.join(dataDir, 'ws-secret')
+  mkdirSync(dataDir, { recursive: true })
+  // written aside, then linked into place: a second process starting at the same time reads a whole secret or makes none
+  const draft = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`
+  writeFileSync(draft, randomBytes(48).toString('base64'), { mode: 0o600 })
+  try {
+    linkSync(draft, file)
+  } catch (err) {
+    if ((err as { code?: string }).code !== 'EEXIST') throw err
+  } finally {
+    rmSync(draft, { force: true })
+  }
+  const secret = Buffer.from(readFileSync(file, 'utf8').trim(), 'utf8')
+  if (secret.length < MIN_SECRET_BYTES) {
+    throw new WeftError('TOKEN_SECRET_INVALID', `${file} holds ${secret.length} bytes; remove it (a new one is made) or write at least ${MIN_SECRET_BYTES}`, { retryable: false })
   }
   return secret
 }

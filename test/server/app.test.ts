@@ -267,6 +267,23 @@ describe('generations', () => {
     }
   })
 
+  it('POST /sessions/:id/token gives a new WebSocket token for a known session; 404 for an unknown one', async () => {
+    const { app, service } = setup()
+    const started = await (await postJson(app, '/api/v2/generate', { prompt: 'an ad' })).json() as { session_id: string }
+    const res = await app.request(`/api/v2/sessions/${started.session_id}/token`, { method: 'POST' })
+    assert.equal(res.status, 200)
+    const body = await res.json() as { session_id: string; websocket_url: string; ws_token: string }
+    assert.equal(body.session_id, started.session_id)
+    assert.match(body.websocket_url, new RegExp(`/ws/${started.session_id}$`))
+    assert.equal(body.ws_token, `token-for-${started.session_id}`, 'issued by the server\'s token issuer')
+    for (const unknown of ['no-such-session', 'bad%00id']) {
+      const r = await app.request(`/api/v2/sessions/${unknown}/token`, { method: 'POST' })
+      assert.equal(r.status, 404, unknown)
+      assert.equal((await errorOf(r)).code, 'SESSION_NOT_FOUND')
+    }
+    void service
+  })
+
   it('400 CURSOR_INVALID from the service, at path cursor', async () => {
     const { app, service } = setup()
     service.fail('list', new WeftError('CURSOR_INVALID', 'bad cursor', { details: { issues: [{ path: 'cursor', message: 'invalid cursor' }] } }))

@@ -1,6 +1,9 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { createTokens, tokenSecretFromEnv } from '../../server/tokens.ts'
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { createTokens, persistedTokenSecret, tokenSecretFromEnv } from '../../server/tokens.ts'
 
 const secret = Buffer.alloc(32, 7)
 // RFC 7230 `token` characters: what a Sec-WebSocket-Protocol entry may hold
@@ -78,5 +81,24 @@ describe('tokenSecretFromEnv', () => {
     const text = 'k'.repeat(40)
     assert.deepEqual(tokenSecretFromEnv({ WEFT_WS_SECRET: text }), Buffer.from(text))
     assert.throws(() => tokenSecretFromEnv({ WEFT_WS_SECRET: 'short' }), { code: 'TOKEN_SECRET_INVALID' })
+  })
+})
+
+describe('persistedTokenSecret', () => {
+  it('makes the secret once, readable by its owner only, and gives the same one after a restart: tokens outlive it', () => {
+    const dir = path.join(mkdtempSync(path.join(tmpdir(), 'weft-secret-')), 'data')
+    try {
+      const first = persistedTokenSecret(dir)
+      assert.ok(first.length >= 32)
+      assert.equal(statSync(path.join(dir, 'ws-secret')).mode & 0o777, 0o600)
+      const token = createTokens({ secret: first }).issue('s1')
+      // a restarted server: a new issuer over the kept secret still takes the old token
+      assert.equal(createTokens({ secret: persistedTokenSecret(dir) }).verify(token, 's1'), true)
+      assert.deepEqual(readdirSync(dir), ['ws-secret'], 'no draft left behind')
+      writeFileSync(path.join(dir, 'ws-secret'), 'short')
+      assert.throws(() => persistedTokenSecret(dir), { code: 'TOKEN_SECRET_INVALID' })
+    } finally {
+      rmSync(path.dirname(dir), { recursive: true, force: true })
+    }
   })
 })
