@@ -7,7 +7,7 @@ import { parseDuration } from './duration.ts'
 
 export type ModelSettings =
   | { kind: 'offline' }
-  | { kind: 'openai'; baseUrl: string; apiKey?: string; model: string; timeoutMs?: number; maxRetries?: number }
+  | { kind: 'openai'; baseUrl: string; apiKey?: string; model: string; timeoutMs?: number; deadlineMs?: number; maxRetries?: number }
 
 export type MediaSettings =
   | { kind: 'local'; ffmpeg?: string; ffprobe?: string; font?: string }
@@ -28,7 +28,8 @@ type Env = Record<string, string | undefined>
  * Reads provider settings from the environment:
  * - `WEFT_MODEL_PROVIDER` = `offline` (default) | `openai` (any OpenAI-compatible endpoint), with
  *   `WEFT_MODEL_BASE_URL` (default https://api.openai.com/v1), `WEFT_MODEL_API_KEY` (or `OPENAI_API_KEY`),
- *   `WEFT_MODEL` (the model name; an agent's `model:` field overrides it), `WEFT_MODEL_TIMEOUT` (e.g. `90s`);
+ *   `WEFT_MODEL` (the model name; an agent's `model:` field overrides it), `WEFT_MODEL_TIMEOUT` (one request, e.g. `90s`),
+ *   `WEFT_MODEL_DEADLINE` (a whole call, retries included; default 5 min);
  * - `WEFT_MEDIA_PROVIDER` = `local` (default; ffmpeg) | `replicate`, with `REPLICATE_API_TOKEN`,
  *   `WEFT_IMAGE_MODEL`, `WEFT_VIDEO_MODEL`, `WEFT_REPLICATE_BASE_URL`, `WEFT_MEDIA_TIMEOUT`.
  * Throws PROVIDER_CONFIG_INVALID naming the variable at fault.
@@ -62,6 +63,8 @@ function modelSettings(env: Env): ModelSettings {
   if (apiKey) out.apiKey = apiKey
   const timeoutMs = duration(env, 'WEFT_MODEL_TIMEOUT')
   if (timeoutMs !== undefined) out.timeoutMs = timeoutMs
+  const deadlineMs = duration(env, 'WEFT_MODEL_DEADLINE')
+  if (deadlineMs !== undefined) out.deadlineMs = deadlineMs
   return out
 }
 

@@ -51,6 +51,8 @@ export interface TransientFailure {
   message?: string
   /** `timeout`: the limit each attempt had, in ms. */
   timeoutMs?: number
+  /** Set when the call's overall deadline (ms) ended it: the last attempt ran out of it, or no retry could start within it. */
+  deadlineMs?: number
   cause?: unknown
 }
 
@@ -67,6 +69,13 @@ export interface RetryOptions {
   sleep: Sleep
   /** Called before each wait, with the failure and the delay chosen. */
   onRetry?: (failure: TransientFailure, delayMs: number, attempt: number) => void
+  /**
+   * Limit for the whole call, attempts and waits together, in ms: an attempt gets at most what is left, and no
+   * retry starts once it is spent (its failure then says so: `deadlineMs`). Default: none.
+   */
+  deadlineMs?: number
+  /** Clock for the deadline (default `Date.now`); tests move it with their sleep. */
+  now?: () => number
 }
 
 export type RetryResult<T> = { ok: true; value: T; attempts: number } | { ok: false; failure: TransientFailure; attempts: number }
@@ -77,16 +86,22 @@ export type RetryResult<T> = { ok: true; value: T; attempts: number } | { ok: fa
  * attempt's own signal turns its failure into `timeout`. Rejects with the caller's abort reason on abort.
  */
 export async function withRetries<T>(opts: RetryOptions, attempt: (signal: AbortSignal, n: number) => Promise<AttemptOutcome<T>>): Promise<RetryResult<T>> {
+  const now = opts.now ?? Date.now
+  const end = opts.deadlineMs === undefined ? Infinity : now() + opts.deadlineMs
   for (let n = 1; ; n++) {
     if (opts.signal.aborted) throw opts.signal.reason
     const ac = new AbortController()
     const onAbort = () => ac.abort(opts.signal.reason)
     opts.signal.addEventListener('abort', onAbort, { once: true })
     let timedOut = false
-    const timer = opts.timeoutMs === undefined ? undefined : setTimeout(() => {
+    // the attempt's own limit, or what is left of the call's deadline when that is shorter
+    const left = end - now()
+    const limit = Math.min(opts.timeoutMs ?? Infinity, left)
+    const byDeadline = left < (opts.timeoutMs ?? Infinity)
+    const timer = limit === Infinity ? undefined : setTimeout(() => {
       timedOut = true
-      ac.abort(new Error(`attempt timed out after ${opts.timeoutMs} ms`))
-    }, opts.timeoutMs)
+      ac.abort(new Error(`attempt timed out after ${Math.round(limit)} ms`))
+    }, Math.max(0, limit))
     let outcome: AttemptOutcome<T>
     try {
       outcome = await attempt(ac.signal, n)
@@ -99,11 +114,47 @@ export async function withRetries<T>(opts: RetryOptions, attempt: (signal: Abort
     if (opts.signal.aborted) throw opts.signal.reason
     if ('done' in outcome) return { ok: true, value: outcome.done, attempts: n }
     if ('fail' in outcome) throw outcome.fail
-    const failure: TransientFailure = timedOut ? { ...outcome.retry, kind: 'timeout', ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}) } : outcome.retry
+    const failure: TransientFailure = timedOut
+      ? { ...outcome.retry, kind: 'timeout', ...(byDeadline ? { deadlineMs: opts.deadlineMs! } : opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}) }
+      : outcome.retry
     if (n > opts.maxRetries) return { ok: false, failure, attempts: n }
     const delay = retryDelayMs(n, failure.headers)
+    // no retry that could not start before the deadline
+    if (now() + delay >= end) return { ok: false, failure: { ...failure, deadlineMs: opts.deadlineMs! }, attempts: n }
     opts.onRetry?.(failure, delay, n)
     await opts.sleep(delay, opts.signal)
+  }
+}
+
+/** A response body longer than a caller's limit (the rest is not read). */
+export class BodyTooLarge extends Error {
+  constructor(readonly maxBytes: number) {
+    super(`the response body is over ${maxBytes} bytes`)
+    this.name = 'BodyTooLarge'
+  }
+}
+
+/** Reads a response's body as UTF-8 text, at most `maxBytes` of it: past that, stops reading and throws BodyTooLarge. */
+export async function readTextCapped(res: Response, maxBytes: number): Promise<string> {
+  const length = Number(res.headers.get('content-length'))
+  if (Number.isFinite(length) && length > maxBytes) {
+    await res.body?.cancel().catch(() => {})
+    throw new BodyTooLarge(maxBytes)
+  }
+  if (!res.body) return ''
+  const reader = res.body.getReader()
+  const decoder = new TextDecoder()
+  let size = 0
+  let text = ''
+  for (;;) {
+    const { done, value } = await reader.read()
+    if (done) return text + decoder.decode()
+    size += value.byteLength
+    if (size > maxBytes) {
+      await reader.cancel().catch(() => {})
+      throw new BodyTooLarge(maxBytes)
+    }
+    text += decoder.decode(value, { stream: true })
   }
 }
 
@@ -126,10 +177,10 @@ export function excerpt(text: string, max = 300): string {
   return text.length > max ? `${text.slice(0, max)}…` : text
 }
 
-/** Reads a response's body as text, or '' when it cannot be read (used for error bodies only). */
+/** Reads a response's body as text (the first 64 KiB at most), or '' when it cannot be read: for error bodies only. */
 export async function readTextOrEmpty(res: Response): Promise<string> {
   try {
-    return await res.text()
+    return await readTextCapped(res, 64 * 1024)
   } catch {
     return ''
   }
@@ -137,9 +188,17 @@ export async function readTextOrEmpty(res: Response): Promise<string> {
 
 /** A short description of why a transient failure happened, for error messages. */
 export function describeFailure(f: TransientFailure): string {
+  // a timeout with no limit of its own ran out of the deadline itself; otherwise the deadline left no time for a retry
+  const ranOut = f.kind === 'timeout' && f.timeoutMs === undefined
+  const stopped = f.deadlineMs !== undefined && !ranOut ? `; no time left for another attempt within the overall deadline of ${f.deadlineMs} ms` : ''
+  return describeKind(f) + stopped
+}
+
+function describeKind(f: TransientFailure): string {
   switch (f.kind) {
     case 'status': return `HTTP ${f.status}${f.message ? `: ${f.message}` : ''}`
-    case 'timeout': return f.timeoutMs === undefined ? 'the request timed out' : `no answer within ${f.timeoutMs} ms (the per-request timeout)`
+    case 'timeout': return f.timeoutMs !== undefined ? `no answer within ${f.timeoutMs} ms (the per-request timeout)`
+      : f.deadlineMs !== undefined ? `no answer within ${f.deadlineMs} ms in all (the overall deadline, attempts and waits together)` : 'the request timed out'
     case 'truncated': return 'the response body broke off'
     case 'network': return `network error: ${causeText(f.cause)}`
   }

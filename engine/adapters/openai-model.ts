@@ -2,7 +2,7 @@
 import { WeftError } from '../errors.ts'
 import type { ModelProvider, ModelRequest, ModelResponse } from '../ports.ts'
 import {
-  describeFailure, excerpt, isRetryableStatus, providerMessage, readTextOrEmpty, realSleep, withRetries,
+  BodyTooLarge, describeFailure, excerpt, isRetryableStatus, providerMessage, readTextCapped, readTextOrEmpty, realSleep, withRetries,
   type AttemptOutcome, type RetryResult, type Sleep,
 } from './http-retry.ts'
 
@@ -15,11 +15,17 @@ export interface OpenAIModelOptions {
   model: string
   /** Limit for one HTTP attempt, body included (default 120000). A timed-out attempt is retried. */
   timeoutMs?: number
+  /** Limit for a whole call, attempts and waits together (default 300000): a model that never answers fails after it. */
+  deadlineMs?: number
+  /** Longest answer read (default 16 MiB); a longer one fails the call (MODEL_ANSWER_INVALID, reason too_large) unread. */
+  maxResponseBytes?: number
   /** Retries after the first attempt, on 429, 5xx, network errors, timeouts and broken-off bodies (default 3). */
   maxRetries?: number
   fetch?: typeof fetch
   /** The wait between attempts; tests inject one to record the delays instead of sleeping. */
   sleep?: Sleep
+  /** Clock for the deadline (tests move it with their sleep). */
+  now?: () => number
 }
 
 interface ChatCompletion {
@@ -47,7 +53,7 @@ interface ChatCompletion {
  */
 export class OpenAIModel implements ModelProvider {
   readonly name = 'openai'
-  readonly #opts: Required<Omit<OpenAIModelOptions, 'apiKey'>> & { apiKey?: string }
+  readonly #opts: Required<Omit<OpenAIModelOptions, 'apiKey' | 'now'>> & Pick<OpenAIModelOptions, 'apiKey' | 'now'>
 
   constructor(options: OpenAIModelOptions) {
     // field by field, so an option given as undefined still gets its default
@@ -56,9 +62,12 @@ export class OpenAIModel implements ModelProvider {
       apiKey: options.apiKey,
       model: options.model,
       timeoutMs: options.timeoutMs ?? 120_000,
+      deadlineMs: options.deadlineMs ?? 300_000,
+      maxResponseBytes: options.maxResponseBytes ?? 16 * 1024 * 1024,
       maxRetries: options.maxRetries ?? 3,
       fetch: options.fetch ?? globalThis.fetch,
       sleep: options.sleep ?? realSleep,
+      ...(options.now ? { now: options.now } : {}),
     }
   }
 
@@ -68,7 +77,8 @@ export class OpenAIModel implements ModelProvider {
     const headers: Record<string, string> = { 'content-type': 'application/json', 'idempotency-key': idempotencyKey }
     if (this.#opts.apiKey) headers.authorization = `Bearer ${this.#opts.apiKey}`
     const body = JSON.stringify(requestBody(req, model))
-    const result = await withRetries({ maxRetries: this.#opts.maxRetries, timeoutMs: this.#opts.timeoutMs, signal, sleep: this.#opts.sleep }, async (attemptSignal): Promise<AttemptOutcome<string>> => {
+    const { maxRetries, timeoutMs, deadlineMs, maxResponseBytes, sleep } = this.#opts
+    const result = await withRetries({ maxRetries, timeoutMs, deadlineMs, signal, sleep, ...(this.#opts.now ? { now: this.#opts.now } : {}) }, async (attemptSignal): Promise<AttemptOutcome<string>> => {
       const res = await this.#opts.fetch(url, { method: 'POST', headers, body, signal: attemptSignal })
       if (isRetryableStatus(res.status)) {
         return { retry: { kind: 'status', status: res.status, headers: res.headers, message: providerMessage(await readTextOrEmpty(res)) } }
@@ -78,8 +88,9 @@ export class OpenAIModel implements ModelProvider {
         return { fail: new WeftError('MODEL_REQUEST_REJECTED', `${url} rejected the request for model "${model}" with HTTP ${res.status}: ${message}`, { retryable: false, details: { status: res.status } }) }
       }
       try {
-        return { done: await res.text() }
+        return { done: await readTextCapped(res, maxResponseBytes) }
       } catch (cause) {
+        if (cause instanceof BodyTooLarge) return { fail: invalid('too_large', `the answer of model "${model}" is over ${maxResponseBytes} bytes; it was not read`, '', false, { max_bytes: maxResponseBytes }) }
         return { retry: { kind: 'truncated', status: res.status, cause } }
       }
     })
@@ -109,7 +120,10 @@ function exhausted(result: Extract<RetryResult<unknown>, { ok: false }>, url: st
   const status = failure.status ?? null
   const why = `${url} failed after ${attempts} attempt${attempts === 1 ? '' : 's'}: ${describeFailure(failure)}`
   // the setting to raise is named: a timeout says which limit ran out
-  if (failure.kind === 'timeout') return new WeftError('MODEL_TIMEOUT', `${why}; raise WEFT_MODEL_TIMEOUT if the model needs longer`, { details: { status, attempts, timeout_ms: failure.timeoutMs ?? null }, cause: failure.cause })
+  if (failure.kind === 'timeout') {
+    const setting = failure.deadlineMs !== undefined ? 'WEFT_MODEL_DEADLINE' : 'WEFT_MODEL_TIMEOUT'
+    return new WeftError('MODEL_TIMEOUT', `${why}; raise ${setting} if the model needs longer`, { details: { status, attempts, timeout_ms: failure.timeoutMs ?? null, deadline_ms: failure.deadlineMs ?? null }, cause: failure.cause })
+  }
   if (failure.kind === 'truncated') return new WeftError('MODEL_ANSWER_INVALID', why, { details: { reason: 'truncated', status, attempts }, cause: failure.cause })
   return new WeftError('MODEL_UNAVAILABLE', why, { details: { status, attempts }, cause: failure.cause })
 }

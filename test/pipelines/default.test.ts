@@ -309,7 +309,7 @@ describe('pipelines/default.yaml', () => {
       // the node itself is not retried (no `retry:` on it); the adapter retries 3 times after the first attempt
       assert.equal(story.attempts, 1)
       assert.equal(story.error?.code, 'MODEL_TIMEOUT')
-      assert.deepEqual(story.error?.details, { status: null, attempts: 4, timeout_ms: timeoutMs })
+      assert.deepEqual(story.error?.details, { status: null, attempts: 4, timeout_ms: timeoutMs, deadline_ms: null })
       assert.ok(story.error!.message.startsWith(`${server.baseUrl}/chat/completions failed after 4 attempts: `), story.error!.message)
       assert.match(story.error!.message, /no answer within \d+ ms/)
 

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { backoffMs, providerMessage, retryAfterMs, retryDelayMs } from '../../../engine/adapters/http-retry.ts'
+import { backoffMs, BodyTooLarge, providerMessage, readTextCapped, retryAfterMs, retryDelayMs } from '../../../engine/adapters/http-retry.ts'
 
 const headers = (h: Record<string, string>) => new Headers(h)
 
@@ -32,5 +32,31 @@ describe('http retry timing', () => {
     assert.equal(providerMessage('{"title":"Invalid","detail":"input.prompt is required","status":422}'), 'input.prompt is required')
     assert.equal(providerMessage('<html>502</html>'), '<html>502</html>')
     assert.equal(providerMessage('x'.repeat(400)).length, 301)
+  })
+})
+
+describe('readTextCapped', () => {
+  const streamed = (chunks: string[]) => new Response(new ReadableStream({
+    start(controller) {
+      for (const c of chunks) controller.enqueue(new TextEncoder().encode(c))
+      controller.close()
+    },
+  }))
+  it('reads a body within the limit whole, multi-byte characters split across chunks included', async () => {
+    const euro = new TextEncoder().encode('€')
+    const r = new Response(new ReadableStream({
+      start(c) {
+        c.enqueue(euro.slice(0, 1))
+        c.enqueue(euro.slice(1))
+        c.close()
+      },
+    }))
+    assert.equal(await readTextCapped(r, 10), '€')
+    assert.equal(await readTextCapped(streamed(['ab', 'cd']), 4), 'abcd')
+  })
+  it('stops at the limit on a body without Content-Length, and at once when Content-Length says it is over', async () => {
+    await assert.rejects(readTextCapped(streamed(['abc', 'def']), 4), (e: unknown) => e instanceof BodyTooLarge && e.maxBytes === 4)
+    const declared = new Response('x'.repeat(50), { headers: { 'content-length': '50' } })
+    await assert.rejects(readTextCapped(declared, 10), BodyTooLarge)
   })
 })

@@ -194,13 +194,46 @@ describe('OpenAIModel', () => {
     assert.equal(timing.delays.length, 1 + 2)
   })
 
+  it('a model that never answers fails within the overall deadline, retries and waits included (WEFT_MODEL_DEADLINE)', async () => {
+    server.script(...Array.from({ length: 10 }, () => ({ kind: 'slow' as const, ms: 5000 })))
+    // waits take no real time here: the deadline's clock moves by them
+    let slept = 0
+    const sleep: Sleep = async (ms) => void (slept += ms)
+    const now = () => Date.now() + slept
+    const t0 = now()
+    const err = await rejection(model({ timeoutMs: 100, deadlineMs: 2000, maxRetries: 10, sleep, now }).complete({ prompt: 'p' }, { signal: new AbortController().signal, idempotencyKey: key }))
+    assert.equal(err.code, 'MODEL_TIMEOUT')
+    assert.equal((err.details as { deadline_ms: number }).deadline_ms, 2000)
+    assert.match(err.message, /no time left for another attempt within the overall deadline of 2000 ms.*WEFT_MODEL_DEADLINE/)
+    assert.ok(server.requests.length >= 2 && server.requests.length < 11, `${server.requests.length} requests`)
+    assert.ok(now() - t0 <= 2000, `the call took ${now() - t0} ms on its clock`)
+    // an attempt gets no more than what is left: one longer than the deadline is cut at it
+    server.reset()
+    server.script({ kind: 'slow', ms: 5000 })
+    const t1 = Date.now()
+    const cut = await rejection(model({ timeoutMs: 60_000, deadlineMs: 150 }).complete({ prompt: 'p' }, { signal: new AbortController().signal, idempotencyKey: key }))
+    assert.equal(cut.code, 'MODEL_TIMEOUT')
+    assert.deepEqual(cut.details, { status: null, attempts: 1, timeout_ms: null, deadline_ms: 150 })
+    assert.match(cut.message, /no answer within 150 ms in all/)
+    assert.ok(Date.now() - t1 < 1500)
+  })
+
+  it('an answer over maxResponseBytes is refused unread: MODEL_ANSWER_INVALID too_large, not retried', async () => {
+    server.script({ kind: 'ok', content: 'x'.repeat(300_000) })
+    const err = await rejection(model({ maxResponseBytes: 100_000 }).complete({ prompt: 'p' }, { signal: new AbortController().signal, idempotencyKey: key }))
+    assert.equal(err.code, 'MODEL_ANSWER_INVALID')
+    assert.equal(err.retryable, false)
+    assert.equal((err.details as { reason: string }).reason, 'too_large')
+    assert.equal(server.requests.length, 1)
+  })
+
   it('a response slower than timeoutMs is retried, then MODEL_TIMEOUT', async () => {
     server.script({ kind: 'slow', ms: 2000 }, { kind: 'slow', ms: 2000 })
     const t0 = Date.now()
     const err = await rejection(model({ timeoutMs: 100, maxRetries: 1 }).complete({ prompt: 'p' }, { signal: new AbortController().signal, idempotencyKey: key }))
     assert.equal(err.code, 'MODEL_TIMEOUT')
     assert.equal(err.retryable, true)
-    assert.deepEqual(err.details, { status: null, attempts: 2, timeout_ms: 100 })
+    assert.deepEqual(err.details, { status: null, attempts: 2, timeout_ms: 100, deadline_ms: null })
     assert.match(err.message, /no answer within 100 ms .*WEFT_MODEL_TIMEOUT/)
     assert.equal(server.requests.length, 2)
     assert.ok(Date.now() - t0 < 1500, `took ${Date.now() - t0} ms`)
