@@ -10,7 +10,7 @@ import { artifactResponse, decodeSegments, lookupArtifact } from './artifacts.ts
 import { DOCS_CSP, renderDocsPage } from './docs-page.ts'
 import { errorResponse, HTTP_CODES, serviceErrorResponse, serviceIssues, valibotIssues } from './errors.ts'
 import { openApiDocument } from './openapi.ts'
-import { DEFAULT_RATE_LIMIT, rateLimit, type RateLimit } from './rate-limit.ts'
+import { DEFAULT_RATE_LIMIT, rateLimit, VALIDATE_RATE_LIMIT, type RateLimit } from './rate-limit.ts'
 import { DecisionSchema, GenerationRequestSchema, ListQuerySchema, SessionIdSchema, toStartGeneration, ValidateBodySchema } from './schemas.ts'
 import type { GenerationService } from './service.ts'
 
@@ -32,6 +32,8 @@ export interface AppOptions {
   apiKeys?: readonly ApiKey[]
   /** `POST /api/v2/generate` per caller (key id, or client IP without keys); `null` turns it off. Default 30/min. */
   rateLimit?: RateLimit | null
+  /** Limit of `POST /api/v2/pipelines/validate` per caller (default 120/min); off when `rateLimit` is null. */
+  validateRateLimit?: RateLimit
   /** Largest request body in bytes (default 1 MiB); larger → 413, chunked bodies included. */
   bodyLimitBytes?: number
   /** The public base URL (`https://weft.example.com[/prefix]`): the WebSocket URL is derived from it, not from Host. */
@@ -120,12 +122,14 @@ export function createApp(service: GenerationService, opts: AppOptions): Hono<En
 
   const limitBody = bodyLimit({ maxSize: limit, onError: (c) => errorResponse(c, 413, 'PAYLOAD_TOO_LARGE', `the body is over the limit of ${limit} bytes`) })
   const clientIp = opts.clientIp ?? ((c: Context) => defaultClientIp(c, opts.trustProxy ?? false))
-  const perCaller: MiddlewareHandler<Env> = opts.rateLimit === null
-    ? (_c, next) => next()
-    : rateLimit(opts.rateLimit ?? DEFAULT_RATE_LIMIT, (c) => {
-      const principal = (c as Context<Env>).get('principal')
-      return principal === undefined ? `ip:${clientIp(c)}` : `key:${principal}`
-    })
+  const callerKey = (c: Context) => {
+    const principal = (c as Context<Env>).get('principal')
+    return principal === undefined ? `ip:${clientIp(c)}` : `key:${principal}`
+  }
+  const limited = (limit: RateLimit): MiddlewareHandler<Env> => (opts.rateLimit === null ? (_c, next) => next() : rateLimit(limit, callerKey))
+  const perCaller = limited(opts.rateLimit ?? DEFAULT_RATE_LIMIT)
+  // validation as an editor types: more calls than generations, but not without end (a big file costs seconds)
+  const perCallerValidate = limited(opts.validateRateLimit ?? VALIDATE_RATE_LIMIT)
 
   app.post('/api/v2/generate', perCaller, accept(JSON_TYPES), limitBody, async (c) => {
     const body = parse(GenerationRequestSchema, await readJson(c))
@@ -203,7 +207,7 @@ export function createApp(service: GenerationService, opts: AppOptions): Hono<En
 
   app.get('/api/v2/pipelines', async (c) => c.json(await service.listPipelines()))
 
-  app.post('/api/v2/pipelines/validate', accept([...YAML_TYPES, ...JSON_TYPES]), limitBody, async (c) => {
+  app.post('/api/v2/pipelines/validate', perCallerValidate, accept([...YAML_TYPES, ...JSON_TYPES]), limitBody, async (c) => {
     const text = JSON_TYPES.includes(mediaType(c) ?? '') ? parse(ValidateBodySchema, await readJson(c)).text : await c.req.text()
     return c.json(await service.validatePipeline(text))
   })

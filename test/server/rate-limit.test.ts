@@ -51,3 +51,16 @@ describe('429 on POST /api/v2/generate', () => {
     assert.equal((await postJson(app, '/api/v2/generate', { prompt: 'x' }, { 'x-api-key': KEY })).status, 202)
   })
 })
+
+describe('429 on POST /api/v2/pipelines/validate', () => {
+  it('validation has a budget of its own per caller: over it, 429; generations are not charged for it', async () => {
+    const { app, service } = setup({ rateLimit: { points: 1, durationS: 60 }, validateRateLimit: { points: 3, durationS: 60 } })
+    const validate = () => app.request('/api/v2/pipelines/validate', { method: 'POST', headers: { 'content-type': 'text/yaml' }, body: 'pipeline: p\nnodes: {}\n' })
+    for (let i = 0; i < 3; i++) assert.equal((await validate()).status, 200, `call ${i + 1}`)
+    const limited = await validate()
+    assert.equal(limited.status, 429)
+    assert.equal((await errorOf(limited)).code, 'RATE_LIMITED')
+    assert.equal(service.argsOf('validatePipeline').length, 3)
+    assert.equal((await postJson(app, '/api/v2/generate', { prompt: 'x' })).status, 202)
+  })
+})
