@@ -1,9 +1,10 @@
 // MediaProvider that renders real files offline with ffmpeg: palette cards for images, animated scene clips, stitched H.264/AAC films.
 import { randomBytes } from 'node:crypto'
-import { mkdir, mkdtemp, open, rename, rm, stat, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, open, readdir, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { WeftError } from '../errors.ts'
+import { pidAlive } from './lease-holder.ts'
 import type { ImageRequest, MediaProvider, MediaRequest, MediaResult, StitchRequest, VideoRequest } from '../ports.ts'
 import { clipGraph, MAX_CLIP_IMAGES } from '../media/clip-graph.ts'
 import { ffmpegPath, ffprobePath, fontPath, probe, runFfmpeg, type ProbeResult } from '../media/ffmpeg.ts'
@@ -37,6 +38,8 @@ const MAX_SIDE = 4096
 export class LocalMedia implements MediaProvider {
   readonly name = 'local'
   readonly #opts: LocalMediaOptions
+  /** Dead processes' scratch folders, swept before this provider's first render. */
+  #swept: Promise<void> | undefined
 
   constructor(opts: LocalMediaOptions = {}) {
     this.#opts = opts
@@ -135,12 +138,18 @@ export class LocalMedia implements MediaProvider {
     return { path: file, kind: 'video', width: info.width, height: info.height, duration_s: info.duration_s, source: SOURCE }
   }
 
-  /** Runs ffmpeg into a hidden sibling of `out` (with drawtext's text files in a scratch cwd), then renames it onto `out`. */
+  /**
+   * Runs ffmpeg into a hidden sibling of `out` (with drawtext's text files in a scratch cwd), then renames it onto `out`.
+   * What a killed process left (its partial siblings of `out`, its scratch folders) is removed first.
+   */
   async #write(out: string, signal: AbortSignal, texts: Record<string, string>, args: (tmp: string) => string[]): Promise<void> {
     const dir = path.dirname(out)
     await mkdir(dir, { recursive: true })
+    this.#swept ??= sweepScratch()
+    await Promise.all([this.#swept, removePartials(out)])
     const tmp = path.join(dir, `.${path.basename(out)}.${randomBytes(4).toString('hex')}.partial`)
-    const scratch = await mkdtemp(path.join(tmpdir(), 'weft-media-'))
+    // named for this process, so that a later one can tell a dead process's folder from a live one's
+    const scratch = await mkdtemp(path.join(tmpdir(), `${SCRATCH_PREFIX}${process.pid}-`))
     try {
       await Promise.all(Object.entries(texts).map(([name, text]) => writeFile(path.join(scratch, name), text)))
       await runFfmpeg(args(tmp), { signal, cwd: scratch, ffmpeg: this.#ffmpeg })
@@ -150,6 +159,25 @@ export class LocalMedia implements MediaProvider {
       await rm(scratch, { recursive: true, force: true })
     }
   }
+}
+
+const SCRATCH_PREFIX = 'weft-media-'
+
+/** Removes the scratch folders of processes that are gone (killed mid-render). */
+async function sweepScratch(): Promise<void> {
+  const names = await readdir(tmpdir()).catch(() => [] as string[])
+  await Promise.all(names.map(async (name) => {
+    const pid = Number(/^weft-media-(\d+)-/.exec(name)?.[1])
+    if (pid && pid !== process.pid && !pidAlive(pid)) await rm(path.join(tmpdir(), name), { recursive: true, force: true })
+  }))
+}
+
+/** Removes earlier partial files of `out` (an attempt killed mid-render): one node renders one `out` at a time. */
+async function removePartials(out: string): Promise<void> {
+  const dir = path.dirname(out)
+  const prefix = `.${path.basename(out)}.`
+  const names = await readdir(dir).catch(() => [] as string[])
+  await Promise.all(names.filter((n) => n.startsWith(prefix) && n.endsWith('.partial')).map((n) => rm(path.join(dir, n), { force: true })))
 }
 
 function invalid(message: string, details: Record<string, unknown>, cause?: unknown): WeftError {

@@ -152,6 +152,13 @@ export interface RunFfmpegOptions {
 const STDERR_TAIL = 8_000
 
 /**
+ * On Linux, ffmpeg starts through util-linux's `setpriv --pdeathsig KILL`, which asks the kernel to kill it when the
+ * thread that started it is gone: a weft process killed with -9 takes its encoders with it instead of leaving them
+ * writing for seconds. Where setpriv is missing, ffmpeg starts directly.
+ */
+const SETPRIV = process.platform === 'linux' && isExecutable('/usr/bin/setpriv') ? '/usr/bin/setpriv' : undefined
+
+/**
  * Runs ffmpeg with `-hide_banner -nostdin -y` before `args` (an argument array, never a shell). Resolves with the tail of
  * stderr; rejects with `MEDIA_FAILED` (`details: { exit_code, stderr_tail }`) on a non-zero exit, `FFMPEG_NOT_FOUND`
  * when the binary cannot be started, or the signal's reason when aborted.
@@ -166,7 +173,10 @@ export function runFfmpeg(args: readonly string[], opts: RunFfmpegOptions): Prom
     return Promise.reject(err)
   }
   return new Promise((resolve, reject) => {
-    const child = spawn(bin, ['-hide_banner', '-nostdin', '-y', ...args], { cwd: opts.cwd, stdio: ['ignore', 'ignore', 'pipe'], windowsHide: true })
+    const argv = ['-hide_banner', '-nostdin', '-y', ...args]
+    const child = SETPRIV
+      ? spawn(SETPRIV, ['--pdeathsig', 'KILL', '--', bin, ...argv], { cwd: opts.cwd, stdio: ['ignore', 'ignore', 'pipe'], windowsHide: true })
+      : spawn(bin, argv, { cwd: opts.cwd, stdio: ['ignore', 'ignore', 'pipe'], windowsHide: true })
     let tail = ''
     let partial = ''
     child.stderr.setEncoding('utf8')
@@ -192,6 +202,10 @@ export function runFfmpeg(args: readonly string[], opts: RunFfmpegOptions): Prom
       if (partial && opts.onStderrLine) opts.onStderrLine(partial)
       if (signal.aborted) return reject(signal.reason)
       if (code === 0) return resolve({ stderr_tail: tail })
+      // setpriv could not start the binary: the same as spawn's ENOENT/EACCES without it
+      if (SETPRIV && (code === 126 || code === 127) && /^setpriv: failed to execute/m.test(tail)) {
+        return reject(new WeftError('FFMPEG_NOT_FOUND', `cannot run ffmpeg at "${bin}" (${code === 127 ? 'ENOENT' : 'EACCES'}); set FFMPEG_PATH to an ffmpeg binary`, { retryable: false }))
+      }
       const lastLine = tail.trim().split(/\r?\n/).pop() ?? ''
       reject(new WeftError('MEDIA_FAILED', `ffmpeg exited with ${code ?? sig}: ${lastLine}`, { details: { exit_code: code ?? sig, stderr_tail: tail } }))
     })

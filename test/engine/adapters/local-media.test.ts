@@ -65,6 +65,28 @@ describe('LocalMedia: images', () => {
   it('leaves only the finished file in the folder (no temporary siblings)', () => {
     assert.deepEqual(readdirSync(path.dirname(req.out)).filter((f) => f.startsWith('.')), [])
   })
+
+  it('removes what a killed render left: the partial file of its output, and scratch folders of processes that are gone', async () => {
+    const out = file('img/again.png')
+    mkdirSync(path.dirname(out), { recursive: true })
+    const stale = path.join(path.dirname(out), '.again.png.deadbeef.partial')
+    writeFileSync(stale, 'half a picture')
+    // a pid that is not running here, and one that is (this process's parent)
+    let gone = 4_000_000
+    while (existsSync(`/proc/${gone}`)) gone++
+    const dead = mkdtempSync(path.join(tmpdir(), `weft-media-${gone}-`))
+    const running = mkdtempSync(path.join(tmpdir(), `weft-media-${process.ppid}-`))
+    try {
+      await new LocalMedia({ preset: 'ultrafast' }).render({ ...req, out }, live())
+      assert.equal(existsSync(stale), false, 'the partial file is gone')
+      assert.equal(existsSync(dead), false, 'the dead process\'s scratch folder is gone')
+      assert.equal(existsSync(running), true, 'a live process\'s scratch folder is kept')
+      assert.deepEqual(readdirSync(path.dirname(out)).filter((f) => f.startsWith('.again')), [])
+    } finally {
+      rmSync(dead, { recursive: true, force: true })
+      rmSync(running, { recursive: true, force: true })
+    }
+  })
 })
 
 describe('LocalMedia: video clips', () => {

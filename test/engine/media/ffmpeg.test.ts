@@ -1,6 +1,7 @@
 import { describe, it, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { spawn } from 'node:child_process'
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { ffmpegPath, ffprobePath, filterValue, fontPath, probe, readProbe, runFfmpeg } from '../../../engine/media/ffmpeg.ts'
@@ -111,5 +112,48 @@ describe('media/ffmpeg: running ffmpeg and ffprobe', () => {
     assert.equal(info.duration_s, 2.5)
     assert.equal(Math.round(info.fps * 1000), 29970)
     assert.equal(readProbe({}).has_video, false)
+  })
+})
+
+describe('media/ffmpeg: a killed weft takes its encoders with it', () => {
+  /** Pids of the processes whose parent is `pid` and whose name is `name` (Linux /proc). */
+  const childrenNamed = (pid: number, name: string): number[] => readdirSync('/proc').filter((d) => /^\d+$/.test(d)).flatMap((d) => {
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8')
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
+      return ppid === pid && comm === name ? [Number(d)] : []
+    } catch {
+      return []
+    }
+  })
+  const alive = (pid: number) => {
+    try {
+      // a zombie (reaped by init soon) counts as gone
+      return !/^\S+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))
+    } catch {
+      return false
+    }
+  }
+
+  it('SIGKILL of the process that started ffmpeg stops ffmpeg too (no orphan rendering on)', { skip: process.platform === 'linux' ? false : 'Linux only (parent-death signal)' }, async () => {
+    const script = `import { runFfmpeg } from ${JSON.stringify(path.resolve('engine/media/ffmpeg.ts'))}
+runFfmpeg(['-re', '-f', 'lavfi', '-i', 'testsrc2=s=64x64:r=25:d=120', '-f', 'null', '-'], { signal: new AbortController().signal }).catch(() => {})
+setInterval(() => {}, 1000)`
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: 'ignore' })
+    try {
+      let encoders: number[] = []
+      for (let i = 0; i < 100 && encoders.length === 0; i++) {
+        await new Promise((r) => setTimeout(r, 100))
+        encoders = childrenNamed(child.pid!, 'ffmpeg')
+      }
+      assert.equal(encoders.length, 1, 'ffmpeg started under the child')
+      child.kill('SIGKILL')
+      const t0 = Date.now()
+      while (alive(encoders[0]!) && Date.now() - t0 < 3000) await new Promise((r) => setTimeout(r, 50))
+      assert.equal(alive(encoders[0]!), false, `ffmpeg ${encoders[0]} still runs ${Date.now() - t0} ms after its parent was killed`)
+    } finally {
+      child.kill('SIGKILL')
+    }
   })
 })
