@@ -78,7 +78,8 @@ if (o.cli !== 'tsx' && !existsSync(weft[0]!)) {
 }
 
 const work = mkdtempSync(path.join(tmpdir(), 'weft-crash-'))
-const env: Record<string, string | undefined> = { ...process.env, WEFT_DATA_DIR: path.join(work, 'data'), WEFT_LEASE_TTL: `${ttlMs}ms` }
+// the pipelines are written to a temporary folder; their node type is the bench's own (bench/nodes)
+const env: Record<string, string | undefined> = { ...process.env, WEFT_DATA_DIR: path.join(work, 'data'), WEFT_LEASE_TTL: `${ttlMs}ms`, WEFT_PLUGIN_DIRS: path.join(root, 'bench', 'nodes') }
 if (store === 'postgres') env.DATABASE_URL = databaseUrl
 else delete env.DATABASE_URL
 

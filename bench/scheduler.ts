@@ -43,6 +43,9 @@ const width = Number(o.width)
 const depth = Number(o.depth)
 const budgetMs = Number(o['budget-ms'])
 
+/** The bench's own folder in the sources (also when run from dist/): its node types live in `nodes/`. */
+const here = path.dirname(fileURLToPath(import.meta.url)).replace(`${path.sep}dist${path.sep}bench`, `${path.sep}bench`)
+
 /** The same shapes as the peer harness: node ids, their dependencies, and the critical path in work units. */
 function describeShape(): { nodes: Array<{ id: string; deps: string[] }>; criticalPath: number } {
   const nodes: Array<{ id: string; deps: string[] }> = []
@@ -67,7 +70,6 @@ function describeShape(): { nodes: Array<{ id: string; deps: string[] }>; critic
 
 function pipelineYaml(nodes: Array<{ id: string; deps: string[] }>): string {
   // from dist/bench/ the plugin still lives in bench/nodes/ of the sources
-  const here = path.dirname(fileURLToPath(import.meta.url)).replace(`${path.sep}dist${path.sep}bench`, `${path.sep}bench`)
   const lines = [`pipeline: bench-${shape}`, `plugins: [${JSON.stringify(path.join(here, 'nodes', 'work.mjs'))}]`]
   if (concurrency > 0) lines.push(`concurrency: ${concurrency}`)
   lines.push('nodes:')
@@ -92,7 +94,8 @@ const tBuild = performance.now()
 const dir = mkdtempSync(path.join(tmpdir(), 'weft-bench-'))
 const file = path.join(dir, 'bench.yaml')
 writeFileSync(file, pipelineYaml(nodes))
-const loaded = await loadPipeline(file)
+// the generated file lives in a temporary folder; its node type is the bench's own
+const loaded = await loadPipeline(file, { pluginDirs: [path.join(here, 'nodes')] })
 if (!loaded.pipeline) throw new Error(loaded.diagnostics.map((d) => d.message).join('\n'))
 const pipeline = loaded.pipeline
 const executor = o.executor === 'inline' ? new InlineExecutor() : new PiscinaExecutor()

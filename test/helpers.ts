@@ -15,6 +15,13 @@ import type { RunEvent, RunRecord } from '../engine/ports.ts'
 export const fixtures = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures')
 export const workPlugin = path.join(fixtures, 'plugins', 'work.mjs')
 
+/**
+ * The folders the tests' pipelines take plugins from besides their own: the fixture plugins, and the benches' node
+ * types. `npm test` sets WEFT_PLUGIN_DIRS to them; a test file run alone gets them here (its `weft` children too).
+ */
+export const testPluginDirs = [path.join(fixtures, 'plugins'), path.join(fixtures, '..', '..', 'bench', 'nodes')]
+process.env.WEFT_PLUGIN_DIRS ??= testPluginDirs.join(path.delimiter)
+
 /** Writes YAML to a temp file (so `plugins:` paths resolve) and loads it. `$WORK` names the work plugin. */
 export async function load(yaml: string, name = 'pipeline.yaml'): Promise<LoadResult> {
   const dir = mkdtempSync(path.join(tmpdir(), 'weft-test-'))

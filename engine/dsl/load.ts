@@ -14,6 +14,7 @@ import { checkReferences } from './references.ts'
 import { findCycles } from './cycles.ts'
 import { reportIssues } from './issues.ts'
 import { promptDirsFor } from '../prompts.ts'
+import { checkPluginFile, pluginDirsFromEnv } from './plugin-file.ts'
 
 export interface LoadOptions {
   /** Registry to start from (default: the built-in node types). Plugins are added to a copy. */
@@ -22,6 +23,8 @@ export interface LoadOptions {
   text?: string
   /** false: a `plugins:` entry is refused (PLUGIN_NOT_ALLOWED) instead of loaded — for pipelines sent by clients. */
   plugins?: boolean
+  /** Folders plugins may come from besides the pipeline's own (default: `WEFT_PLUGIN_DIRS`). */
+  pluginDirs?: readonly string[]
   /** false: a `prompts:` folder is refused (PROMPTS_NOT_ALLOWED); names resolve from the file's folder upwards. */
   promptsKey?: boolean
 }
@@ -103,6 +106,12 @@ export async function loadPipeline(file: string, opts: LoadOptions = {}): Promis
     const abs = path.resolve(baseDir, entry)
     if (opts.plugins === false) {
       r.report('PLUGIN_NOT_ALLOWED', ['plugins', i], 'plugins are not loaded from pipelines sent to the server; install the pipeline on the server instead')
+      continue
+    }
+    // a plugin is code, and importing it runs it: only files the operator placed are loaded
+    const allowed = checkPluginFile(abs, baseDir, opts.pluginDirs ?? pluginDirsFromEnv())
+    if (!allowed.ok) {
+      r.report(allowed.code, ['plugins', i], allowed.message)
       continue
     }
     const loaded = await loadPlugin(abs)

@@ -14,11 +14,13 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { openRunStore } from '../../engine/adapters/open-store.ts'
 import type { ApprovalRecord, RunEvent, RunRecord } from '../../engine/ports.ts'
+import { testPluginDirs } from '../helpers.ts'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
 const dir = mkdtempSync(path.join(tmpdir(), 'weft-crash-test-'))
 type Env = Record<string, string | undefined>
-const sqliteEnv: Env = { ...process.env, WEFT_DATA_DIR: path.join(dir, 'data'), WEFT_LEASE_TTL: '30s' }
+const plugins = testPluginDirs.join(path.delimiter)
+const sqliteEnv: Env = { ...process.env, WEFT_DATA_DIR: path.join(dir, 'data'), WEFT_LEASE_TTL: '30s', WEFT_PLUGIN_DIRS: plugins }
 delete sqliteEnv.DATABASE_URL
 
 // bench/nodes/logged.mjs: a `start` line when an execution begins, an `end` line when its work is done
@@ -259,7 +261,7 @@ after(() => rmSync(dir, { recursive: true, force: true }))
 
 const stores: Array<[string, Env | undefined]> = [
   ['SQLite', sqliteEnv],
-  ['Postgres', process.env.DATABASE_URL ? { ...process.env, WEFT_DATA_DIR: path.join(dir, 'pg-data'), WEFT_LEASE_TTL: '30s' } : undefined],
+  ['Postgres', process.env.DATABASE_URL ? { ...process.env, WEFT_DATA_DIR: path.join(dir, 'pg-data'), WEFT_LEASE_TTL: '30s', WEFT_PLUGIN_DIRS: plugins } : undefined],
 ]
 
 for (const [name, env] of stores) describe(`crash safety (${name}): SIGKILL, then weft resume`, () => {

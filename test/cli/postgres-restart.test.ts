@@ -12,6 +12,7 @@ import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import postgres, { type Sql } from 'postgres'
+import { testPluginDirs } from '../helpers.ts'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
 const bin = '/usr/lib/postgresql/15/bin'
@@ -147,7 +148,7 @@ interface Exit {
 function weft(args: string[], env: Record<string, string>): { exited: Promise<Exit> } {
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'cli', 'weft.ts'), ...args], {
     cwd: root,
-    env: { ...process.env, WEFT_DATA_DIR: path.join(dir, 'weft'), WEFT_LEASE_TTL: '1s', ...env },
+    env: { ...process.env, WEFT_DATA_DIR: path.join(dir, 'weft'), WEFT_LEASE_TTL: '1s', WEFT_PLUGIN_DIRS: testPluginDirs.join(path.delimiter), ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   })
   children.add(child)
