@@ -4,7 +4,7 @@ import { PgDialect, type PgDatabase, type PgQueryResultHKT, type PgSelect } from
 import { WeftError } from '../errors.ts'
 import type { ApprovalRecord, Decision, LeaseHolder, RunEvent, RunQuery, RunRecord, RunStatus, RunStore, StoreWrite } from '../ports.ts'
 import { readApproval, readEvent, readRun, RUN_STATUSES, type EventInsert, type NodeRow } from '../db/records.ts'
-import { chunks, chunkSize, excludedSet, planBatch, type Plan } from '../db/batch.ts'
+import { chunks, chunkSize, excludedColumns, planBatch, type Plan } from '../db/batch.ts'
 import { approvals, generationEvents, generationNodes, generations } from '../db/schema.ts'
 import { StoreOps, type ReconnectPolicy } from './store-ops.ts'
 import { holderGone, thisProcess, type ProcessIdentity } from './lease-holder.ts'
@@ -20,7 +20,7 @@ const NODE_CHUNK = chunkSize(Object.keys(getTableColumns(generationNodes)).lengt
 const EVENT_CHUNK = chunkSize(Object.keys(getTableColumns(generationEvents)).length)
 
 /** A node update replaces the whole row, except where the node stood in the run as created. */
-const NODE_UPSERT = excludedSet(generationNodes)
+const NODE_UPSERT = Object.fromEntries(excludedColumns(getTableColumns(generationNodes)).map(([key, text]) => [key, sql.raw(text)]))
 
 const NODE_ORDER = [sql`${generationNodes.position} asc nulls last`, asc(generationNodes.nodeId)]
 const RUN_ORDER = [desc(generations.createdAt), desc(generations.id)]

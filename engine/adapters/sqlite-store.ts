@@ -2,14 +2,14 @@
 import { mkdirSync } from 'node:fs'
 import path from 'node:path'
 import Database from 'better-sqlite3'
-import { and, asc, desc, eq, getTableColumns, gt, inArray, isNull, notInArray, or, sql, type Placeholder, type SQL, type Table } from 'drizzle-orm'
-import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3'
-import { readMigrationFiles } from 'drizzle-orm/migrator'
-import type { SQLiteSelect } from 'drizzle-orm/sqlite-core'
+import {
+  and, asc, desc, drizzle, eq, getTableColumns, gt, inArray, isNull, notInArray, or, readMigrationFiles, sql,
+  type BetterSQLite3Database, type Placeholder, type SQL, type SQLiteSelect, type Table,
+} from '../db/drizzle-sqlite.ts'
 import { WeftError } from '../errors.ts'
 import type { ApprovalRecord, Decision, LeaseHolder, RunEvent, RunQuery, RunRecord, RunStatus, RunStore, StoreWrite } from '../ports.ts'
 import { readApproval, readEvent, readRun, RUN_STATUSES, type NodeRow } from '../db/records.ts'
-import { chunks, chunkSize, excludedSet, planBatch, type Plan } from '../db/batch.ts'
+import { chunks, chunkSize, excludedColumns, planBatch, type Plan } from '../db/batch.ts'
 import { migrationsFolder } from '../db/migrations-folder.ts'
 import { approvals, generationEvents, generationNodes, generations } from '../db/sqlite-schema.ts'
 import { DEFAULT_RECONNECT_MS, rootCause, StoreOps } from './store-ops.ts'
@@ -26,7 +26,7 @@ const BUSY_TIMEOUT_MS = 250
 export const DEFAULT_BUSY_MS = DEFAULT_RECONNECT_MS
 
 const RUN_CHUNK = chunkSize(Object.keys(getTableColumns(generations)).length)
-const NODE_UPSERT = excludedSet(generationNodes)
+const NODE_UPSERT = Object.fromEntries(excludedColumns(getTableColumns(generationNodes)).map(([key, text]) => [key, sql.raw(text)]))
 const NODE_ORDER = [sql`${generationNodes.position} is null`, asc(generationNodes.position), asc(generationNodes.nodeId)]
 const RUN_ORDER = [desc(generations.createdAt), desc(generations.id)]
 

@@ -1,5 +1,4 @@
 // A batch of store writes grouped into rows per table, for the SQL stores (Postgres and SQLite alike). Pure.
-import { getTableColumns, sql, type SQL, type Table } from 'drizzle-orm'
 import { WeftError } from '../errors.ts'
 import type { StoreWrite } from '../ports.ts'
 import { eventRow, nodeRow, runColumns, runRow, type EventInsert, type NodeInsert, type RunInsert } from './records.ts'
@@ -96,12 +95,11 @@ export function* chunks<T>(items: Iterable<T>, size: number): Generator<T[]> {
 
 /**
  * The SET of an upsert that replaces a node row with the incoming one (`excluded.<column>`, in Postgres and SQLite
- * alike), except its key and where the node stood in the run as created.
+ * alike), except its key and where the node stood in the run as created: [key, SQL text] pairs, for `sql.raw`.
+ * (No drizzle import here: each store builds its SQL with its own drizzle, see drizzle-sqlite.ts.)
  */
-export function excludedSet(table: Table): Record<string, SQL> {
-  return Object.fromEntries(
-    Object.entries(getTableColumns(table))
-      .filter(([key]) => key !== 'runId' && key !== 'nodeId' && key !== 'position')
-      .map(([key, col]) => [key, sql.raw(`excluded."${col.name}"`)]),
-  )
+export function excludedColumns(columns: Record<string, { name: string }>): Array<[string, string]> {
+  return Object.entries(columns)
+    .filter(([key]) => key !== 'runId' && key !== 'nodeId' && key !== 'position')
+    .map(([key, col]) => [key, `excluded."${col.name}"`])
 }

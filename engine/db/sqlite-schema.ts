@@ -1,6 +1,5 @@
 // The drizzle schema of the embedded store (SQLite): the same tables, columns and keys as schema.ts (Postgres).
-import { sql } from 'drizzle-orm'
-import { customType, index, integer, primaryKey, real, sqliteTable, text } from 'drizzle-orm/sqlite-core'
+import { customType, index, integer, primaryKey, real, sql, sqliteTable, text } from './drizzle-sqlite.ts'
 
 /** JSON kept as text; every JSON value round-trips (SQL NULL stays NULL: drizzle does not encode nulls). */
 const json = customType<{ data: unknown; driverData: string }>({

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn, spawnSync } from 'node:child_process'
 import path from 'node:path'
-import { copyFileSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { fixtures } from '../helpers.ts'
 
@@ -167,5 +167,21 @@ describe('the built CLI (dist/, as npm installs it)', () => {
     const r = spawnSync(process.execPath, [built, 'validate', 'ad.yaml'], { cwd: dir, encoding: 'utf8', env })
     assert.equal(r.status, 0, r.stdout + r.stderr)
     assert.doesNotMatch(r.stdout + r.stderr, /PROMPT_NOT_FOUND/)
+  })
+
+  it('records a run in SQLite and shows it, through the bundled drizzle module (one file, no drizzle-orm import left)', {
+    skip: existsSync(built) ? false : 'dist/ is not built (npm install builds it; CI runs npm ci)',
+  }, () => {
+    const bundle = readFileSync(path.join(root, 'dist', 'engine', 'db', 'drizzle-sqlite.js'), 'utf8')
+    assert.doesNotMatch(bundle, /^import .* from ['"]drizzle-orm/m, 'drizzle is bundled into the file, not imported')
+    assert.match(bundle, /^import Client from "better-sqlite3"/m, 'the native binding stays a package')
+    const data = mkdtempSync(path.join(tmpdir(), 'weft-built-'))
+    const run = (...args: string[]) => spawnSync(process.execPath, [built, ...args], { cwd: root, encoding: 'utf8', env: { ...env, WEFT_DATA_DIR: data, DATABASE_URL: '' } })
+    const done = run('run', pipe('cli-run.yaml'), '--input', 'word=hi', '--json')
+    assert.equal(done.status, 0, done.stderr)
+    const id = (JSON.parse(done.stdout) as { id: string }).id
+    const shown = run('show', id, '--json')
+    assert.equal(shown.status, 0, shown.stderr)
+    assert.equal((JSON.parse(shown.stdout) as { status: string }).status, 'completed')
   })
 })
