@@ -1,4 +1,5 @@
 // fan_out: runs a child node (or a small graph of steps) once per item of a list, at most `concurrency` at once, results in input order.
+import { setMaxListeners } from 'node:events'
 import * as v from 'valibot'
 import { defineNode, type ChildOutcome } from '../engine/node-def.ts'
 import { WeftError, type ErrorInfo } from '../engine/errors.ts'
@@ -39,6 +40,8 @@ export const fanOutNode = defineNode({
     }
     const outcomes: Array<ChildOutcome | undefined> = new Array(items.length)
     const stop = new AbortController()
+    // every running item listens on it (and what an item runs, a plugin's own listener included): as many as `concurrency`
+    setMaxListeners(0, stop.signal)
     const onAbort = () => stop.abort(ctx.signal.reason)
     ctx.signal.addEventListener('abort', onAbort, { once: true })
     let next = 0

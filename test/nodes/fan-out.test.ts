@@ -28,6 +28,26 @@ nodes:
   })
 })
 
+describe('fan_out: many items at once', () => {
+  it('24 items that each listen for an abort raise no MaxListenersExceededWarning', async () => {
+    const warnings: string[] = []
+    const onWarning = (w: Error) => warnings.push(`${w.name}: ${w.message}`)
+    process.on('warning', onWarning)
+    try {
+      // the work node waits with an abortable timer: one abort listener per running item
+      const items = Array.from({ length: 24 }, (_, i) => i).join(', ')
+      const p = await pipeline(`pipeline: many\nplugins: [$WORK]\nnodes:\n  each:\n    type: fan_out\n    items: \${{ [${items}] }}\n    node: { type: work, ms: 30 }\n`)
+      const r = await run(p)
+      assert.equal(r.record.status, 'completed')
+      // warnings are emitted on the next tick
+      await new Promise((resolve) => setImmediate(resolve))
+      assert.deepEqual(warnings.filter((w) => w.startsWith('MaxListenersExceededWarning')), [])
+    } finally {
+      process.off('warning', onWarning)
+    }
+  })
+})
+
 describe('fan_out with steps (a small graph per item)', () => {
   it('runs the steps of each item in dependency order, with earlier steps in scope, results in input order', async () => {
     const p = await pipeline(`pipeline: g
