@@ -109,6 +109,18 @@ export function containsExpression(value: unknown): boolean {
   return false
 }
 
+/** An expression as an error message quotes it: whole when short, else its start and its length. */
+function quoted(source: string): string {
+  const text = source.trim()
+  return text.length <= 160 ? `\`${text}\`` : `\`${text.slice(0, 120)}…\` (${text.length} characters)`
+}
+
+/** The parser's or evaluator's own words, without the copy of the expression some of them carry. */
+function reason(e: { summary?: string; message?: string }): string {
+  const text = (e.summary ?? e.message ?? 'unknown error').split('\n')[0]!
+  return text.length <= 300 ? text : `${text.slice(0, 300)}…`
+}
+
 /** Parses one CEL expression. Throws WeftError EXPRESSION_SYNTAX with `details.offset` on failure. */
 export function compileExpression(source: string): CompiledExpression {
   let fn: ReturnType<Environment['parse']>
@@ -117,7 +129,7 @@ export function compileExpression(source: string): CompiledExpression {
   } catch (err) {
     const e = err as { summary?: string; message?: string; range?: { start: number } }
     const leading = source.length - source.trimStart().length
-    throw new WeftError('EXPRESSION_SYNTAX', `invalid expression \`${source.trim()}\`: ${e.summary ?? e.message}`, {
+    throw new WeftError('EXPRESSION_SYNTAX', `invalid expression ${quoted(source)}: ${reason(e)}`, {
       details: { offset: leading + (e.range?.start ?? 0) },
       retryable: false,
     })
@@ -132,8 +144,8 @@ export function compileExpression(source: string): CompiledExpression {
         return fromCel(fn(scope))
       } catch (err) {
         const e = err as { summary?: string; message?: string }
-        throw new WeftError('EXPRESSION_FAILED', `expression \`${source.trim()}\` failed: ${e.summary ?? e.message}`, {
-          details: { expression: source.trim() },
+        throw new WeftError('EXPRESSION_FAILED', `expression ${quoted(source)} failed: ${reason(e)}`, {
+          details: { expression: source.trim().slice(0, 2000) },
           retryable: false,
         })
       }

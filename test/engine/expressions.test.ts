@@ -64,3 +64,27 @@ describe('expressions', () => {
     assert.throws(() => render('${{ inputs.__proto__ }}'), { code: 'EXPRESSION_FAILED' })
   })
 })
+
+describe('expression errors quote a long expression briefly', () => {
+  const long = Array.from({ length: 20_000 }, () => '1').join(' + ')
+  const errorOf = (f: () => unknown) => {
+    try {
+      f()
+    } catch (err) {
+      return err as { code: string; message: string; details: { expression?: string } }
+    }
+    assert.fail('expected an error')
+  }
+  it('a syntax error in an 80 KB expression: its start, its length and the reason, in a few hundred characters', () => {
+    const e = errorOf(() => compileExpression(`${long} +`))
+    assert.equal(e.code, 'EXPRESSION_SYNTAX')
+    assert.ok(e.message.length < 500, `${e.message.length} characters`)
+    assert.match(e.message, /^invalid expression `1 \+ 1 \+ .*…` \(\d+ characters\): \S/)
+  })
+  it('an evaluation error likewise, with at most 2,000 characters of it in the details', () => {
+    const e = errorOf(() => compileExpression(`inputs.missing.field + '${'x'.repeat(80_000)}'`).evaluate({ inputs: {} }))
+    assert.equal(e.code, 'EXPRESSION_FAILED')
+    assert.ok(e.message.length < 500, `${e.message.length} characters`)
+    assert.equal(e.details.expression?.length, 2000)
+  })
+})
