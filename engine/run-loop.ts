@@ -93,7 +93,10 @@ export async function runPipeline(opts: RunOptions): Promise<RunRecord> {
   let fresh: RunOptions
   try {
     const record = await opts.store.getRun(id)
-    if (!record) throw new WeftError('RUN_NOT_FOUND', `run ${id} is not recorded`, { retryable: false })
+    if (!record) {
+      throw resume.onlyIf ? new WeftError('RUN_FINISHED', `run ${id} is gone; not resumed`, { retryable: false })
+        : new WeftError('RUN_NOT_FOUND', `run ${id} is not recorded`, { retryable: false })
+    }
     const later = await opts.store.listEvents(id, resume.lastSeq)
     fresh = { ...opts, resume: { ...resume, record, lastSeq: later.at(-1)?.seq ?? resume.lastSeq } }
   } catch (err) {
@@ -213,18 +216,12 @@ export class Run {
     }
     const lease = this.opts.lease
     const ttl = lease?.ttlMs ?? 30_000
-    const claim = async (): Promise<void> => {
-      if (lease) await claimLease(this.opts.store, this.id, lease.owner, ttl, this.clock)
-    }
-    if (earlier) await claim()
+    // a resume under a lease holds it already, and `earlier` was read once it did (see runPipeline)
     const onlyIf = this.opts.resume?.onlyIf
-    if (earlier && onlyIf) {
-      // between reading the record and taking the lease, someone may have ended the run (a cancel)
-      const now = await this.opts.store.getRun(this.id)
-      if (!now || !onlyIf.includes(now.status)) {
-        if (lease) await this.opts.store.releaseRun(this.id, lease.owner)
-        throw new WeftError('RUN_FINISHED', `run ${this.id} is ${now?.status ?? 'gone'}; not resumed`, { retryable: false })
-      }
+    if (earlier && onlyIf && !onlyIf.includes(earlier.status)) {
+      // between the caller reading the record and the lease, someone may have ended the run (a cancel)
+      if (lease) await this.opts.store.releaseRun(this.id, lease.owner)
+      throw new WeftError('RUN_FINISHED', `run ${this.id} is ${earlier.status}; not resumed`, { retryable: false })
     }
     if (earlier) {
       // pending again: every node that will run now starts from a clean record
@@ -239,7 +236,8 @@ export class Run {
       const created: RunRecord = { ...run, nodes: Object.fromEntries([...this.nodes.values()].map((s) => [s.spec.id, { ...s.record }])) }
       await this.record([{ kind: 'run.create', run: created }, this.event('run.started', undefined, { pipeline: pipeline.name, nodes: this.nodes.size })])
     }
-    if (!earlier) await claim()
+    // a new run is leased once it exists
+    if (!earlier && lease) await claimLease(this.opts.store, this.id, lease.owner, ttl, this.clock)
     // one renewal at a time (a slow store must not pile them up), and the last one awaited before the release:
     // a renewal landing after it would hold the lease of a run nobody drives
     let renewing: Promise<unknown> | undefined

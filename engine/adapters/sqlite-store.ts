@@ -23,7 +23,7 @@ import { sqliteError } from './sqlite-errors.ts'
 const BUSY_TIMEOUT_MS = 250
 
 /** How long an operation keeps trying while other processes hold the database busy, past SQLite's own wait. */
-export const DEFAULT_BUSY_MS = DEFAULT_RECONNECT_MS
+const DEFAULT_BUSY_MS = DEFAULT_RECONNECT_MS
 
 const RUN_CHUNK = chunkSize(Object.keys(getTableColumns(generations)).length)
 const NODE_UPSERT = Object.fromEntries(excludedColumns(getTableColumns(generationNodes)).map(([key, text]) => [key, sql.raw(text)]))
@@ -49,7 +49,7 @@ export interface SqliteStoreOptions {
 }
 
 /** Whether an error is SQLite answering that another connection holds the lock it needs. */
-export function isBusy(err: unknown): boolean {
+function isBusy(err: unknown): boolean {
   const code = (rootCause(err) as { code?: unknown })?.code
   return typeof code === 'string' && (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'))
 }
@@ -126,11 +126,6 @@ export class SqliteRunStore implements RunStore {
 
   get #insertEvent() {
     return (this.#eventStatement ??= prepareEventInsert(this.#client, this.#db))
-  }
-
-  /** The database file. */
-  get file(): string {
-    return this.#file
   }
 
   /** Runs a synchronous operation with the store's retries; SQLite's errors become the engine's codes (`map`). */

@@ -4,7 +4,7 @@ import type { StoreWrite } from '../ports.ts'
 import { eventRow, nodeRow, runColumns, runRow, type EventInsert, type NodeInsert, type RunInsert } from './records.ts'
 
 /** Most parameters a statement takes: Postgres allows 65535 and SQLite 32766; stay well below. */
-export const MAX_PARAMS = 30_000
+const MAX_PARAMS = 30_000
 
 /** Rows a multi-row insert into a table of `columns` columns may carry. */
 export const chunkSize = (columns: number) => Math.floor(MAX_PARAMS / columns)
