@@ -2,7 +2,7 @@
 import { after, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn, spawnSync } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -25,6 +25,15 @@ async function until(cond: () => boolean): Promise<void> {
 }
 
 after(() => rmSync(dir, { recursive: true, force: true }))
+
+/**
+ * Replaces the file at once: a poller reading it every few ms must never see it half written (a partial
+ * `review: approve` reads as another invalid decision, told as a new problem).
+ */
+function writeAtomic(file: string, text: string): void {
+  writeFileSync(`${file}.tmp`, text)
+  renameSync(`${file}.tmp`, file)
+}
 
 describe('FileDecisions', () => {
   it('waits while the file is missing or names other gates, then answers from it', async () => {
@@ -58,18 +67,18 @@ describe('FileDecisions', () => {
 
   it('reports an invalid file once per problem and goes on waiting until it is fixed', async () => {
     const file = fresh()
-    writeFileSync(file, 'review: maybe\n')
+    writeAtomic(file, 'review: maybe\n')
     const problems: string[] = []
     const source = new FileDecisions(file, { pollMs: 5, onProblem: (m) => problems.push(m) })
     const decided = source.decide(request('review'), AbortSignal.timeout(10_000))
     await until(() => problems.length === 1)
-    writeFileSync(file, 'review: [\n')
+    writeAtomic(file, 'review: [\n')
     await until(() => problems.length === 2)
-    writeFileSync(file, '- review\n')
+    writeAtomic(file, '- review\n')
     await until(() => problems.length === 3)
     // the same problem again is not told again
     await sleep(30)
-    writeFileSync(file, 'review: approve\n')
+    writeAtomic(file, 'review: approve\n')
     assert.deepEqual(await decided, { decision: 'approve', by: 'file' })
     assert.deepEqual(problems.map((m) => /at review|not valid YAML|got a list/.exec(m)?.[0]), ['at review', 'not valid YAML', 'got a list'])
   })
