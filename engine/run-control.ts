@@ -1,8 +1,8 @@
 // Control nodes (fan-out, approval) run inside the run loop: their children, their decisions.
-import type { ChildGraphSpec, ChildNodeSpec, NodeSpec } from './dsl/pipeline.ts'
+import type { ChildNodeSpec, NodeSpec } from './dsl/pipeline.ts'
+import { runStepGraph } from './step-graph.ts'
 import type { ChildOutcome, ControlContext, Progress } from './node-def.ts'
 import type { ApprovalRequest, Decision, Revision, TaskOutcome } from './ports.ts'
-import type { ErrorInfo } from './errors.ts'
 import { renderTemplate, toCel } from './expressions.ts'
 import { toErrorInfo, WeftError } from './errors.ts'
 import { validateWith } from './execute-task.ts'
@@ -41,7 +41,7 @@ export async function runControl(run: Run, state: NodeState): Promise<void> {
       workDir: run.workDir,
       providers: {},
       prompts: run.opts.pipeline.promptDirs,
-      runChild: (extra, o) => (spec.steps ? runSteps(run, state, spec.steps, extra, o) : runChild(run, state, state.spec.child as ChildNodeSpec, { ...run.scope, ...(toCel(extra) as Record<string, unknown>) }, o)),
+      runChild: (extra, o) => (spec.steps ? runStepGraph(spec.steps, { ...run.scope, ...(toCel(extra) as Record<string, unknown>) }, o, (step, scope, so) => runChild(run, state, step, scope, so)) : runChild(run, state, state.spec.child as ChildNodeSpec, { ...run.scope, ...(toCel(extra) as Record<string, unknown>) }, o)),
       rerun: (nodeId, revision) => rerun(run, state, nodeId, revision, ac.signal),
       requestDecision: (req, auto) => requestDecision(run, state, req, ac.signal, auto),
       outputOf: (id) => run.nodes.get(id)?.record.output ?? null,
@@ -76,73 +76,6 @@ async function runChild(run: Run, state: NodeState, child: ChildNodeSpec, scope:
     return await run.attempts(state, taskId, child.type, child.module, fields, child.retry, child.timeoutMs, state.spec.pool, (p) => run.progress(state.spec.id, { ...p, item: o.key, ...(o.step ? { step: o.step } : {}) }), () => {}, o.signal)
   } finally {
     run.release(state.spec.pool)
-  }
-}
-
-type StepResult = { status: 'succeeded' | 'failed' | 'skipped' | 'cancelled'; output: unknown; error: ErrorInfo | null }
-
-/**
- * Runs a child graph once (one fan-out item): each step starts when the steps it needs have succeeded; a
- * step skipped by its `when` skips those that need it; the first failure stops the item's other steps.
- */
-async function runSteps(run: Run, state: NodeState, graph: ChildGraphSpec, extra: Record<string, unknown>, o: { signal: AbortSignal; key: string }): Promise<ChildOutcome> {
-  const base = { ...run.scope, ...(toCel(extra) as Record<string, unknown>) }
-  const results = new Map<string, StepResult>()
-  const scope = () => ({
-    ...base,
-    steps: toCel(Object.fromEntries([...results].map(([id, res]) => [id, { output: res.output, status: res.status, error: res.error && { code: res.error.code, message: res.error.message } }]))),
-  })
-  const stop = new AbortController()
-  const onAbort = () => stop.abort(o.signal.reason)
-  if (o.signal.aborted) onAbort()
-  else o.signal.addEventListener('abort', onAbort, { once: true })
-  let failure: { step: string; error: ErrorInfo } | undefined
-  const started = new Map<string, Promise<void>>()
-  const runStep = (id: string): Promise<void> => {
-    let p = started.get(id)
-    if (!p) started.set(id, (p = stepOnce(id)))
-    return p
-  }
-  const stepOnce = async (id: string): Promise<void> => {
-    const step = graph.steps.get(id)!
-    await Promise.all(step.deps.map(runStep))
-    const settle = (res: StepResult) => void results.set(id, res)
-    if (stop.signal.aborted) return settle({ status: 'cancelled', output: null, error: null })
-    if (step.deps.some((d) => results.get(d)?.status !== 'succeeded')) return settle({ status: 'skipped', output: null, error: null })
-    let ok: unknown = true
-    if (step.when) {
-      try {
-        ok = renderTemplate(step.when, scope())
-      } catch (err) {
-        ok = err
-      }
-    }
-    if (ok === false) return settle({ status: 'skipped', output: null, error: null })
-    const outcome: ChildOutcome = ok === true
-      ? await runChild(run, state, step, scope(), { signal: stop.signal, key: o.key, step: id })
-      : { ok: false, error: ok instanceof Error ? toErrorInfo(ok, 'EXPRESSION_FAILED') : { code: 'EXPRESSION_TYPE', message: `\`when\` must give true or false, got ${JSON.stringify(ok)}`, retryable: false } }
-    if (outcome.ok) return settle({ status: 'succeeded', output: outcome.output, error: null })
-    settle({ status: stop.signal.aborted ? 'cancelled' : 'failed', output: null, error: outcome.error })
-    if (!failure && !stop.signal.aborted) {
-      failure = { step: id, error: outcome.error }
-      stop.abort(new WeftError('CANCELLED', `step "${id}" failed`))
-    }
-  }
-  try {
-    await Promise.all([...graph.steps.keys()].map(runStep))
-  } finally {
-    o.signal.removeEventListener('abort', onAbort)
-  }
-  if (o.signal.aborted) return { ok: false, error: toErrorInfo(o.signal.reason, 'CANCELLED') }
-  if (failure) {
-    const { step, error } = failure
-    return { ok: false, error: { ...error, message: `step "${step}": ${error.message}`, details: { ...(error.details as object), step } } }
-  }
-  if (!graph.result) return { ok: true, output: Object.fromEntries([...graph.steps.keys()].map((id) => [id, results.get(id)?.output ?? null])) }
-  try {
-    return { ok: true, output: renderTemplate(graph.result, scope()) }
-  } catch (err) {
-    return { ok: false, error: toErrorInfo(err, 'EXPRESSION_FAILED') }
   }
 }
 

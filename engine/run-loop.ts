@@ -5,11 +5,11 @@ import path from 'node:path'
 import type { Pipeline, NodeSpec } from './dsl/pipeline.ts'
 import type { Progress } from './node-def.ts'
 import type { DecisionSource, EventSink, NodeExecutor, NodeRecord, NodeStatus, RunEvent, RunEventType, RunRecord, RunStatus, RunStore, StoreWrite, TaskOutcome } from './ports.ts'
-import { renderTemplate, templateExpressions, toCel, type Template } from './expressions.ts'
+import { renderTemplate, toCel, type Template } from './expressions.ts'
 import { toErrorInfo, WeftError, type ErrorInfo } from './errors.ts'
 import { admit, isTerminal, readiness } from './plan.ts'
 import { systemClock, type Clock } from './clock.ts'
-import { runtimeTimeout } from './duration.ts'
+import { nodeTimeout, renderRunOutputs } from './run-outputs.ts'
 import { Journal } from './journal.ts'
 import { runAttempts, type AttemptArgs } from './run-attempts.ts'
 import { runControl } from './run-control.ts'
@@ -423,7 +423,7 @@ export class Run {
 
   /** The node's hard time limit: literal, or its `timeout:` expression evaluated now. */
   timeoutOf(spec: NodeSpec): number | undefined {
-    return spec.timeout ? runtimeTimeout(renderTemplate(spec.timeout, this.scope), spec.id) : spec.timeoutMs
+    return nodeTimeout(spec, this.scope)
   }
 
   /** Attempts of one task with timeout and retry (see `runAttempts`). */
@@ -554,23 +554,8 @@ export class Run {
     }, urgent)
   }
 
-  /** Renders `outputs:`; an output whose nodes did not succeed (skipped stage, tolerated failure) is null. */
   renderOutputs(): Record<string, unknown> {
-    const t = this.opts.pipeline.outputs
-    if (t.kind === 'literal') return (t.value as Record<string, unknown>) ?? {}
-    if (t.kind !== 'object') return {}
-    const out: Record<string, unknown> = {}
-    for (const [name, template] of t.entries) {
-      const refs = templateExpressions(template).flatMap((e) => e.expr.references).filter((r) => r.root === 'nodes' && r.path[0])
-      const unavailable = refs.some((r) => this.nodes.get(r.path[0]!)?.record.status !== 'succeeded')
-      try {
-        out[name] = renderTemplate(template, this.scope)
-      } catch (err) {
-        if (unavailable) out[name] = null
-        else throw new WeftError('OUTPUT_FAILED', `output "${name}" could not be computed: ${(err as Error).message}`, { cause: err })
-      }
-    }
-    return out
+    return renderRunOutputs(this.opts.pipeline, (id) => this.nodes.get(id)?.record.status, this.scope)
   }
 }
 
