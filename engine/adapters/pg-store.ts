@@ -10,7 +10,7 @@ import { StoreOps, type ReconnectPolicy } from './store-ops.ts'
 import { holderGone, thisProcess, type ProcessIdentity } from './lease-holder.ts'
 
 /** A drizzle database on postgres.js (`drizzle-orm/postgres-js`). */
-export type PgDb = PgDatabase<PgQueryResultHKT>
+export type PgDb = PgDatabase<PgQueryResultHKT, any>
 
 /** Runs SQL text with its parameters as a prepared statement, answering the rows. */
 export type PreparedExec = (text: string, params: unknown[]) => Promise<unknown[]>
@@ -76,6 +76,21 @@ function writeError(err: unknown): unknown {
   if (e?.code === '23505' && constraint === 'generations_pkey') return new WeftError('RUN_EXISTS', `run already exists${detail}`, { cause, retryable: false })
   if (e?.code === '23505') return new WeftError('STORE_CONFLICT', `write conflicts with a stored row (${constraint})${detail}`, { cause, retryable: false })
   return new WeftError('STORE_WRITE_FAILED', `store write failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause })
+}
+
+/** Applies a planned batch inside the caller's transaction: chunked statements, refused as a whole on a missing run. */
+export async function writePlanIn(tx: PgDb, plan: Plan): Promise<void> {
+  for (const rows of chunks(plan.runs.values(), RUN_CHUNK)) await tx.insert(generations).values(rows)
+  for (const [runId, set] of plan.updates) {
+    const hit = await tx.update(generations).set({ ...set, updatedAt: sql`now()` }).where(eq(generations.id, runId)).returning({ id: generations.id })
+    if (hit.length === 0) throw new WeftError('RUN_NOT_FOUND', `run.update for run ${runId}, which does not exist`, { retryable: false })
+  }
+  for (const rows of chunks(plan.nodes.values(), NODE_CHUNK)) {
+    await tx.insert(generationNodes).values(rows).onConflictDoUpdate({ target: [generationNodes.runId, generationNodes.nodeId], set: NODE_UPSERT })
+  }
+  for (const rows of chunks(plan.events, EVENT_CHUNK)) await tx.insert(generationEvents).values(rows)
+  // a gate asking again after a resume finds its request (and maybe its decision) already there
+  if (plan.approvals.length) await tx.insert(approvals).values(plan.approvals).onConflictDoNothing()
 }
 
 /** What a Postgres store is built from besides its database. */
@@ -150,19 +165,7 @@ export class PgRunStore implements RunStore {
           return
         }
         // a batch too large for one statement: a transaction of chunked statements
-        await this.#db.transaction(async (tx) => {
-          for (const rows of chunks(plan.runs.values(), RUN_CHUNK)) await tx.insert(generations).values(rows)
-          for (const [runId, set] of plan.updates) {
-            const hit = await tx.update(generations).set({ ...set, updatedAt: sql`now()` }).where(eq(generations.id, runId)).returning({ id: generations.id })
-            if (hit.length === 0) throw new WeftError('RUN_NOT_FOUND', `run.update for run ${runId}, which does not exist`, { retryable: false })
-          }
-          for (const rows of chunks(plan.nodes.values(), NODE_CHUNK)) {
-            await tx.insert(generationNodes).values(rows).onConflictDoUpdate({ target: [generationNodes.runId, generationNodes.nodeId], set: NODE_UPSERT })
-          }
-          for (const rows of chunks(plan.events, EVENT_CHUNK)) await tx.insert(generationEvents).values(rows)
-          // a gate asking again after a resume finds its request (and maybe its decision) already there
-          if (plan.approvals.length) await tx.insert(approvals).values(plan.approvals).onConflictDoNothing()
-        })
+        await this.#db.transaction((tx) => writePlanIn(tx, plan))
       })
     } catch (err) {
       throw writeError(err)

@@ -102,3 +102,53 @@ export const approvals = pgTable('approvals', {
   requestedAt: stamp('requested_at').notNull().defaultNow(),
   decidedAt: stamp('decided_at'),
 }, (t) => [primaryKey({ columns: [t.runId, t.gate, t.revision] })])
+
+/**
+ * Postgres only (the fleet of `weft worker` processes needs a shared server database): a run driven by the fleet,
+ * with what every worker needs to pick it up and the position counter of its tasks.
+ */
+export const fleetRuns = pgTable('fleet_runs', {
+  runId: text('run_id').primaryKey().references(() => generations.id, { onDelete: 'cascade' }),
+  /** Base directory of run files (the run's own is `<work_dir>/<run id>`); the same path on every worker. */
+  workDir: text('work_dir').notNull(),
+  /** Next task position: tasks are admitted in the order they were asked for. */
+  nextPosition: integer('next_position').notNull().default(0),
+  /** Set when someone asked to cancel the run (the next step ends it). */
+  cancel: json('cancel'),
+})
+
+/**
+ * One unit of work of a fleet run: a worker node's attempt, a fan-out item's step, a gated node's revision, or a
+ * control node's own memo. `fence` grows each time a worker claims the task: only the holder of the current
+ * fence may record its outcome, so a worker thought lost cannot commit after the task was handed to another.
+ */
+export const fleetTasks = pgTable('fleet_tasks', {
+  runId: text('run_id').notNull().references(() => generations.id, { onDelete: 'cascade' }),
+  key: text('key').notNull(),
+  /** node | child | revise | control */
+  kind: text('kind').notNull(),
+  /** The pipeline node the task belongs to (a child's or a revision's control node). */
+  node: text('node').notNull(),
+  position: integer('position').notNull(),
+  /** ready | queued | running | backoff | succeeded | failed | cancelled */
+  status: text('status').notNull(),
+  attempt: integer('attempt').notNull().default(0),
+  fence: integer('fence').notNull().default(0),
+  /** What to run: type, module, config, retry, timeout, pool, revision. */
+  spec: json('spec').notNull(),
+  outcome: json('outcome'),
+  /** A control node's replay memo (events already emitted, decisions already announced, its deadline). */
+  memo: json('memo'),
+  worker: text('worker'),
+  heartbeatAt: stamp('heartbeat_at'),
+}, (t) => [
+  primaryKey({ columns: [t.runId, t.key] }),
+  index('fleet_tasks_running_idx').on(t.heartbeatAt).where(sql`${t.status} = 'running'`),
+])
+
+/** Live `weft worker` processes (Postgres only): the queue's worker ids each holds, so that jobs of a worker gone silent can be unlocked. */
+export const fleetWorkers = pgTable('fleet_workers', {
+  id: text('id').primaryKey(),
+  queueWorkers: json('queue_workers').notNull(),
+  heartbeatAt: stamp('heartbeat_at').notNull(),
+})

@@ -1,0 +1,52 @@
+// Opens the fleet on a Postgres database: the run store (migrated), graphile-worker's schema, and pipelines as workers load them.
+import { stat } from 'node:fs/promises'
+import postgres from 'postgres'
+import { drizzle } from 'drizzle-orm/postgres-js'
+import type { Pipeline } from '../dsl/pipeline.ts'
+import { loadPipeline } from '../dsl/load.ts'
+import { WeftError } from '../errors.ts'
+import type { RunRecord } from '../ports.ts'
+import { postgresRunStore } from './postgres-store.ts'
+import type { PgRunStore } from './pg-store.ts'
+import { PgFleet } from './pg-fleet.ts'
+import { migrateQueue } from '../fleet/worker.ts'
+
+export interface OpenFleet {
+  fleet: PgFleet
+  store: PgRunStore
+  url: string
+  close(): Promise<void>
+}
+
+/** Loads a run's pipeline from its recorded file, once per file version; the file must be where the run was started. */
+export function pipelineLoader(): (run: RunRecord) => Promise<Pipeline> {
+  const cache = new Map<string, { mtimeMs: number; pipeline: Promise<Pipeline> }>()
+  return async (run) => {
+    const file = run.pipeline.file
+    const mtimeMs = await stat(file).then((s) => s.mtimeMs, () => -1)
+    if (mtimeMs < 0) throw new WeftError('PIPELINE_NOT_FOUND', `run ${run.id} was started from ${file}, which this worker cannot read (every worker needs the same pipeline and prompt files at the same paths)`, { retryable: false })
+    const hit = cache.get(file)
+    if (hit && hit.mtimeMs === mtimeMs) return hit.pipeline
+    const pipeline = loadPipeline(file).then(({ pipeline, diagnostics }) => {
+      if (!pipeline) throw new WeftError('PIPELINE_INVALID', `${file} no longer validates: ${diagnostics[0]?.message ?? 'invalid'}`, { retryable: false })
+      return pipeline
+    })
+    cache.set(file, { mtimeMs, pipeline })
+    pipeline.catch(() => cache.delete(file))
+    return pipeline
+  }
+}
+
+/** Connects to `url`, migrates the store and the queue, and answers the fleet with the store beside it. */
+export async function openFleet(url: string, opts: { max?: number } = {}): Promise<OpenFleet> {
+  const client = postgres(url, { max: opts.max ?? 10, onnotice: () => {} })
+  const store = await postgresRunStore(client)
+  try {
+    await migrateQueue(url)
+  } catch (err) {
+    await store.close()
+    throw err
+  }
+  const fleet = new PgFleet(drizzle({ client }), { pipelineOf: pipelineLoader() })
+  return { fleet, store, url, close: () => store.close() }
+}

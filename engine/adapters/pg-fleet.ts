@@ -1,0 +1,235 @@
+// The fleet on Postgres: a run's state read under its row lock, a step applied, and the result committed with the
+// jobs it enqueues (graphile-worker's `add_job`) in the same transaction, so no crash can strand a run between them.
+import { and, asc, eq, sql } from 'drizzle-orm'
+import type { Pipeline } from '../dsl/pipeline.ts'
+import type { Decision, RunRecord, StoreWrite, TaskOutcome } from '../ports.ts'
+import type { ErrorInfo } from '../errors.ts'
+import { planBatch } from '../db/batch.ts'
+import { readApproval, readRun } from '../db/records.ts'
+import { approvals, fleetRuns, fleetTasks, fleetWorkers, generationEvents, generationNodes, generations } from '../db/schema.ts'
+import { writePlanIn, type PgDb } from './pg-store.ts'
+import { gateKey, type FleetState, type FleetTask } from '../fleet/state.ts'
+import { newRunState, step, type StepAction, type StepEnv, type StepEvent } from '../fleet/step.ts'
+import { replayControl } from '../fleet/replay.ts'
+
+/** graphile-worker's schema (its own migrations create it). */
+export const QUEUE_SCHEMA = 'graphile_worker'
+/** Channel of `NOTIFY`s sent when a fleet step commits events: `{ run, seq }`. */
+export const EVENTS_CHANNEL = 'weft_events'
+
+export type Job =
+  | { task: 'weft_attempt'; payload: { run: string; key: string; fence: number } }
+  | { task: 'weft_advance'; payload: { run: string; event: StepEvent } }
+
+export interface FleetEnv {
+  /** The pipeline a run was started from (workers load it from the recorded file). */
+  pipelineOf(run: RunRecord): Promise<Pipeline>
+  now?: () => number
+  random?: () => number
+  lostLimit?: number
+}
+
+type Tx = PgDb
+
+/** Reads a run's fleet state with its row locked (other steps of the run wait); undefined for a run the fleet does not drive. */
+async function loadState(tx: Tx, runId: string): Promise<FleetState | undefined> {
+  const [row] = await tx.select().from(generations).where(eq(generations.id, runId)).for('update')
+  if (!row) return undefined
+  const [fr] = await tx.select().from(fleetRuns).where(eq(fleetRuns.runId, runId))
+  if (!fr) return undefined
+  const nodes = await tx.select().from(generationNodes).where(eq(generationNodes.runId, runId)).orderBy(sql`${generationNodes.position} asc nulls last`, asc(generationNodes.nodeId))
+  const taskRows = await tx.select().from(fleetTasks).where(eq(fleetTasks.runId, runId))
+  const gateRows = await tx.select().from(approvals).where(eq(approvals.runId, runId))
+  const [last] = await tx.select({ seq: sql<number>`coalesce(max(${generationEvents.seq}), 0)` }).from(generationEvents).where(eq(generationEvents.runId, runId))
+  const tasks: Record<string, FleetTask> = {}
+  for (const t of taskRows) {
+    const memo = (t.memo ?? null) as (FleetTask['memo'] & { lost?: number }) | null
+    tasks[t.key] = {
+      key: t.key, kind: t.kind as FleetTask['kind'], node: t.node, position: t.position, status: t.status as FleetTask['status'],
+      attempt: t.attempt, fence: t.fence, spec: (t.spec ?? null) as FleetTask['spec'], outcome: (t.outcome ?? null) as TaskOutcome | null,
+      memo: t.kind === 'control' ? memo : null, ...(memo?.lost ? { lost: memo.lost } : {}),
+    }
+  }
+  const gates: FleetState['gates'] = {}
+  for (const g of gateRows) {
+    const a = readApproval(g)
+    gates[gateKey(a.request.gate, a.request.revision)] = { request: a.request, decision: a.decision }
+  }
+  return { run: readRun(row, nodes), tasks, gates, seq: Number(last?.seq ?? 0), nextPosition: fr.nextPosition, workDir: fr.workDir, cancel: (fr.cancel ?? null) as ErrorInfo | null }
+}
+
+/** Adds a graphile-worker job inside the transaction. */
+async function addJob(tx: Tx, job: Job, opts: { runAt?: number } = {}): Promise<void> {
+  const runAt = opts.runAt === undefined ? sql`null` : sql`${new Date(opts.runAt).toISOString()}::timestamptz`
+  await tx.execute(sql`select ${sql.raw(QUEUE_SCHEMA)}.add_job(${job.task}, ${JSON.stringify(job.payload)}::json, run_at => ${runAt}, max_attempts => 5)`)
+}
+
+/** Commits what steps produced: records, events, tasks, decisions, jobs; and tells listeners which events are new. */
+async function persist(tx: Tx, state: FleetState, writes: StoreWrite[], changed: Set<string>, actions: StepAction[]): Promise<void> {
+  if (writes.length) await writePlanIn(tx, planBatch(writes))
+  const runId = state.run.id
+  const rows = [...changed].map((k) => state.tasks[k]!).map((t) => ({
+    runId, key: t.key, kind: t.kind, node: t.node, position: t.position, status: t.status, attempt: t.attempt, fence: t.fence,
+    spec: t.spec ?? {}, outcome: t.outcome, memo: t.kind === 'control' ? t.memo : t.lost ? { lost: t.lost } : null,
+  }))
+  if (rows.length) {
+    await tx.insert(fleetTasks).values(rows).onConflictDoUpdate({
+      target: [fleetTasks.runId, fleetTasks.key],
+      set: { status: sql`excluded.status`, attempt: sql`excluded.attempt`, fence: sql`excluded.fence`, spec: sql`excluded.spec`, outcome: sql`excluded.outcome`, memo: sql`excluded.memo` },
+    })
+  }
+  await tx.update(fleetRuns).set({ nextPosition: state.nextPosition }).where(eq(fleetRuns.runId, runId))
+  for (const a of actions) {
+    if (a.type === 'dispatch') await addJob(tx, { task: 'weft_attempt', payload: { run: runId, key: a.key, fence: a.fence } })
+    else if (a.type === 'later') await addJob(tx, { task: 'weft_advance', payload: { run: runId, event: a.event } }, { runAt: a.at })
+    else if (a.type === 'decide') {
+      await tx.update(approvals).set({ decision: a.decision, decidedAt: sql`now()` })
+        .where(and(eq(approvals.runId, runId), eq(approvals.gate, a.gate), eq(approvals.revision, a.revision), sql`${approvals.decision} is null`))
+    }
+  }
+  const events = writes.filter((w) => w.kind === 'event')
+  if (events.length) await tx.execute(sql`select pg_notify(${EVENTS_CHANNEL}, ${JSON.stringify({ run: runId, seq: state.seq })})`)
+}
+
+/**
+ * Applies `event` to the run and every replay it leads to, then commits the lot. With `first`, the run is created in the
+ * same transaction (a new fleet run). Returns the run's state after the step, or undefined when the fleet does not drive it.
+ */
+async function applyIn(tx: Tx, env: FleetEnv, runId: string, event: StepEvent, fresh?: FleetState): Promise<FleetState | undefined> {
+  const state = fresh ?? (await loadState(tx, runId))
+  if (!state) return undefined
+  const pipeline = await env.pipelineOf(state.run)
+  const stepEnv: StepEnv = { pipeline, now: (env.now ?? Date.now)(), random: env.random ?? Math.random, ...(env.lostLimit !== undefined ? { lostLimit: env.lostLimit } : {}) }
+  const writes: StoreWrite[] = []
+  const changed = new Set<string>()
+  const actions: StepAction[] = []
+  let cur = state
+  let queue: StepEvent[] = [event]
+  // a bound on replays in one step: each replay that changes nothing ends the chain, so this only guards a bug
+  for (let rounds = 0; queue.length && rounds < 10_000; rounds++) {
+    const e = queue.shift()!
+    const res = step(cur, e, stepEnv)
+    cur = res.state
+    writes.push(...res.writes)
+    for (const k of res.changed) changed.add(k)
+    for (const a of res.actions) {
+      if (a.type === 'replay') queue.push({ type: 'replayed', node: a.node, result: await replayControl(cur, pipeline, a.node) })
+      else actions.push(a)
+    }
+  }
+  await persist(tx, cur, writes, changed, actions)
+  return cur
+}
+
+/** The fleet's side of a Postgres database: start runs, apply events, record decisions and cancellations. */
+export class PgFleet {
+  constructor(readonly db: PgDb, readonly env: FleetEnv) {}
+
+  /** Records a new run and its first step (the jobs of its first nodes) in one transaction. */
+  async submit(run: RunRecord, workDir: string): Promise<FleetState> {
+    const state = newRunState(run, workDir)
+    return this.db.transaction(async (tx) => {
+      const created: StoreWrite[] = [
+        { kind: 'run.create', run },
+        { kind: 'event', event: { seq: ++state.seq, run_id: run.id, type: 'run.started', timestamp: run.started_at ?? run.created_at, payload: { pipeline: run.pipeline.name, nodes: Object.keys(run.nodes).length } } },
+      ]
+      await writePlanIn(tx, planBatch(created))
+      await tx.insert(fleetRuns).values({ runId: run.id, workDir })
+      await tx.execute(sql`select pg_notify(${EVENTS_CHANNEL}, ${JSON.stringify({ run: run.id, seq: state.seq })})`)
+      return (await applyIn(tx, this.env, run.id, { type: 'start' }, state))!
+    })
+  }
+
+  /** Applies one event to a run (a settled attempt, a lapsed heartbeat, a timer). */
+  apply(runId: string, event: StepEvent): Promise<FleetState | undefined> {
+    return this.db.transaction((tx) => applyIn(tx, this.env, runId, event))
+  }
+
+  /**
+   * Takes a dispatched task for this worker: only while it is still queued under `fence`. Answers the new fence and
+   * what to run, or undefined (cancelled meanwhile, or claimed by another worker after a redelivery).
+   */
+  async claim(runId: string, key: string, fence: number, worker: string): Promise<FleetTask | undefined> {
+    const [row] = await this.db.update(fleetTasks)
+      .set({ status: 'running', fence: sql`${fleetTasks.fence} + 1`, worker, heartbeatAt: sql`now()` })
+      .where(and(eq(fleetTasks.runId, runId), eq(fleetTasks.key, key), eq(fleetTasks.status, 'queued'), eq(fleetTasks.fence, fence)))
+      .returning()
+    if (!row) return undefined
+    return { key: row.key, kind: row.kind as FleetTask['kind'], node: row.node, position: row.position, status: 'running', attempt: row.attempt, fence: row.fence, spec: row.spec as FleetTask['spec'], outcome: null, memo: null }
+  }
+
+  /** Renews a claim; false once the task is no longer this worker's (cancelled, or handed on). */
+  async heartbeat(runId: string, key: string, fence: number): Promise<boolean> {
+    const rows = await this.db.update(fleetTasks).set({ heartbeatAt: sql`now()` })
+      .where(and(eq(fleetTasks.runId, runId), eq(fleetTasks.key, key), eq(fleetTasks.fence, fence), eq(fleetTasks.status, 'running')))
+      .returning({ key: fleetTasks.key })
+    return rows.length > 0
+  }
+
+  /** Appends an event written outside a step (an attempt's progress), in sequence. */
+  async progress(runId: string, node: string, payload: Record<string, unknown>): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      const [row] = await tx.select({ status: generations.status }).from(generations).where(eq(generations.id, runId)).for('update')
+      if (!row || ['completed', 'failed', 'cancelled'].includes(row.status)) return
+      const [last] = await tx.select({ seq: sql<number>`coalesce(max(${generationEvents.seq}), 0)` }).from(generationEvents).where(eq(generationEvents.runId, runId))
+      const seq = Number(last?.seq ?? 0) + 1
+      await writePlanIn(tx, planBatch([{ kind: 'event', event: { seq, run_id: runId, type: 'node.progress', node, timestamp: new Date().toISOString(), payload } }]))
+      await tx.execute(sql`select pg_notify(${EVENTS_CHANNEL}, ${JSON.stringify({ run: runId, seq })})`)
+    })
+  }
+
+  /** Tasks whose worker stopped renewing its heartbeat for `ttlMs`: each is handed to another worker by a `lost` step. */
+  async lapsed(ttlMs: number): Promise<Array<{ run: string; key: string; fence: number }>> {
+    const rows = await this.db.select({ run: fleetTasks.runId, key: fleetTasks.key, fence: fleetTasks.fence }).from(fleetTasks)
+      .where(and(eq(fleetTasks.status, 'running'), sql`${fleetTasks.heartbeatAt} < now() - make_interval(secs => ${ttlMs / 1000})`))
+      .limit(100)
+    return rows
+  }
+
+  /**
+   * Records a decision at a gate and enqueues the step that acts on it, in one transaction: exactly once (the first
+   * decision stands). Undefined when there is no such request.
+   */
+  async decide(runId: string, gate: string, revision: number, decision: Decision): Promise<{ applied: boolean; decision: Decision } | undefined> {
+    return this.db.transaction(async (tx) => {
+      const match = and(eq(approvals.runId, runId), eq(approvals.gate, gate), eq(approvals.revision, revision))
+      const hit = await tx.update(approvals).set({ decision, decidedAt: sql`now()` }).where(and(match, sql`${approvals.decision} is null`)).returning({ gate: approvals.gate })
+      if (hit.length) {
+        await addJob(tx, { task: 'weft_advance', payload: { run: runId, event: { type: 'decided', gate, revision } } })
+        return { applied: true, decision }
+      }
+      const [row] = await tx.select().from(approvals).where(match)
+      return row ? { applied: false, decision: row.decision as Decision } : undefined
+    })
+  }
+
+  /** Asks for the run to be cancelled: the next step ends it. */
+  async cancel(runId: string, reason: ErrorInfo): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      await tx.update(fleetRuns).set({ cancel: reason }).where(eq(fleetRuns.runId, runId))
+      await addJob(tx, { task: 'weft_advance', payload: { run: runId, event: { type: 'cancel', reason } } })
+    })
+  }
+
+  /** Records that worker `id` (holding these queue workers) is alive. */
+  async alive(id: string, queueWorkers: string[]): Promise<void> {
+    await this.db.insert(fleetWorkers).values({ id, queueWorkers, heartbeatAt: sql`now()` })
+      .onConflictDoUpdate({ target: fleetWorkers.id, set: { queueWorkers, heartbeatAt: sql`now()` } })
+  }
+
+  /** Forgets the workers silent for `ttlMs` and answers their queue workers' ids (whose jobs are to be unlocked). */
+  async deadWorkers(ttlMs: number): Promise<string[]> {
+    const rows = await this.db.delete(fleetWorkers).where(sql`${fleetWorkers.heartbeatAt} < now() - make_interval(secs => ${ttlMs / 1000})`).returning({ queueWorkers: fleetWorkers.queueWorkers })
+    return rows.flatMap((r) => (r.queueWorkers as string[]) ?? [])
+  }
+
+  async gone(id: string): Promise<void> {
+    await this.db.delete(fleetWorkers).where(eq(fleetWorkers.id, id))
+  }
+
+  /** Whether the fleet drives this run. */
+  async drives(runId: string): Promise<boolean> {
+    const [row] = await this.db.select({ id: fleetRuns.runId }).from(fleetRuns).where(eq(fleetRuns.runId, runId))
+    return row !== undefined
+  }
+}

@@ -1,0 +1,148 @@
+// A control node (fan-out, approval) in the fleet: its code runs again from the start on every step that concerns
+// it, with what is recorded (children's outcomes, decisions) answered at once and the rest left waiting. Control
+// code is deterministic given those answers, so each replay reaches the same point and one step further: the run
+// holds no process while it waits, and any worker can take the next step.
+import type { ChildNodeSpec, NodeSpec, Pipeline } from '../dsl/pipeline.ts'
+import type { ChildOutcome, ControlContext, Progress } from '../node-def.ts'
+import type { ApprovalRequest, Decision, Revision, TaskOutcome } from '../ports.ts'
+import { renderTemplate, toCel } from '../expressions.ts'
+import { toErrorInfo } from '../errors.ts'
+import { validateWith } from '../execute-task.ts'
+import { nodeTimeout } from '../run-outputs.ts'
+import { runStepGraph } from '../step-graph.ts'
+import { gateKey, type FleetState, type FleetTask, type TaskSpec } from './state.ts'
+import { runScope, type ReplayResult } from './step.ts'
+
+/** Answers a task's recorded outcome, or undefined while it has none. */
+function recorded(t: FleetTask | undefined): ChildOutcome | undefined {
+  if (!t || !t.outcome) return undefined
+  if (t.status === 'succeeded' || t.status === 'failed' || t.status === 'cancelled') return t.outcome
+  return undefined
+}
+
+/** Replays control node `id` of the run against the recorded answers; resolves once it finished or waits on something unrecorded. */
+export async function replayControl(state: FleetState, pipeline: Pipeline, id: string): Promise<ReplayResult> {
+  const spec = pipeline.nodes.get(id)!
+  const scope = runScope(state)
+  const result: ReplayResult = { demands: [], requests: [], autoDecided: [], consumed: [], emits: [] }
+  const open = new Map<string, ReplayResult['demands'][number]>()
+  const ac = new AbortController()
+
+  /** Waits on a task: its outcome when recorded; else it is asked for, and the replay waits (or its signal aborts). */
+  const awaitTask = (key: string, kind: 'child' | 'revise', make: () => TaskSpec, signal: AbortSignal): Promise<ChildOutcome> => {
+    const done = recorded(state.tasks[key])
+    if (done) return Promise.resolve(done)
+    if (signal.aborted) return Promise.resolve({ ok: false, error: toErrorInfo(signal.reason, 'CANCELLED') })
+    open.set(key, { key, kind, spec: make() })
+    return new Promise((resolve) => {
+      signal.addEventListener('abort', () => {
+        // not waited on any more: the step cancels it
+        open.delete(key)
+        resolve({ ok: false, error: toErrorInfo(signal.reason, 'CANCELLED') })
+      }, { once: true })
+    })
+  }
+
+  const childSpec = (child: ChildNodeSpec, childScope: Record<string, unknown>, progress: Record<string, unknown>): TaskSpec => {
+    const fields = { ...(renderTemplate(child.template, childScope) as Record<string, unknown>) }
+    delete fields.type
+    return {
+      type: child.type, module: child.module, config: fields, retry: child.retry,
+      ...(child.timeoutMs !== undefined ? { timeoutMs: child.timeoutMs } : {}),
+      ...(spec.pool !== undefined ? { pool: spec.pool } : {}),
+      progress, reportAs: id, workDir: state.workDir, prompts: pipeline.promptDirs, interactive: state.run.interactive,
+    }
+  }
+
+  const runChild = (child: ChildNodeSpec, childScope: Record<string, unknown>, o: { signal: AbortSignal; key: string; step?: string }): Promise<ChildOutcome> => {
+    const key = `${id}[${o.key}]${o.step ? `.${o.step}` : ''}`
+    try {
+      return awaitTask(key, 'child', () => childSpec(child, childScope, { item: o.key, ...(o.step ? { step: o.step } : {}) }), o.signal)
+    } catch (err) {
+      return Promise.resolve({ ok: false, error: toErrorInfo(err, 'EXPRESSION_FAILED') })
+    }
+  }
+
+  const rerun = (nodeId: string, revision: Revision): Promise<ChildOutcome> => {
+    const target = pipeline.nodes.get(nodeId)
+    if (!target) return Promise.resolve({ ok: false, error: { code: 'UNKNOWN_NODE', message: `node "${id}" cannot re-run "${nodeId}": no such node`, retryable: false } })
+    if (target.def.runs === 'control') return Promise.resolve({ ok: false, error: { code: 'NOT_REVISABLE', message: `node "${nodeId}" (${target.type}) cannot be re-run with feedback; gate a worker node (agent, critic_loop, render, a plugin)`, retryable: false } })
+    const key = `${id}~${nodeId}#r${revision.round}`
+    try {
+      return awaitTask(key, 'revise', () => reviseSpec(target, revision), ac.signal)
+    } catch (err) {
+      return Promise.resolve({ ok: false, error: toErrorInfo(err, 'EXPRESSION_FAILED') })
+    }
+  }
+
+  const reviseSpec = (target: NodeSpec, revision: Revision): TaskSpec => ({
+    type: target.type, module: target.module, config: renderTemplate(target.template, scope), retry: target.retry,
+    ...(nodeTimeout(target, scope) !== undefined ? { timeoutMs: nodeTimeout(target, scope)! } : {}),
+    ...(target.pool !== undefined ? { pool: target.pool } : {}),
+    progress: { revising: target.id, round: revision.round }, reportAs: id, target: target.id, revision,
+    workDir: state.workDir, prompts: pipeline.promptDirs, interactive: state.run.interactive,
+  })
+
+  const waitingGates = new Map<string, ApprovalRequest>()
+  const requestDecision = (request: ApprovalRequest, auto?: Decision): Promise<Decision> => {
+    const k = gateKey(request.gate, request.revision)
+    const gate = state.gates[k]
+    if (gate?.decision) {
+      result.consumed.push({ gate: request.gate, revision: request.revision, decision: gate.decision })
+      return Promise.resolve(gate.decision)
+    }
+    if (auto && !state.run.interactive) {
+      // an automated run: the gate's own policy decides, and the record says so
+      const decision = { ...auto, by: auto.by ?? 'auto' }
+      result.autoDecided.push({ request, decision })
+      result.consumed.push({ gate: request.gate, revision: request.revision, decision })
+      return Promise.resolve(decision)
+    }
+    waitingGates.set(k, request)
+    return new Promise<Decision>(() => {})
+  }
+
+  const run = async (): Promise<TaskOutcome> => {
+    const config = renderTemplate(spec.template, scope) as Record<string, unknown>
+    const raw: Record<string, unknown> = {}
+    for (const k of [...(spec.def.deferred ?? []), ...(spec.def.child ? [spec.def.child.field] : [])]) raw[k] = config[k]
+    const ctx: ControlContext = {
+      config,
+      raw,
+      signal: ac.signal,
+      emit: (p: Progress) => void result.emits.push(p),
+      run: { id: state.run.id, interactive: state.run.interactive },
+      node: { id, type: spec.type, attempt: 1 },
+      idempotencyKey: `${state.run.id}:${id}:1`,
+      workDir: state.workDir,
+      providers: {},
+      prompts: pipeline.promptDirs,
+      runChild: (extra, o) => {
+        const childScope = { ...scope, ...(toCel(extra) as Record<string, unknown>) }
+        return spec.steps ? runStepGraph(spec.steps, childScope, o, (step, s, so) => runChild(step, s, so)) : runChild(spec.child as ChildNodeSpec, childScope, o)
+      },
+      rerun,
+      requestDecision,
+      outputOf: (nodeId) => state.run.nodes[nodeId]?.output ?? null,
+    }
+    if (spec.def.config) {
+      const checked = await validateWith(spec.def.config, ctx.config, 'CONFIG_INVALID', `node "${id}" (${spec.type}) got invalid fields`)
+      ctx.config = { ...(checked as Record<string, unknown>), ...raw }
+    }
+    const output = await spec.def.execute(ctx)
+    return { ok: true, output: output === undefined ? null : output }
+  }
+
+  let settled: TaskOutcome | undefined
+  const exec = run().then((o) => (settled = o), (err) => (settled = { ok: false, error: toErrorInfo(err, 'NODE_FAILED') }))
+  // control code waits only on what this replay answers, through promises: once the microtasks have run out
+  // (one macrotask later), it has either finished or is waiting on something not recorded yet
+  await Promise.race([exec, new Promise((resolve) => setImmediate(resolve))])
+  if (settled) {
+    result.outcome = settled
+    return result
+  }
+  result.demands = [...open.values()]
+  result.requests = [...waitingGates.values()]
+  return result
+}

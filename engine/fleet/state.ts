@@ -1,0 +1,79 @@
+// What the fleet knows of a run between two steps: the run record, its tasks and its gates, as stored.
+import type { RetrySpec } from '../dsl/pipeline.ts'
+import type { ErrorInfo } from '../errors.ts'
+import type { ApprovalRequest, Decision, Revision, RunRecord, TaskOutcome } from '../ports.ts'
+
+/** `node`: a worker node's attempts; `child`: a fan-out item (or one of its steps); `revise`: a gated node re-run with feedback; `control`: a control node's memo. */
+export type TaskKind = 'node' | 'child' | 'revise' | 'control'
+export type TaskStatus = 'ready' | 'queued' | 'running' | 'backoff' | 'succeeded' | 'failed' | 'cancelled'
+
+export const OPEN_TASK: ReadonlySet<TaskStatus> = new Set(['ready', 'queued', 'running', 'backoff'])
+
+/** Everything a worker needs to run one attempt, without loading the pipeline. */
+export interface TaskSpec {
+  type: string
+  module: string
+  config: unknown
+  retry: RetrySpec
+  timeoutMs?: number
+  pool?: string
+  /** Extra fields of the progress events it reports (a fan-out item, a step, a revision round). */
+  progress?: Record<string, unknown>
+  /** The node its progress is reported under (the control node, for children and revisions). */
+  reportAs: string
+  /** For `revise`: the node whose output the result replaces, and the reviewer's revision. */
+  target?: string
+  revision?: Revision
+  workDir: string
+  prompts: string[]
+  interactive: boolean
+}
+
+/** A control node's replay memo: what earlier replays already wrote, so a replay writes only what is new. */
+export interface ControlMemo {
+  /** Progress events already written. */
+  emitted: number
+  /** Decisions (`gate:revision`) whose `approval.resolved` event is written. */
+  announced: string[]
+  /** When the node times out (clock ms), if it has a timeout. */
+  deadline?: number
+  startedMs: number
+}
+
+export interface FleetTask {
+  key: string
+  kind: TaskKind
+  /** The pipeline node it belongs to. */
+  node: string
+  position: number
+  status: TaskStatus
+  /** The attempt now running or next to run (1 for the first). */
+  attempt: number
+  /** Grows with each claim by a worker; only the current holder may settle the task. */
+  fence: number
+  spec: TaskSpec | null
+  outcome: TaskOutcome | null
+  memo: ControlMemo | null
+  /** Times the worker running it was lost (its heartbeat lapsed). */
+  lost?: number
+}
+
+export interface GateState {
+  request: ApprovalRequest
+  decision: Decision | null
+}
+
+export interface FleetState {
+  run: RunRecord
+  tasks: Record<string, FleetTask>
+  /** By `gate:revision`. */
+  gates: Record<string, GateState>
+  /** The last event sequence number stored for the run. */
+  seq: number
+  nextPosition: number
+  workDir: string
+  /** Set once someone asked to cancel the run. */
+  cancel: ErrorInfo | null
+}
+
+export const gateKey = (gate: string, revision: number): string => `${gate}:${revision}`

@@ -1,0 +1,155 @@
+// `weft worker`: a graphile-worker runner that executes node attempts and applies steps for any fleet run in the
+// database. Claims are fenced and kept alive by a heartbeat; a worker that finds another's heartbeat lapsed hands
+// that task on, and unlocks the queue jobs of workers that stopped renewing their own.
+import os from 'node:os'
+import { randomUUID } from 'node:crypto'
+import { run as runQueue, makeWorkerUtils, type Logger as QueueLogger, type Runner, type WorkerUtils } from 'graphile-worker'
+import type { NodeExecutor, TaskOutcome } from '../ports.ts'
+import { toErrorInfo, WeftError } from '../errors.ts'
+import { QUEUE_SCHEMA, type Job, type PgFleet } from '../adapters/pg-fleet.ts'
+import type { FleetTask } from './state.ts'
+import type { StepEvent } from './step.ts'
+
+export interface FleetWorkerOptions {
+  connectionString: string
+  fleet: PgFleet
+  executor: NodeExecutor
+  /** Jobs run at once (default 10). */
+  concurrency?: number
+  /** A claim lapses after this long without a heartbeat (ms, default 30 s); heartbeats go every third of it. */
+  heartbeatTtlMs?: number
+  /** Told what happens (claims lost, tasks handed on); default: nothing. */
+  log?: (message: string) => void
+}
+
+export interface FleetWorker {
+  readonly id: string
+  /** Stops taking jobs, lets those running finish, and resolves once they have. */
+  stop(): Promise<void>
+  /** Resolves when the runner stops by itself (its database gone). */
+  readonly done: Promise<void>
+}
+
+const quiet: QueueLogger = new (class {
+  scope() { return this }
+  info() {}
+  debug() {}
+  warn() {}
+  error() {}
+})() as unknown as QueueLogger
+
+/** Creates graphile-worker's schema if this database does not have it yet (idempotent). */
+export async function migrateQueue(connectionString: string): Promise<void> {
+  const utils = await makeWorkerUtils({ connectionString, schema: QUEUE_SCHEMA, logger: quiet })
+  try {
+    await utils.migrate()
+  } finally {
+    await utils.release()
+  }
+}
+
+/** Runs one attempt with its timeout; a node that overran its timeout is a timeout even if it finished. */
+export async function attemptOnce(executor: NodeExecutor, task: FleetTask, runId: string, stop: AbortSignal): Promise<TaskOutcome> {
+  const spec = task.spec!
+  const ac = new AbortController()
+  const onStop = () => ac.abort(stop.reason)
+  if (stop.aborted) onStop()
+  else stop.addEventListener('abort', onStop, { once: true })
+  const timer = spec.timeoutMs === undefined ? undefined
+    : setTimeout(() => ac.abort(new WeftError('NODE_TIMEOUT', `node "${task.key}" exceeded its timeout of ${spec.timeoutMs} ms`, { details: { timeout_ms: spec.timeoutMs } })), spec.timeoutMs)
+  let out: TaskOutcome
+  try {
+    out = await executor.execute({
+      runId, nodeId: task.key, type: spec.type, module: spec.module, attempt: task.attempt, config: spec.config,
+      run: { id: runId, interactive: spec.interactive },
+      idempotencyKey: `${runId}:${task.key}:${task.attempt}${spec.revision ? `:r${spec.revision.round}` : ''}`,
+      workDir: `${spec.workDir}/${runId}`, prompts: spec.prompts, ...(spec.revision ? { revision: spec.revision } : {}),
+    }, { signal: ac.signal, onProgress: () => {} })
+  } finally {
+    if (timer) clearTimeout(timer)
+    stop.removeEventListener('abort', onStop)
+  }
+  const why = ac.signal.aborted ? toErrorInfo(ac.signal.reason, 'CANCELLED') : undefined
+  if (out.ok && why?.code !== 'NODE_TIMEOUT') return out
+  if (why && (out.ok || why.code !== out.error.code)) {
+    const nodeError = out.ok ? undefined : { code: out.error.code, message: out.error.message }
+    return { ok: false, error: { ...why, details: { ...(why.details as object), ...(nodeError ? { node_error: nodeError } : { finished_late: true }) } } }
+  }
+  return out
+}
+
+export async function startFleetWorker(o: FleetWorkerOptions): Promise<FleetWorker> {
+  const id = `${os.hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`
+  const ttl = o.heartbeatTtlMs ?? 30_000
+  const log = o.log ?? (() => {})
+  const { fleet, executor } = o
+  const shutdown = new AbortController()
+  const queueWorkers = new Set<string>()
+
+  const attempt = async ({ run, key, fence }: Job['payload'] & { key: string; fence: number }): Promise<void> => {
+    const task = await fleet.claim(run, key, fence, id)
+    if (!task?.spec) return
+    const lost = new AbortController()
+    const beat = setInterval(() => {
+      fleet.heartbeat(run, key, task.fence).then((mine) => {
+        if (!mine) lost.abort(new WeftError('CANCELLED', `task "${key}" is no longer this worker's`))
+      }, (err) => log(`heartbeat of ${run}/${key} failed: ${(err as Error).message}`))
+    }, Math.max(50, Math.floor(ttl / 3)))
+    let outcome: TaskOutcome
+    try {
+      outcome = await attemptOnce(executor, task, run, lost.signal)
+    } finally {
+      clearInterval(beat)
+    }
+    // a fenced-out worker's outcome is ignored by the step: only the current holder settles a task
+    await fleet.apply(run, { type: 'settled', key, fence: task.fence, outcome })
+  }
+
+  const advance = async ({ run, event }: { run: string; event: StepEvent }): Promise<void> => {
+    await fleet.apply(run, event)
+  }
+
+  const utils: WorkerUtils = await makeWorkerUtils({ connectionString: o.connectionString, schema: QUEUE_SCHEMA, logger: quiet })
+  await utils.migrate()
+  const runner: Runner = await runQueue({
+    connectionString: o.connectionString,
+    schema: QUEUE_SCHEMA,
+    concurrency: o.concurrency ?? 10,
+    noHandleSignals: true,
+    pollInterval: 1000,
+    logger: quiet,
+    taskList: {
+      weft_attempt: (payload) => attempt(payload as { run: string; key: string; fence: number }),
+      weft_advance: (payload) => advance(payload as { run: string; event: StepEvent }),
+    },
+  })
+  runner.events.on('worker:create', ({ worker }) => void queueWorkers.add(worker.workerId))
+
+  // a worker's own liveness: its queue workers' ids with a heartbeat, so that others can unlock its jobs once it is gone
+  const alive = async () => {
+    await fleet.alive(id, [...queueWorkers])
+  }
+  const sweep = async () => {
+    for (const t of await fleet.lapsed(ttl)) {
+      log(`task ${t.run}/${t.key}: its worker's heartbeat lapsed; handing it on`)
+      await fleet.apply(t.run, { type: 'lost', key: t.key, fence: t.fence })
+    }
+    const ids = await fleet.deadWorkers(ttl)
+    if (ids.length) await utils.forceUnlockWorkers(ids)
+  }
+  await alive().catch(() => {})
+  const timer = setInterval(() => {
+    alive().then(sweep).catch((err) => log(`sweep failed: ${(err as Error).message}`))
+  }, Math.max(50, Math.floor(ttl / 3)))
+
+  let stopping: Promise<void> | undefined
+  const stop = () => (stopping ??= (async () => {
+    shutdown.abort()
+    clearInterval(timer)
+    await Promise.resolve(runner.stop()).catch(() => {})
+    await fleet.gone(id).catch(() => {})
+    await Promise.resolve(utils.release()).catch(() => {})
+  })())
+  const done = Promise.resolve(runner.promise).catch(() => {})
+  return { id, stop, done }
+}
