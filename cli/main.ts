@@ -9,6 +9,7 @@ const graphCommand: typeof import('./graph.ts').graphCommand = async (...a) => (
 const runsCommand: typeof import('./runs.ts').runsCommand = async (...a) => (await import('./runs.ts')).runsCommand(...a)
 const showCommand: typeof import('./runs.ts').showCommand = async (...a) => (await import('./runs.ts')).showCommand(...a)
 const resumeCommand: typeof import('./resume.ts').resumeCommand = async (...a) => (await import('./resume.ts')).resumeCommand(...a)
+const workerCommand: typeof import('./worker.ts').workerCommand = async (...a) => (await import('./worker.ts')).workerCommand(...a)
 const serveCommand: typeof import('./serve.ts').serveCommand = async (...a) => (await import('./serve.ts')).serveCommand(...a)
 
 const collect = (value: string, previous: string[]) => [...previous, value]
@@ -63,8 +64,18 @@ export async function main(argv: string[]): Promise<number> {
     .option('--inputs-file <file>', 'JSON or YAML file with run inputs')
     .option('-s, --set <path=value>', 'override a config value, e.g. parallel.max_concurrent=2 (repeatable)', collect, []))
     .addOption(new Option('--store <kind>', 'where the run is recorded: db (SQLite in .weft/weft.db, or Postgres with DATABASE_URL) or memory').choices(['db', 'memory']).default('db'))
+    .option('--detach', 'with DATABASE_URL: record the run and enqueue it for `weft worker` processes, print its id and exit 0')
     .action(async (file: string, o) => {
       code = await runCommand(file, o)
+    })
+
+  program
+    .command('worker')
+    .description('with DATABASE_URL: execute the node attempts of runs recorded in Postgres, with any number of other workers; SIGTERM finishes the work in hand and exits 0')
+    .option('--concurrency <n>', 'node attempts (and steps) run at once', positiveInt, 10)
+    .addOption(new Option('--executor <kind>', 'where node work runs').choices(['workers', 'inline']).default('workers'))
+    .action(async (o: { concurrency: number; executor: 'workers' | 'inline' }) => {
+      code = await workerCommand(o)
     })
 
   program

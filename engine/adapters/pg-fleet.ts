@@ -9,8 +9,8 @@ import { readApproval, readRun } from '../db/records.ts'
 import { approvals, fleetRuns, fleetTasks, fleetWorkers, generationEvents, generationNodes, generations } from '../db/schema.ts'
 import { writePlanIn, type PgDb } from './pg-store.ts'
 import { gateKey, type FleetState, type FleetTask } from '../fleet/state.ts'
-import { newRunState, step, type StepAction, type StepEnv, type StepEvent } from '../fleet/step.ts'
-import { replayControl } from '../fleet/replay.ts'
+import { newRunState, type StepAction, type StepEnv, type StepEvent } from '../fleet/step.ts'
+import { applyEvent } from '../fleet/apply.ts'
 
 /** graphile-worker's schema (its own migrations create it). */
 export const QUEUE_SCHEMA = 'graphile_worker'
@@ -100,25 +100,9 @@ async function applyIn(tx: Tx, env: FleetEnv, runId: string, event: StepEvent, f
   if (!state) return undefined
   const pipeline = await env.pipelineOf(state.run)
   const stepEnv: StepEnv = { pipeline, now: (env.now ?? Date.now)(), random: env.random ?? Math.random, ...(env.lostLimit !== undefined ? { lostLimit: env.lostLimit } : {}) }
-  const writes: StoreWrite[] = []
-  const changed = new Set<string>()
-  const actions: StepAction[] = []
-  let cur = state
-  let queue: StepEvent[] = [event]
-  // a bound on replays in one step: each replay that changes nothing ends the chain, so this only guards a bug
-  for (let rounds = 0; queue.length && rounds < 10_000; rounds++) {
-    const e = queue.shift()!
-    const res = step(cur, e, stepEnv)
-    cur = res.state
-    writes.push(...res.writes)
-    for (const k of res.changed) changed.add(k)
-    for (const a of res.actions) {
-      if (a.type === 'replay') queue.push({ type: 'replayed', node: a.node, result: await replayControl(cur, pipeline, a.node) })
-      else actions.push(a)
-    }
-  }
-  await persist(tx, cur, writes, changed, actions)
-  return cur
+  const out = await applyEvent(state, event, stepEnv)
+  await persist(tx, out.state, out.writes, out.changed, out.actions)
+  return out.state
 }
 
 /** The fleet's side of a Postgres database: start runs, apply events, record decisions and cancellations. */

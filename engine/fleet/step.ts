@@ -238,7 +238,7 @@ class Stepper {
       this.actions.push({ type: 'replay', node: id })
       return
     }
-    this.newTask({ key: id, kind: 'node', node: id, status: 'ready', attempt: 1, spec: this.taskSpec(spec, config, timeoutMs, id) })
+    this.newTask({ key: id, kind: 'node', node: id, status: 'ready', attempt: 1, spec: this.taskSpec(spec, config, timeoutMs, id, spec.pool) })
   }
 
   stopping: 'failed' | 'cancelled' | undefined

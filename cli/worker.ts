@@ -1,0 +1,45 @@
+// `weft worker`: executes node attempts and steps of fleet runs recorded in DATABASE_URL's database, until SIGTERM.
+import { openFleet } from '../engine/adapters/open-fleet.ts'
+import { PiscinaExecutor } from '../engine/adapters/piscina-executor.ts'
+import { InlineExecutor } from '../engine/adapters/inline-executor.ts'
+import { createProviders, providerSettingsFromEnv } from '../engine/providers.ts'
+import { parseDuration } from '../engine/duration.ts'
+import type { NodeExecutor } from '../engine/ports.ts'
+import { startFleetWorker } from '../engine/fleet/worker.ts'
+import { EXIT } from './exit.ts'
+
+/** How long a worker's claim outlives its silence: `WEFT_HEARTBEAT_TTL` (e.g. `10s`), default 30 s. */
+export function heartbeatTtlMs(env: Record<string, string | undefined> = process.env): number {
+  const ms = env.WEFT_HEARTBEAT_TTL ? parseDuration(env.WEFT_HEARTBEAT_TTL) : undefined
+  return ms !== undefined && ms >= 100 ? ms : 30_000
+}
+
+export async function workerCommand(o: { concurrency: number; executor: 'workers' | 'inline' }): Promise<number> {
+  const url = process.env.DATABASE_URL
+  if (!url) {
+    process.stderr.write('error: weft worker runs the work of runs recorded in Postgres: set DATABASE_URL (postgres://user@host:port/database)\n')
+    return EXIT.invalid
+  }
+  const settings = providerSettingsFromEnv()
+  const executor: NodeExecutor = o.executor === 'inline' ? new InlineExecutor(await createProviders(settings)) : new PiscinaExecutor({ typescript: true, providers: settings })
+  const opened = await openFleet(url)
+  const worker = await startFleetWorker({
+    connectionString: url, fleet: opened.fleet, executor, concurrency: o.concurrency, heartbeatTtlMs: heartbeatTtlMs(),
+    log: (m) => process.stderr.write(`${m}\n`),
+  })
+  process.stderr.write(`worker ${worker.id} ready (concurrency ${o.concurrency})\n`)
+  const stopped = new Promise<void>((resolve) => {
+    const onSignal = (signal: string) => {
+      process.stderr.write(`${signal}: finishing the work in hand, taking no more\n`)
+      resolve()
+    }
+    process.once('SIGTERM', () => onSignal('SIGTERM'))
+    process.once('SIGINT', () => onSignal('SIGINT'))
+  })
+  await Promise.race([stopped, worker.done])
+  await worker.stop()
+  await executor.close()
+  await opened.close()
+  process.stderr.write(`worker ${worker.id} stopped\n`)
+  return EXIT.completed
+}

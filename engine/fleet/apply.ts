@@ -1,0 +1,31 @@
+// One event and every control-node replay it leads to, as one step's worth of state, writes and actions.
+import type { StoreWrite } from '../ports.ts'
+import type { FleetState } from './state.ts'
+import { step, type StepAction, type StepEnv, type StepEvent } from './step.ts'
+import { replayControl } from './replay.ts'
+
+export interface Applied {
+  state: FleetState
+  writes: StoreWrite[]
+  changed: Set<string>
+  /** What the driver carries out: dispatches, timers, automated decisions, the end. */
+  actions: StepAction[]
+}
+
+/** Applies `event`, then replays each control node the step names and applies what the replay found, until none is left. */
+export async function applyEvent(state: FleetState, event: StepEvent, env: StepEnv): Promise<Applied> {
+  const out: Applied = { state, writes: [], changed: new Set(), actions: [] }
+  const queue: StepEvent[] = [event]
+  while (queue.length) {
+    const res = step(out.state, queue.shift()!, env)
+    out.state = res.state
+    out.writes.push(...res.writes)
+    for (const k of res.changed) out.changed.add(k)
+    for (const a of res.actions) {
+      // a replay that finds nothing new asks for no other: the chain ends
+      if (a.type === 'replay') queue.push({ type: 'replayed', node: a.node, result: await replayControl(out.state, env.pipeline, a.node) })
+      else out.actions.push(a)
+    }
+  }
+  return out
+}
