@@ -14,6 +14,7 @@ import { Journal } from './journal.ts'
 import { runAttempts, type AttemptArgs } from './run-attempts.ts'
 import { runControl } from './run-control.ts'
 import { buildGraph } from './graph.ts'
+import { FLEET_OWNER } from './fleet/queue.ts'
 import { topologicalSort } from 'graphology-dag'
 
 export interface RunOptions {
@@ -110,6 +111,7 @@ export async function runPipeline(opts: RunOptions): Promise<RunRecord> {
 async function claimLease(store: RunStore, id: string, owner: string, ttlMs: number, clock: Clock): Promise<void> {
   if (await store.claimRun(id, owner, ttlMs)) return
   const holder = await store.leaseHolder(id)
+  if (holder?.owner === FLEET_OWNER) throw new WeftError('RUN_LEASED', `run ${id} is driven by the fleet (\`weft worker\` processes on its database); no single process resumes it`, { retryable: false, details: { holder } })
   const who = holder?.pid != null ? `process ${holder.pid}${holder.host ? ` on ${holder.host}` : ''}` : 'another process'
   const left = holder ? Math.max(0, Math.ceil((Date.parse(holder.until) - clock.now()) / 1000)) : undefined
   const when = holder ? `; its lease expires at ${holder.until} (in ${left} s) unless that process renews it` : ''

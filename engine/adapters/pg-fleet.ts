@@ -2,7 +2,7 @@
 // jobs it enqueues (graphile-worker's `add_job`) in the same transaction, so no crash can strand a run between them.
 import { and, asc, eq, sql } from 'drizzle-orm'
 import type { Pipeline } from '../dsl/pipeline.ts'
-import type { Decision, RunRecord, StoreWrite, TaskOutcome } from '../ports.ts'
+import type { RunRecord, StoreWrite, TaskOutcome } from '../ports.ts'
 import type { ErrorInfo } from '../errors.ts'
 import { planBatch } from '../db/batch.ts'
 import { readApproval, readRun } from '../db/records.ts'
@@ -11,11 +11,9 @@ import { writePlanIn, type PgDb } from './pg-store.ts'
 import { gateKey, type FleetState, type FleetTask } from '../fleet/state.ts'
 import { newRunState, type StepAction, type StepEnv, type StepEvent } from '../fleet/step.ts'
 import { applyEvent } from '../fleet/apply.ts'
+import { EVENTS_CHANNEL, FLEET_LEASE_UNTIL, FLEET_OWNER, QUEUE_SCHEMA } from '../fleet/queue.ts'
 
-/** graphile-worker's schema (its own migrations create it). */
-export const QUEUE_SCHEMA = 'graphile_worker'
-/** Channel of `NOTIFY`s sent when a fleet step commits events: `{ run, seq }`. */
-export const EVENTS_CHANNEL = 'weft_events'
+export { QUEUE_SCHEMA, EVENTS_CHANNEL }
 
 export type Job =
   | { task: 'weft_attempt'; payload: { run: string; key: string; fence: number } }
@@ -119,6 +117,8 @@ export class PgFleet {
       ]
       await writePlanIn(tx, planBatch(created))
       await tx.insert(fleetRuns).values({ runId: run.id, workDir })
+      // the fleet's own lease, which never runs out: no single process resumes a fleet run as its own
+      await tx.update(generations).set({ owner: FLEET_OWNER, leaseUntil: new Date(FLEET_LEASE_UNTIL) }).where(eq(generations.id, run.id))
       await tx.execute(sql`select pg_notify(${EVENTS_CHANNEL}, ${JSON.stringify({ run: run.id, seq: state.seq })})`)
       return (await applyIn(tx, this.env, run.id, { type: 'start' }, state))!
     })
@@ -168,23 +168,6 @@ export class PgFleet {
       .where(and(eq(fleetTasks.status, 'running'), sql`${fleetTasks.heartbeatAt} < now() - make_interval(secs => ${ttlMs / 1000})`))
       .limit(100)
     return rows
-  }
-
-  /**
-   * Records a decision at a gate and enqueues the step that acts on it, in one transaction: exactly once (the first
-   * decision stands). Undefined when there is no such request.
-   */
-  async decide(runId: string, gate: string, revision: number, decision: Decision): Promise<{ applied: boolean; decision: Decision } | undefined> {
-    return this.db.transaction(async (tx) => {
-      const match = and(eq(approvals.runId, runId), eq(approvals.gate, gate), eq(approvals.revision, revision))
-      const hit = await tx.update(approvals).set({ decision, decidedAt: sql`now()` }).where(and(match, sql`${approvals.decision} is null`)).returning({ gate: approvals.gate })
-      if (hit.length) {
-        await addJob(tx, { task: 'weft_advance', payload: { run: runId, event: { type: 'decided', gate, revision } } })
-        return { applied: true, decision }
-      }
-      const [row] = await tx.select().from(approvals).where(match)
-      return row ? { applied: false, decision: row.decision as Decision } : undefined
-    })
   }
 
   /** Asks for the run to be cancelled: the next step ends it. */

@@ -5,7 +5,8 @@ import { WeftError } from '../errors.ts'
 import type { ApprovalRecord, Decision, LeaseHolder, RunEvent, RunQuery, RunRecord, RunStatus, RunStore, StoreWrite } from '../ports.ts'
 import { readApproval, readEvent, readRun, RUN_STATUSES, type EventInsert, type NodeRow } from '../db/records.ts'
 import { chunks, chunkSize, excludedColumns, planBatch, type Plan } from '../db/batch.ts'
-import { approvals, generationEvents, generationNodes, generations } from '../db/schema.ts'
+import { approvals, fleetRuns, generationEvents, generationNodes, generations } from '../db/schema.ts'
+import { QUEUE_SCHEMA } from '../fleet/queue.ts'
 import { StoreOps, type ReconnectPolicy } from './store-ops.ts'
 import { holderGone, thisProcess, type ProcessIdentity } from './lease-holder.ts'
 
@@ -278,13 +279,18 @@ export class PgRunStore implements RunStore {
    */
   async decideApproval(runId: string, gate: string, revision: number, decision: Decision): Promise<{ applied: boolean; decision: Decision } | undefined> {
     const match = and(eq(approvals.runId, runId), eq(approvals.gate, gate), eq(approvals.revision, revision))
-    return this.#retrying(async () => {
-      const hit = await this.#db.update(approvals).set({ decision, decidedAt: sql`now()` }).where(and(match, isNull(approvals.decision))).returning({ gate: approvals.gate })
-      if (hit.length) return { applied: true, decision }
-      const [row] = await this.#db.select().from(approvals).where(match)
+    return this.#retrying(() => this.#db.transaction(async (tx) => {
+      const hit = await tx.update(approvals).set({ decision, decidedAt: sql`now()` }).where(and(match, isNull(approvals.decision))).returning({ gate: approvals.gate })
+      if (hit.length) {
+        // a run the fleet drives goes on from the step this enqueues, in the same transaction as the decision
+        const [fleet] = await tx.select({ id: fleetRuns.runId }).from(fleetRuns).where(eq(fleetRuns.runId, runId))
+        if (fleet) await tx.execute(sql`select ${sql.raw(QUEUE_SCHEMA)}.add_job('weft_advance', ${JSON.stringify({ run: runId, event: { type: 'decided', gate, revision } })}::json, max_attempts => 5)`)
+        return { applied: true, decision }
+      }
+      const [row] = await tx.select().from(approvals).where(match)
       if (!row) return undefined
       return { applied: false, decision: row.decision as Decision }
-    })
+    }))
   }
 
   /** Closes the connection. Idempotent. */

@@ -111,6 +111,43 @@ if (!process.env.DATABASE_URL) {
       }
     })
 
+    it('an interactive run waits at its gate holding no worker; decisions recorded through the store (as the API does) move it on', async () => {
+      const db = await createDatabase()
+      const dir = mkdtempSync(path.join(tmpdir(), 'weft-fleet-gate-'))
+      const log = path.join(dir, 'exec.log')
+      const env: Env = { ...process.env, DATABASE_URL: db.url, WEFT_DATA_DIR: path.join(dir, 'data'), WEFT_PLUGIN_DIRS: testPluginDirs.join(path.delimiter), WEFT_HEARTBEAT_TTL: '3s' }
+      const store = await openRunStore({ env })
+      const workers = [startWorker(env), startWorker(env)]
+      try {
+        const file = pipelineFile(dir, 3, 10, log, '  review: { type: approval, gate: first }\n')
+        const r = spawnSync(process.execPath, ['--import', 'tsx', cli, 'run', file, '--detach', '--interactive'], { cwd: root, env, encoding: 'utf8' })
+        assert.equal(r.status, 0, r.stderr)
+        const id = r.stdout.trim()
+        const waitFor = async (pred: () => Promise<boolean>) => {
+          for (const end = Date.now() + 30_000; !(await pred()); ) {
+            if (Date.now() > end) assert.fail('timed out')
+            await new Promise((res) => setTimeout(res, 100))
+          }
+        }
+        await waitFor(async () => (await store.pendingApprovals(id)).length === 1)
+        assert.equal((await store.getRun(id))!.status, 'awaiting_approval')
+        assert.equal((await store.decideApproval(id, 'review', 0, { decision: 'revise', feedback: 'again', by: 'ann' }))!.applied, true)
+        await waitFor(async () => (await store.pendingApprovals(id)).some((a) => a.request.revision === 1))
+        const claim = await store.claimRun(id, 'someone-else', 1000)
+        assert.equal(claim, false, 'no single process can take a fleet run as its own')
+        await store.decideApproval(id, 'review', 1, { decision: 'approve', by: 'ann' })
+        const [run] = await waitDone(store, [id], 30_000)
+        assert.equal(run!.status, 'completed', JSON.stringify(run!.error))
+        const events = await store.listEvents(id)
+        assert.deepEqual(events.filter((e) => e.type.startsWith('approval.')).map((e) => `${e.type} ${e.payload.revision}`), ['approval.requested 0', 'approval.resolved 0', 'approval.requested 1', 'approval.resolved 1'])
+        assert.equal(events.filter((e) => e.type === 'node.completed' && e.node === 'first' && e.payload.revision === 1).length, 1, 'the gated node was revised once')
+      } finally {
+        await Promise.all(workers.map(stop))
+        await store.close()
+        await db.drop()
+      }
+    })
+
     it('workers SIGKILLed at random instants 20 times: every run completes, no committed task runs again, no gate asked twice', async (t) => {
       const db = await createDatabase()
       const dir = mkdtempSync(path.join(tmpdir(), 'weft-fleet-kill-'))
