@@ -59,7 +59,7 @@ async function loadState(tx: Tx, runId: string): Promise<FleetState | undefined>
 /** Adds a graphile-worker job inside the transaction. */
 async function addJob(tx: Tx, job: Job, opts: { runAt?: number } = {}): Promise<void> {
   const runAt = opts.runAt === undefined ? sql`null` : sql`${new Date(opts.runAt).toISOString()}::timestamptz`
-  await tx.execute(sql`select ${sql.raw(QUEUE_SCHEMA)}.add_job(${job.task}, ${JSON.stringify(job.payload)}::json, run_at => ${runAt}, max_attempts => 5)`)
+  await tx.execute(sql`select ${sql.raw(QUEUE_SCHEMA)}.add_job(${job.task}, ${JSON.stringify(job.payload)}::json, run_at => ${runAt}, max_attempts => 25)`)
 }
 
 /** Commits what steps produced: records, events, tasks, decisions, jobs; and tells listeners which events are new. */
@@ -184,10 +184,18 @@ export class PgFleet {
       .onConflictDoUpdate({ target: fleetWorkers.id, set: { queueWorkers, heartbeatAt: sql`now()` } })
   }
 
-  /** Forgets the workers silent for `ttlMs` and answers their queue workers' ids (whose jobs are to be unlocked). */
-  async deadWorkers(ttlMs: number): Promise<string[]> {
-    const rows = await this.db.delete(fleetWorkers).where(sql`${fleetWorkers.heartbeatAt} < now() - make_interval(secs => ${ttlMs / 1000})`).returning({ queueWorkers: fleetWorkers.queueWorkers })
-    return rows.flatMap((r) => (r.queueWorkers as string[]) ?? [])
+  /**
+   * Queue workers that hold a job locked for longer than `ttlMs` and belong to no live `weft worker` (killed, or
+   * killed before they first said they were alive). graphile-worker itself frees such jobs only after 4 hours.
+   */
+  async orphanedQueueWorkers(ttlMs: number): Promise<string[]> {
+    const secs = ttlMs / 1000
+    await this.db.delete(fleetWorkers).where(sql`${fleetWorkers.heartbeatAt} < now() - make_interval(secs => ${secs})`)
+    const rows = await this.db.execute(sql`
+      select distinct j.locked_by from ${sql.raw(QUEUE_SCHEMA)}._private_jobs j
+      where j.locked_by is not null and j.locked_at < now() - make_interval(secs => ${secs})
+        and not exists (select 1 from ${fleetWorkers} w where jsonb_exists(w.queue_workers, j.locked_by))`) as unknown as Array<{ locked_by: string }>
+    return rows.map((r) => r.locked_by)
   }
 
   async gone(id: string): Promise<void> {

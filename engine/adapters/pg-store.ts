@@ -284,7 +284,7 @@ export class PgRunStore implements RunStore {
       if (hit.length) {
         // a run the fleet drives goes on from the step this enqueues, in the same transaction as the decision
         const [fleet] = await tx.select({ id: fleetRuns.runId }).from(fleetRuns).where(eq(fleetRuns.runId, runId))
-        if (fleet) await tx.execute(sql`select ${sql.raw(QUEUE_SCHEMA)}.add_job('weft_advance', ${JSON.stringify({ run: runId, event: { type: 'decided', gate, revision } })}::json, max_attempts => 5)`)
+        if (fleet) await tx.execute(sql`select ${sql.raw(QUEUE_SCHEMA)}.add_job('weft_advance', ${JSON.stringify({ run: runId, event: { type: 'decided', gate, revision } })}::json, max_attempts => 25)`)
         return { applied: true, decision }
       }
       const [row] = await tx.select().from(approvals).where(match)

@@ -3,7 +3,8 @@
 // that task on, and unlocks the queue jobs of workers that stopped renewing their own.
 import os from 'node:os'
 import { randomUUID } from 'node:crypto'
-import { run as runQueue, makeWorkerUtils, type Logger as QueueLogger, type Runner, type WorkerUtils } from 'graphile-worker'
+import { EventEmitter } from 'node:events'
+import { run as runQueue, makeWorkerUtils, type Logger as QueueLogger, type Runner, type WorkerEvents, type WorkerUtils } from 'graphile-worker'
 import type { NodeExecutor, TaskOutcome } from '../ports.ts'
 import { toErrorInfo, WeftError } from '../errors.ts'
 import { QUEUE_SCHEMA, type Job, type PgFleet } from '../adapters/pg-fleet.ts'
@@ -111,7 +112,11 @@ export async function startFleetWorker(o: FleetWorkerOptions): Promise<FleetWork
 
   const utils: WorkerUtils = await makeWorkerUtils({ connectionString: o.connectionString, schema: QUEUE_SCHEMA, logger: quiet })
   await utils.migrate()
+  // listened to before the runner starts: its queue workers are created (and announced) while it starts
+  const events: WorkerEvents = new EventEmitter() as WorkerEvents
+  events.on('worker:create', ({ worker }) => void queueWorkers.add(worker.workerId))
   const runner: Runner = await runQueue({
+    events,
     connectionString: o.connectionString,
     schema: QUEUE_SCHEMA,
     concurrency: o.concurrency ?? 10,
@@ -123,7 +128,6 @@ export async function startFleetWorker(o: FleetWorkerOptions): Promise<FleetWork
       weft_advance: (payload) => advance(payload as { run: string; event: StepEvent }),
     },
   })
-  runner.events.on('worker:create', ({ worker }) => void queueWorkers.add(worker.workerId))
 
   // a worker's own liveness: its queue workers' ids with a heartbeat, so that others can unlock its jobs once it is gone
   const alive = async () => {
@@ -134,8 +138,11 @@ export async function startFleetWorker(o: FleetWorkerOptions): Promise<FleetWork
       log(`task ${t.run}/${t.key}: its worker's heartbeat lapsed; handing it on`)
       await fleet.apply(t.run, { type: 'lost', key: t.key, fence: t.fence })
     }
-    const ids = await fleet.deadWorkers(ttl)
-    if (ids.length) await utils.forceUnlockWorkers(ids)
+    const ids = await fleet.orphanedQueueWorkers(ttl)
+    if (ids.length) {
+      log(`unlocking the jobs of ${ids.length} queue worker(s) that are gone`)
+      await utils.forceUnlockWorkers(ids)
+    }
   }
   await alive().catch(() => {})
   const timer = setInterval(() => {

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { testPluginDirs } from '../../helpers.ts'
+import postgres from 'postgres'
 import { closeAdmin, createDatabase } from '../../support/pg-database.ts'
 import { openRunStore } from '../../../engine/adapters/open-store.ts'
 import type { RunRecord, RunStore } from '../../../engine/ports.ts'
@@ -148,6 +149,29 @@ if (!process.env.DATABASE_URL) {
       }
     })
 
+    it('a job locked by a worker killed before it claimed the task (or before it said it was alive) is unlocked and run', async () => {
+      const db = await createDatabase()
+      const dir = mkdtempSync(path.join(tmpdir(), 'weft-fleet-orphan-'))
+      const env: Env = { ...process.env, DATABASE_URL: db.url, WEFT_DATA_DIR: path.join(dir, 'data'), WEFT_PLUGIN_DIRS: testPluginDirs.join(path.delimiter), WEFT_HEARTBEAT_TTL: '1s' }
+      const store = await openRunStore({ env })
+      const pg = postgres(db.url, { max: 1, onnotice: () => {} })
+      let worker: ChildProcess | undefined
+      try {
+        const id = detach(env, pipelineFile(dir, 2, 10, path.join(dir, 'exec.log')))
+        // the first node's job, as a worker that died holding it leaves it: locked, by a queue worker nobody knows
+        const locked = await pg`update graphile_worker._private_jobs set locked_by = 'gone-worker', locked_at = now() - interval '10 seconds' returning id`
+        assert.equal(locked.length, 1)
+        worker = startWorker(env)
+        const [run] = await waitDone(store, [id], 30_000)
+        assert.equal(run!.status, 'completed', JSON.stringify(run!.error))
+      } finally {
+        if (worker) await stop(worker)
+        await pg.end()
+        await store.close()
+        await db.drop()
+      }
+    })
+
     it('workers SIGKILLed at random instants 20 times: every run completes, no committed task runs again, no gate asked twice', async (t) => {
       const db = await createDatabase()
       const dir = mkdtempSync(path.join(tmpdir(), 'weft-fleet-kill-'))
@@ -167,7 +191,14 @@ if (!process.env.DATABASE_URL) {
           workers[i] = startWorker(env)
           if (kill === 9) ids.push(detach(env, file), detach(env, file))
         }
-        const runs = await waitDone(store, ids, 150_000)
+        const runs = await waitDone(store, ids, 150_000).catch(async (err: Error) => {
+          // what a stuck run is waiting on, for whoever reads the failure
+          const pg = postgres(db.url, { max: 1, onnotice: () => {} })
+          const tasks = await pg`select run_id, key, status, fence, attempt, worker, heartbeat_at from fleet_tasks where status in ('ready', 'queued', 'running', 'backoff')`
+          const jobs = await pg`select task_identifier, payload, locked_by, locked_at, attempts, run_at from graphile_worker._private_jobs j join graphile_worker._private_tasks t on t.id = j.task_id`
+          await pg.end()
+          throw new Error(`${err.message}\nopen tasks: ${JSON.stringify(tasks)}\njobs: ${JSON.stringify(jobs)}`)
+        })
         for (const r of runs) assert.equal(r.status, 'completed', `${r.id}: ${JSON.stringify(r.error)}`)
         // a committed task's execution is the last one of that task to start: nothing ran it again after its commit
         const lastStart = new Map<string, string>()
