@@ -19,6 +19,12 @@ const positiveInt = (value: string) => {
   return n
 }
 
+const nonNegativeInt = (value: string) => {
+  const n = Number(value)
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a whole number, 0 or more')
+  return n
+}
+
 const eventCount = (value: string): number | 'all' => (value === 'all' ? 'all' : positiveInt(value))
 
 const port = (value: string) => {
@@ -121,7 +127,8 @@ export async function main(argv: string[]): Promise<number> {
     .option('--port <n>', 'port to listen on (0: any free port)', port, 8080)
     .option('--host <address>', 'address to listen on', '127.0.0.1')
     .option('--pipelines <dir>', 'folder of <name>.yaml pipelines (default: WEFT_PIPELINES_DIR or ./pipelines)')
-    .action(async (o: { port: number; host: string; pipelines?: string }) => {
+    .option('--workers <n>', 'with DATABASE_URL: fleet worker loops run in this process, 10 node attempts each (default 1; 0: the API alone, `weft worker` processes do the work)', nonNegativeInt)
+    .action(async (o: { port: number; host: string; pipelines?: string; workers?: number }) => {
       code = await serveCommand(o)
     })
 

@@ -17,6 +17,11 @@ export interface ServeCommandOptions {
   host: string
   /** Folder of `<name>.yaml` pipelines (default: `WEFT_PIPELINES_DIR`, or `pipelines` in the working directory). */
   pipelines?: string
+  /**
+   * Worker loops this process runs for the fleet (each takes up to 10 node attempts at once). Only with DATABASE_URL,
+   * where it defaults to 1; 0 serves the API alone. Without DATABASE_URL, generations run in this process.
+   */
+  workers?: number
 }
 
 type Env = Record<string, string | undefined>
@@ -66,11 +71,28 @@ export async function serveCommand(o: ServeCommandOptions, env: Env = process.en
     return EXIT.invalid
   }
   const pipelinesDir = path.resolve(o.pipelines ?? env.WEFT_PIPELINES_DIR ?? 'pipelines')
-  const store = await openStore('db')
+  const url = env.DATABASE_URL
+  if (o.workers !== undefined && !url) {
+    process.stderr.write('error: --workers runs worker loops of the fleet, which needs Postgres: set DATABASE_URL (without it, generations run in this process)\n')
+    return EXIT.invalid
+  }
+  const opened = url ? await (await import('../engine/adapters/open-fleet.ts')).openFleet(url) : undefined
+  const store = opened ? opened.store : await openStore('db')
   let service: Awaited<ReturnType<typeof createGenerationService>> | undefined
   let sweep: NodeJS.Timeout | undefined
+  let loops: { stop(): Promise<void> } | undefined
+  let loopExecutor: { close(): Promise<void> } | undefined
   try {
-    service = await createGenerationService({ store, dataDir: weftDataDir(env), pipelinesDir, providers, owner, leaseTtlMs: leaseTtlMs(env) })
+    service = await createGenerationService({ store, dataDir: weftDataDir(env), pipelinesDir, providers, owner, leaseTtlMs: leaseTtlMs(env), ...(opened ? { fleet: opened } : {}) })
+    const workers = o.workers ?? 1
+    if (opened && workers > 0) {
+      const { startFleetWorker } = await import('../engine/fleet/worker.ts')
+      const { PiscinaExecutor } = await import('../engine/adapters/piscina-executor.ts')
+      const { heartbeatTtlMs } = await import('./worker.ts')
+      const executor = new PiscinaExecutor({ providers, nice: 10 })
+      loopExecutor = executor
+      loops = await startFleetWorker({ connectionString: opened.url, fleet: opened.fleet, executor, concurrency: workers * 10, heartbeatTtlMs: heartbeatTtlMs(env), log: (m) => process.stderr.write(`${m}\n`) })
+    }
     const running = await startServer({ ...settings, service, port: o.port, host: o.host })
     // resumed only once the server listens: a start that fails must leave interrupted runs as they are
     const resumed = await service.resumeInterrupted()
@@ -101,6 +123,8 @@ export async function serveCommand(o: ServeCommandOptions, env: Env = process.en
     // closed under them (nothing more is recorded), so the next `weft serve` resumes them from their last
     // recorded step, asking their gates again
     clearInterval(sweep)
+    await loops?.stop()
+    await loopExecutor?.close()
     await service?.suspend()
     await store.close()
     await service?.close().catch(() => {})

@@ -17,6 +17,10 @@ import { SessionHub } from './hub.ts'
 import { StoreDecisions } from './decisions.ts'
 import { PipelineCatalog } from './pipelines.ts'
 import { fetchBrandAssets, standInAssets, type AssetFetcher } from './brand-assets.ts'
+import { FleetEventRelay } from './fleet-events.ts'
+import type { PgFleet } from '../engine/adapters/pg-fleet.ts'
+import { EVENTS_CHANNEL } from '../engine/fleet/queue.ts'
+import { newRunRecord } from '../engine/fleet/new-run.ts'
 
 export interface ServiceOptions {
   store: RunStore
@@ -36,6 +40,11 @@ export interface ServiceOptions {
   decisionPollMs?: number
   /** Nice value of the default pool's worker threads (default 10): requests are answered before node work. */
   workerNice?: number
+  /**
+   * Hand generations to the fleet (Postgres) instead of driving them here: they are recorded and enqueued, `weft
+   * worker` processes (or worker loops of this server) run them, and their events come back through `listen`.
+   */
+  fleet?: { fleet: PgFleet; listen(channel: string, fn: (payload: string) => void): Promise<{ unlisten(): Promise<void> }> }
 }
 
 const ACTIVE: RunStatus[] = ['pending', 'running', 'awaiting_approval']
@@ -55,6 +64,9 @@ export async function createGenerationService(opts: ServiceOptions): Promise<Gen
   /** Runs this process drives, with the controller that cancels each. */
   const active = new Map<string, { abort: AbortController; done: Promise<unknown>; leaseOwner: string }>()
   let sweeping: Promise<number> | undefined
+  const fleet = opts.fleet?.fleet
+  const relay = opts.fleet ? new FleetEventRelay(store, hub) : undefined
+  const listening = opts.fleet ? await opts.fleet.listen(EVENTS_CHANNEL, (p) => relay!.notify(p)) : undefined
 
   /** Drives a run in the background; resolves once it is recorded (or rejects if it could not be). */
   function drive(pipeline: Pipeline, run: { id: string; sessionId: string; inputs: Record<string, unknown>; config: Record<string, unknown>; interactive: boolean; resume?: { record: RunRecord; lastSeq: number } }): Promise<void> {
@@ -130,7 +142,10 @@ export async function createGenerationService(opts: ServiceOptions): Promise<Gen
         if (req.brandAssets) Object.assign(inputs, await fetchAssets(req.brandAssets, path.join(runDir, 'assets'), pipeline))
         const resolved = resolveRunInputs(pipeline, inputs, { origin: 'request' })
         if (resolved.diagnostics.length) throw invalid('INPUT_INVALID', 'the request does not fit the pipeline\'s inputs', resolved.diagnostics)
-        await drive(pipeline, { id, sessionId, inputs: resolved.inputs, config: config.config, interactive: req.interactive })
+        if (fleet) {
+          relay!.track(id, sessionId)
+          await fleet.submit(newRunRecord(pipeline, { runId: id, sessionId, inputs: resolved.inputs, config: config.config, interactive: req.interactive }), runsDir)
+        } else await drive(pipeline, { id, sessionId, inputs: resolved.inputs, config: config.config, interactive: req.interactive })
       } catch (err) {
         // nothing was recorded: leave nothing on disk either
         await rm(runDir, { recursive: true, force: true })
@@ -162,6 +177,11 @@ export async function createGenerationService(opts: ServiceOptions): Promise<Gen
       if (await stopHere()) return
       const record = await requireRun(id)
       if (!ACTIVE.includes(record.status)) throw new WeftError('RUN_FINISHED', `generation ${id} has already ended (${record.status})`, { retryable: false })
+      // a fleet run is cancelled by a step applied here: its workers are fenced out and stop at their next heartbeat
+      if (fleet && (await fleet.drives(id))) {
+        await fleet.apply(id, { type: 'cancel', reason: { code: 'CANCELLED', message: 'cancelled by request' } })
+        return
+      }
       // driven by no live process here: take its lease and end it as cancelled
       if (await endUndriven(store, owner, leaseTtlMs, id, 'cancelled', { code: 'CANCELLED', message: 'cancelled by request' })) return
       // a resume sweep here may have taken it meanwhile
@@ -221,6 +241,7 @@ export async function createGenerationService(opts: ServiceOptions): Promise<Gen
     },
 
     async close(): Promise<void> {
+      await listening?.unlisten().catch(() => {})
       for (const { abort } of active.values()) abort.abort(new WeftError('CANCELLED', 'the server is shutting down'))
       await Promise.all([...active.values()].map((a) => a.done))
       await executor.close()
@@ -230,8 +251,11 @@ export async function createGenerationService(opts: ServiceOptions): Promise<Gen
   async function sweep(): Promise<number> {
     let resumed = 0
     for (const status of ACTIVE) {
-      for (const record of await store.listRuns({ status })) {
-        if (active.has(record.id)) continue
+      const records = await store.listRuns({ status })
+      // the fleet's runs are driven by its workers, never resumed here
+      const theFleets = fleet ? await fleet.fleetRuns(records.map((r) => r.id)) : new Set<string>()
+      for (const record of records) {
+        if (active.has(record.id) || theFleets.has(record.id)) continue
         const { pipeline, diagnostics } = await loadPipeline(record.pipeline.file)
         if (!pipeline) {
           // the pipeline is gone or broken: end the run with the reason instead of stopping the server

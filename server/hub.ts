@@ -26,6 +26,11 @@ export class SessionHub {
     }
   }
 
+  /** Whether anyone listens to the session (or, without one, to any session). */
+  listening(sessionId?: string): boolean {
+    return sessionId === undefined ? this.#listeners.size > 0 : this.#listeners.has(sessionId)
+  }
+
   subscribe(sessionId: string, listener: (e: RunEvent) => void): () => void {
     let set = this.#listeners.get(sessionId)
     if (!set) this.#listeners.set(sessionId, (set = new Set()))

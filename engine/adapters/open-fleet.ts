@@ -15,6 +15,8 @@ export interface OpenFleet {
   fleet: PgFleet
   store: PgRunStore
   url: string
+  /** Calls `fn` with each payload of NOTIFYs on `channel` (a connection of its own, re-established after a loss). */
+  listen(channel: string, fn: (payload: string) => void): Promise<{ unlisten(): Promise<void> }>
   close(): Promise<void>
 }
 
@@ -48,5 +50,9 @@ export async function openFleet(url: string, opts: { max?: number } = {}): Promi
     throw err
   }
   const fleet = new PgFleet(drizzle({ client }), { pipelineOf: pipelineLoader() })
-  return { fleet, store, url, close: () => store.close() }
+  const listen = async (channel: string, fn: (payload: string) => void) => {
+    const sub = await client.listen(channel, fn)
+    return { unlisten: () => sub.unlisten() }
+  }
+  return { fleet, store, url, listen, close: () => store.close() }
 }

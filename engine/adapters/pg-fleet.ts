@@ -1,6 +1,6 @@
 // The fleet on Postgres: a run's state read under its row lock, a step applied, and the result committed with the
 // jobs it enqueues (graphile-worker's `add_job`) in the same transaction, so no crash can strand a run between them.
-import { and, asc, eq, sql } from 'drizzle-orm'
+import { and, asc, eq, inArray, sql } from 'drizzle-orm'
 import type { Pipeline } from '../dsl/pipeline.ts'
 import type { RunRecord, StoreWrite, TaskOutcome } from '../ports.ts'
 import type { ErrorInfo } from '../errors.ts'
@@ -200,6 +200,13 @@ export class PgFleet {
 
   async gone(id: string): Promise<void> {
     await this.db.delete(fleetWorkers).where(eq(fleetWorkers.id, id))
+  }
+
+  /** Which of these runs the fleet drives. */
+  async fleetRuns(ids: readonly string[]): Promise<Set<string>> {
+    if (ids.length === 0) return new Set()
+    const rows = await this.db.select({ id: fleetRuns.runId }).from(fleetRuns).where(inArray(fleetRuns.runId, [...ids]))
+    return new Set(rows.map((r) => r.id))
   }
 
   /** Whether the fleet drives this run. */

@@ -1,0 +1,73 @@
+// Events of runs the fleet drives, from whichever worker commits them, to this server's WebSocket sessions: each
+// step's commit sends a NOTIFY `{ run, seq }`; the relay reads what is new and publishes it in order. Nothing is
+// read for a run nobody here listens to, and an idle run costs nothing.
+import type { RunEvent, RunStore } from '../engine/ports.ts'
+import type { SessionHub } from './hub.ts'
+
+const END: ReadonlySet<string> = new Set(['run.completed', 'run.failed', 'run.cancelled'])
+
+interface Tracked {
+  session: string
+  /** The last seq published (or skipped because nobody listened). */
+  seq: number
+  chain: Promise<void>
+}
+
+export class FleetEventRelay {
+  readonly #runs = new Map<string, Tracked>()
+  /** Runs known not to belong to any session, or not to exist. */
+  readonly #unknown = new Set<string>()
+
+  constructor(readonly store: RunStore, readonly hub: SessionHub, readonly onError: (err: unknown) => void = () => {}) {}
+
+  /** A run started here: its session is known, and nothing of it has been published yet. */
+  track(runId: string, sessionId: string): void {
+    this.hub.bind(runId, sessionId)
+    if (!this.#runs.has(runId)) this.#runs.set(runId, { session: sessionId, seq: 0, chain: Promise.resolve() })
+  }
+
+  /** Handles one notification's payload (`{"run": …, "seq": …}`); malformed ones are ignored. */
+  notify(payload: string): void {
+    let msg: { run?: unknown; seq?: unknown }
+    try {
+      msg = JSON.parse(payload) as typeof msg
+    } catch {
+      return
+    }
+    if (typeof msg.run !== 'string' || typeof msg.seq !== 'number') return
+    const run = msg.run
+    const seq = msg.seq
+    const t = this.#runs.get(run)
+    if (t) return this.#pull(run, t, seq)
+    if (this.#unknown.has(run) || !this.hub.listening()) return
+    // a run started elsewhere (another server, `weft run --detach`): its session is read once
+    void this.store.getRun(run).then((record) => {
+      if (!record?.session_id) return void this.#unknown.add(run)
+      if (!this.hub.listening(record.session_id)) return
+      this.track(run, record.session_id)
+      this.#pull(run, this.#runs.get(run)!, seq)
+    }, this.onError)
+  }
+
+  #pull(run: string, t: Tracked, seq: number): void {
+    t.chain = t.chain.then(async () => {
+      if (seq <= t.seq) return
+      // nobody listens to its session now: a client that comes later replays from the store first
+      if (!this.hub.listening(t.session)) {
+        t.seq = seq
+        return
+      }
+      const events: RunEvent[] = await this.store.listEvents(run, t.seq)
+      for (const e of events) {
+        this.hub.publish(e)
+        t.seq = Math.max(t.seq, e.seq)
+        if (END.has(e.type)) this.#forget(run)
+      }
+    }).catch(this.onError)
+  }
+
+  #forget(run: string): void {
+    this.#runs.delete(run)
+    this.hub.unbind(run)
+  }
+}
