@@ -48,6 +48,7 @@ export interface ServiceOptions {
 }
 
 const ACTIVE: RunStatus[] = ['pending', 'running', 'awaiting_approval']
+const SWEEP_PAGE = 100
 type Generation = RunRecord & { session_id: string }
 
 export async function createGenerationService(opts: ServiceOptions): Promise<GenerationService & { resumeInterrupted(): Promise<number>; suspend(): Promise<void> }> {
@@ -250,8 +251,15 @@ export async function createGenerationService(opts: ServiceOptions): Promise<Gen
 
   async function sweep(): Promise<number> {
     let resumed = 0
-    for (const status of ACTIVE) {
-      const records = await store.listRuns({ status })
+    // a page at a time: thousands of generations waiting at gates are not all held in memory at once
+    const pages = async function* (status: RunStatus) {
+      for (let offset = 0; ; offset += SWEEP_PAGE) {
+        const page = await store.listRuns({ status, limit: SWEEP_PAGE, offset })
+        if (page.length) yield page
+        if (page.length < SWEEP_PAGE) return
+      }
+    }
+    for (const status of ACTIVE) for await (const records of pages(status)) {
       // the fleet's runs are driven by its workers, never resumed here
       const theFleets = fleet ? await fleet.fleetRuns(records.map((r) => r.id)) : new Set<string>()
       for (const record of records) {

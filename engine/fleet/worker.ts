@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import { run as runQueue, makeWorkerUtils, type Logger as QueueLogger, type Runner, type WorkerEvents, type WorkerUtils } from 'graphile-worker'
 import type { NodeExecutor, TaskOutcome } from '../ports.ts'
+import type { Progress } from '../node-def.ts'
 import { toErrorInfo, WeftError } from '../errors.ts'
 import { QUEUE_SCHEMA, type Job, type PgFleet } from '../adapters/pg-fleet.ts'
 import type { FleetTask } from './state.ts'
@@ -50,7 +51,7 @@ export async function migrateQueue(connectionString: string): Promise<void> {
 }
 
 /** Runs one attempt with its timeout; a node that overran its timeout is a timeout even if it finished. */
-export async function attemptOnce(executor: NodeExecutor, task: FleetTask, runId: string, stop: AbortSignal): Promise<TaskOutcome> {
+export async function attemptOnce(executor: NodeExecutor, task: FleetTask, runId: string, stop: AbortSignal, onProgress: (p: Progress) => void = () => {}): Promise<TaskOutcome> {
   const spec = task.spec!
   const ac = new AbortController()
   const onStop = () => ac.abort(stop.reason)
@@ -65,7 +66,7 @@ export async function attemptOnce(executor: NodeExecutor, task: FleetTask, runId
       run: { id: runId, interactive: spec.interactive },
       idempotencyKey: `${runId}:${task.key}:${task.attempt}${spec.revision ? `:r${spec.revision.round}` : ''}`,
       workDir: `${spec.workDir}/${runId}`, prompts: spec.prompts, ...(spec.revision ? { revision: spec.revision } : {}),
-    }, { signal: ac.signal, onProgress: () => {} })
+    }, { signal: ac.signal, onProgress })
   } finally {
     if (timer) clearTimeout(timer)
     stop.removeEventListener('abort', onStop)
@@ -77,6 +78,35 @@ export async function attemptOnce(executor: NodeExecutor, task: FleetTask, runId
     return { ok: false, error: { ...why, details: { ...(why.details as object), ...(nodeError ? { node_error: nodeError } : { finished_late: true }) } } }
   }
   return out
+}
+
+/**
+ * Progress as a node reports it, written at most every `everyMs` (the latest report wins), one write at a time;
+ * `close` waits for a write in flight and drops what was not written (the attempt's end says the rest).
+ */
+export function throttledProgress(write: (p: Progress) => Promise<void>, onError: (err: unknown) => void, everyMs = 250): { report(p: Progress): void; close(): Promise<void> } {
+  let latest: Progress | undefined
+  let timer: NodeJS.Timeout | undefined
+  let flight: Promise<void> = Promise.resolve()
+  let closed = false
+  const flush = () => {
+    timer = undefined
+    const p = latest
+    latest = undefined
+    if (p && !closed) flight = flight.then(() => write(p)).catch(onError)
+  }
+  return {
+    report(p) {
+      if (closed) return
+      latest = p
+      timer ??= setTimeout(flush, everyMs)
+    },
+    async close() {
+      closed = true
+      if (timer) clearTimeout(timer)
+      await flight
+    },
+  }
 }
 
 export async function startFleetWorker(o: FleetWorkerOptions): Promise<FleetWorker> {
@@ -96,11 +126,13 @@ export async function startFleetWorker(o: FleetWorkerOptions): Promise<FleetWork
         if (!mine) lost.abort(new WeftError('CANCELLED', `task "${key}" is no longer this worker's`))
       }, (err) => log(`heartbeat of ${run}/${key} failed: ${(err as Error).message}`))
     }, Math.max(50, Math.floor(ttl / 3)))
+    const progress = throttledProgress((p) => fleet.progress(run, task.spec!.reportAs, { ...p, ...task.spec!.progress }), (err) => log(`progress of ${run}/${key} not recorded: ${(err as Error).message}`))
     let outcome: TaskOutcome
     try {
-      outcome = await attemptOnce(executor, task, run, lost.signal)
+      outcome = await attemptOnce(executor, task, run, lost.signal, progress.report)
     } finally {
       clearInterval(beat)
+      await progress.close()
     }
     // a fenced-out worker's outcome is ignored by the step: only the current holder settles a task
     await fleet.apply(run, { type: 'settled', key, fence: task.fence, outcome })

@@ -59,6 +59,7 @@ if (!process.env.DATABASE_URL) {
         const seqs = client.frames.filter((f) => typeof f.seq === 'number' && f.generation_id === started.generation_id).map((f) => f.seq as number)
         assert.deepEqual(seqs, Array.from({ length: seqs.length }, (_, i) => i + 1))
         assert.ok(story.seq! > 0)
+        assert.ok(client.frames.some((f) => f.type === 'node.progress'), 'progress reported by workers reaches the client')
         const video = Buffer.from(await (await fetch(`${server.url}${done.payload!.final_video_url}`)).arrayBuffer())
         const file = path.join(data, 'downloaded.mp4')
         writeFileSync(file, video)

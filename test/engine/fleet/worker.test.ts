@@ -13,6 +13,7 @@ import { closeAdmin, createDatabase } from '../../support/pg-database.ts'
 import { openRunStore } from '../../../engine/adapters/open-store.ts'
 import type { RunRecord, RunStore } from '../../../engine/ports.ts'
 import { seededRandom } from '../../../engine/seeded.ts'
+import { throttledProgress } from '../../../engine/fleet/worker.ts'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..')
 const cli = path.join(root, 'cli', 'weft.ts')
@@ -74,6 +75,29 @@ const stop = (w: ChildProcess) => new Promise<void>((resolve) => {
   if (w.exitCode !== null || w.signalCode !== null) return resolve()
   w.once('exit', () => resolve())
   w.kill('SIGTERM')
+})
+
+describe('throttledProgress', () => {
+  it('writes the latest report at most once per interval, one write at a time, and nothing after close', async () => {
+    const written: unknown[] = []
+    let inFlight = 0
+    let most = 0
+    const p = throttledProgress(async (x) => {
+      most = Math.max(most, ++inFlight)
+      await new Promise((r) => setTimeout(r, 5))
+      written.push(x.n)
+      inFlight--
+    }, (err) => assert.fail(String(err)), 20)
+    for (let n = 1; n <= 5; n++) p.report({ n })
+    await new Promise((r) => setTimeout(r, 40))
+    assert.deepEqual(written, [5], 'five reports within one interval: the last one, once')
+    p.report({ n: 6 })
+    await p.close()
+    p.report({ n: 7 })
+    await new Promise((r) => setTimeout(r, 40))
+    assert.deepEqual(written, [5], 'a report pending at close, and one after, are dropped')
+    assert.equal(most, 1)
+  })
 })
 
 if (!process.env.DATABASE_URL) {
