@@ -5,10 +5,14 @@
 // 3. the delay from a node's completion (its event's timestamp) to the WebSocket frame reaching a client.
 // Bounded in count and time; prints figures, asserts nothing. After `npm run build`:
 //   node dist/bench/server.js [--warmup 10] [--rates 2,5,10,25] [--seconds 10] [--paused 1000] [--database-url postgres://…]
+//     [--workers 0 --worker-processes 2] [--gated]
 // (the store is SQLite in a fresh folder unless a database URL is given: use an empty database, since the server
-// resumes every unfinished run it finds there)
+// resumes every unfinished run it finds there). With a database URL the server hands generations to the fleet:
+// `--workers` is its own worker loops, `--worker-processes` starts that many `weft worker` processes once the rates
+// are measured (their memory is reported with the server's). `--gated` serves a pipeline of one no-op node and a
+// gate instead of the default pipeline, so that thousands of generations reach their gates quickly.
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
@@ -16,12 +20,25 @@ import autocannon from 'autocannon'
 import WebSocket from 'ws'
 
 const root = path.resolve(import.meta.dirname, '..', '..')
-const { values } = parseArgs({ options: { warmup: { type: 'string', default: '10' }, rates: { type: 'string', default: '2,5,10,25' }, seconds: { type: 'string', default: '10' }, paused: { type: 'string', default: '1000' }, events: { type: 'string', default: '40' }, 'database-url': { type: 'string', default: '' } } })
-const body = JSON.stringify({ prompt: 'Meet Fizz, the sparkling lemon soda for summer afternoons. Grab one today!', interactive: true })
+const { values } = parseArgs({ options: { warmup: { type: 'string', default: '10' }, rates: { type: 'string', default: '2,5,10,25' }, seconds: { type: 'string', default: '10' }, paused: { type: 'string', default: '1000' }, events: { type: 'string', default: '40' }, 'database-url': { type: 'string', default: '' }, workers: { type: 'string' }, 'worker-processes': { type: 'string', default: '0' }, gated: { type: 'boolean', default: false } } })
+const body = JSON.stringify({ prompt: 'Meet Fizz, the sparkling lemon soda for summer afternoons. Grab one today!', interactive: true, ...(values.gated ? { pipeline: 'gated' } : {}) })
+const dataDir = mkdtempSync(path.join(tmpdir(), 'weft-bench-serve-'))
+const pipelinesDir = values.gated ? mkdtempSync(path.join(tmpdir(), 'weft-bench-pipelines-')) : path.join(root, 'pipelines')
+if (values.gated) {
+  writeFileSync(path.join(pipelinesDir, 'gated.yaml'), `pipeline: gated
+plugins: [${path.join(root, 'bench', 'nodes', 'work.mjs')}]
+inputs:
+  prompt: { type: string, required: true }
+nodes:
+  draft: { type: bench_noop }
+  review: { type: approval, gate: draft }
+`)
+}
+const serveEnv = { ...process.env, WEFT_DATA_DIR: dataDir, WEFT_RATE_LIMIT: 'off', DATABASE_URL: values['database-url']!, WEFT_PLUGIN_DIRS: path.join(root, 'bench', 'nodes') }
 
 async function serve(): Promise<{ url: string; child: ChildProcess }> {
-  const env = { ...process.env, WEFT_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'weft-bench-serve-')), WEFT_RATE_LIMIT: 'off', DATABASE_URL: values['database-url']! }
-  const child = spawn(process.execPath, [path.join(root, 'dist', 'cli', 'weft.js'), 'serve', '--port', '0'], { cwd: root, env, stdio: ['ignore', 'pipe', 'inherit'] })
+  const args = ['serve', '--port', '0', '--pipelines', pipelinesDir, ...(values.workers !== undefined ? ['--workers', values.workers] : [])]
+  const child = spawn(process.execPath, [path.join(root, 'dist', 'cli', 'weft.js'), ...args], { cwd: root, env: serveEnv, stdio: ['ignore', 'pipe', 'inherit'] })
   const url = await new Promise<string>((resolve, reject) => {
     let out = ''
     child.stdout!.on('data', (d: Buffer) => {
@@ -58,7 +75,7 @@ if (Number(values.warmup) > 0) {
   const w = await autocannon({ url: `${url}/api/v2/generate`, method: 'POST', headers: { 'content-type': 'application/json' }, body, connections: 10, overallRate: 5, duration: Number(values.warmup) })
   // and its generations settled at their gates, so their work does not spill into the first measured rate
   const t = Date.now()
-  while ((await count(url, 'awaiting_approval')) < w['2xx'] && Date.now() - t < 60_000) await new Promise((r) => setTimeout(r, 500))
+  while (values.workers !== '0' && (await count(url, 'awaiting_approval')) < w['2xx'] && Date.now() - t < 60_000) await new Promise((r) => setTimeout(r, 500))
 }
 console.log('rate (req/s) | sent | 202 | errors + non-2xx | p50 ms | p99 ms | max ms')
 let best = 0
@@ -71,6 +88,13 @@ for (const rate of values.rates!.split(',').map(Number)) {
 }
 console.log(`highest tested rate with p99 ≤ 100 ms and 0 errors: ${best || 'none'} req/s`)
 
+// fleet workers in processes of their own, once the rates are measured (an API-only server does no node work)
+const workerProcs: ChildProcess[] = []
+for (let i = 0; i < Number(values['worker-processes']); i++) {
+  const w = spawn(process.execPath, [path.join(root, 'dist', 'cli', 'weft.js'), 'worker', '--concurrency', '10'], { cwd: root, env: serveEnv, stdio: ['ignore', 'ignore', 'inherit'] })
+  workerProcs.push(w)
+}
+
 // 2. memory with N generations paused at gates
 const target = Number(values.paused)
 let paused = await count(url, 'awaiting_approval')
@@ -79,7 +103,7 @@ for (let i = 0; paused + i < target; i++) {
 }
 const t0 = Date.now()
 while ((paused = await count(url, 'awaiting_approval')) < target && Date.now() - t0 < 300_000) await new Promise((r) => setTimeout(r, 2000))
-console.log(`\n${paused} generations paused at approval gates: server RSS ${rssMb(pid).toFixed(0)} MB`)
+console.log(`\n${paused} generations paused at approval gates: server RSS ${rssMb(pid).toFixed(0)} MB${workerProcs.length ? `; workers ${workerProcs.map((w) => `${rssMb(w.pid!).toFixed(0)} MB`).join(', ')}` : ''}`)
 
 // 3. node completion → WebSocket frame
 const first = (await (await fetch(`${url}/api/v2/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body })).json()) as { session_id: string; websocket_url: string; ws_token: string }
@@ -101,3 +125,4 @@ delays.sort((a, b) => a - b)
 const pct = (p: number) => delays[Math.min(delays.length - 1, Math.floor((p / 100) * delays.length))]
 console.log(`\nnode.completed → WebSocket frame, ${delays.length} events: p50 ${pct(50)} ms, p99 ${pct(99)} ms, max ${delays.at(-1)} ms`)
 child.kill('SIGTERM')
+for (const w of workerProcs) w.kill('SIGTERM')

@@ -102,7 +102,7 @@ export async function serveCommand(o: ServeCommandOptions, env: Env = process.en
     sweep = setInterval(() => {
       service!.resumeInterrupted().then(
         (n) => n > 0 && process.stderr.write(`resumed ${n} interrupted generation${n === 1 ? '' : 's'}\n`),
-        (err: Error) => process.stderr.write(`resuming interrupted generations failed: ${err.message}\n`),
+        (err: Error) => process.stderr.write(`resuming interrupted generations failed: ${(err.cause as Error | undefined)?.message ?? err.message.split('\n')[0]}\n`),
       )
     }, ttl)
     sweep.unref()
