@@ -84,12 +84,16 @@ async function detach(pipeline: Pipeline, inputs: Record<string, unknown>, confi
     process.stderr.write('error: --detach records the run in Postgres; it cannot use --store memory\n')
     return EXIT.invalid
   }
+  if (o.decisions !== undefined) {
+    process.stderr.write('error: --decisions answers gates of a run this process drives; a detached run\'s gates are decided through the API of `weft serve` on the same database (add --interactive to make them wait)\n')
+    return EXIT.invalid
+  }
   const { openFleet } = await import('../engine/adapters/open-fleet.ts')
   const { newRunRecord } = await import('../engine/fleet/new-run.ts')
   const opened = await openFleet(url, { max: 2 })
   try {
     if (o.concurrency !== undefined) process.stderr.write('note: --concurrency applies to runs driven by this process; a detached run keeps the pipeline\'s caps\n')
-    const record = newRunRecord(pipeline, { inputs, config, interactive: o.interactive === true || o.decisions !== undefined })
+    const record = newRunRecord(pipeline, { inputs, config, interactive: o.interactive === true })
     await opened.fleet.submit(record, path.resolve(o.out ?? path.join(weftDataDir(), 'runs')))
     if (o.json) process.stdout.write(JSON.stringify({ id: record.id, status: record.status }) + '\n')
     else process.stdout.write(`${record.id}\n`)

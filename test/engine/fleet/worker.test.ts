@@ -100,6 +100,19 @@ describe('throttledProgress', () => {
   })
 })
 
+describe('weft run --detach', () => {
+  it('refuses --decisions (a detached run is decided through the API) and a missing DATABASE_URL, with exit 2', () => {
+    const file = path.join(root, 'pipelines', 'examples', 'headlines.yaml')
+    const args = ['--import', 'tsx', cli, 'run', file, '--input', 'prompt=One. Two.', '--detach']
+    const noDb = spawnSync(process.execPath, args, { cwd: root, env: { ...process.env, DATABASE_URL: '' }, encoding: 'utf8' })
+    assert.equal(noDb.status, 2)
+    assert.match(noDb.stderr, /set DATABASE_URL/)
+    const decisions = spawnSync(process.execPath, [...args, '--decisions', 'd.yaml'], { cwd: root, env: { ...process.env, DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none' }, encoding: 'utf8' })
+    assert.equal(decisions.status, 2)
+    assert.match(decisions.stderr, /--decisions answers gates of a run this process drives/)
+  })
+})
+
 if (!process.env.DATABASE_URL) {
   describe('fleet of workers', () => {
     it('runs on Postgres', { skip: 'DATABASE_URL is not set; this runs in CI, where it is set (locally: DATABASE_URL=postgres://postgres@127.0.0.1:5432/test)' }, () => {})
