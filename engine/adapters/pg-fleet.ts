@@ -1,6 +1,6 @@
 // The fleet on Postgres: a run's state read under its row lock, a step applied, and the result committed with the
 // jobs it enqueues (graphile-worker's `add_job`) in the same transaction, so no crash can strand a run between them.
-import { and, asc, eq, inArray, sql } from 'drizzle-orm'
+import { and, asc, eq, inArray, notInArray, or, sql } from 'drizzle-orm'
 import type { Pipeline } from '../dsl/pipeline.ts'
 import type { RunRecord, StoreWrite, TaskOutcome } from '../ports.ts'
 import type { ErrorInfo } from '../errors.ts'
@@ -10,7 +10,7 @@ import { approvals, fleetRuns, fleetTasks, fleetWorkers, generationEvents, gener
 import { writePlanIn, type PgDb } from './pg-store.ts'
 import { gateKey, type FleetState, type FleetTask } from '../fleet/state.ts'
 import { newRunState, type StepAction, type StepEnv, type StepEvent } from '../fleet/step.ts'
-import { applyEvent } from '../fleet/apply.ts'
+import { applyEvent, type Applied } from '../fleet/apply.ts'
 import { EVENTS_CHANNEL, FLEET_LEASE_UNTIL, FLEET_OWNER, QUEUE_SCHEMA } from '../fleet/queue.ts'
 
 export { QUEUE_SCHEMA, EVENTS_CHANNEL }
@@ -29,31 +29,56 @@ export interface FleetEnv {
 
 type Tx = PgDb
 
-/** Reads a run's fleet state with its row locked (other steps of the run wait); undefined for a run the fleet does not drive. */
-async function loadState(tx: Tx, runId: string): Promise<FleetState | undefined> {
-  const [row] = await tx.select().from(generations).where(eq(generations.id, runId)).for('update')
-  if (!row) return undefined
+/** A fleet run's state as read for a step, with the outcomes workers recorded since the last one. */
+interface Loaded {
+  state: FleetState
+  /** Attempts that ended (status `done`), to be settled by this step, oldest first. */
+  settled: Array<Extract<StepEvent, { type: 'settled' }>>
+}
+
+const FINISHED_TASK = ['succeeded', 'failed', 'cancelled']
+
+/**
+ * Reads a run's fleet state with its row locked (other steps of the run wait, or with `skipLocked` this one gives
+ * way): the run and its nodes, the open tasks and those of running control nodes (a finished node's tasks are never
+ * consulted again), its gates and its last seq. Undefined for a run the fleet does not drive; 'busy' when skipped.
+ */
+async function loadState(tx: Tx, runId: string, opts: { skipLocked?: boolean } = {}): Promise<Loaded | 'busy' | undefined> {
+  const lock = tx.select().from(generations).where(eq(generations.id, runId))
+  const [row] = await (opts.skipLocked ? lock.for('update', { skipLocked: true }) : lock.for('update'))
+  if (!row) {
+    if (!opts.skipLocked) return undefined
+    const [exists] = await tx.select({ id: generations.id }).from(generations).where(eq(generations.id, runId))
+    return exists ? 'busy' : undefined
+  }
   const [fr] = await tx.select().from(fleetRuns).where(eq(fleetRuns.runId, runId))
   if (!fr) return undefined
   const nodes = await tx.select().from(generationNodes).where(eq(generationNodes.runId, runId)).orderBy(sql`${generationNodes.position} asc nulls last`, asc(generationNodes.nodeId))
-  const taskRows = await tx.select().from(fleetTasks).where(eq(fleetTasks.runId, runId))
+  const active = nodes.filter((n) => n.status === 'running' || n.status === 'waiting').map((n) => n.nodeId)
+  const taskRows = await tx.select().from(fleetTasks).where(and(eq(fleetTasks.runId, runId),
+    active.length ? or(notInArray(fleetTasks.status, FINISHED_TASK), inArray(fleetTasks.node, active)) : notInArray(fleetTasks.status, FINISHED_TASK)))
   const gateRows = await tx.select().from(approvals).where(eq(approvals.runId, runId))
   const [last] = await tx.select({ seq: sql<number>`coalesce(max(${generationEvents.seq}), 0)` }).from(generationEvents).where(eq(generationEvents.runId, runId))
   const tasks: Record<string, FleetTask> = {}
-  for (const t of taskRows) {
+  const settled: Loaded['settled'] = []
+  for (const t of taskRows.sort((x, y) => x.position - y.position)) {
     const memo = (t.memo ?? null) as (FleetTask['memo'] & { lost?: number }) | null
+    // an attempt that ended is still running to the step, which settles it with the recorded outcome
+    const done = t.status === 'done'
     tasks[t.key] = {
-      key: t.key, kind: t.kind as FleetTask['kind'], node: t.node, position: t.position, status: t.status as FleetTask['status'],
-      attempt: t.attempt, fence: t.fence, spec: (t.spec ?? null) as FleetTask['spec'], outcome: (t.outcome ?? null) as TaskOutcome | null,
+      key: t.key, kind: t.kind as FleetTask['kind'], node: t.node, position: t.position, status: done ? 'running' : (t.status as FleetTask['status']),
+      attempt: t.attempt, fence: t.fence, spec: (t.spec ?? null) as FleetTask['spec'], outcome: done ? null : ((t.outcome ?? null) as TaskOutcome | null),
       memo: t.kind === 'control' ? memo : null, ...(memo?.lost ? { lost: memo.lost } : {}),
     }
+    if (done) settled.push({ type: 'settled', key: t.key, fence: t.fence, outcome: t.outcome as TaskOutcome })
   }
   const gates: FleetState['gates'] = {}
   for (const g of gateRows) {
     const a = readApproval(g)
     gates[gateKey(a.request.gate, a.request.revision)] = { request: a.request, decision: a.decision }
   }
-  return { run: readRun(row, nodes), tasks, gates, seq: Number(last?.seq ?? 0), nextPosition: fr.nextPosition, workDir: fr.workDir, cancel: (fr.cancel ?? null) as ErrorInfo | null }
+  const state = { run: readRun(row, nodes), tasks, gates, seq: Number(last?.seq ?? 0), nextPosition: fr.nextPosition, workDir: fr.workDir, cancel: (fr.cancel ?? null) as ErrorInfo | null }
+  return { state, settled }
 }
 
 /** Adds a graphile-worker job inside the transaction. */
@@ -93,14 +118,29 @@ async function persist(tx: Tx, state: FleetState, writes: StoreWrite[], changed:
  * Applies `event` to the run and every replay it leads to, then commits the lot. With `first`, the run is created in the
  * same transaction (a new fleet run). Returns the run's state after the step, or undefined when the fleet does not drive it.
  */
-async function applyIn(tx: Tx, env: FleetEnv, runId: string, event: StepEvent, fresh?: FleetState): Promise<FleetState | undefined> {
-  const state = fresh ?? (await loadState(tx, runId))
-  if (!state) return undefined
-  const pipeline = await env.pipelineOf(state.run)
+async function applyIn(tx: Tx, env: FleetEnv, runId: string, event: StepEvent | undefined, opts: { fresh?: FleetState; skipLocked?: boolean } = {}): Promise<FleetState | 'busy' | undefined> {
+  const loaded = opts.fresh ? { state: opts.fresh, settled: [] } : await loadState(tx, runId, opts)
+  if (loaded === undefined || loaded === 'busy') return loaded
+  const pipeline = await env.pipelineOf(loaded.state.run)
   const stepEnv: StepEnv = { pipeline, now: (env.now ?? Date.now)(), random: env.random ?? Math.random, ...(env.lostLimit !== undefined ? { lostLimit: env.lostLimit } : {}) }
-  const out = await applyEvent(state, event, stepEnv)
-  await persist(tx, out.state, out.writes, out.changed, out.actions)
-  return out.state
+  // every attempt that ended since the last step is settled by this one, then the event it was called for
+  const events: StepEvent[] = [...loaded.settled, ...(event ? [event] : [])]
+  const all: Applied = { state: loaded.state, writes: [], changed: new Set(), actions: [] }
+  for (const e of events) {
+    const out = await applyEvent(all.state, e, stepEnv)
+    all.state = out.state
+    all.writes.push(...out.writes)
+    for (const k of out.changed) all.changed.add(k)
+    all.actions.push(...out.actions)
+  }
+  // a task settled here is no longer `done`; one no step took up (its run had ended) is recorded as it ended
+  for (const e of loaded.settled) {
+    const t = all.state.tasks[e.key]!
+    if (t.status === 'running') Object.assign(t, { status: e.outcome.ok ? 'succeeded' : 'failed', outcome: e.outcome })
+    all.changed.add(e.key)
+  }
+  await persist(tx, all.state, all.writes, all.changed, all.actions)
+  return all.state
 }
 
 /** The fleet's side of a Postgres database: start runs, apply events, record decisions and cancellations. */
@@ -120,13 +160,48 @@ export class PgFleet {
       // the fleet's own lease, which never runs out: no single process resumes a fleet run as its own
       await tx.update(generations).set({ owner: FLEET_OWNER, leaseUntil: new Date(FLEET_LEASE_UNTIL) }).where(eq(generations.id, run.id))
       await tx.execute(sql`select pg_notify(${EVENTS_CHANNEL}, ${JSON.stringify({ run: run.id, seq: state.seq })})`)
-      return (await applyIn(tx, this.env, run.id, { type: 'start' }, state))!
+      return (await applyIn(tx, this.env, run.id, { type: 'start' }, { fresh: state })) as FleetState
     })
   }
 
-  /** Applies one event to a run (a settled attempt, a lapsed heartbeat, a timer). */
-  apply(runId: string, event: StepEvent): Promise<FleetState | undefined> {
-    return this.db.transaction((tx) => applyIn(tx, this.env, runId, event))
+  /** Applies one event to a run (a lapsed heartbeat, a timer, a cancel), waiting for the run's lock; then settles what ended meanwhile. */
+  async apply(runId: string, event: StepEvent): Promise<FleetState | undefined> {
+    const state = await this.db.transaction((tx) => applyIn(tx, this.env, runId, event))
+    await this.drain(runId)
+    return state === 'busy' ? undefined : state
+  }
+
+  /**
+   * Records an attempt's outcome (only under the worker's current fence) and settles it: by a step taken here if the
+   * run's lock is free, else by the step holding it, which settles every ended attempt before it lets go. False when
+   * the task was no longer this worker's.
+   */
+  async settle(runId: string, key: string, fence: number, outcome: TaskOutcome): Promise<boolean> {
+    const rows = await this.db.update(fleetTasks).set({ status: 'done', outcome })
+      .where(and(eq(fleetTasks.runId, runId), eq(fleetTasks.key, key), eq(fleetTasks.fence, fence), eq(fleetTasks.status, 'running')))
+      .returning({ key: fleetTasks.key })
+    if (rows.length === 0) return false
+    await this.drain(runId)
+    return true
+  }
+
+  /** Steps the run while attempts wait to be settled and nobody else holds its lock (who does settles them). */
+  async drain(runId: string): Promise<void> {
+    for (let round = 0; round < 1000 && (await this.#hasDone(runId)); round++) {
+      const res = await this.db.transaction((tx) => applyIn(tx, this.env, runId, undefined, { skipLocked: true }))
+      if (res === 'busy' || res === undefined) return
+    }
+  }
+
+  async #hasDone(runId: string): Promise<boolean> {
+    const [row] = await this.db.select({ key: fleetTasks.key }).from(fleetTasks).where(and(eq(fleetTasks.runId, runId), eq(fleetTasks.status, 'done'))).limit(1)
+    return row !== undefined
+  }
+
+  /** Runs with attempts that ended but were not settled (their worker gone before it could): each is drained by the sweep. */
+  async undrained(): Promise<string[]> {
+    const rows = await this.db.selectDistinct({ run: fleetTasks.runId }).from(fleetTasks).where(eq(fleetTasks.status, 'done')).limit(100)
+    return rows.map((r) => r.run)
   }
 
   /**
@@ -160,6 +235,8 @@ export class PgFleet {
       await writePlanIn(tx, planBatch([{ kind: 'event', event: { seq, run_id: runId, type: 'node.progress', node, timestamp: new Date().toISOString(), payload } }]))
       await tx.execute(sql`select pg_notify(${EVENTS_CHANNEL}, ${JSON.stringify({ run: runId, seq })})`)
     })
+    // an attempt that ended while this held the run's lock gave way to it: settle it now
+    await this.drain(runId)
   }
 
   /** Tasks whose worker stopped renewing its heartbeat for `ttlMs`: each is handed to another worker by a `lost` step. */

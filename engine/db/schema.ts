@@ -130,7 +130,7 @@ export const fleetTasks = pgTable('fleet_tasks', {
   /** The pipeline node the task belongs to (a child's or a revision's control node). */
   node: text('node').notNull(),
   position: integer('position').notNull(),
-  /** ready | queued | running | backoff | succeeded | failed | cancelled */
+  /** ready | queued | running | done (ended, not settled yet) | backoff | succeeded | failed | cancelled */
   status: text('status').notNull(),
   attempt: integer('attempt').notNull().default(0),
   fence: integer('fence').notNull().default(0),
@@ -144,6 +144,8 @@ export const fleetTasks = pgTable('fleet_tasks', {
 }, (t) => [
   primaryKey({ columns: [t.runId, t.key] }),
   index('fleet_tasks_running_idx').on(t.heartbeatAt).where(sql`${t.status} = 'running'`),
+  /** Attempts that ended and wait for a step to settle them. */
+  index('fleet_tasks_done_idx').on(t.runId).where(sql`${t.status} = 'done'`),
 ])
 
 /** Live `weft worker` processes (Postgres only): the queue's worker ids each holds, so that jobs of a worker gone silent can be unlocked. */

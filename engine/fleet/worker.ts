@@ -134,8 +134,8 @@ export async function startFleetWorker(o: FleetWorkerOptions): Promise<FleetWork
       clearInterval(beat)
       await progress.close()
     }
-    // a fenced-out worker's outcome is ignored by the step: only the current holder settles a task
-    await fleet.apply(run, { type: 'settled', key, fence: task.fence, outcome })
+    // a fenced-out worker's outcome is not recorded: only the current holder settles a task
+    await fleet.settle(run, key, task.fence, outcome)
   }
 
   const advance = async ({ run, event }: { run: string; event: StepEvent }): Promise<void> => {
@@ -170,6 +170,7 @@ export async function startFleetWorker(o: FleetWorkerOptions): Promise<FleetWork
       log(`task ${t.run}/${t.key}: its worker's heartbeat lapsed; handing it on`)
       await fleet.apply(t.run, { type: 'lost', key: t.key, fence: t.fence })
     }
+    for (const run of await fleet.undrained()) await fleet.drain(run)
     const ids = await fleet.orphanedQueueWorkers(ttl)
     if (ids.length) {
       log(`unlocking the jobs of ${ids.length} queue worker(s) that are gone`)

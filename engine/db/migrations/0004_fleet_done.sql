@@ -1,0 +1,1 @@
+CREATE INDEX "fleet_tasks_done_idx" ON "fleet_tasks" USING btree ("run_id") WHERE "fleet_tasks"."status" = 'done';
