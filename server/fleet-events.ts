@@ -66,6 +66,11 @@ export class FleetEventRelay {
     }).catch(this.onError)
   }
 
+  /** Stops relaying a run (one that could not be started). */
+  untrack(run: string): void {
+    this.#forget(run)
+  }
+
   #forget(run: string): void {
     this.#runs.delete(run)
     this.hub.unbind(run)

@@ -59,7 +59,9 @@ export async function createGenerationService(opts: ServiceOptions): Promise<Gen
   const hub = new SessionHub()
   const decisions = new StoreDecisions(store, opts.decisionPollMs)
   const settings = opts.providers ?? providerSettingsFromEnv()
-  const executor = opts.executor ?? new PiscinaExecutor({ providers: settings, nice: opts.workerNice ?? 10 })
+  // a fleet server runs no node work in this service (its worker loops have their own pool)
+  let ownExecutor: NodeExecutor | undefined
+  const executorOf = (): NodeExecutor => (ownExecutor ??= opts.executor ?? new PiscinaExecutor({ providers: settings, nice: opts.workerNice ?? 10 }))
   const fetchAssets = opts.fetchAssets ?? fetchBrandAssets
   const leaseTtlMs = opts.leaseTtlMs ?? 30_000
   /** Runs this process drives, with the controller that cancels each. */
@@ -78,7 +80,7 @@ export async function createGenerationService(opts: ServiceOptions): Promise<Gen
     let refused!: (err: unknown) => void
     const started = new Promise<void>((res, rej) => ((recorded = res), (refused = rej)))
     const done = runPipeline({
-      pipeline, inputs: run.inputs, config: run.config, executor, store, decisions,
+      pipeline, inputs: run.inputs, config: run.config, executor: executorOf(), store, decisions,
       runId: run.id, sessionId: run.sessionId, interactive: run.interactive, signal: abort.signal,
       // a lease owner per drive: two drives (or a drive and a cancel) in this process exclude each other too
       workDir: runsDir, lease: { owner: leaseOwner, ttlMs: leaseTtlMs }, events: { emit: (e) => hub.publish(e) },
@@ -148,7 +150,8 @@ export async function createGenerationService(opts: ServiceOptions): Promise<Gen
           await fleet.submit(newRunRecord(pipeline, { runId: id, sessionId, inputs: resolved.inputs, config: config.config, interactive: req.interactive }), runsDir)
         } else await drive(pipeline, { id, sessionId, inputs: resolved.inputs, config: config.config, interactive: req.interactive })
       } catch (err) {
-        // nothing was recorded: leave nothing on disk either
+        // nothing was recorded: leave nothing on disk either, nor anything listening for it
+        relay?.untrack(id)
         await rm(runDir, { recursive: true, force: true })
         throw err
       }
@@ -245,7 +248,7 @@ export async function createGenerationService(opts: ServiceOptions): Promise<Gen
       await listening?.unlisten().catch(() => {})
       for (const { abort } of active.values()) abort.abort(new WeftError('CANCELLED', 'the server is shutting down'))
       await Promise.all([...active.values()].map((a) => a.done))
-      await executor.close()
+      await ownExecutor?.close()
     },
   }
 

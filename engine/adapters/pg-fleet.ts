@@ -3,7 +3,7 @@
 import { and, asc, eq, inArray, notInArray, or, sql } from 'drizzle-orm'
 import type { Pipeline } from '../dsl/pipeline.ts'
 import type { RunRecord, StoreWrite, TaskOutcome } from '../ports.ts'
-import type { ErrorInfo } from '../errors.ts'
+import { toErrorInfo, WeftError, type ErrorInfo } from '../errors.ts'
 import { planBatch } from '../db/batch.ts'
 import { readApproval, readRun } from '../db/records.ts'
 import { approvals, fleetRuns, fleetTasks, fleetWorkers, generationEvents, generationNodes, generations } from '../db/schema.ts'
@@ -99,6 +99,9 @@ async function persist(tx: Tx, state: FleetState, writes: StoreWrite[], changed:
     await tx.insert(fleetTasks).values(rows).onConflictDoUpdate({
       target: [fleetTasks.runId, fleetTasks.key],
       set: { status: sql`excluded.status`, attempt: sql`excluded.attempt`, fence: sql`excluded.fence`, spec: sql`excluded.spec`, outcome: sql`excluded.outcome`, memo: sql`excluded.memo` },
+      // an outcome a worker recorded after this step read the task is kept for the next step to settle, unless this
+      // one ended the task (settled it, or cancelled it)
+      setWhere: sql`${fleetTasks.status} <> 'done' or excluded.status in ('succeeded', 'failed', 'cancelled')`,
     })
   }
   await tx.update(fleetRuns).set({ nextPosition: state.nextPosition }).where(eq(fleetRuns.runId, runId))
@@ -122,6 +125,10 @@ async function applyIn(tx: Tx, env: FleetEnv, runId: string, event: StepEvent | 
   const loaded = opts.fresh ? { state: opts.fresh, settled: [] } : await loadState(tx, runId, opts)
   if (loaded === undefined || loaded === 'busy') return loaded
   const pipeline = await env.pipelineOf(loaded.state.run)
+  const ids = Object.keys(loaded.state.run.nodes)
+  if (ids.length !== pipeline.nodes.size || ids.some((id) => !pipeline.nodes.has(id))) {
+    throw new WeftError('PIPELINE_CHANGED', `${pipeline.file} no longer has the nodes run ${runId} was started with; a running fleet run needs its pipeline file unchanged`, { retryable: false })
+  }
   const stepEnv: StepEnv = { pipeline, now: (env.now ?? Date.now)(), random: env.random ?? Math.random, ...(env.lostLimit !== undefined ? { lostLimit: env.lostLimit } : {}) }
   // every attempt that ended since the last step is settled by this one, then the event it was called for
   const events: StepEvent[] = [...loaded.settled, ...(event ? [event] : [])]
@@ -166,9 +173,39 @@ export class PgFleet {
 
   /** Applies one event to a run (a lapsed heartbeat, a timer, a cancel), waiting for the run's lock; then settles what ended meanwhile. */
   async apply(runId: string, event: StepEvent): Promise<FleetState | undefined> {
-    const state = await this.db.transaction((tx) => applyIn(tx, this.env, runId, event))
+    const state = await this.#stepping(runId, () => this.db.transaction((tx) => applyIn(tx, this.env, runId, event)))
     await this.drain(runId)
     return state === 'busy' ? undefined : state
+  }
+
+  /** A step that cannot be taken because the run's pipeline is gone, invalid or changed ends the run, instead of failing forever. */
+  async #stepping<T>(runId: string, fn: () => Promise<T>): Promise<T | undefined> {
+    try {
+      return await fn()
+    } catch (err) {
+      const code = (err as { code?: unknown })?.code
+      if (code !== 'PIPELINE_NOT_FOUND' && code !== 'PIPELINE_INVALID' && code !== 'PIPELINE_CHANGED') throw err
+      await this.failRun(runId, toErrorInfo(err))
+      return undefined
+    }
+  }
+
+  /** Ends a run as failed without a step (its pipeline cannot be loaded): open tasks are cancelled, workers fenced out. */
+  async failRun(runId: string, error: ErrorInfo): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      const [row] = await tx.select({ status: generations.status }).from(generations).where(eq(generations.id, runId)).for('update')
+      if (!row || ['completed', 'failed', 'cancelled'].includes(row.status)) return
+      const [last] = await tx.select({ seq: sql<number>`coalesce(max(${generationEvents.seq}), 0)` }).from(generationEvents).where(eq(generationEvents.runId, runId))
+      const seq = Number(last?.seq ?? 0) + 1
+      const now = new Date().toISOString()
+      await writePlanIn(tx, planBatch([
+        { kind: 'run.update', runId, patch: { status: 'failed', error, finished_at: now } },
+        { kind: 'event', event: { seq, run_id: runId, type: 'run.failed', timestamp: now, payload: { error } } },
+      ]))
+      await tx.update(fleetTasks).set({ status: 'cancelled', outcome: { ok: false, error: { code: 'CANCELLED', message: error.message } } })
+        .where(and(eq(fleetTasks.runId, runId), notInArray(fleetTasks.status, FINISHED_TASK)))
+      await tx.execute(sql`select pg_notify(${EVENTS_CHANNEL}, ${JSON.stringify({ run: runId, seq })})`)
+    })
   }
 
   /**
@@ -188,7 +225,7 @@ export class PgFleet {
   /** Steps the run while attempts wait to be settled and nobody else holds its lock (who does settles them). */
   async drain(runId: string): Promise<void> {
     for (let round = 0; round < 1000 && (await this.#hasDone(runId)); round++) {
-      const res = await this.db.transaction((tx) => applyIn(tx, this.env, runId, undefined, { skipLocked: true }))
+      const res = await this.#stepping(runId, () => this.db.transaction((tx) => applyIn(tx, this.env, runId, undefined, { skipLocked: true })))
       if (res === 'busy' || res === undefined) return
     }
   }

@@ -26,11 +26,29 @@ export async function replayControl(state: FleetState, pipeline: Pipeline, id: s
   const scope = runScope(state)
   const result: ReplayResult = { demands: [], requests: [], autoDecided: [], consumed: [], emits: [] }
   const open = new Map<string, ReplayResult['demands'][number]>()
+  const cancelledWaits = new Set<() => void>()
   const ac = new AbortController()
 
   /** Waits on a task: its outcome when recorded; else it is asked for, and the replay waits (or its signal aborts). */
   const awaitTask = (key: string, kind: 'child' | 'revise', make: () => TaskSpec, signal: AbortSignal): Promise<ChildOutcome> => {
-    const done = recorded(state.tasks[key])
+    const task = state.tasks[key]
+    const done = recorded(task)
+    // a task cancelled because an earlier replay stopped waiting on it (a sibling failed): this replay reaches
+    // the same abort and answers the same way; only if it does not is the recorded cancellation the answer
+    if (done && task!.status === 'cancelled' && !signal.aborted) {
+      return new Promise((resolve) => {
+        const onAbort = () => {
+          cancelledWaits.delete(finish)
+          resolve({ ok: false, error: toErrorInfo(signal.reason, 'CANCELLED') })
+        }
+        const finish = () => {
+          signal.removeEventListener('abort', onAbort)
+          resolve(done)
+        }
+        cancelledWaits.add(finish)
+        signal.addEventListener('abort', onAbort, { once: true })
+      })
+    }
     if (done) return Promise.resolve(done)
     if (signal.aborted) return Promise.resolve({ ok: false, error: toErrorInfo(signal.reason, 'CANCELLED') })
     open.set(key, { key, kind, spec: make() })
@@ -137,7 +155,15 @@ export async function replayControl(state: FleetState, pipeline: Pipeline, id: s
   const exec = run().then((o) => (settled = o), (err) => (settled = { ok: false, error: toErrorInfo(err, 'NODE_FAILED') }))
   // control code waits only on what this replay answers, through promises: once the microtasks have run out
   // (one macrotask later), it has either finished or is waiting on something not recorded yet
-  await Promise.race([exec, new Promise((resolve) => setImmediate(resolve))])
+  const quiet = () => Promise.race([exec, new Promise((resolve) => setImmediate(resolve))])
+  await quiet()
+  // waits on cancelled tasks that no abort answered get their recorded cancellation, and the code runs on
+  for (let round = 0; !settled && cancelledWaits.size > 0 && round < 1000; round++) {
+    const waits = [...cancelledWaits]
+    cancelledWaits.clear()
+    for (const finish of waits) finish()
+    await quiet()
+  }
   if (settled) {
     result.outcome = settled
     return result

@@ -150,10 +150,14 @@ class Stepper {
       }
       case 'deadline': {
         const ctl = this.state.tasks[e.node]
-        if (ctl?.kind === 'control' && this.isActive(e.node) && ctl.memo?.deadline !== undefined && this.env.now >= ctl.memo.deadline) {
-          const ms = ctl.memo.deadline - ctl.memo.startedMs
-          this.closeControl(e.node, { ok: false, error: { code: 'NODE_TIMEOUT', message: `node "${e.node}" exceeded its timeout of ${ms} ms`, details: { timeout_ms: ms } } })
+        if (ctl?.kind !== 'control' || !this.isActive(e.node) || ctl.memo?.deadline === undefined) break
+        // the timer fired early by this clock (clocks differ between processes): it is set again, not lost
+        if (this.env.now < ctl.memo.deadline) {
+          this.actions.push({ type: 'later', at: ctl.memo.deadline + Math.max(100, ctl.memo.deadline - this.env.now), event: e })
+          break
         }
+        const ms = ctl.memo.deadline - ctl.memo.startedMs
+        this.closeControl(e.node, { ok: false, error: { code: 'NODE_TIMEOUT', message: `node "${e.node}" exceeded its timeout of ${ms} ms`, details: { timeout_ms: ms } } })
         break
       }
       case 'cancel':
@@ -434,7 +438,10 @@ class Stepper {
     const message = status === 'cancelled' ? 'run cancelled' : `run stopped: ${this.failure?.message ?? 'a node failed'}`
     for (const t of Object.values(this.state.tasks)) if (OPEN_TASK.has(t.status) || (t.kind === 'control' && t.status === 'running')) this.cancelTask(t, message)
     for (const r of Object.values(this.run.nodes)) {
-      if (r.status === 'running' || r.status === 'waiting') this.finishNode(r.id, 'cancelled', { error: { code: 'CANCELLED', message } })
+      if (r.status !== 'running' && r.status !== 'waiting') continue
+      const own = this.state.tasks[r.id]
+      if (own?.kind === 'node') r.attempts = own.attempt
+      this.finishNode(r.id, 'cancelled', { error: { code: 'CANCELLED', message } })
     }
     for (const spec of this.env.pipeline.nodes.values()) this.consider(spec.id)
   }

@@ -62,9 +62,10 @@ export async function attemptOnce(executor: NodeExecutor, task: FleetTask, runId
   let out: TaskOutcome
   try {
     out = await executor.execute({
-      runId, nodeId: task.key, type: spec.type, module: spec.module, attempt: task.attempt, config: spec.config,
+      // a revision runs as the gated node itself, as in process
+      runId, nodeId: spec.target ?? task.key, type: spec.type, module: spec.module, attempt: task.attempt, config: spec.config,
       run: { id: runId, interactive: spec.interactive },
-      idempotencyKey: `${runId}:${task.key}:${task.attempt}${spec.revision ? `:r${spec.revision.round}` : ''}`,
+      idempotencyKey: `${runId}:${spec.target ?? task.key}:${task.attempt}${spec.revision ? `:r${spec.revision.round}` : ''}`,
       workDir: `${spec.workDir}/${runId}`, prompts: spec.prompts, ...(spec.revision ? { revision: spec.revision } : {}),
     }, { signal: ac.signal, onProgress })
   } finally {
@@ -146,6 +147,8 @@ export async function startFleetWorker(o: FleetWorkerOptions): Promise<FleetWork
   await utils.migrate()
   // listened to before the runner starts: its queue workers are created (and announced) while it starts
   const events: WorkerEvents = new EventEmitter() as WorkerEvents
+  // graphile-worker 0.17 locks a job under its pool's id (and names each worker too): both are recorded as this worker's
+  events.on('pool:create', ({ workerPool }) => void queueWorkers.add(workerPool.id))
   events.on('worker:create', ({ worker }) => void queueWorkers.add(worker.workerId))
   const runner: Runner = await runQueue({
     events,
@@ -166,11 +169,19 @@ export async function startFleetWorker(o: FleetWorkerOptions): Promise<FleetWork
     await fleet.alive(id, [...queueWorkers])
   }
   const sweep = async () => {
+    // one run that cannot be stepped must not keep the others from being swept
+    const each = async (run: string, what: string, fn: () => Promise<unknown>) => {
+      try {
+        await fn()
+      } catch (err) {
+        log(`${what} of run ${run} failed: ${(err as Error).message.split('\n')[0]}`)
+      }
+    }
     for (const t of await fleet.lapsed(ttl)) {
       log(`task ${t.run}/${t.key}: its worker's heartbeat lapsed; handing it on`)
-      await fleet.apply(t.run, { type: 'lost', key: t.key, fence: t.fence })
+      await each(t.run, 'handing on a lapsed task', () => fleet.apply(t.run, { type: 'lost', key: t.key, fence: t.fence }))
     }
-    for (const run of await fleet.undrained()) await fleet.drain(run)
+    for (const run of await fleet.undrained()) await each(run, 'settling ended attempts', () => fleet.drain(run))
     const ids = await fleet.orphanedQueueWorkers(ttl)
     if (ids.length) {
       log(`unlocking the jobs of ${ids.length} queue worker(s) that are gone`)

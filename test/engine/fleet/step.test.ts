@@ -206,6 +206,7 @@ nodes:
     const fence = sim.claim('a')
     await sim.apply({ type: 'cancel', reason: { code: 'CANCELLED', message: 'cancelled by a test' } })
     assert.equal(sim.status('a'), 'cancelled')
+    assert.equal(sim.state.run.nodes.a!.attempts, 1, 'a cancelled node says how many attempts it had')
     assert.equal(sim.status('d'), 'skipped')
     assert.equal(sim.state.run.status, 'cancelled')
     assert.equal(sim.state.run.error!.message, 'cancelled by a test')
@@ -256,6 +257,46 @@ outputs:
     assert.equal(sim.state.tasks['f[0]']!.status, 'cancelled')
     assert.equal(sim.state.tasks['f[2]']!.status, 'cancelled')
     assert.equal(sim.state.tasks['f[3]'], undefined, 'never asked for')
+  })
+
+  it('a fan-out item whose step failed keeps that step\'s error however often it is replayed (not its cancelled sibling\'s)', async () => {
+    const sim = new Sim(await pipeline(`
+pipeline: steps
+plugins: [$WORK]
+nodes:
+  f:
+    type: fan_out
+    items: [1, 2]
+    on_item_error: collect
+    steps:
+      b: { type: work }
+      a: { type: work }
+`))
+    await sim.apply({ type: 'start' })
+    assert.deepEqual(sim.dispatched().sort(), ['f[0].a', 'f[0].b', 'f[1].a', 'f[1].b'])
+    sim.claim('f[0].b')
+    await sim.finish('f[0].a', fail('A_BROKE', false))
+    assert.equal(sim.state.tasks['f[0].b']!.status, 'cancelled')
+    // later replays (other items settling) answer b's recorded cancellation only after a's failure aborts it
+    await sim.finish('f[1].a', ok({}))
+    await sim.finish('f[1].b', ok({}))
+    assert.equal(sim.status('f'), 'succeeded')
+    const out = sim.state.run.nodes.f!.output as { failed: Array<{ index: number; error: { code: string; message: string } }> }
+    assert.deepEqual(out.failed.map((x) => [x.index, x.error.code]), [[0, 'A_BROKE']])
+    assert.match(out.failed[0]!.error.message, /step "a"/)
+  })
+
+  it('a control node\'s deadline that fires early by this clock is set again, not dropped', async () => {
+    const sim = new Sim(await pipeline(fan(1).replace('type: fan_out', 'type: fan_out\n    timeout: 5s')))
+    await sim.apply({ type: 'start' })
+    sim.now += 4000
+    await sim.apply({ type: 'deadline', node: 'f' })
+    assert.equal(sim.status('f'), 'running')
+    const again = sim.last.actions.find((a) => a.type === 'later')
+    assert.ok(again && again.type === 'later' && again.at > sim.now + 1000 - 1 && again.event.type === 'deadline')
+    sim.now += 2000
+    await sim.apply({ type: 'deadline', node: 'f' })
+    assert.equal(sim.state.run.nodes.f!.error!.code, 'NODE_TIMEOUT')
   })
 
   it('a control node past its timeout fails with NODE_TIMEOUT and its tasks are cancelled', async () => {

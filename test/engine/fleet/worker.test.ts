@@ -3,7 +3,7 @@
 import { after, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -204,6 +204,28 @@ if (!process.env.DATABASE_URL) {
       } finally {
         if (worker) await stop(worker)
         await pg.end()
+        await store.close()
+        await db.drop()
+      }
+    })
+
+    it('a run whose pipeline file is gone by the time a worker steps it ends failed, naming the file, instead of waiting forever', async () => {
+      const db = await createDatabase()
+      const dir = mkdtempSync(path.join(tmpdir(), 'weft-fleet-gone-'))
+      const env: Env = { ...process.env, DATABASE_URL: db.url, WEFT_DATA_DIR: path.join(dir, 'data'), WEFT_PLUGIN_DIRS: testPluginDirs.join(path.delimiter), WEFT_HEARTBEAT_TTL: '1s' }
+      const store = await openRunStore({ env })
+      let worker: ChildProcess | undefined
+      try {
+        const file = pipelineFile(dir, 2, 10, path.join(dir, 'exec.log'))
+        const id = detach(env, file)
+        rmSync(file)
+        worker = startWorker(env)
+        const [run] = await waitDone(store, [id], 30_000)
+        assert.equal(run!.status, 'failed')
+        assert.equal(run!.error!.code, 'PIPELINE_NOT_FOUND')
+        assert.match(run!.error!.message, /fan-2\.yaml/)
+      } finally {
+        if (worker) await stop(worker)
         await store.close()
         await db.drop()
       }
