@@ -1,6 +1,6 @@
 // The fleet on Postgres: a run's state read under its row lock, a step applied, and the result committed with the
 // jobs it enqueues (graphile-worker's `add_job`) in the same transaction, so no crash can strand a run between them.
-import { and, asc, eq, inArray, notInArray, or, sql } from 'drizzle-orm'
+import { and, asc, eq, inArray, notInArray, or, sql, type SQL } from 'drizzle-orm'
 import type { Pipeline } from '../dsl/pipeline.ts'
 import type { RunRecord, StoreWrite, TaskOutcome } from '../ports.ts'
 import { toErrorInfo, WeftError, type ErrorInfo } from '../errors.ts'
@@ -51,14 +51,16 @@ async function loadState(tx: Tx, runId: string, opts: { skipLocked?: boolean } =
     const [exists] = await tx.select({ id: generations.id }).from(generations).where(eq(generations.id, runId))
     return exists ? 'busy' : undefined
   }
-  const [fr] = await tx.select().from(fleetRuns).where(eq(fleetRuns.runId, runId))
-  if (!fr) return undefined
+  // the fleet's row and the last seq in one round trip
+  const [joined] = await tx.select({ fr: fleetRuns, seq: sql<number>`(select coalesce(max(${generationEvents.seq}), 0) from ${generationEvents} where ${generationEvents.runId} = ${runId})` })
+    .from(fleetRuns).where(eq(fleetRuns.runId, runId))
+  if (!joined) return undefined
+  const fr = joined.fr
   const nodes = await tx.select().from(generationNodes).where(eq(generationNodes.runId, runId)).orderBy(sql`${generationNodes.position} asc nulls last`, asc(generationNodes.nodeId))
   const active = nodes.filter((n) => n.status === 'running' || n.status === 'waiting').map((n) => n.nodeId)
   const taskRows = await tx.select().from(fleetTasks).where(and(eq(fleetTasks.runId, runId),
     active.length ? or(notInArray(fleetTasks.status, FINISHED_TASK), inArray(fleetTasks.node, active)) : notInArray(fleetTasks.status, FINISHED_TASK)))
   const gateRows = await tx.select().from(approvals).where(eq(approvals.runId, runId))
-  const [last] = await tx.select({ seq: sql<number>`coalesce(max(${generationEvents.seq}), 0)` }).from(generationEvents).where(eq(generationEvents.runId, runId))
   const tasks: Record<string, FleetTask> = {}
   const settled: Loaded['settled'] = []
   for (const t of taskRows.sort((x, y) => x.position - y.position)) {
@@ -77,18 +79,23 @@ async function loadState(tx: Tx, runId: string, opts: { skipLocked?: boolean } =
     const a = readApproval(g)
     gates[gateKey(a.request.gate, a.request.revision)] = { request: a.request, decision: a.decision }
   }
-  const state = { run: readRun(row, nodes), tasks, gates, seq: Number(last?.seq ?? 0), nextPosition: fr.nextPosition, workDir: fr.workDir, cancel: (fr.cancel ?? null) as ErrorInfo | null }
+  const state = { run: readRun(row, nodes), tasks, gates, seq: Number(joined.seq ?? 0), nextPosition: fr.nextPosition, workDir: fr.workDir, cancel: (fr.cancel ?? null) as ErrorInfo | null }
   return { state, settled }
+}
+
+/** A call of graphile-worker's `add_job`, to be run inside the caller's transaction. */
+function jobCall(job: Job, opts: { runAt?: number } = {}): SQL {
+  const runAt = opts.runAt === undefined ? sql`null` : sql`${new Date(opts.runAt).toISOString()}::timestamptz`
+  return sql`${sql.raw(QUEUE_SCHEMA)}.add_job(${job.task}, ${JSON.stringify(job.payload)}::json, run_at => ${runAt}, max_attempts => 25)`
 }
 
 /** Adds a graphile-worker job inside the transaction. */
 async function addJob(tx: Tx, job: Job, opts: { runAt?: number } = {}): Promise<void> {
-  const runAt = opts.runAt === undefined ? sql`null` : sql`${new Date(opts.runAt).toISOString()}::timestamptz`
-  await tx.execute(sql`select ${sql.raw(QUEUE_SCHEMA)}.add_job(${job.task}, ${JSON.stringify(job.payload)}::json, run_at => ${runAt}, max_attempts => 25)`)
+  await tx.execute(sql`select ${jobCall(job, opts)}`)
 }
 
 /** Commits what steps produced: records, events, tasks, decisions, jobs; and tells listeners which events are new. */
-async function persist(tx: Tx, state: FleetState, writes: StoreWrite[], changed: Set<string>, actions: StepAction[]): Promise<void> {
+async function persist(tx: Tx, state: FleetState, writes: StoreWrite[], changed: Set<string>, actions: StepAction[], positionBefore: number): Promise<void> {
   if (writes.length) await writePlanIn(tx, planBatch(writes))
   const runId = state.run.id
   const rows = [...changed].map((k) => state.tasks[k]!).map((t) => ({
@@ -104,17 +111,19 @@ async function persist(tx: Tx, state: FleetState, writes: StoreWrite[], changed:
       setWhere: sql`${fleetTasks.status} <> 'done' or excluded.status in ('succeeded', 'failed', 'cancelled')`,
     })
   }
-  await tx.update(fleetRuns).set({ nextPosition: state.nextPosition }).where(eq(fleetRuns.runId, runId))
+  if (state.nextPosition !== positionBefore) await tx.update(fleetRuns).set({ nextPosition: state.nextPosition }).where(eq(fleetRuns.runId, runId))
+  // the jobs and the notification in one statement
+  const calls: SQL[] = []
   for (const a of actions) {
-    if (a.type === 'dispatch') await addJob(tx, { task: 'weft_attempt', payload: { run: runId, key: a.key, fence: a.fence } })
-    else if (a.type === 'later') await addJob(tx, { task: 'weft_advance', payload: { run: runId, event: a.event } }, { runAt: a.at })
+    if (a.type === 'dispatch') calls.push(jobCall({ task: 'weft_attempt', payload: { run: runId, key: a.key, fence: a.fence } }))
+    else if (a.type === 'later') calls.push(jobCall({ task: 'weft_advance', payload: { run: runId, event: a.event } }, { runAt: a.at }))
     else if (a.type === 'decide') {
       await tx.update(approvals).set({ decision: a.decision, decidedAt: sql`now()` })
         .where(and(eq(approvals.runId, runId), eq(approvals.gate, a.gate), eq(approvals.revision, a.revision), sql`${approvals.decision} is null`))
     }
   }
-  const events = writes.filter((w) => w.kind === 'event')
-  if (events.length) await tx.execute(sql`select pg_notify(${EVENTS_CHANNEL}, ${JSON.stringify({ run: runId, seq: state.seq })})`)
+  if (writes.some((w) => w.kind === 'event')) calls.push(sql`pg_notify(${EVENTS_CHANNEL}, ${JSON.stringify({ run: runId, seq: state.seq })})`)
+  for (let i = 0; i < calls.length; i += 500) await tx.execute(sql`select ${sql.join(calls.slice(i, i + 500), sql`, `)}`)
 }
 
 /**
@@ -146,7 +155,7 @@ async function applyIn(tx: Tx, env: FleetEnv, runId: string, event: StepEvent | 
     if (t.status === 'running') Object.assign(t, { status: e.outcome.ok ? 'succeeded' : 'failed', outcome: e.outcome })
     all.changed.add(e.key)
   }
-  await persist(tx, all.state, all.writes, all.changed, all.actions)
+  await persist(tx, all.state, all.writes, all.changed, all.actions, opts.fresh ? -1 : loaded.state.nextPosition)
   return all.state
 }
 
@@ -163,10 +172,11 @@ export class PgFleet {
         { kind: 'event', event: { seq: ++state.seq, run_id: run.id, type: 'run.started', timestamp: run.started_at ?? run.created_at, payload: { pipeline: run.pipeline.name, nodes: Object.keys(run.nodes).length } } },
       ]
       await writePlanIn(tx, planBatch(created))
-      await tx.insert(fleetRuns).values({ runId: run.id, workDir })
-      // the fleet's own lease, which never runs out: no single process resumes a fleet run as its own
-      await tx.update(generations).set({ owner: FLEET_OWNER, leaseUntil: new Date(FLEET_LEASE_UNTIL) }).where(eq(generations.id, run.id))
-      await tx.execute(sql`select pg_notify(${EVENTS_CHANNEL}, ${JSON.stringify({ run: run.id, seq: state.seq })})`)
+      // the fleet's row, and the fleet's own lease, which never runs out: no single process resumes a fleet run as
+      // its own (one statement; the first step's commit notifies listeners of every event so far)
+      const fleetRow = tx.insert(fleetRuns).values({ runId: run.id, workDir }).getSQL()
+      const lease = tx.update(generations).set({ owner: FLEET_OWNER, leaseUntil: new Date(FLEET_LEASE_UNTIL) }).where(eq(generations.id, run.id)).getSQL()
+      await tx.execute(sql`with f as (${fleetRow}) ${lease}`)
       return (await applyIn(tx, this.env, run.id, { type: 'start' }, { fresh: state })) as FleetState
     })
   }
@@ -218,13 +228,13 @@ export class PgFleet {
       .where(and(eq(fleetTasks.runId, runId), eq(fleetTasks.key, key), eq(fleetTasks.fence, fence), eq(fleetTasks.status, 'running')))
       .returning({ key: fleetTasks.key })
     if (rows.length === 0) return false
-    await this.drain(runId)
+    await this.drain(runId, true)
     return true
   }
 
   /** Steps the run while attempts wait to be settled and nobody else holds its lock (who does settles them). */
-  async drain(runId: string): Promise<void> {
-    for (let round = 0; round < 1000 && (await this.#hasDone(runId)); round++) {
+  async drain(runId: string, known = false): Promise<void> {
+    for (let round = 0; round < 1000 && ((known && round === 0) || (await this.#hasDone(runId))); round++) {
       const res = await this.#stepping(runId, () => this.db.transaction((tx) => applyIn(tx, this.env, runId, undefined, { skipLocked: true })))
       if (res === 'busy' || res === undefined) return
     }
