@@ -54,14 +54,7 @@ export async function runAttempts(run: Run, ...[state, taskId, type, module, con
         state.controllers.delete(ac)
       }
     }
-    const why = ac.signal.aborted ? toErrorInfo(ac.signal.reason, 'CANCELLED') : undefined
-    // a timeout is a hard limit: finishing after it (the node ignored its signal) is still a timeout
-    if (last.ok && why?.code !== 'NODE_TIMEOUT') return last
-    if (why && (last.ok || why.code !== last.error.code)) {
-      // the node stopped because it was told to: report why it was told (timeout, cancellation)
-      const nodeError = last.ok ? undefined : { code: last.error.code, message: last.error.message }
-      last = { ok: false, error: { ...why, details: { ...(why.details as object), ...(nodeError ? { node_error: nodeError } : { finished_late: true }) } } }
-    }
+    last = attemptOutcome(last, ac.signal)
     if (last.ok) return last
     // stopped from outside (the run, or the fan-out around it): no retry
     if (parentSignal?.aborted || run.status !== 'running') return last
@@ -87,4 +80,18 @@ export async function runAttempts(run: Run, ...[state, taskId, type, module, con
     }
   }
   return last
+}
+
+/**
+ * What an attempt came to, given the signal it ran under: a timeout is a hard limit (finishing after it, the node
+ * having ignored its signal, is still a timeout), and a node stopped because it was told to reports why it was told.
+ */
+export function attemptOutcome(out: TaskOutcome, signal: AbortSignal): TaskOutcome {
+  const why = signal.aborted ? toErrorInfo(signal.reason, 'CANCELLED') : undefined
+  if (out.ok && why?.code !== 'NODE_TIMEOUT') return out
+  if (why && (out.ok || why.code !== out.error.code)) {
+    const nodeError = out.ok ? undefined : { code: out.error.code, message: out.error.message }
+    return { ok: false, error: { ...why, details: { ...(why.details as object), ...(nodeError ? { node_error: nodeError } : { finished_late: true }) } } }
+  }
+  return out
 }

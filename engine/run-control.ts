@@ -27,9 +27,7 @@ export async function runControl(run: Run, state: NodeState): Promise<void> {
   const cancelTimer = timeoutMs === undefined ? undefined : run.clock.setTimer(() => ac.abort(new WeftError('NODE_TIMEOUT', `node "${spec.id}" exceeded its timeout of ${timeoutMs} ms`, { details: { timeout_ms: timeoutMs } })), timeoutMs)
   let outcome: TaskOutcome
   try {
-    const config = renderTemplate(spec.template, run.scope) as Record<string, unknown>
-    const raw: Record<string, unknown> = {}
-    for (const k of [...(spec.def.deferred ?? []), ...(spec.def.child ? [spec.def.child.field] : [])]) raw[k] = config[k]
+    const { config, raw } = controlConfig(spec, run.scope)
     const ctx: ControlContext = {
       config,
       raw,
@@ -165,7 +163,16 @@ async function requestDecision(run: Run, state: NodeState, request: ApprovalRequ
   return decision
 }
 
-async function executeControl(spec: NodeSpec, ctx: ControlContext): Promise<TaskOutcome> {
+/** A control node's rendered config, and the fields it resolves itself (deferred ones, its child spec) as written. */
+export function controlConfig(spec: NodeSpec, scope: Record<string, unknown>): { config: Record<string, unknown>; raw: Record<string, unknown> } {
+  const config = renderTemplate(spec.template, scope) as Record<string, unknown>
+  const raw: Record<string, unknown> = {}
+  for (const k of [...(spec.def.deferred ?? []), ...(spec.def.child ? [spec.def.child.field] : [])]) raw[k] = config[k]
+  return { config, raw }
+}
+
+/** Validates a control node's config (keeping its raw fields) and runs it. */
+export async function executeControl(spec: NodeSpec, ctx: ControlContext): Promise<TaskOutcome> {
   if (spec.def.config) {
     const { raw } = ctx
     const checked = await validateWith(spec.def.config, ctx.config, 'CONFIG_INVALID', `node "${spec.id}" (${spec.type}) got invalid fields`)

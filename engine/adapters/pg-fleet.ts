@@ -11,13 +11,11 @@ import { writePlanIn, type PgDb } from './pg-store.ts'
 import { gateKey, type FleetState, type FleetTask } from '../fleet/state.ts'
 import { newRunState, type StepAction, type StepEnv, type StepEvent } from '../fleet/step.ts'
 import { applyEvent, type Applied } from '../fleet/apply.ts'
-import { EVENTS_CHANNEL, FLEET_LEASE_UNTIL, FLEET_OWNER, QUEUE_SCHEMA } from '../fleet/queue.ts'
+import { EVENTS_CHANNEL, FLEET_LEASE_UNTIL, FLEET_OWNER, jobCall, QUEUE_SCHEMA, type Job } from '../fleet/queue.ts'
 
 export { QUEUE_SCHEMA, EVENTS_CHANNEL }
 
-export type Job =
-  | { task: 'weft_attempt'; payload: { run: string; key: string; fence: number } }
-  | { task: 'weft_advance'; payload: { run: string; event: StepEvent } }
+export type { Job }
 
 export interface FleetEnv {
   /** The pipeline a run was started from (workers load it from the recorded file). */
@@ -83,10 +81,10 @@ async function loadState(tx: Tx, runId: string, opts: { skipLocked?: boolean } =
   return { state, settled }
 }
 
-/** A call of graphile-worker's `add_job`, to be run inside the caller's transaction. */
-function jobCall(job: Job, opts: { runAt?: number } = {}): SQL {
-  const runAt = opts.runAt === undefined ? sql`null` : sql`${new Date(opts.runAt).toISOString()}::timestamptz`
-  return sql`${sql.raw(QUEUE_SCHEMA)}.add_job(${job.task}, ${JSON.stringify(job.payload)}::json, run_at => ${runAt}, max_attempts => 25)`
+/** The seq of a run's next event (call it with the run's row locked). */
+async function nextSeq(tx: Tx, runId: string): Promise<number> {
+  const [last] = await tx.select({ seq: sql<number>`coalesce(max(${generationEvents.seq}), 0)` }).from(generationEvents).where(eq(generationEvents.runId, runId))
+  return Number(last?.seq ?? 0) + 1
 }
 
 /** Adds a graphile-worker job inside the transaction. */
@@ -205,8 +203,7 @@ export class PgFleet {
     await this.db.transaction(async (tx) => {
       const [row] = await tx.select({ status: generations.status }).from(generations).where(eq(generations.id, runId)).for('update')
       if (!row || ['completed', 'failed', 'cancelled'].includes(row.status)) return
-      const [last] = await tx.select({ seq: sql<number>`coalesce(max(${generationEvents.seq}), 0)` }).from(generationEvents).where(eq(generationEvents.runId, runId))
-      const seq = Number(last?.seq ?? 0) + 1
+      const seq = await nextSeq(tx, runId)
       const now = new Date().toISOString()
       await writePlanIn(tx, planBatch([
         { kind: 'run.update', runId, patch: { status: 'failed', error, finished_at: now } },
@@ -277,8 +274,7 @@ export class PgFleet {
     await this.db.transaction(async (tx) => {
       const [row] = await tx.select({ status: generations.status }).from(generations).where(eq(generations.id, runId)).for('update')
       if (!row || ['completed', 'failed', 'cancelled'].includes(row.status)) return
-      const [last] = await tx.select({ seq: sql<number>`coalesce(max(${generationEvents.seq}), 0)` }).from(generationEvents).where(eq(generationEvents.runId, runId))
-      const seq = Number(last?.seq ?? 0) + 1
+      const seq = await nextSeq(tx, runId)
       await writePlanIn(tx, planBatch([{ kind: 'event', event: { seq, run_id: runId, type: 'node.progress', node, timestamp: new Date().toISOString(), payload } }]))
       await tx.execute(sql`select pg_notify(${EVENTS_CHANNEL}, ${JSON.stringify({ run: runId, seq })})`)
     })

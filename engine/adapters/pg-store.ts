@@ -6,7 +6,7 @@ import type { ApprovalRecord, Decision, LeaseHolder, RunEvent, RunQuery, RunReco
 import { readApproval, readEvent, readRun, RUN_STATUSES, type EventInsert, type NodeRow } from '../db/records.ts'
 import { chunks, chunkSize, excludedColumns, planBatch, type Plan } from '../db/batch.ts'
 import { approvals, fleetRuns, generationEvents, generationNodes, generations } from '../db/schema.ts'
-import { QUEUE_SCHEMA } from '../fleet/queue.ts'
+import { jobCall } from '../fleet/queue.ts'
 import { StoreOps, type ReconnectPolicy } from './store-ops.ts'
 import { holderGone, thisProcess, type ProcessIdentity } from './lease-holder.ts'
 
@@ -284,7 +284,7 @@ export class PgRunStore implements RunStore {
       if (hit.length) {
         // a run the fleet drives goes on from the step this enqueues, in the same transaction as the decision
         const [fleet] = await tx.select({ id: fleetRuns.runId }).from(fleetRuns).where(eq(fleetRuns.runId, runId))
-        if (fleet) await tx.execute(sql`select ${sql.raw(QUEUE_SCHEMA)}.add_job('weft_advance', ${JSON.stringify({ run: runId, event: { type: 'decided', gate, revision } })}::json, max_attempts => 25)`)
+        if (fleet) await tx.execute(sql`select ${jobCall({ task: 'weft_advance', payload: { run: runId, event: { type: 'decided', gate, revision } } })}`)
         return { applied: true, decision }
       }
       const [row] = await tx.select().from(approvals).where(match)

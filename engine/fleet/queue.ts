@@ -1,4 +1,5 @@
-// Names the fleet shares with its queue (graphile-worker) and its listeners.
+// Names the fleet shares with its queue (graphile-worker) and its listeners, and how a job is added.
+import { sql, type SQL } from 'drizzle-orm'
 
 /** graphile-worker's schema (its own migrations create it). */
 export const QUEUE_SCHEMA = 'graphile_worker'
@@ -8,3 +9,14 @@ export const EVENTS_CHANNEL = 'weft_events'
 export const FLEET_OWNER = 'fleet'
 /** When a fleet run's lease ends: never, while the run is the fleet's. */
 export const FLEET_LEASE_UNTIL = '9999-12-31T00:00:00.000Z'
+
+/** A job of the fleet: an attempt to run, or an event to apply to a run. */
+export type Job =
+  | { task: 'weft_attempt'; payload: { run: string; key: string; fence: number } }
+  | { task: 'weft_advance'; payload: { run: string; event: unknown } }
+
+/** A call of graphile-worker's `add_job` (a SQL function), to run inside the caller's transaction. */
+export function jobCall(job: Job, opts: { runAt?: number } = {}): SQL {
+  const runAt = opts.runAt === undefined ? sql`null` : sql`${new Date(opts.runAt).toISOString()}::timestamptz`
+  return sql`${sql.raw(QUEUE_SCHEMA)}.add_job(${job.task}, ${JSON.stringify(job.payload)}::json, run_at => ${runAt}, max_attempts => 25)`
+}

@@ -7,7 +7,7 @@ import type { ChildOutcome, ControlContext, Progress } from '../node-def.ts'
 import type { ApprovalRequest, Decision, Revision, TaskOutcome } from '../ports.ts'
 import { renderTemplate, toCel } from '../expressions.ts'
 import { toErrorInfo } from '../errors.ts'
-import { validateWith } from '../execute-task.ts'
+import { controlConfig, executeControl } from '../run-control.ts'
 import { nodeTimeout } from '../run-outputs.ts'
 import { runStepGraph } from '../step-graph.ts'
 import { gateKey, type FleetState, type FleetTask, type TaskSpec } from './state.ts'
@@ -121,9 +121,7 @@ export async function replayControl(state: FleetState, pipeline: Pipeline, id: s
   }
 
   const run = async (): Promise<TaskOutcome> => {
-    const config = renderTemplate(spec.template, scope) as Record<string, unknown>
-    const raw: Record<string, unknown> = {}
-    for (const k of [...(spec.def.deferred ?? []), ...(spec.def.child ? [spec.def.child.field] : [])]) raw[k] = config[k]
+    const { config, raw } = controlConfig(spec, scope)
     const ctx: ControlContext = {
       config,
       raw,
@@ -143,12 +141,7 @@ export async function replayControl(state: FleetState, pipeline: Pipeline, id: s
       requestDecision,
       outputOf: (nodeId) => state.run.nodes[nodeId]?.output ?? null,
     }
-    if (spec.def.config) {
-      const checked = await validateWith(spec.def.config, ctx.config, 'CONFIG_INVALID', `node "${id}" (${spec.type}) got invalid fields`)
-      ctx.config = { ...(checked as Record<string, unknown>), ...raw }
-    }
-    const output = await spec.def.execute(ctx)
-    return { ok: true, output: output === undefined ? null : output }
+    return executeControl(spec, ctx)
   }
 
   let settled: TaskOutcome | undefined

@@ -7,7 +7,8 @@ import { EventEmitter } from 'node:events'
 import { run as runQueue, makeWorkerUtils, type Logger as QueueLogger, type Runner, type WorkerEvents, type WorkerUtils } from 'graphile-worker'
 import type { NodeExecutor, TaskOutcome } from '../ports.ts'
 import type { Progress } from '../node-def.ts'
-import { toErrorInfo, WeftError } from '../errors.ts'
+import { WeftError } from '../errors.ts'
+import { attemptOutcome } from '../run-attempts.ts'
 import { QUEUE_SCHEMA, type Job, type PgFleet } from '../adapters/pg-fleet.ts'
 import type { FleetTask } from './state.ts'
 import type { StepEvent } from './step.ts'
@@ -72,13 +73,7 @@ export async function attemptOnce(executor: NodeExecutor, task: FleetTask, runId
     if (timer) clearTimeout(timer)
     stop.removeEventListener('abort', onStop)
   }
-  const why = ac.signal.aborted ? toErrorInfo(ac.signal.reason, 'CANCELLED') : undefined
-  if (out.ok && why?.code !== 'NODE_TIMEOUT') return out
-  if (why && (out.ok || why.code !== out.error.code)) {
-    const nodeError = out.ok ? undefined : { code: out.error.code, message: out.error.message }
-    return { ok: false, error: { ...why, details: { ...(why.details as object), ...(nodeError ? { node_error: nodeError } : { finished_late: true }) } } }
-  }
-  return out
+  return attemptOutcome(out, ac.signal)
 }
 
 /**
