@@ -2,6 +2,7 @@
 import type { ChildNodeSpec, NodeSpec } from './dsl/pipeline.ts'
 import { runStepGraph } from './step-graph.ts'
 import type { ChildOutcome, ControlContext, Progress } from './node-def.ts'
+import { itemEnded } from './item-progress.ts'
 import type { ApprovalRequest, Decision, Revision, TaskOutcome } from './ports.ts'
 import { renderTemplate, toCel } from './expressions.ts'
 import { toErrorInfo, WeftError } from './errors.ts'
@@ -71,7 +72,9 @@ async function runChild(run: Run, state: NodeState, child: ChildNodeSpec, scope:
     return { ok: false, error: toErrorInfo(reason, 'CANCELLED') }
   }
   try {
-    return await run.attempts(state, taskId, child.type, child.module, fields, child.retry, child.timeoutMs, state.spec.pool, (p) => run.progress(state.spec.id, { ...p, item: o.key, ...(o.step ? { step: o.step } : {}) }), () => {}, o.signal)
+    const outcome = await run.attempts(state, taskId, child.type, child.module, fields, child.retry, child.timeoutMs, state.spec.pool, (p) => run.progress(state.spec.id, { ...p, item: o.key, ...(o.step ? { step: o.step } : {}) }), () => {}, o.signal)
+    if (!o.signal.aborted) run.progress(state.spec.id, itemEnded(o.key, o.step, outcome))
+    return outcome
   } finally {
     run.release(state.spec.pool)
   }

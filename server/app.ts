@@ -7,12 +7,15 @@ import { WeftError } from '../engine/errors.ts'
 import type { Decision } from '../engine/ports.ts'
 import { apiKeyAuth, type ApiKey, type AuthVariables } from './auth.ts'
 import { artifactResponse, decodeSegments, lookupArtifact } from './artifacts.ts'
+import { findConsoleDir, mountConsole } from './console-files.ts'
+import { loopbackHost } from './hosts.ts'
 import { DOCS_CSP, renderDocsPage } from './docs-page.ts'
 import { errorResponse, HTTP_CODES, serviceErrorResponse, serviceIssues, valibotIssues } from './errors.ts'
 import { openApiDocument } from './openapi.ts'
-import { DEFAULT_RATE_LIMIT, rateLimit, VALIDATE_RATE_LIMIT, type RateLimit } from './rate-limit.ts'
+import { DEFAULT_RATE_LIMIT, rateLimit, TOKEN_RATE_LIMIT, VALIDATE_RATE_LIMIT, type RateLimit } from './rate-limit.ts'
 import { DecisionSchema, GenerationRequestSchema, ListQuerySchema, SessionIdSchema, toStartGeneration, ValidateBodySchema } from './schemas.ts'
 import type { GenerationService } from './service.ts'
+import { MAX_UPLOAD_BYTES, UPLOAD_MEDIA_TYPES } from './uploads.ts'
 
 /** Issues WebSocket tokens for a session (`createTokens()` in server/tokens.ts has this shape). */
 export interface TokenIssuer {
@@ -30,8 +33,13 @@ export interface AppOptions {
   tokens: TokenIssuer
   /** Accepted keys; none (the default) means no authentication — `startServer` then listens on loopback only. */
   apiKeys?: readonly ApiKey[]
-  /** `POST /api/v2/generate` per caller (key id, or client IP without keys); `null` turns it off. Default 30/min. */
+  /**
+   * `POST /api/v2/generate` per caller (key id, or client IP without keys); `null` turns it off. Default 30/min.
+   * `POST /api/v2/uploads` has a budget of its own of the same size.
+   */
   rateLimit?: RateLimit | null
+  /** Limit of `POST /api/v2/sessions/:id/token` per caller (default 120/min); off when `rateLimit` is null. */
+  tokenRateLimit?: RateLimit
   /** Limit of `POST /api/v2/pipelines/validate` per caller (default 120/min); off when `rateLimit` is null. */
   validateRateLimit?: RateLimit
   /** Largest request body in bytes (default 1 MiB); larger → 413, chunked bodies included. */
@@ -48,6 +56,8 @@ export interface AppOptions {
   /** The caller's address for rate limiting without keys; default the socket's remote address. */
   clientIp?: (c: Context) => string
   logger?: Logger
+  /** The built web console served at `/` (default: dist/console when built); null serves none. */
+  consoleDir?: string | null
 }
 
 type Env = { Variables: AuthVariables }
@@ -103,6 +113,9 @@ export function createApp(service: GenerationService, opts: AppOptions): Hono<En
     return c.html(renderDocsPage(openapi()))
   })
 
+  // the web console: same origin as the API, so it needs no CORS and its WebSocket passes the Origin check
+  if (opts.consoleDir !== null) mountConsole(app, opts.consoleDir ?? findConsoleDir())
+
   if (!opts.apiKeys?.length) {
     // without keys the API trusts the machine it runs on: a page elsewhere that rebinds its DNS name to
     // 127.0.0.1 must not reach it, so the Host must name this machine (or the configured public URL)
@@ -130,6 +143,12 @@ export function createApp(service: GenerationService, opts: AppOptions): Hono<En
   const perCaller = limited(opts.rateLimit ?? DEFAULT_RATE_LIMIT)
   // validation as an editor types: more calls than generations, but not without end (a big file costs seconds)
   const perCallerValidate = limited(opts.validateRateLimit ?? VALIDATE_RATE_LIMIT)
+  // a budget of its own: each page that shows a run (and each of its reconnects) asks for a token
+  const perCallerToken = limited(opts.tokenRateLimit ?? TOKEN_RATE_LIMIT)
+  // a budget apart from generate's: a form attaching several files before it starts one generation
+  const perCallerUpload = limited(opts.rateLimit ?? DEFAULT_RATE_LIMIT)
+  // uploads may be as big as a fetched asset, not just a JSON body
+  const limitUpload = bodyLimit({ maxSize: MAX_UPLOAD_BYTES, onError: (c) => errorResponse(c, 413, 'PAYLOAD_TOO_LARGE', `the file is over the ${MAX_UPLOAD_BYTES}-byte limit of a brand asset`) })
 
   app.post('/api/v2/generate', perCaller, accept(JSON_TYPES), limitBody, async (c) => {
     const body = parse(GenerationRequestSchema, await readJson(c))
@@ -146,6 +165,12 @@ export function createApp(service: GenerationService, opts: AppOptions): Hono<En
     }, 202)
   })
 
+  // the raw bytes of a brand asset image, for `upload:<sha256>` refs in brand_assets
+  app.post('/api/v2/uploads', perCallerUpload, accept(UPLOAD_MEDIA_TYPES), limitUpload, async (c) => {
+    const saved = await service.saveUpload(new Uint8Array(await c.req.arrayBuffer()))
+    return c.json({ upload_id: saved.uploadId, ref: saved.ref, content_type: saved.contentType, size: saved.size }, 201)
+  })
+
   app.get('/api/v2/generations', async (c) => {
     const q = parse(ListQuerySchema, c.req.query())
     const page = await service.list({ limit: q.limit, ...(q.status ? { status: q.status } : {}), ...(q.cursor ? { cursor: q.cursor } : {}) })
@@ -157,6 +182,13 @@ export function createApp(service: GenerationService, opts: AppOptions): Hono<En
   app.use('/api/v2/generations/:id/*', knownId)
 
   app.get('/api/v2/generations/:id', async (c) => c.json(await mustGet(service, c.req.param('id'))))
+
+  app.get('/api/v2/generations/:id/graph', async (c) => {
+    const id = c.req.param('id')
+    const nodes = await service.graph(id)
+    if (!nodes) throw new WeftError('NOT_FOUND', `no generation ${id}`)
+    return c.json({ nodes })
+  })
 
   app.post('/api/v2/generations/:id/cancel', async (c) => {
     const id = c.req.param('id')
@@ -196,7 +228,7 @@ export function createApp(service: GenerationService, opts: AppOptions): Hono<En
   })
 
   // a new WebSocket token for a session (the one from POST /generate expires after 15 minutes)
-  app.post('/api/v2/sessions/:session_id/token', perCaller, async (c) => {
+  app.post('/api/v2/sessions/:session_id/token', perCallerToken, async (c) => {
     const sessionId = c.req.param('session_id')
     if (!v.is(SessionIdSchema, sessionId) || (await service.sessionGenerations(sessionId)).length === 0) {
       throw new WeftError('SESSION_NOT_FOUND', `no session ${JSON.stringify(sessionId.slice(0, 64))}`)
@@ -206,6 +238,12 @@ export function createApp(service: GenerationService, opts: AppOptions): Hono<En
   })
 
   app.get('/api/v2/pipelines', async (c) => c.json(await service.listPipelines()))
+
+  app.get('/api/v2/pipelines/:name/source', async (c) => {
+    const text = await service.pipelineSource(c.req.param('name'))
+    c.header('Content-Type', 'text/yaml; charset=utf-8')
+    return c.body(text)
+  })
 
   app.post('/api/v2/pipelines/validate', perCallerValidate, accept([...YAML_TYPES, ...JSON_TYPES]), limitBody, async (c) => {
     const text = JSON_TYPES.includes(mediaType(c) ?? '') ? parse(ValidateBodySchema, await readJson(c)).text : await c.req.text()
@@ -306,8 +344,3 @@ function defaultClientIp(c: Context, trustProxy: boolean): string {
   return env?.incoming?.socket?.remoteAddress ?? 'unknown'
 }
 
-/** A Host header naming this machine: localhost, 127.x.x.x or [::1], with any port. */
-function loopbackHost(host: string): boolean {
-  const name = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.replace(/:\d+$/, '')
-  return name === 'localhost' || name === '[::1]' || /^127(\.\d{1,3}){3}$/.test(name)
-}

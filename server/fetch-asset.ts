@@ -53,9 +53,13 @@ export interface FetchedAsset {
   finalUrl: string
 }
 
-const DEFAULTS = { maxBytes: 10 * 1024 * 1024, timeoutMs: 10_000, maxRedirects: 3, ports: [80, 443] }
+/** Largest asset in bytes (fetched by default, and uploaded): 10 MiB. */
+export const MAX_ASSET_BYTES = 10 * 1024 * 1024
+
+const DEFAULTS = { maxBytes: MAX_ASSET_BYTES, timeoutMs: 10_000, maxRedirects: 3, ports: [80, 443] }
 const REDIRECTS = new Set([301, 302, 303, 307, 308])
-const EXTENSIONS: Record<AssetType, string> = { png: 'png', jpeg: 'jpg', webp: 'webp' }
+/** The file extension each asset type is saved with. */
+export const ASSET_EXTENSIONS: Readonly<Record<AssetType, string>> = { png: 'png', jpeg: 'jpg', webp: 'webp' }
 
 // Cloud metadata endpoints that ipaddr.js classes as ordinary unicast. The others are already outside it:
 // 169.254.169.254 and 169.254.170.2 (link-local), fd00:ec2::254 (unique-local), 100.100.100.200 (CGNAT),
@@ -172,7 +176,7 @@ export async function fetchAsset(url: string, opts: FetchAssetOptions): Promise<
     const gate = new ImageGate(hop, settings.maxBytes)
     await pipeline(res, gate, file.createWriteStream(), { signal: controller.signal })
     const type = gate.type as AssetType // set, or the gate failed the pipeline
-    const dest = path.join(settings.destDir, `${settings.name}.${EXTENSIONS[type]}`)
+    const dest = path.join(settings.destDir, `${settings.name}.${ASSET_EXTENSIONS[type]}`)
     await rename(temp, dest).catch((err: unknown) => {
       throw fail(hop, 'write_failed', `cannot move the download to ${dest}`, {}, err)
     })
@@ -388,8 +392,8 @@ class ImageGate extends Transform {
   }
 }
 
-/** The image type from a file's first 12 bytes, whatever the server called it. */
-function sniffImage(head: Buffer): AssetType | undefined {
+/** The image type from a file's first 12 bytes, whatever the server (or client) called it. */
+export function sniffImage(head: Buffer): AssetType | undefined {
   if (head.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]))) return 'png'
   if (head[0] === 0xff && head[1] === 0xd8 && head[2] === 0xff) return 'jpeg'
   if (head.toString('latin1', 0, 4) === 'RIFF' && head.toString('latin1', 8, 12) === 'WEBP') return 'webp'

@@ -12,11 +12,13 @@ import { runPipeline } from '../engine/run-loop.ts'
 import { loadPipeline } from '../engine/dsl/load.ts'
 import { PiscinaExecutor } from '../engine/adapters/piscina-executor.ts'
 import { providerSettingsFromEnv, type ProviderSettings } from '../engine/providers.ts'
-import type { DecisionResult, GenerationService, ListQuery, PipelineInfo, StartGeneration, Started } from './service.ts'
+import type { DecisionResult, GenerationService, ListQuery, PipelineInfo, SavedUpload, StartGeneration, Started } from './service.ts'
 import { SessionHub } from './hub.ts'
 import { StoreDecisions } from './decisions.ts'
 import { PipelineCatalog } from './pipelines.ts'
+import { pipelineGraph } from './pipeline-graph.ts'
 import { fetchBrandAssets, standInAssets, type AssetFetcher } from './brand-assets.ts'
+import { ASSET_MEDIA_TYPES, UploadStore } from './uploads.ts'
 import { FleetEventRelay } from './fleet-events.ts'
 import type { PgFleet } from '../engine/adapters/pg-fleet.ts'
 import { EVENTS_CHANNEL } from '../engine/fleet/queue.ts'
@@ -24,7 +26,7 @@ import { newRunRecord } from '../engine/fleet/new-run.ts'
 
 export interface ServiceOptions {
   store: RunStore
-  /** Runs write their files under `<dataDir>/runs/<id>`. */
+  /** Runs write their files under `<dataDir>/runs/<id>`; uploads are kept in `<dataDir>/uploads`. */
   dataDir: string
   /** Where `pipelines/<name>.yaml` live. */
   pipelinesDir: string
@@ -63,6 +65,7 @@ export async function createGenerationService(opts: ServiceOptions): Promise<Gen
   let ownExecutor: NodeExecutor | undefined
   const executorOf = (): NodeExecutor => (ownExecutor ??= opts.executor ?? new PiscinaExecutor({ providers: settings, nice: opts.workerNice ?? 10 }))
   const fetchAssets = opts.fetchAssets ?? fetchBrandAssets
+  const uploads = new UploadStore(path.resolve(opts.dataDir, 'uploads'))
   const leaseTtlMs = opts.leaseTtlMs ?? 30_000
   /** Runs this process drives, with the controller that cancels each. */
   const active = new Map<string, { abort: AbortController; done: Promise<unknown>; leaseOwner: string }>()
@@ -113,9 +116,22 @@ export async function createGenerationService(opts: ServiceOptions): Promise<Gen
       const out: PipelineInfo[] = []
       for (const name of await catalog.names()) {
         const p = await catalog.get(name).catch(() => undefined)
-        if (p) out.push({ name, version: p.version, ...(p.description ? { description: p.description } : {}), inputs: { ...p.inputs }, config: p.config })
+        if (p) out.push({ name, version: p.version, ...(p.description ? { description: p.description } : {}), inputs: { ...p.inputs }, config: p.config, nodes: pipelineGraph(p) })
       }
       return out
+    },
+
+    pipelineSource: (name: string) => catalog.source(name),
+
+    async graph(id: string) {
+      const r = await store.getRun(id)
+      if (!r) return undefined
+      const p = await catalog.ofFile(r.pipeline.file)
+      // the file as it is now, if it is still the pipeline the run ran; the record's nodes it lacks are drawn
+      // without edges (as all of them are when the file is gone, changed into another pipeline, or invalid)
+      const graph = p && p.name === r.pipeline.name ? pipelineGraph(p).filter((n) => n.id in r.nodes) : []
+      const drawn = new Set(graph.map((n) => n.id))
+      return [...graph, ...Object.values(r.nodes).filter((n) => !drawn.has(n.id)).map((n) => ({ id: n.id, type: n.type, needs: [], ...(n.stage ? { stage: n.stage } : {}) }))]
     },
 
     async validatePipeline(text: string): Promise<{ valid: boolean; diagnostics: Diagnostic[] }> {
@@ -142,7 +158,7 @@ export async function createGenerationService(opts: ServiceOptions): Promise<Gen
       if (precheck.diagnostics.length) throw invalid('INPUT_INVALID', 'the request does not fit the pipeline\'s inputs', precheck.diagnostics)
       const runDir = path.join(runsDir, id)
       try {
-        if (req.brandAssets) Object.assign(inputs, await fetchAssets(req.brandAssets, path.join(runDir, 'assets'), pipeline))
+        if (req.brandAssets) Object.assign(inputs, await fetchAssets(req.brandAssets, path.join(runDir, 'assets'), pipeline, uploads))
         const resolved = resolveRunInputs(pipeline, inputs, { origin: 'request' })
         if (resolved.diagnostics.length) throw invalid('INPUT_INVALID', 'the request does not fit the pipeline\'s inputs', resolved.diagnostics)
         if (fleet) {
@@ -156,6 +172,11 @@ export async function createGenerationService(opts: ServiceOptions): Promise<Gen
         throw err
       }
       return { generationId: id, sessionId }
+    },
+
+    async saveUpload(bytes: Uint8Array): Promise<SavedUpload> {
+      const saved = await uploads.save(bytes)
+      return { uploadId: saved.id, ref: saved.ref, contentType: ASSET_MEDIA_TYPES[saved.type], size: saved.size }
     },
 
     async get(id: string): Promise<Generation | undefined> {

@@ -4,8 +4,9 @@ import type * as v from 'valibot'
 import { ConfigTreeSchema, DecisionSchema, GenerationRequestSchema, ListQuerySchema, ValidateBodySchema } from './schemas.ts'
 import {
   DecisionResultSchema, ErrorBodySchema, GenerationAcceptedSchema, SessionTokenSchema, GenerationPageSchema, GenerationSchema, HealthSchema,
-  PipelineInfoSchema, ValidateResultSchema,
+  GraphSchema, PipelineInfoSchema, UploadSchema, ValidateResultSchema,
 } from './response-schemas.ts'
+import { MAX_UPLOAD_BYTES, UPLOAD_MEDIA_TYPES } from './uploads.ts'
 
 type AnySchema = v.GenericSchema<unknown> | v.BaseSchema<unknown, unknown, v.BaseIssue<unknown>>
 
@@ -18,10 +19,12 @@ const COMPONENTS = {
   Error: ErrorBodySchema,
   GenerationAccepted: GenerationAcceptedSchema,
   SessionToken: SessionTokenSchema,
+  Upload: UploadSchema,
   Generation: GenerationSchema,
   GenerationPage: GenerationPageSchema,
   DecisionResult: DecisionResultSchema,
   PipelineInfo: PipelineInfoSchema,
+  Graph: GraphSchema,
   ValidateResult: ValidateResultSchema,
   Health: HealthSchema,
 } as const
@@ -54,10 +57,14 @@ const id = { name: 'id', description: 'Generation id.' }
 export const ROUTES: RouteDoc[] = [
   { method: 'post', path: '/api/v2/generate', operationId: 'startGeneration', summary: 'Start a generation (runs in the background; follow it on the WebSocket or the status URL).', auth: true,
     body: { 'application/json': 'GenerationRequest' }, responses: { 202: ['Recorded and started.', 'GenerationAccepted'] }, errors: [400, 401, 404, 413, 415, 429] },
+  { method: 'post', path: '/api/v2/uploads', operationId: 'uploadAsset', summary: `Store a brand asset image (the raw bytes, at most ${MAX_UPLOAD_BYTES / 1024 / 1024} MiB) for \`upload:\` refs in \`brand_assets\`; the same bytes give the same id.`, auth: true,
+    body: Object.fromEntries(UPLOAD_MEDIA_TYPES.map((type) => [type, { type: 'string', contentMediaType: type }])), responses: { 201: ['Stored (or stored before).', 'Upload'] }, errors: [400, 401, 413, 415, 429] },
   { method: 'get', path: '/api/v2/generations', operationId: 'listGenerations', summary: 'List generations, newest first, a page at a time.', auth: true,
     query: ListQuerySchema, responses: { 200: ['A page.', 'GenerationPage'] }, errors: [400, 401] },
   { method: 'get', path: '/api/v2/generations/{id}', operationId: 'getGeneration', summary: 'One generation: status, current stage, outputs, per-node states, config, error, session.', auth: true,
     params: [id], responses: { 200: ['The generation.', 'Generation'] }, errors: [401, 404] },
+  { method: 'get', path: '/api/v2/generations/{id}/graph', operationId: 'getGenerationGraph', summary: 'The pipeline the generation runs as a graph: each node\'s id, type, stage and what it waits for (for drawing the DAG).', auth: true,
+    params: [id], responses: { 200: ['The graph.', 'Graph'] }, errors: [401, 404] },
   { method: 'post', path: '/api/v2/generations/{id}/cancel', operationId: 'cancelGeneration', summary: 'Cancel a pending, running or waiting generation.', auth: true,
     params: [id], responses: { 200: ['Cancelled.', 'Generation'], 202: ['Cancelling: running nodes are being stopped.', 'Generation'] }, errors: [401, 404, 409] },
   { method: 'post', path: '/api/v2/generations/{id}/approvals/{gate}', operationId: 'decideGate', summary: 'Decide an approval gate that is waiting (REST fallback of the WebSocket `decision` message).', auth: true,
@@ -70,10 +77,15 @@ export const ROUTES: RouteDoc[] = [
     params: [{ name: 'session_id', description: 'Session id (from `POST /generate`).' }], responses: { 200: ['A fresh token.', 'SessionToken'] }, errors: [401, 404, 429] },
   { method: 'get', path: '/api/v2/pipelines', operationId: 'listPipelines', summary: 'Pipelines the server can run, with their inputs and config defaults.', auth: true,
     responses: { 200: ['The pipelines.', '[]PipelineInfo'] }, errors: [401] },
+  { method: 'get', path: '/api/v2/pipelines/{name}/source', operationId: 'pipelineSource', summary: 'The YAML text of a pipeline the server runs.', auth: true,
+    params: [{ name: 'name', description: 'Pipeline name (`default`).' }], responses: { 200: ['The YAML.', 'media:text/yaml'] }, errors: [401, 404] },
   { method: 'post', path: '/api/v2/pipelines/validate', operationId: 'validatePipeline', summary: 'Validate pipeline YAML, as `weft validate --json` does.', auth: true,
     body: { 'text/yaml': { type: 'string' }, 'application/json': 'ValidateBody' }, responses: { 200: ['Diagnostics (valid or not).', 'ValidateResult'] }, errors: [400, 401, 413, 415] },
   { method: 'get', path: '/openapi.json', operationId: 'openapi', summary: 'This document.', auth: false, responses: { 200: ['OpenAPI 3.1.', 'media:application/json'] }, errors: [] },
   { method: 'get', path: '/docs', operationId: 'docs', summary: 'The API documentation as a page.', auth: false, responses: { 200: ['HTML.', 'media:text/html'] }, errors: [] },
+  { method: 'get', path: '/', operationId: 'console', summary: 'The web console (a page; it asks for an API key when the server needs one).', auth: false, responses: { 200: ['HTML.', 'media:text/html'] }, errors: [] },
+  { method: 'get', path: '/assets/{path}', operationId: 'consoleAsset', summary: 'The web console\'s scripts and styles.', auth: false,
+    params: [{ name: 'path', description: 'File name under the console\'s assets.' }], responses: { 200: ['The file.', 'media:application/octet-stream'] }, errors: [404] },
   { method: 'get', path: '/healthz', operationId: 'health', summary: 'Liveness.', auth: false, responses: { 200: ['Up.', 'Health'] }, errors: [] },
 ]
 

@@ -1,5 +1,5 @@
 // The pipelines a server offers: `<name>.yaml` files in one folder, loaded and validated on demand.
-import { readdir, stat } from 'node:fs/promises'
+import { readdir, readFile, stat } from 'node:fs/promises'
 import path from 'node:path'
 import { loadPipeline } from '../engine/dsl/load.ts'
 import type { Pipeline } from '../engine/dsl/pipeline.ts'
@@ -15,6 +15,31 @@ export class PipelineCatalog {
   async names(): Promise<string[]> {
     const files = await readdir(this.dir).catch(() => [])
     return files.filter((f) => f.endsWith('.yaml') && NAME.test(f.slice(0, -5))).map((f) => f.slice(0, -5)).sort()
+  }
+
+  /** The YAML text of the pipeline called `name` (valid or not); PIPELINE_NOT_FOUND when there is no such file. */
+  async source(name: string): Promise<string> {
+    if (!NAME.test(name)) throw new WeftError('PIPELINE_NOT_FOUND', `"${name}" is not a pipeline name`, { retryable: false })
+    const file = path.join(this.dir, `${name}.yaml`)
+    const info = await stat(file).catch(() => undefined)
+    if (!info?.isFile()) throw new WeftError('PIPELINE_NOT_FOUND', `no pipeline "${name}"`, { retryable: false })
+    return readFile(file, 'utf8')
+  }
+
+  /**
+   * The pipeline in `file` (a run's recorded file), cached while the file is unchanged; undefined when it is gone or
+   * does not validate. Plugins load only for files in this catalog's folder (the server runs those anyway): a path
+   * read from a record elsewhere is parsed without running any code.
+   */
+  async ofFile(file: string): Promise<Pipeline | undefined> {
+    const info = await stat(file).catch(() => undefined)
+    if (!info?.isFile()) return undefined
+    const hit = this.#cache.get(file)
+    if (hit && hit.mtimeMs === info.mtimeMs) return hit.pipeline
+    const inside = path.dirname(path.resolve(file)) === this.dir
+    const { pipeline } = await loadPipeline(file, inside ? {} : { plugins: false })
+    if (pipeline) this.#cache.set(file, { mtimeMs: info.mtimeMs, pipeline })
+    return pipeline
   }
 
   /** The pipeline called `name`; PIPELINE_NOT_FOUND, or PIPELINE_INVALID listing its diagnostics. */

@@ -16,6 +16,8 @@ export const DEFAULT_RATE_LIMIT: RateLimit = { points: 30, durationS: 60 }
 
 /** `POST /api/v2/pipelines/validate`, per caller: an editor validating as a person types, but not a flood. */
 export const VALIDATE_RATE_LIMIT: RateLimit = { points: 120, durationS: 60 }
+/** `POST /api/v2/sessions/:id/token`: a page following a run asks once per (re)connection. */
+export const TOKEN_RATE_LIMIT: RateLimit = { points: 120, durationS: 60 }
 
 const UNITS: Record<string, number> = { s: 1, sec: 1, second: 1, m: 60, min: 60, minute: 60, h: 3600, hour: 3600, d: 86_400, day: 86_400 }
 

@@ -37,6 +37,14 @@ export const GenerationAcceptedSchema = v.object({
   ws_token: v.pipe(v.string(), v.description('Short-lived token for the WebSocket of this session.')),
 })
 
+/** `201` of `POST /api/v2/uploads`. */
+export const UploadSchema = v.object({
+  upload_id: v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/), v.description('SHA-256 of the bytes: the same file always gets the same id.')),
+  ref: v.pipe(v.string(), v.description('`upload:<upload_id>`: give it in `brand_assets` of `POST /api/v2/generate` instead of a URL.')),
+  content_type: v.pipe(v.picklist(['image/png', 'image/jpeg', 'image/webp']), v.description('What the bytes are (read from them, not from the request\'s Content-Type).')),
+  size: v.pipe(v.number(), v.integer(), v.description('Bytes.')),
+})
+
 /** `200` of `POST /api/v2/sessions/{session_id}/token`. */
 export const SessionTokenSchema = v.object({
   session_id: v.string(),
@@ -93,6 +101,20 @@ export const DecisionResultSchema = v.object({
   }),
 })
 
+/** A node of a pipeline's graph. */
+export const GraphNodeSchema = v.object({
+  id: v.string(),
+  type: v.string(),
+  needs: v.pipe(v.array(v.string()), v.description('Every node this one waits for: its `needs` and the nodes its expressions read.')),
+  stage: v.optional(v.string()),
+  description: v.optional(v.string()),
+})
+
+/** `200` of `GET /api/v2/generations/{id}/graph`. */
+export const GraphSchema = v.object({
+  nodes: v.pipe(v.array(GraphNodeSchema), v.description('The pipeline the generation runs, node by node, in the file\'s order.')),
+})
+
 /** A pipeline the server can run. */
 export const PipelineInfoSchema = v.object({
   name: v.string(),
@@ -100,6 +122,7 @@ export const PipelineInfoSchema = v.object({
   description: v.optional(v.string()),
   inputs: v.pipe(v.record(v.string(), v.unknown()), v.description('Input declarations by name.')),
   config: v.pipe(v.record(v.string(), v.unknown()), v.description('Config defaults.')),
+  nodes: v.pipe(v.array(GraphNodeSchema), v.description('The nodes and what each waits for.')),
 })
 
 /** `weft validate --json`. */

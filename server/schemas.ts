@@ -12,22 +12,26 @@ export const PipelineNameSchema = v.pipe(
 /** A session id (`Started.sessionId`). */
 export const SessionIdSchema = v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{1,128}$/, 'expected a session id: letters, digits, _ and -'))
 
+// an `upload:` ref is checked by the service, which says which field names no upload (ASSET_UNREADABLE)
 const AssetUrlSchema = v.pipe(
   v.string(),
   v.trim(),
   v.maxLength(2048),
   v.url('expected a URL'),
-  v.regex(/^[Hh][Tt][Tt][Pp][Ss]?:\/\//, 'expected an http(s) URL'),
+  v.regex(/^([Hh][Tt][Tt][Pp][Ss]?:\/\/|upload:)/, 'expected an http(s) URL or an upload ref (upload:<sha256>)'),
 )
 
-/** Brand asset URLs the server fetches (SSRF-safe) into the generation's folder before it starts. */
+/**
+ * Brand assets: http(s) URLs the server fetches (SSRF-safe), or `upload:<sha256>` refs from `POST /api/v2/uploads`,
+ * put into the generation's folder before it starts.
+ */
 export const BrandAssetsSchema = v.strictObject({
   /** Product images; the first is the product reference. */
-  product_images: v.optional(v.pipe(v.array(AssetUrlSchema), v.maxLength(10), v.description('Product image URLs (at most 10); the first is the product reference.'))),
+  product_images: v.optional(v.pipe(v.array(AssetUrlSchema), v.maxLength(10), v.description('Product image URLs or upload refs (at most 10); the first is the product reference.'))),
   /** Character images; the first is the character reference. */
-  character_images: v.optional(v.pipe(v.array(AssetUrlSchema), v.maxLength(10), v.description('Character image URLs (at most 10); the first is the character reference.'))),
+  character_images: v.optional(v.pipe(v.array(AssetUrlSchema), v.maxLength(10), v.description('Character image URLs or upload refs (at most 10); the first is the character reference.'))),
   /** The logo, shown in every clip. */
-  logo: v.optional(v.pipe(AssetUrlSchema, v.description('Logo image URL.'))),
+  logo: v.optional(v.pipe(AssetUrlSchema, v.description('Logo image URL or upload ref.'))),
 })
 
 const ConfigKeySchema = v.pipe(v.string(), v.regex(/^[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z_][A-Za-z0-9_-]*)*$/, 'expected a config key: letters, digits, _ and -, dotted for a path'))

@@ -67,9 +67,10 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     })
   })
   const ws: WsEndpoint | undefined = websocket === false ? undefined : attachWebSocket(server, service, {
+    ...(appOpts.publicUrl ? { publicUrl: appOpts.publicUrl } : {}),
     ...websocket,
     tokens,
-    ...(keys.length ? { checkKey: (key: string) => matchKey(keys, key) } : {}),
+    ...(keys.length ? { checkKey: (key: string) => matchKey(keys, key) } : { localHostsOnly: true }),
   })
   const { port } = server.address() as AddressInfo
   const url = `http://${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${port}`

@@ -1,7 +1,10 @@
 // What the HTTP and WebSocket layers ask of the engine: start, read, cancel and decide generations, and
 // follow their events. Handlers call this; they never touch the store or the run loop directly.
 import type { Diagnostic } from '../engine/errors.ts'
+import type { GraphNode } from './pipeline-graph.ts'
 import type { ApprovalRequest, Decision, RunEvent, RunRecord, RunStatus } from '../engine/ports.ts'
+
+export type { GraphNode }
 
 /** A generation to start (the HTTP body, already validated and mapped to pipeline inputs and config). */
 export interface StartGeneration {
@@ -20,7 +23,8 @@ export interface StartGeneration {
   /**
    * Brand asset URLs from the request. The service fetches them (SSRF-safe, size and time capped, type
    * checked from the bytes) into the generation's folder before the run starts; a refused or unreadable
-   * one → ASSET_UNREADABLE (400), naming it.
+   * one → ASSET_UNREADABLE (400), naming it. An entry may instead be `upload:<sha256>` (see `saveUpload`):
+   * that file is copied where the fetched one would go; an unknown or malformed ref → ASSET_UNREADABLE naming its field.
    */
   brandAssets?: { product_images?: string[]; character_images?: string[]; logo?: string }
 }
@@ -30,12 +34,25 @@ export interface Started {
   sessionId: string
 }
 
+/** A stored upload: `ref` (`upload:<id>`) stands for the file in a generation's `brandAssets`. */
+export interface SavedUpload {
+  /** SHA-256 of the bytes (64 lowercase hex digits): the same bytes always get the same id. */
+  uploadId: string
+  ref: string
+  /** What the bytes are (`image/png`, `image/jpeg`, `image/webp`), whatever the client called them. */
+  contentType: string
+  /** Bytes. */
+  size: number
+}
+
 export interface PipelineInfo {
   name: string
   version: string | number
   description?: string
   inputs: Record<string, unknown>
   config: Record<string, unknown>
+  /** The nodes and what each depends on, for drawing the DAG. */
+  nodes: GraphNode[]
 }
 
 export interface ListQuery {
@@ -58,10 +75,19 @@ export interface DecisionResult {
  */
 export interface GenerationService {
   listPipelines(): Promise<PipelineInfo[]>
+  /** The YAML text of a served pipeline; PIPELINE_NOT_FOUND when there is none of that name. */
+  pipelineSource(name: string): Promise<string>
+  /** A generation's pipeline as a graph, read from the file it runs; undefined for an unknown generation. */
+  graph(id: string): Promise<GraphNode[] | undefined>
   /** `weft validate --json` for a pipeline given as text (plugins are not loaded from request bodies). */
   validatePipeline(text: string): Promise<{ valid: boolean; diagnostics: Diagnostic[] }>
   /** Validates and records the run, then drives it in the background; resolves once it is recorded. */
   start(req: StartGeneration): Promise<Started>
+  /**
+   * Stores an image for later `upload:` refs, content-addressed (identical bytes share one file). Over the asset
+   * size cap → PAYLOAD_TOO_LARGE; not a PNG, JPEG or WebP by its first bytes → ASSET_UNREADABLE.
+   */
+  saveUpload(bytes: Uint8Array): Promise<SavedUpload>
   get(id: string): Promise<(RunRecord & { session_id: string }) | undefined>
   list(query: ListQuery): Promise<{ items: Array<RunRecord & { session_id: string }>; next?: string }>
   /** Cancels a pending, running or waiting generation; RUN_FINISHED when it has already ended. */

@@ -6,6 +6,7 @@ import { WebSocket, WebSocketServer, type RawData } from 'ws'
 import { WeftError } from '../engine/errors.ts'
 import type { Decision, RunEvent } from '../engine/ports.ts'
 import { SERVICE_CODES, serviceIssues } from './errors.ts'
+import { loopbackHost } from './hosts.ts'
 import { SessionIdSchema } from './schemas.ts'
 import type { GenerationService } from './service.ts'
 import type { Tokens } from './tokens.ts'
@@ -23,7 +24,10 @@ export interface WsOptions {
    * or undefined for a key that is not valid. Absent: keys are refused and only tokens open a socket.
    */
   checkKey?: (key: string) => string | undefined | Promise<string | undefined>
-  /** Browser origins allowed to connect (`https://app.example.com`). Requests without Origin (not browsers) are allowed. Default: none. */
+  /**
+   * Browser origins allowed to connect (`https://app.example.com`), besides this server's own pages (Origin naming
+   * the Host, or `publicUrl`). Requests without Origin (not browsers) are allowed. Default: none.
+   */
   allowedOrigins?: readonly string[]
   /** Largest client frame in bytes; a bigger one closes the socket with 1009. Default 64 KiB. */
   maxPayload?: number
@@ -39,6 +43,13 @@ export interface WsOptions {
   rateLimit?: { burst?: number; perSecond?: number; floodLimit?: number }
   /** How long a closing socket may take to finish the close handshake before it is terminated. Default 5 s. */
   closeTimeoutMs?: number
+  /** The public base URL (`https://weft.example.com`): pages from its origin may connect, and its host is this machine's. */
+  publicUrl?: string
+  /**
+   * Without API keys: refuse (403 HOST_FORBIDDEN) an upgrade whose Host is not a name of this machine or the public
+   * URL's host, as the HTTP API does (a page whose DNS name was rebound to 127.0.0.1 names its own host).
+   */
+  localHostsOnly?: boolean
   /** Clock in epoch ms (the rate limit and re-announced frames' timestamps). */
   now?: () => number
   /** Unexpected errors (a service failure answered as INTERNAL); default: ignored. */
@@ -53,7 +64,8 @@ export interface WsEndpoint {
   clients(): number
 }
 
-type Settings = Required<Omit<WsOptions, 'checkKey' | 'rateLimit' | 'allowedOrigins'>> & {
+type Settings = Required<Omit<WsOptions, 'checkKey' | 'rateLimit' | 'allowedOrigins' | 'publicUrl'>> & {
+  publicHost: string | undefined
   checkKey: WsOptions['checkKey'] | undefined
   origins: ReadonlySet<string>
   burst: number
@@ -130,7 +142,9 @@ function settings(opts: WsOptions): Settings {
   return {
     tokens: opts.tokens,
     checkKey: opts.checkKey,
-    origins: new Set((opts.allowedOrigins ?? []).map(normalizeOrigin)),
+    origins: new Set([...(opts.allowedOrigins ?? []), ...(opts.publicUrl ? [new URL(opts.publicUrl).origin] : [])].map(normalizeOrigin)),
+    publicHost: opts.publicUrl ? new URL(opts.publicUrl).host.toLowerCase() : undefined,
+    localHostsOnly: opts.localHostsOnly ?? false,
     maxPayload: opts.maxPayload ?? 64 * 1024,
     heartbeatMs: opts.heartbeatMs ?? 30_000,
     maxBufferedBytes: opts.maxBufferedBytes ?? 1024 * 1024,
@@ -145,6 +159,21 @@ function settings(opts: WsOptions): Settings {
 
 const normalizeOrigin = (origin: string): string => origin.trim().toLowerCase().replace(/\/+$/, '')
 
+/**
+ * A page served by this server (the web console) connecting back to it: its Origin names the Host it reached.
+ * A page whose name was rebound to this machine passes this too, but still needs a token or a key, and without
+ * keys the HTTP API that hands out tokens answers loopback names only.
+ */
+function sameOrigin(origin: string, host: string | undefined): boolean {
+  if (!host) return false
+  try {
+    const url = new URL(origin)
+    return (url.protocol === 'http:' || url.protocol === 'https:') && url.host === host.toLowerCase()
+  } catch {
+    return false
+  }
+}
+
 /** Decides an upgrade request from its path, Origin and subprotocols alone. */
 async function admit(req: IncomingMessage, o: Settings): Promise<Admission> {
   const match = PATH.exec((req.url ?? '/').split('?')[0]!)
@@ -155,8 +184,12 @@ async function admit(req: IncomingMessage, o: Settings): Promise<Admission> {
   if (sessionId === undefined || !v.is(SessionIdSchema, sessionId)) {
     return { ok: false, status: 404, code: 'NOT_FOUND', message: 'no WebSocket endpoint here: connect to /ws/<session_id>' }
   }
+  const host = (req.headers.host ?? '').toLowerCase()
+  if (o.localHostsOnly && host !== o.publicHost && !loopbackHost(host)) {
+    return { ok: false, status: 403, code: 'HOST_FORBIDDEN', message: `connections must name this machine (localhost, 127.0.0.1 or [::1]) in Host when no API keys are set; got "${host}"` }
+  }
   const origin = req.headers.origin
-  if (origin !== undefined && !o.origins.has(normalizeOrigin(origin))) {
+  if (origin !== undefined && !o.origins.has(normalizeOrigin(origin)) && !sameOrigin(origin, req.headers.host)) {
     return { ok: false, status: 403, code: 'ORIGIN_FORBIDDEN', message: `origin ${origin} may not connect` }
   }
   const offered = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim()).filter(Boolean).slice(0, 8)
@@ -211,6 +244,10 @@ class Connection {
   private readonly held = new Map<string, RunEvent[]>()
   // highest seq sent per generation: nothing at or below it is sent live again
   private readonly lastSent = new Map<string, number>()
+  // on a `replay=none` connection, the seqs sent live per generation before its first resume: that resume replays
+  // every other event after its after_seq (without this, a live event sent first would hide the ones before it)
+  private readonly liveOnly = new Map<string, Set<number>>()
+  private readonly resumed = new Set<string>()
   private work: Promise<void> = Promise.resolve()
   private queued = 0
   private missedPongs = 0
@@ -324,6 +361,10 @@ class Connection {
     }
     if (event.seq <= (this.lastSent.get(event.run_id) ?? -1)) return
     this.lastSent.set(event.run_id, event.seq)
+    if (!this.replayAll && !this.resumed.has(event.run_id)) {
+      const live = this.liveOnly.get(event.run_id) ?? new Set<number>()
+      if (live.size < MAX_HELD_EVENTS) this.liveOnly.set(event.run_id, live.add(event.seq))
+    }
     this.send(this.frameOf(event))
   }
 
@@ -429,12 +470,17 @@ class Connection {
     // an after_seq past the generation's last event is clamped to it: otherwise every live event, numbered
     // below it, would be taken for one already sent and the socket would go quiet
     const after = events.length || afterSeq <= 0 ? afterSeq : await this.lastSeq(generationId, afterSeq)
-    this.lastSent.set(generationId, Math.max(this.lastSent.get(generationId) ?? after, after))
+    // events sent live before this connection's first resume of the generation: only those are skipped
+    const live = this.resumed.has(generationId) ? undefined : this.liveOnly.get(generationId)
+    this.resumed.add(generationId)
+    this.liveOnly.delete(generationId)
+    const sentBefore = this.lastSent.get(generationId)
+    this.lastSent.set(generationId, Math.max(sentBefore ?? after, after))
     let replayed = 0
     for (const event of events) {
       if (this.gone) break
-      if (event.seq <= this.lastSent.get(generationId)!) continue
-      this.lastSent.set(generationId, event.seq)
+      if (live && live.size < MAX_HELD_EVENTS ? live.has(event.seq) : event.seq <= (live ? sentBefore! : this.lastSent.get(generationId)!)) continue
+      this.lastSent.set(generationId, Math.max(this.lastSent.get(generationId)!, event.seq))
       await this.sendPaced(this.frameOf(event))
       replayed++
     }

@@ -6,6 +6,7 @@ import type { ApprovalRequest, Decision, NodeRecord, NodeStatus, RunEvent, RunEv
 import { toErrorInfo, type ErrorInfo } from '../errors.ts'
 import { renderTemplate, toCel } from '../expressions.ts'
 import { admit, backoffDelay, isTerminal, readiness } from '../plan.ts'
+import { itemEnded } from '../item-progress.ts'
 import { nodeTimeout, renderRunOutputs } from '../run-outputs.ts'
 import { gateKey, OPEN_TASK, type FleetState, type FleetTask, type TaskSpec } from './state.ts'
 
@@ -311,6 +312,10 @@ class Stepper {
     }
     this.setTask(t, { status: outcome.ok ? 'succeeded' : 'failed', outcome })
     if (!ownerActive) return
+    if (t.kind === 'child' && typeof t.spec.progress?.item === 'string') {
+      const step = typeof t.spec.progress.step === 'string' ? t.spec.progress.step : undefined
+      this.event('node.progress', t.node, itemEnded(t.spec.progress.item, step, outcome))
+    }
     if (t.kind === 'node') {
       this.run.nodes[t.node]!.attempts = t.attempt
       if (outcome.ok) this.finishNode(t.node, 'succeeded', { output: outcome.output })

@@ -86,11 +86,15 @@ nodes:
     concurrency: 2
     node: { type: work, ms: 10, value: '\${{ item * 10 + index }}' }
 `)
-    const { record } = await run(p)
+    const { record, events } = await run(p)
     assert.equal(record.status, 'completed')
     const out = record.nodes.many!.output as { results: Array<WorkOut & { value: number }>; failed: unknown[] }
     assert.deepEqual(out.results.map((r) => r.value), [10, 21, 32, 43, 54, 65, 76, 87])
     assert.equal(maxOverlap(out.results), 2)
+    // each item's end is an event, before the fan-out's own
+    const ended = events.filter((e) => e.type === 'node.progress' && e.payload.item_status === 'succeeded').map((e) => e.payload.item)
+    assert.deepEqual([...ended].sort(), ['0', '1', '2', '3', '4', '5', '6', '7'])
+    assert.ok(events.findLastIndex((e) => e.payload.item_status !== undefined) < events.findIndex((e) => e.type === 'node.completed' && e.node === 'many'))
   })
 })
 

@@ -36,6 +36,23 @@ function waitFor(svc: Awaited<ReturnType<typeof service>>['svc'], sessionId: str
 const code = (p: Promise<unknown>) => p.then(() => 'resolved', (e: { code?: string }) => e.code)
 
 describe('GenerationService', () => {
+  it('gives a generation\'s pipeline as a graph, the pipelines with their nodes, and a pipeline\'s text', async () => {
+    const { svc } = await service()
+    const { generationId } = await svc.start({ pipeline: 'gated', inputs: { prompt: 'Fizz' }, config: {}, interactive: false })
+    // `review` reads `story` through its gate, `after` reads the review's output in an expression
+    assert.deepEqual(await svc.graph(generationId), [
+      { id: 'story', type: 'drafter', needs: [] },
+      { id: 'review', type: 'approval', needs: ['story'] },
+      { id: 'after', type: 'drafter', needs: ['review'] },
+    ])
+    assert.equal(await svc.graph('no-such-generation'), undefined)
+    const gated = (await svc.listPipelines()).find((p) => p.name === 'gated')!
+    assert.deepEqual(gated.nodes.map((n) => n.id), ['story', 'review', 'after'])
+    assert.match(await svc.pipelineSource('gated'), /^pipeline: gated$/m)
+    assert.equal(await code(svc.pipelineSource('../served/gated')), 'PIPELINE_NOT_FOUND')
+    assert.equal(await code(svc.pipelineSource('nope')), 'PIPELINE_NOT_FOUND')
+  })
+
   it('starts an interactive generation, streams its events by session, and applies a decision exactly once', async () => {
     const { svc } = await service()
     const sessionId = 'session-1'

@@ -184,6 +184,27 @@ describe('ws handshake', () => {
     assert.equal(h.endpoint.clients(), 2)
   })
 
+  it('lets in a page of this server (Origin names the Host it reached), still only with a token', async () => {
+    const h = await setup()
+    // the ws client sends the Host of the URL it dials: 127.0.0.1:<port>
+    const host = new URL(h.base).host
+    await h.open('s1', { headers: { Origin: `http://${host}` } })
+    assert.equal((await h.refused('s1', { headers: { Origin: `http://${host}.evil.example` } })).status, 403)
+    assert.equal((await h.refused('s1', { headers: { Origin: 'null' } })).status, 403)
+    assert.equal((await h.refused('s1', { headers: { Origin: `http://${host}` }, protocols: ['weft.v1'] })).status, 401)
+  })
+
+  it('without API keys, refuses a Host that does not name this machine or the public URL (a rebound DNS name)', async () => {
+    const h = await setup({ localHostsOnly: true, publicUrl: 'https://weft.example.com' })
+    const r = await h.refused('s1', { headers: { Host: 'attacker.example:8080', Origin: 'http://attacker.example:8080' } })
+    assert.equal(r.status, 403)
+    assert.equal(r.body.error.code, 'HOST_FORBIDDEN')
+    // the public URL's host, and a page from its origin (behind a proxy that keeps Host)
+    await h.open('s1', { headers: { Host: 'weft.example.com', Origin: 'https://weft.example.com' } })
+    await h.open('s1', { headers: { Host: 'localhost:1234' } })
+    assert.equal(h.endpoint.clients(), 2)
+  })
+
   it('404 for other paths and malformed session ids', async () => {
     const h = await setup()
     assert.equal((await h.refused('s1', { path: '/socket' })).status, 404)
@@ -431,6 +452,30 @@ describe('ws client messages', () => {
 })
 
 describe('ws resume', () => {
+  it('replays the events before a live one that went out first (a reconnect where an event lands before its resume)', async () => {
+    const h = await setup()
+    h.service.addGeneration('s1', 'g1')
+    for (let i = 0; i < 5; i++) h.service.emit('g1', 'node.progress', { i })
+    const c = await h.open('s1', { replay: 'none' })
+    await c.frame((f) => f.type === 'session.attached')
+    // seq 6 is live before the client's resume reaches the server
+    h.service.emit('g1', 'node.progress', { i: 5 })
+    await c.until(() => c.events().length === 1)
+    c.send({ type: 'resume', id: 'r', after_seq: 2 })
+    const result = await c.reply('r')
+    h.service.emit('g1', 'node.progress', { i: 6 })
+    await c.until(() => c.events().length >= 5)
+    await sleep(20)
+    // nothing lost, nothing twice: 6 first (live), then 3..5 (replayed), then 7
+    assert.deepEqual(c.events().map((f) => f.seq), [6, 3, 4, 5, 7])
+    assert.equal(result.replayed, 3)
+    // a later resume of the same generation sends only what is newer than what this connection has sent
+    c.send({ type: 'resume', id: 'r2', after_seq: 4 })
+    const again = await c.reply('r2')
+    assert.equal(again.replayed, 0)
+    assert.equal(c.events().length, 5)
+  })
+
   for (const snapshotFirst of [false, true]) {
     it(`replays exactly the missed events, then live ones with no gap or repeat (log read ${snapshotFirst ? 'before' : 'after'} live events arrive)`, async () => {
       const h = await setup()

@@ -2,9 +2,10 @@
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import type { Diagnostic } from '../../engine/errors.ts'
+import { WeftError, type Diagnostic } from '../../engine/errors.ts'
 import type { ApprovalRequest, Decision, RunEvent, RunRecord, RunStatus } from '../../engine/ports.ts'
-import type { DecisionResult, GenerationService, ListQuery, PipelineInfo, StartGeneration, Started } from '../../server/service.ts'
+import type { DecisionResult, GenerationService, ListQuery, PipelineInfo, SavedUpload, StartGeneration, Started } from '../../server/service.ts'
+import { ASSET_MEDIA_TYPES, UploadStore } from '../../server/uploads.ts'
 
 export type Generation = RunRecord & { session_id: string }
 type Method = Exclude<keyof GenerationService, 'subscribe' | 'artifactsDir' | 'close'>
@@ -37,7 +38,9 @@ export class FakeService implements GenerationService {
   private rootDir: string | undefined
   /** What `cancel` leaves the record as: `cancelled` (done at once) or `running` (still stopping). */
   cancelTo: RunStatus = 'cancelled'
-  pipelines: PipelineInfo[] = [{ name: 'default', version: 1, description: 'video ad', inputs: { prompt: { type: 'string' } }, config: { parallel: { max_concurrent: 5 } } }]
+  pipelines: PipelineInfo[] = [{ name: 'default', version: 1, description: 'video ad', inputs: { prompt: { type: 'string' } }, config: { parallel: { max_concurrent: 5 } }, nodes: [{ id: 'story', type: 'agent', needs: [] }, { id: 'final', type: 'render', needs: ['story'] }] }]
+  /** What `pipelineSource` answers, by pipeline name. */
+  sources: Record<string, string> = { default: 'pipeline: default\nversion: 1\n' }
   validation: { valid: boolean; diagnostics: Diagnostic[] } = { valid: true, diagnostics: [] }
   private readonly failures = new Map<string, unknown>()
   private seq = 0
@@ -73,6 +76,19 @@ export class FakeService implements GenerationService {
     return this.pipelines
   }
 
+  async pipelineSource(name: string): Promise<string> {
+    this.record('pipelineSource', name)
+    const text = this.sources[name]
+    if (text === undefined) throw new WeftError('PIPELINE_NOT_FOUND', `no pipeline "${name}"`)
+    return text
+  }
+
+  async graph(id: string) {
+    this.record('graph', id)
+    const g = this.generations.get(id)
+    return g ? Object.values(g.nodes).map((n) => ({ id: n.id, type: n.type, needs: [] })) : undefined
+  }
+
   async validatePipeline(text: string) {
     this.record('validatePipeline', text)
     return this.validation
@@ -84,6 +100,13 @@ export class FakeService implements GenerationService {
     const sessionId = req.sessionId ?? `session-${id}`
     this.generations.set(id, generation(id, { session_id: sessionId, inputs: req.inputs, interactive: req.interactive, pipeline: { name: req.pipeline, version: 1, file: `/srv/pipelines/${req.pipeline}.yaml` } }))
     return { generationId: id, sessionId }
+  }
+
+  /** Stores uploads for real, in `<root>/uploads`. */
+  async saveUpload(bytes: Uint8Array): Promise<SavedUpload> {
+    this.record('saveUpload', bytes.length)
+    const saved = await new UploadStore(path.join(this.root, 'uploads')).save(bytes)
+    return { uploadId: saved.id, ref: saved.ref, contentType: ASSET_MEDIA_TYPES[saved.type], size: saved.size }
   }
 
   async get(id: string) {

@@ -141,7 +141,10 @@ export class FakeWsService implements GenerationService {
 
   listPipelines(): never { return notImplemented('listPipelines') }
   validatePipeline(): never { return notImplemented('validatePipeline') }
+  pipelineSource(): never { return notImplemented('pipelineSource') }
+  graph(): never { return notImplemented('graph') }
   start(): never { return notImplemented('start') }
+  saveUpload(): never { return notImplemented('saveUpload') }
   get(): never { return notImplemented('get') }
   list(): never { return notImplemented('list') }
 
