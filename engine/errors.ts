@@ -14,6 +14,8 @@ export interface Diagnostic {
   /** Dotted path inside the document, e.g. `nodes.story.max_iterations`. */
   path: string
   severity: Severity
+  /** What to do about it, when there is something to say beyond the message. */
+  hint?: string
 }
 
 /** Formats a diagnostic the way the CLI prints it: `file:line:col CODE path: message`. */
@@ -21,7 +23,7 @@ export function formatDiagnostic(d: Diagnostic): string {
   const where = d.path ? `${d.path}: ` : ''
   const sev = d.severity === 'warning' ? ' (warning)' : ''
   const at = d.line > 0 ? `${d.file}:${d.line}:${d.col}` : d.file
-  return `${at} ${d.code}${sev} ${where}${d.message}`
+  return `${at} ${d.code}${sev} ${where}${d.message}${d.hint ? `\n  hint: ${d.hint}` : ''}`
 }
 
 /** The serialisable form of a runtime error, as it crosses worker threads and reaches run records. */

@@ -7,6 +7,7 @@ import path from 'node:path'
 import type { Pipeline } from '../engine/dsl/pipeline.ts'
 import { toErrorInfo, WeftError, type Diagnostic, type ErrorInfo } from '../engine/errors.ts'
 import { resolveConfig, resolveRunInputs } from '../engine/inputs.ts'
+import { preflightDiagnostics } from '../engine/preflight.ts'
 import type { Decision, NodeExecutor, RunRecord, RunStatus, RunStore } from '../engine/ports.ts'
 import { runPipeline } from '../engine/run-loop.ts'
 import { loadPipeline } from '../engine/dsl/load.ts'
@@ -156,6 +157,9 @@ export async function createGenerationService(opts: ServiceOptions): Promise<Gen
       const standIns = req.brandAssets ? standInAssets(req.brandAssets, pipeline) : {}
       const precheck = resolveRunInputs(pipeline, { ...inputs, ...standIns }, { origin: 'request' })
       if (precheck.diagnostics.length) throw invalid('INPUT_INVALID', 'the request does not fit the pipeline\'s inputs', precheck.diagnostics)
+      // the values as the nodes will get them: a threshold of 500 or a concurrency of 0 is refused now, not after paid stages
+      const preflighted = preflightDiagnostics(pipeline, precheck.inputs, config.config)
+      if (preflighted.length) throw invalid('CONFIG_INVALID', 'the config gives nodes values they cannot take', preflighted)
       const runDir = path.join(runsDir, id)
       try {
         if (req.brandAssets) Object.assign(inputs, await fetchAssets(req.brandAssets, path.join(runDir, 'assets'), pipeline, uploads))

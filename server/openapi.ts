@@ -108,6 +108,8 @@ const CONVERSION: ConversionConfig = {
   // Checks across fields, trimming and number parsing are enforced at runtime; JSON Schema has no words for them.
   ignoreActions: ['trim', 'partial_check', 'check', 'to_number'],
   overrideRef: ({ referenceId }) => `#/components/schemas/${referenceId}`,
+  // the one custom schema is the config tree's "a mapping, not a list" (the record after it says the rest)
+  overrideSchema: ({ valibotSchema }) => (valibotSchema.type === 'custom' ? { type: 'object', description: 'Keys of the pipeline\'s `config:`, nested or dotted (`{ "parallel.max_concurrent": 3 }`), and their values.' } : undefined),
 }
 
 const ref = (name: ComponentName): JsonSchema => ({ $ref: `#/components/schemas/${name}` })

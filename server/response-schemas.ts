@@ -136,6 +136,7 @@ export const ValidateResultSchema = v.object({
     col: v.number(),
     path: v.string(),
     severity: v.picklist(['error', 'warning']),
+    hint: v.optional(v.pipe(v.string(), v.description('What to do about it, when there is more to say than the message.'))),
   })),
 })
 

@@ -42,6 +42,8 @@ export interface ConfigTree {
 }
 
 const ConfigTreeRecordSchema: v.GenericSchema<ConfigTree> = v.pipe(
+  // a list would pass as a record (of its indexes): config is a mapping of keys
+  v.custom<ConfigTree>((x) => typeof x === 'object' && x !== null && !Array.isArray(x), 'expected a mapping of config keys (`{ "parallel.max_concurrent": 3 }`)'),
   v.record(ConfigKeySchema, v.union([v.string(), v.number(), v.boolean(), v.array(v.unknown()), v.lazy(() => ConfigTreeRecordSchema)])),
   v.maxEntries(100),
 )

@@ -10,6 +10,7 @@ import type { InputSpec, NodeSpec, Pipeline } from './pipeline.ts'
 import { parseYamlSource } from './yaml-source.ts'
 import { didYouMean, Reporter, type DocPath } from './reporter.ts'
 import { compileNode, type PendingCheck } from './nodes.ts'
+import { preflight } from '../preflight.ts'
 import { checkReferences } from './references.ts'
 import { findCycles } from './cycles.ts'
 import { reportIssues } from './issues.ts'
@@ -170,6 +171,9 @@ export async function loadPipeline(file: string, opts: LoadOptions = {}): Promis
       r.report('CYCLE', ['nodes', id, field, cycle[0]!], `step cycle in "${id}": ${[...cycle, cycle[0]].join(' → ')}`, { which: 'key' })
     }
   }
+
+  // the config's own defaults in the fields computed from them (`threshold: ${{ config.critic.story_threshold }}`)
+  if (r.errorCount === 0) for (const p of preflight({ nodes }, {}, config, { withInputs: false })) r.report('CONFIG_INVALID', p.at, p.message)
 
   // in file order, as an author reads them
   const diagnostics = r.diagnostics.sort((a, b) => a.line - b.line || a.col - b.col)

@@ -119,10 +119,18 @@ export function parseYamlSource(text: string, file: string, limits: Partial<Yaml
   const doc = read.doc
   nav.doc = doc
 
+  // the parser goes on after a syntax error and reports what follows from it: the first one is the one to fix
+  const syntax = doc.errors.filter((e) => !['RESOURCE_EXHAUSTION', 'NON_STRING_KEY', 'DUPLICATE_KEY'].includes(e.code)).sort((a, b) => a.pos[0] - b.pos[0])
   for (const e of doc.errors) {
     if (e.code === 'RESOURCE_EXHAUSTION') out.report('YAML_TOO_DEEP', e.pos[0], [], e.message)
     else if (e.code === 'NON_STRING_KEY') out.report('YAML_SYNTAX', e.pos[0], [], 'map keys must be plain strings (not lists, maps, aliases or tagged values)')
-    else out.report('YAML_SYNTAX', e.pos[0], [], e.message)
+    else if (e.code === 'DUPLICATE_KEY') out.report('YAML_SYNTAX', e.pos[0], [], e.message.split('\n')[0]!)
+  }
+  const first = syntax[0]
+  if (first) {
+    const more = syntax.length - 1
+    const message = first.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')
+    out.report('YAML_SYNTAX', first.pos[0], [], `${message}${more ? ` (and ${more} more parser message${more === 1 ? '' : 's'} after it, which usually follow from this one)` : ''}`, 'error', syntaxHint(first.code, message, text, first.pos[0]))
   }
   if (read.secondDocAt >= 0) {
     out.report('YAML_MULTI_DOC', read.secondDocAt, [], 'found a second YAML document; a pipeline file holds exactly one (remove the "---" separator)')
@@ -152,6 +160,20 @@ export function parseYamlSource(text: string, file: string, limits: Partial<Yaml
   return source
 }
 
+/** What usually causes a YAML syntax error of this kind, said as what to do (the line holding it is looked at too). */
+export function syntaxHint(code: string, message: string, text: string, offset: number): string {
+  const lineStart = text.lastIndexOf('\n', Math.max(0, offset - 1)) + 1
+  const prevStart = text.lastIndexOf('\n', Math.max(0, lineStart - 2)) + 1
+  const near = text.slice(prevStart, text.indexOf('\n', offset) < 0 ? text.length : text.indexOf('\n', offset))
+  if (/[{[][^\n]*\$\{\{/.test(near) && !/["']\$\{\{/.test(near)) return 'an expression inside { } or [ ] on one line must be quoted ("${{ … }}"), or write the mapping over several lines'
+  if (code === 'TAB_AS_INDENT' || /\t/.test(near.slice(0, 40))) return 'indent with spaces: YAML does not allow tabs for indentation'
+  if (code === 'MISSING_CHAR' && /quote/i.test(message)) return 'close the quote that opens before this point (or write the text as a block: `key: |` and the text indented below)'
+  if (code === 'MISSING_CHAR' || /end with a [}\]]/.test(message)) return `close the ${/\]$/.test(message) ? '[ … ]' : '{ … }'} that opens here (a flow collection on several lines must end with its bracket, indented past its key)`
+  if (code === 'BAD_INDENT' || /indent|same column/i.test(message)) return 'the keys of one mapping start at the same column; check this line\'s indentation against the key above it'
+  if (code === 'BLOCK_AS_IMPLICIT_KEY' || code === 'MULTILINE_IMPLICIT_KEY') return 'a key must fit on one line and be followed by ": "; a value that holds ": " must be quoted'
+  return 'the cause is often on the line before: an unclosed quote or bracket, or a line indented differently from its neighbours'
+}
+
 function mergeLimits(limits: Partial<YamlLimits>): YamlLimits {
   // An explicit `undefined` or NaN must not switch a limit off.
   const pick = (k: keyof YamlLimits) => {
@@ -173,10 +195,10 @@ class Collector {
   /** False once an error makes the data untrustworthy (anything but a rejected tag or key). */
   get readable(): boolean { return this.trusted }
 
-  report(code: string, offset: number, path: readonly Segment[], message: string, severity: Diagnostic['severity'] = 'error'): void {
+  report(code: string, offset: number, path: readonly Segment[], message: string, severity: Diagnostic['severity'] = 'error', hint?: string): void {
     if (severity === 'error' && !VALUE_KEEPING.has(code)) this.trusted = false
     if (this.diagnostics.length < MAX_DIAGNOSTICS) {
-      this.diagnostics.push({ code, message, file: this.file, ...this.position(offset), path: pathString(path), severity })
+      this.diagnostics.push({ code, message, file: this.file, ...this.position(offset), path: pathString(path), severity, ...(hint ? { hint } : {}) })
     } else {
       this.dropped++
       this.firstDropped ??= { code, offset }

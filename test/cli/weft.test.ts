@@ -2,7 +2,7 @@ import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn, spawnSync } from 'node:child_process'
 import path from 'node:path'
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { fixtures } from '../helpers.ts'
 
@@ -105,6 +105,15 @@ describe('weft run', () => {
     const r = weft('run', pipe('cli-run.yaml'), '--input', 'times=many', '--input', 'colour=red', '--set', 'fial=true', '--set', 'fail=maybe')
     assert.equal(r.code, 2)
     for (const code of ['INPUT_MISSING', 'INPUT_INVALID', 'INPUT_UNKNOWN', 'CONFIG_UNKNOWN', 'CONFIG_INVALID']) assert.match(r.stderr, new RegExp(code))
+  })
+  it('exits 2 before running anything when the config gives a node a value it cannot take', () => {
+    const data = mkdtempSync(path.join(tmpdir(), 'weft-cli-preflight-'))
+    const r = spawnSync(process.execPath, [...weftArgs, 'run', path.join(root, 'pipelines', 'default.yaml'), '--input', 'prompt=Fizz', '--set', 'critic.story_threshold=500', '--set', 'timeouts.story=forever'], { cwd: root, encoding: 'utf8', env: { ...process.env, WEFT_DATA_DIR: data, DATABASE_URL: '' } })
+    assert.equal(r.status, 2)
+    assert.match(r.stderr, /CONFIG_INVALID nodes\.story\.threshold: node "story": threshold is 500 \(from config\.critic\.story_threshold\); expected <=100/)
+    assert.match(r.stderr, /CONFIG_INVALID nodes\.story\.timeout: node "story": timeout is "forever"/)
+    // no run was recorded
+    assert.equal(existsSync(path.join(data, 'runs')) ? readdirSync(path.join(data, 'runs')).length : 0, 0)
   })
   it('exits 2 on an invalid pipeline', () => {
     assert.equal(weft('run', pipe('cycle.yaml')).code, 2)

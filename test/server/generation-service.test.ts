@@ -36,6 +36,22 @@ function waitFor(svc: Awaited<ReturnType<typeof service>>['svc'], sessionId: str
 const code = (p: Promise<unknown>) => p.then(() => 'resolved', (e: { code?: string }) => e.code)
 
 describe('GenerationService', () => {
+  it('refuses config values a node cannot take before recording anything (CONFIG_INVALID, each at its node field)', async () => {
+    const store = new MemoryRunStore()
+    const svc = await createGenerationService({
+      store, dataDir: mkdtempSync(path.join(tmpdir(), 'weft-svc-')), pipelinesDir: path.join(fixtures, '..', '..', 'pipelines'), owner: 'test-owner',
+      executor: new InlineExecutor(), providers: { model: { kind: 'offline' }, media: { kind: 'local' } }, fetchAssets: async () => ({}),
+    })
+    try {
+      const err = await svc.start({ pipeline: 'default', inputs: { prompt: 'Fizz' }, config: { 'critic.story_threshold': 500, 'parallel.max_concurrent': 0 }, interactive: false }).then(() => undefined, (e: { code: string; details: { issues: Array<{ path: string }> } }) => e)
+      assert.equal(err?.code, 'CONFIG_INVALID')
+      assert.deepEqual(err?.details.issues.map((i) => i.path), ['nodes.story.threshold', 'nodes.references.concurrency', 'nodes.videos.concurrency'])
+      assert.deepEqual(await store.listRuns({}), [])
+    } finally {
+      await svc.close()
+    }
+  })
+
   it('gives a generation\'s pipeline as a graph, the pipelines with their nodes, and a pipeline\'s text', async () => {
     const { svc } = await service()
     const { generationId } = await svc.start({ pipeline: 'gated', inputs: { prompt: 'Fizz' }, config: {}, interactive: false })

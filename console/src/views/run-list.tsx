@@ -1,5 +1,5 @@
 // Generations, newest first, read again every few seconds; filtered by status.
-import { useState } from 'preact/hooks'
+import { useEffect, useState } from 'preact/hooks'
 import { getJson } from '../api.ts'
 import { formatMs, runEnded, type GenerationRecord, type RunStatus } from '../run-state.ts'
 import { ErrorNote } from './error-note.tsx'
@@ -9,11 +9,30 @@ const STATUSES: RunStatus[] = ['pending', 'running', 'awaiting_approval', 'compl
 
 export function RunList() {
   const [status, setStatus] = useState<RunStatus | ''>('')
+  // the newest page is read again every 3 s; older pages are read once, when asked for
+  const [older, setOlder] = useState<{ items: GenerationRecord[]; next: string | null } | undefined>(undefined)
+  const [loadingOlder, setLoadingOlder] = useState(false)
+  const query = status ? `&status=${status}` : ''
   const { data, error } = usePoll(
-    (signal) => getJson<{ items: GenerationRecord[] }>(`/api/v2/generations?limit=50${status ? `&status=${status}` : ''}`, signal),
+    (signal) => getJson<{ items: GenerationRecord[]; next: string | null }>(`/api/v2/generations?limit=50${query}`, signal),
     3000,
     [status],
   )
+  useEffect(() => setOlder(undefined), [status])
+  const more = async () => {
+    const cursor = older ? older.next : data?.next
+    if (!cursor) return
+    setLoadingOlder(true)
+    try {
+      const page = await getJson<{ items: GenerationRecord[]; next: string | null }>(`/api/v2/generations?limit=50${query}&cursor=${encodeURIComponent(cursor)}`)
+      setOlder({ items: [...(older?.items ?? []), ...page.items], next: page.next })
+    } finally {
+      setLoadingOlder(false)
+    }
+  }
+  const seen = new Set(data?.items.map((r) => r.id))
+  const rows = data ? [...data.items, ...(older?.items ?? []).filter((r) => !seen.has(r.id))] : []
+  const next = older ? older.next : data?.next
   const now = Date.now()
   return (
     <section aria-labelledby="runs-title">
@@ -26,11 +45,11 @@ export function RunList() {
         <a class="button" href="#/new">New generation</a>
       </div>
       {error ? <ErrorNote error={error} /> : null}
-      {!data ? <p>Loading…</p> : data.items.length === 0 ? <p>No generations{status ? ` with status ${status.replace('_', ' ')}` : ''} yet.</p> : (
+      {!data ? <p>Loading…</p> : rows.length === 0 ? <p>No generations{status ? ` with status ${status.replace('_', ' ')}` : ''} yet.</p> : (
         <table class="runs">
           <thead><tr><th scope="col">Generation</th><th scope="col">Status</th><th scope="col">Stage</th><th scope="col">Pipeline</th><th scope="col">Age</th><th scope="col">Duration</th></tr></thead>
           <tbody>
-            {data.items.map((r) => {
+            {rows.map((r) => {
               const brief = typeof r.inputs.prompt === 'string' ? r.inputs.prompt : r.id
               const end = r.finished_at ? Date.parse(r.finished_at) : runEnded(r.status) ? undefined : now
               const start = r.started_at ? Date.parse(r.started_at) : undefined
@@ -48,6 +67,7 @@ export function RunList() {
           </tbody>
         </table>
       )}
+      {next ? <div class="actions"><button type="button" disabled={loadingOlder} onClick={() => void more()}>Show older runs</button></div> : null}
     </section>
   )
 }

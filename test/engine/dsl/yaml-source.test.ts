@@ -94,7 +94,19 @@ describe('parseYamlSource: syntax errors', () => {
     assert.equal(src.diagnostics[0]!.severity, 'error')
     assert.equal(src.diagnostics[0]!.file, 'p.yaml')
     assert.equal(src.value, undefined)
-    assert.deepEqual(where('name: demo\nnodes: 1\n bad: 2\n'), ['YAML_SYNTAX@2:8', 'YAML_SYNTAX@2:8'])
+    // the parser's follow-on messages are folded into the first one, which gets a hint
+    assert.deepEqual(where('name: demo\nnodes: 1\n bad: 2\n'), ['YAML_SYNTAX@2:8'])
+    assert.match(src.diagnostics[0]!.hint ?? '', /same column/)
+  })
+
+  it('gives one diagnostic for a cascade, with a hint at its likely cause', () => {
+    const flow = parseYamlSource('pipeline: x\nnodes:\n  s:\n    vars: { brief: ${{ inputs.prompt }}, framework: x }\n', 'p.yaml')
+    assert.equal(flow.diagnostics.length, 1)
+    assert.match(flow.diagnostics[0]!.message, /and \d+ more parser messages after it/)
+    assert.match(flow.diagnostics[0]!.hint!, /must be quoted \("\$\{\{ … \}\}"\)/)
+    const quote = parseYamlSource('pipeline: x\nnodes:\n  a:\n    prompt: "unclosed\n  b: {}\n', 'p.yaml')
+    assert.deepEqual(quote.diagnostics.map((d) => d.code), ['YAML_SYNTAX'])
+    assert.match(quote.diagnostics[0]!.hint!, /close the quote/)
   })
 
   it('reports a duplicate key at the second occurrence, with its path', () => {
