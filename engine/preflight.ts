@@ -6,7 +6,7 @@ import path from 'node:path'
 import * as v from 'valibot'
 import type { Diagnostic } from './errors.ts'
 import type { ChildNodeSpec, NodeSpec, Pipeline } from './dsl/pipeline.ts'
-import { issueMessage, issuePath } from './dsl/issues.ts'
+import { issuePath, issueSentence } from './dsl/issues.ts'
 import { objectFields } from './dsl/schema-info.ts'
 import { parseDuration } from './duration.ts'
 import { renderTemplate, templateExpressions, toCel, type Template } from './expressions.ts'
@@ -62,7 +62,8 @@ export function preflight(pipeline: Pick<Pipeline, 'nodes'>, inputs: Record<stri
       if (res.success) continue
       for (const issue of res.issues) {
         const inner = issuePath(issue)
-        problem(`${at}.${[name, ...inner].join('.')}`, `node "${owner}": ${name} is ${show(value)} (${source}); ${issueMessage(issue)}`)
+        const field = [name, ...inner].join('.')
+        problem(`${at}.${field}`, `node "${owner}": ${issueSentence(issue, field)} (${source})`)
       }
     }
   }

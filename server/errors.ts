@@ -2,6 +2,7 @@
 import type { Context } from 'hono'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import * as v from 'valibot'
+import { issueSentence } from '../engine/dsl/issues.ts'
 import type { WeftError } from '../engine/errors.ts'
 
 /** One problem in a request (or in the inputs/config a service rejected), at its dotted path. */
@@ -64,7 +65,10 @@ export function errorResponse(c: Context, status: ContentfulStatusCode, code: st
 
 /** Every valibot issue with its dotted path (`v.getDotPath`), in the order valibot found them. */
 export function valibotIssues(issues: readonly v.BaseIssue<unknown>[]): ApiIssue[] {
-  return issues.map((issue) => ({ path: v.getDotPath(issue) ?? '', message: issue.message, code: issue.type }))
+  return issues.map((issue) => {
+    const path = v.getDotPath(issue) ?? ''
+    return { path, message: issueSentence(issue, path), code: issue.type }
+  })
 }
 
 /**

@@ -27,3 +27,54 @@ export function reportIssues(r: Reporter, at: DocPath, issues: ReadonlyArray<v.B
     else r.report('SCHEMA_INVALID', [...at, ...ip], issueMessage(issue))
   }
 }
+
+/**
+ * A valibot issue as a sentence about the value it names (`name`, e.g. `brand_assets.logo`): "framework must be one
+ * of AIDA, PAS, FAB, custom; got "XYZ"", not valibot's "Invalid type: Expected ("AIDA" | …) but received "XYZ"".
+ * A schema's own custom message is kept, after the name.
+ */
+export function issueSentence(issue: v.BaseIssue<unknown>, name: string): string {
+  const subject = name || 'the value'
+  const got = received(issue.input)
+  const req = (issue as { requirement?: unknown }).requirement
+  const custom = !issue.message.startsWith('Invalid ')
+  if (issue.type === 'strict_object' || (issue.kind === 'schema' && issue.expected === 'never')) {
+    const key = issuePath(issue).at(-1)
+    const parent = issuePath(issue).slice(0, -1).join('.')
+    return `"${String(key ?? issue.input)}" is not a known key${parent ? ` of ${parent}` : ''}`
+  }
+  if (custom) return `${subject}: ${issue.message}`
+  switch (issue.type) {
+    case 'picklist':
+    case 'enum':
+      return `${subject} must be one of ${(issue.expected ?? '').replace(/^\(|\)$/g, '').split(' | ').map((s) => s.replace(/^"(.*)"$/, '$1')).join(', ')}; got ${got}`
+    case 'min_length':
+      return `${subject} must have at least ${String(req)} ${typeof issue.input === 'string' ? 'character' : 'item'}${req === 1 ? '' : 's'}`
+    case 'max_length':
+      return `${subject} must have at most ${String(req)} ${typeof issue.input === 'string' ? 'characters' : 'items'}; it has ${lengthOf(issue.input)}`
+    case 'min_value':
+      return `${subject} must be at least ${String(req)}; got ${got}`
+    case 'max_value':
+      return `${subject} must be at most ${String(req)}; got ${got}`
+    case 'integer':
+      return `${subject} must be a whole number; got ${got}`
+    case 'max_entries':
+      return `${subject} must have at most ${String(req)} entries`
+  }
+  if (issue.kind === 'schema' && issue.expected) {
+    const expected = issue.expected.replace(/^"(\w+)"$/, '$1')
+    return `${subject} must be ${/^[aeiou]/.test(expected) ? 'an' : 'a'} ${expected}; got ${got}`
+  }
+  return `${subject}: ${issueMessage(issue)}`
+}
+
+function received(x: unknown): string {
+  if (x === undefined) return 'nothing'
+  if (x === null) return 'null'
+  if (Array.isArray(x)) return 'a list'
+  if (typeof x === 'object') return 'a mapping'
+  if (typeof x === 'string') return JSON.stringify(x.length > 40 ? `${x.slice(0, 40)}…` : x)
+  return `${typeof x === 'number' ? 'the number' : typeof x} ${String(x)}`
+}
+
+const lengthOf = (x: unknown): number => (typeof x === 'string' || Array.isArray(x) ? x.length : 0)

@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 import * as v from 'valibot'
 import type { Diagnostic } from '../errors.ts'
-import { compileTemplate, type ExpressionProblem } from '../expressions.ts'
+import { compileTemplate, templateExpressions, type ExpressionProblem, type Template } from '../expressions.ts'
 import { loadPlugin, NodeRegistry } from '../registry.ts'
 import type { InputSpec, NodeSpec, Pipeline } from './pipeline.ts'
 import { parseYamlSource } from './yaml-source.ts'
@@ -162,7 +162,11 @@ export async function loadPipeline(file: string, opts: LoadOptions = {}): Promis
   const nodeIds = isMap(doc.nodes) ? Object.keys(doc.nodes) : []
   checkReferences(r, { inputs, config, nodes, nodeIds, registry }, checks)
   for (const cycle of findCycles(nodes)) {
-    r.report('CYCLE', ['nodes', cycle[0]!], `dependency cycle: ${cyclePath(cycle)}`, { which: 'key' })
+    // the ring closes where its first node waits for its last: point at that `needs:` entry or expression
+    const closing = closingReference(nodes.get(cycle[0]!)!, cycle.at(-1)!)
+    const closes = cycle.length > 1 ? `; it closes where "${cycle[0]}" waits for "${cycle.at(-1)}"` : ''
+    if (closing) r.report('CYCLE', ['nodes', cycle[0]!, ...closing], `dependency cycle: ${cyclePath(cycle)}${closes}`)
+    else r.report('CYCLE', ['nodes', cycle[0]!], `dependency cycle: ${cyclePath(cycle)}${closes}`, { which: 'key' })
   }
   for (const [id, spec] of nodes) {
     if (!spec.steps) continue
@@ -266,6 +270,16 @@ export function checkInputValue(spec: InputSpec, value: unknown): string | undef
 }
 
 /** A cycle as `a → b → c → a`; a long one shows its first and last nodes and how many there are. */
+/** Where in `spec` it refers to node `dep`: its `needs:` entry, else `when:` or the first field whose expression reads it. */
+function closingReference(spec: NodeSpec, dep: string): Array<string | number> | undefined {
+  const i = spec.needs.indexOf(dep)
+  if (i >= 0) return ['needs', i]
+  const readsDep = (t: Template) => templateExpressions(t).find((e) => e.expr.references.some((ref) => ref.root === 'nodes' && ref.path[0] === dep))
+  if (spec.when && readsDep(spec.when)) return ['when']
+  const field = readsDep(spec.template)
+  return field && field.path.length ? field.path : undefined
+}
+
 function cyclePath(cycle: string[]): string {
   const ring = [...cycle, cycle[0]!]
   if (ring.length <= 12) return ring.join(' → ')

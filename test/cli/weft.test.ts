@@ -110,7 +110,7 @@ describe('weft run', () => {
     const data = mkdtempSync(path.join(tmpdir(), 'weft-cli-preflight-'))
     const r = spawnSync(process.execPath, [...weftArgs, 'run', path.join(root, 'pipelines', 'default.yaml'), '--input', 'prompt=Fizz', '--set', 'critic.story_threshold=500', '--set', 'timeouts.story=forever'], { cwd: root, encoding: 'utf8', env: { ...process.env, WEFT_DATA_DIR: data, DATABASE_URL: '' } })
     assert.equal(r.status, 2)
-    assert.match(r.stderr, /CONFIG_INVALID nodes\.story\.threshold: node "story": threshold is 500 \(from config\.critic\.story_threshold\); expected <=100/)
+    assert.match(r.stderr, /CONFIG_INVALID nodes\.story\.threshold: node "story": threshold must be at most 100; got the number 500 \(from config\.critic\.story_threshold\)/)
     assert.match(r.stderr, /CONFIG_INVALID nodes\.story\.timeout: node "story": timeout is "forever"/)
     // no run was recorded
     assert.equal(existsSync(path.join(data, 'runs')) ? readdirSync(path.join(data, 'runs')).length : 0, 0)

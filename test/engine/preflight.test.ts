@@ -32,13 +32,13 @@ describe('preflight: the run\'s values in the fields computed from them', () => 
   it('refuses values out of a node field\'s range, naming the node, the field and where the value came from', async () => {
     const p = await defaultPipeline()
     assert.deepEqual(check(p, { 'critic.story_threshold': '500' }), [
-      { at: ['nodes', 'story', 'threshold'], message: 'node "story": threshold is 500 (from config.critic.story_threshold); expected <=100, got 500' },
+      { at: ['nodes', 'story', 'threshold'], message: 'node "story": threshold must be at most 100; got the number 500 (from config.critic.story_threshold)' },
     ])
     // both fan-outs read the same setting
     assert.deepEqual(check(p, { 'parallel.max_concurrent': '0' }).map((x) => x.at.join('.')), ['nodes.references.concurrency', 'nodes.videos.concurrency'])
     // …but only when it is used: with parallel off the concurrency is 1
     assert.deepEqual(check(p, { 'parallel.max_concurrent': '0', 'parallel.enabled': 'false' }), [])
-    assert.match(check(p, { 'max_iterations.story': '0' })[0]!.message, /max_iterations is 0 .*expected >=1/)
+    assert.match(check(p, { 'max_iterations.story': '0' })[0]!.message, /max_iterations must be at least 1; got the number 0/)
     // a node the run skips by its `when` is not held to its values
     assert.deepEqual(check(p, { 'critic.story_threshold': '500', 'stages.story': 'false' }), [])
   })

@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { loadPipeline } from '../../../engine/dsl/load.ts'
 import { fixtures, load } from '../../helpers.ts'
@@ -54,9 +55,18 @@ describe('validation: one fixture per kind of problem', () => {
     const res = await loadPipeline(path.join(dir, 'cycle.yaml'))
     const cycles = res.diagnostics.filter((d) => d.code === 'CYCLE')
     assert.equal(cycles.length, 1)
-    assert.deepEqual({ line: cycles[0]!.line, col: cycles[0]!.col }, at('cycle.yaml', 4, 'a:'))
-    assert.match(cycles[0]!.message, /a → b → c → a/)
+    // at the `needs:` entry that closes the ring: a waits for c
+    assert.deepEqual({ line: cycles[0]!.line, col: cycles[0]!.col }, at('cycle.yaml', 4, 'c]'))
+    assert.equal(cycles[0]!.path, 'nodes.a.needs[0]')
+    assert.match(cycles[0]!.message, /a → b → c → a; it closes where "a" waits for "c"/)
     assert.equal(res.diagnostics.length, 1)
+  })
+
+  it('CYCLE closed by an expression points at the field that reads the node', async () => {
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 'weft-cycle-')), 'p.yaml')
+    writeFileSync(file, ['pipeline: p', `plugins: [${JSON.stringify(path.join(dir, '..', 'plugins', 'work.mjs'))}]`, 'nodes:', '  a:', '    type: work', '    value: ${{ nodes.c.output.value }}', '  b: { type: work, needs: [a] }', '  c: { type: work, needs: [b] }', ''].join('\n'))
+    const res = await loadPipeline(file)
+    assert.deepEqual(res.diagnostics.map((d) => [d.code, d.line, d.path]), [['CYCLE', 6, 'nodes.a.value']])
   })
 
   it('reports every problem of a file at once', async () => {
