@@ -214,6 +214,34 @@ export interface PromptUseProblem {
 }
 
 /**
+ * A prompt used as a critic must declare the answer the critic reads: an `output:` schema whose `score` is a number
+ * (0–100) and whose `feedback` is text, both required. Without it the run would fail at the first critique
+ * (CRITIC_ANSWER_INVALID) after the writer had been paid; this says so before anything runs.
+ */
+export function checkCriticOutput(field: string, name: unknown, dirs: readonly string[]): PromptUseProblem[] {
+  if (typeof name !== 'string' || name.includes('${{')) return []
+  let prompt: Prompt
+  try {
+    prompt = loadPrompt(name, dirs)
+  } catch {
+    return [] // checkPromptUse reports why it cannot be loaded
+  }
+  const out = prompt.output as { type?: unknown; properties?: Record<string, { type?: unknown }>; required?: unknown } | undefined
+  const example = 'output: { type: object, required: [score, feedback], properties: { score: { type: integer, minimum: 0, maximum: 100 }, feedback: { type: string } } }'
+  if (!out) return [{ path: [field], code: 'CRITIC_PROMPT_INVALID', message: `critic prompt "${name}" declares no \`output:\` schema; a critic answers JSON with a numeric score and a feedback text, e.g. ${example}` }]
+  const problems: string[] = []
+  const types = (t: unknown) => (Array.isArray(t) ? t : [t])
+  const required = Array.isArray(out.required) ? out.required : []
+  const score = out.properties?.score
+  const feedback = out.properties?.feedback
+  if (!score || !types(score.type).some((t) => t === 'number' || t === 'integer')) problems.push('`score` must be a number (type: integer or number)')
+  if (!feedback || !types(feedback.type).includes('string')) problems.push('`feedback` must be a text (type: string)')
+  const notRequired = ['score', 'feedback'].filter((k) => !required.includes(k))
+  if (notRequired.length) problems.push(`${notRequired.map((k) => `\`${k}\``).join(' and ')} must be listed under \`required:\``)
+  return problems.length ? [{ path: [field], code: 'CRITIC_PROMPT_INVALID', message: `critic prompt "${name}" (${path.basename(prompt.file)}): its \`output:\` schema does not give what a critic needs: ${problems.join('; ')}` }] : []
+}
+
+/**
  * Static check of a node field naming a prompt: the file exists and is valid, every required variable is
  * supplied by `vars` (a literal mapping; values may be expressions) or by the node itself (`provided`),
  * and no supplied variable is unknown to the prompt (or to the prompts it shares `vars` with: `sharedWith`).

@@ -4,7 +4,7 @@ import * as v from 'valibot'
 import { defineNode } from '../engine/node-def.ts'
 import { WeftError } from '../engine/errors.ts'
 import { ask, promptFor } from '../engine/ask.ts'
-import { checkPromptUse, promptVariables } from '../engine/prompts.ts'
+import { checkCriticOutput, checkPromptUse, promptVariables } from '../engine/prompts.ts'
 
 /** What the loop needs from a critic's answer (the prompt's schema may ask for more; all of it is kept). */
 const CritiqueSchema = v.looseObject({
@@ -63,7 +63,7 @@ export const criticLoopNode = defineNode({
     const criticVars = promptVariables(fields.critic, env.promptDirs)
     const writer = checkPromptUse('writer', fields.writer, fields.vars, env.promptDirs, ['feedback', 'previous'], criticVars)
     const critic = checkPromptUse('critic', fields.critic, fields.vars, env.promptDirs, ['draft'], writerVars)
-    return [...writer, ...critic.filter((p) => p.code !== 'PROMPT_VARIABLE_UNKNOWN' || writerVars.length === 0)]
+    return [...writer, ...critic.filter((p) => p.code !== 'PROMPT_VARIABLE_UNKNOWN' || writerVars.length === 0), ...checkCriticOutput('critic', fields.critic, env.promptDirs)]
   },
   async execute(ctx) {
     const { config } = ctx

@@ -74,6 +74,15 @@ describe('critic_loop node', () => {
     assert.equal(!out.ok && out.error.code, 'CRITIC_ANSWER_INVALID')
   })
 
+  it('refuses before running a critic prompt that does not declare the answer a critic gives', async () => {
+    const res = await load(`pipeline: t\nprompts: $FIXTURES/prompts\nnodes:\n  s:\n    type: critic_loop\n    writer: writer\n    critic: plain\n    vars: { topic: t, name: x }\n    threshold: 80\n    max_iterations: 2\n`)
+    assert.deepEqual(res.diagnostics.map((d) => [d.code, d.path]), [['CRITIC_PROMPT_INVALID', 'nodes.s.critic']])
+    assert.match(res.diagnostics[0]!.message, /critic prompt "plain" declares no `output:` schema/)
+    // the fixture critic declares score and feedback: no problem
+    const ok = await load(`pipeline: t\nprompts: $FIXTURES/prompts\nnodes:\n  s:\n    type: critic_loop\n    writer: writer\n    critic: critic\n    vars: { topic: t }\n    threshold: 80\n    max_iterations: 2\n`)
+    assert.deepEqual(ok.diagnostics, [])
+  })
+
   it('reports missing writer and critic variables before running', async () => {
     const res = await load(`pipeline: t\nprompts: $FIXTURES/prompts\nnodes:\n  s:\n    type: critic_loop\n    writer: writer\n    critic: critc\n    vars: {}\n    threshold: 80\n    max_iterations: 2\n`)
     assert.deepEqual(res.diagnostics.map((d) => [d.code, d.path]), [['PROMPT_NOT_FOUND', 'nodes.s.critic'], ['PROMPT_VARIABLE_MISSING', 'nodes.s.vars']])
