@@ -3,10 +3,11 @@ import { Hono, type Context, type MiddlewareHandler } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
 import { cors } from 'hono/cors'
 import * as v from 'valibot'
+import { decodeUtf8 } from '../engine/utf8.ts'
 import { WeftError } from '../engine/errors.ts'
 import type { Decision } from '../engine/ports.ts'
 import { apiKeyAuth, type ApiKey, type AuthVariables } from './auth.ts'
-import { artifactResponse, decodeSegments, lookupArtifact } from './artifacts.ts'
+import { artifactLinks, artifactResponse, decodeSegments, lookupArtifact } from './artifacts.ts'
 import { findConsoleDir, mountConsole } from './console-files.ts'
 import { loopbackHost } from './hosts.ts'
 import { DOCS_CSP, renderDocsPage } from './docs-page.ts'
@@ -181,7 +182,11 @@ export function createApp(service: GenerationService, opts: AppOptions): Hono<En
   app.use('/api/v2/generations/:id', knownId)
   app.use('/api/v2/generations/:id/*', knownId)
 
-  app.get('/api/v2/generations/:id', async (c) => c.json(await mustGet(service, c.req.param('id'))))
+  app.get('/api/v2/generations/:id', async (c) => {
+    const id = c.req.param('id')
+    const record = await mustGet(service, id)
+    return c.json({ ...record, artifacts: artifactLinks(id, service.artifactsDir(id), record) })
+  })
 
   app.get('/api/v2/generations/:id/graph', async (c) => {
     const id = c.req.param('id')
@@ -213,8 +218,11 @@ export function createApp(service: GenerationService, opts: AppOptions): Hono<En
 
   app.get('/api/v2/generations/:id/artifacts/*', async (c) => {
     const id = c.req.param('id')
-    // the raw (still encoded) segments after ['', 'api', 'v2', 'generations', id, 'artifacts']: each is decoded once, here
-    const raw = new URL(c.req.url).pathname.split('/').slice(6)
+    // the raw (still encoded) segments after ['', 'api', 'v2', 'generations', id, 'artifacts']: each is decoded once, here.
+    // Read from the request line as sent where the server has it: the URL parser would already have removed `.`
+    // and `..` segments and turned `\` into `/`, which the docs say are refused, not reinterpreted.
+    const sent = (c.env as { incoming?: { url?: unknown } } | undefined)?.incoming?.url
+    const raw = (typeof sent === 'string' && sent.startsWith('/') ? sent.split('?')[0]! : new URL(c.req.url).pathname).split('/').slice(6)
     const segments = decodeSegments(raw)
     if (!segments) throw new WeftError('PATH_INVALID', 'the artifact path must be relative, without empty, "." or ".." segments')
     await mustGet(service, id)
@@ -246,7 +254,7 @@ export function createApp(service: GenerationService, opts: AppOptions): Hono<En
   })
 
   app.post('/api/v2/pipelines/validate', perCallerValidate, accept([...YAML_TYPES, ...JSON_TYPES]), limitBody, async (c) => {
-    const text = JSON_TYPES.includes(mediaType(c) ?? '') ? parse(ValidateBodySchema, await readJson(c)).text : await c.req.text()
+    const text = JSON_TYPES.includes(mediaType(c) ?? '') ? parse(ValidateBodySchema, await readJson(c)).text : await readText(c)
     return c.json(await service.validatePipeline(text))
   })
 
@@ -266,9 +274,16 @@ function accept(types: readonly string[]): MiddlewareHandler<Env> {
 
 const mediaType = (c: Context) => c.req.header('content-type')?.split(';')[0]?.trim().toLowerCase() || undefined
 
+/** The body as text: bytes that are not UTF-8 → ENCODING_INVALID naming where (a lossy decoding would hide them). */
+async function readText(c: Context): Promise<string> {
+  const decoded = decodeUtf8(new Uint8Array(await c.req.arrayBuffer()))
+  if (!decoded.ok) throw new WeftError('ENCODING_INVALID', `the body is not UTF-8 text: byte 0x${decoded.byte.toString(16).padStart(2, '0')} at line ${decoded.line}, column ${decoded.col}`)
+  return decoded.text
+}
+
 /** The body as a JSON object: malformed → JSON_INVALID; not an object, or nested deeper than MAX_JSON_DEPTH → REQUEST_INVALID. */
 async function readJson(c: Context): Promise<unknown> {
-  const text = await c.req.text()
+  const text = await readText(c)
   let value: unknown
   try {
     value = JSON.parse(text)

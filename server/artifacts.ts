@@ -129,3 +129,42 @@ function inside(root: string, p: string): boolean {
   const rel = path.relative(root, p)
   return rel !== '' && rel !== '..' && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel)
 }
+
+/** A file a node made, as the API lists it: which node (and fan-out item), its kind, its path in the folder, its URL. */
+export interface ArtifactLink {
+  node: string
+  item?: number
+  kind: string
+  path: string
+  url: string
+}
+
+/**
+ * The files a generation's record names (render results, and the results of fan-outs over them) that sit inside
+ * its folder, with their URLs; `final_video_url` is the run's `final_video` output's. Paths outside are left out.
+ */
+export function artifactLinks(generationId: string, artifactsDir: string, record: { outputs: Record<string, unknown> | null; nodes: Record<string, { output: unknown }> }): { final_video_url: string | null; files: ArtifactLink[] } {
+  const files: ArtifactLink[] = []
+  const add = (node: string, x: unknown, item?: number) => {
+    if (typeof x !== 'object' || x === null) return
+    const r = x as { path?: unknown; kind?: unknown }
+    const url = artifactUrl(generationId, artifactsDir, r.path)
+    if (!url || typeof r.kind !== 'string') return
+    const rel = path.relative(artifactsDir, path.resolve(artifactsDir, r.path as string)).split(path.sep).join('/')
+    files.push({ node, ...(item === undefined ? {} : { item }), kind: r.kind, path: rel, url })
+  }
+  for (const [node, n] of Object.entries(record.nodes)) {
+    const results = (n.output as { results?: unknown } | null)?.results
+    if (Array.isArray(results)) results.forEach((r, i) => add(node, r, i))
+    else add(node, n.output)
+  }
+  return { final_video_url: artifactUrl(generationId, artifactsDir, record.outputs?.final_video) ?? null, files }
+}
+
+/** The artifact URL of a file inside a generation's folder; undefined for a non-string or a path outside it. */
+export function artifactUrl(generationId: string, artifactsDir: string, file: unknown): string | undefined {
+  if (typeof file !== 'string' || file === '') return undefined
+  const rel = path.relative(artifactsDir, path.resolve(artifactsDir, file))
+  if (rel === '' || rel === '..' || rel.startsWith(`..${path.sep}`) || path.isAbsolute(rel)) return undefined
+  return `/api/v2/generations/${encodeURIComponent(generationId)}/artifacts/${rel.split(path.sep).map(encodeURIComponent).join('/')}`
+}

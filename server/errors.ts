@@ -23,6 +23,8 @@ export interface ApiErrorBody {
 export const HTTP_CODES = {
   REQUEST_INVALID: 400,
   JSON_INVALID: 400,
+  /** A body that is not UTF-8 text. */
+  ENCODING_INVALID: 400,
   PATH_INVALID: 400,
   UNAUTHORIZED: 401,
   NOT_FOUND: 404,

@@ -82,6 +82,16 @@ export const GenerationSchema = v.object({
   started_at: v.nullable(Timestamp),
   finished_at: v.nullable(Timestamp),
   nodes: v.pipe(v.record(v.string(), NodeRecordSchema), v.description('Per-node states by node id.')),
+  artifacts: v.optional(v.pipe(v.object({
+    final_video_url: v.pipe(v.nullable(v.string()), v.description('The final video\'s URL, once there is one.')),
+    files: v.array(v.object({
+      node: v.string(),
+      item: v.optional(v.pipe(v.number(), v.description('The fan-out item that made it.'))),
+      kind: v.pipe(v.string(), v.description('image, video, …')),
+      path: v.pipe(v.string(), v.description('Inside the generation\'s folder.')),
+      url: v.string(),
+    })),
+  }), v.description('Files the nodes made (references, clips, the final video), with their URLs. `GET /generations/{id}` only.'))),
 })
 
 /** A page of generations, newest first. */

@@ -1,7 +1,9 @@
 // Listening: the HTTP API and the WebSocket endpoint on one node:http server, refusing an open address without API keys.
 import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { serve } from '@hono/node-server'
+import type { Duplex } from 'node:stream'
+import { createServer } from 'node:http'
+import { getRequestListener, RequestError } from '@hono/node-server'
 import ipaddr from 'ipaddr.js'
 import { WeftError } from '../engine/errors.ts'
 import { createApp, type AppOptions } from './app.ts'
@@ -43,6 +45,29 @@ export function isLoopback(host: string): boolean {
   return addr.range() === 'loopback'
 }
 
+/** The adapter could not read the request (RequestError), or the app failed outside its own error handling. */
+function requestErrorResponse(err: unknown): Response {
+  const bad = err instanceof RequestError
+  const body = bad
+    ? { error: { code: 'REQUEST_MALFORMED', message: /backslash/i.test(err.message) ? 'the request path holds a "\\"; percent-encode it (%5C) if it is part of a name' : `the request could not be read: ${err.message}` } }
+    : { error: { code: 'INTERNAL', message: 'internal error' } }
+  return new Response(JSON.stringify(body), { status: bad ? 400 : 500, headers: { 'content-type': 'application/json' } })
+}
+
+/**
+ * A request Node's HTTP parser refuses (a `\\` or a space in the path, a malformed header) never reaches the app:
+ * it is answered here, in the API's error shape, instead of with an empty 400.
+ */
+function answerUnparsable(err: NodeJS.ErrnoException & { rawPacket?: unknown }, socket: Duplex): void {
+  if (!socket.writable || (socket as Duplex & { _httpMessage?: unknown })._httpMessage) return void socket.destroy()
+  const tooLarge = err.code === 'HPE_HEADER_OVERFLOW'
+  const [status, reason, code, message] = tooLarge
+    ? [431, 'Request Header Fields Too Large', 'HEADERS_TOO_LARGE', 'the request headers are too large']
+    : [400, 'Bad Request', 'REQUEST_MALFORMED', err.code === 'HPE_INVALID_URL' ? 'the request path is not a valid URL path (a "\\\\" or a space must be percent-encoded)' : 'the request could not be parsed as HTTP']
+  const body = JSON.stringify({ error: { code, message } })
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
+}
+
 /**
  * Starts the server. Refuses (AUTH_REQUIRED) to listen on a non-loopback address without API keys; a port in use
  * or an address that cannot be bound → LISTEN_FAILED.
@@ -58,7 +83,11 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const app = createApp(service, { ...appOpts, apiKeys: keys, tokens })
 
   const server = await new Promise<Server>((resolve, reject) => {
-    const s = serve({ fetch: app.fetch, port: opts.port ?? 8080, hostname: host }) as Server
+    // the adapter's listener with an error handler: a request it cannot turn into a Request (a backslash in the
+    // path, a bad Host) is answered in the API's error shape, not with an empty 400
+    const s = createServer(getRequestListener(app.fetch, { hostname: host, errorHandler: requestErrorResponse }))
+    s.on('clientError', answerUnparsable)
+    s.listen(opts.port ?? 8080, host)
     const onError = (err: NodeJS.ErrnoException) => reject(new WeftError('LISTEN_FAILED', `cannot listen on ${host}:${opts.port ?? 8080}: ${err.code ?? err.message}`, { cause: err, retryable: false }))
     s.once('error', onError)
     s.once('listening', () => {

@@ -1,9 +1,9 @@
 // The WebSocket protocol `weft.v1`: client message schemas, server frame shapes, and run events mapped onto frames.
-import path from 'node:path'
 import * as v from 'valibot'
 import type { ApprovalRequest, Decision, RunEvent, RunEventType } from '../engine/ports.ts'
 import { valibotIssues, type ApiIssue } from './errors.ts'
 import { DecisionSchema } from './schemas.ts'
+import { artifactUrl } from './artifacts.ts'
 
 /** The subprotocol a client must offer (and the server selects). */
 export const WS_PROTOCOL = 'weft.v1'
@@ -215,10 +215,3 @@ export function toReannouncedFrame(request: ApprovalRequest, timestamp: string):
   }
 }
 
-/** The artifact URL of a file inside a generation's folder; undefined for a non-string or a path outside it. */
-export function artifactUrl(generationId: string, artifactsDir: string, file: unknown): string | undefined {
-  if (typeof file !== 'string' || file === '') return undefined
-  const rel = path.relative(artifactsDir, path.resolve(artifactsDir, file))
-  if (rel === '' || rel === '..' || rel.startsWith(`..${path.sep}`) || path.isAbsolute(rel)) return undefined
-  return `/api/v2/generations/${encodeURIComponent(generationId)}/artifacts/${rel.split(path.sep).map(encodeURIComponent).join('/')}`
-}

@@ -1,6 +1,7 @@
 // Reads a pipeline file and checks all of it before anything runs: every problem is collected, with its position.
 import { existsSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
+import { decodeUtf8 } from '../utf8.ts'
 import path from 'node:path'
 import * as v from 'valibot'
 import type { Diagnostic } from '../errors.ts'
@@ -62,13 +63,17 @@ export async function loadPipeline(file: string, opts: LoadOptions = {}): Promis
   const display = path.relative(process.cwd(), file) || file
   let text = opts.text
   if (text === undefined) {
+    let bytes: Buffer
     try {
-      text = await readFile(file, 'utf8')
+      bytes = await readFile(file)
     } catch (err) {
       const e = err as NodeJS.ErrnoException
       const message = e.code === 'ENOENT' ? 'file not found' : `cannot read file: ${e.message}`
       return { diagnostics: [{ code: 'FILE_UNREADABLE', message, file: display, line: 1, col: 1, path: '', severity: 'error' }], registry }
     }
+    const decoded = decodeUtf8(bytes)
+    if (!decoded.ok) return { diagnostics: [{ code: 'FILE_ENCODING', message: `the file is not UTF-8 text: byte 0x${decoded.byte.toString(16).padStart(2, '0')} cannot start or continue a character here`, file: display, line: decoded.line, col: decoded.col, path: '', severity: 'error', hint: 'save the file as UTF-8 (most editors have it under "encoding")' }], registry }
+    text = decoded.text
   }
   const source = parseYamlSource(text, display)
   const r = new Reporter(source)

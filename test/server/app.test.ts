@@ -1,5 +1,6 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
+import path from 'node:path'
 import { WeftError } from '../../engine/errors.ts'
 import { FakeService, generation } from '../support/fake-service.ts'
 import { errorOf, KEY, postJson, setup } from '../support/api.ts'
@@ -186,8 +187,33 @@ describe('generations', () => {
     service.generations.set('g1', g)
     const res = await app.request('/api/v2/generations/g1')
     assert.equal(res.status, 200)
-    assert.deepEqual(await res.json(), g)
+    assert.deepEqual(await res.json(), { ...g, artifacts: { final_video_url: null, files: [] } })
     assert.equal(res.headers.get('cache-control'), 'no-store')
+  })
+
+  it('GET /api/v2/generations/:id lists the files the nodes made, with their URLs, and the final video\'s', async () => {
+    const { app, service } = setup()
+    const dir = service.artifactsDir('g2')
+    const out = (p: string, kind: string) => ({ path: path.join(dir, p), kind })
+    const node = (id: string, output: unknown) => ({ id, type: 'render', status: 'succeeded' as const, attempts: 1, started_at: null, finished_at: null, duration_ms: null, output, error: null })
+    service.generations.set('g2', generation('g2', {
+      status: 'completed',
+      outputs: { final_video: path.join(dir, 'final.mp4') },
+      nodes: {
+        videos: node('videos', { results: [out('clips/scene 1.mp4', 'video'), null, out('clips/scene-3.mp4', 'video')] }),
+        final: node('final', out('final.mp4', 'video')),
+        stray: node('stray', { path: '/etc/passwd', kind: 'image' }),
+      },
+    }))
+    const body = await (await app.request('/api/v2/generations/g2')).json() as { artifacts: unknown }
+    assert.deepEqual(body.artifacts, {
+      final_video_url: '/api/v2/generations/g2/artifacts/final.mp4',
+      files: [
+        { node: 'videos', item: 0, kind: 'video', path: 'clips/scene 1.mp4', url: '/api/v2/generations/g2/artifacts/clips/scene%201.mp4' },
+        { node: 'videos', item: 2, kind: 'video', path: 'clips/scene-3.mp4', url: '/api/v2/generations/g2/artifacts/clips/scene-3.mp4' },
+        { node: 'final', kind: 'video', path: 'final.mp4', url: '/api/v2/generations/g2/artifacts/final.mp4' },
+      ],
+    })
   })
 
   it('404 NOT_FOUND for an unknown generation and an unknown route', async () => {

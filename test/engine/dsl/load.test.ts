@@ -69,6 +69,15 @@ describe('validation: one fixture per kind of problem', () => {
     assert.deepEqual(res.diagnostics.map((d) => [d.code, d.line, d.path]), [['CYCLE', 6, 'nodes.a.value']])
   })
 
+  it('refuses a file that is not UTF-8 at its first bad byte (a U+FFFD written in the file is text)', async () => {
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 'weft-utf8-')), 'p.yaml')
+    writeFileSync(file, Buffer.concat([Buffer.from('pipeline: p\ndescription: "ok \u{FFFD} caf'), Buffer.from([0xe9]), Buffer.from('"\nnodes: {}\n')]))
+    const res = await loadPipeline(file)
+    assert.equal(res.pipeline, undefined)
+    assert.deepEqual(res.diagnostics.map((d) => [d.code, d.line, d.col]), [['FILE_ENCODING', 2, 23]])
+    assert.match(res.diagnostics[0]!.hint!, /save the file as UTF-8/)
+  })
+
   it('reports every problem of a file at once', async () => {
     const found = await diagnose('many-errors.yaml')
     const codes = found.map((d) => `${d.code}@${d.line}`).sort()
