@@ -43,8 +43,11 @@ export function retryDelayMs(retry: number, headers?: Headers, random?: () => nu
 
 /** Why an attempt failed in a way another attempt may fix. */
 export interface TransientFailure {
-  /** `status`: 429/5xx; `network`: no response; `truncated`: the body broke off; `timeout`: the attempt ran out of time. */
-  kind: 'status' | 'network' | 'truncated' | 'timeout'
+  /**
+   * `status`: 429/5xx; `network`: no response; `truncated`: the body broke off; `timeout`: the attempt ran out of
+   * time; `malformed`: a 2xx whose body is not what the protocol sends (not JSON), a proxy's or transport's fault.
+   */
+  kind: 'status' | 'network' | 'truncated' | 'timeout' | 'malformed'
   status?: number
   headers?: Headers
   /** The provider's own words, when it gave any. */
@@ -200,6 +203,7 @@ function describeKind(f: TransientFailure): string {
     case 'timeout': return f.timeoutMs !== undefined ? `no answer within ${f.timeoutMs} ms (the per-request timeout)`
       : f.deadlineMs !== undefined ? `no answer within ${f.deadlineMs} ms in all (the overall deadline, attempts and waits together)` : 'the request timed out'
     case 'truncated': return 'the response body broke off'
+    case 'malformed': return `HTTP ${f.status ?? 200} with a body that is not JSON${f.message ? ` (${f.message})` : ''}`
     case 'network': return `network error: ${causeText(f.cause)}`
   }
 }

@@ -44,7 +44,8 @@ interface ChatCompletion {
  * - `MODEL_TIMEOUT` (retryable): as above, when the last attempt ran out of `timeoutMs`.
  * - `MODEL_ANSWER_INVALID`, with `details.reason`:
  *   - `truncated` (retryable): the body broke off (connection reset) on every attempt;
- *   - `body_not_json` (retryable): a 2xx body that is not JSON, a transport or proxy fault rather than the model's;
+ *   - `body_not_json` (retryable): a 2xx body that is not JSON on every attempt (each is tried again like a 5xx), a
+ *     transport or proxy fault rather than the model's;
  *   - `no_content`, `length` (not retryable): the server answered well, but the answer has no text, or was cut
  *     by the token limit (JSON requests only; a text answer cut there is returned as is). Asking the same again
  *     would not help.
@@ -87,12 +88,20 @@ export class OpenAIModel implements ModelProvider {
         const message = providerMessage(await readTextOrEmpty(res))
         return { fail: new WeftError('MODEL_REQUEST_REJECTED', `${url} rejected the request for model "${model}" with HTTP ${res.status}: ${message}`, { retryable: false, details: { status: res.status } }) }
       }
+      let text: string
       try {
-        return { done: await readTextCapped(res, maxResponseBytes) }
+        text = await readTextCapped(res, maxResponseBytes)
       } catch (cause) {
         if (cause instanceof BodyTooLarge) return { fail: invalid('too_large', `the answer of model "${model}" is over ${maxResponseBytes} bytes; it was not read`, '', false, { max_bytes: maxResponseBytes }) }
         return { retry: { kind: 'truncated', status: res.status, cause } }
       }
+      // a 2xx that is not JSON came from something between (a proxy's error page, a cut connection): ask again
+      try {
+        JSON.parse(text)
+      } catch {
+        return { retry: { kind: 'malformed', status: res.status, message: excerpt(text) } }
+      }
+      return { done: text }
     })
     if (!result.ok) throw exhausted(result, url)
     return parseCompletion(result.value, req, model)
@@ -125,6 +134,7 @@ function exhausted(result: Extract<RetryResult<unknown>, { ok: false }>, url: st
     return new WeftError('MODEL_TIMEOUT', `${why}; raise ${setting} if the model needs longer`, { details: { status, attempts, timeout_ms: failure.timeoutMs ?? null, deadline_ms: failure.deadlineMs ?? null }, cause: failure.cause })
   }
   if (failure.kind === 'truncated') return new WeftError('MODEL_ANSWER_INVALID', why, { details: { reason: 'truncated', status, attempts }, cause: failure.cause })
+  if (failure.kind === 'malformed') return new WeftError('MODEL_ANSWER_INVALID', why, { details: { reason: 'body_not_json', status, attempts, excerpt: failure.message ?? '' } })
   return new WeftError('MODEL_UNAVAILABLE', why, { details: { status, attempts }, cause: failure.cause })
 }
 

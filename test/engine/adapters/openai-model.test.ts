@@ -131,14 +131,22 @@ describe('OpenAIModel', () => {
     assert.ok(err.message.includes('model "llama9" not found'))
   })
 
-  it('a 200 body that is not JSON: MODEL_ANSWER_INVALID, retryable, not retried here', async () => {
-    server.script({ kind: 'raw', body: '<html>Bad gateway</html>' })
-    const err = await rejection(model().complete({ prompt: 'p' }, { signal: new AbortController().signal, idempotencyKey: key }))
+  it('a 200 body that is not JSON (a proxy\'s page) is asked again, like a 5xx', async () => {
+    server.script({ kind: 'raw', body: '<html>Bad gateway</html>' }, { kind: 'ok', content: 'Hello.' })
+    const out = await model().complete({ prompt: 'p' }, { signal: new AbortController().signal, idempotencyKey: key })
+    assert.equal(out.text, 'Hello.')
+    assert.equal(server.requests.length, 2)
+  })
+
+  it('a 200 body that is not JSON on every attempt: MODEL_ANSWER_INVALID body_not_json, retryable, with an excerpt', async () => {
+    server.script({ kind: 'raw', body: '<html>Bad gateway</html>' }, { kind: 'raw', body: '<html>Bad gateway</html>' }, { kind: 'raw', body: '<html>Bad gateway</html>' })
+    const err = await rejection(model({ maxRetries: 2 }).complete({ prompt: 'p' }, { signal: new AbortController().signal, idempotencyKey: key }))
     assert.equal(err.code, 'MODEL_ANSWER_INVALID')
     assert.equal(err.retryable, true)
     assert.equal((err.details as { reason: string }).reason, 'body_not_json')
     assert.equal((err.details as { excerpt: string }).excerpt, '<html>Bad gateway</html>')
-    assert.equal(server.requests.length, 1)
+    assert.equal((err.details as { attempts: number }).attempts, 3)
+    assert.equal(server.requests.length, 3)
   })
 
   it('a completion without choices[0].message.content: MODEL_ANSWER_INVALID no_content, not retryable', async () => {
