@@ -117,6 +117,7 @@ export function RunPage({ id }: { id: string }) {
       {brief ? <p class="brief">{brief}</p> : null}
       <p class="muted">Pipeline {record.pipeline.name} v{String(record.pipeline.version)} · {record.interactive ? 'interactive' : 'automatic gates'}</p>
       {view.error ? <div role="alert" class="error"><p>{view.error.code}: {view.error.message}</p></div> : null}
+      <p class="sr-only" aria-live="polite">{gates.length ? `${gates.length === 1 ? `Gate ${gates[0]!.gate}${gates[0]!.revision ? `, revision ${gates[0]!.revision},` : ''} waits` : `${gates.length} gates wait`} for your decision.` : ''}</p>
       {gates.map((g) => <GatePanel key={`${g.gate}:${g.revision}`} generationId={id} gate={g} />)}
       <h2>Pipeline</h2>
       <Dag nodes={nodes} view={view} selected={selected} onSelect={setSelected} />
