@@ -193,7 +193,7 @@ class SideFile {
 
   /** Appends the complete lines written since the last call to `lines` and returns them. */
   read(): string[] {
-    for (let n; (n = readSync(this.#fd, this.#buf, 0, this.#buf.length, this.#offset)) > 0;) {
+    for (let n: number; (n = readSync(this.#fd, this.#buf, 0, this.#buf.length, this.#offset)) > 0;) {
       this.#offset += n
       this.#partial += this.#buf.toString('utf8', 0, n)
     }

@@ -85,6 +85,6 @@ for (let i = 0; i < Number(values.runs); i++) runs.push(await once())
 const fmt = (ms: number) => `${(ms / 1000).toFixed(1)} s`
 console.log(`default pipeline, offline model + local ffmpeg, executor ${values.executor}, ${runs.length} runs`)
 console.log('run | status | wall (process) | run (record) | story | references | scenes | videos | peak RSS, process tree')
-runs.forEach((r, i) => console.log(`${i + 1} | ${r.status} | ${fmt(r.wallMs)} | ${fmt(r.runMs)} | ${['story', 'references', 'scenes', 'videos'].map((s) => (r.stages[s] === undefined ? '-' : fmt(r.stages[s]!))).join(' | ')} | ${r.peakTreeMb.toFixed(0)} MB`))
+runs.forEach((r, i) => void console.log(`${i + 1} | ${r.status} | ${fmt(r.wallMs)} | ${fmt(r.runMs)} | ${['story', 'references', 'scenes', 'videos'].map((s) => (r.stages[s] === undefined ? '-' : fmt(r.stages[s]!))).join(' | ')} | ${r.peakTreeMb.toFixed(0)} MB`))
 const median = (xs: number[]) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 console.log(`median wall ${fmt(median(runs.map((r) => r.wallMs)))}, median peak ${median(runs.map((r) => r.peakTreeMb)).toFixed(0)} MB`)

@@ -79,6 +79,8 @@ export interface ControlContext<C = Record<string, unknown>> extends NodeContext
 export type ChildOutcome = { ok: true; output: unknown } | { ok: false; error: ErrorInfo }
 
 /** A node type. Importing a module that defines one has no side effects. */
+// biome-ignore lint/suspicious/noExplicitAny: a registry holds node types of every config and output shape
+// biome-ignore lint/correctness/noUnusedVariables: C is the config type `defineNode` infers, kept for code that names it
 export interface NodeDefinition<C = any, O = any> {
   /** The DSL `type` value; snake_case, matching the file name in kebab-case. */
   type: string
@@ -97,6 +99,7 @@ export interface NodeDefinition<C = any, O = any> {
   check?(fields: Record<string, unknown>, env: CheckEnv): CheckProblem[]
   /** Fields whose literal value names another node (an approval's `gate`): checked to exist, and made dependencies. */
   nodeRefs?: readonly string[]
+  // biome-ignore lint/suspicious/noExplicitAny: worker and control nodes take different contexts; defineNode types each
   execute(ctx: any): O | Promise<O>
 }
 

@@ -110,7 +110,10 @@ async function make(ctx: NodeContext<RenderConfig>) {
   const joins: Array<v.InferOutput<typeof Transition> | undefined> = []
   let gap = false
   slots.forEach((x, i) => {
-    if (x === null) return void (gap = clips.length > 0)
+    if (x === null) {
+      gap = clips.length > 0
+      return
+    }
     if (clips.length > 0) joins.push(gap ? 'fade' : c.transitions?.[i - 1])
     clips.push(path.resolve(ctx.workDir, typeof x === 'string' ? x : x.path))
     gap = false

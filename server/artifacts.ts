@@ -155,7 +155,7 @@ export function artifactLinks(generationId: string, artifactsDir: string, record
   }
   for (const [node, n] of Object.entries(record.nodes)) {
     const results = (n.output as { results?: unknown } | null)?.results
-    if (Array.isArray(results)) results.forEach((r, i) => add(node, r, i))
+    if (Array.isArray(results)) results.forEach((r, i) => { add(node, r, i) })
     else add(node, n.output)
   }
   return { final_video_url: artifactUrl(generationId, artifactsDir, record.outputs?.final_video) ?? null, files }

@@ -61,7 +61,7 @@ export function statusForCode(code: string): ContentfulStatusCode | undefined {
 
 /** A JSON error response. */
 export function errorResponse(c: Context, status: ContentfulStatusCode, code: string, message: string, issues?: ApiIssue[]): Response {
-  const body: ApiErrorBody = { error: { code, message, ...(issues && issues.length ? { issues } : {}) } }
+  const body: ApiErrorBody = { error: { code, message, ...(issues?.length ? { issues } : {}) } }
   return c.json(body, status)
 }
 

@@ -11,6 +11,7 @@ import { StoreOps, type ReconnectPolicy } from './store-ops.ts'
 import { holderGone, thisProcess, type ProcessIdentity } from './lease-holder.ts'
 
 /** A drizzle database on postgres.js (`drizzle-orm/postgres-js`). */
+// biome-ignore lint/suspicious/noExplicitAny: the schema type differs between the drizzle drivers this accepts
 export type PgDb = PgDatabase<PgQueryResultHKT, any>
 
 /** Runs SQL text with its parameters as a prepared statement, answering the rows. */

@@ -282,7 +282,7 @@ function closingReference(spec: NodeSpec, dep: string): Array<string | number> |
   const readsDep = (t: Template) => templateExpressions(t).find((e) => e.expr.references.some((ref) => ref.root === 'nodes' && ref.path[0] === dep))
   if (spec.when && readsDep(spec.when)) return ['when']
   const field = readsDep(spec.template)
-  return field && field.path.length ? field.path : undefined
+  return field?.path.length ? field.path : undefined
 }
 
 function cyclePath(cycle: string[]): string {

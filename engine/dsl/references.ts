@@ -50,7 +50,7 @@ function checkReference(r: Reporter, ctx: ReferenceContext, check: PendingCheck,
     r.report('UNKNOWN_VARIABLE', at, `unknown variable "${root}" in \`${expr.source}\`${didYouMean(root, [...ROOTS, ...extra])}; expressions can use ${where}`, { needle: root })
     return
   }
-  const [first, second, third] = path
+  const [first] = path
   if (root === 'inputs' && first !== undefined && !Object.hasOwn(ctx.inputs, first)) {
     r.report('UNKNOWN_INPUT', at, `unknown input "${first}"${didYouMean(first, Object.keys(ctx.inputs))}; declare it under \`inputs:\``, { needle: text })
   } else if (root === 'config' && path.length) {

@@ -1,5 +1,5 @@
 // What `weft validate` can learn from a node type's schemas: field names, expected kinds, CEL types.
-import * as v from 'valibot'
+import type * as v from 'valibot'
 import type { SchemaLike } from '../node-def.ts'
 
 /** The coarse kind a schema expects, for static checks against expression types. */

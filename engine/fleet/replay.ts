@@ -15,7 +15,7 @@ import { runScope, type ReplayResult } from './step.ts'
 
 /** Answers a task's recorded outcome, or undefined while it has none. */
 function recorded(t: FleetTask | undefined): ChildOutcome | undefined {
-  if (!t || !t.outcome) return undefined
+  if (!t?.outcome) return undefined
   if (t.status === 'succeeded' || t.status === 'failed' || t.status === 'cancelled') return t.outcome
   return undefined
 }

@@ -40,9 +40,9 @@ describe('recorded runs: weft run, runs, show, resume', () => {
     assert.equal(weft('show', 'no-such-run').code, 2)
     // as text: the event log, one line per event in order, or the last n
     const text = weft('show', id).stdout
-    const logged = [...text.matchAll(/^  #(\d+)\s+\S+ (\S+)/gm)].map((m) => [Number(m[1]), m[2]])
+    const logged = [...text.matchAll(/^ {2}#(\d+)\s+\S+ (\S+)/gm)].map((m) => [Number(m[1]), m[2]])
     assert.deepEqual(logged, shown.events.map((e: { seq: number; type: string }) => [e.seq, e.type]))
-    const last2 = [...weft('show', id, '--events', '2').stdout.matchAll(/^  #(\d+)/gm)].map((m) => Number(m[1]))
+    const last2 = [...weft('show', id, '--events', '2').stdout.matchAll(/^ {2}#(\d+)/gm)].map((m) => Number(m[1]))
     assert.deepEqual(last2, shown.events.slice(-2).map((e: { seq: number }) => e.seq))
   })
 

@@ -48,7 +48,7 @@ describe('approval node', () => {
     ])
     assert.equal(decisions.asked[0]!.message, 'check it')
     assert.deepEqual(record.outputs, { approved: 'edited text', revisions: 1 })
-    const after = record.nodes['after']!
+    const after = record.nodes.after!
     assert.equal((after.output as { draft: string }).draft, 'edited text')
     assert.deepEqual(events.filter((e) => e.type.startsWith('approval.')).map((e) => [e.type, e.payload.decision ?? null]), [
       ['approval.requested', null], ['approval.resolved', 'revise'], ['approval.requested', null], ['approval.resolved', 'approve'],
@@ -66,10 +66,10 @@ outputs:`))
     const decisions = new Scripted([{ decision: 'revise', feedback: 'add fizz', by: 'ada' }, { decision: 'approve', by: 'ada' }])
     const { record, events, store } = await run(p, { interactive: true, decisions })
     assert.equal(record.status, 'completed')
-    assert.equal((record.nodes['story']!.output as { draft: string }).draft, 'first + add fizz')
-    assert.equal((record.nodes['direct']!.output as { draft: string }).draft, 'first + add fizz')
+    assert.equal((record.nodes.story!.output as { draft: string }).draft, 'first + add fizz')
+    assert.equal((record.nodes.direct!.output as { draft: string }).draft, 'first + add fizz')
     const stored = await store.getRun(record.id)
-    assert.equal((stored!.nodes['story']!.output as { draft: string }).draft, 'first + add fizz')
+    assert.equal((stored!.nodes.story!.output as { draft: string }).draft, 'first + add fizz')
     const completions = events.filter((e) => e.type === 'node.completed' && e.node === 'story')
     assert.deepEqual(completions.map((e) => e.payload.revision ?? null), [null, 1])
     assert.equal(completions[1]!.payload.revised_by, 'review')
@@ -79,10 +79,10 @@ outputs:`))
     const p = await pipeline(gated('    gate: story'))
     const { record } = await run(p, { interactive: true, decisions: new Scripted([{ decision: 'reject', feedback: 'off brand', by: 'ada' }]) })
     assert.equal(record.status, 'failed')
-    const review = record.nodes['review']!
+    const review = record.nodes.review!
     assert.equal(review.error?.code, 'APPROVAL_REJECTED')
     assert.deepEqual(review.error?.details, { gate: 'review', by: 'ada', feedback: 'off brand' })
-    assert.equal(record.nodes['after']!.status, 'skipped')
+    assert.equal(record.nodes.after!.status, 'skipped')
   })
 
   it('stops offering revise after max_revisions, and refuses a revise then', async () => {
@@ -90,13 +90,13 @@ outputs:`))
     const decisions = new Scripted([{ decision: 'revise', feedback: 'again', by: 'h' }, { decision: 'revise', feedback: 'more', by: 'h' }])
     const { record } = await run(p, { interactive: true, decisions })
     assert.deepEqual(decisions.asked.map((a) => a.allowed), [['approve', 'reject', 'revise'], ['approve', 'reject']])
-    assert.equal(record.nodes['review']!.error?.code, 'DECISION_NOT_ALLOWED')
+    assert.equal(record.nodes.review!.error?.code, 'DECISION_NOT_ALLOWED')
   })
 
   it('a revise without feedback is refused', async () => {
     const p = await pipeline(gated('    gate: story'))
     const { record } = await run(p, { interactive: true, decisions: new Scripted([{ decision: 'revise', feedback: '  ', by: 'h' }]) })
-    assert.equal(record.nodes['review']!.error?.code, 'DECISION_INVALID')
+    assert.equal(record.nodes.review!.error?.code, 'DECISION_INVALID')
   })
 
   it('in an automated run the auto policy decides, without asking, and the events say so', async () => {
@@ -108,14 +108,14 @@ outputs:`))
     const resolved = events.find((e) => e.type === 'approval.resolved')!
     assert.equal(resolved.payload.by, 'auto')
     assert.equal(events.find((e) => e.type === 'approval.requested')!.payload.automated, true)
-    assert.equal((record.nodes['review']!.output as { by: string }).by, 'auto')
+    assert.equal((record.nodes.review!.output as { by: string }).by, 'auto')
   })
 
   it('an automated run fails at the gate when approve_if is false', async () => {
     const p = await pipeline(gated('    gate: story\n    auto: { approve_if: "${{ nodes.story.output.score >= 80 }}" }'))
     const { record } = await run(p, { decisions: new Scripted([]) })
     assert.equal(record.status, 'failed')
-    assert.equal(record.nodes['review']!.error?.code, 'AUTO_APPROVAL_FAILED')
+    assert.equal(record.nodes.review!.error?.code, 'AUTO_APPROVAL_FAILED')
   })
 
   it('the gate is a dependency, and must name a node', async () => {

@@ -11,7 +11,7 @@ const vars = (r: ModelRequest) => (r.meta as { vars: Record<string, unknown> }).
 /** Writer answers `draft N`; the critic answers the given scores in turn. */
 function script(scores: number[]) {
   const answers: unknown[] = []
-  scores.forEach((score, i) => answers.push({ text: `draft ${i + 1}` }, { score, feedback: `fix ${i + 1}` }))
+  scores.forEach((score, i) => { answers.push({ text: `draft ${i + 1}` }, { score, feedback: `fix ${i + 1}` }) })
   return new ScriptedModel(answers)
 }
 

@@ -343,7 +343,7 @@ describe('pipelines/default.yaml', () => {
       for (const ms of held) assert.ok(ms >= timeoutMs / 2 && ms < timeoutMs + 250, `attempts held for ${held.join(', ')} ms`)
       // and waited between attempts (backoff 500 ms doubling, less up to 25 % jitter) instead of hammering the server
       const gaps = requests.slice(1).map((r, i) => Math.round(r.receivedAt - requests[i]!.closedAt!))
-      gaps.forEach((ms, i) => assert.ok(ms >= 0.75 * 500 * 2 ** i - 50, `waits between attempts: ${gaps.join(', ')} ms`))
+      gaps.forEach((ms, i) => { assert.ok(ms >= 0.75 * 500 * 2 ** i - 50, `waits between attempts: ${gaps.join(', ')} ms`) })
     })
 
     it('the failed run is kept: `weft show` reads back the same record, with the failure and the skips in its events', () => {

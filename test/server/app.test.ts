@@ -2,7 +2,7 @@ import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import path from 'node:path'
 import { WeftError } from '../../engine/errors.ts'
-import { FakeService, generation } from '../support/fake-service.ts'
+import { generation } from '../support/fake-service.ts'
 import { errorOf, KEY, postJson, setup } from '../support/api.ts'
 
 describe('POST /api/v2/generate', () => {

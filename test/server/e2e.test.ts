@@ -10,7 +10,6 @@ import path from 'node:path'
 import { probe } from '../../engine/media/ffmpeg.ts'
 import { Client, gate, post, serve } from '../support/e2e-client.ts'
 
-const root = path.resolve(import.meta.dirname, '..', '..')
 const brief = 'Meet Fizz, the sparkling lemon soda for summer afternoons. Tastes like sunshine. Grab one today!'
 // small frames and the shortest ad, so the suite stays quick; the same pipeline as `weft run`
 const small = { video: { width: 640, height: 360 } }

@@ -19,7 +19,10 @@ export function parseOverrides(text: string): { config: Record<string, unknown>;
     const line = raw.trim()
     if (!line || line.startsWith('#')) return
     const eq = line.indexOf('=')
-    if (eq <= 0) return void problems.push(`line ${i + 1}: expected key=value, e.g. critic.story_threshold=90`)
+    if (eq <= 0) {
+      problems.push(`line ${i + 1}: expected key=value, e.g. critic.story_threshold=90`)
+      return
+    }
     const key = line.slice(0, eq).trim()
     const value = line.slice(eq + 1).trim()
     try {

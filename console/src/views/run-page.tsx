@@ -81,7 +81,7 @@ export function RunPage({ id }: { id: string }) {
   }, [id, version])
 
   const nodes = useMemo<GraphNode[]>(() => {
-    if (graph && graph.length) return graph
+    if (graph?.length) return graph
     return Object.values(record?.nodes ?? {}).map((n) => ({ id: n.id, type: n.type, needs: [] }))
   }, [graph, record])
 

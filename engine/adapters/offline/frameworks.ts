@@ -39,7 +39,9 @@ export function beatPlan(framework: Framework, n: number): string[][] {
 /** `stages` in order over `n` groups (n ≤ stages.length), each group neighbouring stages. */
 function spread(stages: readonly string[], n: number): string[][] {
   const out: string[][] = Array.from({ length: n }, () => [])
-  stages.forEach((s, i) => out[Math.floor((i * n) / stages.length)]!.push(s))
+  stages.forEach((s, i) => {
+    out[Math.floor((i * n) / stages.length)]!.push(s)
+  })
   return out
 }
 

@@ -134,7 +134,7 @@ export function sqlStoreCases(name: string, fresh: () => Promise<SqlDatabase>): 
           assert.equal(r.status, 'failed', id)
           assert.equal(r.error?.code, 'RUN_RECORD_CORRUPT', id)
           assert.equal(r.error?.retryable, false)
-          const issues = (r.error?.details as { issues: Array<{ path: string }> }).issues
+          const issues = (r.error?.details as { issues: Array<{ path: string }> } | undefined)?.issues ?? []
           assert.deepEqual(issues.map((i) => i.path), paths, id)
           assert.deepEqual(await store.getRun(id), r)
         }

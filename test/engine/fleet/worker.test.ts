@@ -268,7 +268,7 @@ if (!process.env.DATABASE_URL) {
         let reexecuted = 0
         for (const r of runs) {
           const committed: Array<[string, string]> = [[`${r.id}/first`, (r.nodes.first!.output as { exec: string }).exec]]
-          ;(r.nodes.fan!.output as { results: Array<{ exec: string }> }).results.forEach((x, i) => committed.push([`${r.id}/fan[${i}]`, x.exec]))
+          ;(r.nodes.fan!.output as { results: Array<{ exec: string }> }).results.forEach((x, i) => { committed.push([`${r.id}/fan[${i}]`, x.exec]) })
           for (const [key, exec] of committed) if (lastStart.get(key) !== exec) reexecuted++
           const events = await store.listEvents(r.id)
           assert.equal(events.filter((e) => e.type === 'approval.requested').length, 1, `${r.id}: the gate is asked once`)
