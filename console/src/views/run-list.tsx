@@ -57,7 +57,7 @@ export function RunList() {
                 <tr key={r.id}>
                   <td><a href={`#/runs/${encodeURIComponent(r.id)}`}>{brief.length > 70 ? `${brief.slice(0, 70)}…` : brief}</a><div class="muted mono">{r.id.slice(0, 8)}</div></td>
                   <td><span class={`status s-${r.status}`}>{r.status.replace('_', ' ')}</span></td>
-                  <td>{r.current_stage ?? '—'}</td>
+                  <td>{r.current_stage && !runEnded(r.status) ? r.current_stage : '—'}</td>
                   <td>{r.pipeline.name}</td>
                   <td>{age(now - Date.parse(r.created_at))}</td>
                   <td>{start !== undefined && end !== undefined ? formatMs(end - start) : '—'}</td>

@@ -108,7 +108,7 @@ export function RunPage({ id }: { id: string }) {
       <div class="bar">
         <h1 id="run-title">Generation <span class="mono">{id.slice(0, 8)}</span></h1>
         <p class="run-status" role="status">Status: <strong class={`status s-${view.status}`} data-testid="run-status">{view.status.replace('_', ' ')}</strong></p>
-        {view.stage ? <p>Stage: {view.stage}</p> : null}
+        {view.stage && !runEnded(view.status) ? <p>Stage: {view.stage}</p> : null}
         {started !== undefined ? <p>Duration: {formatMs((finished ?? Date.now()) - started)}</p> : null}
         <p class="muted" aria-live="polite">{live === 'live' ? 'live' : live === 'closed' ? '' : `${live}…`}</p>
         {!runEnded(view.status) ? <button type="button" class="danger" disabled={cancelling} onClick={() => void cancel()}>Cancel run</button> : null}
