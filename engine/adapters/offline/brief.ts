@@ -59,7 +59,9 @@ export function audienceOf(brief: string, product: string): string {
   const found: string[] = []
   for (const m of brief.matchAll(/\b(?:for|aimed at|targeting|targeted at|to reach|made for)\s+((?:busy |young |new |first-time |working |modern )?[a-z][a-z0-9 '-]{2,40}?)(?=\s+(?:who|that|with|in|on|at|using|during|for|aimed|targeting|to)\b|[,.;!?]|$)/g)) {
     const a = m[1]!.trim()
-    if (!product.toLowerCase().includes(a) && !/^(?:a|an|the|our|my)\b/.test(a) && !/\bsecond|minute/.test(a)) found.push(a)
+    // "for summer afternoons", "for long weekends" say when, not who
+    const when = /\b(?:mornings?|afternoons?|evenings?|nights?|days?|weeks?|weekends?|summers?|winters?|springs?|autumns?|holidays?|seasons?|breaks?|lunch(?:es)?|breakfasts?|dinners?)$/.test(a)
+    if (!when && !product.toLowerCase().includes(a) && !/^(?:a|an|the|our|my)\b/.test(a) && !/\bsecond|minute/.test(a)) found.push(a)
   }
   return found.at(-1) ?? ''
 }

@@ -4,7 +4,7 @@ import { feedbackText, parseFeedback, priceIn, readHuman, type HumanAsk } from '
 import { beatNames, beatPlan } from './frameworks.ts'
 import { cameraMove, lookOf, placeOf } from './look.ts'
 import { readStory, storyCriteria, type Story, type StoryCode } from './story-critique.ts'
-import { capital, clip, colourName, mentions, pick } from './text.ts'
+import { article, capital, clip, colourName, mentions, pick } from './text.ts'
 
 /** What the writer has been asked to fix so far, and what reviewers asked for in their own words. */
 interface DraftState {
@@ -105,7 +105,7 @@ function renderStory(b: Brief, st: DraftState): Story {
   })
 
   const one = oneOf(b.audience)
-  const characters = [{ name: N, description: `${N}, ${30 + (b.seed % 15)}, a ${one}: ${pick(['cropped dark hair', 'curly auburn hair tied back', 'short grey-streaked hair', 'long braids'], b.seed, 2)}, ${colours[0]} ${pick(['jacket', 'scrubs', 'knit sweater', 'work shirt'], b.seed, 4)}, ${pick(['quick to laugh', 'tired but kind eyes', 'quietly determined', 'always in motion'], b.seed, 6)}.` }]
+  const characters = [{ name: N, description: `${N}, ${30 + (b.seed % 15)}, ${article(one)} ${one}: ${pick(['cropped dark hair', 'curly auburn hair tied back', 'short grey-streaked hair', 'long braids'], b.seed, 2)}, ${colours[0]} ${pick(['jacket', 'scrubs', 'knit sweater', 'work shirt'], b.seed, 4)}, ${pick(['quick to laugh', 'tired but kind eyes', 'quietly determined', 'always in motion'], b.seed, 6)}.` }]
   if (b.sceneCount >= 4) {
     const friend = pick(['Jo', 'Ravi', 'Mina', 'Luca', 'Bea'], b.seed, 12)
     characters.push({ name: friend, description: `${friend}, ${N}'s ${pick(['colleague', 'flatmate', 'best friend'], b.seed, 13)}, in ${colours[1]} layers, the sceptic who becomes the first convert.` })
@@ -115,7 +115,7 @@ function renderStory(b: Brief, st: DraftState): Story {
     : 'Cinematic and natural.'
   const arc = fix('emotion') ? `${[...new Set(feelings)].map(capital).join(' → ')}: the lift comes when ${P} enters.` : capital(feelings.at(-1)!)
   const title = clip(`${P === 'the product' ? '' : `${capital(P)}: `}${pick(['Made for the Long Day', 'The Small Change', 'Feel the Difference', 'Your Day, Upgraded', 'The Moment It Clicks'], b.seed, 14)}`, 60)
-  const logline = `${N}, a ${one}, is ${pick(['running on empty', 'stuck in the same old routine', 'one hassle away from giving up'], b.seed, 15)} — until ${P}${b.kind ? `, a ${b.kind},` : ''} ${pick(['changes how the day feels', 'makes the hard part easy', 'turns the routine around'], b.seed, 16)}.`
+  const logline = `${N}, ${article(one)} ${one}, is ${pick(['running on empty', 'stuck in the same old routine', 'one hassle away from giving up'], b.seed, 15)} — until ${P}${b.kind ? `, ${article(b.kind)} ${b.kind},` : ''} ${pick(['changes how the day feels', 'makes the hard part easy', 'turns the routine around'], b.seed, 16)}.`
   const setting = `${capital(b.setting)}, in ${b.light}.`
 
   const md = [`# ${title}`, '', `**Logline:** ${logline}`, '',

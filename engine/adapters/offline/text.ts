@@ -209,3 +209,11 @@ export const EMOTIONS = ['tired', 'weary', 'restless', 'frustrated', 'exasperate
 export function emotionWords(text: string): string[] {
   return EMOTIONS.filter((e) => mentions(text, e))
 }
+
+/** "a" or "an" before `phrase`, by its first sound as spelled (an everyday customer, a user, an hour, a one-off). */
+export function article(phrase: string): 'a' | 'an' {
+  const w = phrase.trim().toLowerCase()
+  if (/^(?:hour|honest|honou?r|heir)/.test(w)) return 'an'
+  if (/^(?:uni|use|usu|uti|eu|one|once|ewe)/.test(w)) return 'a'
+  return /^[aeiou]/.test(w) ? 'an' : 'a'
+}

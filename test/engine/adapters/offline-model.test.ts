@@ -99,6 +99,18 @@ describe('OfflineModel', () => {
     assert.match(quoted.story, /\*\*Tone:\*\* playful/)
   })
 
+  it('takes "for summer afternoons" as when, not who, and writes "an" before a vowel sound', async () => {
+    const fizz = await ask('story_director', { ...brief, brief: 'Meet Fizz, the sparkling lemon soda for summer afternoons. Grab one today!' })
+    assert.equal(fizz.audience, 'everyday customers')
+    assert.doesNotMatch(JSON.stringify(fizz), /a summer afternoon|a everyday|a engineer|a office/i)
+    assert.match(fizz.logline, /, an everyday customer,/)
+    assert.match(fizz.characters[0].description, /, \d+, an everyday customer:/)
+    const nurses = await ask('story_director', brief)
+    assert.match(nurses.logline, /, a night-shift nurse,/)
+    const engineers = await ask('story_director', { ...brief, brief: 'A desk fan for office engineers who hate noise.' })
+    assert.match(engineers.logline, /, an office engineer,/)
+  })
+
   describe('story critic loop', () => {
     it('starts below the threshold, rises every round and passes 85 within 3 rounds', async () => {
       const { scores } = await storyLoop()
