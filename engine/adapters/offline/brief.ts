@@ -1,6 +1,6 @@
 // Reading a brief the way a copywriter would: product, audience, tone, setting, palette, protagonist.
 import { frameworkOf, type Framework } from './frameworks.ts'
-import { asInt, coloursIn, hash, hslHex, hueOf, keywords, pick, str } from './text.ts'
+import { article, asInt, coloursIn, hash, hslHex, hueOf, keywords, pick, str } from './text.ts'
 
 /** Everything the offline writer and critics derive from a brief and its variables. */
 export interface Brief {
@@ -57,10 +57,12 @@ export function kindOf(brief: string, product: string): string {
 /** Who the ad speaks to: "for night-shift nurses", "aimed at students"; "" when the brief does not say. */
 export function audienceOf(brief: string, product: string): string {
   const found: string[] = []
-  for (const m of brief.matchAll(/\b(?:for|aimed at|targeting|targeted at|to reach|made for)\s+((?:busy |young |new |first-time |working |modern )?[a-z][a-z0-9 '-]{2,40}?)(?=\s+(?:who|that|with|in|on|at|using|during|for|aimed|targeting|to)\b|[,.;!?]|$)/g)) {
+  // "for night-shift nurses", "aimed at teenagers", and "sell … to urban cyclists" (`to` only after a verb of selling)
+  const intro = /\b(?:for|aimed at|targeting|targeted at|to reach|made for|(?:[Ii]ntroduc(?:e|ing)|[Ss]ell(?:ing)?|[Pp]resent(?:ing)?|[Aa]dvertis(?:e|ing)|[Pp]romot(?:e|ing)|[Mm]arket(?:ing)?|[Pp]itch(?:ing)?)\b[^.!?]*?\bto)\s+((?:busy |young |new |first-time |working |modern )?[a-z][a-z0-9 '-]{2,40}?)(?=\s+(?:who|that|with|in|on|at|using|during|for|aimed|targeting|to|before|after|while|when|[a-z]+ing)\b|[,.;:!?]|$)/g
+  for (const m of brief.matchAll(intro)) {
     const a = m[1]!.trim()
     // "for summer afternoons", "for long weekends" say when, not who
-    const when = /\b(?:mornings?|afternoons?|evenings?|nights?|days?|weeks?|weekends?|summers?|winters?|springs?|autumns?|holidays?|seasons?|breaks?|lunch(?:es)?|breakfasts?|dinners?)$/.test(a)
+    const when = /\b(?:mornings?|afternoons?|evenings?|nights?|days?|weeks?|weekends?|summers?|winters?|springs?|autumns?|holidays?|seasons?|breaks?|lunch(?:es)?|breakfasts?|dinners?|hours?|minutes?|months?|years?)$/.test(a)
     if (!when && !product.toLowerCase().includes(a) && !/^(?:a|an|the|our|my)\b/.test(a) && !/\bsecond|minute/.test(a)) found.push(a)
   }
   return found.at(-1) ?? ''
@@ -165,15 +167,32 @@ export function readBrief(vars: Record<string, unknown>, fallbackProduct = ''): 
   }
 }
 
-/** One member of an audience: "night-shift nurses" → "night-shift nurse". */
+/**
+ * One member of an audience, as a copywriter would name them: "night-shift nurses" → "night-shift nurse",
+ * "parents of young children" → "parent of young children", "women over 40" → "woman over 40", "campers and
+ * festival-goers" → "camper", "marathon runners training" → "marathon runner". The first plural word is the
+ * person; what follows a preposition stays, anything else after it goes.
+ */
 export function oneOf(audience: string): string {
-  const parts = audience.split(' ')
-  const last = parts.at(-1) ?? ''
-  if (/ies$/.test(last)) parts[parts.length - 1] = last.slice(0, -3) + 'y'
-  else if (/(?:ches|shes|sses|xes)$/.test(last)) parts[parts.length - 1] = last.slice(0, -2)
-  else if (/[^s]s$/.test(last)) parts[parts.length - 1] = last.slice(0, -1)
-  else if (last === 'people') parts[parts.length - 1] = 'person'
-  else if (last === 'children') parts[parts.length - 1] = 'child'
-  else if (last === 'women' || last === 'men') parts[parts.length - 1] = last.replace('men', 'man')
-  return parts.join(' ')
+  const first = audience.split(/ (?:and|or|&) /)[0]!.trim()
+  const parts = first.split(' ')
+  const at = parts.findIndex((w) => singular(w) !== w)
+  if (at < 0) return first
+  const rest = parts.slice(at + 1)
+  const keep = rest.length && /^(?:of|over|under|aged|with|from|in|who)$/.test(rest[0]!) ? rest : []
+  const one = [...parts.slice(0, at), singular(parts[at]!), ...keep].join(' ')
+  // a group is not a person: "eco-conscious households" → "member of an eco-conscious household"
+  return /\b(?:household|family|team|company|club|community)$/.test(one) ? `member of ${article(one)} ${one}` : one
+}
+
+/** A plural noun's singular ("nurses" → "nurse", "children" → "child"); the word itself when it is not plural. */
+function singular(word: string): string {
+  const w = word.toLowerCase()
+  if (w === 'people') return 'person'
+  if (w === 'children') return 'child'
+  if (w === 'women' || w === 'men') return word.replace(/men$/i, 'man')
+  if (/[^aeiou]ies$/.test(w)) return word.slice(0, -3) + 'y'
+  if (/(?:ches|shes|sses|xes)$/.test(w)) return word.slice(0, -2)
+  if (/[^su]s$/.test(w) && w.length > 3) return word.slice(0, -1)
+  return word
 }

@@ -99,6 +99,47 @@ describe('OfflineModel', () => {
     assert.match(quoted.story, /\*\*Tone:\*\* playful/)
   })
 
+  it('reads 20 varied briefs into an audience and one person of it, with none of the known defects in the story', async () => {
+    // [brief, framework, product given, the audience read, the person the logline names]
+    const cases: Array<[string, string, string, string, string]> = [
+      ['Meet Fizz, the sparkling lemon soda for summer afternoons. Grab one today!', 'AIDA', '', 'everyday customers', 'an everyday customer'],
+      ['Orbit Mug keeps coffee hot for eight hours. For commuters who hate cold coffee.', 'PAS', 'Orbit Mug', 'everyday customers', 'an everyday customer'],
+      ['A 30-second ad for Lumo, a smart desk lamp for night-shift nurses.', 'AIDA', '', 'night-shift nurses', 'a night-shift nurse'],
+      ['Introduce TrailPro hiking boots to weekend hikers. Rugged, waterproof, premium.', 'FAB', '', 'weekend hikers', 'a weekend hiker'],
+      ['Our oat milk for busy parents: creamy, plant-based, playful tone.', 'PAS', 'oat milk', 'busy parents', 'a busy parent'],
+      ['Launch the Nimbus 2 noise-cancelling headphones for remote workers.', 'AIDA', 'Nimbus 2', 'remote workers', 'a remote worker'],
+      ['A calm meditation app, StillPoint, for anxious students before exams.', 'FAB', 'StillPoint', 'anxious students', 'an anxious student'],
+      ['Sell the Volt e-bike to urban cyclists who want to skip traffic.', 'AIDA', 'Volt', 'urban cyclists', 'an urban cyclist'],
+      ['A bold ad for GripTape climbing chalk aimed at young climbers.', 'AIDA', 'GripTape', 'young climbers', 'a young climber'],
+      ['KidSafe smartwatch for parents of young children. Reassuring, warm.', 'FAB', 'KidSafe', 'parents of young children', 'a parent of young children'],
+      ['Promote SolarCharge, a solar power bank for campers and festival-goers.', 'AIDA', 'SolarCharge', 'campers and festival-goers', 'a camper'],
+      ['An elegant ad for Maison Noir perfume targeting women over 40.', 'FAB', 'Maison Noir', 'women over 40', 'a woman over 40'],
+      ['FreshBox meal kits for first-time cooks who are short on time.', 'PAS', 'FreshBox', 'first-time cooks', 'a first-time cook'],
+      ['Advertise the PawPal automatic pet feeder to dog owners who travel.', 'AIDA', 'PawPal', 'dog owners', 'a dog owner'],
+      ['A funny spot for Crunchies cereal aimed at teenagers.', 'AIDA', 'Crunchies', 'teenagers', 'a teenager'],
+      ['Present LedgerLite accounting software to small business owners.', 'FAB', 'LedgerLite', 'small business owners', 'a small business owner'],
+      ['Zest electrolyte drink for marathon runners training in the heat.', 'PAS', 'Zest', 'marathon runners', 'a marathon runner'],
+      ['A heartfelt ad for the Hearth family photo book service.', 'AIDA', 'Hearth', 'everyday customers', 'an everyday customer'],
+      ['Sell AquaPure water filters to eco-conscious households.', 'FAB', 'AquaPure', 'eco-conscious households', 'a member of an eco-conscious household'],
+      ['Petal & Pine candles for people who love cosy evenings at home.', 'PAS', 'Petal & Pine', 'people', 'a person'],
+    ]
+    const defects: Array<[RegExp, string]> = [
+      [/\ba (?:[aeiu]\w|o(?!ne))/i, '"a" before a vowel'],
+      [/\ban (?!hour|honest)[bcdfgjklmnpqrstvwxyz]\w/i, '"an" before a consonant'],
+      [/undefined|\bnull\b|\[object Object\]|NaN/, 'a placeholder leaked'],
+      [/\b(?:a|an) \w+(?:-\w+)? (?:hours?|afternoons?|mornings?|summers?)\b/i, 'a time taken for a person'],
+      [/\b(?:a|an) [\w-]+s (?:of|over|and|before|training)\b/, 'a plural taken for one person'],
+    ]
+    for (const [text, framework, product, audience, person] of cases) {
+      const story = await ask('story_director', { brief: text, framework, duration_s: 24, scene_count: 3, product })
+      assert.equal(story.audience, audience, text)
+      assert.match(story.logline, new RegExp(`^\\w+, ${person}, `), text)
+      const all = JSON.stringify(story)
+      for (const [re, what] of defects) assert.doesNotMatch(all, re, `${what} in the story for "${text}": ${all.match(re)?.[0]}`)
+      if (product) assert.ok(all.includes(product), `"${product}" kept whole for "${text}"`)
+    }
+  })
+
   it('takes "for summer afternoons" as when, not who, and writes "an" before a vowel sound', async () => {
     const fizz = await ask('story_director', { ...brief, brief: 'Meet Fizz, the sparkling lemon soda for summer afternoons. Grab one today!' })
     assert.equal(fizz.audience, 'everyday customers')
