@@ -5,14 +5,13 @@
 // 3. whether the page stays responsive with a 1,000-item fan-out run open while it runs: long tasks (over 50 ms,
 //    the browser's own measure) and the longest, from a PerformanceObserver in the page.
 // Prints figures, asserts nothing. After `npm run build`: node dist/bench/console.js [--chain 60] [--items 1000]
-import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { chromium } from 'playwright-core'
+import { root, startServe } from './serve.ts'
 
-const root = path.resolve(import.meta.dirname, '..', '..')
 const { values } = parseArgs({ options: { chain: { type: 'string', default: '60' }, items: { type: 'string', default: '1000' }, chromium: { type: 'string', default: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium' } } })
 const chainLength = Number(values.chain)
 const items = Number(values.items)
@@ -44,20 +43,7 @@ nodes:
   after: { type: bench_noop, needs: [many] }
 `)
 
-async function serve(): Promise<{ url: string; child: ChildProcess }> {
-  const env = { ...process.env, WEFT_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'weft-bench-console-data-')), WEFT_RATE_LIMIT: 'off', DATABASE_URL: '', WEFT_PLUGIN_DIRS: path.join(root, 'bench', 'nodes') }
-  const child = spawn(process.execPath, [path.join(root, 'dist', 'cli', 'weft.js'), 'serve', '--port', '0', '--pipelines', pipelines], { cwd: root, env, stdio: ['ignore', 'pipe', 'inherit'] })
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = ''
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d
-      const m = /serving on (http:\/\/\S+)/.exec(out)
-      if (m) resolve(m[1]!)
-    })
-    child.on('exit', (code) => reject(new Error(`weft serve exited with ${code}`)))
-  })
-  return { url, child }
-}
+const serve = () => startServe(['--pipelines', pipelines], { ...process.env, WEFT_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'weft-bench-console-data-')), WEFT_RATE_LIMIT: 'off', DATABASE_URL: '', WEFT_PLUGIN_DIRS: path.join(root, 'bench', 'nodes') })
 
 async function start(url: string, pipeline: string): Promise<string> {
   const res = await fetch(`${url}/api/v2/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: 'bench', pipeline }) })

@@ -18,8 +18,8 @@ import path from 'node:path'
 import { parseArgs } from 'node:util'
 import autocannon from 'autocannon'
 import WebSocket from 'ws'
+import { root, startServe } from './serve.ts'
 
-const root = path.resolve(import.meta.dirname, '..', '..')
 const { values } = parseArgs({ options: { warmup: { type: 'string', default: '10' }, rates: { type: 'string', default: '2,5,10,25' }, seconds: { type: 'string', default: '10' }, paused: { type: 'string', default: '1000' }, events: { type: 'string', default: '40' }, 'database-url': { type: 'string', default: '' }, workers: { type: 'string' }, 'worker-processes': { type: 'string', default: '0' }, gated: { type: 'boolean', default: false } } })
 const body = JSON.stringify({ prompt: 'Meet Fizz, the sparkling lemon soda for summer afternoons. Grab one today!', interactive: true, ...(values.gated ? { pipeline: 'gated' } : {}) })
 const dataDir = mkdtempSync(path.join(tmpdir(), 'weft-bench-serve-'))
@@ -36,20 +36,7 @@ nodes:
 }
 const serveEnv = { ...process.env, WEFT_DATA_DIR: dataDir, WEFT_RATE_LIMIT: 'off', DATABASE_URL: values['database-url']!, WEFT_PLUGIN_DIRS: path.join(root, 'bench', 'nodes') }
 
-async function serve(): Promise<{ url: string; child: ChildProcess }> {
-  const args = ['serve', '--port', '0', '--pipelines', pipelinesDir, ...(values.workers !== undefined ? ['--workers', values.workers] : [])]
-  const child = spawn(process.execPath, [path.join(root, 'dist', 'cli', 'weft.js'), ...args], { cwd: root, env: serveEnv, stdio: ['ignore', 'pipe', 'inherit'] })
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = ''
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d
-      const m = /serving on (http:\/\/\S+)/.exec(out)
-      if (m) resolve(m[1]!)
-    })
-    child.on('exit', (code) => reject(new Error(`weft serve exited with ${code}`)))
-  })
-  return { url, child }
-}
+const serve = () => startServe(['--pipelines', pipelinesDir, ...(values.workers !== undefined ? ['--workers', values.workers] : [])], serveEnv)
 
 const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024
 

@@ -40,36 +40,39 @@ export function preflight(pipeline: Pick<Pipeline, 'nodes'>, inputs: Record<stri
   const roots = opts.withInputs === false ? new Set(['config']) : KNOWN_BEFORE
   const scope = { inputs: toCel(inputs), config: toCel(config) }
   const out: PreflightProblem[] = []
-  const problem = (path: string, message: string): void => void out.push({ at: path.split('.').map((s) => (/^\d+$/.test(s) ? Number(s) : s)), message })
+  const problem = (at: Array<string | number>, message: string): void => void out.push({ at, message })
 
-  const fields = (owner: string, spec: NodeSpec | ChildNodeSpec, at: string, skip: readonly string[]) => {
+  /** A field's value from the run's values alone, with where it comes from; undefined when it is not known before running. */
+  const computed = (owner: string, name: string, at: Array<string | number>, t: Template): { value: unknown; source: string } | undefined => {
+    const source = knownSource(t, roots)
+    if (source === undefined) return undefined
+    try {
+      return { value: renderTemplate(t, scope), source }
+    } catch (err) {
+      if (opts.withInputs !== false) problem(at, `node "${owner}": ${name} (${source}) cannot be computed: ${(err as Error).message}`)
+      return undefined
+    }
+  }
+
+  const fields = (owner: string, spec: NodeSpec | ChildNodeSpec, at: Array<string | number>, skip: readonly string[]) => {
     if (spec.template.kind !== 'object') return
     const schemas = objectFields(spec.def.config)
     for (const [name, t] of spec.template.entries) {
       if (skip.includes(name) || (spec.def.deferred ?? []).includes(name)) continue
-      const source = knownSource(t, roots)
-      if (source === undefined) continue
-      let value: unknown
-      try {
-        value = renderTemplate(t, scope)
-      } catch (err) {
-        if (opts.withInputs !== false) problem(`${at}.${name}`, `node "${owner}": ${name} (${source}) cannot be computed: ${(err as Error).message}`)
-        continue
-      }
+      const got = computed(owner, name, [...at, name], t)
       const schema = schemas?.fields.get(name)?.schema
-      if (!schema) continue
-      const res = v.safeParse(schema, value)
+      if (!got || !schema) continue
+      const res = v.safeParse(schema, got.value)
       if (res.success) continue
       for (const issue of res.issues) {
         const inner = issuePath(issue)
-        const field = [name, ...inner].join('.')
-        problem(`${at}.${field}`, `node "${owner}": ${issueSentence(issue, field)} (${source})`)
+        problem([...at, name, ...inner], `node "${owner}": ${issueSentence(issue, [name, ...inner].join('.'))} (${got.source})`)
       }
     }
   }
 
   for (const spec of pipeline.nodes.values()) {
-    const at = `nodes.${spec.id}`
+    const at = ['nodes', spec.id]
     // a node this run skips (`when:` false from its values alone) gets no values to check
     if (spec.when && knownSource(spec.when, roots) !== undefined) {
       try {
@@ -79,19 +82,9 @@ export function preflight(pipeline: Pick<Pipeline, 'nodes'>, inputs: Record<stri
       }
     }
     fields(spec.id, spec, at, spec.def.child ? [spec.def.child.field] : [])
-    if (spec.child) fields(spec.id, spec.child, `${at}.${spec.def.child?.field ?? 'node'}`, [])
-    if (spec.timeout) {
-      const source = knownSource(spec.timeout, roots)
-      if (source === undefined) continue
-      let value: unknown
-      try {
-        value = renderTemplate(spec.timeout, scope)
-      } catch (err) {
-        if (opts.withInputs !== false) problem(`${at}.timeout`, `node "${spec.id}": timeout (${source}) cannot be computed: ${(err as Error).message}`)
-        continue
-      }
-      if (parseDuration(value) === undefined) problem(`${at}.timeout`, `node "${spec.id}": timeout is ${show(value)} (${source}); expected a duration such as 90s, 5m or 1h30m`)
-    }
+    if (spec.child) fields(spec.id, spec.child, [...at, spec.def.child?.field ?? 'node'], [])
+    const timeout = spec.timeout && computed(spec.id, 'timeout', [...at, 'timeout'], spec.timeout)
+    if (timeout && parseDuration(timeout.value) === undefined) problem([...at, 'timeout'], `node "${spec.id}": timeout is ${show(timeout.value)} (${timeout.source}); expected a duration such as 90s, 5m or 1h30m`)
   }
   return out
 }

@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { serveStatic } from '@hono/node-server/serve-static'
-import type { Env, Hono } from 'hono'
+import type { Env, Hono, MiddlewareHandler } from 'hono'
 import { compress } from 'hono/compress'
 
 /** Scripts, styles, media and sockets of this origin only; styles may be inline (the editor sets them at run time). */
@@ -31,7 +31,7 @@ export function findConsoleDir(): string | undefined {
 
 /** Serves the console from `dir` on `app`; without a built console, `/` says how to build it. */
 export function mountConsole<E extends Env>(app: Hono<E>, dir: string | undefined): void {
-  const secure = async (c: Parameters<Parameters<Hono['use']>[1]>[0], next: () => Promise<void>) => {
+  const secure: MiddlewareHandler = async (c, next) => {
     await next()
     c.header('Content-Security-Policy', CONSOLE_CSP)
     c.header('X-Content-Type-Options', 'nosniff')

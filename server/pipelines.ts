@@ -3,7 +3,7 @@ import { readdir, readFile, stat } from 'node:fs/promises'
 import path from 'node:path'
 import { loadPipeline } from '../engine/dsl/load.ts'
 import type { Pipeline } from '../engine/dsl/pipeline.ts'
-import { WeftError } from '../engine/errors.ts'
+import { WeftError, type Diagnostic } from '../engine/errors.ts'
 
 const NAME = /^[A-Za-z0-9][\w-]*$/
 
@@ -19,11 +19,7 @@ export class PipelineCatalog {
 
   /** The YAML text of the pipeline called `name` (valid or not); PIPELINE_NOT_FOUND when there is no such file. */
   async source(name: string): Promise<string> {
-    if (!NAME.test(name)) throw new WeftError('PIPELINE_NOT_FOUND', `"${name}" is not a pipeline name`, { retryable: false })
-    const file = path.join(this.dir, `${name}.yaml`)
-    const info = await stat(file).catch(() => undefined)
-    if (!info?.isFile()) throw new WeftError('PIPELINE_NOT_FOUND', `no pipeline "${name}"`, { retryable: false })
-    return readFile(file, 'utf8')
+    return readFile((await this.#locate(name)).file, 'utf8')
   }
 
   /**
@@ -34,25 +30,33 @@ export class PipelineCatalog {
   async ofFile(file: string): Promise<Pipeline | undefined> {
     const info = await stat(file).catch(() => undefined)
     if (!info?.isFile()) return undefined
-    const hit = this.#cache.get(file)
-    if (hit && hit.mtimeMs === info.mtimeMs) return hit.pipeline
     const inside = path.dirname(path.resolve(file)) === this.dir
-    const { pipeline } = await loadPipeline(file, inside ? {} : { plugins: false })
-    if (pipeline) this.#cache.set(file, { mtimeMs: info.mtimeMs, pipeline })
-    return pipeline
+    return (await this.#load(file, info.mtimeMs, inside ? {} : { plugins: false })).pipeline
   }
 
   /** The pipeline called `name`; PIPELINE_NOT_FOUND, or PIPELINE_INVALID listing its diagnostics. */
   async get(name: string): Promise<Pipeline> {
+    const { file, mtimeMs } = await this.#locate(name)
+    const { pipeline, diagnostics } = await this.#load(file, mtimeMs, {})
+    if (!pipeline) throw new WeftError('PIPELINE_INVALID', `pipeline "${name}" does not validate`, { retryable: false, details: { diagnostics } })
+    return pipeline
+  }
+
+  /** The file of the pipeline called `name`; PIPELINE_NOT_FOUND (naming the pipelines there are) when there is none. */
+  async #locate(name: string): Promise<{ file: string; mtimeMs: number }> {
     if (!NAME.test(name)) throw new WeftError('PIPELINE_NOT_FOUND', `"${name}" is not a pipeline name`, { retryable: false })
     const file = path.join(this.dir, `${name}.yaml`)
     const info = await stat(file).catch(() => undefined)
     if (!info?.isFile()) throw new WeftError('PIPELINE_NOT_FOUND', `no pipeline "${name}"`, { retryable: false, details: { available: await this.names() } })
+    return { file, mtimeMs: info.mtimeMs }
+  }
+
+  /** `file` loaded, or from the cache while its mtime is the one it was loaded at; only valid pipelines are kept. */
+  async #load(file: string, mtimeMs: number, opts: { plugins?: false }): Promise<{ pipeline?: Pipeline; diagnostics: Diagnostic[] }> {
     const hit = this.#cache.get(file)
-    if (hit && hit.mtimeMs === info.mtimeMs) return hit.pipeline
-    const { pipeline, diagnostics } = await loadPipeline(file)
-    if (!pipeline) throw new WeftError('PIPELINE_INVALID', `pipeline "${name}" does not validate`, { retryable: false, details: { diagnostics } })
-    this.#cache.set(file, { mtimeMs: info.mtimeMs, pipeline })
-    return pipeline
+    if (hit && hit.mtimeMs === mtimeMs) return { pipeline: hit.pipeline, diagnostics: [] }
+    const { pipeline, diagnostics } = await loadPipeline(file, opts)
+    if (pipeline) this.#cache.set(file, { mtimeMs, pipeline })
+    return pipeline ? { pipeline, diagnostics } : { diagnostics }
   }
 }

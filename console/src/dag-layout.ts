@@ -1,15 +1,10 @@
 // The pipeline's DAG placed for drawing: dagre ranks and orders the nodes, this turns its answer into boxes and
 // edge paths. Pure (no DOM), so it is tested on its own.
 import dagre from '@dagrejs/dagre'
+import type { GraphNode } from '../../server/pipeline-graph.ts'
 
 /** A pipeline node as `GET /api/v2/generations/:id/graph` gives it. */
-export interface GraphNode {
-  id: string
-  type: string
-  needs: string[]
-  stage?: string
-  description?: string
-}
+export type { GraphNode }
 
 export interface PlacedNode {
   id: string

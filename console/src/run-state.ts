@@ -1,42 +1,12 @@
 // What the run view shows, folded from a generation's record and its event frames: a pure reducer, no DOM.
-export type RunStatus = 'pending' | 'running' | 'awaiting_approval' | 'completed' | 'failed' | 'cancelled'
-export type NodeStatus = 'pending' | 'running' | 'waiting' | 'succeeded' | 'failed' | 'skipped' | 'cancelled'
-export type DecisionKind = 'approve' | 'reject' | 'revise'
+import type { Decision, NodeStatus, RunRecord, RunStatus } from '../../engine/ports.ts'
+import type { ErrorInfo } from '../../engine/errors.ts'
 
-export interface ErrorInfo {
-  code: string
-  message: string
-}
+export type { ErrorInfo, NodeStatus, RunStatus }
+export type DecisionKind = Decision['decision']
 
-/** A generation as `GET /api/v2/generations/:id` answers it (the fields the console reads). */
-export interface GenerationRecord {
-  id: string
-  session_id: string
-  pipeline: { name: string; version: string | number; file: string }
-  status: RunStatus
-  interactive: boolean
-  inputs: Record<string, unknown>
-  config: Record<string, unknown>
-  outputs: Record<string, unknown> | null
-  error: ErrorInfo | null
-  current_stage: string | null
-  created_at: string
-  started_at: string | null
-  finished_at: string | null
-  nodes: Record<string, {
-    id: string
-    type: string
-    status: NodeStatus
-    attempts: number
-    started_at: string | null
-    finished_at: string | null
-    duration_ms: number | null
-    output: unknown
-    error: ErrorInfo | null
-    skip_reason?: string
-    stage?: string
-  }>
-}
+/** A generation as `GET /api/v2/generations/:id` answers it: the run record and its session. */
+export type GenerationRecord = RunRecord & { session_id: string }
 
 /** A frame of the WebSocket (`server/ws-messages.ts`): events have a `seq`; a re-announced gate has `seq: null`. */
 export interface EventFrame {
