@@ -16,6 +16,7 @@ import { createProgressSink } from './progress.ts'
 import { parseDuration } from '../engine/duration.ts'
 import { EXIT } from './exit.ts'
 import { NEEDS_A_PERSON } from '../engine/adapters/sqlite-errors.ts'
+import { cacheSettingsFromEnv, withNodeCache, type CacheSettings, type CachedExecution } from '../engine/cache/settings.ts'
 
 
 
@@ -28,6 +29,10 @@ export interface DriveOptions {
   interactive?: boolean
   /** Approval gates wait for their decision in this JSON or YAML file instead of deciding by their `auto` policy. */
   decisions?: string
+  /** false: the run neither reads nor writes the node cache (`--no-cache`). */
+  cache?: boolean
+  /** Nodes executed again whatever the cache holds (`weft rerun --from`). */
+  refresh?: readonly string[]
 }
 
 /** This process, as the owner of the runs it drives. */
@@ -40,7 +45,7 @@ export function leaseTtlMs(env: Record<string, string | undefined> = process.env
 }
 
 /** Runs (or resumes) and reports; resolves to the exit code. The store stays open (the caller closes it). */
-export async function drive(pipeline: Pipeline, store: RunStore, run: Pick<RunOptions, 'inputs' | 'config' | 'resume'>, o: DriveOptions): Promise<number> {
+export async function drive(pipeline: Pipeline, store: RunStore, run: Pick<RunOptions, 'inputs' | 'config' | 'resume' | 'rerun' | 'runId'>, o: DriveOptions): Promise<number> {
   if (o.concurrency !== undefined) pipeline.concurrency = o.concurrency
   // a run started with --decisions is recorded as interactive (its gates ask), like one started with --interactive
   const interactive = o.decisions !== undefined || (o.interactive ?? run.resume?.record.interactive ?? false)
@@ -49,18 +54,30 @@ export async function drive(pipeline: Pipeline, store: RunStore, run: Pick<RunOp
     return EXIT.invalid
   }
   let settings: ProviderSettings
+  let cacheSettings: CacheSettings
   try {
     settings = providerSettingsFromEnv()
+    cacheSettings = cacheSettingsFromEnv(weftDataDir())
   } catch (err) {
     process.stderr.write(`error: ${(err as Error).message}\n`)
     return EXIT.invalid
   }
-  const executor: NodeExecutor = o.executor === 'inline'
-    ? new InlineExecutor(await createProviders(settings))
-    : new PiscinaExecutor({ typescript: pipeline.plugins.some(isTypeScriptFile), providers: settings })
-  const cancel = new AbortController()
   const sink = o.json ? undefined : createProgressSink(pipeline, process.stderr.isTTY ? process.stderr : undefined)
   const note = (message: string) => (sink ? sink.note(message) : process.stderr.write(message + '\n'))
+  const inner: NodeExecutor = o.executor === 'inline'
+    ? new InlineExecutor(await createProviders(settings))
+    : new PiscinaExecutor({ typescript: pipeline.plugins.some(isTypeScriptFile), providers: settings })
+  let cached: CachedExecution
+  try {
+    cached = withNodeCache(inner, cacheSettings, settings, { off: o.cache === false, ...(o.refresh ? { refresh: o.refresh } : {}), onProblem: (m) => note(`cache: ${m}`) })
+  } catch (err) {
+    sink?.close()
+    await inner.close()
+    process.stderr.write(`${(err as { code?: string }).code ?? 'error'}: ${(err as Error).message}\n`)
+    return EXIT.invalid
+  }
+  const { executor } = cached
+  const cancel = new AbortController()
   const decisions: DecisionSource = o.decisions !== undefined ? new FileDecisions(path.resolve(o.decisions), { onProblem: (m) => note(`decisions: ${m} (gates wait for a fix)`) })
     : interactive ? new TtyDecisions({ pause: () => sink?.pause(), resume: () => sink?.resume() })
     : new AutoApprove()
@@ -79,6 +96,7 @@ export async function drive(pipeline: Pipeline, store: RunStore, run: Pick<RunOp
       pipeline,
       ...run,
       executor,
+      cache: cached.policy,
       store,
       decisions,
       interactive,

@@ -9,6 +9,8 @@ const graphCommand: typeof import('./graph.ts').graphCommand = async (...a) => (
 const runsCommand: typeof import('./runs.ts').runsCommand = async (...a) => (await import('./runs.ts')).runsCommand(...a)
 const showCommand: typeof import('./runs.ts').showCommand = async (...a) => (await import('./runs.ts')).showCommand(...a)
 const resumeCommand: typeof import('./resume.ts').resumeCommand = async (...a) => (await import('./resume.ts')).resumeCommand(...a)
+const rerunCommand: typeof import('./rerun.ts').rerunCommand = async (...a) => (await import('./rerun.ts')).rerunCommand(...a)
+const cacheCommand: typeof import('./cache.ts').cacheCommand = async (...a) => (await import('./cache.ts')).cacheCommand(...a)
 const workerCommand: typeof import('./worker.ts').workerCommand = async (...a) => (await import('./worker.ts')).workerCommand(...a)
 const serveCommand: typeof import('./serve.ts').serveCommand = async (...a) => (await import('./serve.ts')).serveCommand(...a)
 
@@ -42,6 +44,7 @@ function withDriveOptions(cmd: Command): Command {
     .addOption(new Option('--executor <kind>', 'where node work runs').choices(['workers', 'inline']).default('workers'))
     .option('--interactive', 'approval gates ask on this terminal (approve, edit in $EDITOR, revise with feedback, reject)')
     .addOption(new Option('--decisions <file>', 'approval gates wait for their decision in this JSON or YAML file, read again while they wait: { <gate>: approve | reject | { decision, feedback, edits, by } }, or a list with one per revision').conflicts('interactive'))
+    .option('--no-cache', 'execute every node: neither take results from the node cache nor store them')
 }
 
 /** Parses argv and runs the command; resolves to the process exit code. */
@@ -110,6 +113,30 @@ export async function main(argv: string[]): Promise<number> {
     .argument('<id>', 'run id'))
     .action(async (id: string, o) => {
       code = await resumeCommand(id, o)
+    })
+
+  withDriveOptions(program
+    .command('rerun')
+    .description('a new run of a recorded run\'s pipeline file with its inputs and config: with --from, outputs upstream of the node are kept and the node and everything downstream execute again; without it, the cache decides (same exit codes as run)')
+    .argument('<id>', 'run id')
+    .option('--from <node>', 'execute this node and everything downstream of it again, bypassing the cache')
+    .option('-s, --set <path=value>', 'override a config value of the recorded run (repeatable)', collect, []))
+    .action(async (id: string, o) => {
+      code = await rerunCommand(id, o)
+    })
+
+  const cache = program.command('cache').description('the node cache: results of earlier node executions, reused when the same inputs come again')
+  cache.command('ls').description('list cached results, most recently used first').option('--json', 'print them as JSON')
+    .action(async (o: { json?: boolean }) => {
+      code = await cacheCommand('ls', o)
+    })
+  cache.command('prune').description('remove cached results not used for a while').option('--older-than <duration>', 'not used for this long, e.g. 30d or 12h', '30d')
+    .action(async (o: { olderThan: string }) => {
+      code = await cacheCommand('prune', o)
+    })
+  cache.command('clear').description('remove every cached result')
+    .action(async () => {
+      code = await cacheCommand('clear', {})
     })
 
   program

@@ -1,7 +1,7 @@
 // Run progress for humans: a live table on a TTY (log-update), one plain line per event otherwise.
 import { createLogUpdate } from 'log-update'
 import type { Pipeline } from '../engine/dsl/pipeline.ts'
-import type { EventSink, NodeStatus, RunEvent, RunRecord } from '../engine/ports.ts'
+import type { CacheNote, EventSink, NodeStatus, RunEvent, RunRecord } from '../engine/ports.ts'
 import { formatDuration } from '../engine/duration.ts'
 
 export interface ProgressSink extends EventSink {
@@ -142,7 +142,10 @@ function describePayload(e: RunEvent): string {
     case 'node.started': return ` (${String(p.type)})`
     case 'node.progress': return ` ${progressText(p)}`
     case 'node.retrying': return ` attempt ${String(p.attempt)} failed (${(p.error as { code: string }).code}); retrying in ${String(p.delay_ms)} ms`
-    case 'node.completed': return ` in ${formatDuration(Number(p.duration_ms ?? 0))}`
+    case 'node.completed': {
+      const from = (p.cache as CacheNote | undefined)?.from
+      return from ? ` from the cache (run ${from.run.slice(0, 8)})` : ` in ${formatDuration(Number(p.duration_ms ?? 0))}`
+    }
     case 'node.failed': case 'node.cancelled': return ` ${(p.error as { code: string; message: string } | undefined)?.code ?? ''}: ${(p.error as { message: string } | undefined)?.message ?? ''}`
     case 'node.skipped': return ` (${String(p.reason)})`
     case 'stage.changed': return ` ${String(p.stage)}`
@@ -157,7 +160,8 @@ function summaryText(r: RunRecord): string {
   const nodes = Object.values(r.nodes)
   const count = (s: NodeStatus) => nodes.filter((n) => n.status === s).length
   const took = r.finished_at && r.started_at ? formatDuration(Date.parse(r.finished_at) - Date.parse(r.started_at)) : ''
-  const lines = [`run ${r.id} ${r.status} in ${took}: ${count('succeeded')} succeeded, ${count('failed')} failed, ${count('skipped')} skipped, ${count('cancelled')} cancelled`]
+  const hits = nodes.filter((n) => n.cache?.hit).length
+  const lines = [`run ${r.id} ${r.status} in ${took}: ${count('succeeded')} succeeded${hits ? ` (${hits} from the cache)` : ''}, ${count('failed')} failed, ${count('skipped')} skipped, ${count('cancelled')} cancelled`]
   if (r.error) lines.push(`  ${r.error.code}: ${r.error.message}`)
   if (r.outputs && Object.keys(r.outputs).length) {
     for (const [k, v] of Object.entries(r.outputs)) {

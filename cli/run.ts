@@ -61,7 +61,7 @@ export async function runCommand(file: string, o: RunCommandOptions): Promise<nu
   return withStore(o.store, (store) => drive(pipeline, store, { inputs: inputs.inputs, config: config.config }, o))
 }
 
-function splitPair(pair: string): [string | undefined, string | undefined] {
+export function splitPair(pair: string): [string | undefined, string | undefined] {
   const i = pair.indexOf('=')
   if (i <= 0) return [undefined, undefined]
   return [pair.slice(0, i).trim(), pair.slice(i + 1)]

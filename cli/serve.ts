@@ -89,9 +89,10 @@ export async function serveCommand(o: ServeCommandOptions, env: Env = process.en
       const { startFleetWorker } = await import('../engine/fleet/worker.ts')
       const { PiscinaExecutor } = await import('../engine/adapters/piscina-executor.ts')
       const { heartbeatTtlMs } = await import('./worker.ts')
-      const executor = new PiscinaExecutor({ providers, nice: 10 })
+      const { cacheSettingsFromEnv, withNodeCache } = await import('../engine/cache/settings.ts')
+      const { executor, policy } = withNodeCache(new PiscinaExecutor({ providers, nice: 10 }), cacheSettingsFromEnv(weftDataDir(env), env), providers)
       loopExecutor = executor
-      loops = await startFleetWorker({ connectionString: opened.url, fleet: opened.fleet, executor, concurrency: workers * 10, heartbeatTtlMs: heartbeatTtlMs(env), log: (m) => process.stderr.write(`${m}\n`) })
+      loops = await startFleetWorker({ connectionString: opened.url, fleet: opened.fleet, executor, cache: policy, concurrency: workers * 10, heartbeatTtlMs: heartbeatTtlMs(env), log: (m) => process.stderr.write(`${m}\n`) })
     }
     const running = await startServer({ ...settings, service, port: o.port, host: o.host })
     // resumed only once the server listens: a start that fails must leave interrupted runs as they are

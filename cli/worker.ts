@@ -7,6 +7,8 @@ import { parseDuration } from '../engine/duration.ts'
 import type { NodeExecutor } from '../engine/ports.ts'
 import { startFleetWorker } from '../engine/fleet/worker.ts'
 import { EXIT } from './exit.ts'
+import { weftDataDir } from '../engine/adapters/open-store.ts'
+import { cacheSettingsFromEnv, withNodeCache } from '../engine/cache/settings.ts'
 
 /** How long a worker's claim outlives its silence: `WEFT_HEARTBEAT_TTL` (e.g. `10s`), default 30 s. */
 export function heartbeatTtlMs(env: Record<string, string | undefined> = process.env): number {
@@ -21,10 +23,12 @@ export async function workerCommand(o: { concurrency: number; executor: 'workers
     return EXIT.invalid
   }
   const settings = providerSettingsFromEnv()
-  const executor: NodeExecutor = o.executor === 'inline' ? new InlineExecutor(await createProviders(settings)) : new PiscinaExecutor({ typescript: true, providers: settings })
+  const inner: NodeExecutor = o.executor === 'inline' ? new InlineExecutor(await createProviders(settings)) : new PiscinaExecutor({ typescript: true, providers: settings })
+  // the node cache is this machine's: workers on one machine share it
+  const { executor, policy } = withNodeCache(inner, cacheSettingsFromEnv(weftDataDir()), settings, { onProblem: (m) => process.stderr.write(`cache: ${m}\n`) })
   const opened = await openFleet(url)
   const worker = await startFleetWorker({
-    connectionString: url, fleet: opened.fleet, executor, concurrency: o.concurrency, heartbeatTtlMs: heartbeatTtlMs(),
+    connectionString: url, fleet: opened.fleet, executor, cache: policy, concurrency: o.concurrency, heartbeatTtlMs: heartbeatTtlMs(),
     log: (m) => process.stderr.write(`${m}\n`),
   })
   process.stderr.write(`worker ${worker.id} ready (concurrency ${o.concurrency})\n`)

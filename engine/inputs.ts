@@ -38,11 +38,11 @@ export function resolveRunInputs(pipeline: Pipeline, given: Record<string, unkno
 }
 
 /**
- * Applies `--set path=value` overrides to the config defaults. The path must exist (a leading `config.`
+ * Applies `--set path=value` overrides to the config defaults (or to `base`, a recorded run's config). The path must exist (a leading `config.`
  * is optional); the value is read as a YAML scalar and must keep the default's type.
  */
-export function resolveConfig(pipeline: Pipeline, sets: ReadonlyArray<{ path: string; value: string | unknown }>): { config: Record<string, unknown>; diagnostics: Diagnostic[] } {
-  const config = structuredClone(pipeline.config)
+export function resolveConfig(pipeline: Pipeline, sets: ReadonlyArray<{ path: string; value: string | unknown }>, base: Record<string, unknown> = pipeline.config): { config: Record<string, unknown>; diagnostics: Diagnostic[] } {
+  const config = structuredClone(base)
   const diagnostics: Diagnostic[] = []
   for (const { path, value } of sets) {
     let segs = path.split('.').filter(Boolean)

@@ -95,6 +95,11 @@ export interface NodeDefinition<C = any, O = any> {
   child?: ChildTemplate
   /** `worker` (default): runs on a worker thread. `control`: runs in the run loop with a ControlContext. */
   runs?: 'worker' | 'control'
+  /**
+   * Results may be reused from the node cache: the output depends only on the config, the prompt files and files it
+   * names, and the providers (no clock, no randomness without a seed, no other outside state). Default false.
+   */
+  cache?: boolean
   /** Static checks beyond the schema, run by `weft validate` on the raw fields (expressions unevaluated). */
   check?(fields: Record<string, unknown>, env: CheckEnv): CheckProblem[]
   /** Fields whose literal value names another node (an approval's `gate`): checked to exist, and made dependencies. */
@@ -135,6 +140,7 @@ export function defineNode<CS extends SchemaLike | undefined = undefined, OS ext
   deferred?: readonly string[]
   child?: ChildTemplate
   runs?: 'worker'
+  cache?: boolean
   check?(fields: Record<string, unknown>, env: CheckEnv): CheckProblem[]
   execute(ctx: NodeContext<InferSchema<CS, Record<string, unknown>>>): InferSchema<OS, unknown> | Promise<InferSchema<OS, unknown>>
 }): NodeDefinition
@@ -164,6 +170,7 @@ export function checkDefinition(def: unknown): string | undefined {
     const s = d[k]
     if (s !== undefined && !(s && typeof s === 'object' && '~standard' in s)) return `\`${k}\` must be a Standard Schema (e.g. a valibot schema) when given`
   }
+  if (d.cache !== undefined && typeof d.cache !== 'boolean') return '`cache` must be true or false when given'
   if (d.runs !== undefined && d.runs !== 'worker') return 'plugin node types run on workers (`runs` must be omitted)'
   return undefined
 }

@@ -19,6 +19,8 @@ export interface NodeRecord {
   /** Why a node was skipped (`when` was false, a dependency did not succeed, the run stopped). */
   skip_reason?: string
   stage?: string
+  /** Set when the node cache took part: a hit says which run computed the output. */
+  cache?: CacheNote
 }
 
 /** A run: its identity, inputs, resolved config, status and per-node states. */
@@ -137,6 +139,21 @@ export interface NodeTask {
   prompts: string[]
   /** Set when an approval gate sent the node back with feedback. */
   revision?: Revision
+  /** Whether this attempt reads and writes the node cache (absent: off). */
+  cache?: CacheMode
+}
+
+/**
+ * `use`: a stored result with the same key is taken instead of executing, and a new result is stored. `refresh`:
+ * executes whatever is stored (a re-roll), then stores the new result. `off`: neither reads nor writes.
+ */
+export type CacheMode = 'use' | 'refresh' | 'off'
+
+/** How the node cache took part in a result: its key, and for a hit, which run and node computed it. */
+export interface CacheNote {
+  key: string
+  hit: boolean
+  from?: { run: string; node: string }
 }
 
 /** A re-run of a gated node asked for by a reviewer: what to change, and the value under review. */
@@ -147,7 +164,7 @@ export interface Revision {
   previous: unknown
 }
 
-export type TaskOutcome = { ok: true; output: unknown } | { ok: false; error: ErrorInfo }
+export type TaskOutcome = { ok: true; output: unknown; cache?: CacheNote } | { ok: false; error: ErrorInfo }
 
 /** Runs node attempts (inline, or on worker threads). Never rejects for a node's own error. */
 export interface NodeExecutor {

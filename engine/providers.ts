@@ -4,6 +4,7 @@ import { WeftError } from './errors.ts'
 import type { Providers } from './node-def.ts'
 import type { MediaProvider, MediaRequest, MediaResult } from './ports.ts'
 import { parseDuration } from './duration.ts'
+import { ffmpegPath } from './media/ffmpeg.ts'
 
 export type ModelSettings =
   | { kind: 'offline' }
@@ -122,4 +123,17 @@ export class RoutedMedia implements MediaProvider {
   render(req: MediaRequest, opts: { signal: AbortSignal; idempotencyKey: string }): Promise<MediaResult> {
     return (req.kind === 'stitch' ? this.stitch : this.generate).render(req, opts)
   }
+}
+
+/** The providers as the node cache's key sees them: kinds, endpoints and models, never a secret. */
+export function providerIdentity(s: ProviderSettings): string {
+  const model = s.model.kind === 'offline' ? 'offline' : `openai:${s.model.baseUrl}:${s.model.model}`
+  // the local encoder is part of what makes a file: another ffmpeg may write other bytes
+  const media = s.media.kind === 'local' ? `local:${s.media.ffmpeg ?? ffmpegPath()}` : `replicate:${s.media.baseUrl ?? ''}:${s.media.imageModel}:${s.media.videoModel}`
+  return `model=${model};media=${media}`
+}
+
+/** Whether the same request always gives the same result: true for the offline model with local ffmpeg media. */
+export function deterministicProviders(s: ProviderSettings): boolean {
+  return s.model.kind === 'offline' && s.media.kind === 'local'
 }

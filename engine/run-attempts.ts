@@ -2,22 +2,26 @@
 import type { RetrySpec } from './dsl/pipeline.ts'
 import type { Progress } from './node-def.ts'
 import type { Revision, TaskOutcome } from './ports.ts'
+import { cacheMode } from './cache/policy.ts'
 import { toErrorInfo, WeftError } from './errors.ts'
 import { backoffDelay } from './plan.ts'
 import { sleep } from './clock.ts'
 import type { NodeState, Run } from './run-loop.ts'
 
-/** state, task id, type, module, config, retry, timeout, pool, progress, attempt counter, parent signal. */
+/** state, task id, type, module, config, retry, timeout, pool, progress, attempt counter, parent signal, extras. */
 export type AttemptArgs = [
   state: NodeState, taskId: string, type: string, module: string, config: unknown, retry: RetrySpec, timeoutMs: number | undefined,
-  pool: string | undefined, onProgress: (p: Progress) => void, onAttempt: (n: number) => void, parentSignal?: AbortSignal, revision?: Revision,
+  pool: string | undefined, onProgress: (p: Progress) => void, onAttempt: (n: number) => void, parentSignal?: AbortSignal,
+  extra?: { revision?: Revision | undefined; cache?: boolean | undefined; cacheable?: boolean | undefined },
 ]
 
 /**
  * Runs attempts of one task until success, a non-retryable error, the attempts run out, or the run
  * (or the parent fan-out) stops. The caller holds a slot of `pool`; it is given back during backoff.
  */
-export async function runAttempts(run: Run, ...[state, taskId, type, module, config, retry, timeoutMs, pool, onProgress, onAttempt, parentSignal, revision]: AttemptArgs): Promise<TaskOutcome> {
+export async function runAttempts(run: Run, ...[state, taskId, type, module, config, retry, timeoutMs, pool, onProgress, onAttempt, parentSignal, extra]: AttemptArgs): Promise<TaskOutcome> {
+  const revision = extra?.revision
+  const cache = cacheMode(run.opts.cache, state.spec.id, extra?.cache, config, extra?.cacheable)
   let last: TaskOutcome = { ok: false, error: { code: 'NODE_FAILED', message: 'node did not run' } }
   for (let attempt = 1; attempt <= retry.attempts; attempt++) {
     onAttempt(attempt)
@@ -46,6 +50,7 @@ export async function runAttempts(run: Run, ...[state, taskId, type, module, con
         workDir: run.workDir,
         prompts: run.opts.pipeline.promptDirs,
         ...(revision ? { revision } : {}),
+        ...(cache !== 'off' ? { cache } : {}),
       }, { signal: ac.signal, onProgress })
     } finally {
       if (own) {

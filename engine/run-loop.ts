@@ -4,7 +4,7 @@ import { setMaxListeners } from 'node:events'
 import path from 'node:path'
 import type { Pipeline, NodeSpec } from './dsl/pipeline.ts'
 import type { Progress } from './node-def.ts'
-import type { DecisionSource, EventSink, NodeExecutor, NodeRecord, NodeStatus, RunEvent, RunEventType, RunRecord, RunStatus, RunStore, StoreWrite, TaskOutcome } from './ports.ts'
+import type { CacheNote, DecisionSource, EventSink, NodeExecutor, NodeRecord, NodeStatus, RunEvent, RunEventType, RunRecord, RunStatus, RunStore, StoreWrite, TaskOutcome } from './ports.ts'
 import { renderTemplate, toCel, type Template } from './expressions.ts'
 import { toErrorInfo, WeftError, type ErrorInfo } from './errors.ts'
 import { admit, isTerminal, readiness } from './plan.ts'
@@ -16,6 +16,7 @@ import { runControl } from './run-control.ts'
 import { buildGraph } from './graph.ts'
 import { FLEET_OWNER } from './fleet/queue.ts'
 import { topologicalSort } from 'graphology-dag'
+import type { RunCachePolicy } from './cache/policy.ts'
 
 export interface RunOptions {
   pipeline: Pipeline
@@ -55,6 +56,13 @@ export interface RunOptions {
    * second process cannot drive it at the same time, and a crashed owner's lease runs out.
    */
   lease?: { owner: string; ttlMs?: number }
+  /**
+   * A re-run of another run: these nodes' records (their outputs already moved into this run's folder) are kept and
+   * not executed, like a resume's; a node is kept only with everything it needs. `of` is the run re-run.
+   */
+  rerun?: { of: string; kept: Record<string, NodeRecord> }
+  /** Which nodes read and write the node cache (absent: none; the executor must be a caching one for it to matter). */
+  cache?: RunCachePolicy
   /** How long writes nobody waits on (a node's start, progress) may wait to join the next durable one (ms, default 20). */
   lingerMs?: number
 }
@@ -174,7 +182,7 @@ export class Run {
     const graph = buildGraph(opts.pipeline)
     for (const state of this.nodes.values()) graph.forEachOutNeighbor(state.spec.id, (id) => state.dependents.push(this.nodes.get(id)!))
     this.unfinished = this.nodes.size
-    const earlier = opts.resume?.record.nodes
+    const earlier = opts.resume?.record.nodes ?? opts.rerun?.kept
     if (earlier) {
       // a node is kept only if everything it needs is kept too: its output was computed from theirs
       const keep = new Set([...this.nodes.values()].filter((st) => keptFromEarlier(earlier[st.spec.id], st.spec)).map((st) => st.spec.id))
@@ -236,7 +244,7 @@ export class Run {
     } else {
       // the store keeps what it is given: hand it a snapshot of the nodes, which go on changing here
       const created: RunRecord = { ...run, nodes: Object.fromEntries([...this.nodes.values()].map((s) => [s.spec.id, { ...s.record }])) }
-      await this.record([{ kind: 'run.create', run: created }, this.event('run.started', undefined, { pipeline: pipeline.name, nodes: this.nodes.size })])
+      await this.record([{ kind: 'run.create', run: created }, this.event('run.started', undefined, { pipeline: pipeline.name, nodes: this.nodes.size, ...(this.opts.rerun ? { rerun_of: this.opts.rerun.of, kept: this.kept } : {}) })])
     }
     // a new run is leased once it exists
     if (!earlier && lease) await claimLease(this.opts.store, this.id, lease.owner, ttl, this.clock)
@@ -418,7 +426,7 @@ export class Run {
     const outcome = await this.attempts(state, spec.id, spec.type, spec.module, config, spec.retry, timeoutMs, spec.pool, (p) => this.progress(spec.id, p), (n) => {
       state.record.attempts = n
       this.nodeScope[spec.id]!.attempts = BigInt(n)
-    })
+    }, undefined, { cache: spec.cache, cacheable: spec.def.cache })
     this.release(spec.pool)
     this.settle(state, outcome)
   }
@@ -443,13 +451,13 @@ export class Run {
 
   /** Records a node's end, then unblocks its dependents once the record is committed. */
   settle(state: NodeState, outcome: TaskOutcome): void {
-    if (outcome.ok) return this.finish(state, 'succeeded', { output: outcome.output })
+    if (outcome.ok) return this.finish(state, 'succeeded', { output: outcome.output, ...(outcome.cache ? { cache: outcome.cache } : {}) })
     // work the run itself aborted (fail-fast, cancellation) ends as cancelled, not failed
     if (this.status !== 'running' && outcome.error.code === 'CANCELLED') return this.finish(state, 'cancelled', { error: outcome.error })
     this.finish(state, 'failed', { error: outcome.error })
   }
 
-  finish(state: NodeState, status: NodeStatus, how: { output?: unknown; error?: ErrorInfo; reason?: string }): void {
+  finish(state: NodeState, status: NodeStatus, how: { output?: unknown; error?: ErrorInfo; reason?: string; cache?: CacheNote }): void {
     const r = state.record
     r.status = status
     const now = this.clock.now()
@@ -458,6 +466,7 @@ export class Run {
     if (how.output !== undefined) r.output = how.output
     if (how.error) r.error = { code: how.error.code, message: how.error.message, ...(how.error.details !== undefined ? { details: how.error.details } : {}) }
     if (how.reason) r.skip_reason = how.reason
+    if (how.cache) r.cache = how.cache
     const scope = this.nodeScope[r.id]!
     scope.status = status
     lazyOutput(scope, how.output)
@@ -466,6 +475,7 @@ export class Run {
     const payload: Record<string, unknown> = { status, attempts: r.attempts, duration_ms: r.duration_ms }
     if (r.error) payload.error = r.error
     if (how.reason) payload.reason = how.reason
+    if (how.cache) payload.cache = how.cache
     const writes: StoreWrite[] = [{ kind: 'node.update', runId: this.id, node: { ...r } }, this.event(type, r.id, payload, r.finished_at)]
     if (status === 'failed' && !state.spec.continueOnError && this.status === 'running') {
       this.failure = { code: r.error!.code, message: `node "${r.id}" failed: ${r.error!.message}`, details: { node: r.id } }

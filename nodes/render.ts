@@ -1,6 +1,6 @@
 // render: media through the media provider — a reference image, a scene's video clip (scored, and re-rendered
 // once when it scores below the acceptable threshold), or the stitched final video.
-import { copyFile, mkdir, open } from 'node:fs/promises'
+import { copyFile, mkdir, open, rm } from 'node:fs/promises'
 import path from 'node:path'
 import * as v from 'valibot'
 import { defineNode, type NodeContext } from '../engine/node-def.ts'
@@ -65,6 +65,7 @@ type RenderConfig = v.InferOutput<typeof RenderConfigSchema>
 
 export const renderNode = defineNode({
   type: 'render',
+  cache: true,
   description: 'Renders media with the media provider: `kind: image | video | stitch`.',
   config: RenderConfigSchema,
   output: v.object({
@@ -133,6 +134,8 @@ async function render(ctx: NodeContext, req: MediaRequest): Promise<MediaResult>
   const media = ctx.providers.media
   if (!media) throw new WeftError('NO_MEDIA_PROVIDER', `node "${ctx.node.id}" renders media but this run has no media provider`, { retryable: false })
   ctx.emit({ message: `rendering ${req.kind} ${path.basename(req.out)}` })
+  // a file already there may be shared with other runs (the node cache links files): write a new one, never into it
+  await rm(req.out, { force: true })
   return media.render(req, { signal: ctx.signal, idempotencyKey: `${ctx.idempotencyKey}:${req.kind}:${'seed' in req ? (req.seed ?? 0) : 0}` })
 }
 
@@ -153,6 +156,7 @@ async function renderScored(ctx: NodeContext, req: Extract<MediaRequest, { kind:
   }
   const kept = best!
   if (kept.result.path !== req.out) {
+    await rm(req.out, { force: true })
     await copyFile(kept.result.path, req.out)
     kept.result = { ...kept.result, path: req.out }
   }
@@ -180,6 +184,7 @@ async function importAsset(asset: string, out: string, width: number, height: nu
   const ext = imageType(head)
   if (!ext) throw new WeftError('ASSET_UNREADABLE', `brand asset ${asset} is not a PNG, JPEG or WebP image`, { retryable: false })
   const dest = out.replace(/(\.[^./]+)?$/, `.${ext}`)
+  await rm(dest, { force: true })
   await copyFile(src, dest)
   return { path: dest, kind: 'image', width, height, source: 'asset' }
 }

@@ -14,8 +14,8 @@ import { DOCS_CSP, renderDocsPage } from './docs-page.ts'
 import { errorResponse, HTTP_CODES, serviceErrorResponse, serviceIssues, valibotIssues } from './errors.ts'
 import { openApiDocument } from './openapi.ts'
 import { DEFAULT_RATE_LIMIT, rateLimit, TOKEN_RATE_LIMIT, VALIDATE_RATE_LIMIT, type RateLimit } from './rate-limit.ts'
-import { DecisionSchema, GenerationRequestSchema, ListQuerySchema, SessionIdSchema, toStartGeneration, ValidateBodySchema } from './schemas.ts'
-import type { GenerationService } from './service.ts'
+import { DecisionSchema, flatConfig, GenerationRequestSchema, ListQuerySchema, RerunRequestSchema, SessionIdSchema, toStartGeneration, ValidateBodySchema } from './schemas.ts'
+import type { GenerationService, Started } from './service.ts'
 import { MAX_UPLOAD_BYTES, UPLOAD_MEDIA_TYPES } from './uploads.ts'
 
 /** Issues WebSocket tokens for a session (`createTokens()` in server/tokens.ts has this shape). */
@@ -151,9 +151,8 @@ export function createApp(service: GenerationService, opts: AppOptions): Hono<En
   // uploads may be as big as a fetched asset, not just a JSON body
   const limitUpload = bodyLimit({ maxSize: MAX_UPLOAD_BYTES, onError: (c) => errorResponse(c, 413, 'PAYLOAD_TOO_LARGE', `the file is over the ${MAX_UPLOAD_BYTES}-byte limit of a brand asset`) })
 
-  app.post('/api/v2/generate', perCaller, accept(JSON_TYPES), limitBody, async (c) => {
-    const body = parse(GenerationRequestSchema, await readJson(c))
-    const started = await service.start(toStartGeneration(body, c.get('principal')))
+  /** The 202 of a generation recorded and started: where to follow it, and a WebSocket token. */
+  const accepted = (c: Context, started: Started) => {
     const base = publicBase(c, opts)
     const statusUrl = `${base.path}/api/v2/generations/${encodeURIComponent(started.generationId)}`
     c.header('Location', statusUrl)
@@ -164,6 +163,11 @@ export function createApp(service: GenerationService, opts: AppOptions): Hono<En
       status_url: statusUrl,
       ws_token: opts.tokens.issue(started.sessionId),
     }, 202)
+  }
+
+  app.post('/api/v2/generate', perCaller, accept(JSON_TYPES), limitBody, async (c) => {
+    const body = parse(GenerationRequestSchema, await readJson(c))
+    return accepted(c, await service.start(toStartGeneration(body, c.get('principal'))))
   })
 
   // the raw bytes of a brand asset image, for `upload:<sha256>` refs in brand_assets
@@ -202,6 +206,12 @@ export function createApp(service: GenerationService, opts: AppOptions): Hono<En
     const record = await mustGet(service, id)
     const ended = record.status === 'completed' || record.status === 'failed' || record.status === 'cancelled'
     return c.json(record, ended ? 200 : 202)
+  })
+
+  app.post('/api/v2/generations/:id/rerun', perCaller, accept(JSON_TYPES), limitBody, async (c) => {
+    const body = parse(RerunRequestSchema, await readJson(c))
+    const config = body.config === undefined ? undefined : Object.fromEntries(flatConfig(body.config))
+    return accepted(c, await service.rerun(c.req.param('id'), { ...(body.from ? { from: body.from } : {}), ...(config ? { config } : {}), ...(body.interactive !== undefined ? { interactive: body.interactive } : {}) }))
   })
 
   app.post('/api/v2/generations/:id/approvals/:gate', accept(JSON_TYPES), limitBody, async (c) => {

@@ -8,12 +8,12 @@ import type { Pipeline } from '../engine/dsl/pipeline.ts'
 import { toErrorInfo, WeftError, type Diagnostic, type ErrorInfo } from '../engine/errors.ts'
 import { resolveConfig, resolveRunInputs } from '../engine/inputs.ts'
 import { preflightDiagnostics } from '../engine/preflight.ts'
-import type { Decision, NodeExecutor, RunRecord, RunStatus, RunStore } from '../engine/ports.ts'
+import type { Decision, NodeExecutor, NodeRecord, RunRecord, RunStatus, RunStore } from '../engine/ports.ts'
 import { runPipeline } from '../engine/run-loop.ts'
 import { loadPipeline } from '../engine/dsl/load.ts'
 import { PiscinaExecutor } from '../engine/adapters/piscina-executor.ts'
 import { providerSettingsFromEnv, type ProviderSettings } from '../engine/providers.ts'
-import type { DecisionResult, GenerationService, ListQuery, PipelineInfo, SavedUpload, StartGeneration, Started } from './service.ts'
+import type { DecisionResult, GenerationService, ListQuery, PipelineInfo, RerunGeneration, SavedUpload, StartGeneration, Started } from './service.ts'
 import { SessionHub } from './hub.ts'
 import { StoreDecisions } from './decisions.ts'
 import { PipelineCatalog } from './pipelines.ts'
@@ -24,6 +24,8 @@ import { FleetEventRelay } from './fleet-events.ts'
 import type { PgFleet } from '../engine/adapters/pg-fleet.ts'
 import { EVENTS_CHANNEL } from '../engine/fleet/queue.ts'
 import { newRunRecord } from '../engine/fleet/new-run.ts'
+import { cacheSettingsFromEnv, withNodeCache, type CacheSettings, type CachedExecution } from '../engine/cache/settings.ts'
+import { keptRecords, planRerun, runFolderOf } from '../engine/rerun.ts'
 
 export interface ServiceOptions {
   store: RunStore
@@ -35,8 +37,10 @@ export interface ServiceOptions {
   owner: string
   leaseTtlMs?: number
   providers?: ProviderSettings
-  /** Default: a piscina pool with the providers. */
+  /** Default: a piscina pool with the providers. The node cache is put in front of it unless `cache` is off. */
   executor?: NodeExecutor
+  /** The node cache (default: WEFT_CACHE, WEFT_CACHE_DIR, WEFT_CACHE_MAX, under `dataDir`). */
+  cache?: CacheSettings
   /** Fetches brand asset URLs into a folder (default: the SSRF-safe fetcher). */
   fetchAssets?: AssetFetcher
   /** How often a waiting gate looks for decisions recorded by another process (ms). */
@@ -63,8 +67,9 @@ export async function createGenerationService(opts: ServiceOptions): Promise<Gen
   const decisions = new StoreDecisions(store, opts.decisionPollMs)
   const settings = opts.providers ?? providerSettingsFromEnv()
   // a fleet server runs no node work in this service (its worker loops have their own pool)
-  let ownExecutor: NodeExecutor | undefined
-  const executorOf = (): NodeExecutor => (ownExecutor ??= opts.executor ?? new PiscinaExecutor({ providers: settings, nice: opts.workerNice ?? 10 }))
+  const cacheSettings = opts.cache ?? cacheSettingsFromEnv(path.resolve(opts.dataDir))
+  let own: CachedExecution | undefined
+  const executionOf = (): CachedExecution => (own ??= withNodeCache(opts.executor ?? new PiscinaExecutor({ providers: settings, nice: opts.workerNice ?? 10 }), cacheSettings, settings))
   const fetchAssets = opts.fetchAssets ?? fetchBrandAssets
   const uploads = new UploadStore(path.resolve(opts.dataDir, 'uploads'))
   const leaseTtlMs = opts.leaseTtlMs ?? 30_000
@@ -76,15 +81,18 @@ export async function createGenerationService(opts: ServiceOptions): Promise<Gen
   const listening = opts.fleet ? await opts.fleet.listen(EVENTS_CHANNEL, (p) => relay!.notify(p)) : undefined
 
   /** Drives a run in the background; resolves once it is recorded (or rejects if it could not be). */
-  function drive(pipeline: Pipeline, run: { id: string; sessionId: string; inputs: Record<string, unknown>; config: Record<string, unknown>; interactive: boolean; resume?: { record: RunRecord; lastSeq: number } }): Promise<void> {
+  function drive(pipeline: Pipeline, run: { id: string; sessionId: string; inputs: Record<string, unknown>; config: Record<string, unknown>; interactive: boolean; resume?: { record: RunRecord; lastSeq: number }; rerun?: { of: string; kept: Record<string, NodeRecord>; refresh: string[] } }): Promise<void> {
     const abort = new AbortController()
     const leaseOwner = `${owner}:${run.id.slice(0, 8)}:${randomUUID().slice(0, 8)}`
     hub.bind(run.id, run.sessionId)
     let recorded!: () => void
     let refused!: (err: unknown) => void
     const started = new Promise<void>((res, rej) => ((recorded = res), (refused = rej)))
+    const { executor, policy } = executionOf()
     const done = runPipeline({
-      pipeline, inputs: run.inputs, config: run.config, executor: executorOf(), store, decisions,
+      pipeline, inputs: run.inputs, config: run.config, executor, store, decisions,
+      cache: run.rerun ? { ...policy, refresh: run.rerun.refresh } : policy,
+      ...(run.rerun ? { rerun: { of: run.rerun.of, kept: run.rerun.kept } } : {}),
       runId: run.id, sessionId: run.sessionId, interactive: run.interactive, signal: abort.signal,
       // a lease owner per drive: two drives (or a drive and a cancel) in this process exclude each other too
       workDir: runsDir, lease: { owner: leaseOwner, ttlMs: leaseTtlMs }, events: { emit: (e) => hub.publish(e) },
@@ -176,6 +184,28 @@ export async function createGenerationService(opts: ServiceOptions): Promise<Gen
         throw err
       }
       return { generationId: id, sessionId }
+    },
+
+    async rerun(id: string, req: RerunGeneration): Promise<Started> {
+      const record = await requireRun(id)
+      if (fleet) throw new WeftError('RERUN_UNSUPPORTED', 'a server handing generations to `weft worker` processes does not re-run them yet; re-run with `weft rerun` on a machine that shares the run files', { retryable: false })
+      const pipeline = await catalog.ofFile(record.pipeline.file)
+      if (!pipeline || pipeline.name !== record.pipeline.name) throw new WeftError('PIPELINE_NOT_FOUND', `the pipeline file generation ${id} ran is gone or no longer valid`, { retryable: false })
+      const config = resolveConfig(pipeline, Object.entries(req.config ?? {}).map(([p, value]) => ({ path: p, value })), record.config)
+      if (config.diagnostics.length) throw invalid(config.diagnostics.some((d) => d.code === 'CONFIG_UNKNOWN') ? 'CONFIG_UNKNOWN' : 'CONFIG_INVALID', 'the config overrides do not fit the pipeline\'s config', config.diagnostics)
+      const preflighted = preflightDiagnostics(pipeline, record.inputs, config.config)
+      if (preflighted.length) throw invalid('CONFIG_INVALID', 'the config gives nodes values they cannot take', preflighted)
+      const plan = planRerun(pipeline, req.from)
+      const newId = randomUUID()
+      const sessionId = record.session_id || randomUUID()
+      const kept = await keptRecords(record, plan.keep, runFolderOf(record, path.join(runsDir, record.id)), path.join(runsDir, newId))
+      try {
+        await drive(pipeline, { id: newId, sessionId, inputs: record.inputs, config: config.config, interactive: req.interactive ?? record.interactive, rerun: { of: id, kept, refresh: plan.refresh } })
+      } catch (err) {
+        await rm(path.join(runsDir, newId), { recursive: true, force: true })
+        throw err
+      }
+      return { generationId: newId, sessionId }
     },
 
     async saveUpload(bytes: Uint8Array): Promise<SavedUpload> {
@@ -273,7 +303,7 @@ export async function createGenerationService(opts: ServiceOptions): Promise<Gen
       await listening?.unlisten().catch(() => {})
       for (const { abort } of active.values()) abort.abort(new WeftError('CANCELLED', 'the server is shutting down'))
       await Promise.all([...active.values()].map((a) => a.done))
-      await ownExecutor?.close()
+      await own?.executor.close()
     },
   }
 

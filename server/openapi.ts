@@ -1,7 +1,7 @@
 // The OpenAPI 3.1 document of the HTTP API, assembled from the same valibot schemas that validate requests.
 import { toJsonSchema, toJsonSchemaDefs, type ConversionConfig, type JsonSchema } from '@valibot/to-json-schema'
 import type * as v from 'valibot'
-import { ConfigTreeSchema, DecisionSchema, GenerationRequestSchema, ListQuerySchema, ValidateBodySchema } from './schemas.ts'
+import { ConfigTreeSchema, DecisionSchema, GenerationRequestSchema, ListQuerySchema, RerunRequestSchema, ValidateBodySchema } from './schemas.ts'
 import {
   DecisionResultSchema, ErrorBodySchema, GenerationAcceptedSchema, SessionTokenSchema, GenerationPageSchema, GenerationSchema, HealthSchema,
   GraphSchema, PipelineInfoSchema, UploadSchema, ValidateResultSchema,
@@ -13,6 +13,7 @@ type AnySchema = v.GenericSchema<unknown> | v.BaseSchema<unknown, unknown, v.Bas
 /** Named schemas under `components.schemas`; request and response bodies refer to them. */
 const COMPONENTS = {
   GenerationRequest: GenerationRequestSchema,
+  RerunRequest: RerunRequestSchema,
   ConfigTree: ConfigTreeSchema,
   Decision: DecisionSchema,
   ValidateBody: ValidateBodySchema,
@@ -67,6 +68,8 @@ export const ROUTES: RouteDoc[] = [
     params: [id], responses: { 200: ['The graph.', 'Graph'] }, errors: [401, 404] },
   { method: 'post', path: '/api/v2/generations/{id}/cancel', operationId: 'cancelGeneration', summary: 'Cancel a pending, running or waiting generation.', auth: true,
     params: [id], responses: { 200: ['Cancelled.', 'Generation'], 202: ['Cancelling: running nodes are being stopped.', 'Generation'] }, errors: [401, 404, 409] },
+  { method: 'post', path: '/api/v2/generations/{id}/rerun', operationId: 'rerunGeneration', summary: 'A new generation of this one\'s pipeline with its inputs and config: with `from`, the outputs upstream of that node are kept and the node and everything downstream execute again; without it, the node cache decides.', auth: true,
+    params: [id], body: { 'application/json': 'RerunRequest' }, responses: { 202: ['Recorded and started.', 'GenerationAccepted'] }, errors: [400, 401, 404, 409, 413, 415, 429] },
   { method: 'post', path: '/api/v2/generations/{id}/approvals/{gate}', operationId: 'decideGate', summary: 'Decide an approval gate that is waiting (REST fallback of the WebSocket `decision` message).', auth: true,
     params: [id, { name: 'gate', description: 'The approval node\'s id.' }], body: { 'application/json': 'Decision' },
     responses: { 200: ['Applied now, or (applied: false) already applied before.', 'DecisionResult'] }, errors: [400, 401, 404, 409, 413, 415] },

@@ -85,6 +85,14 @@ export const GenerationRequestSchema = v.pipe(
 )
 export type GenerationRequest = v.InferOutput<typeof GenerationRequestSchema>
 
+/** The body of `POST /api/v2/generations/:id/rerun`. Unknown keys are refused. */
+export const RerunRequestSchema = v.strictObject({
+  /** Execute this node and everything downstream again (bypassing the node cache); upstream outputs are kept. */
+  from: v.optional(v.pipe(v.string(), v.regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'expected a node id of the pipeline'), v.description('Execute this node and everything downstream of it again, bypassing the node cache; the outputs upstream of it are kept. Without it, every node runs and the cache decides.'))),
+  config: v.optional(v.pipe(ConfigTreeSchema, v.description('Overrides of the re-run generation\'s config, nested or as dotted keys; unknown keys → CONFIG_UNKNOWN.'))),
+  interactive: v.optional(v.pipe(v.boolean(), v.description('Approval gates wait for a decision (default: as the re-run generation).'))),
+})
+
 /**
  * A decision at an approval gate (REST `POST …/approvals/:gate` and the WebSocket's `decision` message).
  * `revise` needs feedback; `edits` go with `approve` only.

@@ -29,6 +29,13 @@ export interface StartGeneration {
   brandAssets?: { product_images?: string[]; character_images?: string[]; logo?: string }
 }
 
+/** A re-run of a generation (the HTTP body of `POST /generations/:id/rerun`, validated). */
+export interface RerunGeneration {
+  from?: string
+  config?: Record<string, unknown>
+  interactive?: boolean
+}
+
 export interface Started {
   generationId: string
   sessionId: string
@@ -83,6 +90,12 @@ export interface GenerationService {
   validatePipeline(text: string): Promise<{ valid: boolean; diagnostics: Diagnostic[] }>
   /** Validates and records the run, then drives it in the background; resolves once it is recorded. */
   start(req: StartGeneration): Promise<Started>
+  /**
+   * A new generation of a recorded one's pipeline file with its inputs and config (with `config` overrides): with
+   * `from`, the outputs upstream of that node are kept and the node and everything downstream execute again,
+   * bypassing the node cache; without it, the cache decides. UNKNOWN_NODE for a `from` the pipeline lacks.
+   */
+  rerun(id: string, req: RerunGeneration): Promise<Started>
   /**
    * Stores an image for later `upload:` refs, content-addressed (identical bytes share one file). Over the asset
    * size cap → PAYLOAD_TOO_LARGE; not a PNG, JPEG or WebP by its first bytes → ASSET_UNREADABLE.

@@ -98,6 +98,8 @@ export function nodeRow(runId: string, node: NodeRecord, position: number | null
     error: node.error,
     skipReason: node.skip_reason ?? null,
     stage: node.stage ?? null,
+    inputsHash: node.cache?.key ?? null,
+    cachedFrom: node.cache?.from ?? null,
   }
 }
 
@@ -119,6 +121,7 @@ const ErrorInfoSchema = v.looseObject({ code: v.string(), message: v.string() })
 const RunStatusSchema = v.picklist(RUN_STATUSES)
 const NodeStatusSchema = v.picklist(Object.keys(NODE_STATUS) as NodeStatus[])
 const Duration = v.pipe(v.number(), v.finite())
+const CachedFromSchema = v.object({ run: v.string(), node: v.string() })
 
 /** Reads fields one by one, keeping a fallback and a note for each one that does not fit. */
 /** A field of a stored run that does not read, by its path in the record (`status`, `nodes.story.started_at`). */
@@ -161,6 +164,10 @@ function readNode(f: FieldReader, row: NodeRow): NodeRecord {
   }
   if (row.skipReason !== null) node.skip_reason = row.skipReason
   if (row.stage !== null) node.stage = row.stage
+  if (row.inputsHash !== null) {
+    const from = f.get(`${at}.cache.from`, v.nullable(CachedFromSchema), row.cachedFrom ?? null, null)
+    node.cache = { key: row.inputsHash, hit: from !== null, ...(from ? { from } : {}) }
+  }
   return node
 }
 

@@ -78,8 +78,10 @@ export const generationNodes = pgTable('generation_nodes', {
   error: json('error'),
   skipReason: text('skip_reason'),
   stage: text('stage'),
-  /** Reserved: hash of the node's resolved inputs, for resume. */
+  /** The node cache's key for the node's result (a hash of everything that determines it), when the cache took part. */
   inputsHash: text('inputs_hash'),
+  /** For an output taken from the node cache: the run and node that computed it (`{ run, node }`). */
+  cachedFrom: json('cached_from'),
 }, (t) => [primaryKey({ columns: [t.runId, t.nodeId] })])
 
 /** The append-only event log; `seq` grows by one per run. */

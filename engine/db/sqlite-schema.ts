@@ -68,6 +68,7 @@ export const generationNodes = sqliteTable('generation_nodes', {
   skipReason: text('skip_reason'),
   stage: text('stage'),
   inputsHash: text('inputs_hash'),
+  cachedFrom: json('cached_from'),
 }, (t) => [primaryKey({ columns: [t.runId, t.nodeId] })])
 
 export const generationEvents = sqliteTable('generation_events', {

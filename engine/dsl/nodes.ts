@@ -25,8 +25,8 @@ export interface PendingCheck {
 }
 
 /** Fields every node may have, whatever its type. */
-export const COMMON_KEYS = ['type', 'needs', 'when', 'timeout', 'retry', 'continue_on_error', 'trigger', 'pool', 'stage', 'description'] as const
-const CHILD_KEYS = ['type', 'timeout', 'retry', 'description'] as const
+export const COMMON_KEYS = ['type', 'needs', 'when', 'timeout', 'retry', 'cache', 'continue_on_error', 'trigger', 'pool', 'stage', 'description'] as const
+const CHILD_KEYS = ['type', 'timeout', 'retry', 'cache', 'description'] as const
 
 const RetrySchema = v.strictObject({
   attempts: v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(100)),
@@ -59,6 +59,10 @@ export function compileNode(r: Reporter, registry: NodeRegistry, id: string, raw
   if (def.runs === 'control' && raw.retry !== undefined) {
     r.report('SCHEMA_INVALID', [...at, 'retry'], `"${def.type}" nodes are not retried as a whole; put \`retry\` on the work inside them${def.child ? ` (\`${def.child.field}.retry\`)` : ''}`)
   }
+  const cache = simple(r, [...at, 'cache'], raw.cache, v.boolean())
+  if (def.runs === 'control' && raw.cache !== undefined) {
+    r.report('SCHEMA_INVALID', [...at, 'cache'], def.type === 'approval' ? 'an approval gate is never cached: a decision is made each time' : `"${def.type}" nodes are not cached as a whole; put \`cache\` on the work inside them${def.child ? ` (\`${def.child.field}.cache\`)` : ''}`)
+  }
   const continueOnError = simple(r, [...at, 'continue_on_error'], raw.continue_on_error, v.boolean()) ?? false
   const trigger: Trigger = simple(r, [...at, 'trigger'], raw.trigger, TriggerSchema) ?? 'all_succeeded'
   const pool = simple(r, [...at, 'pool'], raw.pool, v.string())
@@ -87,6 +91,7 @@ export function compileNode(r: Reporter, registry: NodeRegistry, id: string, raw
 
   const spec: NodeSpec = { id, type: def.type, def, module, deps: [...new Set([...needs, ...nodeRefs(r, def, at, fields, nodeIds, id)])], needs, retry, continueOnError, trigger, template }
   if (when) spec.when = when
+  if (cache !== undefined && def.runs !== 'control') spec.cache = cache
   if (timeoutMs !== undefined) spec.timeoutMs = timeoutMs
   if (timeout) spec.timeout = timeout
   if (pool !== undefined) spec.pool = pool
@@ -171,6 +176,8 @@ function compileChild(r: Reporter, registry: NodeRegistry, at: DocPath, raw: unk
   const template = compileChecked(r, fields, at)
   checks.push({ owner, template, path: at, scope, expect })
   const child: ChildNodeSpec = { type: typed.def.type, def: typed.def, module: typed.module, template, retry }
+  const cache = simple(r, [...at, 'cache'], raw.cache, v.boolean())
+  if (cache !== undefined) child.cache = cache
   if (timeoutMs !== undefined) child.timeoutMs = timeoutMs
   return child
 }

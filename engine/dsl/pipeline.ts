@@ -44,6 +44,8 @@ export interface NodeSpec {
   timeout?: Template
   retry: RetrySpec
   continueOnError: boolean
+  /** `cache:` — false: never cached; true: cached whatever the providers; absent: the run's rule (engine/cache/policy.ts). */
+  cache?: boolean
   trigger: Trigger
   pool?: string
   stage?: string
@@ -64,6 +66,7 @@ export interface ChildNodeSpec {
   template: Template
   timeoutMs?: number
   retry: RetrySpec
+  cache?: boolean
 }
 
 /** One step of a child graph: a worker node with its dependencies among the steps. */

@@ -67,6 +67,7 @@ export async function replayControl(state: FleetState, pipeline: Pipeline, id: s
     return {
       type: child.type, module: child.module, config: fields, retry: child.retry,
       ...(child.timeoutMs !== undefined ? { timeoutMs: child.timeoutMs } : {}),
+      ...(child.cache !== undefined ? { cache: child.cache } : {}), ...(child.def.cache ? { cacheable: true } : {}),
       ...(spec.pool !== undefined ? { pool: spec.pool } : {}),
       progress, reportAs: id, workDir: state.workDir, prompts: pipeline.promptDirs, interactive: state.run.interactive,
     }
@@ -96,6 +97,7 @@ export async function replayControl(state: FleetState, pipeline: Pipeline, id: s
   const reviseSpec = (target: NodeSpec, revision: Revision): TaskSpec => ({
     type: target.type, module: target.module, config: renderTemplate(target.template, scope), retry: target.retry,
     ...(nodeTimeout(target, scope) !== undefined ? { timeoutMs: nodeTimeout(target, scope)! } : {}),
+    ...(target.cache !== undefined ? { cache: target.cache } : {}), ...(target.def.cache ? { cacheable: true } : {}),
     ...(target.pool !== undefined ? { pool: target.pool } : {}),
     progress: { revising: target.id, round: revision.round }, reportAs: id, target: target.id, revision,
     workDir: state.workDir, prompts: pipeline.promptDirs, interactive: state.run.interactive,

@@ -24,6 +24,9 @@ export interface TaskSpec {
   /** For `revise`: the node whose output the result replaces, and the reviewer's revision. */
   target?: string
   revision?: Revision
+  /** The node's `cache:` field, and whether its type's results may be reused (the worker applies its cache rule). */
+  cache?: boolean
+  cacheable?: boolean
   workDir: string
   prompts: string[]
   interactive: boolean

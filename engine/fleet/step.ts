@@ -2,7 +2,7 @@
 // its own: a driver reads the state, applies one event, commits the writes and carries out the actions.
 import type { NodeSpec, Pipeline } from '../dsl/pipeline.ts'
 import type { Progress } from '../node-def.ts'
-import type { ApprovalRequest, Decision, NodeRecord, NodeStatus, RunEvent, RunEventType, RunStatus, StoreWrite, TaskOutcome } from '../ports.ts'
+import type { ApprovalRequest, CacheNote, Decision, NodeRecord, NodeStatus, RunEvent, RunEventType, RunStatus, StoreWrite, TaskOutcome } from '../ports.ts'
 import { toErrorInfo, type ErrorInfo } from '../errors.ts'
 import { renderTemplate, toCel } from '../expressions.ts'
 import { admit, backoffDelay, isTerminal, readiness } from '../plan.ts'
@@ -248,7 +248,7 @@ class Stepper {
 
   stopping: 'failed' | 'cancelled' | undefined
 
-  taskSpec(spec: { type: string; module: string; retry: TaskSpec['retry'] }, config: unknown, timeoutMs: number | undefined, reportAs: string, pool?: string): TaskSpec {
+  taskSpec(spec: { type: string; module: string; retry: TaskSpec['retry']; cache?: boolean; def?: { cache?: boolean } }, config: unknown, timeoutMs: number | undefined, reportAs: string, pool?: string): TaskSpec {
     return {
       type: spec.type,
       module: spec.module,
@@ -256,6 +256,8 @@ class Stepper {
       retry: spec.retry,
       ...(timeoutMs !== undefined ? { timeoutMs } : {}),
       ...(pool !== undefined ? { pool } : {}),
+      ...(spec.cache !== undefined ? { cache: spec.cache } : {}),
+      ...(spec.def?.cache ? { cacheable: true } : {}),
       reportAs,
       workDir: this.state.workDir,
       prompts: this.env.pipeline.promptDirs,
@@ -318,7 +320,7 @@ class Stepper {
     }
     if (t.kind === 'node') {
       this.run.nodes[t.node]!.attempts = t.attempt
-      if (outcome.ok) this.finishNode(t.node, 'succeeded', { output: outcome.output })
+      if (outcome.ok) this.finishNode(t.node, 'succeeded', { output: outcome.output, ...(outcome.cache ? { cache: outcome.cache } : {}) })
       else this.finishNode(t.node, 'failed', { error: outcome.error })
       return
     }
@@ -414,7 +416,7 @@ class Stepper {
     this.gateStatus()
   }
 
-  finishNode(id: string, status: NodeStatus, how: { output?: unknown; error?: ErrorInfo; reason?: string }): void {
+  finishNode(id: string, status: NodeStatus, how: { output?: unknown; error?: ErrorInfo; reason?: string; cache?: CacheNote }): void {
     const r = this.run.nodes[id]!
     r.status = status
     r.finished_at = this.iso
@@ -422,10 +424,12 @@ class Stepper {
     if (how.output !== undefined) r.output = how.output
     if (how.error) r.error = { code: how.error.code, message: how.error.message, ...(how.error.details !== undefined ? { details: how.error.details } : {}) }
     if (how.reason) r.skip_reason = how.reason
+    if (how.cache) r.cache = how.cache
     const type: RunEventType = status === 'succeeded' ? 'node.completed' : status === 'failed' ? 'node.failed' : status === 'skipped' ? 'node.skipped' : 'node.cancelled'
     const payload: Record<string, unknown> = { status, attempts: r.attempts, duration_ms: r.duration_ms }
     if (r.error) payload.error = r.error
     if (how.reason) payload.reason = how.reason
+    if (how.cache) payload.cache = how.cache
     this.nodeUpdate(r)
     this.event(type, id, payload)
     if (status === 'failed' && !this.spec(id).continueOnError && !this.stopping) {

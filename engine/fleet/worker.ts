@@ -12,6 +12,7 @@ import { attemptOutcome } from '../run-attempts.ts'
 import { QUEUE_SCHEMA, type Job, type PgFleet } from '../adapters/pg-fleet.ts'
 import type { FleetTask } from './state.ts'
 import type { StepEvent } from './step.ts'
+import { cacheMode, type RunCachePolicy } from '../cache/policy.ts'
 
 export interface FleetWorkerOptions {
   connectionString: string
@@ -23,6 +24,8 @@ export interface FleetWorkerOptions {
   heartbeatTtlMs?: number
   /** Told what happens (claims lost, tasks handed on); default: nothing. */
   log?: (message: string) => void
+  /** The cache rule this worker applies to the tasks it runs (with a caching executor); default: no cache. */
+  cache?: RunCachePolicy
 }
 
 export interface FleetWorker {
@@ -52,8 +55,9 @@ export async function migrateQueue(connectionString: string): Promise<void> {
 }
 
 /** Runs one attempt with its timeout; a node that overran its timeout is a timeout even if it finished. */
-export async function attemptOnce(executor: NodeExecutor, task: FleetTask, runId: string, stop: AbortSignal, onProgress: (p: Progress) => void = () => {}): Promise<TaskOutcome> {
+export async function attemptOnce(executor: NodeExecutor, task: FleetTask, runId: string, stop: AbortSignal, onProgress: (p: Progress) => void = () => {}, policy?: RunCachePolicy): Promise<TaskOutcome> {
   const spec = task.spec!
+  const cache = cacheMode(policy, task.node, spec.cache, spec.config, spec.cacheable)
   const ac = new AbortController()
   const onStop = () => ac.abort(stop.reason)
   if (stop.aborted) onStop()
@@ -68,6 +72,7 @@ export async function attemptOnce(executor: NodeExecutor, task: FleetTask, runId
       run: { id: runId, interactive: spec.interactive },
       idempotencyKey: `${runId}:${spec.target ?? task.key}:${task.attempt}${spec.revision ? `:r${spec.revision.round}` : ''}`,
       workDir: `${spec.workDir}/${runId}`, prompts: spec.prompts, ...(spec.revision ? { revision: spec.revision } : {}),
+      ...(cache !== 'off' ? { cache } : {}),
     }, { signal: ac.signal, onProgress })
   } finally {
     if (timer) clearTimeout(timer)
@@ -125,7 +130,7 @@ export async function startFleetWorker(o: FleetWorkerOptions): Promise<FleetWork
     const progress = throttledProgress((p) => fleet.progress(run, task.spec!.reportAs, { ...p, ...task.spec!.progress }), (err) => log(`progress of ${run}/${key} not recorded: ${(err as Error).message}`))
     let outcome: TaskOutcome
     try {
-      outcome = await attemptOnce(executor, task, run, lost.signal, progress.report)
+      outcome = await attemptOnce(executor, task, run, lost.signal, progress.report, o.cache)
     } finally {
       clearInterval(beat)
       await progress.close()

@@ -460,3 +460,31 @@ describe('CORS for the allowed browser origins', () => {
     assert.equal(res.headers.get('access-control-allow-origin'), null)
   })
 })
+
+describe('POST /api/v2/generations/:id/rerun', () => {
+  it('202: a new generation in the same session, with the node to re-run from and dotted config overrides', async () => {
+    const { app, service } = setup()
+    await postJson(app, 'http://127.0.0.1/api/v2/generate', { prompt: 'an ad', session_id: 'sess_9' })
+    const res = await postJson(app, 'http://127.0.0.1/api/v2/generations/gen-1/rerun', { from: 'scenes', config: { critic: { scene_threshold: 70 } } })
+    assert.equal(res.status, 202)
+    const body = await res.json() as Record<string, string>
+    assert.equal(body.generation_id, 'gen-2')
+    assert.equal(body.session_id, 'sess_9')
+    assert.equal(body.status_url, '/api/v2/generations/gen-2')
+    assert.deepEqual(service.argsOf('rerun'), [['gen-1', { from: 'scenes', config: { 'critic.scene_threshold': 70 } }]])
+  })
+
+  it('400 for unknown keys or a node id that cannot be one, 404 for an unknown generation; the service is not asked to re-run', async () => {
+    const { app, service } = setup()
+    await postJson(app, 'http://127.0.0.1/api/v2/generate', { prompt: 'an ad' })
+    const unknown = await postJson(app, 'http://127.0.0.1/api/v2/generations/gen-1/rerun', { from: 'scenes', seed: 3 })
+    assert.equal(unknown.status, 400)
+    assert.equal((await errorOf(unknown)).code, 'REQUEST_INVALID')
+    const badNode = await postJson(app, 'http://127.0.0.1/api/v2/generations/gen-1/rerun', { from: '../x' })
+    assert.equal(badNode.status, 400)
+    assert.deepEqual((await errorOf(badNode)).issues?.map((i) => i.path), ['from'])
+    const missing = await postJson(app, 'http://127.0.0.1/api/v2/generations/gen-404/rerun', {})
+    assert.equal(missing.status, 404)
+    assert.deepEqual(service.argsOf('rerun').map((a) => a[0]), ['gen-404'])
+  })
+})

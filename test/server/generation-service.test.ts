@@ -270,3 +270,50 @@ describe('GenerationService: races and abuse found in review', () => {
     await svc.close()
   })
 })
+
+describe('GenerationService.rerun', () => {
+  const settle = async (svc: Awaited<ReturnType<typeof service>>['svc'], id: string) => {
+    for (let i = 0; i < 500; i++) {
+      const r = await svc.get(id)
+      if (r && ['completed', 'failed', 'cancelled'].includes(r.status)) return r
+      await new Promise((res) => setTimeout(res, 10))
+    }
+    throw new Error(`generation ${id} did not end`)
+  }
+
+  it('keeps the records upstream of `from` (the gate\'s decision too) and executes the node again, in the same session', async () => {
+    const { svc } = await service()
+    try {
+      const first = await svc.start({ pipeline: 'gated', inputs: { prompt: 'Fizz' }, config: {}, interactive: false, sessionId: 'sess-r' })
+      const before = await settle(svc, first.generationId)
+      assert.equal(before.status, 'completed', JSON.stringify(before.error))
+      const again = await svc.rerun(first.generationId, { from: 'after' })
+      assert.equal(again.sessionId, 'sess-r')
+      const after = await settle(svc, again.generationId)
+      assert.equal(after.status, 'completed')
+      assert.deepEqual(after.nodes.story!.output, before.nodes.story!.output, 'story kept as recorded')
+      assert.deepEqual(after.nodes.review!.output, before.nodes.review!.output, 'the decision kept as recorded')
+      const runsOf = (r: typeof before) => (r.nodes.after!.output as { runs: number }).runs
+      assert.ok(runsOf(after) > runsOf(before), 'after executed again')
+      assert.deepEqual(after.outputs, before.outputs)
+      const events = await svc.events(again.generationId, 0)
+      assert.deepEqual(events[0]!.payload, { pipeline: 'gated', nodes: 3, rerun_of: first.generationId, kept: ['story', 'review'] })
+    } finally {
+      await svc.close()
+    }
+  })
+
+  it('refuses an unknown generation, an unknown node and a bad override before recording anything', async () => {
+    const { svc, store } = await service()
+    try {
+      const first = await svc.start({ pipeline: 'gated', inputs: { prompt: 'Fizz' }, config: {}, interactive: false })
+      await settle(svc, first.generationId)
+      assert.equal(await code(svc.rerun('no-such-generation', {})), 'NOT_FOUND')
+      assert.equal(await code(svc.rerun(first.generationId, { from: 'aftr' })), 'UNKNOWN_NODE')
+      assert.equal(await code(svc.rerun(first.generationId, { config: { 'quality.nope': 1 } })), 'CONFIG_UNKNOWN')
+      assert.equal((await store.listRuns({})).length, 1)
+    } finally {
+      await svc.close()
+    }
+  })
+})

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { WeftError, type Diagnostic } from '../../engine/errors.ts'
 import type { ApprovalRequest, Decision, RunEvent, RunRecord, RunStatus } from '../../engine/ports.ts'
-import type { DecisionResult, GenerationService, ListQuery, PipelineInfo, SavedUpload, StartGeneration, Started } from '../../server/service.ts'
+import type { DecisionResult, GenerationService, ListQuery, PipelineInfo, RerunGeneration, SavedUpload, StartGeneration, Started } from '../../server/service.ts'
 import { ASSET_MEDIA_TYPES, UploadStore } from '../../server/uploads.ts'
 
 export type Generation = RunRecord & { session_id: string }
@@ -100,6 +100,15 @@ export class FakeService implements GenerationService {
     const sessionId = req.sessionId ?? `session-${id}`
     this.generations.set(id, generation(id, { session_id: sessionId, inputs: req.inputs, interactive: req.interactive, pipeline: { name: req.pipeline, version: 1, file: `/srv/pipelines/${req.pipeline}.yaml` } }))
     return { generationId: id, sessionId }
+  }
+
+  async rerun(id: string, req: RerunGeneration): Promise<Started> {
+    this.record('rerun', id, req)
+    const g = this.generations.get(id)
+    if (!g) throw new WeftError('NOT_FOUND', `no generation ${id}`)
+    const newId = `gen-${++this.seq}`
+    this.generations.set(newId, generation(newId, { session_id: g.session_id, inputs: g.inputs, interactive: g.interactive, pipeline: g.pipeline }))
+    return { generationId: newId, sessionId: g.session_id }
   }
 
   /** Stores uploads for real, in `<root>/uploads`. */

@@ -1,7 +1,7 @@
 // An in-memory GenerationService for the WebSocket tests: events on demand, scripted gates and errors, recorded decisions.
 import { WeftError } from '../../engine/errors.ts'
 import type { ApprovalRequest, Decision, RunEvent, RunEventType } from '../../engine/ports.ts'
-import type { DecisionResult, GenerationService } from '../../server/service.ts'
+import type { DecisionResult, GenerationService, Started } from '../../server/service.ts'
 
 type Listener = (event: RunEvent) => void
 type Scriptable = 'decide' | 'events' | 'pendingApprovals' | 'sessionGenerations'
@@ -122,6 +122,10 @@ export class FakeWsService implements GenerationService {
       call.result = (err as { code?: string }).code ?? 'ERROR'
       throw err
     }
+  }
+
+  async rerun(): Promise<Started> {
+    throw new WeftError('NOT_FOUND', 'the fake service does not re-run')
   }
 
   async cancel(id: string): Promise<void> {

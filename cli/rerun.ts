@@ -1,0 +1,63 @@
+// `weft rerun <id> [--from <node>] [--set …]`: a new run of a recorded run's pipeline file with the same inputs.
+import { randomUUID } from 'node:crypto'
+import path from 'node:path'
+import { formatDiagnostic } from '../engine/errors.ts'
+import { loadPipeline } from '../engine/dsl/load.ts'
+import { resolveConfig } from '../engine/inputs.ts'
+import { preflightDiagnostics } from '../engine/preflight.ts'
+import { keptRecords, planRerun, runFolderOf } from '../engine/rerun.ts'
+import { weftDataDir } from '../engine/adapters/open-store.ts'
+import { drive, type DriveOptions } from './drive.ts'
+import { EXIT } from './exit.ts'
+import { withStore } from './store.ts'
+import { splitPair } from './run.ts'
+
+export interface RerunOptions extends DriveOptions {
+  from?: string
+  set: string[]
+}
+
+/**
+ * Re-runs a recorded run: with `--from`, the outputs upstream of that node are kept and the node and everything
+ * downstream execute again (bypassing the cache); without it, every node runs and the cache decides.
+ */
+export async function rerunCommand(id: string, o: RerunOptions): Promise<number> {
+  return withStore('db', async (store) => {
+    const record = await store.getRun(id)
+    if (!record) {
+      process.stderr.write(`RUN_NOT_FOUND: no run ${id} is recorded\n`)
+      return EXIT.invalid
+    }
+    const { pipeline, diagnostics } = await loadPipeline(record.pipeline.file)
+    if (!pipeline) {
+      for (const d of diagnostics) process.stderr.write(formatDiagnostic(d) + '\n')
+      return EXIT.invalid
+    }
+    const sets: Array<{ path: string; value: string }> = []
+    for (const pair of o.set) {
+      const [k, v] = splitPair(pair)
+      if (k === undefined) {
+        process.stderr.write(`--set: expected path=value, got "${pair}"\n`)
+        return EXIT.invalid
+      }
+      sets.push({ path: k, value: v! })
+    }
+    const config = resolveConfig(pipeline, sets, record.config)
+    const problems = config.diagnostics.length ? config.diagnostics : preflightDiagnostics(pipeline, record.inputs, config.config)
+    if (problems.length) {
+      for (const d of problems) process.stderr.write(formatDiagnostic(d) + '\n')
+      return EXIT.invalid
+    }
+    let plan: ReturnType<typeof planRerun>
+    try {
+      plan = planRerun(pipeline, o.from)
+    } catch (err) {
+      process.stderr.write(`${(err as { code?: string }).code}: ${(err as Error).message}\n`)
+      return EXIT.invalid
+    }
+    const runsDir = path.resolve(o.out ?? path.join(weftDataDir(), 'runs'))
+    const runId = randomUUID()
+    const kept = await keptRecords(record, plan.keep, runFolderOf(record, path.join(runsDir, record.id)), path.join(runsDir, runId))
+    return drive(pipeline, store, { inputs: record.inputs, config: config.config, runId, rerun: { of: record.id, kept } }, { ...o, refresh: plan.refresh })
+  })
+}

@@ -1,0 +1,133 @@
+// A NodeExecutor in front of another: an attempt whose key is cached is answered from the cache (its files linked
+// into the run's folder); one that is computed is stored. Two attempts with one key compute it once, in this
+// process and across processes sharing the cache.
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { Progress } from '../node-def.ts'
+import type { NodeExecutor, NodeTask, TaskOutcome } from '../ports.ts'
+import { cacheKey, type KeyContext } from './key.ts'
+import type { NodeCache } from './node-cache.ts'
+import { filesIn, placeFile, rebase } from './run-files.ts'
+
+type Opts = { signal: AbortSignal; onProgress: (p: Progress) => void }
+
+export interface CachingOptions extends KeyContext {
+  /** How often an attempt waiting on another process's computation of its key looks again (ms, default 200). */
+  pollMs?: number
+  /** Told when the cache cannot be read or written; the attempt then executes as if uncached. */
+  onProblem?: (message: string) => void
+  /** Close the cache when the executor closes. */
+  closeCache?: boolean
+}
+
+export class CachingExecutor implements NodeExecutor {
+  readonly #computing = new Map<string, Promise<unknown>>()
+
+  constructor(readonly inner: NodeExecutor, readonly cache: NodeCache, readonly opts: CachingOptions) {}
+
+  async execute(task: NodeTask, opts: Opts): Promise<TaskOutcome> {
+    const mode = task.cache ?? 'off'
+    if (mode === 'off') return this.inner.execute(task, opts)
+    let key: string
+    try {
+      key = await cacheKey(task, this.opts)
+    } catch (err) {
+      this.opts.onProblem?.(`node "${task.nodeId}": no cache key (${(err as Error).message}); executing`)
+      return this.inner.execute(task, opts)
+    }
+    if (mode === 'refresh') return this.#compute(key, task, opts)
+    for (;;) {
+      const hit = await this.#lookup(key, task)
+      if (hit) return hit
+      // the same key computing in this process: wait for it, then look again
+      const here = this.#computing.get(key)
+      if (here) {
+        await here
+        const after = await this.#lookup(key, task)
+        return after ?? this.inner.execute(task, opts)
+      }
+      if (this.#claim(key)) break
+      // another process computes it: wait until it stores the result or gives up
+      while (this.#claimed(key) && !this.#has(key)) {
+        try {
+          await sleep(this.opts.pollMs ?? 200, undefined, { signal: opts.signal })
+        } catch {
+          return this.inner.execute(task, opts)
+        }
+      }
+    }
+    return this.#compute(key, task, opts, true)
+  }
+
+  async close(): Promise<void> {
+    await this.inner.close()
+    if (this.opts.closeCache) this.cache.close()
+  }
+
+  /** Executes and stores a success; a failure is never stored. */
+  async #compute(key: string, task: NodeTask, opts: Opts, claimed = false): Promise<TaskOutcome> {
+    let done!: () => void
+    this.#computing.set(key, new Promise<void>((resolve) => (done = resolve)))
+    try {
+      if (!claimed) this.#claim(key)
+      const out = await this.inner.execute(task, opts)
+      if (!out.ok) return out
+      try {
+        const files = await filesIn(out.output, task.workDir)
+        await this.cache.put({ key, type: task.type, node: task.nodeId, run: task.runId, work_dir: task.workDir, output: out.output }, files)
+        return { ...out, cache: { key, hit: false } }
+      } catch (err) {
+        this.opts.onProblem?.(`node "${task.nodeId}": result not cached (${(err as Error).message})`)
+        return out
+      }
+    } finally {
+      this.#release(key)
+      this.#computing.delete(key)
+      done()
+    }
+  }
+
+  /** A stored result placed in this task's run folder, or undefined. */
+  async #lookup(key: string, task: NodeTask): Promise<TaskOutcome | undefined> {
+    try {
+      const entry = await this.cache.get(key)
+      if (!entry) return undefined
+      for (const f of entry.files) await placeFile(this.cache.blobPath(f.sha), `${task.workDir}/${f.rel}`)
+      return { ok: true, output: rebase(entry.output, entry.work_dir, task.workDir), cache: { key, hit: true, from: { run: entry.run, node: entry.node } } }
+    } catch (err) {
+      this.opts.onProblem?.(`node "${task.nodeId}": cache entry unusable (${(err as Error).message}); executing`)
+      return undefined
+    }
+  }
+
+  #has(key: string): boolean {
+    try {
+      return this.cache.has(key)
+    } catch {
+      return false
+    }
+  }
+
+  #claim(key: string): boolean {
+    try {
+      return this.cache.claim(key)
+    } catch {
+      return true
+    }
+  }
+
+  #claimed(key: string): boolean {
+    try {
+      return this.cache.claimed(key)
+    } catch {
+      return false
+    }
+  }
+
+  #release(key: string): void {
+    try {
+      this.cache.release(key)
+    } catch {
+      // a claim left behind is taken over once this process is gone
+    }
+  }
+}

@@ -1,0 +1,110 @@
+// The cache key of one node attempt: a hash of everything that determines its result. Paths into the run's own
+// folder are written relative to it, and every file the config names counts by its content, so two runs that
+// feed a node the same bytes under different run folders share the key.
+import { createHash } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import stringify from 'safe-stable-stringify'
+import type { NodeTask } from '../ports.ts'
+import { fileSha256 } from './file-hash.ts'
+
+/** Bumped when the key's recipe or the stored entry's shape changes: every older entry is then a miss. */
+export const CACHE_FORMAT = 1
+
+const PROMPT_NAME = /^[A-Za-z0-9][\w-]*$/
+const engineVersion = readVersion()
+
+/** What the key depends on besides the task: the providers (kind, endpoint, model; never a secret). */
+export interface KeyContext {
+  providers: string
+}
+
+/** The parts of a key, kept readable: tests and `weft cache ls` show which part changed. */
+export interface KeyParts {
+  format: number
+  type: string
+  code: string
+  config: unknown
+  prompts: Record<string, string>
+  providers: string
+  revision?: unknown
+}
+
+export async function keyParts(task: NodeTask, ctx: KeyContext): Promise<KeyParts> {
+  const prompts: Record<string, string> = {}
+  const config = await normalise(task.config, task.workDir, async (name) => {
+    if (name in prompts) return
+    for (const dir of task.prompts) {
+      const sha = await fileSha256(path.join(dir, `${name}.yaml`))
+      if (sha) {
+        prompts[name] = sha
+        return
+      }
+    }
+  })
+  const parts: KeyParts = { format: CACHE_FORMAT, type: task.type, code: await codeVersion(task.module, task.type), config, prompts, providers: ctx.providers }
+  if (task.revision) parts.revision = { round: task.revision.round, feedback: task.revision.feedback, previous: await normalise(task.revision.previous, task.workDir, async () => {}) }
+  return parts
+}
+
+/** The key: sha256 of the canonical JSON of its parts. */
+export async function cacheKey(task: NodeTask, ctx: KeyContext): Promise<string> {
+  return hashParts(await keyParts(task, ctx))
+}
+
+export function hashParts(parts: KeyParts): string {
+  return createHash('sha256').update(stringify(parts)).digest('hex')
+}
+
+/**
+ * The config as the key sees it: a path into the run's folder becomes `{run}/<rel>`, and a string naming an
+ * existing file (absolute, or relative to the run's folder) becomes that file's content hash. Strings that name a
+ * prompt are reported to `onWord`, which looks the prompt file up.
+ */
+async function normalise(value: unknown, workDir: string, onWord: (name: string) => Promise<void>): Promise<unknown> {
+  if (typeof value === 'string') return normaliseString(value, workDir, onWord)
+  if (Array.isArray(value)) return Promise.all(value.map((x) => normalise(x, workDir, onWord)))
+  if (value && typeof value === 'object') {
+    const out: Record<string, unknown> = {}
+    for (const [k, x] of Object.entries(value)) out[k] = await normalise(x, workDir, onWord)
+    return out
+  }
+  return value
+}
+
+async function normaliseString(s: string, workDir: string, onWord: (name: string) => Promise<void>): Promise<unknown> {
+  if (PROMPT_NAME.test(s) && s.length <= 200) await onWord(s)
+  if (s.length > 4096 || s.includes('\n')) return s
+  const inRun = s === workDir || s.startsWith(workDir + path.sep)
+  const looksLikePath = path.isAbsolute(s) || (/^[^\s]+$/.test(s) && (s.includes('/') || /\.[A-Za-z0-9]{1,5}$/.test(s)))
+  if (!looksLikePath) return s
+  const sha = await fileSha256(path.resolve(workDir, s))
+  const shown = inRun ? `{run}/${path.relative(workDir, s)}` : s
+  if (sha) return { file: sha, ...(path.isAbsolute(s) && !inRun ? {} : { path: shown }) }
+  return shown
+}
+
+/**
+ * The version of a node type's code: a plugin's source file, or for a built-in type the engine's version and its
+ * own file (`nodes/<type in kebab-case>`).
+ */
+async function codeVersion(moduleUrl: string, type: string): Promise<string> {
+  if (!moduleUrl.startsWith('file:')) return moduleUrl
+  const file = fileURLToPath(moduleUrl)
+  const isRegistry = /[\\/]nodes[\\/]index\.(ts|js)$/.test(file)
+  const source = isRegistry ? path.join(path.dirname(file), `${type.replaceAll('_', '-')}${path.extname(file)}`) : file
+  return `weft@${engineVersion}:${(await fileSha256(source)) ?? 'unreadable'}`
+}
+
+function readVersion(): string {
+  for (const rel of ['../../package.json', '../../../package.json']) {
+    try {
+      const pkg = JSON.parse(readFileSync(fileURLToPath(new URL(rel, import.meta.url)), 'utf8')) as { name?: string; version?: string }
+      if (pkg.name === 'weft' && pkg.version) return pkg.version
+    } catch {
+      // not this level
+    }
+  }
+  return 'unknown'
+}

@@ -1,0 +1,68 @@
+// A re-run of a recorded run: which nodes keep their recorded outputs (everything upstream of `--from`), which
+// execute again whatever the cache holds (`--from` and everything downstream), and the kept outputs moved into
+// the new run's folder (files linked, not copied).
+import { bfsFromNode } from 'graphology-traversal'
+import { WeftError } from './errors.ts'
+import { buildGraph } from './graph.ts'
+import { didYouMean } from './dsl/reporter.ts'
+import type { Pipeline } from './dsl/pipeline.ts'
+import type { NodeRecord, RunRecord } from './ports.ts'
+import { filesIn, placeFile, rebase } from './cache/run-files.ts'
+
+export interface RerunPlan {
+  /** Upstream of `from`: recorded outputs kept (those that succeeded, or were skipped by their `when`). */
+  keep: string[]
+  /** `from` and everything downstream of it: executed again, bypassing the cache. */
+  refresh: string[]
+}
+
+/** Pure: the plan for re-running `pipeline` from node `from` (without it, nothing is kept and the cache decides). */
+export function planRerun(pipeline: Pipeline, from?: string): RerunPlan {
+  if (from === undefined) return { keep: [], refresh: [] }
+  if (!pipeline.nodes.has(from)) {
+    throw new WeftError('UNKNOWN_NODE', `pipeline "${pipeline.name}" has no node "${from}"${didYouMean(from, [...pipeline.nodes.keys()])}`, { retryable: false, details: { node: from } })
+  }
+  const graph = buildGraph(pipeline)
+  const refresh: string[] = []
+  bfsFromNode(graph, from, (id) => {
+    refresh.push(id)
+  }, { mode: 'outbound' })
+  const keep: string[] = []
+  bfsFromNode(graph, from, (id) => {
+    if (id !== from) keep.push(id)
+  }, { mode: 'inbound' })
+  const order = [...pipeline.nodes.keys()]
+  const byOrder = (a: string, b: string) => order.indexOf(a) - order.indexOf(b)
+  return { keep: keep.sort(byOrder), refresh: refresh.sort(byOrder) }
+}
+
+/**
+ * The records of the kept nodes as the new run holds them: outputs pointing into the new run's folder, where each
+ * file they name is linked. `fromDir` and `toDir` are the old and the new run's folders.
+ */
+export async function keptRecords(record: RunRecord, keep: readonly string[], fromDir: string, toDir: string): Promise<Record<string, NodeRecord>> {
+  const out: Record<string, NodeRecord> = {}
+  for (const id of keep) {
+    const node = record.nodes[id]
+    if (!node || !(node.status === 'succeeded' || node.status === 'skipped')) continue
+    for (const f of await filesIn(node.output, fromDir)) await placeFile(f.abs, `${toDir}/${f.rel}`)
+    out[id] = { ...node, output: rebase(node.output, fromDir, toDir) }
+  }
+  return out
+}
+
+/** The folder a recorded run wrote its files to, read from the paths its outputs hold; `fallback` when none does. */
+export function runFolderOf(record: RunRecord, fallback: string): string {
+  const marker = `/${record.id}/`
+  let found: string | undefined
+  const look = (x: unknown): void => {
+    if (found) return
+    if (typeof x === 'string') {
+      const i = x.indexOf(marker)
+      if (i > 0 && x.startsWith('/')) found = x.slice(0, i + marker.length - 1)
+    } else if (Array.isArray(x)) x.forEach(look)
+    else if (x && typeof x === 'object') Object.values(x).forEach(look)
+  }
+  for (const node of Object.values(record.nodes)) look(node.output)
+  return found ?? fallback
+}
