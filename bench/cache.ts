@@ -28,9 +28,9 @@ function run(...args: string[]): { ms: number; record: RunRecord } {
   return { ms, record: JSON.parse(r.stdout) as RunRecord }
 }
 
-/** Nodes (and fan-out items) executed: every node record without a cache hit, plus fan-out items computed. */
+/** Worker nodes executed (fan-out items are not listed: their records are inside the fan-out's output). */
 function executed(r: RunRecord): { nodes: string[]; hits: number } {
-  const nodes = Object.values(r.nodes).filter((n) => n.status === 'succeeded' && n.cache && !n.cache.hit).map((n) => n.id)
+  const nodes = Object.values(r.nodes).filter((n) => n.status === 'succeeded' && !['approval', 'fan_out'].includes(n.type) && !n.cache?.hit).map((n) => n.id)
   return { nodes, hits: Object.values(r.nodes).filter((n) => n.cache?.hit).length }
 }
 

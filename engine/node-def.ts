@@ -118,6 +118,8 @@ export interface CheckProblem {
   path: Array<string | number>
   code: string
   message: string
+  /** When the problem is in another file (a prompt file): where in it; the diagnostic is reported there. */
+  at?: { file: string; line: number; col: number; path: string }
 }
 
 /** Declares that `field` holds a child node spec whose expressions see `scope` variables (e.g. `item`, `index`). */

@@ -3,7 +3,7 @@ import { readFileSync, statSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import * as v from 'valibot'
-import { parse } from 'yaml'
+import { parseYamlSource, type YamlSource } from './dsl/yaml-source.ts'
 import { Ajv, type ValidateFunction } from 'ajv'
 import { WeftError } from './errors.ts'
 
@@ -66,6 +66,20 @@ const cache = new Map<string, { mtimeMs: number; prompt: Prompt }>()
 const ajv = new Ajv({ allErrors: true, strict: false })
 const validators = new WeakMap<object, ValidateFunction>()
 
+/** Where in a prompt file a problem is: `details.at` of PROMPT_INVALID and CRITIC_PROMPT_INVALID. */
+export interface PromptFilePosition {
+  file: string
+  line: number
+  col: number
+  /** The key's path inside the prompt file (`output.properties.score`), empty for the file as a whole. */
+  path: string
+}
+
+function promptError(file: string, why: string, pos?: { line: number; col: number }, at: readonly (string | number)[] = []): WeftError {
+  const where: PromptFilePosition | undefined = pos ? { file, line: pos.line, col: pos.col, path: at.join('.') } : undefined
+  return new WeftError('PROMPT_INVALID', `prompt file ${file}${pos ? `:${pos.line}:${pos.col}` : ''}: ${why}`, { retryable: false, details: { file, ...(where ? { at: where } : {}) } })
+}
+
 /** Looks a prompt up by name in `dirs` (first match wins), reads and checks it. Throws PROMPT_NOT_FOUND / PROMPT_INVALID. */
 export function loadPrompt(name: string, dirs: readonly string[]): Prompt {
   if (!/^[A-Za-z0-9][\w-]*$/.test(name)) throw new WeftError('PROMPT_NOT_FOUND', `"${name}" is not a prompt name (letters, digits, \`_\` and \`-\`; no paths)`, { retryable: false })
@@ -87,16 +101,30 @@ export function loadPrompt(name: string, dirs: readonly string[]): Prompt {
 }
 
 function readPrompt(name: string, file: string): Prompt {
-  const fail = (why: string) => new WeftError('PROMPT_INVALID', `prompt file ${file}: ${why}`, { retryable: false, details: { file } })
-  let raw: unknown
+  let source: YamlSource
   try {
-    raw = parse(readFileSync(file, 'utf8'), { maxAliasCount: 100 })
+    source = parseYamlSource(readFileSync(file, 'utf8'), file)
   } catch (err) {
-    throw fail((err as Error).message.split('\n')[0]!)
+    throw promptError(file, (err as Error).message.split('\n')[0]!)
   }
-  const res = v.safeParse(PromptFileSchema, raw)
+  // a problem is reported where it is in the prompt file: line and column, and the key's path there
+  const fail = (why: string, at: readonly (string | number)[] = [], which: 'key' | 'value' = 'value', offset?: { text: string; at: number }) => {
+    let pos = source.locate(at, which)
+    const range = offset ? source.range(at) : undefined
+    if (range && offset) {
+      const i = source.text.slice(range[0], range[1]).indexOf(offset.text)
+      if (i >= 0) pos = source.position(range[0] + i + offset.at)
+    }
+    return promptError(file, why, pos, at)
+  }
+  const syntax = source.diagnostics.find((d) => d.severity === 'error')
+  if (syntax) throw promptError(file, syntax.message, { line: syntax.line, col: syntax.col })
+  const res = v.safeParse(PromptFileSchema, source.value)
   if (!res.success) {
-    throw fail(res.issues.map((i) => `${v.getDotPath(i) ?? '(top level)'}: ${i.message}`).join('; '))
+    const first = res.issues[0]
+    const at = (first.path ?? []).map((seg) => seg.key as string | number)
+    const unknownKey = first.type === 'strict_object' && first.input !== undefined
+    throw fail(res.issues.map((i) => `${v.getDotPath(i) ?? '(top level)'}: ${i.message}`).join('; '), at, unknownKey ? 'key' : 'value')
   }
   const doc = res.output
   const variables: Record<string, PromptVariable> = {}
@@ -106,12 +134,15 @@ function readPrompt(name: string, file: string): Prompt {
   }
   const used = [...placeholders(doc.template), ...placeholders(doc.system ?? '')]
   const undeclared = used.filter((u) => !Object.hasOwn(variables, u))
-  if (undeclared.length) throw fail(`the template uses ${undeclared.map((u) => `{${u}}`).join(', ')} but \`variables:\` does not declare ${undeclared.length > 1 ? 'them' : 'it'}`)
+  if (undeclared.length) {
+    const inTemplate = placeholders(doc.template).includes(undeclared[0]!)
+    throw fail(`the template uses ${undeclared.map((u) => `{${u}}`).join(', ')} but \`variables:\` does not declare ${undeclared.length > 1 ? 'them' : 'it'}`, [inTemplate ? 'template' : 'system'], 'value', { text: `{${undeclared[0]}}`, at: 0 })
+  }
   if (doc.output) {
     try {
       ajv.compile(doc.output)
     } catch (err) {
-      throw fail(`output is not a valid JSON Schema: ${(err as Error).message}`)
+      throw fail(`output is not a valid JSON Schema: ${(err as Error).message}`, ['output'])
     }
   }
   const prompt: Prompt = { name, file, template: doc.template, variables }
@@ -123,13 +154,13 @@ function readPrompt(name: string, file: string): Prompt {
   return prompt
 }
 
-/** The variable names a prompt declares; none when it cannot be loaded (its own check reports why). */
-export function promptVariables(name: unknown, dirs: readonly string[]): string[] {
-  if (typeof name !== 'string') return []
+/** The variable names a prompt declares; undefined when it cannot be loaded (its own check reports why) or is not a literal name. */
+export function promptVariables(name: unknown, dirs: readonly string[]): string[] | undefined {
+  if (typeof name !== 'string') return undefined
   try {
     return Object.keys(loadPrompt(name, dirs).variables)
   } catch {
-    return []
+    return undefined
   }
 }
 
@@ -206,11 +237,22 @@ function isDir(p: string): boolean {
   }
 }
 
-/** A problem with how a node uses a prompt, at a path below the node (for `weft validate`). */
+/** A problem with how a node uses a prompt, at a path below the node (for `weft validate`); `at` when it is in the prompt file. */
 export interface PromptUseProblem {
   path: Array<string | number>
   code: string
   message: string
+  at?: PromptFilePosition
+}
+
+/** The position of a key in a prompt file (its nearest existing ancestor when missing). */
+function positionIn(file: string, at: readonly string[]): PromptFilePosition | undefined {
+  try {
+    const pos = parseYamlSource(readFileSync(file, 'utf8'), file).locate(at)
+    return { file, line: pos.line, col: pos.col, path: at.join('.') }
+  } catch {
+    return undefined
+  }
 }
 
 /**
@@ -228,7 +270,10 @@ export function checkCriticOutput(field: string, name: unknown, dirs: readonly s
   }
   const out = prompt.output as { type?: unknown; properties?: Record<string, { type?: unknown }>; required?: unknown } | undefined
   const example = 'output: { type: object, required: [score, feedback], properties: { score: { type: integer, minimum: 0, maximum: 100 }, feedback: { type: string } } }'
-  if (!out) return [{ path: [field], code: 'CRITIC_PROMPT_INVALID', message: `critic prompt "${name}" declares no \`output:\` schema; a critic answers JSON with a numeric score and a feedback text, e.g. ${example}` }]
+  if (!out) {
+    const at = positionIn(prompt.file, [])
+    return [{ path: [field], code: 'CRITIC_PROMPT_INVALID', message: `critic prompt "${name}" declares no \`output:\` schema; a critic answers JSON with a numeric score and a feedback text, e.g. ${example}`, ...(at ? { at } : {}) }]
+  }
   const problems: string[] = []
   const types = (t: unknown) => (Array.isArray(t) ? t : [t])
   const required = Array.isArray(out.required) ? out.required : []
@@ -238,7 +283,11 @@ export function checkCriticOutput(field: string, name: unknown, dirs: readonly s
   if (!feedback || !types(feedback.type).includes('string')) problems.push('`feedback` must be a text (type: string)')
   const notRequired = ['score', 'feedback'].filter((k) => !required.includes(k))
   if (notRequired.length) problems.push(`${notRequired.map((k) => `\`${k}\``).join(' and ')} must be listed under \`required:\``)
-  return problems.length ? [{ path: [field], code: 'CRITIC_PROMPT_INVALID', message: `critic prompt "${name}" (${path.basename(prompt.file)}): its \`output:\` schema does not give what a critic needs: ${problems.join('; ')}` }] : []
+  if (!problems.length) return []
+  // pointed at the first property at fault, else at the schema
+  const key = !score || !types(score.type).some((t) => t === 'number' || t === 'integer') ? 'score' : !feedback || !types(feedback.type).includes('string') ? 'feedback' : undefined
+  const at = positionIn(prompt.file, key && out.properties?.[key] ? ['output', 'properties', key] : ['output'])
+  return [{ path: [field], code: 'CRITIC_PROMPT_INVALID', message: `critic prompt "${name}" (${path.basename(prompt.file)}): its \`output:\` schema does not give what a critic needs: ${problems.join('; ')}`, ...(at ? { at } : {}) }]
 }
 
 /**
@@ -253,7 +302,8 @@ export function checkPromptUse(field: string, name: unknown, vars: unknown, dirs
     prompt = loadPrompt(name, dirs)
   } catch (err) {
     const e = err as WeftError
-    return [{ path: [field], code: e.code ?? 'PROMPT_INVALID', message: e.message }]
+    const at = (e.details as { at?: PromptFilePosition } | undefined)?.at
+    return [{ path: [field], code: e.code ?? 'PROMPT_INVALID', message: e.message, ...(at ? { at } : {}) }]
   }
   // vars given as one expression: its keys are known only at run time
   if (vars !== undefined && (typeof vars !== 'object' || vars === null || Array.isArray(vars))) return []

@@ -59,12 +59,18 @@ export const criticLoopNode = defineNode({
     history: v.array(IterationSchema),
   }),
   check(fields, env) {
-    // `vars` feed both prompts: a variable is unknown only when neither declares it
+    // `vars` feed both prompts: a variable is unknown only when neither declares it (said once, by the writer's
+    // check), and nothing is called unknown while the other prompt cannot be read (its own problem says why)
     const writerVars = promptVariables(fields.writer, env.promptDirs)
     const criticVars = promptVariables(fields.critic, env.promptDirs)
-    const writer = checkPromptUse('writer', fields.writer, fields.vars, env.promptDirs, ['feedback', 'previous'], criticVars)
-    const critic = checkPromptUse('critic', fields.critic, fields.vars, env.promptDirs, ['draft'], writerVars)
-    return [...writer, ...critic.filter((p) => p.code !== 'PROMPT_VARIABLE_UNKNOWN' || writerVars.length === 0), ...checkCriticOutput('critic', fields.critic, env.promptDirs)]
+    const writer = checkPromptUse('writer', fields.writer, fields.vars, env.promptDirs, ['feedback', 'previous'], criticVars ?? [])
+    const critic = checkPromptUse('critic', fields.critic, fields.vars, env.promptDirs, ['draft'], writerVars ?? [])
+    const unknown = (p: { code: string }) => p.code === 'PROMPT_VARIABLE_UNKNOWN'
+    return [
+      ...writer.filter((p) => !unknown(p) || criticVars !== undefined || typeof fields.critic !== 'string'),
+      ...critic.filter((p) => !unknown(p) || writerVars?.length === 0),
+      ...checkCriticOutput('critic', fields.critic, env.promptDirs),
+    ]
   },
   async execute(ctx) {
     const { config } = ctx

@@ -58,9 +58,9 @@ export function hashParts(parts: KeyParts): string {
 }
 
 /**
- * The config as the key sees it: a path into the run's folder becomes `{run}/<rel>`, and a string naming an
- * existing file (absolute, or relative to the run's folder) becomes that file's content hash. Strings that name a
- * prompt are reported to `onWord`, which looks the prompt file up.
+ * The config as the key sees it: an absolute path to a file becomes the file's content hash (wherever it lies);
+ * another path into the run's folder becomes `{run}/<rel>`; a relative path to a file there keeps its name and adds
+ * its content. Strings that name a prompt are reported to `onWord`, which looks the prompt file up.
  */
 async function normalise(value: unknown, workDir: string, onWord: (name: string) => Promise<void>): Promise<unknown> {
   if (typeof value === 'string') return normaliseString(value, workDir, onWord)
@@ -76,13 +76,16 @@ async function normalise(value: unknown, workDir: string, onWord: (name: string)
 async function normaliseString(s: string, workDir: string, onWord: (name: string) => Promise<void>): Promise<unknown> {
   if (PROMPT_NAME.test(s) && s.length <= 200) await onWord(s)
   if (s.length > 4096 || s.includes('\n')) return s
-  const inRun = s === workDir || s.startsWith(workDir + path.sep)
-  const looksLikePath = path.isAbsolute(s) || (/^[^\s]+$/.test(s) && (s.includes('/') || /\.[A-Za-z0-9]{1,5}$/.test(s)))
-  if (!looksLikePath) return s
+  if (path.isAbsolute(s)) {
+    // an input file (an upstream render, a brand asset) counts by its content wherever it lies
+    const sha = await fileSha256(s)
+    if (sha) return { file: sha }
+    return s === workDir || s.startsWith(workDir + path.sep) ? `{run}/${path.relative(workDir, s)}` : s
+  }
+  // a relative path names a file in the run's folder: its name counts, and its content when it is there already
+  if (!/^[^\s]+$/.test(s) || !(s.includes('/') || /\.[A-Za-z0-9]{1,5}$/.test(s))) return s
   const sha = await fileSha256(path.resolve(workDir, s))
-  const shown = inRun ? `{run}/${path.relative(workDir, s)}` : s
-  if (sha) return { file: sha, ...(path.isAbsolute(s) && !inRun ? {} : { path: shown }) }
-  return shown
+  return sha ? { path: s, file: sha } : s
 }
 
 /**

@@ -5,7 +5,7 @@ import { compileTemplate, containsExpression, findExpressions, type ExpressionPr
 import type { CheckEnv, CheckProblem, NodeDefinition } from '../node-def.ts'
 import type { NodeRegistry } from '../registry.ts'
 import { defaultRetry, type ChildGraphSpec, type ChildNodeSpec, type ChildStepSpec, type NodeSpec, type RetrySpec, type Trigger } from './pipeline.ts'
-import { didYouMean, type DocPath, type Reporter } from './reporter.ts'
+import { didYouMean, pathString, type DocPath, type Reporter } from './reporter.ts'
 import { objectFields, schemaKind, kindOfValue, type Kind } from './schema-info.ts'
 import { describe, isMap } from './load.ts'
 import { reportIssues } from './issues.ts'
@@ -204,7 +204,10 @@ function typeChecks(r: Reporter, def: NodeDefinition, at: DocPath, fields: Recor
   } catch (err) {
     problems = [{ path: [], code: 'NODE_CHECK_FAILED', message: `the checks of node type "${def.type}" failed: ${(err as Error).message}` }]
   }
-  for (const p of problems) r.report(p.code, [...at, ...p.path], p.message)
+  for (const p of problems) {
+    if (p.at) r.reportElsewhere(p.code, p.at, `${p.message.replace(/^prompt file \S+?:\d+:\d+: /, '')} (used by ${pathString([...at, ...p.path])})`)
+    else r.report(p.code, [...at, ...p.path], p.message)
+  }
 }
 
 function resolveType(r: Reporter, registry: NodeRegistry, at: DocPath, raw: Record<string, unknown>): { def: NodeDefinition; module: string } | undefined {

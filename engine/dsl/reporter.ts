@@ -49,6 +49,11 @@ export class Reporter {
     })
   }
 
+  /** A problem found in another file (a prompt file the pipeline names), at its own line and column there. */
+  reportElsewhere(code: string, at: { file: string; line: number; col: number; path: string }, message: string, severity: Severity = 'error'): void {
+    this.diagnostics.push({ code, message, file: at.file, line: at.line, col: at.col, path: at.path, severity })
+  }
+
   get errorCount(): number {
     return this.diagnostics.filter((d) => d.severity === 'error').length
   }

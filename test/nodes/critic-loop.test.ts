@@ -1,4 +1,5 @@
 import { describe, it } from 'node:test'
+import path from 'node:path'
 import assert from 'node:assert/strict'
 import type { ModelRequest } from '../../engine/ports.ts'
 import { runNode } from '../support/node-task.ts'
@@ -76,8 +77,9 @@ describe('critic_loop node', () => {
 
   it('refuses before running a critic prompt that does not declare the answer a critic gives', async () => {
     const res = await load(`pipeline: t\nprompts: $FIXTURES/prompts\nnodes:\n  s:\n    type: critic_loop\n    writer: writer\n    critic: plain\n    vars: { topic: t, name: x }\n    threshold: 80\n    max_iterations: 2\n`)
-    assert.deepEqual(res.diagnostics.map((d) => [d.code, d.path]), [['CRITIC_PROMPT_INVALID', 'nodes.s.critic']])
-    assert.match(res.diagnostics[0]!.message, /critic prompt "plain" declares no `output:` schema/)
+    // reported in the prompt file itself (it has no `output:` at all: its top), naming the node field that uses it
+    assert.deepEqual(res.diagnostics.map((d) => [d.code, path.basename(d.file), d.line, d.col, d.path]), [['CRITIC_PROMPT_INVALID', 'plain.yaml', 1, 1, '']])
+    assert.match(res.diagnostics[0]!.message, /critic prompt "plain" declares no `output:` schema.*\(used by nodes\.s\.critic\)$/)
     // the fixture critic declares score and feedback: no problem
     const ok = await load(`pipeline: t\nprompts: $FIXTURES/prompts\nnodes:\n  s:\n    type: critic_loop\n    writer: writer\n    critic: critic\n    vars: { topic: t }\n    threshold: 80\n    max_iterations: 2\n`)
     assert.deepEqual(ok.diagnostics, [])

@@ -80,3 +80,30 @@ describe('built-in prompts', () => {
     assert.match(out.prompt, /exactly 3 beats/)
   })
 })
+
+describe('prompt file problems', () => {
+  it('are reported at the prompt file\'s own line and column, naming the node field that uses the prompt', async () => {
+    const { mkdtempSync, mkdirSync, writeFileSync } = await import('node:fs')
+    const { tmpdir } = await import('node:os')
+    const path = await import('node:path')
+    const { loadPipeline } = await import('../../engine/dsl/load.ts')
+    const dir = mkdtempSync(path.join(tmpdir(), 'weft-prompt-lines-'))
+    mkdirSync(path.join(dir, 'prompts'))
+    writeFileSync(path.join(dir, 'prompts', 'writer.yaml'), 'task: story\nvariables:\n  topic: {}\ntemplate: |\n  Write about {topic}.\n  Mention {brand} twice.\n')
+    writeFileSync(path.join(dir, 'prompts', 'judge.yaml'), 'task: story_critique\nvariables:\n  draft: {}\ntemplate: Score {draft}.\noutput:\n  type: object\n  required: [score, feedback]\n  properties:\n    score: { type: string }\n    feedback: { type: string }\n')
+    writeFileSync(path.join(dir, 'prompts', 'broken.yaml'), 'task: story\ntemplate: "unclosed\n')
+    writeFileSync(path.join(dir, 'p.yaml'), 'pipeline: p\nnodes:\n  s:\n    type: critic_loop\n    writer: writer\n    critic: judge\n    vars: { topic: t }\n    threshold: 80\n    max_iterations: 2\n  b:\n    type: agent\n    prompt: broken\n')
+    const res = await loadPipeline(path.join(dir, 'p.yaml'))
+    const shown = res.diagnostics.map((d) => `${path.basename(d.file)}:${d.line}:${d.col} ${d.code} ${d.path}`)
+    // one diagnostic per problem, where it is; the critic's `topic` is not called unknown while the writer cannot be read
+    assert.deepEqual(shown.sort(), [
+      'broken.yaml:3:1 PROMPT_INVALID ',
+      'judge.yaml:9:12 CRITIC_PROMPT_INVALID output.properties.score',
+      'writer.yaml:6:11 PROMPT_INVALID template',
+    ])
+    const about = (file: string) => res.diagnostics.find((d) => path.basename(d.file) === file)!.message
+    assert.match(about('writer.yaml'), /the template uses \{brand\} but `variables:` does not declare it \(used by nodes\.s\.writer\)$/)
+    assert.match(about('judge.yaml'), /`score` must be a number .*\(used by nodes\.s\.critic\)$/)
+    assert.match(about('broken.yaml'), /\(used by nodes\.b\.prompt\)$/)
+  })
+})
