@@ -21,8 +21,12 @@ cpSync(path.join(root, 'prompts'), path.join(work, 'prompts'), { recursive: true
 const env = { ...process.env, WEFT_DATA_DIR: path.join(work, '.weft'), DATABASE_URL: '' }
 
 function run(...args: string[]): { ms: number; record: RunRecord } {
+  return weft('run', path.join(work, 'default.yaml'), '--json', '--input', `prompt=${values.prompt}`, ...args)
+}
+
+function weft(...args: string[]): { ms: number; record: RunRecord } {
   const t0 = performance.now()
-  const r = spawnSync(process.execPath, [cli, 'run', path.join(work, 'default.yaml'), '--json', '--input', `prompt=${values.prompt}`, ...args], { cwd: work, env, encoding: 'utf8', maxBuffer: 64 << 20 })
+  const r = spawnSync(process.execPath, [cli, ...args], { cwd: work, env, encoding: 'utf8', maxBuffer: 64 << 20 })
   const ms = performance.now() - t0
   if (r.status !== 0) throw new Error(`weft run exited ${r.status}: ${r.stderr}`)
   return { ms, record: JSON.parse(r.stdout) as RunRecord }
@@ -48,6 +52,11 @@ const promptFile = path.join(work, 'prompts', 'scene_writer.yaml')
 writeFileSync(promptFile, readFileSync(promptFile, 'utf8').replace('template: |', 'template: |\n  Keep every scene concrete: one place, one action, one feeling.'))
 const edited = run()
 line('after editing the scene prompt', edited.ms, first.ms, edited.record)
+// the offline model writes by the prompt's task and variables, not its wording: the edited prompt gave the same
+// scenes, so what follows came from the cache. A real model would write other scenes: the scene stage and every
+// clip after it execute again, as `rerun --from scenes` makes them do
+const fromScenes = weft('rerun', first.record.id, '--from', 'scenes', '--json')
+line('rerun --from scenes', fromScenes.ms, first.ms, fromScenes.record)
 const noCache = run('--no-cache')
 line('--no-cache', noCache.ms, first.ms, noCache.record)
 

@@ -40,7 +40,15 @@ export async function runControl(run: Run, state: NodeState): Promise<void> {
       workDir: run.workDir,
       providers: {},
       prompts: run.opts.pipeline.promptDirs,
-      runChild: (extra, o) => (spec.steps ? runStepGraph(spec.steps, { ...run.scope, ...(toCel(extra) as Record<string, unknown>) }, o, (step, scope, so) => runChild(run, state, step, scope, so)) : runChild(run, state, state.spec.child as ChildNodeSpec, { ...run.scope, ...(toCel(extra) as Record<string, unknown>) }, o)),
+      runChild: (extra, o) => (spec.steps
+        ? runStepGraph(spec.steps, { ...run.scope, ...(toCel(extra) as Record<string, unknown>) }, o, {
+          run: (step, scope, so, revision) => runChild(run, state, step, scope, so, revision),
+          decide: (req, auto, signal) => requestDecision(run, state, req, signal, auto),
+          owner: spec.id,
+          runInfo: { id: run.id, interactive: run.opts.interactive ?? false },
+          emit: (p) => run.progress(spec.id, p),
+        })
+        : runChild(run, state, state.spec.child as ChildNodeSpec, { ...run.scope, ...(toCel(extra) as Record<string, unknown>) }, o)),
       rerun: (nodeId, revision) => rerun(run, state, nodeId, revision, ac.signal),
       requestDecision: (req, auto) => requestDecision(run, state, req, ac.signal, auto),
       outputOf: (id) => run.nodes.get(id)?.record.output ?? null,
@@ -56,7 +64,7 @@ export async function runControl(run: Run, state: NodeState): Promise<void> {
   run.settle(state, outcome)
 }
 
-async function runChild(run: Run, state: NodeState, child: ChildNodeSpec, scope: Record<string, unknown>, o: { signal: AbortSignal; key: string; step?: string }): Promise<ChildOutcome> {
+async function runChild(run: Run, state: NodeState, child: ChildNodeSpec, scope: Record<string, unknown>, o: { signal: AbortSignal; key: string; step?: string }, revision?: Revision): Promise<ChildOutcome> {
   let config: unknown
   try {
     config = renderTemplate(child.template, scope)
@@ -72,7 +80,7 @@ async function runChild(run: Run, state: NodeState, child: ChildNodeSpec, scope:
     return { ok: false, error: toErrorInfo(reason, 'CANCELLED') }
   }
   try {
-    const outcome = await run.attempts(state, taskId, child.type, child.module, fields, child.retry, child.timeoutMs, state.spec.pool, (p) => run.progress(state.spec.id, { ...p, item: o.key, ...(o.step ? { step: o.step } : {}) }), () => {}, o.signal, { cache: child.cache, cacheable: child.def.cache })
+    const outcome = await run.attempts(state, taskId, child.type, child.module, fields, child.retry, child.timeoutMs, state.spec.pool, (p) => run.progress(state.spec.id, { ...p, item: o.key, ...(o.step ? { step: o.step } : {}), ...(revision ? { round: revision.round } : {}) }), () => {}, o.signal, { revision, cache: child.cache, cacheable: child.def.cache })
     if (!o.signal.aborted) run.progress(state.spec.id, itemEnded(o.key, o.step, outcome))
     return outcome
   } finally {
@@ -137,6 +145,8 @@ async function requestDecision(run: Run, state: NodeState, request: ApprovalRequ
   }
   const source = run.opts.decisions
   if (!source) throw new WeftError('NO_DECISION_SOURCE', `node "${state.spec.id}" needs a decision but this run has no decision source`, { retryable: false })
+  // a fan-out's items may wait at their gates at once: the node waits while any of them does
+  state.gatesWaiting = (state.gatesWaiting ?? 0) + 1
   state.record.status = 'waiting'
   run.nodeScope[state.spec.id]!.status = 'waiting'
   run.waitingGates++
@@ -155,9 +165,12 @@ async function requestDecision(run: Run, state: NodeState, request: ApprovalRequ
     decision = (await store.decideApproval(run.id, request.gate, request.revision, answer))?.decision ?? answer
   } finally {
     run.waitingGates--
+    state.gatesWaiting--
   }
-  state.record.status = 'running'
-  run.nodeScope[state.spec.id]!.status = 'running'
+  if (state.gatesWaiting === 0) {
+    state.record.status = 'running'
+    run.nodeScope[state.spec.id]!.status = 'running'
+  }
   await run.record([
     { kind: 'node.update', runId: run.id, node: { ...state.record } },
     ...(run.waitingGates === 0 && run.status === 'running' ? [{ kind: 'run.update' as const, runId: run.id, patch: { status: 'running' as const } }] : []),

@@ -82,6 +82,8 @@ export interface NodeState {
   remaining: number
   dependents: NodeState[]
   controllers: Set<AbortController>
+  /** Gates of this node waiting for a decision now (an approval's one; a fan-out's items' several). */
+  gatesWaiting?: number
 }
 
 export interface Slot {

@@ -1,19 +1,32 @@
 // A fan-out item's small graph of steps, run once: the order and the skipping, whoever runs each step.
 import type { ChildGraphSpec, ChildStepSpec } from './dsl/pipeline.ts'
-import type { ChildOutcome } from './node-def.ts'
+import type { ChildOutcome, Progress } from './node-def.ts'
+import type { ApprovalRequest, Decision, Revision } from './ports.ts'
 import { renderTemplate, toCel } from './expressions.ts'
 import { toErrorInfo, WeftError, type ErrorInfo } from './errors.ts'
+import { runItemGate } from './item-gate.ts'
 
-/** Runs one step (a worker node) with the item's scope; in process or as a fleet task. */
-export type RunStep = (step: ChildStepSpec, scope: Record<string, unknown>, o: { signal: AbortSignal; key: string; step: string }) => Promise<ChildOutcome>
+/** Runs one step (a worker node) with the item's scope, or again with a reviewer's revision; in process or as a fleet task. */
+export type RunStep = (step: ChildStepSpec, scope: Record<string, unknown>, o: { signal: AbortSignal; key: string; step: string }, revision?: Revision) => Promise<ChildOutcome>
 
-type StepResult = { status: 'succeeded' | 'failed' | 'skipped' | 'cancelled'; output: unknown; error: ErrorInfo | null }
+/** What a driver gives an item's graph: running its worker steps, and asking at its gate steps. */
+export interface StepPowers {
+  run: RunStep
+  /** Asks the run's decision source at a gate (durably); `auto` is the gate's policy in an automated run. */
+  decide(request: ApprovalRequest, auto: Decision | undefined, signal: AbortSignal): Promise<Decision>
+  /** The fan-out node: an item's gate is addressed as `<owner>[<item>].<step>`. */
+  owner: string
+  runInfo: { id: string; interactive: boolean }
+  emit(p: Progress): void
+}
+
+export type StepResult = { status: 'succeeded' | 'failed' | 'skipped' | 'cancelled'; output: unknown; error: ErrorInfo | null }
 
 /**
  * Runs a child graph once (one fan-out item): each step starts when the steps it needs have succeeded; a
  * step skipped by its `when` skips those that need it; the first failure stops the item's other steps.
  */
-export async function runStepGraph(graph: ChildGraphSpec, base: Record<string, unknown>, o: { signal: AbortSignal; key: string }, execStep: RunStep): Promise<ChildOutcome> {
+export async function runStepGraph(graph: ChildGraphSpec, base: Record<string, unknown>, o: { signal: AbortSignal; key: string }, powers: StepPowers): Promise<ChildOutcome> {
   const results = new Map<string, StepResult>()
   const scope = () => ({
     ...base,
@@ -46,7 +59,9 @@ export async function runStepGraph(graph: ChildGraphSpec, base: Record<string, u
     }
     if (ok === false) return settle({ status: 'skipped', output: null, error: null })
     const outcome: ChildOutcome = ok === true
-      ? await execStep(step, scope(), { signal: stop.signal, key: o.key, step: id })
+      ? step.def.runs === 'control'
+        ? await runItemGate(step, { graph, results, scope, signal: stop.signal, key: o.key, powers })
+        : await powers.run(step, scope(), { signal: stop.signal, key: o.key, step: id })
       : { ok: false, error: ok instanceof Error ? toErrorInfo(ok, 'EXPRESSION_FAILED') : { code: 'EXPRESSION_TYPE', message: `\`when\` must give true or false, got ${JSON.stringify(ok)}`, retryable: false } }
     if (outcome.ok) return settle({ status: 'succeeded', output: outcome.output, error: null })
     settle({ status: stop.signal.aborted ? 'cancelled' : 'failed', output: null, error: outcome.error })

@@ -216,7 +216,8 @@ export function createApp(service: GenerationService, opts: AppOptions): Hono<En
 
   app.post('/api/v2/generations/:id/approvals/:gate', accept(JSON_TYPES), limitBody, async (c) => {
     const gate = c.req.param('gate')
-    if (!/^[A-Za-z_][A-Za-z0-9_]{0,127}$/.test(gate)) throw new WeftError('NOT_FOUND', `no approval gate "${gate}"`)
+    // a gate node's id, or a fan-out item's gate: `videos[3].review`
+    if (!/^[A-Za-z_][A-Za-z0-9_]{0,127}(\[\d{1,6}\]\.[A-Za-z_][A-Za-z0-9_]{0,127})?$/.test(gate)) throw new WeftError('NOT_FOUND', `no approval gate "${gate}"`)
     const body = parse(DecisionSchema, await readJson(c))
     const principal = c.get('principal')
     const decision: Decision = { decision: body.decision, by: principal ?? 'human' }

@@ -71,7 +71,7 @@ export const ROUTES: RouteDoc[] = [
   { method: 'post', path: '/api/v2/generations/{id}/rerun', operationId: 'rerunGeneration', summary: 'A new generation of this one\'s pipeline with its inputs and config: with `from`, the outputs upstream of that node are kept and the node and everything downstream execute again; without it, the node cache decides.', auth: true,
     params: [id], body: { 'application/json': 'RerunRequest' }, responses: { 202: ['Recorded and started.', 'GenerationAccepted'] }, errors: [400, 401, 404, 409, 413, 415, 429] },
   { method: 'post', path: '/api/v2/generations/{id}/approvals/{gate}', operationId: 'decideGate', summary: 'Decide an approval gate that is waiting (REST fallback of the WebSocket `decision` message).', auth: true,
-    params: [id, { name: 'gate', description: 'The approval node\'s id.' }], body: { 'application/json': 'Decision' },
+    params: [id, { name: 'gate', description: 'The approval node\'s id, or a fan-out item\'s gate as `<fan_out>[<index>].<step>` (e.g. `videos[3].review`, URL-encoded).' }], body: { 'application/json': 'Decision' },
     responses: { 200: ['Applied now, or (applied: false) already applied before.', 'DecisionResult'] }, errors: [400, 401, 404, 409, 413, 415] },
   { method: 'get', path: '/api/v2/generations/{id}/artifacts/{path}', operationId: 'getArtifact', summary: 'A file of the generation (its path inside the generation\'s folder); supports Range requests.', auth: true,
     params: [id, { name: 'path', description: 'Path inside the generation\'s folder, `/`-separated (e.g. `final.mp4`, `clips/scene-1.mp4`).' }],

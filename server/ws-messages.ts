@@ -4,6 +4,7 @@ import type { ApprovalRequest, Decision, RunEvent, RunEventType } from '../engin
 import { valibotIssues, type ApiIssue } from './errors.ts'
 import { DecisionSchema } from './schemas.ts'
 import { artifactUrl } from './artifacts.ts'
+import { gateNode } from '../engine/item-gate.ts'
 
 /** The subprotocol a client must offer (and the server selects). */
 export const WS_PROTOCOL = 'weft.v1'
@@ -202,7 +203,7 @@ export function toReannouncedFrame(request: ApprovalRequest, timestamp: string):
     type: 'approval.requested',
     seq: null,
     generation_id: request.runId,
-    node: request.gate,
+    node: gateNode(request.gate),
     payload: {
       gate: request.gate,
       value: request.value,

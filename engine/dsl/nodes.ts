@@ -135,6 +135,15 @@ function compileSteps(r: Reporter, registry: NodeRegistry, at: DocPath, graph: {
     const child = compileChild(r, registry, stepAt, rawStep, pending, owner, inGraph, env, true)
     if (!child || !isMap(rawStep)) continue
     const step: ChildStepSpec = { ...child, id, deps: checkNeeds(r, stepAt, rawStep.needs, ids, id) }
+    // a gate step names the step it reviews: it must be a worker step of this graph, and the gate waits for it
+    for (const k of child.def.runs === 'control' ? child.def.nodeRefs ?? [] : []) {
+      const ref = rawStep[k]
+      if (typeof ref !== 'string') continue
+      if (ref === id) r.report('CYCLE', [...stepAt, k], `step "${id}" cannot review itself`)
+      else if (!ids.includes(ref)) r.report('UNKNOWN_STEP', [...stepAt, k], `step "${ref}" is not a step of this graph${didYouMean(ref, ids)}`)
+      else if (isMap(raw[ref]) && registry.get(String((raw[ref] as Record<string, unknown>).type))?.def.runs === 'control') r.report('SCHEMA_INVALID', [...stepAt, k], `step "${ref}" is not a worker step; a gate reviews a worker step's output`)
+      else if (!step.deps.includes(ref)) step.deps.push(ref)
+    }
     if (rawStep.when !== undefined) {
       if (typeof rawStep.when === 'boolean') step.when = { kind: 'literal', value: rawStep.when }
       else if (typeof rawStep.when === 'string' && isExactExpression(rawStep.when)) {
@@ -160,9 +169,16 @@ function compileChild(r: Reporter, registry: NodeRegistry, at: DocPath, raw: unk
   }
   const typed = resolveType(r, registry, at, raw)
   if (!typed) return undefined
-  if (typed.def.runs === 'control') {
-    r.report('SCHEMA_INVALID', [...at, 'type'], `"${typed.def.type}" cannot run inside another node; use a worker node type here`)
+  // an approval gate may be a step of a fan-out's graph (a gate per item); no other control node runs inside one
+  const itemGate = step && typed.def.runs === 'control' && typed.def.nodeRefs !== undefined && typed.def.child === undefined
+  if (typed.def.runs === 'control' && !itemGate) {
+    r.report('SCHEMA_INVALID', [...at, 'type'], step
+      ? `"${typed.def.type}" cannot be a step; use a worker node type here (an \`approval\` step may gate another step)`
+      : `"${typed.def.type}" cannot run inside another node; use a worker node type here (an approval gate per item goes in \`steps:\`)`)
     return undefined
+  }
+  if (itemGate) for (const k of ['retry', 'timeout', 'cache'] as const) {
+    if (raw[k] !== undefined) r.report('SCHEMA_INVALID', [...at, k], `an \`${typed.def.type}\` step takes no \`${k}\`: it waits for a decision, it does no work`)
   }
   const timeoutMs = durationField(r, [...at, 'timeout'], raw.timeout)
   const retry = retryField(r, [...at, 'retry'], raw.retry)

@@ -61,7 +61,7 @@ export async function replayControl(state: FleetState, pipeline: Pipeline, id: s
     })
   }
 
-  const childSpec = (child: ChildNodeSpec, childScope: Record<string, unknown>, progress: Record<string, unknown>): TaskSpec => {
+  const childSpec = (child: ChildNodeSpec, childScope: Record<string, unknown>, progress: Record<string, unknown>, revision?: Revision): TaskSpec => {
     const fields = { ...(renderTemplate(child.template, childScope) as Record<string, unknown>) }
     delete fields.type
     return {
@@ -70,13 +70,15 @@ export async function replayControl(state: FleetState, pipeline: Pipeline, id: s
       ...(child.cache !== undefined ? { cache: child.cache } : {}), ...(child.def.cache ? { cacheable: true } : {}),
       ...(spec.pool !== undefined ? { pool: spec.pool } : {}),
       progress, reportAs: id, workDir: state.workDir, prompts: pipeline.promptDirs, interactive: state.run.interactive,
+      ...(revision ? { revision } : {}),
     }
   }
 
-  const runChild = (child: ChildNodeSpec, childScope: Record<string, unknown>, o: { signal: AbortSignal; key: string; step?: string }): Promise<ChildOutcome> => {
-    const key = `${id}[${o.key}]${o.step ? `.${o.step}` : ''}`
+  const runChild = (child: ChildNodeSpec, childScope: Record<string, unknown>, o: { signal: AbortSignal; key: string; step?: string }, revision?: Revision): Promise<ChildOutcome> => {
+    // a step sent back by its item's gate runs as a task of its own per round
+    const key = `${id}[${o.key}]${o.step ? `.${o.step}` : ''}${revision ? `#r${revision.round}` : ''}`
     try {
-      return awaitTask(key, 'child', () => childSpec(child, childScope, { item: o.key, ...(o.step ? { step: o.step } : {}) }), o.signal)
+      return awaitTask(key, 'child', () => childSpec(child, childScope, { item: o.key, ...(o.step ? { step: o.step } : {}), ...(revision ? { round: revision.round } : {}) }, revision), o.signal)
     } catch (err) {
       return Promise.resolve({ ok: false, error: toErrorInfo(err, 'EXPRESSION_FAILED') })
     }
@@ -137,7 +139,15 @@ export async function replayControl(state: FleetState, pipeline: Pipeline, id: s
       prompts: pipeline.promptDirs,
       runChild: (extra, o) => {
         const childScope = { ...scope, ...(toCel(extra) as Record<string, unknown>) }
-        return spec.steps ? runStepGraph(spec.steps, childScope, o, (step, s, so) => runChild(step, s, so)) : runChild(spec.child as ChildNodeSpec, childScope, o)
+        return spec.steps
+          ? runStepGraph(spec.steps, childScope, o, {
+            run: (step, s, so, revision) => runChild(step, s, so, revision),
+            decide: (request, auto) => requestDecision(request, auto),
+            owner: id,
+            runInfo: { id: state.run.id, interactive: state.run.interactive },
+            emit: (p) => void result.emits.push(p),
+          })
+          : runChild(spec.child as ChildNodeSpec, childScope, o)
       },
       rerun,
       requestDecision,

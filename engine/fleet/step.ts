@@ -8,6 +8,7 @@ import { renderTemplate, toCel } from '../expressions.ts'
 import { admit, backoffDelay, isTerminal, readiness } from '../plan.ts'
 import { itemEnded } from '../item-progress.ts'
 import { nodeTimeout, renderRunOutputs } from '../run-outputs.ts'
+import { gateNode } from '../item-gate.ts'
 import { gateKey, OPEN_TASK, type FleetState, type FleetTask, type TaskSpec } from './state.ts'
 
 /** What a control node's replay found: its outcome once it has one, else what it waits on now. */
@@ -145,7 +146,7 @@ class Stepper {
       }
       case 'decided': {
         const gate = this.state.gates[gateKey(e.gate, e.revision)]
-        const owner = gate?.request.gate
+        const owner = gate && gateNode(gate.request.gate)
         if (owner && this.isActive(owner)) this.actions.push({ type: 'replay', node: owner })
         break
       }

@@ -365,6 +365,17 @@ describe('POST /api/v2/generations/:id/approvals/:gate', () => {
     assert.equal(service.argsOf('decide').length, 1)
   })
 
+  it('a fan-out item\'s gate is addressed `<fan_out>[<index>].<step>` (URL-encoded or not); anything else shaped like it is 404', async () => {
+    const { app, service } = setup()
+    assert.equal((await postJson(app, '/api/v2/generations/g1/approvals/videos%5B3%5D.review', { decision: 'approve' })).status, 200)
+    assert.equal((await postJson(app, '/api/v2/generations/g1/approvals/videos[12].review', { decision: 'reject', feedback: 'no' })).status, 200)
+    assert.deepEqual(service.argsOf('decide').map((a) => a[1]), ['videos[3].review', 'videos[12].review'])
+    for (const bad of ['videos%5B%5D.review', 'videos%5Bx%5D.review', 'videos%5B3%5D', 'videos.review', 'videos%5B3%5D.review.more']) {
+      assert.equal((await postJson(app, `/api/v2/generations/g1/approvals/${bad}`, { decision: 'approve' })).status, 404, bad)
+    }
+    assert.equal(service.argsOf('decide').length, 2)
+  })
+
   it('415 for a decision that is not JSON', async () => {
     const { app } = setup()
     const res = await app.request('/api/v2/generations/g1/approvals/approve_story', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'approve' })

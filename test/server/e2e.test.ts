@@ -109,3 +109,50 @@ describe('weft serve, end to end', { timeout: 300_000 }, () => {
     }
   })
 })
+
+describe('weft serve: approval gates per fan-out item, over the WebSocket', { timeout: 120_000 }, () => {
+  it('each item asks at `clips[i].review`; a client approves one, revises one, rejects one, and the fan-out collects them', async () => {
+    const env = environment()
+    const pipelines = mkdtempSync(path.join(tmpdir(), 'weft-e2e-pipelines-'))
+    writeFileSync(path.join(pipelines, 'per_item.yaml'), `
+pipeline: per_item
+inputs:
+  prompt: { type: string, required: true }
+plugins: [${JSON.stringify(path.resolve(import.meta.dirname, '..', 'fixtures', 'plugins', 'drafts.mjs'))}]
+nodes:
+  clips:
+    type: fan_out
+    items: [0, 1, 2]
+    on_item_error: collect
+    steps:
+      draft: { type: drafter, text: "\${{ inputs.prompt + ' ' + string(item) }}" }
+      review: { type: approval, gate: draft, path: draft }
+    result: \${{ steps.review.output.value }}
+outputs:
+  clips: \${{ nodes.clips.output.results }}
+`)
+    env.WEFT_PLUGIN_DIRS = path.resolve(import.meta.dirname, '..', 'fixtures', 'plugins')
+    const server = await serve(env, ['--pipelines', pipelines])
+    try {
+      const started = await post(server.url, { prompt: 'scene', pipeline: 'per_item', interactive: true })
+      const client = new Client(started.websocket_url, started.ws_token)
+      await client.opened
+      for (const i of [0, 1, 2]) await client.next(gate(`clips[${i}].review`))
+      client.send({ type: 'approval.decision', gate: 'clips[1].review', decision: 'revise', feedback: 'brighter' })
+      const again = await client.next((f) => gate('clips[1].review')(f) && f.payload!.revision === 1)
+      assert.equal(again.payload!.value, 'scene 1 + brighter')
+      assert.equal(again.node, 'clips')
+      client.send({ type: 'approval.decision', gate: 'clips[2].review', decision: 'reject', feedback: 'off brief' })
+      client.send({ type: 'approval.decision', gate: 'clips[0].review', decision: 'approve' })
+      client.send({ type: 'approval.decision', gate: 'clips[1].review', decision: 'approve' })
+      await client.next((f) => f.type === 'run.completed')
+      const record = await (await fetch(started.status_url.startsWith('http') ? started.status_url : `${server.url}${started.status_url}`)).json() as { status: string; outputs: { clips: unknown[] }; nodes: { clips: { output: { failed: Array<{ index: number }> } } } }
+      assert.equal(record.status, 'completed')
+      assert.deepEqual(record.outputs.clips, ['scene 0', 'scene 1 + brighter', null])
+      assert.deepEqual(record.nodes.clips.output.failed.map((f) => f.index), [2])
+      client.close()
+    } finally {
+      await server.stop()
+    }
+  })
+})

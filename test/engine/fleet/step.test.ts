@@ -381,3 +381,42 @@ outputs:
     assert.equal(sim.state.run.status, 'failed')
   })
 })
+
+describe('fleet step: approval gates per fan-out item', () => {
+  const perItem = `
+pipeline: per_item
+plugins: [$WORK]
+nodes:
+  f:
+    type: fan_out
+    items: [0, 1, 2]
+    on_item_error: collect
+    steps:
+      draft: { type: work, value: "\${{ 'scene ' + string(item) }}" }
+      review: { type: approval, gate: draft, path: value, max_revisions: 1 }
+    result: \${{ steps.review.output.value }}
+`
+
+  it('each item waits at `f[i].review`; revise runs that item\'s step again as a task of its own; reject fails only that item', async () => {
+    const sim = new Sim(await pipeline(perItem), { interactive: true })
+    await sim.apply({ type: 'start' })
+    assert.deepEqual(sim.dispatched().sort(), ['f[0].draft', 'f[1].draft', 'f[2].draft'])
+    for (const i of [0, 1, 2]) await sim.finish(`f[${i}].draft`, ok({ value: `scene ${i}` }))
+    assert.deepEqual(Object.values(sim.state.gates).map((g) => g.request.gate).sort(), ['f[0].review', 'f[1].review', 'f[2].review'])
+    assert.equal(sim.state.run.status, 'awaiting_approval')
+    await sim.decide('f[1].review', 0, { decision: 'revise', feedback: 'brighter', by: 'ann' })
+    assert.deepEqual(sim.dispatched(), ['f[1].draft#r1'])
+    assert.deepEqual(sim.state.tasks['f[1].draft#r1']!.spec!.revision, { round: 1, feedback: 'brighter', previous: 'scene 1' })
+    await sim.finish('f[1].draft#r1', ok({ value: 'scene 1, brighter' }))
+    assert.equal(sim.state.gates[gateKey('f[1].review', 1)]!.request.value, 'scene 1, brighter')
+    assert.deepEqual(sim.state.gates[gateKey('f[1].review', 1)]!.request.allowed, ['approve', 'reject'])
+    await sim.decide('f[2].review', 0, { decision: 'reject', feedback: 'off brief', by: 'ann' })
+    await sim.decide('f[0].review', 0, { decision: 'approve', by: 'ann' })
+    assert.equal(sim.state.run.status, 'awaiting_approval', 'f[1] still waits')
+    await sim.decide('f[1].review', 1, { decision: 'approve', by: 'ann' })
+    assert.equal(sim.state.run.status, 'completed')
+    const out = sim.state.run.nodes.f!.output as { results: unknown[]; failed: Array<{ index: number; error: { code: string } }> }
+    assert.deepEqual(out.results, ['scene 0', 'scene 1, brighter', null])
+    assert.deepEqual(out.failed.map((x) => [x.index, x.error.code]), [[2, 'APPROVAL_REJECTED']])
+  })
+})
