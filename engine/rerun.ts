@@ -46,7 +46,10 @@ export async function keptRecords(record: RunRecord, keep: readonly string[], fr
     const node = record.nodes[id]
     if (!node || !(node.status === 'succeeded' || node.status === 'skipped')) continue
     for (const f of await filesIn(node.output, fromDir)) await placeFile(f.abs, `${toDir}/${f.rel}`)
-    out[id] = { ...node, output: rebase(node.output, fromDir, toDir) }
+    const kept: NodeRecord = { ...node, output: rebase(node.output, fromDir, toDir) }
+    // the output was computed before: by the re-run run, or by whichever run it had come from
+    if (node.cache) kept.cache = { key: node.cache.key, hit: true, from: node.cache.from ?? { run: record.id, node: id } }
+    out[id] = kept
   }
   return out
 }

@@ -61,7 +61,8 @@ describe('weft rerun', { timeout: 120_000 }, () => {
     assert.deepEqual(executions().slice(4).sort(), ['clip', 'story'])
     assert.equal(again.nodes.story!.cache?.hit, false)
     assert.equal(again.nodes.music!.cache?.hit, true)
-    assert.deepEqual({ ...again.nodes.brief, output: null }, { ...first.nodes.brief, output: null })
+    assert.deepEqual({ ...again.nodes.brief, output: null, cache: null }, { ...first.nodes.brief, output: null, cache: null })
+    assert.deepEqual(again.nodes.brief!.cache, { key: first.nodes.brief!.cache!.key, hit: true, from: { run: first.id, node: 'brief' } }, 'a kept output says which run computed it')
     const brief = again.nodes.brief!.output as { path: string }
     assert.equal(brief.path, path.join(dir, '.weft', 'runs', again.id, 'brief.txt'))
     assert.equal(statSync(brief.path).ino, statSync((first.nodes.brief!.output as { path: string }).path).ino)

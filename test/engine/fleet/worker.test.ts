@@ -149,6 +149,58 @@ if (!process.env.DATABASE_URL) {
       }
     })
 
+    it('workers share the node cache of their machine: the same run detached again executes nothing, and says which run computed each result', async () => {
+      const db = await createDatabase()
+      const dir = mkdtempSync(path.join(tmpdir(), 'weft-fleet-cache-'))
+      const log = path.join(dir, 'exec.log')
+      const env: Env = { ...process.env, DATABASE_URL: db.url, WEFT_DATA_DIR: path.join(dir, 'data'), WEFT_PLUGIN_DIRS: testPluginDirs.join(path.delimiter), WEFT_HEARTBEAT_TTL: '3s' }
+      // the log is named by the environment: a file named in a node's fields counts by its content in the key
+      env.EXEC_LOG = log
+      writeFileSync(path.join(dir, 'counted.mjs'), `
+import { appendFileSync } from 'node:fs'
+export default {
+  type: 'counted',
+  execute({ config, node }) {
+    appendFileSync(process.env.EXEC_LOG, 'start ' + node.id + ' ' + process.pid + '\\n')
+    return { value: config.value, pid: process.pid }
+  },
+}
+`)
+      const file = path.join(dir, 'cached.yaml')
+      writeFileSync(file, `
+pipeline: fleet_cached
+plugins: [./counted.mjs]
+nodes:
+  first: { type: counted, value: 7, cache: true }
+  fan:
+    type: fan_out
+    items: \${{ [0, 1, 2, 3, 4, 5] }}
+    node: { type: counted, item: '\${{ item }}', value: '\${{ item * nodes.first.output.value }}', cache: true }
+outputs:
+  values: \${{ nodes.fan.output.results.map(r, r.value) }}
+`)
+      const store = await openRunStore({ env })
+      const workers = [startWorker(env), startWorker(env)]
+      try {
+        const [a] = await waitDone(store, [detach(env, file)], 60_000)
+        assert.equal(a!.status, 'completed', JSON.stringify(a!.error))
+        const executed = () => readFileSync(log, 'utf8').trim().split('\n').filter((l) => l.startsWith('start ')).length
+        assert.equal(executed(), 7)
+        assert.deepEqual(a!.nodes.first!.cache?.hit, false, JSON.stringify(a!.nodes.first))
+        const [b] = await waitDone(store, [detach(env, file)], 60_000)
+        assert.equal(b!.status, 'completed')
+        assert.equal(executed(), 7, 'the second run executed nothing')
+        assert.deepEqual(b!.outputs, a!.outputs)
+        assert.deepEqual(b!.nodes.first!.cache, { key: a!.nodes.first!.cache!.key, hit: true, from: { run: a!.id, node: 'first' } })
+        const hits = (await store.listEvents(b!.id)).filter((e) => e.type === 'node.progress' && (e.payload.cache as { hit?: boolean } | undefined)?.hit)
+        assert.equal(hits.length, 6, 'each fan-out item came from the cache')
+      } finally {
+        await Promise.all(workers.map((w) => stop(w)))
+        await store.close()
+        await db.drop()
+      }
+    })
+
     it('an interactive run waits at its gate holding no worker; decisions recorded through the store (as the API does) move it on', async () => {
       const db = await createDatabase()
       const dir = mkdtempSync(path.join(tmpdir(), 'weft-fleet-gate-'))
