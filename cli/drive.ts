@@ -16,6 +16,7 @@ import { createProgressSink } from './progress.ts'
 import { parseDuration } from '../engine/duration.ts'
 import { EXIT } from './exit.ts'
 import { NEEDS_A_PERSON } from '../engine/adapters/sqlite-errors.ts'
+import { prices } from '../engine/prices.ts'
 import { cacheSettingsFromEnv, withNodeCache, type CacheSettings, type CachedExecution } from '../engine/cache/settings.ts'
 
 
@@ -58,6 +59,8 @@ export async function drive(pipeline: Pipeline, store: RunStore, run: Pick<RunOp
   try {
     settings = providerSettingsFromEnv()
     cacheSettings = cacheSettingsFromEnv(weftDataDir())
+    // a price file that does not read stops the run before it starts, not at its first call
+    prices()
   } catch (err) {
     process.stderr.write(`error: ${(err as Error).message}\n`)
     return EXIT.invalid

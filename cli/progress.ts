@@ -1,6 +1,7 @@
 // Run progress for humans: a live table on a TTY (log-update), one plain line per event otherwise.
 import { createLogUpdate } from 'log-update'
 import type { Pipeline } from '../engine/dsl/pipeline.ts'
+import { formatUsage, isEmpty, runUsage } from '../engine/usage.ts'
 import type { CacheNote, EventSink, NodeStatus, RunEvent, RunRecord } from '../engine/ports.ts'
 import { formatDuration } from '../engine/duration.ts'
 
@@ -163,6 +164,8 @@ function summaryText(r: RunRecord): string {
   const hits = nodes.filter((n) => n.cache?.hit).length
   const lines = [`run ${r.id} ${r.status} in ${took}: ${count('succeeded')} succeeded${hits ? ` (${hits} from the cache)` : ''}, ${count('failed')} failed, ${count('skipped')} skipped, ${count('cancelled')} cancelled`]
   if (r.error) lines.push(`  ${r.error.code}: ${r.error.message}`)
+  const { total } = runUsage(nodes)
+  if (!isEmpty(total)) lines.push(`  usage: ${formatUsage(total)}`)
   if (r.outputs && Object.keys(r.outputs).length) {
     for (const [k, v] of Object.entries(r.outputs)) {
       const text = typeof v === 'string' ? v : JSON.stringify(v)

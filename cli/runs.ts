@@ -1,5 +1,6 @@
 // `weft runs` and `weft show <id>`: the recorded runs, and one run in full.
 import { formatDuration } from '../engine/duration.ts'
+import { formatUsage, isEmpty, runUsage } from '../engine/usage.ts'
 import type { RunEvent, RunRecord, RunStatus } from '../engine/ports.ts'
 import { EXIT } from './exit.ts'
 import { withStore } from './store.ts'
@@ -57,7 +58,13 @@ export async function showCommand(id: string, o: { json?: boolean; events?: numb
     for (const n of Object.values(run.nodes)) {
       const took = n.duration_ms === null ? '' : ` ${formatDuration(n.duration_ms)}`
       const why = n.error ? ` ${n.error.code}: ${n.error.message}` : n.skip_reason ? ` (${n.skip_reason})` : ''
-      lines.push(`  ${n.status.padEnd(9)} ${n.id} [${n.type}]${took}${n.attempts > 1 ? ` ×${n.attempts}` : ''}${why}`)
+      const cached = n.cache?.hit && n.cache.from ? ` (from run ${n.cache.from.run.slice(0, 8)})` : ''
+      lines.push(`  ${n.status.padEnd(9)} ${n.id} [${n.type}]${took}${n.attempts > 1 ? ` ×${n.attempts}` : ''}${cached}${why}${n.usage ? `  ${formatUsage(n.usage)}` : ''}`)
+    }
+    const usage = runUsage(Object.values(run.nodes))
+    if (!isEmpty(usage.total)) {
+      lines.push(`  usage ${formatUsage(usage.total)}`)
+      for (const [stage, u] of Object.entries(usage.by_stage)) lines.push(`    ${stage}: ${formatUsage(u)}`)
     }
     if (run.outputs) lines.push(`  outputs ${JSON.stringify(run.outputs).slice(0, 500)}`)
     const limit = o.events === 'all' ? events.length : (o.events ?? 100)

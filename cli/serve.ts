@@ -3,6 +3,7 @@ import path from 'node:path'
 import { WeftError } from '../engine/errors.ts'
 import { weftDataDir } from '../engine/adapters/open-store.ts'
 import { providerSettingsFromEnv } from '../engine/providers.ts'
+import { prices } from '../engine/prices.ts'
 import { parseApiKeys } from '../server/auth.ts'
 import { createGenerationService } from '../server/generation-service.ts'
 import { parseRateLimit } from '../server/rate-limit.ts'
@@ -60,6 +61,7 @@ export async function serveCommand(o: ServeCommandOptions, env: Env = process.en
   try {
     settings = serveSettingsFromEnv(env)
     providers = providerSettingsFromEnv(env)
+    prices(env)
     // checked before the store opens (which can take seconds), and again by startServer
     if (!settings.apiKeys?.length && !isLoopback(o.host)) {
       throw new WeftError('AUTH_REQUIRED', `refusing to listen on ${o.host} without API keys: set WEFT_API_KEYS (id:key pairs, comma-separated) or use --host 127.0.0.1`)

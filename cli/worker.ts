@@ -7,6 +7,7 @@ import { parseDuration } from '../engine/duration.ts'
 import type { NodeExecutor } from '../engine/ports.ts'
 import { startFleetWorker } from '../engine/fleet/worker.ts'
 import { EXIT } from './exit.ts'
+import { prices } from '../engine/prices.ts'
 import { weftDataDir } from '../engine/adapters/open-store.ts'
 import { cacheSettingsFromEnv, withNodeCache } from '../engine/cache/settings.ts'
 
@@ -22,7 +23,14 @@ export async function workerCommand(o: { concurrency: number; executor: 'workers
     process.stderr.write('error: weft worker runs the work of runs recorded in Postgres: set DATABASE_URL (postgres://user@host:port/database)\n')
     return EXIT.invalid
   }
-  const settings = providerSettingsFromEnv()
+  let settings: ReturnType<typeof providerSettingsFromEnv>
+  try {
+    settings = providerSettingsFromEnv()
+    prices()
+  } catch (err) {
+    process.stderr.write(`${(err as { code?: string }).code ?? 'error'}: ${(err as Error).message}\n`)
+    return EXIT.invalid
+  }
   const inner: NodeExecutor = o.executor === 'inline' ? new InlineExecutor(await createProviders(settings)) : new PiscinaExecutor({ typescript: true, providers: settings })
   // the node cache is this machine's: workers on one machine share it
   const { executor, policy } = withNodeCache(inner, cacheSettingsFromEnv(weftDataDir()), settings, { onProblem: (m) => process.stderr.write(`cache: ${m}\n`) })

@@ -3,6 +3,8 @@ import type { NodeDefinition, Progress, Providers, SchemaLike } from './node-def
 import type { NodeTask, TaskOutcome } from './ports.ts'
 import { toErrorInfo, WeftError } from './errors.ts'
 import { toJsonData } from './json-data.ts'
+import { Meter } from './meter.ts'
+import { isEmpty } from './usage.ts'
 
 const modules = new Map<string, Promise<Map<string, NodeDefinition>>>()
 
@@ -39,7 +41,10 @@ export interface TaskEnvironment {
 
 /** Executes the task's node type and returns its outcome; a node's error never escapes as an exception. */
 export async function executeTask(task: NodeTask, env: TaskEnvironment): Promise<TaskOutcome> {
+  let meter: Meter | undefined
+  const used = (out: TaskOutcome): TaskOutcome => (meter && !isEmpty(meter.usage) ? { ...out, usage: meter.usage } : out)
   try {
+    meter = new Meter(task.budget)
     const defs = await definitionsOf(task.module).catch((err: Error) => {
       throw new WeftError('NODE_MODULE_FAILED', `cannot load node type "${task.type}" from ${task.module}: ${err.message.split('\n')[0]}`, { retryable: false })
     })
@@ -55,16 +60,16 @@ export async function executeTask(task: NodeTask, env: TaskEnvironment): Promise
       node: { id: task.nodeId, type: task.type, attempt: task.attempt },
       idempotencyKey: task.idempotencyKey,
       workDir: task.workDir,
-      providers: env.providers,
+      providers: meter.wrap(env.providers),
       prompts: task.prompts,
       ...(task.revision ? { revision: task.revision } : {}),
     })
     const checked = def.output ? await validateWith(def.output, output, 'OUTPUT_INVALID', `node "${task.nodeId}" (${task.type}) returned an invalid output`) : output
-    return { ok: true, output: toJsonData(checked, `node "${task.nodeId}" output`) }
+    return used({ ok: true, output: toJsonData(checked, `node "${task.nodeId}" output`) })
   } catch (err) {
     const info = toErrorInfo(err)
     // a node that gave up because it was aborted reports why it was aborted (timeout, cancellation)
-    if (env.signal.aborted && (info.code === 'NODE_FAILED' || info.code === 'ABORT_ERR')) return { ok: false, error: toErrorInfo(env.signal.reason, 'CANCELLED') }
-    return { ok: false, error: info }
+    if (env.signal.aborted && (info.code === 'NODE_FAILED' || info.code === 'ABORT_ERR')) return used({ ok: false, error: toErrorInfo(env.signal.reason, 'CANCELLED') })
+    return used({ ok: false, error: info })
   }
 }

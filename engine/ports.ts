@@ -1,6 +1,7 @@
 // The engine's ports: every way the run loop reaches storage, execution, events, humans and providers.
 import type { ErrorInfo } from './errors.ts'
 import type { Progress } from './node-def.ts'
+import type { Usage } from './usage.ts'
 
 export type RunStatus = 'pending' | 'running' | 'awaiting_approval' | 'completed' | 'failed' | 'cancelled'
 export type NodeStatus = 'pending' | 'running' | 'waiting' | 'succeeded' | 'failed' | 'skipped' | 'cancelled'
@@ -21,6 +22,8 @@ export interface NodeRecord {
   stage?: string
   /** Set when the node cache took part: a hit says which run computed the output. */
   cache?: CacheNote
+  /** What the node's attempts used through the providers (every attempt, a fan-out's items, a gate's revisions). */
+  usage?: Usage
 }
 
 /** A run: its identity, inputs, resolved config, status and per-node states. */
@@ -141,6 +144,8 @@ export interface NodeTask {
   revision?: Revision
   /** Whether this attempt reads and writes the node cache (absent: off). */
   cache?: CacheMode
+  /** The run's budget and what it had spent when this attempt started (absent: no limit). */
+  budget?: { limit_usd: number; spent_usd: number }
 }
 
 /**
@@ -164,7 +169,8 @@ export interface Revision {
   previous: unknown
 }
 
-export type TaskOutcome = { ok: true; output: unknown; cache?: CacheNote } | { ok: false; error: ErrorInfo }
+/** An attempt's result; `usage` says what it used through the providers (failed attempts spend too). */
+export type TaskOutcome = { ok: true; output: unknown; cache?: CacheNote; usage?: Usage } | { ok: false; error: ErrorInfo; usage?: Usage }
 
 /** Runs node attempts (inline, or on worker threads). Never rejects for a node's own error. */
 export interface NodeExecutor {

@@ -3,6 +3,7 @@ import type { RetrySpec } from './dsl/pipeline.ts'
 import type { Progress } from './node-def.ts'
 import type { Revision, TaskOutcome } from './ports.ts'
 import { cacheMode } from './cache/policy.ts'
+import { budgetOf } from './meter.ts'
 import { toErrorInfo, WeftError } from './errors.ts'
 import { backoffDelay } from './plan.ts'
 import { sleep } from './clock.ts'
@@ -51,6 +52,7 @@ export async function runAttempts(run: Run, ...[state, taskId, type, module, con
         prompts: run.opts.pipeline.promptDirs,
         ...(revision ? { revision } : {}),
         ...(cache !== 'off' ? { cache } : {}),
+        ...(run.budgetUsd !== undefined ? { budget: budgetOf(run.budgetUsd, run.spentUsd, run.modelCalls) } : {}),
       }, { signal: ac.signal, onProgress })
     } finally {
       if (own) {
@@ -59,6 +61,8 @@ export async function runAttempts(run: Run, ...[state, taskId, type, module, con
         state.controllers.delete(ac)
       }
     }
+    // what the attempt used is counted whatever came of it: a failed call was paid for too
+    run.used(state, last.usage)
     last = attemptOutcome(last, ac.signal)
     if (last.ok) return last
     // stopped from outside (the run, or the fan-out around it): no retry

@@ -17,6 +17,8 @@ import { buildGraph } from './graph.ts'
 import { FLEET_OWNER } from './fleet/queue.ts'
 import { topologicalSort } from 'graphology-dag'
 import type { RunCachePolicy } from './cache/policy.ts'
+import { addUsage, isEmpty, noUsage, type Usage } from './usage.ts'
+import { budgetLimit } from './meter.ts'
 
 export interface RunOptions {
   pipeline: Pipeline
@@ -84,6 +86,8 @@ export interface NodeState {
   controllers: Set<AbortController>
   /** Gates of this node waiting for a decision now (an approval's one; a fan-out's items' several). */
   gatesWaiting?: number
+  /** What its attempts used so far (retries, a fan-out's items, a gate's revisions included). */
+  usage?: Usage
 }
 
 export interface Slot {
@@ -157,6 +161,12 @@ export class Run {
   readonly kept: string[] = []
   /** Aborted when the run stops (fail-fast or cancellation): the signal of every attempt without its own timer. */
   readonly halt = new AbortController()
+  /** `config.budget.usd` when the run has one: no provider call may take the run past it. */
+  readonly budgetUsd: number | undefined
+  /** What the run's node attempts have cost so far (kept nodes of a resume or re-run included). */
+  spentUsd = 0
+  /** Model calls made so far (for the expected cost of the next one). */
+  modelCalls = 0
 
   constructor(readonly opts: RunOptions) {
     this.id = opts.resume?.record.id ?? opts.runId ?? randomUUID()
@@ -168,6 +178,7 @@ export class Run {
     this.limit = opts.pipeline.concurrency ?? Infinity
     this.pools = opts.pipeline.pools
     this.workDir = path.resolve(opts.workDir ?? '.weft/runs', this.id)
+    this.budgetUsd = budgetLimit(opts.config)
     this.scope = {
       inputs: toCel(opts.inputs),
       config: toCel(opts.config),
@@ -194,6 +205,7 @@ export class Run {
         if (!keep.has(state.spec.id)) continue
         state.record = { ...prev! }
         this.kept.push(state.spec.id)
+        if (prev!.usage) this.used(state, prev!.usage)
         const scope = this.nodeScope[state.spec.id]!
         scope.status = prev!.status
         scope.output = prev!.status === 'succeeded' ? toCel(prev!.output) : null
@@ -469,6 +481,7 @@ export class Run {
     if (how.error) r.error = { code: how.error.code, message: how.error.message, ...(how.error.details !== undefined ? { details: how.error.details } : {}) }
     if (how.reason) r.skip_reason = how.reason
     if (how.cache) r.cache = how.cache
+    if (!isEmpty(state.usage)) r.usage = { ...state.usage! }
     const scope = this.nodeScope[r.id]!
     scope.status = status
     lazyOutput(scope, how.output)
@@ -478,6 +491,7 @@ export class Run {
     if (r.error) payload.error = r.error
     if (how.reason) payload.reason = how.reason
     if (how.cache) payload.cache = how.cache
+    if (r.usage) payload.usage = r.usage
     const writes: StoreWrite[] = [{ kind: 'node.update', runId: this.id, node: { ...r } }, this.event(type, r.id, payload, r.finished_at)]
     if (status === 'failed' && !state.spec.continueOnError && this.status === 'running') {
       this.failure = { code: r.error!.code, message: `node "${r.id}" failed: ${r.error!.message}`, details: { node: r.id } }
@@ -487,6 +501,14 @@ export class Run {
       if (err !== undefined) this.onStoreError(err)
       this.afterCommit(state)
     })
+  }
+
+  /** Counts what an attempt of `state`'s node used, towards the node and the run. */
+  used(state: NodeState, usage: Usage | undefined): void {
+    if (!usage) return
+    state.usage = addUsage(state.usage ?? noUsage(), usage)
+    this.spentUsd = Math.round((this.spentUsd + usage.cost_usd) * 1e6) / 1e6
+    this.modelCalls += usage.model_calls
   }
 
   /** Records a new output for a finished node that a gate sent back for revision (see run-control's `rerun`). */

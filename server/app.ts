@@ -6,6 +6,7 @@ import * as v from 'valibot'
 import { decodeUtf8 } from '../engine/utf8.ts'
 import { WeftError } from '../engine/errors.ts'
 import type { Decision } from '../engine/ports.ts'
+import { runUsage } from '../engine/usage.ts'
 import { apiKeyAuth, type ApiKey, type AuthVariables } from './auth.ts'
 import { artifactLinks, artifactResponse, decodeSegments, lookupArtifact } from './artifacts.ts'
 import { findConsoleDir, mountConsole } from './console-files.ts'
@@ -189,7 +190,7 @@ export function createApp(service: GenerationService, opts: AppOptions): Hono<En
   app.get('/api/v2/generations/:id', async (c) => {
     const id = c.req.param('id')
     const record = await mustGet(service, id)
-    return c.json({ ...record, artifacts: artifactLinks(id, service.artifactsDir(id), record) })
+    return c.json({ ...record, usage: runUsage(Object.values(record.nodes)), artifacts: artifactLinks(id, service.artifactsDir(id), record) })
   })
 
   app.get('/api/v2/generations/:id/graph', async (c) => {

@@ -52,6 +52,16 @@ export const SessionTokenSchema = v.object({
   ws_token: v.pipe(v.string(), v.description('A new token for the WebSocket of this session, valid 15 minutes.')),
 })
 
+const UsageSchema = v.object({
+  model_calls: v.number(),
+  input_tokens: v.number(),
+  output_tokens: v.number(),
+  images: v.number(),
+  video_s: v.number(),
+  cost_usd: v.pipe(v.number(), v.description('Priced by the price table (WEFT_PRICES adds to it).')),
+  unpriced: v.pipe(v.number(), v.description('Calls and renders whose model has no price: not in cost_usd.')),
+})
+
 const NodeRecordSchema = v.object({
   id: v.string(),
   type: v.string(),
@@ -64,6 +74,8 @@ const NodeRecordSchema = v.object({
   error: v.nullable(ErrorInfoSchema),
   skip_reason: v.optional(v.string()),
   stage: v.optional(v.string()),
+  cache: v.optional(v.pipe(v.object({ key: v.string(), hit: v.boolean(), from: v.optional(v.object({ run: v.string(), node: v.string() })) }), v.description('The node cache\'s part: its key, and for a hit (or an output kept by a re-run) the run and node that computed it.'))),
+  usage: v.optional(v.pipe(UsageSchema, v.description('What the node\'s attempts used through the providers, and its cost.'))),
 })
 
 /** A generation: the run record and its session. */
@@ -82,6 +94,7 @@ export const GenerationSchema = v.object({
   started_at: v.nullable(Timestamp),
   finished_at: v.nullable(Timestamp),
   nodes: v.pipe(v.record(v.string(), NodeRecordSchema), v.description('Per-node states by node id.')),
+  usage: v.optional(v.pipe(v.object({ total: UsageSchema, by_stage: v.record(v.string(), UsageSchema) }), v.description('What the run used and cost, in all and per stage. `GET /generations/{id}` only.'))),
   artifacts: v.optional(v.pipe(v.object({
     final_video_url: v.pipe(v.nullable(v.string()), v.description('The final video\'s URL, once there is one.')),
     files: v.array(v.object({

@@ -100,6 +100,7 @@ export function nodeRow(runId: string, node: NodeRecord, position: number | null
     stage: node.stage ?? null,
     inputsHash: node.cache?.key ?? null,
     cachedFrom: node.cache?.from ?? null,
+    usage: node.usage ?? null,
   }
 }
 
@@ -122,6 +123,8 @@ const RunStatusSchema = v.picklist(RUN_STATUSES)
 const NodeStatusSchema = v.picklist(Object.keys(NODE_STATUS) as NodeStatus[])
 const Duration = v.pipe(v.number(), v.finite())
 const CachedFromSchema = v.object({ run: v.string(), node: v.string() })
+const Count = v.pipe(v.number(), v.finite(), v.minValue(0))
+const UsageSchema = v.object({ model_calls: Count, input_tokens: Count, output_tokens: Count, images: Count, video_s: Count, cost_usd: Count, unpriced: Count })
 
 /** Reads fields one by one, keeping a fallback and a note for each one that does not fit. */
 /** A field of a stored run that does not read, by its path in the record (`status`, `nodes.story.started_at`). */
@@ -164,6 +167,10 @@ function readNode(f: FieldReader, row: NodeRow): NodeRecord {
   }
   if (row.skipReason !== null) node.skip_reason = row.skipReason
   if (row.stage !== null) node.stage = row.stage
+  if (row.usage != null) {
+    const usage = f.get(`${at}.usage`, v.nullable(UsageSchema), row.usage, null)
+    if (usage) node.usage = usage
+  }
   if (row.inputsHash !== null) {
     const from = f.get(`${at}.cache.from`, v.nullable(CachedFromSchema), row.cachedFrom ?? null, null)
     node.cache = { key: row.inputsHash, hit: from !== null, ...(from ? { from } : {}) }

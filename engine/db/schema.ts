@@ -82,6 +82,8 @@ export const generationNodes = pgTable('generation_nodes', {
   inputsHash: text('inputs_hash'),
   /** For an output taken from the node cache: the run and node that computed it (`{ run, node }`). */
   cachedFrom: json('cached_from'),
+  /** What the node's attempts used and cost (engine/usage.ts `Usage`). */
+  usage: json('usage'),
 }, (t) => [primaryKey({ columns: [t.runId, t.nodeId] })])
 
 /** The append-only event log; `seq` grows by one per run. */

@@ -69,6 +69,7 @@ export const generationNodes = sqliteTable('generation_nodes', {
   stage: text('stage'),
   inputsHash: text('inputs_hash'),
   cachedFrom: json('cached_from'),
+  usage: json('usage'),
 }, (t) => [primaryKey({ columns: [t.runId, t.nodeId] })])
 
 export const generationEvents = sqliteTable('generation_events', {

@@ -10,6 +10,7 @@ import { toErrorInfo } from '../errors.ts'
 import { controlConfig, executeControl } from '../run-control.ts'
 import { nodeTimeout } from '../run-outputs.ts'
 import { runStepGraph } from '../step-graph.ts'
+import { budgetNow } from '../meter.ts'
 import { gateKey, type FleetState, type FleetTask, type TaskSpec } from './state.ts'
 import { runScope, type ReplayResult } from './step.ts'
 
@@ -70,7 +71,7 @@ export async function replayControl(state: FleetState, pipeline: Pipeline, id: s
       ...(child.cache !== undefined ? { cache: child.cache } : {}), ...(child.def.cache ? { cacheable: true } : {}),
       ...(spec.pool !== undefined ? { pool: spec.pool } : {}),
       progress, reportAs: id, workDir: state.workDir, prompts: pipeline.promptDirs, interactive: state.run.interactive,
-      ...(revision ? { revision } : {}),
+      ...(revision ? { revision } : {}), ...budgetNow(state.run),
     }
   }
 
@@ -102,7 +103,7 @@ export async function replayControl(state: FleetState, pipeline: Pipeline, id: s
     ...(target.cache !== undefined ? { cache: target.cache } : {}), ...(target.def.cache ? { cacheable: true } : {}),
     ...(target.pool !== undefined ? { pool: target.pool } : {}),
     progress: { revising: target.id, round: revision.round }, reportAs: id, target: target.id, revision,
-    workDir: state.workDir, prompts: pipeline.promptDirs, interactive: state.run.interactive,
+    workDir: state.workDir, prompts: pipeline.promptDirs, interactive: state.run.interactive, ...budgetNow(state.run),
   })
 
   const waitingGates = new Map<string, ApprovalRequest>()

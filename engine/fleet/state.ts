@@ -27,6 +27,8 @@ export interface TaskSpec {
   /** The node's `cache:` field, and whether its type's results may be reused (the worker applies its cache rule). */
   cache?: boolean
   cacheable?: boolean
+  /** The run's budget and what it had spent when the task was made. */
+  budget?: { limit_usd: number; spent_usd: number }
   workDir: string
   prompts: string[]
   interactive: boolean

@@ -9,6 +9,8 @@ import { admit, backoffDelay, isTerminal, readiness } from '../plan.ts'
 import { itemEnded } from '../item-progress.ts'
 import { nodeTimeout, renderRunOutputs } from '../run-outputs.ts'
 import { gateNode } from '../item-gate.ts'
+import { addUsage, noUsage } from '../usage.ts'
+import { budgetNow } from '../meter.ts'
 import { gateKey, OPEN_TASK, type FleetState, type FleetTask, type TaskSpec } from './state.ts'
 
 /** What a control node's replay found: its outcome once it has one, else what it waits on now. */
@@ -259,6 +261,7 @@ class Stepper {
       ...(pool !== undefined ? { pool } : {}),
       ...(spec.cache !== undefined ? { cache: spec.cache } : {}),
       ...(spec.def?.cache ? { cacheable: true } : {}),
+      ...budgetNow(this.run),
       reportAs,
       workDir: this.state.workDir,
       prompts: this.env.pipeline.promptDirs,
@@ -305,6 +308,11 @@ class Stepper {
     const t = this.state.tasks[key]
     // a worker that lost the task (cancelled, or handed to another after its heartbeat lapsed) cannot settle it
     if (!t || t.fence !== fence || t.status !== 'running' || !t.spec) return
+    // what the attempt used counts towards its node whatever came of it (a failed call was paid for too)
+    if (outcome.usage) {
+      const r = this.run.nodes[t.node]!
+      r.usage = addUsage({ ...(r.usage ?? noUsage()) }, outcome.usage)
+    }
     const ownerActive = this.isActive(t.node)
     if (!outcome.ok && outcome.error.retryable !== false && t.attempt < t.spec.retry.attempts && ownerActive) {
       const delay = backoffDelay(t.spec.retry, t.attempt + 1, this.env.random)
@@ -431,6 +439,7 @@ class Stepper {
     if (r.error) payload.error = r.error
     if (how.reason) payload.reason = how.reason
     if (how.cache) payload.cache = how.cache
+    if (r.usage) payload.usage = r.usage
     this.nodeUpdate(r)
     this.event(type, id, payload)
     if (status === 'failed' && !this.spec(id).continueOnError && !this.stopping) {

@@ -73,6 +73,7 @@ export async function attemptOnce(executor: NodeExecutor, task: FleetTask, runId
       idempotencyKey: `${runId}:${spec.target ?? task.key}:${task.attempt}${spec.revision ? `:r${spec.revision.round}` : ''}`,
       workDir: `${spec.workDir}/${runId}`, prompts: spec.prompts, ...(spec.revision ? { revision: spec.revision } : {}),
       ...(cache !== 'off' ? { cache } : {}),
+      ...(spec.budget ? { budget: spec.budget } : {}),
     }, { signal: ac.signal, onProgress })
   } finally {
     if (timer) clearTimeout(timer)

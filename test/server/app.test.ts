@@ -183,11 +183,13 @@ describe('POST /api/v2/generate', () => {
 describe('generations', () => {
   it('GET /api/v2/generations/:id: the record with status, stage, nodes, config, error and session', async () => {
     const { app, service } = setup()
-    const g = generation('g1', { status: 'failed', error: { code: 'NODE_FAILED', message: 'boom' }, nodes: { story: { id: 'story', type: 'critic_loop', status: 'failed', attempts: 1, started_at: null, finished_at: null, duration_ms: null, output: null, error: null } } })
+    const usage = { model_calls: 2, input_tokens: 2000, output_tokens: 900, images: 0, video_s: 0, cost_usd: 0.00084, unpriced: 0 }
+    const g = generation('g1', { status: 'failed', error: { code: 'NODE_FAILED', message: 'boom' }, nodes: { story: { id: 'story', type: 'critic_loop', status: 'failed', attempts: 1, started_at: null, finished_at: null, duration_ms: null, output: null, error: null, stage: 'story', usage } } })
     service.generations.set('g1', g)
     const res = await app.request('/api/v2/generations/g1')
     assert.equal(res.status, 200)
-    assert.deepEqual(await res.json(), { ...g, artifacts: { final_video_url: null, files: [] } })
+    // what the run used, in all and per stage, beside the record
+    assert.deepEqual(await res.json(), { ...g, usage: { total: usage, by_stage: { story: usage } }, artifacts: { final_video_url: null, files: [] } })
     assert.equal(res.headers.get('cache-control'), 'no-store')
   })
 

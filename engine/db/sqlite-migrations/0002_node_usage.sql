@@ -1,0 +1,1 @@
+ALTER TABLE `generation_nodes` ADD `usage` text;
