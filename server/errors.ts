@@ -53,7 +53,6 @@ export const SERVICE_CODES: Readonly<Record<string, ContentfulStatusCode>> = {
   RUN_FINISHED: 409,
   RUN_LEASED: 409,
   UNKNOWN_NODE: 400,
-  RERUN_UNSUPPORTED: 409,
 }
 
 /** The status for a service error code, or undefined when the code is not a client's problem (→ 500). */

@@ -188,7 +188,6 @@ export async function createGenerationService(opts: ServiceOptions): Promise<Gen
 
     async rerun(id: string, req: RerunGeneration): Promise<Started> {
       const record = await requireRun(id)
-      if (fleet) throw new WeftError('RERUN_UNSUPPORTED', 'a server handing generations to `weft worker` processes does not re-run them yet; re-run with `weft rerun` on a machine that shares the run files', { retryable: false })
       const pipeline = await catalog.ofFile(record.pipeline.file)
       if (!pipeline || pipeline.name !== record.pipeline.name) throw new WeftError('PIPELINE_NOT_FOUND', `the pipeline file generation ${id} ran is gone or no longer valid`, { retryable: false })
       const config = resolveConfig(pipeline, Object.entries(req.config ?? {}).map(([p, value]) => ({ path: p, value })), record.config)
@@ -199,9 +198,17 @@ export async function createGenerationService(opts: ServiceOptions): Promise<Gen
       const newId = randomUUID()
       const sessionId = record.session_id || randomUUID()
       const kept = await keptRecords(record, plan.keep, runFolderOf(record, path.join(runsDir, record.id)), path.join(runsDir, newId))
+      const interactive = req.interactive ?? record.interactive
       try {
-        await drive(pipeline, { id: newId, sessionId, inputs: record.inputs, config: config.config, interactive: req.interactive ?? record.interactive, rerun: { of: id, kept, refresh: plan.refresh } })
+        if (fleet) {
+          // the kept nodes are recorded as they were; the workers start from what they make ready
+          const fresh = newRunRecord(pipeline, { runId: newId, sessionId, inputs: record.inputs, config: config.config, interactive })
+          for (const [nodeId, node] of Object.entries(kept)) if (fresh.nodes[nodeId]) fresh.nodes[nodeId] = node
+          relay!.track(newId, sessionId)
+          await fleet.submit(fresh, runsDir, { of: id, kept: Object.keys(kept), refresh: plan.refresh })
+        } else await drive(pipeline, { id: newId, sessionId, inputs: record.inputs, config: config.config, interactive, rerun: { of: id, kept, refresh: plan.refresh } })
       } catch (err) {
+        relay?.untrack(newId)
         await rm(path.join(runsDir, newId), { recursive: true, force: true })
         throw err
       }

@@ -77,7 +77,8 @@ async function loadState(tx: Tx, runId: string, opts: { skipLocked?: boolean } =
     const a = readApproval(g)
     gates[gateKey(a.request.gate, a.request.revision)] = { request: a.request, decision: a.decision }
   }
-  const state = { run: readRun(row, nodes), tasks, gates, seq: Number(joined.seq ?? 0), nextPosition: fr.nextPosition, workDir: fr.workDir, cancel: (fr.cancel ?? null) as ErrorInfo | null }
+  const refresh = Array.isArray(fr.refresh) ? (fr.refresh as string[]) : undefined
+  const state = { run: readRun(row, nodes), tasks, gates, seq: Number(joined.seq ?? 0), nextPosition: fr.nextPosition, workDir: fr.workDir, cancel: (fr.cancel ?? null) as ErrorInfo | null, ...(refresh ? { refresh } : {}) }
   return { state, settled }
 }
 
@@ -162,17 +163,17 @@ export class PgFleet {
   constructor(readonly db: PgDb, readonly env: FleetEnv) {}
 
   /** Records a new run and its first step (the jobs of its first nodes) in one transaction. */
-  async submit(run: RunRecord, workDir: string): Promise<FleetState> {
-    const state = newRunState(run, workDir)
+  async submit(run: RunRecord, workDir: string, rerun?: { of: string; kept: string[]; refresh: string[] }): Promise<FleetState> {
+    const state = newRunState(run, workDir, rerun?.refresh)
     return this.db.transaction(async (tx) => {
       const created: StoreWrite[] = [
         { kind: 'run.create', run },
-        { kind: 'event', event: { seq: ++state.seq, run_id: run.id, type: 'run.started', timestamp: run.started_at ?? run.created_at, payload: { pipeline: run.pipeline.name, nodes: Object.keys(run.nodes).length } } },
+        { kind: 'event', event: { seq: ++state.seq, run_id: run.id, type: 'run.started', timestamp: run.started_at ?? run.created_at, payload: { pipeline: run.pipeline.name, nodes: Object.keys(run.nodes).length, ...(rerun ? { rerun_of: rerun.of, kept: rerun.kept } : {}) } } },
       ]
       await writePlanIn(tx, planBatch(created))
       // the fleet's row, and the fleet's own lease, which never runs out: no single process resumes a fleet run as
       // its own (one statement; the first step's commit notifies listeners of every event so far)
-      const fleetRow = tx.insert(fleetRuns).values({ runId: run.id, workDir }).getSQL()
+      const fleetRow = tx.insert(fleetRuns).values({ runId: run.id, workDir, ...(rerun?.refresh.length ? { refresh: rerun.refresh } : {}) }).getSQL()
       const lease = tx.update(generations).set({ owner: FLEET_OWNER, leaseUntil: new Date(FLEET_LEASE_UNTIL) }).where(eq(generations.id, run.id)).getSQL()
       await tx.execute(sql`with f as (${fleetRow}) ${lease}`)
       return (await applyIn(tx, this.env, run.id, { type: 'start' }, { fresh: state })) as FleetState

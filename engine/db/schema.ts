@@ -119,6 +119,8 @@ export const fleetRuns = pgTable('fleet_runs', {
   nextPosition: integer('next_position').notNull().default(0),
   /** Set when someone asked to cancel the run (the next step ends it). */
   cancel: json('cancel'),
+  /** A re-run's nodes executed again whatever the node cache holds (`rerun --from`): a list of node ids. */
+  refresh: json('refresh'),
 })
 
 /**

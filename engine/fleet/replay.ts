@@ -71,7 +71,7 @@ export async function replayControl(state: FleetState, pipeline: Pipeline, id: s
       ...(child.cache !== undefined ? { cache: child.cache } : {}), ...(child.def.cache ? { cacheable: true } : {}),
       ...(spec.pool !== undefined ? { pool: spec.pool } : {}),
       progress, reportAs: id, workDir: state.workDir, prompts: pipeline.promptDirs, interactive: state.run.interactive,
-      ...(revision ? { revision } : {}), ...budgetNow(state.run),
+      ...(revision ? { revision } : {}), ...budgetNow(state.run), ...(state.refresh?.includes(id) ? { refresh: true } : {}),
     }
   }
 
@@ -104,6 +104,7 @@ export async function replayControl(state: FleetState, pipeline: Pipeline, id: s
     ...(target.pool !== undefined ? { pool: target.pool } : {}),
     progress: { revising: target.id, round: revision.round }, reportAs: id, target: target.id, revision,
     workDir: state.workDir, prompts: pipeline.promptDirs, interactive: state.run.interactive, ...budgetNow(state.run),
+    ...(state.refresh?.includes(target.id) ? { refresh: true } : {}),
   })
 
   const waitingGates = new Map<string, ApprovalRequest>()

@@ -28,7 +28,9 @@ export interface TaskSpec {
   cache?: boolean
   cacheable?: boolean
   /** The run's budget and what it had spent when the task was made. */
-  budget?: { limit_usd: number; spent_usd: number }
+  budget?: { limit_usd: number; spent_usd: number; call_usd?: number }
+  /** Executed again whatever the node cache holds: the node is one a re-run refreshes. */
+  refresh?: boolean
   workDir: string
   prompts: string[]
   interactive: boolean
@@ -77,6 +79,8 @@ export interface FleetState {
   seq: number
   nextPosition: number
   workDir: string
+  /** A re-run's nodes executed again whatever the node cache holds (`rerun --from`). */
+  refresh?: string[]
   /** Set once someone asked to cancel the run. */
   cancel: ErrorInfo | null
 }

@@ -262,6 +262,7 @@ class Stepper {
       ...(spec.cache !== undefined ? { cache: spec.cache } : {}),
       ...(spec.def?.cache ? { cacheable: true } : {}),
       ...budgetNow(this.run),
+      ...(this.state.refresh?.includes(reportAs) ? { refresh: true } : {}),
       reportAs,
       workDir: this.state.workDir,
       prompts: this.env.pipeline.promptDirs,
@@ -491,6 +492,6 @@ function requestedPayload(request: ApprovalRequest, extra: Record<string, unknow
 }
 
 /** A new run's state: every node pending. */
-export function newRunState(run: FleetState['run'], workDir: string): FleetState {
-  return { run, tasks: {}, gates: {}, seq: 0, nextPosition: 0, workDir, cancel: null }
+export function newRunState(run: FleetState['run'], workDir: string, refresh?: string[]): FleetState {
+  return { run, tasks: {}, gates: {}, seq: 0, nextPosition: 0, workDir, cancel: null, ...(refresh?.length ? { refresh } : {}) }
 }

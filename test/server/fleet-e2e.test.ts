@@ -73,7 +73,7 @@ if (!process.env.DATABASE_URL) {
       }
     })
 
-    it('`weft serve` with DATABASE_URL and no --workers runs one worker loop itself: one command still does everything', async () => {
+    it('`weft serve` with DATABASE_URL and no --workers runs one worker loop itself: one command still does everything, re-runs included', async () => {
       const db = await createDatabase()
       const data = mkdtempSync(path.join(tmpdir(), 'weft-fleet-serve-'))
       const server = await serve({ DATABASE_URL: db.url, WEFT_DATA_DIR: data, WEFT_WS_SECRET: randomBytes(32).toString('hex') })
@@ -85,6 +85,21 @@ if (!process.env.DATABASE_URL) {
           if (['completed', 'failed', 'cancelled'].includes(status)) break
         }
         assert.equal(status, 'completed')
+
+        // a re-run from the scenes, through the fleet: the story is kept, the scenes execute again although cached
+        const res = await fetch(`${server.url}/api/v2/generations/${started.generation_id}/rerun`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ from: 'scenes' }) })
+        assert.equal(res.status, 202, await res.clone().text())
+        const again = (await res.json()) as { generation_id: string; status_url: string }
+        type Gen = { status: string; nodes: Record<string, { status: string; cache?: { hit: boolean; from?: { run: string } } }> }
+        let record: Gen | undefined
+        for (const end = Date.now() + 120_000; Date.now() < end; await new Promise((r) => setTimeout(r, 250))) {
+          record = (await (await fetch(`${server.url}${again.status_url}`)).json()) as Gen
+          if (['completed', 'failed', 'cancelled'].includes(record.status)) break
+        }
+        assert.equal(record?.status, 'completed')
+        assert.deepEqual(record!.nodes.story!.cache?.from?.run, started.generation_id, 'the story kept from the re-run generation')
+        assert.equal(record!.nodes.scenes!.cache?.hit, false, 'the scenes executed again, bypassing the cache')
+        assert.equal(record!.nodes.cohesion!.cache?.hit, false)
       } finally {
         await server.stop()
         await db.drop()

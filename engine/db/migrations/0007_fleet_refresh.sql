@@ -1,0 +1,1 @@
+ALTER TABLE "fleet_runs" ADD COLUMN "refresh" jsonb;
