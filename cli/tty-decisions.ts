@@ -45,7 +45,8 @@ export class TtyDecisions implements DecisionSource {
       out.write(lines.slice(0, max).join('\n') + (lines.length > max ? `\n… ${lines.length - max} more lines (choose "edit" to see all)\n` : '\n'))
       const choices: Array<{ name: string; value: Choice }> = [{ name: 'approve', value: 'approve' }, { name: 'edit, then approve', value: 'edit' }]
       if (request.allowed.includes('revise')) choices.push({ name: 'revise (send back with feedback)', value: 'revise' })
-      choices.push({ name: 'reject (end the run)', value: 'reject' })
+      // an item's gate fails its item; the fan-out's on_item_error says whether that ends the run
+      choices.push({ name: request.gate.includes('[') ? 'reject (fail this item)' : 'reject (end the run)', value: 'reject' })
       const ctx = { signal, input: this.opts.input ?? process.stdin, output: out }
       const choice = await select<Choice>({ message: `Decision for ${request.gate}`, choices }, ctx)
       if (choice === 'approve') return { decision: 'approve', by: 'human' }

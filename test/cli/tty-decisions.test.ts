@@ -236,6 +236,43 @@ describe('weft run --interactive on a terminal', { skip: hasScript ? false : 'ne
     assert.deepEqual(answered, [[0, 'revise', 'more bubbles', 'human'], [1, 'approve', null, 'human']])
   })
 
+  it('a fan-out item\'s gates ask one at a time by their address; reject fails that item only', async () => {
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 'weft-tty-items-')), 'items.yaml')
+    writeFileSync(file, `
+pipeline: items
+plugins: [${JSON.stringify(path.join(fixtures, 'plugins', 'drafts.mjs'))}]
+nodes:
+  clips:
+    type: fan_out
+    items: [0, 1]
+    concurrency: 1
+    on_item_error: collect
+    steps:
+      draft: { type: drafter, text: "\${{ 'scene ' + string(item) }}" }
+      review: { type: approval, gate: draft, path: draft }
+    result: \${{ steps.review.output.value }}
+`)
+    const out = path.join(mkdtempSync(path.join(tmpdir(), 'weft-tty-')), 'record.json')
+    const term = new Terminal(['run', file, '--interactive', '--store', 'memory', '--json'], baseEnv(), out)
+    try {
+      assert.match(await term.screen.waitFor(/Decision for clips\[0\]\.review/), /── approval: clips\[0\]\.review ── scene 0/)
+      term.type(key.enter)
+      await term.screen.waitFor(/Decision for clips\[1\]\.review/)
+      await term.choose(3, 'reject (fail this item)')
+      await term.screen.waitFor(/Why reject it\? \(optional\)/)
+      term.type('too dark' + key.enter)
+      assert.equal(await term.exit, 0, term.screen.raw)
+    } finally {
+      term.kill()
+    }
+    const record = runRecord(out)
+    assert.equal(record.status, 'completed')
+    const output = record.nodes.clips!.output as { results: unknown[]; failed: Array<{ index: number; error: { code: string; message: string } }> }
+    assert.deepEqual(output.results, ['scene 0', null])
+    assert.equal(output.failed[0]!.error.code, 'APPROVAL_REJECTED')
+    assert.match(output.failed[0]!.error.message, /too dark/)
+  })
+
   it('reject: the run ends failed at the gate with the reason kept; nothing after the gate runs', async () => {
     const term = new Terminal(['run', gated, '--interactive', '--input', 'prompt=Fizz', '--store', 'db'], baseEnv())
     let runId: string
