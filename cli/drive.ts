@@ -67,15 +67,13 @@ export async function drive(pipeline: Pipeline, store: RunStore, run: Pick<RunOp
   }
   const sink = o.json ? undefined : createProgressSink(pipeline, process.stderr.isTTY ? process.stderr : undefined)
   const note = (message: string) => (sink ? sink.note(message) : process.stderr.write(message + '\n'))
-  const inner: NodeExecutor = o.executor === 'inline'
-    ? new InlineExecutor(await createProviders(settings))
-    : new PiscinaExecutor({ typescript: pipeline.plugins.some(isTypeScriptFile), providers: settings })
+  const inlineProviders = o.executor === 'inline' ? await createProviders(settings) : undefined
+  const makeInner = (): NodeExecutor => inlineProviders ? new InlineExecutor(inlineProviders) : new PiscinaExecutor({ typescript: pipeline.plugins.some(isTypeScriptFile), providers: settings })
   let cached: CachedExecution
   try {
-    cached = withNodeCache(inner, cacheSettings, settings, { off: o.cache === false, ...(o.refresh ? { refresh: o.refresh } : {}), onProblem: (m) => note(`cache: ${m}`) })
+    cached = withNodeCache(makeInner, cacheSettings, settings, { off: o.cache === false, ...(o.refresh ? { refresh: o.refresh } : {}), onProblem: (m) => note(`cache: ${m}`) })
   } catch (err) {
     sink?.close()
-    await inner.close()
     process.stderr.write(`${(err as { code?: string }).code ?? 'error'}: ${(err as Error).message}\n`)
     return EXIT.invalid
   }

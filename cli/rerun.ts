@@ -5,7 +5,7 @@ import { formatDiagnostic } from '../engine/errors.ts'
 import { loadPipeline } from '../engine/dsl/load.ts'
 import { resolveConfig } from '../engine/inputs.ts'
 import { preflightDiagnostics } from '../engine/preflight.ts'
-import { keptRecords, planRerun, runFolderOf } from '../engine/rerun.ts'
+import { prepareRerun } from '../engine/rerun.ts'
 import { weftDataDir } from '../engine/adapters/open-store.ts'
 import { drive, type DriveOptions } from './drive.ts'
 import { EXIT } from './exit.ts'
@@ -48,16 +48,17 @@ export async function rerunCommand(id: string, o: RerunOptions): Promise<number>
       for (const d of problems) process.stderr.write(formatDiagnostic(d) + '\n')
       return EXIT.invalid
     }
-    let plan: ReturnType<typeof planRerun>
-    try {
-      plan = planRerun(pipeline, o.from)
-    } catch (err) {
-      process.stderr.write(`${(err as { code?: string }).code}: ${(err as Error).message}\n`)
-      return EXIT.invalid
-    }
     const runsDir = path.resolve(o.out ?? path.join(weftDataDir(), 'runs'))
     const runId = randomUUID()
-    const kept = await keptRecords(record, plan.keep, runFolderOf(record, path.join(runsDir, record.id)), path.join(runsDir, runId))
-    return drive(pipeline, store, { inputs: record.inputs, config: config.config, runId, rerun: { of: record.id, kept } }, { ...o, refresh: plan.refresh })
+    let prepared: Awaited<ReturnType<typeof prepareRerun>>
+    try {
+      prepared = await prepareRerun(pipeline, record, { from: o.from, runsDir, runId })
+    } catch (err) {
+      const code = (err as { code?: string }).code
+      if (code !== 'UNKNOWN_NODE') throw err
+      process.stderr.write(`${code}: ${(err as Error).message}\n`)
+      return EXIT.invalid
+    }
+    return drive(pipeline, store, { inputs: record.inputs, config: config.config, runId, rerun: { of: record.id, kept: prepared.kept } }, { ...o, refresh: prepared.refresh })
   })
 }

@@ -87,6 +87,10 @@ async function detach(pipeline: Pipeline, inputs: Record<string, unknown>, confi
     process.stderr.write('error: --detach records the run in Postgres; it cannot use --store memory\n')
     return EXIT.invalid
   }
+  if (o.cache === false) {
+    process.stderr.write('error: --no-cache applies to runs this process drives; `weft worker` processes apply their own cache rule (start them with WEFT_CACHE=off, or mark nodes `cache: false`)\n')
+    return EXIT.invalid
+  }
   if (o.decisions !== undefined) {
     process.stderr.write('error: --decisions answers gates of a run this process drives; a detached run\'s gates are decided through the API of `weft serve` on the same database (add --interactive to make them wait)\n')
     return EXIT.invalid

@@ -92,7 +92,7 @@ export async function serveCommand(o: ServeCommandOptions, env: Env = process.en
       const { PiscinaExecutor } = await import('../engine/adapters/piscina-executor.ts')
       const { heartbeatTtlMs } = await import('./worker.ts')
       const { cacheSettingsFromEnv, withNodeCache } = await import('../engine/cache/settings.ts')
-      const { executor, policy } = withNodeCache(new PiscinaExecutor({ providers, nice: 10 }), cacheSettingsFromEnv(weftDataDir(env), env), providers)
+      const { executor, policy } = withNodeCache(() => new PiscinaExecutor({ providers, nice: 10 }), cacheSettingsFromEnv(weftDataDir(env), env), providers, { onProblem: (m) => process.stderr.write(`cache: ${m}\n`) })
       loopExecutor = executor
       loops = await startFleetWorker({ connectionString: opened.url, fleet: opened.fleet, executor, cache: policy, concurrency: workers * 10, heartbeatTtlMs: heartbeatTtlMs(env), log: (m) => process.stderr.write(`${m}\n`) })
     }

@@ -4,7 +4,6 @@ import { PiscinaExecutor } from '../engine/adapters/piscina-executor.ts'
 import { InlineExecutor } from '../engine/adapters/inline-executor.ts'
 import { createProviders, providerSettingsFromEnv } from '../engine/providers.ts'
 import { parseDuration } from '../engine/duration.ts'
-import type { NodeExecutor } from '../engine/ports.ts'
 import { startFleetWorker } from '../engine/fleet/worker.ts'
 import { EXIT } from './exit.ts'
 import { prices } from '../engine/prices.ts'
@@ -31,9 +30,16 @@ export async function workerCommand(o: { concurrency: number; executor: 'workers
     process.stderr.write(`${(err as { code?: string }).code ?? 'error'}: ${(err as Error).message}\n`)
     return EXIT.invalid
   }
-  const inner: NodeExecutor = o.executor === 'inline' ? new InlineExecutor(await createProviders(settings)) : new PiscinaExecutor({ typescript: true, providers: settings })
-  // the node cache is this machine's: workers on one machine share it
-  const { executor, policy } = withNodeCache(inner, cacheSettingsFromEnv(weftDataDir()), settings, { onProblem: (m) => process.stderr.write(`cache: ${m}\n`) })
+  const inlineProviders = o.executor === 'inline' ? await createProviders(settings) : undefined
+  let cached: ReturnType<typeof withNodeCache>
+  try {
+    // the node cache is this machine's: workers on one machine share it
+    cached = withNodeCache(() => (inlineProviders ? new InlineExecutor(inlineProviders) : new PiscinaExecutor({ typescript: true, providers: settings })), cacheSettingsFromEnv(weftDataDir()), settings, { onProblem: (m) => process.stderr.write(`cache: ${m}\n`) })
+  } catch (err) {
+    process.stderr.write(`${(err as { code?: string }).code ?? 'error'}: ${(err as Error).message}\n`)
+    return EXIT.invalid
+  }
+  const { executor, policy } = cached
   const opened = await openFleet(url)
   const worker = await startFleetWorker({
     connectionString: url, fleet: opened.fleet, executor, cache: policy, concurrency: o.concurrency, heartbeatTtlMs: heartbeatTtlMs(),

@@ -69,7 +69,7 @@ async function revise(stepId: string, revision: Revision, gate: ChildStepSpec, e
   if (!first.ok) return first
   env.results.set(stepId, { status: 'succeeded', output: first.output, error: null })
   for (const between of stepsBetween(env.graph, stepId, gate.id)) {
-    const again = await env.powers.run(between, env.scope(), { ...o, step: between.id })
+    const again = await env.powers.run(between, env.scope(), { ...o, step: between.id, round: revision.round })
     if (!again.ok) return { ok: false, error: { ...again.error, message: `step "${between.id}" after the revision: ${again.error.message}` } }
     env.results.set(between.id, { status: 'succeeded', output: again.output, error: null })
   }

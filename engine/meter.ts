@@ -4,13 +4,13 @@ import type { Providers } from './node-def.ts'
 import type { MediaProvider, ModelProvider } from './ports.ts'
 import { WeftError } from './errors.ts'
 import { addUsage, noUsage, type Usage } from './usage.ts'
-import { inputCost, mediaMade, modelCall, prices, type PriceTable } from './prices.ts'
+import { mediaMade, modelCall, prices, type PriceTable } from './prices.ts'
 
-/** A run's budget as one attempt sees it: the limit, what the run had spent when the attempt started, and what one of its model calls cost on average. */
+/** A run's budget as one attempt sees it: the limit, what the run had spent when the attempt started, and how many output tokens one of its model calls gave on average. */
 export interface Budget {
   limit_usd: number
   spent_usd: number
-  call_usd?: number
+  call_output_tokens?: number
 }
 
 /** `config.budget.usd` when it is a positive number: no provider call may take the run past it. */
@@ -25,17 +25,23 @@ export function budgetNow(run: { config: Record<string, unknown>; nodes: Record<
   if (limit === undefined) return {}
   let spent = 0
   let calls = 0
+  let output = 0
   for (const n of Object.values(run.nodes)) {
     spent += n.usage?.cost_usd ?? 0
     calls += n.usage?.model_calls ?? 0
+    output += n.usage?.output_tokens ?? 0
   }
-  return { budget: budgetOf(limit, spent, calls) }
+  return { budget: budgetOf(limit, spent, calls, output) }
 }
 
-/** The budget an attempt gets: the limit, what was spent, and the mean cost of a model call so far. */
-export function budgetOf(limit: number, spent: number, calls: number): Budget {
-  const round = (x: number) => Math.round(x * 1e6) / 1e6
-  return { limit_usd: limit, spent_usd: round(spent), ...(calls > 0 ? { call_usd: round(spent / calls) } : {}) }
+/** The budget an attempt gets: the limit, what was spent, and the mean output of a model call so far. */
+export function budgetOf(limit: number, spent: number, calls: number, outputTokens: number): Budget {
+  return { limit_usd: limit, spent_usd: Math.round(spent * 1e6) / 1e6, ...(calls > 0 ? { call_output_tokens: Math.round(outputTokens / calls) } : {}) }
+}
+
+/** A failure that stops the whole run (a fan-out's items and `continue_on_error` do not absorb it). */
+export function isBudgetStop(error: { code: string } | null | undefined): boolean {
+  return error?.code === 'BUDGET_EXCEEDED' || error?.code === 'BUDGET_UNPRICED'
 }
 
 export class Meter {
@@ -54,9 +60,16 @@ export class Meter {
     return out
   }
 
-  /** Throws BUDGET_EXCEEDED when what was spent, plus `next` (the least the next call costs), passes the limit. */
-  #check(what: string, next: number): void {
+  /**
+   * Before a call: BUDGET_UNPRICED when its model has no price (a budget can hold only priced calls), BUDGET_EXCEEDED
+   * when what was spent plus the call's expected cost would pass the limit.
+   */
+  #check(what: string, expected: Usage): void {
     if (!this.budget) return
+    if (expected.unpriced) {
+      throw new WeftError('BUDGET_UNPRICED', `${what}: the run has a budget of $${this.budget.limit_usd} and this has no price, so the budget cannot hold it; add its price to a WEFT_PRICES file (see the README's "Usage, cost and budget")`, { retryable: false, details: { budget_usd: this.budget.limit_usd } })
+    }
+    const next = expected.cost_usd
     const spent = this.budget.spent_usd + this.usage.cost_usd
     if (spent + next > this.budget.limit_usd || spent >= this.budget.limit_usd) {
       throw new WeftError('BUDGET_EXCEEDED', `${what} would take the run past its budget of $${this.budget.limit_usd} ($${spent.toFixed(4)} spent so far${next > 0 ? `, this call expected to cost $${next.toFixed(4)}` : ''})`, {
@@ -71,12 +84,12 @@ export class Meter {
     return {
       name: model.name,
       complete: async (req, opts) => {
-        // the call's expected cost: what a call of this attempt (or else of the run) cost on average, and at least its input, priced
+        // the call's expected cost: its input, and as many output tokens as a call of this attempt (or else of the run) gave
         const inputTokens = Math.ceil(((req.system ?? '').length + req.prompt.length) / 4)
-        const id = req.model ?? lastModel
+        const id = model.modelFor?.(req) ?? req.model ?? lastModel ?? model.name
         const calls = this.usage.model_calls
-        const typical = calls ? this.usage.cost_usd / calls : (this.budget?.call_usd ?? 0)
-        this.#check(`a call to ${id ?? model.name}`, Math.max(typical, id === undefined ? 0 : inputCost(this.#table, id, inputTokens)))
+        const output = calls ? this.usage.output_tokens / calls : (this.budget?.call_output_tokens ?? 0)
+        this.#check(`a call to ${id}`, modelCall(this.#table, id, inputTokens, output))
         const res = await model.complete(req, opts)
         lastModel = res.model
         addUsage(this.usage, modelCall(this.#table, res.model, res.usage?.input_tokens ?? inputTokens, res.usage?.output_tokens ?? Math.ceil(res.text.length / 4)))
@@ -88,9 +101,13 @@ export class Meter {
   #media(media: MediaProvider): MediaProvider {
     return {
       name: media.name,
+      ...(media.sourceOf ? { sourceOf: media.sourceOf.bind(media) } : {}),
       render: async (req, opts) => {
         // stitching joins what was made; it makes nothing new
-        if (req.kind !== 'stitch') this.#check(`rendering ${req.kind} ${req.out.split('/').pop()}`, 0)
+        if (req.kind !== 'stitch') {
+          const source = media.sourceOf?.(req) ?? media.name
+          this.#check(`rendering ${req.kind} ${req.out.split('/').pop()} with ${source}`, mediaMade(this.#table, source, req.kind, req.kind === 'video' ? req.duration_s : 0))
+        }
         const res = await media.render(req, opts)
         if (req.kind !== 'stitch') addUsage(this.usage, mediaMade(this.#table, res.source, req.kind, res.duration_s ?? (req.kind === 'video' ? req.duration_s : 0)))
         return res

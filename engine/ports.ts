@@ -227,6 +227,8 @@ export interface ModelResponse {
 }
 export interface ModelProvider {
   readonly name: string
+  /** The model a request goes to (its `model`, or the provider's default), for pricing a call before it is made. */
+  modelFor?(req: ModelRequest): string
   complete(req: ModelRequest, opts: { signal: AbortSignal; idempotencyKey: string }): Promise<ModelResponse>
 }
 
@@ -294,5 +296,7 @@ export interface MediaResult {
 }
 export interface MediaProvider {
   readonly name: string
+  /** What will make a request (as `MediaResult.source` will say), for pricing it before it is made. */
+  sourceOf?(req: MediaRequest): string
   render(req: MediaRequest, opts: { signal: AbortSignal; idempotencyKey: string }): Promise<MediaResult>
 }

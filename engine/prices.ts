@@ -75,12 +75,6 @@ export function modelCall(table: PriceTable, model: string, inputTokens: number,
   return u
 }
 
-/** The least a call to `model` with this many input tokens costs (its input alone); 0 when unpriced. */
-export function inputCost(table: PriceTable, model: string, inputTokens: number): number {
-  const price = lookup(table.models, model)
-  return price ? (inputTokens * price.input_per_1m) / 1e6 : 0
-}
-
 /** One image or clip made by a media model (`source` as the provider reports it, e.g. `replicate/google/veo-3.1`). */
 export function mediaMade(table: PriceTable, source: string, kind: 'image' | 'video', seconds = 0): Usage {
   const price = lookup(table.media, source)

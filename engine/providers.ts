@@ -123,6 +123,11 @@ export class RoutedMedia implements MediaProvider {
   render(req: MediaRequest, opts: { signal: AbortSignal; idempotencyKey: string }): Promise<MediaResult> {
     return (req.kind === 'stitch' ? this.stitch : this.generate).render(req, opts)
   }
+
+  sourceOf(req: MediaRequest): string {
+    const to = req.kind === 'stitch' ? this.stitch : this.generate
+    return to.sourceOf?.(req) ?? to.name
+  }
 }
 
 /** The providers as the node cache's key sees them: kinds, endpoints and models, never a secret. */

@@ -1,6 +1,8 @@
 // A re-run of a recorded run: which nodes keep their recorded outputs (everything upstream of `--from`), which
 // execute again whatever the cache holds (`--from` and everything downstream), and the kept outputs moved into
 // the new run's folder (files linked, not copied).
+import { rm } from 'node:fs/promises'
+import path from 'node:path'
 import { bfsFromNode } from 'graphology-traversal'
 import { WeftError } from './errors.ts'
 import { buildGraph } from './graph.ts'
@@ -40,18 +42,44 @@ export function planRerun(pipeline: Pipeline, from?: string): RerunPlan {
  * The records of the kept nodes as the new run holds them: outputs pointing into the new run's folder, where each
  * file they name is linked. `fromDir` and `toDir` are the old and the new run's folders.
  */
-export async function keptRecords(record: RunRecord, keep: readonly string[], fromDir: string, toDir: string): Promise<Record<string, NodeRecord>> {
-  const out: Record<string, NodeRecord> = {}
+export async function keptRecords(pipeline: Pipeline, record: RunRecord, keep: readonly string[], fromDir: string, toDir: string): Promise<Record<string, NodeRecord>> {
+  // kept as a resume keeps: a node that succeeded (or was skipped by its own `when`) of the same type, with
+  // everything it needs kept too (its output was computed from theirs); `keep` is in pipeline order
+  const usable = new Set<string>()
   for (const id of keep) {
     const node = record.nodes[id]
-    if (!node || !(node.status === 'succeeded' || node.status === 'skipped')) continue
+    const spec = pipeline.nodes.get(id)
+    if (!node || !spec || node.type !== spec.type) continue
+    if (!(node.status === 'succeeded' || (node.status === 'skipped' && node.skip_reason === '`when` was false'))) continue
+    if (spec.deps.every((d) => usable.has(d))) usable.add(id)
+  }
+  const out: Record<string, NodeRecord> = {}
+  for (const id of usable) {
+    const node = record.nodes[id]!
     for (const f of await filesIn(node.output, fromDir)) await placeFile(f.abs, `${toDir}/${f.rel}`)
-    const kept: NodeRecord = { ...node, output: rebase(node.output, fromDir, toDir) }
+    // what it used was spent by the run re-run, not by this one
+    const { usage: _, ...rest } = node
+    const kept: NodeRecord = { ...rest, output: rebase(node.output, fromDir, toDir) }
     // the output was computed before: by the re-run run, or by whichever run it had come from
     if (node.cache) kept.cache = { key: node.cache.key, hit: true, from: node.cache.from ?? { run: record.id, node: id } }
     out[id] = kept
   }
   return out
+}
+
+/**
+ * Everything a re-run needs before it starts: the kept records, their files linked into `<runsDir>/<runId>`, and the
+ * nodes to refresh. UNKNOWN_NODE for a `from` the pipeline lacks; on any failure the new folder is removed.
+ */
+export async function prepareRerun(pipeline: Pipeline, record: RunRecord, o: { from?: string | undefined; runsDir: string; runId: string }): Promise<{ kept: Record<string, NodeRecord>; refresh: string[] }> {
+  const plan = planRerun(pipeline, o.from)
+  const toDir = path.join(o.runsDir, o.runId)
+  try {
+    return { kept: await keptRecords(pipeline, record, plan.keep, runFolderOf(record, path.join(o.runsDir, record.id)), toDir), refresh: plan.refresh }
+  } catch (err) {
+    await rm(toDir, { recursive: true, force: true })
+    throw err
+  }
 }
 
 /** The folder a recorded run wrote its files to, read from the paths its outputs hold; `fallback` when none does. */

@@ -52,7 +52,7 @@ export async function runAttempts(run: Run, ...[state, taskId, type, module, con
         prompts: run.opts.pipeline.promptDirs,
         ...(revision ? { revision } : {}),
         ...(cache !== 'off' ? { cache } : {}),
-        ...(run.budgetUsd !== undefined ? { budget: budgetOf(run.budgetUsd, run.spentUsd, run.modelCalls) } : {}),
+        ...(run.budgetUsd !== undefined ? { budget: budgetOf(run.budgetUsd, run.spentUsd, run.modelCalls, run.outputTokens) } : {}),
       }, { signal: ac.signal, onProgress })
     } finally {
       if (own) {

@@ -18,7 +18,7 @@ import { FLEET_OWNER } from './fleet/queue.ts'
 import { topologicalSort } from 'graphology-dag'
 import type { RunCachePolicy } from './cache/policy.ts'
 import { addUsage, isEmpty, noUsage, type Usage } from './usage.ts'
-import { budgetLimit } from './meter.ts'
+import { budgetLimit, isBudgetStop } from './meter.ts'
 
 export interface RunOptions {
   pipeline: Pipeline
@@ -165,8 +165,9 @@ export class Run {
   readonly budgetUsd: number | undefined
   /** What the run's node attempts have cost so far (kept nodes of a resume or re-run included). */
   spentUsd = 0
-  /** Model calls made so far (for the expected cost of the next one). */
+  /** Model calls made so far, and their output tokens (for the expected cost of the next call). */
   modelCalls = 0
+  outputTokens = 0
 
   constructor(readonly opts: RunOptions) {
     this.id = opts.resume?.record.id ?? opts.runId ?? randomUUID()
@@ -493,7 +494,8 @@ export class Run {
     if (how.cache) payload.cache = how.cache
     if (r.usage) payload.usage = r.usage
     const writes: StoreWrite[] = [{ kind: 'node.update', runId: this.id, node: { ...r } }, this.event(type, r.id, payload, r.finished_at)]
-    if (status === 'failed' && !state.spec.continueOnError && this.status === 'running') {
+    // a run out of budget stops, whatever a node's continue_on_error says
+    if (status === 'failed' && (!state.spec.continueOnError || isBudgetStop(r.error)) && this.status === 'running') {
       this.failure = { code: r.error!.code, message: `node "${r.id}" failed: ${r.error!.message}`, details: { node: r.id } }
       this.stop('failed', this.failure)
     }
@@ -509,6 +511,7 @@ export class Run {
     state.usage = addUsage(state.usage ?? noUsage(), usage)
     this.spentUsd = Math.round((this.spentUsd + usage.cost_usd) * 1e6) / 1e6
     this.modelCalls += usage.model_calls
+    this.outputTokens += usage.output_tokens
   }
 
   /** Records a new output for a finished node that a gate sent back for revision (see run-control's `rerun`). */

@@ -3,6 +3,7 @@ import { setMaxListeners } from 'node:events'
 import * as v from 'valibot'
 import { defineNode, type ChildOutcome } from '../engine/node-def.ts'
 import { WeftError, type ErrorInfo } from '../engine/errors.ts'
+import { isBudgetStop } from '../engine/meter.ts'
 
 const ItemError = v.object({ index: v.number(), error: v.object({ code: v.string(), message: v.string() }) })
 
@@ -51,7 +52,8 @@ export const fanOutNode = defineNode({
         const index = next++
         const outcome = await ctx.runChild({ item: items[index], index }, { signal: stop.signal, key: String(index) })
         outcomes[index] = outcome
-        if (!outcome.ok && policy === 'fail' && !firstFailure) {
+        // a run out of budget stops: no item policy absorbs that
+        if (!outcome.ok && (policy === 'fail' || isBudgetStop(outcome.error)) && !firstFailure) {
           firstFailure = { index, error: outcome.error }
           stop.abort(new WeftError('CANCELLED', 'another item failed'))
         }

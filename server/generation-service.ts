@@ -25,7 +25,7 @@ import type { PgFleet } from '../engine/adapters/pg-fleet.ts'
 import { EVENTS_CHANNEL } from '../engine/fleet/queue.ts'
 import { newRunRecord } from '../engine/fleet/new-run.ts'
 import { cacheSettingsFromEnv, withNodeCache, type CacheSettings, type CachedExecution } from '../engine/cache/settings.ts'
-import { keptRecords, planRerun, runFolderOf } from '../engine/rerun.ts'
+import { prepareRerun } from '../engine/rerun.ts'
 
 export interface ServiceOptions {
   store: RunStore
@@ -69,7 +69,7 @@ export async function createGenerationService(opts: ServiceOptions): Promise<Gen
   // a fleet server runs no node work in this service (its worker loops have their own pool)
   const cacheSettings = opts.cache ?? cacheSettingsFromEnv(path.resolve(opts.dataDir))
   let own: CachedExecution | undefined
-  const executionOf = (): CachedExecution => (own ??= withNodeCache(opts.executor ?? new PiscinaExecutor({ providers: settings, nice: opts.workerNice ?? 10 }), cacheSettings, settings))
+  const executionOf = (): CachedExecution => (own ??= withNodeCache(() => opts.executor ?? new PiscinaExecutor({ providers: settings, nice: opts.workerNice ?? 10 }), cacheSettings, settings, { onProblem: (m) => process.stderr.write(`cache: ${m}\n`) }))
   const fetchAssets = opts.fetchAssets ?? fetchBrandAssets
   const uploads = new UploadStore(path.resolve(opts.dataDir, 'uploads'))
   const leaseTtlMs = opts.leaseTtlMs ?? 30_000
@@ -194,10 +194,9 @@ export async function createGenerationService(opts: ServiceOptions): Promise<Gen
       if (config.diagnostics.length) throw invalid(config.diagnostics.some((d) => d.code === 'CONFIG_UNKNOWN') ? 'CONFIG_UNKNOWN' : 'CONFIG_INVALID', 'the config overrides do not fit the pipeline\'s config', config.diagnostics)
       const preflighted = preflightDiagnostics(pipeline, record.inputs, config.config)
       if (preflighted.length) throw invalid('CONFIG_INVALID', 'the config gives nodes values they cannot take', preflighted)
-      const plan = planRerun(pipeline, req.from)
       const newId = randomUUID()
       const sessionId = record.session_id || randomUUID()
-      const kept = await keptRecords(record, plan.keep, runFolderOf(record, path.join(runsDir, record.id)), path.join(runsDir, newId))
+      const { kept, refresh } = await prepareRerun(pipeline, record, { from: req.from, runsDir, runId: newId })
       const interactive = req.interactive ?? record.interactive
       try {
         if (fleet) {
@@ -205,8 +204,8 @@ export async function createGenerationService(opts: ServiceOptions): Promise<Gen
           const fresh = newRunRecord(pipeline, { runId: newId, sessionId, inputs: record.inputs, config: config.config, interactive })
           for (const [nodeId, node] of Object.entries(kept)) if (fresh.nodes[nodeId]) fresh.nodes[nodeId] = node
           relay!.track(newId, sessionId)
-          await fleet.submit(fresh, runsDir, { of: id, kept: Object.keys(kept), refresh: plan.refresh })
-        } else await drive(pipeline, { id: newId, sessionId, inputs: record.inputs, config: config.config, interactive, rerun: { of: id, kept, refresh: plan.refresh } })
+          await fleet.submit(fresh, runsDir, { of: id, kept: Object.keys(kept), refresh })
+        } else await drive(pipeline, { id: newId, sessionId, inputs: record.inputs, config: config.config, interactive, rerun: { of: id, kept, refresh } })
       } catch (err) {
         relay?.untrack(newId)
         await rm(path.join(runsDir, newId), { recursive: true, force: true })

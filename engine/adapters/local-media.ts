@@ -37,6 +37,10 @@ const MAX_SIDE = 4096
  */
 export class LocalMedia implements MediaProvider {
   readonly name = 'local'
+
+  sourceOf(): string {
+    return SOURCE
+  }
   readonly #opts: LocalMediaOptions
   /** Dead processes' scratch folders, swept before this provider's first render. */
   #swept: Promise<void> | undefined

@@ -47,6 +47,10 @@ const validators = new WeakMap<object, ValidateFunction>()
 export class OfflineModel implements ModelProvider {
   readonly name = 'offline'
 
+  modelFor(): string {
+    return 'offline'
+  }
+
   async complete(req: ModelRequest, { signal }: { signal: AbortSignal; idempotencyKey: string }): Promise<ModelResponse> {
     signal.throwIfAborted()
     const meta = req.meta ?? {}

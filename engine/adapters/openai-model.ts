@@ -54,6 +54,10 @@ interface ChatCompletion {
  */
 export class OpenAIModel implements ModelProvider {
   readonly name = 'openai'
+
+  modelFor(req: ModelRequest): string {
+    return req.model ?? this.#opts.model
+  }
   readonly #opts: Required<Omit<OpenAIModelOptions, 'apiKey' | 'now'>> & Pick<OpenAIModelOptions, 'apiKey' | 'now'>
 
   constructor(options: OpenAIModelOptions) {

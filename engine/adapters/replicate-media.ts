@@ -92,6 +92,10 @@ export class ReplicateMedia implements MediaProvider {
     }
   }
 
+  sourceOf(req: MediaRequest): string {
+    return `replicate/${req.kind === 'image' ? this.#o.imageModel : this.#o.videoModel}`
+  }
+
   async render(req: MediaRequest, { signal, idempotencyKey }: { signal: AbortSignal; idempotencyKey: string }): Promise<MediaResult> {
     if (req.kind === 'stitch') {
       throw new WeftError('MEDIA_UNSUPPORTED', 'replicate cannot stitch; use a local media provider (ffmpeg) for stitch requests', { retryable: false })

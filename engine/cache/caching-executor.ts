@@ -4,11 +4,27 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Progress } from '../node-def.ts'
 import type { NodeExecutor, NodeTask, TaskOutcome } from '../ports.ts'
+import { toErrorInfo } from '../errors.ts'
 import { cacheKey, type KeyContext } from './key.ts'
 import type { NodeCache } from './node-cache.ts'
 import { filesIn, placeFile, rebase } from './run-files.ts'
 
 type Opts = { signal: AbortSignal; onProgress: (p: Progress) => void }
+
+/** Resolves true once `p` settles, false if `signal` aborts first. */
+function untilDone(p: Promise<unknown>, signal: AbortSignal): Promise<boolean> {
+  if (signal.aborted) return Promise.resolve(false)
+  return new Promise((resolve) => {
+    const onAbort = () => resolve(false)
+    signal.addEventListener('abort', onAbort, { once: true })
+    p.then(() => {
+      signal.removeEventListener('abort', onAbort)
+      resolve(true)
+    }, () => resolve(true))
+  })
+}
+
+const cancelled = (signal: AbortSignal): TaskOutcome => ({ ok: false, error: toErrorInfo(signal.reason, 'CANCELLED') })
 
 export interface CachingOptions extends KeyContext {
   /** How often an attempt waiting on another process's computation of its key looks again (ms, default 200). */
@@ -41,7 +57,8 @@ export class CachingExecutor implements NodeExecutor {
       // the same key computing in this process: wait for it, then look again
       const here = this.#computing.get(key)
       if (here) {
-        await here
+        // the wait ends with the run too: a cancelled run does not wait out another run's computation
+        if (!(await untilDone(here, opts.signal))) return cancelled(opts.signal)
         const after = await this.#lookup(key, task)
         return after ?? this.inner.execute(task, opts)
       }
@@ -51,7 +68,7 @@ export class CachingExecutor implements NodeExecutor {
         try {
           await sleep(this.opts.pollMs ?? 200, undefined, { signal: opts.signal })
         } catch {
-          return this.inner.execute(task, opts)
+          return cancelled(opts.signal)
         }
       }
     }
@@ -59,8 +76,11 @@ export class CachingExecutor implements NodeExecutor {
   }
 
   async close(): Promise<void> {
-    await this.inner.close()
-    if (this.opts.closeCache) this.cache.close()
+    try {
+      await this.inner.close()
+    } finally {
+      if (this.opts.closeCache) this.cache.close()
+    }
   }
 
   /** Executes and stores a success; a failure is never stored. */

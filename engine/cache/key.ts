@@ -3,6 +3,7 @@
 // feed a node the same bytes under different run folders share the key.
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
+import { readdir } from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import stringify from 'safe-stable-stringify'
@@ -43,7 +44,7 @@ export async function keyParts(task: NodeTask, ctx: KeyContext): Promise<KeyPart
       }
     }
   })
-  const parts: KeyParts = { format: CACHE_FORMAT, type: task.type, code: await codeVersion(task.module, task.type), config, prompts, providers: ctx.providers }
+  const parts: KeyParts = { format: CACHE_FORMAT, type: task.type, code: await codeVersion(task.module), config, prompts, providers: ctx.providers }
   if (task.revision) parts.revision = { round: task.revision.round, feedback: task.revision.feedback, previous: await normalise(task.revision.previous, task.workDir, async () => {}) }
   return parts
 }
@@ -89,15 +90,29 @@ async function normaliseString(s: string, workDir: string, onWord: (name: string
 }
 
 /**
- * The version of a node type's code: a plugin's source file, or for a built-in type the engine's version and its
- * own file (`nodes/<type in kebab-case>`).
+ * The version of a node type's code: a plugin's source file, or for a built-in type the engine's version and the
+ * content of every source file of the engine and the built-in nodes (a built-in node reaches much of the engine:
+ * the media encoder, the offline model), so an edited engine never reuses results of the code before.
  */
-async function codeVersion(moduleUrl: string, type: string): Promise<string> {
+async function codeVersion(moduleUrl: string): Promise<string> {
   if (!moduleUrl.startsWith('file:')) return moduleUrl
   const file = fileURLToPath(moduleUrl)
-  const isRegistry = /[\\/]nodes[\\/]index\.(ts|js)$/.test(file)
-  const source = isRegistry ? path.join(path.dirname(file), `${type.replaceAll('_', '-')}${path.extname(file)}`) : file
-  return `weft@${engineVersion}:${(await fileSha256(source)) ?? 'unreadable'}`
+  if (/[\\/]nodes[\\/]index\.(ts|js)$/.test(file)) return (builtinVersion ??= builtinCode(path.dirname(path.dirname(file))))
+  return `plugin:${(await fileSha256(file)) ?? 'unreadable'}`
+}
+
+let builtinVersion: Promise<string> | undefined
+
+async function builtinCode(root: string): Promise<string> {
+  const files: string[] = []
+  for (const dir of ['engine', 'nodes']) {
+    for (const entry of await readdir(path.join(root, dir), { recursive: true, withFileTypes: true }).catch(() => [])) {
+      if (entry.isFile() && /\.(ts|js|mjs)$/.test(entry.name)) files.push(path.join(entry.parentPath, entry.name))
+    }
+  }
+  const hash = createHash('sha256').update(`weft@${engineVersion}`)
+  for (const f of files.sort()) hash.update(`${path.relative(root, f)}:${(await fileSha256(f)) ?? ''}\n`)
+  return `weft@${engineVersion}:${hash.digest('hex')}`
 }
 
 function readVersion(): string {

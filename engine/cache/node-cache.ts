@@ -1,12 +1,13 @@
 // The node cache on disk: an index in SQLite (any number of processes on this machine share it) and the files of
 // cached results stored once by content hash (`blobs/<sha>`), hard-linked into every run that uses them.
-import { copyFile, link, mkdir, rename, rm, stat } from 'node:fs/promises'
+import { chmod, mkdir, rename, rm, stat } from 'node:fs/promises'
 import { mkdirSync } from 'node:fs'
 import path from 'node:path'
 import Database from 'better-sqlite3'
 import { WeftError } from '../errors.ts'
 import { thisProcess } from '../adapters/lease-holder.ts'
 import { CACHE_FORMAT } from './key.ts'
+import { linkOrCopy } from './run-files.ts'
 
 /** A file of a cached result: where it sits relative to the run's folder, and its content. */
 export interface CachedFile {
@@ -55,6 +56,15 @@ create table if not exists computing (key text primary key, host text not null, 
 `
 
 type EntryRow = Omit<CacheEntry, 'output' | 'files'> & { output: string; files: string }
+type Holder = { host: string; pid: number; since: number }
+
+/** Longest a computation may hold its key before others stop waiting for it (a holder on another host cannot be checked). */
+const CLAIM_TTL_MS = 6 * 3600_000
+
+/** A claim whose process is gone from this host, or that is older than the TTL (whatever its host). */
+function gone(held: Holder, now: number): boolean {
+  return (held.host === thisProcess.host && held.pid !== process.pid && !thisProcess.alive(held.pid)) || now - held.since > CLAIM_TTL_MS
+}
 
 export class NodeCache {
   readonly #db: Database.Database
@@ -67,7 +77,7 @@ export class NodeCache {
 
   /** Opens (creating) the cache in `dir`, capped at `maxBytes` (least recently used entries go first). */
   static open(dir: string, maxBytes: number): NodeCache {
-    let db: Database.Database
+    let db: Database.Database | undefined
     try {
       mkdirSync(path.join(dir, 'blobs'), { recursive: true })
       db = new Database(path.join(dir, `index-v${CACHE_FORMAT}.db`), { timeout: 5000 })
@@ -75,6 +85,7 @@ export class NodeCache {
       db.pragma('synchronous = NORMAL')
       db.exec(SCHEMA)
     } catch (err) {
+      db?.close()
       throw new WeftError('CACHE_UNAVAILABLE', `the node cache in ${dir} cannot be opened: ${(err as Error).message} (set WEFT_CACHE_DIR to another folder, or run with --no-cache)`, { retryable: false })
     }
     return new NodeCache(dir, maxBytes, db)
@@ -90,7 +101,9 @@ export class NodeCache {
     if (!row) return undefined
     const entry = readRow(row)
     for (const f of entry.files) {
-      if (!(await stat(this.blobPath(f.sha)).catch(() => undefined))) {
+      // a blob gone, or changed in place (its size differs): the entry cannot be trusted
+      const st = await stat(this.blobPath(f.sha)).catch(() => undefined)
+      if (!st || st.size !== f.size) {
         this.#db.prepare('delete from entries where key = ?').run(key)
         this.#db.prepare('delete from entry_blobs where key = ?').run(key)
         return undefined
@@ -117,7 +130,9 @@ export class NodeCache {
       if (!(await stat(blob).catch(() => undefined))) {
         await mkdir(path.dirname(blob), { recursive: true })
         const tmp = `${blob}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`
-        await link(f.abs, tmp).catch((err: NodeJS.ErrnoException) => (err.code === 'EXDEV' || err.code === 'EPERM' ? copyFile(f.abs, tmp) : Promise.reject(err)))
+        await linkOrCopy(f.abs, tmp)
+        // read-only: the bytes are shared by every run that links them (a writer replaces a file, never edits it)
+        await chmod(tmp, 0o444)
         await rename(tmp, blob)
       }
       stored.push({ rel: f.rel, sha: f.sha, size })
@@ -136,20 +151,21 @@ export class NodeCache {
     if (this.stats().bytes > this.maxBytes) await this.evict(this.maxBytes)
   }
 
-  /** Takes the right to compute `key` for this process; false while a live process on this machine holds it. */
+  /** Takes the right to compute `key` for this process; false while another live holder has it. */
   claim(key: string, now = Date.now()): boolean {
     return this.#db.transaction(() => {
-      const held = this.#db.prepare('select host, pid from computing where key = ?').get(key) as { host: string; pid: number } | undefined
-      if (held && !(held.host === thisProcess.host && held.pid !== process.pid && !thisProcess.alive(held.pid))) return held.pid === process.pid && held.host === thisProcess.host
+      const held = this.#db.prepare('select host, pid, since from computing where key = ?').get(key) as Holder | undefined
+      if (held && held.host === thisProcess.host && held.pid === process.pid) return true
+      if (held && !gone(held, now)) return false
       this.#db.prepare('insert or replace into computing (key, host, pid, since) values (?, ?, ?, ?)').run(key, thisProcess.host, process.pid, now)
       return true
     }).immediate()
   }
 
-  /** Whether a process still holds the right to compute `key` (a holder that died no longer does). */
-  claimed(key: string): boolean {
-    const held = this.#db.prepare('select host, pid from computing where key = ?').get(key) as { host: string; pid: number } | undefined
-    return held !== undefined && !(held.host === thisProcess.host && !thisProcess.alive(held.pid))
+  /** Whether another process still holds the right to compute `key` (a holder that died, or held it too long, does not). */
+  claimed(key: string, now = Date.now()): boolean {
+    const held = this.#db.prepare('select host, pid, since from computing where key = ?').get(key) as Holder | undefined
+    return held !== undefined && !gone(held, now)
   }
 
   release(key: string): void {

@@ -8,7 +8,10 @@ import { fileSha256 } from './file-hash.ts'
 export async function filesIn(value: unknown, workDir: string): Promise<Array<{ rel: string; abs: string; sha: string }>> {
   const seen = new Set<string>()
   walk(value, (s) => {
-    if (s.startsWith(workDir + path.sep) && !s.includes('\n')) seen.add(path.normalize(s))
+    if (s.includes('\n') || !s.startsWith(workDir + path.sep)) return
+    // `<run>/../x` is not in the run's folder, whatever it starts with
+    const abs = path.normalize(s)
+    if (abs.startsWith(workDir + path.sep)) seen.add(abs)
   })
   const out: Array<{ rel: string; abs: string; sha: string }> = []
   for (const abs of seen) {
@@ -39,7 +42,12 @@ export async function placeFile(source: string, dest: string): Promise<void> {
   if (b && a.ino === b.ino && a.dev === b.dev) return
   await mkdir(path.dirname(dest), { recursive: true })
   await rm(dest, { force: true })
-  await link(source, dest).catch((err: NodeJS.ErrnoException) => (err.code === 'EXDEV' || err.code === 'EPERM' ? copyFile(source, dest) : Promise.reject(err)))
+  await linkOrCopy(source, dest)
+}
+
+/** A hard link of `source` at `dest`, or a copy where links cannot cross (another file system). */
+export function linkOrCopy(source: string, dest: string): Promise<void> {
+  return link(source, dest).catch((err: NodeJS.ErrnoException) => (err.code === 'EXDEV' || err.code === 'EPERM' ? copyFile(source, dest) : Promise.reject(err)))
 }
 
 function walk(x: unknown, onString: (s: string) => void): void {

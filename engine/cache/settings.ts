@@ -40,12 +40,13 @@ export interface CachedExecution {
 }
 
 /**
- * Wraps `inner` with the node cache unless the cache is off (settings, or `off` for this run). The policy caches
+ * Wraps the executor `makeInner` makes with the node cache unless the cache is off (settings, or `off` for this run). The policy caches
  * every node when the providers are deterministic, else the nodes with a fixed `seed` or `cache: true`.
  */
-export function withNodeCache(inner: NodeExecutor, settings: CacheSettings, providers: ProviderSettings, o: { off?: boolean; refresh?: readonly string[]; onProblem?: (message: string) => void } = {}): CachedExecution {
-  if (!settings.enabled || o.off) return { executor: inner, policy: { off: true } }
+export function withNodeCache(makeInner: () => NodeExecutor, settings: CacheSettings, providers: ProviderSettings, o: { off?: boolean; refresh?: readonly string[]; onProblem?: (message: string) => void } = {}): CachedExecution {
+  if (!settings.enabled || o.off) return { executor: makeInner(), policy: { off: true } }
+  // the cache first: when it cannot be opened, no worker pool was started for nothing
   const cache = NodeCache.open(settings.dir, settings.maxBytes)
-  const executor = new CachingExecutor(inner, cache, { providers: providerIdentity(providers), closeCache: true, ...(o.onProblem ? { onProblem: o.onProblem } : {}) })
+  const executor = new CachingExecutor(makeInner(), cache, { providers: providerIdentity(providers), closeCache: true, ...(o.onProblem ? { onProblem: o.onProblem } : {}) })
   return { executor, cache, policy: { deterministic: deterministicProviders(providers), ...(o.refresh ? { refresh: o.refresh } : {}) } }
 }

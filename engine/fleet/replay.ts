@@ -75,11 +75,12 @@ export async function replayControl(state: FleetState, pipeline: Pipeline, id: s
     }
   }
 
-  const runChild = (child: ChildNodeSpec, childScope: Record<string, unknown>, o: { signal: AbortSignal; key: string; step?: string }, revision?: Revision): Promise<ChildOutcome> => {
-    // a step sent back by its item's gate runs as a task of its own per round
-    const key = `${id}[${o.key}]${o.step ? `.${o.step}` : ''}${revision ? `#r${revision.round}` : ''}`
+  const runChild = (child: ChildNodeSpec, childScope: Record<string, unknown>, o: { signal: AbortSignal; key: string; step?: string; round?: number }, revision?: Revision): Promise<ChildOutcome> => {
+    // a step sent back by its item's gate (and each step after it, up to the gate) runs as a task of its own per round
+    const round = revision?.round ?? o.round
+    const key = `${id}[${o.key}]${o.step ? `.${o.step}` : ''}${round !== undefined ? `#r${round}` : ''}`
     try {
-      return awaitTask(key, 'child', () => childSpec(child, childScope, { item: o.key, ...(o.step ? { step: o.step } : {}), ...(revision ? { round: revision.round } : {}) }, revision), o.signal)
+      return awaitTask(key, 'child', () => childSpec(child, childScope, { item: o.key, ...(o.step ? { step: o.step } : {}), ...(round !== undefined ? { round } : {}) }, revision), o.signal)
     } catch (err) {
       return Promise.resolve({ ok: false, error: toErrorInfo(err, 'EXPRESSION_FAILED') })
     }

@@ -10,7 +10,7 @@ import { itemEnded } from '../item-progress.ts'
 import { nodeTimeout, renderRunOutputs } from '../run-outputs.ts'
 import { gateNode } from '../item-gate.ts'
 import { addUsage, noUsage } from '../usage.ts'
-import { budgetNow } from '../meter.ts'
+import { budgetNow, isBudgetStop } from '../meter.ts'
 import { gateKey, OPEN_TASK, type FleetState, type FleetTask, type TaskSpec } from './state.ts'
 
 /** What a control node's replay found: its outcome once it has one, else what it waits on now. */
@@ -300,7 +300,9 @@ class Stepper {
     for (const i of picked) {
       const t = ready[i]!
       if (t.kind === 'node' && this.run.nodes[t.node]!.status === 'pending') this.markRunning(t.node)
-      this.setTask(t, { status: 'queued' })
+      // the budget as it stands when the task goes out (a retry, or a task made before others spent)
+      const budget = t.spec?.budget ? budgetNow(this.run).budget : undefined
+      this.setTask(t, budget ? { status: 'queued', spec: { ...t.spec!, budget } } : { status: 'queued' })
       this.actions.push({ type: 'dispatch', key: t.key, fence: t.fence })
     }
   }
@@ -313,6 +315,8 @@ class Stepper {
     if (outcome.usage) {
       const r = this.run.nodes[t.node]!
       r.usage = addUsage({ ...(r.usage ?? noUsage()) }, outcome.usage)
+      // recorded now: a retry, an item or a revision may not write the node again until it ends
+      this.nodeUpdate(r)
     }
     const ownerActive = this.isActive(t.node)
     if (!outcome.ok && outcome.error.retryable !== false && t.attempt < t.spec.retry.attempts && ownerActive) {
@@ -443,7 +447,7 @@ class Stepper {
     if (r.usage) payload.usage = r.usage
     this.nodeUpdate(r)
     this.event(type, id, payload)
-    if (status === 'failed' && !this.spec(id).continueOnError && !this.stopping) {
+    if (status === 'failed' && (!this.spec(id).continueOnError || isBudgetStop(r.error)) && !this.stopping) {
       this.failure = { code: r.error!.code, message: `node "${id}" failed: ${r.error!.message}`, details: { node: id } }
       this.stop('failed', this.failure)
     }

@@ -16,6 +16,7 @@ const paid = (model = 'gpt-4o-mini'): ModelProvider & { calls: number } => {
   const m = {
     name: 'paid',
     calls: 0,
+    modelFor: () => model,
     async complete() {
       m.calls++
       return { text: 'hello', model, usage: { input_tokens: 1000, output_tokens: 500 } }
@@ -92,8 +93,50 @@ describe('usage in a run', () => {
     assert.equal(model.calls, 2, 'the third call was not made')
     assert.equal(record.status, 'failed')
     assert.equal(record.nodes.c!.error!.code, 'BUDGET_EXCEEDED')
-    assert.deepEqual(record.nodes.c!.error!.details, { budget_usd: 0.001, spent_usd: 0.0009, next_usd: 0.00045 })
-    assert.match(record.error!.message, /would take the run past its budget of \$0\.001 \(\$0\.0009 spent so far, this call expected to cost \$0\.0004/)
+    // expected: its input (a few tokens) and the run's 500 output tokens a call, at gpt-4o-mini's prices
+    assert.deepEqual(record.nodes.c!.error!.details, { budget_usd: 0.001, spent_usd: 0.0009, next_usd: 0.000301 })
+    assert.match(record.error!.message, /would take the run past its budget of \$0\.001 \(\$0\.0009 spent so far, this call expected to cost \$0\.0003\)/)
     assert.equal(runUsage(Object.values(record.nodes)).total.cost_usd, 0.0009)
+  })
+})
+
+describe('a budget', () => {
+  it('holds only priced calls: an unpriced model is refused before its first call (BUDGET_UNPRICED)', async () => {
+    const model = paid('my-local-llama')
+    const { record } = await run(await pipeline(spend(1)), { executor: new InlineExecutor({ model }) })
+    assert.equal(model.calls, 0)
+    assert.equal(record.nodes.a!.error!.code, 'BUDGET_UNPRICED')
+    assert.match(record.nodes.a!.error!.message, /a call to my-local-llama: the run has a budget of \$1 and this has no price/)
+  })
+
+  it('prices a clip before rendering it, and a fan-out collecting failed items still stops the run', async () => {
+    let renders = 0
+    const media: MediaProvider = {
+      name: 'fake',
+      sourceOf: () => 'replicate/black-forest-labs/flux-schnell',
+      async render(req) {
+        renders++
+        return { path: req.out, kind: 'image', width: 16, height: 16, source: 'replicate/black-forest-labs/flux-schnell' }
+      },
+    }
+    const p = await pipeline(`
+pipeline: images
+config: { budget: { usd: 0.007 } }
+nodes:
+  refs:
+    type: fan_out
+    items: [1, 2, 3, 4]
+    concurrency: 1
+    on_item_error: collect
+    node: { type: render, kind: image, prompt: p, out: "\${{ 'r' + string(item) + '.png' }}", width: 16, height: 16 }
+  after: { type: render, kind: image, prompt: p, out: after.png, width: 16, height: 16, needs: [refs], trigger: all_done }
+`)
+    const { record } = await run(p, { executor: new InlineExecutor({ media }) })
+    // $0.003 an image: two fit in $0.007, the third would pass it
+    assert.equal(renders, 2)
+    assert.equal(record.status, 'failed')
+    assert.equal(record.nodes.refs!.error!.code, 'FAN_OUT_ITEM_FAILED')
+    assert.match(record.nodes.refs!.error!.message, /BUDGET_EXCEEDED/)
+    assert.equal(record.nodes.after!.status, 'skipped')
   })
 })

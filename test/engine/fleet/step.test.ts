@@ -420,3 +420,33 @@ nodes:
     assert.deepEqual(out.failed.map((x) => [x.index, x.error.code]), [[2, 'APPROVAL_REJECTED']])
   })
 })
+
+describe('fleet step: a revision at an item\'s gate', () => {
+  it('runs the reviewed step again, then each step between it and the gate, as tasks of that round', async () => {
+    const sim = new Sim(await pipeline(`
+pipeline: between
+plugins: [$WORK]
+nodes:
+  f:
+    type: fan_out
+    items: [0]
+    steps:
+      draft: { type: work, value: "\${{ 'scene ' + string(item) }}" }
+      polish: { type: work, value: "\${{ steps.draft.output.value + ', polished' }}" }
+      review: { type: approval, gate: draft, needs: [polish] }
+    result: \${{ steps.polish.output.value }}
+`), { interactive: true })
+    await sim.apply({ type: 'start' })
+    await sim.finish('f[0].draft', ok({ value: 'scene 0' }))
+    await sim.finish('f[0].polish', ok({ value: 'scene 0, polished' }))
+    await sim.decide('f[0].review', 0, { decision: 'revise', feedback: 'warmer', by: 'ann' })
+    assert.deepEqual(sim.dispatched(), ['f[0].draft#r1'])
+    await sim.finish('f[0].draft#r1', ok({ value: 'scene 0, warmer' }))
+    assert.deepEqual(sim.dispatched(), ['f[0].polish#r1'], 'the step between runs again on the revised draft')
+    assert.deepEqual(sim.state.tasks['f[0].polish#r1']!.spec!.config, { value: 'scene 0, warmer, polished' })
+    await sim.finish('f[0].polish#r1', ok({ value: 'scene 0, warmer, polished' }))
+    await sim.decide('f[0].review', 1, { decision: 'approve', by: 'ann' })
+    assert.equal(sim.state.run.status, 'completed')
+    assert.deepEqual((sim.state.run.nodes.f!.output as { results: unknown[] }).results, ['scene 0, warmer, polished'])
+  })
+})
