@@ -45,7 +45,7 @@ function list(cache: NodeCache, json: boolean): number {
   }
   if (entries.length === 0) process.stdout.write(`no cached results in ${cache.dir}\n`)
   for (const e of entries) {
-    process.stdout.write(`${e.key.slice(0, 12)}  ${e.type.padEnd(12)} ${e.node.padEnd(20)} run ${e.run.slice(0, 8)}  ${String(bytes.format(e.bytes)).padStart(8)}  used ${new Date(e.used_at).toISOString()}  hits ${e.hits}\n`)
+    process.stdout.write(`${e.key.slice(0, 12)}  ${e.type.padEnd(12)} ${e.node.padEnd(20)} run ${e.run}  ${String(bytes.format(e.bytes)).padStart(8)}  used ${new Date(e.used_at).toISOString()}  hits ${e.hits}\n`)
   }
   if (entries.length) process.stdout.write(`${summary(cache)}\n`)
   return EXIT.completed

@@ -2,6 +2,7 @@
 import { createLogUpdate } from 'log-update'
 import type { Pipeline } from '../engine/dsl/pipeline.ts'
 import { formatUsage, isEmpty, runUsage } from '../engine/usage.ts'
+import { budgetLimit } from '../engine/meter.ts'
 import type { CacheNote, EventSink, NodeStatus, RunEvent, RunRecord } from '../engine/ports.ts'
 import { formatDuration } from '../engine/duration.ts'
 
@@ -161,11 +162,13 @@ function summaryText(r: RunRecord): string {
   const nodes = Object.values(r.nodes)
   const count = (s: NodeStatus) => nodes.filter((n) => n.status === s).length
   const took = r.finished_at && r.started_at ? formatDuration(Date.parse(r.finished_at) - Date.parse(r.started_at)) : ''
-  const hits = nodes.filter((n) => n.cache?.hit).length
-  const lines = [`run ${r.id} ${r.status} in ${took}: ${count('succeeded')} succeeded${hits ? ` (${hits} from the cache)` : ''}, ${count('failed')} failed, ${count('skipped')} skipped, ${count('cancelled')} cancelled`]
+  // taken from the node cache, or kept by a re-run: either way computed by an earlier run
+  const reused = nodes.filter((n) => n.cache?.hit).length
+  const lines = [`run ${r.id} ${r.status} in ${took}: ${count('succeeded')} succeeded${reused ? ` (${reused} computed by earlier runs)` : ''}, ${count('failed')} failed, ${count('skipped')} skipped, ${count('cancelled')} cancelled`]
   if (r.error) lines.push(`  ${r.error.code}: ${r.error.message}`)
   const { total } = runUsage(nodes)
-  if (!isEmpty(total)) lines.push(`  usage: ${formatUsage(total)}`)
+  const budget = budgetLimit(r.config)
+  if (!isEmpty(total) || budget !== undefined || reused) lines.push(`  usage: ${formatUsage(total)}${budget !== undefined ? ` (budget $${budget})` : ''}`)
   if (r.outputs && Object.keys(r.outputs).length) {
     for (const [k, v] of Object.entries(r.outputs)) {
       const text = typeof v === 'string' ? v : JSON.stringify(v)
