@@ -9,7 +9,7 @@ import { buildGraph } from './graph.ts'
 import { didYouMean } from './dsl/reporter.ts'
 import type { Pipeline } from './dsl/pipeline.ts'
 import type { NodeRecord, RunRecord } from './ports.ts'
-import { filesIn, placeFile, rebase } from './cache/run-files.ts'
+import { filesIn, placeFile, rebase, walk } from './cache/run-files.ts'
 
 export interface RerunPlan {
   /** Upstream of `from`: recorded outputs kept (those that succeeded, or were skipped by their `when`). */
@@ -86,14 +86,10 @@ export async function prepareRerun(pipeline: Pipeline, record: RunRecord, o: { f
 export function runFolderOf(record: RunRecord, fallback: string): string {
   const marker = `/${record.id}/`
   let found: string | undefined
-  const look = (x: unknown): void => {
-    if (found) return
-    if (typeof x === 'string') {
-      const i = x.indexOf(marker)
-      if (i > 0 && x.startsWith('/')) found = x.slice(0, i + marker.length - 1)
-    } else if (Array.isArray(x)) x.forEach(look)
-    else if (x && typeof x === 'object') Object.values(x).forEach(look)
+  const look = (x: string): void => {
+    const i = x.indexOf(marker)
+    if (!found && i > 0 && x.startsWith('/')) found = x.slice(0, i + marker.length - 1)
   }
-  for (const node of Object.values(record.nodes)) look(node.output)
+  for (const node of Object.values(record.nodes)) walk(node.output, look)
   return found ?? fallback
 }

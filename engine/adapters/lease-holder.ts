@@ -40,6 +40,6 @@ export const thisProcess: ProcessIdentity = { host: hostId(), pid: process.pid, 
  * Whether a live lease's holder is known to be gone: it was taken on this host, by another process, which no longer
  * runs. A holder on another host (or of an older version, which recorded no host) is waited out until its lease expires.
  */
-export function holderGone(holder: LeaseHolder, me: ProcessIdentity): boolean {
+export function holderGone(holder: Pick<LeaseHolder, 'host' | 'pid'>, me: ProcessIdentity): boolean {
   return holder.host === me.host && holder.pid !== null && holder.pid !== me.pid && !me.alive(holder.pid)
 }

@@ -24,6 +24,15 @@ function untilDone(p: Promise<unknown>, signal: AbortSignal): Promise<boolean> {
   })
 }
 
+/** `fn()`, or `fallback` when it throws. */
+function quietly<T>(fn: () => T, fallback: T): T {
+  try {
+    return fn()
+  } catch {
+    return fallback
+  }
+}
+
 const cancelled = (signal: AbortSignal): TaskOutcome => ({ ok: false, error: toErrorInfo(signal.reason, 'CANCELLED') })
 
 export interface CachingOptions extends KeyContext {
@@ -119,35 +128,9 @@ export class CachingExecutor implements NodeExecutor {
     }
   }
 
-  #has(key: string): boolean {
-    try {
-      return this.cache.has(key)
-    } catch {
-      return false
-    }
-  }
-
-  #claim(key: string): boolean {
-    try {
-      return this.cache.claim(key)
-    } catch {
-      return true
-    }
-  }
-
-  #claimed(key: string): boolean {
-    try {
-      return this.cache.claimed(key)
-    } catch {
-      return false
-    }
-  }
-
-  #release(key: string): void {
-    try {
-      this.cache.release(key)
-    } catch {
-      // a claim left behind is taken over once this process is gone
-    }
-  }
+  // the index failing never fails an attempt: it executes as if uncached, and a claim left behind lapses
+  #has = (key: string) => quietly(() => this.cache.has(key), false)
+  #claim = (key: string) => quietly(() => this.cache.claim(key), true)
+  #claimed = (key: string) => quietly(() => this.cache.claimed(key), false)
+  #release = (key: string) => quietly(() => this.cache.release(key), undefined)
 }

@@ -5,7 +5,7 @@ import { mkdirSync } from 'node:fs'
 import path from 'node:path'
 import Database from 'better-sqlite3'
 import { WeftError } from '../errors.ts'
-import { thisProcess } from '../adapters/lease-holder.ts'
+import { holderGone, thisProcess } from '../adapters/lease-holder.ts'
 import { CACHE_FORMAT } from './key.ts'
 import { linkOrCopy } from './run-files.ts'
 
@@ -63,7 +63,7 @@ const CLAIM_TTL_MS = 6 * 3600_000
 
 /** A claim whose process is gone from this host, or that is older than the TTL (whatever its host). */
 function gone(held: Holder, now: number): boolean {
-  return (held.host === thisProcess.host && held.pid !== process.pid && !thisProcess.alive(held.pid)) || now - held.since > CLAIM_TTL_MS
+  return holderGone(held, thisProcess) || now - held.since > CLAIM_TTL_MS
 }
 
 export class NodeCache {

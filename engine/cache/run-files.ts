@@ -50,7 +50,8 @@ export function linkOrCopy(source: string, dest: string): Promise<void> {
   return link(source, dest).catch((err: NodeJS.ErrnoException) => (err.code === 'EXDEV' || err.code === 'EPERM' ? copyFile(source, dest) : Promise.reject(err)))
 }
 
-function walk(x: unknown, onString: (s: string) => void): void {
+/** Calls `onString` with every string inside a JSON value. */
+export function walk(x: unknown, onString: (s: string) => void): void {
   if (typeof x === 'string') onString(x)
   else if (Array.isArray(x)) for (const v of x) walk(v, onString)
   else if (x && typeof x === 'object') for (const v of Object.values(x)) walk(v, onString)
