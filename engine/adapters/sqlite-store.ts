@@ -255,7 +255,7 @@ export class SqliteRunStore implements RunStore {
         .from(generations).where(eq(generations.id, runId)).get()
       if (!row) return false
       const held = row.owner !== null && row.owner !== owner && row.until !== null && row.until.getTime() > now
-      if (held && !holderGone({ owner: row.owner!, host: row.host, pid: row.pid, until: row.until!.toISOString() }, this.#me)) return false
+      if (held && !holderGone({ host: row.host, pid: row.pid }, this.#me)) return false
       tx.update(generations)
         .set({ owner, leaseUntil: new Date(now + Math.max(1, Math.round(ttlMs))), ownerHost: this.#me.host, ownerPid: this.#me.pid })
         .where(eq(generations.id, runId)).run()
