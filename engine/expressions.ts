@@ -1,6 +1,8 @@
 // `${{ … }}` expressions: found in DSL values, parsed and evaluated by a CEL implementation (no JavaScript eval).
 import { Environment } from '@marcbachmann/cel-js'
 import { WeftError } from './errors.ts'
+import { costBound, EXPRESSION_COST_LIMIT, shapeOf, widest } from './expression-cost.ts'
+import { re2Matches } from './re2-matches.ts'
 
 /** One `${{ … }}` occurrence inside a string. Offsets are into that string. */
 export interface ExpressionSpan {
@@ -27,6 +29,8 @@ export interface Reference {
 export interface CompiledExpression {
   source: string
   references: Reference[]
+  /** The patterns of its `.matches('…')` calls that are written as literals. */
+  patterns: string[]
   evaluate(scope: Record<string, unknown>): unknown
 }
 
@@ -66,8 +70,38 @@ export function allowMixedNumbers<E extends Environment>(env: E): E {
   return env
 }
 
+/** The name `string.matches` is evaluated under at run time: the library's own uses a backtracking RegExp. */
+const RE2_MATCHES = 'matches_re2'
+
 /** The runtime environment: every variable is dynamic, aggregates may mix types. Shared, never mutated. */
-export const celRuntime = allowMixedNumbers(new Environment({ unlistedVariablesAreDyn: true, homogeneousAggregateLiterals: false, limits }))
+export const celRuntime = allowMixedNumbers(
+  new Environment({ unlistedVariablesAreDyn: true, homogeneousAggregateLiterals: false, limits }).registerFunction(`string.${RE2_MATCHES}(string): bool`, (text: string, pattern: string) => {
+    try {
+      return re2Matches(text, pattern)
+    } catch (err) {
+      throw new WeftError('EXPRESSION_FAILED', `invalid regular expression ${JSON.stringify(pattern.slice(0, 200))} (RE2 syntax): ${(err as Error).message}`, { retryable: false })
+    }
+  }),
+)
+
+/** Points every `.matches(…)` call of a parsed tree at the RE2 implementation; gives the literal patterns. */
+function useRe2(ast: unknown): string[] {
+  const patterns: string[] = []
+  const stack = [ast]
+  while (stack.length > 0) {
+    const node = stack.pop()
+    if (Array.isArray(node)) stack.push(...node)
+    else if (isNode(node)) {
+      if (node.op === 'rcall' && Array.isArray(node.args) && node.args[0] === 'matches') {
+        node.args[0] = RE2_MATCHES
+        const [pattern] = (node.args[2] ?? []) as unknown[]
+        if (isNode(pattern) && pattern.op === 'value' && typeof pattern.args === 'string') patterns.push(pattern.args)
+      }
+      stack.push(node.args)
+    }
+  }
+  return patterns
+}
 
 /** Finds the `${{ … }}` spans in a string; a `}}` inside a quoted CEL string does not close the span. */
 export function findExpressions(text: string): ExpressionSpan[] {
@@ -117,7 +151,7 @@ function quoted(source: string): string {
 
 /** The parser's or evaluator's own words, without the copy of the expression some of them carry. */
 function reason(e: { summary?: string; message?: string }): string {
-  const text = (e.summary ?? e.message ?? 'unknown error').split('\n')[0]!
+  const text = (e.summary ?? e.message ?? 'unknown error').split('\n')[0]!.replaceAll(RE2_MATCHES, 'matches')
   return text.length <= 300 ? text : `${text.slice(0, 300)}…`
 }
 
@@ -136,13 +170,27 @@ export function compileExpression(source: string): CompiledExpression {
   }
   const leading = source.length - source.trimStart().length
   const references = collectReferences(fn.ast as AstNode).map((r) => ({ ...r, start: r.start + leading, end: r.end + leading }))
+  const shape = shapeOf(fn.ast)
+  const patterns = useRe2(fn.ast)
   return {
     source: source.trim(),
     references,
+    patterns,
     evaluate(scope) {
+      if (shape.depth > 0) {
+        const bound = costBound(shape, widest(readValues(scope, references), shape.splits))
+        if (bound > EXPRESSION_COST_LIMIT) {
+          throw new WeftError(
+            'EXPRESSION_COST',
+            `expression ${quoted(source)} could take up to ${bound.toExponential(1)} steps over this data, more than the limit of ${EXPRESSION_COST_LIMIT.toExponential(0)}: nest fewer comprehensions (map, filter, all, exists) or give them shorter lists`,
+            { details: { expression: source.trim().slice(0, 2000), bound, limit: EXPRESSION_COST_LIMIT }, retryable: false },
+          )
+        }
+      }
       try {
         return fromCel(fn(scope))
       } catch (err) {
+        if (err instanceof WeftError) throw err
         const e = err as { summary?: string; message?: string }
         throw new WeftError('EXPRESSION_FAILED', `expression ${quoted(source)} failed: ${reason(e)}`, {
           details: { expression: source.trim().slice(0, 2000) },
@@ -269,6 +317,19 @@ export function fromCel(value: unknown): unknown {
     return out
   }
   return value
+}
+
+/** The values an expression's references reach in a scope: as far down each static path as it resolves. */
+function readValues(scope: Record<string, unknown>, references: Reference[]): unknown[] {
+  return references.map((r) => {
+    let v: unknown = scope[r.root]
+    for (const key of r.path) {
+      const next = v instanceof Map ? v.get(key) : v && typeof v === 'object' ? (v as Record<string, unknown>)[key] : undefined
+      if (next === undefined) break
+      v = next
+    }
+    return v
+  })
 }
 
 interface AstNode {

@@ -1,5 +1,6 @@
 // Checks what expressions refer to (inputs, config, nodes and their output fields) and their static types.
 import { Environment } from '@marcbachmann/cel-js'
+import { re2Problem } from '../re2-matches.ts'
 import { allowMixedNumbers, templateExpressions, type CompiledExpression } from '../expressions.ts'
 import type { NodeRegistry } from '../registry.ts'
 import type { InputSpec, NodeSpec } from './pipeline.ts'
@@ -30,6 +31,10 @@ export function checkReferences(r: Reporter, ctx: ReferenceContext, checks: Pend
       const at = [...check.path, ...rel]
       const before = r.errorCount
       for (const ref of expr.references) checkReference(r, ctx, check, owner, at, ref.root, ref.path, expr)
+      for (const pattern of expr.patterns) {
+        const problem = re2Problem(pattern)
+        if (problem) r.report('EXPRESSION_REGEX', at, `the pattern ${JSON.stringify(pattern.slice(0, 200))} is not RE2 syntax (${problem}); expressions match with RE2, which has no backreferences or lookaround`, { needle: pattern })
+      }
       if (r.errorCount !== before) continue
       // references are sound: now ask the type checker
       // a child graph's steps are typed from their own output schemas: one environment per graph

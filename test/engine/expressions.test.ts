@@ -88,3 +88,32 @@ describe('expression errors quote a long expression briefly', () => {
     assert.equal(e.details.expression?.length, 2000)
   })
 })
+
+describe('expressions: regular expressions are RE2', () => {
+  it('a pattern that backtracks for minutes in JavaScript answers at once', () => {
+    const started = performance.now()
+    const out = compileExpression("!inputs.prompt.matches('^(a+)+$')").evaluate(toCel({ inputs: { prompt: `${'a'.repeat(40)}!` } }) as Record<string, unknown>)
+    assert.equal(out, true)
+    assert.ok(performance.now() - started < 1000)
+  })
+  it('matches anywhere in the text, as CEL says', () => {
+    const m = (text: string, re: string) => compileExpression(`t.matches('${re}')`).evaluate({ t: text })
+    assert.equal(m('a fizzy drink', 'fizz'), true)
+    assert.equal(m('a fizzy drink', '^fizz'), false)
+    assert.equal(m('Orbit Mug', '(?i)orbit\\\\s+mug'), true)
+    assert.equal(compileExpression("['ab', 'xy'].filter(s, s.matches('^a')).size()").evaluate({}), 1)
+  })
+  it('a pattern RE2 cannot run is refused with the pattern, not run by another engine', () => {
+    assert.throws(() => compileExpression("t.matches('(a)\\\\1')").evaluate({ t: 'aa' }), (err: unknown) => {
+      assert.equal((err as { code: string }).code, 'EXPRESSION_FAILED')
+      assert.match((err as Error).message, /invalid regular expression "\(a\)\\\\1" \(RE2 syntax\)/)
+      return true
+    })
+  })
+  it('type errors still speak of matches', () => {
+    assert.throws(() => compileExpression("n.matches('a')").evaluate({ n: 3n }), /no matching overload for 'int\.matches\(string\)'/)
+  })
+  it('literal patterns are listed for the validator', () => {
+    assert.deepEqual(compileExpression("a.matches('x+') || b.matches(c)").patterns, ['x+'])
+  })
+})

@@ -137,6 +137,12 @@ nodes:
     assert.deepEqual(res.diagnostics.map((d) => d.code), ['EXPRESSION_TYPE'])
   })
 
+  it('a literal pattern RE2 cannot run is reported at the pattern; RE2 patterns pass', async () => {
+    const res = await load('pipeline: w\ninputs: { p: { type: string, default: x } }\nplugins: [$WORK]\nnodes:\n  a: { type: work, when: "${{ inputs.p.matches(\'(?=x)y\') }}" }\n  b: { type: work, when: "${{ inputs.p.matches(\'^(a+)+$\') }}" }\n')
+    assert.deepEqual(res.diagnostics.map((d) => [d.code, d.line, d.col, d.path]), [['EXPRESSION_REGEX', 5, 49, 'nodes.a.when']])
+    assert.match(res.diagnostics[0]!.message, /the pattern "\(\?=x\)y" is not RE2 syntax .*no backreferences or lookaround/)
+  })
+
   it('refers to nodes by literal id only', async () => {
     const res = await load('pipeline: w\ninputs: { p: { type: string, default: x } }\nplugins: [$WORK]\nnodes:\n  a: { type: work, value: "${{ nodes[inputs.p].output }}" }\n')
     assert.deepEqual(res.diagnostics.map((d) => d.code), ['EXPRESSION_DYNAMIC_REF'])
