@@ -5,6 +5,7 @@ import { formatDiagnostic } from '../engine/errors.ts'
 import { loadPipeline } from '../engine/dsl/load.ts'
 import { resolveConfig } from '../engine/inputs.ts'
 import { preflightDiagnostics } from '../engine/preflight.ts'
+import { modelCatalogFromEnv } from '../engine/providers.ts'
 import { prepareRerun } from '../engine/rerun.ts'
 import { weftDataDir } from '../engine/adapters/open-store.ts'
 import { drive, type DriveOptions } from './drive.ts'
@@ -43,7 +44,7 @@ export async function rerunCommand(id: string, o: RerunOptions): Promise<number>
       sets.push({ path: k, value: v! })
     }
     const config = resolveConfig(pipeline, sets, record.config)
-    const problems = config.diagnostics.length ? config.diagnostics : preflightDiagnostics(pipeline, record.inputs, config.config)
+    const problems = config.diagnostics.length ? config.diagnostics : preflightDiagnostics(pipeline, record.inputs, config.config, modelCatalogFromEnv())
     if (problems.length) {
       for (const d of problems) process.stderr.write(formatDiagnostic(d) + '\n')
       return EXIT.invalid

@@ -5,6 +5,7 @@ import { formatDiagnostic, type Diagnostic } from '../engine/errors.ts'
 import { loadPipeline } from '../engine/dsl/load.ts'
 import { resolveConfig, resolveRunInputs } from '../engine/inputs.ts'
 import { preflightDiagnostics } from '../engine/preflight.ts'
+import { modelCatalogFromEnv } from '../engine/providers.ts'
 import { drive, type DriveOptions } from './drive.ts'
 import { EXIT } from './exit.ts'
 import { withStore, type StoreKind } from './store.ts'
@@ -55,7 +56,7 @@ export async function runCommand(file: string, o: RunCommandOptions): Promise<nu
   const config = resolveConfig(pipeline, sets)
   problems.push(...inputs.diagnostics, ...config.diagnostics)
   // the values as the nodes will get them, checked before the first one runs
-  if (!problems.length) problems.push(...preflightDiagnostics(pipeline, inputs.inputs, config.config))
+  if (!problems.length) problems.push(...preflightDiagnostics(pipeline, inputs.inputs, config.config, modelCatalogFromEnv()))
   if (problems.length) return invalid(problems)
   if (o.detach) return detach(pipeline, inputs.inputs, config.config, o)
   return withStore(o.store, (store) => drive(pipeline, store, { inputs: inputs.inputs, config: config.config }, o))

@@ -104,6 +104,12 @@ export interface NodeDefinition<C = any, O = any> {
   check?(fields: Record<string, unknown>, env: CheckEnv): CheckProblem[]
   /** Fields whose literal value names another node (an approval's `gate`): checked to exist, and made dependencies. */
   nodeRefs?: readonly string[]
+  /**
+   * Fields holding a model ref (`anthropic/claude-sonnet-4-5`): checked before a run (an unknown provider by
+   * `weft validate`, a missing key before `weft run` starts), and a node naming a model that is not the offline
+   * one is not reproducible, so its results are cached only with a `seed` or `cache: true`.
+   */
+  models?: readonly string[]
   // biome-ignore lint/suspicious/noExplicitAny: worker and control nodes take different contexts; defineNode types each
   execute(ctx: any): O | Promise<O>
 }
@@ -143,6 +149,7 @@ export function defineNode<CS extends SchemaLike | undefined = undefined, OS ext
   child?: ChildTemplate
   runs?: 'worker'
   cache?: boolean
+  models?: readonly string[]
   check?(fields: Record<string, unknown>, env: CheckEnv): CheckProblem[]
   execute(ctx: NodeContext<InferSchema<CS, Record<string, unknown>>>): InferSchema<OS, unknown> | Promise<InferSchema<OS, unknown>>
 }): NodeDefinition

@@ -10,6 +10,7 @@ import { issuePath, issueSentence } from './dsl/issues.ts'
 import { objectFields } from './dsl/schema-info.ts'
 import { parseDuration } from './duration.ts'
 import { renderTemplate, templateExpressions, toCel, type Template } from './expressions.ts'
+import { modelRefProblem, type ModelCatalog } from './model-ref.ts'
 
 /** Roots a field may read and still be known before the run starts. */
 const KNOWN_BEFORE = new Set(['inputs', 'config'])
@@ -21,18 +22,26 @@ export interface PreflightOptions {
    * Default true.
    */
   withInputs?: boolean
+  /** The providers `model:` refs may name here: an unknown one is a problem (MODEL_REF_INVALID). Unset: refs are not checked. */
+  models?: ModelCatalog
+  /** Whether a ref whose provider's key is not set is a problem (default true; `weft validate` warns instead). */
+  modelKeys?: boolean
 }
 
 /** A problem of the run's values, at the field of the pipeline document it is in (`['nodes', 'story', 'threshold']`). */
 export interface PreflightProblem {
   at: Array<string | number>
   message: string
+  /** Default CONFIG_INVALID. */
+  code?: string
+  /** A problem that does not stop `weft validate` (a key this machine lacks may be set where the pipeline runs). */
+  warning?: boolean
 }
 
 /** Problems of the run's values as diagnostics (CONFIG_INVALID), for `weft run` and `POST /generate`. */
-export function preflightDiagnostics(pipeline: Pipeline, inputs: Record<string, unknown>, config: Record<string, unknown>): Diagnostic[] {
+export function preflightDiagnostics(pipeline: Pipeline, inputs: Record<string, unknown>, config: Record<string, unknown>, models?: ModelCatalog): Diagnostic[] {
   const file = path.relative(process.cwd(), pipeline.file) || pipeline.file
-  return preflight(pipeline, inputs, config).map((p) => ({ code: 'CONFIG_INVALID', message: p.message, file, line: 0, col: 0, path: p.at.join('.'), severity: 'error' }))
+  return preflight(pipeline, inputs, config, models ? { models } : {}).map((p) => ({ code: p.code ?? 'CONFIG_INVALID', message: p.message, file, line: 0, col: 0, path: p.at.join('.'), severity: 'error' }))
 }
 
 /** Problems of the run's values, one per field (none when every field computed from them fits its schema). */
@@ -41,6 +50,7 @@ export function preflight(pipeline: Pick<Pipeline, 'nodes'>, inputs: Record<stri
   const scope = { inputs: toCel(inputs), config: toCel(config) }
   const out: PreflightProblem[] = []
   const problem = (at: Array<string | number>, message: string): void => void out.push({ at, message })
+  const keys = opts.modelKeys !== false
 
   /** A field's value from the run's values alone, with where it comes from; undefined when it is not known before running. */
   const computed = (owner: string, name: string, at: Array<string | number>, t: Template): { value: unknown; source: string } | undefined => {
@@ -55,10 +65,16 @@ export function preflight(pipeline: Pick<Pipeline, 'nodes'>, inputs: Record<stri
   }
 
   const fields = (owner: string, spec: NodeSpec | ChildNodeSpec, at: Array<string | number>, skip: readonly string[]) => {
+    // a node without expressions is one literal value
+    if (spec.template.kind === 'literal' && opts.models && spec.template.value && typeof spec.template.value === 'object') {
+      const value = spec.template.value as Record<string, unknown>
+      for (const name of spec.def.models ?? []) if (name in value) modelRef(owner, [...at, name], { kind: 'literal', value: value[name] })
+    }
     if (spec.template.kind !== 'object') return
     const schemas = objectFields(spec.def.config)
     for (const [name, t] of spec.template.entries) {
       if (skip.includes(name) || (spec.def.deferred ?? []).includes(name)) continue
+      if (opts.models && spec.def.models?.includes(name)) modelRef(owner, [...at, name], t)
       const got = computed(owner, name, [...at, name], t)
       const schema = schemas?.fields.get(name)?.schema
       if (!got || !schema) continue
@@ -68,6 +84,17 @@ export function preflight(pipeline: Pick<Pipeline, 'nodes'>, inputs: Record<stri
         const inner = issuePath(issue)
         problem([...at, name, ...inner], `node "${owner}": ${issueSentence(issue, [name, ...inner].join('.'))} (${got.source})`)
       }
+    }
+  }
+
+  /** A model ref written as such, or computed from the run's values, must name a provider this machine has. */
+  const modelRef = (owner: string, at: Array<string | number>, t: Template): void => {
+    const got = t.kind === 'literal' ? { value: t.value, source: 'as written' } : computed(owner, at.at(-1) as string, at, t)
+    if (!got || typeof got.value !== 'string') return
+    const why = modelRefProblem(got.value, opts.models!)
+    if (why) {
+      const warning = !keys && modelRefProblem(got.value, opts.models!, { keys: false }) === undefined
+      out.push({ at, message: `node "${owner}": ${why}${got.source === 'as written' ? '' : ` (${got.source})`}`, code: 'MODEL_REF_INVALID', ...(warning ? { warning } : {}) })
     }
   }
 

@@ -16,7 +16,11 @@ const PriceFile = v.strictObject({
 })
 export type PriceTable = v.InferOutput<typeof PriceFile>
 
-/** Keys match a model id exactly or as a prefix (`gpt-4o-mini` prices `gpt-4o-mini-2024-07-18`); the longest wins. */
+/**
+ * Keys match a model id exactly or as a prefix (`gpt-4o-mini` prices `gpt-4o-mini-2024-07-18`); the longest wins. A
+ * model ref's provider may be part of the key (`ollama/llama3.1`, for a server of one's own) or not (`openai/gpt-4o`
+ * is priced by `gpt-4o`).
+ */
 export const defaultPrices: PriceTable = {
   models: {
     // the offline model runs here and costs nothing
@@ -25,9 +29,16 @@ export const defaultPrices: PriceTable = {
     'gpt-4o': { input_per_1m: 2.5, output_per_1m: 10 },
     'gpt-4.1-mini': { input_per_1m: 0.4, output_per_1m: 1.6 },
     'gpt-4.1': { input_per_1m: 2, output_per_1m: 8 },
+    'gpt-5': { input_per_1m: 1.25, output_per_1m: 10 },
+    'gpt-5-mini': { input_per_1m: 0.25, output_per_1m: 2 },
+    'gpt-5-nano': { input_per_1m: 0.05, output_per_1m: 0.4 },
     'claude-3-5-haiku': { input_per_1m: 0.8, output_per_1m: 4 },
+    'claude-haiku-4-5': { input_per_1m: 1, output_per_1m: 5 },
     'claude-sonnet-4': { input_per_1m: 3, output_per_1m: 15 },
+    'claude-opus-4-1': { input_per_1m: 15, output_per_1m: 75 },
     'gemini-2.0-flash': { input_per_1m: 0.1, output_per_1m: 0.4 },
+    'gemini-2.5-flash': { input_per_1m: 0.3, output_per_1m: 2.5 },
+    'gemini-2.5-pro': { input_per_1m: 1.25, output_per_1m: 10 },
   },
   media: {
     'local/ffmpeg': { per_image: 0, per_second: 0 },
@@ -63,9 +74,15 @@ function lookup<T>(entries: Record<string, T>, id: string): T | undefined {
   return best === undefined ? undefined : entries[best]
 }
 
+/** The price of a model ref: by the whole ref, else by its model id without the provider. */
+function modelPrice(table: PriceTable, model: string): PriceTable['models'][string] | undefined {
+  const slash = model.indexOf('/')
+  return lookup(table.models, model) ?? (slash === -1 ? undefined : lookup(table.models, model.slice(slash + 1)))
+}
+
 /** One model call's usage and cost. */
 export function modelCall(table: PriceTable, model: string, inputTokens: number, outputTokens: number): Usage {
-  const price = lookup(table.models, model)
+  const price = modelPrice(table, model)
   const u = noUsage()
   u.model_calls = 1
   u.input_tokens = inputTokens

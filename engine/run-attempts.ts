@@ -13,7 +13,7 @@ import type { NodeState, Run } from './run-loop.ts'
 export type AttemptArgs = [
   state: NodeState, taskId: string, type: string, module: string, config: unknown, retry: RetrySpec, timeoutMs: number | undefined,
   pool: string | undefined, onProgress: (p: Progress) => void, onAttempt: (n: number) => void, parentSignal?: AbortSignal,
-  extra?: { revision?: Revision | undefined; cache?: boolean | undefined; cacheable?: boolean | undefined },
+  extra?: { revision?: Revision | undefined; cache?: boolean | undefined; cacheable?: boolean | undefined; models?: readonly string[] | undefined },
 ]
 
 /**
@@ -22,7 +22,7 @@ export type AttemptArgs = [
  */
 export async function runAttempts(run: Run, ...[state, taskId, type, module, config, retry, timeoutMs, pool, onProgress, onAttempt, parentSignal, extra]: AttemptArgs): Promise<TaskOutcome> {
   const revision = extra?.revision
-  const cache = cacheMode(run.opts.cache, state.spec.id, extra?.cache, config, extra?.cacheable)
+  const cache = cacheMode(run.opts.cache, state.spec.id, extra?.cache, config, { ...(extra?.cacheable ? { cacheable: true } : {}), ...(extra?.models ? { models: extra.models } : {}) })
   let last: TaskOutcome = { ok: false, error: { code: 'NODE_FAILED', message: 'node did not run' } }
   for (let attempt = 1; attempt <= retry.attempts; attempt++) {
     onAttempt(attempt)

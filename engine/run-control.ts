@@ -1,4 +1,5 @@
 // Control nodes (fan-out, approval) run inside the run loop: their children, their decisions.
+import { cacheTraits } from './cache/policy.ts'
 import type { ChildNodeSpec, NodeSpec } from './dsl/pipeline.ts'
 import { runStepGraph } from './step-graph.ts'
 import type { ChildOutcome, ControlContext, Progress } from './node-def.ts'
@@ -80,7 +81,7 @@ async function runChild(run: Run, state: NodeState, child: ChildNodeSpec, scope:
     return { ok: false, error: toErrorInfo(reason, 'CANCELLED') }
   }
   try {
-    const outcome = await run.attempts(state, taskId, child.type, child.module, fields, child.retry, child.timeoutMs, state.spec.pool, (p) => run.progress(state.spec.id, { ...p, item: o.key, ...(o.step ? { step: o.step } : {}), ...(revision ? { round: revision.round } : {}) }), () => {}, o.signal, { revision, cache: child.cache, cacheable: child.def.cache })
+    const outcome = await run.attempts(state, taskId, child.type, child.module, fields, child.retry, child.timeoutMs, state.spec.pool, (p) => run.progress(state.spec.id, { ...p, item: o.key, ...(o.step ? { step: o.step } : {}), ...(revision ? { round: revision.round } : {}) }), () => {}, o.signal, { revision, cache: child.cache, ...cacheTraits(child.def) })
     if (!o.signal.aborted) run.progress(state.spec.id, itemEnded(o.key, o.step, outcome))
     return outcome
   } finally {
@@ -108,7 +109,7 @@ async function rerun(run: Run, state: NodeState, nodeId: string, revision: Revis
   }
   try {
     const onProgress = (p: Progress) => run.progress(state.spec.id, { ...p, revising: nodeId, round: revision.round })
-    const outcome = await run.attempts(state, nodeId, spec.type, spec.module, config, spec.retry, timeoutMs, spec.pool, onProgress, () => {}, signal, { revision, cache: spec.cache, cacheable: spec.def.cache })
+    const outcome = await run.attempts(state, nodeId, spec.type, spec.module, config, spec.retry, timeoutMs, spec.pool, onProgress, () => {}, signal, { revision, cache: spec.cache, ...cacheTraits(spec.def) })
     // the revised output is the node's output from now on: for nodes that read it after the gate, and on resume
     const target = run.nodes.get(nodeId)
     if (outcome.ok && target) await run.revised(target, outcome.output, { round: revision.round, by: state.spec.id })

@@ -1,4 +1,5 @@
 // The run loop: drives one run of a pipeline through the ports (executor, store, events, decisions, clock).
+import { cacheTraits } from './cache/policy.ts'
 import { randomUUID } from 'node:crypto'
 import { setMaxListeners } from 'node:events'
 import path from 'node:path'
@@ -441,7 +442,7 @@ export class Run {
     const outcome = await this.attempts(state, spec.id, spec.type, spec.module, config, spec.retry, timeoutMs, spec.pool, (p) => this.progress(spec.id, p), (n) => {
       state.record.attempts = n
       this.nodeScope[spec.id]!.attempts = BigInt(n)
-    }, undefined, { cache: spec.cache, cacheable: spec.def.cache })
+    }, undefined, { cache: spec.cache, ...cacheTraits(spec.def) })
     this.release(spec.pool)
     this.settle(state, outcome)
   }

@@ -19,6 +19,7 @@ export const AgentOutputSchema = v.object({
 export const agentNode = defineNode({
   type: 'agent',
   cache: true,
+  models: ['model'],
   description: 'Renders a prompt from `prompts/<prompt>.yaml` with `vars`, calls the model provider, returns its (schema-checked) answer.',
   config: v.strictObject({
     /** The prompt's name: `prompts/<prompt>.yaml`. */

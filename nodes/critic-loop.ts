@@ -24,6 +24,7 @@ const IterationSchema = v.object({
 export const criticLoopNode = defineNode({
   type: 'critic_loop',
   cache: true,
+  models: ['model', 'critic_model'],
   description: 'A writer prompt drafts, a critic prompt scores 0–100 with feedback, the writer revises; stops at `threshold` or `max_iterations`; returns the best draft.',
   config: v.strictObject({
     /** Prompt that writes (and rewrites) the draft. It receives `vars` plus `{feedback}` and `{previous}` (empty at first). */

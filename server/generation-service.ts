@@ -12,7 +12,7 @@ import type { Decision, NodeExecutor, NodeRecord, RunRecord, RunStatus, RunStore
 import { runPipeline } from '../engine/run-loop.ts'
 import { loadPipeline } from '../engine/dsl/load.ts'
 import { PiscinaExecutor } from '../engine/adapters/piscina-executor.ts'
-import { providerSettingsFromEnv, type ProviderSettings } from '../engine/providers.ts'
+import { catalogOf, providerSettingsFromEnv, type ProviderSettings } from '../engine/providers.ts'
 import type { DecisionResult, GenerationService, ListQuery, PipelineInfo, RerunGeneration, SavedUpload, StartGeneration, Started } from './service.ts'
 import { SessionHub } from './hub.ts'
 import { StoreDecisions } from './decisions.ts'
@@ -66,6 +66,7 @@ export async function createGenerationService(opts: ServiceOptions): Promise<Gen
   const hub = new SessionHub()
   const decisions = new StoreDecisions(store, opts.decisionPollMs)
   const settings = opts.providers ?? providerSettingsFromEnv()
+  const models = catalogOf(settings.model)
   // a fleet server runs no node work in this service (its worker loops have their own pool)
   const cacheSettings = opts.cache ?? cacheSettingsFromEnv(path.resolve(opts.dataDir))
   let own: CachedExecution | undefined
@@ -166,7 +167,7 @@ export async function createGenerationService(opts: ServiceOptions): Promise<Gen
       const precheck = resolveRunInputs(pipeline, { ...inputs, ...standIns }, { origin: 'request' })
       if (precheck.diagnostics.length) throw invalid('INPUT_INVALID', 'the request does not fit the pipeline\'s inputs', precheck.diagnostics)
       // the values as the nodes will get them: a threshold of 500 or a concurrency of 0 is refused now, not after paid stages
-      const preflighted = preflightDiagnostics(pipeline, precheck.inputs, config.config)
+      const preflighted = preflightDiagnostics(pipeline, precheck.inputs, config.config, models)
       if (preflighted.length) throw invalid('CONFIG_INVALID', 'the config gives nodes values they cannot take', preflighted)
       const runDir = path.join(runsDir, id)
       try {
@@ -192,7 +193,7 @@ export async function createGenerationService(opts: ServiceOptions): Promise<Gen
       if (!pipeline || pipeline.name !== record.pipeline.name) throw new WeftError('PIPELINE_NOT_FOUND', `the pipeline file generation ${id} ran is gone or no longer valid`, { retryable: false })
       const config = resolveConfig(pipeline, Object.entries(req.config ?? {}).map(([p, value]) => ({ path: p, value })), record.config)
       if (config.diagnostics.length) throw invalid(config.diagnostics.some((d) => d.code === 'CONFIG_UNKNOWN') ? 'CONFIG_UNKNOWN' : 'CONFIG_INVALID', 'the config overrides do not fit the pipeline\'s config', config.diagnostics)
-      const preflighted = preflightDiagnostics(pipeline, record.inputs, config.config)
+      const preflighted = preflightDiagnostics(pipeline, record.inputs, config.config, models)
       if (preflighted.length) throw invalid('CONFIG_INVALID', 'the config gives nodes values they cannot take', preflighted)
       const newId = randomUUID()
       const sessionId = record.session_id || randomUUID()

@@ -16,6 +16,8 @@ import { checkReferences } from './references.ts'
 import { findCycles } from './cycles.ts'
 import { reportIssues } from './issues.ts'
 import { promptDirsFor } from '../prompts.ts'
+import type { ModelCatalog } from '../model-ref.ts'
+import { modelCatalogFromEnv } from '../providers.ts'
 import { checkPluginFile, pluginDirsFromEnv } from './plugin-file.ts'
 
 export interface LoadOptions {
@@ -29,7 +31,13 @@ export interface LoadOptions {
   pluginDirs?: readonly string[]
   /** false: a `prompts:` folder is refused (PROMPTS_NOT_ALLOWED); names resolve from the file's folder upwards. */
   promptsKey?: boolean
+  /**
+   * The model providers `model:` refs may name (an unknown one is an error; one whose key is not set, a warning).
+   * Default: this process's environment. null: refs are not checked.
+   */
+  models?: ModelCatalog | null
 }
+
 
 export interface LoadResult {
   /** Present only when there are no errors. */
@@ -182,7 +190,12 @@ export async function loadPipeline(file: string, opts: LoadOptions = {}): Promis
   }
 
   // the config's own defaults in the fields computed from them (`threshold: ${{ config.critic.story_threshold }}`)
-  if (r.errorCount === 0) for (const p of preflight({ nodes }, {}, config, { withInputs: false })) r.report('CONFIG_INVALID', p.at, p.message)
+  if (r.errorCount === 0) {
+    const models = opts.models === undefined ? modelCatalogFromEnv() : opts.models
+    for (const p of preflight({ nodes }, {}, config, { withInputs: false, modelKeys: false, ...(models ? { models } : {}) })) {
+      r.report(p.code ?? 'CONFIG_INVALID', p.at, p.message, p.warning ? { severity: 'warning' } : {})
+    }
+  }
 
   // in file order, as an author reads them
   const diagnostics = r.diagnostics.sort((a, b) => a.line - b.line || a.col - b.col)

@@ -2,6 +2,7 @@
 // it, with what is recorded (children's outcomes, decisions) answered at once and the rest left waiting. Control
 // code is deterministic given those answers, so each replay reaches the same point and one step further: the run
 // holds no process while it waits, and any worker can take the next step.
+import { cacheTraits } from '../cache/policy.ts'
 import type { ChildNodeSpec, NodeSpec, Pipeline } from '../dsl/pipeline.ts'
 import type { ChildOutcome, ControlContext, Progress } from '../node-def.ts'
 import type { ApprovalRequest, Decision, Revision, TaskOutcome } from '../ports.ts'
@@ -68,7 +69,7 @@ export async function replayControl(state: FleetState, pipeline: Pipeline, id: s
     return {
       type: child.type, module: child.module, config: fields, retry: child.retry,
       ...(child.timeoutMs !== undefined ? { timeoutMs: child.timeoutMs } : {}),
-      ...(child.cache !== undefined ? { cache: child.cache } : {}), ...(child.def.cache ? { cacheable: true } : {}),
+      ...(child.cache !== undefined ? { cache: child.cache } : {}), ...cacheTraits(child.def),
       ...(spec.pool !== undefined ? { pool: spec.pool } : {}),
       progress, reportAs: id, workDir: state.workDir, prompts: pipeline.promptDirs, interactive: state.run.interactive,
       ...(revision ? { revision } : {}), ...budgetNow(state.run), ...(state.refresh?.includes(id) ? { refresh: true } : {}),
@@ -101,7 +102,7 @@ export async function replayControl(state: FleetState, pipeline: Pipeline, id: s
   const reviseSpec = (target: NodeSpec, revision: Revision): TaskSpec => ({
     type: target.type, module: target.module, config: renderTemplate(target.template, scope), retry: target.retry,
     ...(nodeTimeout(target, scope) !== undefined ? { timeoutMs: nodeTimeout(target, scope)! } : {}),
-    ...(target.cache !== undefined ? { cache: target.cache } : {}), ...(target.def.cache ? { cacheable: true } : {}),
+    ...(target.cache !== undefined ? { cache: target.cache } : {}), ...cacheTraits(target.def),
     ...(target.pool !== undefined ? { pool: target.pool } : {}),
     progress: { revising: target.id, round: revision.round }, reportAs: id, target: target.id, revision,
     workDir: state.workDir, prompts: pipeline.promptDirs, interactive: state.run.interactive, ...budgetNow(state.run),

@@ -27,6 +27,8 @@ export interface TaskSpec {
   /** The node's `cache:` field, and whether its type's results may be reused (the worker applies its cache rule). */
   cache?: boolean
   cacheable?: boolean
+  /** The fields of its config that name a model (a node naming a real model is not reproducible). */
+  models?: string[]
   /** The run's budget and what it had spent when the task was made. */
   budget?: { limit_usd: number; spent_usd: number; call_usd?: number }
   /** Executed again whatever the node cache holds: the node is one a re-run refreshes. */

@@ -1,5 +1,6 @@
 // The fleet's scheduling as a pure function: step(state, event) → { state, writes, actions }. No I/O, no clock of
 // its own: a driver reads the state, applies one event, commits the writes and carries out the actions.
+import { cacheTraits } from '../cache/policy.ts'
 import type { NodeSpec, Pipeline } from '../dsl/pipeline.ts'
 import type { Progress } from '../node-def.ts'
 import type { ApprovalRequest, CacheNote, Decision, NodeRecord, NodeStatus, RunEvent, RunEventType, RunStatus, StoreWrite, TaskOutcome } from '../ports.ts'
@@ -260,7 +261,7 @@ class Stepper {
       ...(timeoutMs !== undefined ? { timeoutMs } : {}),
       ...(pool !== undefined ? { pool } : {}),
       ...(spec.cache !== undefined ? { cache: spec.cache } : {}),
-      ...(spec.def?.cache ? { cacheable: true } : {}),
+      ...(spec.def ? cacheTraits(spec.def) : {}),
       ...budgetNow(this.run),
       ...(this.state.refresh?.includes(reportAs) ? { refresh: true } : {}),
       reportAs,

@@ -115,6 +115,14 @@ describe('weft run', () => {
     // no run was recorded
     assert.equal(existsSync(path.join(data, 'runs')) ? readdirSync(path.join(data, 'runs')).length : 0, 0)
   })
+  it('exits 2 before running anything when a node names a model whose key is not set, naming the variable', () => {
+    const data = mkdtempSync(path.join(tmpdir(), 'weft-cli-models-'))
+    const env = { ...process.env, WEFT_DATA_DIR: data, DATABASE_URL: '', ANTHROPIC_API_KEY: '' }
+    const r = spawnSync(process.execPath, [...weftArgs, 'run', path.join(root, 'pipelines', 'default.yaml'), '--input', 'prompt=Fizz', '--set', 'models.critic=anthropic/claude-haiku-4-5'], { cwd: root, encoding: 'utf8', env })
+    assert.equal(r.status, 2, r.stderr)
+    assert.match(r.stderr, /MODEL_REF_INVALID nodes\.story\.critic_model: node "story": "anthropic\/claude-haiku-4-5" needs ANTHROPIC_API_KEY, which is not set \(from config\.models\.critic\)/)
+    assert.equal(existsSync(path.join(data, 'runs')) ? readdirSync(path.join(data, 'runs')).length : 0, 0)
+  })
   it('exits 2 on an invalid pipeline', () => {
     assert.equal(weft('run', pipe('cycle.yaml')).code, 2)
   })

@@ -38,6 +38,16 @@ describe('Meter', () => {
     assert.equal(other.usage.unpriced, 1)
   })
 
+  it('prices a model ref by its model id, or by the whole ref when the table names it', async () => {
+    const ref = new Meter(undefined, defaultPrices)
+    await ref.wrap({ model: paid('anthropic/claude-sonnet-4-5-20250929') }).model!.complete({ prompt: 'hi' }, { signal, idempotencyKey: 'k' })
+    assert.equal(ref.usage.cost_usd, (1000 * 3 + 500 * 15) / 1e6)
+    const own = { ...defaultPrices, models: { ...defaultPrices.models, 'ollama/llama3.1': { input_per_1m: 0, output_per_1m: 0 } } }
+    const local = new Meter(undefined, own)
+    await local.wrap({ model: paid('ollama/llama3.1:8b') }).model!.complete({ prompt: 'hi' }, { signal, idempotencyKey: 'k' })
+    assert.deepEqual([local.usage.cost_usd, local.usage.unpriced], [0, 0])
+  })
+
   it('counts images and seconds of video by the media model that made them; a stitch makes nothing new', async () => {
     const meter = new Meter(undefined, defaultPrices)
     const media: MediaProvider = {

@@ -2,8 +2,8 @@ import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { runNode } from '../support/node-task.ts'
 import { ScriptedModel } from '../support/scripted-model.ts'
-import { startOpenAIServer } from '../support/openai-server.ts'
-import { OpenAIModel } from '../../engine/adapters/openai-model.ts'
+import { startModelServer, type WireProtocol } from '../support/model-server.ts'
+import { AiSdkModel } from '../../engine/adapters/ai-sdk-model.ts'
 import { load } from '../helpers.ts'
 
 describe('agent node', () => {
@@ -27,23 +27,28 @@ describe('agent node', () => {
     assert.equal(model.requests[0]!.schema, undefined)
   })
 
-  it('re-asks an OpenAI-compatible model that answers prose where JSON was asked, with the problem fed back', async () => {
-    const server = await startOpenAIServer()
-    try {
-      server.script({ kind: 'ok', content: 'Sure! Here is a story about soda.' }, { kind: 'ok', content: '{"text": "Fizz, in JSON"}' })
-      const model = new OpenAIModel({ baseUrl: server.baseUrl, model: 'local-test' })
-      const out = await runNode('agent', { prompt: 'writer', vars: { topic: 'soda' } }, { providers: { model } })
-      assert.equal(out.ok, true, JSON.stringify(out))
-      assert.deepEqual(out.ok && (out.output as { data: unknown; repairs: number }), { text: '{"text": "Fizz, in JSON"}', data: { text: 'Fizz, in JSON' }, model: 'test-model', repairs: 1 })
-      assert.equal(server.requests.length, 2)
-      // the second request carries the first answer and what was wrong with it
-      const second = JSON.stringify(server.requests[1]!.body)
-      assert.match(second, /Here is a story about soda/)
-      assert.match(second, /not JSON/)
-    } finally {
-      await server.close()
-    }
-  })
+  for (const wire of ['openai', 'anthropic', 'google'] as WireProtocol[]) {
+    it(`re-asks a model speaking the ${wire} protocol that answers prose where JSON was asked, with the problem fed back`, async () => {
+      const server = await startModelServer(wire)
+      try {
+        server.script({ kind: 'ok', content: 'Sure! Here is a story about soda.' }, { kind: 'ok', content: '{"text": "Fizz, in JSON"}', model: 'local-test' })
+        const model = new AiSdkModel({ name: wire, protocol: wire, baseUrl: server.baseUrl, apiKey: 'k', model: wire === 'anthropic' ? 'claude-sonnet-4-5' : 'local-test' })
+        const out = await runNode('agent', { prompt: 'writer', vars: { topic: 'soda' } }, { providers: { model } })
+        assert.equal(out.ok, true, JSON.stringify(out))
+        const output = out.ok ? (out.output as { text: string; data: unknown; model: string; repairs: number }) : undefined
+        assert.deepEqual(output?.data, { text: 'Fizz, in JSON' })
+        assert.equal(output?.repairs, 1)
+        assert.match(output?.model ?? '', new RegExp(`^${wire}/`))
+        assert.equal(server.requests.length, 2)
+        // the second request carries the first answer and what was wrong with it
+        const second = JSON.stringify(server.requests[1]!.body)
+        assert.match(second, /Here is a story about soda/)
+        assert.match(second, /not JSON/)
+      } finally {
+        await server.close()
+      }
+    })
+  }
 
   it('asks again with the schema problems when an answer does not conform, then succeeds', async () => {
     const model = new ScriptedModel([{ wrong: 1 }, 'not json at all', { text: 'fixed' }])

@@ -310,7 +310,7 @@ describe('pipelines/default.yaml', () => {
       assert.equal(story.attempts, 1)
       assert.equal(story.error?.code, 'MODEL_TIMEOUT')
       assert.deepEqual(story.error?.details, { status: null, attempts: 4, timeout_ms: timeoutMs, deadline_ms: null })
-      assert.ok(story.error!.message.startsWith(`${server.baseUrl}/chat/completions failed after 4 attempts: `), story.error!.message)
+      assert.ok(story.error!.message.startsWith("openai/gpt-weft-test failed after 4 attempts: "), story.error!.message)
       assert.match(story.error!.message, /no answer within \d+ ms/)
 
       // the run's error is the node's, naming it

@@ -1,3 +1,4 @@
+import { offlineSettings } from '../../engine/providers.ts'
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { mkdtempSync } from 'node:fs'
@@ -14,7 +15,7 @@ const served = path.join(fixtures, 'served')
 async function service(store = new MemoryRunStore()) {
   const svc = await createGenerationService({
     store, dataDir: mkdtempSync(path.join(tmpdir(), 'weft-svc-')), pipelinesDir: served, owner: 'test-owner',
-    executor: new InlineExecutor(), providers: { model: { kind: 'offline' }, media: { kind: 'local' } }, decisionPollMs: 20,
+    executor: new InlineExecutor(), providers: offlineSettings, decisionPollMs: 20,
     fetchAssets: async () => ({}),
   })
   return { svc, store }
@@ -40,7 +41,7 @@ describe('GenerationService', () => {
     const store = new MemoryRunStore()
     const svc = await createGenerationService({
       store, dataDir: mkdtempSync(path.join(tmpdir(), 'weft-svc-')), pipelinesDir: path.join(fixtures, '..', '..', 'pipelines'), owner: 'test-owner',
-      executor: new InlineExecutor(), providers: { model: { kind: 'offline' }, media: { kind: 'local' } }, fetchAssets: async () => ({}),
+      executor: new InlineExecutor(), providers: offlineSettings, fetchAssets: async () => ({}),
     })
     try {
       const err = await svc.start({ pipeline: 'default', inputs: { prompt: 'Fizz' }, config: { 'critic.story_threshold': 500, 'parallel.max_concurrent': 0 }, interactive: false }).then(() => undefined, (e: { code: string; details: { issues: Array<{ path: string }> } }) => e)
@@ -241,7 +242,7 @@ describe('GenerationService: races and abuse found in review', () => {
     const dataDir = mkdtempSync(path.join(tmpdir(), 'weft-svc-assets-'))
     const svc = await createGenerationService({
       store: new MemoryRunStore(), dataDir, pipelinesDir: served, owner: 'o', executor: new InlineExecutor(),
-      providers: { model: { kind: 'offline' }, media: { kind: 'local' } },
+      providers: offlineSettings,
       fetchAssets: async (assets, dir) => {
         fetched.push(...(assets.product_images ?? []))
         const { mkdirSync, writeFileSync } = await import('node:fs')

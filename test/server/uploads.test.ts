@@ -1,3 +1,4 @@
+import { offlineSettings } from '../../engine/providers.ts'
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
@@ -43,7 +44,7 @@ async function realApp() {
   copyFileSync(path.join(fixtures, 'plugins', 'drafts.mjs'), path.join(pipelinesDir, 'drafts.mjs'))
   const svc = await createGenerationService({
     store: new MemoryRunStore(), dataDir, pipelinesDir, owner: 'test-owner', executor: new InlineExecutor(),
-    providers: { model: { kind: 'offline' }, media: { kind: 'local' } },
+    providers: offlineSettings,
   })
   const app = createApp(svc, { tokens: { issue: (s) => `token-for-${s}` }, rateLimit: null, logger: silent })
   return { app, svc, dataDir, uploadsDir: path.join(dataDir, 'uploads'), runsDir: path.join(dataDir, 'runs') }

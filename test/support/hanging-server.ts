@@ -1,7 +1,7 @@
 // An HTTP server on 127.0.0.1 that reads each request and never answers; records when each came and when the client gave up.
 import { createServer, type IncomingHttpHeaders } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { onBody } from './openai-server.ts'
+import { onBody } from './model-server.ts'
 
 export interface HeldRequest {
   method: string

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { loadPipeline } from '../../../engine/dsl/load.ts'
@@ -141,6 +141,34 @@ nodes:
     const res = await load('pipeline: w\ninputs: { p: { type: string, default: x } }\nplugins: [$WORK]\nnodes:\n  a: { type: work, when: "${{ inputs.p.matches(\'(?=x)y\') }}" }\n  b: { type: work, when: "${{ inputs.p.matches(\'^(a+)+$\') }}" }\n')
     assert.deepEqual(res.diagnostics.map((d) => [d.code, d.line, d.col, d.path]), [['EXPRESSION_REGEX', 5, 49, 'nodes.a.when']])
     assert.match(res.diagnostics[0]!.message, /the pattern "\(\?=x\)y" is not RE2 syntax .*no backreferences or lookaround/)
+  })
+
+  it('model refs: an unknown provider is an error at the field, a key this machine lacks a warning', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'weft-models-'))
+    const file = path.join(dir, 'p.yaml')
+    mkdirSync(path.join(dir, 'prompts'))
+    writeFileSync(path.join(dir, 'prompts', 'hello.yaml'), 'template: "Say hello."\n')
+    writeFileSync(file, [
+      'pipeline: m',
+      'config: { models: { critic: antropic/claude-haiku-4-5 } }',
+      'nodes:',
+      '  a: { type: agent, prompt: hello, model: gemini/gemini-2.5-flash }',
+      '  b: { type: agent, prompt: hello, model: "${{ config.models.critic }}" }',
+      '  c: { type: agent, prompt: hello, model: anthropic/claude-sonnet-4-5 }',
+      '  d: { type: agent, prompt: hello, model: offline }',
+      '',
+    ].join('\n'))
+    const models = { default: 'offline', providers: { anthropic: { keyVar: 'ANTHROPIC_API_KEY', hasKey: false }, google: { keyVar: 'GOOGLE_GENERATIVE_AI_API_KEY', hasKey: true } } }
+    const res = await loadPipeline(file, { models })
+    const got = res.diagnostics.filter((d) => d.code === 'MODEL_REF_INVALID').map((d) => [d.line, d.path, d.severity])
+    assert.deepEqual(got, [[4, 'nodes.a.model', 'error'], [5, 'nodes.b.model', 'error'], [6, 'nodes.c.model', 'warning']])
+    const [a, b, c] = res.diagnostics.filter((d) => d.code === 'MODEL_REF_INVALID')
+    assert.match(a!.message, /unknown model provider "gemini" in "gemini\/gemini-2.5-flash"; this machine knows offline, anthropic, google/)
+    assert.match(b!.message, /unknown model provider "antropic" .*\(from config\.models\.critic\)/)
+    assert.match(c!.message, /needs ANTHROPIC_API_KEY, which is not set/)
+    // with the key, the warning goes; without a catalog, refs are not checked
+    assert.equal((await loadPipeline(file, { models: { ...models, providers: { ...models.providers, antropic: { hasKey: true }, gemini: { hasKey: true }, anthropic: { hasKey: true } } } })).pipeline !== undefined, true)
+    assert.equal((await loadPipeline(file, { models: null })).diagnostics.filter((d) => d.code === 'MODEL_REF_INVALID').length, 0)
   })
 
   it('refers to nodes by literal id only', async () => {
