@@ -250,6 +250,8 @@ export interface ImageRequest {
   title?: string
   /** Varies the result between re-renders; same seed, same request → same file. */
   seed?: number
+  /** The image model (`owner/name[:version]` on Replicate), instead of the provider's default; local media ignores it. */
+  model?: string
 }
 
 export interface VideoRequest {
@@ -269,6 +271,8 @@ export interface VideoRequest {
   /** On-screen text (the local provider draws it). */
   caption?: string
   seed?: number
+  /** The video model (`owner/name[:version]` on Replicate), instead of the provider's default; local media ignores it. */
+  model?: string
 }
 
 export interface StitchRequest {

@@ -38,6 +38,8 @@ const RenderConfigSchema = v.strictObject({
   /** image: the reference's role (character, product, environment, logo). */
   role: v.optional(v.string()),
   title: v.optional(v.string()),
+  /** image, video: the media model, e.g. `google/veo-3.1` (Replicate's `owner/name[:version]`); empty or unset: the provider's. */
+  model: v.optional(v.union([v.literal(''), v.pipe(v.string(), v.regex(/^[a-z0-9][\w.-]*\/[\w.-]+(:[0-9a-f]{6,})?$/, 'a model such as google/veo-3.1 or owner/name:version'))])),
   width: v.optional(v.pipe(v.number(), v.integer(), v.minValue(16), v.maxValue(3840)), 1280),
   height: v.optional(v.pipe(v.number(), v.integer(), v.minValue(16), v.maxValue(2160)), 720),
   palette: v.optional(v.array(Hex)),
@@ -96,12 +98,12 @@ async function make(ctx: NodeContext<RenderConfig>) {
   await mkdir(path.dirname(out), { recursive: true })
   if (c.kind === 'image') {
     if (c.asset) return importAsset(c.asset, out, c.width, c.height)
-    return render(ctx, { kind: 'image', out, prompt: need(c.prompt, 'prompt', ctx), width: c.width, height: c.height, ...opt({ role: c.role, palette: c.palette, title: c.title, seed: c.seed }) })
+    return render(ctx, { kind: 'image', out, prompt: need(c.prompt, 'prompt', ctx), width: c.width, height: c.height, ...opt({ role: c.role, palette: c.palette, title: c.title, seed: c.seed, model: c.model || undefined }) })
   }
   if (c.kind === 'video') {
     const req: MediaRequest = {
       kind: 'video', out, prompt: need(c.prompt, 'prompt', ctx), duration_s: need(c.duration_s, 'duration_s', ctx), width: c.width, height: c.height, fps: c.fps,
-      ...opt({ images: c.images?.filter(Boolean).map((p) => path.resolve(ctx.workDir, p)), palette: c.palette, camera: c.camera, caption: c.caption, seed: c.seed }),
+      ...opt({ images: c.images?.filter(Boolean).map((p) => path.resolve(ctx.workDir, p)), palette: c.palette, camera: c.camera, caption: c.caption, seed: c.seed, model: c.model || undefined }),
     }
     return c.quality?.enabled === false || !c.quality ? render(ctx, req) : renderScored(ctx, req, c.quality)
   }

@@ -66,6 +66,8 @@ const TERMINAL = new Set(['succeeded', 'failed', 'canceled'])
  * - `MEDIA_UNAVAILABLE` (retryable): 429, 5xx or network errors outlasted the retries; `details.status`, `details.attempts`.
  * - `MEDIA_FAILED` (retryable): the prediction failed or was canceled elsewhere; the message carries the
  *   prediction's `error` verbatim; `details.prediction_id`, `details.status`, `details.error`.
+ * - `MEDIA_REFUSED` (not retryable): the prediction failed because the model's safety or moderation filter refused
+ *   the content (NSFW, flagged, content policy); the same request would be refused again. Same details.
  * - `MEDIA_OUTPUT_INVALID` (retryable): the prediction succeeded without a URL, or the file downloaded empty.
  * - `MEDIA_TIMEOUT` (retryable): `timeoutMs` passed; the prediction is canceled.
  * Aborting `signal` cancels a created prediction (best effort) and rejects with the signal's reason.
@@ -93,14 +95,14 @@ export class ReplicateMedia implements MediaProvider {
   }
 
   sourceOf(req: MediaRequest): string {
-    return `replicate/${req.kind === 'image' ? this.#o.imageModel : this.#o.videoModel}`
+    return `replicate/${req.kind === 'stitch' ? this.#o.videoModel : (req.model ?? (req.kind === 'image' ? this.#o.imageModel : this.#o.videoModel))}`
   }
 
   async render(req: MediaRequest, { signal, idempotencyKey }: { signal: AbortSignal; idempotencyKey: string }): Promise<MediaResult> {
     if (req.kind === 'stitch') {
       throw new WeftError('MEDIA_UNSUPPORTED', 'replicate cannot stitch; use a local media provider (ffmpeg) for stitch requests', { retryable: false })
     }
-    const model = req.kind === 'image' ? this.#o.imageModel : this.#o.videoModel
+    const model = req.model ?? (req.kind === 'image' ? this.#o.imageModel : this.#o.videoModel)
     const input = req.kind === 'image'
       ? await (this.#o.inputs?.image ?? imageInput)(req)
       : await (this.#o.inputs?.video ?? videoInput)(req)
@@ -240,9 +242,17 @@ function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
   })
 }
 
-/** A prediction that ended `failed` or `canceled`, with its own error text verbatim. */
+/** How models on Replicate word a refusal of the content asked for (a safety checker, a moderation filter). */
+const REFUSAL = /\b(nsfw|safety|moderation|moderated|flagged|content polic(?:y|ies)|sensitive content|prohibited|not allowed content)\b/i
+
+/** A prediction that ended `failed` or `canceled`, with its own error text verbatim; a content refusal is not retried. */
 function predictionFailed(p: Prediction): WeftError {
   const error = typeof p.error === 'string' ? p.error : p.error == null ? '' : JSON.stringify(p.error)
+  if (p.status === 'failed' && REFUSAL.test(error)) {
+    return new WeftError('MEDIA_REFUSED', `replicate prediction ${p.id} was refused by the model's content filter: ${error}; change the prompt (the same one would be refused again)`, {
+      retryable: false, details: { prediction_id: p.id, status: p.status, error },
+    })
+  }
   return new WeftError('MEDIA_FAILED', `replicate prediction ${p.id} ${p.status === 'canceled' ? 'was canceled' : 'failed'}${error ? `: ${error}` : ''}`, {
     details: { prediction_id: p.id, status: p.status, error: error || null },
   })

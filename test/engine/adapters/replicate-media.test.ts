@@ -122,6 +122,28 @@ describe('ReplicateMedia', () => {
     }
   })
 
+  it('a prediction the model\'s content filter refused: MEDIA_REFUSED, not retryable, with its words', async () => {
+    for (const error of ['NSFW content detected: the prompt was flagged as sensitive (E005)', 'Output blocked by the safety filter', 'The input violates our content policy']) {
+      server.reset()
+      server.script({ kind: 'accept', plan: { polls: ['processing', 'failed'], error } })
+      const err = await rejection(media().render(image(), live()))
+      assert.equal(err.code, 'MEDIA_REFUSED', error)
+      assert.equal(err.retryable, false)
+      assert.ok(err.message.includes(error))
+      assert.match(err.message, /change the prompt/)
+    }
+  })
+
+  it('a node\'s own model replaces the default for that request, and is what the result names', async () => {
+    server.script({ kind: 'accept', plan: { polls: ['succeeded'], output: Buffer.from('png') } })
+    const m = media()
+    const res = await m.render(image({ model: 'google/nano-banana' }), live())
+    assert.equal(server.calls('POST', '/v1/models/')[0]!.path, '/v1/models/google/nano-banana/predictions')
+    assert.equal(res.source, 'replicate/google/nano-banana')
+    assert.equal(m.sourceOf(image({ model: 'google/nano-banana' })), 'replicate/google/nano-banana')
+    assert.equal(m.sourceOf(video()), 'replicate/google/veo-3.1')
+  })
+
   it('runs a pinned version through POST /predictions and sends Prefer: wait when asked', async () => {
     await media({ imageModel: 'owner/model:abc123', preferWaitS: 10 }).render(image(), live())
     const [create] = server.calls('POST', '/v1/predictions')
@@ -131,11 +153,12 @@ describe('ReplicateMedia', () => {
   })
 
   it('a failed prediction: MEDIA_FAILED with the prediction error verbatim', async () => {
-    server.script({ kind: 'accept', plan: { polls: ['processing', 'failed'], error: 'NSFW content detected: the prompt was flagged as sensitive (E005)' } })
+    server.script({ kind: 'accept', plan: { polls: ['processing', 'failed'], error: 'CUDA out of memory (E1001)' } })
     const err = await rejection(media().render(image(), live()))
     assert.equal(err.code, 'MEDIA_FAILED')
-    assert.ok(err.message.includes('NSFW content detected: the prompt was flagged as sensitive (E005)'))
-    assert.deepEqual(err.details, { prediction_id: 'p1', status: 'failed', error: 'NSFW content detected: the prompt was flagged as sensitive (E005)' })
+    assert.notEqual(err.retryable, false)
+    assert.ok(err.message.includes('CUDA out of memory (E1001)'))
+    assert.deepEqual(err.details, { prediction_id: 'p1', status: 'failed', error: 'CUDA out of memory (E1001)' })
     assert.equal(existsSync(path.join(dir, 'ref.png')), false)
     assert.equal(server.calls('POST', '/v1/predictions/p1/cancel').length, 0)
   })
