@@ -1,7 +1,9 @@
-// The filtergraph of a local video clip (pure): painted palette background with a camera move, reference images, caption, silent audio.
+// The filtergraph of a local video clip (pure): painted palette background with a camera move, reference images, caption,
+// and a synthesised audio bed.
 import type { VideoRequest } from '../ports.ts'
+import { audioBed, audioBedFilter } from './audio-bed.ts'
 import { filterValue } from './ffmpeg.ts'
-import { backgroundChain, charsFitting, hashString, motionFor, paletteColours, panelBoxes, seededRandom, wrapText, zoompanFilter } from './look.ts'
+import { backgroundChain, charsFitting, fitText, hashString, motionFor, paletteColours, panelBoxes, seededRandom, wrapText, zoompanFilter } from './look.ts'
 
 /** What ffmpeg needs to render a clip: the graph (outputs `[v]` and `[a]`), text files to write in its cwd, the frame count. */
 export interface ClipGraph {
@@ -63,8 +65,13 @@ export function clipGraph(req: VideoRequest, font: string, imageCount: number): 
 
   const textWidth = n > 0 && landscape ? W * 0.47 - margin : W - 2 * margin
   const draw: string[] = []
-  const promptSize = Math.round(short * (n > 0 ? 0.038 : 0.045))
-  const promptLines = wrapText(req.prompt, charsFitting(textWidth, promptSize), n > 0 || req.caption ? 3 : 5)
+  const caption = req.caption?.trim()
+  const captionSize = Math.round(short * 0.065)
+  const captionLines = caption ? wrapText(caption, charsFitting(W - 2 * margin, captionSize), 2) : []
+  // the scene's text is shown whole: the font shrinks (down to a size still readable) until it fits above the caption
+  // (and, in portrait, above the image panel)
+  const textBottom = Math.min(caption ? H - margin - captionLines.length * captionSize * 1.3 - margin * 0.6 : H - margin, n > 0 && !landscape ? panel.y - margin * 0.3 : H)
+  const { size: promptSize, lines: promptLines } = fitText(req.prompt, textWidth, textBottom - margin, short * (n > 0 ? 0.038 : 0.045), short * 0.026)
   if (promptLines.length > 0) {
     texts['prompt.txt'] = promptLines.join('\n')
     draw.push(
@@ -72,11 +79,10 @@ export function clipGraph(req: VideoRequest, font: string, imageCount: number): 
         `:x=${margin}:y=${margin}:box=1:boxcolor=black@0.35:boxborderw=${Math.round(promptSize * 0.4)}:shadowx=1:shadowy=1:shadowcolor=black@0.6`,
     )
   }
-  const caption = req.caption?.trim()
   if (caption) {
-    const size = Math.round(short * 0.065)
+    const size = captionSize
     // the caption sits below the image panel, so it may use the full width
-    const lines = wrapText(caption, charsFitting(W - 2 * margin, size), 2)
+    const lines = captionLines
     texts['caption.txt'] = lines.join('\n')
     const blockH = lines.length * size * 1.3
     // the caption rises a few pixels and fades in over half a second
@@ -87,7 +93,7 @@ export function clipGraph(req: VideoRequest, font: string, imageCount: number): 
     )
   }
   parts.push(`[${current}]${draw.length > 0 ? draw.join(',') + ',' : ''}format=yuv420p[v]`)
-  parts.push(`anullsrc=r=48000:cl=stereo,atrim=end_sample=${samples}[a]`)
+  parts.push(audioBedFilter(audioBed(req.palette, req.prompt, req.seed ?? 0), samples))
   return { filter: parts.join(';'), texts, frames, samples }
 }
 

@@ -150,6 +150,20 @@ export function charsFitting(px: number, fontSize: number): number {
   return Math.max(8, Math.floor(px / (fontSize * 0.58)))
 }
 
+/**
+ * The largest font size from `maxSize` down to `minSize` at which all of `text` wraps into a block `width` × `height`
+ * pixels (lines 1.3 sizes apart), with its lines; at `minSize` a text still too long is cut with `…`.
+ */
+export function fitText(text: string, width: number, height: number, maxSize: number, minSize: number): { size: number; lines: string[] } {
+  for (let size = Math.round(maxSize); size >= Math.round(minSize); size--) {
+    const fit = Math.max(1, Math.floor(height / (size * 1.3)))
+    const lines = wrapText(text, charsFitting(width, size), fit + 1)
+    if (lines.length <= fit && !lines.at(-1)?.endsWith('…')) return { size, lines }
+  }
+  const size = Math.round(minSize)
+  return { size, lines: wrapText(text, charsFitting(width, size), Math.max(1, Math.floor(height / (size * 1.3)))) }
+}
+
 /** The gentle camera moves the local provider knows. */
 export type Motion = 'zoom_in' | 'zoom_out' | 'pan_left' | 'pan_right' | 'tilt_up' | 'tilt_down' | 'drift'
 

@@ -1,7 +1,7 @@
 // The offline story critic: real checks of a story draft, weighted as in DOMAIN.md, with coded feedback.
 import { readBrief, type Brief } from './brief.ts'
 import { STAGES, stageProblems } from './frameworks.ts'
-import { asObject, countOf, emotionWords, isHex, mentions, str, visualTerms, wordCount, words } from './text.ts'
+import { asObject, clip, countOf, emotionWords, isHex, mentions, str, visualTerms, wordCount, words } from './text.ts'
 
 export interface Story {
   title: string
@@ -53,10 +53,21 @@ export function readStory(draft: unknown): Story | undefined {
 const listOf = (ns: number[]) => (ns.length === 1 ? `beat ${ns[0]}` : `beats ${ns.join(', ')}`)
 const part = (have: number, want: number) => (want <= 0 ? 1 : Math.min(1, have / want))
 
+/**
+ * Lines or sentences that are a list of four or more single words, comma-separated (`**Brief focus:** sparkling,
+ * lemon, soda, summer.`): keyword stuffing, not copy.
+ */
+export function keywordLists(text: string): string[] {
+  return [...text.matchAll(/(?:\*\*[^*\n]{1,40}:\*\*\s*)?(?:[\p{L}\p{N}'’-]+,\s*){3,}[\p{L}\p{N}'’-]+\.?/gu)].map((m) => m[0])
+}
+
 /** Scores every criterion of a story against its brief. */
 export function storyCriteria(s: Story, b: Brief): Record<StoryCode, Criterion> {
   const product = b.product
-  const all = [s.title, s.logline, s.setting, s.visual_style, s.emotional_arc, s.call_to_action, s.story, ...s.beats.map((x) => x.summary), ...s.characters.map((c) => c.description)].join('\n')
+  const written = [s.title, s.logline, s.setting, s.visual_style, s.emotional_arc, s.call_to_action, s.story, ...s.beats.map((x) => x.summary), ...s.characters.map((c) => c.description)].join('\n')
+  // a bare list of the brief's words is not copy: it neither counts towards the brief nor goes unnoticed
+  const lists = keywordLists(written)
+  const all = lists.reduce((text, l) => text.replaceAll(l, ' '), written)
   const n = b.sceneCount
   const out = {} as Record<StoryCode, Criterion>
 
@@ -72,6 +83,10 @@ export function storyCriteria(s: Story, b: Brief): Record<StoryCode, Criterion> 
     const coverage = b.focus.length ? 1 - missing.length / b.focus.length : 1
     score += 40 * part(coverage, 0.8)
     if (coverage < 0.8) issues.push(`use the brief's own focus: ${missing.join(', ')} never appear`)
+    if (lists.length) {
+      score = Math.max(0, score - 20)
+      issues.push(`write the brief's points into the story instead of listing words (“${clip(lists[0]!.trim(), 60)}”)`)
+    }
     if (words(b.tone).some((w) => w.length > 3 && mentions(all, w))) score += 10
     else issues.push(`carry the requested tone (${b.tone})`)
     out.prompt_alignment = { score, issues, strength: `Stays on brief: ${product}, ${b.audience}, ${b.tone} tone` }

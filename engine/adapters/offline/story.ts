@@ -4,7 +4,7 @@ import { feedbackText, parseFeedback, priceIn, readHuman, type HumanAsk } from '
 import { beatNames, beatPlan } from './frameworks.ts'
 import { cameraMove, lookOf, placeOf } from './look.ts'
 import { readStory, storyCriteria, type Story, type StoryCode } from './story-critique.ts'
-import { article, capital, clip, colourName, mentions, pick } from './text.ts'
+import { article, capital, clip, colourName, mentions, pick, sentences } from './text.ts'
 
 /** What the writer has been asked to fix so far, and what reviewers asked for in their own words. */
 interface DraftState {
@@ -56,6 +56,23 @@ export function writeStory(vars: Record<string, unknown>): Story {
   state.notes.push(...feedback.human.filter((h) => !state.notes.includes(h)))
   state.ask = readHuman(state.notes)
   return renderStory(b, state)
+}
+
+/** Words that mark a sentence of a brief as an instruction to the agency rather than a claim about the product. */
+const INSTRUCTION = /\b(ad|ads|advert|video|commercial|spot|tone|audience|target|targeting|brief|campaign|seconds?|framework|storyboard|script)\b/i
+const IMPERATIVE = /^(make|use|include|avoid|show|aim|write|create|produce|keep it|focus|mention|highlight|emphasi[sz]e|sell|introduce|present|pitch|tell)\b/i
+
+/**
+ * The sentences of a brief a voice-over can say as they are: claims about the product ("Keeps coffee hot for 3
+ * hours."), not instructions ("Playful tone.", "Make it funny."), at most three, each under 140 characters.
+ */
+export function briefClaims(brief: string, product: string): string[] {
+  return sentences(brief)
+    .map((s) => s.replace(/\s+/g, ' ').trim())
+    .filter((s) => s.length >= 12 && s.length <= 140 && s.split(' ').length >= 3 && !INSTRUCTION.test(s) && !IMPERATIVE.test(s) && !/^meet\b/i.test(s) && !/[?]$/.test(s))
+    .map((s) => (/[.!]$/.test(s) ? s : `${s}.`))
+    .filter((s) => !mentions(s, product) || s.length > product.length + 8)
+    .slice(0, 3)
 }
 
 function revisionNotes(markdown: string): string[] {
@@ -120,8 +137,15 @@ function renderStory(b: Brief, st: DraftState): Story {
 
   const md = [`# ${title}`, '', `**Logline:** ${logline}`, '',
     `**Product:** ${P} · **Audience:** ${b.audience} · **Tone:** ${tone === b.tone ? tone : `${tone}, over the brief's ${b.tone}`} · **Framework:** ${b.framework} · **Length:** ${b.durationS} s, ${b.sceneCount} beats`]
+  // the brief's own claims, said by the voice-over, carry what the story has not said yet (never a list of its words)
   const missing = b.focus.filter((w) => ![logline, setting, visualStyle, ...beats.map((x) => x.summary), b.audience, tone].some((t) => mentions(t, w)))
-  if (fix('prompt_alignment') && missing.length) md.push('', `**Brief focus:** ${b.focus.join(', ')}.`)
+  if (fix('prompt_alignment') && missing.length) {
+    const claims = briefClaims(b.brief, P).filter((c) => missing.some((w) => mentions(c, w)))
+    claims.forEach((c, k) => {
+      const beat = beats[Math.min(beats.length - 1, 1 + (k % Math.max(1, beats.length - 1)))]!
+      beat.summary += ` Voice-over: “${c}”`
+    })
+  }
   md.push('', '## Characters', ...characters.map((c) => `- **${c.name}** — ${c.description}`))
   if (st.ask.length !== 'shorter') md.push('', '## Setting', setting)
   md.push('', '## Visual style', visualStyle, '', `Palette: ${b.palette.map((h, i) => `${h} (${colours[i]})`).join(', ')}.`)

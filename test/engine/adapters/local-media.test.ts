@@ -227,6 +227,16 @@ describe('LocalMedia: stitching', () => {
     assert.ok((await lumaAt(res.path, 2.2)) < 30)
   })
 
+  it('gives a clip an audio bed that is heard, not silence', async () => {
+    const r = await media.render({ kind: 'video', out: file('bed.mp4'), prompt: 'the mug on the counter', duration_s: 3, width: 320, height: 180, fps: 24, palette: ['#b8703f', '#f5d547'] }, live())
+    const { stderr_tail: log } = await runFfmpeg(['-i', r.path, '-af', 'volumedetect', '-f', 'null', '-'], { signal: new AbortController().signal })
+    const mean = Number(/mean_volume: (-?[\d.]+) dB/.exec(log)?.[1])
+    const max = Number(/max_volume: (-?[\d.]+) dB/.exec(log)?.[1])
+    // heard under a voice-over, never clipping: a silent track reads −91 dB
+    assert.ok(mean > -40 && mean < -12, `mean ${mean} dB`)
+    assert.ok(max < -1, `max ${max} dB`)
+  })
+
   it('chains crossfades over rendered clips with sound (ffmpeg 4.1 crashed chaining acrossfade)', async () => {
     const rendered: string[] = []
     for (let i = 0; i < 3; i++) {

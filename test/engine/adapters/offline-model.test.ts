@@ -1,6 +1,8 @@
 // The offline model: deterministic, schema-conforming answers, and critics whose loops converge for real reasons.
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
+import { briefClaims } from '../../../engine/adapters/offline/story.ts'
+import { keywordLists } from '../../../engine/adapters/offline/story-critique.ts'
 import { OfflineModel } from '../../../engine/adapters/offline-model.ts'
 import { WeftError } from '../../../engine/errors.ts'
 import { builtinPromptDir, checkAnswer, loadPrompt, renderPrompt } from '../../../engine/prompts.ts'
@@ -176,6 +178,29 @@ describe('OfflineModel', () => {
       const { draft, critique } = await storyLoop(100)
       assert.match(critique.feedback, /^\[ok\]/)
       assert.deepEqual(await ask('story_director', { ...brief, feedback: critique.feedback, previous: draft }), draft)
+    })
+
+    it('meets the brief by saying its claims, never by listing its words; a keyword list costs prompt_alignment', async () => {
+      const soda = { brief: 'Fizz is a sparkling lemon soda for summer picnics. Zero sugar and made with real lemons. Playful tone.', framework: 'AIDA', duration_s: 32, scene_count: 4 }
+      let draft: any
+      let critique: any = { feedback: '' }
+      for (let i = 0; i < 3; i++) {
+        draft = await ask('story_director', { ...soda, feedback: critique.feedback, previous: draft ? JSON.stringify(draft) : '' })
+        critique = await ask('story_critic', { ...soda, draft })
+        assert.equal(keywordLists(draft.story).length, 0, `round ${i + 1} lists words: ${keywordLists(draft.story)}`)
+        assert.doesNotMatch(draft.story, /Brief focus/)
+      }
+      assert.match(draft.story, /Voice-over: “Zero sugar and made with real lemons\.”/)
+      assert.ok(critique.breakdown.prompt_alignment >= 80, `prompt_alignment ${critique.breakdown.prompt_alignment}`)
+      // the same story with a list of the brief's words appended scores lower, and says why
+      const stuffed = { ...draft, story: `${draft.story}\n**Brief focus:** sparkling, lemon, soda, summer, picnics.\n` }
+      const c = await ask('story_critic', { ...soda, draft: stuffed })
+      assert.ok(c.breakdown.prompt_alignment < critique.breakdown.prompt_alignment, `${critique.breakdown.prompt_alignment} → ${c.breakdown.prompt_alignment}`)
+      assert.match(c.feedback, /\[prompt_alignment\][^\n]*instead of listing words/)
+    })
+
+    it('takes only claims from a brief for the voice-over, not instructions to the agency', () => {
+      assert.deepEqual(briefClaims('Meet Orbit Mug. Keeps coffee hot for 3 hours. Make it playful. A 30-second ad for busy parents. Who needs cold coffee?', 'Orbit Mug'), ['Keeps coffee hot for 3 hours.'])
     })
 
     it('really checks: without the product, presence drops', async () => {

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { hashString, motionFor, paletteColours, seededRandom, wrapText } from '../../../engine/media/look.ts'
+import { fitText, hashString, motionFor, paletteColours, seededRandom, wrapText } from '../../../engine/media/look.ts'
 
 describe('media/look', () => {
   it('maps camera directions to motions', () => {
@@ -17,6 +17,19 @@ describe('media/look', () => {
     assert.deepEqual(wrapText('  tabs\tand\nnewlines  ', 40, 2), ['tabs and newlines'])
     assert.deepEqual(wrapText('', 10, 2), [])
     assert.ok(wrapText('a'.repeat(50), 10, 2).every((l) => l.length <= 10))
+  })
+
+  it('fits a whole text into a block by shrinking the font, and cuts only what cannot fit at the smallest size', () => {
+    const scene = 'The small corner café, bright, punchy midday light. Ines in copper by the espresso cup, Orbit Mug in hand. Marble and steamed milk foam textures, copper and yellow accents, 50mm lens, shallow depth of field.'
+    const big = fitText('Short.', 550, 450, 27, 19)
+    assert.deepEqual(big, { size: 27, lines: ['Short.'] })
+    const fitted = fitText(scene, 550, 450, 27, 19)
+    assert.ok(fitted.size <= 27 && fitted.size >= 19)
+    assert.equal(fitted.lines.join(' '), scene, 'every word is shown')
+    assert.ok(fitted.lines.length * fitted.size * 1.3 <= 450)
+    const tight = fitText(scene.repeat(6), 550, 200, 27, 19)
+    assert.equal(tight.size, 19)
+    assert.ok(tight.lines.at(-1)!.endsWith('…'))
   })
 
   it('parses palettes, skips invalid and near-duplicate colours, and always yields four', () => {
