@@ -39,6 +39,9 @@ export interface DriveOptions {
 /** This process, as the owner of the runs it drives. */
 export const owner = `${os.hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`
 
+/** Marks the lease of a run a `weft run` (or resume, rerun) process drives: `weft cancel` may interrupt it as Ctrl-C does. */
+export const CLI_DRIVER = '/weft-run'
+
 /** How long a run's lease outlives a process that stops renewing it: `WEFT_LEASE_TTL` (e.g. `10s`), default 30 s. */
 export function leaseTtlMs(env: Record<string, string | undefined> = process.env): number {
   const ms = env.WEFT_LEASE_TTL ? parseDuration(env.WEFT_LEASE_TTL) : undefined
@@ -103,7 +106,7 @@ export async function drive(pipeline: Pipeline, store: RunStore, run: Pick<RunOp
       interactive,
       signal: cancel.signal,
       workDir: o.out ?? path.join(weftDataDir(), 'runs'),
-      lease: { owner, ttlMs: leaseTtlMs() },
+      lease: { owner: owner + CLI_DRIVER, ttlMs: leaseTtlMs() },
       ...(sink ? { events: sink } : {}),
       onStart: (id) => {
         runId = id

@@ -9,6 +9,7 @@ const graphCommand: typeof import('./graph.ts').graphCommand = async (...a) => (
 const runsCommand: typeof import('./runs.ts').runsCommand = async (...a) => (await import('./runs.ts')).runsCommand(...a)
 const showCommand: typeof import('./runs.ts').showCommand = async (...a) => (await import('./runs.ts')).showCommand(...a)
 const resumeCommand: typeof import('./resume.ts').resumeCommand = async (...a) => (await import('./resume.ts')).resumeCommand(...a)
+const cancelCommand: typeof import('./cancel.ts').cancelCommand = async (...a) => (await import('./cancel.ts')).cancelCommand(...a)
 const rerunCommand: typeof import('./rerun.ts').rerunCommand = async (...a) => (await import('./rerun.ts')).rerunCommand(...a)
 const cacheCommand: typeof import('./cache.ts').cacheCommand = async (...a) => (await import('./cache.ts')).cacheCommand(...a)
 const workerCommand: typeof import('./worker.ts').workerCommand = async (...a) => (await import('./worker.ts')).workerCommand(...a)
@@ -25,6 +26,13 @@ const nonNegativeInt = (value: string) => {
   const n = Number(value)
   if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a whole number, 0 or more')
   return n
+}
+
+const queueList = (value: string): string[] => {
+  const names = value.split(',').map((q) => q.trim()).filter(Boolean)
+  const bad = names.find((q) => !/^[a-z][a-z0-9_-]{0,39}$/.test(q))
+  if (bad !== undefined || names.length === 0) throw new InvalidArgumentError(`expected queue names of lower-case letters, digits, _ and -, comma-separated; got "${value}"`)
+  return [...new Set(names)]
 }
 
 const eventCount = (value: string): number | 'all' => (value === 'all' ? 'all' : positiveInt(value))
@@ -83,7 +91,8 @@ export async function main(argv: string[]): Promise<number> {
     .description('with DATABASE_URL: execute the node attempts of runs recorded in Postgres, with any number of other workers; SIGTERM finishes the work in hand and exits 0')
     .option('--concurrency <n>', 'node attempts (and steps) run at once', positiveInt, 10)
     .addOption(new Option('--executor <kind>', 'where node work runs').choices(['workers', 'inline']).default('workers'))
-    .action(async (o: { concurrency: number; executor: 'workers' | 'inline' }) => {
+    .option('--queues <names>', 'comma-separated queues whose node attempts it runs: `default` (nodes in no pool with a queue) and the `queue:` of pipeline pools, e.g. default,gpu', queueList, ['default'])
+    .action(async (o: { concurrency: number; executor: 'workers' | 'inline'; queues: string[] }) => {
       code = await workerCommand(o)
     })
 
@@ -105,6 +114,15 @@ export async function main(argv: string[]): Promise<number> {
     .option('--events <n>', 'print the last n events (default 100), or all', eventCount, 100)
     .action(async (id: string, o: { json?: boolean; events: number | 'all' }) => {
       code = await showCommand(id, o)
+    })
+
+  program
+    .command('cancel')
+    .description('stop a run wherever it is driven: a fleet run, a run a `weft run` on this machine drives, or one nobody drives (0 cancelled, 1 could not, 2 no such run)')
+    .argument('<id>', 'run id')
+    .option('--reason <text>', 'why, recorded with the run')
+    .action(async (id: string, o: { reason?: string }) => {
+      code = await cancelCommand(id, o)
     })
 
   withDriveOptions(program

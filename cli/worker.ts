@@ -16,7 +16,7 @@ export function heartbeatTtlMs(env: Record<string, string | undefined> = process
   return ms !== undefined && ms >= 100 ? ms : 30_000
 }
 
-export async function workerCommand(o: { concurrency: number; executor: 'workers' | 'inline' }): Promise<number> {
+export async function workerCommand(o: { concurrency: number; executor: 'workers' | 'inline'; queues?: string[] }): Promise<number> {
   const url = process.env.DATABASE_URL
   if (!url) {
     process.stderr.write('error: weft worker runs the work of runs recorded in Postgres: set DATABASE_URL (postgres://user@host:port/database)\n')
@@ -43,9 +43,10 @@ export async function workerCommand(o: { concurrency: number; executor: 'workers
   const opened = await openFleet(url)
   const worker = await startFleetWorker({
     connectionString: url, fleet: opened.fleet, executor, cache: policy, concurrency: o.concurrency, heartbeatTtlMs: heartbeatTtlMs(),
+    ...(o.queues?.length ? { queues: o.queues } : {}),
     log: (m) => process.stderr.write(`${m}\n`),
   })
-  process.stderr.write(`worker ${worker.id} ready (concurrency ${o.concurrency})\n`)
+  process.stderr.write(`worker ${worker.id} ready (concurrency ${o.concurrency}, queues ${(o.queues?.length ? o.queues : ['default']).join(', ')})\n`)
   const stopped = new Promise<void>((resolve) => {
     const onSignal = (signal: string) => {
       process.stderr.write(`${signal}: finishing the work in hand, taking no more\n`)

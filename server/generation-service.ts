@@ -5,9 +5,10 @@ import { randomUUID } from 'node:crypto'
 import { mkdir, rm } from 'node:fs/promises'
 import path from 'node:path'
 import type { Pipeline } from '../engine/dsl/pipeline.ts'
-import { toErrorInfo, WeftError, type Diagnostic, type ErrorInfo } from '../engine/errors.ts'
+import { toErrorInfo, WeftError, type Diagnostic } from '../engine/errors.ts'
 import { resolveConfig, resolveRunInputs } from '../engine/inputs.ts'
 import { preflightDiagnostics } from '../engine/preflight.ts'
+import { endUndriven } from '../engine/end-run.ts'
 import type { Decision, NodeExecutor, NodeRecord, RunRecord, RunStatus, RunStore } from '../engine/ports.ts'
 import { runPipeline } from '../engine/run-loop.ts'
 import { loadPipeline } from '../engine/dsl/load.ts'
@@ -377,25 +378,6 @@ async function lastDecided(store: RunStore, id: string, gate: string): Promise<n
     last = r
   }
   return last
-}
-
-/**
- * Ends a run no process is driving (its lease is free), recording the status and its closing event.
- * False when another process holds the lease.
- */
-async function endUndriven(store: RunStore, owner: string, ttlMs: number, id: string, status: 'cancelled' | 'failed', error: ErrorInfo): Promise<boolean> {
-  if (!(await store.claimRun(id, owner, ttlMs))) return false
-  try {
-    const lastSeq = (await store.listEvents(id)).at(-1)?.seq ?? 0
-    const now = new Date().toISOString()
-    const event = status === 'cancelled'
-      ? { run_id: id, seq: lastSeq + 1, type: 'run.cancelled' as const, timestamp: now, payload: { reason: error.message } }
-      : { run_id: id, seq: lastSeq + 1, type: 'run.failed' as const, timestamp: now, payload: { error } }
-    await store.write([{ kind: 'run.update', runId: id, patch: { status, finished_at: now, error } }, { kind: 'event', event }])
-    return true
-  } finally {
-    await store.releaseRun(id, owner)
-  }
 }
 
 const encodeCursor = (offset: number) => Buffer.from(`o:${offset}`).toString('base64url')

@@ -11,7 +11,7 @@ import { writePlanIn, type PgDb } from './pg-store.ts'
 import { gateKey, type FleetState, type FleetTask } from '../fleet/state.ts'
 import { newRunState, type StepAction, type StepEnv, type StepEvent } from '../fleet/step.ts'
 import { applyEvent, type Applied } from '../fleet/apply.ts'
-import { EVENTS_CHANNEL, FLEET_LEASE_UNTIL, FLEET_OWNER, jobCall, QUEUE_SCHEMA, type Job } from '../fleet/queue.ts'
+import { attemptTask, EVENTS_CHANNEL, FLEET_LEASE_UNTIL, FLEET_OWNER, jobCall, QUEUE_SCHEMA, type Job } from '../fleet/queue.ts'
 
 export { QUEUE_SCHEMA, EVENTS_CHANNEL }
 
@@ -114,7 +114,7 @@ async function persist(tx: Tx, state: FleetState, writes: StoreWrite[], changed:
   // the jobs and the notification in one statement
   const calls: SQL[] = []
   for (const a of actions) {
-    if (a.type === 'dispatch') calls.push(jobCall({ task: 'weft_attempt', payload: { run: runId, key: a.key, fence: a.fence } }))
+    if (a.type === 'dispatch') calls.push(jobCall({ task: attemptTask(a.queue), payload: { run: runId, key: a.key, fence: a.fence } }))
     else if (a.type === 'later') calls.push(jobCall({ task: 'weft_advance', payload: { run: runId, event: a.event } }, { runAt: a.at }))
     else if (a.type === 'decide') {
       await tx.update(approvals).set({ decision: a.decision, decidedAt: sql`now()` })

@@ -64,6 +64,11 @@ const InputSchema = v.strictObject({
   max_length: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1))),
 })
 const IdPattern = /^[A-Za-z_][A-Za-z0-9_]*$/
+/** A pool: its cap, or the cap and the queue its tasks go to in a fleet (`weft worker --queues <queue>`). */
+const PoolSchema = v.union([
+  PositiveInt,
+  v.strictObject({ max: PositiveInt, queue: v.optional(v.pipe(v.string(), v.regex(/^[a-z][a-z0-9_-]{0,39}$/, 'a queue name of lower-case letters, digits, _ and -'), v.check((q) => q !== 'default', '"default" is the queue of tasks in no routed pool'))) }),
+])
 
 /** Loads, validates and compiles a pipeline. Never throws for problems in the file; they are diagnostics. */
 export async function loadPipeline(file: string, opts: LoadOptions = {}): Promise<LoadResult> {
@@ -103,7 +108,9 @@ export async function loadPipeline(file: string, opts: LoadOptions = {}): Promis
   const version = field(r, doc, ['version'], VersionSchema, false) ?? 1
   const description = field(r, doc, ['description'], v.string(), false)
   const concurrency = field(r, doc, ['concurrency'], PositiveInt, false)
-  const pools = mapField(r, doc, 'pools', (p, value) => field(r, { x: value }, ['x'], PositiveInt, true, p))
+  const poolSpecs = mapField(r, doc, 'pools', (p, value) => field(r, { x: value }, ['x'], PoolSchema, true, p))
+  const pools = Object.fromEntries(Object.entries(poolSpecs).map(([k, s]) => [k, typeof s === 'number' ? s : s.max]))
+  const queues = Object.fromEntries(Object.entries(poolSpecs).flatMap(([k, s]) => (typeof s === 'object' && s.queue ? [[k, s.queue]] : [])))
   const inputs = mapField(r, doc, 'inputs', (p, value) => checkInput(r, p, value))
   for (const id of Object.keys(inputs)) if (!IdPattern.test(id)) r.report('INVALID_NAME', ['inputs', id], `input name "${id}" must be an identifier (letters, digits, _)`, { which: 'key' })
   const config = doc.config === undefined ? {} : isMap(doc.config) ? doc.config : (r.report('SCHEMA_INVALID', ['config'], `expected a mapping, got ${describe(doc.config)}`), {})
@@ -201,6 +208,7 @@ export async function loadPipeline(file: string, opts: LoadOptions = {}): Promis
   const diagnostics = r.diagnostics.sort((a, b) => a.line - b.line || a.col - b.col)
   if (r.errorCount > 0) return { diagnostics, registry }
   const pipeline: Pipeline = { file: path.resolve(file), name, version, inputs, config, pools, plugins, promptDirs, nodes, outputs }
+  if (Object.keys(queues).length) pipeline.queues = queues
   if (description !== undefined) pipeline.description = description
   if (concurrency !== undefined) pipeline.concurrency = concurrency
   return { pipeline, diagnostics, registry }

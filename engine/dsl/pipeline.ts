@@ -96,6 +96,8 @@ export interface Pipeline {
   concurrency?: number
   /** Named caps shared by the nodes that name them in `pool:`. */
   pools: Record<string, number>
+  /** Pools whose tasks a fleet sends to a queue of their own (pool → queue); the others go to `default`. */
+  queues?: Record<string, string>
   plugins: string[]
   /** Folders where prompt names are looked up, in order (see engine/prompts.ts). */
   promptDirs: string[]

@@ -47,7 +47,7 @@ export type StepEvent =
 
 export type StepAction =
   /** Enqueue an attempt of the task for a worker, claimable with this fence. */
-  | { type: 'dispatch'; key: string; fence: number }
+  | { type: 'dispatch'; key: string; fence: number; queue?: string }
   /** Apply `event` to the run at clock time `at`. */
   | { type: 'later'; at: number; event: StepEvent }
   /** Replay a control node and apply the result as a `replayed` event. */
@@ -304,7 +304,8 @@ class Stepper {
       // the budget as it stands when the task goes out (a retry, or a task made before others spent)
       const budget = t.spec?.budget ? budgetNow(this.run).budget : undefined
       this.setTask(t, budget ? { status: 'queued', spec: { ...t.spec!, budget } } : { status: 'queued' })
-      this.actions.push({ type: 'dispatch', key: t.key, fence: t.fence })
+      const queue = t.spec?.pool === undefined ? undefined : this.env.pipeline.queues?.[t.spec.pool]
+      this.actions.push({ type: 'dispatch', key: t.key, fence: t.fence, ...(queue ? { queue } : {}) })
     }
   }
 

@@ -13,6 +13,7 @@ import { QUEUE_SCHEMA, type Job, type PgFleet } from '../adapters/pg-fleet.ts'
 import type { FleetTask } from './state.ts'
 import type { StepEvent } from './step.ts'
 import { cacheMode, type RunCachePolicy } from '../cache/policy.ts'
+import { attemptTask, DEFAULT_QUEUE } from './queue.ts'
 
 export interface FleetWorkerOptions {
   connectionString: string
@@ -20,6 +21,8 @@ export interface FleetWorkerOptions {
   executor: NodeExecutor
   /** Jobs run at once (default 10). */
   concurrency?: number
+  /** The queues whose attempts it runs (default: `default`, the tasks of pools with no queue of their own); steps it applies whatever the queue. */
+  queues?: readonly string[]
   /** A claim lapses after this long without a heartbeat (ms, default 30 s); heartbeats go every third of it. */
   heartbeatTtlMs?: number
   /** Told what happens (claims lost, tasks handed on); default: nothing. */
@@ -161,7 +164,7 @@ export async function startFleetWorker(o: FleetWorkerOptions): Promise<FleetWork
     pollInterval: 1000,
     logger: quiet,
     taskList: {
-      weft_attempt: (payload) => attempt(payload as { run: string; key: string; fence: number }),
+      ...Object.fromEntries((o.queues ?? [DEFAULT_QUEUE]).map((q) => [attemptTask(q), (payload: unknown) => attempt(payload as { run: string; key: string; fence: number })])),
       weft_advance: (payload) => advance(payload as { run: string; event: StepEvent }),
     },
   })

@@ -171,6 +171,13 @@ nodes:
     assert.equal((await loadPipeline(file, { models: null })).diagnostics.filter((d) => d.code === 'MODEL_REF_INVALID').length, 0)
   })
 
+  it('a pool may name a fleet queue; "default" and names that are not lower-case words are refused', async () => {
+    const ok = await load('pipeline: q\npools: { gpu: { max: 2, queue: gpu }, io: 3 }\nplugins: [$WORK]\nnodes:\n  a: { type: work, pool: gpu }\n')
+    assert.deepEqual([ok.pipeline?.pools, ok.pipeline?.queues], [{ gpu: 2, io: 3 }, { gpu: 'gpu' }])
+    const bad = await load('pipeline: q\npools: { gpu: { max: 2, queue: default }, x: { max: 1, queue: "Big Box" } }\nnodes: {}\n')
+    assert.deepEqual(bad.diagnostics.map((d) => d.path).filter((p) => p.startsWith('pools')).sort(), ['pools.gpu.queue', 'pools.x.queue'])
+  })
+
   it('refers to nodes by literal id only', async () => {
     const res = await load('pipeline: w\ninputs: { p: { type: string, default: x } }\nplugins: [$WORK]\nnodes:\n  a: { type: work, value: "${{ nodes[inputs.p].output }}" }\n')
     assert.deepEqual(res.diagnostics.map((d) => d.code), ['EXPRESSION_DYNAMIC_REF'])

@@ -44,8 +44,8 @@ outputs:
 
 interface Env { [k: string]: string | undefined }
 
-function startWorker(env: Env): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', cli, 'worker', '--concurrency', '4', '--executor', 'inline'], { cwd: root, env, stdio: ['ignore', 'ignore', 'pipe'] })
+function startWorker(env: Env, extra: string[] = []): ChildProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', cli, 'worker', '--concurrency', '4', '--executor', 'inline', ...extra], { cwd: root, env, stdio: ['ignore', 'ignore', 'pipe'] })
   child.stderr!.setEncoding('utf8')
   let err = ''
   child.stderr!.on('data', (d: string) => (err = (err + d).slice(-4000)))
@@ -119,6 +119,47 @@ if (!process.env.DATABASE_URL) {
   })
 } else {
   describe('fleet of workers', { timeout: 240_000 }, () => {
+    it('a pool with a queue of its own runs only on workers started with --queues naming it; the rest on the default queue', async () => {
+      const db = await createDatabase()
+      const dir = mkdtempSync(path.join(tmpdir(), 'weft-fleet-queues-'))
+      const env: Env = { ...process.env, DATABASE_URL: db.url, WEFT_DATA_DIR: path.join(dir, 'data'), WEFT_PLUGIN_DIRS: testPluginDirs.join(path.delimiter), WEFT_HEARTBEAT_TTL: '3s' }
+      const file = path.join(dir, 'queues.yaml')
+      writeFileSync(file, `
+pipeline: fleet_queues
+plugins: [${where}]
+pools: { gpu: { max: 2, queue: gpu } }
+nodes:
+  plan: { type: where, ms: 10 }
+  renders:
+    type: fan_out
+    needs: [plan]
+    pool: gpu
+    items: \${{ [1, 2, 3, 4, 5, 6] }}
+    node: { type: where, ms: 30 }
+  stitch: { type: where, needs: [renders], ms: 10 }
+outputs:
+  plan: \${{ nodes.plan.output.pid }}
+  renders: \${{ nodes.renders.output.results.map(r, r.pid) }}
+  stitch: \${{ nodes.stitch.output.pid }}
+`)
+      const store = await openRunStore({ env })
+      const cpu = startWorker(env)
+      const gpu = startWorker(env, ['--queues', 'gpu'])
+      try {
+        const id = detach(env, file)
+        const [run] = await waitDone(store, [id], 60_000)
+        assert.equal(run!.status, 'completed', JSON.stringify(run!.error))
+        const out = run!.outputs as { plan: number; renders: number[]; stitch: number }
+        assert.deepEqual(out.renders, Array(6).fill(gpu.pid), 'every item of the gpu pool ran on the gpu worker')
+        assert.equal(out.plan, cpu.pid)
+        assert.equal(out.stitch, cpu.pid)
+      } finally {
+        await Promise.all([stop(cpu), stop(gpu)])
+        await store.close()
+        await db.drop()
+      }
+    })
+
     it('3 worker processes run a fan-out of 60 items: each item once, on all 3, outputs in order; SIGTERM exits 0', async () => {
       const db = await createDatabase()
       const dir = mkdtempSync(path.join(tmpdir(), 'weft-fleet-'))
