@@ -9,6 +9,7 @@ import { toErrorInfo, WeftError, type Diagnostic } from '../engine/errors.ts'
 import { resolveConfig, resolveRunInputs } from '../engine/inputs.ts'
 import { preflightDiagnostics } from '../engine/preflight.ts'
 import { endUndriven } from '../engine/end-run.ts'
+import { ValidatePool } from './validate-pool.ts'
 import type { Decision, NodeExecutor, NodeRecord, RunRecord, RunStatus, RunStore } from '../engine/ports.ts'
 import { runPipeline } from '../engine/run-loop.ts'
 import { loadPipeline } from '../engine/dsl/load.ts'
@@ -68,6 +69,8 @@ export async function createGenerationService(opts: ServiceOptions): Promise<Gen
   const decisions = new StoreDecisions(store, opts.decisionPollMs)
   const settings = opts.providers ?? providerSettingsFromEnv()
   const models = catalogOf(settings.model)
+  /** Client-sent pipelines are checked off this thread, started on the first request. */
+  let validator: ValidatePool | undefined
   // a fleet server runs no node work in this service (its worker loops have their own pool)
   const cacheSettings = opts.cache ?? cacheSettingsFromEnv(path.resolve(opts.dataDir))
   let own: CachedExecution | undefined
@@ -147,7 +150,7 @@ export async function createGenerationService(opts: ServiceOptions): Promise<Gen
 
     async validatePipeline(text: string): Promise<{ valid: boolean; diagnostics: Diagnostic[] }> {
       // checked as if it sat with the served pipelines (its prompts resolve there); plugins are not loaded from a request
-      const { diagnostics } = await loadPipeline(path.join(catalog.dir, 'request.yaml'), { text, plugins: false, promptsKey: false })
+      const diagnostics = await (validator ??= new ValidatePool()).validate({ file: path.join(catalog.dir, 'request.yaml'), text })
       // the server's own paths are none of the client's business: a file is named by its last part
       const shown = diagnostics.map((d) => ({ ...d, file: 'request.yaml', message: d.message.replace(/(?:\/[\w.@+-]+)+\/([\w.@+-]+)/g, '$1') }))
       return { valid: !shown.some((d) => d.severity === 'error'), diagnostics: shown }
@@ -312,6 +315,7 @@ export async function createGenerationService(opts: ServiceOptions): Promise<Gen
       for (const { abort } of active.values()) abort.abort(new WeftError('CANCELLED', 'the server is shutting down'))
       await Promise.all([...active.values()].map((a) => a.done))
       await own?.executor.close()
+      await validator?.close()
     },
   }
 
