@@ -22,7 +22,7 @@ const DecisionSchema = v.union([
  * The decisions file: gate id → its decision at every revision, or a list with one per revision (index 0 is
  * the first ask; a missing or null entry is not decided yet). A gate missing from the file waits.
  */
-export const DecisionsFileSchema = v.record(v.string(), v.union(
+const DecisionsFileSchema = v.record(v.string(), v.union(
   [DecisionSchema, v.array(v.nullable(DecisionSchema))],
   'expected approve, reject, { decision, feedback, edits, by }, or a list of those (one per revision)',
 ), 'expected a mapping of gate ids to decisions')

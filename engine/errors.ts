@@ -62,17 +62,6 @@ export class WeftError extends Error {
   }
 }
 
-/** Thrown once at a boundary when a pipeline (or its run inputs) has problems; carries all of them. */
-export class PipelineInvalidError extends WeftError {
-  readonly diagnostics: Diagnostic[]
-  constructor(diagnostics: Diagnostic[]) {
-    const errors = diagnostics.filter((d) => d.severity === 'error')
-    super('PIPELINE_INVALID', `pipeline is invalid (${errors.length} problem${errors.length === 1 ? '' : 's'}):\n` +
-      errors.map(formatDiagnostic).join('\n'), { details: diagnostics, retryable: false })
-    this.diagnostics = diagnostics
-  }
-}
-
 /** Normalises anything thrown (Error, WeftError, string, structured-cloned object) to ErrorInfo. */
 export function toErrorInfo(err: unknown, fallbackCode = 'NODE_FAILED'): ErrorInfo {
   if (err && typeof err === 'object') {

@@ -9,7 +9,7 @@ import { isEmpty } from './usage.ts'
 const modules = new Map<string, Promise<Map<string, NodeDefinition>>>()
 
 /** Imports (once per thread) the module a task names and indexes its node definitions by type. */
-export function definitionsOf(url: string): Promise<Map<string, NodeDefinition>> {
+function definitionsOf(url: string): Promise<Map<string, NodeDefinition>> {
   let p = modules.get(url)
   if (!p) {
     p = import(url).then((mod: { default?: unknown }) => {

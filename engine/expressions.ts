@@ -17,7 +17,7 @@ export interface ExpressionSpan {
 }
 
 /** A reference such as `nodes.story.output.text`: the root variable and the static member chain that follows it. */
-export interface Reference {
+interface Reference {
   root: string
   path: string[]
   /** Offsets of the whole chain inside the expression source. */
@@ -302,7 +302,7 @@ export function toCel(value: unknown): unknown {
 }
 
 /** Converts a CEL result back to plain JSON-friendly data (BigInt → number, Map → object, Date → ISO string). */
-export function fromCel(value: unknown): unknown {
+function fromCel(value: unknown): unknown {
   if (typeof value === 'bigint') return Number(value)
   if (Array.isArray(value)) return value.map(fromCel)
   if (value instanceof Map) {

@@ -20,7 +20,7 @@ export interface GateEnv {
 }
 
 /** The address of an item's gate: `videos[3].review`. */
-export function itemGateId(owner: string, key: string, step: string): string {
+function itemGateId(owner: string, key: string, step: string): string {
   return `${owner}[${key}].${step}`
 }
 
@@ -77,7 +77,7 @@ async function revise(stepId: string, revision: Revision, gate: ChildStepSpec, e
 }
 
 /** Steps downstream of `from` that `to` depends on (directly or not), each after those it needs: they are computed from `from`'s output. */
-export function stepsBetween(graph: ChildGraphSpec, from: string, to: string): ChildStepSpec[] {
+function stepsBetween(graph: ChildGraphSpec, from: string, to: string): ChildStepSpec[] {
   const reaches = (a: string, b: string, seen = new Set<string>()): boolean => {
     if (a === b) return true
     if (seen.has(a)) return false

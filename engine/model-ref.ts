@@ -3,7 +3,7 @@
 // missing key). Pure: the providers this machine has come in as data.
 
 /** A provider a ref may name, as the model settings describe it. */
-export interface ProviderEntry {
+interface ProviderEntry {
   /** The environment variable its key comes from, when it needs one. */
   keyVar?: string
   /** Whether that key is set. */

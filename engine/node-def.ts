@@ -13,7 +13,7 @@ export interface SchemaLike {
     readonly validate: (value: unknown) => StandardResult | Promise<StandardResult>
   }
 }
-export type StandardResult =
+type StandardResult =
   | { readonly value: unknown; readonly issues?: undefined }
   | { readonly issues: ReadonlyArray<{ readonly message: string; readonly path?: ReadonlyArray<PropertyKey | { readonly key: PropertyKey }> }> }
 

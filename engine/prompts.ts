@@ -33,7 +33,7 @@ const PromptFileSchema = v.strictObject({
   temperature: v.optional(v.pipe(v.number(), v.minValue(0), v.maxValue(2))),
 })
 
-export interface PromptVariable {
+interface PromptVariable {
   description?: string
   required: boolean
   default?: unknown
@@ -67,7 +67,7 @@ const ajv = new Ajv({ allErrors: true, strict: false })
 const validators = new WeakMap<object, ValidateFunction>()
 
 /** Where in a prompt file a problem is: `details.at` of PROMPT_INVALID and CRITIC_PROMPT_INVALID. */
-export interface PromptFilePosition {
+interface PromptFilePosition {
   file: string
   line: number
   col: number
@@ -165,13 +165,13 @@ export function promptVariables(name: unknown, dirs: readonly string[]): string[
 }
 
 /** Required variables of `prompt` that `supplied` lacks. */
-export function missingVariables(prompt: Prompt, supplied: Iterable<string>): string[] {
+function missingVariables(prompt: Prompt, supplied: Iterable<string>): string[] {
   const have = new Set(supplied)
   return Object.entries(prompt.variables).filter(([k, s]) => s.required && !have.has(k)).map(([k]) => k)
 }
 
 /** Variables with defaults applied; throws PROMPT_VARIABLE_MISSING for a required one that is absent. */
-export function withDefaults(prompt: Prompt, vars: Record<string, unknown>): Record<string, unknown> {
+function withDefaults(prompt: Prompt, vars: Record<string, unknown>): Record<string, unknown> {
   const missing = missingVariables(prompt, Object.keys(vars).filter((k) => vars[k] !== undefined))
   if (missing.length) throw new WeftError('PROMPT_VARIABLE_MISSING', `prompt "${prompt.name}" needs ${missing.map((m) => `{${m}}`).join(', ')}`, { retryable: false, details: { missing } })
   const out: Record<string, unknown> = {}

@@ -4,12 +4,12 @@ import { WeftError } from './errors.ts'
 import type { Providers } from './node-def.ts'
 import type { MediaProvider, MediaRequest, MediaResult } from './ports.ts'
 import type { ModelProtocol } from './adapters/ai-sdk-model.ts'
-import { modelRefProblem, parseModelRef, type ModelCatalog } from './model-ref.ts'
+import { modelRefProblem, type ModelCatalog } from './model-ref.ts'
 import { parseDuration } from './duration.ts'
 import { ffmpegPath } from './media/ffmpeg.ts'
 
 /** A model provider a `model:` ref may name: its wire protocol, where it is, and its key. */
-export interface ModelEndpoint {
+interface ModelEndpoint {
   protocol: ModelProtocol
   /** API root; the SDK's default for the big three when unset. */
   baseUrl?: string
@@ -30,7 +30,7 @@ export interface ModelSettings {
   maxRetries?: number
 }
 
-export type MediaSettings =
+type MediaSettings =
   | { kind: 'local'; ffmpeg?: string; ffprobe?: string; font?: string }
   | { kind: 'replicate'; token: string; baseUrl?: string; imageModel: string; videoModel: string; timeoutMs?: number }
 
@@ -147,11 +147,6 @@ export function modelCatalogFromEnv(env: Env = process.env): ModelCatalog | unde
   }
 }
 
-/** Whether a node's model refs all go to the offline model, which answers the same request the same way. */
-export function offlineRefs(s: ModelSettings, refs: readonly string[]): boolean {
-  return refs.every((r) => parseModelRef(r, s.default).provider === 'offline')
-}
-
 function mediaSettings(env: Env): MediaSettings {
   const kind = env.WEFT_MEDIA_PROVIDER || 'local'
   if (kind === 'local') return { kind }
@@ -194,7 +189,7 @@ async function createMedia(s: MediaSettings): Promise<MediaProvider> {
 }
 
 /** Sends image and video jobs to one provider and stitching to another. */
-export class RoutedMedia implements MediaProvider {
+class RoutedMedia implements MediaProvider {
   readonly name: string
   constructor(private readonly generate: MediaProvider, private readonly stitch: MediaProvider) {
     this.name = `${generate.name}+${stitch.name}`

@@ -6,9 +6,9 @@ import path from 'node:path'
 import type { Pipeline, NodeSpec } from './dsl/pipeline.ts'
 import type { Progress } from './node-def.ts'
 import type { CacheNote, DecisionSource, EventSink, NodeExecutor, NodeRecord, NodeStatus, RunEvent, RunEventType, RunRecord, RunStatus, RunStore, StoreWrite, TaskOutcome } from './ports.ts'
-import { renderTemplate, toCel, type Template } from './expressions.ts'
+import { renderTemplate, toCel } from './expressions.ts'
 import { toErrorInfo, WeftError, type ErrorInfo } from './errors.ts'
-import { admit, isTerminal, readiness } from './plan.ts'
+import { admit, readiness } from './plan.ts'
 import { systemClock, type Clock } from './clock.ts'
 import { nodeTimeout, renderRunOutputs } from './run-outputs.ts'
 import { Journal } from './journal.ts'
@@ -96,7 +96,7 @@ export interface Slot {
   start: () => void
 }
 
-export const nowIso = (clock: Clock) => new Date(clock.now()).toISOString()
+const nowIso = (clock: Clock) => new Date(clock.now()).toISOString()
 
 /** Runs a pipeline to the end and returns its final record. Node failures end in the record, not as exceptions. */
 export async function runPipeline(opts: RunOptions): Promise<RunRecord> {
@@ -604,7 +604,3 @@ function lazyOutput(scope: { output: unknown }, output: unknown): void {
   let cel: unknown
   Object.defineProperty(scope, 'output', { get: () => (cel ??= output === undefined ? null : toCel(output)), enumerable: true, configurable: true })
 }
-
-/** True when a status ends a node. Re-exported for adapters that display runs. */
-export { isTerminal }
-export type { Template }

@@ -1,5 +1,4 @@
 // Where this code runs from: TypeScript sources (through tsx, in tests and development) or the built dist/.
-import { pathToFileURL } from 'node:url'
 import { isMainThread } from 'node:worker_threads'
 
 /** True when running the TypeScript sources directly (tests, `node --import tsx`). */
@@ -21,5 +20,3 @@ export async function enableTypeScript(): Promise<void> {
 }
 
 export const isTypeScriptFile = (file: string): boolean => /\.[cm]?tsx?$/.test(file)
-
-export { pathToFileURL }

@@ -10,7 +10,7 @@ import { runItemGate } from './item-gate.ts'
  * Runs one step (a worker node) with the item's scope, or again with a reviewer's revision (or, with `round`, again
  * because a step before it was revised in that round); in process or as a fleet task.
  */
-export type RunStep = (step: ChildStepSpec, scope: Record<string, unknown>, o: { signal: AbortSignal; key: string; step: string; round?: number }, revision?: Revision) => Promise<ChildOutcome>
+type RunStep = (step: ChildStepSpec, scope: Record<string, unknown>, o: { signal: AbortSignal; key: string; step: string; round?: number }, revision?: Revision) => Promise<ChildOutcome>
 
 /** What a driver gives an item's graph: running its worker steps, and asking at its gate steps. */
 export interface StepPowers {

@@ -5,7 +5,7 @@ import { WeftError } from '../engine/errors.ts'
 import { ask, promptFor } from '../engine/ask.ts'
 import { checkPromptUse } from '../engine/prompts.ts'
 
-export const AgentOutputSchema = v.object({
+const AgentOutputSchema = v.object({
   /** The answer as text (JSON text for a JSON prompt). */
   text: v.string(),
   /** The parsed answer of a JSON prompt, checked against the prompt's `output` schema; null for text prompts. */

@@ -8,4 +8,8 @@ import { renderNode } from './render.ts'
 
 export const builtinNodes: readonly NodeDefinition[] = [agentNode, criticLoopNode, approvalNode, fanOutNode, renderNode]
 
+/**
+ * Worker threads load node types by module, taking its default export: here the built-in set.
+ * @alias builtinNodes
+ */
 export default builtinNodes

@@ -20,7 +20,7 @@ import type { GenerationService, Started } from './service.ts'
 import { MAX_UPLOAD_BYTES, UPLOAD_MEDIA_TYPES } from './uploads.ts'
 
 /** Issues WebSocket tokens for a session (`createTokens()` in server/tokens.ts has this shape). */
-export interface TokenIssuer {
+interface TokenIssuer {
   issue(sessionId: string): string
 }
 
@@ -65,7 +65,7 @@ export interface AppOptions {
 type Env = { Variables: AuthVariables }
 
 /** The default logger: one JSON line per entry on stderr. */
-export const stderrLogger: Logger = {
+const stderrLogger: Logger = {
   error: (message, meta) => process.stderr.write(JSON.stringify({ level: 'error', message, ...meta }) + '\n'),
   warn: (message, meta) => process.stderr.write(JSON.stringify({ level: 'warn', message, ...meta }) + '\n'),
 }

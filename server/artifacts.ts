@@ -5,7 +5,7 @@ import path from 'node:path'
 import { Readable } from 'node:stream'
 
 /** Content types by extension; anything else is served as `application/octet-stream` (and never sniffed). */
-export const CONTENT_TYPES: Readonly<Record<string, string>> = {
+const CONTENT_TYPES: Readonly<Record<string, string>> = {
   '.mp4': 'video/mp4',
   '.m4v': 'video/mp4',
   '.webm': 'video/webm',

@@ -18,7 +18,7 @@ export interface BrandAssetUrls {
 export type AssetFetcher = (assets: BrandAssetUrls, dir: string, pipeline: Pipeline, uploads?: UploadStore) => Promise<Record<string, unknown>>
 
 /** `WEFT_ASSET_ALLOWLIST`: hosts (or host:port) that may resolve to private addresses, e.g. an intranet CDN. */
-export function assetAllowlist(env: Record<string, string | undefined> = process.env): string[] {
+function assetAllowlist(env: Record<string, string | undefined> = process.env): string[] {
   return parseAssetAllowlist(env.WEFT_ASSET_ALLOWLIST)
 }
 

@@ -15,7 +15,7 @@ export interface ApiIssue {
 }
 
 /** The body of every error response: `{ error: { code, message, issues? } }`. */
-export interface ApiErrorBody {
+interface ApiErrorBody {
   error: { code: string; message: string; issues?: ApiIssue[] }
 }
 
@@ -56,7 +56,7 @@ export const SERVICE_CODES: Readonly<Record<string, ContentfulStatusCode>> = {
 }
 
 /** The status for a service error code, or undefined when the code is not a client's problem (→ 500). */
-export function statusForCode(code: string): ContentfulStatusCode | undefined {
+function statusForCode(code: string): ContentfulStatusCode | undefined {
   return SERVICE_CODES[code]
 }
 

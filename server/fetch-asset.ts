@@ -15,7 +15,7 @@ import { WeftError } from '../engine/errors.ts'
 export type AssetType = 'png' | 'jpeg' | 'webp'
 
 /** Why a fetch failed: `details.reason` of an `ASSET_UNREADABLE` error. */
-export type AssetFailureReason =
+type AssetFailureReason =
   | 'bad_url' | 'bad_scheme' | 'credentials' | 'blocked_port' | 'blocked_address' | 'dns' | 'network' | 'tls'
   | 'timeout' | 'aborted' | 'http_status' | 'too_many_redirects' | 'too_large' | 'not_image' | 'write_failed'
 

@@ -5,7 +5,7 @@ const Timestamp = v.pipe(v.string(), v.description('ISO 8601 time.'))
 const RunStatus = v.picklist(['pending', 'running', 'awaiting_approval', 'completed', 'failed', 'cancelled'])
 
 /** An error as recorded on a run or node (`ErrorInfo`). */
-export const ErrorInfoSchema = v.object({
+const ErrorInfoSchema = v.object({
   code: v.string(),
   message: v.string(),
   details: v.optional(v.unknown()),
@@ -13,7 +13,7 @@ export const ErrorInfoSchema = v.object({
 })
 
 /** One problem of a request, at its dotted path. */
-export const ApiIssueSchema = v.object({
+const ApiIssueSchema = v.object({
   path: v.pipe(v.string(), v.description('Dotted path inside the body or query; empty for the whole of it.')),
   message: v.string(),
   code: v.optional(v.string()),
@@ -125,7 +125,7 @@ export const DecisionResultSchema = v.object({
 })
 
 /** A node of a pipeline's graph. */
-export const GraphNodeSchema = v.object({
+const GraphNodeSchema = v.object({
   id: v.string(),
   type: v.string(),
   needs: v.pipe(v.array(v.string()), v.description('Every node this one waits for: its `needs` and the nodes its expressions read.')),

@@ -25,7 +25,7 @@ const AssetUrlSchema = v.pipe(
  * Brand assets: http(s) URLs the server fetches (SSRF-safe), or `upload:<sha256>` refs from `POST /api/v2/uploads`,
  * put into the generation's folder before it starts.
  */
-export const BrandAssetsSchema = v.strictObject({
+const BrandAssetsSchema = v.strictObject({
   /** Product images; the first is the product reference. */
   product_images: v.optional(v.pipe(v.array(AssetUrlSchema), v.maxLength(10), v.description('Product image URLs or upload refs (at most 10); the first is the product reference.'))),
   /** Character images; the first is the character reference. */
@@ -98,7 +98,7 @@ export const RerunRequestSchema = v.strictObject({
  * `revise` needs feedback; `edits` go with `approve` only.
  */
 /** Largest `edits` accepted in a decision (JSON text). */
-export const MAX_EDITS_BYTES = 64 * 1024
+const MAX_EDITS_BYTES = 64 * 1024
 
 export const DecisionSchema = v.pipe(
   v.strictObject({
@@ -114,7 +114,6 @@ export const DecisionSchema = v.pipe(
   v.forward(v.partialCheck([['decision'], ['feedback']], (d) => d.decision !== 'revise' || (d.feedback ?? '').trim() !== '', 'a revise decision needs feedback saying what to change'), ['feedback']),
   v.forward(v.partialCheck([['decision'], ['edits']], (d) => d.edits === undefined || d.decision === 'approve', 'edits go with an approve decision only'), ['edits']),
 )
-export type DecisionBody = v.InferOutput<typeof DecisionSchema>
 
 /** Query of `GET /api/v2/generations`. */
 export const ListQuerySchema = v.object({
@@ -122,7 +121,6 @@ export const ListQuerySchema = v.object({
   status: v.optional(v.pipe(v.picklist(['pending', 'running', 'awaiting_approval', 'completed', 'failed', 'cancelled']), v.description('Only generations with this status.'))),
   cursor: v.optional(v.pipe(v.string(), v.nonEmpty(), v.maxLength(512), v.description('`next` of the previous page.'))),
 })
-export type ListQueryParams = v.InferOutput<typeof ListQuerySchema>
 
 /** `POST /api/v2/pipelines/validate` as JSON: `{ text }` (the YAML). */
 export const ValidateBodySchema = v.strictObject({
@@ -130,7 +128,7 @@ export const ValidateBodySchema = v.strictObject({
 })
 
 /** Config paths set by the request's shortcut fields. */
-export const CONFIG_SHORTCUTS = {
+const CONFIG_SHORTCUTS = {
   quality_threshold: 'quality.threshold_acceptable',
   parallel_variants: 'parallel.max_concurrent',
   enable_vbench: 'quality.vbench_enabled',

@@ -4,7 +4,7 @@ import type { Diagnostic } from '../engine/errors.ts'
 import type { GraphNode } from './pipeline-graph.ts'
 import type { ApprovalRequest, Decision, RunEvent, RunRecord, RunStatus } from '../engine/ports.ts'
 
-export type { GraphNode }
+
 
 /** A generation to start (the HTTP body, already validated and mapped to pipeline inputs and config). */
 export interface StartGeneration {

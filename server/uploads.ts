@@ -16,7 +16,7 @@ export const UPLOAD_MEDIA_TYPES: readonly string[] = Object.values(ASSET_MEDIA_T
 export const MAX_UPLOAD_BYTES = MAX_ASSET_BYTES
 
 /** The prefix that marks a brand asset entry as an upload rather than a URL. */
-export const UPLOAD_REF_PREFIX = 'upload:'
+const UPLOAD_REF_PREFIX = 'upload:'
 
 /** A stored upload. */
 export interface StoredUpload {
@@ -32,7 +32,7 @@ export interface StoredUpload {
 }
 
 /** Why an upload ref was refused: `details.reason` of its `ASSET_UNREADABLE` error. */
-export type UploadRefFailure = 'bad_ref' | 'unknown_upload'
+type UploadRefFailure = 'bad_ref' | 'unknown_upload'
 
 const REF = /^upload:([0-9a-f]{64})$/i
 

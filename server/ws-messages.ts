@@ -21,7 +21,7 @@ const RequestIdSchema = v.optional(v.pipe(v.string(), v.maxLength(64)))
  * `approval.decision`: decide a waiting gate. `generation_id` may be left out when the session has exactly
  * one generation. The decision fields follow the HTTP `DecisionSchema` (revise needs feedback, edits go with approve).
  */
-export const ApprovalDecisionMessageSchema = v.pipe(
+const ApprovalDecisionMessageSchema = v.pipe(
   v.strictObject({
     type: v.literal('approval.decision'),
     id: RequestIdSchema,
@@ -40,7 +40,7 @@ export const ApprovalDecisionMessageSchema = v.pipe(
 )
 
 /** `resume`: replay a generation's events with `seq > after_seq`, then continue live without gaps or repeats. */
-export const ResumeMessageSchema = v.strictObject({
+const ResumeMessageSchema = v.strictObject({
   type: v.literal('resume'),
   id: RequestIdSchema,
   generation_id: v.optional(IdSchema),
@@ -48,15 +48,14 @@ export const ResumeMessageSchema = v.strictObject({
 })
 
 /** `ping`: answered with `pong` (an application-level check; the server also pings at the protocol level). */
-export const PingMessageSchema = v.strictObject({
+const PingMessageSchema = v.strictObject({
   type: v.literal('ping'),
   id: RequestIdSchema,
 })
 
 /** Any message a client may send. */
-export const ClientMessageSchema = v.variant('type', [ApprovalDecisionMessageSchema, ResumeMessageSchema, PingMessageSchema])
+const ClientMessageSchema = v.variant('type', [ApprovalDecisionMessageSchema, ResumeMessageSchema, PingMessageSchema])
 export type ClientMessage = v.InferOutput<typeof ClientMessageSchema>
-export type ApprovalDecisionMessage = v.InferOutput<typeof ApprovalDecisionMessageSchema>
 export type ResumeMessage = v.InferOutput<typeof ResumeMessageSchema>
 
 const CLIENT_TYPES = new Set<string>(['approval.decision', 'resume', 'ping'])
@@ -85,14 +84,14 @@ export interface ReannouncedApprovalFrame {
 }
 
 /** First frame of every connection: the session's generations, oldest first. */
-export interface SessionAttachedFrame {
+interface SessionAttachedFrame {
   type: 'session.attached'
   session_id: string
   generations: string[]
 }
 
 /** Reply to `approval.decision`: `applied: false` when the gate had already been decided (`decision` is the recorded one). */
-export interface DecisionResultFrame {
+interface DecisionResultFrame {
   type: 'decision.result'
   id?: string
   generation_id: string
@@ -102,7 +101,7 @@ export interface DecisionResultFrame {
 }
 
 /** Reply to `resume`, sent after the replayed events and before the live ones that follow. */
-export interface ResumeResultFrame {
+interface ResumeResultFrame {
   type: 'resume.result'
   id?: string
   generation_id: string
@@ -116,7 +115,7 @@ export interface ResumeResultFrame {
   last_seq: number
 }
 
-export interface PongFrame {
+interface PongFrame {
   type: 'pong'
   id?: string
 }

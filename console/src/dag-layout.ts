@@ -15,7 +15,7 @@ export interface PlacedNode {
   height: number
 }
 
-export interface PlacedEdge {
+interface PlacedEdge {
   from: string
   to: string
   /** Polyline points, from `from`'s box to `to`'s box. */

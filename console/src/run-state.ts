@@ -2,8 +2,8 @@
 import type { Decision, NodeStatus, RunRecord, RunStatus } from '../../engine/ports.ts'
 import type { ErrorInfo } from '../../engine/errors.ts'
 
-export type { ErrorInfo, NodeStatus, RunStatus }
-export type DecisionKind = Decision['decision']
+export type {   RunStatus }
+type DecisionKind = Decision['decision']
 
 /** A generation as `GET /api/v2/generations/:id` answers it: the run record and its session. */
 export type GenerationRecord = RunRecord & { session_id: string }
@@ -18,7 +18,7 @@ export interface EventFrame {
   timestamp: string
 }
 
-export interface ItemView {
+interface ItemView {
   status: 'running' | 'succeeded' | 'failed'
   message: string
 }
@@ -276,7 +276,7 @@ function asDecisions(x: unknown): DecisionKind[] {
 }
 
 /** One line for the event log. */
-export function describe(frame: EventFrame): string {
+function describe(frame: EventFrame): string {
   const p = frame.payload
   switch (frame.type) {
     case 'run.started': return `run started (${String(p.nodes ?? '?')} nodes)`

@@ -8,7 +8,7 @@ export type Sleep = (ms: number, signal: AbortSignal) => Promise<void>
 export const realSleep: Sleep = (ms, signal) => sleep(systemClock, ms, signal)
 
 /** Longest wait between two attempts, whatever the server asks for: past it the caller's own retry policy is the better judge. */
-export const MAX_RETRY_DELAY_MS = 60_000
+const MAX_RETRY_DELAY_MS = 60_000
 
 /** True for the statuses worth retrying: rate limits (429) and server errors (5xx). */
 export function isRetryableStatus(status: number): boolean {

@@ -12,7 +12,7 @@ import { critiqueStory } from './offline/story-critique.ts'
 import { clip, keywords } from './offline/text.ts'
 
 /** The tasks the offline model knows (a prompt file's `task:`), each a pure function of the prompt's variables. */
-export const offlineTasks: Readonly<Record<string, (vars: Record<string, unknown>) => unknown>> = {
+const offlineTasks: Readonly<Record<string, (vars: Record<string, unknown>) => unknown>> = {
   story: writeStory,
   story_critique: critiqueStory,
   references: designReferences,

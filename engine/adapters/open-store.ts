@@ -36,7 +36,7 @@ export function defaultDbFile(env: Record<string, string | undefined> = process.
  * How long a store operation keeps trying while the database is out of reach: a Postgres restart, or a SQLite file
  * locked by other processes. `WEFT_DB_RECONNECT` (e.g. `30s`; `0` fails at once), default 15 s.
  */
-export function reconnectMs(env: Record<string, string | undefined> = process.env): number {
+function reconnectMs(env: Record<string, string | undefined> = process.env): number {
   const ms = env.WEFT_DB_RECONNECT ? parseDuration(env.WEFT_DB_RECONNECT) : undefined
   return ms ?? DEFAULT_RECONNECT_MS
 }

@@ -13,7 +13,7 @@ import { newRunState, type StepAction, type StepEnv, type StepEvent } from '../f
 import { applyEvent, type Applied } from '../fleet/apply.ts'
 import { attemptTask, EVENTS_CHANNEL, FLEET_LEASE_UNTIL, FLEET_OWNER, jobCall, QUEUE_SCHEMA, type Job } from '../fleet/queue.ts'
 
-export { QUEUE_SCHEMA, EVENTS_CHANNEL }
+export { QUEUE_SCHEMA,  }
 
 export type { Job }
 

@@ -58,7 +58,7 @@ export async function videoInput(req: VideoRequest): Promise<Record<string, unkn
 const MIME: Record<string, string> = { '.png': 'image/png', '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.webp': 'image/webp', '.gif': 'image/gif' }
 
 /** A file as a `data:` URI, its type from its extension. */
-export async function dataUri(file: string): Promise<string> {
+async function dataUri(file: string): Promise<string> {
   const mime = MIME[path.extname(file).toLowerCase()] ?? 'application/octet-stream'
   return `data:${mime};base64,${(await readFile(file)).toString('base64')}`
 }

@@ -54,7 +54,7 @@ export async function cacheKey(task: NodeTask, ctx: KeyContext): Promise<string>
   return hashParts(await keyParts(task, ctx))
 }
 
-export function hashParts(parts: KeyParts): string {
+function hashParts(parts: KeyParts): string {
   return createHash('sha256').update(stringify(parts)).digest('hex')
 }
 

@@ -10,7 +10,7 @@ import { CACHE_FORMAT } from './key.ts'
 import { linkOrCopy } from './run-files.ts'
 
 /** A file of a cached result: where it sits relative to the run's folder, and its content. */
-export interface CachedFile {
+interface CachedFile {
   rel: string
   sha: string
   size: number

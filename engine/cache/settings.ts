@@ -17,7 +17,7 @@ export interface CacheSettings {
   maxBytes: number
 }
 
-export const DEFAULT_CACHE_MAX = 10 * 1024 ** 3
+const DEFAULT_CACHE_MAX = 10 * 1024 ** 3
 
 /** Reads the cache settings; throws CACHE_CONFIG_INVALID naming the variable at fault. */
 export function cacheSettingsFromEnv(dataDir: string, env: Record<string, string | undefined> = process.env): CacheSettings {

@@ -10,7 +10,7 @@ const MAX_PARAMS = 30_000
 export const chunkSize = (columns: number) => Math.floor(MAX_PARAMS / columns)
 
 /** An approval request row (the same columns in both dialects). */
-export interface ApprovalInsert {
+interface ApprovalInsert {
   runId: string
   gate: string
   revision: number
@@ -78,7 +78,7 @@ export function planBatch(batch: readonly StoreWrite[]): Plan {
   return plan
 }
 
-export const key = (runId: string, nodeId: string) => `${runId}\u0000${nodeId}`
+const key = (runId: string, nodeId: string) => `${runId}\u0000${nodeId}`
 
 export function* chunks<T>(items: Iterable<T>, size: number): Generator<T[]> {
   let chunk: T[] = []

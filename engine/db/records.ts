@@ -128,7 +128,7 @@ const UsageSchema = v.object({ model_calls: Count, input_tokens: Count, output_t
 
 /** Reads fields one by one, keeping a fallback and a note for each one that does not fit. */
 /** A field of a stored run that does not read, by its path in the record (`status`, `nodes.story.started_at`). */
-export interface ReadIssue {
+interface ReadIssue {
   path: string
   message: string
 }

@@ -2,7 +2,7 @@
 import type * as v from 'valibot'
 import { didYouMean, type DocPath, type Reporter } from './reporter.ts'
 
-export function issueMessage(issue: v.BaseIssue<unknown>): string {
+function issueMessage(issue: v.BaseIssue<unknown>): string {
   // a schema given a custom message keeps it
   if (!issue.message.startsWith('Invalid ')) return issue.message
   if (issue.kind === 'schema' && issue.type === 'picklist') return `expected one of ${issue.expected?.replaceAll('|', ',')}, got ${issue.received}`

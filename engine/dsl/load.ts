@@ -227,7 +227,7 @@ export function describe(x: unknown): string {
 }
 
 /** Validates one value with a valibot schema, reporting each issue at its own path. */
-export function field<S extends v.GenericSchema>(r: Reporter, parent: Record<string, unknown>, p: DocPath, schema: S, required: boolean, reportPath?: DocPath): v.InferOutput<S> | undefined {
+function field<S extends v.GenericSchema>(r: Reporter, parent: Record<string, unknown>, p: DocPath, schema: S, required: boolean, reportPath?: DocPath): v.InferOutput<S> | undefined {
   const key = p[p.length - 1] as string
   const at = reportPath ?? p
   const value = parent[key]

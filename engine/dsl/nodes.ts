@@ -6,7 +6,7 @@ import type { CheckEnv, CheckProblem, NodeDefinition } from '../node-def.ts'
 import type { NodeRegistry } from '../registry.ts'
 import { defaultRetry, type ChildGraphSpec, type ChildNodeSpec, type ChildStepSpec, type NodeSpec, type RetrySpec, type Trigger } from './pipeline.ts'
 import { didYouMean, pathString, type DocPath, type Reporter } from './reporter.ts'
-import { objectFields, schemaKind, kindOfValue, type Kind } from './schema-info.ts'
+import { objectFields, schemaKind, type Kind } from './schema-info.ts'
 import { describe, isMap } from './load.ts'
 import { reportIssues } from './issues.ts'
 
@@ -25,7 +25,7 @@ export interface PendingCheck {
 }
 
 /** Fields every node may have, whatever its type. */
-export const COMMON_KEYS = ['type', 'needs', 'when', 'timeout', 'retry', 'cache', 'continue_on_error', 'trigger', 'pool', 'stage', 'description'] as const
+const COMMON_KEYS = ['type', 'needs', 'when', 'timeout', 'retry', 'cache', 'continue_on_error', 'trigger', 'pool', 'stage', 'description'] as const
 const CHILD_KEYS = ['type', 'timeout', 'retry', 'cache', 'description'] as const
 
 const RetrySchema = v.strictObject({
@@ -298,7 +298,7 @@ function checkTypeFields(r: Reporter, def: NodeDefinition, at: DocPath, fields: 
   return expect
 }
 
-export function isExactExpression(s: string): boolean {
+function isExactExpression(s: string): boolean {
   const t = s.trim()
   const spans = findExpressions(t)
   return spans.length === 1 && spans[0]!.start === 0 && spans[0]!.end === t.length
@@ -380,4 +380,4 @@ function simple<S extends v.GenericSchema>(r: Reporter, at: DocPath, raw: unknow
   return undefined
 }
 
-export { kindOfValue }
+

@@ -60,7 +60,7 @@ export class Reporter {
 }
 
 /** The closest candidate to `name` (edit distance ≤ 1/3 of its length), for "did you mean" hints. */
-export function suggest(name: string, candidates: Iterable<string>): string | undefined {
+function suggest(name: string, candidates: Iterable<string>): string | undefined {
   let best: string | undefined
   let bestDist = Infinity
   // word order counts for little: "story_approval" is close to "approve_story"

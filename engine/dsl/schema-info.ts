@@ -105,13 +105,3 @@ export function celSchemaOfValue(value: unknown, depth = 0): unknown {
   }
   return 'dyn'
 }
-
-/** Describes a value's kind for messages: `"three"` → string. */
-export function kindOfValue(value: unknown): Kind {
-  if (typeof value === 'string') return 'string'
-  if (typeof value === 'number') return 'number'
-  if (typeof value === 'boolean') return 'boolean'
-  if (Array.isArray(value)) return 'array'
-  if (value && typeof value === 'object') return 'object'
-  return 'unknown'
-}

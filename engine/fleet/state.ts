@@ -4,7 +4,7 @@ import type { ErrorInfo } from '../errors.ts'
 import type { ApprovalRequest, Decision, Revision, RunRecord, TaskOutcome } from '../ports.ts'
 
 /** `node`: a worker node's attempts; `child`: a fan-out item (or one of its steps); `revise`: a gated node re-run with feedback; `control`: a control node's memo. */
-export type TaskKind = 'node' | 'child' | 'revise' | 'control'
+type TaskKind = 'node' | 'child' | 'revise' | 'control'
 export type TaskStatus = 'ready' | 'queued' | 'running' | 'backoff' | 'succeeded' | 'failed' | 'cancelled'
 
 export const OPEN_TASK: ReadonlySet<TaskStatus> = new Set(['ready', 'queued', 'running', 'backoff'])
@@ -39,7 +39,7 @@ export interface TaskSpec {
 }
 
 /** A control node's replay memo: what earlier replays already wrote, so a replay writes only what is new. */
-export interface ControlMemo {
+interface ControlMemo {
   /** Progress events already written. */
   emitted: number
   /** Decisions (`gate:revision`) whose `approval.resolved` event is written. */
@@ -67,7 +67,7 @@ export interface FleetTask {
   lost?: number
 }
 
-export interface GateState {
+interface GateState {
   request: ApprovalRequest
   decision: Decision | null
 }

@@ -84,7 +84,7 @@ export function step(state: FleetState, event: StepEvent, env: StepEnv): StepRes
 const TERMINAL_RUN: ReadonlySet<RunStatus> = new Set(['completed', 'failed', 'cancelled'])
 
 /** The expression scope of a run's nodes, read from the records as they are now. */
-export function nodeScope(nodes: Record<string, NodeRecord>): Record<string, unknown> {
+function nodeScope(nodes: Record<string, NodeRecord>): Record<string, unknown> {
   const scope: Record<string, unknown> = {}
   for (const id of Object.keys(nodes)) {
     let seen: unknown

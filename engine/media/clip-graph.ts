@@ -19,7 +19,7 @@ export interface ClipGraph {
 export const MAX_CLIP_IMAGES = 4
 
 /** Frames of a clip: `duration_s × fps`, rounded, at least one. */
-export function clipFrames(durationS: number, fps: number): number {
+function clipFrames(durationS: number, fps: number): number {
   return Math.max(1, Math.round(durationS * fps))
 }
 

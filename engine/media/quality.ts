@@ -22,7 +22,7 @@ import { WeftError } from '../errors.ts'
 import { filterValue, runFfmpeg } from './ffmpeg.ts'
 
 /** Sub-scores, each 0–100 (higher is better). */
-export interface QualityBreakdown {
+interface QualityBreakdown {
   black: number
   frozen: number
   flicker: number
@@ -55,7 +55,7 @@ export interface QualityReport {
 }
 
 /** Weights of the sub-scores in `score`. */
-export const QUALITY_WEIGHTS: Readonly<QualityBreakdown> = { black: 0.3, frozen: 0.3, flicker: 0.2, sharpness: 0.2 }
+const QUALITY_WEIGHTS: Readonly<QualityBreakdown> = { black: 0.3, frozen: 0.3, flicker: 0.2, sharpness: 0.2 }
 
 /** The score is at most the lowest sub-score plus this. */
 export const FAIL_CAP = 40

@@ -11,7 +11,7 @@ export interface StitchClip {
 }
 
 /** A run of output frames: `frames` frames of one clip from its frame `from`, or a crossfade from clip `clip` to the next. */
-export type StitchSegment =
+type StitchSegment =
   | { kind: 'clip'; clip: number; from: number; frames: number }
   | { kind: 'crossfade'; clip: number; frames: number }
 

@@ -12,7 +12,7 @@ interface PipelineInfo {
 }
 
 /** `key=value` lines as dotted config overrides; a value that parses as JSON is taken as JSON, else as text. */
-export function parseOverrides(text: string): { config: Record<string, unknown>; problems: string[] } {
+function parseOverrides(text: string): { config: Record<string, unknown>; problems: string[] } {
   const config: Record<string, unknown> = {}
   const problems: string[] = []
   text.split('\n').forEach((raw, i) => {

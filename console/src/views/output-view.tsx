@@ -44,7 +44,7 @@ function Story({ story }: { story: Rec }) {
   )
 }
 
-export function SceneCards({ scenes }: { scenes: unknown[] }) {
+function SceneCards({ scenes }: { scenes: unknown[] }) {
   return (
     <div class="cards">
       {scenes.map((s, i) => isRec(s) ? (

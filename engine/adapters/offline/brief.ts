@@ -28,7 +28,7 @@ const NOT_NAMES = new Set(['A', 'An', 'The', 'I', 'AIDA', 'PAS', 'FAB', 'Make', 
   'June', 'July', 'August', 'September', 'October', 'November', 'December', 'Christmas', 'TV', 'CTA', 'USD', 'EUR'])
 
 /** The product's name from the brief: a quoted name, "Meet X"/"called X", a capitalised name, "an ad for X". */
-export function productOf(brief: string): string {
+function productOf(brief: string): string {
   const quoted = brief.match(/(?:^|[\s(])["“‘']([A-Z][^"”’'\n]{1,40})["”’']/)
   if (quoted) return quoted[1]!.trim()
   const named = brief.match(/\b(?:[Mm]eet|[Ii]ntroducing|called|named|[Bb]rand)\s+([A-Z][\w’'&-]*(?:\s+[A-Z0-9][\w’'&-]*){0,3})/)
@@ -48,14 +48,14 @@ export function productOf(brief: string): string {
 }
 
 /** What the product is, from an appositive ("Lumo, a smart desk lamp for nurses" → "smart desk lamp"). */
-export function kindOf(brief: string, product: string): string {
+function kindOf(brief: string, product: string): string {
   const esc = product.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
   const m = brief.match(new RegExp(`${esc}[,:]?\\s+(?:is\\s+)?(?:a|an|the)\\s+([a-z][a-z0-9 -]{2,40}?)(?=\\s+(?:for|that|to|which|who|with|made)\\b|[,.;!?]|$)`, 'i'))
   return m ? m[1]!.trim() : ''
 }
 
 /** Who the ad speaks to: "for night-shift nurses", "aimed at students"; "" when the brief does not say. */
-export function audienceOf(brief: string, product: string): string {
+function audienceOf(brief: string, product: string): string {
   const found: string[] = []
   // "for night-shift nurses", "aimed at teenagers", and "sell … to urban cyclists" (`to` only after a verb of selling)
   const intro = /\b(?:for|aimed at|targeting|targeted at|to reach|made for|(?:[Ii]ntroduc(?:e|ing)|[Ss]ell(?:ing)?|[Pp]resent(?:ing)?|[Aa]dvertis(?:e|ing)|[Pp]romot(?:e|ing)|[Mm]arket(?:ing)?|[Pp]itch(?:ing)?)\b[^.!?]*?\bto)\s+((?:busy |young |new |first-time |working |modern )?[a-z][a-z0-9 '-]{2,40}?)(?=\s+(?:who|that|with|in|on|at|using|during|for|aimed|targeting|to|before|after|while|when|[a-z]+ing)\b|[,.;:!?]|$)/g
@@ -69,7 +69,7 @@ export function audienceOf(brief: string, product: string): string {
 }
 
 /** Tone words a brief (or a reviewer) uses, mapped to a tone a director would write down. */
-export const TONES: Array<[RegExp, string]> = [
+const TONES: Array<[RegExp, string]> = [
   [/\b(?:funny|funnier|humou?r(?:ous)?|joke|jokes|witty|comic|comedic|playful|lighter)\b/i, 'playful and funny'],
   [/\b(?:heartfelt|emotional|touching|moving|sentimental|tender)\b/i, 'heartfelt'],
   [/\b(?:energetic|energy|upbeat|exciting|punchy|dynamic|faster|hype)\b/i, 'energetic'],
@@ -100,7 +100,7 @@ const LIGHT: Record<string, string> = {
 }
 
 /** Light follows tone; a brief that mentions night or dawn wins. */
-export function lightOf(brief: string, tone: string, seed: number): string {
+function lightOf(brief: string, tone: string, seed: number): string {
   if (/\b(?:night|nights|night-shift|midnight|late)\b/i.test(brief)) return 'low amber lamplight against blue night shadows'
   if (/\b(?:morning|sunrise|dawn|breakfast)\b/i.test(brief)) return 'soft golden morning light'
   return LIGHT[tone] ?? pick(Object.values(LIGHT), seed, 3)
@@ -122,14 +122,14 @@ const SETTINGS: Array<[RegExp, string]> = [
   [/\b(?:family|home|parents|kids|children)\b/i, 'a busy family home'],
 ]
 
-export function settingOf(brief: string, seed: number): string {
+function settingOf(brief: string, seed: number): string {
   return SETTINGS.find(([re]) => re.test(brief))?.[1] ?? pick(['a sunlit loft apartment', 'a neighbourhood market street', 'a rooftop terrace at the edge of the city'], seed, 5)
 }
 
 const NAMES = ['Maya', 'Leo', 'Priya', 'Sam', 'Ana', 'Kenji', 'Zoe', 'Omar', 'Lena', 'Diego', 'Ava', 'Noah', 'Ines', 'Theo', 'Amara', 'Jonah']
 
 /** The palette: colour words of the brief first, then hues hashed from its words; 4 colours. */
-export function paletteOf(brief: string, seed: number): string[] {
+function paletteOf(brief: string, seed: number): string[] {
   const named = coloursIn(brief).slice(0, 4)
   // Named colours set the hue the rest of the palette is built around; otherwise the brief's hash does.
   const hue = named.length ? hueOf(named[0]!) : seed % 360

@@ -3,10 +3,10 @@ import { placeNoun } from './look.ts'
 import { readScenes, sceneContext, type Scene } from './scenes.ts'
 import { clip, keySet, mentions, visualTerms } from './text.ts'
 
-export interface PairReview { from: number; to: number; score: number; issues: string[] }
+interface PairReview { from: number; to: number; score: number; issues: string[] }
 
 /** How well scene b's start frame picks up scene a's end frame: shared key words, 3 or more is a clean link. */
-export function frameLink(a: Scene, b: Scene, names: readonly string[]): { link: number; shared: string[] } {
+function frameLink(a: Scene, b: Scene, names: readonly string[]): { link: number; shared: string[] } {
   const end = keySet(a.end_frame, names)
   const shared = [...keySet(b.start_frame, names)].filter((w) => end.has(w))
   return { link: shared.length >= 3 ? 1 : shared.length === 2 ? 0.5 : 0, shared }

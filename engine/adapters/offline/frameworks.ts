@@ -65,7 +65,7 @@ function title(stage: string): string {
 }
 
 /** The framework stages a beat name mentions, in framework order. */
-export function stagesNamed(framework: Framework, name: string): number[] {
+function stagesNamed(framework: Framework, name: string): number[] {
   const n = name.toLowerCase()
   return STAGES[framework].flatMap((s, i) => (new RegExp(`\\b${s}`).test(n) ? [i] : []))
 }

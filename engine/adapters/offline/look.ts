@@ -31,9 +31,9 @@ export function placeNoun(setting: string): string {
   return placeOf(setting).split(/\s+/).at(-1) ?? ''
 }
 
-export const CAMERA_MOVES = ['slow push-in', 'pan left', 'static wide', 'orbit', 'tracking shot', 'handheld follow', 'crane down',
+const CAMERA_MOVES = ['slow push-in', 'pan left', 'static wide', 'orbit', 'tracking shot', 'handheld follow', 'crane down',
   'dolly out', 'tilt up', 'rack focus', 'pan right', 'overhead top-down']
-export const SHOT_SIZES = ['wide shot', 'medium shot', 'close-up', 'extreme close-up', 'over-the-shoulder shot', 'medium close-up']
+const SHOT_SIZES = ['wide shot', 'medium shot', 'close-up', 'extreme close-up', 'over-the-shoulder shot', 'medium close-up']
 
 /** Camera moves a shot list would use per stage; varied by beat so neighbours differ. */
 export function cameraMove(stage: string, index: number): string {

@@ -2,7 +2,7 @@
 import { readScenes, sceneContext, type Scene, type SceneContext } from './scenes.ts'
 import { COLOURS, asInt, isHex, mentions, visualTerms, wordCount } from './text.ts'
 
-export const SCENE_WEIGHTS = { visual_detail: 30, cinematography: 20, subject_consistency: 20, continuity: 15, quality: 10, production_readiness: 5 } as const
+const SCENE_WEIGHTS = { visual_detail: 30, cinematography: 20, subject_consistency: 20, continuity: 15, quality: 10, production_readiness: 5 } as const
 type SceneCode = keyof typeof SCENE_WEIGHTS
 type PerScene = Exclude<SceneCode, 'production_readiness'>
 

@@ -72,7 +72,7 @@ export function sceneContext(vars: Record<string, unknown>): SceneContext {
 }
 
 /** Scene lengths from {4, 6, 8} that add up as close as they can to `total`. */
-export function planDurations(total: number, n: number): number[] {
+function planDurations(total: number, n: number): number[] {
   const out: number[] = []
   let left = total > 0 ? total : 6 * n
   for (let i = n; i > 0; i--) {
@@ -91,7 +91,7 @@ function stageOf(beat: string): string {
 }
 
 /** The careful version of every field of scene `i` (0-based), given the scene before it. */
-export const careful = {
+const careful = {
   visuals(c: SceneContext, i: number): string {
     const [a, b] = [c.colours[i % c.colours.length]!, c.colours[(i + 1) % c.colours.length]!]
     return `${capital(c.place)}, ${c.light}. ${c.hero} in ${a} by the ${c.props[i % c.props.length]}, ${c.product} ${pick(['in hand', 'on the surface beside them', 'in the foreground', 'catching the light'], c.seed, i)}. ` +
@@ -199,7 +199,7 @@ export function readScenes(value: unknown): Scene[] | undefined {
 }
 
 /** Applies one fix code to scene `i` (0-based) of `scenes`, returning the changed copy. Shared by the writer and the rewriter. */
-export function fixScene(c: SceneContext, scenes: readonly Scene[], i: number, code: string): Scene {
+function fixScene(c: SceneContext, scenes: readonly Scene[], i: number, code: string): Scene {
   const s = { ...scenes[i]! }
   switch (code) {
     case 'visual_detail': case 'lighting': case 'location': s.visuals = careful.visuals(c, i); break

@@ -19,7 +19,7 @@ export interface Story {
 }
 
 /** Criteria and weights (DOMAIN.md §3). The codes are what feedback names in brackets. */
-export const STORY_WEIGHTS = {
+const STORY_WEIGHTS = {
   prompt_alignment: 20, visual_detail: 25, narrative: 15, presence: 10, pacing: 10, emotion: 10, effectiveness: 5, production_readiness: 5,
 } as const
 export type StoryCode = keyof typeof STORY_WEIGHTS
@@ -30,7 +30,7 @@ const IMPERATIVES = ['try', 'get', 'order', 'shop', 'buy', 'download', 'visit', 
   'sign', 'switch', 'learn', 'find', 'see', 'call', 'claim', 'meet', 'taste', 'feel', 'bring', 'make', 'give', 'pick', 'subscribe', 'reserve']
 
 /** Words a story of this length should have: a floor so there is enough to shoot, a ceiling so it fits. */
-export function storyLengthBounds(durationS: number, beats: number): [number, number] {
+function storyLengthBounds(durationS: number, beats: number): [number, number] {
   return [60 + 25 * beats + 2 * durationS, 260 + 90 * beats + 8 * durationS]
 }
 

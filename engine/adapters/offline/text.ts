@@ -8,13 +8,6 @@ export function pick<T>(items: readonly T[], seed: number, salt = 0): T {
   return items[(seed + Math.imul(salt + 1, 0x9e3779b1) >>> 0) % items.length]!
 }
 
-/** A variable as text: strings as they are, anything else as JSON. */
-export function asText(value: unknown): string {
-  if (typeof value === 'string') return value
-  if (value === null || value === undefined) return ''
-  return JSON.stringify(value)
-}
-
 /** A variable as a JSON object: objects as they are, JSON text parsed; otherwise undefined. */
 export function asObject(value: unknown): Record<string, unknown> | undefined {
   let v = value
@@ -55,7 +48,7 @@ export function str(value: unknown): string {
   return typeof value === 'string' ? value.trim() : ''
 }
 
-export const STOPWORDS = new Set(('a an and are as at be been but by can could do does for from had has have he her his how i in into is it its ' +
+const STOPWORDS = new Set(('a an and are as at be been but by can could do does for from had has have he her his how i in into is it its ' +
   'itself just me more most my no not of on or our ours out she so some such than that the their them then there these they this those ' +
   'through to too up us very was we were what when where which while who whom why will with would you your yours about after again ' +
   'against all also am any because before being below between both down during each few further here just off once only other over own ' +
@@ -202,7 +195,7 @@ export function visualTerms(text: string): string[] {
 }
 
 /** Words of feeling, for emotional-arc checks. */
-export const EMOTIONS = ['tired', 'weary', 'restless', 'frustrated', 'exasperated', 'stressed', 'anxious', 'curious', 'intrigued',
+const EMOTIONS = ['tired', 'weary', 'restless', 'frustrated', 'exasperated', 'stressed', 'anxious', 'curious', 'intrigued',
   'hopeful', 'relieved', 'delighted', 'confident', 'proud', 'calm', 'joy', 'joyful', 'happy', 'surprised', 'excited', 'content',
   'grateful', 'amused', 'inspired', 'impressed', 'reassured', 'moved', 'gleeful', 'determined', 'empowered', 'at ease']
 
