@@ -12,7 +12,9 @@ import { CachingExecutor } from '../engine/cache/caching-executor.ts'
 import { NodeCache } from '../engine/cache/node-cache.ts'
 
 const root = path.resolve(import.meta.dirname, '..', '..')
-const { values } = parseArgs({ options: { similar: { type: 'string', default: '10' }, prompt: { type: 'string', default: 'Meet Fizz, the sparkling lemon soda for summer afternoons. Tastes like sunshine. Grab one today!' } } })
+const { values } = parseArgs({
+  options: { similar: { type: 'string', default: '10' }, prompt: { type: 'string', default: 'Meet Fizz, the sparkling lemon soda for summer afternoons. Tastes like sunshine. Grab one today!' } },
+})
 const cli = path.join(root, 'dist', 'cli', 'weft.js')
 
 const work = mkdtempSync(path.join(tmpdir(), 'weft-bench-cache-'))
@@ -34,13 +36,17 @@ function weft(...args: string[]): { ms: number; record: RunRecord } {
 
 /** Worker nodes executed (fan-out items are not listed: their records are inside the fan-out's output). */
 function executed(r: RunRecord): { nodes: string[]; hits: number } {
-  const nodes = Object.values(r.nodes).filter((n) => n.status === 'succeeded' && !['approval', 'fan_out'].includes(n.type) && !n.cache?.hit).map((n) => n.id)
+  const nodes = Object.values(r.nodes)
+    .filter((n) => n.status === 'succeeded' && !['approval', 'fan_out'].includes(n.type) && !n.cache?.hit)
+    .map((n) => n.id)
   return { nodes, hits: Object.values(r.nodes).filter((n) => n.cache?.hit).length }
 }
 
 const line = (label: string, ms: number, first: number, r: RunRecord) => {
   const e = executed(r)
-  console.log(`${label.padEnd(34)} ${(ms / 1000).toFixed(1).padStart(6)} s  ${(100 * ms / first).toFixed(0).padStart(4)} % of the first   executed: ${e.nodes.join(', ') || 'none'} (${e.hits} from the cache)`)
+  console.log(
+    `${label.padEnd(34)} ${(ms / 1000).toFixed(1).padStart(6)} s  ${((100 * ms) / first).toFixed(0).padStart(4)} % of the first   executed: ${e.nodes.join(', ') || 'none'} (${e.hits} from the cache)`,
+  )
 }
 
 console.log(`node ${process.version}, ${work}`)
@@ -70,10 +76,29 @@ line('--no-cache', noCache.ms, first.ms, noCache.record)
   writeFileSync(ref, Buffer.alloc(300_000, 7))
   const clip = path.join(runDir, 'clip.mp4')
   let inner = 0
-  const executor = new CachingExecutor({ execute: async () => { inner++; writeFileSync(clip, Buffer.alloc(1_000_000, 9)); return { ok: true, output: { path: clip, kind: 'video' } } }, close: async () => {} }, cache, { providers: 'offline' })
+  const executor = new CachingExecutor(
+    {
+      execute: async () => {
+        inner++
+        writeFileSync(clip, Buffer.alloc(1_000_000, 9))
+        return { ok: true, output: { path: clip, kind: 'video' } }
+      },
+      close: async () => {},
+    },
+    cache,
+    { providers: 'offline' },
+  )
   const task = (runId: string): NodeTask => ({
-    runId, nodeId: 'clip', type: 'render', module: 'bench:render', attempt: 1, run: { id: runId, interactive: false }, idempotencyKey: 'k', cache: 'use',
-    workDir: path.join(dir, 'runs', runId), prompts: [path.join(root, 'prompts')],
+    runId,
+    nodeId: 'clip',
+    type: 'render',
+    module: 'bench:render',
+    attempt: 1,
+    run: { id: runId, interactive: false },
+    idempotencyKey: 'k',
+    cache: 'use',
+    workDir: path.join(dir, 'runs', runId),
+    prompts: [path.join(root, 'prompts')],
     config: { kind: 'video', prompt: 'A can of Fizz on a sunlit table', images: [ref], duration_s: 8, out: 'clip.mp4', caption: 'story_director' },
   })
   const signal = new AbortController().signal
@@ -108,4 +133,6 @@ walk(path.join(work, '.weft', 'cache', 'blobs'), false)
 const shared = [...seen.values()].reduce((a, b) => a + b, 0)
 const runs = readdirSync(path.join(work, '.weft', 'runs')).length
 const mb = (b: number) => `${(b / 1e6).toFixed(1)} MB`
-console.log(`disk after ${runs} runs (${similar} similar + the 4 above): ${mb(shared)} with the cache's sharing (run files + cache blobs, each file counted once), ${mb(apparent)} as separate copies; ${(apparent / shared).toFixed(1)}× less`)
+console.log(
+  `disk after ${runs} runs (${similar} similar + the 4 above): ${mb(shared)} with the cache's sharing (run files + cache blobs, each file counted once), ${mb(apparent)} as separate copies; ${(apparent / shared).toFixed(1)}× less`,
+)

@@ -123,9 +123,19 @@ function makeGraph(): Graph {
   const gate = (id: string, on: string): string => (nodes.push({ id, deps: [on], gate: on }), id)
   const c = chain('c', 6)
   const g1 = gate('g1', c)
-  const d = chain('d', 4, join('j', fan('p', 16, (i) => (i < 8 ? c : g1))))
+  const d = chain(
+    'd',
+    4,
+    join(
+      'j',
+      fan('p', 16, (i) => (i < 8 ? c : g1)),
+    ),
+  )
   const g2 = gate('g2', d)
-  join('z', fan('q', 8, (i) => (i < 4 ? d : g2)))
+  join(
+    'z',
+    fan('q', 8, (i) => (i < 4 ? d : g2)),
+  )
   const value = new Map<string, number>()
   const lines = ['pipeline: crash', `plugins: [${JSON.stringify(PLUGIN)}]`, 'inputs:', '  log: { type: string, required: true }', 'nodes:']
   nodes.forEach(({ id, deps, gate }, i) => {
@@ -134,7 +144,10 @@ function makeGraph(): Graph {
       lines.push(`  ${id}: { type: approval, gate: ${gate}, path: value, auto: reject }`)
       return
     }
-    value.set(id, deps.reduce((sum, d) => sum + value.get(d)!, i + 1))
+    value.set(
+      id,
+      deps.reduce((sum, d) => sum + value.get(d)!, i + 1),
+    )
     const v = deps.length ? `'${expr([...deps.map((d) => `nodes.${d}.output.value`), String(i + 1)].join(' + '))}'` : String(i + 1)
     lines.push(`  ${id}: { type: logged, log: '${expr('inputs.log')}', ms: ${20 + Math.floor(rand() * 60)}, value: ${v} }`)
   })
@@ -154,7 +167,11 @@ class Decisions {
   readonly delivered = new Map<string, number>()
   readonly #resolved = new Set<string>()
 
-  constructor(readonly file: string, readonly by: string, private readonly side: SideFile) {}
+  constructor(
+    readonly file: string,
+    readonly by: string,
+    private readonly side: SideFile,
+  ) {}
 
   /** Writes the gate's decision `delayMs` from now, once per gate. */
   deliver(gate: string, delayMs: number): void {
@@ -170,9 +187,12 @@ class Decisions {
   }
 
   #write(): void {
-    const entries = Object.fromEntries([...this.delivered.keys()].map((g) => [g, this.#resolved.has(g)
-      ? { decision: 'reject', by: 'too-late', feedback: 'asked again after the decision was recorded' }
-      : { decision: 'approve', by: this.by }]))
+    const entries = Object.fromEntries(
+      [...this.delivered.keys()].map((g) => [
+        g,
+        this.#resolved.has(g) ? { decision: 'reject', by: 'too-late', feedback: 'asked again after the decision was recorded' } : { decision: 'approve', by: this.by },
+      ]),
+    )
     writeFileSync(this.file + '.tmp', JSON.stringify(entries))
     renameSync(this.file + '.tmp', this.file)
   }
@@ -193,7 +213,7 @@ class SideFile {
 
   /** Appends the complete lines written since the last call to `lines` and returns them. */
   read(): string[] {
-    for (let n: number; (n = readSync(this.#fd, this.#buf, 0, this.#buf.length, this.#offset)) > 0;) {
+    for (let n: number; (n = readSync(this.#fd, this.#buf, 0, this.#buf.length, this.#offset)) > 0; ) {
       this.#offset += n
       this.#partial += this.#buf.toString('utf8', 0, n)
     }
@@ -258,7 +278,24 @@ function attempt(kind: 'run' | 'resume', runId: string | undefined, file: string
   const args = [...(kind === 'run' ? ['run', file, '--input', `log=${side.file}`] : ['resume', runId!]), '--decisions', decisions.file]
   processes++
   const child = spawn(process.execPath, [...weft, ...args], { cwd: root, env, stdio: ['ignore', 'ignore', 'pipe'] })
-  const a: Attempt = { kind, mode, from, to: from, killed: false, hung: false, code: null, runId, started: false, reported: [], leased: false, stderr: '', leftover: false, reportedAt: new Map(), asked: [], resolved: [] }
+  const a: Attempt = {
+    kind,
+    mode,
+    from,
+    to: from,
+    killed: false,
+    hung: false,
+    code: null,
+    runId,
+    started: false,
+    reported: [],
+    leased: false,
+    stderr: '',
+    leftover: false,
+    reportedAt: new Map(),
+    asked: [],
+    resolved: [],
+  }
   const target = 1 + Math.floor(rand() * Math.max(1, remaining))
   let starts = 0
   let ends = 0
@@ -366,7 +403,16 @@ function show(id: string): Promise<Shown> {
   })
 }
 
-const LANDINGS = ['start-up (store open, migrations, claim)', 'after claim, before the first node', 'while waiting at an approval', "between a gate's decision and its commit", 'during a node', "between a node's end and its commit", 'between nodes (all ended nodes committed)', 'after the run completed'] as const
+const LANDINGS = [
+  'start-up (store open, migrations, claim)',
+  'after claim, before the first node',
+  'while waiting at an approval',
+  "between a gate's decision and its commit",
+  'during a node',
+  "between a node's end and its commit",
+  'between nodes (all ended nodes committed)',
+  'after the run completed',
+] as const
 type Landing = (typeof LANDINGS)[number]
 
 interface Kill {
@@ -419,13 +465,22 @@ function where(a: Attempt, lines: string[], committed: Set<string>, status: stri
   const inFlight = [...open.values()]
   const endedUncommitted = ended.filter((n) => !committed.has(n))
   const started = open.size + ended.length
-  const landed: Landing = status === 'completed' ? 'after the run completed'
-    : status === 'awaiting_approval' ? 'while waiting at an approval'
-    : gateUncommitted ? "between a gate's decision and its commit"
-    : endedUncommitted.length ? "between a node's end and its commit"
-    : inFlight.length ? 'during a node'
-    : started === 0 ? (a.started ? 'after claim, before the first node' : 'start-up (store open, migrations, claim)')
-    : 'between nodes (all ended nodes committed)'
+  const landed: Landing =
+    status === 'completed'
+      ? 'after the run completed'
+      : status === 'awaiting_approval'
+        ? 'while waiting at an approval'
+        : gateUncommitted
+          ? "between a gate's decision and its commit"
+          : endedUncommitted.length
+            ? "between a node's end and its commit"
+            : inFlight.length
+              ? 'during a node'
+              : started === 0
+                ? a.started
+                  ? 'after claim, before the first node'
+                  : 'start-up (store open, migrations, claim)'
+                : 'between nodes (all ended nodes committed)'
   return { landed, inFlight, endedUncommitted }
 }
 
@@ -506,7 +561,8 @@ function analyse(lines: string[], kills: Kill[]): Pick<RunReport, 'committedReru
       const cur = list[i]!
       const kill = kills.find((k) => prev.start < k.cut && k.cut <= cur.start)
       if (!kill) unexplained.push(cur)
-      else if (kill.committed.has(cur.node)) continue // counted in committedRerun
+      else if (kill.committed.has(cur.node))
+        continue // counted in committedRerun
       else if (prev.end !== undefined) beforeCommit.push(cur)
       else afterMidNodeKill.push(cur)
     }
@@ -561,8 +617,46 @@ async function crashRun(r: number, quota: number): Promise<RunReport> {
   writeFileSync(file, graph.yaml)
   const side = new SideFile(path.join(work, `crash-${r}.log`))
   const decisions = new Decisions(path.join(work, `crash-${r}.decisions.json`), `crash-bench-${seed}-${r}`, side)
-  const gates: GateReport = { gates: graph.gates.size, gateKills: 0, gateKillsAwaiting: 0, askedAfterDecision: 0, askedAfterDecisionInLog: 0, askedAfterDecidedAt: 0, resolvedTwice: 0, decidedWithoutEvent: 0, notAsDelivered: 0, secondRevision: 0, pending: 0, outputWrong: 0, startedBeforeDecision: 0 }
-  const rep: RunReport = { run: r, id: undefined, completed: false, outputsOk: false, kills: [], committedRerun: [], beforeCommit: [], afterMidNodeKill: [], unexplained: [], duplicateCompletions: 0, seqGaps: 0, leaseRefusals: 0, leaseWaitMs: 0, hung: 0, leftover: 0, missed: 0, rivalsRefused: 0, rivalsBothDrove: 0, commitLagMs: [], gates, failures: [], gateIds: [...graph.gates.keys()], decisionsBy: decisions.by }
+  const gates: GateReport = {
+    gates: graph.gates.size,
+    gateKills: 0,
+    gateKillsAwaiting: 0,
+    askedAfterDecision: 0,
+    askedAfterDecisionInLog: 0,
+    askedAfterDecidedAt: 0,
+    resolvedTwice: 0,
+    decidedWithoutEvent: 0,
+    notAsDelivered: 0,
+    secondRevision: 0,
+    pending: 0,
+    outputWrong: 0,
+    startedBeforeDecision: 0,
+  }
+  const rep: RunReport = {
+    run: r,
+    id: undefined,
+    completed: false,
+    outputsOk: false,
+    kills: [],
+    committedRerun: [],
+    beforeCommit: [],
+    afterMidNodeKill: [],
+    unexplained: [],
+    duplicateCompletions: 0,
+    seqGaps: 0,
+    leaseRefusals: 0,
+    leaseWaitMs: 0,
+    hung: 0,
+    leftover: 0,
+    missed: 0,
+    rivalsRefused: 0,
+    rivalsBothDrove: 0,
+    commitLagMs: [],
+    gates,
+    failures: [],
+    gateIds: [...graph.gates.keys()],
+    decisionsBy: decisions.by,
+  }
   let committed = new Set<string>()
   const decided = new Set<string>()
   let failures = 0
@@ -570,9 +664,10 @@ async function crashRun(r: number, quota: number): Promise<RunReport> {
     const kind = rep.id ? 'resume' : 'run'
     const mode = rep.kills.length < quota ? nextMode([...graph.gates.keys()].some((g) => !decisions.delivered.has(g))) : 'none'
     const left = graph.logged.filter((n) => !committed.has(n)).length
-    const a = kind === 'resume' && o.rivals
-      ? contend(await Promise.all([attempt(kind, rep.id, file, side, decisions, mode, left), attempt(kind, rep.id, file, side, decisions, 'none', left)]), rep)
-      : await attempt(kind, rep.id, file, side, decisions, mode, left)
+    const a =
+      kind === 'resume' && o.rivals
+        ? contend(await Promise.all([attempt(kind, rep.id, file, side, decisions, mode, left), attempt(kind, rep.id, file, side, decisions, 'none', left)]), rep)
+        : await attempt(kind, rep.id, file, side, decisions, mode, left)
     rep.id ??= a.runId
     gates.askedAfterDecision += a.asked.filter((x) => decided.has(x.gate) || x.afterResolved).length
     for (const line of side.lines.slice(a.from, a.to)) {
@@ -602,7 +697,11 @@ async function crashRun(r: number, quota: number): Promise<RunReport> {
         storeBroken = true
         break
       }
-      committed = new Set(Object.entries(shown.nodes).filter(([, n]) => n.status === 'succeeded').map(([id]) => id))
+      committed = new Set(
+        Object.entries(shown.nodes)
+          .filter(([, n]) => n.status === 'succeeded')
+          .map(([id]) => id),
+      )
       for (const g of graph.gates.keys()) if (committed.has(g) || shown.events.some((e) => e.type === 'approval.resolved' && e.node === g)) decided.add(g)
       const k: Kill = { run: r, n: ++killCount, kind, mode, cut: a.to, committed, lost: a.reported.filter((n) => !committed.has(n)), ...where(a, side.lines, committed, shown.status) }
       rep.kills.push(k)
@@ -610,7 +709,9 @@ async function crashRun(r: number, quota: number): Promise<RunReport> {
         gates.gateKills++
         if (shown.status === 'awaiting_approval') gates.gateKillsAwaiting++
       }
-      log(`run ${r} kill ${k.n} (${kind}, ${mode}): ${k.landed}; in flight [${k.inFlight.join(' ')}], ended uncommitted [${k.endedUncommitted.join(' ')}]; committed ${committed.size}/${graph.ids.length}; gates decided [${[...decided].join(' ')}]`)
+      log(
+        `run ${r} kill ${k.n} (${kind}, ${mode}): ${k.landed}; in flight [${k.inFlight.join(' ')}], ended uncommitted [${k.endedUncommitted.join(' ')}]; committed ${committed.size}/${graph.ids.length}; gates decided [${[...decided].join(' ')}]`,
+      )
       if (shown.status === 'completed') break
       continue
     }
@@ -754,13 +855,15 @@ async function main(): Promise<void> {
   }
   process.stdout.write(JSON.stringify(summary) + '\n')
   const s = summary
-  process.stdout.write(`crash ${store}: ${s.runs_completed}/${s.runs} runs completed (outputs correct ${s.outputs_correct}), ${s.kills} kills `
-    + `(${s.kills_with_a_node_in_flight} with a node running, ${s.kills_with_an_ended_uncommitted_node} between a node's end and its commit), `
-    + `${s.committed_nodes_reexecuted.executions} committed nodes re-executed, ${s.reexecuted_before_commit.nodes} nodes re-executed before commit `
-    + `(${s.reexecuted_before_commit.executions} executions), ${s.rerun_after_kill_mid_node.executions} re-run after a kill mid-node, `
-    + `${s.reported_commits_lost} reported commits lost; ${s.approvals.gate_kills} kills at a gate (${s.approvals.gate_kills_awaiting_approval} while awaiting_approval), `
-    + `${s.approvals.decided_as_delivered}/${s.approvals.gates} gates decided once as delivered, ${Math.max(...Object.values(s.approvals.asked_after_decision))} asked again after their decision; `
-    + `${s.lease_refusals} lease refusals${s.rivals ? ` (rival resumes: ${s.rivals.refused} refused while the other drove, ${s.rivals.both_drove_in_turn} drove in turn)` : ''}, ${s.failures.length} failures, ${s.seconds.total} s\n`)
+  process.stdout.write(
+    `crash ${store}: ${s.runs_completed}/${s.runs} runs completed (outputs correct ${s.outputs_correct}), ${s.kills} kills ` +
+      `(${s.kills_with_a_node_in_flight} with a node running, ${s.kills_with_an_ended_uncommitted_node} between a node's end and its commit), ` +
+      `${s.committed_nodes_reexecuted.executions} committed nodes re-executed, ${s.reexecuted_before_commit.nodes} nodes re-executed before commit ` +
+      `(${s.reexecuted_before_commit.executions} executions), ${s.rerun_after_kill_mid_node.executions} re-run after a kill mid-node, ` +
+      `${s.reported_commits_lost} reported commits lost; ${s.approvals.gate_kills} kills at a gate (${s.approvals.gate_kills_awaiting_approval} while awaiting_approval), ` +
+      `${s.approvals.decided_as_delivered}/${s.approvals.gates} gates decided once as delivered, ${Math.max(...Object.values(s.approvals.asked_after_decision))} asked again after their decision; ` +
+      `${s.lease_refusals} lease refusals${s.rivals ? ` (rival resumes: ${s.rivals.refused} refused while the other drove, ${s.rivals.both_drove_in_turn} drove in turn)` : ''}, ${s.failures.length} failures, ${s.seconds.total} s\n`,
+  )
   if (o.keep) process.stderr.write(`kept ${work}\n`)
   else rmSync(work, { recursive: true, force: true })
 }

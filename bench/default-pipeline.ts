@@ -9,7 +9,13 @@ import { parseArgs } from 'node:util'
 import type { RunRecord } from '../engine/ports.ts'
 
 const root = path.resolve(import.meta.dirname, '..', '..')
-const { values } = parseArgs({ options: { runs: { type: 'string', default: '3' }, executor: { type: 'string', default: 'workers' }, prompt: { type: 'string', default: 'Meet Fizz, the sparkling lemon soda for summer afternoons. Tastes like sunshine. Grab one today!' } } })
+const { values } = parseArgs({
+  options: {
+    runs: { type: 'string', default: '3' },
+    executor: { type: 'string', default: 'workers' },
+    prompt: { type: 'string', default: 'Meet Fizz, the sparkling lemon soda for summer afternoons. Tastes like sunshine. Grab one today!' },
+  },
+})
 const cli = path.join(root, 'dist', 'cli', 'weft.js')
 const PAGE = 4096
 
@@ -54,7 +60,9 @@ async function once(): Promise<Figures> {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'weft-bench-default-'))
   const t0 = performance.now()
   const child = spawn(process.execPath, [cli, 'run', 'pipelines/default.yaml', '--json', '--store', 'memory', '--executor', values.executor!, '--input', `prompt=${values.prompt}`], {
-    cwd: root, env: { ...process.env, WEFT_DATA_DIR: dataDir }, stdio: ['ignore', 'pipe', 'ignore'],
+    cwd: root,
+    env: { ...process.env, WEFT_DATA_DIR: dataDir },
+    stdio: ['ignore', 'pipe', 'ignore'],
   })
   let out = ''
   child.stdout.on('data', (d: Buffer) => (out += d))
@@ -85,6 +93,11 @@ for (let i = 0; i < Number(values.runs); i++) runs.push(await once())
 const fmt = (ms: number) => `${(ms / 1000).toFixed(1)} s`
 console.log(`default pipeline, offline model + local ffmpeg, executor ${values.executor}, ${runs.length} runs`)
 console.log('run | status | wall (process) | run (record) | story | references | scenes | videos | peak RSS, process tree')
-runs.forEach((r, i) => void console.log(`${i + 1} | ${r.status} | ${fmt(r.wallMs)} | ${fmt(r.runMs)} | ${['story', 'references', 'scenes', 'videos'].map((s) => (r.stages[s] === undefined ? '-' : fmt(r.stages[s]!))).join(' | ')} | ${r.peakTreeMb.toFixed(0)} MB`))
+runs.forEach(
+  (r, i) =>
+    void console.log(
+      `${i + 1} | ${r.status} | ${fmt(r.wallMs)} | ${fmt(r.runMs)} | ${['story', 'references', 'scenes', 'videos'].map((s) => (r.stages[s] === undefined ? '-' : fmt(r.stages[s]!))).join(' | ')} | ${r.peakTreeMb.toFixed(0)} MB`,
+    ),
+)
 const median = (xs: number[]) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 console.log(`median wall ${fmt(median(runs.map((r) => r.wallMs)))}, median peak ${median(runs.map((r) => r.peakTreeMb)).toFixed(0)} MB`)

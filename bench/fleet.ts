@@ -15,7 +15,15 @@ import type { RunStore } from '../engine/ports.ts'
 const root = path.resolve(import.meta.dirname, '..', '..')
 const weft = path.join(root, 'dist', 'cli', 'weft.js')
 const plugin = path.join(root, 'bench', 'nodes', 'work.mjs')
-const { values } = parseArgs({ options: { chain: { type: 'string', default: '200' }, wide: { type: 'string', default: '400' }, 'sleep-ms': { type: 'string', default: '100' }, workers: { type: 'string', default: '1,2,4' }, concurrency: { type: 'string', default: '10' } } })
+const { values } = parseArgs({
+  options: {
+    chain: { type: 'string', default: '200' },
+    wide: { type: 'string', default: '400' },
+    'sleep-ms': { type: 'string', default: '100' },
+    workers: { type: 'string', default: '1,2,4' },
+    concurrency: { type: 'string', default: '10' },
+  },
+})
 const url = process.env.DATABASE_URL
 if (!url) throw new Error('set DATABASE_URL')
 const dir = mkdtempSync(path.join(tmpdir(), 'weft-bench-fleet-'))
@@ -26,7 +34,13 @@ async function freshDatabase(): Promise<{ url: string; drop: () => Promise<void>
   await admin.unsafe(`create database ${name}`)
   const u = new URL(url!)
   u.pathname = `/${name}`
-  return { url: u.href, drop: async () => { await admin.unsafe(`drop database if exists ${name} with (force)`); await admin.end() } }
+  return {
+    url: u.href,
+    drop: async () => {
+      await admin.unsafe(`drop database if exists ${name} with (force)`)
+      await admin.end()
+    },
+  }
 }
 
 function write(name: string, nodes: string[]): string {
@@ -68,14 +82,20 @@ async function measure(file: string, workers: number, concurrency: number): Prom
 }
 
 const chainN = Number(values.chain)
-const chain = write('chain', Array.from({ length: chainN }, (_, i) => `  n${i}: { type: bench_noop${i ? `, needs: [n${i - 1}]` : ''} }`))
+const chain = write(
+  'chain',
+  Array.from({ length: chainN }, (_, i) => `  n${i}: { type: bench_noop${i ? `, needs: [n${i - 1}]` : ''} }`),
+)
 const c = await measure(chain, 1, Number(values.concurrency))
 console.log(`chain of ${chainN} no-op nodes, 1 worker: ${Math.round(c.ms)} ms, ${(c.ms / chainN).toFixed(2)} ms per node (run submitted to completion seen)`)
 
 const wideN = Number(values.wide)
 const sleepMs = Number(values['sleep-ms'])
 const conc = Number(values.concurrency)
-const wide = write('wide', Array.from({ length: wideN }, (_, i) => `  n${i}: { type: bench_sleep, ms: ${sleepMs} }`))
+const wide = write(
+  'wide',
+  Array.from({ length: wideN }, (_, i) => `  n${i}: { type: bench_sleep, ms: ${sleepMs} }`),
+)
 console.log(`\nwide DAG of ${wideN} nodes sleeping ${sleepMs} ms, worker concurrency ${conc}:`)
 console.log('| workers | wall (ms) | ideal (ms) | efficiency |')
 console.log('|---|---|---|---|')

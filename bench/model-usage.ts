@@ -24,7 +24,12 @@ import { runPipeline } from '../engine/run-loop.ts'
 import { addUsage, formatUsage, noUsage, runUsage, type Usage } from '../engine/usage.ts'
 
 const root = path.resolve(import.meta.dirname, '..', '..')
-const { values } = parseArgs({ options: { model: { type: 'string', default: 'gpt-4o-mini' }, prompt: { type: 'string', default: 'Meet Fizz, the sparkling lemon soda for summer afternoons. Tastes like sunshine. Grab one today!' } } })
+const { values } = parseArgs({
+  options: {
+    model: { type: 'string', default: 'gpt-4o-mini' },
+    prompt: { type: 'string', default: 'Meet Fizz, the sparkling lemon soda for summer afternoons. Tastes like sunshine. Grab one today!' },
+  },
+})
 const enc = getEncoding('o200k_base')
 const tokens = (text: string) => enc.encode(text).length
 const keyOf = (system: string, prompt: string) => createHash('sha256').update(`${system}\u0000${prompt}`).digest('hex')
@@ -38,7 +43,11 @@ const config = resolveConfig(pipeline, []).config
 async function run(model: ModelProvider): Promise<{ record: RunRecord; ms: number }> {
   const t0 = performance.now()
   const record = await runPipeline({
-    pipeline, inputs, config, store: new MemoryRunStore(), workDir: mkdtempSync(path.join(tmpdir(), 'weft-bench-usage-')),
+    pipeline,
+    inputs,
+    config,
+    store: new MemoryRunStore(),
+    workDir: mkdtempSync(path.join(tmpdir(), 'weft-bench-usage-')),
     executor: new InlineExecutor({ model, media: new LocalMedia() }),
   })
   if (record.status !== 'completed') throw new Error(`run ${record.status}: ${JSON.stringify(record.error)}`)
@@ -67,18 +76,26 @@ const server = createServer((req: IncomingMessage, res) => {
   req.on('end', () => {
     const { model, messages } = JSON.parse(body) as { model: string; messages: Array<{ role: string; content: string }> }
     const system = messages.find((m) => m.role === 'system')?.content ?? ''
-    const user = messages.filter((m) => m.role === 'user').map((m) => m.content).join('\n')
+    const user = messages
+      .filter((m) => m.role === 'user')
+      .map((m) => m.content)
+      .join('\n')
     const answer = answers.get(keyOf(system, user))
     if (answer === undefined) misses++
     const content = answer ?? '{}'
     // a chat message costs its content's tokens and about 4 more for its framing (OpenAI's documented rule of thumb)
     const prompt_tokens = messages.reduce((t, m) => t + tokens(m.content) + 4, 3)
     res.writeHead(200, { 'content-type': 'application/json' })
-    res.end(JSON.stringify({
-      id: 'chatcmpl-replay', object: 'chat.completion', created: 0, model,
-      choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop' }],
-      usage: { prompt_tokens, completion_tokens: tokens(content), total_tokens: prompt_tokens + tokens(content) },
-    }))
+    res.end(
+      JSON.stringify({
+        id: 'chatcmpl-replay',
+        object: 'chat.completion',
+        created: 0,
+        model,
+        choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop' }],
+        usage: { prompt_tokens, completion_tokens: tokens(content), total_tokens: prompt_tokens + tokens(content) },
+      }),
+    )
   })
 })
 await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
@@ -93,7 +110,9 @@ const { total, by_stage } = runUsage(Object.values(replayed.record.nodes))
 const reprice = (u: Usage, id: string) => modelCall(defaultPrices, id, u.input_tokens, u.output_tokens).cost_usd
 const others = ['gpt-4.1', 'claude-sonnet-4', 'gemini-2.5-flash']
 console.log(`default pipeline, prompt "${values.prompt}"`)
-console.log(`offline run ${(recorded.ms / 1000).toFixed(1)} s (answers recorded: ${answers.size}); replayed through openai/${values.model} ${(replayed.ms / 1000).toFixed(1)} s; unmatched requests: ${misses}`)
+console.log(
+  `offline run ${(recorded.ms / 1000).toFixed(1)} s (answers recorded: ${answers.size}); replayed through openai/${values.model} ${(replayed.ms / 1000).toFixed(1)} s; unmatched requests: ${misses}`,
+)
 console.log(`\n| stage | model calls | input tokens | output tokens | cost as ${values.model} | ${others.map((o) => `as ${o}`).join(' | ')} |`)
 console.log(`|---|---:|---:|---:|---:|${others.map(() => '---:').join('|')}|`)
 const rows = Object.entries(by_stage).filter(([, u]) => u.model_calls > 0)

@@ -79,9 +79,30 @@ let handled = 0
 const percentile = (sorted: number[], p: number) => sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN
 const ms = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : '–')
 
-interface LatencyRow { engine: string; config: string; p50: number; p95: number; p99: number; max: number; missed: number }
-interface ThroughputRow { engine: string; config: string; enqueueMs: number; totalS: number; jobsPerS: number; handled: number }
-interface TxRow { engine: string; how: string; rollback: string; commit: string; verdict: string }
+interface LatencyRow {
+  engine: string
+  config: string
+  p50: number
+  p95: number
+  p99: number
+  max: number
+  missed: number
+}
+interface ThroughputRow {
+  engine: string
+  config: string
+  enqueueMs: number
+  totalS: number
+  jobsPerS: number
+  handled: number
+}
+interface TxRow {
+  engine: string
+  how: string
+  rollback: string
+  commit: string
+  verdict: string
+}
 
 /** Enqueues N jobs one at a time, each after the previous one reached its handler (plus a random pause). */
 async function latency(engine: string, config: string, prefix: string, enqueue: (key: string) => Promise<unknown>): Promise<LatencyRow> {
@@ -176,7 +197,14 @@ async function graphileWorker(sql: Sql): Promise<{ latency: LatencyRow[]; throug
       const [row] = await sql`select count(*)::int as n from ${sql(GW_SCHEMA)}._private_jobs j join ${sql(GW_SCHEMA)}._private_tasks t on t.id = j.task_id where t.identifier = 'bench_tp'`
       return (row as { n: number }).n
     })
-    const tp: ThroughputRow = { engine: 'graphile-worker', config: `concurrency ${CONCURRENCY}, addJobs() once`, enqueueMs: tEnq - t0, totalS: (tEnd - t0) / 1000, jobsPerS: JOBS / ((tEnd - t0) / 1000), handled }
+    const tp: ThroughputRow = {
+      engine: 'graphile-worker',
+      config: `concurrency ${CONCURRENCY}, addJobs() once`,
+      enqueueMs: tEnq - t0,
+      totalS: (tEnd - t0) / 1000,
+      jobsPerS: JOBS / ((tEnd - t0) / 1000),
+      handled,
+    }
 
     // transactional enqueue through add_job() on the caller's own postgres.js transaction
     await sql`create table ${sql(GW_SCHEMA)}.bench_scratch (key text primary key)`
@@ -253,10 +281,12 @@ async function pgBoss(sql: Sql): Promise<{ latency: LatencyRow[]; throughput: Th
     for (const id of ids) await boss.offWork({ id })
 
     const notifyId = await work('bench_latnotify', 1, onStart)
-    lat.push(await latency('pg-boss', `1 loop + notifyWorker() after send (same process only)`, 'bossn', async (key) => {
-      await boss.send('bench_latnotify', { key })
-      boss.notifyWorker(notifyId)
-    }))
+    lat.push(
+      await latency('pg-boss', `1 loop + notifyWorker() after send (same process only)`, 'bossn', async (key) => {
+        await boss.send('bench_latnotify', { key })
+        boss.notifyWorker(notifyId)
+      }),
+    )
     await boss.offWork({ id: notifyId })
 
     const tp: ThroughputRow[] = []
@@ -272,7 +302,14 @@ async function pgBoss(sql: Sql): Promise<{ latency: LatencyRow[]; throughput: Th
         const [row] = await sql`select count(*)::int as n from ${sql(BOSS_SCHEMA)}.job where name = ${q} and state < 'completed'`
         return (row as { n: number }).n
       })
-      tp.push({ engine: 'pg-boss', config: `${CONCURRENCY} work() loops, batchSize ${batchSize}, insert() once`, enqueueMs: tEnq - t0, totalS: (tEnd - t0) / 1000, jobsPerS: JOBS / ((tEnd - t0) / 1000), handled })
+      tp.push({
+        engine: 'pg-boss',
+        config: `${CONCURRENCY} work() loops, batchSize ${batchSize}, insert() once`,
+        enqueueMs: tEnq - t0,
+        totalS: (tEnd - t0) / 1000,
+        jobsPerS: JOBS / ((tEnd - t0) / 1000),
+        handled,
+      })
       for (const id of ids) await boss.offWork({ id })
     }
 
@@ -314,8 +351,9 @@ try {
   await sql`drop schema if exists ${sql(BOSS_SCHEMA)} cascade`
 
   console.log(`# Queue engines on ${url.replace(/\/\/[^@/]*@/, '//')} (PostgreSQL ${(server as { v: string }).v})`)
-  console.log(`graphile-worker ${version('graphile-worker')}, pg-boss ${version('pg-boss')} (polling ${BOSS_POLL_S} s, its minimum); ` +
-    `Node ${process.versions.node}, ${cpus().length} cores; seed ${seed}\n`)
+  console.log(
+    `graphile-worker ${version('graphile-worker')}, pg-boss ${version('pg-boss')} (polling ${BOSS_POLL_S} s, its minimum); ` + `Node ${process.versions.node}, ${cpus().length} cores; seed ${seed}\n`,
+  )
 
   const gw = await graphileWorker(sql)
   const boss = await pgBoss(sql)

@@ -131,18 +131,32 @@ try {
 await executor.close()
 await durable?.close()
 const wall = times.length ? median(times) : null
-process.stdout.write(JSON.stringify({
-  peer: 'weft', shape, size: shape === 'lattice' ? `${width}x${depth}` : size, work, concurrency: concurrency || null, mode: String(o.mode),
-  nodes: nodes.length, critical_path: criticalPath, ideal_ms: ideal, runs: times.length,
-  wall_ms_median: wall && +wall.toFixed(3),
-  wall_ms_min: times.length ? +Math.min(...times).toFixed(3) : null,
-  wall_ms_max: times.length ? +Math.max(...times).toFixed(3) : null,
-  per_node_overhead_us: wall != null ? +(((wall - ideal) / nodes.length) * 1000).toFixed(2) : null,
-  efficiency: wall != null && ideal > 0 ? +(ideal / wall).toFixed(4) : null,
-  overhead_per_cp_step_ms: wall != null ? +((wall - ideal) / criticalPath).toFixed(4) : null,
-  build_ms: +buildMs.toFixed(3),
-  rss_start_mb: +rssStartMb.toFixed(1),
-  peak_rss_mb: +(process.resourceUsage().maxRSS / 1024).toFixed(1),
-  executed, ok: !error && executed === nodes.length, error,
-  node: process.version, executor: String(o.executor), store: storeKind,
-}) + '\n')
+process.stdout.write(
+  JSON.stringify({
+    peer: 'weft',
+    shape,
+    size: shape === 'lattice' ? `${width}x${depth}` : size,
+    work,
+    concurrency: concurrency || null,
+    mode: String(o.mode),
+    nodes: nodes.length,
+    critical_path: criticalPath,
+    ideal_ms: ideal,
+    runs: times.length,
+    wall_ms_median: wall && +wall.toFixed(3),
+    wall_ms_min: times.length ? +Math.min(...times).toFixed(3) : null,
+    wall_ms_max: times.length ? +Math.max(...times).toFixed(3) : null,
+    per_node_overhead_us: wall != null ? +(((wall - ideal) / nodes.length) * 1000).toFixed(2) : null,
+    efficiency: wall != null && ideal > 0 ? +(ideal / wall).toFixed(4) : null,
+    overhead_per_cp_step_ms: wall != null ? +((wall - ideal) / criticalPath).toFixed(4) : null,
+    build_ms: +buildMs.toFixed(3),
+    rss_start_mb: +rssStartMb.toFixed(1),
+    peak_rss_mb: +(process.resourceUsage().maxRSS / 1024).toFixed(1),
+    executed,
+    ok: !error && executed === nodes.length,
+    error,
+    node: process.version,
+    executor: String(o.executor),
+    store: storeKind,
+  }) + '\n',
+)

@@ -20,19 +20,34 @@ import autocannon from 'autocannon'
 import WebSocket from 'ws'
 import { root, startServe } from './serve.ts'
 
-const { values } = parseArgs({ options: { warmup: { type: 'string', default: '10' }, rates: { type: 'string', default: '2,5,10,25' }, seconds: { type: 'string', default: '10' }, paused: { type: 'string', default: '1000' }, events: { type: 'string', default: '40' }, 'database-url': { type: 'string', default: '' }, workers: { type: 'string' }, 'worker-processes': { type: 'string', default: '0' }, gated: { type: 'boolean', default: false } } })
+const { values } = parseArgs({
+  options: {
+    warmup: { type: 'string', default: '10' },
+    rates: { type: 'string', default: '2,5,10,25' },
+    seconds: { type: 'string', default: '10' },
+    paused: { type: 'string', default: '1000' },
+    events: { type: 'string', default: '40' },
+    'database-url': { type: 'string', default: '' },
+    workers: { type: 'string' },
+    'worker-processes': { type: 'string', default: '0' },
+    gated: { type: 'boolean', default: false },
+  },
+})
 const body = JSON.stringify({ prompt: 'Meet Fizz, the sparkling lemon soda for summer afternoons. Grab one today!', interactive: true, ...(values.gated ? { pipeline: 'gated' } : {}) })
 const dataDir = mkdtempSync(path.join(tmpdir(), 'weft-bench-serve-'))
 const pipelinesDir = values.gated ? mkdtempSync(path.join(tmpdir(), 'weft-bench-pipelines-')) : path.join(root, 'pipelines')
 if (values.gated) {
-  writeFileSync(path.join(pipelinesDir, 'gated.yaml'), `pipeline: gated
+  writeFileSync(
+    path.join(pipelinesDir, 'gated.yaml'),
+    `pipeline: gated
 plugins: [${path.join(root, 'bench', 'nodes', 'work.mjs')}]
 inputs:
   prompt: { type: string, required: true }
 nodes:
   draft: { type: bench_noop }
   review: { type: approval, gate: draft }
-`)
+`,
+  )
 }
 const serveEnv = { ...process.env, WEFT_DATA_DIR: dataDir, WEFT_RATE_LIMIT: 'off', DATABASE_URL: values['database-url']!, WEFT_PLUGIN_DIRS: path.join(root, 'bench', 'nodes') }
 
@@ -67,7 +82,15 @@ if (Number(values.warmup) > 0) {
 console.log('rate (req/s) | sent | 202 | errors + non-2xx | p50 ms | p99 ms | max ms')
 let best = 0
 for (const rate of values.rates!.split(',').map(Number)) {
-  const r = await autocannon({ url: `${url}/api/v2/generate`, method: 'POST', headers: { 'content-type': 'application/json' }, body, connections: 10, overallRate: rate, duration: Number(values.seconds) })
+  const r = await autocannon({
+    url: `${url}/api/v2/generate`,
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body,
+    connections: 10,
+    overallRate: rate,
+    duration: Number(values.seconds),
+  })
   const ok = r['2xx']
   const bad = r.errors + r.timeouts + r.non2xx
   console.log(`${rate} | ${r.requests.sent} | ${ok} | ${bad} | ${r.latency.p50} | ${r.latency.p99} | ${r.latency.max}`)
@@ -90,10 +113,16 @@ for (let i = 0; paused + i < target; i++) {
 }
 const t0 = Date.now()
 while ((paused = await count(url, 'awaiting_approval')) < target && Date.now() - t0 < 300_000) await new Promise((r) => setTimeout(r, 2000))
-console.log(`\n${paused} generations paused at approval gates: server RSS ${rssMb(pid).toFixed(0)} MB${workerProcs.length ? `; workers ${workerProcs.map((w) => `${rssMb(w.pid!).toFixed(0)} MB`).join(', ')}` : ''}`)
+console.log(
+  `\n${paused} generations paused at approval gates: server RSS ${rssMb(pid).toFixed(0)} MB${workerProcs.length ? `; workers ${workerProcs.map((w) => `${rssMb(w.pid!).toFixed(0)} MB`).join(', ')}` : ''}`,
+)
 
 // 3. node completion → WebSocket frame
-const first = (await (await fetch(`${url}/api/v2/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body })).json()) as { session_id: string; websocket_url: string; ws_token: string }
+const first = (await (await fetch(`${url}/api/v2/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body })).json()) as {
+  session_id: string
+  websocket_url: string
+  ws_token: string
+}
 // live events only: the history replayed on connect would count as late
 const ws = new WebSocket(`${first.websocket_url}?replay=none`, ['weft.v1', `weft.token.${first.ws_token}`])
 await new Promise((resolve) => ws.once('open', resolve))

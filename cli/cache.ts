@@ -40,12 +40,25 @@ export async function cacheCommand(action: 'ls' | 'prune' | 'clear', o: Options)
 function list(cache: NodeCache, json: boolean): number {
   const entries = cache.list()
   if (json) {
-    process.stdout.write(JSON.stringify({ dir: cache.dir, max_bytes: cache.maxBytes, ...cache.stats(), results: entries.map(({ output: _, work_dir: __, ...e }) => ({ ...e, created_at: new Date(e.created_at).toISOString(), used_at: new Date(e.used_at).toISOString() })) }, null, 2) + '\n')
+    process.stdout.write(
+      JSON.stringify(
+        {
+          dir: cache.dir,
+          max_bytes: cache.maxBytes,
+          ...cache.stats(),
+          results: entries.map(({ output: _, work_dir: __, ...e }) => ({ ...e, created_at: new Date(e.created_at).toISOString(), used_at: new Date(e.used_at).toISOString() })),
+        },
+        null,
+        2,
+      ) + '\n',
+    )
     return EXIT.completed
   }
   if (entries.length === 0) process.stdout.write(`no cached results in ${cache.dir}\n`)
   for (const e of entries) {
-    process.stdout.write(`${e.key.slice(0, 12)}  ${e.type.padEnd(12)} ${e.node.padEnd(20)} run ${e.run}  ${String(bytes.format(e.bytes)).padStart(8)}  used ${new Date(e.used_at).toISOString()}  hits ${e.hits}\n`)
+    process.stdout.write(
+      `${e.key.slice(0, 12)}  ${e.type.padEnd(12)} ${e.node.padEnd(20)} run ${e.run}  ${String(bytes.format(e.bytes)).padStart(8)}  used ${new Date(e.used_at).toISOString()}  hits ${e.hits}\n`,
+    )
   }
   if (entries.length) process.stdout.write(`${summary(cache)}\n`)
   return EXIT.completed

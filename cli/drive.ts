@@ -19,8 +19,6 @@ import { NEEDS_A_PERSON } from '../engine/adapters/sqlite-errors.ts'
 import { prices } from '../engine/prices.ts'
 import { cacheSettingsFromEnv, withNodeCache, type CacheSettings, type CachedExecution } from '../engine/cache/settings.ts'
 
-
-
 export interface DriveOptions {
   json?: boolean
   out?: string
@@ -54,7 +52,9 @@ export async function drive(pipeline: Pipeline, store: RunStore, run: Pick<RunOp
   // a run started with --decisions is recorded as interactive (its gates ask), like one started with --interactive
   const interactive = o.decisions !== undefined || (o.interactive ?? run.resume?.record.interactive ?? false)
   if (interactive && o.decisions === undefined && !(process.stdin.isTTY && process.stderr.isTTY)) {
-    process.stderr.write('error: --interactive asks at approval gates on a terminal, and stdin or stderr is not one (pass --decisions <file> to decide in a file, or run a new run without --interactive to let gates decide by their `auto` policy)\n')
+    process.stderr.write(
+      'error: --interactive asks at approval gates on a terminal, and stdin or stderr is not one (pass --decisions <file> to decide in a file, or run a new run without --interactive to let gates decide by their `auto` policy)\n',
+    )
     return EXIT.invalid
   }
   let settings: ProviderSettings
@@ -71,7 +71,7 @@ export async function drive(pipeline: Pipeline, store: RunStore, run: Pick<RunOp
   const sink = o.json ? undefined : createProgressSink(pipeline, process.stderr.isTTY ? process.stderr : undefined)
   const note = (message: string) => (sink ? sink.note(message) : process.stderr.write(message + '\n'))
   const inlineProviders = o.executor === 'inline' ? await createProviders(settings) : undefined
-  const makeInner = (): NodeExecutor => inlineProviders ? new InlineExecutor(inlineProviders) : new PiscinaExecutor({ typescript: pipeline.plugins.some(isTypeScriptFile), providers: settings })
+  const makeInner = (): NodeExecutor => (inlineProviders ? new InlineExecutor(inlineProviders) : new PiscinaExecutor({ typescript: pipeline.plugins.some(isTypeScriptFile), providers: settings }))
   let cached: CachedExecution
   try {
     cached = withNodeCache(makeInner, cacheSettings, settings, { off: o.cache === false, ...(o.refresh ? { refresh: o.refresh } : {}), onProblem: (m) => note(`cache: ${m}`) })
@@ -82,9 +82,12 @@ export async function drive(pipeline: Pipeline, store: RunStore, run: Pick<RunOp
   }
   const { executor } = cached
   const cancel = new AbortController()
-  const decisions: DecisionSource = o.decisions !== undefined ? new FileDecisions(path.resolve(o.decisions), { onProblem: (m) => note(`decisions: ${m} (gates wait for a fix)`) })
-    : interactive ? new TtyDecisions({ pause: () => sink?.pause(), resume: () => sink?.resume() })
-    : new AutoApprove()
+  const decisions: DecisionSource =
+    o.decisions !== undefined
+      ? new FileDecisions(path.resolve(o.decisions), { onProblem: (m) => note(`decisions: ${m} (gates wait for a fix)`) })
+      : interactive
+        ? new TtyDecisions({ pause: () => sink?.pause(), resume: () => sink?.resume() })
+        : new AutoApprove()
   let interrupts = 0
   const onSigint = () => {
     interrupts++

@@ -22,10 +22,11 @@ const DecisionSchema = v.union([
  * The decisions file: gate id → its decision at every revision, or a list with one per revision (index 0 is
  * the first ask; a missing or null entry is not decided yet). A gate missing from the file waits.
  */
-const DecisionsFileSchema = v.record(v.string(), v.union(
-  [DecisionSchema, v.array(v.nullable(DecisionSchema))],
-  'expected approve, reject, { decision, feedback, edits, by }, or a list of those (one per revision)',
-), 'expected a mapping of gate ids to decisions')
+const DecisionsFileSchema = v.record(
+  v.string(),
+  v.union([DecisionSchema, v.array(v.nullable(DecisionSchema))], 'expected approve, reject, { decision, feedback, edits, by }, or a list of those (one per revision)'),
+  'expected a mapping of gate ids to decisions',
+)
 
 export interface FileDecisionsOptions {
   /** How often a waiting gate reads the file again (ms, default 100). */
@@ -36,7 +37,10 @@ export interface FileDecisionsOptions {
 
 export class FileDecisions implements DecisionSource {
   #lastProblem: string | undefined
-  constructor(readonly file: string, private readonly opts: FileDecisionsOptions = {}) {}
+  constructor(
+    readonly file: string,
+    private readonly opts: FileDecisionsOptions = {},
+  ) {}
 
   async decide(request: ApprovalRequest, signal: AbortSignal): Promise<Decision> {
     for (;;) {

@@ -29,7 +29,10 @@ const nonNegativeInt = (value: string) => {
 }
 
 const queueList = (value: string): string[] => {
-  const names = value.split(',').map((q) => q.trim()).filter(Boolean)
+  const names = value
+    .split(',')
+    .map((q) => q.trim())
+    .filter(Boolean)
   const bad = names.find((q) => !/^[a-z][a-z0-9_-]{0,39}$/.test(q))
   if (bad !== undefined || names.length === 0) throw new InvalidArgumentError(`expected queue names of lower-case letters, digits, _ and -, comma-separated; got "${value}"`)
   return [...new Set(names)]
@@ -51,18 +54,19 @@ function withDriveOptions(cmd: Command): Command {
     .option('--concurrency <n>', 'cap on nodes running at once (overrides the pipeline)', positiveInt)
     .addOption(new Option('--executor <kind>', 'where node work runs').choices(['workers', 'inline']).default('workers'))
     .option('--interactive', 'approval gates ask on this terminal (approve, edit in $EDITOR, revise with feedback, reject)')
-    .addOption(new Option('--decisions <file>', 'approval gates wait for their decision in this JSON or YAML file, read again while they wait: { <gate>: approve | reject | { decision, feedback, edits, by } }, or a list with one per revision').conflicts('interactive'))
+    .addOption(
+      new Option(
+        '--decisions <file>',
+        'approval gates wait for their decision in this JSON or YAML file, read again while they wait: { <gate>: approve | reject | { decision, feedback, edits, by } }, or a list with one per revision',
+      ).conflicts('interactive'),
+    )
     .option('--no-cache', 'execute every node: neither take results from the node cache nor store them')
 }
 
 /** Parses argv and runs the command; resolves to the process exit code. */
 export async function main(argv: string[]): Promise<number> {
   let code = 0
-  const program = new Command()
-    .name('weft')
-    .description('Declarative DAG engine for generative-media pipelines')
-    .showHelpAfterError()
-    .exitOverride()
+  const program = new Command().name('weft').description('Declarative DAG engine for generative-media pipelines').showHelpAfterError().exitOverride()
 
   program
     .command('validate')
@@ -73,13 +77,15 @@ export async function main(argv: string[]): Promise<number> {
       code = await validateCommand(file, o)
     })
 
-  withDriveOptions(program
-    .command('run')
-    .description('run a pipeline (exit 0 completed, 1 failed, 2 invalid pipeline or inputs, 130 cancelled)')
-    .argument('<file>', 'pipeline YAML file')
-    .option('-i, --input <key=value>', 'a run input (repeatable); non-string inputs are read as YAML', collect, [])
-    .option('--inputs-file <file>', 'JSON or YAML file with run inputs')
-    .option('-s, --set <path=value>', 'override a config value, e.g. parallel.max_concurrent=2 (repeatable)', collect, []))
+  withDriveOptions(
+    program
+      .command('run')
+      .description('run a pipeline (exit 0 completed, 1 failed, 2 invalid pipeline or inputs, 130 cancelled)')
+      .argument('<file>', 'pipeline YAML file')
+      .option('-i, --input <key=value>', 'a run input (repeatable); non-string inputs are read as YAML', collect, [])
+      .option('--inputs-file <file>', 'JSON or YAML file with run inputs')
+      .option('-s, --set <path=value>', 'override a config value, e.g. parallel.max_concurrent=2 (repeatable)', collect, []),
+  )
     .addOption(new Option('--store <kind>', 'where the run is recorded: db (SQLite in .weft/weft.db, or Postgres with DATABASE_URL) or memory').choices(['db', 'memory']).default('db'))
     .option('--detach', 'with DATABASE_URL: record the run and enqueue it for `weft worker` processes, print its id and exit 0')
     .action(async (file: string, o) => {
@@ -91,7 +97,9 @@ export async function main(argv: string[]): Promise<number> {
     .description('with DATABASE_URL: execute the node attempts of runs recorded in Postgres, with any number of other workers; SIGTERM finishes the work in hand and exits 0')
     .option('--concurrency <n>', 'node attempts (and steps) run at once', positiveInt, 10)
     .addOption(new Option('--executor <kind>', 'where node work runs').choices(['workers', 'inline']).default('workers'))
-    .option('--queues <names>', 'comma-separated queues whose node attempts it runs: `default` (nodes in no pool with a queue) and the `queue:` of pipeline pools, e.g. default,gpu', queueList, ['default'])
+    .option('--queues <names>', 'comma-separated queues whose node attempts it runs: `default` (nodes in no pool with a queue) and the `queue:` of pipeline pools, e.g. default,gpu', queueList, [
+      'default',
+    ])
     .action(async (o: { concurrency: number; executor: 'workers' | 'inline'; queues: string[] }) => {
       code = await workerCommand(o)
     })
@@ -125,34 +133,43 @@ export async function main(argv: string[]): Promise<number> {
       code = await cancelCommand(id, o)
     })
 
-  withDriveOptions(program
-    .command('resume')
-    .description('continue a recorded run: nodes that succeeded are kept, the rest run (same exit codes as run)')
-    .argument('<id>', 'run id'))
-    .action(async (id: string, o) => {
+  withDriveOptions(program.command('resume').description('continue a recorded run: nodes that succeeded are kept, the rest run (same exit codes as run)').argument('<id>', 'run id')).action(
+    async (id: string, o) => {
       code = await resumeCommand(id, o)
-    })
+    },
+  )
 
-  withDriveOptions(program
-    .command('rerun')
-    .description('a new run of a recorded run\'s pipeline file with its inputs and config: with --from, outputs upstream of the node are kept and the node and everything downstream execute again; without it, the cache decides (same exit codes as run)')
-    .argument('<id>', 'run id')
-    .option('--from <node>', 'execute this node and everything downstream of it again, bypassing the cache')
-    .option('-s, --set <path=value>', 'override a config value of the recorded run (repeatable)', collect, []))
-    .action(async (id: string, o) => {
-      code = await rerunCommand(id, o)
-    })
+  withDriveOptions(
+    program
+      .command('rerun')
+      .description(
+        "a new run of a recorded run's pipeline file with its inputs and config: with --from, outputs upstream of the node are kept and the node and everything downstream execute again; without it, the cache decides (same exit codes as run)",
+      )
+      .argument('<id>', 'run id')
+      .option('--from <node>', 'execute this node and everything downstream of it again, bypassing the cache')
+      .option('-s, --set <path=value>', 'override a config value of the recorded run (repeatable)', collect, []),
+  ).action(async (id: string, o) => {
+    code = await rerunCommand(id, o)
+  })
 
   const cache = program.command('cache').description('the node cache: results of earlier node executions, reused when the same inputs come again')
-  cache.command('ls').description('list cached results, most recently used first').option('--json', 'print them as JSON')
+  cache
+    .command('ls')
+    .description('list cached results, most recently used first')
+    .option('--json', 'print them as JSON')
     .action(async (o: { json?: boolean }) => {
       code = await cacheCommand('ls', o)
     })
-  cache.command('prune').description('remove cached results not used for a while').option('--older-than <duration>', 'not used for this long, e.g. 30d or 12h', '30d')
+  cache
+    .command('prune')
+    .description('remove cached results not used for a while')
+    .option('--older-than <duration>', 'not used for this long, e.g. 30d or 12h', '30d')
     .action(async (o: { olderThan: string }) => {
       code = await cacheCommand('prune', o)
     })
-  cache.command('clear').description('remove every cached result')
+  cache
+    .command('clear')
+    .description('remove every cached result')
     .action(async () => {
       code = await cacheCommand('clear', {})
     })

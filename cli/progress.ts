@@ -141,20 +141,32 @@ function progressText(p: Record<string, unknown>): string {
 function describePayload(e: RunEvent): string {
   const p = e.payload
   switch (e.type) {
-    case 'node.started': return ` (${String(p.type)})`
-    case 'node.progress': return ` ${progressText(p)}`
-    case 'node.retrying': return ` attempt ${String(p.attempt)} failed (${(p.error as { code: string }).code}); retrying in ${String(p.delay_ms)} ms`
+    case 'node.started':
+      return ` (${String(p.type)})`
+    case 'node.progress':
+      return ` ${progressText(p)}`
+    case 'node.retrying':
+      return ` attempt ${String(p.attempt)} failed (${(p.error as { code: string }).code}); retrying in ${String(p.delay_ms)} ms`
     case 'node.completed': {
       const from = (p.cache as CacheNote | undefined)?.from
       return from ? ` from the cache (run ${from.run.slice(0, 8)})` : ` in ${formatDuration(Number(p.duration_ms ?? 0))}`
     }
-    case 'node.failed': case 'node.cancelled': return ` ${(p.error as { code: string; message: string } | undefined)?.code ?? ''}: ${(p.error as { message: string } | undefined)?.message ?? ''}`
-    case 'node.skipped': return ` (${String(p.reason)})`
-    case 'stage.changed': return ` ${String(p.stage)}`
-    case 'approval.requested': return ` gate ${String(p.gate)}`
-    case 'approval.resolved': return ` ${String(p.decision)}${p.by ? ` by ${String(p.by)}` : ''}`
-    case 'run.failed': case 'run.cancelled': return ` ${(p.error as { code: string; message: string } | null)?.message ?? ''}`
-    default: return ''
+    case 'node.failed':
+    case 'node.cancelled':
+      return ` ${(p.error as { code: string; message: string } | undefined)?.code ?? ''}: ${(p.error as { message: string } | undefined)?.message ?? ''}`
+    case 'node.skipped':
+      return ` (${String(p.reason)})`
+    case 'stage.changed':
+      return ` ${String(p.stage)}`
+    case 'approval.requested':
+      return ` gate ${String(p.gate)}`
+    case 'approval.resolved':
+      return ` ${String(p.decision)}${p.by ? ` by ${String(p.by)}` : ''}`
+    case 'run.failed':
+    case 'run.cancelled':
+      return ` ${(p.error as { code: string; message: string } | null)?.message ?? ''}`
+    default:
+      return ''
   }
 }
 
@@ -164,7 +176,9 @@ function summaryText(r: RunRecord): string {
   const took = r.finished_at && r.started_at ? formatDuration(Date.parse(r.finished_at) - Date.parse(r.started_at)) : ''
   // taken from the node cache, or kept by a re-run: either way computed by an earlier run
   const reused = nodes.filter((n) => n.cache?.hit).length
-  const lines = [`run ${r.id} ${r.status} in ${took}: ${count('succeeded')} succeeded${reused ? ` (${reused} computed by earlier runs)` : ''}, ${count('failed')} failed, ${count('skipped')} skipped, ${count('cancelled')} cancelled`]
+  const lines = [
+    `run ${r.id} ${r.status} in ${took}: ${count('succeeded')} succeeded${reused ? ` (${reused} computed by earlier runs)` : ''}, ${count('failed')} failed, ${count('skipped')} skipped, ${count('cancelled')} cancelled`,
+  ]
   if (r.error) lines.push(`  ${r.error.code}: ${r.error.message}`)
   const { total } = runUsage(nodes)
   const budget = budgetLimit(r.config)

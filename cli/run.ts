@@ -93,14 +93,16 @@ async function detach(pipeline: Pipeline, inputs: Record<string, unknown>, confi
     return EXIT.invalid
   }
   if (o.decisions !== undefined) {
-    process.stderr.write('error: --decisions answers gates of a run this process drives; a detached run\'s gates are decided through the API of `weft serve` on the same database (add --interactive to make them wait)\n')
+    process.stderr.write(
+      "error: --decisions answers gates of a run this process drives; a detached run's gates are decided through the API of `weft serve` on the same database (add --interactive to make them wait)\n",
+    )
     return EXIT.invalid
   }
   const { openFleet } = await import('../engine/adapters/open-fleet.ts')
   const { newRunRecord } = await import('../engine/fleet/new-run.ts')
   const opened = await openFleet(url, { max: 2 })
   try {
-    if (o.concurrency !== undefined) process.stderr.write('note: --concurrency applies to runs driven by this process; a detached run keeps the pipeline\'s caps\n')
+    if (o.concurrency !== undefined) process.stderr.write("note: --concurrency applies to runs driven by this process; a detached run keeps the pipeline's caps\n")
     const record = newRunRecord(pipeline, { inputs, config, interactive: o.interactive === true })
     await opened.fleet.submit(record, path.resolve(o.out ?? path.join(weftDataDir(), 'runs')))
     if (o.json) process.stdout.write(JSON.stringify({ id: record.id, status: record.status }) + '\n')

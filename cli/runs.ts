@@ -10,14 +10,22 @@ const count = (r: RunRecord, status: string) => Object.values(r.nodes).filter((n
 export async function runsCommand(o: { status?: RunStatus; limit: number; json?: boolean }): Promise<number> {
   const runs = await withStore('db', (store) => store.listRuns({ ...(o.status ? { status: o.status } : {}), limit: o.limit }))
   if (o.json) {
-    process.stdout.write(JSON.stringify(runs.map(({ nodes, ...run }) => ({ ...run, node_counts: tally(nodes) })), null, 2) + '\n')
+    process.stdout.write(
+      JSON.stringify(
+        runs.map(({ nodes, ...run }) => ({ ...run, node_counts: tally(nodes) })),
+        null,
+        2,
+      ) + '\n',
+    )
     return 0
   }
   if (runs.length === 0) process.stdout.write('no runs recorded\n')
   for (const r of runs) {
     const total = Object.keys(r.nodes).length
     const took = r.finished_at && r.started_at ? formatDuration(Date.parse(r.finished_at) - Date.parse(r.started_at)) : ''
-    process.stdout.write(`${r.id}  ${r.status.padEnd(17)} ${r.pipeline.name.padEnd(16)} ${r.created_at}  ${String(count(r, 'succeeded')).padStart(3)}/${total} nodes  ${took}${r.current_stage ? `  stage ${r.current_stage}` : ''}${r.error ? `  ${r.error.code}` : ''}\n`)
+    process.stdout.write(
+      `${r.id}  ${r.status.padEnd(17)} ${r.pipeline.name.padEnd(16)} ${r.created_at}  ${String(count(r, 'succeeded')).padStart(3)}/${total} nodes  ${took}${r.current_stage ? `  stage ${r.current_stage}` : ''}${r.error ? `  ${r.error.code}` : ''}\n`,
+    )
   }
   return 0
 }

@@ -37,7 +37,10 @@ export function serveSettingsFromEnv(env: Env = process.env): Omit<ServeOptions,
     out.publicUrl = env.WEFT_PUBLIC_URL
   }
   if (env.WEFT_TRUST_PROXY === '1' || env.WEFT_TRUST_PROXY === 'true') out.trustProxy = true
-  const origins = (env.WEFT_ALLOWED_ORIGINS ?? '').split(',').map((s) => s.trim()).filter(Boolean)
+  const origins = (env.WEFT_ALLOWED_ORIGINS ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
   if (origins.length) {
     out.websocket = { allowedOrigins: origins }
     out.allowedOrigins = origins
@@ -48,7 +51,10 @@ export function serveSettingsFromEnv(env: Env = process.env): Omit<ServeOptions,
 
 /** `1048576`, `512kb`, `2mb` (KiB/MiB: ×1024). */
 export function parseBytes(value: string): number {
-  const m = value.trim().toLowerCase().match(/^(\d{1,10})\s*(b|kb|kib|k|mb|mib|m)?$/)
+  const m = value
+    .trim()
+    .toLowerCase()
+    .match(/^(\d{1,10})\s*(b|kb|kib|k|mb|mib|m)?$/)
   const n = m ? Number(m[1]) * ({ k: 1024, kb: 1024, kib: 1024, m: 1024 ** 2, mb: 1024 ** 2, mib: 1024 ** 2 }[m[2] ?? ''] ?? 1) : NaN
   if (!(n >= 1024)) throw new WeftError('SETTING_INVALID', `WEFT_BODY_LIMIT must be a size of at least 1kb such as 1048576, 512kb or 2mb, got "${value}"`)
   return n
@@ -92,9 +98,19 @@ export async function serveCommand(o: ServeCommandOptions, env: Env = process.en
       const { PiscinaExecutor } = await import('../engine/adapters/piscina-executor.ts')
       const { heartbeatTtlMs } = await import('./worker.ts')
       const { cacheSettingsFromEnv, withNodeCache } = await import('../engine/cache/settings.ts')
-      const { executor, policy } = withNodeCache(() => new PiscinaExecutor({ providers, nice: 10 }), cacheSettingsFromEnv(weftDataDir(env), env), providers, { onProblem: (m) => process.stderr.write(`cache: ${m}\n`) })
+      const { executor, policy } = withNodeCache(() => new PiscinaExecutor({ providers, nice: 10 }), cacheSettingsFromEnv(weftDataDir(env), env), providers, {
+        onProblem: (m) => process.stderr.write(`cache: ${m}\n`),
+      })
       loopExecutor = executor
-      loops = await startFleetWorker({ connectionString: opened.url, fleet: opened.fleet, executor, cache: policy, concurrency: workers * 10, heartbeatTtlMs: heartbeatTtlMs(env), log: (m) => process.stderr.write(`${m}\n`) })
+      loops = await startFleetWorker({
+        connectionString: opened.url,
+        fleet: opened.fleet,
+        executor,
+        cache: policy,
+        concurrency: workers * 10,
+        heartbeatTtlMs: heartbeatTtlMs(env),
+        log: (m) => process.stderr.write(`${m}\n`),
+      })
     }
     const running = await startServer({ ...settings, service, port: o.port, host: o.host })
     // resumed only once the server listens: a start that fails must leave interrupted runs as they are
@@ -148,5 +164,4 @@ function untilSignal(): Promise<void> {
   })
 }
 
-const optional = <K extends string, T>(key: K, value: T | undefined): { [P in K]?: T } =>
-  (value === undefined ? {} : { [key]: value }) as { [P in K]?: T }
+const optional = <K extends string, T>(key: K, value: T | undefined): { [P in K]?: T } => (value === undefined ? {} : { [key]: value }) as { [P in K]?: T }

@@ -43,7 +43,10 @@ export class TtyDecisions implements DecisionSource {
       out.write(`\n── approval: ${request.gate}${request.revision ? ` (after ${request.revision} revision${request.revision > 1 ? 's' : ''})` : ''} ──\n`)
       if (request.message) out.write(`${request.message}\n\n`)
       out.write(lines.slice(0, max).join('\n') + (lines.length > max ? `\n… ${lines.length - max} more lines (choose "edit" to see all)\n` : '\n'))
-      const choices: Array<{ name: string; value: Choice }> = [{ name: 'approve', value: 'approve' }, { name: 'edit, then approve', value: 'edit' }]
+      const choices: Array<{ name: string; value: Choice }> = [
+        { name: 'approve', value: 'approve' },
+        { name: 'edit, then approve', value: 'edit' },
+      ]
       if (request.allowed.includes('revise')) choices.push({ name: 'revise (send back with feedback)', value: 'revise' })
       // an item's gate fails its item; the fan-out's on_item_error says whether that ends the run
       choices.push({ name: request.gate.includes('[') ? 'reject (fail this item)' : 'reject (end the run)', value: 'reject' })
@@ -51,25 +54,31 @@ export class TtyDecisions implements DecisionSource {
       const choice = await select<Choice>({ message: `Decision for ${request.gate}`, choices }, ctx)
       if (choice === 'approve') return { decision: 'approve', by: 'human' }
       if (choice === 'edit') {
-        const edited = await editor({
-          message: 'Edit the value (YAML or JSON); save and close the editor to approve it',
-          default: text,
-          postfix: '.yaml',
-          validate: (s) => {
-            try {
-              parseYaml(s, { maxAliasCount: 100 })
-              return true
-            } catch (err) {
-              return `not valid YAML: ${(err as Error).message.split('\n')[0]}`
-            }
+        const edited = await editor(
+          {
+            message: 'Edit the value (YAML or JSON); save and close the editor to approve it',
+            default: text,
+            postfix: '.yaml',
+            validate: (s) => {
+              try {
+                parseYaml(s, { maxAliasCount: 100 })
+                return true
+              } catch (err) {
+                return `not valid YAML: ${(err as Error).message.split('\n')[0]}`
+              }
+            },
           },
-        }, ctx)
+          ctx,
+        )
         return { decision: 'approve', edits: parseYaml(edited, { maxAliasCount: 100 }) as unknown, by: 'human' }
       }
-      const feedback = await input({
-        message: choice === 'revise' ? 'What should change?' : 'Why reject it? (optional)',
-        required: choice === 'revise',
-      }, ctx)
+      const feedback = await input(
+        {
+          message: choice === 'revise' ? 'What should change?' : 'Why reject it? (optional)',
+          required: choice === 'revise',
+        },
+        ctx,
+      )
       return choice === 'revise' ? { decision: 'revise', feedback, by: 'human' } : { decision: 'reject', ...(feedback ? { feedback } : {}), by: 'human' }
     } finally {
       this.opts.resume?.()

@@ -34,7 +34,12 @@ export async function workerCommand(o: { concurrency: number; executor: 'workers
   let cached: ReturnType<typeof withNodeCache>
   try {
     // the node cache is this machine's: workers on one machine share it
-    cached = withNodeCache(() => (inlineProviders ? new InlineExecutor(inlineProviders) : new PiscinaExecutor({ typescript: true, providers: settings })), cacheSettingsFromEnv(weftDataDir()), settings, { onProblem: (m) => process.stderr.write(`cache: ${m}\n`) })
+    cached = withNodeCache(
+      () => (inlineProviders ? new InlineExecutor(inlineProviders) : new PiscinaExecutor({ typescript: true, providers: settings })),
+      cacheSettingsFromEnv(weftDataDir()),
+      settings,
+      { onProblem: (m) => process.stderr.write(`cache: ${m}\n`) },
+    )
   } catch (err) {
     process.stderr.write(`${(err as { code?: string }).code ?? 'error'}: ${(err as Error).message}\n`)
     return EXIT.invalid
@@ -42,7 +47,12 @@ export async function workerCommand(o: { concurrency: number; executor: 'workers
   const { executor, policy } = cached
   const opened = await openFleet(url)
   const worker = await startFleetWorker({
-    connectionString: url, fleet: opened.fleet, executor, cache: policy, concurrency: o.concurrency, heartbeatTtlMs: heartbeatTtlMs(),
+    connectionString: url,
+    fleet: opened.fleet,
+    executor,
+    cache: policy,
+    concurrency: o.concurrency,
+    heartbeatTtlMs: heartbeatTtlMs(),
     ...(o.queues?.length ? { queues: o.queues } : {}),
     log: (m) => process.stderr.write(`${m}\n`),
   })

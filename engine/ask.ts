@@ -64,10 +64,14 @@ export async function ask(ctx: NodeContext, prompt: Prompt, vars: Record<string,
     if (problems.length === 0) problems = checkAnswer(prompt, data)
     if (problems.length === 0) return { text: res.text, data, model: res.model, repairs }
     if (repairs >= maxRepairs) {
-      throw new WeftError('MODEL_ANSWER_INVALID', `prompt "${prompt.name}": the model's answer did not match the prompt's output schema after ${repairs + 1} ${repairs ? 'tries' : 'try'}: ${problems.slice(0, 5).join('; ')}`, {
-        retryable: false,
-        details: { prompt: prompt.name, problems, excerpt: res.text.slice(0, EXCERPT) },
-      })
+      throw new WeftError(
+        'MODEL_ANSWER_INVALID',
+        `prompt "${prompt.name}": the model's answer did not match the prompt's output schema after ${repairs + 1} ${repairs ? 'tries' : 'try'}: ${problems.slice(0, 5).join('; ')}`,
+        {
+          retryable: false,
+          details: { prompt: prompt.name, problems, excerpt: res.text.slice(0, EXCERPT) },
+        },
+      )
     }
     ctx.emit({ message: `${prompt.name}: answer did not match its schema; asking again`, problems: problems.slice(0, 5) })
     const repair = renderPrompt(loadPrompt(REPAIR_PROMPT, ctx.prompts), { request: base.prompt, answer: res.text.slice(0, EXCERPT), problems: problems.join('\n') })

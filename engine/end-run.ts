@@ -9,10 +9,14 @@ export async function endUndriven(store: RunStore, owner: string, ttlMs: number,
   try {
     const lastSeq = (await store.listEvents(id)).at(-1)?.seq ?? 0
     const now = new Date().toISOString()
-    const event = status === 'cancelled'
-      ? { run_id: id, seq: lastSeq + 1, type: 'run.cancelled' as const, timestamp: now, payload: { reason: error.message } }
-      : { run_id: id, seq: lastSeq + 1, type: 'run.failed' as const, timestamp: now, payload: { error } }
-    await store.write([{ kind: 'run.update', runId: id, patch: { status, finished_at: now, error } }, { kind: 'event', event }])
+    const event =
+      status === 'cancelled'
+        ? { run_id: id, seq: lastSeq + 1, type: 'run.cancelled' as const, timestamp: now, payload: { reason: error.message } }
+        : { run_id: id, seq: lastSeq + 1, type: 'run.failed' as const, timestamp: now, payload: { error } }
+    await store.write([
+      { kind: 'run.update', runId: id, patch: { status, finished_at: now, error } },
+      { kind: 'event', event },
+    ])
     return true
   } finally {
     await store.releaseRun(id, owner)

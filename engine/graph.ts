@@ -37,12 +37,16 @@ export function drawGraph(pipeline: Pipeline, format: GraphFormat): string {
     return `${id}\\n${a.type}${each ? ` × ${each}` : ''}${a.when ? ' (when)' : ''}`
   }
   if (format === 'json') {
-    return JSON.stringify({
-      pipeline: pipeline.name,
-      nodes: g.mapNodes((id, a) => ({ id, ...a, needs: g.inNeighbors(id) })),
-      edges: g.mapEdges((_e, _a, source, target) => ({ from: source, to: target })),
-      levels: topologicalGenerations(g),
-    }, null, 2)
+    return JSON.stringify(
+      {
+        pipeline: pipeline.name,
+        nodes: g.mapNodes((id, a) => ({ id, ...a, needs: g.inNeighbors(id) })),
+        edges: g.mapEdges((_e, _a, source, target) => ({ from: source, to: target })),
+        levels: topologicalGenerations(g),
+      },
+      null,
+      2,
+    )
   }
   if (format === 'dot') {
     const lines = [`digraph "${pipeline.name}" {`, '  rankdir=LR;', '  node [shape=box, style=rounded];']

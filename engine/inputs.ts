@@ -13,12 +13,24 @@ function problem(code: string, path: string, message: string, file: string): Dia
  * Applies defaults and checks types, enums and required inputs. `given` values that arrived as text
  * (`--input k=v`) are read as YAML for non-string inputs, so `count=3` and `tags=[a, b]` work.
  */
-export function resolveRunInputs(pipeline: Pipeline, given: Record<string, unknown>, opts: { fromText?: ReadonlySet<string>; origin?: string } = {}): { inputs: Record<string, unknown>; diagnostics: Diagnostic[] } {
+export function resolveRunInputs(
+  pipeline: Pipeline,
+  given: Record<string, unknown>,
+  opts: { fromText?: ReadonlySet<string>; origin?: string } = {},
+): { inputs: Record<string, unknown>; diagnostics: Diagnostic[] } {
   const origin = opts.origin ?? 'inputs'
   const diagnostics: Diagnostic[] = []
   const inputs: Record<string, unknown> = {}
   for (const name of Object.keys(given)) {
-    if (!Object.hasOwn(pipeline.inputs, name)) diagnostics.push(problem('INPUT_UNKNOWN', `inputs.${name}`, `unknown input "${name}"${didYouMean(name, Object.keys(pipeline.inputs))}; this pipeline takes ${Object.keys(pipeline.inputs).join(', ') || 'no inputs'}`, origin))
+    if (!Object.hasOwn(pipeline.inputs, name))
+      diagnostics.push(
+        problem(
+          'INPUT_UNKNOWN',
+          `inputs.${name}`,
+          `unknown input "${name}"${didYouMean(name, Object.keys(pipeline.inputs))}; this pipeline takes ${Object.keys(pipeline.inputs).join(', ') || 'no inputs'}`,
+          origin,
+        ),
+      )
   }
   for (const [name, spec] of Object.entries(pipeline.inputs)) {
     let value = given[name]
@@ -41,7 +53,11 @@ export function resolveRunInputs(pipeline: Pipeline, given: Record<string, unkno
  * Applies `--set path=value` overrides to the config defaults (or to `base`, a recorded run's config). The path must exist (a leading `config.`
  * is optional); the value is read as a YAML scalar and must keep the default's type.
  */
-export function resolveConfig(pipeline: Pipeline, sets: ReadonlyArray<{ path: string; value: string | unknown }>, base: Record<string, unknown> = pipeline.config): { config: Record<string, unknown>; diagnostics: Diagnostic[] } {
+export function resolveConfig(
+  pipeline: Pipeline,
+  sets: ReadonlyArray<{ path: string; value: string | unknown }>,
+  base: Record<string, unknown> = pipeline.config,
+): { config: Record<string, unknown>; diagnostics: Diagnostic[] } {
   const config = structuredClone(base)
   const diagnostics: Diagnostic[] = []
   for (const { path, value } of sets) {
@@ -61,7 +77,14 @@ export function resolveConfig(pipeline: Pipeline, sets: ReadonlyArray<{ path: st
       const next = Object.hasOwn(parent, seg) ? parent[seg] : undefined
       if (!isMap(next)) {
         const at = segs.slice(0, i + 1).join('.')
-        diagnostics.push(problem('CONFIG_UNKNOWN', `config.${segs.join('.')}`, next === undefined ? `unknown config key "${at}"${didYouMean(seg, Object.keys(parent))}` : `config "${at}" is ${describe(next)}, not a mapping`, '--set'))
+        diagnostics.push(
+          problem(
+            'CONFIG_UNKNOWN',
+            `config.${segs.join('.')}`,
+            next === undefined ? `unknown config key "${at}"${didYouMean(seg, Object.keys(parent))}` : `config "${at}" is ${describe(next)}, not a mapping`,
+            '--set',
+          ),
+        )
         ok = false
         break
       }

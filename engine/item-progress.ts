@@ -11,4 +11,3 @@ export function itemEnded(key: string, step: string | undefined, outcome: { ok: 
     ? { message: `${name} ${outcome.cache?.hit ? 'taken from the cache' : 'succeeded'}`, item: key, ...status('succeeded'), ...(outcome.cache ? { cache: outcome.cache } : {}) }
     : { message: `${name} failed: ${outcome.error.code}`, item: key, ...status('failed'), error: { code: outcome.error.code, message: outcome.error.message } }
 }
-

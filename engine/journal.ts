@@ -20,7 +20,10 @@ export class Journal {
    * `lingerMs`: how long a write pushed with `urgent = false` may wait for company (a node's start
    * waiting for its completion, say) before it is written anyway. 0 writes everything at once.
    */
-  constructor(private readonly store: RunStore, private readonly lingerMs = 0) {}
+  constructor(
+    private readonly store: RunStore,
+    private readonly lingerMs = 0,
+  ) {}
 
   /** Queues writes; resolves once they are committed (in order with every earlier write). */
   commit(writes: readonly StoreWrite[]): Promise<void> {

@@ -48,7 +48,10 @@ export class Meter {
   readonly usage: Usage = noUsage()
   readonly #table: PriceTable
 
-  constructor(readonly budget?: Budget, table?: PriceTable) {
+  constructor(
+    readonly budget?: Budget,
+    table?: PriceTable,
+  ) {
     this.#table = table ?? prices()
   }
 
@@ -67,15 +70,23 @@ export class Meter {
   #check(what: string, expected: Usage): void {
     if (!this.budget) return
     if (expected.unpriced) {
-      throw new WeftError('BUDGET_UNPRICED', `${what}: the run has a budget of $${this.budget.limit_usd} and this has no price, so the budget cannot hold it; add its price to a WEFT_PRICES file (see the README's "Usage, cost and budget")`, { retryable: false, details: { budget_usd: this.budget.limit_usd } })
+      throw new WeftError(
+        'BUDGET_UNPRICED',
+        `${what}: the run has a budget of $${this.budget.limit_usd} and this has no price, so the budget cannot hold it; add its price to a WEFT_PRICES file (see the README's "Usage, cost and budget")`,
+        { retryable: false, details: { budget_usd: this.budget.limit_usd } },
+      )
     }
     const next = expected.cost_usd
     const spent = this.budget.spent_usd + this.usage.cost_usd
     if (spent + next > this.budget.limit_usd || spent >= this.budget.limit_usd) {
-      throw new WeftError('BUDGET_EXCEEDED', `${what} would take the run past its budget of $${this.budget.limit_usd} ($${spent.toFixed(4)} spent so far${next > 0 ? `, this call expected to cost $${next.toFixed(4)}` : ''})`, {
-        retryable: false,
-        details: { budget_usd: this.budget.limit_usd, spent_usd: Math.round(spent * 1e6) / 1e6, next_usd: Math.round(next * 1e6) / 1e6 },
-      })
+      throw new WeftError(
+        'BUDGET_EXCEEDED',
+        `${what} would take the run past its budget of $${this.budget.limit_usd} ($${spent.toFixed(4)} spent so far${next > 0 ? `, this call expected to cost $${next.toFixed(4)}` : ''})`,
+        {
+          retryable: false,
+          details: { budget_usd: this.budget.limit_usd, spent_usd: Math.round(spent * 1e6) / 1e6, next_usd: Math.round(next * 1e6) / 1e6 },
+        },
+      )
     }
   }
 

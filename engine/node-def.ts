@@ -17,9 +17,7 @@ type StandardResult =
   | { readonly value: unknown; readonly issues?: undefined }
   | { readonly issues: ReadonlyArray<{ readonly message: string; readonly path?: ReadonlyArray<PropertyKey | { readonly key: PropertyKey }> }> }
 
-type InferSchema<S, Fallback> = S extends { readonly '~standard': { readonly types?: infer T } }
-  ? T extends { readonly output: infer O } ? O : Fallback
-  : Fallback
+type InferSchema<S, Fallback> = S extends { readonly '~standard': { readonly types?: infer T } } ? (T extends { readonly output: infer O } ? O : Fallback) : Fallback
 
 /** Progress a node reports while it runs; shown live by the CLI and streamed by the server. */
 export interface Progress {

@@ -46,10 +46,21 @@ export interface RunRecord {
 }
 
 export type RunEventType =
-  | 'run.started' | 'run.resumed' | 'stage.changed'
-  | 'node.started' | 'node.progress' | 'node.retrying' | 'node.completed' | 'node.failed' | 'node.skipped' | 'node.cancelled'
-  | 'approval.requested' | 'approval.resolved'
-  | 'run.completed' | 'run.failed' | 'run.cancelled'
+  | 'run.started'
+  | 'run.resumed'
+  | 'stage.changed'
+  | 'node.started'
+  | 'node.progress'
+  | 'node.retrying'
+  | 'node.completed'
+  | 'node.failed'
+  | 'node.skipped'
+  | 'node.cancelled'
+  | 'approval.requested'
+  | 'approval.resolved'
+  | 'run.completed'
+  | 'run.failed'
+  | 'run.cancelled'
 
 /** One entry of a run's append-only event log; `seq` grows by one per run. */
 export interface RunEvent {

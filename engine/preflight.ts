@@ -41,7 +41,15 @@ export interface PreflightProblem {
 /** Problems of the run's values as diagnostics (CONFIG_INVALID), for `weft run` and `POST /generate`. */
 export function preflightDiagnostics(pipeline: Pipeline, inputs: Record<string, unknown>, config: Record<string, unknown>, models?: ModelCatalog): Diagnostic[] {
   const file = path.relative(process.cwd(), pipeline.file) || pipeline.file
-  return preflight(pipeline, inputs, config, models ? { models } : {}).map((p) => ({ code: p.code ?? 'CONFIG_INVALID', message: p.message, file, line: 0, col: 0, path: p.at.join('.'), severity: 'error' }))
+  return preflight(pipeline, inputs, config, models ? { models } : {}).map((p) => ({
+    code: p.code ?? 'CONFIG_INVALID',
+    message: p.message,
+    file,
+    line: 0,
+    col: 0,
+    path: p.at.join('.'),
+    severity: 'error',
+  }))
 }
 
 /** Problems of the run's values, one per field (none when every field computed from them fits its schema). */
@@ -111,7 +119,8 @@ export function preflight(pipeline: Pick<Pipeline, 'nodes'>, inputs: Record<stri
     fields(spec.id, spec, at, spec.def.child ? [spec.def.child.field] : [])
     if (spec.child) fields(spec.id, spec.child, [...at, spec.def.child?.field ?? 'node'], [])
     const timeout = spec.timeout && computed(spec.id, 'timeout', [...at, 'timeout'], spec.timeout)
-    if (timeout && parseDuration(timeout.value) === undefined) problem([...at, 'timeout'], `node "${spec.id}": timeout is ${show(timeout.value)} (${timeout.source}); expected a duration such as 90s, 5m or 1h30m`)
+    if (timeout && parseDuration(timeout.value) === undefined)
+      problem([...at, 'timeout'], `node "${spec.id}": timeout is ${show(timeout.value)} (${timeout.source}); expected a duration such as 90s, 5m or 1h30m`)
   }
   return out
 }

@@ -136,7 +136,12 @@ function readPrompt(name: string, file: string): Prompt {
   const undeclared = used.filter((u) => !Object.hasOwn(variables, u))
   if (undeclared.length) {
     const inTemplate = placeholders(doc.template).includes(undeclared[0]!)
-    throw fail(`the template uses ${undeclared.map((u) => `{${u}}`).join(', ')} but \`variables:\` does not declare ${undeclared.length > 1 ? 'them' : 'it'}`, [inTemplate ? 'template' : 'system'], 'value', { text: `{${undeclared[0]}}`, at: 0 })
+    throw fail(
+      `the template uses ${undeclared.map((u) => `{${u}}`).join(', ')} but \`variables:\` does not declare ${undeclared.length > 1 ? 'them' : 'it'}`,
+      [inTemplate ? 'template' : 'system'],
+      'value',
+      { text: `{${undeclared[0]}}`, at: 0 },
+    )
   }
   if (doc.output) {
     try {
@@ -167,12 +172,17 @@ export function promptVariables(name: unknown, dirs: readonly string[]): string[
 /** Required variables of `prompt` that `supplied` lacks. */
 function missingVariables(prompt: Prompt, supplied: Iterable<string>): string[] {
   const have = new Set(supplied)
-  return Object.entries(prompt.variables).filter(([k, s]) => s.required && !have.has(k)).map(([k]) => k)
+  return Object.entries(prompt.variables)
+    .filter(([k, s]) => s.required && !have.has(k))
+    .map(([k]) => k)
 }
 
 /** Variables with defaults applied; throws PROMPT_VARIABLE_MISSING for a required one that is absent. */
 function withDefaults(prompt: Prompt, vars: Record<string, unknown>): Record<string, unknown> {
-  const missing = missingVariables(prompt, Object.keys(vars).filter((k) => vars[k] !== undefined))
+  const missing = missingVariables(
+    prompt,
+    Object.keys(vars).filter((k) => vars[k] !== undefined),
+  )
   if (missing.length) throw new WeftError('PROMPT_VARIABLE_MISSING', `prompt "${prompt.name}" needs ${missing.map((m) => `{${m}}`).join(', ')}`, { retryable: false, details: { missing } })
   const out: Record<string, unknown> = {}
   for (const [k, s] of Object.entries(prompt.variables)) out[k] = vars[k] ?? s.default
@@ -272,7 +282,14 @@ export function checkCriticOutput(field: string, name: unknown, dirs: readonly s
   const example = 'output: { type: object, required: [score, feedback], properties: { score: { type: integer, minimum: 0, maximum: 100 }, feedback: { type: string } } }'
   if (!out) {
     const at = positionIn(prompt.file, [])
-    return [{ path: [field], code: 'CRITIC_PROMPT_INVALID', message: `critic prompt "${name}" declares no \`output:\` schema; a critic answers JSON with a numeric score and a feedback text, e.g. ${example}`, ...(at ? { at } : {}) }]
+    return [
+      {
+        path: [field],
+        code: 'CRITIC_PROMPT_INVALID',
+        message: `critic prompt "${name}" declares no \`output:\` schema; a critic answers JSON with a numeric score and a feedback text, e.g. ${example}`,
+        ...(at ? { at } : {}),
+      },
+    ]
   }
   const problems: string[] = []
   const types = (t: unknown) => (Array.isArray(t) ? t : [t])
@@ -287,7 +304,14 @@ export function checkCriticOutput(field: string, name: unknown, dirs: readonly s
   // pointed at the first property at fault, else at the schema
   const key = !score || !types(score.type).some((t) => t === 'number' || t === 'integer') ? 'score' : !feedback || !types(feedback.type).includes('string') ? 'feedback' : undefined
   const at = positionIn(prompt.file, key && out.properties?.[key] ? ['output', 'properties', key] : ['output'])
-  return [{ path: [field], code: 'CRITIC_PROMPT_INVALID', message: `critic prompt "${name}" (${path.basename(prompt.file)}): its \`output:\` schema does not give what a critic needs: ${problems.join('; ')}`, ...(at ? { at } : {}) }]
+  return [
+    {
+      path: [field],
+      code: 'CRITIC_PROMPT_INVALID',
+      message: `critic prompt "${name}" (${path.basename(prompt.file)}): its \`output:\` schema does not give what a critic needs: ${problems.join('; ')}`,
+      ...(at ? { at } : {}),
+    },
+  ]
 }
 
 /**

@@ -101,7 +101,10 @@ function modelSettings(env: Env): ModelSettings {
   hosted('anthropic', 'anthropic', ['ANTHROPIC_API_KEY'], ['ANTHROPIC_BASE_URL'])
   hosted('google', 'google', ['GOOGLE_GENERATIVE_AI_API_KEY', 'GEMINI_API_KEY'], ['GOOGLE_GENERATIVE_AI_BASE_URL'])
   const servers: Record<string, string> = { ...LOCAL_SERVERS }
-  for (const entry of (env.WEFT_MODEL_ENDPOINTS ?? '').split(',').map((x) => x.trim()).filter(Boolean)) {
+  for (const entry of (env.WEFT_MODEL_ENDPOINTS ?? '')
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean)) {
     const eq = entry.indexOf('=')
     const name = eq === -1 ? '' : entry.slice(0, eq).trim()
     if (!/^[a-z][a-z0-9_-]*$/.test(name)) throw invalid(`WEFT_MODEL_ENDPOINTS entries are name=url with a lower-case name, got "${entry}"`)
@@ -115,7 +118,8 @@ function modelSettings(env: Env): ModelSettings {
 
   let ref = env.WEFT_MODEL || 'offline'
   const legacy = env.WEFT_MODEL_PROVIDER
-  if (legacy !== undefined && legacy !== '' && legacy !== 'offline' && legacy !== 'openai') throw invalid(`WEFT_MODEL_PROVIDER must be "offline" or "openai", got "${legacy}"; WEFT_MODEL=<provider>/<model id> chooses any provider`)
+  if (legacy !== undefined && legacy !== '' && legacy !== 'offline' && legacy !== 'openai')
+    throw invalid(`WEFT_MODEL_PROVIDER must be "offline" or "openai", got "${legacy}"; WEFT_MODEL=<provider>/<model id> chooses any provider`)
   if (legacy === 'openai') {
     if (!env.WEFT_MODEL) throw invalid('WEFT_MODEL_PROVIDER=openai needs WEFT_MODEL (the model name, e.g. gpt-4o-mini or llama3.1)')
     if (!ref.startsWith('openai/')) ref = `openai/${ref}`
@@ -191,7 +195,10 @@ async function createMedia(s: MediaSettings): Promise<MediaProvider> {
 /** Sends image and video jobs to one provider and stitching to another. */
 class RoutedMedia implements MediaProvider {
   readonly name: string
-  constructor(private readonly generate: MediaProvider, private readonly stitch: MediaProvider) {
+  constructor(
+    private readonly generate: MediaProvider,
+    private readonly stitch: MediaProvider,
+  ) {
     this.name = `${generate.name}+${stitch.name}`
   }
   render(req: MediaRequest, opts: { signal: AbortSignal; idempotencyKey: string }): Promise<MediaResult> {
@@ -206,7 +213,9 @@ class RoutedMedia implements MediaProvider {
 
 /** The providers as the node cache's key sees them: kinds, endpoints and models, never a secret. */
 export function providerIdentity(s: ProviderSettings): string {
-  const endpoints = Object.entries(s.model.endpoints).sort(([a], [b]) => a.localeCompare(b)).map(([name, e]) => `${name}:${e.protocol}:${e.baseUrl ?? ''}`)
+  const endpoints = Object.entries(s.model.endpoints)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([name, e]) => `${name}:${e.protocol}:${e.baseUrl ?? ''}`)
   const model = `${s.model.default}[${endpoints.join(',')}]`
   // the local encoder is part of what makes a file: another ffmpeg may write other bytes
   const media = s.media.kind === 'local' ? `local:${s.media.ffmpeg ?? ffmpegPath()}` : `replicate:${s.media.baseUrl ?? ''}:${s.media.imageModel}:${s.media.videoModel}`

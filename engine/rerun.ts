@@ -26,13 +26,23 @@ export function planRerun(pipeline: Pipeline, from?: string): RerunPlan {
   }
   const graph = buildGraph(pipeline)
   const refresh: string[] = []
-  bfsFromNode(graph, from, (id) => {
-    refresh.push(id)
-  }, { mode: 'outbound' })
+  bfsFromNode(
+    graph,
+    from,
+    (id) => {
+      refresh.push(id)
+    },
+    { mode: 'outbound' },
+  )
   const keep: string[] = []
-  bfsFromNode(graph, from, (id) => {
-    if (id !== from) keep.push(id)
-  }, { mode: 'inbound' })
+  bfsFromNode(
+    graph,
+    from,
+    (id) => {
+      if (id !== from) keep.push(id)
+    },
+    { mode: 'inbound' },
+  )
   const order = [...pipeline.nodes.keys()]
   const byOrder = (a: string, b: string) => order.indexOf(a) - order.indexOf(b)
   return { keep: keep.sort(byOrder), refresh: refresh.sort(byOrder) }
@@ -71,7 +81,11 @@ export async function keptRecords(pipeline: Pipeline, record: RunRecord, keep: r
  * Everything a re-run needs before it starts: the kept records, their files linked into `<runsDir>/<runId>`, and the
  * nodes to refresh. UNKNOWN_NODE for a `from` the pipeline lacks; on any failure the new folder is removed.
  */
-export async function prepareRerun(pipeline: Pipeline, record: RunRecord, o: { from?: string | undefined; runsDir: string; runId: string }): Promise<{ kept: Record<string, NodeRecord>; refresh: string[] }> {
+export async function prepareRerun(
+  pipeline: Pipeline,
+  record: RunRecord,
+  o: { from?: string | undefined; runsDir: string; runId: string },
+): Promise<{ kept: Record<string, NodeRecord>; refresh: string[] }> {
   const plan = planRerun(pipeline, o.from)
   const toDir = path.join(o.runsDir, o.runId)
   try {

@@ -11,8 +11,17 @@ import type { NodeState, Run } from './run-loop.ts'
 
 /** state, task id, type, module, config, retry, timeout, pool, progress, attempt counter, parent signal, extras. */
 export type AttemptArgs = [
-  state: NodeState, taskId: string, type: string, module: string, config: unknown, retry: RetrySpec, timeoutMs: number | undefined,
-  pool: string | undefined, onProgress: (p: Progress) => void, onAttempt: (n: number) => void, parentSignal?: AbortSignal,
+  state: NodeState,
+  taskId: string,
+  type: string,
+  module: string,
+  config: unknown,
+  retry: RetrySpec,
+  timeoutMs: number | undefined,
+  pool: string | undefined,
+  onProgress: (p: Progress) => void,
+  onAttempt: (n: number) => void,
+  parentSignal?: AbortSignal,
   extra?: { revision?: Revision | undefined; cache?: boolean | undefined; cacheable?: boolean | undefined; models?: readonly string[] | undefined },
 ]
 
@@ -36,24 +45,28 @@ export async function runAttempts(run: Run, ...[state, taskId, type, module, con
       if (parentSignal?.aborted) ac.abort(parentSignal.reason)
       parentSignal?.addEventListener('abort', onParent, { once: true })
       if (run.status !== 'running') ac.abort(new WeftError('CANCELLED', run.stopMessage()))
-      if (timeoutMs !== undefined) cancelTimer = run.clock.setTimer(() => ac.abort(new WeftError('NODE_TIMEOUT', `node "${taskId}" exceeded its timeout of ${timeoutMs} ms`, { details: { timeout_ms: timeoutMs } })), timeoutMs)
+      if (timeoutMs !== undefined)
+        cancelTimer = run.clock.setTimer(() => ac.abort(new WeftError('NODE_TIMEOUT', `node "${taskId}" exceeded its timeout of ${timeoutMs} ms`, { details: { timeout_ms: timeoutMs } })), timeoutMs)
     }
     try {
-      last = await run.opts.executor.execute({
-        runId: run.id,
-        nodeId: taskId,
-        type,
-        module,
-        attempt,
-        config,
-        run: { id: run.id, interactive: run.opts.interactive ?? false },
-        idempotencyKey: `${run.id}:${taskId}:${attempt}${revision ? `:r${revision.round}` : ''}`,
-        workDir: run.workDir,
-        prompts: run.opts.pipeline.promptDirs,
-        ...(revision ? { revision } : {}),
-        ...(cache !== 'off' ? { cache } : {}),
-        ...(run.budgetUsd !== undefined ? { budget: budgetOf(run.budgetUsd, run.spentUsd, run.modelCalls, run.outputTokens) } : {}),
-      }, { signal: ac.signal, onProgress })
+      last = await run.opts.executor.execute(
+        {
+          runId: run.id,
+          nodeId: taskId,
+          type,
+          module,
+          attempt,
+          config,
+          run: { id: run.id, interactive: run.opts.interactive ?? false },
+          idempotencyKey: `${run.id}:${taskId}:${attempt}${revision ? `:r${revision.round}` : ''}`,
+          workDir: run.workDir,
+          prompts: run.opts.pipeline.promptDirs,
+          ...(revision ? { revision } : {}),
+          ...(cache !== 'off' ? { cache } : {}),
+          ...(run.budgetUsd !== undefined ? { budget: budgetOf(run.budgetUsd, run.spentUsd, run.modelCalls, run.outputTokens) } : {}),
+        },
+        { signal: ac.signal, onProgress },
+      )
     } finally {
       if (own) {
         cancelTimer?.()

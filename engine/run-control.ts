@@ -26,7 +26,10 @@ export async function runControl(run: Run, state: NodeState): Promise<void> {
     state.controllers.delete(ac)
     return run.settle(state, { ok: false, error: toErrorInfo(err, 'EXPRESSION_FAILED') })
   }
-  const cancelTimer = timeoutMs === undefined ? undefined : run.clock.setTimer(() => ac.abort(new WeftError('NODE_TIMEOUT', `node "${spec.id}" exceeded its timeout of ${timeoutMs} ms`, { details: { timeout_ms: timeoutMs } })), timeoutMs)
+  const cancelTimer =
+    timeoutMs === undefined
+      ? undefined
+      : run.clock.setTimer(() => ac.abort(new WeftError('NODE_TIMEOUT', `node "${spec.id}" exceeded its timeout of ${timeoutMs} ms`, { details: { timeout_ms: timeoutMs } })), timeoutMs)
   let outcome: TaskOutcome
   try {
     const { config, raw } = controlConfig(spec, run.scope)
@@ -41,15 +44,16 @@ export async function runControl(run: Run, state: NodeState): Promise<void> {
       workDir: run.workDir,
       providers: {},
       prompts: run.opts.pipeline.promptDirs,
-      runChild: (extra, o) => (spec.steps
-        ? runStepGraph(spec.steps, { ...run.scope, ...(toCel(extra) as Record<string, unknown>) }, o, {
-          run: (step, scope, so, revision) => runChild(run, state, step, scope, so, revision),
-          decide: (req, auto, signal) => requestDecision(run, state, req, signal, auto),
-          owner: spec.id,
-          runInfo: { id: run.id, interactive: run.opts.interactive ?? false },
-          emit: (p) => run.progress(spec.id, p),
-        })
-        : runChild(run, state, state.spec.child as ChildNodeSpec, { ...run.scope, ...(toCel(extra) as Record<string, unknown>) }, o)),
+      runChild: (extra, o) =>
+        spec.steps
+          ? runStepGraph(spec.steps, { ...run.scope, ...(toCel(extra) as Record<string, unknown>) }, o, {
+              run: (step, scope, so, revision) => runChild(run, state, step, scope, so, revision),
+              decide: (req, auto, signal) => requestDecision(run, state, req, signal, auto),
+              owner: spec.id,
+              runInfo: { id: run.id, interactive: run.opts.interactive ?? false },
+              emit: (p) => run.progress(spec.id, p),
+            })
+          : runChild(run, state, state.spec.child as ChildNodeSpec, { ...run.scope, ...(toCel(extra) as Record<string, unknown>) }, o),
       rerun: (nodeId, revision) => rerun(run, state, nodeId, revision, ac.signal),
       requestDecision: (req, auto) => requestDecision(run, state, req, ac.signal, auto),
       outputOf: (id) => run.nodes.get(id)?.record.output ?? null,
@@ -65,7 +69,14 @@ export async function runControl(run: Run, state: NodeState): Promise<void> {
   run.settle(state, outcome)
 }
 
-async function runChild(run: Run, state: NodeState, child: ChildNodeSpec, scope: Record<string, unknown>, o: { signal: AbortSignal; key: string; step?: string }, revision?: Revision): Promise<ChildOutcome> {
+async function runChild(
+  run: Run,
+  state: NodeState,
+  child: ChildNodeSpec,
+  scope: Record<string, unknown>,
+  o: { signal: AbortSignal; key: string; step?: string },
+  revision?: Revision,
+): Promise<ChildOutcome> {
   let config: unknown
   try {
     config = renderTemplate(child.template, scope)
@@ -81,7 +92,20 @@ async function runChild(run: Run, state: NodeState, child: ChildNodeSpec, scope:
     return { ok: false, error: toErrorInfo(reason, 'CANCELLED') }
   }
   try {
-    const outcome = await run.attempts(state, taskId, child.type, child.module, fields, child.retry, child.timeoutMs, state.spec.pool, (p) => run.progress(state.spec.id, { ...p, item: o.key, ...(o.step ? { step: o.step } : {}), ...(revision ? { round: revision.round } : {}) }), () => {}, o.signal, { revision, cache: child.cache, ...cacheTraits(child.def) })
+    const outcome = await run.attempts(
+      state,
+      taskId,
+      child.type,
+      child.module,
+      fields,
+      child.retry,
+      child.timeoutMs,
+      state.spec.pool,
+      (p) => run.progress(state.spec.id, { ...p, item: o.key, ...(o.step ? { step: o.step } : {}), ...(revision ? { round: revision.round } : {}) }),
+      () => {},
+      o.signal,
+      { revision, cache: child.cache, ...cacheTraits(child.def) },
+    )
     if (!o.signal.aborted) run.progress(state.spec.id, itemEnded(o.key, o.step, outcome))
     return outcome
   } finally {
@@ -93,7 +117,11 @@ async function runChild(run: Run, state: NodeState, child: ChildNodeSpec, scope:
 async function rerun(run: Run, state: NodeState, nodeId: string, revision: Revision, signal: AbortSignal): Promise<ChildOutcome> {
   const spec = run.opts.pipeline.nodes.get(nodeId)
   if (!spec) return { ok: false, error: { code: 'UNKNOWN_NODE', message: `node "${state.spec.id}" cannot re-run "${nodeId}": no such node`, retryable: false } }
-  if (spec.def.runs === 'control') return { ok: false, error: { code: 'NOT_REVISABLE', message: `node "${nodeId}" (${spec.type}) cannot be re-run with feedback; gate a worker node (agent, critic_loop, render, a plugin)`, retryable: false } }
+  if (spec.def.runs === 'control')
+    return {
+      ok: false,
+      error: { code: 'NOT_REVISABLE', message: `node "${nodeId}" (${spec.type}) cannot be re-run with feedback; gate a worker node (agent, critic_loop, render, a plugin)`, retryable: false },
+    }
   let config: unknown
   let timeoutMs: number | undefined
   try {
@@ -109,7 +137,11 @@ async function rerun(run: Run, state: NodeState, nodeId: string, revision: Revis
   }
   try {
     const onProgress = (p: Progress) => run.progress(state.spec.id, { ...p, revising: nodeId, round: revision.round })
-    const outcome = await run.attempts(state, nodeId, spec.type, spec.module, config, spec.retry, timeoutMs, spec.pool, onProgress, () => {}, signal, { revision, cache: spec.cache, ...cacheTraits(spec.def) })
+    const outcome = await run.attempts(state, nodeId, spec.type, spec.module, config, spec.retry, timeoutMs, spec.pool, onProgress, () => {}, signal, {
+      revision,
+      cache: spec.cache,
+      ...cacheTraits(spec.def),
+    })
     // the revised output is the node's output from now on: for nodes that read it after the gate, and on resume
     const target = run.nodes.get(nodeId)
     if (outcome.ok && target) await run.revised(target, outcome.output, { round: revision.round, by: state.spec.id })
@@ -127,7 +159,15 @@ async function rerun(run: Run, state: NodeState, nodeId: string, revision: Revis
 async function requestDecision(run: Run, state: NodeState, request: ApprovalRequest, signal: AbortSignal, auto?: Decision): Promise<Decision> {
   const store = run.opts.store
   const asked = { kind: 'approval.request' as const, runId: run.id, request }
-  const requested = (extra: Record<string, unknown> = {}) => run.event('approval.requested', state.spec.id, { gate: request.gate, value: request.value, allowed: request.allowed, revision: request.revision, ...(request.message ? { message: request.message } : {}), ...extra })
+  const requested = (extra: Record<string, unknown> = {}) =>
+    run.event('approval.requested', state.spec.id, {
+      gate: request.gate,
+      value: request.value,
+      allowed: request.allowed,
+      revision: request.revision,
+      ...(request.message ? { message: request.message } : {}),
+      ...extra,
+    })
   const earlier = await store.getApproval(run.id, request.gate, request.revision)
   if (earlier?.decision) {
     // decided before a restart; the process may have stopped between recording the decision and its event
@@ -153,12 +193,7 @@ async function requestDecision(run: Run, state: NodeState, request: ApprovalRequ
   run.waitingGates++
   let decision: Decision
   try {
-    await run.record([
-      { kind: 'node.update', runId: run.id, node: { ...state.record } },
-      { kind: 'run.update', runId: run.id, patch: { status: 'awaiting_approval' } },
-      asked,
-      requested(),
-    ])
+    await run.record([{ kind: 'node.update', runId: run.id, node: { ...state.record } }, { kind: 'run.update', runId: run.id, patch: { status: 'awaiting_approval' } }, asked, requested()])
     // the run may have stopped while the request was being recorded
     signal.throwIfAborted()
     const answer = await source.decide(request, signal)

@@ -110,8 +110,7 @@ export async function runPipeline(opts: RunOptions): Promise<RunRecord> {
   try {
     const record = await opts.store.getRun(id)
     if (!record) {
-      throw resume.onlyIf ? new WeftError('RUN_FINISHED', `run ${id} is gone; not resumed`, { retryable: false })
-        : new WeftError('RUN_NOT_FOUND', `run ${id} is not recorded`, { retryable: false })
+      throw resume.onlyIf ? new WeftError('RUN_FINISHED', `run ${id} is gone; not resumed`, { retryable: false }) : new WeftError('RUN_NOT_FOUND', `run ${id} is not recorded`, { retryable: false })
     }
     const later = await opts.store.listEvents(id, resume.lastSeq)
     fresh = { ...opts, resume: { ...resume, record, lastSeq: later.at(-1)?.seq ?? resume.lastSeq } }
@@ -126,7 +125,8 @@ export async function runPipeline(opts: RunOptions): Promise<RunRecord> {
 async function claimLease(store: RunStore, id: string, owner: string, ttlMs: number, clock: Clock): Promise<void> {
   if (await store.claimRun(id, owner, ttlMs)) return
   const holder = await store.leaseHolder(id)
-  if (holder?.owner === FLEET_OWNER) throw new WeftError('RUN_LEASED', `run ${id} is driven by the fleet (\`weft worker\` processes on its database); no single process resumes it`, { retryable: false, details: { holder } })
+  if (holder?.owner === FLEET_OWNER)
+    throw new WeftError('RUN_LEASED', `run ${id} is driven by the fleet (\`weft worker\` processes on its database); no single process resumes it`, { retryable: false, details: { holder } })
   const who = holder?.pid != null ? `process ${holder.pid}${holder.host ? ` on ${holder.host}` : ''}` : 'another process'
   const left = holder ? Math.max(0, Math.ceil((Date.parse(holder.until) - clock.now()) / 1000)) : undefined
   const when = holder ? `; its lease expires at ${holder.until} (in ${left} s) unless that process renews it` : ''
@@ -260,19 +260,30 @@ export class Run {
     } else {
       // the store keeps what it is given: hand it a snapshot of the nodes, which go on changing here
       const created: RunRecord = { ...run, nodes: Object.fromEntries([...this.nodes.values()].map((s) => [s.spec.id, { ...s.record }])) }
-      await this.record([{ kind: 'run.create', run: created }, this.event('run.started', undefined, { pipeline: pipeline.name, nodes: this.nodes.size, ...(this.opts.rerun ? { rerun_of: this.opts.rerun.of, kept: this.kept } : {}) })])
+      await this.record([
+        { kind: 'run.create', run: created },
+        this.event('run.started', undefined, { pipeline: pipeline.name, nodes: this.nodes.size, ...(this.opts.rerun ? { rerun_of: this.opts.rerun.of, kept: this.kept } : {}) }),
+      ])
     }
     // a new run is leased once it exists
     if (!earlier && lease) await claimLease(this.opts.store, this.id, lease.owner, ttl, this.clock)
     // one renewal at a time (a slow store must not pile them up), and the last one awaited before the release:
     // a renewal landing after it would hold the lease of a run nobody drives
     let renewing: Promise<unknown> | undefined
-    const renew = lease ? setInterval(() => {
-      renewing ??= this.opts.store.claimRun(this.id, lease.owner, ttl).then(
-        (ok) => ok || this.onStoreError(new WeftError('LEASE_LOST', `run ${this.id} was taken over by another process`)),
-        (err) => this.onStoreError(err),
-      ).finally(() => (renewing = undefined))
-    }, Math.max(10, ttl / 3)) : undefined
+    const renew = lease
+      ? setInterval(
+          () => {
+            renewing ??= this.opts.store
+              .claimRun(this.id, lease.owner, ttl)
+              .then(
+                (ok) => ok || this.onStoreError(new WeftError('LEASE_LOST', `run ${this.id} was taken over by another process`)),
+                (err) => this.onStoreError(err),
+              )
+              .finally(() => (renewing = undefined))
+          },
+          Math.max(10, ttl / 3),
+        )
+      : undefined
     renew?.unref()
     this.opts.onStart?.(this.id)
 
@@ -326,7 +337,10 @@ export class Run {
   /** A dependency-free or newly unblocked node: skip it, or queue it for a slot. */
   consider(state: NodeState): void {
     if (this.status !== 'running') return this.finish(state, 'skipped', { reason: this.status === 'cancelled' ? 'run cancelled' : 'run failed' })
-    const verdict = readiness(state.spec.trigger, state.spec.deps.map((d) => ({ id: d, status: this.nodes.get(d)!.record.status })))
+    const verdict = readiness(
+      state.spec.trigger,
+      state.spec.deps.map((d) => ({ id: d, status: this.nodes.get(d)!.record.status })),
+    )
     if (verdict.action === 'skip') return this.finish(state, 'skipped', { reason: verdict.reason })
     if (verdict.action === 'wait') return
     if (state.spec.when) {
@@ -337,7 +351,8 @@ export class Run {
         return this.finish(state, 'failed', { error: toErrorInfo(err, 'EXPRESSION_FAILED') })
       }
       if (ok !== true) {
-        if (typeof ok !== 'boolean') return this.finish(state, 'failed', { error: { code: 'EXPRESSION_TYPE', message: `\`when\` must give true or false, got ${JSON.stringify(ok)}`, retryable: false } })
+        if (typeof ok !== 'boolean')
+          return this.finish(state, 'failed', { error: { code: 'EXPRESSION_TYPE', message: `\`when\` must give true or false, got ${JSON.stringify(ok)}`, retryable: false } })
         return this.finish(state, 'skipped', { reason: '`when` was false' })
       }
     }
@@ -439,10 +454,23 @@ export class Run {
       this.release(spec.pool)
       return this.finish(state, 'failed', { error: toErrorInfo(err, 'EXPRESSION_FAILED') })
     }
-    const outcome = await this.attempts(state, spec.id, spec.type, spec.module, config, spec.retry, timeoutMs, spec.pool, (p) => this.progress(spec.id, p), (n) => {
-      state.record.attempts = n
-      this.nodeScope[spec.id]!.attempts = BigInt(n)
-    }, undefined, { cache: spec.cache, ...cacheTraits(spec.def) })
+    const outcome = await this.attempts(
+      state,
+      spec.id,
+      spec.type,
+      spec.module,
+      config,
+      spec.retry,
+      timeoutMs,
+      spec.pool,
+      (p) => this.progress(spec.id, p),
+      (n) => {
+        state.record.attempts = n
+        this.nodeScope[spec.id]!.attempts = BigInt(n)
+      },
+      undefined,
+      { cache: spec.cache, ...cacheTraits(spec.def) },
+    )
     this.release(spec.pool)
     this.settle(state, outcome)
   }
@@ -570,28 +598,36 @@ export class Run {
 
   /** Like `record`, for writes nobody waits on; a store failure stops the run. */
   recordLater(writes: StoreWrite[]): void {
-    this.recordThen(writes, (err) => {
-      if (err !== undefined) this.onStoreError(err)
-    }, false)
+    this.recordThen(
+      writes,
+      (err) => {
+        if (err !== undefined) this.onStoreError(err)
+      },
+      false,
+    )
   }
 
   recordThen(writes: StoreWrite[], done: (err?: unknown) => void, urgent = true): void {
-    this.journal.push(writes, (err) => {
-      if (err === undefined) {
-        const sink = this.opts.events
-        if (sink) {
-          for (const w of writes) {
-            if (w.kind !== 'event') continue
-            try {
-              sink.emit(w.event)
-            } catch {
-              // a display or socket failing must not stop the run; the event is recorded all the same
+    this.journal.push(
+      writes,
+      (err) => {
+        if (err === undefined) {
+          const sink = this.opts.events
+          if (sink) {
+            for (const w of writes) {
+              if (w.kind !== 'event') continue
+              try {
+                sink.emit(w.event)
+              } catch {
+                // a display or socket failing must not stop the run; the event is recorded all the same
+              }
             }
           }
         }
-      }
-      done(err)
-    }, urgent)
+        done(err)
+      },
+      urgent,
+    )
   }
 
   renderOutputs(): Record<string, unknown> {

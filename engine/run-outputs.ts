@@ -12,7 +12,9 @@ export function renderRunOutputs(pipeline: Pipeline, statusOf: (node: string) =>
   if (t.kind !== 'object') return {}
   const out: Record<string, unknown> = {}
   for (const [name, template] of t.entries) {
-    const refs = templateExpressions(template).flatMap((e) => e.expr.references).filter((r) => r.root === 'nodes' && r.path[0])
+    const refs = templateExpressions(template)
+      .flatMap((e) => e.expr.references)
+      .filter((r) => r.root === 'nodes' && r.path[0])
     const unavailable = refs.some((r) => statusOf(r.path[0]!) !== 'succeeded')
     try {
       out[name] = renderTemplate(template, scope)

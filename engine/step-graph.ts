@@ -61,11 +61,15 @@ export async function runStepGraph(graph: ChildGraphSpec, base: Record<string, u
       }
     }
     if (ok === false) return settle({ status: 'skipped', output: null, error: null })
-    const outcome: ChildOutcome = ok === true
-      ? step.def.runs === 'control'
-        ? await runItemGate(step, { graph, results, scope, signal: stop.signal, key: o.key, powers })
-        : await powers.run(step, scope(), { signal: stop.signal, key: o.key, step: id })
-      : { ok: false, error: ok instanceof Error ? toErrorInfo(ok, 'EXPRESSION_FAILED') : { code: 'EXPRESSION_TYPE', message: `\`when\` must give true or false, got ${JSON.stringify(ok)}`, retryable: false } }
+    const outcome: ChildOutcome =
+      ok === true
+        ? step.def.runs === 'control'
+          ? await runItemGate(step, { graph, results, scope, signal: stop.signal, key: o.key, powers })
+          : await powers.run(step, scope(), { signal: stop.signal, key: o.key, step: id })
+        : {
+            ok: false,
+            error: ok instanceof Error ? toErrorInfo(ok, 'EXPRESSION_FAILED') : { code: 'EXPRESSION_TYPE', message: `\`when\` must give true or false, got ${JSON.stringify(ok)}`, retryable: false },
+          }
     if (outcome.ok) return settle({ status: 'succeeded', output: outcome.output, error: null })
     settle({ status: stop.signal.aborted ? 'cancelled' : 'failed', output: null, error: outcome.error })
     if (!failure && !stop.signal.aborted) {

@@ -26,7 +26,7 @@ const DecisionRecord = v.object({
 
 export const approvalNode = defineNode({
   type: 'approval',
-  description: 'Waits for a decision on `gate`\'s output: approve (with optional edits), reject, or revise with feedback.',
+  description: "Waits for a decision on `gate`'s output: approve (with optional edits), reject, or revise with feedback.",
   runs: 'control',
   nodeRefs: ['gate'],
   config: v.strictObject({
@@ -76,7 +76,10 @@ export const approvalNode = defineNode({
       }
       if (decision.decision === 'reject') {
         if (auto?.failed) throw new WeftError('AUTO_APPROVAL_FAILED', auto.failed, { retryable: false, details: { gate: ctx.node.id } })
-        throw new WeftError('APPROVAL_REJECTED', `gate "${ctx.node.id}" was rejected by ${by}${decision.feedback ? `: ${decision.feedback}` : ''}`, { retryable: false, details: { gate: ctx.node.id, by, feedback: decision.feedback ?? null } })
+        throw new WeftError('APPROVAL_REJECTED', `gate "${ctx.node.id}" was rejected by ${by}${decision.feedback ? `: ${decision.feedback}` : ''}`, {
+          retryable: false,
+          details: { gate: ctx.node.id, by, feedback: decision.feedback ?? null },
+        })
       }
       revisions++
       const feedback = decision.feedback?.trim()

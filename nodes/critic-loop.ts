@@ -93,7 +93,11 @@ export const criticLoopNode = defineNode({
       const answer = await ask(ctx, critic, { ...config.vars, draft }, { model: config.critic_model ?? config.model, maxRepairs: config.max_repairs, label: `${critic.name}#${i}` })
       const critique = v.safeParse(CritiqueSchema, answer.data ?? safeJson(answer.text))
       if (!critique.success) {
-        throw new WeftError('CRITIC_ANSWER_INVALID', `critic prompt "${critic.name}" must answer JSON with a numeric \`score\` (0–100) and a \`feedback\` text: ${critique.issues.map((x) => `${v.getDotPath(x) ?? 'answer'}: ${x.message}`).join('; ')}`, { retryable: false })
+        throw new WeftError(
+          'CRITIC_ANSWER_INVALID',
+          `critic prompt "${critic.name}" must answer JSON with a numeric \`score\` (0–100) and a \`feedback\` text: ${critique.issues.map((x) => `${v.getDotPath(x) ?? 'answer'}: ${x.message}`).join('; ')}`,
+          { retryable: false },
+        )
       }
       const { score } = critique.output
       history.push({ iteration: i, draft, score, feedback: critique.output.feedback, critique: critique.output })

@@ -98,11 +98,24 @@ async function make(ctx: NodeContext<RenderConfig>) {
   await mkdir(path.dirname(out), { recursive: true })
   if (c.kind === 'image') {
     if (c.asset) return importAsset(c.asset, out, c.width, c.height)
-    return render(ctx, { kind: 'image', out, prompt: need(c.prompt, 'prompt', ctx), width: c.width, height: c.height, ...opt({ role: c.role, palette: c.palette, title: c.title, seed: c.seed, model: c.model || undefined }) })
+    return render(ctx, {
+      kind: 'image',
+      out,
+      prompt: need(c.prompt, 'prompt', ctx),
+      width: c.width,
+      height: c.height,
+      ...opt({ role: c.role, palette: c.palette, title: c.title, seed: c.seed, model: c.model || undefined }),
+    })
   }
   if (c.kind === 'video') {
     const req: MediaRequest = {
-      kind: 'video', out, prompt: need(c.prompt, 'prompt', ctx), duration_s: need(c.duration_s, 'duration_s', ctx), width: c.width, height: c.height, fps: c.fps,
+      kind: 'video',
+      out,
+      prompt: need(c.prompt, 'prompt', ctx),
+      duration_s: need(c.duration_s, 'duration_s', ctx),
+      width: c.width,
+      height: c.height,
+      fps: c.fps,
       ...opt({ images: c.images?.filter(Boolean).map((p) => path.resolve(ctx.workDir, p)), palette: c.palette, camera: c.camera, caption: c.caption, seed: c.seed, model: c.model || undefined }),
     }
     return c.quality?.enabled === false || !c.quality ? render(ctx, req) : renderScored(ctx, req, c.quality)

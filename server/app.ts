@@ -89,7 +89,12 @@ export function createApp(service: GenerationService, opts: AppOptions): Hono<En
     }
     const mapped = typeof e.code === 'string' ? serviceErrorResponse(c, { code: e.code, message: String(e.message), details: e.details }) : undefined
     if (mapped) return mapped
-    logger.error('request failed', { method: c.req.method, path: c.req.path, code: typeof e.code === 'string' ? e.code : undefined, error: err instanceof Error ? err.stack ?? err.message : String(err) })
+    logger.error('request failed', {
+      method: c.req.method,
+      path: c.req.path,
+      code: typeof e.code === 'string' ? e.code : undefined,
+      error: err instanceof Error ? (err.stack ?? err.message) : String(err),
+    })
     return errorResponse(c, 500, 'INTERNAL', 'internal error')
   })
   app.notFound((c) => errorResponse(c, 404, 'NOT_FOUND', `no route ${c.req.method} ${c.req.path}`))
@@ -97,13 +102,16 @@ export function createApp(service: GenerationService, opts: AppOptions): Hono<En
   const origins = new Set((opts.allowedOrigins ?? []).map((o) => o.trim().toLowerCase().replace(/\/+$/, '')))
   if (origins.size) {
     // before auth: a browser's preflight carries no key
-    app.use('/api/*', cors({
-      origin: (origin) => (origins.has(origin.toLowerCase()) ? origin : null),
-      allowMethods: ['GET', 'POST', 'OPTIONS'],
-      allowHeaders: ['Authorization', 'Content-Type', 'Range'],
-      exposeHeaders: ['Retry-After', 'Content-Range', 'Accept-Ranges', 'Content-Length', 'ETag'],
-      maxAge: 600,
-    }))
+    app.use(
+      '/api/*',
+      cors({
+        origin: (origin) => (origins.has(origin.toLowerCase()) ? origin : null),
+        allowMethods: ['GET', 'POST', 'OPTIONS'],
+        allowHeaders: ['Authorization', 'Content-Type', 'Range'],
+        exposeHeaders: ['Retry-After', 'Content-Range', 'Accept-Ranges', 'Content-Length', 'ETag'],
+        maxAge: 600,
+      }),
+    )
   }
 
   app.get('/healthz', (c) => c.json({ ok: true as const }))
@@ -125,7 +133,8 @@ export function createApp(service: GenerationService, opts: AppOptions): Hono<En
     app.use('/api/*', async (c, next) => {
       // the node server builds the request URL from the Host header
       const host = (c.req.header('host') ?? new URL(c.req.url).host).toLowerCase()
-      if (host !== publicHost && !loopbackHost(host)) return errorResponse(c, 403, 'HOST_FORBIDDEN', `requests must name this machine (localhost, 127.0.0.1 or [::1]) in Host when no API keys are set; got "${host}"`)
+      if (host !== publicHost && !loopbackHost(host))
+        return errorResponse(c, 403, 'HOST_FORBIDDEN', `requests must name this machine (localhost, 127.0.0.1 or [::1]) in Host when no API keys are set; got "${host}"`)
       await next()
     })
   }
@@ -157,13 +166,16 @@ export function createApp(service: GenerationService, opts: AppOptions): Hono<En
     const base = publicBase(c, opts)
     const statusUrl = `${base.path}/api/v2/generations/${encodeURIComponent(started.generationId)}`
     c.header('Location', statusUrl)
-    return c.json({
-      generation_id: started.generationId,
-      session_id: started.sessionId,
-      websocket_url: `${base.wsOrigin}${base.path}/ws/${encodeURIComponent(started.sessionId)}`,
-      status_url: statusUrl,
-      ws_token: opts.tokens.issue(started.sessionId),
-    }, 202)
+    return c.json(
+      {
+        generation_id: started.generationId,
+        session_id: started.sessionId,
+        websocket_url: `${base.wsOrigin}${base.path}/ws/${encodeURIComponent(started.sessionId)}`,
+        status_url: statusUrl,
+        ws_token: opts.tokens.issue(started.sessionId),
+      },
+      202,
+    )
   }
 
   app.post('/api/v2/generate', perCaller, accept(JSON_TYPES), limitBody, async (c) => {
@@ -212,7 +224,14 @@ export function createApp(service: GenerationService, opts: AppOptions): Hono<En
   app.post('/api/v2/generations/:id/rerun', perCaller, accept(JSON_TYPES), limitBody, async (c) => {
     const body = parse(RerunRequestSchema, await readJson(c))
     const config = body.config === undefined ? undefined : Object.fromEntries(flatConfig(body.config))
-    return accepted(c, await service.rerun(c.req.param('id'), { ...(body.from ? { from: body.from } : {}), ...(config ? { config } : {}), ...(body.interactive !== undefined ? { interactive: body.interactive } : {}) }))
+    return accepted(
+      c,
+      await service.rerun(c.req.param('id'), {
+        ...(body.from ? { from: body.from } : {}),
+        ...(config ? { config } : {}),
+        ...(body.interactive !== undefined ? { interactive: body.interactive } : {}),
+      }),
+    )
   })
 
   app.post('/api/v2/generations/:id/approvals/:gate', accept(JSON_TYPES), limitBody, async (c) => {
@@ -241,7 +260,7 @@ export function createApp(service: GenerationService, opts: AppOptions): Hono<En
     const found = await lookupArtifact(service.artifactsDir(id), segments)
     if (!found.ok) {
       throw found.code === 'PATH_INVALID'
-        ? new WeftError('PATH_INVALID', 'the artifact path leaves the generation\'s folder')
+        ? new WeftError('PATH_INVALID', "the artifact path leaves the generation's folder")
         : new WeftError('NOT_FOUND', `generation ${id} has no file ${segments.join('/')}`)
     }
     return artifactResponse(found, c.req.header('range'), c.req.method)
@@ -370,4 +389,3 @@ function defaultClientIp(c: Context, trustProxy: boolean): string {
   const env = c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined
   return env?.incoming?.socket?.remoteAddress ?? 'unknown'
 }
-

@@ -24,9 +24,7 @@ const CONTENT_TYPES: Readonly<Record<string, string>> = {
 }
 
 /** Where a requested artifact is: its real path and size, or why it cannot be served. */
-export type ArtifactLookup =
-  | { ok: true; file: string; size: number; mtime: Date }
-  | { ok: false; code: 'PATH_INVALID' | 'NOT_FOUND' }
+export type ArtifactLookup = { ok: true; file: string; size: number; mtime: Date } | { ok: false; code: 'PATH_INVALID' | 'NOT_FOUND' }
 
 /**
  * Decodes the raw (still percent-encoded) segments after `/artifacts/`. Each is decoded once; empty,
@@ -143,19 +141,29 @@ export interface ArtifactLink {
  * The files a generation's record names (render results, and the results of fan-outs over them) that sit inside
  * its folder, with their URLs; `final_video_url` is the run's `final_video` output's. Paths outside are left out.
  */
-export function artifactLinks(generationId: string, artifactsDir: string, record: { outputs: Record<string, unknown> | null; nodes: Record<string, { output: unknown }> }): { final_video_url: string | null; files: ArtifactLink[] } {
+export function artifactLinks(
+  generationId: string,
+  artifactsDir: string,
+  record: { outputs: Record<string, unknown> | null; nodes: Record<string, { output: unknown }> },
+): { final_video_url: string | null; files: ArtifactLink[] } {
   const files: ArtifactLink[] = []
   const add = (node: string, x: unknown, item?: number) => {
     if (typeof x !== 'object' || x === null) return
     const r = x as { path?: unknown; kind?: unknown }
     const url = artifactUrl(generationId, artifactsDir, r.path)
     if (!url || typeof r.kind !== 'string') return
-    const rel = path.relative(artifactsDir, path.resolve(artifactsDir, r.path as string)).split(path.sep).join('/')
+    const rel = path
+      .relative(artifactsDir, path.resolve(artifactsDir, r.path as string))
+      .split(path.sep)
+      .join('/')
     files.push({ node, ...(item === undefined ? {} : { item }), kind: r.kind, path: rel, url })
   }
   for (const [node, n] of Object.entries(record.nodes)) {
     const results = (n.output as { results?: unknown } | null)?.results
-    if (Array.isArray(results)) results.forEach((r, i) => { add(node, r, i) })
+    if (Array.isArray(results))
+      results.forEach((r, i) => {
+        add(node, r, i)
+      })
     else add(node, n.output)
   }
   return { final_video_url: artifactUrl(generationId, artifactsDir, record.outputs?.final_video) ?? null, files }

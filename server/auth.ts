@@ -29,7 +29,8 @@ export function parseApiKeys(value: string | undefined): ApiKey[] {
     const colon = entry.indexOf(':')
     const key = colon > 0 ? entry.slice(colon + 1).trim() : entry
     const id = colon > 0 ? entry.slice(0, colon).trim() : `key-${sha256(key).toString('hex').slice(0, 8)}`
-    if (key.length < 16) throw new WeftError('API_KEYS_INVALID', `WEFT_API_KEYS: the key for "${id}" is shorter than 16 characters; use a long random key (e.g. \`openssl rand -hex 32\`)`, { retryable: false })
+    if (key.length < 16)
+      throw new WeftError('API_KEYS_INVALID', `WEFT_API_KEYS: the key for "${id}" is shorter than 16 characters; use a long random key (e.g. \`openssl rand -hex 32\`)`, { retryable: false })
     if (keys.some((k) => k.id === id)) throw new WeftError('API_KEYS_INVALID', `WEFT_API_KEYS: the id "${id}" is given twice`, { retryable: false })
     keys.push({ id, key })
   }
@@ -73,9 +74,7 @@ export function apiKeyAuth(keys: readonly ApiKey[]): MiddlewareHandler<{ Variabl
     const id = presented === undefined ? undefined : matchKey(keys, presented)
     if (id === undefined) {
       c.header('WWW-Authenticate', 'Bearer')
-      return errorResponse(c, 401, 'UNAUTHORIZED', presented === undefined
-        ? 'an API key is required: send Authorization: Bearer <key> or X-API-Key: <key>'
-        : 'the API key is not valid')
+      return errorResponse(c, 401, 'UNAUTHORIZED', presented === undefined ? 'an API key is required: send Authorization: Bearer <key> or X-API-Key: <key>' : 'the API key is not valid')
     }
     c.set('principal', id)
     return next()

@@ -47,12 +47,18 @@ export const fetchBrandAssets: AssetFetcher = async (assets, dir, pipeline, uplo
   const reasons = settled.flatMap((s) => (s.status === 'rejected' ? [s.reason as { details?: { reason?: string } }] : []))
   // the refusal that caused the others to stop, not one of the stopped
   if (reasons.length) throw reasons.find((r) => r?.details?.reason !== 'aborted') ?? reasons[0]
-  return asInputs(files.map((f, i) => ({ ...f, value: (settled[i] as PromiseFulfilledResult<string>).value })), pipeline)
+  return asInputs(
+    files.map((f, i) => ({ ...f, value: (settled[i] as PromiseFulfilledResult<string>).value })),
+    pipeline,
+  )
 }
 
 /** The inputs the fetched assets will become, with placeholder paths: for checking a request before fetching. */
 export function standInAssets(assets: BrandAssetUrls, pipeline: Pipeline): Record<string, unknown> {
-  return asInputs(planned(assets).map((f) => ({ ...f, value: f.name })), pipeline)
+  return asInputs(
+    planned(assets).map((f) => ({ ...f, value: f.name })),
+    pipeline,
+  )
 }
 
 type Role = 'product_images' | 'character_images' | 'logo'
@@ -67,7 +73,13 @@ function planned(assets: BrandAssetUrls): Array<{ role: Role; name: string; url:
 }
 
 function findUpload(uploads: UploadStore | undefined, ref: string, field: string): Promise<StoredUpload> {
-  if (!uploads) return Promise.reject(new WeftError('ASSET_UNREADABLE', `${field}: this server takes no uploads; give an http(s) URL`, { retryable: false, details: { ref: ref.slice(0, 80), reason: 'unknown_upload', issues: [{ path: field, message: 'this server takes no uploads' }] } }))
+  if (!uploads)
+    return Promise.reject(
+      new WeftError('ASSET_UNREADABLE', `${field}: this server takes no uploads; give an http(s) URL`, {
+        retryable: false,
+        details: { ref: ref.slice(0, 80), reason: 'unknown_upload', issues: [{ path: field, message: 'this server takes no uploads' }] },
+      }),
+    )
   return uploads.find(ref, field)
 }
 

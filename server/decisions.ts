@@ -8,7 +8,10 @@ export class StoreDecisions implements DecisionSource {
   readonly #waiting = new Map<string, (d: Decision) => void>()
 
   /** `pollMs`: how often a waiting gate also looks in the store, for decisions recorded by another process. */
-  constructor(private readonly store: RunStore, private readonly pollMs = 1000) {}
+  constructor(
+    private readonly store: RunStore,
+    private readonly pollMs = 1000,
+  ) {}
 
   async decide(request: ApprovalRequest, signal: AbortSignal): Promise<Decision> {
     signal.throwIfAborted()

@@ -15,7 +15,7 @@ export const DOCS_CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri
 export function renderDocsPage(doc: Record<string, unknown>): string {
   const info = doc.info as { title: string; version: string; description?: string }
   const paths = doc.paths as Record<string, Record<string, Operation>>
-  const schemas = ((doc.components as { schemas?: Record<string, unknown> } | undefined)?.schemas) ?? {}
+  const schemas = (doc.components as { schemas?: Record<string, unknown> } | undefined)?.schemas ?? {}
   const ops: string[] = []
   const toc: string[] = []
   for (const [path, methods] of Object.entries(paths)) {
@@ -25,8 +25,9 @@ export function renderDocsPage(doc: Record<string, unknown>): string {
       ops.push(operation(anchor, method, path, op))
     }
   }
-  const defs = Object.entries(schemas).map(([name, schema]) =>
-    `<section id="schema-${esc(name)}"><h3>${esc(name)}</h3>${json(schema)}</section>`).join('\n')
+  const defs = Object.entries(schemas)
+    .map(([name, schema]) => `<section id="schema-${esc(name)}"><h3>${esc(name)}</h3>${json(schema)}</section>`)
+    .join('\n')
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${esc(info.title)} ${esc(info.version)}</title>
@@ -49,12 +50,16 @@ ${defs}
 }
 
 function operation(anchor: string, method: string, path: string, op: Operation): string {
-  const parts = [`<section class="op" id="${anchor}"><h3><span class="m ${esc(method)}">${esc(method.toUpperCase())}</span> <code>${esc(path)}</code></h3>`,
-    `<p>${esc(op.summary ?? '')}${op.security && op.security.length === 0 ? ' <span class="muted">(no API key needed)</span>' : ''}</p>`]
+  const parts = [
+    `<section class="op" id="${anchor}"><h3><span class="m ${esc(method)}">${esc(method.toUpperCase())}</span> <code>${esc(path)}</code></h3>`,
+    `<p>${esc(op.summary ?? '')}${op.security && op.security.length === 0 ? ' <span class="muted">(no API key needed)</span>' : ''}</p>`,
+  ]
   if (op.parameters?.length) {
     parts.push('<h4>Parameters</h4><table><tr><th>name</th><th>in</th><th>required</th><th>schema</th><th>description</th></tr>')
     for (const p of op.parameters) {
-      parts.push(`<tr><td><code>${esc(p.name)}</code></td><td>${esc(p.in)}</td><td>${p.required ? 'yes' : 'no'}</td><td><code>${esc(JSON.stringify(p.schema ?? {}))}</code></td><td>${esc(p.description ?? '')}</td></tr>`)
+      parts.push(
+        `<tr><td><code>${esc(p.name)}</code></td><td>${esc(p.in)}</td><td>${p.required ? 'yes' : 'no'}</td><td><code>${esc(JSON.stringify(p.schema ?? {}))}</code></td><td>${esc(p.description ?? '')}</td></tr>`,
+      )
     }
     parts.push('</table>')
   }
@@ -64,7 +69,9 @@ function operation(anchor: string, method: string, path: string, op: Operation):
   }
   parts.push('<h4>Responses</h4><table><tr><th>status</th><th>description</th><th>body</th></tr>')
   for (const [status, r] of Object.entries(op.responses)) {
-    const bodies = Object.entries(r.content ?? {}).map(([type, media]) => `<code>${esc(type)}</code> ${schemaLink(media.schema)}`).join('<br>')
+    const bodies = Object.entries(r.content ?? {})
+      .map(([type, media]) => `<code>${esc(type)}</code> ${schemaLink(media.schema)}`)
+      .join('<br>')
     parts.push(`<tr><td>${esc(status)}</td><td>${esc(r.description)}</td><td>${bodies}</td></tr>`)
   }
   parts.push('</table></section>')

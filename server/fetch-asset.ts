@@ -16,8 +16,21 @@ export type AssetType = 'png' | 'jpeg' | 'webp'
 
 /** Why a fetch failed: `details.reason` of an `ASSET_UNREADABLE` error. */
 type AssetFailureReason =
-  | 'bad_url' | 'bad_scheme' | 'credentials' | 'blocked_port' | 'blocked_address' | 'dns' | 'network' | 'tls'
-  | 'timeout' | 'aborted' | 'http_status' | 'too_many_redirects' | 'too_large' | 'not_image' | 'write_failed'
+  | 'bad_url'
+  | 'bad_scheme'
+  | 'credentials'
+  | 'blocked_port'
+  | 'blocked_address'
+  | 'dns'
+  | 'network'
+  | 'tls'
+  | 'timeout'
+  | 'aborted'
+  | 'http_status'
+  | 'too_many_redirects'
+  | 'too_large'
+  | 'not_image'
+  | 'write_failed'
 
 /** Options of {@link fetchAsset}. */
 export interface FetchAssetOptions {
@@ -363,7 +376,10 @@ class ImageGate extends Transform {
   type: AssetType | undefined
   private head: Buffer[] = []
 
-  constructor(private readonly hop: Hop, private readonly maxBytes: number) {
+  constructor(
+    private readonly hop: Hop,
+    private readonly maxBytes: number,
+  ) {
     super()
   }
 
@@ -417,9 +433,7 @@ const TLS_CODES = /^(ERR_SSL_|ERR_TLS_|CERT_|UNABLE_TO_|DEPTH_ZERO_SELF_SIGNED_C
 function asAssetError(err: unknown, hop: Hop, signal: AbortSignal, timeoutMs: number): WeftError {
   if (err instanceof WeftError && err.code === 'ASSET_UNREADABLE') return err
   if (signal.aborted) {
-    return signal.reason === 'timeout'
-      ? fail(hop, 'timeout', `it took longer than ${timeoutMs} ms`, { timeoutMs }, err, true)
-      : fail(hop, 'aborted', 'the fetch was cancelled', {}, err)
+    return signal.reason === 'timeout' ? fail(hop, 'timeout', `it took longer than ${timeoutMs} ms`, { timeoutMs }, err, true) : fail(hop, 'aborted', 'the fetch was cancelled', {}, err)
   }
   const e = err as NodeJS.ErrnoException
   const code = typeof e?.code === 'string' ? e.code : undefined

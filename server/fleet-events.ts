@@ -18,7 +18,11 @@ export class FleetEventRelay {
   /** Runs known not to belong to any session, or not to exist. */
   readonly #unknown = new Set<string>()
 
-  constructor(readonly store: RunStore, readonly hub: SessionHub, readonly onError: (err: unknown) => void = () => {}) {}
+  constructor(
+    readonly store: RunStore,
+    readonly hub: SessionHub,
+    readonly onError: (err: unknown) => void = () => {},
+  ) {}
 
   /** A run started here: its session is known, and nothing of it has been published yet. */
   track(runId: string, sessionId: string): void {
@@ -50,20 +54,22 @@ export class FleetEventRelay {
   }
 
   #pull(run: string, t: Tracked, seq: number): void {
-    t.chain = t.chain.then(async () => {
-      if (seq <= t.seq) return
-      // nobody listens to its session now: a client that comes later replays from the store first
-      if (!this.hub.listening(t.session)) {
-        t.seq = seq
-        return
-      }
-      const events: RunEvent[] = await this.store.listEvents(run, t.seq)
-      for (const e of events) {
-        this.hub.publish(e)
-        t.seq = Math.max(t.seq, e.seq)
-        if (END.has(e.type)) this.#forget(run)
-      }
-    }).catch(this.onError)
+    t.chain = t.chain
+      .then(async () => {
+        if (seq <= t.seq) return
+        // nobody listens to its session now: a client that comes later replays from the store first
+        if (!this.hub.listening(t.session)) {
+          t.seq = seq
+          return
+        }
+        const events: RunEvent[] = await this.store.listEvents(run, t.seq)
+        for (const e of events) {
+          this.hub.publish(e)
+          t.seq = Math.max(t.seq, e.seq)
+          if (END.has(e.type)) this.#forget(run)
+        }
+      })
+      .catch(this.onError)
   }
 
   /** Stops relaying a run (one that could not be started). */

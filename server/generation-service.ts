@@ -74,7 +74,10 @@ export async function createGenerationService(opts: ServiceOptions): Promise<Gen
   // a fleet server runs no node work in this service (its worker loops have their own pool)
   const cacheSettings = opts.cache ?? cacheSettingsFromEnv(path.resolve(opts.dataDir))
   let own: CachedExecution | undefined
-  const executionOf = (): CachedExecution => (own ??= withNodeCache(() => opts.executor ?? new PiscinaExecutor({ providers: settings, nice: opts.workerNice ?? 10 }), cacheSettings, settings, { onProblem: (m) => process.stderr.write(`cache: ${m}\n`) }))
+  const executionOf = (): CachedExecution =>
+    (own ??= withNodeCache(() => opts.executor ?? new PiscinaExecutor({ providers: settings, nice: opts.workerNice ?? 10 }), cacheSettings, settings, {
+      onProblem: (m) => process.stderr.write(`cache: ${m}\n`),
+    }))
   const fetchAssets = opts.fetchAssets ?? fetchBrandAssets
   const uploads = new UploadStore(path.resolve(opts.dataDir, 'uploads'))
   const leaseTtlMs = opts.leaseTtlMs ?? 30_000
@@ -86,7 +89,18 @@ export async function createGenerationService(opts: ServiceOptions): Promise<Gen
   const listening = opts.fleet ? await opts.fleet.listen(EVENTS_CHANNEL, (p) => relay!.notify(p)) : undefined
 
   /** Drives a run in the background; resolves once it is recorded (or rejects if it could not be). */
-  function drive(pipeline: Pipeline, run: { id: string; sessionId: string; inputs: Record<string, unknown>; config: Record<string, unknown>; interactive: boolean; resume?: { record: RunRecord; lastSeq: number }; rerun?: { of: string; kept: Record<string, NodeRecord>; refresh: string[] } }): Promise<void> {
+  function drive(
+    pipeline: Pipeline,
+    run: {
+      id: string
+      sessionId: string
+      inputs: Record<string, unknown>
+      config: Record<string, unknown>
+      interactive: boolean
+      resume?: { record: RunRecord; lastSeq: number }
+      rerun?: { of: string; kept: Record<string, NodeRecord>; refresh: string[] }
+    },
+  ): Promise<void> {
     const abort = new AbortController()
     const leaseOwner = `${owner}:${run.id.slice(0, 8)}:${randomUUID().slice(0, 8)}`
     hub.bind(run.id, run.sessionId)
@@ -95,24 +109,36 @@ export async function createGenerationService(opts: ServiceOptions): Promise<Gen
     const started = new Promise<void>((res, rej) => ((recorded = res), (refused = rej)))
     const { executor, policy } = executionOf()
     const done = runPipeline({
-      pipeline, inputs: run.inputs, config: run.config, executor, store, decisions,
+      pipeline,
+      inputs: run.inputs,
+      config: run.config,
+      executor,
+      store,
+      decisions,
       cache: run.rerun ? { ...policy, refresh: run.rerun.refresh } : policy,
       ...(run.rerun ? { rerun: { of: run.rerun.of, kept: run.rerun.kept } } : {}),
-      runId: run.id, sessionId: run.sessionId, interactive: run.interactive, signal: abort.signal,
+      runId: run.id,
+      sessionId: run.sessionId,
+      interactive: run.interactive,
+      signal: abort.signal,
       // a lease owner per drive: two drives (or a drive and a cancel) in this process exclude each other too
-      workDir: runsDir, lease: { owner: leaseOwner, ttlMs: leaseTtlMs }, events: { emit: (e) => hub.publish(e) },
+      workDir: runsDir,
+      lease: { owner: leaseOwner, ttlMs: leaseTtlMs },
+      events: { emit: (e) => hub.publish(e) },
       onStart: () => recorded(),
       ...(run.resume ? { resume: { ...run.resume, onlyIf: ACTIVE } } : {}),
-    }).then(
-      (record) => record,
-      (err) => {
-        refused(err)
-        return undefined
-      },
-    ).finally(() => {
-      active.delete(run.id)
-      hub.unbind(run.id)
     })
+      .then(
+        (record) => record,
+        (err) => {
+          refused(err)
+          return undefined
+        },
+      )
+      .finally(() => {
+        active.delete(run.id)
+        hub.unbind(run.id)
+      })
     active.set(run.id, { abort, done, leaseOwner })
     return started
   }
@@ -145,7 +171,12 @@ export async function createGenerationService(opts: ServiceOptions): Promise<Gen
       // without edges (as all of them are when the file is gone, changed into another pipeline, or invalid)
       const graph = p && p.name === r.pipeline.name ? pipelineGraph(p).filter((n) => n.id in r.nodes) : []
       const drawn = new Set(graph.map((n) => n.id))
-      return [...graph, ...Object.values(r.nodes).filter((n) => !drawn.has(n.id)).map((n) => ({ id: n.id, type: n.type, needs: [], ...(n.stage ? { stage: n.stage } : {}) }))]
+      return [
+        ...graph,
+        ...Object.values(r.nodes)
+          .filter((n) => !drawn.has(n.id))
+          .map((n) => ({ id: n.id, type: n.type, needs: [], ...(n.stage ? { stage: n.stage } : {}) })),
+      ]
     },
 
     async validatePipeline(text: string): Promise<{ valid: boolean; diagnostics: Diagnostic[] }> {
@@ -161,15 +192,18 @@ export async function createGenerationService(opts: ServiceOptions): Promise<Gen
       const sessionId = req.sessionId ?? randomUUID()
       const id = randomUUID()
       const inputs = { ...req.inputs }
-      const config = resolveConfig(pipeline, Object.entries(req.config).map(([p, value]) => ({ path: p, value })))
+      const config = resolveConfig(
+        pipeline,
+        Object.entries(req.config).map(([p, value]) => ({ path: p, value })),
+      )
       if (config.diagnostics.length) {
         const code = config.diagnostics.some((d) => d.code === 'CONFIG_UNKNOWN') ? 'CONFIG_UNKNOWN' : 'CONFIG_INVALID'
-        throw invalid(code, 'the config overrides do not fit the pipeline\'s config', config.diagnostics)
+        throw invalid(code, "the config overrides do not fit the pipeline's config", config.diagnostics)
       }
       // everything else is checked before any brand asset is fetched (with stand-in paths where they will go)
       const standIns = req.brandAssets ? standInAssets(req.brandAssets, pipeline) : {}
       const precheck = resolveRunInputs(pipeline, { ...inputs, ...standIns }, { origin: 'request' })
-      if (precheck.diagnostics.length) throw invalid('INPUT_INVALID', 'the request does not fit the pipeline\'s inputs', precheck.diagnostics)
+      if (precheck.diagnostics.length) throw invalid('INPUT_INVALID', "the request does not fit the pipeline's inputs", precheck.diagnostics)
       // the values as the nodes will get them: a threshold of 500 or a concurrency of 0 is refused now, not after paid stages
       const preflighted = preflightDiagnostics(pipeline, precheck.inputs, config.config, models)
       if (preflighted.length) throw invalid('CONFIG_INVALID', 'the config gives nodes values they cannot take', preflighted)
@@ -177,7 +211,7 @@ export async function createGenerationService(opts: ServiceOptions): Promise<Gen
       try {
         if (req.brandAssets) Object.assign(inputs, await fetchAssets(req.brandAssets, path.join(runDir, 'assets'), pipeline, uploads))
         const resolved = resolveRunInputs(pipeline, inputs, { origin: 'request' })
-        if (resolved.diagnostics.length) throw invalid('INPUT_INVALID', 'the request does not fit the pipeline\'s inputs', resolved.diagnostics)
+        if (resolved.diagnostics.length) throw invalid('INPUT_INVALID', "the request does not fit the pipeline's inputs", resolved.diagnostics)
         if (fleet) {
           relay!.track(id, sessionId)
           await fleet.submit(newRunRecord(pipeline, { runId: id, sessionId, inputs: resolved.inputs, config: config.config, interactive: req.interactive }), runsDir)
@@ -195,8 +229,13 @@ export async function createGenerationService(opts: ServiceOptions): Promise<Gen
       const record = await requireRun(id)
       const pipeline = await catalog.ofFile(record.pipeline.file)
       if (!pipeline || pipeline.name !== record.pipeline.name) throw new WeftError('PIPELINE_NOT_FOUND', `the pipeline file generation ${id} ran is gone or no longer valid`, { retryable: false })
-      const config = resolveConfig(pipeline, Object.entries(req.config ?? {}).map(([p, value]) => ({ path: p, value })), record.config)
-      if (config.diagnostics.length) throw invalid(config.diagnostics.some((d) => d.code === 'CONFIG_UNKNOWN') ? 'CONFIG_UNKNOWN' : 'CONFIG_INVALID', 'the config overrides do not fit the pipeline\'s config', config.diagnostics)
+      const config = resolveConfig(
+        pipeline,
+        Object.entries(req.config ?? {}).map(([p, value]) => ({ path: p, value })),
+        record.config,
+      )
+      if (config.diagnostics.length)
+        throw invalid(config.diagnostics.some((d) => d.code === 'CONFIG_UNKNOWN') ? 'CONFIG_UNKNOWN' : 'CONFIG_INVALID', "the config overrides do not fit the pipeline's config", config.diagnostics)
       const preflighted = preflightDiagnostics(pipeline, record.inputs, config.config, models)
       if (preflighted.length) throw invalid('CONFIG_INVALID', 'the config gives nodes values they cannot take', preflighted)
       const newId = randomUUID()
@@ -268,14 +307,25 @@ export async function createGenerationService(opts: ServiceOptions): Promise<Gen
       // a repeat is answered with the decision that stands, not applied again
       if (approval?.decision) return { applied: false, decision: approval.decision }
       if (answer.edits !== undefined && approval && !sameKind(answer.edits, approval.request.value)) {
-        throw new WeftError('DECISION_INVALID', `edits must be the same kind of value as the one under review (${kind(approval.request.value)}), got ${kind(answer.edits)}`, { retryable: false, details: { issues: [{ path: 'edits', message: `expected ${kind(approval.request.value)}` }] } })
+        throw new WeftError('DECISION_INVALID', `edits must be the same kind of value as the one under review (${kind(approval.request.value)}), got ${kind(answer.edits)}`, {
+          retryable: false,
+          details: { issues: [{ path: 'edits', message: `expected ${kind(approval.request.value)}` }] },
+        })
       }
       if (!ACTIVE.includes(record.status)) throw new WeftError('RUN_FINISHED', `generation ${id} has already ended (${record.status})`, { retryable: false })
-      if (!approval) throw new WeftError('GATE_NOT_WAITING', `gate "${gate}" of generation ${id} is not waiting for a decision`, { retryable: false, details: { waiting: (await store.pendingApprovals(id)).map((a) => a.request.gate) } })
+      if (!approval)
+        throw new WeftError('GATE_NOT_WAITING', `gate "${gate}" of generation ${id} is not waiting for a decision`, {
+          retryable: false,
+          details: { waiting: (await store.pendingApprovals(id)).map((a) => a.request.gate) },
+        })
       if (!approval.request.allowed.includes(answer.decision)) {
         throw new WeftError('DECISION_NOT_ALLOWED', `gate "${gate}" allows ${approval.request.allowed.join(', ')} now, not "${answer.decision}"`, { retryable: false })
       }
-      if (answer.decision === 'revise' && !answer.feedback?.trim()) throw new WeftError('DECISION_INVALID', 'a "revise" decision needs feedback saying what to change', { retryable: false, details: { issues: [{ path: 'feedback', message: 'required with revise' }] } })
+      if (answer.decision === 'revise' && !answer.feedback?.trim())
+        throw new WeftError('DECISION_INVALID', 'a "revise" decision needs feedback saying what to change', {
+          retryable: false,
+          details: { issues: [{ path: 'feedback', message: 'required with revise' }] },
+        })
       const result = await store.decideApproval(id, gate, approval.request.revision, answer)
       if (!result) throw new WeftError('GATE_NOT_WAITING', `gate "${gate}" of generation ${id} is not waiting for a decision`, { retryable: false })
       if (result.applied) decisions.wake(id, gate, approval.request.revision, result.decision)
@@ -329,27 +379,42 @@ export async function createGenerationService(opts: ServiceOptions): Promise<Gen
         if (page.length < SWEEP_PAGE) return
       }
     }
-    for (const status of ACTIVE) for await (const records of pages(status)) {
-      // the fleet's runs are driven by its workers, never resumed here
-      const theFleets = fleet ? await fleet.fleetRuns(records.map((r) => r.id)) : new Set<string>()
-      for (const record of records) {
-        if (active.has(record.id) || theFleets.has(record.id)) continue
-        const { pipeline, diagnostics } = await loadPipeline(record.pipeline.file)
-        if (!pipeline) {
-          // the pipeline is gone or broken: end the run with the reason instead of stopping the server
-          await endUndriven(store, owner, leaseTtlMs, record.id, 'failed', toErrorInfo(new WeftError('PIPELINE_INVALID', `cannot resume: pipeline ${record.pipeline.file} does not load (${diagnostics[0]?.code ?? 'unknown'}: ${diagnostics[0]?.message ?? ''})`)))
-          continue
-        }
-        const lastSeq = (await store.listEvents(record.id)).at(-1)?.seq ?? 0
-        try {
-          await drive(pipeline, { id: record.id, sessionId: record.session_id ?? record.id, inputs: record.inputs, config: record.config, interactive: record.interactive, resume: { record, lastSeq } })
-          resumed++
-        } catch (err) {
-          const c = (err as WeftError).code
-        if (c !== 'RUN_LEASED' && c !== 'RUN_FINISHED') throw err
+    for (const status of ACTIVE)
+      for await (const records of pages(status)) {
+        // the fleet's runs are driven by its workers, never resumed here
+        const theFleets = fleet ? await fleet.fleetRuns(records.map((r) => r.id)) : new Set<string>()
+        for (const record of records) {
+          if (active.has(record.id) || theFleets.has(record.id)) continue
+          const { pipeline, diagnostics } = await loadPipeline(record.pipeline.file)
+          if (!pipeline) {
+            // the pipeline is gone or broken: end the run with the reason instead of stopping the server
+            await endUndriven(
+              store,
+              owner,
+              leaseTtlMs,
+              record.id,
+              'failed',
+              toErrorInfo(new WeftError('PIPELINE_INVALID', `cannot resume: pipeline ${record.pipeline.file} does not load (${diagnostics[0]?.code ?? 'unknown'}: ${diagnostics[0]?.message ?? ''})`)),
+            )
+            continue
+          }
+          const lastSeq = (await store.listEvents(record.id)).at(-1)?.seq ?? 0
+          try {
+            await drive(pipeline, {
+              id: record.id,
+              sessionId: record.session_id ?? record.id,
+              inputs: record.inputs,
+              config: record.config,
+              interactive: record.interactive,
+              resume: { record, lastSeq },
+            })
+            resumed++
+          } catch (err) {
+            const c = (err as WeftError).code
+            if (c !== 'RUN_LEASED' && c !== 'RUN_FINISHED') throw err
+          }
         }
       }
-    }
     return resumed
   }
 }
@@ -370,8 +435,14 @@ function kind(v: unknown): string {
 function sameKind(edits: unknown, value: unknown): boolean {
   if (kind(edits) !== kind(value)) return false
   if (kind(value) !== 'object') return true
-  const want = Object.keys(value as object).sort().join('\0')
-  return Object.keys(edits as object).sort().join('\0') === want
+  const want = Object.keys(value as object)
+    .sort()
+    .join('\0')
+  return (
+    Object.keys(edits as object)
+      .sort()
+      .join('\0') === want
+  )
 }
 
 async function lastDecided(store: RunStore, id: string, gate: string): Promise<number | undefined> {
@@ -390,4 +461,3 @@ function decodeCursor(cursor: string): number {
   if (!m) throw new WeftError('CURSOR_INVALID', 'the cursor is not one this server gave out', { retryable: false, details: { issues: [{ path: 'cursor', message: 'invalid cursor' }] } })
   return Number(m[1])
 }
-

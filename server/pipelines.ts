@@ -14,7 +14,10 @@ export class PipelineCatalog {
 
   async names(): Promise<string[]> {
     const files = await readdir(this.dir).catch(() => [])
-    return files.filter((f) => f.endsWith('.yaml') && NAME.test(f.slice(0, -5))).map((f) => f.slice(0, -5)).sort()
+    return files
+      .filter((f) => f.endsWith('.yaml') && NAME.test(f.slice(0, -5)))
+      .map((f) => f.slice(0, -5))
+      .sort()
   }
 
   /** The YAML text of the pipeline called `name` (valid or not); PIPELINE_NOT_FOUND when there is no such file. */

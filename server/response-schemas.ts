@@ -41,7 +41,7 @@ export const GenerationAcceptedSchema = v.object({
 export const UploadSchema = v.object({
   upload_id: v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/), v.description('SHA-256 of the bytes: the same file always gets the same id.')),
   ref: v.pipe(v.string(), v.description('`upload:<upload_id>`: give it in `brand_assets` of `POST /api/v2/generate` instead of a URL.')),
-  content_type: v.pipe(v.picklist(['image/png', 'image/jpeg', 'image/webp']), v.description('What the bytes are (read from them, not from the request\'s Content-Type).')),
+  content_type: v.pipe(v.picklist(['image/png', 'image/jpeg', 'image/webp']), v.description("What the bytes are (read from them, not from the request's Content-Type).")),
   size: v.pipe(v.number(), v.integer(), v.description('Bytes.')),
 })
 
@@ -74,8 +74,13 @@ const NodeRecordSchema = v.object({
   error: v.nullable(ErrorInfoSchema),
   skip_reason: v.optional(v.string()),
   stage: v.optional(v.string()),
-  cache: v.optional(v.pipe(v.object({ key: v.string(), hit: v.boolean(), from: v.optional(v.object({ run: v.string(), node: v.string() })) }), v.description('The node cache\'s part: its key, and for a hit (or an output kept by a re-run) the run and node that computed it.'))),
-  usage: v.optional(v.pipe(UsageSchema, v.description('What the node\'s attempts used through the providers, and its cost.'))),
+  cache: v.optional(
+    v.pipe(
+      v.object({ key: v.string(), hit: v.boolean(), from: v.optional(v.object({ run: v.string(), node: v.string() })) }),
+      v.description("The node cache's part: its key, and for a hit (or an output kept by a re-run) the run and node that computed it."),
+    ),
+  ),
+  usage: v.optional(v.pipe(UsageSchema, v.description("What the node's attempts used through the providers, and its cost."))),
 })
 
 /** A generation: the run record and its session. */
@@ -94,17 +99,26 @@ export const GenerationSchema = v.object({
   started_at: v.nullable(Timestamp),
   finished_at: v.nullable(Timestamp),
   nodes: v.pipe(v.record(v.string(), NodeRecordSchema), v.description('Per-node states by node id.')),
-  usage: v.optional(v.pipe(v.object({ total: UsageSchema, by_stage: v.record(v.string(), UsageSchema) }), v.description('What the run used and cost, in all and per stage. `GET /generations/{id}` only.'))),
-  artifacts: v.optional(v.pipe(v.object({
-    final_video_url: v.pipe(v.nullable(v.string()), v.description('The final video\'s URL, once there is one.')),
-    files: v.array(v.object({
-      node: v.string(),
-      item: v.optional(v.pipe(v.number(), v.description('The fan-out item that made it.'))),
-      kind: v.pipe(v.string(), v.description('image, video, …')),
-      path: v.pipe(v.string(), v.description('Inside the generation\'s folder.')),
-      url: v.string(),
-    })),
-  }), v.description('Files the nodes made (references, clips, the final video), with their URLs. `GET /generations/{id}` only.'))),
+  usage: v.optional(
+    v.pipe(v.object({ total: UsageSchema, by_stage: v.record(v.string(), UsageSchema) }), v.description('What the run used and cost, in all and per stage. `GET /generations/{id}` only.')),
+  ),
+  artifacts: v.optional(
+    v.pipe(
+      v.object({
+        final_video_url: v.pipe(v.nullable(v.string()), v.description("The final video's URL, once there is one.")),
+        files: v.array(
+          v.object({
+            node: v.string(),
+            item: v.optional(v.pipe(v.number(), v.description('The fan-out item that made it.'))),
+            kind: v.pipe(v.string(), v.description('image, video, …')),
+            path: v.pipe(v.string(), v.description("Inside the generation's folder.")),
+            url: v.string(),
+          }),
+        ),
+      }),
+      v.description('Files the nodes made (references, clips, the final video), with their URLs. `GET /generations/{id}` only.'),
+    ),
+  ),
 })
 
 /** A page of generations, newest first. */
@@ -135,7 +149,7 @@ const GraphNodeSchema = v.object({
 
 /** `200` of `GET /api/v2/generations/{id}/graph`. */
 export const GraphSchema = v.object({
-  nodes: v.pipe(v.array(GraphNodeSchema), v.description('The pipeline the generation runs, node by node, in the file\'s order.')),
+  nodes: v.pipe(v.array(GraphNodeSchema), v.description("The pipeline the generation runs, node by node, in the file's order.")),
 })
 
 /** A pipeline the server can run. */
@@ -151,16 +165,18 @@ export const PipelineInfoSchema = v.object({
 /** `weft validate --json`. */
 export const ValidateResultSchema = v.object({
   valid: v.boolean(),
-  diagnostics: v.array(v.object({
-    code: v.string(),
-    message: v.string(),
-    file: v.string(),
-    line: v.number(),
-    col: v.number(),
-    path: v.string(),
-    severity: v.picklist(['error', 'warning']),
-    hint: v.optional(v.pipe(v.string(), v.description('What to do about it, when there is more to say than the message.'))),
-  })),
+  diagnostics: v.array(
+    v.object({
+      code: v.string(),
+      message: v.string(),
+      file: v.string(),
+      line: v.number(),
+      col: v.number(),
+      path: v.string(),
+      severity: v.picklist(['error', 'warning']),
+      hint: v.optional(v.pipe(v.string(), v.description('What to do about it, when there is more to say than the message.'))),
+    }),
+  ),
 })
 
 export const HealthSchema = v.object({ ok: v.literal(true) })

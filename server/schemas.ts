@@ -71,25 +71,55 @@ export const GenerationRequestSchema = v.pipe(
     /** → config `quality.vbench_enabled`. */
     enable_vbench: v.optional(v.pipe(v.boolean(), v.description('Sets config `quality.vbench_enabled`.'))),
     /** Any keys of the pipeline's `config:`; unknown ones are refused (CONFIG_UNKNOWN). */
-    config: v.optional(v.pipe(ConfigTreeSchema, v.description('Overrides of the pipeline\'s `config:`, nested or as dotted keys; unknown keys → CONFIG_UNKNOWN.'))),
+    config: v.optional(v.pipe(ConfigTreeSchema, v.description("Overrides of the pipeline's `config:`, nested or as dotted keys; unknown keys → CONFIG_UNKNOWN."))),
     /** Approval gates wait for a decision (WebSocket or REST) instead of deciding by their `auto` policy. */
     interactive: v.optional(v.pipe(v.boolean(), v.description('Approval gates wait for a decision instead of deciding by their `auto` policy.')), false),
     /** Attach to an earlier session: its WebSocket sees this generation too. */
     session_id: v.optional(v.pipe(SessionIdSchema, v.description('Attach to an earlier session (its WebSocket sees this generation too).'))),
     pipeline: v.optional(PipelineNameSchema, 'default'),
   }),
-  v.forward(v.partialCheck([['quality_threshold'], ['config']], (r) => r.quality_threshold === undefined || !flatConfig(r.config).has('quality.threshold_acceptable'), 'quality_threshold and config quality.threshold_acceptable are both given'), ['quality_threshold']),
-  v.forward(v.partialCheck([['parallel_variants'], ['config']], (r) => r.parallel_variants === undefined || !flatConfig(r.config).has('parallel.max_concurrent'), 'parallel_variants and config parallel.max_concurrent are both given'), ['parallel_variants']),
-  v.forward(v.partialCheck([['enable_vbench'], ['config']], (r) => r.enable_vbench === undefined || !flatConfig(r.config).has('quality.vbench_enabled'), 'enable_vbench and config quality.vbench_enabled are both given'), ['enable_vbench']),
-  v.forward(v.partialCheck([['config']], (r) => duplicatePaths(r.config).length === 0, 'a config path is given twice (nested and dotted)'), ['config']),
+  v.forward(
+    v.partialCheck(
+      [['quality_threshold'], ['config']],
+      (r) => r.quality_threshold === undefined || !flatConfig(r.config).has('quality.threshold_acceptable'),
+      'quality_threshold and config quality.threshold_acceptable are both given',
+    ),
+    ['quality_threshold'],
+  ),
+  v.forward(
+    v.partialCheck(
+      [['parallel_variants'], ['config']],
+      (r) => r.parallel_variants === undefined || !flatConfig(r.config).has('parallel.max_concurrent'),
+      'parallel_variants and config parallel.max_concurrent are both given',
+    ),
+    ['parallel_variants'],
+  ),
+  v.forward(
+    v.partialCheck(
+      [['enable_vbench'], ['config']],
+      (r) => r.enable_vbench === undefined || !flatConfig(r.config).has('quality.vbench_enabled'),
+      'enable_vbench and config quality.vbench_enabled are both given',
+    ),
+    ['enable_vbench'],
+  ),
+  v.forward(
+    v.partialCheck([['config']], (r) => duplicatePaths(r.config).length === 0, 'a config path is given twice (nested and dotted)'),
+    ['config'],
+  ),
 )
 export type GenerationRequest = v.InferOutput<typeof GenerationRequestSchema>
 
 /** The body of `POST /api/v2/generations/:id/rerun`. Unknown keys are refused. */
 export const RerunRequestSchema = v.strictObject({
   /** Execute this node and everything downstream again (bypassing the node cache); upstream outputs are kept. */
-  from: v.optional(v.pipe(v.string(), v.regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'expected a node id of the pipeline'), v.description('Execute this node and everything downstream of it again, bypassing the node cache; the outputs upstream of it are kept. Without it, every node runs and the cache decides.'))),
-  config: v.optional(v.pipe(ConfigTreeSchema, v.description('Overrides of the re-run generation\'s config, nested or as dotted keys; unknown keys → CONFIG_UNKNOWN.'))),
+  from: v.optional(
+    v.pipe(
+      v.string(),
+      v.regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'expected a node id of the pipeline'),
+      v.description('Execute this node and everything downstream of it again, bypassing the node cache; the outputs upstream of it are kept. Without it, every node runs and the cache decides.'),
+    ),
+  ),
+  config: v.optional(v.pipe(ConfigTreeSchema, v.description("Overrides of the re-run generation's config, nested or as dotted keys; unknown keys → CONFIG_UNKNOWN."))),
   interactive: v.optional(v.pipe(v.boolean(), v.description('Approval gates wait for a decision (default: as the re-run generation).'))),
 })
 
@@ -104,15 +134,25 @@ export const DecisionSchema = v.pipe(
   v.strictObject({
     decision: v.pipe(v.picklist(['approve', 'reject', 'revise']), v.description('approve (optionally with edits), reject (feedback says why), revise (feedback says what to change).')),
     feedback: v.optional(v.pipe(v.string(), v.maxLength(4000), v.description('With revise (required) or reject: what to change, or why.'))),
-    edits: v.optional(v.pipe(
-      v.unknown(),
-      v.check((e) => JSON.stringify(e ?? null).length <= MAX_EDITS_BYTES, `edits are limited to ${MAX_EDITS_BYTES / 1024} KiB of JSON`),
-      v.description('With approve: a value that replaces the reviewed value downstream (same kind of value, at most 64 KiB of JSON).'),
-    )),
-    revision: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.description('The revision this decision answers (from approval.requested); a decision for an earlier revision is answered as a repeat.'))),
+    edits: v.optional(
+      v.pipe(
+        v.unknown(),
+        v.check((e) => JSON.stringify(e ?? null).length <= MAX_EDITS_BYTES, `edits are limited to ${MAX_EDITS_BYTES / 1024} KiB of JSON`),
+        v.description('With approve: a value that replaces the reviewed value downstream (same kind of value, at most 64 KiB of JSON).'),
+      ),
+    ),
+    revision: v.optional(
+      v.pipe(v.number(), v.integer(), v.minValue(0), v.description('The revision this decision answers (from approval.requested); a decision for an earlier revision is answered as a repeat.')),
+    ),
   }),
-  v.forward(v.partialCheck([['decision'], ['feedback']], (d) => d.decision !== 'revise' || (d.feedback ?? '').trim() !== '', 'a revise decision needs feedback saying what to change'), ['feedback']),
-  v.forward(v.partialCheck([['decision'], ['edits']], (d) => d.edits === undefined || d.decision === 'approve', 'edits go with an approve decision only'), ['edits']),
+  v.forward(
+    v.partialCheck([['decision'], ['feedback']], (d) => d.decision !== 'revise' || (d.feedback ?? '').trim() !== '', 'a revise decision needs feedback saying what to change'),
+    ['feedback'],
+  ),
+  v.forward(
+    v.partialCheck([['decision'], ['edits']], (d) => d.edits === undefined || d.decision === 'approve', 'edits go with an approve decision only'),
+    ['edits'],
+  ),
 )
 
 /** Query of `GET /api/v2/generations`. */
@@ -154,14 +194,19 @@ export function toStartGeneration(req: GenerationRequest, principal?: string): S
 /** Flattens a config tree to dotted paths; arrays and scalars are leaves. */
 export function flatConfig(tree: ConfigTree | undefined): Map<string, unknown> {
   const out = new Map<string, unknown>()
-  walk(tree, '', (path, value) => { if (!out.has(path)) out.set(path, value) })
+  walk(tree, '', (path, value) => {
+    if (!out.has(path)) out.set(path, value)
+  })
   return out
 }
 
 function duplicatePaths(tree: ConfigTree | undefined): string[] {
   const seen = new Set<string>()
   const dup: string[] = []
-  walk(tree, '', (path) => { if (seen.has(path)) dup.push(path); else seen.add(path) })
+  walk(tree, '', (path) => {
+    if (seen.has(path)) dup.push(path)
+    else seen.add(path)
+  })
   return dup
 }
 

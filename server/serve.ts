@@ -38,7 +38,10 @@ export interface RunningServer {
 
 /** True for an address only this machine can reach: 127.0.0.0/8, ::1 (also IPv4-mapped), `localhost`. */
 export function isLoopback(host: string): boolean {
-  const h = host.trim().toLowerCase().replace(/^\[(.*)\]$/, '$1')
+  const h = host
+    .trim()
+    .toLowerCase()
+    .replace(/^\[(.*)\]$/, '$1')
   if (h === 'localhost') return true
   if (!ipaddr.isValid(h)) return false
   const addr = ipaddr.process(h)
@@ -49,7 +52,12 @@ export function isLoopback(host: string): boolean {
 function requestErrorResponse(err: unknown): Response {
   const bad = err instanceof RequestError
   const body = bad
-    ? { error: { code: 'REQUEST_MALFORMED', message: /backslash/i.test(err.message) ? 'the request path holds a "\\"; percent-encode it (%5C) if it is part of a name' : `the request could not be read: ${err.message}` } }
+    ? {
+        error: {
+          code: 'REQUEST_MALFORMED',
+          message: /backslash/i.test(err.message) ? 'the request path holds a "\\"; percent-encode it (%5C) if it is part of a name' : `the request could not be read: ${err.message}`,
+        },
+      }
     : { error: { code: 'INTERNAL', message: 'internal error' } }
   return new Response(JSON.stringify(body), { status: bad ? 400 : 500, headers: { 'content-type': 'application/json' } })
 }
@@ -63,7 +71,12 @@ function answerUnparsable(err: NodeJS.ErrnoException & { rawPacket?: unknown }, 
   const tooLarge = err.code === 'HPE_HEADER_OVERFLOW'
   const [status, reason, code, message] = tooLarge
     ? [431, 'Request Header Fields Too Large', 'HEADERS_TOO_LARGE', 'the request headers are too large']
-    : [400, 'Bad Request', 'REQUEST_MALFORMED', err.code === 'HPE_INVALID_URL' ? 'the request path is not a valid URL path (a "\\\\" or a space must be percent-encoded)' : 'the request could not be parsed as HTTP']
+    : [
+        400,
+        'Bad Request',
+        'REQUEST_MALFORMED',
+        err.code === 'HPE_INVALID_URL' ? 'the request path is not a valid URL path (a "\\\\" or a space must be percent-encoded)' : 'the request could not be parsed as HTTP',
+      ]
   const body = JSON.stringify({ error: { code, message } })
   socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
 }
@@ -88,31 +101,36 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     const s = createServer(getRequestListener(app.fetch, { hostname: host, errorHandler: requestErrorResponse }))
     s.on('clientError', answerUnparsable)
     s.listen(opts.port ?? 8080, host)
-    const onError = (err: NodeJS.ErrnoException) => reject(new WeftError('LISTEN_FAILED', `cannot listen on ${host}:${opts.port ?? 8080}: ${err.code ?? err.message}`, { cause: err, retryable: false }))
+    const onError = (err: NodeJS.ErrnoException) =>
+      reject(new WeftError('LISTEN_FAILED', `cannot listen on ${host}:${opts.port ?? 8080}: ${err.code ?? err.message}`, { cause: err, retryable: false }))
     s.once('error', onError)
     s.once('listening', () => {
       s.off('error', onError)
       resolve(s)
     })
   })
-  const ws: WsEndpoint | undefined = websocket === false ? undefined : attachWebSocket(server, service, {
-    ...(appOpts.publicUrl ? { publicUrl: appOpts.publicUrl } : {}),
-    ...websocket,
-    tokens,
-    ...(keys.length ? { checkKey: (key: string) => matchKey(keys, key) } : { localHostsOnly: true }),
-  })
+  const ws: WsEndpoint | undefined =
+    websocket === false
+      ? undefined
+      : attachWebSocket(server, service, {
+          ...(appOpts.publicUrl ? { publicUrl: appOpts.publicUrl } : {}),
+          ...websocket,
+          tokens,
+          ...(keys.length ? { checkKey: (key: string) => matchKey(keys, key) } : { localHostsOnly: true }),
+        })
   const { port } = server.address() as AddressInfo
   const url = `http://${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${port}`
 
   let closing: Promise<void> | undefined
-  const close = () => (closing ??= (async () => {
-    const stopped = new Promise<void>((resolve) => server.close(() => resolve()))
-    server.closeIdleConnections()
-    await ws?.close()
-    const grace = setTimeout(() => server.closeAllConnections(), shutdownGraceMs ?? 10_000)
-    grace.unref()
-    await stopped
-    clearTimeout(grace)
-  })())
+  const close = () =>
+    (closing ??= (async () => {
+      const stopped = new Promise<void>((resolve) => server.close(() => resolve()))
+      server.closeIdleConnections()
+      await ws?.close()
+      const grace = setTimeout(() => server.closeAllConnections(), shutdownGraceMs ?? 10_000)
+      grace.unref()
+      await stopped
+      clearTimeout(grace)
+    })())
   return { url, server, close }
 }

@@ -4,8 +4,6 @@ import type { Diagnostic } from '../engine/errors.ts'
 import type { GraphNode } from './pipeline-graph.ts'
 import type { ApprovalRequest, Decision, RunEvent, RunRecord, RunStatus } from '../engine/ports.ts'
 
-
-
 /** A generation to start (the HTTP body, already validated and mapped to pipeline inputs and config). */
 export interface StartGeneration {
   /** Pipeline name: `pipelines/<name>.yaml` under the server's pipelines folder. */

@@ -46,7 +46,10 @@ export function isUploadRef(value: string): boolean {
  * A file is written to a temporary name and renamed into place, so a crash never leaves half a file under an id.
  */
 export class UploadStore {
-  constructor(readonly dir: string, private readonly maxBytes = MAX_UPLOAD_BYTES) {}
+  constructor(
+    readonly dir: string,
+    private readonly maxBytes = MAX_UPLOAD_BYTES,
+  ) {}
 
   /**
    * Stores `bytes` when they are a PNG, JPEG or WebP image (recognised from the first bytes, whatever the
@@ -54,19 +57,37 @@ export class UploadStore {
    */
   async save(bytes: Uint8Array): Promise<StoredUpload> {
     if (bytes.length > this.maxBytes) {
-      throw new WeftError('PAYLOAD_TOO_LARGE', `the file is ${bytes.length} bytes, over the ${this.maxBytes}-byte limit of a brand asset`, { retryable: false, details: { bytes: bytes.length, maxBytes: this.maxBytes } })
+      throw new WeftError('PAYLOAD_TOO_LARGE', `the file is ${bytes.length} bytes, over the ${this.maxBytes}-byte limit of a brand asset`, {
+        retryable: false,
+        details: { bytes: bytes.length, maxBytes: this.maxBytes },
+      })
     }
     const head = Buffer.from(bytes.buffer, bytes.byteOffset, Math.min(bytes.length, 12))
     const type = bytes.length >= 12 ? sniffImage(head) : undefined
     if (!type) {
-      const seen = bytes.length === 0 ? 'the body is empty' : `its first bytes are ${head.subarray(0, 8).toString('hex').replace(/(..)(?!$)/g, '$1 ')}`
-      throw new WeftError('ASSET_UNREADABLE', `the upload is not a PNG, JPEG or WebP image (checked by its first bytes; ${seen})`, { retryable: false, details: { reason: 'not_image', bytes: bytes.length } })
+      const seen =
+        bytes.length === 0
+          ? 'the body is empty'
+          : `its first bytes are ${head
+              .subarray(0, 8)
+              .toString('hex')
+              .replace(/(..)(?!$)/g, '$1 ')}`
+      throw new WeftError('ASSET_UNREADABLE', `the upload is not a PNG, JPEG or WebP image (checked by its first bytes; ${seen})`, {
+        retryable: false,
+        details: { reason: 'not_image', bytes: bytes.length },
+      })
     }
     const id = createHash('sha256').update(bytes).digest('hex')
     const dest = path.join(this.dir, `${id}.${ASSET_EXTENSIONS[type]}`)
     const stored: StoredUpload = { id, ref: `${UPLOAD_REF_PREFIX}${id}`, type, size: bytes.length, path: dest }
     // the same bytes were stored before: the name says what is in the file
-    if (await stat(dest).then((s) => s.isFile() && s.size === bytes.length, () => false)) return stored
+    if (
+      await stat(dest).then(
+        (s) => s.isFile() && s.size === bytes.length,
+        () => false,
+      )
+    )
+      return stored
     await mkdir(this.dir, { recursive: true })
     const temp = path.join(this.dir, `.${id}.${randomBytes(6).toString('hex')}.part`)
     try {
@@ -94,7 +115,10 @@ export class UploadStore {
     if (!id) throw refused(field, ref, 'bad_ref', `"${ref.slice(0, 80)}" is not an upload ref ("upload:" and the 64 hex digits of the file's SHA-256, as POST /api/v2/uploads answers)`)
     for (const [type, ext] of Object.entries(ASSET_EXTENSIONS) as Array<[AssetType, string]>) {
       const file = path.join(this.dir, `${id}.${ext}`)
-      const size = await stat(file).then((s) => (s.isFile() ? s.size : undefined), () => undefined)
+      const size = await stat(file).then(
+        (s) => (s.isFile() ? s.size : undefined),
+        () => undefined,
+      )
       if (size !== undefined) return { id, ref: `${UPLOAD_REF_PREFIX}${id}`, type, size, path: file }
     }
     throw refused(field, ref, 'unknown_upload', `no upload "${UPLOAD_REF_PREFIX}${id}" on this server; upload the file with POST /api/v2/uploads first`)

@@ -38,7 +38,8 @@ export class ValidatePool {
     } catch (err) {
       const at = { file: job.file, line: 0, col: 0, path: '', severity: 'error' as const }
       if (limit.aborted) return [{ ...at, code: 'VALIDATION_TIMEOUT', message: `checking this pipeline took longer than ${this.#timeoutMs / 1000} s; it was stopped` }]
-      if ((err as { code?: string }).code === 'ERR_WORKER_OUT_OF_MEMORY') return [{ ...at, code: 'VALIDATION_TOO_LARGE', message: 'checking this pipeline needed more memory than a validation may use; it was stopped' }]
+      if ((err as { code?: string }).code === 'ERR_WORKER_OUT_OF_MEMORY')
+        return [{ ...at, code: 'VALIDATION_TOO_LARGE', message: 'checking this pipeline needed more memory than a validation may use; it was stopped' }]
       throw err
     }
   }

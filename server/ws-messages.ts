@@ -33,7 +33,12 @@ const ApprovalDecisionMessageSchema = v.pipe(
   v.rawCheck(({ dataset, addIssue }) => {
     if (!dataset.typed) return
     const { decision, feedback, edits, revision } = dataset.value
-    const checked = v.safeParse(DecisionSchema, { decision, ...(feedback === undefined ? {} : { feedback }), ...(edits === undefined ? {} : { edits }), ...(revision === undefined ? {} : { revision }) })
+    const checked = v.safeParse(DecisionSchema, {
+      decision,
+      ...(feedback === undefined ? {} : { feedback }),
+      ...(edits === undefined ? {} : { edits }),
+      ...(revision === undefined ? {} : { revision }),
+    })
     if (checked.success) return
     for (const issue of checked.issues) addIssue({ message: issue.message, ...(issue.path ? { path: issue.path } : {}) })
   }),
@@ -214,4 +219,3 @@ export function toReannouncedFrame(request: ApprovalRequest, timestamp: string):
     timestamp,
   }
 }
-

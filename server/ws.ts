@@ -11,8 +11,17 @@ import { SessionIdSchema } from './schemas.ts'
 import type { GenerationService } from './service.ts'
 import type { Tokens } from './tokens.ts'
 import {
-  WS_CODES, WS_KEY_PREFIX, WS_PROTOCOL, WS_TOKEN_PREFIX, errorFrame, parseClientMessage, toEventFrame, toReannouncedFrame,
-  type ClientMessage, type ResumeMessage, type ServerFrame,
+  WS_CODES,
+  WS_KEY_PREFIX,
+  WS_PROTOCOL,
+  WS_TOKEN_PREFIX,
+  errorFrame,
+  parseClientMessage,
+  toEventFrame,
+  toReannouncedFrame,
+  type ClientMessage,
+  type ResumeMessage,
+  type ServerFrame,
 } from './ws-messages.ts'
 
 /** How the WebSocket endpoint authenticates, and the bounds it keeps each client within. */
@@ -101,25 +110,30 @@ export function attachWebSocket(server: Server, service: GenerationService, opts
 
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     socket.on('error', ignore)
-    admit(req, o).then((admission) => {
-      if (socket.destroyed) return
-      if (!admission.ok) return refuse(socket, admission.status, admission.code, admission.message)
-      if (closing) return refuse(socket, 503, 'UNAVAILABLE', 'the server is shutting down')
-      wss.handleUpgrade(req, socket, head, (ws) => {
-        socket.off('error', ignore)
-        const conn = new Connection(ws, admission.sessionId, admission.by, admission.replay, service, o, () => served.delete(conn))
-        if (conn.serving) served.add(conn)
-        open.add(conn)
-        void conn.closed.then(() => open.delete(conn))
-      })
-    }, (err: unknown) => {
-      o.onError(err)
-      refuse(socket, 500, 'INTERNAL', 'the credentials could not be checked')
-    })
+    admit(req, o).then(
+      (admission) => {
+        if (socket.destroyed) return
+        if (!admission.ok) return refuse(socket, admission.status, admission.code, admission.message)
+        if (closing) return refuse(socket, 503, 'UNAVAILABLE', 'the server is shutting down')
+        wss.handleUpgrade(req, socket, head, (ws) => {
+          socket.off('error', ignore)
+          const conn = new Connection(ws, admission.sessionId, admission.by, admission.replay, service, o, () => served.delete(conn))
+          if (conn.serving) served.add(conn)
+          open.add(conn)
+          void conn.closed.then(() => open.delete(conn))
+        })
+      },
+      (err: unknown) => {
+        o.onError(err)
+        refuse(socket, 500, 'INTERNAL', 'the credentials could not be checked')
+      },
+    )
   }
   server.on('upgrade', onUpgrade)
 
-  const heartbeat = setInterval(() => { for (const conn of served) conn.heartbeat() }, o.heartbeatMs)
+  const heartbeat = setInterval(() => {
+    for (const conn of served) conn.heartbeat()
+  }, o.heartbeatMs)
   heartbeat.unref()
 
   return {
@@ -180,7 +194,9 @@ async function admit(req: IncomingMessage, o: Settings): Promise<Admission> {
   let sessionId: string | undefined
   try {
     sessionId = match ? decodeURIComponent(match[1]!) : undefined
-  } catch { /* a malformed escape is just not a session id */ }
+  } catch {
+    /* a malformed escape is just not a session id */
+  }
   if (sessionId === undefined || !v.is(SessionIdSchema, sessionId)) {
     return { ok: false, status: 404, code: 'NOT_FOUND', message: 'no WebSocket endpoint here: connect to /ws/<session_id>' }
   }
@@ -192,7 +208,11 @@ async function admit(req: IncomingMessage, o: Settings): Promise<Admission> {
   if (origin !== undefined && !o.origins.has(normalizeOrigin(origin)) && !sameOrigin(origin, req.headers.host)) {
     return { ok: false, status: 403, code: 'ORIGIN_FORBIDDEN', message: `origin ${origin} may not connect` }
   }
-  const offered = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim()).filter(Boolean).slice(0, 8)
+  const offered = (req.headers['sec-websocket-protocol'] ?? '')
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)
+    .slice(0, 8)
   let by: string | undefined
   if (offered.some((p) => p.startsWith(WS_TOKEN_PREFIX) && o.tokens.verify(p.slice(WS_TOKEN_PREFIX.length), sessionId))) by = 'human'
   else if (o.checkKey) {
@@ -220,8 +240,7 @@ function refuse(socket: Duplex, status: number, code: string, message: string): 
   if (socket.destroyed) return
   const body = JSON.stringify({ error: { code, message } })
   socket.once('finish', () => socket.destroy())
-  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\n` +
-    `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`)
+  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\n` + `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`)
 }
 
 /** One client: its subscription to the session, replays, replies in order, and the bounds it is held to. */
@@ -253,7 +272,15 @@ class Connection {
   private missedPongs = 0
   private killTimer: NodeJS.Timeout | undefined
 
-  constructor(ws: WebSocket, sessionId: string, by: string, private readonly replayAll: boolean, service: GenerationService, o: Settings, onGone: () => void) {
+  constructor(
+    ws: WebSocket,
+    sessionId: string,
+    by: string,
+    private readonly replayAll: boolean,
+    service: GenerationService,
+    o: Settings,
+    onGone: () => void,
+  ) {
     this.ws = ws
     this.sessionId = sessionId
     this.by = by
@@ -261,14 +288,18 @@ class Connection {
     this.o = o
     this.onGone = onGone
     this.guard = new FloodGuard(o.burst, o.perSecond, o.floodLimit, o.now)
-    this.closed = new Promise((resolve) => ws.once('close', () => {
-      this.forget()
-      clearTimeout(this.killTimer)
-      resolve()
-    }))
+    this.closed = new Promise((resolve) =>
+      ws.once('close', () => {
+        this.forget()
+        clearTimeout(this.killTimer)
+        resolve()
+      }),
+    )
     // ws closes the socket itself after a protocol error (1009 for an oversized frame, 1007 for bad UTF-8)
     ws.on('error', ignore)
-    ws.on('pong', () => { this.missedPongs = 0 })
+    ws.on('pong', () => {
+      this.missedPongs = 0
+    })
     ws.on('message', (data, isBinary) => this.onMessage(data, isBinary))
     try {
       // subscribe before reading anything, so nothing falls between what is read and what is streamed
@@ -455,8 +486,12 @@ class Connection {
     }
     this.held.delete(generationId)
     this.send({
-      type: 'resume.result', ...(message.id === undefined ? {} : { id: message.id }), generation_id: generationId,
-      after_seq: message.after_seq, replayed, last_seq: this.lastSent.get(generationId)!,
+      type: 'resume.result',
+      ...(message.id === undefined ? {} : { id: message.id }),
+      generation_id: generationId,
+      after_seq: message.after_seq,
+      replayed,
+      last_seq: this.lastSent.get(generationId)!,
     })
     for (const event of held) this.deliver(event)
   }
@@ -501,9 +536,7 @@ class Connection {
       return named
     }
     if (generations.length === 1) return generations[0]!
-    throw new WeftError(WS_CODES.GENERATION_REQUIRED, generations.length === 0
-      ? 'this session has no generation yet'
-      : `this session has ${generations.length} generations: name one in generation_id`)
+    throw new WeftError(WS_CODES.GENERATION_REQUIRED, generations.length === 0 ? 'this session has no generation yet' : `this session has ${generations.length} generations: name one in generation_id`)
   }
 
   /** A service error the client can act on keeps its code (the HTTP layer's list); anything else is INTERNAL. */

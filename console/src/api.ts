@@ -3,7 +3,12 @@
 const KEY_STORE = 'weft.apiKey'
 
 export class ApiError extends Error {
-  constructor(readonly status: number, readonly code: string, message: string, readonly issues: Array<{ path: string; message: string }> = []) {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly issues: Array<{ path: string; message: string }> = [],
+  ) {
     super(message)
   }
 }

@@ -8,7 +8,10 @@ export function artifactUrl(generationId: string, serverPath: unknown): string |
   const marker = `/${generationId}/`
   const at = normal.lastIndexOf(marker)
   if (at < 0) return undefined
-  const inside = normal.slice(at + marker.length).split('/').filter((s) => s !== '')
+  const inside = normal
+    .slice(at + marker.length)
+    .split('/')
+    .filter((s) => s !== '')
   if (inside.length === 0 || inside.some((s) => s === '.' || s === '..')) return undefined
   return `/api/v2/generations/${encodeURIComponent(generationId)}/artifacts/${inside.map(encodeURIComponent).join('/')}`
 }

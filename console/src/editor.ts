@@ -31,22 +31,25 @@ export function diagnosticRange(doc: Text, line: number, col: number): { from: n
 }
 
 export function createEditor(parent: HTMLElement, text: string, o: { onDiagnostics: (d: EditorDiagnostic[]) => void; onChecking: (busy: boolean) => void }): EditorHandle {
-  const check = linter(async (view) => {
-    o.onChecking(true)
-    try {
-      const res = await call('/api/v2/pipelines/validate', { method: 'POST', body: view.state.doc.toString(), type: 'text/yaml' })
-      const body = (await res.json()) as { diagnostics: EditorDiagnostic[] }
-      o.onDiagnostics(body.diagnostics)
-      return body.diagnostics.map((d): Diagnostic => {
-        const { from, to } = diagnosticRange(view.state.doc, d.line, d.col)
-        return { from, to, severity: d.severity, source: d.code, message: d.hint ? `${d.message}\n${d.hint}` : d.message }
-      })
-    } catch (err) {
-      return [{ from: 0, to: 0, severity: 'warning', message: `not checked: ${(err as Error).message}` }]
-    } finally {
-      o.onChecking(false)
-    }
-  }, { delay: 400 })
+  const check = linter(
+    async (view) => {
+      o.onChecking(true)
+      try {
+        const res = await call('/api/v2/pipelines/validate', { method: 'POST', body: view.state.doc.toString(), type: 'text/yaml' })
+        const body = (await res.json()) as { diagnostics: EditorDiagnostic[] }
+        o.onDiagnostics(body.diagnostics)
+        return body.diagnostics.map((d): Diagnostic => {
+          const { from, to } = diagnosticRange(view.state.doc, d.line, d.col)
+          return { from, to, severity: d.severity, source: d.code, message: d.hint ? `${d.message}\n${d.hint}` : d.message }
+        })
+      } catch (err) {
+        return [{ from: 0, to: 0, severity: 'warning', message: `not checked: ${(err as Error).message}` }]
+      } finally {
+        o.onChecking(false)
+      }
+    },
+    { delay: 400 },
+  )
   const view = new EditorView({
     doc: text,
     parent,

@@ -2,7 +2,7 @@
 import type { Decision, NodeStatus, RunRecord, RunStatus } from '../../engine/ports.ts'
 import type { ErrorInfo } from '../../engine/errors.ts'
 
-export type {   RunStatus }
+export type { RunStatus }
 type DecisionKind = Decision['decision']
 
 /** A generation as `GET /api/v2/generations/:id` answers it: the run record and its session. */
@@ -121,7 +121,15 @@ export function withRecord(view: RunView, record: GenerationRecord): RunView {
       continue
     }
     // the record's figures for a node in the same state the events put it in
-    if (had.status === n.status) nodes[id] = { ...had, attempts: Math.max(had.attempts, n.attempts), durationMs: n.duration_ms ?? had.durationMs, startedAt: had.startedAt ?? n.started_at, finishedAt: had.finishedAt ?? n.finished_at, error: had.error ?? n.error }
+    if (had.status === n.status)
+      nodes[id] = {
+        ...had,
+        attempts: Math.max(had.attempts, n.attempts),
+        durationMs: n.duration_ms ?? had.durationMs,
+        startedAt: had.startedAt ?? n.started_at,
+        finishedAt: had.finishedAt ?? n.finished_at,
+        error: had.error ?? n.error,
+      }
   }
   return { ...view, stage: view.stage ?? record.current_stage, nodes, error: view.error ?? record.error }
 }
@@ -198,8 +206,8 @@ function apply(d: RunView, frame: EventFrame, node: (id: string) => NodeView): v
         const had = n.items[p.item]
         const ended = had?.status === 'succeeded' || had?.status === 'failed' ? had.status : undefined
         // an item's own end, or a step that failed (which fails the item); a step that succeeded leaves it running
-        const status = p.item_status === 'succeeded' || p.item_status === 'failed' ? p.item_status : p.step_status === 'failed' ? 'failed' : ended ?? 'running'
-        n.items[p.item] = { status, message: typeof p.message === 'string' ? p.message : had?.message ?? '' }
+        const status = p.item_status === 'succeeded' || p.item_status === 'failed' ? p.item_status : p.step_status === 'failed' ? 'failed' : (ended ?? 'running')
+        n.items[p.item] = { status, message: typeof p.message === 'string' ? p.message : (had?.message ?? '') }
       }
       break
     }
@@ -279,21 +287,40 @@ function asDecisions(x: unknown): DecisionKind[] {
 function describe(frame: EventFrame): string {
   const p = frame.payload
   switch (frame.type) {
-    case 'run.started': return `run started (${String(p.nodes ?? '?')} nodes)`
-    case 'stage.changed': return `stage ${String(p.stage)}`
-    case 'node.started': return 'started'
-    case 'node.progress': return `${typeof p.message === 'string' ? p.message : 'progress'}${typeof p.item === 'string' ? ` [item ${p.item}]` : ''}`
-    case 'node.retrying': return `retrying: attempt ${String(p.next_attempt)} in ${String(p.delay_ms)} ms${asError(p.error) ? ` after ${asError(p.error)!.code}` : ''}`
-    case 'node.completed': return `${String(p.status ?? 'succeeded')}${typeof p.duration_ms === 'number' ? ` in ${formatMs(p.duration_ms)}` : ''}`
-    case 'node.failed': { const e = asError(p.error); return e ? `failed: ${e.code}: ${e.message}` : 'failed' }
-    case 'node.skipped': return `skipped${typeof p.reason === 'string' ? `: ${p.reason}` : ''}`
-    case 'node.cancelled': return 'cancelled'
-    case 'approval.requested': return `gate ${String(p.gate)} waits for a decision (revision ${String(p.revision ?? 0)})`
-    case 'approval.resolved': return `gate ${String(p.gate)}: ${String(p.decision)} by ${String(p.by ?? '?')}${typeof p.feedback === 'string' ? ` — “${p.feedback}”` : ''}`
-    case 'run.completed': return 'run completed'
-    case 'run.failed': { const e = asError(p.error); return e ? `run failed: ${e.code}: ${e.message}` : 'run failed' }
-    case 'run.cancelled': return 'run cancelled'
-    default: return frame.type
+    case 'run.started':
+      return `run started (${String(p.nodes ?? '?')} nodes)`
+    case 'stage.changed':
+      return `stage ${String(p.stage)}`
+    case 'node.started':
+      return 'started'
+    case 'node.progress':
+      return `${typeof p.message === 'string' ? p.message : 'progress'}${typeof p.item === 'string' ? ` [item ${p.item}]` : ''}`
+    case 'node.retrying':
+      return `retrying: attempt ${String(p.next_attempt)} in ${String(p.delay_ms)} ms${asError(p.error) ? ` after ${asError(p.error)!.code}` : ''}`
+    case 'node.completed':
+      return `${String(p.status ?? 'succeeded')}${typeof p.duration_ms === 'number' ? ` in ${formatMs(p.duration_ms)}` : ''}`
+    case 'node.failed': {
+      const e = asError(p.error)
+      return e ? `failed: ${e.code}: ${e.message}` : 'failed'
+    }
+    case 'node.skipped':
+      return `skipped${typeof p.reason === 'string' ? `: ${p.reason}` : ''}`
+    case 'node.cancelled':
+      return 'cancelled'
+    case 'approval.requested':
+      return `gate ${String(p.gate)} waits for a decision (revision ${String(p.revision ?? 0)})`
+    case 'approval.resolved':
+      return `gate ${String(p.gate)}: ${String(p.decision)} by ${String(p.by ?? '?')}${typeof p.feedback === 'string' ? ` — “${p.feedback}”` : ''}`
+    case 'run.completed':
+      return 'run completed'
+    case 'run.failed': {
+      const e = asError(p.error)
+      return e ? `run failed: ${e.code}: ${e.message}` : 'run failed'
+    }
+    case 'run.cancelled':
+      return 'run cancelled'
+    default:
+      return frame.type
   }
 }
 
@@ -304,4 +331,3 @@ export function formatMs(ms: number): string {
   const s = Math.round(ms / 1000)
   return `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, '0')} s`
 }
-

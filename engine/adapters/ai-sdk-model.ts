@@ -155,7 +155,8 @@ function outcome(err: unknown, where: string, req: ModelRequest): AttemptOutcome
         // not JSON inside the fence either: the caller re-asks
       }
     }
-    if (text === '' && req.schema) return { fail: invalid('no_content', `the answer of ${where} has no text (finish reason ${err.finishReason ?? 'unknown'})`, '', false, { finish_reason: err.finishReason ?? null }) }
+    if (text === '' && req.schema)
+      return { fail: invalid('no_content', `the answer of ${where} has no text (finish reason ${err.finishReason ?? 'unknown'})`, '', false, { finish_reason: err.finishReason ?? null }) }
     return { done: out }
   }
   if (APICallError.isInstance(err)) {
@@ -165,13 +166,15 @@ function outcome(err: unknown, where: string, req: ModelRequest): AttemptOutcome
     if (isRetryableStatus(status)) return { retry: { kind: 'status', status, headers: new Headers(err.responseHeaders ?? {}), message: providerMessage(body) } }
     if (status >= 200 && status < 300) {
       // a 2xx that is not JSON came from something between (a proxy's page, a cut connection): ask again
-      if (JSONParseError.isInstance(err.cause) || !isJson(body)) return body === '' && !JSONParseError.isInstance(err.cause) ? { retry: { kind: 'truncated', status, cause: err } } : { retry: { kind: 'malformed', status, message: excerpt(body) } }
+      if (JSONParseError.isInstance(err.cause) || !isJson(body))
+        return body === '' && !JSONParseError.isInstance(err.cause) ? { retry: { kind: 'truncated', status, cause: err } } : { retry: { kind: 'malformed', status, message: excerpt(body) } }
       return { fail: invalid('no_content', `the answer of ${where} is not in the protocol's shape: ${err.message.split('\n')[0]}`, body, false) }
     }
     return { fail: new WeftError('MODEL_REQUEST_REJECTED', `${err.url} rejected the request for ${where} with HTTP ${status}: ${providerMessage(body)}`, { retryable: false, details: { status } }) }
   }
   // the body broke off while it was read (a reset after the headers)
-  if (err instanceof TypeError && /terminated|other side closed/i.test(`${err.message} ${(err.cause as Error | undefined)?.message ?? ''}`)) return { retry: { kind: 'truncated', status: 200, cause: err } }
+  if (err instanceof TypeError && /terminated|other side closed/i.test(`${err.message} ${(err.cause as Error | undefined)?.message ?? ''}`))
+    return { retry: { kind: 'truncated', status: 200, cause: err } }
   return { retry: { kind: 'network', cause: err } }
 }
 
@@ -216,7 +219,10 @@ function exhausted(result: Extract<RetryResult<unknown>, { ok: false }>, where: 
   // the setting to raise is named: a timeout says which limit ran out
   if (failure.kind === 'timeout') {
     const setting = failure.deadlineMs !== undefined ? 'WEFT_MODEL_DEADLINE' : 'WEFT_MODEL_TIMEOUT'
-    return new WeftError('MODEL_TIMEOUT', `${why}; raise ${setting} if the model needs longer`, { details: { status, attempts, timeout_ms: failure.timeoutMs ?? null, deadline_ms: failure.deadlineMs ?? null }, cause: failure.cause })
+    return new WeftError('MODEL_TIMEOUT', `${why}; raise ${setting} if the model needs longer`, {
+      details: { status, attempts, timeout_ms: failure.timeoutMs ?? null, deadline_ms: failure.deadlineMs ?? null },
+      cause: failure.cause,
+    })
   }
   if (failure.kind === 'truncated') return new WeftError('MODEL_ANSWER_INVALID', why, { details: { reason: 'truncated', status, attempts }, cause: failure.cause })
   if (failure.kind === 'malformed') return new WeftError('MODEL_ANSWER_INVALID', why, { details: { reason: 'body_not_json', status, attempts, excerpt: failure.message ?? '' } })

@@ -101,10 +101,16 @@ export async function withRetries<T>(opts: RetryOptions, attempt: (signal: Abort
     const left = end - now()
     const limit = Math.min(opts.timeoutMs ?? Infinity, left)
     const byDeadline = left < (opts.timeoutMs ?? Infinity)
-    const timer = limit === Infinity ? undefined : setTimeout(() => {
-      timedOut = true
-      ac.abort(new Error(`attempt timed out after ${Math.round(limit)} ms`))
-    }, Math.max(0, limit))
+    const timer =
+      limit === Infinity
+        ? undefined
+        : setTimeout(
+            () => {
+              timedOut = true
+              ac.abort(new Error(`attempt timed out after ${Math.round(limit)} ms`))
+            },
+            Math.max(0, limit),
+          )
     let outcome: AttemptOutcome<T>
     try {
       outcome = await attempt(ac.signal, n)
@@ -199,12 +205,20 @@ export function describeFailure(f: TransientFailure): string {
 
 function describeKind(f: TransientFailure): string {
   switch (f.kind) {
-    case 'status': return `HTTP ${f.status}${f.message ? `: ${f.message}` : ''}`
-    case 'timeout': return f.timeoutMs !== undefined ? `no answer within ${f.timeoutMs} ms (the per-request timeout)`
-      : f.deadlineMs !== undefined ? `no answer within ${f.deadlineMs} ms in all (the overall deadline, attempts and waits together)` : 'the request timed out'
-    case 'truncated': return 'the response body broke off'
-    case 'malformed': return `HTTP ${f.status ?? 200} with a body that is not JSON${f.message ? ` (${f.message})` : ''}`
-    case 'network': return `network error: ${causeText(f.cause)}`
+    case 'status':
+      return `HTTP ${f.status}${f.message ? `: ${f.message}` : ''}`
+    case 'timeout':
+      return f.timeoutMs !== undefined
+        ? `no answer within ${f.timeoutMs} ms (the per-request timeout)`
+        : f.deadlineMs !== undefined
+          ? `no answer within ${f.deadlineMs} ms in all (the overall deadline, attempts and waits together)`
+          : 'the request timed out'
+    case 'truncated':
+      return 'the response body broke off'
+    case 'malformed':
+      return `HTTP ${f.status ?? 200} with a body that is not JSON${f.message ? ` (${f.message})` : ''}`
+    case 'network':
+      return `network error: ${causeText(f.cause)}`
   }
 }
 

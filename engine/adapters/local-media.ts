@@ -78,9 +78,7 @@ export class LocalMedia implements MediaProvider {
     checkOut(req.out)
     checkSize(req.width, req.height, false)
     const graph = stillGraph(req, this.#font)
-    await this.#write(req.out, signal, graph.texts, (tmp) => [
-      '-filter_complex', graph.filter, '-map', '[v]', '-frames:v', '1', '-c:v', 'png', '-f', 'image2pipe', `file:${tmp}`,
-    ])
+    await this.#write(req.out, signal, graph.texts, (tmp) => ['-filter_complex', graph.filter, '-map', '[v]', '-frames:v', '1', '-c:v', 'png', '-f', 'image2pipe', `file:${tmp}`])
     const info = await probe(req.out, { signal, ffprobe: this.#ffprobe })
     return { path: req.out, kind: 'image', width: info.width, height: info.height, source: SOURCE }
   }
@@ -95,8 +93,25 @@ export class LocalMedia implements MediaProvider {
     const graph = clipGraph(req, this.#font, images.length)
     const inputs = images.flatMap((file, i) => ['-f', formats[i]!, '-i', `file:${file}`])
     await this.#write(req.out, signal, graph.texts, (tmp) => [
-      ...inputs, '-filter_complex', graph.filter, '-map', '[v]', '-map', '[a]', '-frames:v', String(graph.frames),
-      ...this.#h264(req.fps), '-c:a', 'aac', '-b:a', '96k', '-movflags', '+faststart', '-f', 'mp4', `file:${tmp}`,
+      ...inputs,
+      '-filter_complex',
+      graph.filter,
+      '-map',
+      '[v]',
+      '-map',
+      '[a]',
+      '-frames:v',
+      String(graph.frames),
+      ...this.#h264(req.fps),
+      '-c:a',
+      'aac',
+      '-b:a',
+      '96k',
+      '-movflags',
+      '+faststart',
+      '-f',
+      'mp4',
+      `file:${tmp}`,
     ])
     return this.#videoResult(req.out, signal)
   }
@@ -115,19 +130,38 @@ export class LocalMedia implements MediaProvider {
     if (!(fps > 0) || fps > 120) throw invalid(`stitch fps must be in (0, 120], got ${fps}`, { fps })
     await Promise.all(req.clips.map((c) => checkReadable(c, 'clip')))
     const ffprobe = this.#ffprobe
-    const infos: ProbeResult[] = await Promise.all(req.clips.map(async (clip) => {
-      const info = await probe(clip, { signal, ffprobe }).catch((err: unknown) => {
-        if ((err as { code?: unknown }).code !== 'MEDIA_FAILED') throw err
-        throw invalid(`clip "${clip}" is not a readable video`, { file: clip }, err)
-      })
-      if (!info.has_video || !(info.duration_s > 0)) throw invalid(`clip "${clip}" has no video stream`, { file: clip })
-      return info
-    }))
+    const infos: ProbeResult[] = await Promise.all(
+      req.clips.map(async (clip) => {
+        const info = await probe(clip, { signal, ffprobe }).catch((err: unknown) => {
+          if ((err as { code?: unknown }).code !== 'MEDIA_FAILED') throw err
+          throw invalid(`clip "${clip}" is not a readable video`, { file: clip }, err)
+        })
+        if (!info.has_video || !(info.duration_s > 0)) throw invalid(`clip "${clip}" has no video stream`, { file: clip })
+        return info
+      }),
+    )
     const even = (v: number) => Math.max(2, v - (v % 2))
     const graph = stitchGraph({ transitions, fade_s: req.fade_s }, infos, { width: even(infos[0]!.width), height: even(infos[0]!.height) }, fps)
     await this.#write(req.out, signal, {}, (tmp) => [
-      ...req.clips.flatMap((c) => ['-i', `file:${c}`]), '-filter_complex', graph.filter, '-map', '[v]', '-map', '[a]',
-      '-frames:v', String(graph.totalFrames), ...this.#h264(fps), '-c:a', 'aac', '-b:a', '128k', '-movflags', '+faststart', '-f', 'mp4', `file:${tmp}`,
+      ...req.clips.flatMap((c) => ['-i', `file:${c}`]),
+      '-filter_complex',
+      graph.filter,
+      '-map',
+      '[v]',
+      '-map',
+      '[a]',
+      '-frames:v',
+      String(graph.totalFrames),
+      ...this.#h264(fps),
+      '-c:a',
+      'aac',
+      '-b:a',
+      '128k',
+      '-movflags',
+      '+faststart',
+      '-f',
+      'mp4',
+      `file:${tmp}`,
     ])
     return this.#videoResult(req.out, signal)
   }
@@ -170,10 +204,12 @@ const SCRATCH_PREFIX = 'weft-media-'
 /** Removes the scratch folders of processes that are gone (killed mid-render). */
 async function sweepScratch(): Promise<void> {
   const names = await readdir(tmpdir()).catch(() => [] as string[])
-  await Promise.all(names.map(async (name) => {
-    const pid = Number(/^weft-media-(\d+)-/.exec(name)?.[1])
-    if (pid && pid !== process.pid && !pidAlive(pid)) await rm(path.join(tmpdir(), name), { recursive: true, force: true })
-  }))
+  await Promise.all(
+    names.map(async (name) => {
+      const pid = Number(/^weft-media-(\d+)-/.exec(name)?.[1])
+      if (pid && pid !== process.pid && !pidAlive(pid)) await rm(path.join(tmpdir(), name), { recursive: true, force: true })
+    }),
+  )
 }
 
 /** Removes earlier partial files of `out` (an attempt killed mid-render): one node renders one `out` at a time. */

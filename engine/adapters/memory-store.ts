@@ -40,7 +40,8 @@ export class MemoryRunStore implements RunStore {
           break
         case 'approval.request': {
           const key = approvalKey(w.request.runId, w.request.gate, w.request.revision)
-          if (!this.#approvals.has(key)) this.#approvals.set(key, { runId: w.request.runId, request: structuredClone(w.request), decision: null, requested_at: new Date().toISOString(), decided_at: null })
+          if (!this.#approvals.has(key))
+            this.#approvals.set(key, { runId: w.request.runId, request: structuredClone(w.request), decision: null, requested_at: new Date().toISOString(), decided_at: null })
           break
         }
       }

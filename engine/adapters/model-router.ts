@@ -9,7 +9,10 @@ export class ModelRouter implements ModelProvider {
   readonly name = 'models'
   readonly #providers = new Map<string, Promise<ModelProvider>>()
 
-  constructor(private readonly settings: ModelSettings, private readonly offline: ModelProvider) {}
+  constructor(
+    private readonly settings: ModelSettings,
+    private readonly offline: ModelProvider,
+  ) {}
 
   modelFor(req: ModelRequest): string {
     return refText(parseModelRef(req.model ?? this.settings.default, this.settings.default))
@@ -32,12 +35,18 @@ export class ModelRouter implements ModelProvider {
     if (!p) {
       const e = this.settings.endpoints[name]!
       const s = this.settings
-      p = import('./ai-sdk-model.ts').then(({ AiSdkModel }) => new AiSdkModel({
-        name, protocol: e.protocol,
-        ...(e.baseUrl ? { baseUrl: e.baseUrl } : {}), ...(e.apiKey ? { apiKey: e.apiKey } : {}),
-        ...(s.timeoutMs !== undefined ? { timeoutMs: s.timeoutMs } : {}), ...(s.deadlineMs !== undefined ? { deadlineMs: s.deadlineMs } : {}),
-        ...(s.maxRetries !== undefined ? { maxRetries: s.maxRetries } : {}),
-      }))
+      p = import('./ai-sdk-model.ts').then(
+        ({ AiSdkModel }) =>
+          new AiSdkModel({
+            name,
+            protocol: e.protocol,
+            ...(e.baseUrl ? { baseUrl: e.baseUrl } : {}),
+            ...(e.apiKey ? { apiKey: e.apiKey } : {}),
+            ...(s.timeoutMs !== undefined ? { timeoutMs: s.timeoutMs } : {}),
+            ...(s.deadlineMs !== undefined ? { deadlineMs: s.deadlineMs } : {}),
+            ...(s.maxRetries !== undefined ? { maxRetries: s.maxRetries } : {}),
+          }),
+      )
       this.#providers.set(name, p)
     }
     return p

@@ -81,15 +81,21 @@ function check(json: unknown, schema: Record<string, unknown>, prompt: string, t
   if (validate(json)) return
   const problems = (validate.errors ?? []).slice(0, 5).map((e) => `${e.instancePath || '(the answer)'} ${e.message ?? 'is invalid'}`)
   const what = task ? `task "${task}"` : 'a schema-filled answer'
-  throw new WeftError('MODEL_ANSWER_INVALID',
+  throw new WeftError(
+    'MODEL_ANSWER_INVALID',
     `the offline model's answer for prompt "${prompt}" (${what}) does not match the prompt's output schema: ${problems.join('; ')}` +
-    (task ? ` (the offline model writes the built-in shape for "${task}"; a prompt with another output needs another task name)` : ''),
-    { retryable: false, details: { reason: 'offline_schema_mismatch', prompt, task, problems } })
+      (task ? ` (the offline model writes the built-in shape for "${task}"; a prompt with another output needs another task name)` : ''),
+    { retryable: false, details: { reason: 'offline_schema_mismatch', prompt, task, problems } },
+  )
 }
 
 /** A text answer: what the prompt asks, in a line, and its key words. */
 function summarise(prompt: string): string {
-  const first = prompt.split('\n').map((l) => l.trim()).find((l) => l.length > 0) ?? ''
+  const first =
+    prompt
+      .split('\n')
+      .map((l) => l.trim())
+      .find((l) => l.length > 0) ?? ''
   const keys = keywords(prompt, 6)
   return `${clip(first, 200) || 'An empty prompt.'}${keys.length ? `\n\nKey points: ${keys.join(', ')}.` : ''}\n\n(Offline model: a deterministic answer, no language model was called.)`
 }

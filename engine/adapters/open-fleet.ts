@@ -25,8 +25,14 @@ export function pipelineLoader(): (run: RunRecord) => Promise<Pipeline> {
   const cache = new Map<string, { mtimeMs: number; pipeline: Promise<Pipeline> }>()
   return async (run) => {
     const file = run.pipeline.file
-    const mtimeMs = await stat(file).then((s) => s.mtimeMs, () => -1)
-    if (mtimeMs < 0) throw new WeftError('PIPELINE_NOT_FOUND', `run ${run.id} was started from ${file}, which this worker cannot read (every worker needs the same pipeline and prompt files at the same paths)`, { retryable: false })
+    const mtimeMs = await stat(file).then(
+      (s) => s.mtimeMs,
+      () => -1,
+    )
+    if (mtimeMs < 0)
+      throw new WeftError('PIPELINE_NOT_FOUND', `run ${run.id} was started from ${file}, which this worker cannot read (every worker needs the same pipeline and prompt files at the same paths)`, {
+        retryable: false,
+      })
     const hit = cache.get(file)
     if (hit && hit.mtimeMs === mtimeMs) return hit.pipeline
     const pipeline = loadPipeline(file).then(({ pipeline, diagnostics }) => {

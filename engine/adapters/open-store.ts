@@ -57,7 +57,9 @@ export async function openRunStore(opts: OpenStoreOptions = {}): Promise<SqlRunS
   // said when the new store is created beside the old one: the runs there are not lost, but not shown either
   const old = path.join(path.dirname(file), 'db')
   if (isNew && existsSync(path.join(old, 'PG_VERSION'))) {
-    opts.onNotice?.(`note: ${old} holds runs recorded by an earlier version of weft (PGlite), which this version no longer reads; runs are now recorded in ${file}. Remove ${old} once you no longer need it.`)
+    opts.onNotice?.(
+      `note: ${old} holds runs recorded by an earlier version of weft (PGlite), which this version no longer reads; runs are now recorded in ${file}. Remove ${old} once you no longer need it.`,
+    )
   }
   return store
 }

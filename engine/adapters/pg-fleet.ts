@@ -13,7 +13,7 @@ import { newRunState, type StepAction, type StepEnv, type StepEvent } from '../f
 import { applyEvent, type Applied } from '../fleet/apply.ts'
 import { attemptTask, EVENTS_CHANNEL, FLEET_LEASE_UNTIL, FLEET_OWNER, jobCall, QUEUE_SCHEMA, type Job } from '../fleet/queue.ts'
 
-export { QUEUE_SCHEMA,  }
+export { QUEUE_SCHEMA }
 
 export type { Job }
 
@@ -50,14 +50,18 @@ async function loadState(tx: Tx, runId: string, opts: { skipLocked?: boolean } =
     return exists ? 'busy' : undefined
   }
   // the fleet's row and the last seq in one round trip
-  const [joined] = await tx.select({ fr: fleetRuns, seq: sql<number>`(select coalesce(max(${generationEvents.seq}), 0) from ${generationEvents} where ${generationEvents.runId} = ${runId})` })
-    .from(fleetRuns).where(eq(fleetRuns.runId, runId))
+  const [joined] = await tx
+    .select({ fr: fleetRuns, seq: sql<number>`(select coalesce(max(${generationEvents.seq}), 0) from ${generationEvents} where ${generationEvents.runId} = ${runId})` })
+    .from(fleetRuns)
+    .where(eq(fleetRuns.runId, runId))
   if (!joined) return undefined
   const fr = joined.fr
   const nodes = await tx.select().from(generationNodes).where(eq(generationNodes.runId, runId)).orderBy(sql`${generationNodes.position} asc nulls last`, asc(generationNodes.nodeId))
   const active = nodes.filter((n) => n.status === 'running' || n.status === 'waiting').map((n) => n.nodeId)
-  const taskRows = await tx.select().from(fleetTasks).where(and(eq(fleetTasks.runId, runId),
-    active.length ? or(notInArray(fleetTasks.status, FINISHED_TASK), inArray(fleetTasks.node, active)) : notInArray(fleetTasks.status, FINISHED_TASK)))
+  const taskRows = await tx
+    .select()
+    .from(fleetTasks)
+    .where(and(eq(fleetTasks.runId, runId), active.length ? or(notInArray(fleetTasks.status, FINISHED_TASK), inArray(fleetTasks.node, active)) : notInArray(fleetTasks.status, FINISHED_TASK)))
   const gateRows = await tx.select().from(approvals).where(eq(approvals.runId, runId))
   const tasks: Record<string, FleetTask> = {}
   const settled: Loaded['settled'] = []
@@ -66,9 +70,17 @@ async function loadState(tx: Tx, runId: string, opts: { skipLocked?: boolean } =
     // an attempt that ended is still running to the step, which settles it with the recorded outcome
     const done = t.status === 'done'
     tasks[t.key] = {
-      key: t.key, kind: t.kind as FleetTask['kind'], node: t.node, position: t.position, status: done ? 'running' : (t.status as FleetTask['status']),
-      attempt: t.attempt, fence: t.fence, spec: (t.spec ?? null) as FleetTask['spec'], outcome: done ? null : ((t.outcome ?? null) as TaskOutcome | null),
-      memo: t.kind === 'control' ? memo : null, ...(memo?.lost ? { lost: memo.lost } : {}),
+      key: t.key,
+      kind: t.kind as FleetTask['kind'],
+      node: t.node,
+      position: t.position,
+      status: done ? 'running' : (t.status as FleetTask['status']),
+      attempt: t.attempt,
+      fence: t.fence,
+      spec: (t.spec ?? null) as FleetTask['spec'],
+      outcome: done ? null : ((t.outcome ?? null) as TaskOutcome | null),
+      memo: t.kind === 'control' ? memo : null,
+      ...(memo?.lost ? { lost: memo.lost } : {}),
     }
     if (done) settled.push({ type: 'settled', key: t.key, fence: t.fence, outcome: t.outcome as TaskOutcome })
   }
@@ -78,13 +90,25 @@ async function loadState(tx: Tx, runId: string, opts: { skipLocked?: boolean } =
     gates[gateKey(a.request.gate, a.request.revision)] = { request: a.request, decision: a.decision }
   }
   const refresh = Array.isArray(fr.refresh) ? (fr.refresh as string[]) : undefined
-  const state = { run: readRun(row, nodes), tasks, gates, seq: Number(joined.seq ?? 0), nextPosition: fr.nextPosition, workDir: fr.workDir, cancel: (fr.cancel ?? null) as ErrorInfo | null, ...(refresh ? { refresh } : {}) }
+  const state = {
+    run: readRun(row, nodes),
+    tasks,
+    gates,
+    seq: Number(joined.seq ?? 0),
+    nextPosition: fr.nextPosition,
+    workDir: fr.workDir,
+    cancel: (fr.cancel ?? null) as ErrorInfo | null,
+    ...(refresh ? { refresh } : {}),
+  }
   return { state, settled }
 }
 
 /** The seq of a run's next event (call it with the run's row locked). */
 async function nextSeq(tx: Tx, runId: string): Promise<number> {
-  const [last] = await tx.select({ seq: sql<number>`coalesce(max(${generationEvents.seq}), 0)` }).from(generationEvents).where(eq(generationEvents.runId, runId))
+  const [last] = await tx
+    .select({ seq: sql<number>`coalesce(max(${generationEvents.seq}), 0)` })
+    .from(generationEvents)
+    .where(eq(generationEvents.runId, runId))
   return Number(last?.seq ?? 0) + 1
 }
 
@@ -97,18 +121,32 @@ async function addJob(tx: Tx, job: Job, opts: { runAt?: number } = {}): Promise<
 async function persist(tx: Tx, state: FleetState, writes: StoreWrite[], changed: Set<string>, actions: StepAction[], positionBefore: number): Promise<void> {
   if (writes.length) await writePlanIn(tx, planBatch(writes))
   const runId = state.run.id
-  const rows = [...changed].map((k) => state.tasks[k]!).map((t) => ({
-    runId, key: t.key, kind: t.kind, node: t.node, position: t.position, status: t.status, attempt: t.attempt, fence: t.fence,
-    spec: t.spec ?? {}, outcome: t.outcome, memo: t.kind === 'control' ? t.memo : t.lost ? { lost: t.lost } : null,
-  }))
+  const rows = [...changed]
+    .map((k) => state.tasks[k]!)
+    .map((t) => ({
+      runId,
+      key: t.key,
+      kind: t.kind,
+      node: t.node,
+      position: t.position,
+      status: t.status,
+      attempt: t.attempt,
+      fence: t.fence,
+      spec: t.spec ?? {},
+      outcome: t.outcome,
+      memo: t.kind === 'control' ? t.memo : t.lost ? { lost: t.lost } : null,
+    }))
   if (rows.length) {
-    await tx.insert(fleetTasks).values(rows).onConflictDoUpdate({
-      target: [fleetTasks.runId, fleetTasks.key],
-      set: { status: sql`excluded.status`, attempt: sql`excluded.attempt`, fence: sql`excluded.fence`, spec: sql`excluded.spec`, outcome: sql`excluded.outcome`, memo: sql`excluded.memo` },
-      // an outcome a worker recorded after this step read the task is kept for the next step to settle, unless this
-      // one ended the task (settled it, or cancelled it)
-      setWhere: sql`${fleetTasks.status} <> 'done' or excluded.status in ('succeeded', 'failed', 'cancelled')`,
-    })
+    await tx
+      .insert(fleetTasks)
+      .values(rows)
+      .onConflictDoUpdate({
+        target: [fleetTasks.runId, fleetTasks.key],
+        set: { status: sql`excluded.status`, attempt: sql`excluded.attempt`, fence: sql`excluded.fence`, spec: sql`excluded.spec`, outcome: sql`excluded.outcome`, memo: sql`excluded.memo` },
+        // an outcome a worker recorded after this step read the task is kept for the next step to settle, unless this
+        // one ended the task (settled it, or cancelled it)
+        setWhere: sql`${fleetTasks.status} <> 'done' or excluded.status in ('succeeded', 'failed', 'cancelled')`,
+      })
   }
   if (state.nextPosition !== positionBefore) await tx.update(fleetRuns).set({ nextPosition: state.nextPosition }).where(eq(fleetRuns.runId, runId))
   // the jobs and the notification in one statement
@@ -117,7 +155,9 @@ async function persist(tx: Tx, state: FleetState, writes: StoreWrite[], changed:
     if (a.type === 'dispatch') calls.push(jobCall({ task: attemptTask(a.queue), payload: { run: runId, key: a.key, fence: a.fence } }))
     else if (a.type === 'later') calls.push(jobCall({ task: 'weft_advance', payload: { run: runId, event: a.event } }, { runAt: a.at }))
     else if (a.type === 'decide') {
-      await tx.update(approvals).set({ decision: a.decision, decidedAt: sql`now()` })
+      await tx
+        .update(approvals)
+        .set({ decision: a.decision, decidedAt: sql`now()` })
         .where(and(eq(approvals.runId, runId), eq(approvals.gate, a.gate), eq(approvals.revision, a.revision), sql`${approvals.decision} is null`))
     }
   }
@@ -160,7 +200,10 @@ async function applyIn(tx: Tx, env: FleetEnv, runId: string, event: StepEvent | 
 
 /** The fleet's side of a Postgres database: start runs, apply events, record decisions and cancellations. */
 export class PgFleet {
-  constructor(readonly db: PgDb, readonly env: FleetEnv) {}
+  constructor(
+    readonly db: PgDb,
+    readonly env: FleetEnv,
+  ) {}
 
   /** Records a new run and its first step (the jobs of its first nodes) in one transaction. */
   async submit(run: RunRecord, workDir: string, rerun?: { of: string; kept: string[]; refresh: string[] }): Promise<FleetState> {
@@ -168,13 +211,29 @@ export class PgFleet {
     return this.db.transaction(async (tx) => {
       const created: StoreWrite[] = [
         { kind: 'run.create', run },
-        { kind: 'event', event: { seq: ++state.seq, run_id: run.id, type: 'run.started', timestamp: run.started_at ?? run.created_at, payload: { pipeline: run.pipeline.name, nodes: Object.keys(run.nodes).length, ...(rerun ? { rerun_of: rerun.of, kept: rerun.kept } : {}) } } },
+        {
+          kind: 'event',
+          event: {
+            seq: ++state.seq,
+            run_id: run.id,
+            type: 'run.started',
+            timestamp: run.started_at ?? run.created_at,
+            payload: { pipeline: run.pipeline.name, nodes: Object.keys(run.nodes).length, ...(rerun ? { rerun_of: rerun.of, kept: rerun.kept } : {}) },
+          },
+        },
       ]
       await writePlanIn(tx, planBatch(created))
       // the fleet's row, and the fleet's own lease, which never runs out: no single process resumes a fleet run as
       // its own (one statement; the first step's commit notifies listeners of every event so far)
-      const fleetRow = tx.insert(fleetRuns).values({ runId: run.id, workDir, ...(rerun?.refresh.length ? { refresh: rerun.refresh } : {}) }).getSQL()
-      const lease = tx.update(generations).set({ owner: FLEET_OWNER, leaseUntil: new Date(FLEET_LEASE_UNTIL) }).where(eq(generations.id, run.id)).getSQL()
+      const fleetRow = tx
+        .insert(fleetRuns)
+        .values({ runId: run.id, workDir, ...(rerun?.refresh.length ? { refresh: rerun.refresh } : {}) })
+        .getSQL()
+      const lease = tx
+        .update(generations)
+        .set({ owner: FLEET_OWNER, leaseUntil: new Date(FLEET_LEASE_UNTIL) })
+        .where(eq(generations.id, run.id))
+        .getSQL()
       await tx.execute(sql`with f as (${fleetRow}) ${lease}`)
       return (await applyIn(tx, this.env, run.id, { type: 'start' }, { fresh: state })) as FleetState
     })
@@ -206,11 +265,16 @@ export class PgFleet {
       if (!row || ['completed', 'failed', 'cancelled'].includes(row.status)) return
       const seq = await nextSeq(tx, runId)
       const now = new Date().toISOString()
-      await writePlanIn(tx, planBatch([
-        { kind: 'run.update', runId, patch: { status: 'failed', error, finished_at: now } },
-        { kind: 'event', event: { seq, run_id: runId, type: 'run.failed', timestamp: now, payload: { error } } },
-      ]))
-      await tx.update(fleetTasks).set({ status: 'cancelled', outcome: { ok: false, error: { code: 'CANCELLED', message: error.message } } })
+      await writePlanIn(
+        tx,
+        planBatch([
+          { kind: 'run.update', runId, patch: { status: 'failed', error, finished_at: now } },
+          { kind: 'event', event: { seq, run_id: runId, type: 'run.failed', timestamp: now, payload: { error } } },
+        ]),
+      )
+      await tx
+        .update(fleetTasks)
+        .set({ status: 'cancelled', outcome: { ok: false, error: { code: 'CANCELLED', message: error.message } } })
         .where(and(eq(fleetTasks.runId, runId), notInArray(fleetTasks.status, FINISHED_TASK)))
       await tx.execute(sql`select pg_notify(${EVENTS_CHANNEL}, ${JSON.stringify({ run: runId, seq })})`)
     })
@@ -222,7 +286,9 @@ export class PgFleet {
    * the task was no longer this worker's.
    */
   async settle(runId: string, key: string, fence: number, outcome: TaskOutcome): Promise<boolean> {
-    const rows = await this.db.update(fleetTasks).set({ status: 'done', outcome })
+    const rows = await this.db
+      .update(fleetTasks)
+      .set({ status: 'done', outcome })
       .where(and(eq(fleetTasks.runId, runId), eq(fleetTasks.key, key), eq(fleetTasks.fence, fence), eq(fleetTasks.status, 'running')))
       .returning({ key: fleetTasks.key })
     if (rows.length === 0) return false
@@ -239,7 +305,11 @@ export class PgFleet {
   }
 
   async #hasDone(runId: string): Promise<boolean> {
-    const [row] = await this.db.select({ key: fleetTasks.key }).from(fleetTasks).where(and(eq(fleetTasks.runId, runId), eq(fleetTasks.status, 'done'))).limit(1)
+    const [row] = await this.db
+      .select({ key: fleetTasks.key })
+      .from(fleetTasks)
+      .where(and(eq(fleetTasks.runId, runId), eq(fleetTasks.status, 'done')))
+      .limit(1)
     return row !== undefined
   }
 
@@ -254,17 +324,31 @@ export class PgFleet {
    * what to run, or undefined (cancelled meanwhile, or claimed by another worker after a redelivery).
    */
   async claim(runId: string, key: string, fence: number, worker: string): Promise<FleetTask | undefined> {
-    const [row] = await this.db.update(fleetTasks)
+    const [row] = await this.db
+      .update(fleetTasks)
       .set({ status: 'running', fence: sql`${fleetTasks.fence} + 1`, worker, heartbeatAt: sql`now()` })
       .where(and(eq(fleetTasks.runId, runId), eq(fleetTasks.key, key), eq(fleetTasks.status, 'queued'), eq(fleetTasks.fence, fence)))
       .returning()
     if (!row) return undefined
-    return { key: row.key, kind: row.kind as FleetTask['kind'], node: row.node, position: row.position, status: 'running', attempt: row.attempt, fence: row.fence, spec: row.spec as FleetTask['spec'], outcome: null, memo: null }
+    return {
+      key: row.key,
+      kind: row.kind as FleetTask['kind'],
+      node: row.node,
+      position: row.position,
+      status: 'running',
+      attempt: row.attempt,
+      fence: row.fence,
+      spec: row.spec as FleetTask['spec'],
+      outcome: null,
+      memo: null,
+    }
   }
 
   /** Renews a claim; false once the task is no longer this worker's (cancelled, or handed on). */
   async heartbeat(runId: string, key: string, fence: number): Promise<boolean> {
-    const rows = await this.db.update(fleetTasks).set({ heartbeatAt: sql`now()` })
+    const rows = await this.db
+      .update(fleetTasks)
+      .set({ heartbeatAt: sql`now()` })
       .where(and(eq(fleetTasks.runId, runId), eq(fleetTasks.key, key), eq(fleetTasks.fence, fence), eq(fleetTasks.status, 'running')))
       .returning({ key: fleetTasks.key })
     return rows.length > 0
@@ -285,7 +369,9 @@ export class PgFleet {
 
   /** Tasks whose worker stopped renewing its heartbeat for `ttlMs`: each is handed to another worker by a `lost` step. */
   async lapsed(ttlMs: number): Promise<Array<{ run: string; key: string; fence: number }>> {
-    const rows = await this.db.select({ run: fleetTasks.runId, key: fleetTasks.key, fence: fleetTasks.fence }).from(fleetTasks)
+    const rows = await this.db
+      .select({ run: fleetTasks.runId, key: fleetTasks.key, fence: fleetTasks.fence })
+      .from(fleetTasks)
       .where(and(eq(fleetTasks.status, 'running'), sql`${fleetTasks.heartbeatAt} < now() - make_interval(secs => ${ttlMs / 1000})`))
       .limit(100)
     return rows
@@ -301,7 +387,9 @@ export class PgFleet {
 
   /** Records that worker `id` (holding these queue workers) is alive. */
   async alive(id: string, queueWorkers: string[]): Promise<void> {
-    await this.db.insert(fleetWorkers).values({ id, queueWorkers, heartbeatAt: sql`now()` })
+    await this.db
+      .insert(fleetWorkers)
+      .values({ id, queueWorkers, heartbeatAt: sql`now()` })
       .onConflictDoUpdate({ target: fleetWorkers.id, set: { queueWorkers, heartbeatAt: sql`now()` } })
   }
 
@@ -312,10 +400,10 @@ export class PgFleet {
   async orphanedQueueWorkers(ttlMs: number): Promise<string[]> {
     const secs = ttlMs / 1000
     await this.db.delete(fleetWorkers).where(sql`${fleetWorkers.heartbeatAt} < now() - make_interval(secs => ${secs})`)
-    const rows = await this.db.execute(sql`
+    const rows = (await this.db.execute(sql`
       select distinct j.locked_by from ${sql.raw(QUEUE_SCHEMA)}._private_jobs j
       where j.locked_by is not null and j.locked_at < now() - make_interval(secs => ${secs})
-        and not exists (select 1 from ${fleetWorkers} w where jsonb_exists(w.queue_workers, j.locked_by))`) as unknown as Array<{ locked_by: string }>
+        and not exists (select 1 from ${fleetWorkers} w where jsonb_exists(w.queue_workers, j.locked_by))`)) as unknown as Array<{ locked_by: string }>
     return rows.map((r) => r.locked_by)
   }
 
@@ -326,7 +414,10 @@ export class PgFleet {
   /** Which of these runs the fleet drives. */
   async fleetRuns(ids: readonly string[]): Promise<Set<string>> {
     if (ids.length === 0) return new Set()
-    const rows = await this.db.select({ id: fleetRuns.runId }).from(fleetRuns).where(inArray(fleetRuns.runId, [...ids]))
+    const rows = await this.db
+      .select({ id: fleetRuns.runId })
+      .from(fleetRuns)
+      .where(inArray(fleetRuns.runId, [...ids]))
     return new Set(rows.map((r) => r.id))
   }
 

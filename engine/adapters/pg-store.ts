@@ -52,17 +52,42 @@ function oneStatement(db: PgDb, plan: Plan): { statement: SQL; updates: string[]
   // the statement checks a run.update's run exists by its returned id; a run changed twice goes through a transaction
   const parts: SQL[] = []
   // embedded with getSQL(): a query builder embedded as it is comes wrapped in parentheses
-  if (plan.runs.size) parts.push(sql`r as (${db.insert(generations).values([...plan.runs.values()]).getSQL()})`)
+  if (plan.runs.size)
+    parts.push(
+      sql`r as (${db
+        .insert(generations)
+        .values([...plan.runs.values()])
+        .getSQL()})`,
+    )
   const updates = [...plan.updates.keys()]
   updates.forEach((runId, i) => {
     const set = plan.updates.get(runId)!
-    parts.push(sql`${sql.raw(`u${i}`)} as (${db.update(generations).set({ ...set, updatedAt: sql`now()` }).where(eq(generations.id, runId)).returning({ id: generations.id }).getSQL()})`)
+    parts.push(
+      sql`${sql.raw(`u${i}`)} as (${db
+        .update(generations)
+        .set({ ...set, updatedAt: sql`now()` })
+        .where(eq(generations.id, runId))
+        .returning({ id: generations.id })
+        .getSQL()})`,
+    )
   })
-  if (plan.nodes.size) parts.push(sql`n as (${db.insert(generationNodes).values([...plan.nodes.values()]).onConflictDoUpdate({ target: [generationNodes.runId, generationNodes.nodeId], set: NODE_UPSERT }).getSQL()})`)
+  if (plan.nodes.size)
+    parts.push(
+      sql`n as (${db
+        .insert(generationNodes)
+        .values([...plan.nodes.values()])
+        .onConflictDoUpdate({ target: [generationNodes.runId, generationNodes.nodeId], set: NODE_UPSERT })
+        .getSQL()})`,
+    )
   if (plan.events.length) parts.push(sql`e as (${db.insert(generationEvents).values(plan.events).getSQL()})`)
   if (plan.approvals.length) parts.push(sql`a as (${db.insert(approvals).values(plan.approvals).onConflictDoNothing().getSQL()})`)
   if (parts.length === 0) return undefined
-  const updated = updates.length ? sql.join(updates.map((_, i) => sql`select id from ${sql.raw(`u${i}`)}`), sql` union all `) : undefined
+  const updated = updates.length
+    ? sql.join(
+        updates.map((_, i) => sql`select id from ${sql.raw(`u${i}`)}`),
+        sql` union all `,
+      )
+    : undefined
   const statement = sql`with ${sql.join(parts, sql`, `)} select ${updated ? sql`array(${updated})` : sql`null::text[]`} as updated`
   return { statement, updates }
 }
@@ -84,11 +109,18 @@ function writeError(err: unknown): unknown {
 export async function writePlanIn(tx: PgDb, plan: Plan): Promise<void> {
   for (const rows of chunks(plan.runs.values(), RUN_CHUNK)) await tx.insert(generations).values(rows)
   for (const [runId, set] of plan.updates) {
-    const hit = await tx.update(generations).set({ ...set, updatedAt: sql`now()` }).where(eq(generations.id, runId)).returning({ id: generations.id })
+    const hit = await tx
+      .update(generations)
+      .set({ ...set, updatedAt: sql`now()` })
+      .where(eq(generations.id, runId))
+      .returning({ id: generations.id })
     if (hit.length === 0) throw new WeftError('RUN_NOT_FOUND', `run.update for run ${runId}, which does not exist`, { retryable: false })
   }
   for (const rows of chunks(plan.nodes.values(), NODE_CHUNK)) {
-    await tx.insert(generationNodes).values(rows).onConflictDoUpdate({ target: [generationNodes.runId, generationNodes.nodeId], set: NODE_UPSERT })
+    await tx
+      .insert(generationNodes)
+      .values(rows)
+      .onConflictDoUpdate({ target: [generationNodes.runId, generationNodes.nodeId], set: NODE_UPSERT })
   }
   for (const rows of chunks(plan.events, EVENT_CHUNK)) await tx.insert(generationEvents).values(rows)
   // a gate asking again after a resume finds its request (and maybe its decision) already there
@@ -176,7 +208,10 @@ export class PgRunStore implements RunStore {
 
   /** Whether `event` is stored already, as it is (same run, seq, type, node and time). */
   async #holds(event: EventInsert): Promise<boolean> {
-    const [row] = await this.#db.select().from(generationEvents).where(and(eq(generationEvents.runId, event.runId), eq(generationEvents.seq, event.seq)))
+    const [row] = await this.#db
+      .select()
+      .from(generationEvents)
+      .where(and(eq(generationEvents.runId, event.runId), eq(generationEvents.seq, event.seq)))
     return row !== undefined && row.type === event.type && row.node === (event.node ?? null) && row.timestamp.getTime() === event.timestamp.getTime()
   }
 
@@ -189,12 +224,18 @@ export class PgRunStore implements RunStore {
   }
 
   async getRun(id: string): Promise<RunRecord | undefined> {
-    return this.#retrying(() => this.#db.transaction(async (tx) => {
-      const [row] = await tx.select().from(generations).where(eq(generations.id, id))
-      if (!row) return undefined
-      const nodes = await tx.select().from(generationNodes).where(eq(generationNodes.runId, id)).orderBy(...NODE_ORDER)
-      return readRun(row, nodes)
-    }, READ))
+    return this.#retrying(() =>
+      this.#db.transaction(async (tx) => {
+        const [row] = await tx.select().from(generations).where(eq(generations.id, id))
+        if (!row) return undefined
+        const nodes = await tx
+          .select()
+          .from(generationNodes)
+          .where(eq(generationNodes.runId, id))
+          .orderBy(...NODE_ORDER)
+        return readRun(row, nodes)
+      }, READ),
+    )
   }
 
   /** Newest first (by `created_at`, then id). */
@@ -204,28 +245,50 @@ export class PgRunStore implements RunStore {
     // a session's runs read oldest first (in the order it started them)
     const order = query.sessionId === undefined ? RUN_ORDER : [asc(generations.createdAt), asc(generations.id)]
     const page = <Q extends PgSelect>(q: Q): Q => limited(query.offset ? q.offset(query.offset) : q, query.limit)
-    return this.#retrying(() => this.#db.transaction(async (tx) => {
-      const rows = await page(tx.select().from(generations).where(where).orderBy(...order).$dynamic())
-      if (rows.length === 0) return []
-      // the same page as a subquery: no parameter per listed run, however many there are
-      const ids = page(tx.select({ id: generations.id }).from(generations).where(where).orderBy(...order).$dynamic())
-      const nodeRows = await tx.select().from(generationNodes)
-        .where(inArray(generationNodes.runId, ids))
-        .orderBy(generationNodes.runId, ...NODE_ORDER)
-      const byRun = new Map<string, NodeRow[]>()
-      for (const n of nodeRows) {
-        const list = byRun.get(n.runId)
-        if (list) list.push(n)
-        else byRun.set(n.runId, [n])
-      }
-      return rows.map((r) => readRun(r, byRun.get(r.id) ?? []))
-    }, READ))
+    return this.#retrying(() =>
+      this.#db.transaction(async (tx) => {
+        const rows = await page(
+          tx
+            .select()
+            .from(generations)
+            .where(where)
+            .orderBy(...order)
+            .$dynamic(),
+        )
+        if (rows.length === 0) return []
+        // the same page as a subquery: no parameter per listed run, however many there are
+        const ids = page(
+          tx
+            .select({ id: generations.id })
+            .from(generations)
+            .where(where)
+            .orderBy(...order)
+            .$dynamic(),
+        )
+        const nodeRows = await tx
+          .select()
+          .from(generationNodes)
+          .where(inArray(generationNodes.runId, ids))
+          .orderBy(generationNodes.runId, ...NODE_ORDER)
+        const byRun = new Map<string, NodeRow[]>()
+        for (const n of nodeRows) {
+          const list = byRun.get(n.runId)
+          if (list) list.push(n)
+          else byRun.set(n.runId, [n])
+        }
+        return rows.map((r) => readRun(r, byRun.get(r.id) ?? []))
+      }, READ),
+    )
   }
 
   async listEvents(runId: string, afterSeq = 0): Promise<RunEvent[]> {
-    const rows = await this.#retrying(() => this.#db.select().from(generationEvents)
-      .where(and(eq(generationEvents.runId, runId), gt(generationEvents.seq, afterSeq)))
-      .orderBy(generationEvents.seq))
+    const rows = await this.#retrying(() =>
+      this.#db
+        .select()
+        .from(generationEvents)
+        .where(and(eq(generationEvents.runId, runId), gt(generationEvents.seq, afterSeq)))
+        .orderBy(generationEvents.seq),
+    )
     return rows.map(readEvent)
   }
 
@@ -235,10 +298,12 @@ export class PgRunStore implements RunStore {
    */
   async claimRun(runId: string, owner: string, ttlMs: number): Promise<boolean> {
     const ms = Math.max(1, Math.round(ttlMs))
-    const take = (cond: SQL | undefined) => this.#db.update(generations)
-      .set({ owner, leaseUntil: sql`now() + make_interval(secs => ${ms / 1000})`, ownerHost: this.#me.host, ownerPid: this.#me.pid })
-      .where(and(eq(generations.id, runId), cond))
-      .returning({ id: generations.id })
+    const take = (cond: SQL | undefined) =>
+      this.#db
+        .update(generations)
+        .set({ owner, leaseUntil: sql`now() + make_interval(secs => ${ms / 1000})`, ownerHost: this.#me.host, ownerPid: this.#me.pid })
+        .where(and(eq(generations.id, runId), cond))
+        .returning({ id: generations.id })
     return this.#retrying(async () => {
       const rows = await take(or(isNull(generations.owner), eq(generations.owner, owner), isNull(generations.leaseUntil), lt(generations.leaseUntil, sql`now()`)))
       if (rows.length) return true
@@ -250,8 +315,10 @@ export class PgRunStore implements RunStore {
   }
 
   async #holder(runId: string): Promise<LeaseHolder | undefined> {
-    const [row] = await this.#db.select({ owner: generations.owner, host: generations.ownerHost, pid: generations.ownerPid, until: generations.leaseUntil, expired: sql<boolean>`${generations.leaseUntil} < now()` })
-      .from(generations).where(eq(generations.id, runId))
+    const [row] = await this.#db
+      .select({ owner: generations.owner, host: generations.ownerHost, pid: generations.ownerPid, until: generations.leaseUntil, expired: sql<boolean>`${generations.leaseUntil} < now()` })
+      .from(generations)
+      .where(eq(generations.id, runId))
     if (!row?.owner || !row.until || row.expired) return undefined
     return { owner: row.owner, host: row.host, pid: row.pid, until: row.until.toISOString() }
   }
@@ -261,16 +328,32 @@ export class PgRunStore implements RunStore {
   }
 
   async releaseRun(runId: string, owner: string): Promise<void> {
-    await this.#retrying(() => this.#db.update(generations).set({ owner: null, leaseUntil: null, ownerHost: null, ownerPid: null }).where(and(eq(generations.id, runId), eq(generations.owner, owner))))
+    await this.#retrying(() =>
+      this.#db
+        .update(generations)
+        .set({ owner: null, leaseUntil: null, ownerHost: null, ownerPid: null })
+        .where(and(eq(generations.id, runId), eq(generations.owner, owner))),
+    )
   }
 
   async getApproval(runId: string, gate: string, revision: number): Promise<ApprovalRecord | undefined> {
-    const [row] = await this.#retrying(() => this.#db.select().from(approvals).where(and(eq(approvals.runId, runId), eq(approvals.gate, gate), eq(approvals.revision, revision))))
+    const [row] = await this.#retrying(() =>
+      this.#db
+        .select()
+        .from(approvals)
+        .where(and(eq(approvals.runId, runId), eq(approvals.gate, gate), eq(approvals.revision, revision))),
+    )
     return row && readApproval(row)
   }
 
   async pendingApprovals(runId: string): Promise<ApprovalRecord[]> {
-    const rows = await this.#retrying(() => this.#db.select().from(approvals).where(and(eq(approvals.runId, runId), isNull(approvals.decision))).orderBy(approvals.requestedAt, approvals.gate, approvals.revision))
+    const rows = await this.#retrying(() =>
+      this.#db
+        .select()
+        .from(approvals)
+        .where(and(eq(approvals.runId, runId), isNull(approvals.decision)))
+        .orderBy(approvals.requestedAt, approvals.gate, approvals.revision),
+    )
     return rows.map(readApproval)
   }
 
@@ -280,18 +363,24 @@ export class PgRunStore implements RunStore {
    */
   async decideApproval(runId: string, gate: string, revision: number, decision: Decision): Promise<{ applied: boolean; decision: Decision } | undefined> {
     const match = and(eq(approvals.runId, runId), eq(approvals.gate, gate), eq(approvals.revision, revision))
-    return this.#retrying(() => this.#db.transaction(async (tx) => {
-      const hit = await tx.update(approvals).set({ decision, decidedAt: sql`now()` }).where(and(match, isNull(approvals.decision))).returning({ gate: approvals.gate })
-      if (hit.length) {
-        // a run the fleet drives goes on from the step this enqueues, in the same transaction as the decision
-        const [fleet] = await tx.select({ id: fleetRuns.runId }).from(fleetRuns).where(eq(fleetRuns.runId, runId))
-        if (fleet) await tx.execute(sql`select ${jobCall({ task: 'weft_advance', payload: { run: runId, event: { type: 'decided', gate, revision } } })}`)
-        return { applied: true, decision }
-      }
-      const [row] = await tx.select().from(approvals).where(match)
-      if (!row) return undefined
-      return { applied: false, decision: row.decision as Decision }
-    }))
+    return this.#retrying(() =>
+      this.#db.transaction(async (tx) => {
+        const hit = await tx
+          .update(approvals)
+          .set({ decision, decidedAt: sql`now()` })
+          .where(and(match, isNull(approvals.decision)))
+          .returning({ gate: approvals.gate })
+        if (hit.length) {
+          // a run the fleet drives goes on from the step this enqueues, in the same transaction as the decision
+          const [fleet] = await tx.select({ id: fleetRuns.runId }).from(fleetRuns).where(eq(fleetRuns.runId, runId))
+          if (fleet) await tx.execute(sql`select ${jobCall({ task: 'weft_advance', payload: { run: runId, event: { type: 'decided', gate, revision } } })}`)
+          return { applied: true, decision }
+        }
+        const [row] = await tx.select().from(approvals).where(match)
+        if (!row) return undefined
+        return { applied: false, decision: row.decision as Decision }
+      }),
+    )
   }
 
   /** Closes the connection. Idempotent. */

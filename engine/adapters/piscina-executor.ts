@@ -180,9 +180,13 @@ export class PiscinaExecutor implements NodeExecutor {
       set = new Set()
       this.#bySignal.set(signal, set)
       const tasks = set
-      signal.addEventListener('abort', () => {
-        for (const id of tasks) this.#cancel(id)
-      }, { once: true })
+      signal.addEventListener(
+        'abort',
+        () => {
+          for (const id of tasks) this.#cancel(id)
+        },
+        { once: true },
+      )
     }
     set.add(taskId)
   }

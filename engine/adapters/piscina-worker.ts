@@ -22,10 +22,7 @@ export interface WorkerData {
 /** Main → workers, on the control channel: stop a task. */
 export type ControlMessage = { cancel: number; reason: ErrorInfo }
 /** Worker → main, through the pool's message event. */
-export type WorkerMessage =
-  | { results: Array<[taskId: number, outcome: TaskOutcome]> }
-  | { progress: unknown; taskId: number }
-  | { started: number[]; threadId: number }
+export type WorkerMessage = { results: Array<[taskId: number, outcome: TaskOutcome]> } | { progress: unknown; taskId: number } | { started: number[]; threadId: number }
 /** What a batch returns to piscina: results not sent yet, and the ids whose results went out as messages. */
 export interface BatchReturn {
   results: Array<[taskId: number, outcome: TaskOutcome]>

@@ -11,7 +11,6 @@ import type { ProcessIdentity } from './lease-holder.ts'
 /** Advisory lock key held while migrating, so that processes starting together migrate one after the other. */
 const MIGRATION_LOCK = 0x77656674 // "weft"
 
-
 /** How long closing waits for queries still running before it cuts their connections, in seconds. */
 const CLOSE_TIMEOUT_S = 2
 
@@ -81,7 +80,10 @@ export async function postgresRunStore(client: Sql, opts: Pick<PostgresStoreOpti
     // a database that cannot be reached at all (down, a wrong host or port): said in a line, not as the driver's error
     if (isConnectionLost(err)) {
       const cause = rootCause(err)
-      throw new WeftError('STORE_UNAVAILABLE', `cannot reach the database (${cause instanceof Error ? cause.message : String(cause)}): check DATABASE_URL and that PostgreSQL is running`, { cause, retryable: false })
+      throw new WeftError('STORE_UNAVAILABLE', `cannot reach the database (${cause instanceof Error ? cause.message : String(cause)}): check DATABASE_URL and that PostgreSQL is running`, {
+        cause,
+        retryable: false,
+      })
     }
     throw err
   }

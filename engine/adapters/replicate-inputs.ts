@@ -43,10 +43,7 @@ export function imageInput(req: ImageRequest): Record<string, unknown> {
  */
 export async function videoInput(req: VideoRequest): Promise<Record<string, unknown>> {
   const input: Record<string, unknown> = {
-    prompt: withHints(req.prompt, [
-      req.camera ? `Camera: ${req.camera}.` : undefined,
-      req.palette?.length ? `Colour palette: ${req.palette.join(', ')}.` : undefined,
-    ]),
+    prompt: withHints(req.prompt, [req.camera ? `Camera: ${req.camera}.` : undefined, req.palette?.length ? `Colour palette: ${req.palette.join(', ')}.` : undefined]),
     duration: Math.round(req.duration_s),
     aspect_ratio: aspectRatio(req.width, req.height, VIDEO_ASPECT_RATIOS),
   }

@@ -8,10 +8,7 @@ import { pipeline } from 'node:stream/promises'
 import type { ReadableStream as WebReadableStream } from 'node:stream/web'
 import { WeftError } from '../errors.ts'
 import type { ImageRequest, MediaProvider, MediaRequest, MediaResult, VideoRequest } from '../ports.ts'
-import {
-  describeFailure, isRetryableStatus, providerMessage, readTextOrEmpty, realSleep, withRetries,
-  type AttemptOutcome, type Sleep,
-} from './http-retry.ts'
+import { describeFailure, isRetryableStatus, providerMessage, readTextOrEmpty, realSleep, withRetries, type AttemptOutcome, type Sleep } from './http-retry.ts'
 import { imageInput, videoInput } from './replicate-inputs.ts'
 
 export interface ReplicateMediaOptions {
@@ -103,9 +100,7 @@ export class ReplicateMedia implements MediaProvider {
       throw new WeftError('MEDIA_UNSUPPORTED', 'replicate cannot stitch; use a local media provider (ffmpeg) for stitch requests', { retryable: false })
     }
     const model = req.model ?? (req.kind === 'image' ? this.#o.imageModel : this.#o.videoModel)
-    const input = req.kind === 'image'
-      ? await (this.#o.inputs?.image ?? imageInput)(req)
-      : await (this.#o.inputs?.video ?? videoInput)(req)
+    const input = req.kind === 'image' ? await (this.#o.inputs?.image ?? imageInput)(req) : await (this.#o.inputs?.video ?? videoInput)(req)
     signal.throwIfAborted()
     // one signal for the whole render: the caller's abort or our deadline, whichever comes first
     const deadline = new AbortController()
@@ -132,7 +127,11 @@ export class ReplicateMedia implements MediaProvider {
     } catch (err) {
       // whatever stopped us, a prediction still running would go on costing money
       if (current && !TERMINAL.has(current.status)) await this.#cancel(current.id)
-      else if (!current) void creating.then((p) => (TERMINAL.has(p.status) ? undefined : this.#cancel(p.id)), () => {})
+      else if (!current)
+        void creating.then(
+          (p) => (TERMINAL.has(p.status) ? undefined : this.#cancel(p.id)),
+          () => {},
+        )
       if (deadline.signal.reason === timedOut) {
         throw new WeftError('MEDIA_TIMEOUT', `replicate ${model} did not finish within ${this.#o.timeoutMs} ms${current ? ` (prediction ${current.id} was ${current.status})` : ''}`, {
           details: { timeout_ms: this.#o.timeoutMs, prediction_id: current?.id ?? null },
@@ -164,7 +163,9 @@ export class ReplicateMedia implements MediaProvider {
       }
       if (!res.ok) {
         const message = providerMessage(await readTextOrEmpty(res))
-        return { fail: new WeftError('MEDIA_REQUEST_REJECTED', `replicate rejected the ${what} request (${url}) with HTTP ${res.status}: ${message}`, { retryable: false, details: { status: res.status } }) }
+        return {
+          fail: new WeftError('MEDIA_REQUEST_REJECTED', `replicate rejected the ${what} request (${url}) with HTTP ${res.status}: ${message}`, { retryable: false, details: { status: res.status } }),
+        }
       }
       let text: string
       try {
@@ -178,7 +179,8 @@ export class ReplicateMedia implements MediaProvider {
     if (result.ok) return result.value
     const { failure, attempts } = result
     throw new WeftError('MEDIA_UNAVAILABLE', `replicate ${what} request (${url}) failed after ${attempts} attempts: ${describeFailure(failure)}`, {
-      details: { status: failure.status ?? null, attempts }, cause: failure.cause,
+      details: { status: failure.status ?? null, attempts },
+      cause: failure.cause,
     })
   }
 
@@ -192,7 +194,11 @@ export class ReplicateMedia implements MediaProvider {
         const res = await this.#o.fetch(url, { headers, signal: s })
         if (isRetryableStatus(res.status)) return { retry: { kind: 'status', status: res.status, headers: res.headers } }
         if (!res.ok || !res.body) {
-          return { fail: new WeftError('MEDIA_OUTPUT_INVALID', `replicate prediction ${predictionId}: downloading ${url} answered HTTP ${res.status}`, { details: { prediction_id: predictionId, url, status: res.status } }) }
+          return {
+            fail: new WeftError('MEDIA_OUTPUT_INVALID', `replicate prediction ${predictionId}: downloading ${url} answered HTTP ${res.status}`, {
+              details: { prediction_id: predictionId, url, status: res.status },
+            }),
+          }
         }
         try {
           await pipeline(Readable.fromWeb(res.body as WebReadableStream), createWriteStream(temp), { signal: s })
@@ -203,7 +209,8 @@ export class ReplicateMedia implements MediaProvider {
       })
       if (!result.ok) {
         throw new WeftError('MEDIA_UNAVAILABLE', `replicate prediction ${predictionId}: downloading ${url} failed after ${result.attempts} attempts: ${describeFailure(result.failure)}`, {
-          details: { prediction_id: predictionId, status: result.failure.status ?? null, attempts: result.attempts }, cause: result.failure.cause,
+          details: { prediction_id: predictionId, status: result.failure.status ?? null, attempts: result.attempts },
+          cause: result.failure.cause,
         })
       }
       if (result.value === 0) {
@@ -219,7 +226,9 @@ export class ReplicateMedia implements MediaProvider {
   async #cancel(id: string): Promise<void> {
     try {
       const res = await this.#o.fetch(`${this.#o.baseUrl}/predictions/${encodeURIComponent(id)}/cancel`, {
-        method: 'POST', headers: this.#auth(), signal: AbortSignal.timeout(5000),
+        method: 'POST',
+        headers: this.#auth(),
+        signal: AbortSignal.timeout(5000),
       })
       await readTextOrEmpty(res)
     } catch {
@@ -250,7 +259,8 @@ function predictionFailed(p: Prediction): WeftError {
   const error = typeof p.error === 'string' ? p.error : p.error == null ? '' : JSON.stringify(p.error)
   if (p.status === 'failed' && REFUSAL.test(error)) {
     return new WeftError('MEDIA_REFUSED', `replicate prediction ${p.id} was refused by the model's content filter: ${error}; change the prompt (the same one would be refused again)`, {
-      retryable: false, details: { prediction_id: p.id, status: p.status, error },
+      retryable: false,
+      details: { prediction_id: p.id, status: p.status, error },
     })
   }
   return new WeftError('MEDIA_FAILED', `replicate prediction ${p.id} ${p.status === 'canceled' ? 'was canceled' : 'failed'}${error ? `: ${error}` : ''}`, {
@@ -261,7 +271,7 @@ function predictionFailed(p: Prediction): WeftError {
 function parsePrediction(text: string): Prediction | undefined {
   try {
     const p = JSON.parse(text) as Partial<Prediction> | null
-    return p && typeof p.id === 'string' && typeof p.status === 'string' ? p as Prediction : undefined
+    return p && typeof p.id === 'string' && typeof p.status === 'string' ? (p as Prediction) : undefined
   } catch {
     return undefined
   }
@@ -277,5 +287,8 @@ function outputUrl(p: Prediction): string {
 }
 
 function digest(model: string, input: object): string {
-  return createHash('sha256').update(JSON.stringify([model, input])).digest('hex').slice(0, 16)
+  return createHash('sha256')
+    .update(JSON.stringify([model, input]))
+    .digest('hex')
+    .slice(0, 16)
 }

@@ -3,8 +3,24 @@ import { mkdirSync } from 'node:fs'
 import path from 'node:path'
 import Database from 'better-sqlite3'
 import {
-  and, asc, desc, drizzle, eq, getTableColumns, gt, inArray, isNull, notInArray, or, readMigrationFiles, sql,
-  type BetterSQLite3Database, type Placeholder, type SQL, type SQLiteSelect, type Table,
+  and,
+  asc,
+  desc,
+  drizzle,
+  eq,
+  getTableColumns,
+  gt,
+  inArray,
+  isNull,
+  notInArray,
+  or,
+  readMigrationFiles,
+  sql,
+  type BetterSQLite3Database,
+  type Placeholder,
+  type SQL,
+  type SQLiteSelect,
+  type Table,
 } from '../db/drizzle-sqlite.ts'
 import { WeftError } from '../errors.ts'
 import type { ApprovalRecord, Decision, LeaseHolder, RunEvent, RunQuery, RunRecord, RunStatus, RunStore, StoreWrite } from '../ports.ts'
@@ -160,18 +176,24 @@ export class SqliteRunStore implements RunStore {
    */
   #migrate(): void {
     const migrations = readMigrationFiles({ migrationsFolder: migrationsFolder('sqlite') })
-    this.#client.transaction(() => {
-      this.#client.exec('CREATE TABLE IF NOT EXISTS "__drizzle_migrations" (id SERIAL PRIMARY KEY, hash text NOT NULL, created_at numeric)')
-      const last = this.#client.prepare('SELECT created_at FROM "__drizzle_migrations" ORDER BY created_at DESC LIMIT 1').pluck().get() as number | string | undefined
-      const record = this.#client.prepare('INSERT INTO "__drizzle_migrations" ("hash", "created_at") VALUES (?, ?)')
-      for (const m of migrations) {
-        if (last !== undefined && Number(last) >= m.folderMillis) continue
-        for (const statement of m.sql) if (statement.trim()) this.#client.exec(statement)
-        record.run(m.hash, m.folderMillis)
-      }
-      const broken = this.#client.pragma('foreign_key_check') as unknown[]
-      if (broken.length) throw new WeftError('STORE_MIGRATION_FAILED', `migrating ${this.#file} would leave ${broken.length} rows whose run is gone; nothing was changed`, { retryable: false, details: { rows: broken.slice(0, 10) } })
-    }).immediate()
+    this.#client
+      .transaction(() => {
+        this.#client.exec('CREATE TABLE IF NOT EXISTS "__drizzle_migrations" (id SERIAL PRIMARY KEY, hash text NOT NULL, created_at numeric)')
+        const last = this.#client.prepare('SELECT created_at FROM "__drizzle_migrations" ORDER BY created_at DESC LIMIT 1').pluck().get() as number | string | undefined
+        const record = this.#client.prepare('INSERT INTO "__drizzle_migrations" ("hash", "created_at") VALUES (?, ?)')
+        for (const m of migrations) {
+          if (last !== undefined && Number(last) >= m.folderMillis) continue
+          for (const statement of m.sql) if (statement.trim()) this.#client.exec(statement)
+          record.run(m.hash, m.folderMillis)
+        }
+        const broken = this.#client.pragma('foreign_key_check') as unknown[]
+        if (broken.length)
+          throw new WeftError('STORE_MIGRATION_FAILED', `migrating ${this.#file} would leave ${broken.length} rows whose run is gone; nothing was changed`, {
+            retryable: false,
+            details: { rows: broken.slice(0, 10) },
+          })
+      })
+      .immediate()
   }
 
   /**
@@ -192,14 +214,24 @@ export class SqliteRunStore implements RunStore {
   #applyPlan(plan: Plan): void {
     const db = this.#db
     if (plan.early.size) {
-      const [found] = db.select({ id: generations.id }).from(generations).where(inArray(generations.id, [...plan.early])).limit(1).all()
+      const [found] = db
+        .select({ id: generations.id })
+        .from(generations)
+        .where(inArray(generations.id, [...plan.early]))
+        .limit(1)
+        .all()
       if (found) throw new WeftError('RUN_EXISTS', `run ${found.id} already exists`, { retryable: false })
       throw new WeftError('RUN_NOT_FOUND', `run ${[...plan.early][0]} is written to before it is created, in the same batch`, { retryable: false })
     }
     for (const rows of chunks(plan.runs.values(), RUN_CHUNK)) db.insert(generations).values(rows).run()
     const updatedAt = new Date(this.#now())
     for (const [runId, set] of plan.updates) {
-      const hit = db.update(generations).set({ ...set, updatedAt }).where(eq(generations.id, runId)).returning({ id: generations.id }).all()
+      const hit = db
+        .update(generations)
+        .set({ ...set, updatedAt })
+        .where(eq(generations.id, runId))
+        .returning({ id: generations.id })
+        .all()
       if (hit.length === 0) throw new WeftError('RUN_NOT_FOUND', `run.update for run ${runId}, which does not exist`, { retryable: false })
     }
     for (const row of plan.nodes.values()) this.#upsertNode.run(row)
@@ -209,11 +241,21 @@ export class SqliteRunStore implements RunStore {
   }
 
   async getRun(id: string): Promise<RunRecord | undefined> {
-    return this.#run(() => this.#db.transaction((tx) => {
-      const row = tx.select().from(generations).where(eq(generations.id, id)).get()
-      if (!row) return undefined
-      return readRun(row, tx.select().from(generationNodes).where(eq(generationNodes.runId, id)).orderBy(...NODE_ORDER).all())
-    }))
+    return this.#run(() =>
+      this.#db.transaction((tx) => {
+        const row = tx.select().from(generations).where(eq(generations.id, id)).get()
+        if (!row) return undefined
+        return readRun(
+          row,
+          tx
+            .select()
+            .from(generationNodes)
+            .where(eq(generationNodes.runId, id))
+            .orderBy(...NODE_ORDER)
+            .all(),
+        )
+      }),
+    )
   }
 
   /** Newest first (by `created_at`, then id); a session's runs oldest first. */
@@ -223,24 +265,50 @@ export class SqliteRunStore implements RunStore {
     const order = query.sessionId === undefined ? RUN_ORDER : [asc(generations.createdAt), asc(generations.id)]
     // SQLite takes an OFFSET only after a LIMIT (-1: none)
     const page = <Q extends SQLiteSelect>(q: Q): Q => (query.limit === undefined && !query.offset ? q : q.limit(query.limit ?? -1).offset(query.offset ?? 0))
-    return this.#run(() => this.#db.transaction((tx) => {
-      const rows = page(tx.select().from(generations).where(where).orderBy(...order).$dynamic()).all()
-      if (rows.length === 0) return []
-      const ids = page(tx.select({ id: generations.id }).from(generations).where(where).orderBy(...order).$dynamic())
-      const byRun = new Map<string, NodeRow[]>()
-      for (const n of tx.select().from(generationNodes).where(inArray(generationNodes.runId, ids)).orderBy(generationNodes.runId, ...NODE_ORDER).all()) {
-        const list = byRun.get(n.runId)
-        if (list) list.push(n)
-        else byRun.set(n.runId, [n])
-      }
-      return rows.map((r) => readRun(r, byRun.get(r.id) ?? []))
-    }))
+    return this.#run(() =>
+      this.#db.transaction((tx) => {
+        const rows = page(
+          tx
+            .select()
+            .from(generations)
+            .where(where)
+            .orderBy(...order)
+            .$dynamic(),
+        ).all()
+        if (rows.length === 0) return []
+        const ids = page(
+          tx
+            .select({ id: generations.id })
+            .from(generations)
+            .where(where)
+            .orderBy(...order)
+            .$dynamic(),
+        )
+        const byRun = new Map<string, NodeRow[]>()
+        for (const n of tx
+          .select()
+          .from(generationNodes)
+          .where(inArray(generationNodes.runId, ids))
+          .orderBy(generationNodes.runId, ...NODE_ORDER)
+          .all()) {
+          const list = byRun.get(n.runId)
+          if (list) list.push(n)
+          else byRun.set(n.runId, [n])
+        }
+        return rows.map((r) => readRun(r, byRun.get(r.id) ?? []))
+      }),
+    )
   }
 
   async listEvents(runId: string, afterSeq = 0): Promise<RunEvent[]> {
-    const rows = await this.#run(() => this.#db.select().from(generationEvents)
-      .where(and(eq(generationEvents.runId, runId), gt(generationEvents.seq, afterSeq)))
-      .orderBy(generationEvents.seq).all())
+    const rows = await this.#run(() =>
+      this.#db
+        .select()
+        .from(generationEvents)
+        .where(and(eq(generationEvents.runId, runId), gt(generationEvents.seq, afterSeq)))
+        .orderBy(generationEvents.seq)
+        .all(),
+    )
     return rows.map(readEvent)
   }
 
@@ -249,55 +317,94 @@ export class SqliteRunStore implements RunStore {
    * whose holder's process is gone from this host is taken over at once.
    */
   async claimRun(runId: string, owner: string, ttlMs: number): Promise<boolean> {
-    return this.#run(() => this.#db.transaction((tx) => {
-      const now = this.#now()
-      const row = tx.select({ owner: generations.owner, until: generations.leaseUntil, host: generations.ownerHost, pid: generations.ownerPid })
-        .from(generations).where(eq(generations.id, runId)).get()
-      if (!row) return false
-      const held = row.owner !== null && row.owner !== owner && row.until !== null && row.until.getTime() > now
-      if (held && !holderGone({ host: row.host, pid: row.pid }, this.#me)) return false
-      tx.update(generations)
-        .set({ owner, leaseUntil: new Date(now + Math.max(1, Math.round(ttlMs))), ownerHost: this.#me.host, ownerPid: this.#me.pid })
-        .where(eq(generations.id, runId)).run()
-      return true
-    }, { behavior: 'immediate' }))
+    return this.#run(() =>
+      this.#db.transaction(
+        (tx) => {
+          const now = this.#now()
+          const row = tx
+            .select({ owner: generations.owner, until: generations.leaseUntil, host: generations.ownerHost, pid: generations.ownerPid })
+            .from(generations)
+            .where(eq(generations.id, runId))
+            .get()
+          if (!row) return false
+          const held = row.owner !== null && row.owner !== owner && row.until !== null && row.until.getTime() > now
+          if (held && !holderGone({ host: row.host, pid: row.pid }, this.#me)) return false
+          tx.update(generations)
+            .set({ owner, leaseUntil: new Date(now + Math.max(1, Math.round(ttlMs))), ownerHost: this.#me.host, ownerPid: this.#me.pid })
+            .where(eq(generations.id, runId))
+            .run()
+          return true
+        },
+        { behavior: 'immediate' },
+      ),
+    )
   }
 
   async leaseHolder(runId: string): Promise<LeaseHolder | undefined> {
     return this.#run(() => {
-      const row = this.#db.select({ owner: generations.owner, until: generations.leaseUntil, host: generations.ownerHost, pid: generations.ownerPid })
-        .from(generations).where(eq(generations.id, runId)).get()
+      const row = this.#db
+        .select({ owner: generations.owner, until: generations.leaseUntil, host: generations.ownerHost, pid: generations.ownerPid })
+        .from(generations)
+        .where(eq(generations.id, runId))
+        .get()
       if (!row?.owner || !row.until || row.until.getTime() <= this.#now()) return undefined
       return { owner: row.owner, host: row.host, pid: row.pid, until: row.until.toISOString() }
     })
   }
 
   async releaseRun(runId: string, owner: string): Promise<void> {
-    await this.#run(() => this.#db.update(generations).set({ owner: null, leaseUntil: null, ownerHost: null, ownerPid: null })
-      .where(and(eq(generations.id, runId), eq(generations.owner, owner))).run())
+    await this.#run(() =>
+      this.#db
+        .update(generations)
+        .set({ owner: null, leaseUntil: null, ownerHost: null, ownerPid: null })
+        .where(and(eq(generations.id, runId), eq(generations.owner, owner)))
+        .run(),
+    )
   }
 
   async getApproval(runId: string, gate: string, revision: number): Promise<ApprovalRecord | undefined> {
-    const row = await this.#run(() => this.#db.select().from(approvals).where(and(eq(approvals.runId, runId), eq(approvals.gate, gate), eq(approvals.revision, revision))).get())
+    const row = await this.#run(() =>
+      this.#db
+        .select()
+        .from(approvals)
+        .where(and(eq(approvals.runId, runId), eq(approvals.gate, gate), eq(approvals.revision, revision)))
+        .get(),
+    )
     return row && readApproval(row)
   }
 
   async pendingApprovals(runId: string): Promise<ApprovalRecord[]> {
-    const rows = await this.#run(() => this.#db.select().from(approvals).where(and(eq(approvals.runId, runId), isNull(approvals.decision)))
-      .orderBy(approvals.requestedAt, approvals.gate, approvals.revision).all())
+    const rows = await this.#run(() =>
+      this.#db
+        .select()
+        .from(approvals)
+        .where(and(eq(approvals.runId, runId), isNull(approvals.decision)))
+        .orderBy(approvals.requestedAt, approvals.gate, approvals.revision)
+        .all(),
+    )
     return rows.map(readApproval)
   }
 
   /** One conditional update under the write lock: of two processes deciding at once, exactly one is `applied`. */
   async decideApproval(runId: string, gate: string, revision: number, decision: Decision): Promise<{ applied: boolean; decision: Decision } | undefined> {
     const match = and(eq(approvals.runId, runId), eq(approvals.gate, gate), eq(approvals.revision, revision))
-    return this.#run(() => this.#db.transaction((tx) => {
-      const hit = tx.update(approvals).set({ decision, decidedAt: new Date(this.#now()) }).where(and(match, isNull(approvals.decision))).returning({ gate: approvals.gate }).all()
-      if (hit.length) return { applied: true, decision }
-      const row = tx.select().from(approvals).where(match).get()
-      if (!row) return undefined
-      return { applied: false, decision: row.decision as Decision }
-    }, { behavior: 'immediate' }))
+    return this.#run(() =>
+      this.#db.transaction(
+        (tx) => {
+          const hit = tx
+            .update(approvals)
+            .set({ decision, decidedAt: new Date(this.#now()) })
+            .where(and(match, isNull(approvals.decision)))
+            .returning({ gate: approvals.gate })
+            .all()
+          if (hit.length) return { applied: true, decision }
+          const row = tx.select().from(approvals).where(match).get()
+          if (!row) return undefined
+          return { applied: false, decision: row.decision as Decision }
+        },
+        { behavior: 'immediate' },
+      ),
+    )
   }
 
   /** Closes the database (the last connection to close checkpoints the WAL into the file). Idempotent. */
@@ -337,8 +444,13 @@ function rowStatement(client: Database.Database, query: { toSQL(): { sql: string
 
 /** Inserts a node row, or replaces the stored one but for its position (see excludedSet). */
 function prepareNodeUpsert(client: Database.Database, db: SqliteDb): RowStatement {
-  return rowStatement(client, db.insert(generationNodes).values(placeholders(generationNodes) as never)
-    .onConflictDoUpdate({ target: [generationNodes.runId, generationNodes.nodeId], set: NODE_UPSERT }))
+  return rowStatement(
+    client,
+    db
+      .insert(generationNodes)
+      .values(placeholders(generationNodes) as never)
+      .onConflictDoUpdate({ target: [generationNodes.runId, generationNodes.nodeId], set: NODE_UPSERT }),
+  )
 }
 
 function prepareEventInsert(client: Database.Database, db: SqliteDb): RowStatement {
@@ -358,7 +470,8 @@ function writeError(err: unknown, file: string): unknown {
   const message = String(cause?.message ?? '')
   if (cause?.code === 'SQLITE_CONSTRAINT_FOREIGNKEY') return new WeftError('RUN_NOT_FOUND', 'write for a run that does not exist', { cause, retryable: false })
   if (cause?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY' && message.includes('generations.id')) return new WeftError('RUN_EXISTS', `run already exists (${message})`, { cause, retryable: false })
-  if (cause?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || cause?.code === 'SQLITE_CONSTRAINT_UNIQUE') return new WeftError('STORE_CONFLICT', `write conflicts with a stored row (${message})`, { cause, retryable: false })
+  if (cause?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || cause?.code === 'SQLITE_CONSTRAINT_UNIQUE')
+    return new WeftError('STORE_CONFLICT', `write conflicts with a stored row (${message})`, { cause, retryable: false })
   const mapped = sqliteError(err, file)
   // what needs a person (a full disk, a damaged file) keeps its code; any other failure is a failed write
   return mapped.code === 'STORE_FAILED' ? new WeftError('STORE_WRITE_FAILED', `store write failed: ${message}`, { cause, retryable: false }) : mapped

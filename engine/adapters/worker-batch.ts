@@ -34,7 +34,16 @@ export function pack(tasks: WorkerTask[]): Batch {
 export function unpack(b: Batch): WorkerTask[] {
   const run = { id: b.runId, interactive: b.interactive }
   return b.tasks.map(([taskId, nodeId, type, m, attempt, config, revision]) => ({
-    taskId, nodeId, type, attempt, config, run, runId: b.runId, workDir: b.workDir, prompts: b.prompts, module: b.modules[m]!,
+    taskId,
+    nodeId,
+    type,
+    attempt,
+    config,
+    run,
+    runId: b.runId,
+    workDir: b.workDir,
+    prompts: b.prompts,
+    module: b.modules[m]!,
     idempotencyKey: `${b.runId}:${nodeId}:${attempt}${revision ? `:r${revision.round}` : ''}`,
     ...(revision ? { revision } : {}),
   }))

@@ -17,10 +17,13 @@ function untilDone(p: Promise<unknown>, signal: AbortSignal): Promise<boolean> {
   return new Promise((resolve) => {
     const onAbort = () => resolve(false)
     signal.addEventListener('abort', onAbort, { once: true })
-    p.then(() => {
-      signal.removeEventListener('abort', onAbort)
-      resolve(true)
-    }, () => resolve(true))
+    p.then(
+      () => {
+        signal.removeEventListener('abort', onAbort)
+        resolve(true)
+      },
+      () => resolve(true),
+    )
   })
 }
 
@@ -47,7 +50,11 @@ export interface CachingOptions extends KeyContext {
 export class CachingExecutor implements NodeExecutor {
   readonly #computing = new Map<string, Promise<unknown>>()
 
-  constructor(readonly inner: NodeExecutor, readonly cache: NodeCache, readonly opts: CachingOptions) {}
+  constructor(
+    readonly inner: NodeExecutor,
+    readonly cache: NodeCache,
+    readonly opts: CachingOptions,
+  ) {}
 
   async execute(task: NodeTask, opts: Opts): Promise<TaskOutcome> {
     const mode = task.cache ?? 'off'

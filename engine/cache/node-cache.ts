@@ -70,7 +70,11 @@ export class NodeCache {
   readonly #db: Database.Database
   readonly blobDir: string
 
-  private constructor(readonly dir: string, readonly maxBytes: number, db: Database.Database) {
+  private constructor(
+    readonly dir: string,
+    readonly maxBytes: number,
+    db: Database.Database,
+  ) {
     this.#db = db
     this.blobDir = path.join(dir, 'blobs')
   }
@@ -86,7 +90,9 @@ export class NodeCache {
       db.exec(SCHEMA)
     } catch (err) {
       db?.close()
-      throw new WeftError('CACHE_UNAVAILABLE', `the node cache in ${dir} cannot be opened: ${(err as Error).message} (set WEFT_CACHE_DIR to another folder, or run with --no-cache)`, { retryable: false })
+      throw new WeftError('CACHE_UNAVAILABLE', `the node cache in ${dir} cannot be opened: ${(err as Error).message} (set WEFT_CACHE_DIR to another folder, or run with --no-cache)`, {
+        retryable: false,
+      })
     }
     return new NodeCache(dir, maxBytes, db)
   }
@@ -140,7 +146,8 @@ export class NodeCache {
     const output = JSON.stringify(entry.output)
     const bytes = output.length + stored.reduce((n, f) => n + f.size, 0)
     this.#db.transaction(() => {
-      this.#db.prepare('insert or replace into entries (key, type, node, run, work_dir, output, files, bytes, created_at, used_at, hits) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)')
+      this.#db
+        .prepare('insert or replace into entries (key, type, node, run, work_dir, output, files, bytes, created_at, used_at, hits) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)')
         .run(entry.key, entry.type, entry.node, entry.run, entry.work_dir, output, JSON.stringify(stored), bytes, now, now)
       this.#db.prepare('delete from entry_blobs where key = ?').run(entry.key)
       for (const f of stored) {
@@ -153,13 +160,15 @@ export class NodeCache {
 
   /** Takes the right to compute `key` for this process; false while another live holder has it. */
   claim(key: string, now = Date.now()): boolean {
-    return this.#db.transaction(() => {
-      const held = this.#db.prepare('select host, pid, since from computing where key = ?').get(key) as Holder | undefined
-      if (held && held.host === thisProcess.host && held.pid === process.pid) return true
-      if (held && !gone(held, now)) return false
-      this.#db.prepare('insert or replace into computing (key, host, pid, since) values (?, ?, ?, ?)').run(key, thisProcess.host, process.pid, now)
-      return true
-    }).immediate()
+    return this.#db
+      .transaction(() => {
+        const held = this.#db.prepare('select host, pid, since from computing where key = ?').get(key) as Holder | undefined
+        if (held && held.host === thisProcess.host && held.pid === process.pid) return true
+        if (held && !gone(held, now)) return false
+        this.#db.prepare('insert or replace into computing (key, host, pid, since) values (?, ?, ?, ?)').run(key, thisProcess.host, process.pid, now)
+        return true
+      })
+      .immediate()
   }
 
   /** Whether another process still holds the right to compute `key` (a holder that died, or held it too long, does not). */
@@ -227,11 +236,13 @@ export class NodeCache {
 
   /** Deletes blobs no entry uses (runs that linked them keep their own link to the bytes). */
   async #collect(): Promise<void> {
-    const gone = this.#db.transaction(() => {
-      const shas = this.#db.prepare('select sha from blobs where sha not in (select sha from entry_blobs)').pluck().all() as string[]
-      for (const sha of shas) this.#db.prepare('delete from blobs where sha = ?').run(sha)
-      return shas
-    }).immediate()
+    const gone = this.#db
+      .transaction(() => {
+        const shas = this.#db.prepare('select sha from blobs where sha not in (select sha from entry_blobs)').pluck().all() as string[]
+        for (const sha of shas) this.#db.prepare('delete from blobs where sha = ?').run(sha)
+        return shas
+      })
+      .immediate()
     for (const sha of gone) await rm(this.blobPath(sha), { force: true })
   }
 }

@@ -26,7 +26,8 @@ export function cacheSettingsFromEnv(dataDir: string, env: Record<string, string
   let maxBytes = DEFAULT_CACHE_MAX
   if (env.WEFT_CACHE_MAX) {
     const parsed = bytes.parse(env.WEFT_CACHE_MAX)
-    if (parsed === null || !Number.isFinite(parsed) || parsed <= 0) throw new WeftError('CACHE_CONFIG_INVALID', `WEFT_CACHE_MAX must be a size such as 2GB or 500MB, got "${env.WEFT_CACHE_MAX}"`, { retryable: false })
+    if (parsed === null || !Number.isFinite(parsed) || parsed <= 0)
+      throw new WeftError('CACHE_CONFIG_INVALID', `WEFT_CACHE_MAX must be a size such as 2GB or 500MB, got "${env.WEFT_CACHE_MAX}"`, { retryable: false })
     maxBytes = parsed
   }
   return { enabled: flag === 'on', dir: path.resolve(env.WEFT_CACHE_DIR || path.join(dataDir, 'cache')), maxBytes }
@@ -43,7 +44,12 @@ export interface CachedExecution {
  * Wraps the executor `makeInner` makes with the node cache unless the cache is off (settings, or `off` for this run). The policy caches
  * every node when the providers are deterministic, else the nodes with a fixed `seed` or `cache: true`.
  */
-export function withNodeCache(makeInner: () => NodeExecutor, settings: CacheSettings, providers: ProviderSettings, o: { off?: boolean; refresh?: readonly string[]; onProblem?: (message: string) => void } = {}): CachedExecution {
+export function withNodeCache(
+  makeInner: () => NodeExecutor,
+  settings: CacheSettings,
+  providers: ProviderSettings,
+  o: { off?: boolean; refresh?: readonly string[]; onProblem?: (message: string) => void } = {},
+): CachedExecution {
   if (!settings.enabled || o.off) return { executor: makeInner(), policy: { off: true } }
   // the cache first: when it cannot be opened, no worker pool was started for nothing
   const cache = NodeCache.open(settings.dir, settings.maxBytes)

@@ -92,7 +92,6 @@ export function* chunks<T>(items: Iterable<T>, size: number): Generator<T[]> {
   if (chunk.length) yield chunk
 }
 
-
 /**
  * The SET of an upsert that replaces a node row with the incoming one (`excluded.<column>`, in Postgres and SQLite
  * alike), except its key and where the node stood in the run as created: [key, SQL text] pairs, for `sql.raw`.

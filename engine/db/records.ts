@@ -212,9 +212,17 @@ export function readRun(row: RunRow, nodeRows: readonly NodeRow[]): RunRecord {
     return {
       id: row.id,
       pipeline: { name: String(row.pipelineName), version: String(row.pipelineVersion), file: String(row.pipelineFile) },
-      status: 'failed', interactive: false, inputs: {}, config: {}, outputs: null,
+      status: 'failed',
+      interactive: false,
+      inputs: {},
+      config: {},
+      outputs: null,
       error: corrupt(row, [{ path: '', message: err instanceof Error ? err.message : String(err) }]),
-      current_stage: null, created_at: EPOCH, started_at: null, finished_at: null, nodes: {},
+      current_stage: null,
+      created_at: EPOCH,
+      started_at: null,
+      finished_at: null,
+      nodes: {},
     }
   }
 }

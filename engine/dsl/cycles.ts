@@ -78,7 +78,10 @@ export function findCycles(nodes: ReadonlyMap<string, Pick<NodeSpec, 'deps'>>): 
     const seen = new Map([[start, 0]])
     let cur = start
     for (;;) {
-      const next = g.outNeighbors(cur).filter((n) => members.has(n)).sort((a, b) => place.get(a)! - place.get(b)!)[0]!
+      const next = g
+        .outNeighbors(cur)
+        .filter((n) => members.has(n))
+        .sort((a, b) => place.get(a)! - place.get(b)!)[0]!
       const at = seen.get(next)
       if (at !== undefined) {
         cycles.push(path.slice(at))

@@ -47,7 +47,11 @@ export function issueSentence(issue: v.BaseIssue<unknown>, name: string): string
   switch (issue.type) {
     case 'picklist':
     case 'enum':
-      return `${subject} must be one of ${(issue.expected ?? '').replace(/^\(|\)$/g, '').split(' | ').map((s) => s.replace(/^"(.*)"$/, '$1')).join(', ')}; got ${got}`
+      return `${subject} must be one of ${(issue.expected ?? '')
+        .replace(/^\(|\)$/g, '')
+        .split(' | ')
+        .map((s) => s.replace(/^"(.*)"$/, '$1'))
+        .join(', ')}; got ${got}`
     case 'min_length':
       return `${subject} must have at least ${String(req)} ${typeof issue.input === 'string' ? 'character' : 'item'}${req === 1 ? '' : 's'}`
     case 'max_length':

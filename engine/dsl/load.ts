@@ -38,7 +38,6 @@ export interface LoadOptions {
   models?: ModelCatalog | null
 }
 
-
 export interface LoadResult {
   /** Present only when there are no errors. */
   pipeline?: Pipeline
@@ -67,7 +66,16 @@ const IdPattern = /^[A-Za-z_][A-Za-z0-9_]*$/
 /** A pool: its cap, or the cap and the queue its tasks go to in a fleet (`weft worker --queues <queue>`). */
 const PoolSchema = v.union([
   PositiveInt,
-  v.strictObject({ max: PositiveInt, queue: v.optional(v.pipe(v.string(), v.regex(/^[a-z][a-z0-9_-]{0,39}$/, 'a queue name of lower-case letters, digits, _ and -'), v.check((q) => q !== 'default', '"default" is the queue of tasks in no routed pool'))) }),
+  v.strictObject({
+    max: PositiveInt,
+    queue: v.optional(
+      v.pipe(
+        v.string(),
+        v.regex(/^[a-z][a-z0-9_-]{0,39}$/, 'a queue name of lower-case letters, digits, _ and -'),
+        v.check((q) => q !== 'default', '"default" is the queue of tasks in no routed pool'),
+      ),
+    ),
+  }),
 ])
 
 /** Loads, validates and compiles a pipeline. Never throws for problems in the file; they are diagnostics. */
@@ -85,7 +93,22 @@ export async function loadPipeline(file: string, opts: LoadOptions = {}): Promis
       return { diagnostics: [{ code: 'FILE_UNREADABLE', message, file: display, line: 1, col: 1, path: '', severity: 'error' }], registry }
     }
     const decoded = decodeUtf8(bytes)
-    if (!decoded.ok) return { diagnostics: [{ code: 'FILE_ENCODING', message: `the file is not UTF-8 text: byte 0x${decoded.byte.toString(16).padStart(2, '0')} cannot start or continue a character here`, file: display, line: decoded.line, col: decoded.col, path: '', severity: 'error', hint: 'save the file as UTF-8 (most editors have it under "encoding")' }], registry }
+    if (!decoded.ok)
+      return {
+        diagnostics: [
+          {
+            code: 'FILE_ENCODING',
+            message: `the file is not UTF-8 text: byte 0x${decoded.byte.toString(16).padStart(2, '0')} cannot start or continue a character here`,
+            file: display,
+            line: decoded.line,
+            col: decoded.col,
+            path: '',
+            severity: 'error',
+            hint: 'save the file as UTF-8 (most editors have it under "encoding")',
+          },
+        ],
+        registry,
+      }
     text = decoded.text
   }
   const source = parseYamlSource(text, display)
@@ -117,7 +140,8 @@ export async function loadPipeline(file: string, opts: LoadOptions = {}): Promis
 
   // plugins join the registry before nodes are checked
   const plugins: string[] = []
-  const pluginList = doc.plugins === undefined ? [] : Array.isArray(doc.plugins) ? doc.plugins : (r.report('SCHEMA_INVALID', ['plugins'], `expected a list of file paths, got ${describe(doc.plugins)}`), [])
+  const pluginList =
+    doc.plugins === undefined ? [] : Array.isArray(doc.plugins) ? doc.plugins : (r.report('SCHEMA_INVALID', ['plugins'], `expected a list of file paths, got ${describe(doc.plugins)}`), [])
   const baseDir = path.dirname(path.resolve(file))
   for (const [i, entry] of pluginList.entries()) {
     if (typeof entry !== 'string' || entry === '') {
@@ -153,7 +177,7 @@ export async function loadPipeline(file: string, opts: LoadOptions = {}): Promis
 
   let promptsDecl = field(r, doc, ['prompts'], v.pipe(v.string(), v.minLength(1)), false)
   if (promptsDecl !== undefined && opts.promptsKey === false) {
-    r.report('PROMPTS_NOT_ALLOWED', ['prompts'], 'a pipeline sent to the server uses the server\'s prompts; remove `prompts:`')
+    r.report('PROMPTS_NOT_ALLOWED', ['prompts'], "a pipeline sent to the server uses the server's prompts; remove `prompts:`")
     promptsDecl = undefined
   }
   const promptDirs = promptDirsFor(file, promptsDecl)
@@ -174,7 +198,8 @@ export async function loadPipeline(file: string, opts: LoadOptions = {}): Promis
   }
 
   const outputProblems: ExpressionProblem[] = []
-  const outputsRaw = doc.outputs === undefined ? {} : isMap(doc.outputs) ? doc.outputs : (r.report('SCHEMA_INVALID', ['outputs'], `expected a mapping of output names to values, got ${describe(doc.outputs)}`), {})
+  const outputsRaw =
+    doc.outputs === undefined ? {} : isMap(doc.outputs) ? doc.outputs : (r.report('SCHEMA_INVALID', ['outputs'], `expected a mapping of output names to values, got ${describe(doc.outputs)}`), {})
   const outputs = compileTemplate(outputsRaw, outputProblems, ['outputs'])
   for (const p of outputProblems) r.report(p.code, p.path, p.message, { offset: { text: p.text, at: p.offset } })
   checks.push({ owner: undefined, template: outputs, path: ['outputs'] })
@@ -277,11 +302,16 @@ function checkInput(r: Reporter, p: DocPath, raw: unknown): InputSpec | undefine
 /** Returns why `value` does not fit the input's declared type and enum, or undefined when it does. */
 export function checkInputValue(spec: InputSpec, value: unknown): string | undefined {
   const ok =
-    spec.type === 'string' ? typeof value === 'string'
-      : spec.type === 'number' ? typeof value === 'number' && Number.isFinite(value)
-        : spec.type === 'integer' ? Number.isSafeInteger(value)
-          : spec.type === 'boolean' ? typeof value === 'boolean'
-            : spec.type === 'list' ? Array.isArray(value)
+    spec.type === 'string'
+      ? typeof value === 'string'
+      : spec.type === 'number'
+        ? typeof value === 'number' && Number.isFinite(value)
+        : spec.type === 'integer'
+          ? Number.isSafeInteger(value)
+          : spec.type === 'boolean'
+            ? typeof value === 'boolean'
+            : spec.type === 'list'
+              ? Array.isArray(value)
               : isMap(value)
   if (!ok) return `expected ${spec.type === 'list' ? 'a list' : spec.type === 'object' ? 'a mapping' : `a ${spec.type}`}, got ${describe(value)}`
   if (spec.enum && !spec.enum.some((e) => JSON.stringify(e) === JSON.stringify(value))) {

@@ -38,7 +38,16 @@ const RetrySchema = v.strictObject({
 const TriggerSchema = v.picklist(['all_succeeded', 'none_failed', 'all_done'])
 
 /** Checks one node; returns its compiled spec, or undefined when it is too broken to compile. */
-export function compileNode(r: Reporter, registry: NodeRegistry, id: string, raw: unknown, checks: PendingCheck[], pools: Record<string, number>, nodeIds: readonly string[], env: CheckEnv): NodeSpec | undefined {
+export function compileNode(
+  r: Reporter,
+  registry: NodeRegistry,
+  id: string,
+  raw: unknown,
+  checks: PendingCheck[],
+  pools: Record<string, number>,
+  nodeIds: readonly string[],
+  env: CheckEnv,
+): NodeSpec | undefined {
   const at: DocPath = ['nodes', id]
   if (!isMap(raw)) {
     r.report('SCHEMA_INVALID', at, `expected a mapping with at least \`type:\`, got ${describe(raw)}`)
@@ -61,7 +70,13 @@ export function compileNode(r: Reporter, registry: NodeRegistry, id: string, raw
   }
   const cache = simple(r, [...at, 'cache'], raw.cache, v.boolean())
   if (def.runs === 'control' && raw.cache !== undefined) {
-    r.report('SCHEMA_INVALID', [...at, 'cache'], def.type === 'approval' ? 'an approval gate is never cached: a decision is made each time' : `"${def.type}" nodes are not cached as a whole; put \`cache\` on the work inside them${def.child ? ` (\`${def.child.field}.cache\`)` : ''}`)
+    r.report(
+      'SCHEMA_INVALID',
+      [...at, 'cache'],
+      def.type === 'approval'
+        ? 'an approval gate is never cached: a decision is made each time'
+        : `"${def.type}" nodes are not cached as a whole; put \`cache\` on the work inside them${def.child ? ` (\`${def.child.field}.cache\`)` : ''}`,
+    )
   }
   const continueOnError = simple(r, [...at, 'continue_on_error'], raw.continue_on_error, v.boolean()) ?? false
   const trigger: Trigger = simple(r, [...at, 'trigger'], raw.trigger, TriggerSchema) ?? 'all_succeeded'
@@ -101,9 +116,11 @@ export function compileNode(r: Reporter, registry: NodeRegistry, id: string, raw
   if (def.child) {
     const hasNode = fields[def.child.field] !== undefined
     const hasSteps = graph !== undefined && fields[graph.field] !== undefined
-    if (graph && hasNode && hasSteps) r.report('SCHEMA_INVALID', [...at, graph.field], `give either \`${def.child.field}\` (one node per item) or \`${graph.field}\` (several), not both`, { which: 'key' })
+    if (graph && hasNode && hasSteps)
+      r.report('SCHEMA_INVALID', [...at, graph.field], `give either \`${def.child.field}\` (one node per item) or \`${graph.field}\` (several), not both`, { which: 'key' })
     else if (graph && !hasNode && !hasSteps) r.report('SCHEMA_MISSING_KEY', at, `missing required key "${def.child.field}" (or "${graph.field}" for several steps per item)`, { which: 'key' })
-    if (graph && !hasSteps && fields[graph.result] !== undefined) r.report('SCHEMA_INVALID', [...at, graph.result], `\`${graph.result}\` goes with \`${graph.field}\`; a single \`${def.child.field}\` gives its own output`, { which: 'key' })
+    if (graph && !hasSteps && fields[graph.result] !== undefined)
+      r.report('SCHEMA_INVALID', [...at, graph.result], `\`${graph.result}\` goes with \`${graph.field}\`; a single \`${def.child.field}\` gives its own output`, { which: 'key' })
     if (hasNode && !hasSteps) {
       const child = compileChild(r, registry, [...at, def.child.field], fields[def.child.field], checks, id, def.child.scope, env)
       if (child) spec.child = child
@@ -118,7 +135,17 @@ export function compileNode(r: Reporter, registry: NodeRegistry, id: string, raw
 const StepIdPattern = /^[A-Za-z_][A-Za-z0-9_]*$/
 
 /** A small graph per item (`fan_out.steps`): worker nodes that may need each other, and an optional `result`. */
-function compileSteps(r: Reporter, registry: NodeRegistry, at: DocPath, graph: { field: string; result: string }, fields: Record<string, unknown>, checks: PendingCheck[], owner: string, scope: Record<string, string>, env: CheckEnv): ChildGraphSpec | undefined {
+function compileSteps(
+  r: Reporter,
+  registry: NodeRegistry,
+  at: DocPath,
+  graph: { field: string; result: string },
+  fields: Record<string, unknown>,
+  checks: PendingCheck[],
+  owner: string,
+  scope: Record<string, string>,
+  env: CheckEnv,
+): ChildGraphSpec | undefined {
   const where = [...at, graph.field]
   const raw = fields[graph.field]
   if (!isMap(raw) || Object.keys(raw).length === 0) {
@@ -136,12 +163,13 @@ function compileSteps(r: Reporter, registry: NodeRegistry, at: DocPath, graph: {
     if (!child || !isMap(rawStep)) continue
     const step: ChildStepSpec = { ...child, id, deps: checkNeeds(r, stepAt, rawStep.needs, ids, id) }
     // a gate step names the step it reviews: it must be a worker step of this graph, and the gate waits for it
-    for (const k of child.def.runs === 'control' ? child.def.nodeRefs ?? [] : []) {
+    for (const k of child.def.runs === 'control' ? (child.def.nodeRefs ?? []) : []) {
       const ref = rawStep[k]
       if (typeof ref !== 'string') continue
       if (ref === id) r.report('CYCLE', [...stepAt, k], `step "${id}" cannot review itself`)
       else if (!ids.includes(ref)) r.report('UNKNOWN_STEP', [...stepAt, k], `step "${ref}" is not a step of this graph${didYouMean(ref, ids)}`)
-      else if (isMap(raw[ref]) && registry.get(String((raw[ref] as Record<string, unknown>).type))?.def.runs === 'control') r.report('SCHEMA_INVALID', [...stepAt, k], `step "${ref}" is not a worker step; a gate reviews a worker step's output`)
+      else if (isMap(raw[ref]) && registry.get(String((raw[ref] as Record<string, unknown>).type))?.def.runs === 'control')
+        r.report('SCHEMA_INVALID', [...stepAt, k], `step "${ref}" is not a worker step; a gate reviews a worker step's output`)
       else if (!step.deps.includes(ref)) step.deps.push(ref)
     }
     if (rawStep.when !== undefined) {
@@ -162,7 +190,17 @@ function compileSteps(r: Reporter, registry: NodeRegistry, at: DocPath, graph: {
   return out
 }
 
-function compileChild(r: Reporter, registry: NodeRegistry, at: DocPath, raw: unknown, checks: PendingCheck[], owner: string, scope: Record<string, string>, env: CheckEnv, step = false): ChildNodeSpec | undefined {
+function compileChild(
+  r: Reporter,
+  registry: NodeRegistry,
+  at: DocPath,
+  raw: unknown,
+  checks: PendingCheck[],
+  owner: string,
+  scope: Record<string, string>,
+  env: CheckEnv,
+  step = false,
+): ChildNodeSpec | undefined {
   if (!isMap(raw)) {
     r.report('SCHEMA_INVALID', at, `expected a node (a mapping with \`type:\`), got ${describe(raw)}`)
     return undefined
@@ -172,14 +210,19 @@ function compileChild(r: Reporter, registry: NodeRegistry, at: DocPath, raw: unk
   // an approval gate may be a step of a fan-out's graph (a gate per item); no other control node runs inside one
   const itemGate = step && typed.def.runs === 'control' && typed.def.nodeRefs !== undefined && typed.def.child === undefined
   if (typed.def.runs === 'control' && !itemGate) {
-    r.report('SCHEMA_INVALID', [...at, 'type'], step
-      ? `"${typed.def.type}" cannot be a step; use a worker node type here (an \`approval\` step may gate another step)`
-      : `"${typed.def.type}" cannot run inside another node; use a worker node type here (an approval gate per item goes in \`steps:\`)`)
+    r.report(
+      'SCHEMA_INVALID',
+      [...at, 'type'],
+      step
+        ? `"${typed.def.type}" cannot be a step; use a worker node type here (an \`approval\` step may gate another step)`
+        : `"${typed.def.type}" cannot run inside another node; use a worker node type here (an approval gate per item goes in \`steps:\`)`,
+    )
     return undefined
   }
-  if (itemGate) for (const k of ['retry', 'timeout', 'cache'] as const) {
-    if (raw[k] !== undefined) r.report('SCHEMA_INVALID', [...at, k], `an \`${typed.def.type}\` step takes no \`${k}\`: it waits for a decision, it does no work`)
-  }
+  if (itemGate)
+    for (const k of ['retry', 'timeout', 'cache'] as const) {
+      if (raw[k] !== undefined) r.report('SCHEMA_INVALID', [...at, k], `an \`${typed.def.type}\` step takes no \`${k}\`: it waits for a decision, it does no work`)
+    }
   const timeoutMs = durationField(r, [...at, 'timeout'], raw.timeout)
   const retry = retryField(r, [...at, 'retry'], raw.retry)
   for (const k of ['needs', 'when', 'continue_on_error', 'trigger', 'pool', 'stage']) {
@@ -379,5 +422,3 @@ function simple<S extends v.GenericSchema>(r: Reporter, at: DocPath, raw: unknow
   reportIssues(r, at, res.issues)
   return undefined
 }
-
-

@@ -10,7 +10,11 @@ export const MAX_PLUGIN_BYTES = 1024 * 1024
 
 /** The folders named in `WEFT_PLUGIN_DIRS` (separated by `:`; `;` on Windows), besides each pipeline's own. */
 export function pluginDirsFromEnv(env: Record<string, string | undefined> = process.env): string[] {
-  return (env.WEFT_PLUGIN_DIRS ?? '').split(path.delimiter).map((d) => d.trim()).filter(Boolean).map((d) => path.resolve(d))
+  return (env.WEFT_PLUGIN_DIRS ?? '')
+    .split(path.delimiter)
+    .map((d) => d.trim())
+    .filter(Boolean)
+    .map((d) => path.resolve(d))
 }
 
 export type PluginFileCheck = { ok: true } | { ok: false; code: 'PLUGIN_LOAD_FAILED' | 'PLUGIN_OUTSIDE' | 'PLUGIN_NOT_A_FILE' | 'PLUGIN_TOO_LARGE'; message: string }
@@ -40,7 +44,11 @@ export function checkPluginFile(file: string, pipelineDir: string, dirs: readonl
     }
   })
   if (!roots.some((root) => inside(real, root))) {
-    return { ok: false, code: 'PLUGIN_OUTSIDE', message: `plugin ${file} is outside the pipeline's folder; move it there, or name its folder in WEFT_PLUGIN_DIRS (a plugin is code: validating the pipeline runs it)` }
+    return {
+      ok: false,
+      code: 'PLUGIN_OUTSIDE',
+      message: `plugin ${file} is outside the pipeline's folder; move it there, or name its folder in WEFT_PLUGIN_DIRS (a plugin is code: validating the pipeline runs it)`,
+    }
   }
   if (!EXTENSIONS.has(path.extname(real).toLowerCase())) {
     return { ok: false, code: 'PLUGIN_NOT_A_FILE', message: `plugin ${file} is not a JavaScript or TypeScript file (${[...EXTENSIONS].join(', ')})` }

@@ -33,7 +33,13 @@ export function checkReferences(r: Reporter, ctx: ReferenceContext, checks: Pend
       for (const ref of expr.references) checkReference(r, ctx, check, owner, at, ref.root, ref.path, expr)
       for (const pattern of expr.patterns) {
         const problem = re2Problem(pattern)
-        if (problem) r.report('EXPRESSION_REGEX', at, `the pattern ${JSON.stringify(pattern.slice(0, 200))} is not RE2 syntax (${problem}); expressions match with RE2, which has no backreferences or lookaround`, { needle: pattern })
+        if (problem)
+          r.report(
+            'EXPRESSION_REGEX',
+            at,
+            `the pattern ${JSON.stringify(pattern.slice(0, 200))} is not RE2 syntax (${problem}); expressions match with RE2, which has no backreferences or lookaround`,
+            { needle: pattern },
+          )
       }
       if (r.errorCount !== before) continue
       // references are sound: now ask the type checker
@@ -74,23 +80,52 @@ function checkReference(r: Reporter, ctx: ReferenceContext, check: PendingCheck,
     r.report('UNKNOWN_VARIABLE', at, `unknown field "run.${first}"; run has ${RUN_FIELDS.join(', ')}`, { needle: text })
   } else if (root === 'steps' && check.graph) {
     const { ids, steps, self } = check.graph
-    checkTargetRef(r, at, text, expr, { root, what: 'step', path, ids, fields: STEP_FIELDS, target: first === undefined ? undefined : steps.get(first),
-      dynamic: 'so the order is known', unknown: (id) => [`UNKNOWN_STEP`, `step "${id}" is not a step of this graph${didYouMean(id, ids)}`],
-      ...(self ? { self: self.id, deps: self.deps } : {}) })
+    checkTargetRef(r, at, text, expr, {
+      root,
+      what: 'step',
+      path,
+      ids,
+      fields: STEP_FIELDS,
+      target: first === undefined ? undefined : steps.get(first),
+      dynamic: 'so the order is known',
+      unknown: (id) => [`UNKNOWN_STEP`, `step "${id}" is not a step of this graph${didYouMean(id, ids)}`],
+      ...(self ? { self: self.id, deps: self.deps } : {}),
+    })
   } else if (root === 'nodes') {
-    checkTargetRef(r, at, text, expr, { root, what: 'node', path, ids: ctx.nodeIds, fields: NODE_FIELDS, target: first === undefined ? undefined : ctx.nodes.get(first),
-      dynamic: 'so its dependency is known', unknown: (id) => ['UNKNOWN_NODE', `node "${id}" is not defined${didYouMean(id, ctx.nodeIds)}`],
+    checkTargetRef(r, at, text, expr, {
+      root,
+      what: 'node',
+      path,
+      ids: ctx.nodeIds,
+      fields: NODE_FIELDS,
+      target: first === undefined ? undefined : ctx.nodes.get(first),
+      dynamic: 'so its dependency is known',
+      unknown: (id) => ['UNKNOWN_NODE', `node "${id}" is not defined${didYouMean(id, ctx.nodeIds)}`],
       // a node's own fields may not read its own result (`outputs:` has no owner)
-      ...(owner ? { deps: owner.deps, ...(check.path[0] === 'nodes' ? { self: owner.id } : {}) } : {}) })
+      ...(owner ? { deps: owner.deps, ...(check.path[0] === 'nodes' ? { self: owner.id } : {}) } : {}),
+    })
   }
 }
 
 /** `nodes.<id>…` or `steps.<id>…`: a literal id that exists and is not the referrer; the reference becomes a dependency. */
-function checkTargetRef(r: Reporter, at: DocPath, text: string, expr: CompiledExpression, o: {
-  root: 'nodes' | 'steps'; what: 'node' | 'step'; path: string[]; ids: readonly string[]; fields: readonly string[]
-  target: { type: string; def: { output?: unknown } } | undefined; dynamic: string; unknown: (id: string) => [string, string]
-  self?: string; deps?: string[]
-}): void {
+function checkTargetRef(
+  r: Reporter,
+  at: DocPath,
+  text: string,
+  expr: CompiledExpression,
+  o: {
+    root: 'nodes' | 'steps'
+    what: 'node' | 'step'
+    path: string[]
+    ids: readonly string[]
+    fields: readonly string[]
+    target: { type: string; def: { output?: unknown } } | undefined
+    dynamic: string
+    unknown: (id: string) => [string, string]
+    self?: string
+    deps?: string[]
+  },
+): void {
   const [first, second, third] = o.path
   if (first === undefined) {
     r.report('EXPRESSION_DYNAMIC_REF', at, `refer to a ${o.what} by its id (\`${o.root}.<id>\`), not a computed index, ${o.dynamic} in \`${expr.source}\``, { needle: o.root })
@@ -118,7 +153,9 @@ function checkOutputField(r: Reporter, target: { type: string; def: { output?: u
   if (field === undefined || !target) return
   const info = objectFields(target.def.output as never)
   if (info && !info.open && !info.fields.has(field)) {
-    r.report('UNKNOWN_OUTPUT_FIELD', at, `node type "${target.type}" has no output field "${field}"${didYouMean(field, info.fields.keys())}; it has ${[...info.fields.keys()].join(', ')}`, { needle: text })
+    r.report('UNKNOWN_OUTPUT_FIELD', at, `node type "${target.type}" has no output field "${field}"${didYouMean(field, info.fields.keys())}; it has ${[...info.fields.keys()].join(', ')}`, {
+      needle: text,
+    })
   }
 }
 
@@ -180,11 +217,17 @@ function schemaVar(name: string, schema: unknown): VariableDeclaration {
 function inputType(s: InputSpec): string {
   if (!s.required && s.default === undefined) return 'dyn'
   switch (s.type) {
-    case 'string': return 'string'
-    case 'boolean': return 'bool'
-    case 'list': return 'list'
-    case 'object': return 'map'
-    case 'integer': return 'int'
-    case 'number': return 'double'
+    case 'string':
+      return 'string'
+    case 'boolean':
+      return 'bool'
+    case 'list':
+      return 'list'
+    case 'object':
+      return 'map'
+    case 'integer':
+      return 'int'
+    case 'number':
+      return 'double'
   }
 }

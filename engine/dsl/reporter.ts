@@ -64,7 +64,13 @@ function suggest(name: string, candidates: Iterable<string>): string | undefined
   let best: string | undefined
   let bestDist = Infinity
   // word order counts for little: "story_approval" is close to "approve_story"
-  const words = (s: string) => s.toLowerCase().split(/[_\-.]/).map((w) => w.replace(/(al|e|ed|ing|s)$/, '')).sort().join('_')
+  const words = (s: string) =>
+    s
+      .toLowerCase()
+      .split(/[_\-.]/)
+      .map((w) => w.replace(/(al|e|ed|ing|s)$/, ''))
+      .sort()
+      .join('_')
   for (const c of candidates) {
     const d = Math.min(distance(name.toLowerCase(), c.toLowerCase()), distance(words(name), words(c)))
     if (d < bestDist) {

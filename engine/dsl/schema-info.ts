@@ -46,12 +46,24 @@ export function schemaKind(schema: unknown): Kind {
   if (!s) return 'unknown'
   const u = unwrap(s)
   switch (u.type) {
-    case 'string': case 'picklist': return 'string'
-    case 'number': return 'number'
-    case 'boolean': return 'boolean'
-    case 'array': case 'tuple': return 'array'
-    case 'object': case 'strict_object': case 'loose_object': case 'object_with_rest': case 'record': return 'object'
-    default: return 'unknown'
+    case 'string':
+    case 'picklist':
+      return 'string'
+    case 'number':
+      return 'number'
+    case 'boolean':
+      return 'boolean'
+    case 'array':
+    case 'tuple':
+      return 'array'
+    case 'object':
+    case 'strict_object':
+    case 'loose_object':
+    case 'object_with_rest':
+    case 'record':
+      return 'object'
+    default:
+      return 'unknown'
   }
 }
 
@@ -73,17 +85,27 @@ export function celSchema(schema: unknown, depth = 0): unknown {
   // optional/nullable values may be null at run time: leave them dynamic
   if (u !== s) return 'dyn'
   switch (u.type) {
-    case 'string': case 'picklist': return 'string'
-    case 'boolean': return 'bool'
-    case 'number': return 'double'
-    case 'array': return 'list'
-    case 'object': case 'strict_object': {
+    case 'string':
+    case 'picklist':
+      return 'string'
+    case 'boolean':
+      return 'bool'
+    case 'number':
+      return 'double'
+    case 'array':
+      return 'list'
+    case 'object':
+    case 'strict_object': {
       const out: Record<string, unknown> = {}
       for (const [k, e] of Object.entries(u.entries ?? {})) out[k] = celSchema(e, depth + 1)
       return out
     }
-    case 'loose_object': case 'object_with_rest': case 'record': return 'map'
-    default: return 'dyn'
+    case 'loose_object':
+    case 'object_with_rest':
+    case 'record':
+      return 'map'
+    default:
+      return 'dyn'
   }
 }
 

@@ -53,7 +53,11 @@ export interface YamlSource {
 
 type Doc = Document.Parsed
 type Segment = string | number
-interface Frame { node: ParsedNode; parent: Frame | undefined; seg: Segment | undefined }
+interface Frame {
+  node: ParsedNode
+  parent: Frame | undefined
+  seg: Segment | undefined
+}
 
 const CORE_TAGS = new Set(['str', 'int', 'float', 'bool', 'null', 'map', 'seq'].map((t) => `tag:yaml.org,2002:${t}`))
 /** Keys that reach prototypes through `obj[a][b] = c` gadgets; never meaningful pipeline names. */
@@ -65,13 +69,17 @@ const COLLECTION_TOKENS = new Set(['block-map', 'block-seq', 'flow-collection'])
 
 const yamlOptions: ParseOptions & DocumentOptions & SchemaOptions = {
   // Core schema whatever `%YAML` says, no `<<` merge keys, no !!binary/!!set/!!timestamp objects: only plain data.
-  schema: 'core', merge: false, resolveKnownTags: false,
+  schema: 'core',
+  merge: false,
+  resolveKnownTags: false,
   // Keys are strings as written; collections or aliases as keys are errors.
   stringKeys: true,
   // yaml's duplicate check is quadratic in map size; we check with a Set instead.
   uniqueKeys: false,
   // 'error' keeps yaml from printing warnings (we report them).
-  logLevel: 'error', prettyErrors: false, strict: true,
+  logLevel: 'error',
+  prettyErrors: false,
+  strict: true,
 }
 
 /** Reads `text` (the content of `file`) into plain data; every problem becomes a diagnostic. Never throws. */
@@ -92,7 +100,11 @@ export function parseYamlSource(text: string, file: string, limits: Partial<Yaml
   const out = new Collector(file, position)
   const nav = new Navigator()
   const source: YamlSource = {
-    file, text, value: undefined, diagnostics: out.diagnostics, position,
+    file,
+    text,
+    value: undefined,
+    diagnostics: out.diagnostics,
+    position,
     locate: (path, which = 'value') => position(nav.locate(path, which)),
     range: (path) => nav.range(path),
   }
@@ -130,7 +142,14 @@ export function parseYamlSource(text: string, file: string, limits: Partial<Yaml
   if (first) {
     const more = syntax.length - 1
     const message = first.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')
-    out.report('YAML_SYNTAX', first.pos[0], [], `${message}${more ? ` (and ${more} more parser message${more === 1 ? '' : 's'} after it, which usually follow from this one)` : ''}`, 'error', syntaxHint(first.code, message, text, first.pos[0]))
+    out.report(
+      'YAML_SYNTAX',
+      first.pos[0],
+      [],
+      `${message}${more ? ` (and ${more} more parser message${more === 1 ? '' : 's'} after it, which usually follow from this one)` : ''}`,
+      'error',
+      syntaxHint(first.code, message, text, first.pos[0]),
+    )
   }
   if (read.secondDocAt >= 0) {
     out.report('YAML_MULTI_DOC', read.secondDocAt, [], 'found a second YAML document; a pipeline file holds exactly one (remove the "---" separator)')
@@ -168,8 +187,9 @@ export function syntaxHint(code: string, message: string, text: string, offset: 
   if (/[{[][^\n]*\$\{\{/.test(near) && !/["']\$\{\{/.test(near)) return 'an expression inside { } or [ ] on one line must be quoted ("${{ … }}"), or write the mapping over several lines'
   if (code === 'TAB_AS_INDENT' || /\t/.test(near.slice(0, 40))) return 'indent with spaces: YAML does not allow tabs for indentation'
   if (code === 'MISSING_CHAR' && /quote/i.test(message)) return 'close the quote that opens before this point (or write the text as a block: `key: |` and the text indented below)'
-  if (code === 'MISSING_CHAR' || /end with a [}\]]/.test(message)) return `close the ${/\]$/.test(message) ? '[ … ]' : '{ … }'} that opens here (a flow collection on several lines must end with its bracket, indented past its key)`
-  if (code === 'BAD_INDENT' || /indent|same column/i.test(message)) return 'the keys of one mapping start at the same column; check this line\'s indentation against the key above it'
+  if (code === 'MISSING_CHAR' || /end with a [}\]]/.test(message))
+    return `close the ${/\]$/.test(message) ? '[ … ]' : '{ … }'} that opens here (a flow collection on several lines must end with its bracket, indented past its key)`
+  if (code === 'BAD_INDENT' || /indent|same column/i.test(message)) return "the keys of one mapping start at the same column; check this line's indentation against the key above it"
   if (code === 'BLOCK_AS_IMPLICIT_KEY' || code === 'MULTILINE_IMPLICIT_KEY') return 'a key must fit on one line and be followed by ": "; a value that holds ": " must be quoted'
   return 'the cause is often on the line before: an unclosed quote or bracket, or a line indented differently from its neighbours'
 }
@@ -190,10 +210,15 @@ class Collector {
   private dropped = 0
   private firstDropped: { code: string; offset: number } | undefined
 
-  constructor(private readonly file: string, private readonly position: (offset: number) => { line: number; col: number }) {}
+  constructor(
+    private readonly file: string,
+    private readonly position: (offset: number) => { line: number; col: number },
+  ) {}
 
   /** False once an error makes the data untrustworthy (anything but a rejected tag or key). */
-  get readable(): boolean { return this.trusted }
+  get readable(): boolean {
+    return this.trusted
+  }
 
   report(code: string, offset: number, path: readonly Segment[], message: string, severity: Diagnostic['severity'] = 'error', hint?: string): void {
     if (severity === 'error' && !VALUE_KEEPING.has(code)) this.trusted = false
@@ -245,7 +270,10 @@ function compose(text: string, maxDepth: number): { doc: Doc; tooDeepAt: number;
   let doc: Doc | undefined
   let secondDocAt = -1
   for (const d of composer.compose(tokens(), true, text.length)) {
-    if (doc) { secondDocAt = d.range[0]; break }
+    if (doc) {
+      secondDocAt = d.range[0]
+      break
+    }
     doc = d
   }
   return { doc: doc as Doc, tooDeepAt, secondDocAt, tagOffsets }
@@ -306,7 +334,9 @@ function inspect(doc: Doc, lim: YamlLimits, nav: Navigator, tagOffsets: number[]
         if (pair.value) children.push({ node: pair.value, parent: frame, seg: name ?? '?' })
       }
     } else if (isSeq(node)) {
-      node.items.forEach((item, i) => { if (item) children.push({ node: item as ParsedNode, parent: frame, seg: i }) })
+      node.items.forEach((item, i) => {
+        if (item) children.push({ node: item as ParsedNode, parent: frame, seg: i })
+      })
     }
     for (let i = children.length - 1; i >= 0; i--) stack.push(children[i] as Frame)
   }
@@ -331,7 +361,7 @@ class Navigator {
   range(path: readonly Segment[]): [number, number] | undefined {
     const found = this.find(path)
     if (!found || found.missing) return undefined
-    const node = isAlias(found.node) ? this.aliases.get(found.node) ?? found.node : found.node
+    const node = isAlias(found.node) ? (this.aliases.get(found.node) ?? found.node) : found.node
     return [node.range[0], node.range[1]]
   }
 
@@ -340,12 +370,15 @@ class Navigator {
     if (!node) return undefined
     let key: ParsedNode | undefined
     for (const seg of path) {
-      const here: ParsedNode = isAlias(node) ? this.aliases.get(node) ?? node : node
+      const here: ParsedNode = isAlias(node) ? (this.aliases.get(node) ?? node) : node
       let next: ParsedNode | undefined
       key = undefined
       if (isMap(here)) {
         const pair = this.pairs(here).get(String(seg))
-        if (pair) { key = pair.key; next = pair.value ?? pair.key }
+        if (pair) {
+          key = pair.key
+          next = pair.value ?? pair.key
+        }
       } else if (isSeq(here) && /^\d+$/.test(String(seg))) {
         next = (here.items[Number(seg)] as ParsedNode | null) ?? undefined
       }

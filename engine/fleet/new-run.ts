@@ -17,7 +17,18 @@ export function newRunRecord(pipeline: Pipeline, o: NewRun): RunRecord {
   const at = new Date(o.now ?? Date.now()).toISOString()
   const nodes: Record<string, NodeRecord> = {}
   for (const spec of pipeline.nodes.values()) {
-    nodes[spec.id] = { id: spec.id, type: spec.type, status: 'pending', attempts: 0, started_at: null, finished_at: null, duration_ms: null, output: null, error: null, ...(spec.stage !== undefined ? { stage: spec.stage } : {}) }
+    nodes[spec.id] = {
+      id: spec.id,
+      type: spec.type,
+      status: 'pending',
+      attempts: 0,
+      started_at: null,
+      finished_at: null,
+      duration_ms: null,
+      output: null,
+      error: null,
+      ...(spec.stage !== undefined ? { stage: spec.stage } : {}),
+    }
   }
   return {
     id: o.runId ?? randomUUID(),

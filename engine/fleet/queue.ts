@@ -20,9 +20,7 @@ export function attemptTask(queue: string = DEFAULT_QUEUE): AttemptTask {
 export type AttemptTask = 'weft_attempt' | `weft_attempt:${string}`
 
 /** A job of the fleet: an attempt to run, or an event to apply to a run. */
-export type Job =
-  | { task: AttemptTask; payload: { run: string; key: string; fence: number } }
-  | { task: 'weft_advance'; payload: { run: string; event: unknown } }
+export type Job = { task: AttemptTask; payload: { run: string; key: string; fence: number } } | { task: 'weft_advance'; payload: { run: string; event: unknown } }
 
 /** A call of graphile-worker's `add_job` (a SQL function), to run inside the caller's transaction. */
 export function jobCall(job: Job, opts: { runAt?: number } = {}): SQL {

@@ -55,11 +55,15 @@ export async function replayControl(state: FleetState, pipeline: Pipeline, id: s
     if (signal.aborted) return Promise.resolve({ ok: false, error: toErrorInfo(signal.reason, 'CANCELLED') })
     open.set(key, { key, kind, spec: make() })
     return new Promise((resolve) => {
-      signal.addEventListener('abort', () => {
-        // not waited on any more: the step cancels it
-        open.delete(key)
-        resolve({ ok: false, error: toErrorInfo(signal.reason, 'CANCELLED') })
-      }, { once: true })
+      signal.addEventListener(
+        'abort',
+        () => {
+          // not waited on any more: the step cancels it
+          open.delete(key)
+          resolve({ ok: false, error: toErrorInfo(signal.reason, 'CANCELLED') })
+        },
+        { once: true },
+      )
     })
   }
 
@@ -67,12 +71,22 @@ export async function replayControl(state: FleetState, pipeline: Pipeline, id: s
     const fields = { ...(renderTemplate(child.template, childScope) as Record<string, unknown>) }
     delete fields.type
     return {
-      type: child.type, module: child.module, config: fields, retry: child.retry,
+      type: child.type,
+      module: child.module,
+      config: fields,
+      retry: child.retry,
       ...(child.timeoutMs !== undefined ? { timeoutMs: child.timeoutMs } : {}),
-      ...(child.cache !== undefined ? { cache: child.cache } : {}), ...cacheTraits(child.def),
+      ...(child.cache !== undefined ? { cache: child.cache } : {}),
+      ...cacheTraits(child.def),
       ...(spec.pool !== undefined ? { pool: spec.pool } : {}),
-      progress, reportAs: id, workDir: state.workDir, prompts: pipeline.promptDirs, interactive: state.run.interactive,
-      ...(revision ? { revision } : {}), ...budgetNow(state.run), ...(state.refresh?.includes(id) ? { refresh: true } : {}),
+      progress,
+      reportAs: id,
+      workDir: state.workDir,
+      prompts: pipeline.promptDirs,
+      interactive: state.run.interactive,
+      ...(revision ? { revision } : {}),
+      ...budgetNow(state.run),
+      ...(state.refresh?.includes(id) ? { refresh: true } : {}),
     }
   }
 
@@ -90,7 +104,11 @@ export async function replayControl(state: FleetState, pipeline: Pipeline, id: s
   const rerun = (nodeId: string, revision: Revision): Promise<ChildOutcome> => {
     const target = pipeline.nodes.get(nodeId)
     if (!target) return Promise.resolve({ ok: false, error: { code: 'UNKNOWN_NODE', message: `node "${id}" cannot re-run "${nodeId}": no such node`, retryable: false } })
-    if (target.def.runs === 'control') return Promise.resolve({ ok: false, error: { code: 'NOT_REVISABLE', message: `node "${nodeId}" (${target.type}) cannot be re-run with feedback; gate a worker node (agent, critic_loop, render, a plugin)`, retryable: false } })
+    if (target.def.runs === 'control')
+      return Promise.resolve({
+        ok: false,
+        error: { code: 'NOT_REVISABLE', message: `node "${nodeId}" (${target.type}) cannot be re-run with feedback; gate a worker node (agent, critic_loop, render, a plugin)`, retryable: false },
+      })
     const key = `${id}~${nodeId}#r${revision.round}`
     try {
       return awaitTask(key, 'revise', () => reviseSpec(target, revision), ac.signal)
@@ -100,12 +118,22 @@ export async function replayControl(state: FleetState, pipeline: Pipeline, id: s
   }
 
   const reviseSpec = (target: NodeSpec, revision: Revision): TaskSpec => ({
-    type: target.type, module: target.module, config: renderTemplate(target.template, scope), retry: target.retry,
+    type: target.type,
+    module: target.module,
+    config: renderTemplate(target.template, scope),
+    retry: target.retry,
     ...(nodeTimeout(target, scope) !== undefined ? { timeoutMs: nodeTimeout(target, scope)! } : {}),
-    ...(target.cache !== undefined ? { cache: target.cache } : {}), ...cacheTraits(target.def),
+    ...(target.cache !== undefined ? { cache: target.cache } : {}),
+    ...cacheTraits(target.def),
     ...(target.pool !== undefined ? { pool: target.pool } : {}),
-    progress: { revising: target.id, round: revision.round }, reportAs: id, target: target.id, revision,
-    workDir: state.workDir, prompts: pipeline.promptDirs, interactive: state.run.interactive, ...budgetNow(state.run),
+    progress: { revising: target.id, round: revision.round },
+    reportAs: id,
+    target: target.id,
+    revision,
+    workDir: state.workDir,
+    prompts: pipeline.promptDirs,
+    interactive: state.run.interactive,
+    ...budgetNow(state.run),
     ...(state.refresh?.includes(target.id) ? { refresh: true } : {}),
   })
 
@@ -145,12 +173,12 @@ export async function replayControl(state: FleetState, pipeline: Pipeline, id: s
         const childScope = { ...scope, ...(toCel(extra) as Record<string, unknown>) }
         return spec.steps
           ? runStepGraph(spec.steps, childScope, o, {
-            run: (step, s, so, revision) => runChild(step, s, so, revision),
-            decide: (request, auto) => requestDecision(request, auto),
-            owner: id,
-            runInfo: { id: state.run.id, interactive: state.run.interactive },
-            emit: (p) => void result.emits.push(p),
-          })
+              run: (step, s, so, revision) => runChild(step, s, so, revision),
+              decide: (request, auto) => requestDecision(request, auto),
+              owner: id,
+              runInfo: { id: state.run.id, interactive: state.run.interactive },
+              emit: (p) => void result.emits.push(p),
+            })
           : runChild(spec.child as ChildNodeSpec, childScope, o)
       },
       rerun,
@@ -161,7 +189,10 @@ export async function replayControl(state: FleetState, pipeline: Pipeline, id: s
   }
 
   let settled: TaskOutcome | undefined
-  const exec = run().then((o) => (settled = o), (err) => (settled = { ok: false, error: toErrorInfo(err, 'NODE_FAILED') }))
+  const exec = run().then(
+    (o) => (settled = o),
+    (err) => (settled = { ok: false, error: toErrorInfo(err, 'NODE_FAILED') }),
+  )
   // control code waits only on what this replay answers, through promises: once the microtasks have run out
   // (one macrotask later), it has either finished or is waiting on something not recorded yet
   const quiet = () => Promise.race([exec, new Promise((resolve) => setImmediate(resolve))])

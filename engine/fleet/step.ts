@@ -96,9 +96,16 @@ function nodeScope(nodes: Record<string, NodeRecord>): Record<string, unknown> {
         if (r.output !== seen) [seen, cel] = [r.output, r.output === undefined || r.output === null ? null : toCel(r.output)]
         return cel
       },
-      get status() { return nodes[id]!.status },
-      get error() { const e = nodes[id]!.error; return e ? { code: e.code, message: e.message } : null },
-      get attempts() { return BigInt(nodes[id]!.attempts) },
+      get status() {
+        return nodes[id]!.status
+      },
+      get error() {
+        const e = nodes[id]!.error
+        return e ? { code: e.code, message: e.message } : null
+      },
+      get attempts() {
+        return BigInt(nodes[id]!.attempts)
+      },
     }
   }
   return scope
@@ -117,7 +124,10 @@ class Stepper {
   readonly iso: string
   failure: ErrorInfo | undefined
 
-  constructor(readonly state: FleetState, readonly env: StepEnv) {
+  constructor(
+    readonly state: FleetState,
+    readonly env: StepEnv,
+  ) {
     this.scope = runScope(state)
     this.iso = new Date(env.now).toISOString()
   }
@@ -213,7 +223,10 @@ class Stepper {
     const spec = this.spec(id)
     const rec = this.run.nodes[id]!
     if (rec.status !== 'pending') return
-    const verdict = readiness(spec.trigger, spec.deps.map((d) => ({ id: d, status: this.run.nodes[d]!.status })))
+    const verdict = readiness(
+      spec.trigger,
+      spec.deps.map((d) => ({ id: d, status: this.run.nodes[d]!.status })),
+    )
     if (verdict.action === 'wait') return
     if (this.run.status !== 'running' && this.run.status !== 'awaiting_approval') return this.finishNode(id, 'skipped', { reason: 'run stopped' })
     if (this.failure || this.stopping) return this.finishNode(id, 'skipped', { reason: this.stopping === 'cancelled' ? 'run cancelled' : 'run failed' })
@@ -226,7 +239,8 @@ class Stepper {
         return this.finishNode(id, 'failed', { error: toErrorInfo(err, 'EXPRESSION_FAILED') })
       }
       if (ok !== true) {
-        if (typeof ok !== 'boolean') return this.finishNode(id, 'failed', { error: { code: 'EXPRESSION_TYPE', message: `\`when\` must give true or false, got ${JSON.stringify(ok)}`, retryable: false } })
+        if (typeof ok !== 'boolean')
+          return this.finishNode(id, 'failed', { error: { code: 'EXPRESSION_TYPE', message: `\`when\` must give true or false, got ${JSON.stringify(ok)}`, retryable: false } })
         return this.finishNode(id, 'skipped', { reason: '`when` was false' })
       }
     }
@@ -242,7 +256,15 @@ class Stepper {
       this.markRunning(id)
       rec.attempts = 1
       const deadline = timeoutMs === undefined ? undefined : this.env.now + timeoutMs
-      this.newTask({ key: id, kind: 'control', node: id, status: 'running', attempt: 1, spec: null, memo: { emitted: 0, announced: [], startedMs: this.env.now, ...(deadline !== undefined ? { deadline } : {}) } })
+      this.newTask({
+        key: id,
+        kind: 'control',
+        node: id,
+        status: 'running',
+        attempt: 1,
+        spec: null,
+        memo: { emitted: 0, announced: [], startedMs: this.env.now, ...(deadline !== undefined ? { deadline } : {}) },
+      })
       if (deadline !== undefined) this.actions.push({ type: 'later', at: deadline, event: { type: 'deadline', node: id } })
       this.actions.push({ type: 'replay', node: id })
       return
@@ -252,7 +274,13 @@ class Stepper {
 
   stopping: 'failed' | 'cancelled' | undefined
 
-  taskSpec(spec: { type: string; module: string; retry: TaskSpec['retry']; cache?: boolean; def?: { cache?: boolean } }, config: unknown, timeoutMs: number | undefined, reportAs: string, pool?: string): TaskSpec {
+  taskSpec(
+    spec: { type: string; module: string; retry: TaskSpec['retry']; cache?: boolean; def?: { cache?: boolean } },
+    config: unknown,
+    timeoutMs: number | undefined,
+    reportAs: string,
+    pool?: string,
+  ): TaskSpec {
     return {
       type: spec.type,
       module: spec.module,
@@ -297,7 +325,10 @@ class Stepper {
       const pool = t.spec?.pool
       if (pool !== undefined) poolRunning[pool] = (poolRunning[pool] ?? 0) + 1
     }
-    const picked = admit(ready.map((t) => ({ pool: t.spec?.pool })), { limit: this.env.pipeline.concurrency ?? Infinity, running, pools: this.env.pipeline.pools, poolRunning })
+    const picked = admit(
+      ready.map((t) => ({ pool: t.spec?.pool })),
+      { limit: this.env.pipeline.concurrency ?? Infinity, running, pools: this.env.pipeline.pools, poolRunning },
+    )
     for (const i of picked) {
       const t = ready[i]!
       if (t.kind === 'node' && this.run.nodes[t.node]!.status === 'pending') this.markRunning(t.node)
@@ -361,7 +392,13 @@ class Stepper {
       return this.settled(key, fence, { ok: false, error: { code: 'WORKER_LOST', message: `the worker running "${key}" was lost ${lost} times; not tried again`, retryable: false } })
     }
     // the same attempt again, elsewhere: a lost worker does not count against the node's retry budget
-    this.event('node.retrying', t.node, { attempt: t.attempt, next_attempt: t.attempt, delay_ms: 0, error: { code: 'WORKER_LOST', message: `the worker running "${key}" stopped renewing its heartbeat` }, ...(t.key !== t.node ? { task: t.key } : {}) })
+    this.event('node.retrying', t.node, {
+      attempt: t.attempt,
+      next_attempt: t.attempt,
+      delay_ms: 0,
+      error: { code: 'WORKER_LOST', message: `the worker running "${key}" stopped renewing its heartbeat` },
+      ...(t.key !== t.node ? { task: t.key } : {}),
+    })
     this.setTask(t, { lost, status: 'ready' })
   }
 

@@ -40,7 +40,9 @@ export interface FleetWorker {
 }
 
 const quiet: QueueLogger = new (class {
-  scope() { return this }
+  scope() {
+    return this
+  }
   info() {}
   debug() {}
   warn() {}
@@ -61,24 +63,39 @@ export async function migrateQueue(connectionString: string): Promise<void> {
 async function attemptOnce(executor: NodeExecutor, task: FleetTask, runId: string, stop: AbortSignal, onProgress: (p: Progress) => void = () => {}, policy?: RunCachePolicy): Promise<TaskOutcome> {
   const spec = task.spec!
   // a re-run's refreshed node executes again whatever is cached (and stores its new result)
-  const cache = cacheMode(spec.refresh && policy ? { ...policy, refresh: [task.node] } : policy, task.node, spec.cache, spec.config, { ...(spec.cacheable ? { cacheable: true } : {}), ...(spec.models ? { models: spec.models } : {}) })
+  const cache = cacheMode(spec.refresh && policy ? { ...policy, refresh: [task.node] } : policy, task.node, spec.cache, spec.config, {
+    ...(spec.cacheable ? { cacheable: true } : {}),
+    ...(spec.models ? { models: spec.models } : {}),
+  })
   const ac = new AbortController()
   const onStop = () => ac.abort(stop.reason)
   if (stop.aborted) onStop()
   else stop.addEventListener('abort', onStop, { once: true })
-  const timer = spec.timeoutMs === undefined ? undefined
-    : setTimeout(() => ac.abort(new WeftError('NODE_TIMEOUT', `node "${task.key}" exceeded its timeout of ${spec.timeoutMs} ms`, { details: { timeout_ms: spec.timeoutMs } })), spec.timeoutMs)
+  const timer =
+    spec.timeoutMs === undefined
+      ? undefined
+      : setTimeout(() => ac.abort(new WeftError('NODE_TIMEOUT', `node "${task.key}" exceeded its timeout of ${spec.timeoutMs} ms`, { details: { timeout_ms: spec.timeoutMs } })), spec.timeoutMs)
   let out: TaskOutcome
   try {
-    out = await executor.execute({
-      // a revision runs as the gated node itself, as in process
-      runId, nodeId: spec.target ?? task.key, type: spec.type, module: spec.module, attempt: task.attempt, config: spec.config,
-      run: { id: runId, interactive: spec.interactive },
-      idempotencyKey: `${runId}:${spec.target ?? task.key}:${task.attempt}${spec.revision ? `:r${spec.revision.round}` : ''}`,
-      workDir: `${spec.workDir}/${runId}`, prompts: spec.prompts, ...(spec.revision ? { revision: spec.revision } : {}),
-      ...(cache !== 'off' ? { cache } : {}),
-      ...(spec.budget ? { budget: spec.budget } : {}),
-    }, { signal: ac.signal, onProgress })
+    out = await executor.execute(
+      {
+        // a revision runs as the gated node itself, as in process
+        runId,
+        nodeId: spec.target ?? task.key,
+        type: spec.type,
+        module: spec.module,
+        attempt: task.attempt,
+        config: spec.config,
+        run: { id: runId, interactive: spec.interactive },
+        idempotencyKey: `${runId}:${spec.target ?? task.key}:${task.attempt}${spec.revision ? `:r${spec.revision.round}` : ''}`,
+        workDir: `${spec.workDir}/${runId}`,
+        prompts: spec.prompts,
+        ...(spec.revision ? { revision: spec.revision } : {}),
+        ...(cache !== 'off' ? { cache } : {}),
+        ...(spec.budget ? { budget: spec.budget } : {}),
+      },
+      { signal: ac.signal, onProgress },
+    )
   } finally {
     if (timer) clearTimeout(timer)
     stop.removeEventListener('abort', onStop)
@@ -127,12 +144,21 @@ export async function startFleetWorker(o: FleetWorkerOptions): Promise<FleetWork
     const task = await fleet.claim(run, key, fence, id)
     if (!task?.spec) return
     const lost = new AbortController()
-    const beat = setInterval(() => {
-      fleet.heartbeat(run, key, task.fence).then((mine) => {
-        if (!mine) lost.abort(new WeftError('CANCELLED', `task "${key}" is no longer this worker's`))
-      }, (err) => log(`heartbeat of ${run}/${key} failed: ${(err as Error).message}`))
-    }, Math.max(50, Math.floor(ttl / 3)))
-    const progress = throttledProgress((p) => fleet.progress(run, task.spec!.reportAs, { ...p, ...task.spec!.progress }), (err) => log(`progress of ${run}/${key} not recorded: ${(err as Error).message}`))
+    const beat = setInterval(
+      () => {
+        fleet.heartbeat(run, key, task.fence).then(
+          (mine) => {
+            if (!mine) lost.abort(new WeftError('CANCELLED', `task "${key}" is no longer this worker's`))
+          },
+          (err) => log(`heartbeat of ${run}/${key} failed: ${(err as Error).message}`),
+        )
+      },
+      Math.max(50, Math.floor(ttl / 3)),
+    )
+    const progress = throttledProgress(
+      (p) => fleet.progress(run, task.spec!.reportAs, { ...p, ...task.spec!.progress }),
+      (err) => log(`progress of ${run}/${key} not recorded: ${(err as Error).message}`),
+    )
     let outcome: TaskOutcome
     try {
       outcome = await attemptOnce(executor, task, run, lost.signal, progress.report, o.cache)
@@ -194,18 +220,24 @@ export async function startFleetWorker(o: FleetWorkerOptions): Promise<FleetWork
     }
   }
   await alive().catch(() => {})
-  const timer = setInterval(() => {
-    alive().then(sweep).catch((err) => log(`sweep failed: ${(err as Error).message}`))
-  }, Math.max(50, Math.floor(ttl / 3)))
+  const timer = setInterval(
+    () => {
+      alive()
+        .then(sweep)
+        .catch((err) => log(`sweep failed: ${(err as Error).message}`))
+    },
+    Math.max(50, Math.floor(ttl / 3)),
+  )
 
   let stopping: Promise<void> | undefined
-  const stop = () => (stopping ??= (async () => {
-    shutdown.abort()
-    clearInterval(timer)
-    await Promise.resolve(runner.stop()).catch(() => {})
-    await fleet.gone(id).catch(() => {})
-    await Promise.resolve(utils.release()).catch(() => {})
-  })())
+  const stop = () =>
+    (stopping ??= (async () => {
+      shutdown.abort()
+      clearInterval(timer)
+      await Promise.resolve(runner.stop()).catch(() => {})
+      await fleet.gone(id).catch(() => {})
+      await Promise.resolve(utils.release()).catch(() => {})
+    })())
   const done = Promise.resolve(runner.promise).catch(() => {})
   return { id, stop, done }
 }

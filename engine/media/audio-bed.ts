@@ -7,7 +7,12 @@ import { filterValue } from './ffmpeg.ts'
 /** Roots of the keys a bed is played in (G3 to D4), in Hz. */
 const ROOTS = [196, 207.65, 220, 233.08, 246.94, 261.63, 277.18, 293.66]
 /** I, V, vi, IV: semitones above the key's root, and whether the chord is minor. */
-const PROGRESSION: Array<{ root: number; minor: boolean }> = [{ root: 0, minor: false }, { root: 7, minor: false }, { root: 9, minor: true }, { root: 5, minor: false }]
+const PROGRESSION: Array<{ root: number; minor: boolean }> = [
+  { root: 0, minor: false },
+  { root: 7, minor: false },
+  { root: 9, minor: true },
+  { root: 5, minor: false },
+]
 
 export interface AudioBed {
   /** Hz of the key's root, the chord's notes (bass first) and the pulse's beats per minute. */

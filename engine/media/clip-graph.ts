@@ -112,8 +112,5 @@ function imageCells(panel: Box, n: number): Box[] {
   const mainH = panel.h * 0.64
   const rowH = panel.h - mainH - gap
   const cellW = (panel.w - gap * (n - 2)) / (n - 1)
-  return [
-    { x: panel.x, y: panel.y, w: panel.w, h: mainH },
-    ...Array.from({ length: n - 1 }, (_, i) => ({ x: panel.x + i * (cellW + gap), y: panel.y + mainH + gap, w: cellW, h: rowH })),
-  ]
+  return [{ x: panel.x, y: panel.y, w: panel.w, h: mainH }, ...Array.from({ length: n - 1 }, (_, i) => ({ x: panel.x + i * (cellW + gap), y: panel.y + mainH + gap, w: cellW, h: rowH }))]
 }

@@ -228,8 +228,14 @@ export function probe(file: string, opts: { signal: AbortSignal; ffprobe?: strin
       if (signal.aborted) return reject(signal.reason)
       if (err) {
         const code = (err as NodeJS.ErrnoException).code
-        if (code === 'ENOENT' || code === 'EACCES') return reject(new WeftError('FFMPEG_NOT_FOUND', `cannot run ffprobe at "${bin}" (${code}); set FFPROBE_PATH to an ffprobe binary`, { cause: err, retryable: false }))
-        return reject(new WeftError('MEDIA_FAILED', `ffprobe cannot read "${file}": ${String(stderr).trim().split('\n').pop() ?? err.message}`, { details: { file, exit_code: (err as { code?: unknown }).code ?? null, stderr_tail: String(stderr).slice(-STDERR_TAIL) }, cause: err }))
+        if (code === 'ENOENT' || code === 'EACCES')
+          return reject(new WeftError('FFMPEG_NOT_FOUND', `cannot run ffprobe at "${bin}" (${code}); set FFPROBE_PATH to an ffprobe binary`, { cause: err, retryable: false }))
+        return reject(
+          new WeftError('MEDIA_FAILED', `ffprobe cannot read "${file}": ${String(stderr).trim().split('\n').pop() ?? err.message}`, {
+            details: { file, exit_code: (err as { code?: unknown }).code ?? null, stderr_tail: String(stderr).slice(-STDERR_TAIL) },
+            cause: err,
+          }),
+        )
       }
       try {
         resolve(readProbe(JSON.parse(String(stdout))))

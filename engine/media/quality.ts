@@ -145,8 +145,14 @@ function measure(stats: FrameStats[], edges: FrameStats[], black: Array<{ start:
   const last = first + duration
   // detectors report an interval still open at the end as ending on the last frame's start: extend it to the end
   const until = (end: number | undefined) => (end === undefined || end >= last - step * 1.5 ? last : end)
-  const blackS = Math.min(duration, black.reduce((s, b) => s + Math.max(0, until(b.end) - b.start), 0))
-  const frozenS = Math.min(duration, freezes.reduce((s, f) => s + Math.max(0, until(f.end) - f.start), 0))
+  const blackS = Math.min(
+    duration,
+    black.reduce((s, b) => s + Math.max(0, until(b.end) - b.start), 0),
+  )
+  const frozenS = Math.min(
+    duration,
+    freezes.reduce((s, f) => s + Math.max(0, until(f.end) - f.start), 0),
+  )
   const ydif = stats.slice(1).map((f) => f.values.YDIF ?? 0)
   const yavg = stats.map((f) => f.values.YAVG ?? 0)
   const jerks = yavg.slice(1, -1).map((y, i) => Math.min(30, Math.abs(yavg[i + 2]! - 2 * y + yavg[i]!)))

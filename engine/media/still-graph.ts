@@ -42,10 +42,7 @@ export function stillGraph(req: ImageRequest, font: string): StillGraph {
     const size = Math.round(short * 0.085)
     const lines = wrapText(title, charsFitting(textWidth, size), 2)
     texts['title.txt'] = lines.join('\n')
-    chain.push(
-      `drawtext=${fontArg}:textfile=title.txt:fontsize=${size}:fontcolor=white:line_spacing=${Math.round(size * 0.2)}` +
-        `:x=${margin}:y=${y}:shadowx=2:shadowy=2:shadowcolor=black@0.6`,
-    )
+    chain.push(`drawtext=${fontArg}:textfile=title.txt:fontsize=${size}:fontcolor=white:line_spacing=${Math.round(size * 0.2)}` + `:x=${margin}:y=${y}:shadowx=2:shadowy=2:shadowcolor=black@0.6`)
     y += Math.round(lines.length * size * 1.25 + size * 0.5)
   }
   const size = Math.round(short * (title ? 0.04 : 0.05))

@@ -11,9 +11,7 @@ export interface StitchClip {
 }
 
 /** A run of output frames: `frames` frames of one clip from its frame `from`, or a crossfade from clip `clip` to the next. */
-type StitchSegment =
-  | { kind: 'clip'; clip: number; from: number; frames: number }
-  | { kind: 'crossfade'; clip: number; frames: number }
+type StitchSegment = { kind: 'clip'; clip: number; from: number; frames: number } | { kind: 'crossfade'; clip: number; frames: number }
 
 /** The stitch's graph (outputs `[v]` and `[a]`), with where each clip lands, in frames at the output rate. */
 export interface StitchGraph {
@@ -78,10 +76,7 @@ export function stitchGraph(req: Pick<StitchRequest, 'transitions' | 'fade_s'>, 
     const f = frames[i]!
     const head = i > 0 ? cross[i - 1]! : 0
     const tail = cross[i]!
-    parts.push(
-      `[${i}:v]setpts=PTS-STARTPTS,fps=${fps},scale=${W}:${H}:force_original_aspect_ratio=decrease,` +
-        `pad=${W}:${H}:(ow-iw)/2:(oh-ih)/2:color=black,setsar=1,format=yuv420p[n${i}]`,
-    )
+    parts.push(`[${i}:v]setpts=PTS-STARTPTS,fps=${fps},scale=${W}:${H}:force_original_aspect_ratio=decrease,` + `pad=${W}:${H}:(ow-iw)/2:(oh-ih)/2:color=black,setsar=1,format=yuv420p[n${i}]`)
     // black after the clip, read only if its stream ends before its probed duration: the clip fills exactly `f` frames
     parts.push(`color=c=black:s=${W}x${H}:r=${fps},setsar=1,format=yuv420p[k${i}]`)
     const chain = [`[n${i}][k${i}]concat=n=2:v=1:a=0`, `trim=end_frame=${f},setpts=PTS-STARTPTS`]

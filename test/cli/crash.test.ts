@@ -42,7 +42,10 @@ function crashPipeline(): { yaml: string; ids: string[]; logged: string[]; downs
   const value = new Map<string, number>()
   const lines = ['pipeline: crash', `plugins: [${JSON.stringify(plugin)}]`, 'inputs:', '  log: { type: string, required: true }', 'nodes:']
   nodes.forEach(([id, deps], i) => {
-    value.set(id, deps.reduce((sum, d) => sum + value.get(d)!, i + 1))
+    value.set(
+      id,
+      deps.reduce((sum, d) => sum + value.get(d)!, i + 1),
+    )
     if (id === GATED) value.set(GATE, value.get(GATED)!)
     const v = deps.length ? `'${$([...deps.map((d) => `nodes.${d}.output.value`), String(i + 1)].join(' + '))}'` : String(i + 1)
     lines.push(`  ${id}: { type: logged, log: '${$('inputs.log')}', ms: ${20 + ((i * 17) % 31)}, value: ${v} }`)
@@ -120,7 +123,9 @@ function weft(env: Env, args: string[], side: string, w: Watch): Promise<Outcome
   const check = () => {
     const kill = w.kill
     if (!kill || (kill.phase !== 'start' && kill.phase !== 'end') || timer || !driving) return
-    const seen = readLines(side).slice(from).filter((l) => l.startsWith(`${kill.phase} `)).length
+    const seen = readLines(side)
+      .slice(from)
+      .filter((l) => l.startsWith(`${kill.phase} `)).length
     if (seen >= kill.nth) arm(kill.delayMs)
   }
   const watcher = watch(side, check)
@@ -218,8 +223,7 @@ async function crashRun(env: Env, name: string, plan: Phase[], rivals = false) {
     const gateAhead = plan.indexOf('gate', kills.length) >= 0
     // while a gate kill is ahead, the gate is not decided: only nodes before the gate can start
     const pool = logged.filter((n) => !committed.has(n) && (!gateAhead || !downstream.includes(n))).length
-    const kill = phase === undefined ? undefined
-      : { phase, nth: 1 + Math.floor(Math.random() * pool), delayMs: Math.random() * (phase === 'start' ? 15 : phase === 'gate' ? 60 : 5) }
+    const kill = phase === undefined ? undefined : { phase, nth: 1 + Math.floor(Math.random() * pool), delayMs: Math.random() * (phase === 'start' ? 15 : phase === 'gate' ? 60 : 5) }
     const command = id ? ['resume', id] : ['run', file, '--input', `log=${side}`]
     const watch: Watch = {
       kill,
@@ -248,10 +252,23 @@ async function crashRun(env: Env, name: string, plan: Phase[], rivals = false) {
       continue
     }
     const { run, approval } = await stored(env, id)
-    committed = new Set(Object.values(run.nodes).filter((n) => n.status === 'succeeded').map((n) => n.id))
+    committed = new Set(
+      Object.values(run.nodes)
+        .filter((n) => n.status === 'succeeded')
+        .map((n) => n.id),
+    )
     const decided = Boolean(approval?.decision)
     decidedAtAKill ||= decided
-    kills.push({ phase: phase!, cut: readLines(side).length, committed, reported: outs.flatMap((o) => o.reported), status: run.status, gate: run.nodes[GATE]?.status, gated: run.nodes[GATED]?.status, decided })
+    kills.push({
+      phase: phase!,
+      cut: readLines(side).length,
+      committed,
+      reported: outs.flatMap((o) => o.reported),
+      status: run.status,
+      gate: run.nodes[GATE]?.status,
+      gated: run.nodes[GATED]?.status,
+      decided,
+    })
     if (run.status === 'completed') break
   }
   return { ...(await stored(env, id!)), kills, ids, downstream, gatedValue, expected, by, delivered, askedAgain, refused, waitedOut, lines: readLines(side) }
@@ -264,47 +281,65 @@ const stores: Array<[string, Env | undefined]> = [
   ['Postgres', process.env.DATABASE_URL ? { ...process.env, WEFT_DATA_DIR: path.join(dir, 'pg-data'), WEFT_LEASE_TTL: '30s', WEFT_PLUGIN_DIRS: plugins } : undefined],
 ]
 
-for (const [name, env] of stores) describe(`crash safety (${name}): SIGKILL, then weft resume`, () => {
-  it('completes each run, never executes a node again once the store holds it as succeeded, and decides the gate once', {
-    timeout: 240_000,
-    skip: env ? false : 'DATABASE_URL is not set; this runs in CI, where it is set',
-  }, async () => {
-    const runs = [await crashRun(env!, `${name}-first`, ['gate', 'decided', 'start', 'end']), await crashRun(env!, `${name}-second`, ['start', 'gate', 'end', 'start'], true)]
-    assert.ok(runs.reduce((n, r) => n + r.kills.length, 0) >= 6, 'at least 6 kills landed')
-    assert.deepEqual(runs.flatMap((r) => r.waitedOut), [], 'a resume after a kill was refused the lease of a process that is gone')
-    assert.ok(runs[1]!.refused >= 1, 'two resumes raced for the run and one was refused the lease')
-    for (const { run, events, approval, second, pending, kills, ids, downstream, gatedValue, expected, by, delivered, askedAgain, lines } of runs) {
-      assert.equal(run.status, 'completed')
-      assert.deepEqual(run.outputs, { total: expected })
-      const reexecuted = kills.flatMap((k, i) => lines.slice(k.cut).filter((l) => l.startsWith('start ')).map((l) => l.split(' ')[1]!).filter((n) => k.committed.has(n)).map((n) => `${n} after kill ${i + 1} (${k.phase})`))
-      assert.deepEqual(reexecuted, [], 'committed nodes executed again')
-      const lost = kills.flatMap((k) => k.reported.filter((n) => !k.committed.has(n)))
-      assert.deepEqual(lost, [], 'nodes printed as completed before a kill are succeeded in the store after it')
-      const completions = events.filter((e) => e.type === 'node.completed').map((e) => e.node!).sort()
-      assert.deepEqual(completions, [...ids].sort(), 'one node.completed event per node')
-      assert.deepEqual(events.map((e) => e.seq), events.map((_, i) => i + 1))
+for (const [name, env] of stores)
+  describe(`crash safety (${name}): SIGKILL, then weft resume`, () => {
+    it('completes each run, never executes a node again once the store holds it as succeeded, and decides the gate once', {
+      timeout: 240_000,
+      skip: env ? false : 'DATABASE_URL is not set; this runs in CI, where it is set',
+    }, async () => {
+      const runs = [await crashRun(env!, `${name}-first`, ['gate', 'decided', 'start', 'end']), await crashRun(env!, `${name}-second`, ['start', 'gate', 'end', 'start'], true)]
+      assert.ok(runs.reduce((n, r) => n + r.kills.length, 0) >= 6, 'at least 6 kills landed')
+      assert.deepEqual(
+        runs.flatMap((r) => r.waitedOut),
+        [],
+        'a resume after a kill was refused the lease of a process that is gone',
+      )
+      assert.ok(runs[1]!.refused >= 1, 'two resumes raced for the run and one was refused the lease')
+      for (const { run, events, approval, second, pending, kills, ids, downstream, gatedValue, expected, by, delivered, askedAgain, lines } of runs) {
+        assert.equal(run.status, 'completed')
+        assert.deepEqual(run.outputs, { total: expected })
+        const reexecuted = kills.flatMap((k, i) =>
+          lines
+            .slice(k.cut)
+            .filter((l) => l.startsWith('start '))
+            .map((l) => l.split(' ')[1]!)
+            .filter((n) => k.committed.has(n))
+            .map((n) => `${n} after kill ${i + 1} (${k.phase})`),
+        )
+        assert.deepEqual(reexecuted, [], 'committed nodes executed again')
+        const lost = kills.flatMap((k) => k.reported.filter((n) => !k.committed.has(n)))
+        assert.deepEqual(lost, [], 'nodes printed as completed before a kill are succeeded in the store after it')
+        const completions = events
+          .filter((e) => e.type === 'node.completed')
+          .map((e) => e.node!)
+          .sort()
+        assert.deepEqual(completions, [...ids].sort(), 'one node.completed event per node')
+        assert.deepEqual(
+          events.map((e) => e.seq),
+          events.map((_, i) => i + 1),
+        )
 
-      // each gate kill landed while the run waited at the gate, with the gated node committed and no decision yet
-      const atGate = kills.filter((k) => k.phase === 'gate').map((k) => ({ status: k.status, gate: k.gate, gated: k.gated, decided: k.decided }))
-      assert.deepEqual(atGate, [{ status: 'awaiting_approval', gate: 'waiting', gated: 'succeeded', decided: false }])
-      for (const k of kills) if (k.phase === 'decided') assert.equal(k.decided, true, 'a kill after the printed decision finds it recorded')
-      // the decision written to the file is the one recorded, once: one request, no second revision, none pending
-      assert.ok(delivered >= 0, 'the decision was delivered')
-      assert.deepEqual(approval?.decision, { decision: 'approve', by })
-      assert.equal(second, undefined)
-      assert.deepEqual(pending, [])
-      assert.deepEqual(run.nodes[GATE]?.output, { value: gatedValue, edited: false, revisions: 0, by, history: [{ decision: 'approve', by, edited: false, revision: 0 }] })
-      // asked again only before the decision: never by a process after a kill that found it decided, nor after it in one process
-      assert.equal(askedAgain, 0, 'the gate was asked again after its decision was recorded')
-      const gateEvents = events.filter((e) => e.node === GATE && e.type.startsWith('approval.')).map((e) => e.type)
-      // (a kill between recording the decision and its event leaves no `approval.resolved`; the store has the decision)
-      const resolvedAt = gateEvents.indexOf('approval.resolved')
-      assert.ok(gateEvents.filter((t) => t === 'approval.resolved').length <= 1, `approval events: ${gateEvents.join(', ')}`)
-      if (resolvedAt >= 0) assert.deepEqual(gateEvents.slice(resolvedAt + 1), [], `approval events: ${gateEvents.join(', ')}`)
-      assert.ok(gateEvents.filter((t) => t === 'approval.requested').length >= 2, 'the gate asked before the gate kill and again after it')
-      // nothing behind the gate started before the decision was delivered
-      const early = lines.slice(0, delivered).filter((l) => l.startsWith('start ') && downstream.includes(l.split(' ')[1]!))
-      assert.deepEqual(early, [], 'nodes behind the gate started before its decision')
-    }
+        // each gate kill landed while the run waited at the gate, with the gated node committed and no decision yet
+        const atGate = kills.filter((k) => k.phase === 'gate').map((k) => ({ status: k.status, gate: k.gate, gated: k.gated, decided: k.decided }))
+        assert.deepEqual(atGate, [{ status: 'awaiting_approval', gate: 'waiting', gated: 'succeeded', decided: false }])
+        for (const k of kills) if (k.phase === 'decided') assert.equal(k.decided, true, 'a kill after the printed decision finds it recorded')
+        // the decision written to the file is the one recorded, once: one request, no second revision, none pending
+        assert.ok(delivered >= 0, 'the decision was delivered')
+        assert.deepEqual(approval?.decision, { decision: 'approve', by })
+        assert.equal(second, undefined)
+        assert.deepEqual(pending, [])
+        assert.deepEqual(run.nodes[GATE]?.output, { value: gatedValue, edited: false, revisions: 0, by, history: [{ decision: 'approve', by, edited: false, revision: 0 }] })
+        // asked again only before the decision: never by a process after a kill that found it decided, nor after it in one process
+        assert.equal(askedAgain, 0, 'the gate was asked again after its decision was recorded')
+        const gateEvents = events.filter((e) => e.node === GATE && e.type.startsWith('approval.')).map((e) => e.type)
+        // (a kill between recording the decision and its event leaves no `approval.resolved`; the store has the decision)
+        const resolvedAt = gateEvents.indexOf('approval.resolved')
+        assert.ok(gateEvents.filter((t) => t === 'approval.resolved').length <= 1, `approval events: ${gateEvents.join(', ')}`)
+        if (resolvedAt >= 0) assert.deepEqual(gateEvents.slice(resolvedAt + 1), [], `approval events: ${gateEvents.join(', ')}`)
+        assert.ok(gateEvents.filter((t) => t === 'approval.requested').length >= 2, 'the gate asked before the gate kill and again after it')
+        // nothing behind the gate started before the decision was delivered
+        const early = lines.slice(0, delivered).filter((l) => l.startsWith('start ') && downstream.includes(l.split(' ')[1]!))
+        assert.deepEqual(early, [], 'nodes behind the gate started before its decision')
+      }
+    })
   })
-})

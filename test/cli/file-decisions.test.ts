@@ -80,7 +80,10 @@ describe('FileDecisions', () => {
     await sleep(30)
     writeAtomic(file, 'review: approve\n')
     assert.deepEqual(await decided, { decision: 'approve', by: 'file' })
-    assert.deepEqual(problems.map((m) => /at review|not valid YAML|got a list/.exec(m)?.[0]), ['at review', 'not valid YAML', 'got a list'])
+    assert.deepEqual(
+      problems.map((m) => /at review|not valid YAML|got a list/.exec(m)?.[0]),
+      ['at review', 'not valid YAML', 'got a list'],
+    )
   })
 })
 
@@ -93,10 +96,12 @@ describe('weft run --decisions', () => {
     let stdout = ''
     let stderr = ''
     child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c))
-    const started = new Promise<void>((resolve) => child.stderr.setEncoding('utf8').on('data', (c: string) => {
-      stderr += c
-      if (/^run [0-9a-f-]{36}$/m.test(stderr)) resolve()
-    }))
+    const started = new Promise<void>((resolve) =>
+      child.stderr.setEncoding('utf8').on('data', (c: string) => {
+        stderr += c
+        if (/^run [0-9a-f-]{36}$/m.test(stderr)) resolve()
+      }),
+    )
     const code = new Promise<number | null>((resolve) => child.on('close', resolve))
     await started
     // the gate asks within moments of the run's start; the process must still be waiting a second later
@@ -111,7 +116,12 @@ describe('weft run --decisions', () => {
   })
 
   it('cannot be combined with --interactive', () => {
-    const r = spawnSync(process.execPath, [...weftArgs, 'run', pipelineFile, '--input', 'prompt=x', '--store', 'memory', '--interactive', '--decisions', fresh()], { cwd: root, encoding: 'utf8', env, timeout: 30_000 })
+    const r = spawnSync(process.execPath, [...weftArgs, 'run', pipelineFile, '--input', 'prompt=x', '--store', 'memory', '--interactive', '--decisions', fresh()], {
+      cwd: root,
+      encoding: 'utf8',
+      env,
+      timeout: 30_000,
+    })
     assert.equal(r.status, 2)
     assert.match(r.stderr, /--decisions/)
   })

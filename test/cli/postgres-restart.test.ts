@@ -62,9 +62,8 @@ class Cluster {
   /** Runs a server binary as the postgres user; throws with its output when it fails. */
   #run(tool: string, args: string[]): void {
     const cmd = path.join(bin, tool)
-    const r = process.getuid?.() === 0
-      ? spawnSync('runuser', ['-u', 'postgres', '--', cmd, ...args], { encoding: 'utf8', timeout: 20_000 })
-      : spawnSync(cmd, args, { encoding: 'utf8', timeout: 20_000 })
+    const r =
+      process.getuid?.() === 0 ? spawnSync('runuser', ['-u', 'postgres', '--', cmd, ...args], { encoding: 'utf8', timeout: 20_000 }) : spawnSync(cmd, args, { encoding: 'utf8', timeout: 20_000 })
     if (r.status !== 0) throw new Error(`${tool} ${args.join(' ')} exited ${r.status}:\n${r.stdout}${r.stderr}`)
   }
 
@@ -189,7 +188,11 @@ async function stored(sql: Sql, id: string): Promise<Stored> {
 
 /** Seq 1, 2, 3… with nothing missing or twice; each node completed once, and started as often as `times` says (default once). */
 function assertEventLog(s: Stored, times: Record<string, number> = {}): void {
-  assert.deepEqual(s.events.map((e) => e.seq), s.events.map((_, i) => i + 1), 'event seqs run 1, 2, 3… without gaps')
+  assert.deepEqual(
+    s.events.map((e) => e.seq),
+    s.events.map((_, i) => i + 1),
+    'event seqs run 1, 2, 3… without gaps',
+  )
   for (const id of ids) {
     const of = (type: string) => s.events.filter((e) => e.type === type && e.node === id).length
     assert.equal(of('node.completed'), 1, `node.completed events of ${id}`)
@@ -237,7 +240,14 @@ describe('Postgres restarted under a running run', { timeout: 60_000 }, () => {
     const cut = readLines(side).length
     const down = Date.now()
     cluster!.stop()
-    await until(() => readLines(side).slice(cut).filter((l) => l.startsWith('end ')).length > 0, 5_000, 'a node to end while the database is down')
+    await until(
+      () =>
+        readLines(side)
+          .slice(cut)
+          .filter((l) => l.startsWith('end ')).length > 0,
+      5_000,
+      'a node to end while the database is down',
+    )
     await sleep(1000)
     // taken before starting: the server may accept (and the run go on) before pg_ctl returns
     const up = Date.now()
@@ -252,14 +262,19 @@ describe('Postgres restarted under a running run', { timeout: 60_000 }, () => {
     assert.equal(s.status, 'completed', timeline)
     assert.equal(s.owner, null, 'the lease is given up')
     assert.equal(s.duplicates, 0)
-    assert.deepEqual(s.nodes.map((n) => [n.node_id, n.status, n.attempts]), ids.map((n) => [n, 'succeeded', 1]))
+    assert.deepEqual(
+      s.nodes.map((n) => [n.node_id, n.status, n.attempts]),
+      ids.map((n) => [n, 'succeeded', 1]),
+    )
     for (const n of ids) assert.equal(executions(side, n), 1, `executions of ${n}: ${timeline}`)
     assertEventLog(s)
     // n4 needs p1…p3, whose ends could only be recorded once the database was back
     const n4 = s.events.find((e) => e.type === 'node.started' && e.node === 'n4')!
     assert.ok(n4.at >= up, `n4 started before the database was back: ${timeline}`)
     const lastEnd = Math.max(...s.events.filter((e) => e.type === 'node.completed' && e.node?.startsWith('p')).map((e) => e.at))
-    t.diagnostic(`database down ${up - down} ms; p1…p3 done ${lastEnd - down} ms after it went down; n4 started ${n4.at - up} ms after it was back, ${n4.at - lastEnd} ms after p1…p3 were done; run ended ${out.at - up} ms after`)
+    t.diagnostic(
+      `database down ${up - down} ms; p1…p3 done ${lastEnd - down} ms after it went down; n4 started ${n4.at - up} ms after it was back, ${n4.at - lastEnd} ms after p1…p3 were done; run ended ${out.at - up} ms after`,
+    )
   })
 
   it('down for longer than the store retries: the process stops with a clear error, and weft resume completes the run', async (t) => {
@@ -282,7 +297,10 @@ describe('Postgres restarted under a running run', { timeout: 60_000 }, () => {
     const before = await stored(sql, id)
     const committed = before.nodes.filter((n) => n.status === 'succeeded').map((n) => n.node_id)
     assert.deepEqual(committed, ['n1', 'n2', 'n3'])
-    assert.deepEqual(before.events.map((e) => e.seq), before.events.map((_, i) => i + 1))
+    assert.deepEqual(
+      before.events.map((e) => e.seq),
+      before.events.map((_, i) => i + 1),
+    )
     // p1…p3's starts were recorded unless the database went down first; the resume records them (again)
     const started = Object.fromEntries(ids.map((n) => [n, before.events.filter((e) => e.type === 'node.started' && e.node === n).length + (committed.includes(n) ? 0 : 1)]))
 
@@ -293,7 +311,10 @@ describe('Postgres restarted under a running run', { timeout: 60_000 }, () => {
     assert.equal(s.status, 'completed')
     assert.equal(s.owner, null)
     assert.equal(s.duplicates, 0)
-    assert.deepEqual(s.nodes.map((n) => [n.node_id, n.status]), ids.map((n) => [n, 'succeeded']))
+    assert.deepEqual(
+      s.nodes.map((n) => [n.node_id, n.status]),
+      ids.map((n) => [n, 'succeeded']),
+    )
     for (const n of committed) assert.equal(executions(side, n), 1, `executions of ${n}, which had succeeded`)
     // p1…p3 were running when the database went down, their ends never recorded: they ran again, once
     for (const n of ['p1', 'p2', 'p3']) assert.equal(executions(side, n), 2, `executions of ${n}`)
@@ -319,11 +340,19 @@ describe('Postgres restarted under a running run', { timeout: 60_000 }, () => {
     const id = runIdOf(out.stderr)
     assert.ok(id, out.stderr)
     const before = await stored(sql, id)
-    assert.deepEqual(before.events.map((e) => e.seq), before.events.map((_, i) => i + 1), 'event seqs run 1, 2, 3… without gaps')
+    assert.deepEqual(
+      before.events.map((e) => e.seq),
+      before.events.map((_, i) => i + 1),
+      'event seqs run 1, 2, 3… without gaps',
+    )
     if (out.code !== 0) assert.equal((await resume(id, env)).code, 0)
     const s = await stored(sql, id)
     assert.equal(s.status, 'completed')
     for (const n of ['n1', 'n2', 'n3']) assert.equal(executions(side, n), 1, `executions of ${n}`)
-    assert.deepEqual(s.events.map((e) => e.seq), s.events.map((_, i) => i + 1), 'event seqs run 1, 2, 3… without gaps')
+    assert.deepEqual(
+      s.events.map((e) => e.seq),
+      s.events.map((_, i) => i + 1),
+      'event seqs run 1, 2, 3… without gaps',
+    )
   })
 })

@@ -11,7 +11,9 @@ const root = path.resolve(import.meta.dirname, '..', '..')
 
 function setup() {
   const dir = mkdtempSync(path.join(tmpdir(), 'weft-rerun-cli-'))
-  writeFileSync(path.join(dir, 'stamp.mjs'), `
+  writeFileSync(
+    path.join(dir, 'stamp.mjs'),
+    `
 import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 export default {
@@ -24,8 +26,11 @@ export default {
     return { path: file, text: config.text }
   },
 }
-`)
-  writeFileSync(path.join(dir, 'p.yaml'), `
+`,
+  )
+  writeFileSync(
+    path.join(dir, 'p.yaml'),
+    `
 pipeline: stamps
 version: 1
 plugins: [./stamp.mjs]
@@ -36,7 +41,8 @@ nodes:
   story: { type: stamp, text: "\${{ nodes.brief.output.text + ' story' }}" }
   clip: { type: stamp, text: "\${{ nodes.story.output.text + config.suffix }}" }
   music: { type: stamp, text: music }
-`)
+`,
+  )
   const env = { ...process.env, WEFT_DATA_DIR: path.join(dir, '.weft'), DATABASE_URL: '' }
   const weft = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', path.join(root, 'cli', 'weft.ts'), ...args], { cwd: root, env, encoding: 'utf8', timeout: 60_000 })
   const executions = () => readFileSync(path.join(dir, 'executions.log'), 'utf8').trim().split('\n')
@@ -74,7 +80,10 @@ describe('weft rerun', { timeout: 120_000 }, () => {
     const { dir, weft, executions } = setup()
     const first = recordOf(weft('run', path.join(dir, 'p.yaml'), '--json'))
     const same = recordOf(weft('rerun', first.id, '--json'))
-    assert.deepEqual(Object.values(same.nodes).map((n) => n.cache?.hit), [true, true, true, true])
+    assert.deepEqual(
+      Object.values(same.nodes).map((n) => n.cache?.hit),
+      [true, true, true, true],
+    )
     const changed = recordOf(weft('rerun', first.id, '--set', 'suffix=?', '--json'))
     assert.equal((changed.nodes.clip!.output as { text: string }).text, 'brief story?')
     assert.equal(changed.config.suffix, '?')
@@ -110,6 +119,6 @@ describe('weft cache', { timeout: 120_000 }, () => {
     assert.equal(bad.status, 2)
     assert.match(bad.stderr, /--older-than must be a duration/)
     assert.match(weft('cache', 'clear').stdout, /removed 4 cached results; 0 results, 0B/)
-    assert.ok(existsSync(path.join(dir, '.weft', 'runs', first.id, 'clip.txt')), 'clearing the cache leaves the runs\' files')
+    assert.ok(existsSync(path.join(dir, '.weft', 'runs', first.id, 'clip.txt')), "clearing the cache leaves the runs' files")
   })
 })

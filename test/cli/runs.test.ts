@@ -12,7 +12,10 @@ const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..',
 const dataDir = mkdtempSync(path.join(tmpdir(), 'weft-data-'))
 const weft = (...args: string[]) => {
   const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(root, 'cli', 'weft.ts'), ...args], {
-    cwd: root, encoding: 'utf8', timeout: 120_000, env: { ...process.env, WEFT_DATA_DIR: dataDir },
+    cwd: root,
+    encoding: 'utf8',
+    timeout: 120_000,
+    env: { ...process.env, WEFT_DATA_DIR: dataDir },
   })
   return { code: r.status, stdout: r.stdout, stderr: r.stderr }
 }
@@ -36,14 +39,23 @@ describe('recorded runs: weft run, runs, show, resume', () => {
     const shown = JSON.parse(weft('show', id, '--json').stdout)
     assert.equal(shown.status, 'failed')
     assert.equal(shown.nodes.b.error.code, 'MISSING_FILE')
-    assert.deepEqual(shown.events.map((e: { seq: number }) => e.seq), shown.events.map((_: unknown, i: number) => i + 1))
+    assert.deepEqual(
+      shown.events.map((e: { seq: number }) => e.seq),
+      shown.events.map((_: unknown, i: number) => i + 1),
+    )
     assert.equal(weft('show', 'no-such-run').code, 2)
     // as text: the event log, one line per event in order, or the last n
     const text = weft('show', id).stdout
     const logged = [...text.matchAll(/^ {2}#(\d+)\s+\S+ (\S+)/gm)].map((m) => [Number(m[1]), m[2]])
-    assert.deepEqual(logged, shown.events.map((e: { seq: number; type: string }) => [e.seq, e.type]))
+    assert.deepEqual(
+      logged,
+      shown.events.map((e: { seq: number; type: string }) => [e.seq, e.type]),
+    )
     const last2 = [...weft('show', id, '--events', '2').stdout.matchAll(/^ {2}#(\d+)/gm)].map((m) => Number(m[1]))
-    assert.deepEqual(last2, shown.events.slice(-2).map((e: { seq: number }) => e.seq))
+    assert.deepEqual(
+      last2,
+      shown.events.slice(-2).map((e: { seq: number }) => e.seq),
+    )
   })
 
   it('weft resume continues the run without executing what already succeeded', () => {

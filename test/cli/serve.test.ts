@@ -6,8 +6,12 @@ import { KEY } from '../support/api.ts'
 describe('weft serve settings', () => {
   it('reads keys, rate limit, body limit, public URL, proxy trust and WebSocket origins from the environment', () => {
     const s = serveSettingsFromEnv({
-      WEFT_API_KEYS: `studio:${KEY}`, WEFT_RATE_LIMIT: 'off', WEFT_BODY_LIMIT: '2mb', WEFT_PUBLIC_URL: 'https://ads.example.com',
-      WEFT_TRUST_PROXY: '1', WEFT_ALLOWED_ORIGINS: 'https://app.example.com, https://b.example.com',
+      WEFT_API_KEYS: `studio:${KEY}`,
+      WEFT_RATE_LIMIT: 'off',
+      WEFT_BODY_LIMIT: '2mb',
+      WEFT_PUBLIC_URL: 'https://ads.example.com',
+      WEFT_TRUST_PROXY: '1',
+      WEFT_ALLOWED_ORIGINS: 'https://app.example.com, https://b.example.com',
     })
     assert.deepEqual(s.apiKeys, [{ id: 'studio', key: KEY }])
     assert.equal(s.rateLimit, null)

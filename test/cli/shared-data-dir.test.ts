@@ -58,13 +58,17 @@ describe('one data directory shared by many processes (SQLite)', () => {
 
       const pipeline = path.join(fixtures, 'pipelines', 'shared-dir.yaml')
       const runs = Array.from({ length: 8 }, (_, i) => start(['run', pipeline, '--input', `tag=cli-${i}`, '--json'], env).done)
-      const posted = await Promise.all(Array.from({ length: 4 }, async (_, i) => {
-        const res = await fetch(`${url}/api/v2/generate`, {
-          method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ pipeline: 'gated', prompt: `served ${i}` }),
-        })
-        assert.equal(res.status, 202, await res.clone().text())
-        return ((await res.json()) as { generation_id: string }).generation_id
-      }))
+      const posted = await Promise.all(
+        Array.from({ length: 4 }, async (_, i) => {
+          const res = await fetch(`${url}/api/v2/generate`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ pipeline: 'gated', prompt: `served ${i}` }),
+          })
+          assert.equal(res.status, 202, await res.clone().text())
+          return ((await res.json()) as { generation_id: string }).generation_id
+        }),
+      )
       const exits = await Promise.all(runs)
       // the server's generations finish on their own (the gate decides by its `auto` policy)
       for (const id of posted) {
@@ -101,7 +105,11 @@ describe('one data directory shared by many processes (SQLite)', () => {
           const nodes = Object.values(run.nodes)
           assert.ok(nodes.length >= 3 && nodes.every((n) => n.status === 'succeeded'), `run ${id}: ${nodes.map((n) => `${n.id}=${n.status}`).join(' ')}`)
           const seqs = (await store.listEvents(id)).map((e) => e.seq)
-          assert.deepEqual(seqs, seqs.map((_, i) => i + 1), `run ${id}: events numbered without a gap`)
+          assert.deepEqual(
+            seqs,
+            seqs.map((_, i) => i + 1),
+            `run ${id}: events numbered without a gap`,
+          )
         }
         assert.equal((await store.listRuns()).length, ids.length)
       } finally {

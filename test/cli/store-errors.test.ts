@@ -17,7 +17,10 @@ function weft(data: string, ...args: string[]) {
 
 function weftWith(env: Record<string, string>, ...args: string[]) {
   const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(root, 'cli', 'weft.ts'), ...args], {
-    cwd: root, encoding: 'utf8', timeout: 120_000, env: { ...process.env, ...env },
+    cwd: root,
+    encoding: 'utf8',
+    timeout: 120_000,
+    env: { ...process.env, ...env },
   })
   return { code: r.status, stdout: r.stdout, stderr: r.stderr }
 }

@@ -19,7 +19,11 @@ const key = { down: '\x1b[B', enter: '\r' }
 const WAIT_MS = 30_000
 
 /** Strips terminal control sequences and folds whitespace, so what was drawn can be matched as plain text. */
-const plain = (s: string) => s.replace(/\x1b\[[0-9;?]*[ -/]*[@-~]/g, '').replace(/\x1b\][^\x07]*\x07/g, '').replace(/\s+/g, ' ')
+const plain = (s: string) =>
+  s
+    .replace(/\x1b\[[0-9;?]*[ -/]*[@-~]/g, '')
+    .replace(/\x1b\][^\x07]*\x07/g, '')
+    .replace(/\s+/g, ' ')
 
 /** Quotes a word for /bin/sh. */
 const sh = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`
@@ -97,10 +101,12 @@ class Terminal {
     this.#child.stdout.on('data', (d: string) => this.screen.append(d))
     this.#child.stderr.setEncoding('utf8')
     this.#child.stderr.on('data', (d: string) => this.screen.append(d))
-    this.exit = new Promise((resolve) => this.#child.on('exit', (code) => {
-      this.screen.end(`exited with ${code}`)
-      resolve(code)
-    }))
+    this.exit = new Promise((resolve) =>
+      this.#child.on('exit', (code) => {
+        this.screen.end(`exited with ${code}`)
+        resolve(code)
+      }),
+    )
   }
 
   type(keys: string): void {
@@ -185,7 +191,10 @@ describe('weft run --interactive on a terminal', { skip: hasScript ? false : 'ne
     const edited = 'Fizz, now with twice the bubbles'
     assert.equal((record.nodes.story!.output as { draft: string }).draft, 'Fizz')
     assert.deepEqual(record.nodes.review!.output, {
-      value: edited, edited: true, revisions: 0, by: 'human',
+      value: edited,
+      edited: true,
+      revisions: 0,
+      by: 'human',
       history: [{ decision: 'approve', by: 'human', edited: true, revision: 0 }],
     } satisfies ApprovalOutput)
     assert.equal((record.nodes.after!.output as { draft: string }).draft, edited)
@@ -222,7 +231,10 @@ describe('weft run --interactive on a terminal', { skip: hasScript ? false : 'ne
     const revising = record.events.filter((e) => e.type === 'node.progress' && e.payload.revising === 'story').map((e) => [e.node, e.payload.round])
     assert.deepEqual(revising, [['review', 1]])
     assert.deepEqual(record.nodes.review!.output, {
-      value: revised, edited: false, revisions: 1, by: 'human',
+      value: revised,
+      edited: false,
+      revisions: 1,
+      by: 'human',
       history: [
         { decision: 'revise', by: 'human', edited: false, revision: 0, feedback: 'more bubbles' },
         { decision: 'approve', by: 'human', edited: false, revision: 1 },
@@ -231,14 +243,22 @@ describe('weft run --interactive on a terminal', { skip: hasScript ? false : 'ne
     assert.equal((record.nodes.after!.output as { draft: string }).draft, revised)
     // the record keeps both questions and both answers
     const asked = record.events.filter((e) => e.type === 'approval.requested').map((e) => [e.payload.revision, e.payload.value, e.payload.allowed])
-    assert.deepEqual(asked, [[0, 'Fizz', ['approve', 'reject', 'revise']], [1, revised, ['approve', 'reject']]])
+    assert.deepEqual(asked, [
+      [0, 'Fizz', ['approve', 'reject', 'revise']],
+      [1, revised, ['approve', 'reject']],
+    ])
     const answered = record.events.filter((e) => e.type === 'approval.resolved').map((e) => [e.payload.revision, e.payload.decision, e.payload.feedback ?? null, e.payload.by])
-    assert.deepEqual(answered, [[0, 'revise', 'more bubbles', 'human'], [1, 'approve', null, 'human']])
+    assert.deepEqual(answered, [
+      [0, 'revise', 'more bubbles', 'human'],
+      [1, 'approve', null, 'human'],
+    ])
   })
 
-  it('a fan-out item\'s gates ask one at a time by their address; reject fails that item only', async () => {
+  it("a fan-out item's gates ask one at a time by their address; reject fails that item only", async () => {
     const file = path.join(mkdtempSync(path.join(tmpdir(), 'weft-tty-items-')), 'items.yaml')
-    writeFileSync(file, `
+    writeFileSync(
+      file,
+      `
 pipeline: items
 plugins: [${JSON.stringify(path.join(fixtures, 'plugins', 'drafts.mjs'))}]
 nodes:
@@ -251,7 +271,8 @@ nodes:
       draft: { type: drafter, text: "\${{ 'scene ' + string(item) }}" }
       review: { type: approval, gate: draft, path: draft }
     result: \${{ steps.review.output.value }}
-`)
+`,
+    )
     const out = path.join(mkdtempSync(path.join(tmpdir(), 'weft-tty-')), 'record.json')
     const term = new Terminal(['run', file, '--interactive', '--store', 'memory', '--json'], baseEnv(), out)
     try {
@@ -292,7 +313,10 @@ nodes:
     assert.equal(record.nodes.review!.status, 'failed')
     assert.equal(record.nodes.review!.error?.code, 'APPROVAL_REJECTED')
     assert.ok(record.nodes.review!.error!.message.includes('off brand'), record.nodes.review!.error!.message)
-    assert.deepEqual(record.events.filter((e) => e.type === 'approval.resolved').map((e) => [e.payload.decision, e.payload.feedback, e.payload.by]), [['reject', 'off brand', 'human']])
+    assert.deepEqual(
+      record.events.filter((e) => e.type === 'approval.resolved').map((e) => [e.payload.decision, e.payload.feedback, e.payload.by]),
+      [['reject', 'off brand', 'human']],
+    )
     // what ran before the gate is kept; what needs the gate never ran
     assert.equal(record.nodes.story!.status, 'succeeded')
     assert.equal((record.nodes.story!.output as { draft: string }).draft, 'Fizz')

@@ -35,7 +35,10 @@ describe('weft validate', () => {
   it('exits 1 and prints file:line:col CODE for each problem', () => {
     const r = weft('validate', pipe('many-errors.yaml'))
     assert.equal(r.code, 1)
-    const lines = r.stderr.trim().split('\n').filter((l) => /^\S+:\d+:\d+ [A-Z_]+ /.test(l))
+    const lines = r.stderr
+      .trim()
+      .split('\n')
+      .filter((l) => /^\S+:\d+:\d+ [A-Z_]+ /.test(l))
     assert.equal(lines.length, 8)
     assert.match(r.stderr, /many-errors\.yaml:8:\d+ INVALID_DURATION nodes\.story\.timeout: /)
   })
@@ -52,7 +55,18 @@ describe('weft validate', () => {
 
 describe('weft validate: hostile files end in a diagnostic, never a crash', () => {
   const cases: Array<[string, string, string]> = [
-    ['alias bomb', 'YAML_ALIAS_LIMIT', ['a: &a ["x","x","x","x","x","x","x","x","x"]', ...Array.from({ length: 9 }, (_, i) => `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)}]`)].join('\n')],
+    [
+      'alias bomb',
+      'YAML_ALIAS_LIMIT',
+      [
+        'a: &a ["x","x","x","x","x","x","x","x","x"]',
+        ...Array.from(
+          { length: 9 },
+          (_, i) =>
+            `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)}]`,
+        ),
+      ].join('\n'),
+    ],
     ['deep nesting', 'YAML_TOO_DEEP', 'nodes: ' + '['.repeat(50_000)],
     ['custom tag', 'YAML_TAG', 'pipeline: !!js/function "x"\nnodes: { a: { type: fan_out } }'],
     ['__proto__ key', 'YAML_UNSAFE_KEY', 'pipeline: p\n__proto__: { polluted: true }\nnodes: {}'],
@@ -64,7 +78,10 @@ describe('weft validate: hostile files end in a diagnostic, never a crash', () =
       writeFileSync(file, text)
       const r = weft('validate', file, '--json')
       assert.equal(r.code, 1, r.stderr)
-      assert.ok(JSON.parse(r.stdout).diagnostics.some((d: { code: string }) => d.code === code), r.stdout)
+      assert.ok(
+        JSON.parse(r.stdout).diagnostics.some((d: { code: string }) => d.code === code),
+        r.stdout,
+      )
     })
   }
 })
@@ -108,7 +125,11 @@ describe('weft run', () => {
   })
   it('exits 2 before running anything when the config gives a node a value it cannot take', () => {
     const data = mkdtempSync(path.join(tmpdir(), 'weft-cli-preflight-'))
-    const r = spawnSync(process.execPath, [...weftArgs, 'run', path.join(root, 'pipelines', 'default.yaml'), '--input', 'prompt=Fizz', '--set', 'critic.story_threshold=500', '--set', 'timeouts.story=forever'], { cwd: root, encoding: 'utf8', env: { ...process.env, WEFT_DATA_DIR: data, DATABASE_URL: '' } })
+    const r = spawnSync(
+      process.execPath,
+      [...weftArgs, 'run', path.join(root, 'pipelines', 'default.yaml'), '--input', 'prompt=Fizz', '--set', 'critic.story_threshold=500', '--set', 'timeouts.story=forever'],
+      { cwd: root, encoding: 'utf8', env: { ...process.env, WEFT_DATA_DIR: data, DATABASE_URL: '' } },
+    )
     assert.equal(r.status, 2)
     assert.match(r.stderr, /CONFIG_INVALID nodes\.story\.threshold: node "story": threshold must be at most 100; got the number 500 \(from config\.critic\.story_threshold\)/)
     assert.match(r.stderr, /CONFIG_INVALID nodes\.story\.timeout: node "story": timeout is "forever"/)
@@ -118,7 +139,11 @@ describe('weft run', () => {
   it('exits 2 before running anything when a node names a model whose key is not set, naming the variable', () => {
     const data = mkdtempSync(path.join(tmpdir(), 'weft-cli-models-'))
     const env = { ...process.env, WEFT_DATA_DIR: data, DATABASE_URL: '', ANTHROPIC_API_KEY: '' }
-    const r = spawnSync(process.execPath, [...weftArgs, 'run', path.join(root, 'pipelines', 'default.yaml'), '--input', 'prompt=Fizz', '--set', 'models.critic=anthropic/claude-haiku-4-5'], { cwd: root, encoding: 'utf8', env })
+    const r = spawnSync(process.execPath, [...weftArgs, 'run', path.join(root, 'pipelines', 'default.yaml'), '--input', 'prompt=Fizz', '--set', 'models.critic=anthropic/claude-haiku-4-5'], {
+      cwd: root,
+      encoding: 'utf8',
+      env,
+    })
     assert.equal(r.status, 2, r.stderr)
     assert.match(r.stderr, /MODEL_REF_INVALID nodes\.story\.critic_model: node "story": "anthropic\/claude-haiku-4-5" needs ANTHROPIC_API_KEY, which is not set \(from config\.models\.critic\)/)
     assert.equal(existsSync(path.join(data, 'runs')) ? readdirSync(path.join(data, 'runs')).length : 0, 0)
@@ -158,10 +183,13 @@ describe('weft graph', () => {
     assert.ok(m.stdout.includes(`${key('brief')} --> ${key('clips')}`))
     assert.match(weft('graph', pipe('valid.yaml'), '--format', 'dot').stdout, /"plan" -> "clips";/)
     const j = JSON.parse(weft('graph', pipe('valid.yaml'), '--format', 'json').stdout)
-    assert.deepEqual(j.levels.map((l: string[]) => l.sort()), [['brief', 'plan'], ['clips', 'extra'], ['done']])
+    assert.deepEqual(
+      j.levels.map((l: string[]) => l.sort()),
+      [['brief', 'plan'], ['clips', 'extra'], ['done']],
+    )
   })
 
-  it('draws a fan-out\'s steps with what each needs', () => {
+  it("draws a fan-out's steps with what each needs", () => {
     const m = weft('graph', pipe('steps.yaml'))
     assert.equal(m.code, 0)
     assert.match(m.stdout, /each<br\/>fan_out × \[draft, poster, poster\+draft → check\]/)
@@ -176,7 +204,7 @@ describe('weft graph', () => {
 
 describe('the built CLI (dist/, as npm installs it)', () => {
   const built = path.join(root, 'dist', 'cli', 'weft.js')
-  it('validates the default pipeline copied to a folder of its own: the package\'s prompts are found from dist/', {
+  it("validates the default pipeline copied to a folder of its own: the package's prompts are found from dist/", {
     skip: existsSync(built) ? false : 'dist/ is not built (npm install builds it; CI runs npm ci)',
   }, () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'weft-elsewhere-'))

@@ -99,7 +99,7 @@ describe('web console in Chromium', { skip }, () => {
     await shot(page, '05-completed')
 
     // the page reflects the server: both gates decided as clicked, the revision in the log
-    const record = await (await fetch(`${server.url}/api/v2/generations/${id}`)).json() as { status: string; inputs: { product_images: string[] } }
+    const record = (await (await fetch(`${server.url}/api/v2/generations/${id}`)).json()) as { status: string; inputs: { product_images: string[] } }
     assert.equal(record.status, 'completed')
     assert.equal(record.inputs.product_images.length, 1)
     assert.deepEqual(await readFile(record.inputs.product_images[0]!), productPng())
@@ -120,10 +120,10 @@ describe('web console in Chromium', { skip }, () => {
     await page.close()
   })
 
-  it('shows a failed node\'s error in the live DAG as it happens', async () => {
+  it("shows a failed node's error in the live DAG as it happens", async () => {
     const res = await fetch(`${server.url}/api/v2/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: 'x', pipeline: 'failing' }) })
     assert.equal(res.status, 202)
-    const { generation_id: id } = await res.json() as { generation_id: string }
+    const { generation_id: id } = (await res.json()) as { generation_id: string }
     const page = await browser.newPage({ viewport: { width: 1280, height: 800 } })
     await page.goto(`${server.url}/#/runs/${id}`)
     // the first node takes 1.5 s: the page is following the run live before the failure
@@ -139,15 +139,23 @@ describe('web console in Chromium', { skip }, () => {
   })
 
   it('follows a gate decided elsewhere, and cancels a run', async () => {
-    const res = await fetch(`${server.url}/api/v2/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: 'Meet Fizz, the sparkling lemon soda.', interactive: true, duration_s: 12 }) })
-    const { generation_id: id } = await res.json() as { generation_id: string }
+    const res = await fetch(`${server.url}/api/v2/generate`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ prompt: 'Meet Fizz, the sparkling lemon soda.', interactive: true, duration_s: 12 }),
+    })
+    const { generation_id: id } = (await res.json()) as { generation_id: string }
     const page = await browser.newPage({ viewport: { width: 1280, height: 800 } })
     const errors = collectErrors(page)
     await page.goto(`${server.url}/#/runs/${id}`)
     const storyGate = page.getByRole('region', { name: /^Gate approve_story/ })
     await storyGate.waitFor({ timeout: 60_000 })
     // another reviewer approves through the API: the page drops the gate and moves on to the next one
-    const decided = await fetch(`${server.url}/api/v2/generations/${id}/approvals/approve_story`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ decision: 'approve' }) })
+    const decided = await fetch(`${server.url}/api/v2/generations/${id}/approvals/approve_story`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ decision: 'approve' }),
+    })
     assert.equal(decided.status, 200)
     await storyGate.waitFor({ state: 'detached', timeout: 30_000 })
     await page.getByRole('region', { name: 'Gate approve_scenes' }).waitFor({ timeout: 120_000 })
@@ -173,9 +181,14 @@ describe('web console in Chromium', { skip }, () => {
     // each diagnostic is marked on its own line of the editor, the unknown type on line 8
     await page.locator('.cm-lintRange-error').first().waitFor()
     const listed = [...(await page.getByRole('list', { name: 'Diagnostics' }).innerText()).matchAll(/line (\d+):\d+/g)].map((m) => Number(m[1]))
-    const marked = await page.evaluate<number[]>(`[...document.querySelectorAll('.cm-content .cm-line')].flatMap((l, i) => (l.querySelector('.cm-lintRange-error, .cm-lintRange-warning') ? [i + 1] : []))`)
+    const marked = await page.evaluate<number[]>(
+      `[...document.querySelectorAll('.cm-content .cm-line')].flatMap((l, i) => (l.querySelector('.cm-lintRange-error, .cm-lintRange-warning') ? [i + 1] : []))`,
+    )
     assert.ok(marked.includes(8), `line 8 is marked (marked: ${marked.join(', ')})`)
-    assert.deepEqual(marked, [...new Set(listed)].sort((a, b) => a - b))
+    assert.deepEqual(
+      marked,
+      [...new Set(listed)].sort((a, b) => a - b),
+    )
     await shot(page, '08-editor-diagnostic')
     await page.close()
   })
@@ -204,7 +217,7 @@ describe('web console in Chromium', { skip }, () => {
       if (completedId) {
         await page.goto(`${keyed.url}/#/runs/${completedId}`)
         await waitForExpression(page, 'document.querySelector(".final video")?.readyState >= 2')
-        assert.match(await page.getByRole('link', { name: 'Download the final video' }).getAttribute('href') ?? '', /^blob:/)
+        assert.match((await page.getByRole('link', { name: 'Download the final video' }).getAttribute('href')) ?? '', /^blob:/)
       }
       await page.close()
     } finally {

@@ -46,16 +46,49 @@ describe('console DAG layout', () => {
     const a = layoutGraph(chain)
     const b = layoutGraph([...chain].reverse())
     assert.deepEqual(b, a)
-    const partial = layoutGraph([{ id: 'x', type: 'agent', needs: ['gone', 'x'] }, { id: 'y', type: 'agent', needs: ['x', 'x'] }])
-    assert.deepEqual(partial.edges.map((e) => `${e.from}>${e.to}`), ['x>y'])
+    const partial = layoutGraph([
+      { id: 'x', type: 'agent', needs: ['gone', 'x'] },
+      { id: 'y', type: 'agent', needs: ['x', 'x'] },
+    ])
+    assert.deepEqual(
+      partial.edges.map((e) => `${e.from}>${e.to}`),
+      ['x>y'],
+    )
   })
 })
 
 describe('console DAG edges', () => {
   it('leaves out an edge another path already implies, unless every edge is asked for', () => {
-    assert.deepEqual(withoutImplied([['a', 'b'], ['b', 'c'], ['a', 'c'], ['c', 'd'], ['a', 'd'], ['x', 'd']]), [['a', 'b'], ['b', 'c'], ['c', 'd'], ['x', 'd']])
-    const nodes: GraphNode[] = [{ id: 'a', type: 't', needs: [] }, { id: 'b', type: 't', needs: ['a'] }, { id: 'c', type: 't', needs: ['a', 'b'] }]
-    assert.deepEqual(layoutGraph(nodes).edges.map((e) => `${e.from}>${e.to}`), ['a>b', 'b>c'])
-    assert.deepEqual(layoutGraph(nodes, { allEdges: true }).edges.map((e) => `${e.from}>${e.to}`).sort(), ['a>b', 'a>c', 'b>c'])
+    assert.deepEqual(
+      withoutImplied([
+        ['a', 'b'],
+        ['b', 'c'],
+        ['a', 'c'],
+        ['c', 'd'],
+        ['a', 'd'],
+        ['x', 'd'],
+      ]),
+      [
+        ['a', 'b'],
+        ['b', 'c'],
+        ['c', 'd'],
+        ['x', 'd'],
+      ],
+    )
+    const nodes: GraphNode[] = [
+      { id: 'a', type: 't', needs: [] },
+      { id: 'b', type: 't', needs: ['a'] },
+      { id: 'c', type: 't', needs: ['a', 'b'] },
+    ]
+    assert.deepEqual(
+      layoutGraph(nodes).edges.map((e) => `${e.from}>${e.to}`),
+      ['a>b', 'b>c'],
+    )
+    assert.deepEqual(
+      layoutGraph(nodes, { allEdges: true })
+        .edges.map((e) => `${e.from}>${e.to}`)
+        .sort(),
+      ['a>b', 'a>c', 'b>c'],
+    )
   })
 })

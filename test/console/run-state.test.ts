@@ -7,8 +7,19 @@ const ID = 'g1'
 function record(patch: Partial<GenerationRecord> = {}): GenerationRecord {
   const node = (id: string, type: string) => ({ id, type, status: 'pending' as const, attempts: 0, started_at: null, finished_at: null, duration_ms: null, output: null, error: null })
   return {
-    id: ID, session_id: 's1', pipeline: { name: 'default', version: 1, file: '/p/default.yaml' }, status: 'pending', interactive: true,
-    inputs: { prompt: 'x' }, config: {}, outputs: null, error: null, current_stage: null, created_at: '2026-01-01T00:00:00.000Z', started_at: null, finished_at: null,
+    id: ID,
+    session_id: 's1',
+    pipeline: { name: 'default', version: 1, file: '/p/default.yaml' },
+    status: 'pending',
+    interactive: true,
+    inputs: { prompt: 'x' },
+    config: {},
+    outputs: null,
+    error: null,
+    current_stage: null,
+    created_at: '2026-01-01T00:00:00.000Z',
+    started_at: null,
+    finished_at: null,
     nodes: { story: node('story', 'critic_loop'), approve: node('approve', 'approval'), videos: node('videos', 'fan_out') },
     ...patch,
   }
@@ -55,10 +66,13 @@ describe('console run state', () => {
     assert.equal(v.status, 'awaiting_approval')
     assert.equal(v.nodes.approve!.status, 'waiting')
     assert.deepEqual(v.gates.story?.value, { title: 'A' })
-    v = fold([
-      ev('approval.resolved', 'approve', { gate: 'story', revision: 0, decision: 'revise', feedback: 'shorter', by: 'human' }),
-      ev('approval.requested', 'approve', { gate: 'story', value: { title: 'B' }, allowed: ['approve', 'revise'], revision: 1 }),
-    ], v)
+    v = fold(
+      [
+        ev('approval.resolved', 'approve', { gate: 'story', revision: 0, decision: 'revise', feedback: 'shorter', by: 'human' }),
+        ev('approval.requested', 'approve', { gate: 'story', value: { title: 'B' }, allowed: ['approve', 'revise'], revision: 1 }),
+      ],
+      v,
+    )
     assert.equal(v.gates.story?.revision, 1)
     assert.deepEqual(v.gates.story?.allowed, ['approve', 'revise'])
     assert.match(v.log.find((e) => e.type === 'approval.resolved')!.text, /revise by human — “shorter”/)
@@ -107,9 +121,13 @@ describe('console run state', () => {
     assert.deepEqual(v.nodes.videos!.scores, [])
   })
 
-  it('records a failed node\'s error, a failed run\'s error and a completed run\'s video', () => {
+  it("records a failed node's error, a failed run's error and a completed run's video", () => {
     seq = 0
-    const failed = fold([ev('node.started', 'story'), ev('node.failed', 'story', { status: 'failed', error: { code: 'TIMEOUT', message: 'took too long' } }), ev('run.failed', undefined, { error: { code: 'NODE_FAILED', message: 'node "story" failed' } })])
+    const failed = fold([
+      ev('node.started', 'story'),
+      ev('node.failed', 'story', { status: 'failed', error: { code: 'TIMEOUT', message: 'took too long' } }),
+      ev('run.failed', undefined, { error: { code: 'NODE_FAILED', message: 'node "story" failed' } }),
+    ])
     assert.deepEqual(failed.nodes.story!.error, { code: 'TIMEOUT', message: 'took too long' })
     assert.equal(failed.status, 'failed')
     assert.equal(failed.error?.code, 'NODE_FAILED')
@@ -135,9 +153,18 @@ describe('console run state', () => {
 
   it('once events are folded in, takes figures from a record but never its states (it may be older than the view)', () => {
     seq = 0
-    const v = fold([ev('run.started', undefined), ev('node.started', 'story'), ev('node.completed', 'story', { status: 'succeeded' }), ev('approval.requested', 'approve', { gate: 'story', value: 'x', revision: 0 })])
+    const v = fold([
+      ev('run.started', undefined),
+      ev('node.started', 'story'),
+      ev('node.completed', 'story', { status: 'succeeded' }),
+      ev('approval.requested', 'approve', { gate: 'story', value: 'x', revision: 0 }),
+    ])
     const base = record()
-    const lagging = record({ status: 'running', current_stage: 'story', nodes: { ...base.nodes, story: { ...base.nodes.story!, status: 'succeeded', attempts: 2, duration_ms: 1234 }, approve: { ...base.nodes.approve!, status: 'running' } } })
+    const lagging = record({
+      status: 'running',
+      current_stage: 'story',
+      nodes: { ...base.nodes, story: { ...base.nodes.story!, status: 'succeeded', attempts: 2, duration_ms: 1234 }, approve: { ...base.nodes.approve!, status: 'running' } },
+    })
     const merged = withRecord(v, lagging)
     assert.equal(merged.status, 'awaiting_approval')
     assert.equal(merged.nodes.approve!.status, 'waiting')

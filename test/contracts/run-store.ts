@@ -82,15 +82,23 @@ export function runStoreContract(name: string, open: OpenStore): void {
       const run = newRun()
       await store.write([create(run)])
       const story = node('story', {
-        status: 'succeeded', attempts: 2, stage: 'story', output: { text: 'once upon a time', score: 0.87 },
-        started_at: '2026-03-04T05:06:08.001Z', finished_at: '2026-03-04T05:06:09.250Z', duration_ms: 1249,
+        status: 'succeeded',
+        attempts: 2,
+        stage: 'story',
+        output: { text: 'once upon a time', score: 0.87 },
+        started_at: '2026-03-04T05:06:08.001Z',
+        finished_at: '2026-03-04T05:06:09.250Z',
+        duration_ms: 1249,
       })
       await store.write([{ kind: 'node.update', runId: run.id, node: story }])
       assert.deepEqual((await store.getRun(run.id))!.nodes, { ...run.nodes, story })
 
       const failed = node('story', { status: 'failed', attempts: 3, error: { code: 'NODE_TIMEOUT', message: 'too slow', details: { timeout_ms: 5 }, retryable: false } })
       const extra = node('extra', { status: 'skipped', skip_reason: 'run failed' })
-      await store.write([{ kind: 'node.update', runId: run.id, node: failed }, { kind: 'node.update', runId: run.id, node: extra }])
+      await store.write([
+        { kind: 'node.update', runId: run.id, node: failed },
+        { kind: 'node.update', runId: run.id, node: extra },
+      ])
       assert.deepEqual((await store.getRun(run.id))!.nodes, { story: failed, scenes: run.nodes.scenes, extra })
     })
 
@@ -101,10 +109,15 @@ export function runStoreContract(name: string, open: OpenStore): void {
       assert.deepEqual(await store.getRun(run.id), { ...run, status: 'awaiting_approval', current_stage: 'story' })
 
       const end = {
-        status: 'completed' as const, current_stage: 'videos', finished_at: '2026-03-04T06:00:00.000Z',
+        status: 'completed' as const,
+        current_stage: 'videos',
+        finished_at: '2026-03-04T06:00:00.000Z',
         outputs: { story_text: 'the story', scenes: [{ n: 1 }], final_video: '/out/final.mp4' },
       }
-      await store.write([{ kind: 'run.update', runId: run.id, patch: { status: 'running' } }, { kind: 'run.update', runId: run.id, patch: end }])
+      await store.write([
+        { kind: 'run.update', runId: run.id, patch: { status: 'running' } },
+        { kind: 'run.update', runId: run.id, patch: end },
+      ])
       assert.deepEqual(await store.getRun(run.id), { ...run, ...end })
 
       const error = { code: 'NODE_FAILED', message: 'scenes failed' }
@@ -112,17 +125,26 @@ export function runStoreContract(name: string, open: OpenStore): void {
       assert.deepEqual(await store.getRun(run.id), { ...run, ...end, status: 'failed', error, outputs: null })
     })
 
-    it('lists a run\'s events in order, after a given seq', async () => {
+    it("lists a run's events in order, after a given seq", async () => {
       const run = newRun()
       const other = newRun()
-      const mine = [event(run.id, 1, 'run.started'), event(run.id, 2, 'node.started', { node: 'story' }), event(run.id, 3, 'node.completed', { node: 'story', payload: { output: { text: 'x' } } }), event(run.id, 4), event(run.id, 5, 'run.completed')]
+      const mine = [
+        event(run.id, 1, 'run.started'),
+        event(run.id, 2, 'node.started', { node: 'story' }),
+        event(run.id, 3, 'node.completed', { node: 'story', payload: { output: { text: 'x' } } }),
+        event(run.id, 4),
+        event(run.id, 5, 'run.completed'),
+      ]
       await store.write([create(run), create(other), ev(mine[0]!), ev(event(other.id, 1)), ev(mine[1]!)])
       await store.write([ev(mine[2]!), ev(event(other.id, 2)), ev(mine[3]!), ev(mine[4]!)])
       assert.deepEqual(await store.listEvents(run.id), mine)
       assert.deepEqual(await store.listEvents(run.id, 0), mine)
       assert.deepEqual(await store.listEvents(run.id, 3), mine.slice(3))
       assert.deepEqual(await store.listEvents(run.id, 5), [])
-      assert.deepEqual((await store.listEvents(other.id)).map((e) => e.seq), [1, 2])
+      assert.deepEqual(
+        (await store.listEvents(other.id)).map((e) => e.seq),
+        [1, 2],
+      )
     })
 
     it('keeps the last of many updates of one node in a batch, and all its events', async () => {
@@ -138,7 +160,10 @@ export function runStoreContract(name: string, open: OpenStore): void {
       assert.equal(got.status, 'failed')
       assert.deepEqual(got.nodes.story, node('story', { status: 'running', attempts: 50, stage: 'story' }))
       assert.deepEqual(got.nodes.scenes, run.nodes.scenes)
-      assert.deepEqual((await store.listEvents(run.id)).map((e) => e.seq), Array.from({ length: 51 }, (_, i) => i + 1))
+      assert.deepEqual(
+        (await store.listEvents(run.id)).map((e) => e.seq),
+        Array.from({ length: 51 }, (_, i) => i + 1),
+      )
     })
 
     it('lists runs newest first, by status, up to a limit', async () => {
@@ -158,36 +183,51 @@ export function runStoreContract(name: string, open: OpenStore): void {
       const all = await store.listRuns()
       assert.deepEqual(ids(all), [runs[3]!.id, runs[2]!.id, runs[1]!.id, runs[0]!.id])
       for (let i = 1; i < all.length; i++) assert.ok(all[i - 1]!.created_at >= all[i]!.created_at, 'newest first')
-      assert.deepEqual(all.find((r) => r.id === runs[2]!.id), runs[2])
+      assert.deepEqual(
+        all.find((r) => r.id === runs[2]!.id),
+        runs[2],
+      )
 
-      assert.deepEqual((await store.listRuns({ limit: 2 })).map((r) => r.id), [runs[3]!.id, runs[2]!.id])
+      assert.deepEqual(
+        (await store.listRuns({ limit: 2 })).map((r) => r.id),
+        [runs[3]!.id, runs[2]!.id],
+      )
       const completed = await store.listRuns({ status: 'completed' })
       assert.ok(completed.every((r) => r.status === 'completed'))
       assert.deepEqual(ids(completed), [runs[2]!.id, runs[0]!.id])
       assert.deepEqual(await store.listRuns({ status: 'completed', limit: 1 }), [runs[2]])
-      assert.deepEqual((await store.listRuns({ status: 'running', limit: 1 })).map((r) => r.id), [runs[3]!.id])
+      assert.deepEqual(
+        (await store.listRuns({ status: 'running', limit: 1 })).map((r) => r.id),
+        [runs[3]!.id],
+      )
       assert.deepEqual(await store.listRuns({ limit: 0 }), [])
     })
 
     it('applies a batch whose last write fails not at all, and rejects it', async () => {
       const fresh = newRun()
-      await assert.rejects(store.write([
-        create(fresh), { kind: 'node.update', runId: fresh.id, node: node('story', { status: 'running' }) }, ev(event(fresh.id, 1)),
-        ev(event(randomUUID(), 1)),
-      ]), codeOf('RUN_NOT_FOUND'))
+      await assert.rejects(
+        store.write([create(fresh), { kind: 'node.update', runId: fresh.id, node: node('story', { status: 'running' }) }, ev(event(fresh.id, 1)), ev(event(randomUUID(), 1))]),
+        codeOf('RUN_NOT_FOUND'),
+      )
       assert.equal(await store.getRun(fresh.id), undefined)
       assert.deepEqual(await store.listEvents(fresh.id), [])
 
       const run = newRun()
       await store.write([create(run), ev(event(run.id, 1, 'run.started'))])
-      await assert.rejects(store.write([
-        { kind: 'run.update', runId: run.id, patch: { status: 'completed', outputs: { a: 1 } } },
-        { kind: 'node.update', runId: run.id, node: node('story', { status: 'succeeded', output: 'x' }) },
-        ev(event(run.id, 2)),
-        create({ ...run, status: 'pending' }),
-      ]), codeOf('RUN_EXISTS'))
+      await assert.rejects(
+        store.write([
+          { kind: 'run.update', runId: run.id, patch: { status: 'completed', outputs: { a: 1 } } },
+          { kind: 'node.update', runId: run.id, node: node('story', { status: 'succeeded', output: 'x' }) },
+          ev(event(run.id, 2)),
+          create({ ...run, status: 'pending' }),
+        ]),
+        codeOf('RUN_EXISTS'),
+      )
       assert.deepEqual(await store.getRun(run.id), run)
-      assert.deepEqual((await store.listEvents(run.id)).map((e) => e.seq), [1])
+      assert.deepEqual(
+        (await store.listEvents(run.id)).map((e) => e.seq),
+        [1],
+      )
 
       const twice = newRun()
       await assert.rejects(store.write([create(twice), create(twice)]), codeOf('RUN_EXISTS'))
@@ -203,8 +243,16 @@ export function runStoreContract(name: string, open: OpenStore): void {
     it('keeps large values and JSON-looking strings as they are', async () => {
       const big = 'x'.repeat(1 << 20) + 'end'
       const values = {
-        big, json_text: '{"a":1}', number_text: '42', true_text: 'true', null_text: 'null', quoted: '"q"', empty: '',
-        numbers: [0, -1, 0.1, 1e21, Number.MAX_SAFE_INTEGER, -Number.MAX_SAFE_INTEGER], flags: [true, false, null], nested: { a: [{ b: [[]] }], c: {} },
+        big,
+        json_text: '{"a":1}',
+        number_text: '42',
+        true_text: 'true',
+        null_text: 'null',
+        quoted: '"q"',
+        empty: '',
+        numbers: [0, -1, 0.1, 1e21, Number.MAX_SAFE_INTEGER, -Number.MAX_SAFE_INTEGER],
+        flags: [true, false, null],
+        nested: { a: [{ b: [[]] }], c: {} },
       }
       const run = newRun({ inputs: { prompt: '42', n: 42 }, nodes: { text: node('text', { output: '42' }), list: node('list', { output: [1, '1'] }) } })
       await store.write([create(run)])
@@ -280,7 +328,10 @@ export function runStoreContract(name: string, open: OpenStore): void {
       // asked again (a resumed gate): ignored, the first request stands
       await store.write([{ kind: 'approval.request', runId: run.id, request: { ...request, value: 'other' } }])
       const pending = await store.pendingApprovals(run.id)
-      assert.deepEqual(pending.map((p) => [p.request.gate, p.request.revision, p.request.value, p.decision]), [['approve_story', 0, { text: 'draft' }, null]])
+      assert.deepEqual(
+        pending.map((p) => [p.request.gate, p.request.revision, p.request.value, p.decision]),
+        [['approve_story', 0, { text: 'draft' }, null]],
+      )
       const first = await store.decideApproval(run.id, 'approve_story', 0, { decision: 'revise', feedback: 'more fizz', by: 'ada' })
       assert.deepEqual(first, { applied: true, decision: { decision: 'revise', feedback: 'more fizz', by: 'ada' } })
       const again = await store.decideApproval(run.id, 'approve_story', 0, { decision: 'approve', by: 'bob' })
@@ -308,9 +359,15 @@ export function runStoreContract(name: string, open: OpenStore): void {
       const b = newRun({ created_at: '2026-01-01T00:00:02.000Z', session_id: 's1' })
       const c = newRun({ created_at: '2026-01-01T00:00:03.000Z', session_id: 's2' })
       await store.write([create(a), create(b), create(c)])
-      assert.deepEqual((await store.listRuns({ sessionId: 's1' })).map((r) => r.id), [a.id, b.id])
+      assert.deepEqual(
+        (await store.listRuns({ sessionId: 's1' })).map((r) => r.id),
+        [a.id, b.id],
+      )
       assert.equal((await store.getRun(a.id))?.session_id, 's1')
-      assert.deepEqual((await store.listRuns({ sessionId: 's1', limit: 1, offset: 1 })).map((r) => r.id), [b.id])
+      assert.deepEqual(
+        (await store.listRuns({ sessionId: 's1', limit: 1, offset: 1 })).map((r) => r.id),
+        [b.id],
+      )
     })
   })
 }

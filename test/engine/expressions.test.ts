@@ -43,9 +43,18 @@ describe('expressions', () => {
   })
   it('collects references with their static path, ignoring macro variables', () => {
     const e = compileExpression('nodes.story.output.beats.map(b, b.title + inputs.prompt)')
-    assert.deepEqual(e.references.map((r) => [r.root, r.path]), [['nodes', ['story', 'output', 'beats']], ['inputs', ['prompt']]])
+    assert.deepEqual(
+      e.references.map((r) => [r.root, r.path]),
+      [
+        ['nodes', ['story', 'output', 'beats']],
+        ['inputs', ['prompt']],
+      ],
+    )
     const idx = compileExpression('nodes["story"].output.text')
-    assert.deepEqual(idx.references.map((r) => [r.root, r.path]), [['nodes', ['story', 'output', 'text']]])
+    assert.deepEqual(
+      idx.references.map((r) => [r.root, r.path]),
+      [['nodes', ['story', 'output', 'text']]],
+    )
   })
   it('reports syntax errors with their offset in the string', () => {
     const problems: ExpressionProblem[] = []
@@ -104,11 +113,14 @@ describe('expressions: regular expressions are RE2', () => {
     assert.equal(compileExpression("['ab', 'xy'].filter(s, s.matches('^a')).size()").evaluate({}), 1)
   })
   it('a pattern RE2 cannot run is refused with the pattern, not run by another engine', () => {
-    assert.throws(() => compileExpression("t.matches('(a)\\\\1')").evaluate({ t: 'aa' }), (err: unknown) => {
-      assert.equal((err as { code: string }).code, 'EXPRESSION_FAILED')
-      assert.match((err as Error).message, /invalid regular expression "\(a\)\\\\1" \(RE2 syntax\)/)
-      return true
-    })
+    assert.throws(
+      () => compileExpression("t.matches('(a)\\\\1')").evaluate({ t: 'aa' }),
+      (err: unknown) => {
+        assert.equal((err as { code: string }).code, 'EXPRESSION_FAILED')
+        assert.match((err as Error).message, /invalid regular expression "\(a\)\\\\1" \(RE2 syntax\)/)
+        return true
+      },
+    )
   })
   it('type errors still speak of matches', () => {
     assert.throws(() => compileExpression("n.matches('a')").evaluate({ n: 3n }), /no matching overload for 'int\.matches\(string\)'/)

@@ -29,8 +29,11 @@ describe('run inputs', () => {
   it('lists every problem: missing, wrong type, enum, unknown (including prototype names), blank', () => {
     const r = resolveRunInputs(p, { count: 'many', mode: 'c', colour: 'red', constructor: 'x' }, { fromText: new Set(['count']) })
     assert.deepEqual(r.diagnostics.map((d) => [d.code, d.path]).sort(), [
-      ['INPUT_INVALID', 'inputs.count'], ['INPUT_INVALID', 'inputs.mode'], ['INPUT_MISSING', 'inputs.prompt'],
-      ['INPUT_UNKNOWN', 'inputs.colour'], ['INPUT_UNKNOWN', 'inputs.constructor'],
+      ['INPUT_INVALID', 'inputs.count'],
+      ['INPUT_INVALID', 'inputs.mode'],
+      ['INPUT_MISSING', 'inputs.prompt'],
+      ['INPUT_UNKNOWN', 'inputs.colour'],
+      ['INPUT_UNKNOWN', 'inputs.constructor'],
     ])
     assert.equal(resolveRunInputs(p, { prompt: '  ' }).diagnostics[0]!.code, 'INPUT_INVALID')
   })
@@ -38,14 +41,27 @@ describe('run inputs', () => {
 
 describe('config overrides (--set)', () => {
   it('reads values as YAML scalars and keeps the default type', () => {
-    const r = resolveConfig(p, [{ path: 'stages.videos', value: 'false' }, { path: 'config.parallel.max_concurrent', value: '2' }, { path: 'timeout', value: '30s' }, { path: 'extras.model', value: 'big' }])
+    const r = resolveConfig(p, [
+      { path: 'stages.videos', value: 'false' },
+      { path: 'config.parallel.max_concurrent', value: '2' },
+      { path: 'timeout', value: '30s' },
+      { path: 'extras.model', value: 'big' },
+    ])
     assert.deepEqual(r.diagnostics, [])
     assert.deepEqual(r.config, { stages: { videos: false }, parallel: { max_concurrent: 2 }, timeout: '30s', extras: { model: 'big' } })
     assert.deepEqual(p.config.stages, { videos: true }, 'defaults untouched')
   })
   it('refuses unknown paths, wrong types and object internals, and never touches prototypes', () => {
-    const r = resolveConfig(p, [{ path: 'stages.video', value: 'false' }, { path: 'parallel.max_concurrent', value: 'lots' }, { path: '__proto__.polluted', value: 'yes' }, { path: 'stages.constructor', value: 'x' }])
-    assert.deepEqual(r.diagnostics.map((d) => d.code), ['CONFIG_UNKNOWN', 'CONFIG_INVALID', 'CONFIG_UNKNOWN', 'CONFIG_UNKNOWN'])
+    const r = resolveConfig(p, [
+      { path: 'stages.video', value: 'false' },
+      { path: 'parallel.max_concurrent', value: 'lots' },
+      { path: '__proto__.polluted', value: 'yes' },
+      { path: 'stages.constructor', value: 'x' },
+    ])
+    assert.deepEqual(
+      r.diagnostics.map((d) => d.code),
+      ['CONFIG_UNKNOWN', 'CONFIG_INVALID', 'CONFIG_UNKNOWN', 'CONFIG_UNKNOWN'],
+    )
     assert.equal(({} as Record<string, unknown>).polluted, undefined)
   })
 })

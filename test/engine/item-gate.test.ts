@@ -57,8 +57,18 @@ describe('approval gates inside fan-out steps', () => {
     assert.equal(record.status, 'completed', JSON.stringify(record.error))
     const out = record.nodes.clips!.output as { results: unknown[]; failed: Array<{ index: number; error: { code: string } }> }
     assert.deepEqual(out.results, ['scene 0 (captioned)', 'scene 1 + brighter (captioned)', null, 'scene three, edited (captioned)', 'scene 4 (captioned)'])
-    assert.deepEqual(out.failed.map((f) => [f.index, f.error.code]), [[2, 'APPROVAL_REJECTED']])
-    assert.deepEqual(gates.asked.map((a) => `${a.gate}#${a.revision}`).sort(), ['clips[0].review#0', 'clips[1].review#0', 'clips[1].review#1', 'clips[2].review#0', 'clips[3].review#0', 'clips[4].review#0'])
+    assert.deepEqual(
+      out.failed.map((f) => [f.index, f.error.code]),
+      [[2, 'APPROVAL_REJECTED']],
+    )
+    assert.deepEqual(gates.asked.map((a) => `${a.gate}#${a.revision}`).sort(), [
+      'clips[0].review#0',
+      'clips[1].review#0',
+      'clips[1].review#1',
+      'clips[2].review#0',
+      'clips[3].review#0',
+      'clips[4].review#0',
+    ])
     assert.equal(gates.asked.find((a) => a.gate === 'clips[1].review' && a.revision === 1)!.value, 'scene 1 + brighter')
     assert.equal(gates.asked.find((a) => a.gate === 'clips[2].review')!.message, 'Clip 3')
     const requested = events.filter((e) => e.type === 'approval.requested').map((e) => e.payload.gate)
@@ -80,8 +90,8 @@ describe('approval gates inside fan-out steps', () => {
     assert.match(record.nodes.clips!.error!.message, /item 0 failed: APPROVAL_REJECTED/)
   })
 
-  it('an automated run decides each item\'s gate by its `auto` policy', async () => {
-    const p = await pipeline(yaml().replace('max_revisions: 2,', "max_revisions: 2, auto: { approve_if: \"${{ index != 1 }}\", otherwise: reject },"))
+  it("an automated run decides each item's gate by its `auto` policy", async () => {
+    const p = await pipeline(yaml().replace('max_revisions: 2,', 'max_revisions: 2, auto: { approve_if: "${{ index != 1 }}", otherwise: reject },'))
     const { record, events } = await run(p)
     const out = record.nodes.clips!.output as { results: unknown[] }
     assert.deepEqual(out.results, ['scene 0 (captioned)', null, 'scene 2 (captioned)', 'scene 3 (captioned)', 'scene 4 (captioned)'])
@@ -90,10 +100,16 @@ describe('approval gates inside fan-out steps', () => {
 
   it('checks a gate step before running: it must review a worker step of its graph', async () => {
     const bad = await load(yaml().replace('gate: draft,', 'gate: draf,'))
-    assert.deepEqual(bad.diagnostics.map((d) => [d.code, d.path]), [['UNKNOWN_STEP', 'nodes.clips.steps.review.gate']])
+    assert.deepEqual(
+      bad.diagnostics.map((d) => [d.code, d.path]),
+      [['UNKNOWN_STEP', 'nodes.clips.steps.review.gate']],
+    )
     assert.match(bad.diagnostics[0]!.message, /did you mean "draft"/)
     const selfie = await load(yaml().replace('gate: draft,', 'gate: review,'))
-    assert.deepEqual(selfie.diagnostics.map((d) => d.code), ['CYCLE'])
+    assert.deepEqual(
+      selfie.diagnostics.map((d) => d.code),
+      ['CYCLE'],
+    )
     const nested = await load(yaml().replace('      draft: { type: drafter', '      draft: { type: fan_out, items: [1], node: { type: drafter } }\n      x: { type: drafter'))
     assert.ok(nested.diagnostics.some((d) => d.code === 'SCHEMA_INVALID' && /cannot be a step/.test(d.message)))
     const retried = await load(yaml().replace('max_revisions: 2,', 'max_revisions: 2, retry: { attempts: 2 },'))

@@ -5,8 +5,19 @@ import { MemoryRunStore } from '../../engine/adapters/memory-store.ts'
 import type { RunRecord, StoreWrite } from '../../engine/ports.ts'
 
 const run = (id: string): RunRecord => ({
-  id, pipeline: { name: 'p', version: 1, file: 'p.yaml' }, status: 'running', interactive: false, inputs: {}, config: {}, outputs: null,
-  error: null, current_stage: null, created_at: '2026-01-01T00:00:00.000Z', started_at: null, finished_at: null, nodes: {},
+  id,
+  pipeline: { name: 'p', version: 1, file: 'p.yaml' },
+  status: 'running',
+  interactive: false,
+  inputs: {},
+  config: {},
+  outputs: null,
+  error: null,
+  current_stage: null,
+  created_at: '2026-01-01T00:00:00.000Z',
+  started_at: null,
+  finished_at: null,
+  nodes: {},
 })
 const event = (runId: string, seq: number): StoreWrite => ({ kind: 'event', event: { seq, run_id: runId, type: 'node.progress', timestamp: '2026-01-01T00:00:00.000Z', payload: {} } })
 
@@ -29,14 +40,20 @@ describe('journal', () => {
     j.push([event('r', 3)], (err) => errors.push(err))
     await assert.rejects(j.commit([event('r', 4)]), { message: 'connection lost' })
     assert.equal((errors[0] as Error).message, 'connection lost')
-    assert.deepEqual((await store.listEvents('r')).map((e) => e.seq), [1])
+    assert.deepEqual(
+      (await store.listEvents('r')).map((e) => e.seq),
+      [1],
+    )
   })
 
   it('groups writes queued together, and those queued during a flight, into one batch each, in order', async () => {
     const store = new MemoryRunStore()
     const batches: number[] = []
     const write = store.write.bind(store)
-    store.write = async (b) => { batches.push(b.length); return write(b) }
+    store.write = async (b) => {
+      batches.push(b.length)
+      return write(b)
+    }
     const j = new Journal(store)
     await j.commit([{ kind: 'run.create', run: run('r') }])
     await Promise.all([1, 2, 3].map((i) => j.commit([event('r', i)])))
@@ -45,36 +62,50 @@ describe('journal', () => {
     const during = [5, 6].map((i) => j.commit([event('r', i)]))
     await Promise.all([first, ...during])
     assert.deepEqual(batches, [1, 3, 1, 2])
-    assert.deepEqual((await store.listEvents('r')).map((e) => e.seq), [1, 2, 3, 4, 5, 6])
+    assert.deepEqual(
+      (await store.listEvents('r')).map((e) => e.seq),
+      [1, 2, 3, 4, 5, 6],
+    )
   })
 
   it('a lingering write queued while a batch is in flight still waits for company, instead of going out alone next', async () => {
     const store = new MemoryRunStore()
     const batches: number[] = []
     const write = store.write.bind(store)
-    store.write = async (b) => { batches.push(b.length); return write(b) }
+    store.write = async (b) => {
+      batches.push(b.length)
+      return write(b)
+    }
     const j = new Journal(store, 1000)
     await j.commit([{ kind: 'run.create', run: run('r') }])
     // a completion commits; its callback queues the next node's start (lingering), as the run loop does
     let started!: Promise<void>
-    await new Promise<void>((resolve) => j.push([event('r', 1)], () => {
-      started = new Promise((ok) => j.push([event('r', 2)], () => ok(), false))
-      resolve()
-    }))
+    await new Promise<void>((resolve) =>
+      j.push([event('r', 1)], () => {
+        started = new Promise((ok) => j.push([event('r', 2)], () => ok(), false))
+        resolve()
+      }),
+    )
     await new Promise((r) => setTimeout(r, 20))
     assert.deepEqual(batches, [1, 1], 'the lingering start did not go out on its own')
     // that node's completion: one batch carries both
     await j.commit([event('r', 3)])
     await started
     assert.deepEqual(batches, [1, 1, 2])
-    assert.deepEqual((await store.listEvents('r')).map((e) => e.seq), [1, 2, 3])
+    assert.deepEqual(
+      (await store.listEvents('r')).map((e) => e.seq),
+      [1, 2, 3],
+    )
   })
 
   it('a lingering write rides with the next urgent one, or goes alone when its time is up', async () => {
     const store = new MemoryRunStore()
     const batches: number[] = []
     const write = store.write.bind(store)
-    store.write = async (b) => { batches.push(b.length); return write(b) }
+    store.write = async (b) => {
+      batches.push(b.length)
+      return write(b)
+    }
     const j = new Journal(store, 30)
     await j.commit([{ kind: 'run.create', run: run('r') }])
     const order: string[] = []
@@ -91,7 +122,10 @@ describe('journal', () => {
     // the expired timer's flush found nothing left: later writes still go through
     await new Promise((r) => setTimeout(r, 40))
     await j.commit([event('r', 4)])
-    assert.deepEqual((await store.listEvents('r')).map((e) => e.seq), [1, 2, 3, 4])
+    assert.deepEqual(
+      (await store.listEvents('r')).map((e) => e.seq),
+      [1, 2, 3, 4],
+    )
   })
 
   it('a timer firing after its writes already went out does not stall later writes', async () => {
@@ -111,7 +145,10 @@ describe('journal', () => {
     await j.commit([{ kind: 'run.create', run: run('r') }])
     const calls: string[] = []
     await j.commit([event('r', 0)])
-    j.push([event('r', 1)], () => { calls.push('a'); throw new Error('boom') })
+    j.push([event('r', 1)], () => {
+      calls.push('a')
+      throw new Error('boom')
+    })
     j.push([event('r', 2)], () => calls.push('b'))
     await j.drain()
     assert.deepEqual(calls, ['a', 'b'])

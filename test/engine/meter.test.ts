@@ -27,7 +27,7 @@ const paid = (model = 'gpt-4o-mini'): ModelProvider & { calls: number } => {
 const signal = new AbortController().signal
 
 describe('Meter', () => {
-  it('counts tokens and prices them by model (a dated model id by its family\'s price); an unknown model is unpriced, not free', async () => {
+  it("counts tokens and prices them by model (a dated model id by its family's price); an unknown model is unpriced, not free", async () => {
     const meter = new Meter(undefined, defaultPrices)
     const model = meter.wrap({ model: paid('gpt-4o-mini-2024-07-18') }).model!
     await model.complete({ prompt: 'hi' }, { signal, idempotencyKey: 'k' })
@@ -53,7 +53,8 @@ describe('Meter', () => {
     const media: MediaProvider = {
       name: 'fake',
       async render(req) {
-        return req.kind === 'image' ? { path: req.out, kind: 'image', width: 1, height: 1, source: 'replicate/black-forest-labs/flux-schnell' }
+        return req.kind === 'image'
+          ? { path: req.out, kind: 'image', width: 1, height: 1, source: 'replicate/black-forest-labs/flux-schnell' }
           : { path: req.out, kind: 'video', width: 1, height: 1, duration_s: 8, source: req.kind === 'video' ? 'replicate/google/veo-3.1' : 'local/ffmpeg' }
       },
     }
@@ -71,7 +72,10 @@ describe('Meter', () => {
     assert.deepEqual(table.models['my-local-llama'], { input_per_1m: 1, output_per_1m: 2 })
     assert.equal(table.models['gpt-4o'], defaultPrices.models['gpt-4o'])
     writeFileSync(path.join(dir, 'bad.yaml'), 'models:\n  x: { input_per_1m: -1, output_per_1m: 2 }\n')
-    assert.throws(() => prices({ WEFT_PRICES: path.join(dir, 'bad.yaml') }), (e: Error & { code?: string }) => e.code === 'PRICES_INVALID' && /models\.x\.input_per_1m/.test(e.message))
+    assert.throws(
+      () => prices({ WEFT_PRICES: path.join(dir, 'bad.yaml') }),
+      (e: Error & { code?: string }) => e.code === 'PRICES_INVALID' && /models\.x\.input_per_1m/.test(e.message),
+    )
   })
 })
 

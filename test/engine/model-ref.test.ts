@@ -21,7 +21,7 @@ describe('model refs', () => {
   it('name what stops a ref: an unknown provider (with the known ones), a missing model id, a missing key', () => {
     assert.equal(modelRefProblem('offline', catalog), undefined)
     assert.equal(modelRefProblem('openai/gpt-4o', catalog), undefined)
-    assert.equal(modelRefProblem('vllm/meta-llama/Llama-3.1-8B', catalog), undefined, 'a server of one\'s own needs no key')
+    assert.equal(modelRefProblem('vllm/meta-llama/Llama-3.1-8B', catalog), undefined, "a server of one's own needs no key")
     assert.match(modelRefProblem('antropic/claude-sonnet-4-5', catalog)!, /unknown model provider "antropic" .* knows offline, openai, anthropic, vllm/)
     assert.match(modelRefProblem('openai/', catalog)!, /names no model: write openai\/<model id>/)
     assert.equal(modelRefProblem('anthropic/claude-sonnet-4-5', catalog), '"anthropic/claude-sonnet-4-5" needs ANTHROPIC_API_KEY, which is not set')

@@ -15,8 +15,12 @@ describe('provider settings from the environment', () => {
 
   it('read keys, API roots and more OpenAI-compatible servers; WEFT_MODEL names the default ref', () => {
     const s = providerSettingsFromEnv({
-      WEFT_MODEL: 'anthropic/claude-sonnet-4-5', ANTHROPIC_API_KEY: 'sk-ant', GEMINI_API_KEY: 'g', OPENAI_BASE_URL: 'http://gpu:8000/v1',
-      WEFT_MODEL_ENDPOINTS: 'ollama=http://box:11434/v1, together=https://api.together.xyz/v1', TOGETHER_API_KEY: 't',
+      WEFT_MODEL: 'anthropic/claude-sonnet-4-5',
+      ANTHROPIC_API_KEY: 'sk-ant',
+      GEMINI_API_KEY: 'g',
+      OPENAI_BASE_URL: 'http://gpu:8000/v1',
+      WEFT_MODEL_ENDPOINTS: 'ollama=http://box:11434/v1, together=https://api.together.xyz/v1',
+      TOGETHER_API_KEY: 't',
     })
     assert.equal(s.model.default, 'anthropic/claude-sonnet-4-5')
     assert.deepEqual(s.model.endpoints.anthropic, { protocol: 'anthropic', keyVar: 'ANTHROPIC_API_KEY', apiKey: 'sk-ant' })
@@ -34,7 +38,11 @@ describe('provider settings from the environment', () => {
   })
 
   it('refuse settings that cannot work, naming the variable', () => {
-    const refused = (env: Record<string, string>, re: RegExp) => assert.throws(() => providerSettingsFromEnv(env), (err: Error & { code?: string }) => err.code === 'PROVIDER_CONFIG_INVALID' && re.test(err.message))
+    const refused = (env: Record<string, string>, re: RegExp) =>
+      assert.throws(
+        () => providerSettingsFromEnv(env),
+        (err: Error & { code?: string }) => err.code === 'PROVIDER_CONFIG_INVALID' && re.test(err.message),
+      )
     refused({ WEFT_MODEL: 'antropic/claude' }, /WEFT_MODEL: unknown model provider "antropic"/)
     refused({ WEFT_MODEL: 'gpt-4o' }, /WEFT_MODEL must be offline or <provider>\/<model id>/)
     refused({ WEFT_MODEL_PROVIDER: 'bedrock' }, /WEFT_MODEL_PROVIDER must be "offline" or "openai"/)
@@ -54,7 +62,7 @@ describe('provider settings from the environment', () => {
   })
 })
 
-describe('the run\'s model provider', () => {
+describe("the run's model provider", () => {
   it('sends each call where its ref says: the offline model by default, another provider by its name', async () => {
     const server = await startModelServer('anthropic')
     try {
@@ -69,7 +77,10 @@ describe('the run\'s model provider', () => {
       assert.deepEqual([claude.text, claude.model], ['From Claude.', 'anthropic/claude-sonnet-4-5'])
       assert.equal(model!.modelFor!({ prompt: 'x', model: 'anthropic/claude-sonnet-4-5' }), 'anthropic/claude-sonnet-4-5')
       assert.equal(model!.modelFor!({ prompt: 'x' }), 'offline')
-      await assert.rejects(model!.complete({ prompt: 'hi', model: 'google/gemini-2.5-flash' }, call), (err: Error & { code?: string }) => err.code === 'MODEL_REF_INVALID' && /needs GOOGLE_GENERATIVE_AI_API_KEY/.test(err.message))
+      await assert.rejects(
+        model!.complete({ prompt: 'hi', model: 'google/gemini-2.5-flash' }, call),
+        (err: Error & { code?: string }) => err.code === 'MODEL_REF_INVALID' && /needs GOOGLE_GENERATIVE_AI_API_KEY/.test(err.message),
+      )
     } finally {
       await server.close()
     }

@@ -30,22 +30,31 @@ describe('planRerun', () => {
 
   it('refuses a node the pipeline does not have, with the nearest name', async () => {
     const p = await pipeline(yaml)
-    assert.throws(() => planRerun(p, 'scene'), (err: Error & { code?: string }) => err.code === 'UNKNOWN_NODE' && /did you mean "scenes"/.test(err.message))
+    assert.throws(
+      () => planRerun(p, 'scene'),
+      (err: Error & { code?: string }) => err.code === 'UNKNOWN_NODE' && /did you mean "scenes"/.test(err.message),
+    )
   })
 })
 
 describe('keptRecords', () => {
-  it('moves kept outputs into the new run\'s folder, linking the files they name', async () => {
+  it("moves kept outputs into the new run's folder, linking the files they name", async () => {
     const root = mkdtempSync(path.join(tmpdir(), 'weft-rerun-'))
     const from = path.join(root, 'old-run')
     const to = path.join(root, 'new-run')
     mkdirSync(path.join(from, 'refs'), { recursive: true })
     writeFileSync(path.join(from, 'refs', 'hero.png'), 'png bytes')
     const node = (id: string, status: 'succeeded' | 'failed', output: unknown) => ({ id, type: 'work', status, attempts: 1, started_at: null, finished_at: null, duration_ms: 1, output, error: null })
-    const record = { id: 'old-run', nodes: {
-      ref: { ...node('ref', 'succeeded', { path: path.join(from, 'refs', 'hero.png'), note: 'kept' }), usage: { model_calls: 1, input_tokens: 1, output_tokens: 1, images: 0, video_s: 0, cost_usd: 1, unpriced: 0 } },
-      broken: node('broken', 'failed', null),
-    } } as unknown as RunRecord
+    const record = {
+      id: 'old-run',
+      nodes: {
+        ref: {
+          ...node('ref', 'succeeded', { path: path.join(from, 'refs', 'hero.png'), note: 'kept' }),
+          usage: { model_calls: 1, input_tokens: 1, output_tokens: 1, images: 0, video_s: 0, cost_usd: 1, unpriced: 0 },
+        },
+        broken: node('broken', 'failed', null),
+      },
+    } as unknown as RunRecord
     assert.equal(runFolderOf(record, '/nowhere'), from)
     const p = await pipeline(`
 pipeline: refs

@@ -13,7 +13,15 @@ type WorkOut = { id: string; started: number; finished: number; attempt: number 
 
 /** Most intervals overlapping at any instant, from recorded start/finish times. */
 function maxOverlap(outputs: WorkOut[]): number {
-  const edges = outputs.flatMap((o) => [[o.started, 1], [o.finished, -1]] as const).sort((a, b) => a[0] - b[0] || a[1] - b[1])
+  const edges = outputs
+    .flatMap(
+      (o) =>
+        [
+          [o.started, 1],
+          [o.finished, -1],
+        ] as const,
+    )
+    .sort((a, b) => a[0] - b[0] || a[1] - b[1])
   let cur = 0
   let max = 0
   for (const [, d] of edges) max = Math.max(max, (cur += d))
@@ -45,10 +53,11 @@ describe('run loop: ordering', () => {
   it('runs a 4×4 lattice layer by layer', async () => {
     const layers = 4
     const lines = ['pipeline: lattice', 'plugins: [$WORK]', 'nodes:']
-    for (let l = 0; l < layers; l++) for (let w = 0; w < layers; w++) {
-      const needs = l ? `, needs: [${Array.from({ length: layers }, (_, k) => `n${l - 1}_${k}`).join(', ')}]` : ''
-      lines.push(`  n${l}_${w}: { type: work, ms: 3${needs} }`)
-    }
+    for (let l = 0; l < layers; l++)
+      for (let w = 0; w < layers; w++) {
+        const needs = l ? `, needs: [${Array.from({ length: layers }, (_, k) => `n${l - 1}_${k}`).join(', ')}]` : ''
+        lines.push(`  n${l}_${w}: { type: work, ms: 3${needs} }`)
+      }
     const { record } = await run(await pipeline(lines.join('\n')))
     assert.equal(record.status, 'completed')
     for (let l = 1; l < layers; l++) {
@@ -70,7 +79,10 @@ describe('run loop: concurrency caps', () => {
     const gpu = Array.from({ length: 6 }, (_, i) => `  g${i}: { type: work, ms: 15, pool: gpu }`).join('\n')
     const cpu = Array.from({ length: 6 }, (_, i) => `  c${i}: { type: work, ms: 15 }`).join('\n')
     const { record } = await run(await pipeline(`pipeline: pools\npools: { gpu: 2 }\nplugins: [$WORK]\nnodes:\n${gpu}\n${cpu}`))
-    const outs = (prefix: string) => Object.values(record.nodes).filter((n) => n.id.startsWith(prefix)).map((n) => n.output as WorkOut)
+    const outs = (prefix: string) =>
+      Object.values(record.nodes)
+        .filter((n) => n.id.startsWith(prefix))
+        .map((n) => n.output as WorkOut)
     assert.equal(maxOverlap(outs('g')), 2)
     assert.equal(maxOverlap(outs('c')), 6)
   })
@@ -89,7 +101,10 @@ nodes:
     const { record, events } = await run(p)
     assert.equal(record.status, 'completed')
     const out = record.nodes.many!.output as { results: Array<WorkOut & { value: number }>; failed: unknown[] }
-    assert.deepEqual(out.results.map((r) => r.value), [10, 21, 32, 43, 54, 65, 76, 87])
+    assert.deepEqual(
+      out.results.map((r) => r.value),
+      [10, 21, 32, 43, 54, 65, 76, 87],
+    )
     assert.equal(maxOverlap(out.results), 2)
     // each item's end is an event, before the fan-out's own
     const ended = events.filter((e) => e.type === 'node.progress' && e.payload.item_status === 'succeeded').map((e) => e.payload.item)
@@ -151,7 +166,13 @@ nodes:
 `)
     const { record } = await run(p)
     assert.equal(record.status, 'completed')
-    assert.deepEqual(Object.fromEntries(Object.values(record.nodes).map((n) => [n.id, n.status])), { bad: 'failed', after_bad: 'skipped', cleanup: 'succeeded', other: 'succeeded', after_other: 'succeeded' })
+    assert.deepEqual(Object.fromEntries(Object.values(record.nodes).map((n) => [n.id, n.status])), {
+      bad: 'failed',
+      after_bad: 'skipped',
+      cleanup: 'succeeded',
+      other: 'succeeded',
+      after_other: 'succeeded',
+    })
     assert.equal(record.nodes.bad!.error?.code, 'PLANNED_FAILURE')
   })
 
@@ -183,7 +204,10 @@ nodes:
   flaky: { type: work, fail_until: 1, retry: { attempts: 2, backoff: 800ms } }
 `)
     const { events } = await run(p, { clock })
-    assert.deepEqual(events.filter((e) => e.type === 'node.retrying').map((e) => e.payload.delay_ms), [400])
+    assert.deepEqual(
+      events.filter((e) => e.type === 'node.retrying').map((e) => e.payload.delay_ms),
+      [400],
+    )
   })
 
   it('does not retry a non-retryable error', async () => {
@@ -207,7 +231,14 @@ nodes:
   later: { type: work, needs: [waiting] }
 `)
     const ac = new AbortController()
-    const pending = run(p, { signal: ac.signal, events: { emit: (e) => { if (e.type === 'node.started') ac.abort() } } })
+    const pending = run(p, {
+      signal: ac.signal,
+      events: {
+        emit: (e) => {
+          if (e.type === 'node.started') ac.abort()
+        },
+      },
+    })
     const { record } = await pending
     assert.equal(record.status, 'cancelled')
     assert.equal(record.nodes.waiting!.status, 'cancelled')
@@ -257,14 +288,23 @@ nodes:
   it('a node cancelled while waiting to retry is recorded as cancelled', async () => {
     const p = await pipeline('pipeline: backoff\nplugins: [$WORK]\nnodes:\n  flaky: { type: work, fail_until: 5, retry: { attempts: 5, backoff: 10s } }\n')
     const ac = new AbortController()
-    const { record } = await run(p, { signal: ac.signal, events: { emit: (e) => { if (e.type === 'node.retrying') setTimeout(() => ac.abort(), 20) } } })
+    const { record } = await run(p, {
+      signal: ac.signal,
+      events: {
+        emit: (e) => {
+          if (e.type === 'node.retrying') setTimeout(() => ac.abort(), 20)
+        },
+      },
+    })
     assert.equal(record.status, 'cancelled')
     assert.equal(record.nodes.flaky!.status, 'cancelled')
     assert.equal((record.nodes.flaky!.error!.details as { node_error: { code: string } }).node_error.code, 'PLANNED_FAILURE')
   })
 
   it('a retry waiting out its backoff gives its slot to other work', async () => {
-    const p = await pipeline('pipeline: slot\nconcurrency: 1\nplugins: [$WORK]\nnodes:\n  flaky: { type: work, fail_until: 1, retry: { attempts: 2, backoff: 300ms, jitter: false } }\n  other: { type: work, ms: 50 }\n')
+    const p = await pipeline(
+      'pipeline: slot\nconcurrency: 1\nplugins: [$WORK]\nnodes:\n  flaky: { type: work, fail_until: 1, retry: { attempts: 2, backoff: 300ms, jitter: false } }\n  other: { type: work, ms: 50 }\n',
+    )
     const { record } = await run(p)
     const other = record.nodes.other!.output as WorkOut
     const flaky = record.nodes.flaky!.output as WorkOut
@@ -288,12 +328,23 @@ nodes:
 `)
     const first = await run(p)
     assert.equal(first.record.status, 'failed')
-    assert.deepEqual(Object.values(first.record.nodes).map((n) => n.status), ['succeeded', 'skipped', 'failed', 'skipped'])
+    assert.deepEqual(
+      Object.values(first.record.nodes).map((n) => n.status),
+      ['succeeded', 'skipped', 'failed', 'skipped'],
+    )
     writeFileSync(marker, '')
     const stored = (await first.store.getRun(first.record.id))!
     const lastSeq = (await first.store.listEvents(first.record.id)).at(-1)!.seq
     const events: RunEvent[] = []
-    const second = await runPipeline({ pipeline: p, inputs: {}, config: {}, executor: new InlineExecutor(), store: first.store, resume: { record: stored, lastSeq }, events: { emit: (e) => events.push(e) } })
+    const second = await runPipeline({
+      pipeline: p,
+      inputs: {},
+      config: {},
+      executor: new InlineExecutor(),
+      store: first.store,
+      resume: { record: stored, lastSeq },
+      events: { emit: (e) => events.push(e) },
+    })
     assert.equal(second.id, first.record.id)
     assert.equal(second.status, 'completed')
     assert.deepEqual(second.nodes.c!.output, { id: 'c', value: 3 })
@@ -303,7 +354,10 @@ nodes:
     assert.equal(events[0]!.seq, lastSeq + 1)
     assert.deepEqual(events[0]!.payload.kept, ['a', 'skipped'])
     const all = await first.store.listEvents(first.record.id)
-    assert.deepEqual(all.map((e) => e.seq), all.map((_, i) => i + 1))
+    assert.deepEqual(
+      all.map((e) => e.seq),
+      all.map((_, i) => i + 1),
+    )
     assert.equal((await first.store.getRun(first.record.id))!.status, 'completed')
   })
 })
@@ -321,7 +375,10 @@ nodes:
   b: { type: counted, log: '${log}', needs_file: '${marker}', value: '\${{ nodes.a.output.value + 1 }}' }
 `)
     const first = await run(p)
-    assert.deepEqual(Object.values(first.record.nodes).map((n) => n.status), ['succeeded', 'failed'])
+    assert.deepEqual(
+      Object.values(first.record.nodes).map((n) => n.status),
+      ['succeeded', 'failed'],
+    )
     writeFileSync(marker, '')
     // read before another process went on with the run: a not yet done, one event stored
     const stored = (await first.store.getRun(first.record.id))!
@@ -330,7 +387,10 @@ nodes:
     assert.equal(second.status, 'completed')
     assert.deepEqual(readFileSync(log, 'utf8').trim().split('\n'), ['a', 'b', 'b'], 'a ran once')
     const all = await first.store.listEvents(first.record.id)
-    assert.deepEqual(all.map((e) => e.seq), all.map((_, i) => i + 1))
+    assert.deepEqual(
+      all.map((e) => e.seq),
+      all.map((_, i) => i + 1),
+    )
     assert.equal(await first.store.leaseHolder(first.record.id), undefined, 'released at the end')
   })
 })
@@ -356,10 +416,16 @@ describe('run loop: records and events', () => {
     assert.match(a.started_at!, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/)
     assert.equal(a.attempts, 1)
     assert.equal(typeof a.duration_ms, 'number')
-    assert.deepEqual(events.map((e) => e.seq), events.map((_, i) => i + 1))
+    assert.deepEqual(
+      events.map((e) => e.seq),
+      events.map((_, i) => i + 1),
+    )
     assert.equal(events[0]!.type, 'run.started')
     assert.equal(events.at(-1)!.type, 'run.completed')
-    assert.deepEqual((await store.listEvents(record.id)).map((e) => e.seq), events.map((e) => e.seq))
+    assert.deepEqual(
+      (await store.listEvents(record.id)).map((e) => e.seq),
+      events.map((e) => e.seq),
+    )
     assert.equal((await store.getRun(record.id))!.status, 'completed')
   })
 

@@ -88,7 +88,7 @@ describe('agent node', () => {
   })
 
   it('fails clearly without a model provider, a prompt file, or a required variable', async () => {
-    assert.equal((await runNode('agent', { prompt: 'writer', vars: { topic: 'x' } })) .ok, false)
+    assert.equal((await runNode('agent', { prompt: 'writer', vars: { topic: 'x' } })).ok, false)
     const none = await runNode('agent', { prompt: 'writer', vars: { topic: 'x' } })
     assert.equal(!none.ok && none.error.code, 'NO_MODEL_PROVIDER')
     const missing = await runNode('agent', { prompt: 'nope' }, { providers: { model: new ScriptedModel([]) } })
@@ -114,9 +114,15 @@ describe('agent node, static checks (weft validate)', () => {
 
   it('reports a prompt that does not exist or is broken, at the prompt field', async () => {
     const missing = await load(yaml('    prompt: writr\n'))
-    assert.deepEqual(missing.diagnostics.map((d) => [d.code, d.line, d.path]), [['PROMPT_NOT_FOUND', 6, 'nodes.a.prompt']])
+    assert.deepEqual(
+      missing.diagnostics.map((d) => [d.code, d.line, d.path]),
+      [['PROMPT_NOT_FOUND', 6, 'nodes.a.prompt']],
+    )
     const broken = await load(yaml('    prompt: broken\n'))
-    assert.deepEqual(broken.diagnostics.map((d) => d.code), ['PROMPT_INVALID'])
+    assert.deepEqual(
+      broken.diagnostics.map((d) => d.code),
+      ['PROMPT_INVALID'],
+    )
   })
 
   it('accepts a prompt whose required variables are all supplied', async () => {

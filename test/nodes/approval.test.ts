@@ -39,31 +39,51 @@ outputs:
 describe('approval node', () => {
   it('revise re-runs the gated node with the feedback, then asks again; edits replace the value downstream', async () => {
     const p = await pipeline(gated('    gate: story\n    path: draft\n    message: check it'))
-    const decisions = new Scripted([{ decision: 'revise', feedback: 'add fizz', by: 'ada' }, { decision: 'approve', edits: 'edited text', by: 'ada' }])
+    const decisions = new Scripted([
+      { decision: 'revise', feedback: 'add fizz', by: 'ada' },
+      { decision: 'approve', edits: 'edited text', by: 'ada' },
+    ])
     const { record, events } = await run(p, { interactive: true, decisions })
     assert.equal(record.status, 'completed')
-    assert.deepEqual(decisions.asked.map((a) => [a.value, a.revision, a.allowed]), [
-      ['first', 0, ['approve', 'reject', 'revise']],
-      ['first + add fizz', 1, ['approve', 'reject', 'revise']],
-    ])
+    assert.deepEqual(
+      decisions.asked.map((a) => [a.value, a.revision, a.allowed]),
+      [
+        ['first', 0, ['approve', 'reject', 'revise']],
+        ['first + add fizz', 1, ['approve', 'reject', 'revise']],
+      ],
+    )
     assert.equal(decisions.asked[0]!.message, 'check it')
     assert.deepEqual(record.outputs, { approved: 'edited text', revisions: 1 })
     const after = record.nodes.after!
     assert.equal((after.output as { draft: string }).draft, 'edited text')
-    assert.deepEqual(events.filter((e) => e.type.startsWith('approval.')).map((e) => [e.type, e.payload.decision ?? null]), [
-      ['approval.requested', null], ['approval.resolved', 'revise'], ['approval.requested', null], ['approval.resolved', 'approve'],
-    ])
+    assert.deepEqual(
+      events.filter((e) => e.type.startsWith('approval.')).map((e) => [e.type, e.payload.decision ?? null]),
+      [
+        ['approval.requested', null],
+        ['approval.resolved', 'revise'],
+        ['approval.requested', null],
+        ['approval.resolved', 'approve'],
+      ],
+    )
     // waiting at a gate is a state of the run, recorded as such
     assert.ok(events.some((e) => e.type === 'approval.requested'))
   })
 
   it('a revised node keeps its revised output: in its record, in the store, and for nodes that read it after the gate', async () => {
-    const p = await pipeline(gated('    gate: story\n    path: draft').replace('outputs:', `  direct:
+    const p = await pipeline(
+      gated('    gate: story\n    path: draft').replace(
+        'outputs:',
+        `  direct:
     type: drafter
     needs: [review]
     text: \${{ nodes.story.output.draft }}
-outputs:`))
-    const decisions = new Scripted([{ decision: 'revise', feedback: 'add fizz', by: 'ada' }, { decision: 'approve', by: 'ada' }])
+outputs:`,
+      ),
+    )
+    const decisions = new Scripted([
+      { decision: 'revise', feedback: 'add fizz', by: 'ada' },
+      { decision: 'approve', by: 'ada' },
+    ])
     const { record, events, store } = await run(p, { interactive: true, decisions })
     assert.equal(record.status, 'completed')
     assert.equal((record.nodes.story!.output as { draft: string }).draft, 'first + add fizz')
@@ -71,7 +91,10 @@ outputs:`))
     const stored = await store.getRun(record.id)
     assert.equal((stored!.nodes.story!.output as { draft: string }).draft, 'first + add fizz')
     const completions = events.filter((e) => e.type === 'node.completed' && e.node === 'story')
-    assert.deepEqual(completions.map((e) => e.payload.revision ?? null), [null, 1])
+    assert.deepEqual(
+      completions.map((e) => e.payload.revision ?? null),
+      [null, 1],
+    )
     assert.equal(completions[1]!.payload.revised_by, 'review')
   })
 
@@ -87,9 +110,18 @@ outputs:`))
 
   it('stops offering revise after max_revisions, and refuses a revise then', async () => {
     const p = await pipeline(gated('    gate: story\n    max_revisions: 1'))
-    const decisions = new Scripted([{ decision: 'revise', feedback: 'again', by: 'h' }, { decision: 'revise', feedback: 'more', by: 'h' }])
+    const decisions = new Scripted([
+      { decision: 'revise', feedback: 'again', by: 'h' },
+      { decision: 'revise', feedback: 'more', by: 'h' },
+    ])
     const { record } = await run(p, { interactive: true, decisions })
-    assert.deepEqual(decisions.asked.map((a) => a.allowed), [['approve', 'reject', 'revise'], ['approve', 'reject']])
+    assert.deepEqual(
+      decisions.asked.map((a) => a.allowed),
+      [
+        ['approve', 'reject', 'revise'],
+        ['approve', 'reject'],
+      ],
+    )
     assert.equal(record.nodes.review!.error?.code, 'DECISION_NOT_ALLOWED')
   })
 
@@ -122,7 +154,10 @@ outputs:`))
     const p = await pipeline(gated('    gate: story'))
     assert.deepEqual(p.nodes.get('review')!.deps, ['story'])
     const bad = await load(gated('    gate: stroy'))
-    assert.deepEqual(bad.diagnostics.map((d) => [d.code, d.path]), [['UNKNOWN_NODE', 'nodes.review.gate']])
+    assert.deepEqual(
+      bad.diagnostics.map((d) => [d.code, d.path]),
+      [['UNKNOWN_NODE', 'nodes.review.gate']],
+    )
   })
 })
 
@@ -132,17 +167,24 @@ describe('approval node: durable decisions', () => {
     // first process: the gate is asked, and the process stops before anyone answers
     const stop = new AbortController()
     const hanging: DecisionSource = {
-      decide: (_req, signal) => new Promise((_, reject) => {
-        signal.addEventListener('abort', () => reject(signal.reason), { once: true })
-        setTimeout(() => stop.abort(), 10)
-      }),
+      decide: (_req, signal) =>
+        new Promise((_, reject) => {
+          signal.addEventListener('abort', () => reject(signal.reason), { once: true })
+          setTimeout(() => stop.abort(), 10)
+        }),
     }
     const first = await run(p, { interactive: true, decisions: hanging, signal: stop.signal })
     assert.equal(first.record.status, 'cancelled')
     const pending = await first.store.pendingApprovals(first.record.id)
-    assert.deepEqual(pending.map((a) => [a.request.gate, a.request.revision, a.request.value]), [['review', 0, 'first']])
+    assert.deepEqual(
+      pending.map((a) => [a.request.gate, a.request.revision, a.request.value]),
+      [['review', 0, 'first']],
+    )
     // a client decides through the store (as the server does), then a second process resumes the run
-    assert.deepEqual(await first.store.decideApproval(first.record.id, 'review', 0, { decision: 'approve', edits: 'from the client', by: 'ada' }), { applied: true, decision: { decision: 'approve', edits: 'from the client', by: 'ada' } })
+    assert.deepEqual(await first.store.decideApproval(first.record.id, 'review', 0, { decision: 'approve', edits: 'from the client', by: 'ada' }), {
+      applied: true,
+      decision: { decision: 'approve', edits: 'from the client', by: 'ada' },
+    })
     const never = new Scripted([])
     const stored = (await first.store.getRun(first.record.id))!
     const lastSeq = (await first.store.listEvents(stored.id)).at(-1)!.seq
@@ -152,7 +194,10 @@ describe('approval node: durable decisions', () => {
     assert.deepEqual(second.record.outputs, { approved: 'from the client', revisions: 0 })
     // the decision had no approval.resolved event (as after a kill between the two writes): the resume records it, once
     const resolved = (await first.store.listEvents(stored.id)).filter((e) => e.type === 'approval.resolved')
-    assert.deepEqual(resolved.map((e) => [e.payload.gate, e.payload.revision, e.payload.decision, e.payload.by]), [['review', 0, 'approve', 'ada']])
+    assert.deepEqual(
+      resolved.map((e) => [e.payload.gate, e.payload.revision, e.payload.decision, e.payload.by]),
+      [['review', 0, 'approve', 'ada']],
+    )
   })
 
   it('when two deciders answer, the decision recorded first stands', async () => {

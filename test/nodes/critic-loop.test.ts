@@ -12,7 +12,9 @@ const vars = (r: ModelRequest) => (r.meta as { vars: Record<string, unknown> }).
 /** Writer answers `draft N`; the critic answers the given scores in turn. */
 function script(scores: number[]) {
   const answers: unknown[] = []
-  scores.forEach((score, i) => { answers.push({ text: `draft ${i + 1}` }, { score, feedback: `fix ${i + 1}` }) })
+  scores.forEach((score, i) => {
+    answers.push({ text: `draft ${i + 1}` }, { score, feedback: `fix ${i + 1}` })
+  })
   return new ScriptedModel(answers)
 }
 
@@ -37,7 +39,10 @@ describe('critic_loop node', () => {
     assert.equal(o.iterations, 3)
     assert.equal(o.best_iteration, 2)
     assert.deepEqual(o.draft, { text: 'draft 2' })
-    assert.deepEqual(o.history.map((h) => h.score), [60, 80, 70])
+    assert.deepEqual(
+      o.history.map((h) => h.score),
+      [60, 80, 70],
+    )
   })
 
   it('gives each rewrite the previous draft and the critic feedback; the critic gets the draft', async () => {
@@ -56,14 +61,21 @@ describe('critic_loop node', () => {
     const model = new ScriptedModel([{ score: 40, feedback: 'tighten' }, { text: 'rewrite' }, { score: 88, feedback: 'ok' }])
     const out = await runNode('critic_loop', { writer: 'writer', critic: 'critic', vars: { topic: 't' }, initial: { text: 'given' }, threshold: 80, max_iterations: 2 }, { providers: { model } })
     const o = (out.ok && out.output) as Loop
-    assert.deepEqual(o.history.map((h) => h.draft), [{ text: 'given' }, { text: 'rewrite' }])
+    assert.deepEqual(
+      o.history.map((h) => h.draft),
+      [{ text: 'given' }, { text: 'rewrite' }],
+    )
     assert.deepEqual(vars(model.requests[1]!).previous, { text: 'given' })
     assert.equal(o.score, 88)
   })
 
   it("starts a revision from the reviewer's feedback on the draft they saw", async () => {
     const model = new ScriptedModel([{ text: 'revised' }, { score: 90, feedback: '' }])
-    const out = await runNode('critic_loop', { writer: 'writer', critic: 'critic', vars: { topic: 't' }, threshold: 80, max_iterations: 2 }, { providers: { model }, revision: { round: 1, feedback: 'more fizz', previous: { text: 'seen' } } })
+    const out = await runNode(
+      'critic_loop',
+      { writer: 'writer', critic: 'critic', vars: { topic: 't' }, threshold: 80, max_iterations: 2 },
+      { providers: { model }, revision: { round: 1, feedback: 'more fizz', previous: { text: 'seen' } } },
+    )
     assert.equal(out.ok, true)
     assert.equal(vars(model.requests[0]!).feedback, 'more fizz')
     assert.deepEqual(vars(model.requests[0]!).previous, { text: 'seen' })
@@ -76,17 +88,32 @@ describe('critic_loop node', () => {
   })
 
   it('refuses before running a critic prompt that does not declare the answer a critic gives', async () => {
-    const res = await load(`pipeline: t\nprompts: $FIXTURES/prompts\nnodes:\n  s:\n    type: critic_loop\n    writer: writer\n    critic: plain\n    vars: { topic: t, name: x }\n    threshold: 80\n    max_iterations: 2\n`)
+    const res = await load(
+      `pipeline: t\nprompts: $FIXTURES/prompts\nnodes:\n  s:\n    type: critic_loop\n    writer: writer\n    critic: plain\n    vars: { topic: t, name: x }\n    threshold: 80\n    max_iterations: 2\n`,
+    )
     // reported in the prompt file itself (it has no `output:` at all: its top), naming the node field that uses it
-    assert.deepEqual(res.diagnostics.map((d) => [d.code, path.basename(d.file), d.line, d.col, d.path]), [['CRITIC_PROMPT_INVALID', 'plain.yaml', 1, 1, '']])
+    assert.deepEqual(
+      res.diagnostics.map((d) => [d.code, path.basename(d.file), d.line, d.col, d.path]),
+      [['CRITIC_PROMPT_INVALID', 'plain.yaml', 1, 1, '']],
+    )
     assert.match(res.diagnostics[0]!.message, /critic prompt "plain" declares no `output:` schema.*\(used by nodes\.s\.critic\)$/)
     // the fixture critic declares score and feedback: no problem
-    const ok = await load(`pipeline: t\nprompts: $FIXTURES/prompts\nnodes:\n  s:\n    type: critic_loop\n    writer: writer\n    critic: critic\n    vars: { topic: t }\n    threshold: 80\n    max_iterations: 2\n`)
+    const ok = await load(
+      `pipeline: t\nprompts: $FIXTURES/prompts\nnodes:\n  s:\n    type: critic_loop\n    writer: writer\n    critic: critic\n    vars: { topic: t }\n    threshold: 80\n    max_iterations: 2\n`,
+    )
     assert.deepEqual(ok.diagnostics, [])
   })
 
   it('reports missing writer and critic variables before running', async () => {
-    const res = await load(`pipeline: t\nprompts: $FIXTURES/prompts\nnodes:\n  s:\n    type: critic_loop\n    writer: writer\n    critic: critc\n    vars: {}\n    threshold: 80\n    max_iterations: 2\n`)
-    assert.deepEqual(res.diagnostics.map((d) => [d.code, d.path]), [['PROMPT_NOT_FOUND', 'nodes.s.critic'], ['PROMPT_VARIABLE_MISSING', 'nodes.s.vars']])
+    const res = await load(
+      `pipeline: t\nprompts: $FIXTURES/prompts\nnodes:\n  s:\n    type: critic_loop\n    writer: writer\n    critic: critc\n    vars: {}\n    threshold: 80\n    max_iterations: 2\n`,
+    )
+    assert.deepEqual(
+      res.diagnostics.map((d) => [d.code, d.path]),
+      [
+        ['PROMPT_NOT_FOUND', 'nodes.s.critic'],
+        ['PROMPT_VARIABLE_MISSING', 'nodes.s.vars'],
+      ],
+    )
   })
 })

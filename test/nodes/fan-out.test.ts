@@ -41,7 +41,10 @@ describe('fan_out: many items at once', () => {
       assert.equal(r.record.status, 'completed')
       // warnings are emitted on the next tick
       await new Promise((resolve) => setImmediate(resolve))
-      assert.deepEqual(warnings.filter((w) => w.startsWith('MaxListenersExceededWarning')), [])
+      assert.deepEqual(
+        warnings.filter((w) => w.startsWith('MaxListenersExceededWarning')),
+        [],
+      )
     } finally {
       process.off('warning', onWarning)
     }

@@ -27,17 +27,29 @@ describe('render node: stitch', () => {
     return { out, req: media.requests[0] as Extract<MediaRequest, { kind: 'stitch' }> | undefined }
   }
 
-  it('keeps each join\'s own transition, and a missing one is a cut', async () => {
+  it("keeps each join's own transition, and a missing one is a cut", async () => {
     const { out, req } = await stitch(['a.mp4', { path: 'b.mp4' }, 'c.mp4'], ['crossfade'])
     assert.equal(out.ok, true)
-    assert.deepEqual(req!.clips, ['a.mp4', 'b.mp4', 'c.mp4'].map((f) => path.join(workDir, f)))
-    assert.deepEqual(req!.transitions, [{ type: 'crossfade', duration_s: 0.5 }, { type: 'cut', duration_s: 0 }])
+    assert.deepEqual(
+      req!.clips,
+      ['a.mp4', 'b.mp4', 'c.mp4'].map((f) => path.join(workDir, f)),
+    )
+    assert.deepEqual(req!.transitions, [
+      { type: 'crossfade', duration_s: 0.5 },
+      { type: 'cut', duration_s: 0 },
+    ])
   })
 
-  it('leaves out a failed clip (null), and the join across it fades through black instead of borrowing a neighbour\'s', async () => {
+  it("leaves out a failed clip (null), and the join across it fades through black instead of borrowing a neighbour's", async () => {
     const { req } = await stitch(['a.mp4', null, 'c.mp4', 'd.mp4'], ['crossfade', { type: 'crossfade', duration_s: 0.3 }, 'cut'])
-    assert.deepEqual(req!.clips, ['a.mp4', 'c.mp4', 'd.mp4'].map((f) => path.join(workDir, f)))
-    assert.deepEqual(req!.transitions, [{ type: 'fade', duration_s: 0.8 }, { type: 'cut', duration_s: 0 }])
+    assert.deepEqual(
+      req!.clips,
+      ['a.mp4', 'c.mp4', 'd.mp4'].map((f) => path.join(workDir, f)),
+    )
+    assert.deepEqual(req!.transitions, [
+      { type: 'fade', duration_s: 0.8 },
+      { type: 'cut', duration_s: 0 },
+    ])
   })
 
   it('a missing first clip needs no join; nothing left to stitch is MEDIA_INPUT_INVALID', async () => {

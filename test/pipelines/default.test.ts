@@ -74,22 +74,26 @@ function encodeLoggingFfmpeg(): { wrapper: string; log: string } {
   const dir = mkdtempSync(path.join(tmpdir(), 'weft-timing-ffmpeg-'))
   const log = path.join(dir, 'encodes.log')
   const wrapper = path.join(dir, 'ffmpeg')
-  writeFileSync(wrapper, [
-    '#!/bin/sh',
-    'for last in "$@"; do :; done',
-    'case "$last" in',
-    '  file:*/clips/.scene-*.partial)',
-    '    out=${last#file:}',
-    `    printf 'start %s %s\\n' "$(date +%s%3N)" "$out" >> ${sh(log)}`,
-    // not exec: the end line is written once ffmpeg has exited
-    `    ${sh(ffmpegPath())} "$@"`,
-    '    rc=$?',
-    `    printf 'end %s %s\\n' "$(date +%s%3N)" "$out" >> ${sh(log)}`,
-    '    exit $rc ;;',
-    'esac',
-    `exec ${sh(ffmpegPath())} "$@"`,
-    '',
-  ].join('\n'), { mode: 0o755 })
+  writeFileSync(
+    wrapper,
+    [
+      '#!/bin/sh',
+      'for last in "$@"; do :; done',
+      'case "$last" in',
+      '  file:*/clips/.scene-*.partial)',
+      '    out=${last#file:}',
+      `    printf 'start %s %s\\n' "$(date +%s%3N)" "$out" >> ${sh(log)}`,
+      // not exec: the end line is written once ffmpeg has exited
+      `    ${sh(ffmpegPath())} "$@"`,
+      '    rc=$?',
+      `    printf 'end %s %s\\n' "$(date +%s%3N)" "$out" >> ${sh(log)}`,
+      '    exit $rc ;;',
+      'esac',
+      `exec ${sh(ffmpegPath())} "$@"`,
+      '',
+    ].join('\n'),
+    { mode: 0o755 },
+  )
   return { wrapper, log }
 }
 
@@ -174,7 +178,7 @@ describe('pipelines/default.yaml', () => {
     assert.equal(code, 0)
     assert.equal(record.nodes.reference_plan!.status, 'skipped')
     for (const id of ['scenes', 'cohesion', 'approve_scenes']) assert.equal(record.nodes[id]!.status, 'succeeded', id)
-    assert.equal(((record.outputs as { scenes: unknown[] }).scenes).length, 3)
+    assert.equal((record.outputs as { scenes: unknown[] }).scenes.length, 3)
   })
 
   it('an unreadable brand asset fails its node and the run precisely; what was made before is kept', () => {
@@ -193,18 +197,22 @@ describe('pipelines/default.yaml', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'weft-faulty-ffmpeg-'))
     const faults = path.join(dir, 'faults.log')
     const wrapper = path.join(dir, 'ffmpeg')
-    writeFileSync(wrapper, [
-      '#!/bin/sh',
-      'for arg in "$@"; do',
-      '  case "$arg" in *scene-2.mp4*)',
-      `    echo "refused $arg" >> ${sh(faults)}`,
-      '    echo "injected fault: cannot encode scene 2" >&2',
-      '    exit 3 ;;',
-      '  esac',
-      'done',
-      `exec ${sh(ffmpegPath())} "$@"`,
-      '',
-    ].join('\n'), { mode: 0o755 })
+    writeFileSync(
+      wrapper,
+      [
+        '#!/bin/sh',
+        'for arg in "$@"; do',
+        '  case "$arg" in *scene-2.mp4*)',
+        `    echo "refused $arg" >> ${sh(faults)}`,
+        '    echo "injected fault: cannot encode scene 2" >&2',
+        '    exit 3 ;;',
+        '  esac',
+        'done',
+        `exec ${sh(ffmpegPath())} "$@"`,
+        '',
+      ].join('\n'),
+      { mode: 0o755 },
+    )
     const out = mkdtempSync(path.join(tmpdir(), 'weft-default-out-'))
     const { code, record, stderr } = runWith({ ...env, FFMPEG_PATH: wrapper }, ...small, '--out', out)
     assert.equal(code, 0, stderr)
@@ -217,7 +225,10 @@ describe('pipelines/default.yaml', () => {
     const fanOut = videos.output as { results: Array<{ path: string; label: number; duration_s: number } | null>; failed: Array<{ index: number; error: { code: string; message: string } }> }
     assert.equal(fanOut.results.length, 3)
     assert.equal(fanOut.results[1], null)
-    assert.deepEqual(fanOut.results.map((r) => r?.label ?? null), [1, null, 3])
+    assert.deepEqual(
+      fanOut.results.map((r) => r?.label ?? null),
+      [1, null, 3],
+    )
     assert.equal(fanOut.failed.length, 1)
     assert.equal(fanOut.failed[0]!.index, 1)
     assert.equal(fanOut.failed[0]!.error.code, 'MEDIA_FAILED')
@@ -228,7 +239,10 @@ describe('pipelines/default.yaml', () => {
     // the run's outputs list the same failure and only the clips that rendered
     const o = record.outputs as Record<string, any>
     assert.deepEqual(o.failed_clips, fanOut.failed)
-    assert.deepEqual(o.video_clips.map((c: { scene: number }) => c.scene), [1, 3])
+    assert.deepEqual(
+      o.video_clips.map((c: { scene: number }) => c.scene),
+      [1, 3],
+    )
 
     // everything made before and beside the failure is on disk and in the record
     for (const id of ['story', 'approve_story', 'reference_plan', 'references', 'scenes', 'cohesion', 'approve_scenes', 'final']) {
@@ -246,7 +260,10 @@ describe('pipelines/default.yaml', () => {
     assert.equal(final!.codec, 'h264')
     assert.deepEqual([final!.width, final!.height], [640, 360])
     const expected = first!.duration_s + third!.duration_s
-    assert.ok(Math.abs(final!.duration_s - expected) <= 0.05, `final video is ${final!.duration_s} s, expected ${expected} s (clips of ${first!.duration_s} s and ${third!.duration_s} s, faded through black)`)
+    assert.ok(
+      Math.abs(final!.duration_s - expected) <= 0.05,
+      `final video is ${final!.duration_s} s, expected ${expected} s (clips of ${first!.duration_s} s and ${third!.duration_s} s, faded through black)`,
+    )
     // and not three clips' worth: scene 2 was planned to last this long
     const planned = (o.scenes as Array<{ duration_s: number }>)[1]!.duration_s
     assert.ok(final!.duration_s < expected + planned - 1, `final video is ${final!.duration_s} s; scene 2 would have added about ${planned} s`)
@@ -289,9 +306,13 @@ describe('pipelines/default.yaml', () => {
       server = await startHangingServer()
       // recorded in a durable store of its own (SQLite in a fresh data directory, never a DATABASE_URL), to read it back
       const modelEnv: NodeJS.ProcessEnv = {
-        ...env, WEFT_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'weft-default-timeout-')),
-        WEFT_MODEL_PROVIDER: 'openai', WEFT_MODEL_BASE_URL: server.baseUrl, WEFT_MODEL: 'gpt-weft-test',
-        WEFT_MODEL_API_KEY: 'sk-weft-test', WEFT_MODEL_TIMEOUT: `${timeoutMs}ms`,
+        ...env,
+        WEFT_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'weft-default-timeout-')),
+        WEFT_MODEL_PROVIDER: 'openai',
+        WEFT_MODEL_BASE_URL: server.baseUrl,
+        WEFT_MODEL: 'gpt-weft-test',
+        WEFT_MODEL_API_KEY: 'sk-weft-test',
+        WEFT_MODEL_TIMEOUT: `${timeoutMs}ms`,
       }
       delete modelEnv.DATABASE_URL
       result = await runAsync(modelEnv, ...small, '--store', 'db')
@@ -299,7 +320,7 @@ describe('pipelines/default.yaml', () => {
     })
     after(() => server.close())
 
-    it('fails the story node and the run with MODEL_TIMEOUT after the adapter\'s retries; nothing downstream runs', () => {
+    it("fails the story node and the run with MODEL_TIMEOUT after the adapter's retries; nothing downstream runs", () => {
       const { code, record, stderr } = result
       assert.equal(code, 1, stderr)
       assert.equal(record.status, 'failed')
@@ -310,7 +331,7 @@ describe('pipelines/default.yaml', () => {
       assert.equal(story.attempts, 1)
       assert.equal(story.error?.code, 'MODEL_TIMEOUT')
       assert.deepEqual(story.error?.details, { status: null, attempts: 4, timeout_ms: timeoutMs, deadline_ms: null })
-      assert.ok(story.error!.message.startsWith("openai/gpt-weft-test failed after 4 attempts: "), story.error!.message)
+      assert.ok(story.error!.message.startsWith('openai/gpt-weft-test failed after 4 attempts: '), story.error!.message)
       assert.match(story.error!.message, /no answer within \d+ ms/)
 
       // the run's error is the node's, naming it
@@ -343,7 +364,9 @@ describe('pipelines/default.yaml', () => {
       for (const ms of held) assert.ok(ms >= timeoutMs / 2 && ms < timeoutMs + 250, `attempts held for ${held.join(', ')} ms`)
       // and waited between attempts (backoff 500 ms doubling, less up to 25 % jitter) instead of hammering the server
       const gaps = requests.slice(1).map((r, i) => Math.round(r.receivedAt - requests[i]!.closedAt!))
-      gaps.forEach((ms, i) => { assert.ok(ms >= 0.75 * 500 * 2 ** i - 50, `waits between attempts: ${gaps.join(', ')} ms`) })
+      gaps.forEach((ms, i) => {
+        assert.ok(ms >= 0.75 * 500 * 2 ** i - 50, `waits between attempts: ${gaps.join(', ')} ms`)
+      })
     })
 
     it('the failed run is kept: `weft show` reads back the same record, with the failure and the skips in its events', () => {
@@ -352,11 +375,22 @@ describe('pipelines/default.yaml', () => {
       const { events, ...kept } = JSON.parse(shown.stdout) as RunRecord & { events: RunEvent[] }
       assert.deepEqual(kept, record)
       const failed = events.filter((e) => e.type === 'node.failed')
-      assert.deepEqual(failed.map((e) => [e.node, e.payload.error]), [['story', record.nodes.story!.error]])
-      assert.deepEqual(events.filter((e) => e.type === 'node.skipped').map((e) => e.node).sort(),
-        ['approve_scenes', 'approve_story', 'cohesion', 'final', 'reference_plan', 'references', 'scenes', 'videos'])
+      assert.deepEqual(
+        failed.map((e) => [e.node, e.payload.error]),
+        [['story', record.nodes.story!.error]],
+      )
+      assert.deepEqual(
+        events
+          .filter((e) => e.type === 'node.skipped')
+          .map((e) => e.node)
+          .sort(),
+        ['approve_scenes', 'approve_story', 'cohesion', 'final', 'reference_plan', 'references', 'scenes', 'videos'],
+      )
       // the story node started its first draft and did nothing else
-      assert.deepEqual(events.filter((e) => e.node === 'story').map((e) => e.type), ['node.started', 'node.progress', 'node.failed'])
+      assert.deepEqual(
+        events.filter((e) => e.node === 'story').map((e) => e.type),
+        ['node.started', 'node.progress', 'node.failed'],
+      )
       const last = events.at(-1)!
       assert.equal(last.type, 'run.failed')
       assert.deepEqual(last.payload.error, record.error)
@@ -371,7 +405,10 @@ describe('pipelines/default.yaml', () => {
   })
 
   it('rejects bad input before anything runs: unknown framework, empty prompt, too short', () => {
-    for (const [args, code] of [[['--input', 'framework=XYZ'], 'INPUT_INVALID'], [['--input', 'duration_s=5'], 'INPUT_INVALID']] as const) {
+    for (const [args, code] of [
+      [['--input', 'framework=XYZ'], 'INPUT_INVALID'],
+      [['--input', 'duration_s=5'], 'INPUT_INVALID'],
+    ] as const) {
       const r = spawnSync(process.execPath, [...weftArgs, 'run', 'pipelines/default.yaml', '--input', `prompt=${brief}`, ...args], { cwd: root, env, encoding: 'utf8' })
       assert.equal(r.status, 2)
       assert.match(r.stderr, new RegExp(code))

@@ -29,7 +29,13 @@ const PROMPT_PHRASES = [
 
 describe('prompt text', () => {
   it('appears in no TypeScript source file', () => {
-    const files = SOURCE_DIRS.filter((d) => { try { return statSync(path.join(root, d)).isDirectory() } catch { return false } }).flatMap((d) => tsFiles(path.join(root, d)))
+    const files = SOURCE_DIRS.filter((d) => {
+      try {
+        return statSync(path.join(root, d)).isDirectory()
+      } catch {
+        return false
+      }
+    }).flatMap((d) => tsFiles(path.join(root, d)))
     assert.ok(files.length > 50, `scanned ${files.length} files`)
     const hits: string[] = []
     for (const f of files) {

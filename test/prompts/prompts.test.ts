@@ -4,7 +4,10 @@ import assert from 'node:assert/strict'
 import { readdirSync } from 'node:fs'
 import { builtinPromptDir, loadPrompt, placeholders, renderPrompt } from '../../engine/prompts.ts'
 
-const files = readdirSync(builtinPromptDir).filter((f) => f.endsWith('.yaml')).map((f) => f.slice(0, -'.yaml'.length)).sort()
+const files = readdirSync(builtinPromptDir)
+  .filter((f) => f.endsWith('.yaml'))
+  .map((f) => f.slice(0, -'.yaml'.length))
+  .sort()
 
 /** The prompts the default pipeline depends on: their tasks and variables are a contract. */
 const contract: Record<string, { task: string; vars: string[] }> = {
@@ -19,9 +22,16 @@ const contract: Record<string, { task: string; vars: string[] }> = {
 
 const samples: Record<string, unknown> = {
   brief: 'A 30-second ad for Lumo, a smart desk lamp for night-shift nurses.',
-  framework: 'AIDA', duration_s: 30, scene_count: 4, product: 'Lumo', audience: '', tone: 'warm',
-  feedback: '[visual_detail] Beat 2 has no light.', previous: { title: 'Lumo' },
-  draft: { scenes: [{ index: 1 }] }, story: { title: 'Lumo', beats: [{ name: 'Attention', summary: '…' }] },
+  framework: 'AIDA',
+  duration_s: 30,
+  scene_count: 4,
+  product: 'Lumo',
+  audience: '',
+  tone: 'warm',
+  feedback: '[visual_detail] Beat 2 has no light.',
+  previous: { title: 'Lumo' },
+  draft: { scenes: [{ index: 1 }] },
+  story: { title: 'Lumo', beats: [{ name: 'Attention', summary: '…' }] },
   references: [{ role: 'character', description: 'Maya, 34', palette: ['#1c8c8c'] }],
   brand: { product_images: 1, character_images: 0, logo: true },
 }
@@ -36,8 +46,15 @@ describe('built-in prompts', () => {
       it('loads, and declares exactly the variables its text uses', () => {
         const p = loadPrompt(name, [builtinPromptDir])
         const used = new Set([...placeholders(p.template), ...placeholders(p.system ?? '')])
-        assert.deepEqual([...used].filter((u) => !(u in p.variables)), [])
-        assert.deepEqual(Object.keys(p.variables).filter((k) => !used.has(k)), [], 'declared but never used')
+        assert.deepEqual(
+          [...used].filter((u) => !(u in p.variables)),
+          [],
+        )
+        assert.deepEqual(
+          Object.keys(p.variables).filter((k) => !used.has(k)),
+          [],
+          'declared but never used',
+        )
       })
 
       it('renders with sample variables, leaving no placeholder behind', () => {
@@ -82,7 +99,7 @@ describe('built-in prompts', () => {
 })
 
 describe('prompt file problems', () => {
-  it('are reported at the prompt file\'s own line and column, naming the node field that uses the prompt', async () => {
+  it("are reported at the prompt file's own line and column, naming the node field that uses the prompt", async () => {
     const { mkdtempSync, mkdirSync, writeFileSync } = await import('node:fs')
     const { tmpdir } = await import('node:os')
     const path = await import('node:path')
@@ -90,17 +107,19 @@ describe('prompt file problems', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'weft-prompt-lines-'))
     mkdirSync(path.join(dir, 'prompts'))
     writeFileSync(path.join(dir, 'prompts', 'writer.yaml'), 'task: story\nvariables:\n  topic: {}\ntemplate: |\n  Write about {topic}.\n  Mention {brand} twice.\n')
-    writeFileSync(path.join(dir, 'prompts', 'judge.yaml'), 'task: story_critique\nvariables:\n  draft: {}\ntemplate: Score {draft}.\noutput:\n  type: object\n  required: [score, feedback]\n  properties:\n    score: { type: string }\n    feedback: { type: string }\n')
+    writeFileSync(
+      path.join(dir, 'prompts', 'judge.yaml'),
+      'task: story_critique\nvariables:\n  draft: {}\ntemplate: Score {draft}.\noutput:\n  type: object\n  required: [score, feedback]\n  properties:\n    score: { type: string }\n    feedback: { type: string }\n',
+    )
     writeFileSync(path.join(dir, 'prompts', 'broken.yaml'), 'task: story\ntemplate: "unclosed\n')
-    writeFileSync(path.join(dir, 'p.yaml'), 'pipeline: p\nnodes:\n  s:\n    type: critic_loop\n    writer: writer\n    critic: judge\n    vars: { topic: t }\n    threshold: 80\n    max_iterations: 2\n  b:\n    type: agent\n    prompt: broken\n')
+    writeFileSync(
+      path.join(dir, 'p.yaml'),
+      'pipeline: p\nnodes:\n  s:\n    type: critic_loop\n    writer: writer\n    critic: judge\n    vars: { topic: t }\n    threshold: 80\n    max_iterations: 2\n  b:\n    type: agent\n    prompt: broken\n',
+    )
     const res = await loadPipeline(path.join(dir, 'p.yaml'))
     const shown = res.diagnostics.map((d) => `${path.basename(d.file)}:${d.line}:${d.col} ${d.code} ${d.path}`)
     // one diagnostic per problem, where it is; the critic's `topic` is not called unknown while the writer cannot be read
-    assert.deepEqual(shown.sort(), [
-      'broken.yaml:3:1 PROMPT_INVALID ',
-      'judge.yaml:9:12 CRITIC_PROMPT_INVALID output.properties.score',
-      'writer.yaml:6:11 PROMPT_INVALID template',
-    ])
+    assert.deepEqual(shown.sort(), ['broken.yaml:3:1 PROMPT_INVALID ', 'judge.yaml:9:12 CRITIC_PROMPT_INVALID output.properties.score', 'writer.yaml:6:11 PROMPT_INVALID template'])
     const about = (file: string) => res.diagnostics.find((d) => path.basename(d.file) === file)!.message
     assert.match(about('writer.yaml'), /the template uses \{brand\} but `variables:` does not declare it \(used by nodes\.s\.writer\)$/)
     assert.match(about('judge.yaml'), /`score` must be a number .*\(used by nodes\.s\.critic\)$/)

@@ -8,23 +8,28 @@ import { errorOf, KEY, postJson, setup } from '../support/api.ts'
 describe('POST /api/v2/generate', () => {
   it('202: starts the mapped generation and answers with ids, URLs and a WebSocket token', async () => {
     const { app, service, issued } = setup({ apiKeys: [{ id: 'studio', key: KEY }] })
-    const res = await postJson(app, 'http://weft.example:8080/api/v2/generate', {
-      prompt: '  Meet Fizz, the lemon soda.  ',
-      framework: 'PAS',
-      duration_s: 24,
-      product: 'Fizz',
-      audience: 'students',
-      tone: 'playful',
-      brand_assets: { product_images: ['https://cdn.example/p1.png'], logo: 'https://cdn.example/logo.png' },
-      quality_threshold: 70,
-      parallel_variants: 2,
-      enable_vbench: false,
-      config: { stages: { videos: false }, 'critic.story_threshold': 90 },
-      interactive: true,
-      session_id: 'sess_1',
-    }, { authorization: `Bearer ${KEY}` })
+    const res = await postJson(
+      app,
+      'http://weft.example:8080/api/v2/generate',
+      {
+        prompt: '  Meet Fizz, the lemon soda.  ',
+        framework: 'PAS',
+        duration_s: 24,
+        product: 'Fizz',
+        audience: 'students',
+        tone: 'playful',
+        brand_assets: { product_images: ['https://cdn.example/p1.png'], logo: 'https://cdn.example/logo.png' },
+        quality_threshold: 70,
+        parallel_variants: 2,
+        enable_vbench: false,
+        config: { stages: { videos: false }, 'critic.story_threshold': 90 },
+        interactive: true,
+        session_id: 'sess_1',
+      },
+      { authorization: `Bearer ${KEY}` },
+    )
     assert.equal(res.status, 202)
-    const body = await res.json() as Record<string, string>
+    const body = (await res.json()) as Record<string, string>
     assert.deepEqual(body, {
       generation_id: 'gen-1',
       session_id: 'sess_1',
@@ -34,28 +39,32 @@ describe('POST /api/v2/generate', () => {
     })
     assert.equal(res.headers.get('location'), '/api/v2/generations/gen-1')
     assert.deepEqual(issued, ['sess_1'])
-    assert.deepEqual(service.argsOf('start'), [[{
-      pipeline: 'default',
-      inputs: { prompt: 'Meet Fizz, the lemon soda.', framework: 'PAS', duration_s: 24, product: 'Fizz', audience: 'students', tone: 'playful' },
-      config: {
-        'stages.videos': false,
-        'critic.story_threshold': 90,
-        'quality.threshold_acceptable': 70,
-        'parallel.max_concurrent': 2,
-        'quality.vbench_enabled': false,
-      },
-      interactive: true,
-      sessionId: 'sess_1',
-      principal: 'studio',
-      brandAssets: { product_images: ['https://cdn.example/p1.png'], logo: 'https://cdn.example/logo.png' },
-    }]])
+    assert.deepEqual(service.argsOf('start'), [
+      [
+        {
+          pipeline: 'default',
+          inputs: { prompt: 'Meet Fizz, the lemon soda.', framework: 'PAS', duration_s: 24, product: 'Fizz', audience: 'students', tone: 'playful' },
+          config: {
+            'stages.videos': false,
+            'critic.story_threshold': 90,
+            'quality.threshold_acceptable': 70,
+            'parallel.max_concurrent': 2,
+            'quality.vbench_enabled': false,
+          },
+          interactive: true,
+          sessionId: 'sess_1',
+          principal: 'studio',
+          brandAssets: { product_images: ['https://cdn.example/p1.png'], logo: 'https://cdn.example/logo.png' },
+        },
+      ],
+    ])
   })
 
   it('defaults: pipeline "default", not interactive, a new session, no config; wss behind https', async () => {
     const { app, service } = setup({ publicUrl: 'https://weft.example' })
     const res = await postJson(app, 'https://weft.example/api/v2/generate', { prompt: 'an ad' })
     assert.equal(res.status, 202)
-    const body = await res.json() as Record<string, string>
+    const body = (await res.json()) as Record<string, string>
     assert.equal(body.websocket_url, 'wss://weft.example/ws/session-gen-1')
     assert.deepEqual(service.argsOf('start'), [[{ pipeline: 'default', inputs: { prompt: 'an ad' }, config: {}, interactive: false }]])
   })
@@ -76,7 +85,7 @@ describe('POST /api/v2/generate', () => {
   it('derives the WebSocket URL from publicUrl when set, and records the key id as principal', async () => {
     const { app, service } = setup({ publicUrl: 'https://ads.example.com/weft/', apiKeys: [{ id: 'studio', key: KEY }] })
     const res = await postJson(app, 'http://10.0.0.5:8080/api/v2/generate', { prompt: 'an ad' }, { 'x-api-key': KEY })
-    const body = await res.json() as Record<string, string>
+    const body = (await res.json()) as Record<string, string>
     assert.equal(body.websocket_url, 'wss://ads.example.com/weft/ws/session-gen-1')
     assert.equal(body.status_url, '/weft/api/v2/generations/gen-1')
     assert.equal((service.argsOf('start')[0]![0] as { principal: string }).principal, 'studio')
@@ -100,8 +109,21 @@ describe('POST /api/v2/generate', () => {
     const error = await errorOf(res)
     assert.equal(error.code, 'REQUEST_INVALID')
     const paths = new Set(error.issues!.map((i) => i.path))
-    for (const p of ['prompt', 'framework', 'brand_assets.product_images.1', 'brand_assets.logo', 'brand_assets.extra', 'duration_s',
-      'quality_threshold', 'config.bad key', 'config.quality.ok.key.9nope', 'pipeline', 'session_id', 'interactive', 'surprise']) {
+    for (const p of [
+      'prompt',
+      'framework',
+      'brand_assets.product_images.1',
+      'brand_assets.logo',
+      'brand_assets.extra',
+      'duration_s',
+      'quality_threshold',
+      'config.bad key',
+      'config.quality.ok.key.9nope',
+      'pipeline',
+      'session_id',
+      'interactive',
+      'surprise',
+    ]) {
       assert.ok(paths.has(p), `expected an issue at ${p}; got ${[...paths].join(', ')}`)
     }
     assert.equal(service.argsOf('start').length, 0)
@@ -110,10 +132,16 @@ describe('POST /api/v2/generate', () => {
   it('400 for a missing prompt and for a body that is not an object', async () => {
     const { app } = setup()
     const missing = await errorOf(await postJson(app, '/api/v2/generate', { framework: 'AIDA' }))
-    assert.deepEqual(missing.issues!.map((i) => i.path), ['prompt'])
+    assert.deepEqual(
+      missing.issues!.map((i) => i.path),
+      ['prompt'],
+    )
     const array = await postJson(app, '/api/v2/generate', [1, 2])
     assert.equal(array.status, 400)
-    assert.deepEqual((await errorOf(array)).issues!.map((i) => i.path), [''])
+    assert.deepEqual(
+      (await errorOf(array)).issues!.map((i) => i.path),
+      [''],
+    )
   })
 
   it('400 JSON_INVALID for malformed JSON; REQUEST_INVALID for absurd nesting', async () => {
@@ -126,7 +154,7 @@ describe('POST /api/v2/generate', () => {
     assert.equal((await errorOf(deep)).code, 'REQUEST_INVALID')
   })
 
-  it('400 with the service\'s own code and issues (CONFIG_UNKNOWN, INPUT_INVALID, ASSET_UNREADABLE)', async () => {
+  it("400 with the service's own code and issues (CONFIG_UNKNOWN, INPUT_INVALID, ASSET_UNREADABLE)", async () => {
     for (const code of ['CONFIG_UNKNOWN', 'INPUT_INVALID', 'ASSET_UNREADABLE']) {
       const { app, service } = setup()
       service.fail('start', new WeftError(code, 'nope', { details: { issues: [{ path: 'qualty.threshold', message: 'unknown key' }] } }))
@@ -134,7 +162,10 @@ describe('POST /api/v2/generate', () => {
       assert.equal(res.status, 400, code)
       const error = await errorOf(res)
       assert.equal(error.code, code)
-      assert.deepEqual(error.issues!.map((i) => i.path), ['qualty.threshold'])
+      assert.deepEqual(
+        error.issues!.map((i) => i.path),
+        ['qualty.threshold'],
+      )
     }
   })
 
@@ -166,7 +197,13 @@ describe('POST /api/v2/generate', () => {
     assert.equal((await errorOf(sized)).code, 'PAYLOAD_TOO_LARGE')
 
     const chunks = [new TextEncoder().encode('{"prompt":"'), new TextEncoder().encode('y'.repeat(700)), new TextEncoder().encode('y'.repeat(700) + '"}')]
-    const stream = new ReadableStream<Uint8Array>({ pull(ctrl) { const c = chunks.shift(); if (c) ctrl.enqueue(c); else ctrl.close() } })
+    const stream = new ReadableStream<Uint8Array>({
+      pull(ctrl) {
+        const c = chunks.shift()
+        if (c) ctrl.enqueue(c)
+        else ctrl.close()
+      },
+    })
     const req = new Request('http://localhost/api/v2/generate', { method: 'POST', headers: { 'content-type': 'application/json' }, body: stream, duplex: 'half' } as RequestInit)
     assert.equal(req.headers.get('content-length'), null)
     const chunked = await app.request(req)
@@ -174,7 +211,12 @@ describe('POST /api/v2/generate', () => {
     assert.equal((await errorOf(chunked)).code, 'PAYLOAD_TOO_LARGE')
     assert.equal(service.argsOf('start').length, 0)
 
-    const small = new ReadableStream<Uint8Array>({ start(ctrl) { ctrl.enqueue(new TextEncoder().encode('{"prompt":"small"}')); ctrl.close() } })
+    const small = new ReadableStream<Uint8Array>({
+      start(ctrl) {
+        ctrl.enqueue(new TextEncoder().encode('{"prompt":"small"}'))
+        ctrl.close()
+      },
+    })
     const ok = await app.request(new Request('http://localhost/api/v2/generate', { method: 'POST', headers: { 'content-type': 'application/json' }, body: small, duplex: 'half' } as RequestInit))
     assert.equal(ok.status, 202)
   })
@@ -184,7 +226,11 @@ describe('generations', () => {
   it('GET /api/v2/generations/:id: the record with status, stage, nodes, config, error and session', async () => {
     const { app, service } = setup()
     const usage = { model_calls: 2, input_tokens: 2000, output_tokens: 900, images: 0, video_s: 0, cost_usd: 0.00084, unpriced: 0 }
-    const g = generation('g1', { status: 'failed', error: { code: 'NODE_FAILED', message: 'boom' }, nodes: { story: { id: 'story', type: 'critic_loop', status: 'failed', attempts: 1, started_at: null, finished_at: null, duration_ms: null, output: null, error: null, stage: 'story', usage } } })
+    const g = generation('g1', {
+      status: 'failed',
+      error: { code: 'NODE_FAILED', message: 'boom' },
+      nodes: { story: { id: 'story', type: 'critic_loop', status: 'failed', attempts: 1, started_at: null, finished_at: null, duration_ms: null, output: null, error: null, stage: 'story', usage } },
+    })
     service.generations.set('g1', g)
     const res = await app.request('/api/v2/generations/g1')
     assert.equal(res.status, 200)
@@ -193,21 +239,24 @@ describe('generations', () => {
     assert.equal(res.headers.get('cache-control'), 'no-store')
   })
 
-  it('GET /api/v2/generations/:id lists the files the nodes made, with their URLs, and the final video\'s', async () => {
+  it("GET /api/v2/generations/:id lists the files the nodes made, with their URLs, and the final video's", async () => {
     const { app, service } = setup()
     const dir = service.artifactsDir('g2')
     const out = (p: string, kind: string) => ({ path: path.join(dir, p), kind })
     const node = (id: string, output: unknown) => ({ id, type: 'render', status: 'succeeded' as const, attempts: 1, started_at: null, finished_at: null, duration_ms: null, output, error: null })
-    service.generations.set('g2', generation('g2', {
-      status: 'completed',
-      outputs: { final_video: path.join(dir, 'final.mp4') },
-      nodes: {
-        videos: node('videos', { results: [out('clips/scene 1.mp4', 'video'), null, out('clips/scene-3.mp4', 'video')] }),
-        final: node('final', out('final.mp4', 'video')),
-        stray: node('stray', { path: '/etc/passwd', kind: 'image' }),
-      },
-    }))
-    const body = await (await app.request('/api/v2/generations/g2')).json() as { artifacts: unknown }
+    service.generations.set(
+      'g2',
+      generation('g2', {
+        status: 'completed',
+        outputs: { final_video: path.join(dir, 'final.mp4') },
+        nodes: {
+          videos: node('videos', { results: [out('clips/scene 1.mp4', 'video'), null, out('clips/scene-3.mp4', 'video')] }),
+          final: node('final', out('final.mp4', 'video')),
+          stray: node('stray', { path: '/etc/passwd', kind: 'image' }),
+        },
+      }),
+    )
+    const body = (await (await app.request('/api/v2/generations/g2')).json()) as { artifacts: unknown }
     assert.deepEqual(body.artifacts, {
       final_video_url: '/api/v2/generations/g2/artifacts/final.mp4',
       files: [
@@ -231,25 +280,46 @@ describe('generations', () => {
   it('GET /api/v2/generations pages with limit and cursor, filters by status', async () => {
     const { app, service } = setup()
     for (const id of ['a', 'b', 'c']) service.generations.set(id, generation(id, { status: id === 'b' ? 'completed' : 'running' }))
-    const first = await (await app.request('/api/v2/generations?limit=2')).json() as { items: Array<{ id: string }>; next: string | null }
-    assert.deepEqual(first.items.map((g) => g.id), ['a', 'b'])
+    const first = (await (await app.request('/api/v2/generations?limit=2')).json()) as { items: Array<{ id: string }>; next: string | null }
+    assert.deepEqual(
+      first.items.map((g) => g.id),
+      ['a', 'b'],
+    )
     assert.equal(first.next, '2')
-    const second = await (await app.request(`/api/v2/generations?limit=2&cursor=${first.next}`)).json() as { items: Array<{ id: string }>; next: string | null }
-    assert.deepEqual(second.items.map((g) => g.id), ['c'])
+    const second = (await (await app.request(`/api/v2/generations?limit=2&cursor=${first.next}`)).json()) as { items: Array<{ id: string }>; next: string | null }
+    assert.deepEqual(
+      second.items.map((g) => g.id),
+      ['c'],
+    )
     assert.equal(second.next, null)
-    const done = await (await app.request('/api/v2/generations?status=completed')).json() as { items: Array<{ id: string }> }
-    assert.deepEqual(done.items.map((g) => g.id), ['b'])
-    assert.deepEqual(service.argsOf('list').map(([q]) => q), [{ limit: 2 }, { limit: 2, cursor: '2' }, { limit: 20, status: 'completed' }])
+    const done = (await (await app.request('/api/v2/generations?status=completed')).json()) as { items: Array<{ id: string }> }
+    assert.deepEqual(
+      done.items.map((g) => g.id),
+      ['b'],
+    )
+    assert.deepEqual(
+      service.argsOf('list').map(([q]) => q),
+      [{ limit: 2 }, { limit: 2, cursor: '2' }, { limit: 20, status: 'completed' }],
+    )
   })
 
   it('400 for a bad limit or status, at their paths', async () => {
     const { app } = setup()
-    for (const [query, path] of [['limit=0', 'limit'], ['limit=abc', 'limit'], ['limit=101', 'limit'], ['status=done', 'status']] as const) {
+    for (const [query, path] of [
+      ['limit=0', 'limit'],
+      ['limit=abc', 'limit'],
+      ['limit=101', 'limit'],
+      ['status=done', 'status'],
+    ] as const) {
       const res = await app.request(`/api/v2/generations?${query}`)
       assert.equal(res.status, 400, query)
       const error = await errorOf(res)
       assert.equal(error.code, 'REQUEST_INVALID')
-      assert.deepEqual(error.issues!.map((i) => i.path), [path], query)
+      assert.deepEqual(
+        error.issues!.map((i) => i.path),
+        [path],
+        query,
+      )
     }
   })
 
@@ -258,12 +328,12 @@ describe('generations', () => {
     service.generations.set('g1', generation('g1'))
     const done = await app.request('/api/v2/generations/g1/cancel', { method: 'POST' })
     assert.equal(done.status, 200)
-    assert.equal((await done.json() as { status: string }).status, 'cancelled')
+    assert.equal(((await done.json()) as { status: string }).status, 'cancelled')
     service.cancelTo = 'running'
     service.generations.set('g2', generation('g2'))
     const stopping = await app.request('/api/v2/generations/g2/cancel', { method: 'POST' })
     assert.equal(stopping.status, 202)
-    assert.equal((await stopping.json() as { id: string }).id, 'g2')
+    assert.equal(((await stopping.json()) as { id: string }).id, 'g2')
     assert.deepEqual(service.argsOf('cancel'), [['g1'], ['g2']])
   })
 
@@ -287,7 +357,12 @@ describe('generations', () => {
     // a database refuses some of these (Postgres: NUL in text); the service is never asked
     for (const m of ['get', 'cancel', 'decide'] as const) service.fail(m, new Error(`the store was asked (${m})`))
     for (const id of ['%00', 'a%00b', 'a%5Cb', '..', `${'a'.repeat(129)}`, '%E2%80%AE']) {
-      for (const [method, path] of [['GET', ''], ['POST', '/cancel'], ['POST', '/approvals/review'], ['GET', '/artifacts/final.mp4']] as const) {
+      for (const [method, path] of [
+        ['GET', ''],
+        ['POST', '/cancel'],
+        ['POST', '/approvals/review'],
+        ['GET', '/artifacts/final.mp4'],
+      ] as const) {
         const res = await app.request(`/api/v2/generations/${id}${path}`, { method, headers: { 'content-type': 'application/json' }, ...(method === 'POST' ? { body: '{"decision":"approve"}' } : {}) })
         assert.equal(res.status, 404, `${method} ${id}${path}`)
         assert.equal((await errorOf(res)).code, 'NOT_FOUND')
@@ -297,13 +372,13 @@ describe('generations', () => {
 
   it('POST /sessions/:id/token gives a new WebSocket token for a known session; 404 for an unknown one', async () => {
     const { app, service } = setup()
-    const started = await (await postJson(app, '/api/v2/generate', { prompt: 'an ad' })).json() as { session_id: string }
+    const started = (await (await postJson(app, '/api/v2/generate', { prompt: 'an ad' })).json()) as { session_id: string }
     const res = await app.request(`/api/v2/sessions/${started.session_id}/token`, { method: 'POST' })
     assert.equal(res.status, 200)
-    const body = await res.json() as { session_id: string; websocket_url: string; ws_token: string }
+    const body = (await res.json()) as { session_id: string; websocket_url: string; ws_token: string }
     assert.equal(body.session_id, started.session_id)
     assert.match(body.websocket_url, new RegExp(`/ws/${started.session_id}$`))
-    assert.equal(body.ws_token, `token-for-${started.session_id}`, 'issued by the server\'s token issuer')
+    assert.equal(body.ws_token, `token-for-${started.session_id}`, "issued by the server's token issuer")
     for (const unknown of ['no-such-session', 'bad%00id']) {
       const r = await app.request(`/api/v2/sessions/${unknown}/token`, { method: 'POST' })
       assert.equal(r.status, 404, unknown)
@@ -319,7 +394,10 @@ describe('generations', () => {
     assert.equal(res.status, 400)
     const error = await errorOf(res)
     assert.equal(error.code, 'CURSOR_INVALID')
-    assert.deepEqual(error.issues!.map((i) => i.path), ['cursor'])
+    assert.deepEqual(
+      error.issues!.map((i) => i.path),
+      ['cursor'],
+    )
   })
 })
 
@@ -346,7 +424,11 @@ describe('POST /api/v2/generations/:id/approvals/:gate', () => {
       assert.equal(res.status, 400, JSON.stringify(body))
       const error = await errorOf(res)
       assert.equal(error.code, 'REQUEST_INVALID')
-      assert.deepEqual(error.issues!.map((i) => i.path), paths, JSON.stringify(body))
+      assert.deepEqual(
+        error.issues!.map((i) => i.path),
+        paths,
+        JSON.stringify(body),
+      )
     }
     assert.equal(service.argsOf('decide').length, 0)
   })
@@ -367,11 +449,14 @@ describe('POST /api/v2/generations/:id/approvals/:gate', () => {
     assert.equal(service.argsOf('decide').length, 1)
   })
 
-  it('a fan-out item\'s gate is addressed `<fan_out>[<index>].<step>` (URL-encoded or not); anything else shaped like it is 404', async () => {
+  it("a fan-out item's gate is addressed `<fan_out>[<index>].<step>` (URL-encoded or not); anything else shaped like it is 404", async () => {
     const { app, service } = setup()
     assert.equal((await postJson(app, '/api/v2/generations/g1/approvals/videos%5B3%5D.review', { decision: 'approve' })).status, 200)
     assert.equal((await postJson(app, '/api/v2/generations/g1/approvals/videos[12].review', { decision: 'reject', feedback: 'no' })).status, 200)
-    assert.deepEqual(service.argsOf('decide').map((a) => a[1]), ['videos[3].review', 'videos[12].review'])
+    assert.deepEqual(
+      service.argsOf('decide').map((a) => a[1]),
+      ['videos[3].review', 'videos[12].review'],
+    )
     for (const bad of ['videos%5B%5D.review', 'videos%5Bx%5D.review', 'videos%5B3%5D', 'videos.review', 'videos%5B3%5D.review.more']) {
       assert.equal((await postJson(app, `/api/v2/generations/g1/approvals/${bad}`, { decision: 'approve' })).status, 404, bad)
     }
@@ -386,7 +471,7 @@ describe('POST /api/v2/generations/:id/approvals/:gate', () => {
 })
 
 describe('pipelines', () => {
-  it('GET /api/v2/pipelines lists the service\'s pipelines', async () => {
+  it("GET /api/v2/pipelines lists the service's pipelines", async () => {
     const { app, service } = setup()
     const res = await app.request('/api/v2/pipelines')
     assert.equal(res.status, 200)
@@ -405,7 +490,10 @@ describe('pipelines', () => {
     assert.deepEqual(service.argsOf('validatePipeline'), [[yaml], [yaml]])
     const bad = await postJson(app, '/api/v2/pipelines/validate', { yaml })
     assert.equal(bad.status, 400)
-    assert.deepEqual((await errorOf(bad)).issues!.map((i) => i.path), ['text', 'yaml'])
+    assert.deepEqual(
+      (await errorOf(bad)).issues!.map((i) => i.path),
+      ['text', 'yaml'],
+    )
     const image = await app.request('/api/v2/pipelines/validate', { method: 'POST', headers: { 'content-type': 'image/png' }, body: 'x' })
     assert.equal(image.status, 415)
   })
@@ -425,7 +513,7 @@ describe('errors', () => {
     assert.match(String(logged[0]!.error), /hunter2[\s\S]*at /)
   })
 
-  it('500 INTERNAL for a WeftError whose code is not a client\'s problem', async () => {
+  it("500 INTERNAL for a WeftError whose code is not a client's problem", async () => {
     const { app, service } = setup()
     service.fail('listPipelines', new WeftError('NODE_FAILED', 'internal detail'))
     const res = await app.request('/api/v2/pipelines')
@@ -480,7 +568,7 @@ describe('POST /api/v2/generations/:id/rerun', () => {
     await postJson(app, 'http://127.0.0.1/api/v2/generate', { prompt: 'an ad', session_id: 'sess_9' })
     const res = await postJson(app, 'http://127.0.0.1/api/v2/generations/gen-1/rerun', { from: 'scenes', config: { critic: { scene_threshold: 70 } } })
     assert.equal(res.status, 202)
-    const body = await res.json() as Record<string, string>
+    const body = (await res.json()) as Record<string, string>
     assert.equal(body.generation_id, 'gen-2')
     assert.equal(body.session_id, 'sess_9')
     assert.equal(body.status_url, '/api/v2/generations/gen-2')
@@ -495,9 +583,15 @@ describe('POST /api/v2/generations/:id/rerun', () => {
     assert.equal((await errorOf(unknown)).code, 'REQUEST_INVALID')
     const badNode = await postJson(app, 'http://127.0.0.1/api/v2/generations/gen-1/rerun', { from: '../x' })
     assert.equal(badNode.status, 400)
-    assert.deepEqual((await errorOf(badNode)).issues?.map((i) => i.path), ['from'])
+    assert.deepEqual(
+      (await errorOf(badNode)).issues?.map((i) => i.path),
+      ['from'],
+    )
     const missing = await postJson(app, 'http://127.0.0.1/api/v2/generations/gen-404/rerun', {})
     assert.equal(missing.status, 404)
-    assert.deepEqual(service.argsOf('rerun').map((a) => a[0]), ['gen-404'])
+    assert.deepEqual(
+      service.argsOf('rerun').map((a) => a[0]),
+      ['gen-404'],
+    )
   })
 })

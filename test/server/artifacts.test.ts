@@ -50,7 +50,13 @@ describe('GET /api/v2/generations/:id/artifacts/*', () => {
   })
 
   it('206: a byte range is exactly that slice of the file, with Content-Range', async () => {
-    const cases: Array<[string, number, number]> = [['bytes=100-199', 100, 199], ['bytes=900-', 900, 999], ['bytes=-10', 990, 999], ['bytes=990-5000', 990, 999], ['bytes=0-0', 0, 0]]
+    const cases: Array<[string, number, number]> = [
+      ['bytes=100-199', 100, 199],
+      ['bytes=900-', 900, 999],
+      ['bytes=-10', 990, 999],
+      ['bytes=990-5000', 990, 999],
+      ['bytes=0-0', 0, 0],
+    ]
     for (const [range, start, end] of cases) {
       const res = await app.request('/api/v2/generations/gen-1/artifacts/final.mp4', { headers: { range } })
       assert.equal(res.status, 206, range)
@@ -76,13 +82,32 @@ describe('GET /api/v2/generations/:id/artifacts/*', () => {
     assert.equal((await res.arrayBuffer()).byteLength, 0)
   })
 
-  it('never serves a file outside the generation\'s folder, however the path is spelled', async () => {
+  it("never serves a file outside the generation's folder, however the path is spelled", async () => {
     const attempts = [
-      '../secret.txt', '..%2fsecret.txt', '..%2Fsecret.txt', '%2e%2e/secret.txt', '%2E%2E%2Fsecret.txt', '%2e%2e%2f%2e%2e%2fsecret.txt',
-      '..%5csecret.txt', '..\\secret.txt', 'clips/../../secret.txt', 'clips/%2e%2e/%2e%2e/secret.txt', '%252e%252e/secret.txt',
-      '/' + path.join(service.root, 'secret.txt'), '%2F' + encodeURIComponent(path.join(service.root, 'secret.txt')).slice(3),
-      encodeURIComponent(path.join(service.root, 'secret.txt')), '..%2fgen-2%2ffinal.mp4', '%2e%2e/gen-2/final.mp4',
-      'link-out.txt', 'dir-out/secret.txt', 'dir-out/gen-2/final.mp4', 'final.mp4%00.png', '.', '%2e', '', 'clips',
+      '../secret.txt',
+      '..%2fsecret.txt',
+      '..%2Fsecret.txt',
+      '%2e%2e/secret.txt',
+      '%2E%2E%2Fsecret.txt',
+      '%2e%2e%2f%2e%2e%2fsecret.txt',
+      '..%5csecret.txt',
+      '..\\secret.txt',
+      'clips/../../secret.txt',
+      'clips/%2e%2e/%2e%2e/secret.txt',
+      '%252e%252e/secret.txt',
+      '/' + path.join(service.root, 'secret.txt'),
+      '%2F' + encodeURIComponent(path.join(service.root, 'secret.txt')).slice(3),
+      encodeURIComponent(path.join(service.root, 'secret.txt')),
+      '..%2fgen-2%2ffinal.mp4',
+      '%2e%2e/gen-2/final.mp4',
+      'link-out.txt',
+      'dir-out/secret.txt',
+      'dir-out/gen-2/final.mp4',
+      'final.mp4%00.png',
+      '.',
+      '%2e',
+      '',
+      'clips',
     ]
     for (const attempt of attempts) {
       const res = await app.request(`/api/v2/generations/gen-1/artifacts/${attempt}`)

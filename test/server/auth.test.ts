@@ -21,7 +21,10 @@ describe('parseApiKeys (WEFT_API_KEYS)', () => {
 })
 
 describe('matchKey / presentedKey', () => {
-  const keys = [{ id: 'a', key: KEY }, { id: 'b', key: OTHER_KEY }]
+  const keys = [
+    { id: 'a', key: KEY },
+    { id: 'b', key: OTHER_KEY },
+  ]
   it('finds the id of an equal key only', () => {
     assert.equal(matchKey(keys, KEY), 'a')
     assert.equal(matchKey(keys, OTHER_KEY), 'b')

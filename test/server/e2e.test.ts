@@ -14,7 +14,6 @@ const brief = 'Meet Fizz, the sparkling lemon soda for summer afternoons. Tastes
 // small frames and the shortest ad, so the suite stays quick; the same pipeline as `weft run`
 const small = { video: { width: 640, height: 360 } }
 
-
 function environment(): Record<string, string> {
   const data = mkdtempSync(path.join(tmpdir(), 'weft-e2e-'))
   const env: Record<string, string> = { WEFT_DATA_DIR: data, WEFT_WS_SECRET: randomBytes(32).toString('hex'), WEFT_LEASE_TTL: '2s' }
@@ -53,7 +52,10 @@ describe('weft serve, end to end', { timeout: 300_000 }, () => {
       assert.equal(done.type, 'run.completed', JSON.stringify(done.payload))
       // events arrive in order, without gaps
       const seqs = client.frames.filter((f) => typeof f.seq === 'number' && f.generation_id === started.generation_id).map((f) => f.seq as number)
-      assert.deepEqual(seqs, seqs.slice().sort((a, b) => a - b))
+      assert.deepEqual(
+        seqs,
+        seqs.slice().sort((a, b) => a - b),
+      )
       const record = (await (await fetch(`${server.url}${started.status_url}`)).json()) as { status: string; outputs: { story_text: string } }
       assert.equal(record.status, 'completed')
       assert.match(record.outputs.story_text, /Edited by the client\./)
@@ -74,47 +76,50 @@ describe('weft serve, end to end', { timeout: 300_000 }, () => {
     }
   })
 
-  for (const signal of ['SIGTERM', 'SIGKILL'] as const) it(`a restart (${signal}) while a gate waits: the client reconnects with after_seq, gets the gate again, decides, and the run completes`, async () => {
-    const env = environment()
-    let server = await serve(env)
-    const started = await post(server.url, { prompt: brief, interactive: true, duration_s: 12, config: { ...small, stages: { videos: false } } })
-    let client = new Client(started.websocket_url, started.ws_token)
-    await client.opened
-    await client.next(gate('approve_story'))
-    const lastSeq = Math.max(...client.frames.filter((f) => typeof f.seq === 'number').map((f) => f.seq as number))
-    client.close()
-    await server.stop(signal)
-    server = await serve(env)
-    try {
-      // the token outlives the restart (WEFT_WS_SECRET); the WebSocket URL moved with the new port
-      const wsUrl = started.websocket_url.replace(/^ws:\/\/[^/]+/, server.url.replace(/^http/, 'ws'))
-      // a client that knows where it stopped connects for live events only and resumes from there
-      client = new Client(`${wsUrl}?replay=none`, started.ws_token)
+  for (const signal of ['SIGTERM', 'SIGKILL'] as const)
+    it(`a restart (${signal}) while a gate waits: the client reconnects with after_seq, gets the gate again, decides, and the run completes`, async () => {
+      const env = environment()
+      let server = await serve(env)
+      const started = await post(server.url, { prompt: brief, interactive: true, duration_s: 12, config: { ...small, stages: { videos: false } } })
+      let client = new Client(started.websocket_url, started.ws_token)
       await client.opened
-      client.send({ type: 'resume', generation_id: started.generation_id, after_seq: lastSeq })
-      const reasked = await client.next(gate('approve_story'))
-      assert.equal(reasked.payload!.gate, 'approve_story')
-      client.send({ type: 'approval.decision', generation_id: started.generation_id, gate: 'approve_story', decision: 'approve' })
-      await client.next(gate('approve_scenes'))
-      client.send({ type: 'approval.decision', generation_id: started.generation_id, gate: 'approve_scenes', decision: 'approve' })
-      const done = await client.next((f) => f.type === 'run.completed' || f.type === 'run.failed')
-      assert.equal(done.type, 'run.completed', JSON.stringify(done.payload))
-      // nothing replayed after the resume point came twice
-      const replayed = client.frames.filter((f) => typeof f.seq === 'number').map((f) => f.seq as number)
-      assert.equal(new Set(replayed).size, replayed.length)
-      assert.ok(replayed.every((s) => s > lastSeq))
+      await client.next(gate('approve_story'))
+      const lastSeq = Math.max(...client.frames.filter((f) => typeof f.seq === 'number').map((f) => f.seq as number))
       client.close()
-    } finally {
-      await server.stop()
-    }
-  })
+      await server.stop(signal)
+      server = await serve(env)
+      try {
+        // the token outlives the restart (WEFT_WS_SECRET); the WebSocket URL moved with the new port
+        const wsUrl = started.websocket_url.replace(/^ws:\/\/[^/]+/, server.url.replace(/^http/, 'ws'))
+        // a client that knows where it stopped connects for live events only and resumes from there
+        client = new Client(`${wsUrl}?replay=none`, started.ws_token)
+        await client.opened
+        client.send({ type: 'resume', generation_id: started.generation_id, after_seq: lastSeq })
+        const reasked = await client.next(gate('approve_story'))
+        assert.equal(reasked.payload!.gate, 'approve_story')
+        client.send({ type: 'approval.decision', generation_id: started.generation_id, gate: 'approve_story', decision: 'approve' })
+        await client.next(gate('approve_scenes'))
+        client.send({ type: 'approval.decision', generation_id: started.generation_id, gate: 'approve_scenes', decision: 'approve' })
+        const done = await client.next((f) => f.type === 'run.completed' || f.type === 'run.failed')
+        assert.equal(done.type, 'run.completed', JSON.stringify(done.payload))
+        // nothing replayed after the resume point came twice
+        const replayed = client.frames.filter((f) => typeof f.seq === 'number').map((f) => f.seq as number)
+        assert.equal(new Set(replayed).size, replayed.length)
+        assert.ok(replayed.every((s) => s > lastSeq))
+        client.close()
+      } finally {
+        await server.stop()
+      }
+    })
 })
 
 describe('weft serve: approval gates per fan-out item, over the WebSocket', { timeout: 120_000 }, () => {
   it('each item asks at `clips[i].review`; a client approves one, revises one, rejects one, and the fan-out collects them', async () => {
     const env = environment()
     const pipelines = mkdtempSync(path.join(tmpdir(), 'weft-e2e-pipelines-'))
-    writeFileSync(path.join(pipelines, 'per_item.yaml'), `
+    writeFileSync(
+      path.join(pipelines, 'per_item.yaml'),
+      `
 pipeline: per_item
 inputs:
   prompt: { type: string, required: true }
@@ -130,7 +135,8 @@ nodes:
     result: \${{ steps.review.output.value }}
 outputs:
   clips: \${{ nodes.clips.output.results }}
-`)
+`,
+    )
     env.WEFT_PLUGIN_DIRS = path.resolve(import.meta.dirname, '..', 'fixtures', 'plugins')
     const server = await serve(env, ['--pipelines', pipelines])
     try {
@@ -146,10 +152,17 @@ outputs:
       client.send({ type: 'approval.decision', gate: 'clips[0].review', decision: 'approve' })
       client.send({ type: 'approval.decision', gate: 'clips[1].review', decision: 'approve' })
       await client.next((f) => f.type === 'run.completed')
-      const record = await (await fetch(started.status_url.startsWith('http') ? started.status_url : `${server.url}${started.status_url}`)).json() as { status: string; outputs: { clips: unknown[] }; nodes: { clips: { output: { failed: Array<{ index: number }> } } } }
+      const record = (await (await fetch(started.status_url.startsWith('http') ? started.status_url : `${server.url}${started.status_url}`)).json()) as {
+        status: string
+        outputs: { clips: unknown[] }
+        nodes: { clips: { output: { failed: Array<{ index: number }> } } }
+      }
       assert.equal(record.status, 'completed')
       assert.deepEqual(record.outputs.clips, ['scene 0', 'scene 1 + brighter', null])
-      assert.deepEqual(record.nodes.clips.output.failed.map((f) => f.index), [2])
+      assert.deepEqual(
+        record.nodes.clips.output.failed.map((f) => f.index),
+        [2],
+      )
       client.close()
     } finally {
       await server.stop()

@@ -61,13 +61,20 @@ function serve(req: http.IncomingMessage, res: http.ServerResponse): void {
   fixture.hits.set(url.pathname, (fixture.hits.get(url.pathname) ?? 0) + 1)
   const redirect = (to: string, status = 302): void => void res.writeHead(status, { location: to }).end()
   switch (url.pathname) {
-    case '/logo.png': return void res.writeHead(200, { 'content-type': 'text/plain' }).end(PNG) // type comes from the bytes
-    case '/photo': return void res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(JPEG)
-    case '/anim': return void res.end(WEBP)
-    case '/page': return void res.writeHead(200, { 'content-type': 'image/png' }).end('<!doctype html><title>not an image</title>')
-    case '/gif': return void res.writeHead(200, { 'content-type': 'image/gif' }).end(Buffer.concat([Buffer.from('GIF89a'), Buffer.alloc(20)]))
-    case '/tiny': return void res.end(Buffer.from([0xff, 0xd8, 0xff]))
-    case '/exact': return void res.end(Buffer.concat([PNG, Buffer.alloc(LIMIT - PNG.length)]))
+    case '/logo.png':
+      return void res.writeHead(200, { 'content-type': 'text/plain' }).end(PNG) // type comes from the bytes
+    case '/photo':
+      return void res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(JPEG)
+    case '/anim':
+      return void res.end(WEBP)
+    case '/page':
+      return void res.writeHead(200, { 'content-type': 'image/png' }).end('<!doctype html><title>not an image</title>')
+    case '/gif':
+      return void res.writeHead(200, { 'content-type': 'image/gif' }).end(Buffer.concat([Buffer.from('GIF89a'), Buffer.alloc(20)]))
+    case '/tiny':
+      return void res.end(Buffer.from([0xff, 0xd8, 0xff]))
+    case '/exact':
+      return void res.end(Buffer.concat([PNG, Buffer.alloc(LIMIT - PNG.length)]))
     case '/declared-huge':
       res.writeHead(200, { 'content-length': String(LIMIT * 100) })
       return void res.write(PNG) // then stalls: only an early rejection ends the fetch quickly
@@ -87,13 +94,20 @@ function serve(req: http.IncomingMessage, res: http.ServerResponse): void {
     case '/slow':
       res.writeHead(200)
       return void res.write(PNG.subarray(0, 20)) // and never finishes
-    case '/hang': return // no response at all
-    case '/loop': return redirect('/loop')
-    case '/chain/2': return redirect('/chain/1', 301)
-    case '/chain/1': return redirect('/logo.png', 307)
-    case '/redirect': return redirect(url.searchParams.get('to') ?? '/', Number(url.searchParams.get('status') ?? 302))
-    case '/no-location': return void res.writeHead(302).end()
-    default: return void res.writeHead(Number(url.pathname.replace('/status/', '')) || 404).end('nope')
+    case '/hang':
+      return // no response at all
+    case '/loop':
+      return redirect('/loop')
+    case '/chain/2':
+      return redirect('/chain/1', 301)
+    case '/chain/1':
+      return redirect('/logo.png', 307)
+    case '/redirect':
+      return redirect(url.searchParams.get('to') ?? '/', Number(url.searchParams.get('status') ?? 302))
+    case '/no-location':
+      return void res.writeHead(302).end()
+    default:
+      return void res.writeHead(Number(url.pathname.replace('/status/', '')) || 404).end('nope')
   }
 }
 
@@ -106,11 +120,17 @@ before(async () => {
   }
   canary.port = await listen(counted(), 0, '127.0.0.1')
   // The same port on ::1, so [::1], [::] and names resolving to ::1 would land here too if let through.
-  canary.v6 = await listen(counted(), canary.port, '::1').then(() => true, () => false)
+  canary.v6 = await listen(counted(), canary.port, '::1').then(
+    () => true,
+    () => false,
+  )
   fixture.server.on('request', serve)
   fixture.port = await listen(fixture.server, 0, '127.0.0.1')
   rebound.server.on('connection', () => rebound.connections++)
-  rebound.up = await listen(rebound.server, fixture.port, '127.0.0.2').then(() => true, () => false)
+  rebound.up = await listen(rebound.server, fixture.port, '127.0.0.2').then(
+    () => true,
+    () => false,
+  )
 })
 
 after(async () => {
@@ -481,7 +501,9 @@ describe('fetchAsset: time and cancellation', { timeout: 10_000 }, () => {
     try {
       const arrived = once(fixture.server, 'request')
       let settled = false
-      const pending = fetchAsset(at('/slow'), trusted({ timeoutMs: 2000 })).finally(() => { settled = true })
+      const pending = fetchAsset(at('/slow'), trusted({ timeoutMs: 2000 })).finally(() => {
+        settled = true
+      })
       await arrived
       await new Promise((resolve) => setImmediate(resolve))
       mock.timers.tick(1999)
@@ -527,7 +549,10 @@ describe('fetchAsset: time and cancellation', { timeout: 10_000 }, () => {
 
 describe('fetchAsset options and helpers', () => {
   const invalid = async (opts: Partial<FetchAssetOptions>) => {
-    const err = (await fetchAsset(at('/logo.png'), trusted(opts)).then(() => assert.fail('expected ASSET_OPTIONS_INVALID'), (e: unknown) => e)) as WeftError
+    const err = (await fetchAsset(at('/logo.png'), trusted(opts)).then(
+      () => assert.fail('expected ASSET_OPTIONS_INVALID'),
+      (e: unknown) => e,
+    )) as WeftError
     assert.equal(err.code, 'ASSET_OPTIONS_INVALID')
   }
 

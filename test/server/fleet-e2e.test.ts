@@ -20,11 +20,12 @@ function worker(env: Record<string, string>): ChildProcess {
   return spawn(process.execPath, [...weftArgs, 'worker', '--concurrency', '4'], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'ignore'] })
 }
 
-const stop = (w: ChildProcess) => new Promise<void>((resolve) => {
-  if (w.exitCode !== null || w.signalCode !== null) return resolve()
-  w.once('exit', () => resolve())
-  w.kill('SIGTERM')
-})
+const stop = (w: ChildProcess) =>
+  new Promise<void>((resolve) => {
+    if (w.exitCode !== null || w.signalCode !== null) return resolve()
+    w.once('exit', () => resolve())
+    w.kill('SIGTERM')
+  })
 
 if (!process.env.DATABASE_URL) {
   describe('weft serve --workers 0 with a fleet', () => {
@@ -57,9 +58,15 @@ if (!process.env.DATABASE_URL) {
         assert.equal(done.type, 'run.completed', JSON.stringify(done.payload))
         // every event of the run reached the client once, in order, with no gap
         const seqs = client.frames.filter((f) => typeof f.seq === 'number' && f.generation_id === started.generation_id).map((f) => f.seq as number)
-        assert.deepEqual(seqs, Array.from({ length: seqs.length }, (_, i) => i + 1))
+        assert.deepEqual(
+          seqs,
+          Array.from({ length: seqs.length }, (_, i) => i + 1),
+        )
         assert.ok(story.seq! > 0)
-        assert.ok(client.frames.some((f) => f.type === 'node.progress'), 'progress reported by workers reaches the client')
+        assert.ok(
+          client.frames.some((f) => f.type === 'node.progress'),
+          'progress reported by workers reaches the client',
+        )
         const video = Buffer.from(await (await fetch(`${server.url}${done.payload!.final_video_url}`)).arrayBuffer())
         const file = path.join(data, 'downloaded.mp4')
         writeFileSync(file, video)
@@ -87,7 +94,11 @@ if (!process.env.DATABASE_URL) {
         assert.equal(status, 'completed')
 
         // a re-run from the scenes, through the fleet: the story is kept, the scenes execute again although cached
-        const res = await fetch(`${server.url}/api/v2/generations/${started.generation_id}/rerun`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ from: 'scenes' }) })
+        const res = await fetch(`${server.url}/api/v2/generations/${started.generation_id}/rerun`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ from: 'scenes' }),
+        })
         assert.equal(res.status, 202, await res.clone().text())
         const again = (await res.json()) as { generation_id: string; status_url: string }
         type Gen = { status: string; nodes: Record<string, { status: string; cache?: { hit: boolean; from?: { run: string } } }> }

@@ -14,8 +14,13 @@ const served = path.join(fixtures, 'served')
 
 async function service(store = new MemoryRunStore()) {
   const svc = await createGenerationService({
-    store, dataDir: mkdtempSync(path.join(tmpdir(), 'weft-svc-')), pipelinesDir: served, owner: 'test-owner',
-    executor: new InlineExecutor(), providers: offlineSettings, decisionPollMs: 20,
+    store,
+    dataDir: mkdtempSync(path.join(tmpdir(), 'weft-svc-')),
+    pipelinesDir: served,
+    owner: 'test-owner',
+    executor: new InlineExecutor(),
+    providers: offlineSettings,
+    decisionPollMs: 20,
     fetchAssets: async () => ({}),
   })
   return { svc, store }
@@ -34,26 +39,41 @@ function waitFor(svc: Awaited<ReturnType<typeof service>>['svc'], sessionId: str
   })
 }
 
-const code = (p: Promise<unknown>) => p.then(() => 'resolved', (e: { code?: string }) => e.code)
+const code = (p: Promise<unknown>) =>
+  p.then(
+    () => 'resolved',
+    (e: { code?: string }) => e.code,
+  )
 
 describe('GenerationService', () => {
   it('refuses config values a node cannot take before recording anything (CONFIG_INVALID, each at its node field)', async () => {
     const store = new MemoryRunStore()
     const svc = await createGenerationService({
-      store, dataDir: mkdtempSync(path.join(tmpdir(), 'weft-svc-')), pipelinesDir: path.join(fixtures, '..', '..', 'pipelines'), owner: 'test-owner',
-      executor: new InlineExecutor(), providers: offlineSettings, fetchAssets: async () => ({}),
+      store,
+      dataDir: mkdtempSync(path.join(tmpdir(), 'weft-svc-')),
+      pipelinesDir: path.join(fixtures, '..', '..', 'pipelines'),
+      owner: 'test-owner',
+      executor: new InlineExecutor(),
+      providers: offlineSettings,
+      fetchAssets: async () => ({}),
     })
     try {
-      const err = await svc.start({ pipeline: 'default', inputs: { prompt: 'Fizz' }, config: { 'critic.story_threshold': 500, 'parallel.max_concurrent': 0 }, interactive: false }).then(() => undefined, (e: { code: string; details: { issues: Array<{ path: string }> } }) => e)
+      const err = await svc.start({ pipeline: 'default', inputs: { prompt: 'Fizz' }, config: { 'critic.story_threshold': 500, 'parallel.max_concurrent': 0 }, interactive: false }).then(
+        () => undefined,
+        (e: { code: string; details: { issues: Array<{ path: string }> } }) => e,
+      )
       assert.equal(err?.code, 'CONFIG_INVALID')
-      assert.deepEqual(err?.details.issues.map((i) => i.path), ['nodes.story.threshold', 'nodes.references.concurrency', 'nodes.videos.concurrency'])
+      assert.deepEqual(
+        err?.details.issues.map((i) => i.path),
+        ['nodes.story.threshold', 'nodes.references.concurrency', 'nodes.videos.concurrency'],
+      )
       assert.deepEqual(await store.listRuns({}), [])
     } finally {
       await svc.close()
     }
   })
 
-  it('gives a generation\'s pipeline as a graph, the pipelines with their nodes, and a pipeline\'s text', async () => {
+  it("gives a generation's pipeline as a graph, the pipelines with their nodes, and a pipeline's text", async () => {
     const { svc } = await service()
     const { generationId } = await svc.start({ pipeline: 'gated', inputs: { prompt: 'Fizz' }, config: {}, interactive: false })
     // `review` reads `story` through its gate, `after` reads the review's output in an expression
@@ -64,7 +84,10 @@ describe('GenerationService', () => {
     ])
     assert.equal(await svc.graph('no-such-generation'), undefined)
     const gated = (await svc.listPipelines()).find((p) => p.name === 'gated')!
-    assert.deepEqual(gated.nodes.map((n) => n.id), ['story', 'review', 'after'])
+    assert.deepEqual(
+      gated.nodes.map((n) => n.id),
+      ['story', 'review', 'after'],
+    )
     assert.match(await svc.pipelineSource('gated'), /^pipeline: gated$/m)
     assert.equal(await code(svc.pipelineSource('../served/gated')), 'PIPELINE_NOT_FOUND')
     assert.equal(await code(svc.pipelineSource('nope')), 'PIPELINE_NOT_FOUND')
@@ -91,7 +114,10 @@ describe('GenerationService', () => {
     assert.deepEqual(record?.outputs, { approved: 'Fizz!' })
     // the live events are the stored ones, in order
     const stored = await svc.events(generationId, 0)
-    assert.deepEqual(events.map((e) => e.seq), stored.map((e) => e.seq))
+    assert.deepEqual(
+      events.map((e) => e.seq),
+      stored.map((e) => e.seq),
+    )
     assert.deepEqual(await svc.sessionGenerations(sessionId), [generationId])
     await svc.close()
   })
@@ -101,10 +127,16 @@ describe('GenerationService', () => {
     assert.equal(await code(svc.start({ pipeline: 'nope', inputs: { prompt: 'x' }, config: {}, interactive: false })), 'PIPELINE_NOT_FOUND')
     const bad = await svc.start({ pipeline: 'gated', inputs: { prompt: 'x', framework: 'XYZ' }, config: {}, interactive: false }).catch((e) => e)
     assert.equal(bad.code, 'INPUT_INVALID')
-    assert.deepEqual(bad.details.issues.map((i: { path: string }) => i.path), ['inputs.framework'])
+    assert.deepEqual(
+      bad.details.issues.map((i: { path: string }) => i.path),
+      ['inputs.framework'],
+    )
     const cfg = await svc.start({ pipeline: 'gated', inputs: { prompt: 'x' }, config: { 'quality.nope': 1 }, interactive: false }).catch((e) => e)
     assert.equal(cfg.code, 'CONFIG_UNKNOWN')
-    assert.deepEqual(cfg.details.issues.map((i: { path: string }) => i.path), ['config.quality.nope'])
+    assert.deepEqual(
+      cfg.details.issues.map((i: { path: string }) => i.path),
+      ['config.quality.nope'],
+    )
 
     const sessionId = 's2'
     const asked = waitFor(svc, sessionId, 'approval.requested')
@@ -169,7 +201,10 @@ describe('GenerationService', () => {
     const resumedAsk = waitFor(b.svc, 'r', 'approval.requested')
     assert.equal(await b.svc.resumeInterrupted(), 1)
     await resumedAsk
-    assert.deepEqual((await b.svc.pendingApprovals(generationId)).map((x) => x.gate), ['review'])
+    assert.deepEqual(
+      (await b.svc.pendingApprovals(generationId)).map((x) => x.gate),
+      ['review'],
+    )
     const done = waitFor(b.svc, 'r', 'run.completed')
     assert.equal((await b.svc.decide(generationId, 'review', { decision: 'approve', by: 'ada' })).applied, true)
     await done
@@ -213,14 +248,17 @@ describe('GenerationService: races and abuse found in review', () => {
     await first
     const second = new Promise<RunEvent>((resolve) => {
       const off = svc.subscribe('rv', (e) => {
-        if (e.type === 'approval.requested' && e.payload.revision === 1) (off(), resolve(e))
+        if (e.type === 'approval.requested' && e.payload.revision === 1) off(), resolve(e)
       })
     })
     assert.equal((await svc.decide(generationId, 'review', { decision: 'revise', feedback: 'shorter', revision: 0 })).applied, true)
     await second
     const retry = await svc.decide(generationId, 'review', { decision: 'revise', feedback: 'shorter', revision: 0 })
     assert.deepEqual(retry, { applied: false, decision: { decision: 'revise', feedback: 'shorter' } })
-    assert.deepEqual((await svc.pendingApprovals(generationId)).map((a) => a.revision), [1])
+    assert.deepEqual(
+      (await svc.pendingApprovals(generationId)).map((a) => a.revision),
+      [1],
+    )
     await svc.cancel(generationId)
     await svc.close()
   })
@@ -232,7 +270,10 @@ describe('GenerationService: races and abuse found in review', () => {
     await asked
     const bad = await svc.decide(generationId, 'review', { decision: 'approve', edits: { scenes: [] } }).catch((e) => e)
     assert.equal(bad.code, 'DECISION_INVALID')
-    assert.deepEqual(bad.details.issues.map((i: { path: string }) => i.path), ['edits'])
+    assert.deepEqual(
+      bad.details.issues.map((i: { path: string }) => i.path),
+      ['edits'],
+    )
     await svc.cancel(generationId)
     await svc.close()
   })
@@ -241,7 +282,11 @@ describe('GenerationService: races and abuse found in review', () => {
     const fetched: string[] = []
     const dataDir = mkdtempSync(path.join(tmpdir(), 'weft-svc-assets-'))
     const svc = await createGenerationService({
-      store: new MemoryRunStore(), dataDir, pipelinesDir: served, owner: 'o', executor: new InlineExecutor(),
+      store: new MemoryRunStore(),
+      dataDir,
+      pipelinesDir: served,
+      owner: 'o',
+      executor: new InlineExecutor(),
       providers: offlineSettings,
       fetchAssets: async (assets, dir) => {
         fetched.push(...(assets.product_images ?? []))
@@ -266,7 +311,10 @@ describe('GenerationService: races and abuse found in review', () => {
     const { svc } = await service()
     const res = await svc.validatePipeline('pipeline: x\nprompts: /etc\nplugins: [/tmp/evil.mjs]\nnodes:\n  a: { type: agent, prompt: nope }\n')
     assert.equal(res.valid, false)
-    assert.deepEqual(res.diagnostics.map((d) => d.code), ['PROMPTS_NOT_ALLOWED', 'PLUGIN_NOT_ALLOWED', 'PROMPT_NOT_FOUND'])
+    assert.deepEqual(
+      res.diagnostics.map((d) => d.code),
+      ['PROMPTS_NOT_ALLOWED', 'PLUGIN_NOT_ALLOWED', 'PROMPT_NOT_FOUND'],
+    )
     for (const d of res.diagnostics) assert.doesNotMatch(`${d.file} ${d.message}`, /\/(work|tmp|etc|home|root)\//)
     await svc.close()
   })
@@ -282,7 +330,7 @@ describe('GenerationService.rerun', () => {
     throw new Error(`generation ${id} did not end`)
   }
 
-  it('keeps the records upstream of `from` (the gate\'s decision too) and executes the node again, in the same session', async () => {
+  it("keeps the records upstream of `from` (the gate's decision too) and executes the node again, in the same session", async () => {
     const { svc } = await service()
     try {
       const first = await svc.start({ pipeline: 'gated', inputs: { prompt: 'Fizz' }, config: {}, interactive: false, sessionId: 'sess-r' })

@@ -13,12 +13,15 @@ import { FakeService, generation } from '../support/fake-service.ts'
 function raw(base: string, method: string, rawPath: string, body?: Buffer, type?: string): Promise<{ status: number; body: string }> {
   const u = new URL(base)
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: u.hostname, port: u.port, method, path: rawPath, headers: { ...(type ? { 'content-type': type } : {}), ...(body ? { 'content-length': body.length } : {}) } }, (res) => {
-      let text = ''
-      res.setEncoding('utf8')
-      res.on('data', (d: string) => (text += d))
-      res.on('end', () => resolve({ status: res.statusCode!, body: text }))
-    })
+    const req = http.request(
+      { host: u.hostname, port: u.port, method, path: rawPath, headers: { ...(type ? { 'content-type': type } : {}), ...(body ? { 'content-length': body.length } : {}) } },
+      (res) => {
+        let text = ''
+        res.setEncoding('utf8')
+        res.on('data', (d: string) => (text += d))
+        res.on('end', () => resolve({ status: res.statusCode!, body: text }))
+      },
+    )
     req.on('error', reject)
     req.end(body)
   })
@@ -38,7 +41,12 @@ describe('hostile input over a real socket', () => {
   after(() => server.close())
 
   it('refuses `.`, `..` and `\\` in an artifact path as sent, instead of serving what they would resolve to', async () => {
-    for (const p of ['/api/v2/generations/g1/artifacts/./final.mp4', '/api/v2/generations/g1/artifacts/clips/../final.mp4', '/api/v2/generations/g1/artifacts/%2e/final.mp4', '/api/v2/generations/g1/artifacts/clips%5Ca.mp4']) {
+    for (const p of [
+      '/api/v2/generations/g1/artifacts/./final.mp4',
+      '/api/v2/generations/g1/artifacts/clips/../final.mp4',
+      '/api/v2/generations/g1/artifacts/%2e/final.mp4',
+      '/api/v2/generations/g1/artifacts/clips%5Ca.mp4',
+    ]) {
       const r = await raw(server.url, 'GET', p)
       assert.equal(r.status, 400, p)
       assert.equal(JSON.parse(r.body).error.code, 'PATH_INVALID', p)

@@ -19,7 +19,11 @@ describe('OpenAPI document', () => {
   it('GET /openapi.json is OpenAPI 3.1 JSON whose every $ref resolves and every operation documents its errors', async () => {
     const res = await app.request('/openapi.json')
     assert.equal(res.status, 200)
-    const doc = JSON.parse(await res.text()) as { openapi: string; paths: Record<string, Record<string, { responses: Record<string, unknown>; requestBody?: unknown; security?: unknown[] }>>; components: { schemas: Record<string, unknown> } }
+    const doc = JSON.parse(await res.text()) as {
+      openapi: string
+      paths: Record<string, Record<string, { responses: Record<string, unknown>; requestBody?: unknown; security?: unknown[] }>>
+      components: { schemas: Record<string, unknown> }
+    }
     assert.equal(doc.openapi, '3.1.0')
     const refs = JSON.stringify(doc).match(/"\$ref":"[^"]+"/g) ?? []
     assert.ok(refs.length > 10)
@@ -34,7 +38,22 @@ describe('OpenAPI document', () => {
     const request = doc.components.schemas.GenerationRequest as { required: string[]; additionalProperties: boolean; properties: Record<string, unknown> }
     assert.deepEqual(request.required, ['prompt'])
     assert.equal(request.additionalProperties, false)
-    for (const field of ['prompt', 'framework', 'brand_assets', 'quality_threshold', 'parallel_variants', 'enable_vbench', 'config', 'duration_s', 'product', 'audience', 'tone', 'interactive', 'session_id', 'pipeline']) {
+    for (const field of [
+      'prompt',
+      'framework',
+      'brand_assets',
+      'quality_threshold',
+      'parallel_variants',
+      'enable_vbench',
+      'config',
+      'duration_s',
+      'product',
+      'audience',
+      'tone',
+      'interactive',
+      'session_id',
+      'pipeline',
+    ]) {
       assert.ok(field in request.properties, field)
     }
   })

@@ -21,7 +21,13 @@ describe('parseRateLimit (WEFT_RATE_LIMIT)', () => {
 
 describe('429 on POST /api/v2/generate', () => {
   it('429 RATE_LIMITED with Retry-After once a caller is over; other callers are unaffected', async () => {
-    const { app, service } = setup({ rateLimit: { points: 2, durationS: 60 }, apiKeys: [{ id: 'a', key: KEY }, { id: 'b', key: OTHER_KEY }] })
+    const { app, service } = setup({
+      rateLimit: { points: 2, durationS: 60 },
+      apiKeys: [
+        { id: 'a', key: KEY },
+        { id: 'b', key: OTHER_KEY },
+      ],
+    })
     const as = (key: string) => postJson(app, '/api/v2/generate', { prompt: 'x' }, { 'x-api-key': key })
     assert.equal((await as(KEY)).status, 202)
     assert.equal((await as(KEY)).status, 202)

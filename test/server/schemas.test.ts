@@ -11,7 +11,9 @@ const paths = (schema: v.GenericSchema, input: unknown) => {
 describe('GenerationRequestSchema → StartGeneration', () => {
   it('maps inputs by name, shortcut fields and nested or dotted config to dotted paths', () => {
     const req = v.parse(GenerationRequestSchema, {
-      prompt: ' brief ', tone: 'calm', enable_vbench: true,
+      prompt: ' brief ',
+      tone: 'calm',
+      enable_vbench: true,
       config: { stages: { videos: false, story: true }, 'video.fps': 30, timeouts: { story: '90s' }, tags: ['a'] },
     })
     assert.deepEqual(toStartGeneration(req, 'k1'), {
@@ -45,7 +47,13 @@ describe('GenerationRequestSchema → StartGeneration', () => {
   })
 
   it('flatConfig keeps arrays and scalars as leaves', () => {
-    assert.deepEqual([...flatConfig({ a: { b: { c: 1 } }, d: [1, { e: 2 }] })], [['a.b.c', 1], ['d', [1, { e: 2 }]]])
+    assert.deepEqual(
+      [...flatConfig({ a: { b: { c: 1 } }, d: [1, { e: 2 }] })],
+      [
+        ['a.b.c', 1],
+        ['d', [1, { e: 2 }]],
+      ],
+    )
   })
 })
 

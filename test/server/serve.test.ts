@@ -17,12 +17,15 @@ describe('startServer', () => {
 
       const res = await fetch(`${running.url}/api/v2/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: 'an ad' }) })
       assert.equal(res.status, 202)
-      const started = await res.json() as { websocket_url: string; ws_token: string; status_url: string }
+      const started = (await res.json()) as { websocket_url: string; ws_token: string; status_url: string }
       assert.equal(started.websocket_url, `${running.url.replace('http:', 'ws:')}/ws/session-gen-1`)
       assert.equal((await fetch(running.url + started.status_url)).status, 200)
 
       const ws = new WebSocket(started.websocket_url, ['weft.v1', `weft.token.${started.ws_token}`])
-      await new Promise<void>((resolve, reject) => { ws.once('open', () => resolve()); ws.once('error', reject) })
+      await new Promise<void>((resolve, reject) => {
+        ws.once('open', () => resolve())
+        ws.once('error', reject)
+      })
       assert.equal(ws.protocol, 'weft.v1')
       const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)))
       await running.close()
@@ -40,7 +43,10 @@ describe('startServer', () => {
       const { status, headers, body } = await new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }>((resolve, reject) => {
         const req = http.request(`${running.url}/api/v2/generate`, { method: 'POST', headers: { 'content-type': 'application/json' } }, (res) => {
           let text = ''
-          res.setEncoding('utf8').on('data', (c: string) => (text += c)).on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: text }))
+          res
+            .setEncoding('utf8')
+            .on('data', (c: string) => (text += c))
+            .on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: text }))
         })
         req.on('error', reject)
         req.write('{"prompt":"')

@@ -43,7 +43,11 @@ async function realApp() {
   writeFileSync(path.join(pipelinesDir, 'assets.yaml'), ASSETS_PIPELINE)
   copyFileSync(path.join(fixtures, 'plugins', 'drafts.mjs'), path.join(pipelinesDir, 'drafts.mjs'))
   const svc = await createGenerationService({
-    store: new MemoryRunStore(), dataDir, pipelinesDir, owner: 'test-owner', executor: new InlineExecutor(),
+    store: new MemoryRunStore(),
+    dataDir,
+    pipelinesDir,
+    owner: 'test-owner',
+    executor: new InlineExecutor(),
     providers: offlineSettings,
   })
   const app = createApp(svc, { tokens: { issue: (s) => `token-for-${s}` }, rateLimit: null, logger: silent })
@@ -63,14 +67,19 @@ const filesIn = (dir: string) => {
   }
 }
 
-interface UploadJson { upload_id: string; ref: string; content_type: string; size: number }
+interface UploadJson {
+  upload_id: string
+  ref: string
+  content_type: string
+  size: number
+}
 
 describe('POST /api/v2/uploads', () => {
   it('201: stores a PNG as <data dir>/uploads/<sha256>.png; the same bytes again give the same id and one file', async () => {
     const { app, svc, uploadsDir } = await realApp()
     const first = await upload(app, PNG, 'image/png')
     assert.equal(first.status, 201)
-    const body = await first.json() as UploadJson
+    const body = (await first.json()) as UploadJson
     const id = sha256(PNG)
     assert.deepEqual(body, { upload_id: id, ref: `upload:${id}`, content_type: 'image/png', size: PNG.length })
     assert.deepEqual(filesIn(uploadsDir), [`${id}.png`])
@@ -87,7 +96,7 @@ describe('POST /api/v2/uploads', () => {
     const { app, svc, uploadsDir } = await realApp()
     const res = await upload(app, JPEG, 'image/png')
     assert.equal(res.status, 201)
-    const body = await res.json() as UploadJson
+    const body = (await res.json()) as UploadJson
     assert.equal(body.content_type, 'image/jpeg')
     assert.deepEqual(filesIn(uploadsDir), [`${sha256(JPEG)}.jpg`])
     await svc.close()
@@ -145,12 +154,18 @@ describe('POST /api/v2/uploads', () => {
     const big = Buffer.concat([PNG, Buffer.alloc(3 * 1024 * 1024)])
     const taken = await upload(app, big, 'image/png')
     assert.equal(taken.status, 201)
-    assert.equal((await taken.json() as UploadJson).size, big.length)
+    assert.equal(((await taken.json()) as UploadJson).size, big.length)
     await svc.close()
   })
 
   it('429 RATE_LIMITED per caller, on a budget apart from POST /generate', async () => {
-    const { app } = setup({ apiKeys: [{ id: 'a', key: KEY }, { id: 'b', key: OTHER_KEY }], rateLimit: { points: 2, durationS: 60 } })
+    const { app } = setup({
+      apiKeys: [
+        { id: 'a', key: KEY },
+        { id: 'b', key: OTHER_KEY },
+      ],
+      rateLimit: { points: 2, durationS: 60 },
+    })
     const as = (key: string) => ({ authorization: `Bearer ${key}` })
     assert.equal((await upload(app, PNG, 'image/png', as(KEY))).status, 201)
     // a refused upload counts too
@@ -164,7 +179,10 @@ describe('POST /api/v2/uploads', () => {
   })
 
   it('is in the OpenAPI document: image bodies, 201 Upload, its errors', () => {
-    const doc = openApiDocument() as { paths: Record<string, { post: { requestBody: { content: Record<string, unknown> }; responses: Record<string, unknown> } }>; components: { schemas: Record<string, { required?: string[] }> } }
+    const doc = openApiDocument() as {
+      paths: Record<string, { post: { requestBody: { content: Record<string, unknown> }; responses: Record<string, unknown> } }>
+      components: { schemas: Record<string, { required?: string[] }> }
+    }
     const op = doc.paths['/api/v2/uploads']!.post
     assert.deepEqual(Object.keys(op.requestBody.content).sort(), ['image/jpeg', 'image/png', 'image/webp'])
     assert.deepEqual(Object.keys(op.responses).sort(), ['201', '400', '401', '413', '415', '429', '500'])
@@ -179,16 +197,17 @@ describe('POST /api/v2/uploads', () => {
 })
 
 describe('upload refs in POST /api/v2/generate', () => {
-  it('copies each uploaded file into the generation\'s folder where a fetched asset goes, and gives the pipeline its path', async () => {
+  it("copies each uploaded file into the generation's folder where a fetched asset goes, and gives the pipeline its path", async () => {
     const { app, svc, runsDir, uploadsDir } = await realApp()
     const png = await upload(app, PNG, 'image/png').then((r) => r.json() as Promise<UploadJson>)
     const jpeg = await upload(app, JPEG, 'image/jpeg').then((r) => r.json() as Promise<UploadJson>)
     const res = await postJson(app, 'http://localhost/api/v2/generate', {
-      prompt: 'Fizz', pipeline: 'assets',
+      prompt: 'Fizz',
+      pipeline: 'assets',
       brand_assets: { product_images: [png.ref, jpeg.ref], logo: png.ref.toUpperCase().replace('UPLOAD:', 'upload:') },
     })
     assert.equal(res.status, 202, JSON.stringify(await res.clone().json()))
-    const { generation_id: id } = await res.json() as { generation_id: string }
+    const { generation_id: id } = (await res.json()) as { generation_id: string }
     const assets = path.join(runsDir, id, 'assets')
     assert.deepEqual(filesIn(assets), ['logo.png', 'product-1.png', 'product-2.jpg'])
     assert.deepEqual(readFileSync(path.join(assets, 'product-1.png')), PNG)
@@ -216,7 +235,10 @@ describe('upload refs in POST /api/v2/generate', () => {
       assert.equal(res.status, 400, field)
       const error = await errorOf(res)
       assert.equal(error.code, 'ASSET_UNREADABLE', field)
-      assert.deepEqual(error.issues?.map((i) => i.path), [field])
+      assert.deepEqual(
+        error.issues?.map((i) => i.path),
+        [field],
+      )
       assert.ok(error.message.startsWith(`${field}: `), error.message)
     }
     assert.deepEqual((await svc.list({ limit: 10 })).items, [])

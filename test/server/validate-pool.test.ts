@@ -51,7 +51,13 @@ describe('validation off the request thread', () => {
     const pool = new ValidatePool()
     try {
       const d = await pool.validate({ file, text: 'pipeline: x\nprompts: /etc\nplugins: [/tmp/evil.mjs]\nnodes:\n  a: { type: approval, gate: a }\n' })
-      assert.deepEqual(d.map((x) => x.code).filter((c) => c.endsWith('NOT_ALLOWED')).sort(), ['PLUGIN_NOT_ALLOWED', 'PROMPTS_NOT_ALLOWED'])
+      assert.deepEqual(
+        d
+          .map((x) => x.code)
+          .filter((c) => c.endsWith('NOT_ALLOWED'))
+          .sort(),
+        ['PLUGIN_NOT_ALLOWED', 'PROMPTS_NOT_ALLOWED'],
+      )
     } finally {
       await pool.close()
     }

@@ -20,16 +20,20 @@ class Client {
       this.frames.push(JSON.parse(String(data)) as Frame)
       for (const check of [...this.waiters]) check()
     })
-    this.closed = new Promise((resolve) => ws.once('close', (code, reason) => {
-      resolve({ code, reason: reason.toString() })
-      for (const check of [...this.waiters]) check()
-    }))
+    this.closed = new Promise((resolve) =>
+      ws.once('close', (code, reason) => {
+        resolve({ code, reason: reason.toString() })
+        for (const check of [...this.waiters]) check()
+      }),
+    )
   }
 
   /** How the socket closed; fails if it is still open after `ms`. */
   closedWithin(ms = 3000): Promise<{ code: number; reason: string }> {
     let timer: NodeJS.Timeout | undefined
-    const late = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`still open after ${ms} ms`)), ms) })
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`still open after ${ms} ms`)), ms)
+    })
     return Promise.race([this.closed, late]).finally(() => clearTimeout(timer))
   }
 
@@ -84,37 +88,52 @@ interface Harness {
 
 const secret = Buffer.alloc(32, 3)
 const harnesses: Harness[] = []
-afterEach(async () => { for (const h of harnesses.splice(0)) await h.close() })
+afterEach(async () => {
+  for (const h of harnesses.splice(0)) await h.close()
+})
 
 async function setup(opts: Partial<WsOptions> = {}, tokens: Tokens = createTokens({ secret })): Promise<Harness> {
   const service = new FakeWsService()
-  const server = http.createServer((_req, res) => { res.statusCode = 404; res.end() })
+  const server = http.createServer((_req, res) => {
+    res.statusCode = 404
+    res.end()
+  })
   const endpoint = attachWebSocket(server, service, { tokens, ...opts })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const base = `ws://127.0.0.1:${(server.address() as AddressInfo).port}`
   const protocolsFor = (session: string): string[] => ['weft.v1', `weft.token.${tokens.issue(session)}`]
   const h: Harness = {
-    service, tokens, endpoint, base,
-    open: (session, o = {}) => new Promise((resolve, reject) => {
-      const ws = new WebSocket(`${base}/ws/${session}${o.replay ? `?replay=${o.replay}` : ''}`, o.protocols ?? protocolsFor(session), { headers: o.headers ?? {}, autoPong: o.autoPong ?? true })
-      const client = new Client(ws)
-      ws.once('open', () => resolve(client))
-      ws.once('unexpected-response', (_req, res) => reject(new Error(`refused with ${res.statusCode}`)))
-      ws.once('error', reject)
-    }),
-    refused: (session, o = {}) => new Promise((resolve, reject) => {
-      const ws = new WebSocket(`${base}${o.path ?? `/ws/${session}`}`, o.protocols ?? protocolsFor(session), { headers: o.headers ?? {} })
-      ws.once('open', () => { ws.terminate(); reject(new Error('the upgrade was accepted')) })
-      ws.once('error', () => {})
-      ws.once('unexpected-response', (req, res) => {
-        let body = ''
-        res.on('data', (chunk: Buffer) => { body += chunk.toString() })
-        res.on('end', () => {
-          req.destroy()
-          resolve({ status: res.statusCode ?? 0, body: body ? JSON.parse(body) : undefined })
+    service,
+    tokens,
+    endpoint,
+    base,
+    open: (session, o = {}) =>
+      new Promise((resolve, reject) => {
+        const ws = new WebSocket(`${base}/ws/${session}${o.replay ? `?replay=${o.replay}` : ''}`, o.protocols ?? protocolsFor(session), { headers: o.headers ?? {}, autoPong: o.autoPong ?? true })
+        const client = new Client(ws)
+        ws.once('open', () => resolve(client))
+        ws.once('unexpected-response', (_req, res) => reject(new Error(`refused with ${res.statusCode}`)))
+        ws.once('error', reject)
+      }),
+    refused: (session, o = {}) =>
+      new Promise((resolve, reject) => {
+        const ws = new WebSocket(`${base}${o.path ?? `/ws/${session}`}`, o.protocols ?? protocolsFor(session), { headers: o.headers ?? {} })
+        ws.once('open', () => {
+          ws.terminate()
+          reject(new Error('the upgrade was accepted'))
         })
-      })
-    }),
+        ws.once('error', () => {})
+        ws.once('unexpected-response', (req, res) => {
+          let body = ''
+          res.on('data', (chunk: Buffer) => {
+            body += chunk.toString()
+          })
+          res.on('end', () => {
+            req.destroy()
+            resolve({ status: res.statusCode ?? 0, body: body ? JSON.parse(body) : undefined })
+          })
+        })
+      }),
     async close() {
       await endpoint.close()
       server.closeAllConnections()
@@ -272,7 +291,10 @@ describe('ws frames', () => {
     assert.deepEqual(c.frames[0], { type: 'session.attached', session_id: 's1', generations: ['g1', 'g2'] })
     const { timestamp, ...rest } = c.frames[1]!
     assert.deepEqual(rest, {
-      type: 'approval.requested', seq: null, generation_id: 'g2', node: 'approve_scenes',
+      type: 'approval.requested',
+      seq: null,
+      generation_id: 'g2',
+      node: 'approve_scenes',
       payload: { gate: 'approve_scenes', value: { scenes: [1, 2] }, allowed: ['approve', 'revise'], revision: 1, reannounced: true },
     })
     assert.equal(typeof timestamp, 'string')
@@ -289,7 +311,14 @@ describe('ws frames', () => {
     release()
     const c = await opening
     await c.until((fs) => fs.length === 3)
-    assert.deepEqual(c.frames.map((f) => [f.type, f.seq]), [['session.attached', undefined], ['approval.requested', null], ['node.progress', 2]])
+    assert.deepEqual(
+      c.frames.map((f) => [f.type, f.seq]),
+      [
+        ['session.attached', undefined],
+        ['approval.requested', null],
+        ['node.progress', 2],
+      ],
+    )
   })
 
   it('two clients of one session see the same events in the same order', async () => {
@@ -304,8 +333,14 @@ describe('ws frames', () => {
     await a.until(() => a.events().length === 20)
     await b.until(() => b.events().length === 20)
     assert.deepEqual(a.events(), b.events())
-    assert.deepEqual(a.events().map((f) => f.payload.i), [...Array(20).keys()])
-    assert.deepEqual(a.events('g2').map((f) => f.seq), [1, 2, 3, 4, 5, 6, 7])
+    assert.deepEqual(
+      a.events().map((f) => f.payload.i),
+      [...Array(20).keys()],
+    )
+    assert.deepEqual(
+      a.events('g2').map((f) => f.seq),
+      [1, 2, 3, 4, 5, 6, 7],
+    )
   })
 
   it('a client of another session sees none of these events', async () => {
@@ -339,16 +374,28 @@ describe('ws client messages', () => {
     c.send({ type: 'resume', id: 'r', after_seq: -1 })
     const r = await c.reply('r')
     assert.equal(r.code, 'MESSAGE_INVALID')
-    assert.deepEqual(r.issues.map((i: Frame) => i.path), ['after_seq'])
+    assert.deepEqual(
+      r.issues.map((i: Frame) => i.path),
+      ['after_seq'],
+    )
 
     c.send({ type: 'approval.decision', id: 'd1', gate: 'g', decision: 'maybe' })
-    assert.deepEqual((await c.reply('d1')).issues.map((i: Frame) => i.path), ['decision'])
+    assert.deepEqual(
+      (await c.reply('d1')).issues.map((i: Frame) => i.path),
+      ['decision'],
+    )
     c.send({ type: 'approval.decision', id: 'd2', gate: 'g', decision: 'revise' })
     const d2 = await c.reply('d2')
     assert.equal(d2.code, 'MESSAGE_INVALID')
-    assert.deepEqual(d2.issues.map((i: Frame) => i.path), ['feedback'])
+    assert.deepEqual(
+      d2.issues.map((i: Frame) => i.path),
+      ['feedback'],
+    )
     c.send({ type: 'approval.decision', id: 'd3', gate: 'g', decision: 'approve', extra: 1 })
-    assert.deepEqual((await c.reply('d3')).issues.map((i: Frame) => i.path), ['extra'])
+    assert.deepEqual(
+      (await c.reply('d3')).issues.map((i: Frame) => i.path),
+      ['extra'],
+    )
 
     c.send({ type: 'ping', id: 'p' })
     assert.deepEqual(await c.reply('p'), { type: 'pong', id: 'p' })
@@ -376,13 +423,16 @@ describe('ws client messages', () => {
     const recorded = { decision: 'revise', feedback: 'shorter', by: 'human' }
     assert.deepEqual(first, { type: 'decision.result', id: 'a', generation_id: 'g1', gate: 'approve_story', applied: true, decision: recorded })
     assert.deepEqual(second, { type: 'decision.result', id: 'b', generation_id: 'g1', gate: 'approve_story', applied: false, decision: recorded })
-    assert.deepEqual(h.service.decideCalls.map((call) => typeof call.result === 'string' ? call.result : call.result.applied), [true, false])
+    assert.deepEqual(
+      h.service.decideCalls.map((call) => (typeof call.result === 'string' ? call.result : call.result.applied)),
+      [true, false],
+    )
     // the resolution is an event like any other
     const resolved = await c.frame((f) => f.type === 'approval.resolved')
     assert.equal(resolved.payload.gate, 'approve_story')
   })
 
-  it('passes the service\'s codes through: RUN_FINISHED after a cancel, GATE_NOT_WAITING, DECISION_NOT_ALLOWED', async () => {
+  it("passes the service's codes through: RUN_FINISHED after a cancel, GATE_NOT_WAITING, DECISION_NOT_ALLOWED", async () => {
     const h = await setup()
     h.service.addGeneration('s1', 'g1')
     h.service.requestApproval('g1', 'approve_story', { allowed: ['approve', 'reject'] })
@@ -467,7 +517,10 @@ describe('ws resume', () => {
     await c.until(() => c.events().length >= 5)
     await sleep(20)
     // nothing lost, nothing twice: 6 first (live), then 3..5 (replayed), then 7
-    assert.deepEqual(c.events().map((f) => f.seq), [6, 3, 4, 5, 7])
+    assert.deepEqual(
+      c.events().map((f) => f.seq),
+      [6, 3, 4, 5, 7],
+    )
     assert.equal(result.replayed, 3)
     // a later resume of the same generation sends only what is newer than what this connection has sent
     c.send({ type: 'resume', id: 'r2', after_seq: 4 })
@@ -497,13 +550,24 @@ describe('ws resume', () => {
       h.service.emit('g1', 'node.progress', { i: 8 })
       await c.until(() => c.events().length >= 7)
       await sleep(20)
-      assert.deepEqual(c.events().map((f) => f.seq), [3, 4, 5, 6, 7, 8, 9])
-      assert.deepEqual(c.events().map((f) => f.payload.i), [2, 3, 4, 5, 6, 7, 8])
+      assert.deepEqual(
+        c.events().map((f) => f.seq),
+        [3, 4, 5, 6, 7, 8, 9],
+      )
+      assert.deepEqual(
+        c.events().map((f) => f.payload.i),
+        [2, 3, 4, 5, 6, 7, 8],
+      )
       const replayed = snapshotFirst ? 3 : 5
       assert.deepEqual(result, { type: 'resume.result', id: 'r', generation_id: 'g1', after_seq: 2, replayed, last_seq: 2 + replayed })
       // the resume.result sits between the replayed events and the live ones
       const at = c.frames.indexOf(result)
-      assert.ok(c.frames.slice(0, at).filter((f) => typeof f.seq === 'number').every((f) => f.seq <= 2 + replayed))
+      assert.ok(
+        c.frames
+          .slice(0, at)
+          .filter((f) => typeof f.seq === 'number')
+          .every((f) => f.seq <= 2 + replayed),
+      )
       assert.ok(c.frames.slice(at + 1).every((f) => f.seq > 2 + replayed))
     })
   }
@@ -525,8 +589,20 @@ describe('ws resume', () => {
     h.service.emit('g1', 'node.progress', { i: 4 })
     await c.until(() => c.events().length === 6)
     assert.equal(c.frames[0]!.type, 'session.attached')
-    assert.deepEqual(c.events().filter((f) => f.generation_id === 'g1').map((f) => f.seq), [1, 2, 3, 4, 5])
-    assert.deepEqual(c.events().filter((f) => f.generation_id === 'g2').map((f) => f.seq), [1])
+    assert.deepEqual(
+      c
+        .events()
+        .filter((f) => f.generation_id === 'g1')
+        .map((f) => f.seq),
+      [1, 2, 3, 4, 5],
+    )
+    assert.deepEqual(
+      c
+        .events()
+        .filter((f) => f.generation_id === 'g2')
+        .map((f) => f.seq),
+      [1],
+    )
     c.send({ type: 'resume', id: 'again', generation_id: 'g1', after_seq: 1 })
     assert.deepEqual(await c.reply('again'), { type: 'resume.result', id: 'again', generation_id: 'g1', after_seq: 1, replayed: 0, last_seq: 5 })
     assert.equal(c.events().length, 6)
@@ -535,7 +611,10 @@ describe('ws resume', () => {
     await quiet.frame((f) => f.type === 'session.attached')
     h.service.emit('g2', 'run.completed')
     await quiet.until(() => quiet.events().length === 1)
-    assert.deepEqual(quiet.events().map((f) => [f.generation_id, f.seq]), [['g2', 2]])
+    assert.deepEqual(
+      quiet.events().map((f) => [f.generation_id, f.seq]),
+      [['g2', 2]],
+    )
     const bad = await h.refused('s1', { path: '/ws/s1?replay=some' })
     assert.equal(bad.status, 400)
   })
@@ -553,7 +632,10 @@ describe('ws resume', () => {
     assert.equal((await c.reply('even')).last_seq, 3)
     h.service.emit('g1', 'node.progress', { i: 3 })
     await c.until(() => c.events().length === 1)
-    assert.deepEqual(c.events().map((f) => f.seq), [4])
+    assert.deepEqual(
+      c.events().map((f) => f.seq),
+      [4],
+    )
   })
 
   it('a resume whose log cannot be read answers INTERNAL and still delivers the events held meanwhile', async () => {

@@ -25,6 +25,8 @@ export function postJson(app: TestApp, url: string, body: unknown, headers: Reco
   return app.request(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) })
 }
 
-export interface ErrorJson { error: { code: string; message: string; issues?: Array<{ path: string; message: string; code?: string }> } }
+export interface ErrorJson {
+  error: { code: string; message: string; issues?: Array<{ path: string; message: string; code?: string }> }
+}
 
 export const errorOf = async (res: Response) => ((await res.json()) as ErrorJson).error

@@ -29,11 +29,12 @@ export async function serve(env: Record<string, string>, args: string[] = []): P
   return {
     url,
     child,
-    stop: (signal = 'SIGTERM') => new Promise((resolve) => {
-      if (child.exitCode !== null) return resolve()
-      child.on('exit', () => resolve())
-      child.kill(signal)
-    }),
+    stop: (signal = 'SIGTERM') =>
+      new Promise((resolve) => {
+        if (child.exitCode !== null) return resolve()
+        child.on('exit', () => resolve())
+        child.kill(signal)
+      }),
   }
 }
 

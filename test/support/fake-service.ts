@@ -38,7 +38,19 @@ export class FakeService implements GenerationService {
   private rootDir: string | undefined
   /** What `cancel` leaves the record as: `cancelled` (done at once) or `running` (still stopping). */
   cancelTo: RunStatus = 'cancelled'
-  pipelines: PipelineInfo[] = [{ name: 'default', version: 1, description: 'video ad', inputs: { prompt: { type: 'string' } }, config: { parallel: { max_concurrent: 5 } }, nodes: [{ id: 'story', type: 'agent', needs: [] }, { id: 'final', type: 'render', needs: ['story'] }] }]
+  pipelines: PipelineInfo[] = [
+    {
+      name: 'default',
+      version: 1,
+      description: 'video ad',
+      inputs: { prompt: { type: 'string' } },
+      config: { parallel: { max_concurrent: 5 } },
+      nodes: [
+        { id: 'story', type: 'agent', needs: [] },
+        { id: 'final', type: 'render', needs: ['story'] },
+      ],
+    },
+  ]
   /** What `pipelineSource` answers, by pipeline name. */
   sources: Record<string, string> = { default: 'pipeline: default\nversion: 1\n' }
   validation: { valid: boolean; diagnostics: Diagnostic[] } = { valid: true, diagnostics: [] }
@@ -98,7 +110,10 @@ export class FakeService implements GenerationService {
     this.record('start', req)
     const id = `gen-${++this.seq}`
     const sessionId = req.sessionId ?? `session-${id}`
-    this.generations.set(id, generation(id, { session_id: sessionId, inputs: req.inputs, interactive: req.interactive, pipeline: { name: req.pipeline, version: 1, file: `/srv/pipelines/${req.pipeline}.yaml` } }))
+    this.generations.set(
+      id,
+      generation(id, { session_id: sessionId, inputs: req.inputs, interactive: req.interactive, pipeline: { name: req.pipeline, version: 1, file: `/srv/pipelines/${req.pipeline}.yaml` } }),
+    )
     return { generationId: id, sessionId }
   }
 

@@ -67,8 +67,12 @@ export class FakeWsService implements GenerationService {
   hold(method: Holdable, opts: { snapshotFirst?: boolean } = {}): { release: () => void; called: Promise<void> } {
     let release!: () => void
     let call!: () => void
-    const released = new Promise<void>((resolve) => { release = resolve })
-    const called = new Promise<void>((resolve) => { call = resolve })
+    const released = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    const called = new Promise<void>((resolve) => {
+      call = resolve
+    })
     this.holds.set(method, { released, called: call, snapshotFirst: opts.snapshotFirst ?? false })
     return { release, called }
   }
@@ -99,7 +103,9 @@ export class FakeWsService implements GenerationService {
     // a wrapper, so one listener subscribed twice counts twice
     const entry: Listener = (event) => listener(event)
     set.add(entry)
-    return () => { set.delete(entry) }
+    return () => {
+      set.delete(entry)
+    }
   }
 
   async decide(id: string, gate: string, decision: Decision): Promise<DecisionResult> {
@@ -115,7 +121,10 @@ export class FakeWsService implements GenerationService {
       if (!request) throw new WeftError('GATE_NOT_WAITING', `gate "${gate}" is not waiting for a decision`)
       if (!request.allowed.includes(decision.decision)) throw new WeftError('DECISION_NOT_ALLOWED', `gate "${gate}" does not allow "${decision.decision}"`)
       this.decided.set(`${id}\0${gate}`, decision)
-      this.waiting.set(id, (this.waiting.get(id) ?? []).filter((r) => r !== request))
+      this.waiting.set(
+        id,
+        (this.waiting.get(id) ?? []).filter((r) => r !== request),
+      )
       this.emit(id, 'approval.resolved', { gate, ...decision }, gate)
       return (call.result = { applied: true, decision })
     } catch (err) {
@@ -143,14 +152,30 @@ export class FakeWsService implements GenerationService {
     this.listeners.clear()
   }
 
-  listPipelines(): never { return notImplemented('listPipelines') }
-  validatePipeline(): never { return notImplemented('validatePipeline') }
-  pipelineSource(): never { return notImplemented('pipelineSource') }
-  graph(): never { return notImplemented('graph') }
-  start(): never { return notImplemented('start') }
-  saveUpload(): never { return notImplemented('saveUpload') }
-  get(): never { return notImplemented('get') }
-  list(): never { return notImplemented('list') }
+  listPipelines(): never {
+    return notImplemented('listPipelines')
+  }
+  validatePipeline(): never {
+    return notImplemented('validatePipeline')
+  }
+  pipelineSource(): never {
+    return notImplemented('pipelineSource')
+  }
+  graph(): never {
+    return notImplemented('graph')
+  }
+  start(): never {
+    return notImplemented('start')
+  }
+  saveUpload(): never {
+    return notImplemented('saveUpload')
+  }
+  get(): never {
+    return notImplemented('get')
+  }
+  list(): never {
+    return notImplemented('list')
+  }
 
   private async answer<T>(method: Holdable, read: () => T): Promise<T> {
     const hold = this.holds.get(method)

@@ -53,8 +53,13 @@ export function completion(content: string | null, opts: { finish_reason?: strin
     const tool = Array.isArray(request?.tools) && request.tools.some((t: { name?: string }) => t.name === 'json')
     const block = content === null ? [] : tool ? [{ type: 'tool_use', id: 'toolu_test', name: 'json', input: JSON.parse(content) }] : [{ type: 'text', text: content }]
     return JSON.stringify({
-      id: 'msg_test', type: 'message', role: 'assistant', model, content: block,
-      stop_reason: length ? 'max_tokens' : tool ? 'tool_use' : 'end_turn', stop_sequence: null,
+      id: 'msg_test',
+      type: 'message',
+      role: 'assistant',
+      model,
+      content: block,
+      stop_reason: length ? 'max_tokens' : tool ? 'tool_use' : 'end_turn',
+      stop_sequence: null,
       usage: { input_tokens: usage.prompt_tokens, output_tokens: usage.completion_tokens },
     })
   }
@@ -66,7 +71,10 @@ export function completion(content: string | null, opts: { finish_reason?: strin
     })
   }
   return JSON.stringify({
-    id: 'chatcmpl-test', object: 'chat.completion', created: 0, model,
+    id: 'chatcmpl-test',
+    object: 'chat.completion',
+    created: 0,
+    model,
     choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: opts.finish_reason ?? 'stop' }],
     usage: { ...usage, total_tokens: usage.prompt_tokens + usage.completion_tokens },
   })
@@ -103,16 +111,20 @@ export async function startModelServer(protocol: WireProtocol = 'openai'): Promi
   const answer = (res: ServerResponse, step: OpenAIStep | undefined, request: unknown): void => {
     if (!step) return void send(res, 500, JSON.stringify({ error: { message: 'test server: no scripted response left' } }))
     switch (step.kind) {
-      case 'ok': return void send(res, 200, completion(step.content, step, protocol, request))
-      case 'status': return void send(res, step.status, typeof step.body === 'string' ? step.body : JSON.stringify(step.body ?? {}), step.headers)
-      case 'raw': return void send(res, step.status ?? 200, step.body)
+      case 'ok':
+        return void send(res, 200, completion(step.content, step, protocol, request))
+      case 'status':
+        return void send(res, step.status, typeof step.body === 'string' ? step.body : JSON.stringify(step.body ?? {}), step.headers)
+      case 'raw':
+        return void send(res, step.status ?? 200, step.body)
       case 'truncate': {
         const body = completion(step.content, {}, protocol, request)
         res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) })
         res.write(body.slice(0, Math.floor(body.length / 2)), () => res.socket?.destroy())
         return
       }
-      case 'reset': return void res.socket?.destroy()
+      case 'reset':
+        return void res.socket?.destroy()
       case 'slow': {
         const t = setTimeout(() => {
           timers.delete(t)

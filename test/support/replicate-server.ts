@@ -69,7 +69,14 @@ export async function startReplicateServer(): Promise<ReplicateServer> {
 
   const view = (p: Prediction) => {
     const out: Record<string, unknown> = {
-      id: p.id, model: p.model, version: 'v1', input: p.input, status: p.status, logs: '', error: null, output: null,
+      id: p.id,
+      model: p.model,
+      version: 'v1',
+      input: p.input,
+      status: p.status,
+      logs: '',
+      error: null,
+      output: null,
       urls: { get: `${origin}/v1/predictions/${p.id}`, cancel: `${origin}/v1/predictions/${p.id}/cancel` },
     }
     if (p.status === 'succeeded' && !p.plan.noOutput) {

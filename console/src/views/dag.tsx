@@ -28,23 +28,40 @@ export function Dag({ nodes, view, selected, onSelect }: { nodes: GraphNode[]; v
   return (
     <div class="dag" role="group" aria-label="Pipeline nodes" ref={box}>
       <div style={{ width: `${layout.width * scale}px`, height: `${layout.height * scale}px` }}>
-      <div class="dag-canvas" style={{ width: `${layout.width}px`, height: `${layout.height}px`, transform: scale < 1 ? `scale(${scale})` : undefined, transformOrigin: '0 0' }}>
-        <svg width={layout.width} height={layout.height} aria-hidden="true">
-          <defs><marker id="arrow" viewBox="0 0 8 8" refX="7" refY="4" markerWidth="7" markerHeight="7" orient="auto"><path d="M0,0 L8,4 L0,8 z" /></marker></defs>
-          {layout.edges.map((e) => <polyline key={`${e.from}>${e.to}`} points={e.points.map((p) => `${p.x},${p.y}`).join(' ')} marker-end="url(#arrow)" class={`edge e-${view.nodes[e.from]?.status ?? 'pending'}`} />)}
-        </svg>
-        {layout.nodes.map((p) => {
-          const n = view.nodes[p.id]
-          const status = n?.status ?? 'pending'
-          return (
-            <button key={p.id} type="button" class={`node s-${status}${selected === p.id ? ' selected' : ''}`} style={{ left: `${p.x}px`, top: `${p.y}px`, width: `${p.width}px`, height: `${p.height}px` }}
-              aria-pressed={selected === p.id} aria-label={`${p.id}: ${status}${n?.error ? `, ${n.error.code}` : ''}`} aria-describedby={`meta-${p.id}`} onClick={() => onSelect(p.id)} data-node={p.id}>
-              <span class="node-id">{p.id}</span>
-              <span class="node-meta" id={`meta-${p.id}`}>{nodeLine(n, nodes.find((x) => x.id === p.id)?.type ?? '')}</span>
-            </button>
-          )
-        })}
-      </div>
+        <div class="dag-canvas" style={{ width: `${layout.width}px`, height: `${layout.height}px`, transform: scale < 1 ? `scale(${scale})` : undefined, transformOrigin: '0 0' }}>
+          <svg width={layout.width} height={layout.height} aria-hidden="true">
+            <defs>
+              <marker id="arrow" viewBox="0 0 8 8" refX="7" refY="4" markerWidth="7" markerHeight="7" orient="auto">
+                <path d="M0,0 L8,4 L0,8 z" />
+              </marker>
+            </defs>
+            {layout.edges.map((e) => (
+              <polyline key={`${e.from}>${e.to}`} points={e.points.map((p) => `${p.x},${p.y}`).join(' ')} marker-end="url(#arrow)" class={`edge e-${view.nodes[e.from]?.status ?? 'pending'}`} />
+            ))}
+          </svg>
+          {layout.nodes.map((p) => {
+            const n = view.nodes[p.id]
+            const status = n?.status ?? 'pending'
+            return (
+              <button
+                key={p.id}
+                type="button"
+                class={`node s-${status}${selected === p.id ? ' selected' : ''}`}
+                style={{ left: `${p.x}px`, top: `${p.y}px`, width: `${p.width}px`, height: `${p.height}px` }}
+                aria-pressed={selected === p.id}
+                aria-label={`${p.id}: ${status}${n?.error ? `, ${n.error.code}` : ''}`}
+                aria-describedby={`meta-${p.id}`}
+                onClick={() => onSelect(p.id)}
+                data-node={p.id}
+              >
+                <span class="node-id">{p.id}</span>
+                <span class="node-meta" id={`meta-${p.id}`}>
+                  {nodeLine(n, nodes.find((x) => x.id === p.id)?.type ?? '')}
+                </span>
+              </button>
+            )
+          })}
+        </div>
       </div>
     </div>
   )

@@ -4,8 +4,18 @@ import type { ApiError } from '../api.ts'
 export function ErrorNote({ error }: { error: ApiError }) {
   return (
     <div role="alert" class="error">
-      <p>{error.message} <span class="mono muted">({error.code})</span></p>
-      {error.issues.length ? <ul>{error.issues.map((i, n) => <li key={n}><span class="mono">{i.path || 'body'}</span>: {i.message}</li>)}</ul> : null}
+      <p>
+        {error.message} <span class="mono muted">({error.code})</span>
+      </p>
+      {error.issues.length ? (
+        <ul>
+          {error.issues.map((i, n) => (
+            <li key={n}>
+              <span class="mono">{i.path || 'body'}</span>: {i.message}
+            </li>
+          ))}
+        </ul>
+      ) : null}
     </div>
   )
 }

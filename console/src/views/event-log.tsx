@@ -4,9 +4,17 @@ export function EventLog({ log }: { log: Array<{ seq: number | null; type: strin
   return (
     <section aria-labelledby="log-title">
       <h2 id="log-title">Events</h2>
-      {log.length > shown.length ? <p class="muted">The last {shown.length} of {log.length} events.</p> : null}
+      {log.length > shown.length ? (
+        <p class="muted">
+          The last {shown.length} of {log.length} events.
+        </p>
+      ) : null}
       <ol class="log" aria-label="Event log">
-        {shown.map((e) => <li key={e.seq}><span class="mono muted">#{e.seq}</span> <time>{new Date(e.timestamp).toLocaleTimeString()}</time> {e.node ? <strong>{e.node}</strong> : null} {e.text}</li>)}
+        {shown.map((e) => (
+          <li key={e.seq}>
+            <span class="mono muted">#{e.seq}</span> <time>{new Date(e.timestamp).toLocaleTimeString()}</time> {e.node ? <strong>{e.node}</strong> : null} {e.text}
+          </li>
+        ))}
       </ol>
     </section>
   )

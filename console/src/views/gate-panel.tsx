@@ -33,13 +33,35 @@ export function GatePanel({ generationId, gate }: { generationId: string; gate: 
     <section class="gate" aria-label={title}>
       <h2>{title}</h2>
       {gate.message ? <p>{gate.message}</p> : null}
-      <ValueEditor value={value} label={gate.gate} onChange={(v) => { setValue(v); setEdited(true) }} />
-      <label class="field">Feedback<textarea rows={2} value={feedback} onInput={(e) => setFeedback(e.currentTarget.value)} placeholder="What to change (needed for Revise; optional for Reject)" /></label>
+      <ValueEditor
+        value={value}
+        label={gate.gate}
+        onChange={(v) => {
+          setValue(v)
+          setEdited(true)
+        }}
+      />
+      <label class="field">
+        Feedback
+        <textarea rows={2} value={feedback} onInput={(e) => setFeedback(e.currentTarget.value)} placeholder="What to change (needed for Revise; optional for Reject)" />
+      </label>
       {error ? <ErrorNote error={error} /> : null}
       <div class="actions">
-        {gate.allowed.includes('approve') ? <button type="button" disabled={busy} onClick={() => void decide('approve')}>Approve</button> : null}
-        {gate.allowed.includes('revise') ? <button type="button" disabled={busy} onClick={() => void decide('revise')}>Revise</button> : null}
-        {gate.allowed.includes('reject') ? <button type="button" class="danger" disabled={busy} onClick={() => void decide('reject')}>Reject</button> : null}
+        {gate.allowed.includes('approve') ? (
+          <button type="button" disabled={busy} onClick={() => void decide('approve')}>
+            Approve
+          </button>
+        ) : null}
+        {gate.allowed.includes('revise') ? (
+          <button type="button" disabled={busy} onClick={() => void decide('revise')}>
+            Revise
+          </button>
+        ) : null}
+        {gate.allowed.includes('reject') ? (
+          <button type="button" class="danger" disabled={busy} onClick={() => void decide('reject')}>
+            Reject
+          </button>
+        ) : null}
         {edited ? <span class="muted">Approve sends your edits.</span> : null}
         {sent ? <span role="status">{sent}</span> : null}
       </div>

@@ -10,12 +10,26 @@ export function KeyPrompt({ wrong, onDone }: { wrong: boolean; onDone: (key: str
   }, [])
   return (
     <dialog ref={dialog} class="key-prompt" aria-labelledby="key-title" onCancel={(e) => e.preventDefault()}>
-      <form method="dialog" onSubmit={(e) => { e.preventDefault(); if (key.trim()) onDone(key.trim()) }}>
+      <form
+        method="dialog"
+        onSubmit={(e) => {
+          e.preventDefault()
+          if (key.trim()) onDone(key.trim())
+        }}
+      >
         <h2 id="key-title">API key</h2>
         <p>This server needs an API key. It is kept in this browser tab only, until the tab closes.</p>
-        {wrong ? <p role="alert" class="error">The server refused that key. Check it and try again.</p> : null}
-        <label>API key <input type="password" autocomplete="off" value={key} onInput={(e) => setKey(e.currentTarget.value)} required /></label>
-        <div class="actions"><button type="submit">Use key</button></div>
+        {wrong ? (
+          <p role="alert" class="error">
+            The server refused that key. Check it and try again.
+          </p>
+        ) : null}
+        <label>
+          API key <input type="password" autocomplete="off" value={key} onInput={(e) => setKey(e.currentTarget.value)} required />
+        </label>
+        <div class="actions">
+          <button type="submit">Use key</button>
+        </div>
       </form>
     </dialog>
   )

@@ -20,9 +20,14 @@ export function MediaSection({ record }: { record: GenerationRecord }) {
           <Media item={{ kind: 'video', url: finalUrl, label: 'Final video' }} download="final.mp4" />
         </div>
       ) : null}
-      {groups.filter((g) => !(finalUrl && g.items.length === 1 && g.items[0]!.url === finalUrl)).map((g) => (
-        <div key={g.id}><h3>{g.id}</h3><MediaGrid items={g.items} /></div>
-      ))}
+      {groups
+        .filter((g) => !(finalUrl && g.items.length === 1 && g.items[0]!.url === finalUrl))
+        .map((g) => (
+          <div key={g.id}>
+            <h3>{g.id}</h3>
+            <MediaGrid items={g.items} />
+          </div>
+        ))}
     </section>
   )
 }
@@ -33,8 +38,22 @@ export function MediaGrid({ items }: { items: MediaItem[] }) {
       {items.map((m) => (
         <li key={m.url}>
           <Media item={m} />
-          <p>{m.label}{m.score !== undefined ? <> · quality <strong>{m.score}</strong></> : null}</p>
-          {m.breakdown ? <p class="muted">{Object.entries(m.breakdown).map(([k, v]) => `${k} ${v}`).join(' · ')}</p> : null}
+          <p>
+            {m.label}
+            {m.score !== undefined ? (
+              <>
+                {' '}
+                · quality <strong>{m.score}</strong>
+              </>
+            ) : null}
+          </p>
+          {m.breakdown ? (
+            <p class="muted">
+              {Object.entries(m.breakdown)
+                .map(([k, v]) => `${k} ${v}`)
+                .join(' · ')}
+            </p>
+          ) : null}
         </li>
       ))}
     </ul>
@@ -47,11 +66,14 @@ function useMediaSrc(url: string): string | undefined {
   useEffect(() => {
     const ctl = new AbortController()
     let release = () => {}
-    mediaSrc(url, ctl.signal).then((m) => {
-      if (ctl.signal.aborted) return m.release()
-      release = m.release
-      setSrc(m.src)
-    }, () => {})
+    mediaSrc(url, ctl.signal).then(
+      (m) => {
+        if (ctl.signal.aborted) return m.release()
+        release = m.release
+        setSrc(m.src)
+      },
+      () => {},
+    )
     return () => {
       ctl.abort()
       release()
@@ -66,10 +88,14 @@ function Media({ item, download }: { item: MediaItem; download?: string }) {
   if (!src) return <div class="media-placeholder">loading {item.label}…</div>
   return (
     <>
-      {item.kind === 'video'
-        ? <video src={src} controls preload="metadata" aria-label={item.label} />
-        : <img src={src} alt={item.label} loading="lazy" />}
-      {download ? <p><a href={src} download={download}>Download the final video</a></p> : null}
+      {item.kind === 'video' ? <video src={src} controls preload="metadata" aria-label={item.label} /> : <img src={src} alt={item.label} loading="lazy" />}
+      {download ? (
+        <p>
+          <a href={src} download={download}>
+            Download the final video
+          </a>
+        </p>
+      ) : null}
     </>
   )
 }

@@ -34,7 +34,11 @@ function parseOverrides(text: string): { config: Record<string, unknown>; proble
   return { config, problems }
 }
 
-const lines = (text: string) => text.split('\n').map((s) => s.trim()).filter(Boolean)
+const lines = (text: string) =>
+  text
+    .split('\n')
+    .map((s) => s.trim())
+    .filter(Boolean)
 
 const BY_EXTENSION: Record<string, string> = { png: 'image/png', jpg: 'image/jpeg', jpeg: 'image/jpeg', webp: 'image/webp' }
 
@@ -76,7 +80,15 @@ export function NewGeneration() {
     e.preventDefault()
     setError(undefined)
     const { config, problems } = parseOverrides(overrides)
-    if (problems.length) return setError(new ApiError(400, 'REQUEST_INVALID', 'the config overrides are not key=value lines', problems.map((m) => ({ path: 'config', message: m }))))
+    if (problems.length)
+      return setError(
+        new ApiError(
+          400,
+          'REQUEST_INVALID',
+          'the config overrides are not key=value lines',
+          problems.map((m) => ({ path: 'config', message: m })),
+        ),
+      )
     try {
       setBusy('Uploading files…')
       const productRefs = [...lines(productUrls), ...(await Promise.all(productFiles.map(upload)))]
@@ -108,40 +120,76 @@ export function NewGeneration() {
     <section aria-labelledby="new-title">
       <h1 id="new-title">New generation</h1>
       <form class="form" onSubmit={(e) => void submit(e)}>
-        <label class="wide">Prompt
+        <label class="wide">
+          Prompt
           <textarea rows={4} required maxLength={4000} value={prompt} onInput={(e) => setPrompt(e.currentTarget.value)} placeholder="Meet Fizz, the sparkling lemon soda. Grab one today!" />
         </label>
-        <label>Pipeline
+        <label>
+          Pipeline
           <select value={pipeline} onChange={(e) => setPipeline(e.currentTarget.value)}>
-            {(pipelines ?? [{ name: 'default' }]).map((p) => <option key={p.name} value={p.name}>{p.name}</option>)}
+            {(pipelines ?? [{ name: 'default' }]).map((p) => (
+              <option key={p.name} value={p.name}>
+                {p.name}
+              </option>
+            ))}
           </select>
         </label>
-        <label>Framework
+        <label>
+          Framework
           <select value={framework} onChange={(e) => setFramework(e.currentTarget.value)}>
             <option value="">pipeline default</option>
-            {frameworks.map((f) => <option key={f} value={f}>{f}</option>)}
+            {frameworks.map((f) => (
+              <option key={f} value={f}>
+                {f}
+              </option>
+            ))}
           </select>
         </label>
-        <label>Product <input value={product} onInput={(e) => setProduct(e.currentTarget.value)} placeholder="found in the prompt when empty" /></label>
-        <label>Audience <input value={audience} onInput={(e) => setAudience(e.currentTarget.value)} /></label>
-        <label>Tone <input value={tone} onInput={(e) => setTone(e.currentTarget.value)} placeholder="playful, premium…" /></label>
-        <label>Duration (seconds) <input type="number" min={12} max={60} step={1} value={duration} onInput={(e) => setDuration(e.currentTarget.value)} /></label>
-        <label class="check"><input type="checkbox" checked={interactive} onChange={(e) => setInteractive(e.currentTarget.checked)} /> Interactive: wait for my decision at each approval gate</label>
-        <label class="wide">Config overrides
+        <label>
+          Product <input value={product} onInput={(e) => setProduct(e.currentTarget.value)} placeholder="found in the prompt when empty" />
+        </label>
+        <label>
+          Audience <input value={audience} onInput={(e) => setAudience(e.currentTarget.value)} />
+        </label>
+        <label>
+          Tone <input value={tone} onInput={(e) => setTone(e.currentTarget.value)} placeholder="playful, premium…" />
+        </label>
+        <label>
+          Duration (seconds) <input type="number" min={12} max={60} step={1} value={duration} onInput={(e) => setDuration(e.currentTarget.value)} />
+        </label>
+        <label class="check">
+          <input type="checkbox" checked={interactive} onChange={(e) => setInteractive(e.currentTarget.checked)} /> Interactive: wait for my decision at each approval gate
+        </label>
+        <label class="wide">
+          Config overrides
           <textarea rows={3} value={overrides} onInput={(e) => setOverrides(e.currentTarget.value)} placeholder={'critic.story_threshold=90\nstages.videos=false'} />
         </label>
         <fieldset class="wide">
           <legend>Brand assets</legend>
-          <label>Product image URLs (one per line) <textarea rows={2} value={productUrls} onInput={(e) => setProductUrls(e.currentTarget.value)} /></label>
-          <label>Product image files <input type="file" accept="image/png,image/jpeg,image/webp" multiple onChange={(e) => setProductFiles([...(e.currentTarget.files ?? [])])} /></label>
-          <label>Character image URLs (one per line) <textarea rows={2} value={characterUrls} onInput={(e) => setCharacterUrls(e.currentTarget.value)} /></label>
-          <label>Character image files <input type="file" accept="image/png,image/jpeg,image/webp" multiple onChange={(e) => setCharacterFiles([...(e.currentTarget.files ?? [])])} /></label>
-          <label>Logo URL <input value={logoUrl} onInput={(e) => setLogoUrl(e.currentTarget.value)} /></label>
-          <label>Logo file <input type="file" accept="image/png,image/jpeg,image/webp" onChange={(e) => setLogoFile(e.currentTarget.files?.[0])} /></label>
+          <label>
+            Product image URLs (one per line) <textarea rows={2} value={productUrls} onInput={(e) => setProductUrls(e.currentTarget.value)} />
+          </label>
+          <label>
+            Product image files <input type="file" accept="image/png,image/jpeg,image/webp" multiple onChange={(e) => setProductFiles([...(e.currentTarget.files ?? [])])} />
+          </label>
+          <label>
+            Character image URLs (one per line) <textarea rows={2} value={characterUrls} onInput={(e) => setCharacterUrls(e.currentTarget.value)} />
+          </label>
+          <label>
+            Character image files <input type="file" accept="image/png,image/jpeg,image/webp" multiple onChange={(e) => setCharacterFiles([...(e.currentTarget.files ?? [])])} />
+          </label>
+          <label>
+            Logo URL <input value={logoUrl} onInput={(e) => setLogoUrl(e.currentTarget.value)} />
+          </label>
+          <label>
+            Logo file <input type="file" accept="image/png,image/jpeg,image/webp" onChange={(e) => setLogoFile(e.currentTarget.files?.[0])} />
+          </label>
         </fieldset>
         {error ? <ErrorNote error={error} /> : null}
         <div class="actions wide">
-          <button type="submit" disabled={busy !== undefined}>Generate</button>
+          <button type="submit" disabled={busy !== undefined}>
+            Generate
+          </button>
           {busy ? <span role="status">{busy}</span> : null}
         </div>
       </form>

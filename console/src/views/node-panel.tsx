@@ -4,7 +4,14 @@ import type { GraphNode } from '../dag-layout.ts'
 import { formatMs, type GenerationRecord, type LogEntry, type NodeView } from '../run-state.ts'
 import { OutputView } from './output-view.tsx'
 
-export function NodePanel({ generationId, node, spec, record, log, onClose }: {
+export function NodePanel({
+  generationId,
+  node,
+  spec,
+  record,
+  log,
+  onClose,
+}: {
   generationId: string
   node: NodeView | undefined
   spec: GraphNode | undefined
@@ -24,31 +31,84 @@ export function NodePanel({ generationId, node, spec, record, log, onClose }: {
   return (
     <section class="panel" aria-labelledby="node-title">
       <div class="bar">
-        <h2 id="node-title" tabIndex={-1} ref={heading}>Node {id}</h2>
-        <button type="button" class="link" onClick={close}>Close node details</button>
+        <h2 id="node-title" tabIndex={-1} ref={heading}>
+          Node {id}
+        </h2>
+        <button type="button" class="link" onClick={close}>
+          Close node details
+        </button>
       </div>
       {spec?.description ? <p>{spec.description}</p> : null}
       <dl class="facts">
-        <dt>Type</dt><dd>{node?.type || spec?.type || '—'}</dd>
-        <dt>Status</dt><dd><span class={`status s-${node?.status ?? 'pending'}`}>{node?.status ?? 'pending'}</span>{node?.skipReason ? ` (${node.skipReason})` : ''}</dd>
-        <dt>Attempts</dt><dd>{node?.attempts ?? 0}{node?.retries ? `, ${node.retries} retried` : ''}</dd>
-        <dt>Started</dt><dd>{node?.startedAt ? new Date(node.startedAt).toLocaleTimeString() : '—'}</dd>
-        <dt>Duration</dt><dd>{node?.durationMs != null ? formatMs(node.durationMs) : '—'}</dd>
-        {spec?.needs.length ? <><dt>Needs</dt><dd>{spec.needs.join(', ')}</dd></> : null}
-        {node?.scores.length ? <><dt>Critic scores</dt><dd>{node.scores.map((s, i) => `draft ${i + 1}: ${s}`).join(', ')}</dd></> : null}
+        <dt>Type</dt>
+        <dd>{node?.type || spec?.type || '—'}</dd>
+        <dt>Status</dt>
+        <dd>
+          <span class={`status s-${node?.status ?? 'pending'}`}>{node?.status ?? 'pending'}</span>
+          {node?.skipReason ? ` (${node.skipReason})` : ''}
+        </dd>
+        <dt>Attempts</dt>
+        <dd>
+          {node?.attempts ?? 0}
+          {node?.retries ? `, ${node.retries} retried` : ''}
+        </dd>
+        <dt>Started</dt>
+        <dd>{node?.startedAt ? new Date(node.startedAt).toLocaleTimeString() : '—'}</dd>
+        <dt>Duration</dt>
+        <dd>{node?.durationMs != null ? formatMs(node.durationMs) : '—'}</dd>
+        {spec?.needs.length ? (
+          <>
+            <dt>Needs</dt>
+            <dd>{spec.needs.join(', ')}</dd>
+          </>
+        ) : null}
+        {node?.scores.length ? (
+          <>
+            <dt>Critic scores</dt>
+            <dd>{node.scores.map((s, i) => `draft ${i + 1}: ${s}`).join(', ')}</dd>
+          </>
+        ) : null}
       </dl>
-      {node?.error ? <div role="alert" class="error"><p><span class="mono">{node.error.code}</span>: {node.error.message}</p></div> : null}
+      {node?.error ? (
+        <div role="alert" class="error">
+          <p>
+            <span class="mono">{node.error.code}</span>: {node.error.message}
+          </p>
+        </div>
+      ) : null}
       {items.length ? (
         <div>
-          <h3>Items ({items.filter(([, i]) => i.status === 'succeeded').length} succeeded, {items.filter(([, i]) => i.status === 'failed').length} failed, {items.length} seen)</h3>
+          <h3>
+            Items ({items.filter(([, i]) => i.status === 'succeeded').length} succeeded, {items.filter(([, i]) => i.status === 'failed').length} failed, {items.length} seen)
+          </h3>
           <ol class="items">
-            {items.slice(0, 1000).map(([key, item]) => <li key={key} class={`item s-${item.status}`} title={item.message}><span class="mono">{key}</span> {item.status}{item.message ? `: ${item.message}` : ''}</li>)}
+            {items.slice(0, 1000).map(([key, item]) => (
+              <li key={key} class={`item s-${item.status}`} title={item.message}>
+                <span class="mono">{key}</span> {item.status}
+                {item.message ? `: ${item.message}` : ''}
+              </li>
+            ))}
           </ol>
         </div>
       ) : null}
-      {record && record.output !== null && record.output !== undefined ? <><h3>Output</h3><OutputView generationId={generationId} output={record.output} /></> : null}
+      {record && record.output !== null && record.output !== undefined ? (
+        <>
+          <h3>Output</h3>
+          <OutputView generationId={generationId} output={record.output} />
+        </>
+      ) : null}
       <h3>Events</h3>
-      {log.length ? <ol class="log">{log.slice(-100).map((e) => <li key={e.seq}><time>{new Date(e.timestamp).toLocaleTimeString()}</time> {e.text}</li>)}</ol> : <p class="muted">none yet</p>}
+      {log.length ? (
+        <ol class="log">
+          {log.slice(-100).map((e) => (
+            <li key={e.seq}>
+              <time>{new Date(e.timestamp).toLocaleTimeString()}</time> {e.text}
+            </li>
+          ))}
+        </ol>
+      ) : (
+        <p class="muted">none yet</p>
+      )}
     </section>
   )
 }

@@ -45,14 +45,27 @@ export function PipelineEditorPage({ name }: { name?: string }) {
   return (
     <section aria-labelledby="editor-title">
       <h1 id="editor-title">{name ? `Pipeline ${name}` : 'New pipeline'}</h1>
-      <p class="muted">Checked by the server as you type (<span class="mono">POST /api/v2/pipelines/validate</span>). Nothing is saved: copy the text into a file in the server's pipelines folder.</p>
+      <p class="muted">
+        Checked by the server as you type (<span class="mono">POST /api/v2/pipelines/validate</span>). Nothing is saved: copy the text into a file in the server's pipelines folder.
+      </p>
       {error ? <ErrorNote error={error} /> : null}
       <div ref={host} class="editor" />
       <h2>Diagnostics</h2>
-      <p role="status" class="muted">{checking ? 'checking…' : diagnostics === undefined ? '' : diagnostics.length === 0 ? 'valid: no problems' : `${diagnostics.length} problem${diagnostics.length === 1 ? '' : 's'}`}</p>
+      <p role="status" class="muted">
+        {checking ? 'checking…' : diagnostics === undefined ? '' : diagnostics.length === 0 ? 'valid: no problems' : `${diagnostics.length} problem${diagnostics.length === 1 ? '' : 's'}`}
+      </p>
       {diagnostics?.length ? (
         <ul class="diagnostics" aria-label="Diagnostics">
-          {diagnostics.map((d, i) => <li key={i} class={d.severity}><span class="mono">line {d.line}:{d.col}</span> <span class="mono">{d.code}</span> {d.path ? <span class="mono">{d.path}: </span> : null}{d.message}{d.hint ? <div class="muted">{d.hint}</div> : null}</li>)}
+          {diagnostics.map((d, i) => (
+            <li key={i} class={d.severity}>
+              <span class="mono">
+                line {d.line}:{d.col}
+              </span>{' '}
+              <span class="mono">{d.code}</span> {d.path ? <span class="mono">{d.path}: </span> : null}
+              {d.message}
+              {d.hint ? <div class="muted">{d.hint}</div> : null}
+            </li>
+          ))}
         </ul>
       ) : null}
     </section>

@@ -13,11 +13,7 @@ export function RunList() {
   const [older, setOlder] = useState<{ items: GenerationRecord[]; next: string | null } | undefined>(undefined)
   const [loadingOlder, setLoadingOlder] = useState(false)
   const query = status ? `&status=${status}` : ''
-  const { data, error } = usePoll(
-    (signal) => getJson<{ items: GenerationRecord[]; next: string | null }>(`/api/v2/generations?limit=50${query}`, signal),
-    3000,
-    [status],
-  )
+  const { data, error } = usePoll((signal) => getJson<{ items: GenerationRecord[]; next: string | null }>(`/api/v2/generations?limit=50${query}`, signal), 3000, [status])
   useEffect(() => setOlder(undefined), [status])
   const more = async () => {
     const cursor = older ? older.next : data?.next
@@ -38,16 +34,38 @@ export function RunList() {
     <section aria-labelledby="runs-title">
       <div class="bar">
         <h1 id="runs-title">Runs</h1>
-        <label>Status <select value={status} onChange={(e) => setStatus(e.currentTarget.value as RunStatus | '')}>
-          <option value="">all</option>
-          {STATUSES.map((s) => <option key={s} value={s}>{s.replace('_', ' ')}</option>)}
-        </select></label>
-        <a class="button" href="#/new">New generation</a>
+        <label>
+          Status{' '}
+          <select value={status} onChange={(e) => setStatus(e.currentTarget.value as RunStatus | '')}>
+            <option value="">all</option>
+            {STATUSES.map((s) => (
+              <option key={s} value={s}>
+                {s.replace('_', ' ')}
+              </option>
+            ))}
+          </select>
+        </label>
+        <a class="button" href="#/new">
+          New generation
+        </a>
       </div>
       {error ? <ErrorNote error={error} /> : null}
-      {!data ? <p>Loading…</p> : rows.length === 0 ? <p>No generations{status ? ` with status ${status.replace('_', ' ')}` : ''} yet.</p> : (
+      {!data ? (
+        <p>Loading…</p>
+      ) : rows.length === 0 ? (
+        <p>No generations{status ? ` with status ${status.replace('_', ' ')}` : ''} yet.</p>
+      ) : (
         <table class="runs">
-          <thead><tr><th scope="col">Generation</th><th scope="col">Status</th><th scope="col">Stage</th><th scope="col">Pipeline</th><th scope="col">Age</th><th scope="col">Duration</th></tr></thead>
+          <thead>
+            <tr>
+              <th scope="col">Generation</th>
+              <th scope="col">Status</th>
+              <th scope="col">Stage</th>
+              <th scope="col">Pipeline</th>
+              <th scope="col">Age</th>
+              <th scope="col">Duration</th>
+            </tr>
+          </thead>
           <tbody>
             {rows.map((r) => {
               const brief = typeof r.inputs.prompt === 'string' ? r.inputs.prompt : r.id
@@ -55,8 +73,13 @@ export function RunList() {
               const start = r.started_at ? Date.parse(r.started_at) : undefined
               return (
                 <tr key={r.id}>
-                  <td><a href={`#/runs/${encodeURIComponent(r.id)}`}>{brief.length > 70 ? `${brief.slice(0, 70)}…` : brief}</a><div class="muted mono">{r.id.slice(0, 8)}</div></td>
-                  <td><span class={`status s-${r.status}`}>{r.status.replace('_', ' ')}</span></td>
+                  <td>
+                    <a href={`#/runs/${encodeURIComponent(r.id)}`}>{brief.length > 70 ? `${brief.slice(0, 70)}…` : brief}</a>
+                    <div class="muted mono">{r.id.slice(0, 8)}</div>
+                  </td>
+                  <td>
+                    <span class={`status s-${r.status}`}>{r.status.replace('_', ' ')}</span>
+                  </td>
                   <td>{r.current_stage && !runEnded(r.status) ? r.current_stage : '—'}</td>
                   <td>{r.pipeline.name}</td>
                   <td>{age(now - Date.parse(r.created_at))}</td>
@@ -67,7 +90,13 @@ export function RunList() {
           </tbody>
         </table>
       )}
-      {next ? <div class="actions"><button type="button" disabled={loadingOlder} onClick={() => void more()}>Show older runs</button></div> : null}
+      {next ? (
+        <div class="actions">
+          <button type="button" disabled={loadingOlder} onClick={() => void more()}>
+            Show older runs
+          </button>
+        </div>
+      ) : null}
     </section>
   )
 }

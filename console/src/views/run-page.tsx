@@ -39,7 +39,10 @@ export function RunPage({ id }: { id: string }) {
         if (ctl.signal.aborted) return
         setRecord(r)
         setView(fromRecord(r))
-        getJson<{ nodes: GraphNode[] }>(`/api/v2/generations/${encodeURIComponent(id)}/graph`, ctl.signal).then((g) => setGraph(g.nodes), () => setGraph([]))
+        getJson<{ nodes: GraphNode[] }>(`/api/v2/generations/${encodeURIComponent(id)}/graph`, ctl.signal).then(
+          (g) => setGraph(g.nodes),
+          () => setGraph([]),
+        )
         close = openLive({
           sessionId: r.session_id,
           generationId: id,
@@ -69,10 +72,13 @@ export function RunPage({ id }: { id: string }) {
     if (version === 0) return
     const ctl = new AbortController()
     const t = setTimeout(() => {
-      getJson<GenerationRecord>(`/api/v2/generations/${encodeURIComponent(id)}`, ctl.signal).then((r) => {
-        setRecord(r)
-        setView((v) => (v ? withRecord(v, r) : v))
-      }, () => {})
+      getJson<GenerationRecord>(`/api/v2/generations/${encodeURIComponent(id)}`, ctl.signal).then(
+        (r) => {
+          setRecord(r)
+          setView((v) => (v ? withRecord(v, r) : v))
+        },
+        () => {},
+      )
     }, 300)
     return () => {
       clearTimeout(t)
@@ -85,8 +91,20 @@ export function RunPage({ id }: { id: string }) {
     return Object.values(record?.nodes ?? {}).map((n) => ({ id: n.id, type: n.type, needs: [] }))
   }, [graph, record])
 
-  if (error) return <section><h1>Generation</h1><ErrorNote error={error} /></section>
-  if (!record || !view) return <section><h1>Generation</h1><p>Loading…</p></section>
+  if (error)
+    return (
+      <section>
+        <h1>Generation</h1>
+        <ErrorNote error={error} />
+      </section>
+    )
+  if (!record || !view)
+    return (
+      <section>
+        <h1>Generation</h1>
+        <p>Loading…</p>
+      </section>
+    )
 
   const cancel = async () => {
     setCancelError(undefined)
@@ -106,22 +124,58 @@ export function RunPage({ id }: { id: string }) {
   return (
     <section aria-labelledby="run-title" class="run">
       <div class="bar">
-        <h1 id="run-title">Generation <span class="mono">{id.slice(0, 8)}</span></h1>
-        <p class="run-status" role="status">Status: <strong class={`status s-${view.status}`} data-testid="run-status">{view.status.replace('_', ' ')}</strong></p>
+        <h1 id="run-title">
+          Generation <span class="mono">{id.slice(0, 8)}</span>
+        </h1>
+        <p class="run-status" role="status">
+          Status:{' '}
+          <strong class={`status s-${view.status}`} data-testid="run-status">
+            {view.status.replace('_', ' ')}
+          </strong>
+        </p>
         {view.stage && !runEnded(view.status) ? <p>Stage: {view.stage}</p> : null}
         {started !== undefined ? <p>Duration: {formatMs((finished ?? Date.now()) - started)}</p> : null}
-        <p class="muted" aria-live="polite">{live === 'live' ? 'live' : live === 'closed' ? '' : `${live}…`}</p>
-        {!runEnded(view.status) ? <button type="button" class="danger" disabled={cancelling} onClick={() => void cancel()}>Cancel run</button> : null}
+        <p class="muted" aria-live="polite">
+          {live === 'live' ? 'live' : live === 'closed' ? '' : `${live}…`}
+        </p>
+        {!runEnded(view.status) ? (
+          <button type="button" class="danger" disabled={cancelling} onClick={() => void cancel()}>
+            Cancel run
+          </button>
+        ) : null}
       </div>
       {cancelError ? <ErrorNote error={cancelError} /> : null}
       {brief ? <p class="brief">{brief}</p> : null}
-      <p class="muted">Pipeline {record.pipeline.name} v{String(record.pipeline.version)} · {record.interactive ? 'interactive' : 'automatic gates'}</p>
-      {view.error ? <div role="alert" class="error"><p>{view.error.code}: {view.error.message}</p></div> : null}
-      <p class="sr-only" aria-live="polite">{gates.length ? `${gates.length === 1 ? `Gate ${gates[0]!.gate}${gates[0]!.revision ? `, revision ${gates[0]!.revision},` : ''} waits` : `${gates.length} gates wait`} for your decision.` : ''}</p>
-      {gates.map((g) => <GatePanel key={`${g.gate}:${g.revision}`} generationId={id} gate={g} />)}
+      <p class="muted">
+        Pipeline {record.pipeline.name} v{String(record.pipeline.version)} · {record.interactive ? 'interactive' : 'automatic gates'}
+      </p>
+      {view.error ? (
+        <div role="alert" class="error">
+          <p>
+            {view.error.code}: {view.error.message}
+          </p>
+        </div>
+      ) : null}
+      <p class="sr-only" aria-live="polite">
+        {gates.length ? `${gates.length === 1 ? `Gate ${gates[0]!.gate}${gates[0]!.revision ? `, revision ${gates[0]!.revision},` : ''} waits` : `${gates.length} gates wait`} for your decision.` : ''}
+      </p>
+      {gates.map((g) => (
+        <GatePanel key={`${g.gate}:${g.revision}`} generationId={id} gate={g} />
+      ))}
       <h2>Pipeline</h2>
       <Dag nodes={nodes} view={view} selected={selected} onSelect={setSelected} />
-      {selected ? <NodePanel generationId={id} node={view.nodes[selected]} spec={nodes.find((n) => n.id === selected)} record={record.nodes[selected]} log={view.log.filter((e) => e.node === selected)} onClose={() => setSelected(undefined)} /> : <p class="muted">Select a node to see its output, error, attempts and events.</p>}
+      {selected ? (
+        <NodePanel
+          generationId={id}
+          node={view.nodes[selected]}
+          spec={nodes.find((n) => n.id === selected)}
+          record={record.nodes[selected]}
+          log={view.log.filter((e) => e.node === selected)}
+          onClose={() => setSelected(undefined)}
+        />
+      ) : (
+        <p class="muted">Select a node to see its output, error, attempts and events.</p>
+      )}
       <MediaSection record={record} />
       <EventLog log={view.log} />
     </section>

@@ -23,9 +23,46 @@ export interface Brief {
   seed: number
 }
 
-const NOT_NAMES = new Set(['A', 'An', 'The', 'I', 'AIDA', 'PAS', 'FAB', 'Make', 'Create', 'Write', 'Show', 'Use', 'Our', 'We',
-  'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday', 'Sunday', 'January', 'February', 'March', 'April', 'May',
-  'June', 'July', 'August', 'September', 'October', 'November', 'December', 'Christmas', 'TV', 'CTA', 'USD', 'EUR'])
+const NOT_NAMES = new Set([
+  'A',
+  'An',
+  'The',
+  'I',
+  'AIDA',
+  'PAS',
+  'FAB',
+  'Make',
+  'Create',
+  'Write',
+  'Show',
+  'Use',
+  'Our',
+  'We',
+  'Monday',
+  'Tuesday',
+  'Wednesday',
+  'Thursday',
+  'Friday',
+  'Saturday',
+  'Sunday',
+  'January',
+  'February',
+  'March',
+  'April',
+  'May',
+  'June',
+  'July',
+  'August',
+  'September',
+  'October',
+  'November',
+  'December',
+  'Christmas',
+  'TV',
+  'CTA',
+  'USD',
+  'EUR',
+])
 
 /** The product's name from the brief: a quoted name, "Meet X"/"called X", a capitalised name, "an ad for X". */
 function productOf(brief: string): string {
@@ -35,12 +72,19 @@ function productOf(brief: string): string {
   if (named) return named[1]!
   // A capitalised run that does not open a sentence.
   for (const m of brief.matchAll(/(?<![.!?]\s|^)(?<=\s|\()([A-Z][\w’'&-]*(?:\s+[A-Z0-9][\w’'&-]*){0,3})/g)) {
-    const name = m[1]!.split(/\s+/).filter((w) => !NOT_NAMES.has(w)).join(' ')
+    const name = m[1]!
+      .split(/\s+/)
+      .filter((w) => !NOT_NAMES.has(w))
+      .join(' ')
     if (name && !NOT_NAMES.has(name)) return name
   }
-  const generic = brief.match(/\b(?:ad|advert|advertisement|commercial|spot|video|promo|campaign)\s+(?:for|about|promoting)\s+(?:our|the|a|an|my)?\s*(?:new\s+)?([a-z][a-z0-9 -]{2,40}?)(?=\s+(?:for|that|to|aimed|targeting|with|who|in|which)\b|[,.;!?]|$)/i)
+  const generic = brief.match(
+    /\b(?:ad|advert|advertisement|commercial|spot|video|promo|campaign)\s+(?:for|about|promoting)\s+(?:our|the|a|an|my)?\s*(?:new\s+)?([a-z][a-z0-9 -]{2,40}?)(?=\s+(?:for|that|to|aimed|targeting|with|who|in|which)\b|[,.;!?]|$)/i,
+  )
   if (generic) return generic[1]!.trim()
-  const selling = brief.match(/\b(?:sell|selling|promote|promoting|advertise|advertising|launch|launching|showcase)\s+(?:my|our|the|a|an|this)?\s*(?:new\s+)?([a-z][a-z0-9 -]{2,40}?)(?=\s+(?:for|that|to|aimed|targeting|with|who|in|which|on)\b|[,.;!?]|$)/i)
+  const selling = brief.match(
+    /\b(?:sell|selling|promote|promoting|advertise|advertising|launch|launching|showcase)\s+(?:my|our|the|a|an|this)?\s*(?:new\s+)?([a-z][a-z0-9 -]{2,40}?)(?=\s+(?:for|that|to|aimed|targeting|with|who|in|which|on)\b|[,.;!?]|$)/i,
+  )
   if (selling) return selling[1]!.trim()
   const leading = brief.match(/^(?:an?\s+)?([A-Za-z][A-Za-z -]{2,30}?)\s+(?:commercial|ad|advert|spot|promo)\b/i)
   if (leading) return leading[1]!.trim().toLowerCase()
@@ -58,11 +102,15 @@ function kindOf(brief: string, product: string): string {
 function audienceOf(brief: string, product: string): string {
   const found: string[] = []
   // "for night-shift nurses", "aimed at teenagers", and "sell … to urban cyclists" (`to` only after a verb of selling)
-  const intro = /\b(?:for|aimed at|targeting|targeted at|to reach|made for|(?:[Ii]ntroduc(?:e|ing)|[Ss]ell(?:ing)?|[Pp]resent(?:ing)?|[Aa]dvertis(?:e|ing)|[Pp]romot(?:e|ing)|[Mm]arket(?:ing)?|[Pp]itch(?:ing)?)\b[^.!?]*?\bto)\s+((?:busy |young |new |first-time |working |modern )?[a-z][a-z0-9 '-]{2,40}?)(?=\s+(?:who|that|with|in|on|at|using|during|for|aimed|targeting|to|before|after|while|when|[a-z]+ing)\b|[,.;:!?]|$)/g
+  const intro =
+    /\b(?:for|aimed at|targeting|targeted at|to reach|made for|(?:[Ii]ntroduc(?:e|ing)|[Ss]ell(?:ing)?|[Pp]resent(?:ing)?|[Aa]dvertis(?:e|ing)|[Pp]romot(?:e|ing)|[Mm]arket(?:ing)?|[Pp]itch(?:ing)?)\b[^.!?]*?\bto)\s+((?:busy |young |new |first-time |working |modern )?[a-z][a-z0-9 '-]{2,40}?)(?=\s+(?:who|that|with|in|on|at|using|during|for|aimed|targeting|to|before|after|while|when|[a-z]+ing)\b|[,.;:!?]|$)/g
   for (const m of brief.matchAll(intro)) {
     const a = m[1]!.trim()
     // "for summer afternoons", "for long weekends" say when, not who
-    const when = /\b(?:mornings?|afternoons?|evenings?|nights?|days?|weeks?|weekends?|summers?|winters?|springs?|autumns?|holidays?|seasons?|breaks?|lunch(?:es)?|breakfasts?|dinners?|hours?|minutes?|months?|years?)$/.test(a)
+    const when =
+      /\b(?:mornings?|afternoons?|evenings?|nights?|days?|weeks?|weekends?|summers?|winters?|springs?|autumns?|holidays?|seasons?|breaks?|lunch(?:es)?|breakfasts?|dinners?|hours?|minutes?|months?|years?)$/.test(
+        a,
+      )
     if (!when && !product.toLowerCase().includes(a) && !/^(?:a|an|the|our|my)\b/.test(a) && !/\bsecond|minute/.test(a)) found.push(a)
   }
   return found.at(-1) ?? ''

@@ -3,7 +3,12 @@ import { placeNoun } from './look.ts'
 import { readScenes, sceneContext, type Scene } from './scenes.ts'
 import { clip, keySet, mentions, visualTerms } from './text.ts'
 
-interface PairReview { from: number; to: number; score: number; issues: string[] }
+interface PairReview {
+  from: number
+  to: number
+  score: number
+  issues: string[]
+}
 
 /** How well scene b's start frame picks up scene a's end frame: shared key words, 3 or more is a clean link. */
 function frameLink(a: Scene, b: Scene, names: readonly string[]): { link: number; shared: string[] } {

@@ -65,7 +65,9 @@ export function readHuman(lines: readonly string[]): HumanAsk {
   for (const line of lines) {
     const tone = toneOf(line)
     if (tone) ask.tone = tone
-    for (const m of line.matchAll(/\b(?:mention|include|add|show|feature|say|highlight|call out)\s+(.+?)(?=[.;!?](?:\s|$)|,\s*(?:and\s+)?(?:make|keep|use|add|mention)\b|\s+and\s+(?:make|keep|use)\b|$)/gi)) {
+    for (const m of line.matchAll(
+      /\b(?:mention|include|add|show|feature|say|highlight|call out)\s+(.+?)(?=[.;!?](?:\s|$)|,\s*(?:and\s+)?(?:make|keep|use|add|mention)\b|\s+and\s+(?:make|keep|use)\b|$)/gi,
+    )) {
       const what = m[1]!.trim().replace(/^(?:that|a line about)\s+/i, '')
       if (/\b(?:don'?t|do not|never|avoid|stop|no need to|without)\s+$/i.test(line.slice(0, m.index))) continue
       if (what && !/^(?:more|less|some)\s+(?:humou?r|energy|emotion)/i.test(what) && !ask.mention.includes(what)) ask.mention.push(what)

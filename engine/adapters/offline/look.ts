@@ -1,7 +1,10 @@
 // The look and sound of a piece, derived from its setting and tone: textures, props, camera moves, music.
 
 const BY_SETTING: Array<[RegExp, { textures: string; props: string[]; sfx: string }]> = [
-  [/hospital|ward|clinic/, { textures: 'brushed steel and crisp cotton', props: ['medication trolley', 'clipboard', 'paper coffee cup', 'rain-streaked window'], sfx: 'distant monitor beeps and soft footsteps' }],
+  [
+    /hospital|ward|clinic/,
+    { textures: 'brushed steel and crisp cotton', props: ['medication trolley', 'clipboard', 'paper coffee cup', 'rain-streaked window'], sfx: 'distant monitor beeps and soft footsteps' },
+  ],
   [/kitchen/, { textures: 'worn oak and glazed ceramic', props: ['kettle', 'chopping board', 'ceramic mug', 'window over the sink'], sfx: 'a kettle rumbling and cutlery clinking' }],
   [/office/, { textures: 'matte laminate and soft linen', props: ['laptop', 'notebook', 'desk plant', 'window blind'], sfx: 'keyboard taps and a muffled street below' }],
   [/gym|street outside/, { textures: 'rubber flooring and brushed metal', props: ['water bottle', 'kettlebell', 'locker door', 'running shoes'], sfx: 'weights clanking and a steady heartbeat' }],
@@ -22,7 +25,10 @@ export function lookOf(setting: string): { textures: string; props: string[]; sf
 
 /** "a quiet hospital ward and its staff break room" → "the quiet hospital ward". */
 export function placeOf(setting: string): string {
-  const head = setting.split(/\s+and\s+|,/)[0]!.trim().replace(/^(?:a|an|the)\s+/i, '')
+  const head = setting
+    .split(/\s+and\s+|,/)[0]!
+    .trim()
+    .replace(/^(?:a|an|the)\s+/i, '')
   return `the ${head}`
 }
 
@@ -31,13 +37,27 @@ export function placeNoun(setting: string): string {
   return placeOf(setting).split(/\s+/).at(-1) ?? ''
 }
 
-const CAMERA_MOVES = ['slow push-in', 'pan left', 'static wide', 'orbit', 'tracking shot', 'handheld follow', 'crane down',
-  'dolly out', 'tilt up', 'rack focus', 'pan right', 'overhead top-down']
+const CAMERA_MOVES = ['slow push-in', 'pan left', 'static wide', 'orbit', 'tracking shot', 'handheld follow', 'crane down', 'dolly out', 'tilt up', 'rack focus', 'pan right', 'overhead top-down']
 const SHOT_SIZES = ['wide shot', 'medium shot', 'close-up', 'extreme close-up', 'over-the-shoulder shot', 'medium close-up']
 
 /** Camera moves a shot list would use per stage; varied by beat so neighbours differ. */
 export function cameraMove(stage: string, index: number): string {
-  const byStage: Record<string, number> = { attention: 0, problem: 5, hook: 0, features: 3, interest: 4, agitate: 5, build: 4, advantages: 1, desire: 3, solution: 0, payoff: 3, benefits: 6, action: 2, close: 2 }
+  const byStage: Record<string, number> = {
+    attention: 0,
+    problem: 5,
+    hook: 0,
+    features: 3,
+    interest: 4,
+    agitate: 5,
+    build: 4,
+    advantages: 1,
+    desire: 3,
+    solution: 0,
+    payoff: 3,
+    benefits: 6,
+    action: 2,
+    close: 2,
+  }
   return CAMERA_MOVES[((byStage[stage] ?? index) + index * 5) % CAMERA_MOVES.length]!
 }
 
@@ -46,9 +66,15 @@ export function shotSize(index: number, last: boolean): string {
 }
 
 const MUSIC: Record<string, string> = {
-  'playful and funny': 'bouncy pizzicato strings', heartfelt: 'solo piano swelling into strings', energetic: 'driving electronic beat',
-  'calm and reassuring': 'soft ambient pads', 'premium and refined': 'slow cello and muted piano', 'serious and credible': 'minimal pulsing synth',
-  bold: 'distorted bass and claps', 'warm and reassuring': 'warm acoustic guitar', uplifting: 'bright piano and claps',
+  'playful and funny': 'bouncy pizzicato strings',
+  heartfelt: 'solo piano swelling into strings',
+  energetic: 'driving electronic beat',
+  'calm and reassuring': 'soft ambient pads',
+  'premium and refined': 'slow cello and muted piano',
+  'serious and credible': 'minimal pulsing synth',
+  bold: 'distorted bass and claps',
+  'warm and reassuring': 'warm acoustic guitar',
+  uplifting: 'bright piano and claps',
 }
 
 export function musicOf(tone: string): string {

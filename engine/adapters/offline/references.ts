@@ -25,14 +25,20 @@ export function designReferences(vars: Record<string, unknown>): { images: Refer
   const product = s?.product || 'the product'
   const setting = s?.setting || 'a bright, uncluttered interior.'
   const look = lookOf(setting)
-  const from = (n: number, what: string) => (n > 0 ? ` Match the ${n} supplied ${what} photo${n === 1 ? '' : 's'} exactly: they are the source of truth; this text only fills in what they do not show.` : '')
+  const from = (n: number, what: string) =>
+    n > 0 ? ` Match the ${n} supplied ${what} photo${n === 1 ? '' : 's'} exactly: they are the source of truth; this text only fills in what they do not show.` : ''
 
   const character = hero
     ? `${hero.description.replace(/\.$/, '')}. Three-quarter view, neutral expression, ${names[0]} wardrobe against a plain ${names.at(-1)} backdrop, soft key light from the left.`
     : `The protagonist: mid-thirties, warm expression, ${names[0]} wardrobe, three-quarter view against a plain backdrop.`
-  const productText = `${product}: hero product shot, centred on ${look.textures.split(' and ')[0]}, ${names[1] ?? names[0]} accents, crisp edges and true-to-life materials, soft reflections, no other branding.` +
+  const productText =
+    `${product}: hero product shot, centred on ${look.textures.split(' and ')[0]}, ${names[1] ?? names[0]} accents, crisp edges and true-to-life materials, soft reflections, no other branding.` +
     (logo ? ' The brand logo sits clearly on the product or its packaging, upright and legible.' : '')
-  const environment = `${placeOf(setting).replace(/^the /, '').replace(/^./, (c) => c.toUpperCase())} with no people: ${look.props.slice(0, 3).join(', ')}; ${look.textures}; ${setting.replace(/^[^,]*,\s*/, '').replace(/\.$/, '') || 'soft natural light'}; ${names.slice(0, 3).join(', ')} tones.`
+  const environment = `${placeOf(setting)
+    .replace(/^the /, '')
+    .replace(/^./, (c) =>
+      c.toUpperCase(),
+    )} with no people: ${look.props.slice(0, 3).join(', ')}; ${look.textures}; ${setting.replace(/^[^,]*,\s*/, '').replace(/\.$/, '') || 'soft natural light'}; ${names.slice(0, 3).join(', ')} tones.`
 
   return {
     images: [

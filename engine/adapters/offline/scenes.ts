@@ -42,7 +42,20 @@ export interface SceneContext {
   seed: number
 }
 
-const EMPTY_STORY: Story = { title: '', product: '', audience: '', logline: '', beats: [], characters: [], setting: '', visual_style: '', palette: [], emotional_arc: '', call_to_action: '', story: '' }
+const EMPTY_STORY: Story = {
+  title: '',
+  product: '',
+  audience: '',
+  logline: '',
+  beats: [],
+  characters: [],
+  setting: '',
+  visual_style: '',
+  palette: [],
+  emotional_arc: '',
+  call_to_action: '',
+  story: '',
+}
 
 export function sceneContext(vars: Record<string, unknown>): SceneContext {
   const story = readStory(vars.story) ?? EMPTY_STORY
@@ -59,12 +72,16 @@ export function sceneContext(vars: Record<string, unknown>): SceneContext {
     story,
     n: asInt(vars.scene_count, story.beats.length || 3, 1, 40),
     durationS: asInt(vars.duration_s, 0, 0, 600),
-    hero, product,
+    hero,
+    product,
     subjects: [hero, product, ...story.characters.slice(1).map((c) => c.name)].filter(Boolean),
     colours: (hex.length ? [...new Set(hex)] : ['#c9a227', '#2f6fd1', '#f4ecd8']).map(colourName),
     light: story.setting.match(/,\s*(?:in|under|lit by)\s+([^.]+)/i)?.[1] ?? story.setting.match(/\bin ([^.,]*light[^.,]*)/i)?.[1] ?? 'soft natural light',
     place: placeOf(story.setting || 'a bright room'),
-    textures: look.textures, props: look.props, music: musicOf(tone), sfx: look.sfx,
+    textures: look.textures,
+    props: look.props,
+    music: musicOf(tone),
+    sfx: look.sfx,
     heroRef: gist(ref('character') || story.characters[0]?.description || '', hero) || hero,
     productRef: gist(ref('product'), product) || product,
     seed: hash(JSON.stringify(story.beats) + story.product),
@@ -94,8 +111,10 @@ function stageOf(beat: string): string {
 const careful = {
   visuals(c: SceneContext, i: number): string {
     const [a, b] = [c.colours[i % c.colours.length]!, c.colours[(i + 1) % c.colours.length]!]
-    return `${capital(c.place)}, ${c.light}. ${c.hero} in ${a} by the ${c.props[i % c.props.length]}, ${c.product} ${pick(['in hand', 'on the surface beside them', 'in the foreground', 'catching the light'], c.seed, i)}. ` +
+    return (
+      `${capital(c.place)}, ${c.light}. ${c.hero} in ${a} by the ${c.props[i % c.props.length]}, ${c.product} ${pick(['in hand', 'on the surface beside them', 'in the foreground', 'catching the light'], c.seed, i)}. ` +
       `${capital(c.textures)} textures, ${a} and ${b} accents, ${pick(['35mm', '50mm', '85mm'], c.seed, i)} lens, shallow depth of field.`
+    )
   },
   camera(c: SceneContext, i: number): string {
     const stage = stageOf(c.story.beats[i]?.name ?? '')
@@ -124,9 +143,20 @@ const careful = {
     if (i === c.n - 1) return clip(c.story.call_to_action.replace(/[.!]$/, '') || `${c.product}. Try it today`, 60)
     const aud = c.story.audience || 'you'
     const by: Record<string, string> = {
-      attention: 'Sound familiar?', problem: 'Every. Single. Time.', hook: 'Wait for it…', agitate: 'It adds up.',
-      interest: `Meet ${c.product}`, solution: `Meet ${c.product}`, build: `Meet ${c.product}`, features: `${c.product}, up close`,
-      desire: `Made for ${aud}`, benefits: `Made for ${aud}`, advantages: 'Less hassle. More you.', payoff: 'Told you.', action: `${c.product}. Today.`, close: `${c.product}. Today.`,
+      attention: 'Sound familiar?',
+      problem: 'Every. Single. Time.',
+      hook: 'Wait for it…',
+      agitate: 'It adds up.',
+      interest: `Meet ${c.product}`,
+      solution: `Meet ${c.product}`,
+      build: `Meet ${c.product}`,
+      features: `${c.product}, up close`,
+      desire: `Made for ${aud}`,
+      benefits: `Made for ${aud}`,
+      advantages: 'Less hassle. More you.',
+      payoff: 'Told you.',
+      action: `${c.product}. Today.`,
+      close: `${c.product}. Today.`,
     }
     return clip(by[stageOf(c.story.beats[i]?.name ?? '')] ?? capital(c.product), 60)
   },
@@ -170,7 +200,9 @@ function firstDraft(c: SceneContext): Scene[] {
       ? `A new corner: ${pick(['an empty doorway', 'a quiet hallway', 'a bare wall', 'a closed door'], c.seed, i)}, nobody in shot yet.`
       : careful.startFrame(c, i, scenes[i - 1]?.end_frame)
     scenes.push({
-      index: i + 1, beat, title: clip(`${beat} — ${i === c.n - 1 ? 'The offer' : careful.caption(c, i)}`, 60),
+      index: i + 1,
+      beat,
+      title: clip(`${beat} — ${i === c.n - 1 ? 'The offer' : careful.caption(c, i)}`, 60),
       visuals: `${c.hero} and ${c.product} in ${c.place}.`,
       action: careful.action(c, i),
       camera: cameraMove(stageOf(beat), i),
@@ -191,10 +223,19 @@ export function readScenes(value: unknown): Scene[] | undefined {
   const list = asArray(value, 'scenes').filter((s): s is Record<string, unknown> => !!s && typeof s === 'object')
   if (!list.length) return undefined
   return list.map((s, i) => ({
-    index: Number.isInteger(s.index) ? (s.index as number) : i + 1, beat: str(s.beat), title: str(s.title), visuals: str(s.visuals),
-    action: str(s.action), camera: str(s.camera), start_frame: str(s.start_frame), end_frame: str(s.end_frame), audio: str(s.audio),
-    continuity: str(s.continuity), duration_s: typeof s.duration_s === 'number' ? s.duration_s : Number(s.duration_s) || 0,
-    caption: str(s.caption), transition: (['cut', 'crossfade', 'fade'].includes(s.transition as string) ? s.transition : 'cut') as Scene['transition'],
+    index: Number.isInteger(s.index) ? (s.index as number) : i + 1,
+    beat: str(s.beat),
+    title: str(s.title),
+    visuals: str(s.visuals),
+    action: str(s.action),
+    camera: str(s.camera),
+    start_frame: str(s.start_frame),
+    end_frame: str(s.end_frame),
+    audio: str(s.audio),
+    continuity: str(s.continuity),
+    duration_s: typeof s.duration_s === 'number' ? s.duration_s : Number(s.duration_s) || 0,
+    caption: str(s.caption),
+    transition: (['cut', 'crossfade', 'fade'].includes(s.transition as string) ? s.transition : 'cut') as Scene['transition'],
   }))
 }
 
@@ -202,9 +243,16 @@ export function readScenes(value: unknown): Scene[] | undefined {
 function fixScene(c: SceneContext, scenes: readonly Scene[], i: number, code: string): Scene {
   const s = { ...scenes[i]! }
   switch (code) {
-    case 'visual_detail': case 'lighting': case 'location': s.visuals = careful.visuals(c, i); break
-    case 'cinematography': s.camera = careful.camera(c, i); break
-    case 'subject_consistency': case 'subject':
+    case 'visual_detail':
+    case 'lighting':
+    case 'location':
+      s.visuals = careful.visuals(c, i)
+      break
+    case 'cinematography':
+      s.camera = careful.camera(c, i)
+      break
+    case 'subject_consistency':
+    case 'subject':
       s.continuity = careful.continuity(c)
       if (!c.subjects.some((x) => s.visuals.includes(x))) s.visuals = careful.visuals(c, i)
       break
@@ -213,9 +261,18 @@ function fixScene(c: SceneContext, scenes: readonly Scene[], i: number, code: st
       if (wordCount(s.end_frame) < 6) s.end_frame = careful.endFrame(c, i)
       if (!s.continuity) s.continuity = careful.continuity(c)
       break
-    case 'quality': s.caption = careful.caption(c, i); s.action = careful.action(c, i); s.audio = careful.audio(c, i); break
-    case 'audio': s.audio = careful.audio(c, i); break
-    case 'arc': s.caption = careful.caption(c, i); s.audio = careful.audio(c, i); break
+    case 'quality':
+      s.caption = careful.caption(c, i)
+      s.action = careful.action(c, i)
+      s.audio = careful.audio(c, i)
+      break
+    case 'audio':
+      s.audio = careful.audio(c, i)
+      break
+    case 'arc':
+      s.caption = careful.caption(c, i)
+      s.audio = careful.audio(c, i)
+      break
   }
   return s
 }

@@ -20,7 +20,7 @@ export function fillSchema(schema: Schema, promptText: string): unknown {
     if (Array.isArray(s.allOf)) return walk(merge(s.allOf.map((x) => (typeof x.$ref === 'string' ? resolve(schema, x.$ref) : x) as Schema)), key, depth + 1)
     const options = (s.anyOf ?? s.oneOf) as Schema[] | undefined
     if (Array.isArray(options) && options.length) return walk({ ...s, anyOf: undefined, oneOf: undefined, ...options[0] }, key, depth + 1)
-    const type = Array.isArray(s.type) ? (s.type.find((t) => t !== 'null') ?? 'null') : s.type ?? (s.properties ? 'object' : s.items ? 'array' : 'string')
+    const type = Array.isArray(s.type) ? (s.type.find((t) => t !== 'null') ?? 'null') : (s.type ?? (s.properties ? 'object' : s.items ? 'array' : 'string'))
     switch (type) {
       case 'object': {
         const props = (s.properties ?? {}) as Record<string, Schema>
@@ -37,10 +37,15 @@ export function fillSchema(schema: Schema, promptText: string): unknown {
         const item = (Array.isArray(s.items) ? s.items[0] : s.items) as Schema | undefined
         return Array.from({ length: Math.min(Math.max(min, 1), max) }, (_, i) => walk(item ?? {}, `${key}${i}`, depth + 1))
       }
-      case 'integer': case 'number': return number(s, type === 'integer')
-      case 'boolean': return true
-      case 'null': return null
-      default: return text(s, key)
+      case 'integer':
+      case 'number':
+        return number(s, type === 'integer')
+      case 'boolean':
+        return true
+      case 'null':
+        return null
+      default:
+        return text(s, key)
     }
   }
   const text = (s: Schema, key: string): string => {
@@ -58,7 +63,12 @@ export function fillSchema(schema: Schema, promptText: string): unknown {
     const min = typeof s.minLength === 'number' ? s.minLength : 1
     const max = typeof s.maxLength === 'number' ? s.maxLength : 120
     const start = vocabulary.length ? hash(key) % vocabulary.length : 0
-    let out = vocabulary.length ? vocabulary.slice(start, start + 8).concat(vocabulary.slice(0, Math.max(0, start + 8 - vocabulary.length))).join(' ') : key || 'offline'
+    let out = vocabulary.length
+      ? vocabulary
+          .slice(start, start + 8)
+          .concat(vocabulary.slice(0, Math.max(0, start + 8 - vocabulary.length)))
+          .join(' ')
+      : key || 'offline'
     while (out.length < min) out += ` ${out}`
     out = out.slice(0, max).trim()
     return out.length >= min ? out : 'x'.repeat(min)
@@ -77,7 +87,7 @@ function safeRegExp(pattern: string): RegExp | undefined {
 function number(s: Schema, integer: boolean): number {
   const lo = typeof s.exclusiveMinimum === 'number' ? s.exclusiveMinimum + (integer ? 1 : 0.5) : typeof s.minimum === 'number' ? s.minimum : undefined
   const hi = typeof s.exclusiveMaximum === 'number' ? s.exclusiveMaximum - (integer ? 1 : 0.5) : typeof s.maximum === 'number' ? s.maximum : undefined
-  let v = lo !== undefined && hi !== undefined ? (lo + hi) / 2 : lo ?? (hi !== undefined ? Math.min(hi, 0) : 0)
+  let v = lo !== undefined && hi !== undefined ? (lo + hi) / 2 : (lo ?? (hi !== undefined ? Math.min(hi, 0) : 0))
   if (integer) v = lo !== undefined ? Math.ceil(v) : Math.floor(v)
   if (typeof s.multipleOf === 'number' && s.multipleOf > 0) v = Math.ceil(v / s.multipleOf) * s.multipleOf
   return v

@@ -20,14 +20,54 @@ export interface Story {
 
 /** Criteria and weights (DOMAIN.md §3). The codes are what feedback names in brackets. */
 const STORY_WEIGHTS = {
-  prompt_alignment: 20, visual_detail: 25, narrative: 15, presence: 10, pacing: 10, emotion: 10, effectiveness: 5, production_readiness: 5,
+  prompt_alignment: 20,
+  visual_detail: 25,
+  narrative: 15,
+  presence: 10,
+  pacing: 10,
+  emotion: 10,
+  effectiveness: 5,
+  production_readiness: 5,
 } as const
 export type StoryCode = keyof typeof STORY_WEIGHTS
 
-export interface Criterion { score: number; issues: string[]; strength: string }
+export interface Criterion {
+  score: number
+  issues: string[]
+  strength: string
+}
 
-const IMPERATIVES = ['try', 'get', 'order', 'shop', 'buy', 'download', 'visit', 'book', 'join', 'start', 'discover', 'grab', 'tap',
-  'sign', 'switch', 'learn', 'find', 'see', 'call', 'claim', 'meet', 'taste', 'feel', 'bring', 'make', 'give', 'pick', 'subscribe', 'reserve']
+const IMPERATIVES = [
+  'try',
+  'get',
+  'order',
+  'shop',
+  'buy',
+  'download',
+  'visit',
+  'book',
+  'join',
+  'start',
+  'discover',
+  'grab',
+  'tap',
+  'sign',
+  'switch',
+  'learn',
+  'find',
+  'see',
+  'call',
+  'claim',
+  'meet',
+  'taste',
+  'feel',
+  'bring',
+  'make',
+  'give',
+  'pick',
+  'subscribe',
+  'reserve',
+]
 
 /** Words a story of this length should have: a floor so there is enough to shoot, a ceiling so it fits. */
 function storyLengthBounds(durationS: number, beats: number): [number, number] {
@@ -41,12 +81,18 @@ export function readStory(draft: unknown): Story | undefined {
   if (!obj || !Array.isArray(obj.beats)) return undefined
   const list = <T>(v: unknown, f: (x: Record<string, unknown>) => T): T[] => (Array.isArray(v) ? v.filter((x) => x && typeof x === 'object').map((x) => f(x as Record<string, unknown>)) : [])
   return {
-    title: str(obj.title), product: str(obj.product), audience: str(obj.audience), logline: str(obj.logline),
+    title: str(obj.title),
+    product: str(obj.product),
+    audience: str(obj.audience),
+    logline: str(obj.logline),
     beats: list(obj.beats, (b) => ({ name: str(b.name), summary: str(b.summary) })),
     characters: list(obj.characters, (c) => ({ name: str(c.name), description: str(c.description) })),
-    setting: str(obj.setting), visual_style: str(obj.visual_style),
+    setting: str(obj.setting),
+    visual_style: str(obj.visual_style),
     palette: Array.isArray(obj.palette) ? obj.palette.filter((p): p is string => typeof p === 'string') : [],
-    emotional_arc: str(obj.emotional_arc), call_to_action: str(obj.call_to_action), story: str(obj.story),
+    emotional_arc: str(obj.emotional_arc),
+    call_to_action: str(obj.call_to_action),
+    story: str(obj.story),
   }
 }
 
@@ -106,7 +152,13 @@ export function storyCriteria(s: Story, b: Brief): Record<StoryCode, Criterion> 
     let score = 0
     if (s.beats.length === n) score += 35
     else issues.push(`write exactly ${n} beats, one per scene (there are ${s.beats.length})`)
-    const problems = b.framework === 'custom' ? [] : stageProblems(b.framework, s.beats.map((x) => x.name))
+    const problems =
+      b.framework === 'custom'
+        ? []
+        : stageProblems(
+            b.framework,
+            s.beats.map((x) => x.name),
+          )
     if (!problems.length && s.beats.length) score += 35
     else issues.push(`follow ${b.framework} (${STAGES[b.framework].join(' → ')}) in order: ${problems.join('; ') || 'no beats'}`)
     const short = s.beats.flatMap((x, i) => (wordCount(x.summary) < 12 ? [i + 1] : []))
@@ -149,7 +201,10 @@ export function storyCriteria(s: Story, b: Brief): Record<StoryCode, Criterion> 
   }
   {
     const issues: string[] = []
-    const stages = s.emotional_arc.split(/→|->|>|,|;|\bthen\b|\bto\b/).map((x) => x.trim()).filter(Boolean)
+    const stages = s.emotional_arc
+      .split(/→|->|>|,|;|\bthen\b|\bto\b/)
+      .map((x) => x.trim())
+      .filter(Boolean)
     let score = stages.length >= 3 ? 50 : stages.length === 2 ? 25 : 0
     if (stages.length < 3) issues.push('give the emotional arc at least three stages ("restless → curious → delighted")')
     const felt = s.beats.filter((x) => emotionWords(x.summary).length).length
@@ -200,8 +255,7 @@ export function critiqueStory(vars: Record<string, unknown>): Record<string, unk
   const criteria = storyCriteria(draft, b)
   const codes = Object.keys(STORY_WEIGHTS) as StoryCode[]
   const score = Math.round(codes.reduce((t, c) => t + (criteria[c].score * STORY_WEIGHTS[c]) / 100, 0))
-  const failing = codes.filter((c) => criteria[c].issues.length)
-    .sort((x, y) => STORY_WEIGHTS[y] * (100 - criteria[y].score) - STORY_WEIGHTS[x] * (100 - criteria[x].score))
+  const failing = codes.filter((c) => criteria[c].issues.length).sort((x, y) => STORY_WEIGHTS[y] * (100 - criteria[y].score) - STORY_WEIGHTS[x] * (100 - criteria[x].score))
   const line = (c: StoryCode) => `[${c}] ${criteria[c].issues.map((i) => i[0]!.toUpperCase() + i.slice(1)).join('; ')}.`
   return {
     score,

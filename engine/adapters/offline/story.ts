@@ -34,9 +34,20 @@ const BASE: Record<string, [string, string]> = {
 }
 
 const FEELING: Record<string, string> = {
-  attention: 'restless', interest: 'curious', desire: 'hopeful', action: 'delighted', problem: 'frustrated', agitate: 'exasperated',
-  solution: 'relieved', features: 'curious', advantages: 'impressed', benefits: 'confident', hook: 'intrigued', build: 'curious',
-  payoff: 'delighted', close: 'confident',
+  attention: 'restless',
+  interest: 'curious',
+  desire: 'hopeful',
+  action: 'delighted',
+  problem: 'frustrated',
+  agitate: 'exasperated',
+  solution: 'relieved',
+  features: 'curious',
+  advantages: 'impressed',
+  benefits: 'confident',
+  hook: 'intrigued',
+  build: 'curious',
+  payoff: 'delighted',
+  close: 'confident',
 }
 const LAST_FEELING: Record<string, string> = { 'playful and funny': 'amused', heartfelt: 'moved', 'calm and reassuring': 'reassured', energetic: 'excited' }
 
@@ -91,12 +102,17 @@ function renderStory(b: Brief, st: DraftState): Story {
   const colours = b.palette.map(colourName)
   const price = st.ask.mention.map(priceIn).find(Boolean)
   const seen = new Map<string, number>()
-  const feelings = plan.map((stages, j) => (j === plan.length - 1 && LAST_FEELING[tone] ? LAST_FEELING[tone]! : FEELING[stages.at(-1)!] ?? 'hopeful'))
+  const feelings = plan.map((stages, j) => (j === plan.length - 1 && LAST_FEELING[tone] ? LAST_FEELING[tone]! : (FEELING[stages.at(-1)!] ?? 'hopeful')))
   const cta = fix('effectiveness')
     ? `${pick(['Try', 'Get', 'Discover'], b.seed, 7)} ${P} ${pick(['today', 'now', 'this week'], b.seed, 8)} — ${pick(['tap to find out more', 'order yours online', 'find it where you shop'], b.seed, 9)}${price ? `, just ${price}` : ''}.`
     : 'Learn more.'
-  const fill = (t: string) => t.replaceAll('{N}', N).replaceAll('{P}', P).replaceAll('{A}', b.audience)
-    .replaceAll('{K}', b.kind ? `, the ${b.kind}` : '').replaceAll('{place}', placeOf(b.setting))
+  const fill = (t: string) =>
+    t
+      .replaceAll('{N}', N)
+      .replaceAll('{P}', P)
+      .replaceAll('{A}', b.audience)
+      .replaceAll('{K}', b.kind ? `, the ${b.kind}` : '')
+      .replaceAll('{place}', placeOf(b.setting))
 
   const beats = plan.map((stages, j) => {
     const parts = stages.map((stage) => {
@@ -105,7 +121,8 @@ function renderStory(b: Brief, st: DraftState): Story {
       return fill(BASE[stage]![(nth + b.seed) % 2]!)
     })
     const move = capital(cameraMove(stages[0]!, j))
-    if (fix('visual_detail')) parts.push(`${move} on ${N}: ${b.light}, ${colours[j % colours.length]} and ${colours[(j + 1) % colours.length]} accents, ${look.textures} textures, shallow depth of field.`)
+    if (fix('visual_detail'))
+      parts.push(`${move} on ${N}: ${b.light}, ${colours[j % colours.length]} and ${colours[(j + 1) % colours.length]} accents, ${look.textures} textures, shallow depth of field.`)
     const named = parts.some((p) => mentions(p, P))
     if (st.ask.length === 'shorter' && fix('presence') && fix('emotion')) parts.push(named ? `${N} feels ${feelings[j]}.` : `${P} in frame, ${N} feels ${feelings[j]}.`)
     else {
@@ -122,21 +139,37 @@ function renderStory(b: Brief, st: DraftState): Story {
   })
 
   const one = oneOf(b.audience)
-  const characters = [{ name: N, description: `${N}, ${30 + (b.seed % 15)}, ${article(one)} ${one}: ${pick(['cropped dark hair', 'curly auburn hair tied back', 'short grey-streaked hair', 'long braids'], b.seed, 2)}, ${colours[0]} ${pick(['jacket', 'scrubs', 'knit sweater', 'work shirt'], b.seed, 4)}, ${pick(['quick to laugh', 'tired but kind eyes', 'quietly determined', 'always in motion'], b.seed, 6)}.` }]
+  const characters = [
+    {
+      name: N,
+      description: `${N}, ${30 + (b.seed % 15)}, ${article(one)} ${one}: ${pick(['cropped dark hair', 'curly auburn hair tied back', 'short grey-streaked hair', 'long braids'], b.seed, 2)}, ${colours[0]} ${pick(['jacket', 'scrubs', 'knit sweater', 'work shirt'], b.seed, 4)}, ${pick(['quick to laugh', 'tired but kind eyes', 'quietly determined', 'always in motion'], b.seed, 6)}.`,
+    },
+  ]
   if (b.sceneCount >= 4) {
     const friend = pick(['Jo', 'Ravi', 'Mina', 'Luca', 'Bea'], b.seed, 12)
-    characters.push({ name: friend, description: `${friend}, ${N}'s ${pick(['colleague', 'flatmate', 'best friend'], b.seed, 13)}, in ${colours[1]} layers, the sceptic who becomes the first convert.` })
+    characters.push({
+      name: friend,
+      description: `${friend}, ${N}'s ${pick(['colleague', 'flatmate', 'best friend'], b.seed, 13)}, in ${colours[1]} layers, the sceptic who becomes the first convert.`,
+    })
   }
   const visualStyle = fix('visual_detail')
     ? `Cinematic ${tone} realism: ${b.light}, ${look.textures} textures, 35mm lens with shallow depth of field, gentle film grain, a ${colours.slice(0, 2).join(' and ')} palette.`
     : 'Cinematic and natural.'
   const arc = fix('emotion') ? `${[...new Set(feelings)].map(capital).join(' → ')}: the lift comes when ${P} enters.` : capital(feelings.at(-1)!)
-  const title = clip(`${P === 'the product' ? '' : `${capital(P)}: `}${pick(['Made for the Long Day', 'The Small Change', 'Feel the Difference', 'Your Day, Upgraded', 'The Moment It Clicks'], b.seed, 14)}`, 60)
+  const title = clip(
+    `${P === 'the product' ? '' : `${capital(P)}: `}${pick(['Made for the Long Day', 'The Small Change', 'Feel the Difference', 'Your Day, Upgraded', 'The Moment It Clicks'], b.seed, 14)}`,
+    60,
+  )
   const logline = `${N}, ${article(one)} ${one}, is ${pick(['running on empty', 'stuck in the same old routine', 'one hassle away from giving up'], b.seed, 15)} — until ${P}${b.kind ? `, ${article(b.kind)} ${b.kind},` : ''} ${pick(['changes how the day feels', 'makes the hard part easy', 'turns the routine around'], b.seed, 16)}.`
   const setting = `${capital(b.setting)}, in ${b.light}.`
 
-  const md = [`# ${title}`, '', `**Logline:** ${logline}`, '',
-    `**Product:** ${P} · **Audience:** ${b.audience} · **Tone:** ${tone === b.tone ? tone : `${tone}, over the brief's ${b.tone}`} · **Framework:** ${b.framework} · **Length:** ${b.durationS} s, ${b.sceneCount} beats`]
+  const md = [
+    `# ${title}`,
+    '',
+    `**Logline:** ${logline}`,
+    '',
+    `**Product:** ${P} · **Audience:** ${b.audience} · **Tone:** ${tone === b.tone ? tone : `${tone}, over the brief's ${b.tone}`} · **Framework:** ${b.framework} · **Length:** ${b.durationS} s, ${b.sceneCount} beats`,
+  ]
   // the brief's own claims, said by the voice-over, carry what the story has not said yet (never a list of its words)
   const missing = b.focus.filter((w) => ![logline, setting, visualStyle, ...beats.map((x) => x.summary), b.audience, tone].some((t) => mentions(t, w)))
   if (fix('prompt_alignment') && missing.length) {
@@ -155,8 +188,17 @@ function renderStory(b: Brief, st: DraftState): Story {
   if (st.notes.length) md.push('', '## Revision notes', ...st.notes.map((n) => `- “${n.replace(/[“”\n]/g, '"')}”`))
 
   return {
-    title, product: P, audience: b.audience, logline, beats, characters, setting,
-    visual_style: visualStyle, palette: b.palette, emotional_arc: arc, call_to_action: cta, story: md.join('\n') + '\n',
+    title,
+    product: P,
+    audience: b.audience,
+    logline,
+    beats,
+    characters,
+    setting,
+    visual_style: visualStyle,
+    palette: b.palette,
+    emotional_arc: arc,
+    call_to_action: cta,
+    story: md.join('\n') + '\n',
   }
 }
-

@@ -5,7 +5,7 @@ export { hashString as hash } from '../../seeded.ts'
 
 /** A deterministic choice from `items`, varied by `salt`. */
 export function pick<T>(items: readonly T[], seed: number, salt = 0): T {
-  return items[(seed + Math.imul(salt + 1, 0x9e3779b1) >>> 0) % items.length]!
+  return items[((seed + Math.imul(salt + 1, 0x9e3779b1)) >>> 0) % items.length]!
 }
 
 /** A variable as a JSON object: objects as they are, JSON text parsed; otherwise undefined. */
@@ -48,13 +48,17 @@ export function str(value: unknown): string {
   return typeof value === 'string' ? value.trim() : ''
 }
 
-const STOPWORDS = new Set(('a an and are as at be been but by can could do does for from had has have he her his how i in into is it its ' +
-  'itself just me more most my no not of on or our ours out she so some such than that the their them then there these they this those ' +
-  'through to too up us very was we were what when where which while who whom why will with would you your yours about after again ' +
-  'against all also am any because before being below between both down during each few further here just off once only other over own ' +
-  'same should under until well like make makes made get gets one two three four five new second seconds sec ad ads advert advertisement ' +
-  'commercial spot video promo campaign clip film something every ever around across want needs need feel feels scene frame shot ' +
-  'picks picking continuing continues previous next final first last still keeps keep beat story meet introducing make').split(' '))
+const STOPWORDS = new Set(
+  (
+    'a an and are as at be been but by can could do does for from had has have he her his how i in into is it its ' +
+    'itself just me more most my no not of on or our ours out she so some such than that the their them then there these they this those ' +
+    'through to too up us very was we were what when where which while who whom why will with would you your yours about after again ' +
+    'against all also am any because before being below between both down during each few further here just off once only other over own ' +
+    'same should under until well like make makes made get gets one two three four five new second seconds sec ad ads advert advertisement ' +
+    'commercial spot video promo campaign clip film something every ever around across want needs need feel feels scene frame shot ' +
+    'picks picking continuing continues previous next final first last still keeps keep beat story meet introducing make'
+  ).split(' '),
+)
 
 /** Lower-case words (letters, digits, inner hyphens and apostrophes). */
 export function words(text: string): string[] {
@@ -73,13 +77,20 @@ export function keywords(text: string, limit = 8, exclude: Iterable<string> = []
     if (w.length < 4 || STOPWORDS.has(w) || skip.has(w) || /^\d/.test(w)) continue
     counts.set(w, (counts.get(w) ?? 0) + 1)
   }
-  return [...counts.entries()].sort((a, b) => b[1] - a[1]).slice(0, limit).map(([w]) => w)
+  return [...counts.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, limit)
+    .map(([w]) => w)
 }
 
 /** The distinct content words of `text` (for overlap checks). */
 export function keySet(text: string, exclude: Iterable<string> = []): Set<string> {
   const skip = new Set([...exclude].flatMap((e) => words(e)))
-  return new Set(words(text).filter((w) => w.length >= 3 && !STOPWORDS.has(w) && !skip.has(w) && !/^\d+$/.test(w)).map(stem))
+  return new Set(
+    words(text)
+      .filter((w) => w.length >= 3 && !STOPWORDS.has(w) && !skip.has(w) && !/^\d+$/.test(w))
+      .map(stem),
+  )
 }
 
 /** A crude stem so "glows" meets "glow" and "trolleys" meets "trolley". */
@@ -117,17 +128,53 @@ export function capital(s: string): string {
 }
 
 export function sentences(text: string): string[] {
-  return text.match(/[^.!?]+[.!?]+(?=\s|$)|[^.!?]+$/g)?.map((s) => s.trim()).filter(Boolean) ?? []
+  return (
+    text
+      .match(/[^.!?]+[.!?]+(?=\s|$)|[^.!?]+$/g)
+      ?.map((s) => s.trim())
+      .filter(Boolean) ?? []
+  )
 }
 
 /** Named colours: read from briefs, and used to name a palette's hex values in prose. */
 export const COLOURS: Record<string, string> = {
-  red: '#d1343a', crimson: '#b0203a', coral: '#f0725c', orange: '#f08a24', amber: '#f2a93b', gold: '#d4a72c',
-  yellow: '#f5d547', cream: '#f4ecd8', beige: '#d9c6a5', sand: '#d8c49a', peach: '#f6b38e', brown: '#7a5233',
-  copper: '#b8703f', terracotta: '#c8643b', olive: '#7d8a3a', green: '#3f9d58', emerald: '#1f8a5b', mint: '#9fe0c4',
-  teal: '#1c8c8c', turquoise: '#35c2c1', cyan: '#3fc1e0', blue: '#2f6fd1', navy: '#1f2f5c', indigo: '#3d3a9e',
-  purple: '#7a4bb5', violet: '#8f5fd6', lavender: '#b9a7e6', magenta: '#c2389a', pink: '#f28bb3', rose: '#e0607e',
-  white: '#f7f7f5', ivory: '#fbf6e9', silver: '#c3c7cc', grey: '#8a8f96', gray: '#8a8f96', charcoal: '#33373d', black: '#141414',
+  red: '#d1343a',
+  crimson: '#b0203a',
+  coral: '#f0725c',
+  orange: '#f08a24',
+  amber: '#f2a93b',
+  gold: '#d4a72c',
+  yellow: '#f5d547',
+  cream: '#f4ecd8',
+  beige: '#d9c6a5',
+  sand: '#d8c49a',
+  peach: '#f6b38e',
+  brown: '#7a5233',
+  copper: '#b8703f',
+  terracotta: '#c8643b',
+  olive: '#7d8a3a',
+  green: '#3f9d58',
+  emerald: '#1f8a5b',
+  mint: '#9fe0c4',
+  teal: '#1c8c8c',
+  turquoise: '#35c2c1',
+  cyan: '#3fc1e0',
+  blue: '#2f6fd1',
+  navy: '#1f2f5c',
+  indigo: '#3d3a9e',
+  purple: '#7a4bb5',
+  violet: '#8f5fd6',
+  lavender: '#b9a7e6',
+  magenta: '#c2389a',
+  pink: '#f28bb3',
+  rose: '#e0607e',
+  white: '#f7f7f5',
+  ivory: '#fbf6e9',
+  silver: '#c3c7cc',
+  grey: '#8a8f96',
+  gray: '#8a8f96',
+  charcoal: '#33373d',
+  black: '#141414',
 }
 
 /** Colour words of `text`, in order of use, as `#rrggbb`. */
@@ -145,7 +192,16 @@ export function hslHex(h: number, s: number, l: number): string {
   const k = (n: number) => (n + h / 30) % 12
   const a = s * Math.min(l, 1 - l)
   const f = (n: number) => l - a * Math.max(-1, Math.min(k(n) - 3, 9 - k(n), 1))
-  return '#' + [0, 8, 4].map((n) => Math.round(f(n) * 255).toString(16).padStart(2, '0')).join('')
+  return (
+    '#' +
+    [0, 8, 4]
+      .map((n) =>
+        Math.round(f(n) * 255)
+          .toString(16)
+          .padStart(2, '0'),
+      )
+      .join('')
+  )
 }
 
 /** The hue of `#rrggbb`, in degrees. */
@@ -177,17 +233,108 @@ export const isHex = (s: unknown): boolean => typeof s === 'string' && /^#[0-9a-
 
 /** Words a cinematographer would use: colour, light, lens and camera, texture. */
 const VISUAL_TERMS = [
-  ...Object.keys(COLOURS), 'golden', 'pastel', 'monochrome', 'saturated', 'muted',
-  'light', 'lighting', 'lit', 'glow', 'glows', 'glowing', 'sunlight', 'sunlit', 'backlit', 'rim light', 'shadow', 'shadows',
-  'silhouette', 'golden hour', 'blue hour', 'dusk', 'dawn', 'sunrise', 'sunset', 'lamplight', 'neon', 'haze', 'hazy', 'flare',
-  'diffused', 'harsh', 'dim', 'bright', 'candlelight', 'moonlight', 'fluorescent', 'highlights', 'reflection', 'reflections',
-  'close-up', 'wide', 'medium', 'macro', 'push-in', 'pull-out', 'dolly', 'pan', 'tilt', 'orbit', 'tracking', 'handheld', 'crane',
-  'overhead', 'aerial', 'angle', 'focus', 'depth of field', 'bokeh', 'slow motion', 'rack focus', 'lens', '35mm', '50mm', '85mm',
-  'texture', 'textures', 'textured', 'matte', 'glossy', 'brushed', 'grain', 'velvet', 'linen', 'steel', 'wood', 'wooden', 'glass',
-  'marble', 'concrete', 'leather', 'ceramic', 'chrome', 'fabric', 'condensation', 'steam', 'mist', 'dust', 'cotton', 'wool',
-  'tile', 'tiled', 'brick', 'metal', 'metallic',
+  ...Object.keys(COLOURS),
+  'golden',
+  'pastel',
+  'monochrome',
+  'saturated',
+  'muted',
+  'light',
+  'lighting',
+  'lit',
+  'glow',
+  'glows',
+  'glowing',
+  'sunlight',
+  'sunlit',
+  'backlit',
+  'rim light',
+  'shadow',
+  'shadows',
+  'silhouette',
+  'golden hour',
+  'blue hour',
+  'dusk',
+  'dawn',
+  'sunrise',
+  'sunset',
+  'lamplight',
+  'neon',
+  'haze',
+  'hazy',
+  'flare',
+  'diffused',
+  'harsh',
+  'dim',
+  'bright',
+  'candlelight',
+  'moonlight',
+  'fluorescent',
+  'highlights',
+  'reflection',
+  'reflections',
+  'close-up',
+  'wide',
+  'medium',
+  'macro',
+  'push-in',
+  'pull-out',
+  'dolly',
+  'pan',
+  'tilt',
+  'orbit',
+  'tracking',
+  'handheld',
+  'crane',
+  'overhead',
+  'aerial',
+  'angle',
+  'focus',
+  'depth of field',
+  'bokeh',
+  'slow motion',
+  'rack focus',
+  'lens',
+  '35mm',
+  '50mm',
+  '85mm',
+  'texture',
+  'textures',
+  'textured',
+  'matte',
+  'glossy',
+  'brushed',
+  'grain',
+  'velvet',
+  'linen',
+  'steel',
+  'wood',
+  'wooden',
+  'glass',
+  'marble',
+  'concrete',
+  'leather',
+  'ceramic',
+  'chrome',
+  'fabric',
+  'condensation',
+  'steam',
+  'mist',
+  'dust',
+  'cotton',
+  'wool',
+  'tile',
+  'tiled',
+  'brick',
+  'metal',
+  'metallic',
 ]
-const VISUAL_RE = new RegExp(`(?<![\\w-])(${VISUAL_TERMS.map(escapeRe).sort((a, b) => b.length - a.length).join('|')})(?![\\w-])|#[0-9a-f]{6}\\b`, 'gi')
+const VISUAL_RE = new RegExp(
+  `(?<![\\w-])(${VISUAL_TERMS.map(escapeRe)
+    .sort((a, b) => b.length - a.length)
+    .join('|')})(?![\\w-])|#[0-9a-f]{6}\\b`,
+  'gi',
+)
 
 /** Distinct visual terms in `text` (colours, light, lens and camera, textures; hex colours count). */
 export function visualTerms(text: string): string[] {
@@ -195,9 +342,39 @@ export function visualTerms(text: string): string[] {
 }
 
 /** Words of feeling, for emotional-arc checks. */
-const EMOTIONS = ['tired', 'weary', 'restless', 'frustrated', 'exasperated', 'stressed', 'anxious', 'curious', 'intrigued',
-  'hopeful', 'relieved', 'delighted', 'confident', 'proud', 'calm', 'joy', 'joyful', 'happy', 'surprised', 'excited', 'content',
-  'grateful', 'amused', 'inspired', 'impressed', 'reassured', 'moved', 'gleeful', 'determined', 'empowered', 'at ease']
+const EMOTIONS = [
+  'tired',
+  'weary',
+  'restless',
+  'frustrated',
+  'exasperated',
+  'stressed',
+  'anxious',
+  'curious',
+  'intrigued',
+  'hopeful',
+  'relieved',
+  'delighted',
+  'confident',
+  'proud',
+  'calm',
+  'joy',
+  'joyful',
+  'happy',
+  'surprised',
+  'excited',
+  'content',
+  'grateful',
+  'amused',
+  'inspired',
+  'impressed',
+  'reassured',
+  'moved',
+  'gleeful',
+  'determined',
+  'empowered',
+  'at ease',
+]
 
 export function emotionWords(text: string): string[] {
   return EMOTIONS.filter((e) => mentions(text, e))

@@ -13,7 +13,13 @@ const call = () => ({ signal: new AbortController().signal, idempotencyKey: key 
 /** A sleep that records each requested delay and returns at once (rejecting if already aborted). */
 function recordingSleep(): { delays: number[]; sleep: Sleep } {
   const delays: number[] = []
-  return { delays, sleep: async (ms, signal) => { delays.push(ms); if (signal.aborted) throw signal.reason } }
+  return {
+    delays,
+    sleep: async (ms, signal) => {
+      delays.push(ms)
+      if (signal.aborted) throw signal.reason
+    },
+  }
 }
 
 /** Awaits a rejection and returns it as a WeftError for field checks. */
@@ -40,7 +46,9 @@ for (const p of providers) {
     const model = (opts: Partial<AiSdkModelOptions> = {}) =>
       new AiSdkModel({ name: p.name, protocol: p.protocol, baseUrl: server.baseUrl, apiKey: 'sk-test', model: p.model, sleep: timing.sleep, ...opts })
 
-    before(async () => { server = await startModelServer(p.wire) })
+    before(async () => {
+      server = await startModelServer(p.wire)
+    })
     after(() => server.close())
     beforeEach(() => {
       server.reset()
@@ -64,7 +72,12 @@ for (const p of providers) {
       assert.deepEqual(res.json, { title: 'Fizz' })
       assert.deepEqual(JSON.parse(res.text), { title: 'Fizz' })
       const body = server.requests[0]!.body
-      const sent = p.wire === 'openai' ? body.response_format.json_schema.schema : p.wire === 'anthropic' ? (body.output_config?.format?.schema ?? body.tools?.[0]?.input_schema) : body.generationConfig.responseSchema ?? body.generationConfig.responseJsonSchema
+      const sent =
+        p.wire === 'openai'
+          ? body.response_format.json_schema.schema
+          : p.wire === 'anthropic'
+            ? (body.output_config?.format?.schema ?? body.tools?.[0]?.input_schema)
+            : (body.generationConfig.responseSchema ?? body.generationConfig.responseJsonSchema)
       assert.ok(sent, `the schema is in the request: ${JSON.stringify(body)}`)
       assert.deepEqual(sent.required, ['title'])
     })
@@ -82,7 +95,10 @@ for (const p of providers) {
       const res = await model().complete({ prompt: 'p' }, call())
       assert.equal(res.text, 'ok')
       assert.deepEqual(timing.delays, [7000])
-      assert.deepEqual(server.requests.map((r) => r.headers['idempotency-key']), [key, key])
+      assert.deepEqual(
+        server.requests.map((r) => r.headers['idempotency-key']),
+        [key, key],
+      )
     })
 
     it('backs off with jitter on 5xx and reports MODEL_UNAVAILABLE after maxRetries', async () => {
@@ -229,7 +245,14 @@ describe('AiSdkModel: what goes on the wire', () => {
       await m.complete({ prompt: 'p', schema: { title: 'has spaces', type: 'object' } }, call())
       const [a, b] = server.requests
       assert.equal(a!.headers.authorization, 'Bearer sk-test')
-      assert.deepEqual(a!.body, { model: 'gpt-other', temperature: 0.2, messages: [{ role: 'system', content: 'Be brief' }, { role: 'user', content: 'Say hello' }] })
+      assert.deepEqual(a!.body, {
+        model: 'gpt-other',
+        temperature: 0.2,
+        messages: [
+          { role: 'system', content: 'Be brief' },
+          { role: 'user', content: 'Say hello' },
+        ],
+      })
       // strict mode refuses common schemas (optional fields, open objects): the agent validates the answer itself
       assert.deepEqual(b!.body.response_format, { type: 'json_schema', json_schema: { name: 'answer', schema: { title: 'has spaces', type: 'object' }, strict: false } })
     } finally {
@@ -255,7 +278,10 @@ describe('AiSdkModel: what goes on the wire', () => {
     const server = await startModelServer('anthropic')
     try {
       server.script({ kind: 'ok', content: 'x' })
-      await new AiSdkModel({ name: 'anthropic', protocol: 'anthropic', baseUrl: server.baseUrl, apiKey: 'sk-ant-test', model: 'claude-sonnet-4-5' }).complete({ prompt: 'Say hello', system: 'Be brief' }, call())
+      await new AiSdkModel({ name: 'anthropic', protocol: 'anthropic', baseUrl: server.baseUrl, apiKey: 'sk-ant-test', model: 'claude-sonnet-4-5' }).complete(
+        { prompt: 'Say hello', system: 'Be brief' },
+        call(),
+      )
       const [r] = server.requests
       assert.equal(r!.headers['x-api-key'], 'sk-ant-test')
       assert.ok(r!.headers['anthropic-version'])

@@ -17,13 +17,28 @@ describe('http retry timing', () => {
     assert.equal(retryAfterMs(headers({}), now), undefined)
   })
   it('backs off from 500 ms, doubling to at most 8 s, with up to 25 % jitter taken off', () => {
-    assert.deepEqual([1, 2, 3, 4, 5, 6, 9].map((n) => backoffMs(n, () => 0)), [500, 1000, 2000, 4000, 8000, 8000, 8000])
-    assert.equal(backoffMs(1, () => 0.999), 375)
+    assert.deepEqual(
+      [1, 2, 3, 4, 5, 6, 9].map((n) => backoffMs(n, () => 0)),
+      [500, 1000, 2000, 4000, 8000, 8000, 8000],
+    )
+    assert.equal(
+      backoffMs(1, () => 0.999),
+      375,
+    )
   })
   it('prefers the server delay to backoff, capped at 60 s', () => {
-    assert.equal(retryDelayMs(1, headers({ 'retry-after': '10' }), () => 0), 10_000)
-    assert.equal(retryDelayMs(1, headers({ 'retry-after': '120' }), () => 0), 60_000)
-    assert.equal(retryDelayMs(3, headers({}), () => 0), 2000)
+    assert.equal(
+      retryDelayMs(1, headers({ 'retry-after': '10' }), () => 0),
+      10_000,
+    )
+    assert.equal(
+      retryDelayMs(1, headers({ 'retry-after': '120' }), () => 0),
+      60_000,
+    )
+    assert.equal(
+      retryDelayMs(3, headers({}), () => 0),
+      2000,
+    )
   })
   it('finds the provider message in OpenAI, Ollama, vLLM and Replicate error bodies', () => {
     assert.equal(providerMessage('{"error":{"message":"bad key","type":"auth"}}'), 'bad key')
@@ -36,21 +51,26 @@ describe('http retry timing', () => {
 })
 
 describe('readTextCapped', () => {
-  const streamed = (chunks: string[]) => new Response(new ReadableStream({
-    start(controller) {
-      for (const c of chunks) controller.enqueue(new TextEncoder().encode(c))
-      controller.close()
-    },
-  }))
+  const streamed = (chunks: string[]) =>
+    new Response(
+      new ReadableStream({
+        start(controller) {
+          for (const c of chunks) controller.enqueue(new TextEncoder().encode(c))
+          controller.close()
+        },
+      }),
+    )
   it('reads a body within the limit whole, multi-byte characters split across chunks included', async () => {
     const euro = new TextEncoder().encode('€')
-    const r = new Response(new ReadableStream({
-      start(c) {
-        c.enqueue(euro.slice(0, 1))
-        c.enqueue(euro.slice(1))
-        c.close()
-      },
-    }))
+    const r = new Response(
+      new ReadableStream({
+        start(c) {
+          c.enqueue(euro.slice(0, 1))
+          c.enqueue(euro.slice(1))
+          c.close()
+        },
+      }),
+    )
     assert.equal(await readTextCapped(r, 10), '€')
     assert.equal(await readTextCapped(streamed(['ab', 'cd']), 4), 'abcd')
   })

@@ -18,11 +18,23 @@ const FRAME = 1 / 24
 /** A solid-colour H.264/AAC clip, `seconds` long at 24 fps (the stitch tests' raw material). */
 async function solid(name: string, colour: string, seconds: number, size = '160x90', audio = true): Promise<string> {
   const out = file(name)
-  await runFfmpeg([
-    '-f', 'lavfi', '-i', `color=${colour}:s=${size}:r=24:d=${seconds}`,
-    ...(audio ? ['-f', 'lavfi', '-i', `sine=frequency=440:sample_rate=48000:duration=${seconds}`, '-c:a', 'aac'] : []),
-    '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', out,
-  ], live())
+  await runFfmpeg(
+    [
+      '-f',
+      'lavfi',
+      '-i',
+      `color=${colour}:s=${size}:r=24:d=${seconds}`,
+      ...(audio ? ['-f', 'lavfi', '-i', `sine=frequency=440:sample_rate=48000:duration=${seconds}`, '-c:a', 'aac'] : []),
+      '-c:v',
+      'libx264',
+      '-preset',
+      'ultrafast',
+      '-pix_fmt',
+      'yuv420p',
+      out,
+    ],
+    live(),
+  )
   return out
 }
 
@@ -35,7 +47,17 @@ async function lumaAt(video: string, t: number, crop?: string): Promise<number> 
 }
 
 describe('LocalMedia: images', () => {
-  const req: ImageRequest = { kind: 'image', prompt: 'A friendly barista in a green apron behind a wooden counter', out: file('img/barista.png'), width: 320, height: 200, role: 'character', title: 'Maya', palette: ['#2d6a4f', '#d8f3dc'], seed: 7 }
+  const req: ImageRequest = {
+    kind: 'image',
+    prompt: 'A friendly barista in a green apron behind a wooden counter',
+    out: file('img/barista.png'),
+    width: 320,
+    height: 200,
+    role: 'character',
+    title: 'Maya',
+    palette: ['#2d6a4f', '#d8f3dc'],
+    seed: 7,
+  }
 
   it('writes a PNG of the requested size and reports it', async () => {
     const res = await media.render(req, live())
@@ -63,7 +85,10 @@ describe('LocalMedia: images', () => {
   })
 
   it('leaves only the finished file in the folder (no temporary siblings)', () => {
-    assert.deepEqual(readdirSync(path.dirname(req.out)).filter((f) => f.startsWith('.')), [])
+    assert.deepEqual(
+      readdirSync(path.dirname(req.out)).filter((f) => f.startsWith('.')),
+      [],
+    )
   })
 
   it('removes what a killed render left: the partial file of its output, and scratch folders of processes that are gone', async () => {
@@ -79,9 +104,12 @@ describe('LocalMedia: images', () => {
     try {
       await new LocalMedia({ preset: 'ultrafast' }).render({ ...req, out }, live())
       assert.equal(existsSync(stale), false, 'the partial file is gone')
-      assert.equal(existsSync(dead), false, 'the dead process\'s scratch folder is gone')
-      assert.equal(existsSync(running), true, 'a live process\'s scratch folder is kept')
-      assert.deepEqual(readdirSync(path.dirname(out)).filter((f) => f.startsWith('.again')), [])
+      assert.equal(existsSync(dead), false, "the dead process's scratch folder is gone")
+      assert.equal(existsSync(running), true, "a live process's scratch folder is kept")
+      assert.deepEqual(
+        readdirSync(path.dirname(out)).filter((f) => f.startsWith('.again')),
+        [],
+      )
     } finally {
       rmSync(dead, { recursive: true, force: true })
       rmSync(running, { recursive: true, force: true })
@@ -92,7 +120,10 @@ describe('LocalMedia: images', () => {
 describe('LocalMedia: video clips', () => {
   it('renders H.264/yuv420p with AAC, at the requested size, rate and exact duration', async () => {
     const out = file('clip.mp4')
-    const res = await media.render({ kind: 'video', prompt: 'A cyclist crosses a bridge at dawn', out, width: 320, height: 180, fps: 24, duration_s: 2, caption: 'Ride further', camera: 'pan left' }, live())
+    const res = await media.render(
+      { kind: 'video', prompt: 'A cyclist crosses a bridge at dawn', out, width: 320, height: 180, fps: 24, duration_s: 2, caption: 'Ride further', camera: 'pan left' },
+      live(),
+    )
     assert.equal(res.kind, 'video')
     assert.equal(res.source, 'local/ffmpeg')
     assert.deepEqual([res.width, res.height], [320, 180])
@@ -109,7 +140,22 @@ describe('LocalMedia: video clips', () => {
     await runFfmpeg(['-i', png, jpg], live())
     await runFfmpeg(['-i', png, '-c:v', 'libwebp', webp], live())
     const out = file('hd.mp4')
-    const res = await media.render({ kind: 'video', prompt: 'The tumbler on a desk, steam rising', out, width: 1280, height: 720, fps: 24, duration_s: 1.5, images: [png, jpg, webp], camera: 'slow push-in', caption: 'Hot for 12 hours', palette: ['#111111', '#b87333'] }, live())
+    const res = await media.render(
+      {
+        kind: 'video',
+        prompt: 'The tumbler on a desk, steam rising',
+        out,
+        width: 1280,
+        height: 720,
+        fps: 24,
+        duration_s: 1.5,
+        images: [png, jpg, webp],
+        camera: 'slow push-in',
+        caption: 'Hot for 12 hours',
+        palette: ['#111111', '#b87333'],
+      },
+      live(),
+    )
     assert.deepEqual([res.width, res.height], [1280, 720])
     assert.ok(Math.abs(res.duration_s! - 1.5) < FRAME / 2)
   })
@@ -136,12 +182,15 @@ describe('LocalMedia: video clips', () => {
     const noFfmpeg = new LocalMedia({ ffmpeg: file('no-such-ffmpeg') })
     for (const bad of [fake, file('missing.png')]) {
       const out = file('never.mp4')
-      await assert.rejects(noFfmpeg.render({ kind: 'video', prompt: 'x', out, width: 64, height: 64, fps: 24, duration_s: 1, images: [bad] }, live()), (err: { code?: string; message: string; details?: { file?: string } }) => {
-        assert.equal(err.code, 'MEDIA_INPUT_INVALID')
-        assert.equal(err.details?.file, bad)
-        assert.ok(err.message.includes(bad))
-        return true
-      })
+      await assert.rejects(
+        noFfmpeg.render({ kind: 'video', prompt: 'x', out, width: 64, height: 64, fps: 24, duration_s: 1, images: [bad] }, live()),
+        (err: { code?: string; message: string; details?: { file?: string } }) => {
+          assert.equal(err.code, 'MEDIA_INPUT_INVALID')
+          assert.equal(err.details?.file, bad)
+          assert.ok(err.message.includes(bad))
+          return true
+        },
+      )
       assert.equal(existsSync(out), false)
     }
   })
@@ -171,7 +220,10 @@ describe('LocalMedia: video clips', () => {
     mkdirSync(odd)
     const font = path.join(odd, 'f.ttf')
     copyFileSync(fontPath(), font)
-    const res = await new LocalMedia({ font, preset: 'ultrafast' }).render({ kind: 'video', prompt: 'Text: 100% "quoted", {braced}; done', out: file('odd.mp4'), width: 160, height: 90, fps: 12, duration_s: 0.5, caption: "it's 50% off: today, only" }, live())
+    const res = await new LocalMedia({ font, preset: 'ultrafast' }).render(
+      { kind: 'video', prompt: 'Text: 100% "quoted", {braced}; done', out: file('odd.mp4'), width: 160, height: 90, fps: 12, duration_s: 0.5, caption: "it's 50% off: today, only" },
+      live(),
+    )
     assert.ok(Math.abs(res.duration_s! - 0.5) < 1 / 24)
   })
 
@@ -218,7 +270,13 @@ describe('LocalMedia: stitching', () => {
   })
 
   it('crossfades overlap: sum minus the overlaps, and the middle of a crossfade is a blend', async () => {
-    const res = await stitch('cross.mp4', { clips: [clips.white, clips.black, clips.grey], transitions: [{ type: 'crossfade', duration_s: 0.5 }, { type: 'crossfade', duration_s: 0.25 }] })
+    const res = await stitch('cross.mp4', {
+      clips: [clips.white, clips.black, clips.grey],
+      transitions: [
+        { type: 'crossfade', duration_s: 0.5 },
+        { type: 'crossfade', duration_s: 0.25 },
+      ],
+    })
     assert.ok(Math.abs(res.duration_s! - (5.5 - 0.75)) < FRAME, `duration ${res.duration_s}`)
     // white over 0–2 s, black from 1.5 s, fading in over 0.5 s: at 1.75 s about halfway between
     const mid = await lumaAt(res.path, 1.75)
@@ -253,7 +311,13 @@ describe('LocalMedia: stitching', () => {
 
   it('keeps every frame when crossfades leave a clip a single frame of its own', async () => {
     // black (48 frames) overlaps white by 24 and grey by 23: one frame of pure black between the two blends
-    const res = await stitch('one-frame.mp4', { clips: [clips.white, clips.black, clips.grey], transitions: [{ type: 'crossfade', duration_s: 1 }, { type: 'crossfade', duration_s: 23 / 24 }] })
+    const res = await stitch('one-frame.mp4', {
+      clips: [clips.white, clips.black, clips.grey],
+      transitions: [
+        { type: 'crossfade', duration_s: 1 },
+        { type: 'crossfade', duration_s: 23 / 24 },
+      ],
+    })
     assert.ok(Math.abs(res.duration_s! - 85 / 24) < FRAME / 2, `duration ${res.duration_s}`)
     assert.ok((await lumaAt(res.path, 48 / 24)) < 30)
     assert.ok((await lumaAt(res.path, 36 / 24)) > 90)
@@ -269,7 +333,15 @@ describe('LocalMedia: stitching', () => {
   })
 
   it('mixes transitions, clips without sound, and other sizes (scaled to the first clip)', async () => {
-    const res = await stitch('mixed.mp4', { clips: [clips.white, clips.silent, clips.wide, clips.grey], transitions: [{ type: 'crossfade', duration_s: 0.5 }, { type: 'fade', duration_s: 0.8 }], fade_s: 0.5, fps: 30 })
+    const res = await stitch('mixed.mp4', {
+      clips: [clips.white, clips.silent, clips.wide, clips.grey],
+      transitions: [
+        { type: 'crossfade', duration_s: 0.5 },
+        { type: 'fade', duration_s: 0.8 },
+      ],
+      fade_s: 0.5,
+      fps: 30,
+    })
     // missing third transition is a cut: 2 + 1 + 1 + 1.5 − 0.5
     assert.ok(Math.abs(res.duration_s! - 5) < 1 / 30, `duration ${res.duration_s}`)
     const info = await probe(res.path, live())
@@ -277,7 +349,16 @@ describe('LocalMedia: stitching', () => {
   })
 
   it('rejects bad stitches with MEDIA_INPUT_INVALID', async () => {
-    await assert.rejects(stitch('x.mp4', { clips: [clips.white, clips.grey], transitions: [{ type: 'cut', duration_s: 0 }, { type: 'cut', duration_s: 0 }] }), hasCode('MEDIA_INPUT_INVALID'))
+    await assert.rejects(
+      stitch('x.mp4', {
+        clips: [clips.white, clips.grey],
+        transitions: [
+          { type: 'cut', duration_s: 0 },
+          { type: 'cut', duration_s: 0 },
+        ],
+      }),
+      hasCode('MEDIA_INPUT_INVALID'),
+    )
     await assert.rejects(stitch('x.mp4', { clips: [], transitions: [] }), hasCode('MEDIA_INPUT_INVALID'))
     await assert.rejects(stitch('x.mp4', { clips: [clips.white, file('missing.mp4')], transitions: [] }), hasCode('MEDIA_INPUT_INVALID'))
     await assert.rejects(stitch('x.mp4', { clips: [clips.white, clips.grey], transitions: [{ type: 'crossfade', duration_s: 1.9 }] }), hasCode('MEDIA_INPUT_INVALID'))

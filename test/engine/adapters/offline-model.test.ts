@@ -31,7 +31,9 @@ async function ask(name: string, vars: Record<string, unknown>): Promise<any> {
 
 const brief = {
   brief: 'A 30-second ad for Lumo, a smart desk lamp for night-shift nurses. Warm, reassuring, teal and amber tones.',
-  framework: 'AIDA', duration_s: 30, scene_count: 4,
+  framework: 'AIDA',
+  duration_s: 30,
+  scene_count: 4,
 }
 const critic = (draft: unknown, over: Record<string, unknown> = {}) => ask('story_critic', { ...brief, ...over, draft })
 
@@ -80,8 +82,7 @@ describe('OfflineModel', () => {
   })
 
   it('spreads the framework stages over the beats', async () => {
-    const names = async (framework: string, scene_count: number) =>
-      (await ask('story_director', { ...brief, framework, scene_count })).beats.map((b: any) => b.name)
+    const names = async (framework: string, scene_count: number) => (await ask('story_director', { ...brief, framework, scene_count })).beats.map((b: any) => b.name)
     assert.deepEqual(await names('AIDA', 4), ['Attention', 'Interest', 'Desire', 'Action'])
     assert.deepEqual(await names('PAS', 3), ['Problem', 'Agitate', 'Solution'])
     assert.deepEqual(await names('FAB', 3), ['Features', 'Advantages', 'Benefits'])
@@ -200,7 +201,9 @@ describe('OfflineModel', () => {
     })
 
     it('takes only claims from a brief for the voice-over, not instructions to the agency', () => {
-      assert.deepEqual(briefClaims('Meet Orbit Mug. Keeps coffee hot for 3 hours. Make it playful. A 30-second ad for busy parents. Who needs cold coffee?', 'Orbit Mug'), ['Keeps coffee hot for 3 hours.'])
+      assert.deepEqual(briefClaims('Meet Orbit Mug. Keeps coffee hot for 3 hours. Make it playful. A 30-second ad for busy parents. Who needs cold coffee?', 'Orbit Mug'), [
+        'Keeps coffee hot for 3 hours.',
+      ])
     })
 
     it('really checks: without the product, presence drops', async () => {
@@ -220,7 +223,7 @@ describe('OfflineModel', () => {
       assert.match(c.feedback, /\[narrative\][^\n]*exactly 4 beats/)
     })
 
-    it('reflects a reviewer\'s own words in the revision and records them', async () => {
+    it("reflects a reviewer's own words in the revision and records them", async () => {
       const { draft } = await storyLoop()
       const revised = await ask('story_director', { ...brief, feedback: 'Make it funnier and mention the price $2.99.', previous: draft })
       assert.match(revised.story, /\$2\.99/)
@@ -244,7 +247,10 @@ describe('OfflineModel', () => {
     it('describes a character, a product and an environment reference, noting supplied brand assets', async () => {
       const { story } = await approvedStory()
       const { images } = await ask('reference_designer', { story, brand: { product_images: 2, character_images: 0, logo: true } })
-      assert.deepEqual(images.map((i: any) => i.role), ['character', 'product', 'environment'])
+      assert.deepEqual(
+        images.map((i: any) => i.role),
+        ['character', 'product', 'environment'],
+      )
       assert.match(images[1].description, /2 supplied product photos/)
       assert.match(images[1].description, /logo/)
       assert.doesNotMatch(images[0].description, /supplied/)
@@ -253,8 +259,14 @@ describe('OfflineModel', () => {
     it('writes one scene per beat, 4/6/8 s each, adding up to the ad', async () => {
       const { story, references } = await approvedStory()
       const { scenes } = await ask('scene_writer', { story, references, scene_count: 4, duration_s: 30 })
-      assert.deepEqual(scenes.map((s: any) => s.beat), story.beats.map((b: any) => b.name))
-      assert.equal(scenes.reduce((t: number, s: any) => t + s.duration_s, 0), 30)
+      assert.deepEqual(
+        scenes.map((s: any) => s.beat),
+        story.beats.map((b: any) => b.name),
+      )
+      assert.equal(
+        scenes.reduce((t: number, s: any) => t + s.duration_s, 0),
+        30,
+      )
       assert.equal(new Set(scenes.map((s: any) => s.camera)).size, 4)
       assert.ok(scenes.every((s: any) => s.caption.length <= 60))
     })
@@ -277,11 +289,18 @@ describe('OfflineModel', () => {
       assert.equal(bad.per_scene.length, 4)
     })
 
-    it('cohesion catches the first draft\'s gaps; the rewrite fixes only the flagged scenes and scores higher', async () => {
+    it("cohesion catches the first draft's gaps; the rewrite fixes only the flagged scenes and scores higher", async () => {
       const { story, references, draft } = await sceneLoop()
       const review = await ask('scene_cohesor', { story, references, draft })
       assert.equal(review.pairs.length, 3)
-      assert.deepEqual(review.pairs.map((p: any) => [p.from, p.to]), [[1, 2], [2, 3], [3, 4]])
+      assert.deepEqual(
+        review.pairs.map((p: any) => [p.from, p.to]),
+        [
+          [1, 2],
+          [2, 3],
+          [3, 4],
+        ],
+      )
       const flagged = new Set(review.scene_feedback.map((f: any) => f.index))
       assert.ok(flagged.size >= 1, 'the first draft leaves a continuity gap')
       assert.match(review.feedback, /^Scene \d \[continuity\]/m)
@@ -295,7 +314,7 @@ describe('OfflineModel', () => {
       assert.deepEqual(again.scene_feedback, [])
       assert.ok(review.score < 80 && again.score >= 80, 'one jumping join in four scenes fails an 80 threshold; the rewrite passes it')
     })
-    it('applies a reviewer\'s words to the scenes they name, and nowhere else', async () => {
+    it("applies a reviewer's words to the scenes they name, and nowhere else", async () => {
       const { story, references, draft } = await sceneLoop()
       const feedback = 'Scene 2 feels flat. Mention the price $2.99.'
       const revised = await ask('scene_rewriter', { story, references, previous: draft, feedback })
@@ -307,9 +326,11 @@ describe('OfflineModel', () => {
   })
 
   describe('other prompts', () => {
-    it('fills an unknown task\'s schema with a conforming value', async () => {
+    it("fills an unknown task's schema with a conforming value", async () => {
       const schema = {
-        type: 'object', additionalProperties: false, required: ['headline', 'tags', 'rating', 'tone', 'colour', 'meta'],
+        type: 'object',
+        additionalProperties: false,
+        required: ['headline', 'tags', 'rating', 'tone', 'colour', 'meta'],
         properties: {
           headline: { type: 'string', minLength: 5, maxLength: 40 },
           tags: { type: 'array', minItems: 2, items: { type: 'string' } },

@@ -76,7 +76,10 @@ describe('Postgres store with a reconnect policy', { skip: url ? false : 'DATABA
     net.once = 'before'
     await store.write(started(run.id, 1))
     assert.equal(net.once, undefined, 'the lost attempt happened')
-    assert.deepEqual((await store.listEvents(run.id)).map((e) => [e.seq, e.type]), [[1, 'node.started']])
+    assert.deepEqual(
+      (await store.listEvents(run.id)).map((e) => [e.seq, e.type]),
+      [[1, 'node.started']],
+    )
     assert.equal((await store.getRun(run.id))?.nodes.story?.status, 'running')
   })
 
@@ -88,12 +91,18 @@ describe('Postgres store with a reconnect policy', { skip: url ? false : 'DATABA
     await store.write(started(run.id, 1))
     assert.equal(net.once, undefined, 'the lost attempt happened')
     await store.write([{ kind: 'event', event: event(run.id, 2, 'node.completed', { node: 'story' }) }])
-    assert.deepEqual((await store.listEvents(run.id)).map((e) => e.seq), [1, 2])
+    assert.deepEqual(
+      (await store.listEvents(run.id)).map((e) => e.seq),
+      [1, 2],
+    )
   })
 
   it('still refuses a batch whose first event was stored by another write, after a lost connection', async () => {
     const run = newRun()
-    await store.write([{ kind: 'run.create', run }, { kind: 'event', event: event(run.id, 1, 'run.started') }])
+    await store.write([
+      { kind: 'run.create', run },
+      { kind: 'event', event: event(run.id, 1, 'run.started') },
+    ])
     net.once = 'before'
     await assert.rejects(store.write(started(run.id, 1)), { code: 'STORE_CONFLICT' })
   })

@@ -139,10 +139,21 @@ nodes:
   })
 
   it("fails cleanly, without retries, when a node type's module cannot be loaded", async () => {
-    const outcome = await executor.execute({
-      runId: 'r', nodeId: 'n', type: 'nope', module: 'file:///nonexistent/plugin.mjs', attempt: 1, config: {},
-      run: { id: 'r', interactive: false }, idempotencyKey: 'r:n:1', workDir: '/tmp', prompts: [],
-    }, { signal: new AbortController().signal, onProgress: () => {} })
+    const outcome = await executor.execute(
+      {
+        runId: 'r',
+        nodeId: 'n',
+        type: 'nope',
+        module: 'file:///nonexistent/plugin.mjs',
+        attempt: 1,
+        config: {},
+        run: { id: 'r', interactive: false },
+        idempotencyKey: 'r:n:1',
+        workDir: '/tmp',
+        prompts: [],
+      },
+      { signal: new AbortController().signal, onProgress: () => {} },
+    )
     assert.equal(outcome.ok, false)
     assert.equal(!outcome.ok && outcome.error.code, 'NODE_MODULE_FAILED')
     assert.equal(!outcome.ok && outcome.error.retryable, false)

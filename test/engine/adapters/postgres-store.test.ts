@@ -45,8 +45,10 @@ async function fresh(): Promise<SqlDatabase & { url: string }> {
       await db.drop()
     },
     tables: async () => (await query(`select table_name from information_schema.tables where table_schema = 'public'`)).map((r) => String(r.table_name)),
-    columns: async () => (await query(`select table_name, column_name, data_type from information_schema.columns where table_schema = 'public' order by table_name, ordinal_position`))
-      .map((r) => `${r.table_name}.${r.column_name} ${r.data_type}`),
+    columns: async () =>
+      (await query(`select table_name, column_name, data_type from information_schema.columns where table_schema = 'public' order by table_name, ordinal_position`)).map(
+        (r) => `${r.table_name}.${r.column_name} ${r.data_type}`,
+      ),
     migrations: () => query(`select hash, created_at::text as created_at from drizzle.__drizzle_migrations order by id`),
     migrationsFolder: migrationsFolder('postgres'),
     sql: { now: 'now()', badTime: `'infinity'` },
@@ -57,7 +59,13 @@ if (url) {
   runStoreContract('postgres', async () => {
     const db = await createDatabase()
     const store = await openPostgresStore(db.url)
-    return { store, cleanup: async () => { await store.close(); await db.drop() } }
+    return {
+      store,
+      cleanup: async () => {
+        await store.close()
+        await db.drop()
+      },
+    }
   })
 
   sqlStoreCases('postgres', fresh)
@@ -69,7 +77,10 @@ if (url) {
         const opened = await Promise.allSettled([1, 2, 3].map(() => openPostgresStore(db.url)))
         const stores = opened.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []))
         try {
-          assert.deepEqual(opened.map((o) => (o.status === 'rejected' ? String(o.reason) : 'ok')), ['ok', 'ok', 'ok'])
+          assert.deepEqual(
+            opened.map((o) => (o.status === 'rejected' ? String(o.reason) : 'ok')),
+            ['ok', 'ok', 'ok'],
+          )
           const run = newRun()
           await stores[0]!.write([{ kind: 'run.create', run }])
           for (const s of stores) assert.deepEqual(await s.getRun(run.id), run)
@@ -89,10 +100,18 @@ if (url) {
         const run = newRun()
         await store.write([{ kind: 'run.create', run }])
         // far more reads than connections: most wait in the driver's queue when closing starts
-        const reads = Array.from({ length: 60 }, () => store.getRun(run.id).then(() => 'read', (e: { code?: string }) => e.code ?? 'error'))
+        const reads = Array.from({ length: 60 }, () =>
+          store.getRun(run.id).then(
+            () => 'read',
+            (e: { code?: string }) => e.code ?? 'error',
+          ),
+        )
         await store.close()
         const outcomes = await Promise.all(reads)
-        assert.ok(outcomes.every((o) => o === 'read' || o === 'STORE_CLOSED' || o === 'STORE_READ_FAILED' || o === 'CONNECTION_ENDED'), outcomes.join(','))
+        assert.ok(
+          outcomes.every((o) => o === 'read' || o === 'STORE_CLOSED' || o === 'STORE_READ_FAILED' || o === 'CONNECTION_ENDED'),
+          outcomes.join(','),
+        )
         await assert.rejects(store.getRun(run.id), { code: 'STORE_CLOSED' })
         const dbName = new URL(db.url).pathname.slice(1)
         const open = async () => Number((await db.query(`select count(*)::int as n from pg_stat_activity where datname = '${dbName}' and pid <> pg_backend_pid()`))[0]!.n)
@@ -128,7 +147,7 @@ if (url) {
 
 describe('isConnectionLost', () => {
   const err = (code: string, cause?: unknown) => Object.assign(new Error(code), { code }, cause === undefined ? {} : { cause })
-  it('knows a server going down or coming up, a refused or reset socket, and the driver\'s closed connection, also as a cause', () => {
+  it("knows a server going down or coming up, a refused or reset socket, and the driver's closed connection, also as a cause", () => {
     for (const code of ['ECONNREFUSED', 'ECONNRESET', 'CONNECTION_CLOSED', 'CONNECT_TIMEOUT', '57P01', '57P03', '08006']) assert.equal(isConnectionLost(err(code)), true, code)
     // drizzle wraps the driver's error in a DrizzleQueryError, without a code of its own
     assert.equal(isConnectionLost(Object.assign(new Error('Failed query: select 1'), { cause: err('ECONNREFUSED') })), true)

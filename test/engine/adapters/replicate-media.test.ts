@@ -17,7 +17,13 @@ const live = () => ({ signal: new AbortController().signal, idempotencyKey: key 
 
 function recordingSleep(): { delays: number[]; sleep: Sleep } {
   const delays: number[] = []
-  return { delays, sleep: async (ms, signal) => { delays.push(ms); if (signal.aborted) throw signal.reason } }
+  return {
+    delays,
+    sleep: async (ms, signal) => {
+      delays.push(ms)
+      if (signal.aborted) throw signal.reason
+    },
+  }
 }
 
 async function rejection(p: Promise<unknown>): Promise<WeftError> {
@@ -39,16 +45,30 @@ describe('ReplicateMedia', () => {
   let server: ReplicateServer
   let timing: ReturnType<typeof recordingSleep>
   let dir: string
-  const media = (opts: Partial<ReplicateMediaOptions> = {}) => new ReplicateMedia({
-    token: 'r8_test', baseUrl: server.baseUrl, imageModel: 'black-forest-labs/flux-schnell', videoModel: 'google/veo-3.1',
-    sleep: timing.sleep, ...opts,
-  })
+  const media = (opts: Partial<ReplicateMediaOptions> = {}) =>
+    new ReplicateMedia({
+      token: 'r8_test',
+      baseUrl: server.baseUrl,
+      imageModel: 'black-forest-labs/flux-schnell',
+      videoModel: 'google/veo-3.1',
+      sleep: timing.sleep,
+      ...opts,
+    })
   const image = (over: Partial<ImageRequest> = {}): ImageRequest => ({ kind: 'image', prompt: 'a red can', out: path.join(dir, 'ref.png'), width: 1920, height: 1080, ...over })
   const video = (over: Partial<VideoRequest> = {}): VideoRequest => ({
-    kind: 'video', prompt: 'the can spins', out: path.join(dir, 'scene.mp4'), duration_s: 6, width: 1080, height: 1920, fps: 24, ...over,
+    kind: 'video',
+    prompt: 'the can spins',
+    out: path.join(dir, 'scene.mp4'),
+    duration_s: 6,
+    width: 1080,
+    height: 1920,
+    fps: 24,
+    ...over,
   })
 
-  before(async () => { server = await startReplicateServer() })
+  before(async () => {
+    server = await startReplicateServer()
+  })
   after(() => server.close())
   beforeEach(() => {
     server.reset()
@@ -85,7 +105,9 @@ describe('ReplicateMedia', () => {
     assert.equal(create!.path, '/v1/models/google/veo-3.1/predictions')
     assert.deepEqual(create!.body.input, {
       prompt: 'the can spins Camera: slow push-in. Colour palette: #ff0000, #ffffff.',
-      duration: 6, aspect_ratio: '9:16', seed: 7,
+      duration: 6,
+      aspect_ratio: '9:16',
+      seed: 7,
       reference_images: [`data:image/png;base64,${Buffer.from('png-bytes').toString('base64')}`],
     })
   })
@@ -122,7 +144,7 @@ describe('ReplicateMedia', () => {
     }
   })
 
-  it('a prediction the model\'s content filter refused: MEDIA_REFUSED, not retryable, with its words', async () => {
+  it("a prediction the model's content filter refused: MEDIA_REFUSED, not retryable, with its words", async () => {
     for (const error of ['NSFW content detected: the prompt was flagged as sensitive (E005)', 'Output blocked by the safety filter', 'The input violates our content policy']) {
       server.reset()
       server.script({ kind: 'accept', plan: { polls: ['processing', 'failed'], error } })
@@ -134,7 +156,7 @@ describe('ReplicateMedia', () => {
     }
   })
 
-  it('a node\'s own model replaces the default for that request, and is what the result names', async () => {
+  it("a node's own model replaces the default for that request, and is what the result names", async () => {
     server.script({ kind: 'accept', plan: { polls: ['succeeded'], output: Buffer.from('png') } })
     const m = media()
     const res = await m.render(image({ model: 'google/nano-banana' }), live())

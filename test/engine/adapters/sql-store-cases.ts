@@ -41,12 +41,28 @@ export function sqlStoreCases(name: string, fresh: () => Promise<SqlDatabase>): 
         assert.deepEqual(await ourTables(db), [])
         const first = await db.open()
         const run = newRun()
-        await first.write([{ kind: 'run.create', run }, { kind: 'event', event: event(run.id, 1, 'run.started') }])
+        await first.write([
+          { kind: 'run.create', run },
+          { kind: 'event', event: event(run.id, 1, 'run.started') },
+        ])
         assert.deepEqual(await ourTables(db), TABLES)
         const cols = await db.columns()
-        for (const c of ['generations.owner', 'generations.lease_until', 'generations.owner_host', 'generations.owner_pid', 'generations.prompt', 'generations.final_video_url',
-          'generations.error_message', 'generations.scenes', 'generation_nodes.inputs_hash', 'approvals.decision']) {
-          assert.ok(cols.some((col) => col.startsWith(`${c} `)), `missing column ${c}`)
+        for (const c of [
+          'generations.owner',
+          'generations.lease_until',
+          'generations.owner_host',
+          'generations.owner_pid',
+          'generations.prompt',
+          'generations.final_video_url',
+          'generations.error_message',
+          'generations.scenes',
+          'generation_nodes.inputs_hash',
+          'approvals.decision',
+        ]) {
+          assert.ok(
+            cols.some((col) => col.startsWith(`${c} `)),
+            `missing column ${c}`,
+          )
         }
         const applied = await db.migrations()
         const journal = JSON.parse(readFileSync(path.join(db.migrationsFolder, 'meta', '_journal.json'), 'utf8')) as { entries: Array<{ tag: string }> }
@@ -64,16 +80,21 @@ export function sqlStoreCases(name: string, fresh: () => Promise<SqlDatabase>): 
       }
     })
 
-    it('fills the product\'s columns from inputs and outputs, and bumps updated_at', async () => {
+    it("fills the product's columns from inputs and outputs, and bumps updated_at", async () => {
       const db = await fresh()
       try {
         const store = await db.open()
         const run = newRun({ inputs: { prompt: 'a red bicycle', framework: 'PAS', brand_assets: [{ path: 'logo.png' }] } })
         const bare = newRun({ inputs: { topic: 'no product fields' } })
-        await store.write([{ kind: 'run.create', run }, { kind: 'run.create', run: bare }])
+        await store.write([
+          { kind: 'run.create', run },
+          { kind: 'run.create', run: bare },
+        ])
         const get = async (id: string) => {
-          const row = (await db.query(`select prompt, framework, brand_assets, story_text, reference_images, scenes, video_clips, final_video_url,
-            error_message, status, brand_assets is null as no_assets, updated_at >= created_at as bumped, updated_at from generations where id = '${id}'`))[0]!
+          const row = (
+            await db.query(`select prompt, framework, brand_assets, story_text, reference_images, scenes, video_clips, final_video_url,
+            error_message, status, brand_assets is null as no_assets, updated_at >= created_at as bumped, updated_at from generations where id = '${id}'`)
+          )[0]!
           // SQLite hands JSON columns over as their text and truth values as 0 or 1
           for (const k of ['brand_assets', 'reference_images', 'scenes', 'video_clips']) if (typeof row[k] === 'string') row[k] = JSON.parse(row[k] as string)
           return { ...row, no_assets: Boolean(row.no_assets), bumped: Boolean(row.bumped) } as Record<string, unknown>
@@ -84,8 +105,11 @@ export function sqlStoreCases(name: string, fresh: () => Promise<SqlDatabase>): 
         assert.equal((await get(bare.id)).no_assets, true)
 
         const outputs = {
-          story_text: 'Once there was a bicycle.', reference_images: [{ path: 'ref-1.png', kind: 'image', source: 'generated' }],
-          scenes: [{ n: 1, text: 'ride' }], video_clips: [{ scene: 1, path: 'clip-1.mp4', duration_s: 4 }], final_video: '/out/final.mp4',
+          story_text: 'Once there was a bicycle.',
+          reference_images: [{ path: 'ref-1.png', kind: 'image', source: 'generated' }],
+          scenes: [{ n: 1, text: 'ride' }],
+          video_clips: [{ scene: 1, path: 'clip-1.mp4', duration_s: 4 }],
+          final_video: '/out/final.mp4',
         }
         await store.write([{ kind: 'run.update', runId: run.id, patch: { status: 'completed', outputs } }])
         const done = await get(run.id)
@@ -109,7 +133,16 @@ export function sqlStoreCases(name: string, fresh: () => Promise<SqlDatabase>): 
         await store.write([{ kind: 'run.create', run: good }])
         // rows written by hand (another version, a manual edit): the values are SQL literals
         const row = (id: string, fields: Record<string, string>) => {
-          const all: Record<string, string> = { id: `'${id}'`, pipeline_name: `'ad'`, pipeline_version: `'1'`, pipeline_file: `'/ad.yaml'`, inputs: `'{}'`, config: `'{}'`, created_at: db.sql.now, ...fields }
+          const all: Record<string, string> = {
+            id: `'${id}'`,
+            pipeline_name: `'ad'`,
+            pipeline_version: `'1'`,
+            pipeline_file: `'/ad.yaml'`,
+            inputs: `'{}'`,
+            config: `'{}'`,
+            created_at: db.sql.now,
+            ...fields,
+          }
           return db.query(`insert into generations (${Object.keys(all).join(', ')}) values (${Object.values(all).join(', ')})`)
         }
         await row('bad-status', { status: `'exploded'` })
@@ -135,7 +168,11 @@ export function sqlStoreCases(name: string, fresh: () => Promise<SqlDatabase>): 
           assert.equal(r.error?.code, 'RUN_RECORD_CORRUPT', id)
           assert.equal(r.error?.retryable, false)
           const issues = (r.error?.details as { issues: Array<{ path: string }> } | undefined)?.issues ?? []
-          assert.deepEqual(issues.map((i) => i.path), paths, id)
+          assert.deepEqual(
+            issues.map((i) => i.path),
+            paths,
+            id,
+          )
           assert.deepEqual(await store.getRun(id), r)
         }
         // what did read is kept
@@ -148,14 +185,17 @@ export function sqlStoreCases(name: string, fresh: () => Promise<SqlDatabase>): 
         assert.ok(failed.includes('bad-status'))
         assert.ok(!failed.includes(good.id))
         assert.deepEqual((await db.query(`select status from generations where id = 'bad-status'`))[0], { status: 'exploded' })
-        assert.deepEqual((await store.listEvents('bad-node')).map((e) => e.type), ['run.started'])
+        assert.deepEqual(
+          (await store.listEvents('bad-node')).map((e) => e.type),
+          ['run.started'],
+        )
         await store.close()
       } finally {
         await db.cleanup()
       }
     })
 
-    it('records the lease holder\'s host and process; takes over a lease whose process is gone from this host, not one elsewhere', async () => {
+    it("records the lease holder's host and process; takes over a lease whose process is gone from this host, not one elsewhere", async () => {
       const db = await fresh()
       const running = new Set([1001, 1002, 2001])
       const on = (host: string, pid: number): ProcessIdentity => ({ host, pid, alive: (p) => running.has(p) })

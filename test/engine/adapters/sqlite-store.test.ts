@@ -88,7 +88,7 @@ describe('openRunStore without DATABASE_URL', () => {
     }
   })
 
-  it('says once that an older version\'s PGlite folder is no longer read, when the new database is created beside it', async () => {
+  it("says once that an older version's PGlite folder is no longer read, when the new database is created beside it", async () => {
     const dir = tempDir()
     mkdirSync(path.join(dir, 'db'))
     writeFileSync(path.join(dir, 'db', 'PG_VERSION'), '17\n')
@@ -119,10 +119,17 @@ describe('openRunStore without DATABASE_URL', () => {
     // separate processes, the way several `weft` commands start at once
     const other = path.join(tempDir(), 'weft.db')
     const script = `import { openSqliteStore } from ${JSON.stringify(path.resolve('engine/adapters/sqlite-store.ts'))}; const s = await openSqliteStore(${JSON.stringify(other)}); await s.close()`
-    const children = Array.from({ length: 4 }, () => new Promise<number>((resolve) => {
-      const child = execFileAsync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script])
-      child.then(() => resolve(0), () => resolve(1))
-    }))
+    const children = Array.from(
+      { length: 4 },
+      () =>
+        new Promise<number>((resolve) => {
+          const child = execFileAsync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script])
+          child.then(
+            () => resolve(0),
+            () => resolve(1),
+          )
+        }),
+    )
     assert.deepEqual(await Promise.all(children), [0, 0, 0, 0])
     const side = new Database(other, { readonly: true })
     try {
@@ -196,7 +203,7 @@ describe('SQLite store: files it cannot use', () => {
     // the database path taken by a folder
     const taken = path.join(tempDir(), 'weft.db')
     mkdirSync(taken)
-    assert.equal((await codeOf(openSqliteStore(taken)) as { code?: string }).code, 'STORE_NOT_WRITABLE')
+    assert.equal(((await codeOf(openSqliteStore(taken))) as { code?: string }).code, 'STORE_NOT_WRITABLE')
   })
 
   it('fails a write on a full database as STORE_DISK_FULL, keeping every batch committed before it', async () => {
@@ -205,19 +212,27 @@ describe('SQLite store: files it cannot use', () => {
     const store = new SqliteRunStore(client, file)
     await store.prepare()
     const run = newRun()
-    await store.write([{ kind: 'run.create', run }, { kind: 'event', event: event(run.id, 1, 'run.started') }])
+    await store.write([
+      { kind: 'run.create', run },
+      { kind: 'event', event: event(run.id, 1, 'run.started') },
+    ])
     // no page beyond those in use: the next batch that needs one cannot be written
     const pages = client.pragma('page_count', { simple: true }) as number
     client.pragma(`max_page_count = ${pages}`)
     const big = { text: 'x'.repeat(64 * 1024) }
-    const out = await codeOf(store.write([
-      { kind: 'node.update', runId: run.id, node: node('story', { status: 'succeeded', output: big }) },
-      { kind: 'event', event: event(run.id, 2, 'node.completed', { node: 'story' }) },
-    ]))
+    const out = await codeOf(
+      store.write([
+        { kind: 'node.update', runId: run.id, node: node('story', { status: 'succeeded', output: big }) },
+        { kind: 'event', event: event(run.id, 2, 'node.completed', { node: 'story' }) },
+      ]),
+    )
     assert.equal(typeof out === 'object' && out.code, 'STORE_DISK_FULL')
     assert.equal(typeof out === 'object' && out.path, file)
     assert.deepEqual(await store.getRun(run.id), run, 'the failed batch left nothing behind')
-    assert.deepEqual((await store.listEvents(run.id)).map((e) => e.seq), [1])
+    assert.deepEqual(
+      (await store.listEvents(run.id)).map((e) => e.seq),
+      [1],
+    )
     await store.close()
   })
 })
@@ -233,7 +248,10 @@ describe('SQLite store: several connections on one file', () => {
     holder.exec('BEGIN IMMEDIATE')
     setTimeout(() => holder.exec('COMMIT'), 1500)
     await store.write([{ kind: 'event', event: event(run.id, 1, 'run.started') }])
-    assert.deepEqual((await store.listEvents(run.id)).map((e) => e.seq), [1])
+    assert.deepEqual(
+      (await store.listEvents(run.id)).map((e) => e.seq),
+      [1],
+    )
     await store.close()
 
     const impatient = await openSqliteStore(file, { busyMs: 200 })
@@ -245,7 +263,10 @@ describe('SQLite store: several connections on one file', () => {
       holder.close()
     }
     // readers never wait for a writer (WAL): the run reads while nothing more was written
-    assert.deepEqual((await impatient.listEvents(run.id)).map((e) => e.seq), [1])
+    assert.deepEqual(
+      (await impatient.listEvents(run.id)).map((e) => e.seq),
+      [1],
+    )
     await impatient.close()
   })
 })

@@ -15,7 +15,19 @@ const plugin = path.join(root, 'shout.mjs')
 writeFileSync(plugin, 'export default { type: "shout", cache: true, execute: ({ config }) => config }\n')
 
 function task(runId: string, config: unknown, extra: Partial<NodeTask> = {}): NodeTask {
-  return { runId, nodeId: 'n', type: 'shout', module: pathToFileURL(plugin).href, attempt: 1, config, run: { id: runId, interactive: false }, idempotencyKey: 'k', workDir: path.join(root, 'runs', runId), prompts: [prompts], ...extra }
+  return {
+    runId,
+    nodeId: 'n',
+    type: 'shout',
+    module: pathToFileURL(plugin).href,
+    attempt: 1,
+    config,
+    run: { id: runId, interactive: false },
+    idempotencyKey: 'k',
+    workDir: path.join(root, 'runs', runId),
+    prompts: [prompts],
+    ...extra,
+  }
 }
 const ctx = { providers: 'model=offline;media=local' }
 
@@ -35,7 +47,7 @@ describe('cacheKey', () => {
     assert.notEqual(await cacheKey(task('r1', { images: [a] }), ctx), await cacheKey(task('r3', { images: [c] }), ctx))
   })
 
-  it('changes with a field, a prompt file the fields name, the plugin\'s source, the providers and a revision', async () => {
+  it("changes with a field, a prompt file the fields name, the plugin's source, the providers and a revision", async () => {
     const base = task('r1', { prompt: 'writer', text: 'hi' })
     const k0 = await cacheKey(base, ctx)
     assert.equal(await cacheKey(base, ctx), k0)

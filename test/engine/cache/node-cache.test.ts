@@ -58,7 +58,13 @@ describe('NodeCache', () => {
     // k0 used after k1: k1 is now the least recently used
     assert.ok(await cache.get('k0', 3))
     await cache.put({ key: 'k2', type: 't', node: 'n', run: 'r1', work_dir: run, output: files[2]!.abs }, [files[2]!], 4)
-    assert.deepEqual(cache.list().map((e) => e.key).sort(), ['k0', 'k2'])
+    assert.deepEqual(
+      cache
+        .list()
+        .map((e) => e.key)
+        .sort(),
+      ['k0', 'k2'],
+    )
     assert.ok(cache.stats().bytes <= 25_000)
     assert.throws(() => statSync(cache.blobPath(files[1]!.sha)), /ENOENT/)
     // the run keeps its own link to the bytes
@@ -72,7 +78,10 @@ describe('NodeCache', () => {
     await cache.put({ key: 'old', type: 't', node: 'n', run: 'r1', work_dir: run, output: 1 }, [], 1000)
     await cache.put({ key: 'new', type: 't', node: 'n', run: 'r1', work_dir: run, output: a.abs }, [a], 5000)
     assert.equal(await cache.prune(2000), 1)
-    assert.deepEqual(cache.list().map((e) => e.key), ['new'])
+    assert.deepEqual(
+      cache.list().map((e) => e.key),
+      ['new'],
+    )
     assert.equal(await cache.clear(), 1)
     assert.deepEqual(cache.stats(), { entries: 0, blobs: 0, blob_bytes: 0, bytes: 0 })
     cache.close()
@@ -92,11 +101,22 @@ describe('NodeCache', () => {
   it('gives the right to compute a key to one process at a time, and takes it back from a dead one', () => {
     const { root, cache } = setup()
     const dir = path.join(root, 'cache')
-    const other = (code: string) => spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', `
+    const other = (code: string) =>
+      spawnSync(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          '--input-type=module',
+          '-e',
+          `
       import { NodeCache } from ${JSON.stringify(path.resolve('engine/cache/node-cache.ts'))}
       const c = NodeCache.open(${JSON.stringify(dir)}, 1e9)
       ${code}
-    `], { encoding: 'utf8' })
+    `,
+        ],
+        { encoding: 'utf8' },
+      )
     assert.equal(cache.claim('k'), true)
     assert.equal(cache.claim('k'), true, 'this process holds it already')
     assert.equal(other('process.stdout.write(String(c.claim("k")))').stdout, 'false')

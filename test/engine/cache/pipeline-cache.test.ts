@@ -48,7 +48,10 @@ async function reload(dir: string): Promise<Pipeline> {
 
 async function runDefault(pipeline: Pipeline, executor: NodeExecutor, workDir: string): Promise<RunRecord> {
   const inputs = resolveRunInputs(pipeline, { prompt: brief, duration_s: 12 }).inputs
-  const config = resolveConfig(pipeline, [{ path: 'video.width', value: '320' }, { path: 'video.height', value: '180' }]).config
+  const config = resolveConfig(pipeline, [
+    { path: 'video.width', value: '320' },
+    { path: 'video.height', value: '180' },
+  ]).config
   return runPipeline({ pipeline, inputs, config, executor, store: new MemoryRunStore(), workDir, cache: { deterministic: true } })
 }
 
@@ -116,24 +119,31 @@ describe('node cache: the default pipeline', { timeout: 240_000 }, () => {
 
 describe('node cache: across processes and plugin edits', { timeout: 240_000 }, () => {
   /** `weft run` in a child process; resolves to its run record. */
-  const weft = (dir: string, env: NodeJS.ProcessEnv, file: string, ...args: string[]) => new Promise<RunRecord>((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'cli', 'weft.ts'), 'run', path.join(dir, file), ...args, '--json', '--store', 'memory'], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] })
-    let out = ''
-    let err = ''
-    child.stdout.setEncoding('utf8').on('data', (c: string) => (out += c))
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (err += c))
-    child.on('close', (code) => {
-      try {
-        resolve(JSON.parse(out) as RunRecord)
-      } catch {
-        reject(new Error(`exit ${code}: ${err}`))
-      }
+  const weft = (dir: string, env: NodeJS.ProcessEnv, file: string, ...args: string[]) =>
+    new Promise<RunRecord>((resolve, reject) => {
+      const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'cli', 'weft.ts'), 'run', path.join(dir, file), ...args, '--json', '--store', 'memory'], {
+        cwd: root,
+        env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      })
+      let out = ''
+      let err = ''
+      child.stdout.setEncoding('utf8').on('data', (c: string) => (out += c))
+      child.stderr.setEncoding('utf8').on('data', (c: string) => (err += c))
+      child.on('close', (code) => {
+        try {
+          resolve(JSON.parse(out) as RunRecord)
+        } catch {
+          reject(new Error(`exit ${code}: ${err}`))
+        }
+      })
     })
-  })
 
   it('two processes running the same pipeline at once on one cache compute each key once', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'weft-cache-procs-'))
-    writeFileSync(path.join(dir, 'slow.yaml'), `
+    writeFileSync(
+      path.join(dir, 'slow.yaml'),
+      `
 pipeline: slow
 version: 1
 plugins: [${JSON.stringify(path.join(dir, 'slow.mjs'))}]
@@ -141,8 +151,11 @@ nodes:
   a: { type: slow_step, value: 1 }
   b: { type: slow_step, value: "\${{ nodes.a.output.value + 1 }}" }
   c: { type: slow_step, value: "\${{ nodes.b.output.value + 1 }}" }
-`)
-    writeFileSync(path.join(dir, 'slow.mjs'), `
+`,
+    )
+    writeFileSync(
+      path.join(dir, 'slow.mjs'),
+      `
 import { appendFileSync } from 'node:fs'
 export default {
   type: 'slow_step', cache: true,
@@ -152,7 +165,8 @@ export default {
     return { value: config.value }
   },
 }
-`)
+`,
+    )
     const env = { ...process.env, WEFT_DATA_DIR: path.join(dir, '.weft') }
     const [r1, r2] = await Promise.all([weft(dir, env, 'slow.yaml'), weft(dir, env, 'slow.yaml')])
     assert.equal(r1.status, 'completed')
@@ -166,24 +180,39 @@ export default {
     const src = readFileSync(path.join(dir, 'slow.mjs'), 'utf8')
     writeFileSync(path.join(dir, 'slow.mjs'), `${src}\n// edited\n`)
     const r3 = await weft(dir, env, 'slow.yaml')
-    assert.deepEqual(['a', 'b', 'c'].map((id) => r3.nodes[id]!.cache?.hit), [false, false, false])
+    assert.deepEqual(
+      ['a', 'b', 'c'].map((id) => r3.nodes[id]!.cache?.hit),
+      [false, false, false],
+    )
     const r4 = await weft(dir, env, 'slow.yaml', '--no-cache')
-    assert.deepEqual(['a', 'b', 'c'].map((id) => r4.nodes[id]!.cache), [undefined, undefined, undefined], '--no-cache neither reads nor writes')
+    assert.deepEqual(
+      ['a', 'b', 'c'].map((id) => r4.nodes[id]!.cache),
+      [undefined, undefined, undefined],
+      '--no-cache neither reads nor writes',
+    )
     const r5 = await weft(dir, env, 'slow.yaml')
-    assert.deepEqual(['a', 'b', 'c'].map((id) => r5.nodes[id]!.cache?.from?.run), [r3.id, r3.id, r3.id])
+    assert.deepEqual(
+      ['a', 'b', 'c'].map((id) => r5.nodes[id]!.cache?.from?.run),
+      [r3.id, r3.id, r3.id],
+    )
     assert.equal(readFileSync(path.join(dir, 'executions.log'), 'utf8').trim().split('\n').length, 9, '3 + 3 after the edit + 3 with --no-cache')
   })
 
   it('never stores a failure', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'weft-cache-fail-'))
-    writeFileSync(path.join(dir, 'p.yaml'), `
+    writeFileSync(
+      path.join(dir, 'p.yaml'),
+      `
 pipeline: flaky
 version: 1
 plugins: [${JSON.stringify(path.join(dir, 'flaky.mjs'))}]
 nodes:
   a: { type: flaky_step }
-`)
-    writeFileSync(path.join(dir, 'flaky.mjs'), `
+`,
+    )
+    writeFileSync(
+      path.join(dir, 'flaky.mjs'),
+      `
 import { existsSync, writeFileSync } from 'node:fs'
 const mark = ${JSON.stringify(path.join(dir, 'failed-once'))}
 export default {
@@ -193,7 +222,8 @@ export default {
     return { ok: true }
   },
 }
-`)
+`,
+    )
     const env = { ...process.env, WEFT_DATA_DIR: path.join(dir, '.weft') }
     const r1 = await weft(dir, env, 'p.yaml')
     assert.equal(r1.status, 'failed')

@@ -21,7 +21,7 @@ describe('cacheMode', () => {
     assert.equal(cacheMode(paid, 'a', undefined, { seed: 'seven' }, yes), 'off')
   })
 
-  it('does not count a node that names a real model as reproducible, even when the run\'s default is offline', () => {
+  it("does not count a node that names a real model as reproducible, even when the run's default is offline", () => {
     const agent = { cacheable: true, models: ['model', 'critic_model'] }
     assert.equal(cacheMode(offline, 'a', undefined, { model: 'anthropic/claude-sonnet-4-5' }, agent), 'off')
     assert.equal(cacheMode(offline, 'a', undefined, { critic_model: 'ollama/llama3.1' }, agent), 'off')

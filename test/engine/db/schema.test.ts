@@ -35,9 +35,12 @@ describe('schema: SQLite and Postgres', () => {
   // the fleet's tables exist on Postgres alone: workers share a server database, never an embedded file
   const fleetOnly = ['fleetRuns', 'fleetTasks', 'fleetWorkers']
 
-  it('define the same tables (besides the fleet\'s, on Postgres only)', () => {
+  it("define the same tables (besides the fleet's, on Postgres only)", () => {
     const names = (m: object) => Object.keys(m).sort()
-    assert.deepEqual(names(lite), names(pg).filter((n) => !fleetOnly.includes(n)))
+    assert.deepEqual(
+      names(lite),
+      names(pg).filter((n) => !fleetOnly.includes(n)),
+    )
     assert.deepEqual(names(pg), [...tables, ...fleetOnly].sort())
   })
 
@@ -49,14 +52,20 @@ describe('schema: SQLite and Postgres', () => {
 })
 
 describe('committed migrations', () => {
-  for (const [dialect, schema, folder] of [['postgresql', 'engine/db/schema.ts', migrationsFolder('postgres')], ['sqlite', 'engine/db/sqlite-schema.ts', migrationsFolder('sqlite')]] as const) {
+  for (const [dialect, schema, folder] of [
+    ['postgresql', 'engine/db/schema.ts', migrationsFolder('postgres')],
+    ['sqlite', 'engine/db/sqlite-schema.ts', migrationsFolder('sqlite')],
+  ] as const) {
     it(`hold every change of the ${dialect} schema (drizzle-kit generates nothing new)`, () => {
       const out = mkdtempSync(path.join(tmpdir(), 'weft-migrations-'))
       try {
         cpSync(folder, out, { recursive: true })
         const before = readdirSync(out).sort()
         // drizzle-kit reads --out relative to the working directory (it prefixes ./), and exits 0 on its own errors
-        const said = execFileSync(process.execPath, ['node_modules/drizzle-kit/bin.cjs', 'generate', '--dialect', dialect, '--schema', schema, '--out', path.relative(process.cwd(), out)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
+        const said = execFileSync(process.execPath, ['node_modules/drizzle-kit/bin.cjs', 'generate', '--dialect', dialect, '--schema', schema, '--out', path.relative(process.cwd(), out)], {
+          encoding: 'utf8',
+          stdio: ['ignore', 'pipe', 'pipe'],
+        })
         assert.match(said, /No schema changes/, `drizzle-kit said: ${said}`)
         assert.deepEqual(readdirSync(out).sort(), before, 'run `npm run db:generate` and commit the new migration')
       } finally {

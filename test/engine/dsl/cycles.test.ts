@@ -49,7 +49,10 @@ describe('weft validate on very long pipelines', () => {
       assert.deepEqual(ok.diagnostics, [])
       assert.equal(ok.pipeline?.nodes.size, 8500)
       const bad = await loadPipeline(write('ring.yaml', true))
-      assert.deepEqual(bad.diagnostics.map((d) => [d.code, d.line, d.path]), [['CYCLE', 4, 'nodes.n0.needs[0]']])
+      assert.deepEqual(
+        bad.diagnostics.map((d) => [d.code, d.line, d.path]),
+        [['CYCLE', 4, 'nodes.n0.needs[0]']],
+      )
       assert.ok(bad.diagnostics[0]!.message.length < 200, bad.diagnostics[0]!.message)
       assert.match(bad.diagnostics[0]!.message, /n0 → n1 → .* → n8499 → n0 \(8500 nodes\)/)
     } finally {

@@ -33,7 +33,7 @@ describe('issueSentence: valibot issues as sentences naming the key', () => {
     assert.deepEqual(sentences({ prompt: 'a', count: 10 }), ['count must be at most 9; got the number 10'])
   })
 
-  it('keeps a schema\'s own message, after the key', () => {
+  it("keeps a schema's own message, after the key", () => {
     assert.deepEqual(sentences({ prompt: 'a', code: 'ABC' }), ['code: lower-case letters only'])
   })
 })

@@ -41,7 +41,10 @@ describe('validation: one fixture per kind of problem', () => {
     it(`${code} (${file})`, async () => {
       const found = await diagnose(file)
       const expected = { code, ...at(file, line, needle), path: docPath }
-      assert.deepEqual(found.filter((d) => d.code !== 'UNKNOWN_NODE_TYPE' || code === 'UNKNOWN_NODE_TYPE'), [expected])
+      assert.deepEqual(
+        found.filter((d) => d.code !== 'UNKNOWN_NODE_TYPE' || code === 'UNKNOWN_NODE_TYPE'),
+        [expected],
+      )
     })
   }
 
@@ -64,9 +67,25 @@ describe('validation: one fixture per kind of problem', () => {
 
   it('CYCLE closed by an expression points at the field that reads the node', async () => {
     const file = path.join(mkdtempSync(path.join(tmpdir(), 'weft-cycle-')), 'p.yaml')
-    writeFileSync(file, ['pipeline: p', `plugins: [${JSON.stringify(path.join(dir, '..', 'plugins', 'work.mjs'))}]`, 'nodes:', '  a:', '    type: work', '    value: ${{ nodes.c.output.value }}', '  b: { type: work, needs: [a] }', '  c: { type: work, needs: [b] }', ''].join('\n'))
+    writeFileSync(
+      file,
+      [
+        'pipeline: p',
+        `plugins: [${JSON.stringify(path.join(dir, '..', 'plugins', 'work.mjs'))}]`,
+        'nodes:',
+        '  a:',
+        '    type: work',
+        '    value: ${{ nodes.c.output.value }}',
+        '  b: { type: work, needs: [a] }',
+        '  c: { type: work, needs: [b] }',
+        '',
+      ].join('\n'),
+    )
     const res = await loadPipeline(file)
-    assert.deepEqual(res.diagnostics.map((d) => [d.code, d.line, d.path]), [['CYCLE', 6, 'nodes.a.value']])
+    assert.deepEqual(
+      res.diagnostics.map((d) => [d.code, d.line, d.path]),
+      [['CYCLE', 6, 'nodes.a.value']],
+    )
   })
 
   it('refuses a file that is not UTF-8 at its first bad byte (a U+FFFD written in the file is text)', async () => {
@@ -74,23 +93,17 @@ describe('validation: one fixture per kind of problem', () => {
     writeFileSync(file, Buffer.concat([Buffer.from('pipeline: p\ndescription: "ok \u{FFFD} caf'), Buffer.from([0xe9]), Buffer.from('"\nnodes: {}\n')]))
     const res = await loadPipeline(file)
     assert.equal(res.pipeline, undefined)
-    assert.deepEqual(res.diagnostics.map((d) => [d.code, d.line, d.col]), [['FILE_ENCODING', 2, 23]])
+    assert.deepEqual(
+      res.diagnostics.map((d) => [d.code, d.line, d.col]),
+      [['FILE_ENCODING', 2, 23]],
+    )
     assert.match(res.diagnostics[0]!.hint!, /save the file as UTF-8/)
   })
 
   it('reports every problem of a file at once', async () => {
     const found = await diagnose('many-errors.yaml')
     const codes = found.map((d) => `${d.code}@${d.line}`).sort()
-    assert.deepEqual(codes, [
-      'CYCLE@20',
-      'EXPRESSION_TYPE@12',
-      'INVALID_DURATION@8',
-      'SCHEMA_INVALID@13',
-      'UNKNOWN_CONFIG@23',
-      'UNKNOWN_INPUT@9',
-      'UNKNOWN_NODE@19',
-      'UNKNOWN_NODE_TYPE@16',
-    ])
+    assert.deepEqual(codes, ['CYCLE@20', 'EXPRESSION_TYPE@12', 'INVALID_DURATION@8', 'SCHEMA_INVALID@13', 'UNKNOWN_CONFIG@23', 'UNKNOWN_INPUT@9', 'UNKNOWN_NODE@19', 'UNKNOWN_NODE_TYPE@16'])
   })
 
   it('accepts a pipeline using every feature', async () => {
@@ -129,17 +142,28 @@ nodes:
 
   it('a missing required field points at the node', async () => {
     const res = await load('pipeline: m\nnodes:\n  f:\n    type: fan_out\n    items: [1]\n')
-    assert.deepEqual(res.diagnostics.map((d) => [d.code, d.line, d.col, d.path]), [['SCHEMA_MISSING_KEY', 3, 3, 'nodes.f']])
+    assert.deepEqual(
+      res.diagnostics.map((d) => [d.code, d.line, d.col, d.path]),
+      [['SCHEMA_MISSING_KEY', 3, 3, 'nodes.f']],
+    )
   })
 
   it('type-checks `when` as a boolean', async () => {
     const res = await load('pipeline: w\ninputs: { p: { type: string, default: x } }\nplugins: [$WORK]\nnodes:\n  a: { type: work, when: "${{ inputs.p }}" }\n')
-    assert.deepEqual(res.diagnostics.map((d) => d.code), ['EXPRESSION_TYPE'])
+    assert.deepEqual(
+      res.diagnostics.map((d) => d.code),
+      ['EXPRESSION_TYPE'],
+    )
   })
 
   it('a literal pattern RE2 cannot run is reported at the pattern; RE2 patterns pass', async () => {
-    const res = await load('pipeline: w\ninputs: { p: { type: string, default: x } }\nplugins: [$WORK]\nnodes:\n  a: { type: work, when: "${{ inputs.p.matches(\'(?=x)y\') }}" }\n  b: { type: work, when: "${{ inputs.p.matches(\'^(a+)+$\') }}" }\n')
-    assert.deepEqual(res.diagnostics.map((d) => [d.code, d.line, d.col, d.path]), [['EXPRESSION_REGEX', 5, 49, 'nodes.a.when']])
+    const res = await load(
+      'pipeline: w\ninputs: { p: { type: string, default: x } }\nplugins: [$WORK]\nnodes:\n  a: { type: work, when: "${{ inputs.p.matches(\'(?=x)y\') }}" }\n  b: { type: work, when: "${{ inputs.p.matches(\'^(a+)+$\') }}" }\n',
+    )
+    assert.deepEqual(
+      res.diagnostics.map((d) => [d.code, d.line, d.col, d.path]),
+      [['EXPRESSION_REGEX', 5, 49, 'nodes.a.when']],
+    )
     assert.match(res.diagnostics[0]!.message, /the pattern "\(\?=x\)y" is not RE2 syntax .*no backreferences or lookaround/)
   })
 
@@ -148,26 +172,37 @@ nodes:
     const file = path.join(dir, 'p.yaml')
     mkdirSync(path.join(dir, 'prompts'))
     writeFileSync(path.join(dir, 'prompts', 'hello.yaml'), 'template: "Say hello."\n')
-    writeFileSync(file, [
-      'pipeline: m',
-      'config: { models: { critic: antropic/claude-haiku-4-5 } }',
-      'nodes:',
-      '  a: { type: agent, prompt: hello, model: gemini/gemini-2.5-flash }',
-      '  b: { type: agent, prompt: hello, model: "${{ config.models.critic }}" }',
-      '  c: { type: agent, prompt: hello, model: anthropic/claude-sonnet-4-5 }',
-      '  d: { type: agent, prompt: hello, model: offline }',
-      '',
-    ].join('\n'))
+    writeFileSync(
+      file,
+      [
+        'pipeline: m',
+        'config: { models: { critic: antropic/claude-haiku-4-5 } }',
+        'nodes:',
+        '  a: { type: agent, prompt: hello, model: gemini/gemini-2.5-flash }',
+        '  b: { type: agent, prompt: hello, model: "${{ config.models.critic }}" }',
+        '  c: { type: agent, prompt: hello, model: anthropic/claude-sonnet-4-5 }',
+        '  d: { type: agent, prompt: hello, model: offline }',
+        '',
+      ].join('\n'),
+    )
     const models = { default: 'offline', providers: { anthropic: { keyVar: 'ANTHROPIC_API_KEY', hasKey: false }, google: { keyVar: 'GOOGLE_GENERATIVE_AI_API_KEY', hasKey: true } } }
     const res = await loadPipeline(file, { models })
     const got = res.diagnostics.filter((d) => d.code === 'MODEL_REF_INVALID').map((d) => [d.line, d.path, d.severity])
-    assert.deepEqual(got, [[4, 'nodes.a.model', 'error'], [5, 'nodes.b.model', 'error'], [6, 'nodes.c.model', 'warning']])
+    assert.deepEqual(got, [
+      [4, 'nodes.a.model', 'error'],
+      [5, 'nodes.b.model', 'error'],
+      [6, 'nodes.c.model', 'warning'],
+    ])
     const [a, b, c] = res.diagnostics.filter((d) => d.code === 'MODEL_REF_INVALID')
     assert.match(a!.message, /unknown model provider "gemini" in "gemini\/gemini-2.5-flash"; this machine knows offline, anthropic, google/)
     assert.match(b!.message, /unknown model provider "antropic" .*\(from config\.models\.critic\)/)
     assert.match(c!.message, /needs ANTHROPIC_API_KEY, which is not set/)
     // with the key, the warning goes; without a catalog, refs are not checked
-    assert.equal((await loadPipeline(file, { models: { ...models, providers: { ...models.providers, antropic: { hasKey: true }, gemini: { hasKey: true }, anthropic: { hasKey: true } } } })).pipeline !== undefined, true)
+    assert.equal(
+      (await loadPipeline(file, { models: { ...models, providers: { ...models.providers, antropic: { hasKey: true }, gemini: { hasKey: true }, anthropic: { hasKey: true } } } })).pipeline !==
+        undefined,
+      true,
+    )
     assert.equal((await loadPipeline(file, { models: null })).diagnostics.filter((d) => d.code === 'MODEL_REF_INVALID').length, 0)
   })
 
@@ -175,17 +210,29 @@ nodes:
     const ok = await load('pipeline: q\npools: { gpu: { max: 2, queue: gpu }, io: 3 }\nplugins: [$WORK]\nnodes:\n  a: { type: work, pool: gpu }\n')
     assert.deepEqual([ok.pipeline?.pools, ok.pipeline?.queues], [{ gpu: 2, io: 3 }, { gpu: 'gpu' }])
     const bad = await load('pipeline: q\npools: { gpu: { max: 2, queue: default }, x: { max: 1, queue: "Big Box" } }\nnodes: {}\n')
-    assert.deepEqual(bad.diagnostics.map((d) => d.path).filter((p) => p.startsWith('pools')).sort(), ['pools.gpu.queue', 'pools.x.queue'])
+    assert.deepEqual(
+      bad.diagnostics
+        .map((d) => d.path)
+        .filter((p) => p.startsWith('pools'))
+        .sort(),
+      ['pools.gpu.queue', 'pools.x.queue'],
+    )
   })
 
   it('refers to nodes by literal id only', async () => {
     const res = await load('pipeline: w\ninputs: { p: { type: string, default: x } }\nplugins: [$WORK]\nnodes:\n  a: { type: work, value: "${{ nodes[inputs.p].output }}" }\n')
-    assert.deepEqual(res.diagnostics.map((d) => d.code), ['EXPRESSION_DYNAMIC_REF'])
+    assert.deepEqual(
+      res.diagnostics.map((d) => d.code),
+      ['EXPRESSION_DYNAMIC_REF'],
+    )
   })
 
   it('a node that refers to itself is a cycle', async () => {
     const res = await load('pipeline: w\nplugins: [$WORK]\nnodes:\n  a: { type: work, value: "${{ nodes.a.output.value }}" }\n')
-    assert.deepEqual(res.diagnostics.map((d) => d.code), ['CYCLE'])
+    assert.deepEqual(
+      res.diagnostics.map((d) => d.code),
+      ['CYCLE'],
+    )
   })
 
   it('a plugin whose export is not a node definition is reported', async () => {
@@ -208,17 +255,34 @@ nodes:
 
   it('durations must be positive and fit a timer', async () => {
     const res = await load('pipeline: p\nplugins: [$WORK]\nnodes:\n  a: { type: work, timeout: 0 }\n  b: { type: work, timeout: 25d }\n  c: { type: work, retry: { attempts: 2, backoff: 0 } }\n')
-    assert.deepEqual(res.diagnostics.map((d) => [d.code, d.path]), [['INVALID_DURATION', 'nodes.a.timeout'], ['INVALID_DURATION', 'nodes.b.timeout']])
+    assert.deepEqual(
+      res.diagnostics.map((d) => [d.code, d.path]),
+      [
+        ['INVALID_DURATION', 'nodes.a.timeout'],
+        ['INVALID_DURATION', 'nodes.b.timeout'],
+      ],
+    )
   })
 
   it('retry on a fan-out as a whole is refused (retry goes on its child)', async () => {
     const res = await load('pipeline: p\nplugins: [$WORK]\nnodes:\n  f: { type: fan_out, items: [1], retry: { attempts: 2 }, node: { type: work, retry: { attempts: 2 } } }\n')
-    assert.deepEqual(res.diagnostics.map((d) => [d.code, d.path]), [['SCHEMA_INVALID', 'nodes.f.retry']])
+    assert.deepEqual(
+      res.diagnostics.map((d) => [d.code, d.path]),
+      [['SCHEMA_INVALID', 'nodes.f.retry']],
+    )
   })
 
   it('knows number types: a fan-out over a number or a `when` on a number is refused', async () => {
-    const res = await load('pipeline: p\ninputs: { n: { type: integer, default: 3 } }\nconfig: { ratio: 0.5 }\nplugins: [$WORK]\nnodes:\n  f: { type: fan_out, items: "${{ inputs.n }}", node: { type: work } }\n  w: { type: work, when: "${{ config.ratio }}" }\n  ok: { type: work, value: "${{ inputs.n * config.ratio }}" }\n')
-    assert.deepEqual(res.diagnostics.map((d) => [d.code, d.path]), [['EXPRESSION_TYPE', 'nodes.f.items'], ['EXPRESSION_TYPE', 'nodes.w.when']])
+    const res = await load(
+      'pipeline: p\ninputs: { n: { type: integer, default: 3 } }\nconfig: { ratio: 0.5 }\nplugins: [$WORK]\nnodes:\n  f: { type: fan_out, items: "${{ inputs.n }}", node: { type: work } }\n  w: { type: work, when: "${{ config.ratio }}" }\n  ok: { type: work, value: "${{ inputs.n * config.ratio }}" }\n',
+    )
+    assert.deepEqual(
+      res.diagnostics.map((d) => [d.code, d.path]),
+      [
+        ['EXPRESSION_TYPE', 'nodes.f.items'],
+        ['EXPRESSION_TYPE', 'nodes.w.when'],
+      ],
+    )
   })
 
   it('an empty config mapping is open to any key (as with --set)', async () => {
@@ -245,14 +309,17 @@ describe('validation: fan-out steps', () => {
       { code: 'SCHEMA_INVALID', ...at(file, 26, 'result'), path: 'nodes.neither.result' },
     ]
     const key = (d: { line: number; col: number; code: string }) => `${d.line}:${d.col}:${d.code}`
-    assert.deepEqual([...found].sort((x, y) => key(x).localeCompare(key(y))), [...want].sort((x, y) => key(x).localeCompare(key(y))))
+    assert.deepEqual(
+      [...found].sort((x, y) => key(x).localeCompare(key(y))),
+      [...want].sort((x, y) => key(x).localeCompare(key(y))),
+    )
     const res = await loadPipeline(path.join(dir, file))
     assert.match(res.diagnostics.find((d) => d.code === 'CYCLE')!.message, /step cycle in "each": a → b → a/)
   })
 })
 
 describe('validation: fan-out steps are typed from their node types', () => {
-  it('checks `steps.<id>.output` fields and types against the step type\'s output schema', async () => {
+  it("checks `steps.<id>.output` fields and types against the step type's output schema", async () => {
     const res = await load(`pipeline: s
 nodes:
   each:
@@ -263,10 +330,13 @@ nodes:
       again: { type: render, kind: image, out: x.png, prompt: '\${{ steps.clip.output.pathz }}' }
     result: \${{ steps.clip.output.path + 1 }}
 `)
-    assert.deepEqual(res.diagnostics.map((d) => [d.code, d.line, d.path]), [
-      ['UNKNOWN_OUTPUT_FIELD', 8, 'nodes.each.steps.again.prompt'],
-      ['EXPRESSION_TYPE', 9, 'nodes.each.result'],
-    ])
+    assert.deepEqual(
+      res.diagnostics.map((d) => [d.code, d.line, d.path]),
+      [
+        ['UNKNOWN_OUTPUT_FIELD', 8, 'nodes.each.steps.again.prompt'],
+        ['EXPRESSION_TYPE', 9, 'nodes.each.result'],
+      ],
+    )
     assert.match(res.diagnostics[0]!.message, /did you mean "path"/)
   })
 })

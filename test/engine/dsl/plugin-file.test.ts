@@ -32,7 +32,7 @@ async function diagnose(entries: string[], opts: { pluginDirs?: string[] } = {})
 }
 
 describe('plugins: where they may come from', () => {
-  it('loads a plugin inside the pipeline\'s folder', async () => {
+  it("loads a plugin inside the pipeline's folder", async () => {
     const ran = plugin(path.join(project, 'nodes', 'inside.mjs'), 'inside_node')
     assert.deepEqual(await diagnose(['./nodes/inside.mjs']), [])
     assert.ok(existsSync(ran))
@@ -42,8 +42,11 @@ describe('plugins: where they may come from', () => {
     const ran = plugin(path.join(elsewhere, 'x.mjs'), 'outside_node')
     symlinkSync(path.join(elsewhere, 'x.mjs'), path.join(project, 'nodes', 'link.mjs'))
     const found = await diagnose(['../elsewhere/x.mjs', path.join(elsewhere, 'x.mjs'), './nodes/link.mjs', '/dev/zero'])
-    assert.deepEqual(found, [0, 1, 2, 3].map((i) => ({ code: 'PLUGIN_OUTSIDE', path: `plugins[${i}]`, line: 3 + i })))
-    assert.equal(existsSync(ran), false, 'the module\'s code did not run')
+    assert.deepEqual(
+      found,
+      [0, 1, 2, 3].map((i) => ({ code: 'PLUGIN_OUTSIDE', path: `plugins[${i}]`, line: 3 + i })),
+    )
+    assert.equal(existsSync(ran), false, "the module's code did not run")
   })
 
   it('loads from a folder the operator names (WEFT_PLUGIN_DIRS)', async () => {
@@ -60,9 +63,14 @@ describe('plugins: where they may come from', () => {
     writeFileSync(path.join(project, 'nodes', 'notes.txt'), 'export default {}')
     const big = path.join(project, 'nodes', 'big.mjs')
     const ran = `${big}.ran`
-    writeFileSync(big, `import { writeFileSync } from 'node:fs'\nwriteFileSync(${JSON.stringify(ran)}, 'ran')\n//${'x'.repeat(MAX_PLUGIN_BYTES)}\nexport default { type: 'big', execute: () => ({}) }\n`)
-    assert.deepEqual((await diagnose(['./nodes/folder.mjs', './nodes/notes.txt', './nodes/big.mjs', './nodes/missing.mjs'])).map((d) => d.code),
-      ['PLUGIN_NOT_A_FILE', 'PLUGIN_NOT_A_FILE', 'PLUGIN_TOO_LARGE', 'PLUGIN_LOAD_FAILED'])
+    writeFileSync(
+      big,
+      `import { writeFileSync } from 'node:fs'\nwriteFileSync(${JSON.stringify(ran)}, 'ran')\n//${'x'.repeat(MAX_PLUGIN_BYTES)}\nexport default { type: 'big', execute: () => ({}) }\n`,
+    )
+    assert.deepEqual(
+      (await diagnose(['./nodes/folder.mjs', './nodes/notes.txt', './nodes/big.mjs', './nodes/missing.mjs'])).map((d) => d.code),
+      ['PLUGIN_NOT_A_FILE', 'PLUGIN_NOT_A_FILE', 'PLUGIN_TOO_LARGE', 'PLUGIN_LOAD_FAILED'],
+    )
     assert.equal(existsSync(ran), false)
   })
 })

@@ -9,8 +9,7 @@ const moduleUrl = new URL('../../../engine/dsl/yaml-source.ts', import.meta.url)
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url))
 
 /** code@line:col for each diagnostic, the form most assertions compare. */
-const where = (text: string, limits = {}) =>
-  parseYamlSource(text, 'p.yaml', limits).diagnostics.map((d) => `${d.code}@${d.line}:${d.col}`)
+const where = (text: string, limits = {}) => parseYamlSource(text, 'p.yaml', limits).diagnostics.map((d) => `${d.code}@${d.line}:${d.col}`)
 
 /**
  * Runs parseYamlSource in a child process on text built by `build` (JS source of a function body returning
@@ -24,7 +23,10 @@ function inChild(build: string, limits: object = {}) {
     const src = parseYamlSource(text, 'deep.yaml', ${JSON.stringify(limits)})
     console.log(JSON.stringify({ ms: Date.now() - started, value: src.value ?? null, diagnostics: src.diagnostics }))`
   const res = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
-    cwd: repoRoot, encoding: 'utf8', timeout: 120_000, maxBuffer: 16 * 1024 * 1024,
+    cwd: repoRoot,
+    encoding: 'utf8',
+    timeout: 120_000,
+    maxBuffer: 16 * 1024 * 1024,
   })
   return { status: res.status, signal: res.signal, stderr: res.stderr, out: res.status === 0 ? JSON.parse(res.stdout) : undefined }
 }
@@ -90,7 +92,10 @@ nodes:
 describe('parseYamlSource: syntax errors', () => {
   it('reports a YAML syntax error with its position and no value', () => {
     const src = parseYamlSource('pipeline: x\nnodes:\n  a:\n    type: work\n   b: oops\n', 'p.yaml')
-    assert.deepEqual(src.diagnostics.map((d) => `${d.code}@${d.line}:${d.col}`), ['YAML_SYNTAX@5:1'])
+    assert.deepEqual(
+      src.diagnostics.map((d) => `${d.code}@${d.line}:${d.col}`),
+      ['YAML_SYNTAX@5:1'],
+    )
     assert.equal(src.diagnostics[0]!.severity, 'error')
     assert.equal(src.diagnostics[0]!.file, 'p.yaml')
     assert.equal(src.value, undefined)
@@ -105,16 +110,19 @@ describe('parseYamlSource: syntax errors', () => {
     assert.match(flow.diagnostics[0]!.message, /and \d+ more parser messages after it/)
     assert.match(flow.diagnostics[0]!.hint!, /must be quoted \("\$\{\{ … \}\}"\)/)
     const quote = parseYamlSource('pipeline: x\nnodes:\n  a:\n    prompt: "unclosed\n  b: {}\n', 'p.yaml')
-    assert.deepEqual(quote.diagnostics.map((d) => d.code), ['YAML_SYNTAX'])
+    assert.deepEqual(
+      quote.diagnostics.map((d) => d.code),
+      ['YAML_SYNTAX'],
+    )
     assert.match(quote.diagnostics[0]!.hint!, /close the quote/)
   })
 
   it('reports a duplicate key at the second occurrence, with its path', () => {
     const src = parseYamlSource('nodes:\n  a:\n    type: x\n    type: y\n  b: {k: 1, k: 2}\n', 'p.yaml')
-    assert.deepEqual(src.diagnostics.map((d) => `${d.code}@${d.line}:${d.col} ${d.path}`), [
-      'YAML_SYNTAX@4:5 nodes.a.type',
-      'YAML_SYNTAX@5:13 nodes.b.k',
-    ])
+    assert.deepEqual(
+      src.diagnostics.map((d) => `${d.code}@${d.line}:${d.col} ${d.path}`),
+      ['YAML_SYNTAX@4:5 nodes.a.type', 'YAML_SYNTAX@5:13 nodes.b.k'],
+    )
     assert.equal(src.value, undefined)
   })
 
@@ -128,7 +136,10 @@ describe('parseYamlSource: syntax errors', () => {
 
   it('reports a second document as YAML_MULTI_DOC at its start', () => {
     const src = parseYamlSource('pipeline: a\nnodes: {}\n---\npipeline: b\n', 'p.yaml')
-    assert.deepEqual(src.diagnostics.map((d) => `${d.code}@${d.line}:${d.col}`), ['YAML_MULTI_DOC@3:1'])
+    assert.deepEqual(
+      src.diagnostics.map((d) => `${d.code}@${d.line}:${d.col}`),
+      ['YAML_MULTI_DOC@3:1'],
+    )
     assert.equal(src.value, undefined)
     assert.deepEqual(where('---\na: 1\n...\n'), [], 'explicit start and end markers around one document are fine')
   })
@@ -136,7 +147,10 @@ describe('parseYamlSource: syntax errors', () => {
   it('caps the diagnostics of a file full of errors and says how many were left out', () => {
     const src = parseYamlSource('a: 1\n'.repeat(500), 'p.yaml')
     assert.equal(src.diagnostics.length, 101)
-    assert.deepEqual(src.diagnostics.slice(0, 2).map((d) => `${d.code}@${d.line}:${d.col}`), ['YAML_SYNTAX@2:1', 'YAML_SYNTAX@3:1'])
+    assert.deepEqual(
+      src.diagnostics.slice(0, 2).map((d) => `${d.code}@${d.line}:${d.col}`),
+      ['YAML_SYNTAX@2:1', 'YAML_SYNTAX@3:1'],
+    )
     assert.match(src.diagnostics[100]!.message, /^399 more/)
   })
 })
@@ -152,20 +166,19 @@ e: !!timestamp 2001-12-14
 f: ! plain
 `
     const src = parseYamlSource(text, 'p.yaml')
-    assert.deepEqual(src.diagnostics.map((d) => `${d.code}@${d.line}:${d.col} ${d.path}`), [
-      'YAML_TAG@1:4 a',
-      'YAML_TAG@2:4 b',
-      'YAML_TAG@3:4 c',
-      'YAML_TAG@4:4 d',
-      'YAML_TAG@6:4 e',
-      'YAML_TAG@7:4 f',
-    ])
+    assert.deepEqual(
+      src.diagnostics.map((d) => `${d.code}@${d.line}:${d.col} ${d.path}`),
+      ['YAML_TAG@1:4 a', 'YAML_TAG@2:4 b', 'YAML_TAG@3:4 c', 'YAML_TAG@4:4 d', 'YAML_TAG@6:4 e', 'YAML_TAG@7:4 f'],
+    )
     assert.deepEqual(src.value, { a: 'function () {}', b: 'aGVsbG8=', c: 'other.yaml', d: { x: null }, e: '2001-12-14', f: 'plain' })
   })
 
   it('accepts the core tags and flags a core tag that does not fit its value', () => {
     const src = parseYamlSource('a: !!str 12\nb: !!int "7"\nc: !!float 1.5\nd: !!bool true\ne: !!null\nf: !!map {x: 1}\ng: !!seq [1]\nh: !!int abc\n', 'p.yaml')
-    assert.deepEqual(src.diagnostics.map((d) => `${d.code}@${d.line}:${d.col} ${d.path}`), ['YAML_TAG@8:4 h'])
+    assert.deepEqual(
+      src.diagnostics.map((d) => `${d.code}@${d.line}:${d.col} ${d.path}`),
+      ['YAML_TAG@8:4 h'],
+    )
     assert.deepEqual(src.value, { a: '12', b: 7, c: 1.5, d: true, e: null, f: { x: 1 }, g: [1], h: 'abc' })
   })
 
@@ -189,10 +202,10 @@ describe('parseYamlSource: unsafe keys', () => {
   it('reports __proto__ at the key and never touches a prototype', () => {
     const text = '__proto__:\n  polluted: yes\nnodes:\n  a:\n    "__proto__": {polluted: 1}\n    type: x\n'
     const src = parseYamlSource(text, 'p.yaml')
-    assert.deepEqual(src.diagnostics.map((d) => `${d.code}@${d.line}:${d.col} ${d.path}`), [
-      'YAML_UNSAFE_KEY@1:1 __proto__',
-      'YAML_UNSAFE_KEY@5:5 nodes.a.__proto__',
-    ])
+    assert.deepEqual(
+      src.diagnostics.map((d) => `${d.code}@${d.line}:${d.col} ${d.path}`),
+      ['YAML_UNSAFE_KEY@1:1 __proto__', 'YAML_UNSAFE_KEY@5:5 nodes.a.__proto__'],
+    )
     const value = src.value as { nodes: { a: object } } & Record<string, unknown>
     assert.equal(Object.getPrototypeOf(value), Object.prototype)
     assert.equal(Object.getPrototypeOf(value.nodes.a), Object.prototype)
@@ -207,10 +220,10 @@ describe('parseYamlSource: unsafe keys', () => {
 
   it('also rejects constructor and prototype keys', () => {
     const src = parseYamlSource('a:\n  constructor:\n    prototype: {x: 1}\n  b: 1\n', 'p.yaml')
-    assert.deepEqual(src.diagnostics.map((d) => `${d.code}@${d.line}:${d.col} ${d.path}`), [
-      'YAML_UNSAFE_KEY@2:3 a.constructor',
-      'YAML_UNSAFE_KEY@3:5 a.constructor.prototype',
-    ])
+    assert.deepEqual(
+      src.diagnostics.map((d) => `${d.code}@${d.line}:${d.col} ${d.path}`),
+      ['YAML_UNSAFE_KEY@2:3 a.constructor', 'YAML_UNSAFE_KEY@3:5 a.constructor.prototype'],
+    )
     assert.deepEqual(src.value, { a: { b: 1 } })
   })
 })
@@ -231,7 +244,10 @@ i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]
     const src = parseYamlSource(text, 'lol.yaml')
     assert.ok(performance.now() - started < 1000, 'must not expand the bomb')
     // Points at the first alias whose anchor itself holds aliases: where expansion starts multiplying.
-    assert.deepEqual(src.diagnostics.map((d) => `${d.code}@${d.line}:${d.col} ${d.path}`), ['YAML_ALIAS_LIMIT@3:8 c[0]'])
+    assert.deepEqual(
+      src.diagnostics.map((d) => `${d.code}@${d.line}:${d.col} ${d.path}`),
+      ['YAML_ALIAS_LIMIT@3:8 c[0]'],
+    )
     assert.equal(src.value, undefined)
   })
 
@@ -243,7 +259,10 @@ i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]
 
   it('rejects an alias inside its own anchor (a cycle)', () => {
     const src = parseYamlSource('a: &x\n  b: [1, *x]\n', 'p.yaml')
-    assert.deepEqual(src.diagnostics.map((d) => `${d.code}@${d.line}:${d.col} ${d.path}`), ['YAML_ALIAS_LIMIT@2:10 a.b[1]'])
+    assert.deepEqual(
+      src.diagnostics.map((d) => `${d.code}@${d.line}:${d.col} ${d.path}`),
+      ['YAML_ALIAS_LIMIT@2:10 a.b[1]'],
+    )
     assert.equal(src.value, undefined)
   })
 })
@@ -253,7 +272,10 @@ describe('parseYamlSource: size and depth limits', () => {
     const text = 'nodes:\n' + '  - {type: work, note: "padding padding padding"}\n'.repeat(45_000)
     assert.ok(text.length > 2_000_000)
     const src = parseYamlSource(text, 'big.yaml')
-    assert.deepEqual(src.diagnostics.map((d) => `${d.code}@${d.line}:${d.col} ${d.path}`), ['YAML_TOO_LARGE@1:1 '])
+    assert.deepEqual(
+      src.diagnostics.map((d) => `${d.code}@${d.line}:${d.col} ${d.path}`),
+      ['YAML_TOO_LARGE@1:1 '],
+    )
     assert.equal(src.value, undefined)
   })
 
@@ -289,21 +311,30 @@ describe('parseYamlSource: size and depth limits', () => {
     const r = inChild(`return '['.repeat(100_000)`)
     assert.equal(r.status, 0, r.stderr)
     assert.equal(r.signal, null)
-    assert.deepEqual(r.out.diagnostics.map((d: { code: string; line: number; col: number }) => `${d.code}@${d.line}:${d.col}`), ['YAML_TOO_DEEP@1:65'])
+    assert.deepEqual(
+      r.out.diagnostics.map((d: { code: string; line: number; col: number }) => `${d.code}@${d.line}:${d.col}`),
+      ['YAML_TOO_DEEP@1:65'],
+    )
     assert.equal(r.out.value, null)
   })
 
   it('survives 10k-deep compact block sequences', () => {
     const r = inChild(`return '- '.repeat(10_000) + 'x\\nk: v\\n'`)
     assert.equal(r.status, 0, r.stderr)
-    assert.deepEqual(r.out.diagnostics.map((d: { code: string; line: number; col: number }) => `${d.code}@${d.line}:${d.col}`), ['YAML_TOO_DEEP@1:129'])
+    assert.deepEqual(
+      r.out.diagnostics.map((d: { code: string; line: number; col: number }) => `${d.code}@${d.line}:${d.col}`),
+      ['YAML_TOO_DEEP@1:129'],
+    )
   })
 
   it('survives 10k-deep indented block maps', () => {
     // 10k levels of one-space indentation is 50 MB, so the size limit is lifted to reach the depth check.
     const r = inChild(`return Array.from({ length: 10_000 }, (_, i) => ' '.repeat(i) + 'k:').join('\\n') + ' v\\nz: 1\\n'`, { maxBytes: 1e9 })
     assert.equal(r.status, 0, r.stderr)
-    assert.deepEqual(r.out.diagnostics.map((d: { code: string; line: number; col: number }) => `${d.code}@${d.line}:${d.col}`), ['YAML_TOO_DEEP@65:66'])
+    assert.deepEqual(
+      r.out.diagnostics.map((d: { code: string; line: number; col: number }) => `${d.code}@${d.line}:${d.col}`),
+      ['YAML_TOO_DEEP@65:66'],
+    )
     assert.ok(r.out.ms < 5000, `took ${r.out.ms} ms`)
   })
 })
@@ -366,7 +397,35 @@ nodes:
 describe('parseYamlSource: arbitrary input', () => {
   it('never throws and reports only known codes, for thousands of random documents', () => {
     const codes = new Set(['YAML_SYNTAX', 'YAML_TOO_LARGE', 'YAML_TOO_DEEP', 'YAML_ALIAS_LIMIT', 'YAML_TAG', 'YAML_UNSAFE_KEY', 'YAML_MULTI_DOC'])
-    const pieces = ['- ', '? ', ': ', 'a', 'k: ', '[', ']', '{', '}', ', ', '\n', '\n  ', '\n    ', '"', "'", '|', '>', '#', '&x ', '*x', '!t ', '!!int ', '---\n', '\t', '__proto__: ', '\\', '%YAML 1.2\n']
+    const pieces = [
+      '- ',
+      '? ',
+      ': ',
+      'a',
+      'k: ',
+      '[',
+      ']',
+      '{',
+      '}',
+      ', ',
+      '\n',
+      '\n  ',
+      '\n    ',
+      '"',
+      "'",
+      '|',
+      '>',
+      '#',
+      '&x ',
+      '*x',
+      '!t ',
+      '!!int ',
+      '---\n',
+      '\t',
+      '__proto__: ',
+      '\\',
+      '%YAML 1.2\n',
+    ]
     let seed = 42
     const next = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff
     const seen = new Set<string>()

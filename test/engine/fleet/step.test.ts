@@ -14,7 +14,10 @@ class Sim {
   state: FleetState
   now = 1_000_000
   last!: Applied
-  constructor(readonly p: Pipeline, opts: { interactive?: boolean; inputs?: Record<string, unknown> } = {}) {
+  constructor(
+    readonly p: Pipeline,
+    opts: { interactive?: boolean; inputs?: Record<string, unknown> } = {},
+  ) {
     const run = newRunRecord(p, { inputs: opts.inputs ?? {}, config: p.config, interactive: opts.interactive ?? false, runId: 'r1', now: this.now })
     this.state = newRunState(run, '/tmp/weft-step-test')
   }
@@ -105,12 +108,14 @@ describe('fleet step: the DAG', () => {
   })
 
   it('a retryable failure backs off (holding no slot) and wakes to a new attempt; the last attempt failing fails the node', async () => {
-    const sim = new Sim(await pipeline(`
+    const sim = new Sim(
+      await pipeline(`
 pipeline: r
 plugins: [$WORK]
 nodes:
   a: { type: work, retry: { attempts: 2, backoff: 1s, jitter: false } }
-`))
+`),
+    )
     await sim.apply({ type: 'start' })
     await sim.finish('a', fail('FLAKY'))
     const t = sim.state.tasks.a!
@@ -142,13 +147,15 @@ nodes:
   })
 
   it('continue_on_error: the run goes on, and a dependent with trigger all_done runs', async () => {
-    const sim = new Sim(await pipeline(`
+    const sim = new Sim(
+      await pipeline(`
 pipeline: c
 plugins: [$WORK]
 nodes:
   a: { type: work, continue_on_error: true }
   b: { type: work, needs: [a], trigger: all_done }
-`))
+`),
+    )
     await sim.apply({ type: 'start' })
     await sim.finish('a', fail('NOPE', false))
     assert.deepEqual(sim.dispatched(), ['b'])
@@ -157,14 +164,17 @@ nodes:
   })
 
   it('`when` false skips a node, and what needs it', async () => {
-    const sim = new Sim(await pipeline(`
+    const sim = new Sim(
+      await pipeline(`
 pipeline: w
 plugins: [$WORK]
 inputs: { go: { type: boolean, default: false } }
 nodes:
   a: { type: work, when: '\${{ inputs.go }}' }
   b: { type: work, needs: [a] }
-`), { inputs: { go: false } })
+`),
+      { inputs: { go: false } },
+    )
     await sim.apply({ type: 'start' })
     assert.equal(sim.status('a'), 'skipped')
     assert.equal(sim.status('b'), 'skipped')
@@ -172,7 +182,10 @@ nodes:
   })
 
   it('caps: concurrency and pools are counted over the run, whichever workers hold its tasks', async () => {
-    const nodes = [0, 1, 2, 3].map((i) => `  g${i}: { type: work, pool: gpu }`).concat([0, 1, 2].map((i) => `  c${i}: { type: work }`)).join('\n')
+    const nodes = [0, 1, 2, 3]
+      .map((i) => `  g${i}: { type: work, pool: gpu }`)
+      .concat([0, 1, 2].map((i) => `  c${i}: { type: work }`))
+      .join('\n')
     const sim = new Sim(await pipeline(`pipeline: caps\nplugins: [$WORK]\nconcurrency: 4\npools: { gpu: 1 }\nnodes:\n${nodes}\n`))
     await sim.apply({ type: 'start' })
     assert.deepEqual(sim.dispatched(), ['g0', 'c0', 'c1', 'c2'])
@@ -262,8 +275,9 @@ outputs:
     assert.equal(sim.state.tasks['f[3]'], undefined, 'never asked for')
   })
 
-  it('a fan-out item whose step failed keeps that step\'s error however often it is replayed (not its cancelled sibling\'s)', async () => {
-    const sim = new Sim(await pipeline(`
+  it("a fan-out item whose step failed keeps that step's error however often it is replayed (not its cancelled sibling's)", async () => {
+    const sim = new Sim(
+      await pipeline(`
 pipeline: steps
 plugins: [$WORK]
 nodes:
@@ -274,7 +288,8 @@ nodes:
     steps:
       b: { type: work }
       a: { type: work }
-`))
+`),
+    )
     await sim.apply({ type: 'start' })
     assert.deepEqual(sim.dispatched().sort(), ['f[0].a', 'f[0].b', 'f[1].a', 'f[1].b'])
     sim.claim('f[0].b')
@@ -285,11 +300,14 @@ nodes:
     await sim.finish('f[1].b', ok({}))
     assert.equal(sim.status('f'), 'succeeded')
     const out = sim.state.run.nodes.f!.output as { failed: Array<{ index: number; error: { code: string; message: string } }> }
-    assert.deepEqual(out.failed.map((x) => [x.index, x.error.code]), [[0, 'A_BROKE']])
+    assert.deepEqual(
+      out.failed.map((x) => [x.index, x.error.code]),
+      [[0, 'A_BROKE']],
+    )
     assert.match(out.failed[0]!.error.message, /step "a"/)
   })
 
-  it('a control node\'s deadline that fires early by this clock is set again, not dropped', async () => {
+  it("a control node's deadline that fires early by this clock is set again, not dropped", async () => {
     const sim = new Sim(await pipeline(fan(1).replace('type: fan_out', 'type: fan_out\n    timeout: 5s')))
     await sim.apply({ type: 'start' })
     sim.now += 4000
@@ -330,7 +348,10 @@ outputs:
     await sim.finish('draft', ok({ value: 'first' }))
     assert.equal(sim.status('review'), 'waiting')
     assert.equal(sim.state.run.status, 'awaiting_approval')
-    assert.deepEqual(sim.events().filter((e) => e.startsWith('approval')), ['approval.requested review'])
+    assert.deepEqual(
+      sim.events().filter((e) => e.startsWith('approval')),
+      ['approval.requested review'],
+    )
     assert.deepEqual(sim.dispatched(), [])
     await sim.decide('review', 0, { decision: 'revise', feedback: 'shorter', by: 'ann' })
     assert.deepEqual(sim.dispatched(), ['review~draft#r1'])
@@ -354,7 +375,10 @@ outputs:
     await sim.apply({ type: 'start' })
     await sim.finish('draft', ok({ value: 'first' }))
     await sim.decide('review', 0, { decision: 'revise', feedback: 'again', by: 'ann' })
-    assert.deepEqual(sim.events().filter((e) => e.startsWith('approval')), ['approval.resolved review'])
+    assert.deepEqual(
+      sim.events().filter((e) => e.startsWith('approval')),
+      ['approval.resolved review'],
+    )
     // the same decision applied again (a redelivered job): nothing new
     await sim.apply({ type: 'decided', gate: 'review', revision: 0 })
     assert.deepEqual(sim.events(), [])
@@ -366,7 +390,10 @@ outputs:
     await sim.apply({ type: 'start' })
     await sim.finish('draft', ok({ value: 'first' }))
     assert.ok(sim.last.actions.some((a) => a.type === 'decide' && a.decision.by === 'auto'))
-    assert.deepEqual(sim.events().filter((e) => e.startsWith('approval')), ['approval.requested review', 'approval.resolved review'])
+    assert.deepEqual(
+      sim.events().filter((e) => e.startsWith('approval')),
+      ['approval.requested review', 'approval.resolved review'],
+    )
     assert.equal(sim.status('review'), 'succeeded')
     assert.deepEqual(sim.dispatched(), ['after'])
   })
@@ -397,12 +424,17 @@ nodes:
     result: \${{ steps.review.output.value }}
 `
 
-  it('each item waits at `f[i].review`; revise runs that item\'s step again as a task of its own; reject fails only that item', async () => {
+  it("each item waits at `f[i].review`; revise runs that item's step again as a task of its own; reject fails only that item", async () => {
     const sim = new Sim(await pipeline(perItem), { interactive: true })
     await sim.apply({ type: 'start' })
     assert.deepEqual(sim.dispatched().sort(), ['f[0].draft', 'f[1].draft', 'f[2].draft'])
     for (const i of [0, 1, 2]) await sim.finish(`f[${i}].draft`, ok({ value: `scene ${i}` }))
-    assert.deepEqual(Object.values(sim.state.gates).map((g) => g.request.gate).sort(), ['f[0].review', 'f[1].review', 'f[2].review'])
+    assert.deepEqual(
+      Object.values(sim.state.gates)
+        .map((g) => g.request.gate)
+        .sort(),
+      ['f[0].review', 'f[1].review', 'f[2].review'],
+    )
     assert.equal(sim.state.run.status, 'awaiting_approval')
     await sim.decide('f[1].review', 0, { decision: 'revise', feedback: 'brighter', by: 'ann' })
     assert.deepEqual(sim.dispatched(), ['f[1].draft#r1'])
@@ -417,13 +449,17 @@ nodes:
     assert.equal(sim.state.run.status, 'completed')
     const out = sim.state.run.nodes.f!.output as { results: unknown[]; failed: Array<{ index: number; error: { code: string } }> }
     assert.deepEqual(out.results, ['scene 0', 'scene 1, brighter', null])
-    assert.deepEqual(out.failed.map((x) => [x.index, x.error.code]), [[2, 'APPROVAL_REJECTED']])
+    assert.deepEqual(
+      out.failed.map((x) => [x.index, x.error.code]),
+      [[2, 'APPROVAL_REJECTED']],
+    )
   })
 })
 
-describe('fleet step: a revision at an item\'s gate', () => {
+describe("fleet step: a revision at an item's gate", () => {
   it('runs the reviewed step again, then each step between it and the gate, as tasks of that round', async () => {
-    const sim = new Sim(await pipeline(`
+    const sim = new Sim(
+      await pipeline(`
 pipeline: between
 plugins: [$WORK]
 nodes:
@@ -435,7 +471,9 @@ nodes:
       polish: { type: work, value: "\${{ steps.draft.output.value + ', polished' }}" }
       review: { type: approval, gate: draft, needs: [polish] }
     result: \${{ steps.polish.output.value }}
-`), { interactive: true })
+`),
+      { interactive: true },
+    )
     await sim.apply({ type: 'start' })
     await sim.finish('f[0].draft', ok({ value: 'scene 0' }))
     await sim.finish('f[0].polish', ok({ value: 'scene 0, polished' }))

@@ -23,7 +23,9 @@ after(closeAdmin)
 
 function pipelineFile(dir: string, items: number, ms: number, log: string, extra = ''): string {
   const file = path.join(dir, `fan-${items}.yaml`)
-  writeFileSync(file, `
+  writeFileSync(
+    file,
+    `
 pipeline: fleet_fan
 plugins: [${where}]
 nodes:
@@ -38,11 +40,14 @@ ${extra}
 outputs:
   values: \${{ nodes.fan.output.results.map(r, r.value) }}
   pids: \${{ nodes.fan.output.results.map(r, r.pid) }}
-`)
+`,
+  )
   return file
 }
 
-interface Env { [k: string]: string | undefined }
+interface Env {
+  [k: string]: string | undefined
+}
 
 function startWorker(env: Env, extra: string[] = []): ChildProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', cli, 'worker', '--concurrency', '4', '--executor', 'inline', ...extra], { cwd: root, env, stdio: ['ignore', 'ignore', 'pipe'] })
@@ -71,23 +76,28 @@ async function waitDone(store: RunStore, ids: string[], ms: number): Promise<Run
   }
 }
 
-const stop = (w: ChildProcess) => new Promise<void>((resolve) => {
-  if (w.exitCode !== null || w.signalCode !== null) return resolve()
-  w.once('exit', () => resolve())
-  w.kill('SIGTERM')
-})
+const stop = (w: ChildProcess) =>
+  new Promise<void>((resolve) => {
+    if (w.exitCode !== null || w.signalCode !== null) return resolve()
+    w.once('exit', () => resolve())
+    w.kill('SIGTERM')
+  })
 
 describe('throttledProgress', () => {
   it('writes the latest report at most once per interval, one write at a time, and nothing after close', async () => {
     const written: unknown[] = []
     let inFlight = 0
     let most = 0
-    const p = throttledProgress(async (x) => {
-      most = Math.max(most, ++inFlight)
-      await new Promise((r) => setTimeout(r, 5))
-      written.push(x.n)
-      inFlight--
-    }, (err) => assert.fail(String(err)), 20)
+    const p = throttledProgress(
+      async (x) => {
+        most = Math.max(most, ++inFlight)
+        await new Promise((r) => setTimeout(r, 5))
+        written.push(x.n)
+        inFlight--
+      },
+      (err) => assert.fail(String(err)),
+      20,
+    )
     for (let n = 1; n <= 5; n++) p.report({ n })
     await new Promise((r) => setTimeout(r, 40))
     assert.deepEqual(written, [5], 'five reports within one interval: the last one, once')
@@ -124,7 +134,9 @@ if (!process.env.DATABASE_URL) {
       const dir = mkdtempSync(path.join(tmpdir(), 'weft-fleet-queues-'))
       const env: Env = { ...process.env, DATABASE_URL: db.url, WEFT_DATA_DIR: path.join(dir, 'data'), WEFT_PLUGIN_DIRS: testPluginDirs.join(path.delimiter), WEFT_HEARTBEAT_TTL: '3s' }
       const file = path.join(dir, 'queues.yaml')
-      writeFileSync(file, `
+      writeFileSync(
+        file,
+        `
 pipeline: fleet_queues
 plugins: [${where}]
 pools: { gpu: { max: 2, queue: gpu } }
@@ -141,7 +153,8 @@ outputs:
   plan: \${{ nodes.plan.output.pid }}
   renders: \${{ nodes.renders.output.results.map(r, r.pid) }}
   stitch: \${{ nodes.stitch.output.pid }}
-`)
+`,
+      )
       const store = await openRunStore({ env })
       const cpu = startWorker(env)
       const gpu = startWorker(env, ['--queues', 'gpu'])
@@ -172,16 +185,31 @@ outputs:
         const [run] = await waitDone(store, [id], 120_000)
         assert.equal(run!.status, 'completed', JSON.stringify(run!.error))
         const outputs = run!.outputs as { values: number[]; pids: number[] }
-        assert.deepEqual(outputs.values, Array.from({ length: 60 }, (_, i) => i * 2))
+        assert.deepEqual(
+          outputs.values,
+          Array.from({ length: 60 }, (_, i) => i * 2),
+        )
         const pids = new Set(outputs.pids)
         assert.deepEqual([...pids].sort(), workers.map((w) => w.pid).sort(), 'items ran on all three workers')
-        const starts = readFileSync(log, 'utf8').trim().split('\n').filter((l) => l.startsWith('start ')).map((l) => l.split(' ')[1]!.split('/')[1])
+        const starts = readFileSync(log, 'utf8')
+          .trim()
+          .split('\n')
+          .filter((l) => l.startsWith('start '))
+          .map((l) => l.split(' ')[1]!.split('/')[1])
         const counts = new Map<string, number>()
         for (const k of starts) counts.set(k!, (counts.get(k!) ?? 0) + 1)
         assert.equal(counts.size, 61)
-        assert.deepEqual([...counts.values()].filter((n) => n !== 1), [], 'every task executed exactly once')
+        assert.deepEqual(
+          [...counts.values()].filter((n) => n !== 1),
+          [],
+          'every task executed exactly once',
+        )
         const events = await store.listEvents(id)
-        assert.deepEqual(events.map((e) => e.seq), events.map((_, i) => i + 1), 'one sequence, no gaps')
+        assert.deepEqual(
+          events.map((e) => e.seq),
+          events.map((_, i) => i + 1),
+          'one sequence, no gaps',
+        )
       } finally {
         const codes = await Promise.all(workers.map((w) => stop(w).then(() => w.exitCode)))
         assert.deepEqual(codes, [0, 0, 0], 'SIGTERM: workers finish and exit 0')
@@ -197,7 +225,9 @@ outputs:
       const env: Env = { ...process.env, DATABASE_URL: db.url, WEFT_DATA_DIR: path.join(dir, 'data'), WEFT_PLUGIN_DIRS: testPluginDirs.join(path.delimiter), WEFT_HEARTBEAT_TTL: '3s' }
       // the log is named by the environment: a file named in a node's fields counts by its content in the key
       env.EXEC_LOG = log
-      writeFileSync(path.join(dir, 'counted.mjs'), `
+      writeFileSync(
+        path.join(dir, 'counted.mjs'),
+        `
 import { appendFileSync } from 'node:fs'
 export default {
   type: 'counted',
@@ -206,9 +236,12 @@ export default {
     return { value: config.value, pid: process.pid }
   },
 }
-`)
+`,
+      )
       const file = path.join(dir, 'cached.yaml')
-      writeFileSync(file, `
+      writeFileSync(
+        file,
+        `
 pipeline: fleet_cached
 plugins: [./counted.mjs]
 nodes:
@@ -219,13 +252,18 @@ nodes:
     node: { type: counted, item: '\${{ item }}', value: '\${{ item * nodes.first.output.value }}', cache: true }
 outputs:
   values: \${{ nodes.fan.output.results.map(r, r.value) }}
-`)
+`,
+      )
       const store = await openRunStore({ env })
       const workers = [startWorker(env), startWorker(env)]
       try {
         const [a] = await waitDone(store, [detach(env, file)], 60_000)
         assert.equal(a!.status, 'completed', JSON.stringify(a!.error))
-        const executed = () => readFileSync(log, 'utf8').trim().split('\n').filter((l) => l.startsWith('start ')).length
+        const executed = () =>
+          readFileSync(log, 'utf8')
+            .trim()
+            .split('\n')
+            .filter((l) => l.startsWith('start ')).length
         assert.equal(executed(), 7)
         assert.deepEqual(a!.nodes.first!.cache?.hit, false, JSON.stringify(a!.nodes.first))
         const [b] = await waitDone(store, [detach(env, file)], 60_000)
@@ -270,7 +308,10 @@ outputs:
         const [run] = await waitDone(store, [id], 30_000)
         assert.equal(run!.status, 'completed', JSON.stringify(run!.error))
         const events = await store.listEvents(id)
-        assert.deepEqual(events.filter((e) => e.type.startsWith('approval.')).map((e) => `${e.type} ${e.payload.revision}`), ['approval.requested 0', 'approval.resolved 0', 'approval.requested 1', 'approval.resolved 1'])
+        assert.deepEqual(
+          events.filter((e) => e.type.startsWith('approval.')).map((e) => `${e.type} ${e.payload.revision}`),
+          ['approval.requested 0', 'approval.resolved 0', 'approval.requested 1', 'approval.resolved 1'],
+        )
         assert.equal(events.filter((e) => e.type === 'node.completed' && e.node === 'first' && e.payload.revision === 1).length, 1, 'the gated node was revised once')
       } finally {
         await Promise.all(workers.map(stop))
@@ -361,11 +402,17 @@ outputs:
         let reexecuted = 0
         for (const r of runs) {
           const committed: Array<[string, string]> = [[`${r.id}/first`, (r.nodes.first!.output as { exec: string }).exec]]
-          ;(r.nodes.fan!.output as { results: Array<{ exec: string }> }).results.forEach((x, i) => { committed.push([`${r.id}/fan[${i}]`, x.exec]) })
+          ;(r.nodes.fan!.output as { results: Array<{ exec: string }> }).results.forEach((x, i) => {
+            committed.push([`${r.id}/fan[${i}]`, x.exec])
+          })
           for (const [key, exec] of committed) if (lastStart.get(key) !== exec) reexecuted++
           const events = await store.listEvents(r.id)
           assert.equal(events.filter((e) => e.type === 'approval.requested').length, 1, `${r.id}: the gate is asked once`)
-          assert.deepEqual(events.map((e) => e.seq), events.map((_, i) => i + 1), `${r.id}: one sequence, no gaps`)
+          assert.deepEqual(
+            events.map((e) => e.seq),
+            events.map((_, i) => i + 1),
+            `${r.id}: one sequence, no gaps`,
+          )
           const completed = events.filter((e) => e.type === 'node.completed').map((e) => e.node)
           assert.equal(new Set(completed).size, completed.length, `${r.id}: no node completed twice`)
         }

@@ -21,7 +21,7 @@ describe('audio bed', () => {
     assert.notEqual(audioBed(['#2f6fd1'], scenes[0]!).key, undefined)
   })
 
-  it('is a stereo chain of exactly the clip\'s samples, faded at both ends, labelled [a]', () => {
+  it("is a stereo chain of exactly the clip's samples, faded at both ends, labelled [a]", () => {
     const f = audioBedFilter(audioBed(palette, scenes[0]!), 96_000)
     assert.match(f, /^aevalsrc=exprs=.*:s=48000:c=stereo:d=2\.0000,/)
     assert.match(f, /afade=t=in:st=0:d=0\.500,afade=t=out:st=1\.500:d=0\.500/)

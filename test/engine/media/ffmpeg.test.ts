@@ -36,12 +36,15 @@ describe('media/ffmpeg: finding the binaries and the font', () => {
     const real = ffmpegPath({ PATH: '' })
     assert.equal(ffmpegPath({ FFMPEG_PATH: real, PATH: '' }), real)
     const missing = path.join(dir, 'no-such-ffmpeg')
-    assert.throws(() => ffmpegPath({ FFMPEG_PATH: missing }), (err: { code?: string; message: string; retryable?: boolean }) => {
-      assert.equal(err.code, 'FFMPEG_NOT_FOUND')
-      assert.equal(err.retryable, false)
-      assert.ok(err.message.includes('FFMPEG_PATH'))
-      return true
-    })
+    assert.throws(
+      () => ffmpegPath({ FFMPEG_PATH: missing }),
+      (err: { code?: string; message: string; retryable?: boolean }) => {
+        assert.equal(err.code, 'FFMPEG_NOT_FOUND')
+        assert.equal(err.retryable, false)
+        assert.ok(err.message.includes('FFMPEG_PATH'))
+        return true
+      },
+    )
     assert.throws(() => ffprobePath({ FFPROBE_PATH: missing }), code('FFMPEG_NOT_FOUND'))
   })
 
@@ -55,11 +58,35 @@ describe('media/ffmpeg: finding the binaries and the font', () => {
 describe('media/ffmpeg: running ffmpeg and ffprobe', () => {
   it('renders, then probes dimensions, duration, codecs and rate', async () => {
     const out = path.join(dir, 'probe.mp4')
-    await runFfmpeg(['-f', 'lavfi', '-i', 'testsrc2=s=96x64:r=25:d=1', '-f', 'lavfi', '-i', 'anullsrc=r=48000:cl=mono', '-t', '1',
-      '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', '-c:a', 'aac', out], live())
+    await runFfmpeg(
+      [
+        '-f',
+        'lavfi',
+        '-i',
+        'testsrc2=s=96x64:r=25:d=1',
+        '-f',
+        'lavfi',
+        '-i',
+        'anullsrc=r=48000:cl=mono',
+        '-t',
+        '1',
+        '-c:v',
+        'libx264',
+        '-preset',
+        'ultrafast',
+        '-pix_fmt',
+        'yuv420p',
+        '-c:a',
+        'aac',
+        out,
+      ],
+      live(),
+    )
     const info = await probe(out, live())
-    assert.deepEqual({ ...info, duration_s: Math.round(info.duration_s * 100) / 100 },
-      { width: 96, height: 64, duration_s: 1, has_video: true, has_audio: true, codec: 'h264', pix_fmt: 'yuv420p', fps: 25, audio_codec: 'aac' })
+    assert.deepEqual(
+      { ...info, duration_s: Math.round(info.duration_s * 100) / 100 },
+      { width: 96, height: 64, duration_s: 1, has_video: true, has_audio: true, codec: 'h264', pix_fmt: 'yuv420p', fps: 25, audio_codec: 'aac' },
+    )
   })
 
   it('rejects with MEDIA_FAILED, the exit code and the tail of stderr when ffmpeg fails', async () => {
@@ -117,16 +144,19 @@ describe('media/ffmpeg: running ffmpeg and ffprobe', () => {
 
 describe('media/ffmpeg: a killed weft takes its encoders with it', () => {
   /** Pids of the processes whose parent is `pid` and whose name is `name` (Linux /proc). */
-  const childrenNamed = (pid: number, name: string): number[] => readdirSync('/proc').filter((d) => /^\d+$/.test(d)).flatMap((d) => {
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, 'utf8')
-      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
-      return ppid === pid && comm === name ? [Number(d)] : []
-    } catch {
-      return []
-    }
-  })
+  const childrenNamed = (pid: number, name: string): number[] =>
+    readdirSync('/proc')
+      .filter((d) => /^\d+$/.test(d))
+      .flatMap((d) => {
+        try {
+          const stat = readFileSync(`/proc/${d}/stat`, 'utf8')
+          const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))
+          const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
+          return ppid === pid && comm === name ? [Number(d)] : []
+        } catch {
+          return []
+        }
+      })
   const alive = (pid: number) => {
     try {
       // a zombie (reaped by init soon) counts as gone

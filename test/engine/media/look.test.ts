@@ -5,8 +5,15 @@ import { fitText, hashString, motionFor, paletteColours, seededRandom, wrapText 
 describe('media/look', () => {
   it('maps camera directions to motions', () => {
     const cases: Array<[string | undefined, string]> = [
-      ['slow push-in', 'zoom_in'], ['Zoom in on the can', 'zoom_in'], ['pull back to reveal', 'zoom_out'], ['pan left across the shelf', 'pan_left'],
-      ['Pan right', 'pan_right'], ['tilt up to the sky', 'tilt_up'], ['crane down', 'tilt_down'], ['static wide shot', 'drift'], [undefined, 'drift'],
+      ['slow push-in', 'zoom_in'],
+      ['Zoom in on the can', 'zoom_in'],
+      ['pull back to reveal', 'zoom_out'],
+      ['pan left across the shelf', 'pan_left'],
+      ['Pan right', 'pan_right'],
+      ['tilt up to the sky', 'tilt_up'],
+      ['crane down', 'tilt_down'],
+      ['static wide shot', 'drift'],
+      [undefined, 'drift'],
     ]
     for (const [camera, motion] of cases) assert.equal(motionFor(camera), motion, String(camera))
   })
@@ -20,7 +27,8 @@ describe('media/look', () => {
   })
 
   it('fits a whole text into a block by shrinking the font, and cuts only what cannot fit at the smallest size', () => {
-    const scene = 'The small corner café, bright, punchy midday light. Ines in copper by the espresso cup, Orbit Mug in hand. Marble and steamed milk foam textures, copper and yellow accents, 50mm lens, shallow depth of field.'
+    const scene =
+      'The small corner café, bright, punchy midday light. Ines in copper by the espresso cup, Orbit Mug in hand. Marble and steamed milk foam textures, copper and yellow accents, 50mm lens, shallow depth of field.'
     const big = fitText('Short.', 550, 450, 27, 19)
     assert.deepEqual(big, { size: 27, lines: ['Short.'] })
     const fitted = fitText(scene, 550, 450, 27, 19)
@@ -34,7 +42,10 @@ describe('media/look', () => {
 
   it('parses palettes, skips invalid and near-duplicate colours, and always yields four', () => {
     const c = paletteColours(['#ff0000', 'navy', '#fe0101', '#00f'], 0)
-    assert.deepEqual(c.slice(0, 2), [{ r: 255, g: 0, b: 0 }, { r: 0, g: 0, b: 255 }])
+    assert.deepEqual(c.slice(0, 2), [
+      { r: 255, g: 0, b: 0 },
+      { r: 0, g: 0, b: 255 },
+    ])
     assert.equal(c.length, 4)
     assert.equal(paletteColours(['#f1faee', '#f1faee', '#eef7eb'], 0).length, 4)
     assert.deepEqual(paletteColours(undefined, 3), paletteColours(['not a colour'], 3))

@@ -71,7 +71,10 @@ describe('media/quality: scoring real files', () => {
 
   it('a clip rendered by LocalMedia scores at least 80 (its gentle motion is not a freeze)', async () => {
     const out = path.join(dir, 'local.mp4')
-    await new LocalMedia().render({ kind: 'video', prompt: 'A cyclist crosses a bridge at dawn', out, width: 320, height: 180, fps: 24, duration_s: 3, caption: 'Ride further', palette: ['#264653', '#e9c46a'] }, { ...live(), idempotencyKey: 'q' })
+    await new LocalMedia().render(
+      { kind: 'video', prompt: 'A cyclist crosses a bridge at dawn', out, width: 320, height: 180, fps: 24, duration_s: 3, caption: 'Ride further', palette: ['#264653', '#e9c46a'] },
+      { ...live(), idempotencyKey: 'q' },
+    )
     const r = await scoreClip(out, live())
     assert.ok(r.score >= 80, `score ${r.score} ${JSON.stringify(r.breakdown)}`)
     assert.equal(r.breakdown.frozen, 100)
@@ -91,8 +94,17 @@ describe('media/quality: scoring real files', () => {
 
 describe('media/quality: the arithmetic', () => {
   const perfect: QualityMeasurements = {
-    frames: 48, duration_s: 2, black_s: 0, black_fraction: 0, frozen_s: 0, frozen_fraction: 0,
-    ydif_mean: 1, ydif_std: 0.2, luma_jerk: 0.1, yavg_mean: 120, edge_luma: 4,
+    frames: 48,
+    duration_s: 2,
+    black_s: 0,
+    black_fraction: 0,
+    frozen_s: 0,
+    frozen_fraction: 0,
+    ydif_mean: 1,
+    ydif_std: 0.2,
+    luma_jerk: 0.1,
+    yavg_mean: 120,
+    edge_luma: 4,
   }
 
   it('weights the sub-scores and caps the score at the worst sub-score + FAIL_CAP', () => {
@@ -111,6 +123,9 @@ describe('media/quality: the arithmetic', () => {
 
   it('parses metadata=print output per frame', () => {
     const frames = parseMetadata('frame:0    pts:0       pts_time:0\nlavfi.signalstats.YAVG=16\nlavfi.signalstats.YDIF=0\nframe:1    pts:512     pts_time:0.0416667\nlavfi.signalstats.YAVG=20.5\n')
-    assert.deepEqual(frames, [{ time: 0, values: { YAVG: 16, YDIF: 0 } }, { time: 0.0416667, values: { YAVG: 20.5 } }])
+    assert.deepEqual(frames, [
+      { time: 0, values: { YAVG: 16, YDIF: 0 } },
+      { time: 0.0416667, values: { YAVG: 20.5 } },
+    ])
   })
 })

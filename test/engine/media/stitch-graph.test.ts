@@ -7,17 +7,37 @@ const clip = (duration_s: number, has_audio = true) => ({ duration_s, has_audio 
 
 describe('media/stitch-graph', () => {
   it('places clips frame-exactly: crossfades overlap, fades and cuts do not', () => {
-    const g = stitchGraph({ transitions: [{ type: 'crossfade', duration_s: 0.5 }, { type: 'fade', duration_s: 0.8 }, { type: 'cut', duration_s: 0 }] },
-      [clip(4), clip(6), clip(6), clip(8)], size, 24)
+    const g = stitchGraph(
+      {
+        transitions: [
+          { type: 'crossfade', duration_s: 0.5 },
+          { type: 'fade', duration_s: 0.8 },
+          { type: 'cut', duration_s: 0 },
+        ],
+      },
+      [clip(4), clip(6), clip(6), clip(8)],
+      size,
+      24,
+    )
     assert.deepEqual(g.frames, [96, 144, 144, 192])
     assert.deepEqual(g.starts, [0, 84, 228, 372])
     assert.equal(g.totalFrames, 564)
     assert.equal(g.duration_s, 23.5)
   })
 
-  it('joins segments in order: each clip\'s own frames, and a crossfade only over the overlap', () => {
-    const g = stitchGraph({ transitions: [{ type: 'crossfade', duration_s: 0.5 }, { type: 'fade', duration_s: 0.8 }, { type: 'cut', duration_s: 0 }] },
-      [clip(4), clip(6), clip(6), clip(8)], size, 24)
+  it("joins segments in order: each clip's own frames, and a crossfade only over the overlap", () => {
+    const g = stitchGraph(
+      {
+        transitions: [
+          { type: 'crossfade', duration_s: 0.5 },
+          { type: 'fade', duration_s: 0.8 },
+          { type: 'cut', duration_s: 0 },
+        ],
+      },
+      [clip(4), clip(6), clip(6), clip(8)],
+      size,
+      24,
+    )
     assert.deepEqual(g.segments, [
       { kind: 'clip', clip: 0, from: 0, frames: 84 },
       { kind: 'crossfade', clip: 0, frames: 12 },
@@ -25,7 +45,10 @@ describe('media/stitch-graph', () => {
       { kind: 'clip', clip: 2, from: 0, frames: 144 },
       { kind: 'clip', clip: 3, from: 0, frames: 192 },
     ])
-    assert.equal(g.segments.reduce((s, x) => s + x.frames, 0), g.totalFrames)
+    assert.equal(
+      g.segments.reduce((s, x) => s + x.frames, 0),
+      g.totalFrames,
+    )
     // one overlay, of clip 1's head on clip 0's tail (no full-length canvas under every clip); each input is read once
     assert.deepEqual(g.filter.match(/\[\w+\]\[\w+\]overlay=/g), ['[t0][h1]overlay='])
     for (let i = 0; i < 4; i++) assert.equal(g.filter.split(`[${i}:v]`).length, 2)
@@ -38,7 +61,15 @@ describe('media/stitch-graph', () => {
   it('leaves no own segment to a clip its crossfades cover, and numbers frames so a one-frame segment keeps its slot', () => {
     const cross = (frames: number) => ({ type: 'crossfade' as const, duration_s: frames / 24 })
     const covered = stitchGraph({ transitions: [cross(24), cross(24)] }, [clip(2), clip(2), clip(2)], size, 24)
-    assert.deepEqual(covered.segments.map((s) => [s.kind, s.clip, s.frames]), [['clip', 0, 24], ['crossfade', 0, 24], ['crossfade', 1, 24], ['clip', 2, 24]])
+    assert.deepEqual(
+      covered.segments.map((s) => [s.kind, s.clip, s.frames]),
+      [
+        ['clip', 0, 24],
+        ['crossfade', 0, 24],
+        ['crossfade', 1, 24],
+        ['clip', 2, 24],
+      ],
+    )
     assert.equal(covered.totalFrames, 96)
     const single = stitchGraph({ transitions: [cross(24), cross(23)] }, [clip(2), clip(2), clip(2)], size, 24)
     assert.deepEqual(single.segments[2], { kind: 'clip', clip: 1, from: 24, frames: 1 })
@@ -66,6 +97,20 @@ describe('media/stitch-graph', () => {
   it('rejects a crossfade longer than a clip, or crossfades that do not fit a clip between them', () => {
     const invalid = (err: unknown) => (err as { code?: unknown }).code === 'MEDIA_INPUT_INVALID'
     assert.throws(() => stitchGraph({ transitions: [{ type: 'crossfade', duration_s: 2 }] }, [clip(1), clip(4)], size, 24), invalid)
-    assert.throws(() => stitchGraph({ transitions: [{ type: 'crossfade', duration_s: 0.6 }, { type: 'crossfade', duration_s: 0.6 }] }, [clip(2), clip(1), clip(2)], size, 24), invalid)
+    assert.throws(
+      () =>
+        stitchGraph(
+          {
+            transitions: [
+              { type: 'crossfade', duration_s: 0.6 },
+              { type: 'crossfade', duration_s: 0.6 },
+            ],
+          },
+          [clip(2), clip(1), clip(2)],
+          size,
+          24,
+        ),
+      invalid,
+    )
   })
 })
