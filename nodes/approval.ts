@@ -2,6 +2,7 @@
 // gated node back with feedback (it re-runs, then the gate asks again), up to `max_revisions`.
 import * as v from 'valibot'
 import { defineNode } from '../engine/node-def.ts'
+import { decisionProblem } from '../engine/decision-rule.ts'
 import { WeftError } from '../engine/errors.ts'
 import type { Decision } from '../engine/ports.ts'
 import { toJsonData } from '../engine/json-data.ts'
@@ -65,9 +66,8 @@ export const approvalNode = defineNode({
       const request = { runId: ctx.run.id, gate: ctx.node.id, value, allowed, revision: revisions, ...(config.message ? { message: config.message } : {}) }
       const decision = await ctx.requestDecision(request, auto)
       const by = decision.by ?? 'unknown'
-      if (!allowed.includes(decision.decision)) {
-        throw new WeftError('DECISION_NOT_ALLOWED', `gate "${ctx.node.id}" allows ${allowed.join(', ')} now, got "${decision.decision}"`, { retryable: false })
-      }
+      const problem = decisionProblem(decision, request)
+      if (problem) throw new WeftError(problem.code, problem.message, { retryable: false })
       const edited = decision.decision === 'approve' && decision.edits !== undefined
       history.push({ decision: decision.decision, by, edited, revision: revisions, ...(decision.feedback !== undefined ? { feedback: decision.feedback } : {}) })
       if (decision.decision === 'approve') {
@@ -82,8 +82,7 @@ export const approvalNode = defineNode({
         })
       }
       revisions++
-      const feedback = decision.feedback?.trim()
-      if (!feedback) throw new WeftError('DECISION_INVALID', `a "revise" decision at gate "${ctx.node.id}" needs feedback saying what to change`, { retryable: false })
+      const feedback = decision.feedback!.trim()
       ctx.emit({ message: `revising "${gate}" (round ${revisions})`, revising: gate, round: revisions })
       const rerun = await ctx.rerun(gate, { round: revisions, feedback, previous: value })
       if (!rerun.ok) throw new WeftError(rerun.error.code, `revising "${gate}" failed: ${rerun.error.message}`, { retryable: false, details: rerun.error.details })

@@ -8,6 +8,7 @@ import type { Pipeline } from '../engine/dsl/pipeline.ts'
 import { toErrorInfo, WeftError, type Diagnostic } from '../engine/errors.ts'
 import { resolveConfig, resolveRunInputs } from '../engine/inputs.ts'
 import { preflightDiagnostics } from '../engine/preflight.ts'
+import { decisionProblem } from '../engine/decision-rule.ts'
 import { endUndriven } from '../engine/end-run.ts'
 import { ValidatePool } from './validate-pool.ts'
 import type { Decision, NodeExecutor, NodeRecord, RunRecord, RunStatus, RunStore } from '../engine/ports.ts'
@@ -306,26 +307,15 @@ export async function createGenerationService(opts: ServiceOptions): Promise<Gen
       const approval = revision === undefined ? undefined : await store.getApproval(id, gate, revision)
       // a repeat is answered with the decision that stands, not applied again
       if (approval?.decision) return { applied: false, decision: approval.decision }
-      if (answer.edits !== undefined && approval && !sameKind(answer.edits, approval.request.value)) {
-        throw new WeftError('DECISION_INVALID', `edits must be the same kind of value as the one under review (${kind(approval.request.value)}), got ${kind(answer.edits)}`, {
-          retryable: false,
-          details: { issues: [{ path: 'edits', message: `expected ${kind(approval.request.value)}` }] },
-        })
-      }
       if (!ACTIVE.includes(record.status)) throw new WeftError('RUN_FINISHED', `generation ${id} has already ended (${record.status})`, { retryable: false })
-      if (!approval)
+      if (!approval) {
         throw new WeftError('GATE_NOT_WAITING', `gate "${gate}" of generation ${id} is not waiting for a decision`, {
           retryable: false,
           details: { waiting: (await store.pendingApprovals(id)).map((a) => a.request.gate) },
         })
-      if (!approval.request.allowed.includes(answer.decision)) {
-        throw new WeftError('DECISION_NOT_ALLOWED', `gate "${gate}" allows ${approval.request.allowed.join(', ')} now, not "${answer.decision}"`, { retryable: false })
       }
-      if (answer.decision === 'revise' && !answer.feedback?.trim())
-        throw new WeftError('DECISION_INVALID', 'a "revise" decision needs feedback saying what to change', {
-          retryable: false,
-          details: { issues: [{ path: 'feedback', message: 'required with revise' }] },
-        })
+      const problem = decisionProblem(answer, approval.request)
+      if (problem) throw new WeftError(problem.code, problem.message, { retryable: false, details: { issues: [{ path: problem.path, message: problem.message }] } })
       const result = await store.decideApproval(id, gate, approval.request.revision, answer)
       if (!result) throw new WeftError('GATE_NOT_WAITING', `gate "${gate}" of generation ${id} is not waiting for a decision`, { retryable: false })
       if (result.applied) decisions.wake(id, gate, approval.request.revision, result.decision)
@@ -424,25 +414,6 @@ function invalid(code: string, message: string, diagnostics: Diagnostic[]): Weft
     retryable: false,
     details: { issues: diagnostics.map((d) => ({ path: d.path, code: d.code, message: d.message })) },
   })
-}
-
-/** JSON kind of a value: null, boolean, number, string, list or object. */
-function kind(v: unknown): string {
-  return v === null ? 'null' : Array.isArray(v) ? 'list' : typeof v === 'object' ? 'object' : typeof v
-}
-
-/** Edits replace the reviewed value: same kind, and for an object the same keys (a scene list keeps its shape). */
-function sameKind(edits: unknown, value: unknown): boolean {
-  if (kind(edits) !== kind(value)) return false
-  if (kind(value) !== 'object') return true
-  const want = Object.keys(value as object)
-    .sort()
-    .join('\0')
-  return (
-    Object.keys(edits as object)
-      .sort()
-      .join('\0') === want
-  )
 }
 
 async function lastDecided(store: RunStore, id: string, gate: string): Promise<number | undefined> {

@@ -1,4 +1,5 @@
 // Request schemas of the HTTP (and WebSocket) API, and the mapping of a generation request onto the service's StartGeneration.
+import { EDITS_ONLY_WITH_APPROVE, editsOnlyWithApprove, REVISE_NEEDS_FEEDBACK, reviseNeedsFeedback } from '../engine/decision-rule.ts'
 import * as v from 'valibot'
 import type { StartGeneration } from './service.ts'
 
@@ -145,14 +146,8 @@ export const DecisionSchema = v.pipe(
       v.pipe(v.number(), v.integer(), v.minValue(0), v.description('The revision this decision answers (from approval.requested); a decision for an earlier revision is answered as a repeat.')),
     ),
   }),
-  v.forward(
-    v.partialCheck([['decision'], ['feedback']], (d) => d.decision !== 'revise' || (d.feedback ?? '').trim() !== '', 'a revise decision needs feedback saying what to change'),
-    ['feedback'],
-  ),
-  v.forward(
-    v.partialCheck([['decision'], ['edits']], (d) => d.edits === undefined || d.decision === 'approve', 'edits go with an approve decision only'),
-    ['edits'],
-  ),
+  v.forward(v.partialCheck([['decision'], ['feedback']], reviseNeedsFeedback, REVISE_NEEDS_FEEDBACK), ['feedback']),
+  v.forward(v.partialCheck([['decision'], ['edits']], editsOnlyWithApprove, EDITS_ONLY_WITH_APPROVE), ['edits']),
 )
 
 /** Query of `GET /api/v2/generations`. */
