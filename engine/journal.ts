@@ -1,5 +1,6 @@
 // Group commit in front of a RunStore: writes queued while one batch is in flight go out together in the next,
 // and writes nobody waits on may linger briefly to ride with the next one somebody does.
+import { type Clock, systemClock } from './clock.ts'
 import type { RunStore, StoreWrite } from './ports.ts'
 
 interface Entry {
@@ -14,7 +15,8 @@ export class Journal {
   /** The first failed write's error: every later write fails with it unwritten, so the log has no holes. */
   #failed: unknown
   #flushing: Promise<void> | undefined
-  #linger: NodeJS.Timeout | undefined
+  /** Cancels the lingering writes' timer. */
+  #linger: (() => void) | undefined
 
   /**
    * `lingerMs`: how long a write pushed with `urgent = false` may wait for company (a node's start
@@ -23,6 +25,7 @@ export class Journal {
   constructor(
     private readonly store: RunStore,
     private readonly lingerMs = 0,
+    private readonly clock: Clock = systemClock,
   ) {}
 
   /** Queues writes; resolves once they are committed (in order with every earlier write). */
@@ -34,14 +37,14 @@ export class Journal {
   push(writes: readonly StoreWrite[], done: (err?: unknown) => void, urgent = true): void {
     this.#pending.push({ writes, done })
     if (urgent || this.lingerMs <= 0) this.#start()
-    else this.#linger ??= setTimeout(() => this.#start(), this.lingerMs)
+    else this.#linger ??= this.clock.setTimer(() => this.#start(), this.lingerMs)
   }
 
   /** Writes what is queued, as soon as the batch in flight (if any) is done. */
   #start(): void {
     this.#due = true
     if (this.#linger) {
-      clearTimeout(this.#linger)
+      this.#linger()
       this.#linger = undefined
     }
     if (!this.#flushing && this.#pending.length) this.#flushing = this.#flush()

@@ -176,7 +176,7 @@ export class Run {
     this.clock = opts.clock ?? systemClock
     // a node's start and progress may wait up to 20 ms to share a transaction with the next write that
     // must be durable (a completion): on a database that halves the round trips of a sequential graph
-    this.journal = new Journal(opts.store, opts.lingerMs ?? 20)
+    this.journal = new Journal(opts.store, opts.lingerMs ?? 20, this.clock)
     this.limit = opts.pipeline.concurrency ?? Infinity
     this.pools = opts.pipeline.pools
     this.workDir = path.resolve(opts.workDir ?? '.weft/runs', this.id)

@@ -1,4 +1,5 @@
 // Fetches brand asset images from user-given URLs without letting the URL reach internal addresses (SSRF).
+import { type Clock, systemClock } from '../engine/clock.ts'
 import { randomBytes } from 'node:crypto'
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns'
 import { mkdir, open, rename, rm } from 'node:fs/promises'
@@ -56,6 +57,8 @@ export interface FetchAssetOptions {
   signal?: AbortSignal | undefined
   /** DNS lookup with `dns.lookup`'s signature (tests map names to addresses with it). */
   lookup?: LookupFunction | undefined
+  /** The clock of the time budget (default: the system's). */
+  clock?: Clock | undefined
 }
 
 /** A fetched asset: where it was written, what it is, and where it finally came from. */
@@ -159,7 +162,7 @@ export async function fetchAsset(url: string, opts: FetchAssetOptions): Promise<
   const settings = resolveOptions(opts)
   const hop: Hop = { input: url, url }
   const controller = new AbortController()
-  const timer = setTimeout(() => controller.abort('timeout'), settings.timeoutMs)
+  const stopTimer = (opts.clock ?? systemClock).setTimer(() => controller.abort('timeout'), settings.timeoutMs)
   const onAbort = () => controller.abort('aborted')
   if (opts.signal?.aborted) onAbort()
   else opts.signal?.addEventListener('abort', onAbort, { once: true })
@@ -198,7 +201,7 @@ export async function fetchAsset(url: string, opts: FetchAssetOptions): Promise<
   } catch (err) {
     throw asAssetError(err, hop, controller.signal, settings.timeoutMs)
   } finally {
-    clearTimeout(timer)
+    stopTimer()
     opts.signal?.removeEventListener('abort', onAbort)
     if (temp) await rm(temp, { force: true })
   }

@@ -1,4 +1,5 @@
 // The WebSocket endpoint `/ws/:session_id`: authenticated upgrades on the HTTP server, and one connection per client.
+import { type Clock, every, systemClock } from '../engine/clock.ts'
 import { STATUS_CODES, type IncomingMessage, type Server } from 'node:http'
 import type { Duplex } from 'node:stream'
 import * as v from 'valibot'
@@ -59,8 +60,10 @@ export interface WsOptions {
    * URL's host, as the HTTP API does (a page whose DNS name was rebound to 127.0.0.1 names its own host).
    */
   localHostsOnly?: boolean
-  /** Clock in epoch ms (the rate limit and re-announced frames' timestamps). */
+  /** Clock in epoch ms (the rate limit and re-announced frames' timestamps); default: `clock`'s. */
   now?: () => number
+  /** The clock of the heartbeat (default: the system's). */
+  clock?: Clock
   /** Unexpected errors (a service failure answered as INTERNAL); default: ignored. */
   onError?: (err: unknown) => void
 }
@@ -131,16 +134,20 @@ export function attachWebSocket(server: Server, service: GenerationService, opts
   }
   server.on('upgrade', onUpgrade)
 
-  const heartbeat = setInterval(() => {
-    for (const conn of served) conn.heartbeat()
-  }, o.heartbeatMs)
-  heartbeat.unref()
+  const stopHeartbeat = every(
+    o.clock,
+    o.heartbeatMs,
+    () => {
+      for (const conn of served) conn.heartbeat()
+    },
+    { unref: true },
+  )
 
   return {
     close() {
       closing ??= (async () => {
         server.off('upgrade', onUpgrade)
-        clearInterval(heartbeat)
+        stopHeartbeat()
         const all = [...open]
         for (const conn of all) conn.drop(1001, 'server shutting down')
         await Promise.all(all.map((conn) => conn.closed))
@@ -166,7 +173,8 @@ function settings(opts: WsOptions): Settings {
     perSecond: opts.rateLimit?.perSecond ?? 50,
     floodLimit: opts.rateLimit?.floodLimit ?? 200,
     closeTimeoutMs: opts.closeTimeoutMs ?? 5_000,
-    now: opts.now ?? Date.now,
+    clock: opts.clock ?? systemClock,
+    now: opts.now ?? (() => (opts.clock ?? systemClock).now()),
     onError: opts.onError ?? ignore,
   }
 }

@@ -100,3 +100,34 @@ export function virtualClock(start = Date.parse('2026-01-01T00:00:00.000Z')): Cl
   }
   return clock
 }
+
+/** A clock whose time moves only when the test calls `advance`: timers due by then fire, in order, as time passes them. */
+export function manualClock(start = Date.parse('2026-01-01T00:00:00.000Z')): Clock & { t: number; advance(ms: number): void; pending(): number } {
+  const timers: Array<{ at: number; fn: () => void; id: number }> = []
+  let nextId = 0
+  const clock = {
+    t: start,
+    now: () => clock.t,
+    random: () => 0.5,
+    setTimer(fn: () => void, ms: number) {
+      const id = nextId++
+      timers.push({ at: clock.t + ms, fn, id })
+      timers.sort((a, b) => a.at - b.at || a.id - b.id)
+      return () => {
+        const i = timers.findIndex((x) => x.id === id)
+        if (i >= 0) timers.splice(i, 1)
+      }
+    },
+    advance(ms: number) {
+      const end = clock.t + ms
+      while (timers.length && timers[0]!.at <= end) {
+        const next = timers.shift()!
+        clock.t = next.at
+        next.fn()
+      }
+      clock.t = end
+    },
+    pending: () => timers.length,
+  }
+  return clock
+}

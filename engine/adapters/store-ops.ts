@@ -1,5 +1,6 @@
 // Around every operation of a SQL store: tried again while the database is out of reach (or busy), refused once closed.
 import { setTimeout as sleep } from 'node:timers/promises'
+import { type Clock, sleep as clockSleep, systemClock } from '../clock.ts'
 import { WeftError } from '../errors.ts'
 
 /** How a store rides out a database it cannot reach for a while (a Postgres restart, a SQLite file locked by another process). */
@@ -38,8 +39,11 @@ export class StoreOps {
   #closed: Promise<void> | undefined
   readonly #busy = new Set<Promise<unknown>>()
 
-  constructor(policy?: ReconnectPolicy) {
+  readonly #clock: Clock
+
+  constructor(policy?: ReconnectPolicy, clock: Clock = systemClock) {
     this.#policy = policy
+    this.#clock = clock
   }
 
   run<T>(op: (again: boolean) => Promise<T> | T): Promise<T> {
@@ -66,10 +70,10 @@ export class StoreOps {
           this.#lostSince = undefined
           throw err
         }
-        this.#lostSince ??= performance.now()
-        const left = this.#lostSince + policy.windowMs - performance.now()
+        this.#lostSince ??= this.#clock.now()
+        const left = this.#lostSince + policy.windowMs - this.#clock.now()
         if (left <= 0) throw policy.unavailable(err, policy.windowMs - left)
-        await sleep(Math.min(wait, left))
+        await clockSleep(this.#clock, Math.min(wait, left))
         wait = Math.min(wait * 2, 1000)
       }
     }

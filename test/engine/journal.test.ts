@@ -1,3 +1,4 @@
+import { manualClock } from '../helpers.ts'
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { Journal } from '../../engine/journal.ts'
@@ -106,21 +107,24 @@ describe('journal', () => {
       batches.push(b.length)
       return write(b)
     }
-    const j = new Journal(store, 30)
+    const clock = manualClock()
+    const j = new Journal(store, 30, clock)
     await j.commit([{ kind: 'run.create', run: run('r') }])
     const order: string[] = []
     j.push([event('r', 1)], () => order.push('lazy'), false)
     await j.commit([event('r', 2)])
     assert.deepEqual(order, ['lazy'])
     assert.deepEqual(batches, [1, 2])
+    assert.equal(clock.pending(), 0, 'the linger timer went with the batch')
     let late = false
     j.push([event('r', 3)], () => (late = true), false)
-    await new Promise((r) => setTimeout(r, 10))
-    assert.equal(late, false, 'still lingering')
-    await new Promise((r) => setTimeout(r, 40))
-    assert.equal(late, true)
-    // the expired timer's flush found nothing left: later writes still go through
-    await new Promise((r) => setTimeout(r, 40))
+    clock.advance(29)
+    await new Promise((r) => setImmediate(r))
+    assert.equal(late, false, 'still lingering at 29 ms')
+    clock.advance(1)
+    await j.drain()
+    assert.equal(late, true, 'written alone at 30 ms')
+    assert.deepEqual(batches, [1, 2, 1])
     await j.commit([event('r', 4)])
     assert.deepEqual(
       (await store.listEvents('r')).map((e) => e.seq),
