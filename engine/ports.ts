@@ -126,6 +126,8 @@ export interface RunStore {
   releaseRun(runId: string, owner: string): Promise<void>
   /** The request (and decision, if any) of a gate at a revision. */
   getApproval(runId: string, gate: string, revision: number): Promise<ApprovalRecord | undefined>
+  /** The latest request of a gate (its highest revision), decided or not; undefined when the gate never asked. */
+  lastApproval(runId: string, gate: string): Promise<ApprovalRecord | undefined>
   /** Requests of a run that have no decision yet, oldest first. */
   pendingApprovals(runId: string): Promise<ApprovalRecord[]>
   /**

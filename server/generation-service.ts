@@ -303,7 +303,7 @@ export async function createGenerationService(opts: ServiceOptions): Promise<Gen
       const record = await requireRun(id)
       const { revision: asked, ...answer } = decision
       const pending = (await store.pendingApprovals(id)).filter((a) => a.request.gate === gate)
-      const revision = asked ?? pending.at(-1)?.request.revision ?? (await lastDecided(store, id, gate))
+      const revision = asked ?? pending.at(-1)?.request.revision ?? (await store.lastApproval(id, gate))?.request.revision
       const approval = revision === undefined ? undefined : await store.getApproval(id, gate, revision)
       // a repeat is answered with the decision that stands, not applied again
       if (approval?.decision) return { applied: false, decision: approval.decision }
@@ -414,16 +414,6 @@ function invalid(code: string, message: string, diagnostics: Diagnostic[]): Weft
     retryable: false,
     details: { issues: diagnostics.map((d) => ({ path: d.path, code: d.code, message: d.message })) },
   })
-}
-
-async function lastDecided(store: RunStore, id: string, gate: string): Promise<number | undefined> {
-  let last: number | undefined
-  for (let r = 0; r < 100; r++) {
-    const a = await store.getApproval(id, gate, r)
-    if (!a) break
-    last = r
-  }
-  return last
 }
 
 const encodeCursor = (offset: number) => Buffer.from(`o:${offset}`).toString('base64url')

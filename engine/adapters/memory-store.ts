@@ -91,6 +91,12 @@ export class MemoryRunStore implements RunStore {
     return a && structuredClone(strip(a))
   }
 
+  async lastApproval(runId: string, gate: string): Promise<ApprovalRecord | undefined> {
+    let last: (ApprovalRecord & { runId: string }) | undefined
+    for (const a of this.#approvals.values()) if (a.runId === runId && a.request.gate === gate && (!last || a.request.revision > last.request.revision)) last = a
+    return last && structuredClone(strip(last))
+  }
+
   async pendingApprovals(runId: string): Promise<ApprovalRecord[]> {
     return [...this.#approvals.values()].filter((a) => a.runId === runId && a.decision === null).map((a) => structuredClone(strip(a)))
   }

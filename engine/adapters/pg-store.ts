@@ -336,6 +336,18 @@ export class PgRunStore implements RunStore {
     )
   }
 
+  async lastApproval(runId: string, gate: string): Promise<ApprovalRecord | undefined> {
+    const [row] = await this.#retrying(() =>
+      this.#db
+        .select()
+        .from(approvals)
+        .where(and(eq(approvals.runId, runId), eq(approvals.gate, gate)))
+        .orderBy(desc(approvals.revision))
+        .limit(1),
+    )
+    return row && readApproval(row)
+  }
+
   async getApproval(runId: string, gate: string, revision: number): Promise<ApprovalRecord | undefined> {
     const [row] = await this.#retrying(() =>
       this.#db

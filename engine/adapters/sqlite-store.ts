@@ -362,6 +362,19 @@ export class SqliteRunStore implements RunStore {
     )
   }
 
+  async lastApproval(runId: string, gate: string): Promise<ApprovalRecord | undefined> {
+    const row = await this.#run(() =>
+      this.#db
+        .select()
+        .from(approvals)
+        .where(and(eq(approvals.runId, runId), eq(approvals.gate, gate)))
+        .orderBy(desc(approvals.revision))
+        .limit(1)
+        .get(),
+    )
+    return row && readApproval(row)
+  }
+
   async getApproval(runId: string, gate: string, revision: number): Promise<ApprovalRecord | undefined> {
     const row = await this.#run(() =>
       this.#db

@@ -341,6 +341,12 @@ export function runStoreContract(name: string, open: OpenStore): void {
       assert.equal(stored?.decision?.decision, 'revise')
       assert.ok(stored?.decided_at)
       assert.equal(await store.getApproval(run.id, 'approve_story', 1), undefined)
+      // the latest request of a gate, decided or not
+      assert.equal((await store.lastApproval(run.id, 'approve_story'))?.request.revision, 0)
+      await store.write([{ kind: 'approval.request', runId: run.id, request: { ...request, revision: 1, value: 'second' } }])
+      const last = await store.lastApproval(run.id, 'approve_story')
+      assert.deepEqual([last?.request.revision, last?.request.value, last?.decision], [1, 'second', null])
+      assert.equal(await store.lastApproval(run.id, 'nope'), undefined)
       assert.equal(await store.decideApproval(run.id, 'nope', 0, { decision: 'approve' }), undefined)
     })
 
