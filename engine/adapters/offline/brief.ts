@@ -64,6 +64,10 @@ const NOT_NAMES = new Set([
   'EUR',
 ])
 
+/** Words that open a brief without naming anything: verbs of the request, pronouns, greetings. */
+const OPENERS =
+  /^(?:sell|selling|promote|advertise|launch|introduce|introducing|present|pitch|get|try|buy|keep|help|tell|imagine|discover|need|looking|this|that|these|here|hello|hi|please|target|targeting|for|in|at|with|every|all|new|best|perfect|make|create|write|show|use)\b/i
+
 /** The product's name from the brief: a quoted name, "Meet X"/"called X", a capitalised name, "an ad for X". */
 function productOf(brief: string): string {
   const quoted = brief.match(/(?:^|[\s(])["“‘']([A-Z][^"”’'\n]{1,40})["”’']/)
@@ -78,6 +82,9 @@ function productOf(brief: string): string {
       .join(' ')
     if (name && !NOT_NAMES.has(name)) return name
   }
+  // a name that opens the brief itself ("Zest electrolyte drink for …"), when it is not a verb or a common opener
+  const opening = brief.match(/^([A-Z][\w’'&-]*(?:\s+[A-Z0-9][\w’'&-]*){0,3})\s+[a-z]/)
+  if (opening && !NOT_NAMES.has(opening[1]!.split(/\s+/)[0]!) && !OPENERS.test(opening[1]!)) return opening[1]!
   const generic = brief.match(
     /\b(?:ad|advert|advertisement|commercial|spot|video|promo|campaign)\s+(?:for|about|promoting)\s+(?:our|the|a|an|my)?\s*(?:new\s+)?([a-z][a-z0-9 -]{2,40}?)(?=\s+(?:for|that|to|aimed|targeting|with|who|in|which)\b|[,.;!?]|$)/i,
   )

@@ -158,7 +158,24 @@ const careful = {
       action: `${c.product}. Today.`,
       close: `${c.product}. Today.`,
     }
-    return clip(by[stageOf(c.story.beats[i]?.name ?? '')] ?? capital(c.product), 60)
+    // a stage that comes back (two interest beats) says something new the second time
+    const again: Record<string, string> = {
+      attention: 'Again?',
+      problem: 'Not again.',
+      hook: 'Look closer.',
+      agitate: 'Enough.',
+      interest: `This is ${c.product}`,
+      solution: `That's ${c.product}`,
+      build: 'See what it does',
+      features: 'Built for this',
+      desire: 'Every day, like this',
+      benefits: 'Your time, back',
+      advantages: 'Do more with less.',
+      payoff: 'Worth it.',
+    }
+    const stage = stageOf(c.story.beats[i]?.name ?? '')
+    const before = Array.from({ length: i }, (_, j) => stageOf(c.story.beats[j]?.name ?? '')).filter((s) => s === stage).length
+    return clip((before > 0 ? again[stage] : undefined) ?? by[stage] ?? capital(c.product), 60)
   },
   action(c: SceneContext, i: number): string {
     const beat = c.story.beats[Math.min(i, c.story.beats.length - 1)]
@@ -203,7 +220,8 @@ function firstDraft(c: SceneContext): Scene[] {
       index: i + 1,
       beat,
       title: clip(`${beat} — ${i === c.n - 1 ? 'The offer' : careful.caption(c, i)}`, 60),
-      visuals: `${c.hero} and ${c.product} in ${c.place}.`,
+      // thin, but each scene its own spot: a first draft lacks detail, not variety
+      visuals: `${c.hero} ${i < c.props.length ? 'by' : 'back at'} the ${c.props[i % c.props.length]} in ${c.place}, ${c.product} nearby.`,
       action: careful.action(c, i),
       camera: cameraMove(stageOf(beat), i),
       start_frame: start,

@@ -69,6 +69,19 @@ export function writeStory(vars: Record<string, unknown>): Story {
   return renderStory(b, state)
 }
 
+/** What the hero wears: what their day and the place call for (scrubs for a nurse, not on a beach), never an age. */
+export function wardrobe(audience: string, setting: string, seed: number): string {
+  const who = audience.toLowerCase()
+  const where = setting.toLowerCase()
+  if (/\b(?:nurse|doctor|medic|paramedic|carer|clinician)/.test(who)) return pick(['scrubs', 'scrubs under a cardigan'], seed, 4)
+  if (/\b(?:runner|marathon|athlete|climber|cyclist|hiker|trail|yoga|fitness|training)/.test(who) || /\b(?:gym|track|trail|studio)\b/.test(where)) {
+    return pick(['running jacket', 'training top', 'technical shell jacket'], seed, 4)
+  }
+  if (/\b(?:beach|pool|picnic|festival|park)\b/.test(where)) return pick(['linen shirt', 'short-sleeved shirt', 'light summer dress'], seed, 4)
+  if (/\b(?:office|business|engineer|accountant|professional|founder|manager|remote worker)/.test(who)) return pick(['work shirt', 'blazer', 'knit polo'], seed, 4)
+  return pick(['denim jacket', 'knit sweater', 'casual shirt', 'light jacket'], seed, 4)
+}
+
 /** Words that mark a sentence of a brief as an instruction to the agency rather than a claim about the product. */
 const INSTRUCTION = /\b(ad|ads|advert|video|commercial|spot|tone|audience|target|targeting|brief|campaign|seconds?|framework|storyboard|script)\b/i
 const IMPERATIVE = /^(make|use|include|avoid|show|aim|write|create|produce|keep it|focus|mention|highlight|emphasi[sz]e|sell|introduce|present|pitch|tell)\b/i
@@ -86,9 +99,18 @@ export function briefClaims(brief: string, product: string): string[] {
     .slice(0, 3)
 }
 
+/** Marks a reviewer's note the offline writer could not act on. */
+const NOT_ACTED_ON = ' (not acted on: the offline writer has no rule for this)'
+
+/** Whether a rule reads something to do in a reviewer's note: a tone, a thing to mention, a length. */
+function actsOn(note: string): boolean {
+  const ask = readHuman([note])
+  return ask.tone !== undefined || ask.mention.length > 0 || ask.length !== undefined
+}
+
 function revisionNotes(markdown: string): string[] {
   const section = markdown.split(/^## Revision notes\s*$/m)[1] ?? ''
-  return [...section.matchAll(/^- “(.+)”$/gm)].map((m) => m[1]!)
+  return [...section.matchAll(/^- “(.+)”(?: \(not acted on: [^)]*\))?$/gm)].map((m) => m[1]!)
 }
 
 function renderStory(b: Brief, st: DraftState): Story {
@@ -142,7 +164,7 @@ function renderStory(b: Brief, st: DraftState): Story {
   const characters = [
     {
       name: N,
-      description: `${N}, ${30 + (b.seed % 15)}, ${article(one)} ${one}: ${pick(['cropped dark hair', 'curly auburn hair tied back', 'short grey-streaked hair', 'long braids'], b.seed, 2)}, ${colours[0]} ${pick(['jacket', 'scrubs', 'knit sweater', 'work shirt'], b.seed, 4)}, ${pick(['quick to laugh', 'tired but kind eyes', 'quietly determined', 'always in motion'], b.seed, 6)}.`,
+      description: `${N}, ${article(one)} ${one}: ${pick(['cropped dark hair', 'curly auburn hair tied back', 'short grey-streaked hair', 'long braids'], b.seed, 2)}, ${colours[0]} ${wardrobe(b.audience, b.setting, b.seed)}, ${pick(['quick to laugh', 'tired but kind eyes', 'quietly determined', 'always in motion'], b.seed, 6)}.`,
     },
   ]
   if (b.sceneCount >= 4) {
@@ -185,7 +207,8 @@ function renderStory(b: Brief, st: DraftState): Story {
   md.push('', '## Beats', ...beats.flatMap((x, i) => ['', `### ${i + 1}. ${x.name}`, x.summary]))
   md.push('', '## Emotional arc', arc)
   if (fix('effectiveness')) md.push('', '## Call to action', cta)
-  if (st.notes.length) md.push('', '## Revision notes', ...st.notes.map((n) => `- “${n.replace(/[“”\n]/g, '"')}”`))
+  // each reviewer note, and plainly which ones the offline writer has no rule for (a person or a real model must)
+  if (st.notes.length) md.push('', '## Revision notes', ...st.notes.map((n) => `- “${n.replace(/[“”\n]/g, '"')}”${actsOn(n) ? '' : NOT_ACTED_ON}`))
 
   return {
     title,

@@ -1,7 +1,7 @@
 // The offline model: deterministic, schema-conforming answers, and critics whose loops converge for real reasons.
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { briefClaims } from '../../../engine/adapters/offline/story.ts'
+import { briefClaims, wardrobe } from '../../../engine/adapters/offline/story.ts'
 import { keywordLists } from '../../../engine/adapters/offline/story-critique.ts'
 import { OfflineModel } from '../../../engine/adapters/offline-model.ts'
 import { WeftError } from '../../../engine/errors.ts'
@@ -148,11 +148,33 @@ describe('OfflineModel', () => {
     assert.equal(fizz.audience, 'everyday customers')
     assert.doesNotMatch(JSON.stringify(fizz), /a summer afternoon|a everyday|a engineer|a office/i)
     assert.match(fizz.logline, /, an everyday customer,/)
-    assert.match(fizz.characters[0].description, /, \d+, an everyday customer:/)
+    assert.match(fizz.characters[0].description, /^\w+, an everyday customer: /)
     const nurses = await ask('story_director', brief)
     assert.match(nurses.logline, /, a night-shift nurse,/)
     const engineers = await ask('story_director', { ...brief, brief: 'A desk fan for office engineers who hate noise.' })
     assert.match(engineers.logline, /, an office engineer,/)
+  })
+
+  it('reads a product named at the very start, dresses people for their day, and gives no age', async () => {
+    const zest = await ask('story_director', { brief: 'Zest electrolyte drink for marathon runners training in the heat.', framework: 'AIDA', duration_s: 24, scene_count: 3 })
+    assert.equal(zest.product, 'Zest')
+    assert.match(zest.characters[0].description, /^\w+, a marathon runner: [^.]*(running jacket|training top|technical shell jacket)/)
+    assert.doesNotMatch(zest.characters[0].description, /\d/)
+    assert.equal(wardrobe('night-shift nurses', 'the hospital corridor', 1).startsWith('scrubs'), true)
+    for (let seed = 0; seed < 8; seed++) {
+      assert.doesNotMatch(wardrobe('everyday customers', 'the sunny beach', seed), /scrubs|blazer|sweater/)
+      assert.doesNotMatch(wardrobe('office engineers', 'the open-plan office', seed), /scrubs|running/)
+    }
+  })
+
+  it('writes every scene its own spot and caption, in the first draft already', async () => {
+    for (const text of ['Meet Orbit Mug, the self-heating mug for busy parents. Keeps coffee hot for 3 hours.', 'Sell the Volt e-bike to urban cyclists who want to skip traffic.']) {
+      const story = await ask('story_director', { brief: text, framework: 'AIDA', duration_s: 40, scene_count: 5 })
+      const { scenes } = await ask('scene_writer', { story, references: [], scene_count: 5, duration_s: 40 })
+      assert.equal(scenes.length, 5)
+      assert.equal(new Set(scenes.map((x: { visuals: string }) => x.visuals)).size, 5, `visuals repeat for "${text}"`)
+      assert.equal(new Set(scenes.map((x: { caption: string }) => x.caption)).size, 5, `captions repeat for "${text}"`)
+    }
   })
 
   describe('story critic loop', () => {
@@ -234,6 +256,16 @@ describe('OfflineModel', () => {
       // The next critic round keeps the reviewer's request.
       const again = await ask('story_director', { ...brief, feedback: '[pacing] Tighten.', previous: revised })
       assert.match(again.story, /\$2\.99/)
+    })
+
+    it("says which of a reviewer's notes it cannot act on, and keeps both kinds across revisions", async () => {
+      const { draft } = await storyLoop()
+      const revised = await ask('story_director', { ...brief, feedback: 'Mention the price $2.99.\nGive the nurse a dog.', previous: draft })
+      assert.match(revised.story, /- “Mention the price \$2\.99\.”\n/)
+      assert.match(revised.story, /- “Give the nurse a dog\.” \(not acted on: the offline writer has no rule for this\)/)
+      const again = await ask('story_director', { ...brief, feedback: '[ok] fine', previous: revised })
+      assert.match(again.story, /- “Give the nurse a dog\.” \(not acted on/)
+      assert.equal((again.story.match(/Give the nurse a dog/g) ?? []).length, 1, 'the note is kept once')
     })
 
     it('makes a shorter story when asked', async () => {
