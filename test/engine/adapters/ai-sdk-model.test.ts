@@ -1,36 +1,14 @@
 // The AI SDK model adapter against local servers speaking each provider's wire protocol: the same behaviour
 // (structured output, retries, limits, error codes) whichever provider answers.
+import { recordingSleep, rejection } from '../../support/adapter-calls.ts'
 import { describe, it, before, after, beforeEach } from 'node:test'
 import assert from 'node:assert/strict'
 import { AiSdkModel, type AiSdkModelOptions, type ModelProtocol } from '../../../engine/adapters/ai-sdk-model.ts'
 import type { Sleep } from '../../../engine/adapters/http-retry.ts'
-import type { WeftError } from '../../../engine/errors.ts'
 import { startModelServer, type OpenAIServer, type WireProtocol } from '../../support/model-server.ts'
 
 const key = 'run1:agent:1'
 const call = () => ({ signal: new AbortController().signal, idempotencyKey: key })
-
-/** A sleep that records each requested delay and returns at once (rejecting if already aborted). */
-function recordingSleep(): { delays: number[]; sleep: Sleep } {
-  const delays: number[] = []
-  return {
-    delays,
-    sleep: async (ms, signal) => {
-      delays.push(ms)
-      if (signal.aborted) throw signal.reason
-    },
-  }
-}
-
-/** Awaits a rejection and returns it as a WeftError for field checks. */
-async function rejection(p: Promise<unknown>): Promise<WeftError> {
-  try {
-    await p
-  } catch (err) {
-    return err as WeftError
-  }
-  assert.fail('expected a rejection')
-}
 
 const providers: Array<{ name: string; protocol: ModelProtocol; wire: WireProtocol; model: string }> = [
   { name: 'openai', protocol: 'openai', wire: 'openai', model: 'gpt-test' },

@@ -1,3 +1,4 @@
+import { recordingSleep, rejection } from '../../support/adapter-calls.ts'
 import { describe, it, before, after, beforeEach } from 'node:test'
 import assert from 'node:assert/strict'
 import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
@@ -7,33 +8,11 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { ReplicateMedia, type ReplicateMediaOptions } from '../../../engine/adapters/replicate-media.ts'
 import { aspectRatio, IMAGE_ASPECT_RATIOS, VIDEO_ASPECT_RATIOS } from '../../../engine/adapters/replicate-inputs.ts'
-import type { Sleep } from '../../../engine/adapters/http-retry.ts'
-import type { WeftError } from '../../../engine/errors.ts'
 import type { ImageRequest, VideoRequest } from '../../../engine/ports.ts'
 import { startReplicateServer, type ReplicateServer } from '../../support/replicate-server.ts'
 
 const key = 'run1:hero:1'
 const live = () => ({ signal: new AbortController().signal, idempotencyKey: key })
-
-function recordingSleep(): { delays: number[]; sleep: Sleep } {
-  const delays: number[] = []
-  return {
-    delays,
-    sleep: async (ms, signal) => {
-      delays.push(ms)
-      if (signal.aborted) throw signal.reason
-    },
-  }
-}
-
-async function rejection(p: Promise<unknown>): Promise<WeftError> {
-  try {
-    await p
-  } catch (err) {
-    return err as WeftError
-  }
-  assert.fail('expected a rejection')
-}
 
 /** Resolves once `check` holds, polling every 5 ms (at most 2 s). */
 async function until(check: () => boolean): Promise<void> {
