@@ -84,9 +84,8 @@ export function createApp(service: GenerationService, opts: AppOptions): Hono<En
 
   app.onError((err, c) => {
     const e = err as { code?: unknown; message?: unknown; details?: unknown }
-    if (typeof e.code === 'string' && e.code in HTTP_CODES && e.code !== 'INTERNAL') {
-      return errorResponse(c, HTTP_CODES[e.code as keyof typeof HTTP_CODES], e.code, String(e.message), serviceIssues(e.details))
-    }
+    const status = typeof e.code === 'string' && e.code !== 'INTERNAL' && Object.hasOwn(HTTP_CODES, e.code) ? HTTP_CODES[e.code] : undefined
+    if (status !== undefined) return errorResponse(c, status, e.code as string, String(e.message), serviceIssues(e.details))
     const mapped = typeof e.code === 'string' ? serviceErrorResponse(c, { code: e.code, message: String(e.message), details: e.details }) : undefined
     if (mapped) return mapped
     logger.error('request failed', {

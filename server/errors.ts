@@ -3,6 +3,7 @@ import type { Context } from 'hono'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import * as v from 'valibot'
 import { issueSentence } from '../engine/dsl/issues.ts'
+import { ERROR_CODES, type ErrorCodeInfo, httpStatusOf } from '../engine/error-codes.ts'
 import type { WeftError } from '../engine/errors.ts'
 
 /** One problem in a request (or in the inputs/config a service rejected), at its dotted path. */
@@ -19,45 +20,20 @@ interface ApiErrorBody {
   error: { code: string; message: string; issues?: ApiIssue[] }
 }
 
-/** Codes the HTTP layer itself produces (besides the service's), with their statuses. */
-export const HTTP_CODES = {
-  REQUEST_INVALID: 400,
-  JSON_INVALID: 400,
-  /** A body that is not UTF-8 text. */
-  ENCODING_INVALID: 400,
-  PATH_INVALID: 400,
-  UNAUTHORIZED: 401,
-  NOT_FOUND: 404,
-  PAYLOAD_TOO_LARGE: 413,
-  UNSUPPORTED_MEDIA_TYPE: 415,
-  RANGE_NOT_SATISFIABLE: 416,
-  RATE_LIMITED: 429,
-  INTERNAL: 500,
-} as const satisfies Record<string, ContentfulStatusCode>
+/** Every code the API answers with a status of its own, from the one code table (engine/error-codes.ts); the rest are 500 INTERNAL. */
+export const HTTP_CODES: Readonly<Record<string, ContentfulStatusCode>> = Object.fromEntries(
+  Object.entries(ERROR_CODES as Record<string, ErrorCodeInfo>).flatMap(([code, info]) => (info.http !== undefined ? [[code, info.http]] : [])),
+)
 
-/** Service (WeftError) codes and the status each maps to, per the `GenerationService` contract. */
-export const SERVICE_CODES: Readonly<Record<string, ContentfulStatusCode>> = {
-  NOT_FOUND: 404,
-  RUN_NOT_FOUND: 404,
-  PIPELINE_NOT_FOUND: 404,
-  SESSION_NOT_FOUND: 404,
-  INPUT_INVALID: 400,
-  CONFIG_INVALID: 400,
-  CONFIG_UNKNOWN: 400,
-  DECISION_INVALID: 400,
-  ASSET_UNREADABLE: 400,
-  PIPELINE_INVALID: 400,
-  CURSOR_INVALID: 400,
-  GATE_NOT_WAITING: 409,
-  DECISION_NOT_ALLOWED: 409,
-  RUN_FINISHED: 409,
-  RUN_LEASED: 409,
-  UNKNOWN_NODE: 400,
+/** Whether a code is the client's to hear about (a 4xx): its message goes back; anything else is answered as INTERNAL. */
+export function isClientError(code: string): boolean {
+  return statusForCode(code) !== undefined
 }
 
 /** The status for a service error code, or undefined when the code is not a client's problem (→ 500). */
 function statusForCode(code: string): ContentfulStatusCode | undefined {
-  return SERVICE_CODES[code]
+  const status = httpStatusOf(code)
+  return status === undefined || status >= 500 ? undefined : status
 }
 
 /** A JSON error response. */

@@ -6,7 +6,7 @@ import * as v from 'valibot'
 import { WebSocket, WebSocketServer, type RawData } from 'ws'
 import { WeftError } from '../engine/errors.ts'
 import type { Decision, RunEvent } from '../engine/ports.ts'
-import { SERVICE_CODES, serviceIssues } from './errors.ts'
+import { isClientError, serviceIssues } from './errors.ts'
 import { loopbackHost } from './hosts.ts'
 import { SessionIdSchema } from './schemas.ts'
 import type { GenerationService } from './service.ts'
@@ -550,7 +550,7 @@ class Connection {
   /** A service error the client can act on keeps its code (the HTTP layer's list); anything else is INTERNAL. */
   private errorOf(err: unknown, id: string | undefined): ServerFrame {
     const e = (err ?? {}) as { code?: unknown; message?: unknown; details?: unknown }
-    if (typeof e.code === 'string' && (Object.hasOwn(SERVICE_CODES, e.code) || e.code === WS_CODES.GENERATION_REQUIRED)) {
+    if (typeof e.code === 'string' && (isClientError(e.code) || e.code === WS_CODES.GENERATION_REQUIRED)) {
       return errorFrame(e.code, typeof e.message === 'string' ? e.message : e.code, id, serviceIssues(e.details))
     }
     this.o.onError(err)
