@@ -1,4 +1,5 @@
 // The HTTP API (Hono): routes, validation, auth, limits and error mapping over a GenerationService.
+import { getConnInfo } from '@hono/node-server/conninfo'
 import { Hono, type Context, type MiddlewareHandler } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
 import { cors } from 'hono/cors'
@@ -385,6 +386,6 @@ function defaultClientIp(c: Context, trustProxy: boolean): string {
     const xff = c.req.header('x-forwarded-for')?.split(',')[0]?.trim()
     if (xff) return xff
   }
-  const env = c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined
-  return env?.incoming?.socket?.remoteAddress ?? 'unknown'
+  // Hono's connection info, where the request came over a Node socket (not in `app.request()` tests)
+  return (c.env as { incoming?: unknown } | undefined)?.incoming ? (getConnInfo(c).remote.address ?? 'unknown') : 'unknown'
 }
