@@ -43,9 +43,14 @@ export async function cancelCommand(id: string, o: CancelOptions = {}): Promise<
         await opened.close()
       }
     }
-    if (await endUndriven(store, `${owner}/weft-cancel`, leaseTtlMs(), id, 'cancelled', reason)) {
+    const ended = await endUndriven(store, `${owner}/weft-cancel`, leaseTtlMs(), id, 'cancelled', reason)
+    if (ended === 'ended') {
       process.stderr.write(`run ${id} cancelled (no process was driving it)\n`)
       return EXIT.completed
+    }
+    if (ended === 'over') {
+      process.stderr.write(`RUN_FINISHED: run ${id} ended while it was being cancelled (${(await store.getRun(id))?.status ?? 'gone'})\n`)
+      return EXIT.failed
     }
     const holder = await store.leaseHolder(id)
     if (holder?.owner.endsWith(CLI_DRIVER) && holder.host === thisProcess.host && holder.pid !== null && !holderGone(holder, thisProcess)) {

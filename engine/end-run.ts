@@ -3,10 +3,16 @@
 import type { ErrorInfo } from './errors.ts'
 import type { RunStore } from './ports.ts'
 
-/** Records `status` and the run's closing event after taking its lease; false when another process holds it. */
-export async function endUndriven(store: RunStore, owner: string, ttlMs: number, id: string, status: 'cancelled' | 'failed', error: ErrorInfo): Promise<boolean> {
-  if (!(await store.claimRun(id, owner, ttlMs))) return false
+/**
+ * Records `status` and the run's closing event after taking its lease: `ended`; `held` when another process holds
+ * the lease; `over` when the run had already ended (its driver finished it in the meantime), which is left as it is.
+ */
+export async function endUndriven(store: RunStore, owner: string, ttlMs: number, id: string, status: 'cancelled' | 'failed', error: ErrorInfo): Promise<'ended' | 'held' | 'over'> {
+  if (!(await store.claimRun(id, owner, ttlMs))) return 'held'
   try {
+    // its driver may have ended it (and let the lease go) since the caller looked: an ended run stays as it ended
+    const current = await store.getRun(id)
+    if (!current || !['pending', 'running', 'awaiting_approval'].includes(current.status)) return 'over'
     const lastSeq = (await store.listEvents(id)).at(-1)?.seq ?? 0
     const now = new Date().toISOString()
     const event =
@@ -17,7 +23,7 @@ export async function endUndriven(store: RunStore, owner: string, ttlMs: number,
       { kind: 'run.update', runId: id, patch: { status, finished_at: now, error } },
       { kind: 'event', event },
     ])
-    return true
+    return 'ended'
   } finally {
     await store.releaseRun(id, owner)
   }

@@ -1,7 +1,7 @@
 // `${{ … }}` expressions: found in DSL values, parsed and evaluated by a CEL implementation (no JavaScript eval).
 import { Environment } from '@marcbachmann/cel-js'
 import { WeftError } from './errors.ts'
-import { costBound, EXPRESSION_COST_LIMIT, shapeOf, widest } from './expression-cost.ts'
+import { costBound, dataDependent, EXPRESSION_COST_LIMIT, shapeOf, widest } from './expression-cost.ts'
 import { re2Matches } from './re2-matches.ts'
 
 /** One `${{ … }}` occurrence inside a string. Offsets are into that string. */
@@ -177,12 +177,12 @@ export function compileExpression(source: string): CompiledExpression {
     references,
     patterns,
     evaluate(scope) {
-      if (shape.depth > 0) {
+      if (dataDependent(shape)) {
         const bound = costBound(shape, widest(readValues(scope, references), shape.splits))
         if (bound > EXPRESSION_COST_LIMIT) {
           throw new WeftError(
             'EXPRESSION_COST',
-            `expression ${quoted(source)} could take up to ${bound.toExponential(1)} steps over this data, more than the limit of ${EXPRESSION_COST_LIMIT.toExponential(0)}: nest fewer comprehensions (map, filter, all, exists) or give them shorter lists`,
+            `expression ${quoted(source)} could take up to ${bound.toExponential(1)} steps over this data, more than the limit of ${EXPRESSION_COST_LIMIT.toExponential(0)}: nest fewer comprehensions (map, filter, all, exists), compare or search less inside them, or give them shorter lists`,
             { details: { expression: source.trim().slice(0, 2000), bound, limit: EXPRESSION_COST_LIMIT }, retryable: false },
           )
         }

@@ -52,6 +52,10 @@ export function modelRefProblem(ref: string, catalog: ModelCatalog, opts: { keys
   if (ref === 'default') return catalog.default === 'default' ? undefined : modelRefProblem(catalog.default, catalog, opts)
   if (ref.trim() === '') return 'a model ref cannot be empty: write <provider>/<model id>, e.g. anthropic/claude-sonnet-4-5, or offline'
   const { provider, model } = parseModelRef(ref, catalog.default)
+  // a bare model id goes to the default provider; when that is the offline model, it would be ignored unseen
+  if (provider === 'offline' && model !== undefined && !ref.includes('/')) {
+    return `"${ref}" names no provider, and the default (WEFT_MODEL) is the offline model: write <provider>/${ref}, e.g. openai/${ref}`
+  }
   if (provider === 'offline') return undefined
   const entry = catalog.providers[provider]
   if (!entry) {

@@ -293,7 +293,9 @@ export async function createGenerationService(opts: ServiceOptions): Promise<Gen
         return
       }
       // driven by no live process here: take its lease and end it as cancelled
-      if (await endUndriven(store, owner, leaseTtlMs, id, 'cancelled', { code: 'CANCELLED', message: 'cancelled by request' })) return
+      const ended = await endUndriven(store, owner, leaseTtlMs, id, 'cancelled', { code: 'CANCELLED', message: 'cancelled by request' })
+      if (ended === 'ended') return
+      if (ended === 'over') throw new WeftError('RUN_FINISHED', `generation ${id} has already ended`, { retryable: false })
       // a resume sweep here may have taken it meanwhile
       if (await stopHere()) return
       throw new WeftError('RUN_LEASED', `generation ${id} is being driven by another process; cancel it there`, { retryable: false })

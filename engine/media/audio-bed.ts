@@ -25,7 +25,9 @@ export interface AudioBed {
 export function audioBed(palette: readonly string[] | undefined, scene: string, seed = 0): AudioBed {
   const keySeed = hashString((palette ?? []).join(',') || 'weft')
   const key = ROOTS[keySeed % ROOTS.length]!
-  const chord = PROGRESSION[(hashString(scene) + seed) % PROGRESSION.length]!
+  const n = PROGRESSION.length
+  // any integer seed, negative ones too, picks a chord of the progression
+  const chord = PROGRESSION[(((hashString(scene) + seed) % n) + n) % n]!
   const root = key * 2 ** (chord.root / 12)
   const third = root * 2 ** ((chord.minor ? 3 : 4) / 12)
   const fifth = root * 2 ** (7 / 12)

@@ -70,6 +70,24 @@ describe('expression cost: evaluations over the limit are refused unrun', () => 
     assert.throws(() => compileExpression("s.split(' ').map(a, s.split(' ').filter(b, b == a).size())").evaluate({ s: long }), { code: 'EXPRESSION_COST' })
     assert.equal(compileExpression("s.split(' ').size()").evaluate({ s: long }), 5001)
   })
+  it('a step that walks a whole list inside a comprehension counts its length: `in`, list `+`, searches', () => {
+    const items = list(20_000)
+    for (const source of ['l.filter(x, x in l).size()', 'l.map(x, l + l).size()', "l.filter(x, string(x).contains('9')).size()"]) {
+      assert.throws(() => compileExpression(source).evaluate({ l: items }), { code: 'EXPRESSION_COST' }, source)
+    }
+    assert.equal(shape('l.filter(x, x.status == "ok")').linear, false, 'a comparison with a literal is one step')
+    assert.equal(shape('l.filter(x, x in ["a", "b"])').linear, false, 'membership in a literal list is bounded by the literal')
+    assert.equal(compileExpression('l.filter(x, x in l).size()').evaluate({ l: list(500) }), 500)
+  })
+  it('cel.bind cannot double a list past the budget, even outside any comprehension', () => {
+    // cel.bind(l1, l0 + l0, cel.bind(l2, l1 + l1, … size(l22))): each level doubles the list
+    let source = 'size(l22)'
+    for (let i = 22; i >= 1; i--) source = `cel.bind(l${i}, l${i - 1} + l${i - 1}, ${source})`
+    const started = performance.now()
+    assert.throws(() => compileExpression(source).evaluate({ l0: list(4) }), { code: 'EXPRESSION_COST' })
+    assert.ok(performance.now() - started < 1000)
+    assert.deepEqual(compileExpression('cel.bind(a, l + l, a)').evaluate({ l: list(2) }), [0, 1, 0, 1])
+  })
   it('a run whose node field is too costly fails that node with EXPRESSION_COST and ends', async () => {
     const p = await pipeline(`
 pipeline: costly

@@ -27,6 +27,9 @@ describe('model refs', () => {
     assert.equal(modelRefProblem('anthropic/claude-sonnet-4-5', catalog), '"anthropic/claude-sonnet-4-5" needs ANTHROPIC_API_KEY, which is not set')
     assert.equal(modelRefProblem('anthropic/claude-sonnet-4-5', catalog, { keys: false }), undefined)
     assert.match(modelRefProblem(' ', catalog)!, /cannot be empty/)
+    // a bare id would go to the offline default and be ignored there: said, not run
+    assert.match(modelRefProblem('gpt-4o', catalog)!, /"gpt-4o" names no provider, and the default \(WEFT_MODEL\) is the offline model: write <provider>\/gpt-4o/)
+    assert.equal(modelRefProblem('gpt-4o-mini', { ...catalog, default: 'openai/gpt-4o' }), undefined)
     assert.equal(modelRefProblem('default', catalog), undefined)
     assert.match(modelRefProblem('default', { ...catalog, default: 'anthropic/claude-sonnet-4-5' })!, /needs ANTHROPIC_API_KEY/)
   })

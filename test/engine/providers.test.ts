@@ -44,7 +44,7 @@ describe('provider settings from the environment', () => {
         (err: Error & { code?: string }) => err.code === 'PROVIDER_CONFIG_INVALID' && re.test(err.message),
       )
     refused({ WEFT_MODEL: 'antropic/claude' }, /WEFT_MODEL: unknown model provider "antropic"/)
-    refused({ WEFT_MODEL: 'gpt-4o' }, /WEFT_MODEL must be offline or <provider>\/<model id>/)
+    refused({ WEFT_MODEL: 'gpt-4o' }, /WEFT_MODEL: "gpt-4o" names no provider.*write <provider>\/gpt-4o/)
     refused({ WEFT_MODEL_PROVIDER: 'bedrock' }, /WEFT_MODEL_PROVIDER must be "offline" or "openai"/)
     refused({ WEFT_MODEL_PROVIDER: 'openai' }, /needs WEFT_MODEL/)
     refused({ WEFT_MODEL_ENDPOINTS: 'Big Box=http://x' }, /name=url with a lower-case name/)

@@ -47,6 +47,21 @@ describe('validation off the request thread', () => {
     }
   })
 
+  it('the time limit counts the check, not the wait for a thread; past the waiting room a validation is refused', async () => {
+    const pool = new ValidatePool({ threads: 1, timeoutMs: 4000, maxWaiting: 1 })
+    try {
+      const small = 'pipeline: ok\nnodes:\n  a: { type: approval, gate: b }\n  b: { type: fan_out, items: [], node: { type: fan_out, items: [] } }\n'
+      const first = pool.validate({ file, text: chain(3000) })
+      const second = pool.validate({ file, text: small })
+      await assert.rejects(pool.validate({ file, text: small }), { code: 'RATE_LIMITED' })
+      const [a, b] = await Promise.all([first, second])
+      assert.ok(!a.some((d) => d.code === 'VALIDATION_TIMEOUT'))
+      assert.ok(!b.some((d) => d.code === 'VALIDATION_TIMEOUT'), 'the small one waited for the thread without its clock running')
+    } finally {
+      await pool.close()
+    }
+  })
+
   it('loads no plugin and no prompts folder a document names', async () => {
     const pool = new ValidatePool()
     try {
