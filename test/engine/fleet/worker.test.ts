@@ -49,6 +49,23 @@ interface Env {
   [k: string]: string | undefined
 }
 
+/** The processes with an execution started and not done, from the `where` nodes' log. */
+function inFlight(log: string): Set<number> {
+  let text = ''
+  try {
+    text = readFileSync(log, 'utf8')
+  } catch {
+    return new Set()
+  }
+  const open = new Map<string, number>()
+  for (const line of text.split('\n')) {
+    const [kind, , exec, pid] = line.split(' ')
+    if (kind === 'start' && exec) open.set(exec, Number(pid))
+    else if (kind === 'done' && exec) open.delete(exec)
+  }
+  return new Set(open.values())
+}
+
 function startWorker(env: Env, extra: string[] = []): ChildProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', cli, 'worker', '--concurrency', '4', '--executor', 'inline', ...extra], { cwd: root, env, stdio: ['ignore', 'ignore', 'pipe'] })
   child.stderr!.setEncoding('utf8')
@@ -379,7 +396,11 @@ outputs:
         const ids = [detach(env, file), detach(env, file), detach(env, file)]
         for (let kill = 0; kill < 20; kill++) {
           await new Promise((r) => setTimeout(r, 150 + random() * 600))
-          const i = Math.floor(random() * workers.length)
+          // every other kill goes to a worker that is in the middle of an attempt, when one is: a kill that lands
+          // only between attempts (or on a worker still starting) proves little
+          const busy = inFlight(log)
+          const mid = workers.findIndex((w) => w.pid !== undefined && busy.has(w.pid))
+          const i = kill % 2 === 0 && mid >= 0 ? mid : Math.floor(random() * workers.length)
           workers[i]!.kill('SIGKILL')
           workers[i] = startWorker(env)
           if (kill === 9) ids.push(detach(env, file), detach(env, file))
