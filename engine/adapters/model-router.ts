@@ -1,18 +1,22 @@
 // The run's ModelProvider: each call goes to the provider its ref names (`anthropic/claude-sonnet-4-5`), or to the
 // default ref when the node names none. The AI SDK adapters load on first use, so an offline run never loads them.
 import { WeftError } from '../errors.ts'
-import { modelRefProblem, parseModelRef, refText } from '../model-ref.ts'
+import { type ModelCatalog, modelRefProblem, parseModelRef, refText } from '../model-ref.ts'
 import type { ModelProvider, ModelRequest, ModelResponse } from '../ports.ts'
 import { catalogOf, type ModelSettings } from '../providers.ts'
 
 export class ModelRouter implements ModelProvider {
   readonly name = 'models'
   readonly #providers = new Map<string, Promise<ModelProvider>>()
+  /** What refs may name, read once: the settings do not change for the provider's life. */
+  readonly #catalog: ModelCatalog
 
   constructor(
     private readonly settings: ModelSettings,
     private readonly offline: ModelProvider,
-  ) {}
+  ) {
+    this.#catalog = catalogOf(settings)
+  }
 
   modelFor(req: ModelRequest): string {
     return refText(parseModelRef(req.model ?? this.settings.default, this.settings.default))
@@ -20,7 +24,7 @@ export class ModelRouter implements ModelProvider {
 
   async complete(req: ModelRequest, opts: { signal: AbortSignal; idempotencyKey: string }): Promise<ModelResponse> {
     const ref = req.model ?? this.settings.default
-    const problem = modelRefProblem(ref, catalogOf(this.settings))
+    const problem = modelRefProblem(ref, this.#catalog)
     if (problem) throw new WeftError('MODEL_REF_INVALID', problem, { retryable: false })
     const { provider, model } = parseModelRef(ref, this.settings.default)
     if (provider === 'offline') {
