@@ -37,10 +37,17 @@ export interface TaskEnvironment {
   signal: AbortSignal
   emit(progress: Progress): void
   providers: Providers
+  /** Asked right before the node's code starts: false means the task went elsewhere, and it does not start here. */
+  claim?: () => boolean
 }
 
-/** Executes the task's node type and returns its outcome; a node's error never escapes as an exception. */
-export async function executeTask(task: NodeTask, env: TaskEnvironment): Promise<TaskOutcome> {
+/**
+ * Executes the task's node type and returns its outcome; a node's error never escapes as an exception.
+ * Resolves to undefined only when `claim` refused the start.
+ */
+export function executeTask(task: NodeTask, env: TaskEnvironment & { claim: () => boolean }): Promise<TaskOutcome | undefined>
+export function executeTask(task: NodeTask, env: Omit<TaskEnvironment, 'claim'>): Promise<TaskOutcome>
+export async function executeTask(task: NodeTask, env: TaskEnvironment): Promise<TaskOutcome | undefined> {
   let meter: Meter | undefined
   const used = (out: TaskOutcome): TaskOutcome => (meter && !isEmpty(meter.usage) ? { ...out, usage: meter.usage } : out)
   try {
@@ -52,6 +59,7 @@ export async function executeTask(task: NodeTask, env: TaskEnvironment): Promise
     if (!def) throw new WeftError('UNKNOWN_NODE_TYPE', `module ${task.module} does not define node type "${task.type}"`, { retryable: false })
     const config = def.config ? await validateWith(def.config, task.config, 'CONFIG_INVALID', `node "${task.nodeId}" (${task.type}) got invalid fields`) : task.config
     env.signal.throwIfAborted()
+    if (env.claim && !env.claim()) return undefined
     const output = await def.execute({
       config,
       signal: env.signal,

@@ -1,5 +1,6 @@
-// NodeExecutor on a piscina worker pool. Attempts go to the threads in batches, results come back as
-// they finish, and a node that ignores its abort signal is killed with its thread.
+// NodeExecutor on a piscina worker pool. Attempts go to free threads in batches, results come back as
+// they finish, an attempt stuck behind a node that blocks its thread moves to a free one, and a node
+// that ignores its abort signal is killed with its thread.
 import os from 'node:os'
 import { Piscina } from 'piscina'
 import type { NodeExecutor, NodeTask, TaskOutcome } from '../ports.ts'
@@ -8,6 +9,7 @@ import { toErrorInfo, type ErrorInfo } from '../errors.ts'
 import { fromSources } from '../runtime.ts'
 import type { BatchReturn, ControlMessage, WorkerData, WorkerMessage } from './piscina-worker.ts'
 import { pack, type WorkerTask } from './worker-batch.ts'
+import { BoardReader, newBoard, STALE_MS } from './thread-board.ts'
 import type { ProviderSettings } from '../providers.ts'
 
 export interface PiscinaExecutorOptions {
@@ -40,8 +42,17 @@ interface Pending {
   lost: number
   /** True once a worker has posted this task's result (it may still be in flight). */
   posted: boolean
+  /** How many times it was sent: a thread's answer about an earlier sending is ignored. */
+  sent: number
+  /** Its current sending's token on the thread board (0: not on it): it can be taken back from a blocked thread, and its thread is read there. */
+  token: number
   grace?: NodeJS.Timeout
 }
+
+/** How often, while attempts are out, blocked threads are looked for. */
+const WATCH_MS = STALE_MS / 2
+/** Most batches a thread holds at once. */
+const MAX_BATCHES = 1024
 
 export class PiscinaExecutor implements NodeExecutor {
   readonly #pool: Piscina
@@ -50,14 +61,16 @@ export class PiscinaExecutor implements NodeExecutor {
   readonly #pending = new Map<number, Pending>()
   /** Tasks per abort signal: one listener per signal, however many tasks share it. */
   readonly #bySignal = new WeakMap<AbortSignal, Set<number>>()
-  /** The thread each started task runs on. */
+  /** The thread each started untracked task runs on (tracked ones are on the board). */
   readonly #threadOf = new Map<number, number>()
+  readonly #board = newBoard()
+  readonly #reader = new BoardReader(this.#board)
   readonly #killGraceMs: number
   #queue: WorkerTask[] = []
   #flushQueued = false
   #nextId = 0
-  /** Keeps the process alive while attempts are out (piscina does not, for tasks still in its queue). */
-  #keepAlive: NodeJS.Timeout | undefined
+  /** While attempts are out: moves tasks off blocked threads, and keeps the process alive (piscina does not, for tasks still in its queue). */
+  #watcher: NodeJS.Timeout | undefined
 
   constructor(opts: PiscinaExecutorOptions = {}) {
     this.#threads = opts.threads ?? Math.max(2, os.availableParallelism())
@@ -76,10 +89,11 @@ export class PiscinaExecutor implements NodeExecutor {
       maxThreads: this.#threads,
       idleTimeout: 60_000,
       // a batch is mostly waiting on providers: a thread holds many at once
-      concurrentTasksPerWorker: 1024,
+      concurrentTasksPerWorker: MAX_BATCHES,
+      loadBalancer: (_task, workers) => this.#pick(workers),
       // workers wait for tasks with Atomics.waitAsync: quick to wake, and the event loop stays free for async node work
       atomics: 'async',
-      workerData: { control, typescript, ...(opts.providers ? { providers: opts.providers } : {}), ...(opts.nice ? { nice: opts.nice } : {}) } satisfies WorkerData,
+      workerData: { control, board: this.#board, typescript, ...(opts.providers ? { providers: opts.providers } : {}), ...(opts.nice ? { nice: opts.nice } : {}) } satisfies WorkerData,
       // node code on workers mostly waits on providers and allocates little at a time: a small young
       // generation keeps each thread's memory low (the default sizes it like a main thread)
       resourceLimits: { maxYoungGenerationSizeMb: opts.youngGenerationMb ?? 8 },
@@ -90,6 +104,26 @@ export class PiscinaExecutor implements NodeExecutor {
       else if ('progress' in m) this.#pending.get(m.taskId)?.onProgress(m.progress as Progress)
       else if ('started' in m) for (const id of m.started) if (this.#pending.has(id)) this.#threadOf.set(id, m.threadId)
     })
+    this.#pool.on('workerDestroy', (w: { id: number }) => this.#reader.forget(w.id))
+  }
+
+  /** The thread for a batch: the least busy of those not blocked, else the least busy. */
+  #pick<W extends { id: number; currentUsage: number; terminating: boolean; destroyed: boolean }>(workers: W[]): W | null {
+    let best: W | null = null
+    let bestBlocked = true
+    for (const w of workers) {
+      if (w.terminating || w.destroyed || w.currentUsage >= MAX_BATCHES) continue
+      const blocked = this.#reader.blocked(w.id)
+      if (!best || (bestBlocked && !blocked) || (bestBlocked === blocked && w.currentUsage < best.currentUsage)) {
+        best = w
+        bestBlocked = blocked
+      }
+    }
+    return best
+  }
+
+  #freeThreads(): number {
+    return this.#pool.threads.filter((t) => !this.#reader.blocked(t.threadId)).length
   }
 
   /**
@@ -104,8 +138,8 @@ export class PiscinaExecutor implements NodeExecutor {
     return new Promise((resolve) => {
       const taskId = ++this.#nextId
       const wt: WorkerTask = { ...task, taskId }
-      this.#pending.set(taskId, { task: wt, signal, onProgress: opts.onProgress, resolve, lost: 0, posted: false })
-      this.#keepAlive ??= setInterval(() => {}, 1 << 30)
+      this.#pending.set(taskId, { task: wt, signal, onProgress: opts.onProgress, resolve, lost: 0, posted: false, sent: 0, token: 0 })
+      this.#watcher ??= setInterval(() => this.#rescue(), WATCH_MS)
       this.#watch(signal, taskId)
       this.#enqueue(wt)
     })
@@ -121,43 +155,77 @@ export class PiscinaExecutor implements NodeExecutor {
 
   #flush(): void {
     this.#flushQueued = false
+    // while every thread is blocked, tasks wait here: the watcher sends them when one is free again
+    const free = this.#pool.threads.length === 0 ? this.#threads : this.#freeThreads()
+    if (free === 0) return
     const queued = this.#queue
     this.#queue = []
     // a batch carries one run's tasks
     const byRun = new Map<string, WorkerTask[]>()
     for (const t of queued) {
+      if (!this.#pending.has(t.taskId)) continue // settled while it waited (cancelled)
       const list = byRun.get(t.runId)
       if (list) list.push(t)
       else byRun.set(t.runId, [t])
     }
     for (const tasks of byRun.values()) {
-      // spread a burst over the threads; piscina gives each batch to the least busy one
-      const size = Math.ceil(tasks.length / Math.min(this.#threads, tasks.length))
+      // spread a burst over the free threads; piscina gives each batch to the least busy free one
+      const size = Math.ceil(tasks.length / Math.min(free, tasks.length))
       for (let i = 0; i < tasks.length; i += size) this.#send(tasks.slice(i, i + size))
     }
   }
 
+  /** Looks for tasks held by blocked threads that have not started, takes them back and sends them again. */
+  #rescue(): void {
+    const blocked = new Set(this.#pool.threads.filter((t) => this.#reader.blocked(t.threadId)).map((t) => t.threadId))
+    if (blocked.size > 0) {
+      for (const [id, p] of this.#pending) {
+        if (!p.token || p.posted) continue
+        const holder = this.#reader.holder(id, p.token)
+        if (holder !== undefined && blocked.has(holder) && this.#reader.revoke(id, p.token)) {
+          p.token = 0
+          this.#enqueue(p.task)
+        }
+      }
+    }
+    if (this.#queue.length > 0 && !this.#flushQueued) this.#flush()
+  }
+
   #send(batch: WorkerTask[]): void {
-    this.#pool.run(pack(batch)).then(
-      (ret: BatchReturn) => {
-        for (const [id, outcome] of ret.results) this.#settle(id, outcome)
-        // results still missing here are on their way as messages
-        for (const id of ret.posted) {
-          const p = this.#pending.get(id)
-          if (p) p.posted = true
-        }
-      },
-      (err: Error) => {
-        // the thread died under this batch (killed for another task, or crashed): run the rest again
-        for (const t of batch) {
-          const p = this.#pending.get(t.taskId)
-          if (!p || p.posted) continue
-          if (p.signal.aborted) continue // its kill path resolves it
-          if (p.lost++ < MAX_LOST) this.#enqueue(t)
-          else this.#settle(t.taskId, { ok: false, error: { code: 'WORKER_LOST', message: `worker thread died ${MAX_LOST + 1} times while running node "${t.nodeId}": ${err.message}` } })
-        }
-      },
-    )
+    const sending = batch.map((t) => {
+      const p = this.#pending.get(t.taskId)!
+      p.token = this.#reader.dispatch(t.taskId)
+      return { p, sent: ++p.sent }
+    })
+    this.#pool
+      .run(
+        pack(
+          batch,
+          sending.map(({ p }) => p.token),
+        ),
+      )
+      .then(
+        (ret: BatchReturn) => {
+          for (const [id, outcome] of ret.results) this.#settle(id, outcome)
+          // results still missing here are on their way as messages
+          for (const id of ret.posted) {
+            const p = this.#pending.get(id)
+            if (p) p.posted = true
+          }
+        },
+        (err: Error) => {
+          // the thread died under this batch (killed for another task, or crashed): run the rest again
+          for (const [i, t] of batch.entries()) {
+            const p = this.#pending.get(t.taskId)
+            if (!p || p.posted || p !== sending[i]!.p || p.sent !== sending[i]!.sent) continue // taken back and sent elsewhere meanwhile
+            if (p.token) this.#reader.release(t.taskId, p.token)
+            p.token = 0
+            if (p.signal.aborted) continue // its kill path resolves it
+            if (p.lost++ < MAX_LOST) this.#enqueue(t)
+            else this.#settle(t.taskId, { ok: false, error: { code: 'WORKER_LOST', message: `worker thread died ${MAX_LOST + 1} times while running node "${t.nodeId}": ${err.message}` } })
+          }
+        },
+      )
   }
 
   #settle(taskId: number, outcome: TaskOutcome): void {
@@ -165,9 +233,10 @@ export class PiscinaExecutor implements NodeExecutor {
     if (!p) return
     this.#pending.delete(taskId)
     this.#threadOf.delete(taskId)
-    if (this.#pending.size === 0 && this.#keepAlive) {
-      clearInterval(this.#keepAlive)
-      this.#keepAlive = undefined
+    if (p.token) this.#reader.release(taskId, p.token)
+    if (this.#pending.size === 0 && this.#watcher) {
+      clearInterval(this.#watcher)
+      this.#watcher = undefined
     }
     if (p.grace) clearTimeout(p.grace)
     this.#unwatch(p.signal, taskId)
@@ -211,15 +280,18 @@ export class PiscinaExecutor implements NodeExecutor {
    * fresh thread). A task that never started is simply given up; it is cancelled if it starts later.
    */
   #kill(taskId: number, reason: ErrorInfo): void {
-    if (!this.#pending.has(taskId)) return
-    const threadId = this.#threadOf.get(taskId)
+    const p = this.#pending.get(taskId)
+    if (!p) return
+    // a tracked task that never started is taken back, so it never will
+    const started = p.token ? !this.#reader.revoke(taskId, p.token) : this.#threadOf.has(taskId)
+    const threadId = !started ? undefined : p.token ? this.#reader.holder(taskId, p.token) : this.#threadOf.get(taskId)
     const thread = threadId === undefined ? undefined : this.#pool.threads.find((t) => t.threadId === threadId)
     if (thread) void thread.terminate()
     this.#settle(taskId, { ok: false, error: { ...reason, details: { ...(reason.details as object), killed: thread !== undefined, grace_ms: this.#killGraceMs } } })
   }
 
   async close(): Promise<void> {
-    if (this.#keepAlive) clearInterval(this.#keepAlive)
+    if (this.#watcher) clearInterval(this.#watcher)
     this.#channel.close()
     await this.#pool.destroy()
   }

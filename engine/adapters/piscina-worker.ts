@@ -8,10 +8,13 @@ import type { TaskOutcome } from '../ports.ts'
 import { unpack, type Batch, type WorkerTask } from './worker-batch.ts'
 import { createProviders, type ProviderSettings } from '../providers.ts'
 import { enableTypeScript, fromSources } from '../runtime.ts'
+import { BoardWriter, type Board } from './thread-board.ts'
 import type { Providers } from '../node-def.ts'
 
 export interface WorkerData {
   control: string
+  /** The shared board of beats and claims (thread-board.ts). */
+  board: Board
   /** Each thread builds its own model and media providers from these settings. */
   providers?: ProviderSettings
   /** Node modules may be TypeScript (sources, or `.ts` plugins). */
@@ -23,7 +26,7 @@ export interface WorkerData {
 export type ControlMessage = { cancel: number; reason: ErrorInfo }
 /** Worker → main, through the pool's message event. */
 export type WorkerMessage = { results: Array<[taskId: number, outcome: TaskOutcome]> } | { progress: unknown; taskId: number } | { started: number[]; threadId: number }
-/** What a batch returns to piscina: results not sent yet, and the ids whose results went out as messages. */
+/** What a batch returns to piscina: results not sent yet, and the ids whose results went out as messages (tasks taken back are in neither). */
 export interface BatchReturn {
   results: Array<[taskId: number, outcome: TaskOutcome]>
   posted: number[]
@@ -47,6 +50,7 @@ function getProviders(): Promise<Providers> {
   providers ??= createProviders(data.providers)
   return providers
 }
+const board = new BoardWriter(data.board, threadId)
 const controllers = new Map<number, AbortController>()
 // a cancel may overtake its task (they travel on different channels): remember recent ones
 const early = new Map<number, ErrorInfo>()
@@ -81,11 +85,22 @@ function send(taskId: number, outcome: TaskOutcome): void {
   }
 }
 
-async function runOne(task: WorkerTask): Promise<void> {
+/** Runs one task; false when it was taken back before it started (another thread runs it). */
+async function runOne(task: WorkerTask, token: number): Promise<boolean> {
+  // a task starts only once it wins its claim: while tasks ahead of it kept this thread, the main thread may have given it to another
+  const claim = (): boolean => {
+    if (!token) {
+      parentPort?.postMessage({ started: [task.taskId], threadId } satisfies WorkerMessage)
+      return true
+    }
+    return board.claim(task.taskId, token)
+  }
   const pre = early.get(task.taskId)
   if (pre) {
+    if (!claim()) return false
     early.delete(task.taskId)
-    return send(task.taskId, { ok: false, error: pre })
+    send(task.taskId, { ok: false, error: pre })
+    return true
   }
   const ac = new AbortController()
   controllers.set(task.taskId, ac)
@@ -95,14 +110,19 @@ async function runOne(task: WorkerTask): Promise<void> {
       provided = await getProviders()
     } catch (err) {
       providers = undefined
-      return send(task.taskId, { ok: false, error: toErrorInfo(err, 'PROVIDER_CONFIG_INVALID') })
+      if (!claim()) return false
+      send(task.taskId, { ok: false, error: toErrorInfo(err, 'PROVIDER_CONFIG_INVALID') })
+      return true
     }
     const outcome = await executeTask(task, {
       signal: ac.signal,
       emit: (progress) => parentPort?.postMessage({ progress, taskId: task.taskId } satisfies WorkerMessage),
       providers: provided,
+      claim,
     })
+    if (!outcome) return false
     send(task.taskId, outcome)
+    return true
   } finally {
     controllers.delete(task.taskId)
   }
@@ -110,13 +130,18 @@ async function runOne(task: WorkerTask): Promise<void> {
 
 export default async function runBatch(batch: Batch): Promise<BatchReturn> {
   const tasks = unpack(batch)
-  // which thread holds which tasks: only that thread is killed if one of them will not stop
-  parentPort?.postMessage({ started: tasks.map((t) => t.taskId), threadId } satisfies WorkerMessage)
-  await Promise.all(tasks.map(runOne))
+  board.receive(tasks.map((t, i) => [t.taskId, batch.tokens[i]!] as const))
+  let ran: boolean[]
+  try {
+    ran = await Promise.all(tasks.map((t, i) => runOne(t, batch.tokens[i]!)))
+  } finally {
+    board.done()
+  }
+  const mine = tasks.filter((_, i) => ran[i]).map((t) => t.taskId)
   // results of this batch still in the outbox ride back with the batch itself (one message, not two)
-  const ids = new Set(tasks.map((t) => t.taskId))
+  const ids = new Set(mine)
   const results = outbox.filter(([id]) => ids.has(id))
   if (results.length) outbox = outbox.filter(([id]) => !ids.has(id))
   const returned = new Set(results.map(([id]) => id))
-  return { results, posted: tasks.map((t) => t.taskId).filter((id) => !returned.has(id)) }
+  return { results, posted: mine.filter((id) => !returned.has(id)) }
 }

@@ -12,10 +12,12 @@ export interface Batch {
   prompts: string[]
   modules: string[]
   tasks: Array<[taskId: number, nodeId: string, type: string, module: number, attempt: number, config: unknown, revision?: Revision]>
+  /** Each task's token on the thread board (thread-board.ts), in order; 0: not on the board (it starts without a claim). */
+  tokens: number[]
 }
 
 /** Packs tasks of one run into a Batch. */
-export function pack(tasks: WorkerTask[]): Batch {
+export function pack(tasks: WorkerTask[], tokens: number[] = tasks.map(() => 0)): Batch {
   const first = tasks[0]!
   const modules: string[] = []
   const index = new Map<string, number>()
@@ -27,7 +29,7 @@ export function pack(tasks: WorkerTask[]): Batch {
     }
     return t.revision ? [t.taskId, t.nodeId, t.type, m, t.attempt, t.config, t.revision] : [t.taskId, t.nodeId, t.type, m, t.attempt, t.config]
   })
-  return { runId: first.runId, interactive: first.run.interactive, workDir: first.workDir, prompts: first.prompts, modules, tasks: packed }
+  return { runId: first.runId, interactive: first.run.interactive, workDir: first.workDir, prompts: first.prompts, modules, tasks: packed, tokens }
 }
 
 /** Unpacks a Batch on the worker side. */

@@ -110,6 +110,41 @@ nodes:
     assert.equal(readFileSync(log, 'utf8'), 'working\n')
   })
 
+  it('a node that blocks its thread does not hold up the nodes sent with it: they move to a free thread, and run once', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'weft-blocked-'))
+    const log = path.join(dir, 'log')
+    const pool = new PiscinaExecutor({ threads: 2 })
+    try {
+      await run(await pipeline('pipeline: warm\nplugins: [$WORK]\nnodes:\n  a: { type: work, ms: 20 }\n  b: { type: work, ms: 20 }\n'), { executor: pool })
+      // one burst of five on two threads: the spinner shares its batch with two of the sleepers
+      const sleepers = Array.from({ length: 4 }, (_, i) => `  s${i}: { type: work, ms: 100 }\n  c${i}: { type: counted, log: '${log}', needs: [s${i}] }`).join('\n')
+      const { record } = await run(await pipeline(`pipeline: blocked\nplugins: [$WORK]\nnodes:\n  spinner: { type: spin, ms: 1500 }\n${sleepers}\n`), { executor: pool })
+      assert.equal(record.status, 'completed')
+      const spun = record.nodes.spinner!.output as WorkOut
+      for (let i = 0; i < 4; i++) {
+        const out = record.nodes[`s${i}`]!.output as WorkOut
+        assert.ok(out.finished < spun.finished, `s${i} waited behind the spinner: it finished ${Math.round(out.finished - spun.finished)} ms after it`)
+      }
+      assert.deepEqual(readFileSync(log, 'utf8').trim().split('\n').sort(), ['c0', 'c1', 'c2', 'c3'])
+    } finally {
+      await pool.close()
+    }
+  })
+
+  it('when every thread is blocked, work waits for the first free one and runs once', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'weft-all-blocked-'))
+    const log = path.join(dir, 'log')
+    const pool = new PiscinaExecutor({ threads: 2 })
+    try {
+      const nodes = ['  x: { type: spin, ms: 600 }', '  y: { type: spin, ms: 600 }', ...Array.from({ length: 6 }, (_, i) => `  c${i}: { type: counted, log: '${log}' }`)].join('\n')
+      const { record } = await run(await pipeline(`pipeline: all-blocked\nplugins: [$WORK]\nnodes:\n${nodes}\n`), { executor: pool })
+      assert.equal(record.status, 'completed')
+      assert.deepEqual(readFileSync(log, 'utf8').trim().split('\n').sort(), ['c0', 'c1', 'c2', 'c3', 'c4', 'c5'])
+    } finally {
+      await pool.close()
+    }
+  })
+
   it('runs many async nodes at once on one thread', async () => {
     const single = new PiscinaExecutor({ threads: 1 })
     try {
