@@ -1,0 +1,72 @@
+// Reading request bodies: the media type, UTF-8 text with the place of a bad byte, JSON objects of bounded
+// depth, and valibot validation with every problem named.
+import type { Context, MiddlewareHandler } from 'hono'
+import * as v from 'valibot'
+import { WeftError } from '../engine/errors.ts'
+import { decodeUtf8 } from '../engine/utf8.ts'
+import { errorResponse, valibotIssues } from './errors.ts'
+
+export const JSON_TYPES = ['application/json']
+export const YAML_TYPES = ['text/yaml', 'application/yaml', 'application/x-yaml', 'text/x-yaml', 'text/plain']
+/** Deepest JSON nesting a body may have (bounds the recursive config schema's work). */
+const MAX_JSON_DEPTH = 32
+
+/** 415 UNSUPPORTED_MEDIA_TYPE unless the request's Content-Type is one of `types` (parameters such as charset are ignored). */
+export function accept(types: readonly string[]): MiddlewareHandler {
+  return async (c, next) => {
+    const type = mediaType(c)
+    if (!type || !types.includes(type)) {
+      return errorResponse(c, 415, 'UNSUPPORTED_MEDIA_TYPE', `expected Content-Type ${types.join(' or ')}, got ${type ?? 'none'}`)
+    }
+    return next()
+  }
+}
+
+export const mediaType = (c: Context) => c.req.header('content-type')?.split(';')[0]?.trim().toLowerCase() || undefined
+
+/** The body as text: bytes that are not UTF-8 → ENCODING_INVALID naming where (a lossy decoding would hide them). */
+export async function readText(c: Context): Promise<string> {
+  const decoded = decodeUtf8(new Uint8Array(await c.req.arrayBuffer()))
+  if (!decoded.ok) throw new WeftError('ENCODING_INVALID', `the body is not UTF-8 text: byte 0x${decoded.byte.toString(16).padStart(2, '0')} at line ${decoded.line}, column ${decoded.col}`)
+  return decoded.text
+}
+
+/** The body as a JSON object: malformed → JSON_INVALID; not an object, or nested deeper than MAX_JSON_DEPTH → REQUEST_INVALID. */
+export async function readJson(c: Context): Promise<unknown> {
+  const text = await readText(c)
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch {
+    throw new WeftError('JSON_INVALID', 'the body is not valid JSON')
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new WeftError('REQUEST_INVALID', 'the body must be a JSON object', { details: { issues: [{ path: '', message: 'expected a JSON object' }] } })
+  }
+  if (depth(value) > MAX_JSON_DEPTH) {
+    throw new WeftError('REQUEST_INVALID', `the body is nested deeper than ${MAX_JSON_DEPTH} levels`, { details: { issues: [{ path: '', message: `nested deeper than ${MAX_JSON_DEPTH} levels` }] } })
+  }
+  return value
+}
+
+/** Nesting depth of a JSON value, iteratively (a deep body must not exhaust the stack). */
+function depth(value: unknown): number {
+  let max = 0
+  const stack: Array<[unknown, number]> = [[value, 1]]
+  while (stack.length) {
+    const [x, d] = stack.pop()!
+    if (typeof x !== 'object' || x === null) continue
+    max = Math.max(max, d)
+    if (d > MAX_JSON_DEPTH) return d
+    for (const child of Object.values(x)) stack.push([child, d + 1])
+  }
+  return max
+}
+
+/** Validates `input`; every problem (with its dotted path) → REQUEST_INVALID. */
+export function parse<S extends v.GenericSchema>(schema: S, input: unknown): v.InferOutput<S> {
+  const result = v.safeParse(schema, input)
+  if (result.success) return result.output
+  const issues = valibotIssues(result.issues)
+  throw new WeftError('REQUEST_INVALID', `the request is invalid (${issues.length} problem${issues.length === 1 ? '' : 's'})`, { details: { issues } })
+}
