@@ -14,6 +14,7 @@ import type { FleetTask } from './state.ts'
 import type { StepEvent } from './step.ts'
 import { cacheMode, type RunCachePolicy } from '../cache/policy.ts'
 import { attemptTask, DEFAULT_QUEUE } from './queue.ts'
+import { systemClock, type Clock } from '../clock.ts'
 
 export interface FleetWorkerOptions {
   connectionString: string
@@ -107,9 +108,14 @@ async function attemptOnce(executor: NodeExecutor, task: FleetTask, runId: strin
  * Progress as a node reports it, written at most every `everyMs` (the latest report wins), one write at a time;
  * `close` waits for a write in flight and drops what was not written (the attempt's end says the rest).
  */
-export function throttledProgress(write: (p: Progress) => Promise<void>, onError: (err: unknown) => void, everyMs = 250): { report(p: Progress): void; close(): Promise<void> } {
+export function throttledProgress(
+  write: (p: Progress) => Promise<void>,
+  onError: (err: unknown) => void,
+  everyMs = 250,
+  clock: Clock = systemClock,
+): { report(p: Progress): void; close(): Promise<void> } {
   let latest: Progress | undefined
-  let timer: NodeJS.Timeout | undefined
+  let timer: (() => void) | undefined
   let flight: Promise<void> = Promise.resolve()
   let closed = false
   const flush = () => {
@@ -122,11 +128,11 @@ export function throttledProgress(write: (p: Progress) => Promise<void>, onError
     report(p) {
       if (closed) return
       latest = p
-      timer ??= setTimeout(flush, everyMs)
+      timer ??= clock.setTimer(flush, everyMs)
     },
     async close() {
       closed = true
-      if (timer) clearTimeout(timer)
+      timer?.()
       await flight
     },
   }

@@ -77,7 +77,8 @@ describe('journal', () => {
       batches.push(b.length)
       return write(b)
     }
-    const j = new Journal(store, 1000)
+    const clock = manualClock()
+    const j = new Journal(store, 1000, clock)
     await j.commit([{ kind: 'run.create', run: run('r') }])
     // a completion commits; its callback queues the next node's start (lingering), as the run loop does
     let started!: Promise<void>
@@ -87,8 +88,10 @@ describe('journal', () => {
         resolve()
       }),
     )
-    await new Promise((r) => setTimeout(r, 20))
-    assert.deepEqual(batches, [1, 1], 'the lingering start did not go out on its own')
+    clock.advance(999)
+    await new Promise((r) => setImmediate(r))
+    assert.deepEqual(batches, [1, 1], 'the lingering start did not go out on its own before its time')
+    assert.equal(clock.pending(), 1, 'its linger timer is set')
     // that node's completion: one batch carries both
     await j.commit([event('r', 3)])
     await started
@@ -134,11 +137,14 @@ describe('journal', () => {
 
   it('a timer firing after its writes already went out does not stall later writes', async () => {
     const store = new MemoryRunStore()
-    const j = new Journal(store, 5)
+    const clock = manualClock()
+    const j = new Journal(store, 5, clock)
     await j.commit([{ kind: 'run.create', run: run('r') }])
     j.push([event('r', 1)], () => {}, false)
     await j.commit([event('r', 2)])
-    await new Promise((r) => setTimeout(r, 20))
+    // whatever timer is left fires now, after its writes went out with the urgent batch
+    clock.advance(20)
+    await new Promise((r) => setImmediate(r))
     await j.commit([event('r', 3)])
     assert.equal((await store.listEvents('r')).length, 3)
   })

@@ -217,6 +217,9 @@ describe('GenerationService: races and abuse found in review', () => {
   it('a cancel that arrives while a gate is being opened returns, and the run ends cancelled with nothing left waiting', async () => {
     const store = new MemoryRunStore()
     let onGateWrite: (() => void) | undefined
+    // the gate's write is held until the cancel has been issued
+    let releaseWrite!: () => void
+    const held = new Promise<void>((r) => (releaseWrite = r))
     const slow = new Proxy(store, {
       get(target, prop, receiver) {
         const value = Reflect.get(target, prop, receiver)
@@ -224,7 +227,7 @@ describe('GenerationService: races and abuse found in review', () => {
         return async (batch: Array<{ kind: string }>) => {
           if (batch.some((w) => w.kind === 'approval.request')) {
             onGateWrite?.()
-            await new Promise((r) => setTimeout(r, 50))
+            await held
           }
           return target.write(batch as never)
         }
@@ -234,7 +237,9 @@ describe('GenerationService: races and abuse found in review', () => {
     const opening = new Promise<void>((resolve) => (onGateWrite = resolve))
     const { generationId } = await svc.start({ pipeline: 'gated', inputs: { prompt: 'x' }, config: {}, interactive: true, sessionId: 'c' })
     await opening
-    await svc.cancel(generationId)
+    const cancelling = svc.cancel(generationId)
+    setImmediate(releaseWrite)
+    await cancelling
     assert.equal((await svc.get(generationId))?.status, 'cancelled')
     assert.deepEqual(await svc.pendingApprovals(generationId), [])
     await svc.close()
