@@ -15,6 +15,11 @@ export function issuePath(issue: v.BaseIssue<unknown>): Array<string | number> {
   return (issue.path ?? []).map((item) => (typeof item.key === 'number' ? item.key : String(item.key)))
 }
 
+/** A strict object's issue about a key it does not know (valibot says the key's value should be `never`). */
+const unknownKey = (issue: v.BaseIssue<unknown>): boolean => issue.type === 'strict_object' && issue.expected === 'never'
+/** A strict object's issue about a required key that is absent. */
+const missingKey = (issue: v.BaseIssue<unknown>): boolean => (issue.type === 'strict_object' || issue.type === 'object') && issue.expected !== 'never' && issue.input === undefined
+
 /**
  * Reports valibot issues for the value at `at`: a key a strict object does not know is
  * SCHEMA_UNKNOWN_KEY (with a did-you-mean among `known`), anything else SCHEMA_INVALID.
@@ -23,7 +28,8 @@ export function reportIssues(r: Reporter, at: DocPath, issues: ReadonlyArray<v.B
   for (const issue of issues) {
     const ip = issuePath(issue)
     const last = ip[ip.length - 1]
-    if (issue.type === 'strict_object' && last !== undefined) r.report('SCHEMA_UNKNOWN_KEY', [...at, ...ip], `unknown key "${last}"${didYouMean(String(last), known)}`, { which: 'key' })
+    if (unknownKey(issue) && last !== undefined) r.report('SCHEMA_UNKNOWN_KEY', [...at, ...ip], `unknown key "${last}"${didYouMean(String(last), known)}`, { which: 'key' })
+    else if (missingKey(issue) && last !== undefined) r.report('SCHEMA_INVALID', [...at, ...ip.slice(0, -1)], `the key "${last}" is required`)
     else r.report('SCHEMA_INVALID', [...at, ...ip], issueMessage(issue))
   }
 }
@@ -38,7 +44,12 @@ export function issueSentence(issue: v.BaseIssue<unknown>, name: string): string
   const got = received(issue.input)
   const req = (issue as { requirement?: unknown }).requirement
   const custom = !issue.message.startsWith('Invalid ')
-  if (issue.type === 'strict_object' || (issue.kind === 'schema' && issue.expected === 'never')) {
+  if (missingKey(issue)) {
+    const path = issuePath(issue)
+    const parent = path.slice(0, -1).join('.')
+    return `the key "${String(path.at(-1))}" is required${parent ? ` in ${parent}` : ''}`
+  }
+  if (unknownKey(issue) || (issue.kind === 'schema' && issue.expected === 'never')) {
     const key = issuePath(issue).at(-1)
     const parent = issuePath(issue).slice(0, -1).join('.')
     return `"${String(key ?? issue.input)}" is not a known key${parent ? ` of ${parent}` : ''}`

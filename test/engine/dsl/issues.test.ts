@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import * as v from 'valibot'
-import { issueSentence } from '../../../engine/dsl/issues.ts'
+import { issueSentence, reportIssues } from '../../../engine/dsl/issues.ts'
 
 const Schema = v.strictObject({
   prompt: v.pipe(v.string(), v.minLength(1), v.maxLength(5)),
@@ -21,6 +21,18 @@ describe('issueSentence: valibot issues as sentences naming the key', () => {
   it('names unknown keys, with the mapping they are in', () => {
     assert.deepEqual(sentences({ prompt: 'a', colour: 'red' }), ['"colour" is not a known key'])
     assert.deepEqual(sentences({ prompt: 'a', assets: { logo: 'x', extra: 1 } }), ['"extra" is not a known key of assets'])
+  })
+
+  it('names a required key that is missing as missing, not as unknown', () => {
+    assert.deepEqual(sentences({}), ['the key "prompt" is required'])
+    const r = v.safeParse(v.strictObject({ attempts: v.number(), backoff: v.optional(v.string()) }), { max_attempts: 3 })
+    assert.equal(r.success, false)
+    const reported: Array<[string, string, string]> = []
+    reportIssues({ report: (code: string, at: Array<string | number>, message: string) => void reported.push([code, at.join('.'), message]) } as never, ['retry'], r.issues!, ['attempts', 'backoff'])
+    assert.deepEqual(reported, [
+      ['SCHEMA_INVALID', 'retry', 'the key "attempts" is required'],
+      ['SCHEMA_UNKNOWN_KEY', 'retry.max_attempts', 'unknown key "max_attempts" (did you mean "attempts"?)'],
+    ])
   })
 
   it('says what a value must be and what it was', () => {
