@@ -138,7 +138,7 @@ export async function replayControl(state: FleetState, pipeline: Pipeline, id: s
   })
 
   const waitingGates = new Map<string, ApprovalRequest>()
-  const requestDecision = (request: ApprovalRequest, auto?: Decision): Promise<Decision> => {
+  const requestDecision = (request: ApprovalRequest, auto?: Decision, signal?: AbortSignal): Promise<Decision> => {
     const k = gateKey(request.gate, request.revision)
     const gate = state.gates[k]
     if (gate?.decision) {
@@ -152,8 +152,19 @@ export async function replayControl(state: FleetState, pipeline: Pipeline, id: s
       result.consumed.push({ gate: request.gate, revision: request.revision, decision })
       return Promise.resolve(decision)
     }
+    // an item's gate stops waiting when its item is stopped (a sibling failed under on_item_error: fail)
+    if (signal?.aborted) return Promise.reject(signal.reason)
     waitingGates.set(k, request)
-    return new Promise<Decision>(() => {})
+    return new Promise<Decision>((_, reject) =>
+      signal?.addEventListener(
+        'abort',
+        () => {
+          waitingGates.delete(k)
+          reject(signal.reason)
+        },
+        { once: true },
+      ),
+    )
   }
 
   const run = async (): Promise<TaskOutcome> => {
@@ -174,7 +185,7 @@ export async function replayControl(state: FleetState, pipeline: Pipeline, id: s
         return spec.steps
           ? runStepGraph(spec.steps, childScope, o, {
               run: (step, s, so, revision) => runChild(step, s, so, revision),
-              decide: (request, auto) => requestDecision(request, auto),
+              decide: (request, auto, signal) => requestDecision(request, auto, signal),
               owner: id,
               runInfo: { id: state.run.id, interactive: state.run.interactive },
               emit: (p) => void result.emits.push(p),

@@ -456,6 +456,32 @@ nodes:
   })
 })
 
+describe('fleet step: approval gates per fan-out item, under on_item_error: fail', () => {
+  it('a rejection fails the fan-out at once, while the other items still wait at their gates', async () => {
+    const p = await pipeline(`
+pipeline: per_item_fail
+plugins: [$WORK]
+nodes:
+  f:
+    type: fan_out
+    items: [0, 1]
+    on_item_error: fail
+    steps:
+      draft: { type: work }
+      review: { type: approval, gate: draft, path: value }
+    result: \${{ steps.review.output.value }}
+`)
+    const sim = new Sim(p, { interactive: true })
+    await sim.apply({ type: 'start' })
+    for (const i of [0, 1]) await sim.finish(`f[${i}].draft`, ok({ value: `scene ${i}` }))
+    assert.equal(sim.state.run.status, 'awaiting_approval')
+    await sim.decide('f[0].review', 0, { decision: 'reject', feedback: 'no', by: 'ann' })
+    assert.equal(sim.status('f'), 'failed')
+    assert.equal(sim.state.run.nodes.f!.error!.code, 'FAN_OUT_ITEM_FAILED')
+    assert.equal(sim.state.run.status, 'failed')
+  })
+})
+
 describe("fleet step: a revision at an item's gate", () => {
   it('runs the reviewed step again, then each step between it and the gate, as tasks of that round', async () => {
     const sim = new Sim(
