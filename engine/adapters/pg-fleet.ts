@@ -182,7 +182,8 @@ async function applyIn(tx: Tx, env: FleetEnv, runId: string, event: StepEvent | 
   const events: StepEvent[] = [...loaded.settled, ...(event ? [event] : [])]
   const all: Applied = { state: loaded.state, writes: [], changed: new Set(), actions: [] }
   for (const e of events) {
-    const out = await applyEvent(all.state, e, stepEnv)
+    // the state was read for this step: it is changed in place
+    const out = await applyEvent(all.state, e, stepEnv, { owned: true })
     all.state = out.state
     all.writes.push(...out.writes)
     for (const k of out.changed) all.changed.add(k)

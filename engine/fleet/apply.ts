@@ -1,7 +1,7 @@
 // One event and every control-node replay it leads to, as one step's worth of state, writes and actions.
 import type { StoreWrite } from '../ports.ts'
 import type { FleetState } from './state.ts'
-import { step, type StepAction, type StepEnv, type StepEvent } from './step.ts'
+import { advance, type StepAction, type StepEnv, type StepEvent } from './step.ts'
 import { replayControl } from './replay.ts'
 
 export interface Applied {
@@ -12,12 +12,16 @@ export interface Applied {
   actions: StepAction[]
 }
 
-/** Applies `event`, then replays each control node the step names and applies what the replay found, until none is left. */
-export async function applyEvent(state: FleetState, event: StepEvent, env: StepEnv): Promise<Applied> {
-  const out: Applied = { state, writes: [], changed: new Set(), actions: [] }
+/**
+ * Applies `event`, then replays each control node the step names and applies what the replay found, until none is left.
+ * The state given is left as it was, unless `owned` (the caller holds the only copy): then it is changed in place.
+ */
+export async function applyEvent(state: FleetState, event: StepEvent, env: StepEnv, opts: { owned?: boolean } = {}): Promise<Applied> {
+  // one copy for the whole chain of steps, not one per step
+  const out: Applied = { state: opts.owned ? state : structuredClone(state), writes: [], changed: new Set(), actions: [] }
   const queue: StepEvent[] = [event]
   while (queue.length) {
-    const res = step(out.state, queue.shift()!, env)
+    const res = advance(out.state, queue.shift()!, env)
     out.state = res.state
     out.writes.push(...res.writes)
     for (const k of res.changed) out.changed.add(k)

@@ -76,7 +76,15 @@ export interface StepResult {
 
 /** Applies one event to a run's state. The input state is not changed. */
 export function step(state: FleetState, event: StepEvent, env: StepEnv): StepResult {
-  const s = new Stepper(structuredClone(state), env)
+  return advance(structuredClone(state), event, env)
+}
+
+/**
+ * `step` for a driver that owns the state (it read it for this step, or holds the only copy): the state given is
+ * changed and returned, without the copy that costs O(size of the run) per event.
+ */
+export function advance(state: FleetState, event: StepEvent, env: StepEnv): StepResult {
+  const s = new Stepper(state, env)
   s.apply(event)
   return { state: s.state, writes: s.writes, changed: [...s.changed], actions: s.actions }
 }
@@ -111,9 +119,17 @@ function nodeScope(nodes: Record<string, NodeRecord>): Record<string, unknown> {
   return scope
 }
 
+/** Scopes already built, by run record: the node views read the records live, and inputs and config never change. */
+const scopes = new WeakMap<FleetState['run'], { nodes: FleetState['run']['nodes']; scope: Record<string, unknown> }>()
+
+/** The expression scope of a run: built once per copy of its record (a driver stepping one copy in place builds it once). */
 export function runScope(state: FleetState): Record<string, unknown> {
   const run = state.run
-  return { inputs: toCel(run.inputs), config: toCel(run.config), nodes: nodeScope(run.nodes), run: { id: run.id, interactive: run.interactive } }
+  const known = scopes.get(run)
+  if (known && known.nodes === run.nodes) return known.scope
+  const scope = { inputs: toCel(run.inputs), config: toCel(run.config), nodes: nodeScope(run.nodes), run: { id: run.id, interactive: run.interactive } }
+  scopes.set(run, { nodes: run.nodes, scope })
+  return scope
 }
 
 class Stepper {
@@ -355,7 +371,8 @@ class Stepper {
     if (!outcome.ok && outcome.error.retryable !== false && t.attempt < t.spec.retry.attempts && ownerActive) {
       const delay = backoffDelay(t.spec.retry, t.attempt + 1, this.env.random)
       this.event('node.retrying', t.node, { attempt: t.attempt, next_attempt: t.attempt + 1, delay_ms: delay, error: outcome.error, ...(t.key !== t.node ? { task: t.key } : {}) })
-      this.setTask(t, { status: 'backoff', attempt: t.attempt + 1 })
+      // the failed attempt's outcome stays with the task while it waits: a cancel meanwhile names that error
+      this.setTask(t, { status: 'backoff', attempt: t.attempt + 1, outcome })
       this.actions.push({ type: 'later', at: this.env.now + delay, event: { type: 'wake', key } })
       return
     }
@@ -499,12 +516,19 @@ class Stepper {
     this.stopping = status
     if (status === 'cancelled') this.failure = reason
     const message = status === 'cancelled' ? 'run cancelled' : `run stopped: ${this.failure?.message ?? 'a node failed'}`
+    // a node waiting out its backoff: the attempts it made, and the error of the last one
+    const waited = new Map<string, { attempts: number; error: ErrorInfo | undefined }>()
+    for (const t of Object.values(this.state.tasks)) {
+      if (t.kind === 'node' && t.status === 'backoff') waited.set(t.node, { attempts: t.attempt - 1, error: t.outcome && !t.outcome.ok ? t.outcome.error : undefined })
+    }
     for (const t of Object.values(this.state.tasks)) if (OPEN_TASK.has(t.status) || (t.kind === 'control' && t.status === 'running')) this.cancelTask(t, message)
     for (const r of Object.values(this.run.nodes)) {
       if (r.status !== 'running' && r.status !== 'waiting') continue
       const own = this.state.tasks[r.id]
-      if (own?.kind === 'node') r.attempts = own.attempt
-      this.finishNode(r.id, 'cancelled', { error: { code: 'CANCELLED', message } })
+      const wait = waited.get(r.id)
+      if (own?.kind === 'node') r.attempts = wait ? wait.attempts : own.attempt
+      const nodeError = wait?.error ? { node_error: { code: wait.error.code, message: wait.error.message } } : undefined
+      this.finishNode(r.id, 'cancelled', { error: { code: 'CANCELLED', message, ...(nodeError ? { details: nodeError } : {}) } })
     }
     for (const spec of this.env.pipeline.nodes.values()) this.consider(spec.id)
   }

@@ -61,7 +61,14 @@ export async function migrateQueue(connectionString: string): Promise<void> {
 }
 
 /** Runs one attempt with its timeout; a node that overran its timeout is a timeout even if it finished. */
-async function attemptOnce(executor: NodeExecutor, task: FleetTask, runId: string, stop: AbortSignal, onProgress: (p: Progress) => void = () => {}, policy?: RunCachePolicy): Promise<TaskOutcome> {
+export async function attemptOnce(
+  executor: NodeExecutor,
+  task: FleetTask,
+  runId: string,
+  stop: AbortSignal,
+  onProgress: (p: Progress) => void = () => {},
+  policy?: RunCachePolicy,
+): Promise<TaskOutcome> {
   const spec = task.spec!
   // a re-run's refreshed node executes again whatever is cached (and stores its new result)
   const cache = cacheMode(spec.refresh && policy ? { ...policy, refresh: [task.node] } : policy, task.node, spec.cache, spec.config, {
