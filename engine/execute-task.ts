@@ -50,8 +50,13 @@ export function executeTask(task: NodeTask, env: Omit<TaskEnvironment, 'claim'>)
 export async function executeTask(task: NodeTask, env: TaskEnvironment): Promise<TaskOutcome | undefined> {
   let meter: Meter | undefined
   const used = (out: TaskOutcome): TaskOutcome => (meter && !isEmpty(meter.usage) ? { ...out, usage: meter.usage } : out)
+  // the claim comes as late as it can (a task held up behind a busy sibling can still go elsewhere), but before a
+  // module's first import: code that runs at import may block its thread, and only a started task's thread is killed
+  let claimed = !env.claim
+  const claim = (): boolean => claimed || (claimed = env.claim!())
   try {
     meter = new Meter(task.budget)
+    if (!modules.has(task.module) && !claim()) return undefined
     const defs = await definitionsOf(task.module).catch((err: Error) => {
       throw new WeftError('NODE_MODULE_FAILED', `cannot load node type "${task.type}" from ${task.module}: ${err.message.split('\n')[0]}`, { retryable: false })
     })
@@ -59,7 +64,7 @@ export async function executeTask(task: NodeTask, env: TaskEnvironment): Promise
     if (!def) throw new WeftError('UNKNOWN_NODE_TYPE', `module ${task.module} does not define node type "${task.type}"`, { retryable: false })
     const config = def.config ? await validateWith(def.config, task.config, 'CONFIG_INVALID', `node "${task.nodeId}" (${task.type}) got invalid fields`) : task.config
     env.signal.throwIfAborted()
-    if (env.claim && !env.claim()) return undefined
+    if (!claim()) return undefined
     const output = await def.execute({
       config,
       signal: env.signal,
@@ -75,6 +80,8 @@ export async function executeTask(task: NodeTask, env: TaskEnvironment): Promise
     const checked = def.output ? await validateWith(def.output, output, 'OUTPUT_INVALID', `node "${task.nodeId}" (${task.type}) returned an invalid output`) : output
     return used({ ok: true, output: toJsonData(checked, `node "${task.nodeId}" output`) })
   } catch (err) {
+    // an outcome only from the copy that won the claim: a copy taken back says nothing
+    if (!claim()) return undefined
     const info = toErrorInfo(err)
     // a node that gave up because it was aborted reports why it was aborted (timeout, cancellation)
     if (env.signal.aborted && (info.code === 'NODE_FAILED' || info.code === 'ABORT_ERR')) return used({ ok: false, error: toErrorInfo(env.signal.reason, 'CANCELLED') })

@@ -180,6 +180,8 @@ async function applyIn(tx: Tx, env: FleetEnv, runId: string, event: StepEvent | 
   const stepEnv: StepEnv = { pipeline, now: (env.now ?? Date.now)(), random: env.random ?? Math.random, ...(env.lostLimit !== undefined ? { lostLimit: env.lostLimit } : {}) }
   // every attempt that ended since the last step is settled by this one, then the event it was called for
   const events: StepEvent[] = [...loaded.settled, ...(event ? [event] : [])]
+  // read before the steps: they change the loaded state in place
+  const positionBefore = opts.fresh ? -1 : loaded.state.nextPosition
   const all: Applied = { state: loaded.state, writes: [], changed: new Set(), actions: [] }
   for (const e of events) {
     // the state was read for this step: it is changed in place
@@ -195,7 +197,7 @@ async function applyIn(tx: Tx, env: FleetEnv, runId: string, event: StepEvent | 
     if (t.status === 'running') Object.assign(t, { status: e.outcome.ok ? 'succeeded' : 'failed', outcome: e.outcome })
     all.changed.add(e.key)
   }
-  await persist(tx, all.state, all.writes, all.changed, all.actions, opts.fresh ? -1 : loaded.state.nextPosition)
+  await persist(tx, all.state, all.writes, all.changed, all.actions, positionBefore)
   return all.state
 }
 

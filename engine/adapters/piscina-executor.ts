@@ -46,6 +46,8 @@ interface Pending {
   sent: number
   /** Its current sending's token on the thread board (0: not on it): it can be taken back from a blocked thread, and its thread is read there. */
   token: number
+  /** Waiting in the executor's queue to be sent (again). */
+  queued: boolean
   grace?: NodeJS.Timeout
 }
 
@@ -63,8 +65,8 @@ export class PiscinaExecutor implements NodeExecutor {
   readonly #bySignal = new WeakMap<AbortSignal, Set<number>>()
   /** The thread each started untracked task runs on (tracked ones are on the board). */
   readonly #threadOf = new Map<number, number>()
-  readonly #board = newBoard()
-  readonly #reader = new BoardReader(this.#board)
+  readonly #board: ReturnType<typeof newBoard>
+  readonly #reader: BoardReader
   readonly #killGraceMs: number
   #queue: WorkerTask[] = []
   #flushQueued = false
@@ -75,6 +77,8 @@ export class PiscinaExecutor implements NodeExecutor {
   constructor(opts: PiscinaExecutorOptions = {}) {
     this.#threads = opts.threads ?? Math.max(2, os.availableParallelism())
     this.#killGraceMs = opts.killGraceMs ?? 2000
+    this.#board = newBoard(this.#threads)
+    this.#reader = new BoardReader(this.#board)
     const control = `weft-control-${process.pid}-${Math.random().toString(36).slice(2)}`
     this.#channel = new BroadcastChannel(control)
     ;(this.#channel as unknown as { unref(): void }).unref()
@@ -104,7 +108,8 @@ export class PiscinaExecutor implements NodeExecutor {
       else if ('progress' in m) this.#pending.get(m.taskId)?.onProgress(m.progress as Progress)
       else if ('started' in m) for (const id of m.started) if (this.#pending.has(id)) this.#threadOf.set(id, m.threadId)
     })
-    this.#pool.on('workerDestroy', (w: { id: number }) => this.#reader.forget(w.id))
+    // a thread that is gone gives its place on the board back (piscina names it only after its id is lost: the live ones say which)
+    this.#pool.on('workerDestroy', () => this.#reader.retain(new Set(this.#pool.threads.map((t) => t.threadId))))
   }
 
   /** The thread for a batch: the least busy of those not blocked, else the least busy. */
@@ -138,7 +143,7 @@ export class PiscinaExecutor implements NodeExecutor {
     return new Promise((resolve) => {
       const taskId = ++this.#nextId
       const wt: WorkerTask = { ...task, taskId }
-      this.#pending.set(taskId, { task: wt, signal, onProgress: opts.onProgress, resolve, lost: 0, posted: false, sent: 0, token: 0 })
+      this.#pending.set(taskId, { task: wt, signal, onProgress: opts.onProgress, resolve, lost: 0, posted: false, sent: 0, token: 0, queued: false })
       this.#watcher ??= setInterval(() => this.#rescue(), WATCH_MS)
       this.#watch(signal, taskId)
       this.#enqueue(wt)
@@ -146,6 +151,9 @@ export class PiscinaExecutor implements NodeExecutor {
   }
 
   #enqueue(task: WorkerTask): void {
+    const p = this.#pending.get(task.taskId)
+    if (!p || p.queued) return
+    p.queued = true
     this.#queue.push(task)
     if (!this.#flushQueued) {
       this.#flushQueued = true
@@ -163,7 +171,9 @@ export class PiscinaExecutor implements NodeExecutor {
     // a batch carries one run's tasks
     const byRun = new Map<string, WorkerTask[]>()
     for (const t of queued) {
-      if (!this.#pending.has(t.taskId)) continue // settled while it waited (cancelled)
+      const p = this.#pending.get(t.taskId)
+      if (!p) continue // settled while it waited (cancelled)
+      p.queued = false
       const list = byRun.get(t.runId)
       if (list) list.push(t)
       else byRun.set(t.runId, [t])
@@ -183,7 +193,9 @@ export class PiscinaExecutor implements NodeExecutor {
         if (!p.token || p.posted) continue
         const holder = this.#reader.holder(id, p.token)
         if (holder !== undefined && blocked.has(holder) && this.#reader.revoke(id, p.token)) {
+          // answers about the sending taken back are ignored from now on (its thread may still die under it)
           p.token = 0
+          p.sent++
           this.#enqueue(p.task)
         }
       }
@@ -217,7 +229,7 @@ export class PiscinaExecutor implements NodeExecutor {
           // the thread died under this batch (killed for another task, or crashed): run the rest again
           for (const [i, t] of batch.entries()) {
             const p = this.#pending.get(t.taskId)
-            if (!p || p.posted || p !== sending[i]!.p || p.sent !== sending[i]!.sent) continue // taken back and sent elsewhere meanwhile
+            if (!p || p.posted || p.queued || p !== sending[i]!.p || p.sent !== sending[i]!.sent) continue // taken back (and perhaps sent elsewhere) meanwhile
             if (p.token) this.#reader.release(t.taskId, p.token)
             p.token = 0
             if (p.signal.aborted) continue // its kill path resolves it

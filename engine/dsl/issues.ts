@@ -17,8 +17,9 @@ export function issuePath(issue: v.BaseIssue<unknown>): Array<string | number> {
 
 /** A strict object's issue about a key it does not know (valibot says the key's value should be `never`). */
 const unknownKey = (issue: v.BaseIssue<unknown>): boolean => issue.type === 'strict_object' && issue.expected === 'never'
-/** A strict object's issue about a required key that is absent. */
-const missingKey = (issue: v.BaseIssue<unknown>): boolean => (issue.type === 'strict_object' || issue.type === 'object') && issue.expected !== 'never' && issue.input === undefined
+const OBJECTS: ReadonlySet<string> = new Set(['object', 'strict_object', 'loose_object', 'object_with_rest'])
+/** An object's issue about a required key that is absent (valibot expects the key, quoted, and got nothing). */
+const missingKey = (issue: v.BaseIssue<unknown>): boolean => OBJECTS.has(issue.type) && issue.input === undefined && (issue.path?.length ?? 0) > 0 && /^".*"$/.test(issue.expected ?? '')
 
 /**
  * Reports valibot issues for the value at `at`: a key a strict object does not know is

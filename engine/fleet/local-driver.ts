@@ -49,8 +49,14 @@ export async function driveSteps(opts: RunOptions): Promise<RunRecord> {
   opts.onStart?.(run.id)
 
   let finish!: () => void
-  let fail!: (err: unknown) => void
-  const finished = new Promise<void>((resolve, reject) => ((finish = resolve), (fail = reject)))
+  let reject!: (err: unknown) => void
+  const finished = new Promise<void>((resolve, no) => ((finish = resolve), (reject = no)))
+  /** The first error of the driver's own work (a store write): the run's promise rejects with it, even after the end. */
+  let failure: { err: unknown } | undefined
+  const fail = (err: unknown): void => {
+    failure ??= { err }
+    reject(err)
+  }
   /** Attempts running here, by task key: aborted when a step ends their task (cancelled, failed fast). */
   const inFlight = new Map<string, { fence: number; stop: AbortController }>()
   const timers = new Set<() => void>()
@@ -84,7 +90,8 @@ export async function driveSteps(opts: RunOptions): Promise<RunRecord> {
       return
     }
     if (a.type === 'decide') {
-      void store.decideApproval(run.id, a.gate, a.revision, a.decision).catch(fail)
+      // recorded in turn with the steps, so the run's end waits for it
+      steps = steps.then(() => store.decideApproval(run.id, a.gate, a.revision, a.decision)).then(() => {}, fail)
       return
     }
     if (a.type === 'finished') finish()
@@ -152,6 +159,7 @@ export async function driveSteps(opts: RunOptions): Promise<RunRecord> {
     await apply({ type: 'start' })
     await finished
     await steps
+    if (failure) throw failure.err
   } finally {
     opts.signal?.removeEventListener('abort', onCancel)
     asking.abort(new WeftError('CANCELLED', 'the run ended'))

@@ -145,6 +145,47 @@ nodes:
     }
   })
 
+  it('a node taken back while every thread is blocked runs once, even when its first thread is killed later', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'weft-taken-back-'))
+    const log = path.join(dir, 'log')
+    const pool = new PiscinaExecutor({ threads: 2, killGraceMs: 100 })
+    try {
+      await run(await pipeline('pipeline: warm\nplugins: [$WORK]\nnodes:\n  a: { type: work, ms: 20 }\n  b: { type: work, ms: 20 }\n'), { executor: pool })
+      const { record } = await run(
+        await pipeline(`pipeline: taken-back
+plugins: [$WORK]
+nodes:
+  x: { type: spin, forever: true, timeout: 300ms, continue_on_error: true }
+  c0: { type: counted, log: '${log}' }
+  y: { type: spin, ms: 1500 }
+  c1: { type: counted, log: '${log}' }
+`),
+        { executor: pool },
+      )
+      assert.equal(record.status, 'completed')
+      assert.equal(record.nodes.x!.error!.code, 'NODE_TIMEOUT')
+      assert.deepEqual(readFileSync(log, 'utf8').trim().split('\n').sort(), ['c0', 'c1'])
+    } finally {
+      await pool.close()
+    }
+  })
+
+  it('a node whose module blocks its thread while loading is killed with the thread at its timeout', { timeout: 20_000 }, async () => {
+    const pool = new PiscinaExecutor({ threads: 2, killGraceMs: 100 })
+    try {
+      // threads up first: the timeout then measures the loading, not the threads starting
+      await run(await pipeline('pipeline: warm\nplugins: [$WORK]\nnodes:\n  a: { type: work, ms: 20 }\n  b: { type: work, ms: 20 }\n'), { executor: pool })
+      const { record } = await run(
+        await pipeline('pipeline: stuck-import\nplugins: [$FIXTURES/plugins/spin-at-import.mjs]\nnodes:\n  s: { type: stuck_at_import, timeout: 300ms, continue_on_error: true }\n'),
+        { executor: pool },
+      )
+      assert.equal(record.nodes.s!.error!.code, 'NODE_TIMEOUT')
+      assert.equal((record.nodes.s!.error!.details as { killed: boolean }).killed, true)
+    } finally {
+      await pool.close()
+    }
+  })
+
   it('runs many async nodes at once on one thread', async () => {
     const single = new PiscinaExecutor({ threads: 1 })
     try {

@@ -4,7 +4,7 @@ import { BoardReader, BoardWriter, newBoard, STALE_MS } from '../../../engine/ad
 
 describe('thread board', () => {
   const setup = () => {
-    const board = newBoard()
+    const board = newBoard(2)
     let t = board.epoch + 1000
     const clock = () => t
     return { main: new BoardReader(board, clock), board, clock, advance: (ms: number) => (t += ms) }
@@ -61,13 +61,13 @@ describe('thread board', () => {
     assert.ok(main.dispatch(3 + (1 << 14)) > 0)
   })
 
-  it('a thread that is gone gives its slot back', () => {
+  it('a thread that is gone gives its slot back: every slot whose owner is not alive', () => {
     const { main, board, clock, advance } = setup()
     const w = new BoardWriter(board, 9, clock)
     w.receive([[1, main.dispatch(1)]])
     advance(STALE_MS + 1)
     assert.equal(main.blocked(9), true)
-    main.forget(9)
+    main.retain(new Set([3]))
     assert.equal(main.blocked(9), false)
     w.done()
   })

@@ -25,6 +25,9 @@ describe('issueSentence: valibot issues as sentences naming the key', () => {
 
   it('names a required key that is missing as missing, not as unknown', () => {
     assert.deepEqual(sentences({}), ['the key "prompt" is required'])
+    const none = v.safeParse(Schema, undefined)
+    assert.equal(none.success, false)
+    assert.doesNotMatch(issueSentence(none.issues![0]!, ''), /the key/, 'no value at all is not a missing key')
     const r = v.safeParse(v.strictObject({ attempts: v.number(), backoff: v.optional(v.string()) }), { max_attempts: 3 })
     assert.equal(r.success, false)
     const reported: Array<[string, string, string]> = []

@@ -247,6 +247,16 @@ outputs:
           events.map((_, i) => i + 1),
           'one sequence, no gaps',
         )
+        // each task has a position of its own (they order admission under caps), and the run's counter is past them all
+        const pg = postgres(db.url, { max: 1, onnotice: () => {} })
+        try {
+          const positions = (await pg`select position from fleet_tasks where run_id = ${id}`).map((r) => Number(r.position))
+          assert.equal(new Set(positions).size, positions.length, 'no two tasks share a position')
+          const [fr] = await pg`select next_position from fleet_runs where run_id = ${id}`
+          assert.equal(Number(fr!.next_position), Math.max(...positions) + 1)
+        } finally {
+          await pg.end()
+        }
       } finally {
         const codes = await Promise.all(workers.map((w) => stop(w).then(() => w.exitCode)))
         assert.deepEqual(codes, [0, 0, 0], 'SIGTERM: workers finish and exit 0')
