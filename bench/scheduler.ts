@@ -136,7 +136,7 @@ await durable?.close()
 const wall = times.length ? median(times) : null
 process.stdout.write(
   JSON.stringify({
-    peer: 'weft',
+    peer: o.driver === 'steps' ? 'weft/steps' : 'weft',
     shape,
     size: shape === 'lattice' ? `${width}x${depth}` : size,
     work,
