@@ -4,6 +4,7 @@ import { readFile } from 'node:fs/promises'
 import * as v from 'valibot'
 import { parse as parseYaml } from 'yaml'
 import type { ApprovalRequest, Decision, DecisionSource } from '../engine/ports.ts'
+import { sleep, systemClock, type Clock } from '../engine/clock.ts'
 
 const DecisionSchema = v.union([
   v.picklist(['approve', 'reject']),
@@ -33,6 +34,8 @@ export interface FileDecisionsOptions {
   pollMs?: number
   /** Told once per distinct problem (unreadable file, invalid content); the gates go on waiting for a fix. */
   onProblem?(message: string): void
+  /** Times the polls (tests pass a manual one). */
+  clock?: Clock
 }
 
 export class FileDecisions implements DecisionSource {
@@ -47,17 +50,7 @@ export class FileDecisions implements DecisionSource {
       signal.throwIfAborted()
       const found = await this.#lookUp(request)
       if (found) return found
-      await new Promise<void>((resolve, reject) => {
-        const onAbort = () => {
-          clearTimeout(timer)
-          reject(signal.reason)
-        }
-        const timer = setTimeout(() => {
-          signal.removeEventListener('abort', onAbort)
-          resolve()
-        }, this.opts.pollMs ?? 100)
-        signal.addEventListener('abort', onAbort, { once: true })
-      })
+      await sleep(this.opts.clock ?? systemClock, this.opts.pollMs ?? 100, signal)
     }
   }
 

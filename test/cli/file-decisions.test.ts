@@ -8,7 +8,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { FileDecisions } from '../../cli/file-decisions.ts'
 import type { ApprovalRequest, RunRecord } from '../../engine/ports.ts'
-import { fixtures } from '../helpers.ts'
+import { fixtures, manualClock } from '../helpers.ts'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
 const weftArgs = ['--import', 'tsx', path.join(root, 'cli', 'weft.ts')]
@@ -39,15 +39,19 @@ describe('FileDecisions', () => {
   it('waits while the file is missing or names other gates, then answers from it', async () => {
     const file = fresh()
     const problems: string[] = []
-    const source = new FileDecisions(file, { pollMs: 5, onProblem: (m) => problems.push(m) })
+    const clock = manualClock()
+    const source = new FileDecisions(file, { pollMs: 5, onProblem: (m) => problems.push(m), clock })
     let answered = false
     const decided = source.decide(request('review'), AbortSignal.timeout(10_000)).finally(() => (answered = true))
-    await sleep(30)
+    // each poll reads the file, finds no answer and sets its timer for the next
+    await until(() => clock.pending() === 1)
     assert.equal(answered, false)
     writeFileSync(file, 'other: approve\n')
-    await sleep(30)
+    clock.advance(5)
+    await until(() => clock.pending() === 1)
     assert.equal(answered, false)
     writeFileSync(file, 'other: approve\nreview: { decision: approve, edits: { title: Fizz }, by: ada }\n')
+    clock.advance(5)
     assert.deepEqual(await decided, { decision: 'approve', edits: { title: 'Fizz' }, by: 'ada' })
     assert.deepEqual(problems, [])
   })
@@ -69,16 +73,26 @@ describe('FileDecisions', () => {
     const file = fresh()
     writeAtomic(file, 'review: maybe\n')
     const problems: string[] = []
-    const source = new FileDecisions(file, { pollMs: 5, onProblem: (m) => problems.push(m) })
+    const clock = manualClock()
+    const source = new FileDecisions(file, { pollMs: 5, onProblem: (m) => problems.push(m), clock })
     const decided = source.decide(request('review'), AbortSignal.timeout(10_000))
-    await until(() => problems.length === 1)
+    await until(() => problems.length === 1 && clock.pending() === 1)
     writeAtomic(file, 'review: [\n')
-    await until(() => problems.length === 2)
+    clock.advance(5)
+    await until(() => problems.length === 2 && clock.pending() === 1)
     writeAtomic(file, '- review\n')
-    await until(() => problems.length === 3)
-    // the same problem again is not told again
-    await sleep(30)
+    clock.advance(5)
+    await until(() => problems.length === 3 && clock.pending() === 1)
+    clock.advance(5)
+    // the same problem again is not told again: five more polls of the same file
+    for (let i = 0; i < 5; i++) {
+      await until(() => clock.pending() === 1)
+      clock.advance(5)
+    }
+    await until(() => clock.pending() === 1)
+    assert.equal(problems.length, 3)
     writeAtomic(file, 'review: approve\n')
+    clock.advance(5)
     assert.deepEqual(await decided, { decision: 'approve', by: 'file' })
     assert.deepEqual(
       problems.map((m) => /at review|not valid YAML|got a list/.exec(m)?.[0]),
