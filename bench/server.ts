@@ -25,6 +25,7 @@ const { values } = parseArgs({
     warmup: { type: 'string', default: '10' },
     rates: { type: 'string', default: '2,5,10,25' },
     seconds: { type: 'string', default: '10' },
+    connections: { type: 'string', default: '10' },
     paused: { type: 'string', default: '1000' },
     events: { type: 'string', default: '40' },
     'database-url': { type: 'string', default: '' },
@@ -79,7 +80,9 @@ if (Number(values.warmup) > 0) {
   const t = Date.now()
   while (values.workers !== '0' && (await count(url, 'awaiting_approval')) < w['2xx'] && Date.now() - t < 60_000) await new Promise((r) => setTimeout(r, 500))
 }
-console.log('rate (req/s) | sent | 202 | errors + non-2xx | p50 ms | p99 ms | max ms')
+console.log(`connections: ${values.connections}`)
+console.log('rate asked (req/s) | sent | 202 | accepted (req/s) | errors + non-2xx | p50 ms | p99 ms | max ms')
+// judged by what was accepted, not by what was asked: past its capacity the server answers fewer than asked
 let best = 0
 for (const rate of values.rates!.split(',').map(Number)) {
   const r = await autocannon({
@@ -87,16 +90,17 @@ for (const rate of values.rates!.split(',').map(Number)) {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body,
-    connections: 10,
+    connections: Number(values.connections),
     overallRate: rate,
     duration: Number(values.seconds),
   })
   const ok = r['2xx']
   const bad = r.errors + r.timeouts + r.non2xx
-  console.log(`${rate} | ${r.requests.sent} | ${ok} | ${bad} | ${r.latency.p50} | ${r.latency.p99} | ${r.latency.max}`)
-  if (bad === 0 && r.latency.p99 <= 100) best = Math.max(best, rate)
+  const accepted = ok / Number(values.seconds)
+  console.log(`${rate} | ${r.requests.sent} | ${ok} | ${accepted.toFixed(0)} | ${bad} | ${r.latency.p50} | ${r.latency.p99} | ${r.latency.max}`)
+  if (bad === 0 && r.latency.p99 <= 100) best = Math.max(best, accepted)
 }
-console.log(`highest tested rate with p99 ≤ 100 ms and 0 errors: ${best || 'none'} req/s`)
+console.log(`highest accepted rate with p99 ≤ 100 ms and 0 errors: ${best ? best.toFixed(0) : 'none'} req/s`)
 
 // fleet workers in processes of their own, once the rates are measured (an API-only server does no node work)
 const workerProcs: ChildProcess[] = []
