@@ -14,6 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { openRunStore } from '../../engine/adapters/open-store.ts'
 import type { ApprovalRecord, RunEvent, RunRecord } from '../../engine/ports.ts'
+import { seededRandom } from '../../engine/seeded.ts'
 import { testPluginDirs } from '../helpers.ts'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
@@ -198,7 +199,7 @@ interface Kill {
  * With `rivals`, every resume is two processes started at once: whichever takes the lease drives (and may be
  * killed), the other is refused it (or finds the run over); a kill's snapshot is read once both are gone.
  */
-async function crashRun(env: Env, name: string, plan: Phase[], rivals = false) {
+async function crashRun(env: Env, name: string, plan: Phase[], random: () => number, rivals = false) {
   const { yaml, ids, logged, downstream, gatedValue, expected } = crashPipeline()
   const file = path.join(dir, `${name}.yaml`)
   const side = path.join(dir, `${name}.log`)
@@ -223,14 +224,14 @@ async function crashRun(env: Env, name: string, plan: Phase[], rivals = false) {
     const gateAhead = plan.indexOf('gate', kills.length) >= 0
     // while a gate kill is ahead, the gate is not decided: only nodes before the gate can start
     const pool = logged.filter((n) => !committed.has(n) && (!gateAhead || !downstream.includes(n))).length
-    const kill = phase === undefined ? undefined : { phase, nth: 1 + Math.floor(Math.random() * pool), delayMs: Math.random() * (phase === 'start' ? 15 : phase === 'gate' ? 60 : 5) }
+    const kill = phase === undefined ? undefined : { phase, nth: 1 + Math.floor(random() * pool), delayMs: random() * (phase === 'start' ? 15 : phase === 'gate' ? 60 : 5) }
     const command = id ? ['resume', id] : ['run', file, '--input', `log=${side}`]
     const watch: Watch = {
       kill,
       onAsked: () => {
         if (gateAhead || delivered >= 0) return
         delivered = readLines(side).length
-        setTimeout(() => writeAtomic(decisions, JSON.stringify({ [GATE]: { decision: 'approve', by } })), Math.random() * 30)
+        setTimeout(() => writeAtomic(decisions, JSON.stringify({ [GATE]: { decision: 'approve', by } })), random() * 30)
       },
       onResolved: () => writeAtomic(decisions, JSON.stringify({ [GATE]: { decision: 'reject', by: 'too-late', feedback: 'asked again after the decision' } })),
     }
@@ -286,8 +287,12 @@ for (const [name, env] of stores)
     it('completes each run, never executes a node again once the store holds it as succeeded, and decides the gate once', {
       timeout: 240_000,
       skip: env ? false : 'DATABASE_URL is not set; this runs in CI, where it is set',
-    }, async () => {
-      const runs = [await crashRun(env!, `${name}-first`, ['gate', 'decided', 'start', 'end']), await crashRun(env!, `${name}-second`, ['start', 'gate', 'end', 'start'], true)]
+    }, async (t) => {
+      // where and when each kill lands is drawn from a seed: a failure names it, and WEFT_TEST_SEED draws the same plan again
+      const seed = Number(process.env.WEFT_TEST_SEED ?? Math.floor(Math.random() * 2 ** 31))
+      t.diagnostic(`seed ${seed}`)
+      const random = seededRandom(seed)
+      const runs = [await crashRun(env!, `${name}-first`, ['gate', 'decided', 'start', 'end'], random), await crashRun(env!, `${name}-second`, ['start', 'gate', 'end', 'start'], random, true)]
       assert.ok(runs.reduce((n, r) => n + r.kills.length, 0) >= 6, 'at least 6 kills landed')
       assert.deepEqual(
         runs.flatMap((r) => r.waitedOut),
