@@ -122,7 +122,7 @@ export async function runPipeline(opts: RunOptions): Promise<RunRecord> {
 }
 
 /** Takes (or renews) a run's lease, or says who holds it and until when (RUN_LEASED). */
-async function claimLease(store: RunStore, id: string, owner: string, ttlMs: number, clock: Clock): Promise<void> {
+export async function claimLease(store: RunStore, id: string, owner: string, ttlMs: number, clock: Clock): Promise<void> {
   if (await store.claimRun(id, owner, ttlMs)) return
   const holder = await store.leaseHolder(id)
   if (holder?.owner === FLEET_OWNER)

@@ -204,16 +204,18 @@ export class PiscinaExecutor implements NodeExecutor {
   }
 
   #send(batch: WorkerTask[]): void {
+    // which sending of each task this is: an answer about an earlier one is ignored
     const sending = batch.map((t) => {
       const p = this.#pending.get(t.taskId)!
       p.token = this.#reader.dispatch(t.taskId)
-      return { p, sent: ++p.sent }
+      return p
     })
+    const sent = sending.map((p) => ++p.sent)
     this.#pool
       .run(
         pack(
           batch,
-          sending.map(({ p }) => p.token),
+          sending.map((p) => p.token),
         ),
       )
       .then(
@@ -229,7 +231,7 @@ export class PiscinaExecutor implements NodeExecutor {
           // the thread died under this batch (killed for another task, or crashed): run the rest again
           for (const [i, t] of batch.entries()) {
             const p = this.#pending.get(t.taskId)
-            if (!p || p.posted || p.queued || p !== sending[i]!.p || p.sent !== sending[i]!.sent) continue // taken back (and perhaps sent elsewhere) meanwhile
+            if (!p || p.posted || p.queued || p.sent !== sent[i]) continue // taken back (and perhaps sent elsewhere) meanwhile
             if (p.token) this.#reader.release(t.taskId, p.token)
             p.token = 0
             if (p.signal.aborted) continue // its kill path resolves it

@@ -6,11 +6,11 @@ import { every, systemClock } from '../clock.ts'
 import { toErrorInfo, WeftError } from '../errors.ts'
 import type { Progress } from '../node-def.ts'
 import type { ApprovalRequest, RunEvent, RunRecord, StoreWrite } from '../ports.ts'
-import type { RunOptions } from '../run-loop.ts'
+import { claimLease, type RunOptions } from '../run-loop.ts'
 import { applyEvent } from './apply.ts'
 import { newRunRecord } from './new-run.ts'
 import { gateKey, type FleetState } from './state.ts'
-import { newRunState, type StepAction, type StepEvent } from './step.ts'
+import { newRunState, TERMINAL_RUN, type StepAction, type StepEvent } from './step.ts'
 import { attemptOnce, throttledProgress } from './worker.ts'
 
 /** Runs a pipeline to the end on the step function and returns its final record (a new run: no resume, no re-run). */
@@ -44,7 +44,7 @@ export async function driveSteps(opts: RunOptions): Promise<RunRecord> {
 
   const lease = opts.lease
   const ttl = lease?.ttlMs ?? 30_000
-  if (lease && !(await store.claimRun(run.id, lease.owner, ttl))) throw new WeftError('RUN_LEASED', `run ${run.id} is being driven by another process`, { retryable: false })
+  if (lease) await claimLease(store, run.id, lease.owner, ttl, clock)
   const stopRenewing = lease ? every(clock, Math.max(10, ttl / 3), () => void store.claimRun(run.id, lease.owner, ttl).catch(() => {}), { unref: true }) : undefined
   opts.onStart?.(run.id)
 
@@ -67,7 +67,7 @@ export async function driveSteps(opts: RunOptions): Promise<RunRecord> {
   const apply = (e: StepEvent, before?: () => boolean): Promise<void> =>
     (steps = steps
       .then(async () => {
-        if (TERMINAL.has(state.run.status)) return
+        if (TERMINAL_RUN.has(state.run.status)) return
         if (before && !before()) return
         // this driver holds the only copy of the state: each step changes it in place
         const out = await applyEvent(state, e, { ...env, now: clock.now() }, { owned: true })
@@ -110,7 +110,7 @@ export async function driveSteps(opts: RunOptions): Promise<RunRecord> {
     const progress = throttledProgress(
       async (p: Progress) => {
         await (steps = steps.then(async () => {
-          if (!TERMINAL.has(state.run.status)) await record([event('node.progress', { ...p, ...spec.progress }, spec.reportAs)])
+          if (!TERMINAL_RUN.has(state.run.status)) await record([event('node.progress', { ...p, ...spec.progress }, spec.reportAs)])
         }))
       },
       fail,
@@ -170,5 +170,3 @@ export async function driveSteps(opts: RunOptions): Promise<RunRecord> {
   }
   return structuredClone(state.run)
 }
-
-const TERMINAL: ReadonlySet<string> = new Set(['completed', 'failed', 'cancelled'])

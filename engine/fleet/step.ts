@@ -89,7 +89,8 @@ export function advance(state: FleetState, event: StepEvent, env: StepEnv): Step
   return { state: s.state, writes: s.writes, changed: [...s.changed], actions: s.actions }
 }
 
-const TERMINAL_RUN: ReadonlySet<RunStatus> = new Set(['completed', 'failed', 'cancelled'])
+/** The statuses a run ends in. */
+export const TERMINAL_RUN: ReadonlySet<RunStatus> = new Set(['completed', 'failed', 'cancelled'])
 
 /** The expression scope of a run's nodes, read from the records as they are now. */
 function nodeScope(nodes: Record<string, NodeRecord>): Record<string, unknown> {
