@@ -1,7 +1,7 @@
 // Opens the fleet on a Postgres database: the run store (migrated), graphile-worker's schema, and pipelines as workers load them.
 import { stat } from 'node:fs/promises'
 import postgres from 'postgres'
-import { drizzle } from 'drizzle-orm/postgres-js'
+import { preparingClient } from '../db/prepared-client.ts'
 import type { Pipeline } from '../dsl/pipeline.ts'
 import { loadPipeline } from '../dsl/load.ts'
 import { WeftError } from '../errors.ts'
@@ -55,7 +55,7 @@ export async function openFleet(url: string, opts: { max?: number } = {}): Promi
     await store.close()
     throw err
   }
-  const fleet = new PgFleet(drizzle({ client }), { pipelineOf: pipelineLoader() })
+  const fleet = new PgFleet(preparingClient(client), { pipelineOf: pipelineLoader() })
   const listen = async (channel: string, fn: (payload: string) => void) => {
     const sub = await client.listen(channel, fn)
     return { unlisten: () => sub.unlisten() }

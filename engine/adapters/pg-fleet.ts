@@ -1,13 +1,16 @@
 // The fleet on Postgres: a run's state read under its row lock, a step applied, and the result committed with the
 // jobs it enqueues (graphile-worker's `add_job`) in the same transaction, so no crash can strand a run between them.
 import { and, asc, eq, inArray, notInArray, or, sql, type SQL } from 'drizzle-orm'
+import { drizzle } from 'drizzle-orm/postgres-js'
+import type { Sql } from 'postgres'
+import { pipelinedTx } from '../db/pipelined-tx.ts'
 import type { Pipeline } from '../dsl/pipeline.ts'
 import type { RunRecord, StoreWrite, TaskOutcome } from '../ports.ts'
 import { toErrorInfo, WeftError, type ErrorInfo } from '../errors.ts'
 import { planBatch } from '../db/batch.ts'
 import { readApproval, readRun } from '../db/records.ts'
 import { approvals, fleetRuns, fleetTasks, fleetWorkers, generationEvents, generationNodes, generations } from '../db/schema.ts'
-import { writePlanIn, type PgDb } from './pg-store.ts'
+import { settledInOrder, writePlanIn, type PgDb } from './pg-store.ts'
 import { gateKey, type FleetState, type FleetTask } from '../fleet/state.ts'
 import { newRunState, type StepAction, type StepEnv, type StepEvent } from '../fleet/step.ts'
 import { applyEvent, type Applied } from '../fleet/apply.ts'
@@ -43,26 +46,34 @@ const FINISHED_TASK = ['succeeded', 'failed', 'cancelled']
  */
 async function loadState(tx: Tx, runId: string, opts: { skipLocked?: boolean } = {}): Promise<Loaded | 'busy' | undefined> {
   const lock = tx.select().from(generations).where(eq(generations.id, runId))
-  const [row] = await (opts.skipLocked ? lock.for('update', { skipLocked: true }) : lock.for('update'))
+  // the lock and every read sent at once (one round trip): Postgres runs them in order, so the reads see the run as
+  // its lock holder does; when the lock is not had, the reads are thrown away
+  const running = tx
+    .select({ id: generationNodes.nodeId })
+    .from(generationNodes)
+    .where(and(eq(generationNodes.runId, runId), inArray(generationNodes.status, ['running', 'waiting'])))
+  const [[row], [joined], nodes, taskRows, gateRows] = await Promise.all([
+    opts.skipLocked ? lock.for('update', { skipLocked: true }) : lock.for('update'),
+    // the fleet's row and the last seq in one statement
+    tx
+      .select({ fr: fleetRuns, seq: sql<number>`(select coalesce(max(${generationEvents.seq}), 0) from ${generationEvents} where ${generationEvents.runId} = ${runId})` })
+      .from(fleetRuns)
+      .where(eq(fleetRuns.runId, runId)),
+    tx.select().from(generationNodes).where(eq(generationNodes.runId, runId)).orderBy(sql`${generationNodes.position} asc nulls last`, asc(generationNodes.nodeId)),
+    // the open tasks and those of running control nodes (a finished node's tasks are never consulted again)
+    tx
+      .select()
+      .from(fleetTasks)
+      .where(and(eq(fleetTasks.runId, runId), or(notInArray(fleetTasks.status, FINISHED_TASK), inArray(fleetTasks.node, running)))),
+    tx.select().from(approvals).where(eq(approvals.runId, runId)),
+  ])
   if (!row) {
     if (!opts.skipLocked) return undefined
     const [exists] = await tx.select({ id: generations.id }).from(generations).where(eq(generations.id, runId))
     return exists ? 'busy' : undefined
   }
-  // the fleet's row and the last seq in one round trip
-  const [joined] = await tx
-    .select({ fr: fleetRuns, seq: sql<number>`(select coalesce(max(${generationEvents.seq}), 0) from ${generationEvents} where ${generationEvents.runId} = ${runId})` })
-    .from(fleetRuns)
-    .where(eq(fleetRuns.runId, runId))
   if (!joined) return undefined
   const fr = joined.fr
-  const nodes = await tx.select().from(generationNodes).where(eq(generationNodes.runId, runId)).orderBy(sql`${generationNodes.position} asc nulls last`, asc(generationNodes.nodeId))
-  const active = nodes.filter((n) => n.status === 'running' || n.status === 'waiting').map((n) => n.nodeId)
-  const taskRows = await tx
-    .select()
-    .from(fleetTasks)
-    .where(and(eq(fleetTasks.runId, runId), active.length ? or(notInArray(fleetTasks.status, FINISHED_TASK), inArray(fleetTasks.node, active)) : notInArray(fleetTasks.status, FINISHED_TASK)))
-  const gateRows = await tx.select().from(approvals).where(eq(approvals.runId, runId))
   const tasks: Record<string, FleetTask> = {}
   const settled: Loaded['settled'] = []
   for (const t of taskRows.sort((x, y) => x.position - y.position)) {
@@ -103,6 +114,16 @@ async function loadState(tx: Tx, runId: string, opts: { skipLocked?: boolean } =
   return { state, settled }
 }
 
+/** Whether attempts of the run ended that no step has settled yet. */
+async function hasDone(db: Tx, runId: string): Promise<boolean> {
+  const [row] = await db
+    .select({ key: fleetTasks.key })
+    .from(fleetTasks)
+    .where(and(eq(fleetTasks.runId, runId), eq(fleetTasks.status, 'done')))
+    .limit(1)
+  return row !== undefined
+}
+
 /** The seq of a run's next event (call it with the run's row locked). */
 async function nextSeq(tx: Tx, runId: string): Promise<number> {
   const [last] = await tx
@@ -117,9 +138,13 @@ async function addJob(tx: Tx, job: Job, opts: { runAt?: number } = {}): Promise<
   await tx.execute(sql`select ${jobCall(job, opts)}`)
 }
 
-/** Commits what steps produced: records, events, tasks, decisions, jobs; and tells listeners which events are new. */
+/**
+ * Commits what steps produced: records, events, tasks, decisions, jobs; and tells listeners which events are new.
+ * Every statement is sent at once (Postgres runs them in order) and their answers awaited together.
+ */
 async function persist(tx: Tx, state: FleetState, writes: StoreWrite[], changed: Set<string>, actions: StepAction[], positionBefore: number): Promise<void> {
-  if (writes.length) await writePlanIn(tx, planBatch(writes))
+  const sent: Promise<unknown>[] = []
+  if (writes.length) sent.push(writePlanIn(tx, planBatch(writes)))
   const runId = state.run.id
   const rows = [...changed]
     .map((k) => state.tasks[k]!)
@@ -137,41 +162,58 @@ async function persist(tx: Tx, state: FleetState, writes: StoreWrite[], changed:
       memo: t.kind === 'control' ? t.memo : t.lost ? { lost: t.lost } : null,
     }))
   if (rows.length) {
-    await tx
-      .insert(fleetTasks)
-      .values(rows)
-      .onConflictDoUpdate({
-        target: [fleetTasks.runId, fleetTasks.key],
-        set: { status: sql`excluded.status`, attempt: sql`excluded.attempt`, fence: sql`excluded.fence`, spec: sql`excluded.spec`, outcome: sql`excluded.outcome`, memo: sql`excluded.memo` },
-        // an outcome a worker recorded after this step read the task is kept for the next step to settle, unless this
-        // one ended the task (settled it, or cancelled it)
-        setWhere: sql`${fleetTasks.status} <> 'done' or excluded.status in ('succeeded', 'failed', 'cancelled')`,
-      })
+    sent.push(
+      tx
+        .insert(fleetTasks)
+        .values(rows)
+        .onConflictDoUpdate({
+          target: [fleetTasks.runId, fleetTasks.key],
+          set: { status: sql`excluded.status`, attempt: sql`excluded.attempt`, fence: sql`excluded.fence`, spec: sql`excluded.spec`, outcome: sql`excluded.outcome`, memo: sql`excluded.memo` },
+          // an outcome a worker recorded after this step read the task is kept for the next step to settle, unless this
+          // one ended the task (settled it, or cancelled it)
+          setWhere: sql`${fleetTasks.status} <> 'done' or excluded.status in ('succeeded', 'failed', 'cancelled')`,
+        })
+        .execute(),
+    )
   }
-  if (state.nextPosition !== positionBefore) await tx.update(fleetRuns).set({ nextPosition: state.nextPosition }).where(eq(fleetRuns.runId, runId))
+  if (state.nextPosition !== positionBefore) sent.push(tx.update(fleetRuns).set({ nextPosition: state.nextPosition }).where(eq(fleetRuns.runId, runId)).execute())
   // the jobs and the notification in one statement
   const calls: SQL[] = []
   for (const a of actions) {
     if (a.type === 'dispatch') calls.push(jobCall({ task: attemptTask(a.queue), payload: { run: runId, key: a.key, fence: a.fence } }))
     else if (a.type === 'later') calls.push(jobCall({ task: 'weft_advance', payload: { run: runId, event: a.event } }, { runAt: a.at }))
     else if (a.type === 'decide') {
-      await tx
-        .update(approvals)
-        .set({ decision: a.decision, decidedAt: sql`now()` })
-        .where(and(eq(approvals.runId, runId), eq(approvals.gate, a.gate), eq(approvals.revision, a.revision), sql`${approvals.decision} is null`))
+      sent.push(
+        tx
+          .update(approvals)
+          .set({ decision: a.decision, decidedAt: sql`now()` })
+          .where(and(eq(approvals.runId, runId), eq(approvals.gate, a.gate), eq(approvals.revision, a.revision), sql`${approvals.decision} is null`))
+          .execute(),
+      )
     }
   }
   if (writes.some((w) => w.kind === 'event')) calls.push(sql`pg_notify(${EVENTS_CHANNEL}, ${JSON.stringify({ run: runId, seq: state.seq })})`)
-  for (let i = 0; i < calls.length; i += 500) await tx.execute(sql`select ${sql.join(calls.slice(i, i + 500), sql`, `)}`)
+  for (let i = 0; i < calls.length; i += 500) sent.push(tx.execute(sql`select ${sql.join(calls.slice(i, i + 500), sql`, `)}`))
+  await settledInOrder(sent)
 }
 
 /**
  * Applies `event` to the run and every replay it leads to, then commits the lot. With `first`, the run is created in the
  * same transaction (a new fleet run). Returns the run's state after the step, or undefined when the fleet does not drive it.
  */
-async function applyIn(tx: Tx, env: FleetEnv, runId: string, event: StepEvent | undefined, opts: { fresh?: FleetState; skipLocked?: boolean } = {}): Promise<FleetState | 'busy' | undefined> {
+interface ApplyOptions {
+  /** The state of a run created in the same transaction (nothing to read). */
+  fresh?: FleetState
+  /** Gives way when another step holds the run's lock (answers 'busy'). */
+  skipLocked?: boolean
+  /** Told the task the event names as it was read, before any step changed it. */
+  holds?: (task: FleetTask | undefined) => void
+}
+
+async function applyIn(tx: Tx, env: FleetEnv, runId: string, event: StepEvent | undefined, opts: ApplyOptions = {}): Promise<FleetState | 'busy' | undefined> {
   const loaded = opts.fresh ? { state: opts.fresh, settled: [] } : await loadState(tx, runId, opts)
   if (loaded === undefined || loaded === 'busy') return loaded
+  if (opts.holds && event && 'key' in event) opts.holds(loaded.state.tasks[event.key])
   const pipeline = await env.pipelineOf(loaded.state.run)
   const ids = Object.keys(loaded.state.run.nodes)
   if (ids.length !== pipeline.nodes.size || ids.some((id) => !pipeline.nodes.has(id))) {
@@ -191,9 +233,11 @@ async function applyIn(tx: Tx, env: FleetEnv, runId: string, event: StepEvent | 
     for (const k of out.changed) all.changed.add(k)
     all.actions.push(...out.actions)
   }
-  // a task settled here is no longer `done`; one no step took up (its run had ended) is recorded as it ended
-  for (const e of loaded.settled) {
-    const t = all.state.tasks[e.key]!
+  // a task settled here is no longer `done`; one no step took up (its run had ended) is recorded as it ended; so is
+  // the attempt this step was called to settle, when it is still its worker's
+  for (const e of [...loaded.settled, ...(event?.type === 'settled' ? [event] : [])]) {
+    const t = all.state.tasks[e.key]
+    if (!t || t.fence !== e.fence) continue
     if (t.status === 'running') Object.assign(t, { status: e.outcome.ok ? 'succeeded' : 'failed', outcome: e.outcome })
     all.changed.add(e.key)
   }
@@ -203,10 +247,15 @@ async function applyIn(tx: Tx, env: FleetEnv, runId: string, event: StepEvent | 
 
 /** The fleet's side of a Postgres database: start runs, apply events, record decisions and cancellations. */
 export class PgFleet {
+  readonly db: PgDb
+
   constructor(
-    readonly db: PgDb,
+    /** A client that prepares its statements (`preparingClient`), as the fleet's steps are pipelined. */
+    readonly client: Sql,
     readonly env: FleetEnv,
-  ) {}
+  ) {
+    this.db = drizzle({ client })
+  }
 
   /** Records a new run and its first step (the jobs of its first nodes) in one transaction. */
   async submit(run: RunRecord, workDir: string, rerun?: { of: string; kept: string[]; refresh: string[] }): Promise<FleetState> {
@@ -244,9 +293,22 @@ export class PgFleet {
 
   /** Applies one event to a run (a lapsed heartbeat, a timer, a cancel), waiting for the run's lock; then settles what ended meanwhile. */
   async apply(runId: string, event: StepEvent): Promise<FleetState | undefined> {
-    const state = await this.#stepping(runId, () => this.db.transaction((tx) => applyIn(tx, this.env, runId, event)))
-    await this.drain(runId)
-    return state === 'busy' ? undefined : state
+    const res = await this.#stepping(runId, () => this.#step(runId, event, {}))
+    if (res?.more) await this.drain(runId, true)
+    return res && res.state !== 'busy' ? res.state : undefined
+  }
+
+  /**
+   * One step in one transaction, sent as two flights: BEGIN with the row lock and every read, then the writes with the
+   * COMMIT and, read once it has committed, whether attempts ended meanwhile that nobody settled (`more`).
+   */
+  async #step(runId: string, event: StepEvent | undefined, opts: Pick<ApplyOptions, 'skipLocked' | 'holds'>): Promise<{ state: FleetState | 'busy' | undefined; more: boolean }> {
+    const { value, after } = await pipelinedTx(
+      this.client,
+      (tx) => applyIn(tx, this.env, runId, event, opts),
+      (db) => hasDone(db, runId),
+    )
+    return { state: value, more: after }
   }
 
   /** A step that cannot be taken because the run's pipeline is gone, invalid or changed ends the run, instead of failing forever. */
@@ -289,6 +351,15 @@ export class PgFleet {
    * the task was no longer this worker's.
    */
   async settle(runId: string, key: string, fence: number, outcome: TaskOutcome): Promise<boolean> {
+    // the lock free (as it mostly is): the outcome is settled by a step, in one transaction with it
+    let mine = false
+    const holds = (t: FleetTask | undefined) => void (mine = t?.fence === fence && t.status === 'running')
+    const stepped = await this.#stepping(runId, () => this.#step(runId, { type: 'settled', key, fence, outcome }, { skipLocked: true, holds }))
+    if (stepped && stepped.state !== 'busy' && stepped.state !== undefined) {
+      if (stepped.more) await this.drain(runId, true)
+      return mine
+    }
+    // the lock held by another step: the outcome is recorded for that step (or the next) to settle
     const rows = await this.db
       .update(fleetTasks)
       .set({ status: 'done', outcome })
@@ -299,21 +370,13 @@ export class PgFleet {
     return true
   }
 
-  /** Steps the run while attempts wait to be settled and nobody else holds its lock (who does settles them). */
+  /** Steps the run while attempts wait to be settled and nobody else holds its lock (who does settles them); `known`: some do. */
   async drain(runId: string, known = false): Promise<void> {
-    for (let round = 0; round < 1000 && ((known && round === 0) || (await this.#hasDone(runId))); round++) {
-      const res = await this.#stepping(runId, () => this.db.transaction((tx) => applyIn(tx, this.env, runId, undefined, { skipLocked: true })))
-      if (res === 'busy' || res === undefined) return
+    if (!known && !(await hasDone(this.db, runId))) return
+    for (let round = 0; round < 1000; round++) {
+      const res = await this.#stepping(runId, () => this.#step(runId, undefined, { skipLocked: true }))
+      if (!res || res.state === 'busy' || res.state === undefined || !res.more) return
     }
-  }
-
-  async #hasDone(runId: string): Promise<boolean> {
-    const [row] = await this.db
-      .select({ key: fleetTasks.key })
-      .from(fleetTasks)
-      .where(and(eq(fleetTasks.runId, runId), eq(fleetTasks.status, 'done')))
-      .limit(1)
-    return row !== undefined
   }
 
   /** Runs with attempts that ended but were not settled (their worker gone before it could): each is drained by the sweep. */

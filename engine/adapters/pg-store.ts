@@ -105,26 +105,48 @@ function writeError(err: unknown): unknown {
   return new WeftError('STORE_WRITE_FAILED', `store write failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause })
 }
 
-/** Applies a planned batch inside the caller's transaction: chunked statements, refused as a whole on a missing run. */
+/**
+ * Applies a planned batch inside the caller's transaction: chunked statements, refused as a whole on a missing run.
+ * The statements are sent together (Postgres runs them in order) and their answers awaited together.
+ */
 export async function writePlanIn(tx: PgDb, plan: Plan): Promise<void> {
-  for (const rows of chunks(plan.runs.values(), RUN_CHUNK)) await tx.insert(generations).values(rows)
-  for (const [runId, set] of plan.updates) {
-    const hit = await tx
+  const sent: Promise<unknown>[] = []
+  for (const rows of chunks(plan.runs.values(), RUN_CHUNK)) sent.push(tx.insert(generations).values(rows).execute())
+  const updated = [...plan.updates].map(([runId, set]) =>
+    tx
       .update(generations)
       .set({ ...set, updatedAt: sql`now()` })
       .where(eq(generations.id, runId))
       .returning({ id: generations.id })
-    if (hit.length === 0) throw new WeftError('RUN_NOT_FOUND', `run.update for run ${runId}, which does not exist`, { retryable: false })
-  }
+      .execute()
+      .then((hit) => {
+        if (hit.length === 0) throw new WeftError('RUN_NOT_FOUND', `run.update for run ${runId}, which does not exist`, { retryable: false })
+      }),
+  )
+  sent.push(...updated)
   for (const rows of chunks(plan.nodes.values(), NODE_CHUNK)) {
-    await tx
-      .insert(generationNodes)
-      .values(rows)
-      .onConflictDoUpdate({ target: [generationNodes.runId, generationNodes.nodeId], set: NODE_UPSERT })
+    sent.push(
+      tx
+        .insert(generationNodes)
+        .values(rows)
+        .onConflictDoUpdate({ target: [generationNodes.runId, generationNodes.nodeId], set: NODE_UPSERT })
+        .execute(),
+    )
   }
-  for (const rows of chunks(plan.events, EVENT_CHUNK)) await tx.insert(generationEvents).values(rows)
+  for (const rows of chunks(plan.events, EVENT_CHUNK)) sent.push(tx.insert(generationEvents).values(rows).execute())
   // a gate asking again after a resume finds its request (and maybe its decision) already there
-  if (plan.approvals.length) await tx.insert(approvals).values(plan.approvals).onConflictDoNothing()
+  if (plan.approvals.length) sent.push(tx.insert(approvals).values(plan.approvals).onConflictDoNothing().execute())
+  await settledInOrder(sent)
+}
+
+/**
+ * Awaits statements sent together: the first to fail (in the order sent, which is the order Postgres ran them) is
+ * the error; the others are awaited too, so that none rejects unobserved.
+ */
+export async function settledInOrder(sent: readonly Promise<unknown>[]): Promise<void> {
+  const results = await Promise.allSettled(sent)
+  const failed = results.find((r) => r.status === 'rejected')
+  if (failed) throw failed.reason
 }
 
 /** What a Postgres store is built from besides its database. */

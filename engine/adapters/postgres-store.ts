@@ -1,6 +1,7 @@
 // The server store: Postgres through the postgres.js driver and drizzle, for DATABASE_URL.
 import postgres, { type Sql } from 'postgres'
 import { drizzle } from 'drizzle-orm/postgres-js'
+import { preparingClient } from '../db/prepared-client.ts'
 import { migrate } from 'drizzle-orm/postgres-js/migrator'
 import { WeftError } from '../errors.ts'
 import { migrationsFolder } from '../db/migrations-folder.ts'
@@ -59,7 +60,7 @@ export async function openPostgresStore(url: string, opts: PostgresStoreOptions 
 
 /** A store over a postgres.js client, after migrating; closing the store ends the client. Needs `max` ≥ 2. */
 export async function postgresRunStore(client: Sql, opts: Pick<PostgresStoreOptions, 'reconnectMs' | 'identity'> = {}): Promise<PgRunStore> {
-  const db = drizzle({ client })
+  const db = drizzle({ client: preparingClient(client) })
   // postgres.js 3.4's end() never settles once a connection has died under a query (porsager/postgres#1097):
   // past the timeout it destroys the connections instead of waiting for them
   const end = () => client.end({ timeout: CLOSE_TIMEOUT_S })

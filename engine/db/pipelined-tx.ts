@@ -1,0 +1,48 @@
+// A transaction whose BEGIN travels with its first statements and whose COMMIT travels with its last (and with what
+// is read after it), on a reserved postgres.js connection. postgres.js's own `begin` waits for BEGIN before it runs
+// the body and for the body before it sends COMMIT: two round trips a transaction that this saves.
+import type { Sql } from 'postgres'
+import { drizzle } from 'drizzle-orm/postgres-js'
+import type { PgDb } from '../adapters/pg-store.ts'
+
+export interface Pipelined<T, A> {
+  /** What the body answered. */
+  value: T
+  /** What `after` read once the transaction had committed. */
+  after: A
+}
+
+/**
+ * Runs `body` in a transaction on a connection of its own; `after` is sent with the COMMIT and runs once the
+ * transaction has committed (its failure does not undo the commit, and is thrown). A body that throws rolls back.
+ */
+export async function pipelinedTx<T, A = undefined>(client: Sql, body: (tx: PgDb) => Promise<T>, after?: (db: PgDb) => Promise<A>): Promise<Pipelined<T, A>> {
+  const conn = await client.reserve()
+  try {
+    // a reserved connection has no `options` of its own; drizzle reads the pool's parsers from there
+    const db = drizzle({ client: Object.assign(conn, { options: client.options }) })
+    const began = conn.unsafe('begin')
+    // awaited below, with the body's own statements; caught here so that it is never an unobserved rejection
+    began.catch(() => {})
+    let value: T
+    try {
+      value = await body(db)
+      await began
+    } catch (err) {
+      // the first failure is the cause: a BEGIN that failed makes every statement after it fail too
+      const cause = await began.then(
+        () => err,
+        (beginErr: unknown) => beginErr,
+      )
+      await conn.unsafe('rollback').catch(() => {})
+      throw cause
+    }
+    const committed = conn.unsafe('commit')
+    const read = after?.(db)
+    read?.catch(() => {})
+    await committed
+    return { value, after: (await read) as A }
+  } finally {
+    conn.release()
+  }
+}
