@@ -46,32 +46,45 @@ const FINISHED_TASK = ['succeeded', 'failed', 'cancelled']
  */
 async function loadState(tx: Tx, runId: string, opts: { skipLocked?: boolean } = {}): Promise<Loaded | 'busy' | undefined> {
   const lock = tx.select().from(generations).where(eq(generations.id, runId))
-  // the lock and every read sent at once (one round trip): Postgres runs them in order, so the reads see the run as
-  // its lock holder does; when the lock is not had, the reads are thrown away
   const running = tx
     .select({ id: generationNodes.nodeId })
     .from(generationNodes)
     .where(and(eq(generationNodes.runId, runId), inArray(generationNodes.status, ['running', 'waiting'])))
-  const [[row], [joined], nodes, taskRows, gateRows] = await Promise.all([
-    opts.skipLocked ? lock.for('update', { skipLocked: true }) : lock.for('update'),
-    // the fleet's row and the last seq in one statement
-    tx
-      .select({ fr: fleetRuns, seq: sql<number>`(select coalesce(max(${generationEvents.seq}), 0) from ${generationEvents} where ${generationEvents.runId} = ${runId})` })
-      .from(fleetRuns)
-      .where(eq(fleetRuns.runId, runId)),
-    tx.select().from(generationNodes).where(eq(generationNodes.runId, runId)).orderBy(sql`${generationNodes.position} asc nulls last`, asc(generationNodes.nodeId)),
-    // the open tasks and those of running control nodes (a finished node's tasks are never consulted again)
-    tx
-      .select()
-      .from(fleetTasks)
-      .where(and(eq(fleetTasks.runId, runId), or(notInArray(fleetTasks.status, FINISHED_TASK), inArray(fleetTasks.node, running)))),
-    tx.select().from(approvals).where(eq(approvals.runId, runId)),
-  ])
-  if (!row) {
-    if (!opts.skipLocked) return undefined
-    const [exists] = await tx.select({ id: generations.id }).from(generations).where(eq(generations.id, runId))
-    return exists ? 'busy' : undefined
+  // each statement started with execute(), in the order Postgres is to run them
+  const reads = () =>
+    Promise.all([
+      // the fleet's row and the last seq in one statement
+      tx
+        .select({ fr: fleetRuns, seq: sql<number>`(select coalesce(max(${generationEvents.seq}), 0) from ${generationEvents} where ${generationEvents.runId} = ${runId})` })
+        .from(fleetRuns)
+        .where(eq(fleetRuns.runId, runId))
+        .execute(),
+      tx.select().from(generationNodes).where(eq(generationNodes.runId, runId)).orderBy(sql`${generationNodes.position} asc nulls last`, asc(generationNodes.nodeId)).execute(),
+      // the open tasks and those of running control nodes (a finished node's tasks are never consulted again)
+      tx
+        .select()
+        .from(fleetTasks)
+        .where(and(eq(fleetTasks.runId, runId), or(notInArray(fleetTasks.status, FINISHED_TASK), inArray(fleetTasks.node, running))))
+        .execute(),
+      tx.select().from(approvals).where(eq(approvals.runId, runId)).execute(),
+    ])
+  let row: typeof generations.$inferSelect | undefined
+  let read: Awaited<ReturnType<typeof reads>>
+  if (opts.skipLocked) {
+    // giving way: the lock is asked alone, so that a step that gives way reads nothing
+    ;[row] = await lock.for('update', { skipLocked: true }).execute()
+    if (!row) {
+      const [exists] = await tx.select({ id: generations.id }).from(generations).where(eq(generations.id, runId))
+      return exists ? 'busy' : undefined
+    }
+    read = await reads()
+  } else {
+    // waiting for the lock: every read is sent with it (one round trip), and Postgres runs them once it is had
+    const locked = lock.for('update').execute()
+    ;[[row], read] = await Promise.all([locked, reads()])
+    if (!row) return undefined
   }
+  const [[joined], nodes, taskRows, gateRows] = read
   if (!joined) return undefined
   const fr = joined.fr
   const tasks: Record<string, FleetTask> = {}
@@ -193,7 +206,7 @@ async function persist(tx: Tx, state: FleetState, writes: StoreWrite[], changed:
     }
   }
   if (writes.some((w) => w.kind === 'event')) calls.push(sql`pg_notify(${EVENTS_CHANNEL}, ${JSON.stringify({ run: runId, seq: state.seq })})`)
-  for (let i = 0; i < calls.length; i += 500) sent.push(tx.execute(sql`select ${sql.join(calls.slice(i, i + 500), sql`, `)}`))
+  for (let i = 0; i < calls.length; i += 500) sent.push(tx.execute(sql`select ${sql.join(calls.slice(i, i + 500), sql`, `)}`).execute())
   await settledInOrder(sent)
 }
 
@@ -260,7 +273,8 @@ export class PgFleet {
   /** Records a new run and its first step (the jobs of its first nodes) in one transaction. */
   async submit(run: RunRecord, workDir: string, rerun?: { of: string; kept: string[]; refresh: string[] }): Promise<FleetState> {
     const state = newRunState(run, workDir, rerun?.refresh)
-    return this.db.transaction(async (tx) => {
+    // nothing to read: the whole transaction is one flight, and its COMMIT the next
+    const { value } = await pipelinedTx(this.client, async (tx) => {
       const created: StoreWrite[] = [
         { kind: 'run.create', run },
         {
@@ -274,7 +288,7 @@ export class PgFleet {
           },
         },
       ]
-      await writePlanIn(tx, planBatch(created))
+      const written = writePlanIn(tx, planBatch(created))
       // the fleet's row, and the fleet's own lease, which never runs out: no single process resumes a fleet run as
       // its own (one statement; the first step's commit notifies listeners of every event so far)
       const fleetRow = tx
@@ -286,9 +300,13 @@ export class PgFleet {
         .set({ owner: FLEET_OWNER, leaseUntil: new Date(FLEET_LEASE_UNTIL) })
         .where(eq(generations.id, run.id))
         .getSQL()
-      await tx.execute(sql`with f as (${fleetRow}) ${lease}`)
-      return (await applyIn(tx, this.env, run.id, { type: 'start' }, { fresh: state })) as FleetState
+      const leased = tx.execute(sql`with f as (${fleetRow}) ${lease}`).execute()
+      const stepped = applyIn(tx, this.env, run.id, { type: 'start' }, { fresh: state })
+      // the first statement to fail is the error (those after it fail only as aborted)
+      await settledInOrder([written, leased, stepped])
+      return (await stepped) as FleetState
     })
+    return value
   }
 
   /** Applies one event to a run (a lapsed heartbeat, a timer, a cancel), waiting for the run's lock; then settles what ended meanwhile. */
