@@ -155,7 +155,7 @@ async function addJob(tx: Tx, job: Job, opts: { runAt?: number } = {}): Promise<
  * Commits what steps produced: records, events, tasks, decisions, jobs; and tells listeners which events are new.
  * Every statement is sent at once (Postgres runs them in order) and their answers awaited together.
  */
-async function persist(tx: Tx, state: FleetState, writes: StoreWrite[], changed: Set<string>, actions: StepAction[], positionBefore: number): Promise<void> {
+async function persist(tx: Tx, state: FleetState, writes: StoreWrite[], changed: Set<string>, actions: StepAction[], positionBefore: number, take?: Take): Promise<FleetTask | undefined> {
   const sent: Promise<unknown>[] = []
   if (writes.length) sent.push(writePlanIn(tx, planBatch(writes)))
   const runId = state.run.id
@@ -190,9 +190,14 @@ async function persist(tx: Tx, state: FleetState, writes: StoreWrite[], changed:
     )
   }
   if (state.nextPosition !== positionBefore) sent.push(tx.update(fleetRuns).set({ nextPosition: state.nextPosition }).where(eq(fleetRuns.runId, runId)).execute())
+  // the first attempt dispatched that the stepping worker can run is claimed for it here, without a job
+  const taken = take ? actions.find((a) => a.type === 'dispatch' && take.tasks.has(attemptTask(a.queue))) : undefined
+  const claimed = taken?.type === 'dispatch' ? claimIn(tx, runId, taken.key, taken.fence, take!.worker) : undefined
+  if (claimed) sent.push(claimed)
   // the jobs and the notification in one statement
   const calls: SQL[] = []
   for (const a of actions) {
+    if (a === taken) continue
     if (a.type === 'dispatch') calls.push(jobCall({ task: attemptTask(a.queue), payload: { run: runId, key: a.key, fence: a.fence } }))
     else if (a.type === 'later') calls.push(jobCall({ task: 'weft_advance', payload: { run: runId, event: a.event } }, { runAt: a.at }))
     else if (a.type === 'decide') {
@@ -208,6 +213,36 @@ async function persist(tx: Tx, state: FleetState, writes: StoreWrite[], changed:
   if (writes.some((w) => w.kind === 'event')) calls.push(sql`pg_notify(${EVENTS_CHANNEL}, ${JSON.stringify({ run: runId, seq: state.seq })})`)
   for (let i = 0; i < calls.length; i += 500) sent.push(tx.execute(sql`select ${sql.join(calls.slice(i, i + 500), sql`, `)}`).execute())
   await settledInOrder(sent)
+  return claimed ? await claimed : undefined
+}
+
+/** A worker stepping a run, which may take one of the attempts the step dispatches (the tasks it runs: `weft_attempt…`). */
+interface Take {
+  worker: string
+  tasks: ReadonlySet<string>
+}
+
+/** Takes a queued task for `worker` (only under `fence`): its new fence and what to run, or undefined. */
+async function claimIn(db: Tx, runId: string, key: string, fence: number, worker: string): Promise<FleetTask | undefined> {
+  const [row] = await db
+    .update(fleetTasks)
+    .set({ status: 'running', fence: sql`${fleetTasks.fence} + 1`, worker, heartbeatAt: sql`now()` })
+    .where(and(eq(fleetTasks.runId, runId), eq(fleetTasks.key, key), eq(fleetTasks.status, 'queued'), eq(fleetTasks.fence, fence)))
+    .returning()
+    .execute()
+  if (!row) return undefined
+  return {
+    key: row.key,
+    kind: row.kind as FleetTask['kind'],
+    node: row.node,
+    position: row.position,
+    status: 'running',
+    attempt: row.attempt,
+    fence: row.fence,
+    spec: row.spec as FleetTask['spec'],
+    outcome: null,
+    memo: null,
+  }
 }
 
 /**
@@ -221,6 +256,8 @@ interface ApplyOptions {
   skipLocked?: boolean
   /** Told the task the event names as it was read, before any step changed it. */
   holds?: (task: FleetTask | undefined) => void
+  /** The stepping worker may take an attempt the step dispatches: told what it took. */
+  take?: Take & { took: (task: FleetTask | undefined) => void }
 }
 
 async function applyIn(tx: Tx, env: FleetEnv, runId: string, event: StepEvent | undefined, opts: ApplyOptions = {}): Promise<FleetState | 'busy' | undefined> {
@@ -254,8 +291,16 @@ async function applyIn(tx: Tx, env: FleetEnv, runId: string, event: StepEvent | 
     if (t.status === 'running') Object.assign(t, { status: e.outcome.ok ? 'succeeded' : 'failed', outcome: e.outcome })
     all.changed.add(e.key)
   }
-  await persist(tx, all.state, all.writes, all.changed, all.actions, positionBefore)
+  const took = await persist(tx, all.state, all.writes, all.changed, all.actions, positionBefore, opts.take)
+  opts.take?.took(took)
   return all.state
+}
+
+/** What came of settling an attempt: whether it was still the worker's, and an attempt the step claimed for it. */
+export interface Settled {
+  mine: boolean
+  /** Claimed for the settling worker (under its new fence): it runs it next, with no queue job between. */
+  next?: FleetTask
 }
 
 /** The fleet's side of a Postgres database: start runs, apply events, record decisions and cancellations. */
@@ -320,7 +365,7 @@ export class PgFleet {
    * One step in one transaction, sent as two flights: BEGIN with the row lock and every read, then the writes with the
    * COMMIT and, read once it has committed, whether attempts ended meanwhile that nobody settled (`more`).
    */
-  async #step(runId: string, event: StepEvent | undefined, opts: Pick<ApplyOptions, 'skipLocked' | 'holds'>): Promise<{ state: FleetState | 'busy' | undefined; more: boolean }> {
+  async #step(runId: string, event: StepEvent | undefined, opts: Pick<ApplyOptions, 'skipLocked' | 'holds' | 'take'>): Promise<{ state: FleetState | 'busy' | undefined; more: boolean }> {
     const { value, after } = await pipelinedTx(
       this.client,
       (tx) => applyIn(tx, this.env, runId, event, opts),
@@ -368,14 +413,16 @@ export class PgFleet {
    * run's lock is free, else by the step holding it, which settles every ended attempt before it lets go. False when
    * the task was no longer this worker's.
    */
-  async settle(runId: string, key: string, fence: number, outcome: TaskOutcome): Promise<boolean> {
+  async settle(runId: string, key: string, fence: number, outcome: TaskOutcome, take?: Take): Promise<Settled> {
     // the lock free (as it mostly is): the outcome is settled by a step, in one transaction with it
     let mine = false
+    let next: FleetTask | undefined
     const holds = (t: FleetTask | undefined) => void (mine = t?.fence === fence && t.status === 'running')
-    const stepped = await this.#stepping(runId, () => this.#step(runId, { type: 'settled', key, fence, outcome }, { skipLocked: true, holds }))
+    const taking = take && { ...take, took: (t: FleetTask | undefined) => void (next = t) }
+    const stepped = await this.#stepping(runId, () => this.#step(runId, { type: 'settled', key, fence, outcome }, { skipLocked: true, holds, ...(taking ? { take: taking } : {}) }))
     if (stepped && stepped.state !== 'busy' && stepped.state !== undefined) {
       if (stepped.more) await this.drain(runId, true)
-      return mine
+      return { mine, ...(next ? { next } : {}) }
     }
     // the lock held by another step: the outcome is recorded for that step (or the next) to settle
     const rows = await this.db
@@ -383,9 +430,9 @@ export class PgFleet {
       .set({ status: 'done', outcome })
       .where(and(eq(fleetTasks.runId, runId), eq(fleetTasks.key, key), eq(fleetTasks.fence, fence), eq(fleetTasks.status, 'running')))
       .returning({ key: fleetTasks.key })
-    if (rows.length === 0) return false
+    if (rows.length === 0) return { mine: false }
     await this.drain(runId, true)
-    return true
+    return { mine: true }
   }
 
   /** Steps the run while attempts wait to be settled and nobody else holds its lock (who does settles them); `known`: some do. */
@@ -408,24 +455,7 @@ export class PgFleet {
    * what to run, or undefined (cancelled meanwhile, or claimed by another worker after a redelivery).
    */
   async claim(runId: string, key: string, fence: number, worker: string): Promise<FleetTask | undefined> {
-    const [row] = await this.db
-      .update(fleetTasks)
-      .set({ status: 'running', fence: sql`${fleetTasks.fence} + 1`, worker, heartbeatAt: sql`now()` })
-      .where(and(eq(fleetTasks.runId, runId), eq(fleetTasks.key, key), eq(fleetTasks.status, 'queued'), eq(fleetTasks.fence, fence)))
-      .returning()
-    if (!row) return undefined
-    return {
-      key: row.key,
-      kind: row.kind as FleetTask['kind'],
-      node: row.node,
-      position: row.position,
-      status: 'running',
-      attempt: row.attempt,
-      fence: row.fence,
-      spec: row.spec as FleetTask['spec'],
-      outcome: null,
-      memo: null,
-    }
+    return claimIn(this.db, runId, key, fence, worker)
   }
 
   /** Renews a claim; false once the task is no longer this worker's (cancelled, or handed on). */

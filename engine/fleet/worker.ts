@@ -153,9 +153,23 @@ export async function startFleetWorker(o: FleetWorkerOptions): Promise<FleetWork
   const shutdown = new AbortController()
   const queueWorkers = new Set<string>()
 
+  // the attempt tasks this worker runs: an attempt a settling step dispatches to one of them may be claimed for it
+  const served = new Set((o.queues ?? [DEFAULT_QUEUE]).map((q) => attemptTask(q)))
   const attempt = async ({ run, key, fence }: Job['payload'] & { key: string; fence: number }): Promise<void> => {
-    const task = await fleet.claim(run, key, fence, id)
-    if (!task?.spec) return
+    let task = await fleet.claim(run, key, fence, id)
+    // one job slot runs the attempt it was given and then each one its own settling step took for it (a chain goes on
+    // without a queue hop); a worker that is stopping takes none
+    while (task?.spec) {
+      const outcome = await runClaimed(run, task)
+      // a fenced-out worker's outcome is not recorded: only the current holder settles a task
+      const settled = await fleet.settle(run, task.key, task.fence, outcome, shutdown.signal.aborted ? undefined : { worker: id, tasks: served })
+      task = settled.next
+    }
+  }
+
+  /** Runs a task this worker holds, keeping its claim alive; the outcome, which the caller settles. */
+  const runClaimed = async (run: string, task: FleetTask): Promise<TaskOutcome> => {
+    const key = task.key
     const lost = new AbortController()
     const beat = setInterval(
       () => {
@@ -172,15 +186,12 @@ export async function startFleetWorker(o: FleetWorkerOptions): Promise<FleetWork
       (p) => fleet.progress(run, task.spec!.reportAs, { ...p, ...task.spec!.progress }),
       (err) => log(`progress of ${run}/${key} not recorded: ${(err as Error).message}`),
     )
-    let outcome: TaskOutcome
     try {
-      outcome = await attemptOnce(executor, task, run, lost.signal, progress.report, o.cache)
+      return await attemptOnce(executor, task, run, lost.signal, progress.report, o.cache)
     } finally {
       clearInterval(beat)
       await progress.close()
     }
-    // a fenced-out worker's outcome is not recorded: only the current holder settles a task
-    await fleet.settle(run, key, task.fence, outcome)
   }
 
   const advance = async ({ run, event }: { run: string; event: StepEvent }): Promise<void> => {

@@ -1,0 +1,92 @@
+// The fleet's settling step on Postgres: a worker that settles an attempt may take the attempt the step dispatches
+// (claimed in the same commit, with no queue job), only for a queue it serves; others get a job as before, and a
+// fenced-out outcome is refused. Needs DATABASE_URL (CI sets it).
+import { after, before, describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import postgres, { type Sql } from 'postgres'
+import { closeAdmin, createDatabase } from '../../support/pg-database.ts'
+import { openFleet, type OpenFleet } from '../../../engine/adapters/open-fleet.ts'
+import { loadPipeline } from '../../../engine/dsl/load.ts'
+import { newRunRecord } from '../../../engine/fleet/new-run.ts'
+import { QUEUE_SCHEMA } from '../../../engine/fleet/queue.ts'
+import type { Pipeline } from '../../../engine/dsl/pipeline.ts'
+
+const url = process.env.DATABASE_URL
+const work = path.resolve(import.meta.dirname, '..', '..', '..', 'bench', 'nodes', 'work.mjs')
+
+describe('PgFleet.settle', { skip: url ? false : 'DATABASE_URL is not set; this runs in CI, where it is set' }, () => {
+  let db: { url: string; drop(): Promise<void> }
+  let opened: OpenFleet
+  let sql: Sql
+  let pipeline: Pipeline
+  const dir = mkdtempSync(path.join(tmpdir(), 'weft-pg-fleet-'))
+
+  before(async () => {
+    db = await createDatabase()
+    opened = await openFleet(db.url, { max: 3 })
+    sql = postgres(db.url, { max: 1, onnotice: () => {} })
+    const file = path.join(dir, 'chain.yaml')
+    writeFileSync(file, `pipeline: chain\nplugins: [${work}]\nnodes:\n  a: { type: bench_noop }\n  b: { type: bench_noop, needs: [a] }\n  c: { type: bench_noop, needs: [b] }\n`)
+    const loaded = await loadPipeline(file)
+    assert.ok(loaded.pipeline, JSON.stringify(loaded.diagnostics))
+    pipeline = loaded.pipeline
+  })
+  after(async () => {
+    await sql.end()
+    await opened.close()
+    await db.drop()
+    await closeAdmin()
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  const jobsFor = async (run: string) =>
+    (await sql.unsafe(`select payload->>'key' as key from ${QUEUE_SCHEMA}._private_jobs where payload->>'run' = $1 order by id`, [run])).map((r) => r.key as string)
+  const task = async (run: string, key: string) => (await sql`select status, fence, worker from fleet_tasks where run_id = ${run} and key = ${key}`)[0]
+  const start = async () => {
+    const run = newRunRecord(pipeline, { inputs: {}, config: {} })
+    await opened.fleet.submit(run, dir)
+    return run.id
+  }
+  const claimFirst = async (run: string, worker: string) => {
+    const queued = await task(run, 'a')
+    const claimed = await opened.fleet.claim(run, 'a', queued!.fence as number, worker)
+    assert.ok(claimed)
+    return claimed
+  }
+
+  it('claims the next attempt for the settling worker, in the same commit and with no job', async () => {
+    const run = await start()
+    assert.deepEqual(await jobsFor(run), ['a'])
+    const a = await claimFirst(run, 'w1')
+    const settled = await opened.fleet.settle(run, 'a', a.fence, { ok: true, output: {} }, { worker: 'w1', tasks: new Set(['weft_attempt']) })
+    assert.equal(settled.mine, true)
+    assert.equal(settled.next?.key, 'b')
+    assert.deepEqual(await task(run, 'b'), { status: 'running', fence: settled.next!.fence, worker: 'w1' })
+    // no job was added for b: only a's (taken, then worked by nobody here) is there
+    assert.deepEqual(await jobsFor(run), ['a'])
+
+    // settled without taking: c is queued with a job, for any worker
+    const again = await opened.fleet.settle(run, 'b', settled.next!.fence, { ok: true, output: {} })
+    assert.deepEqual(again, { mine: true })
+    assert.equal((await task(run, 'c'))!.status, 'queued')
+    assert.deepEqual(await jobsFor(run), ['a', 'c'])
+  })
+
+  it('takes nothing for a queue the worker does not serve, and refuses an outcome under a stale fence', async () => {
+    const run = await start()
+    const a = await claimFirst(run, 'w2')
+    const settled = await opened.fleet.settle(run, 'a', a.fence, { ok: true, output: {} }, { worker: 'w2', tasks: new Set(['weft_attempt:gpu']) })
+    assert.deepEqual(settled, { mine: true })
+    assert.equal((await task(run, 'b'))!.status, 'queued')
+    assert.deepEqual(await jobsFor(run), ['a', 'b'])
+
+    // a's outcome again, from a worker whose fence is no longer the task's: nothing changes
+    const stale = await opened.fleet.settle(run, 'a', a.fence, { ok: false, error: { code: 'X', message: 'late' } }, { worker: 'w2', tasks: new Set(['weft_attempt']) })
+    assert.deepEqual(stale, { mine: false })
+    assert.equal((await task(run, 'a'))!.status, 'succeeded')
+    assert.deepEqual(await jobsFor(run), ['a', 'b'])
+  })
+})
