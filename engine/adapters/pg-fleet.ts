@@ -132,10 +132,15 @@ async function hasDone(db: Tx, runId: string): Promise<boolean> {
   const [row] = await db
     .select({ key: fleetTasks.key })
     .from(fleetTasks)
-    .where(and(eq(fleetTasks.runId, runId), eq(fleetTasks.status, 'done')))
+    .where(and(eq(fleetTasks.runId, runId), DONE))
     .limit(1)
   return row !== undefined
 }
+
+// status tests written as literals, not parameters: a prepared statement's generic plan can then still use the
+// partial indexes on them (fleet_tasks_done_idx, fleet_tasks_running_idx)
+const DONE = sql`${fleetTasks.status} = 'done'`
+const RUNNING = sql`${fleetTasks.status} = 'running'`
 
 /** The seq of a run's next event (call it with the run's row locked). */
 async function nextSeq(tx: Tx, runId: string): Promise<number> {
@@ -357,7 +362,8 @@ export class PgFleet {
   /** Applies one event to a run (a lapsed heartbeat, a timer, a cancel), waiting for the run's lock; then settles what ended meanwhile. */
   async apply(runId: string, event: StepEvent): Promise<FleetState | undefined> {
     const res = await this.#stepping(runId, () => this.#step(runId, event, {}))
-    if (res?.more) await this.drain(runId, true)
+    // the event is committed: a failure to settle what ended meanwhile must not have it applied again (the sweep settles it)
+    if (res?.more) await this.drain(runId, true).catch(() => {})
     return res && res.state !== 'busy' ? res.state : undefined
   }
 
@@ -369,7 +375,8 @@ export class PgFleet {
     const { value, after } = await pipelinedTx(
       this.client,
       (tx) => applyIn(tx, this.env, runId, event, opts),
-      (db) => hasDone(db, runId),
+      // unknown (the read failed after the commit): assumed, so that a drain looks
+      (db) => hasDone(db, runId).catch(() => true),
     )
     return { state: value, more: after }
   }
@@ -419,20 +426,33 @@ export class PgFleet {
     let next: FleetTask | undefined
     const holds = (t: FleetTask | undefined) => void (mine = t?.fence === fence && t.status === 'running')
     const taking = take && { ...take, took: (t: FleetTask | undefined) => void (next = t) }
-    const stepped = await this.#stepping(runId, () => this.#step(runId, { type: 'settled', key, fence, outcome }, { skipLocked: true, holds, ...(taking ? { take: taking } : {}) }))
+    let stepped: { state: FleetState | 'busy' | undefined; more: boolean } | undefined
+    try {
+      stepped = await this.#stepping(runId, () => this.#step(runId, { type: 'settled', key, fence, outcome }, { skipLocked: true, holds, ...(taking ? { take: taking } : {}) }))
+    } catch (err) {
+      // the step failed before it committed: the outcome is recorded for the sweep to settle, if it can be
+      if (!(await this.#markDone(runId, key, fence, outcome).catch(() => false))) throw err
+      return { mine: true }
+    }
     if (stepped && stepped.state !== 'busy' && stepped.state !== undefined) {
-      if (stepped.more) await this.drain(runId, true)
+      // committed, with the next attempt claimed for this worker: what else ended is settled by the sweep if not here
+      if (stepped.more) await this.drain(runId, true).catch(() => {})
       return { mine, ...(next ? { next } : {}) }
     }
     // the lock held by another step: the outcome is recorded for that step (or the next) to settle
+    if (!(await this.#markDone(runId, key, fence, outcome))) return { mine: false }
+    await this.drain(runId, true).catch(() => {})
+    return { mine: true }
+  }
+
+  /** Records an attempt's outcome as ended (`done`) under its fence, for a step to settle; false when the task is not the worker's. */
+  async #markDone(runId: string, key: string, fence: number, outcome: TaskOutcome): Promise<boolean> {
     const rows = await this.db
       .update(fleetTasks)
       .set({ status: 'done', outcome })
-      .where(and(eq(fleetTasks.runId, runId), eq(fleetTasks.key, key), eq(fleetTasks.fence, fence), eq(fleetTasks.status, 'running')))
+      .where(and(eq(fleetTasks.runId, runId), eq(fleetTasks.key, key), eq(fleetTasks.fence, fence), RUNNING))
       .returning({ key: fleetTasks.key })
-    if (rows.length === 0) return { mine: false }
-    await this.drain(runId, true)
-    return { mine: true }
+    return rows.length > 0
   }
 
   /** Steps the run while attempts wait to be settled and nobody else holds its lock (who does settles them); `known`: some do. */
@@ -446,7 +466,7 @@ export class PgFleet {
 
   /** Runs with attempts that ended but were not settled (their worker gone before it could): each is drained by the sweep. */
   async undrained(): Promise<string[]> {
-    const rows = await this.db.selectDistinct({ run: fleetTasks.runId }).from(fleetTasks).where(eq(fleetTasks.status, 'done')).limit(100)
+    const rows = await this.db.selectDistinct({ run: fleetTasks.runId }).from(fleetTasks).where(DONE).limit(100)
     return rows.map((r) => r.run)
   }
 
@@ -486,7 +506,7 @@ export class PgFleet {
     const rows = await this.db
       .select({ run: fleetTasks.runId, key: fleetTasks.key, fence: fleetTasks.fence })
       .from(fleetTasks)
-      .where(and(eq(fleetTasks.status, 'running'), sql`${fleetTasks.heartbeatAt} < now() - make_interval(secs => ${ttlMs / 1000})`))
+      .where(and(RUNNING, sql`${fleetTasks.heartbeatAt} < now() - make_interval(secs => ${ttlMs / 1000})`))
       .limit(100)
     return rows
   }

@@ -13,8 +13,9 @@ export interface Pipelined<T, A> {
 }
 
 /**
- * Runs `body` in a transaction on a connection of its own; `after` is sent with the COMMIT and runs once the
- * transaction has committed (its failure does not undo the commit, and is thrown). A body that throws rolls back.
+ * Runs `body` in a transaction on a connection of its own; `after` is sent right behind the COMMIT and runs once the
+ * transaction has committed (its failure does not undo the commit, and is thrown: a caller whose commit must count
+ * makes `after` answer a default instead). A body that throws rolls back.
  */
 export async function pipelinedTx<T, A = undefined>(client: Sql, body: (tx: PgDb) => Promise<T>, after?: (db: PgDb) => Promise<A>): Promise<Pipelined<T, A>> {
   const conn = await client.reserve()
@@ -37,10 +38,18 @@ export async function pipelinedTx<T, A = undefined>(client: Sql, body: (tx: PgDb
       await conn.unsafe('rollback').catch(() => {})
       throw cause
     }
-    const committed = conn.unsafe('commit')
-    const read = after?.(db)
+    // sent now, so that it goes before anything `after` sends (postgres.js sends a query once it is executed)
+    const committed = conn.unsafe('commit').execute()
+    let read: Promise<A> | undefined
+    try {
+      read = after?.(db)
+    } catch (err) {
+      read = Promise.reject(err)
+    }
     read?.catch(() => {})
-    await committed
+    // a COMMIT in a transaction that failed answers ROLLBACK, without an error
+    const done = await committed
+    if (done.command !== 'COMMIT') throw new Error(`the transaction was rolled back (${done.command})`)
     return { value, after: (await read) as A }
   } finally {
     conn.release()

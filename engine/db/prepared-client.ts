@@ -15,7 +15,9 @@ export function preparingClient<T extends Sql>(client: T): T {
       // postgres.js's methods are closures: those not wrapped are answered as they are
       if (typeof value !== 'function') return value
       if (prop === 'unsafe') {
-        return (text: string, params?: unknown[], options?: object) => value.call(target, text, params ?? [], { ...options, prepare: true })
+        // unsafe(text, params, options) and unsafe(text, options)
+        return (text: string, params?: unknown[] | object, options?: object) =>
+          Array.isArray(params) || params === undefined ? value.call(target, text, params ?? [], { ...options, prepare: true }) : value.call(target, text, [], { ...params, prepare: true })
       }
       if (prop === 'begin' || prop === 'savepoint') {
         // begin(fn) and begin(options, fn): the callback is the last argument

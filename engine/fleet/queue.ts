@@ -24,6 +24,7 @@ export type Job = { task: AttemptTask; payload: { run: string; key: string; fenc
 
 /** A call of graphile-worker's `add_job` (a SQL function), to run inside the caller's transaction. */
 export function jobCall(job: Job, opts: { runAt?: number } = {}): SQL {
-  const runAt = opts.runAt === undefined ? sql`null` : sql`${new Date(opts.runAt).toISOString()}::timestamptz`
-  return sql`${sql.raw(QUEUE_SCHEMA)}.add_job(${job.task}, ${JSON.stringify(job.payload)}::json, run_at => ${runAt}, max_attempts => 25)`
+  // always a parameter (null for now): the statement's text then depends only on how many jobs it adds
+  const runAt = opts.runAt === undefined ? null : new Date(opts.runAt).toISOString()
+  return sql`${sql.raw(QUEUE_SCHEMA)}.add_job(${job.task}, ${JSON.stringify(job.payload)}::json, run_at => ${runAt}::timestamptz, max_attempts => 25)`
 }

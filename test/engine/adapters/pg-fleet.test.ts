@@ -1,6 +1,7 @@
 // The fleet's settling step on Postgres: a worker that settles an attempt may take the attempt the step dispatches
-// (claimed in the same commit, with no queue job), only for a queue it serves; others get a job as before, and a
-// fenced-out outcome is refused. Needs DATABASE_URL (CI sets it).
+// (claimed in the same commit, with no queue job), only for a queue it serves; others get a job as before; a
+// fenced-out outcome is refused; with the run's lock held elsewhere the outcome waits as `done` for a drain.
+// Needs DATABASE_URL (CI sets it).
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
@@ -75,18 +76,48 @@ describe('PgFleet.settle', { skip: url ? false : 'DATABASE_URL is not set; this 
     assert.deepEqual(await jobsFor(run), ['a', 'c'])
   })
 
-  it('takes nothing for a queue the worker does not serve, and refuses an outcome under a stale fence', async () => {
+  it('takes nothing for a queue the worker does not serve', async () => {
     const run = await start()
     const a = await claimFirst(run, 'w2')
     const settled = await opened.fleet.settle(run, 'a', a.fence, { ok: true, output: {} }, { worker: 'w2', tasks: new Set(['weft_attempt:gpu']) })
     assert.deepEqual(settled, { mine: true })
     assert.equal((await task(run, 'b'))!.status, 'queued')
     assert.deepEqual(await jobsFor(run), ['a', 'b'])
+  })
 
-    // a's outcome again, from a worker whose fence is no longer the task's: nothing changes
-    const stale = await opened.fleet.settle(run, 'a', a.fence, { ok: false, error: { code: 'X', message: 'late' } }, { worker: 'w2', tasks: new Set(['weft_attempt']) })
+  it('refuses the outcome of a worker whose task was handed on while it ran', async () => {
+    const run = await start()
+    const a = await claimFirst(run, 'w3')
+    // its heartbeat lapsed: the task is queued again, and another worker claims it under a new fence
+    await opened.fleet.apply(run, { type: 'lost', key: 'a', fence: a.fence })
+    assert.equal((await task(run, 'a'))!.status, 'queued')
+    const b = await claimFirst(run, 'w3b')
+    assert.ok(b.fence > a.fence)
+    const handed = await task(run, 'a')
+    assert.deepEqual(handed, { status: 'running', fence: b.fence, worker: 'w3b' })
+    const stale = await opened.fleet.settle(run, 'a', a.fence, { ok: true, output: {} }, { worker: 'w3', tasks: new Set(['weft_attempt']) })
     assert.deepEqual(stale, { mine: false })
+    assert.deepEqual(await task(run, 'a'), handed)
+    // b was never made ready
+    assert.equal(await task(run, 'b'), undefined)
+  })
+
+  it('records the outcome for the lock holder when another step holds the run, and a drain settles it', async () => {
+    const run = await start()
+    const a = await claimFirst(run, 'w4')
+    await sql`begin`
+    try {
+      await sql`select id from generations where id = ${run} for update`
+      const settled = await opened.fleet.settle(run, 'a', a.fence, { ok: true, output: {} }, { worker: 'w4', tasks: new Set(['weft_attempt']) })
+      // nothing taken: no step could run
+      assert.deepEqual(settled, { mine: true })
+      assert.equal((await task(run, 'a'))!.status, 'done')
+    } finally {
+      await sql`commit`
+    }
+    await opened.fleet.drain(run)
     assert.equal((await task(run, 'a'))!.status, 'succeeded')
+    assert.equal((await task(run, 'b'))!.status, 'queued')
     assert.deepEqual(await jobsFor(run), ['a', 'b'])
   })
 })

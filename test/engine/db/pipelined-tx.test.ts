@@ -56,18 +56,28 @@ describe('pipelinedTx', { skip: url ? false : 'DATABASE_URL is not set; this run
     assert.deepEqual(await rows(), ['1=a', '2=b'])
   })
 
-  it('rolls back a body that throws after writing', async () => {
+  it('rolls back a body that throws after writing, and gives its connection back outside any transaction', async () => {
     const t = sql.raw(table)
-    await assert.rejects(
-      pipelinedTx(client, async (tx) => {
-        await tx.execute(sql`insert into ${t} values (5, 'e')`)
-        throw new Error('changed its mind')
-      }),
-      /changed its mind/,
-    )
-    assert.deepEqual(await rows(), ['1=a', '2=b'])
-    // the connection went back to the pool usable (not left inside a transaction)
-    const again = await pipelinedTx(client, async (tx) => (await tx.execute(sql`select count(*)::int as n from ${t}`)) as unknown as Array<{ n: number }>)
-    assert.equal(again.value[0]!.n, 2)
+    // one connection: what follows runs on the connection the failed transaction used
+    const one = preparingClient(postgres(url!, { max: 1, onnotice: () => {} }))
+    try {
+      await assert.rejects(
+        pipelinedTx(one, async (tx) => {
+          await tx.execute(sql`insert into ${t} values (5, 'e')`)
+          throw new Error('changed its mind')
+        }),
+        /changed its mind/,
+      )
+      assert.deepEqual(await rows(), ['1=a', '2=b'])
+      const [state] = await one`select txid_current_if_assigned() is null as outside, (select count(*)::int from ${one(table)}) as n`
+      assert.deepEqual({ ...state }, { outside: true, n: 2 })
+    } finally {
+      await one.end()
+    }
+  })
+
+  it('takes options as the second argument of unsafe(), as postgres.js does', async () => {
+    const rows = await client.unsafe('select 1 as one', { prepare: false } as never)
+    assert.deepEqual([...rows], [{ one: 1 }])
   })
 })
