@@ -25,6 +25,17 @@ describe('weft', () => {
     assert.equal(r.code, 2)
     assert.match(r.stderr, /Usage: weft/)
   })
+
+  it('ends quietly when its reader closes the pipe first (weft --help | true)', async () => {
+    const child = spawn(process.execPath, [...weftArgs, '--help'], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] })
+    // closed before the command has started: its first write meets a closed pipe
+    child.stdout!.destroy()
+    let stderr = ''
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d))
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve))
+    assert.equal(code, 0, stderr)
+    assert.doesNotMatch(stderr, /EPIPE|at /)
+  })
 })
 
 describe('weft validate', () => {
