@@ -250,10 +250,6 @@ async function claimIn(db: Tx, runId: string, key: string, fence: number, worker
   }
 }
 
-/**
- * Applies `event` to the run and every replay it leads to, then commits the lot. With `first`, the run is created in the
- * same transaction (a new fleet run). Returns the run's state after the step, or undefined when the fleet does not drive it.
- */
 interface ApplyOptions {
   /** The state of a run created in the same transaction (nothing to read). */
   fresh?: FleetState
@@ -265,6 +261,11 @@ interface ApplyOptions {
   take?: Take & { took: (task: FleetTask | undefined) => void }
 }
 
+/**
+ * Applies `event` to the run and every replay it leads to, then commits the lot. With `fresh`, the run was created in the
+ * same transaction (a new fleet run). Returns the run's state after the step, 'busy' when it gave way, or undefined when
+ * the fleet does not drive the run.
+ */
 async function applyIn(tx: Tx, env: FleetEnv, runId: string, event: StepEvent | undefined, opts: ApplyOptions = {}): Promise<FleetState | 'busy' | undefined> {
   const loaded = opts.fresh ? { state: opts.fresh, settled: [] } : await loadState(tx, runId, opts)
   if (loaded === undefined || loaded === 'busy') return loaded

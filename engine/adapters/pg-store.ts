@@ -1,6 +1,6 @@
 // RunStore on Postgres through drizzle-orm: each batch is one statement (or one transaction of chunked statements).
 import { and, asc, desc, eq, getTableColumns, gt, inArray, isNull, lt, notInArray, or, sql, type SQL } from 'drizzle-orm'
-import { PgDialect, type PgDatabase, type PgQueryResultHKT, type PgSelect } from 'drizzle-orm/pg-core'
+import type { PgDatabase, PgQueryResultHKT, PgSelect } from 'drizzle-orm/pg-core'
 import { WeftError } from '../errors.ts'
 import type { ApprovalRecord, Decision, LeaseHolder, RunEvent, RunQuery, RunRecord, RunStatus, RunStore, StoreWrite } from '../ports.ts'
 import { readApproval, readEvent, readRun, RUN_STATUSES, type EventInsert, type NodeRow } from '../db/records.ts'
@@ -13,9 +13,6 @@ import { holderGone, thisProcess, type ProcessIdentity } from './lease-holder.ts
 /** A drizzle database on postgres.js (`drizzle-orm/postgres-js`). */
 // biome-ignore lint/suspicious/noExplicitAny: the schema type differs between the drizzle drivers this accepts
 export type PgDb = PgDatabase<PgQueryResultHKT, any>
-
-/** Runs SQL text with its parameters as a prepared statement, answering the rows. */
-export type PreparedExec = (text: string, params: unknown[]) => Promise<unknown[]>
 
 const RUN_CHUNK = chunkSize(Object.keys(getTableColumns(generations)).length)
 const NODE_CHUNK = chunkSize(Object.keys(getTableColumns(generationNodes)).length)
@@ -43,9 +40,6 @@ function statusFilter(status: RunStatus | undefined): SQL | undefined {
  * large for it (several chunks), which then goes through a transaction. Every row appears once (see planBatch).
  */
 type Row = { updated: string[] | null }
-
-/** Turns a statement into SQL text and parameters for the prepared path (the stores' drizzle instances use no casing). */
-const dialect = new PgDialect()
 
 function oneStatement(db: PgDb, plan: Plan): { statement: SQL; updates: string[] } | undefined {
   if (plan.runs.size > RUN_CHUNK || plan.nodes.size > NODE_CHUNK || plan.events.length > EVENT_CHUNK) return undefined
@@ -154,8 +148,6 @@ export interface PgStoreParts {
   /** Ends the driver. */
   close: () => Promise<void>
   reconnect?: ReconnectPolicy
-  /** Runs SQL text as a prepared statement (postgres.js caches one per text and connection). */
-  prepared?: PreparedExec
   /** This process, as lease holders are recorded (default: the real one). */
   identity?: ProcessIdentity
 }
@@ -178,14 +170,12 @@ export class PgRunStore implements RunStore {
   readonly #db: PgDb
   readonly #close: () => Promise<void>
   readonly #ops: StoreOps
-  readonly #prepared: PreparedExec | undefined
   readonly #me: ProcessIdentity
 
   constructor(db: PgDb, parts: PgStoreParts) {
     this.#db = db
     this.#close = parts.close
     this.#ops = new StoreOps(parts.reconnect)
-    this.#prepared = parts.prepared
     this.#me = parts.identity ?? thisProcess
   }
 
@@ -208,12 +198,8 @@ export class PgRunStore implements RunStore {
         if (again && first && (await this.#holds(first))) return
         const one = oneStatement(this.#db, plan)
         if (one) {
-          // a batch's shape (rows per table) recurs: prepared, its plan is made once per connection, not per write
-          let res: Row[] | { rows: Row[] }
-          if (this.#prepared) {
-            const q = dialect.sqlToQuery(one.statement)
-            res = (await this.#prepared(q.sql, q.params)) as Row[]
-          } else res = (await this.#db.execute(one.statement)) as unknown as Row[] | { rows: Row[] }
+          // a batch's shape (rows per table) recurs: prepared (by the client), its plan is made once per connection
+          const res = (await this.#db.execute(one.statement)) as unknown as Row[] | { rows: Row[] }
           const [row] = Array.isArray(res) ? res : res.rows
           const missing = one.updates.filter((id) => !(row?.updated ?? []).includes(id))
           // nothing was kept: the statement is atomic, and this one is refused as a whole below

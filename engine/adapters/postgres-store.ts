@@ -88,7 +88,6 @@ export async function postgresRunStore(client: Sql, opts: Pick<PostgresStoreOpti
     }
     throw err
   }
-  const prepared = (text: string, params: unknown[]) => client.unsafe(text, params as never[], { prepare: true }) as unknown as Promise<unknown[]>
   const reconnect = { windowMs: opts.reconnectMs ?? DEFAULT_RECONNECT_MS, lost: isConnectionLost, unavailable }
-  return new PgRunStore(db, { close: end, reconnect, prepared, ...(opts.identity ? { identity: opts.identity } : {}) })
+  return new PgRunStore(db, { close: end, reconnect, ...(opts.identity ? { identity: opts.identity } : {}) })
 }
