@@ -1,11 +1,11 @@
 // Fleet figures on a fresh Postgres database: overhead per node through the queue (a chain of no-op nodes, one
 // worker), and scaling (a wide DAG of sleeping nodes, worker concurrency 10, with 1, 2 and 4 worker processes).
 // Workers are `weft worker` processes of the built CLI. Prints figures; asserts nothing. After `npm run build`:
-//   DATABASE_URL=postgres://postgres@127.0.0.1:5432/test node dist/bench/fleet.js [--chain 200] [--wide 400] [--sleep-ms 100] [--workers 1,2,4]
+//   DATABASE_URL=postgres://postgres@127.0.0.1:5432/test node dist/bench/fleet.js [--chain 200] [--wide 400] [--sleep-ms 100] [--workers 1,2,4] [--verbose]
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import os, { tmpdir } from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
 import postgres from 'postgres'
@@ -22,6 +22,8 @@ const { values } = parseArgs({
     'sleep-ms': { type: 'string', default: '100' },
     workers: { type: 'string', default: '1,2,4' },
     concurrency: { type: 'string', default: '10' },
+    /** Passes on what the workers print besides their first line. */
+    verbose: { type: 'boolean', default: false },
   },
 })
 const url = process.env.DATABASE_URL
@@ -49,7 +51,20 @@ function write(name: string, nodes: string[]): string {
   return file
 }
 
-async function measure(file: string, workers: number, concurrency: number): Promise<{ ms: number }> {
+/** The machine's CPU time so far, busy and in all (Linux's /proc/stat, every core); undefined elsewhere. */
+function cpuTimes(): { busy: number; total: number } | undefined {
+  try {
+    const [, ...fields] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/)
+    const n = fields.map(Number)
+    const total = n.reduce((a, b) => a + b, 0)
+    // idle and iowait
+    return { busy: total - n[3]! - (n[4] ?? 0), total }
+  } catch {
+    return undefined
+  }
+}
+
+async function measure(file: string, workers: number, concurrency: number): Promise<{ ms: number; busy?: number }> {
   const db = await freshDatabase()
   const env = { ...process.env, DATABASE_URL: db.url, WEFT_DATA_DIR: path.join(dir, 'data'), WEFT_PLUGIN_DIRS: path.dirname(plugin) }
   const store: RunStore = await openRunStore({ env })
@@ -57,10 +72,12 @@ async function measure(file: string, workers: number, concurrency: number): Prom
   try {
     for (let i = 0; i < workers; i++) {
       const p = spawn(process.execPath, [weft, 'worker', '--concurrency', String(concurrency), '--executor', 'inline'], { env, stdio: ['ignore', 'ignore', 'pipe'] })
-      await new Promise<void>((resolve) => p.stderr!.on('data', (d: Buffer) => d.toString().includes('ready') && resolve()))
+      await new Promise<void>((resolve) => p.stderr!.once('data', (d: Buffer) => d.toString().includes('ready') && resolve()))
+      if (values.verbose) p.stderr!.on('data', (d: Buffer) => process.stderr.write(`worker ${p.pid}: ${d}`))
       procs.push(p)
     }
     const t0 = performance.now()
+    const cpu0 = cpuTimes()
     const r = spawnSync(process.execPath, [weft, 'run', file, '--detach'], { env, encoding: 'utf8' })
     if (r.status !== 0) throw new Error(r.stderr)
     const id = r.stdout.trim()
@@ -72,7 +89,9 @@ async function measure(file: string, workers: number, concurrency: number): Prom
       }
       await new Promise((res) => setTimeout(res, 20))
     }
-    return { ms: performance.now() - t0 }
+    const ms = performance.now() - t0
+    const cpu1 = cpuTimes()
+    return { ms, ...(cpu0 && cpu1 ? { busy: (cpu1.busy - cpu0.busy) / (cpu1.total - cpu0.total) } : {}) }
   } finally {
     for (const p of procs) p.kill('SIGTERM')
     await Promise.all(procs.map((p) => new Promise((res) => (p.exitCode !== null ? res(null) : p.once('exit', res)))))
@@ -87,7 +106,8 @@ const chain = write(
   Array.from({ length: chainN }, (_, i) => `  n${i}: { type: bench_noop${i ? `, needs: [n${i - 1}]` : ''} }`),
 )
 const c = await measure(chain, 1, Number(values.concurrency))
-console.log(`chain of ${chainN} no-op nodes, 1 worker: ${Math.round(c.ms)} ms, ${(c.ms / chainN).toFixed(2)} ms per node (run submitted to completion seen)`)
+const busy = (m: { busy?: number }) => (m.busy === undefined ? '–' : `${Math.round(m.busy * 100)} %`)
+console.log(`chain of ${chainN} no-op nodes, 1 worker: ${Math.round(c.ms)} ms, ${(c.ms / chainN).toFixed(2)} ms per node (run submitted to completion seen), machine CPU busy ${busy(c)}`)
 
 const wideN = Number(values.wide)
 const sleepMs = Number(values['sleep-ms'])
@@ -97,10 +117,11 @@ const wide = write(
   Array.from({ length: wideN }, (_, i) => `  n${i}: { type: bench_sleep, ms: ${sleepMs} }`),
 )
 console.log(`\nwide DAG of ${wideN} nodes sleeping ${sleepMs} ms, worker concurrency ${conc}:`)
-console.log('| workers | wall (ms) | ideal (ms) | efficiency |')
-console.log('|---|---|---|---|')
+console.log(`(machine CPU busy: the share of all ${os.cpus().length} cores' time spent working during the run, by every process)`)
+console.log('| workers | wall (ms) | ideal (ms) | efficiency | machine CPU busy |')
+console.log('|---|---|---|---|---|')
 for (const w of values.workers.split(',').map(Number)) {
-  const { ms } = await measure(wide, w, conc)
+  const m = await measure(wide, w, conc)
   const ideal = (wideN * sleepMs) / (w * conc)
-  console.log(`| ${w} | ${Math.round(ms)} | ${Math.round(ideal)} | ${(ideal / ms).toFixed(2)} |`)
+  console.log(`| ${w} | ${Math.round(m.ms)} | ${Math.round(ideal)} | ${(ideal / m.ms).toFixed(2)} | ${busy(m)} |`)
 }

@@ -1,18 +1,19 @@
 // The fleet on Postgres: a run's state read under its row lock, a step applied, and the result committed with the
 // jobs it enqueues (graphile-worker's `add_job`) in the same transaction, so no crash can strand a run between them.
-import { and, asc, eq, inArray, notInArray, or, sql, type SQL } from 'drizzle-orm'
+import { and, eq, inArray, notInArray, sql, type SQL } from 'drizzle-orm'
 import { drizzle } from 'drizzle-orm/postgres-js'
+import { LRUCache } from 'lru-cache'
 import type { Sql } from 'postgres'
 import { pipelinedTx } from '../db/pipelined-tx.ts'
 import type { Pipeline } from '../dsl/pipeline.ts'
 import type { RunRecord, StoreWrite, TaskOutcome } from '../ports.ts'
 import { toErrorInfo, WeftError, type ErrorInfo } from '../errors.ts'
 import { planBatch } from '../db/batch.ts'
-import { readApproval, readRun } from '../db/records.ts'
-import { approvals, fleetRuns, fleetTasks, fleetWorkers, generationEvents, generationNodes, generations } from '../db/schema.ts'
+import { approvals, fleetRuns, fleetTasks, fleetWorkers, generationEvents, generations } from '../db/schema.ts'
 import { settledInOrder, writePlanIn, type PgDb } from './pg-store.ts'
-import { gateKey, type FleetState, type FleetTask } from '../fleet/state.ts'
-import { newRunState, type StepAction, type StepEnv, type StepEvent } from '../fleet/step.ts'
+import type { FleetState, FleetTask } from '../fleet/state.ts'
+import { DONE, FINISHED_TASK, loadState, readTask, RUNNING, StateCheckFailed, taskRow, type Cached, type Loaded } from './pg-fleet-state.ts'
+import { newRunState, TERMINAL_RUN, type StepAction, type StepEnv, type StepEvent } from '../fleet/step.ts'
 import { applyEvent, type Applied } from '../fleet/apply.ts'
 import { attemptTask, EVENTS_CHANNEL, FLEET_LEASE_UNTIL, FLEET_OWNER, jobCall, QUEUE_SCHEMA, type Job } from '../fleet/queue.ts'
 
@@ -26,106 +27,13 @@ export interface FleetEnv {
   now?: () => number
   random?: () => number
   lostLimit?: number
+  /** How many runs' states a process keeps between their steps (default 64). */
+  cachedRuns?: number
+  /** Checks each kept state brought up to date against a whole read (default: `WEFT_FLEET_CHECK=1`); a test's guard. */
+  checkCached?: boolean
 }
 
 type Tx = PgDb
-
-/** A fleet run's state as read for a step, with the outcomes workers recorded since the last one. */
-interface Loaded {
-  state: FleetState
-  /** Attempts that ended (status `done`), to be settled by this step, oldest first. */
-  settled: Array<Extract<StepEvent, { type: 'settled' }>>
-}
-
-const FINISHED_TASK = ['succeeded', 'failed', 'cancelled']
-
-/**
- * Reads a run's fleet state with its row locked (other steps of the run wait, or with `skipLocked` this one gives
- * way): the run and its nodes, the open tasks and those of running control nodes (a finished node's tasks are never
- * consulted again), its gates and its last seq. Undefined for a run the fleet does not drive; 'busy' when skipped.
- */
-async function loadState(tx: Tx, runId: string, opts: { skipLocked?: boolean } = {}): Promise<Loaded | 'busy' | undefined> {
-  const lock = tx.select().from(generations).where(eq(generations.id, runId))
-  const running = tx
-    .select({ id: generationNodes.nodeId })
-    .from(generationNodes)
-    .where(and(eq(generationNodes.runId, runId), inArray(generationNodes.status, ['running', 'waiting'])))
-  // each statement started with execute(), in the order Postgres is to run them
-  const reads = () =>
-    Promise.all([
-      // the fleet's row and the last seq in one statement
-      tx
-        .select({ fr: fleetRuns, seq: sql<number>`(select coalesce(max(${generationEvents.seq}), 0) from ${generationEvents} where ${generationEvents.runId} = ${runId})` })
-        .from(fleetRuns)
-        .where(eq(fleetRuns.runId, runId))
-        .execute(),
-      tx.select().from(generationNodes).where(eq(generationNodes.runId, runId)).orderBy(sql`${generationNodes.position} asc nulls last`, asc(generationNodes.nodeId)).execute(),
-      // the open tasks and those of running control nodes (a finished node's tasks are never consulted again)
-      tx
-        .select()
-        .from(fleetTasks)
-        .where(and(eq(fleetTasks.runId, runId), or(notInArray(fleetTasks.status, FINISHED_TASK), inArray(fleetTasks.node, running))))
-        .execute(),
-      tx.select().from(approvals).where(eq(approvals.runId, runId)).execute(),
-    ])
-  let row: typeof generations.$inferSelect | undefined
-  let read: Awaited<ReturnType<typeof reads>>
-  if (opts.skipLocked) {
-    // giving way: the lock is asked alone, so that a step that gives way reads nothing
-    ;[row] = await lock.for('update', { skipLocked: true }).execute()
-    if (!row) {
-      const [exists] = await tx.select({ id: generations.id }).from(generations).where(eq(generations.id, runId))
-      return exists ? 'busy' : undefined
-    }
-    read = await reads()
-  } else {
-    // waiting for the lock: every read is sent with it (one round trip), and Postgres runs them once it is had
-    const locked = lock.for('update').execute()
-    ;[[row], read] = await Promise.all([locked, reads()])
-    if (!row) return undefined
-  }
-  const [[joined], nodes, taskRows, gateRows] = read
-  if (!joined) return undefined
-  const fr = joined.fr
-  const tasks: Record<string, FleetTask> = {}
-  const settled: Loaded['settled'] = []
-  for (const t of taskRows.sort((x, y) => x.position - y.position)) {
-    const memo = (t.memo ?? null) as (FleetTask['memo'] & { lost?: number }) | null
-    // an attempt that ended is still running to the step, which settles it with the recorded outcome
-    const done = t.status === 'done'
-    tasks[t.key] = {
-      key: t.key,
-      kind: t.kind as FleetTask['kind'],
-      node: t.node,
-      position: t.position,
-      status: done ? 'running' : (t.status as FleetTask['status']),
-      attempt: t.attempt,
-      fence: t.fence,
-      spec: (t.spec ?? null) as FleetTask['spec'],
-      outcome: done ? null : ((t.outcome ?? null) as TaskOutcome | null),
-      memo: t.kind === 'control' ? memo : null,
-      ...(memo?.lost ? { lost: memo.lost } : {}),
-    }
-    if (done) settled.push({ type: 'settled', key: t.key, fence: t.fence, outcome: t.outcome as TaskOutcome })
-  }
-  const gates: FleetState['gates'] = {}
-  for (const g of gateRows) {
-    const a = readApproval(g)
-    gates[gateKey(a.request.gate, a.request.revision)] = { request: a.request, decision: a.decision }
-  }
-  const refresh = Array.isArray(fr.refresh) ? (fr.refresh as string[]) : undefined
-  const state = {
-    run: readRun(row, nodes),
-    tasks,
-    gates,
-    seq: Number(joined.seq ?? 0),
-    nextPosition: fr.nextPosition,
-    workDir: fr.workDir,
-    cancel: (fr.cancel ?? null) as ErrorInfo | null,
-    ...(refresh ? { refresh } : {}),
-  }
-  return { state, settled }
-}
 
 /** Whether attempts of the run ended that no step has settled yet. */
 async function hasDone(db: Tx, runId: string): Promise<boolean> {
@@ -136,11 +44,6 @@ async function hasDone(db: Tx, runId: string): Promise<boolean> {
     .limit(1)
   return row !== undefined
 }
-
-// status tests written as literals, not parameters: a prepared statement's generic plan can then still use the
-// partial indexes on them (fleet_tasks_done_idx, fleet_tasks_running_idx)
-const DONE = sql`${fleetTasks.status} = 'done'`
-const RUNNING = sql`${fleetTasks.status} = 'running'`
 
 /** The seq of a run's next event (call it with the run's row locked). */
 async function nextSeq(tx: Tx, runId: string): Promise<number> {
@@ -160,25 +63,22 @@ async function addJob(tx: Tx, job: Job, opts: { runAt?: number } = {}): Promise<
  * Commits what steps produced: records, events, tasks, decisions, jobs; and tells listeners which events are new.
  * Every statement is sent at once (Postgres runs them in order) and their answers awaited together.
  */
-async function persist(tx: Tx, state: FleetState, writes: StoreWrite[], changed: Set<string>, actions: StepAction[], positionBefore: number, take?: Take): Promise<FleetTask | undefined> {
+async function persist(
+  tx: Tx,
+  state: FleetState,
+  step: number,
+  writes: StoreWrite[],
+  changed: Set<string>,
+  actions: StepAction[],
+  positionBefore: number,
+  take?: Take,
+): Promise<FleetTask | undefined> {
   const sent: Promise<unknown>[] = []
-  if (writes.length) sent.push(writePlanIn(tx, planBatch(writes)))
+  if (writes.length) sent.push(writePlanIn(tx, planBatch(writes), { fleetStep: step }))
   const runId = state.run.id
-  const rows = [...changed]
-    .map((k) => state.tasks[k]!)
-    .map((t) => ({
-      runId,
-      key: t.key,
-      kind: t.kind,
-      node: t.node,
-      position: t.position,
-      status: t.status,
-      attempt: t.attempt,
-      fence: t.fence,
-      spec: t.spec ?? {},
-      outcome: t.outcome,
-      memo: t.kind === 'control' ? t.memo : t.lost ? { lost: t.lost } : null,
-    }))
+  const rows = [...changed].map((k) => taskRow(runId, state.tasks[k]!, step))
+  // the state is kept as the rows read back (a later step of this process starts from it)
+  for (const r of rows) state.tasks[r.key] = readTask(r)
   if (rows.length) {
     sent.push(
       tx
@@ -186,7 +86,15 @@ async function persist(tx: Tx, state: FleetState, writes: StoreWrite[], changed:
         .values(rows)
         .onConflictDoUpdate({
           target: [fleetTasks.runId, fleetTasks.key],
-          set: { status: sql`excluded.status`, attempt: sql`excluded.attempt`, fence: sql`excluded.fence`, spec: sql`excluded.spec`, outcome: sql`excluded.outcome`, memo: sql`excluded.memo` },
+          set: {
+            status: sql`excluded.status`,
+            attempt: sql`excluded.attempt`,
+            fence: sql`excluded.fence`,
+            spec: sql`excluded.spec`,
+            outcome: sql`excluded.outcome`,
+            memo: sql`excluded.memo`,
+            step: sql`excluded.step`,
+          },
           // an outcome a worker recorded after this step read the task is kept for the next step to settle, unless this
           // one ended the task (settled it, or cancelled it)
           setWhere: sql`${fleetTasks.status} <> 'done' or excluded.status in ('succeeded', 'failed', 'cancelled')`,
@@ -194,7 +102,13 @@ async function persist(tx: Tx, state: FleetState, writes: StoreWrite[], changed:
         .execute(),
     )
   }
-  if (state.nextPosition !== positionBefore) sent.push(tx.update(fleetRuns).set({ nextPosition: state.nextPosition }).where(eq(fleetRuns.runId, runId)).execute())
+  sent.push(
+    tx
+      .update(fleetRuns)
+      .set({ step, ...(state.nextPosition !== positionBefore ? { nextPosition: state.nextPosition } : {}) })
+      .where(eq(fleetRuns.runId, runId))
+      .execute(),
+  )
   // the first attempt dispatched that the stepping worker can run is claimed for it here, without a job
   const taken = take ? actions.find((a) => a.type === 'dispatch' && take.tasks.has(attemptTask(a.queue))) : undefined
   const claimed = taken?.type === 'dispatch' ? claimIn(tx, runId, taken.key, taken.fence, take!.worker) : undefined
@@ -253,6 +167,11 @@ async function claimIn(db: Tx, runId: string, key: string, fence: number, worker
 interface ApplyOptions {
   /** The state of a run created in the same transaction (nothing to read). */
   fresh?: FleetState
+  /** The run's state as this process committed it last (changed in place), and whether to check it against a whole read. */
+  cached?: Cached
+  check?: boolean
+  /** Told whether the state was brought up to date (true) or read whole. */
+  read?: (merged: boolean) => void
   /** Gives way when another step holds the run's lock (answers 'busy'). */
   skipLocked?: boolean
   /** Told the task the event names as it was read, before any step changed it. */
@@ -266,9 +185,10 @@ interface ApplyOptions {
  * same transaction (a new fleet run). Returns the run's state after the step, 'busy' when it gave way, or undefined when
  * the fleet does not drive the run.
  */
-async function applyIn(tx: Tx, env: FleetEnv, runId: string, event: StepEvent | undefined, opts: ApplyOptions = {}): Promise<FleetState | 'busy' | undefined> {
-  const loaded = opts.fresh ? { state: opts.fresh, settled: [] } : await loadState(tx, runId, opts)
+async function applyIn(tx: Tx, env: FleetEnv, runId: string, event: StepEvent | undefined, opts: ApplyOptions = {}): Promise<Cached | 'busy' | undefined> {
+  const loaded: Loaded | 'busy' | undefined = opts.fresh ? { state: opts.fresh, settled: [], step: 0, merged: false } : await loadState(tx, runId, opts)
   if (loaded === undefined || loaded === 'busy') return loaded
+  opts.read?.(loaded.merged)
   if (opts.holds && event && 'key' in event) opts.holds(loaded.state.tasks[event.key])
   const pipeline = await env.pipelineOf(loaded.state.run)
   const ids = Object.keys(loaded.state.run.nodes)
@@ -297,9 +217,10 @@ async function applyIn(tx: Tx, env: FleetEnv, runId: string, event: StepEvent | 
     if (t.status === 'running') Object.assign(t, { status: e.outcome.ok ? 'succeeded' : 'failed', outcome: e.outcome })
     all.changed.add(e.key)
   }
-  const took = await persist(tx, all.state, all.writes, all.changed, all.actions, positionBefore, opts.take)
+  const step = loaded.step + 1
+  const took = await persist(tx, all.state, step, all.writes, all.changed, all.actions, positionBefore, opts.take)
   opts.take?.took(took)
-  return all.state
+  return { state: all.state, step }
 }
 
 /** What came of settling an attempt: whether it was still the worker's, and an attempt the step claimed for it. */
@@ -312,6 +233,15 @@ export interface Settled {
 /** The fleet's side of a Postgres database: start runs, apply events, record decisions and cancellations. */
 export class PgFleet {
   readonly db: PgDb
+  /**
+   * The state of each run this process stepped last, as committed: its next step here reads only what other steps
+   * wrote since. Taken out while a step uses it (a step that fails leaves none), put back once the step commits.
+   */
+  readonly #states: LRUCache<string, Cached>
+  /** Checks every state brought up to date against a whole read (tests: `WEFT_FLEET_CHECK=1`). */
+  readonly #check: boolean
+  /** How the states of this process's steps were read: whole, or brought up to date from a kept one (`differed`: found wrong by the check). */
+  readonly reads = { whole: 0, merged: 0, differed: 0 }
 
   constructor(
     /** A client that prepares its statements (`preparingClient`), as the fleet's steps are pipelined. */
@@ -319,13 +249,15 @@ export class PgFleet {
     readonly env: FleetEnv,
   ) {
     this.db = drizzle({ client })
+    this.#states = new LRUCache({ max: env.cachedRuns ?? 64 })
+    this.#check = env.checkCached ?? process.env.WEFT_FLEET_CHECK === '1'
   }
 
   /** Records a new run and its first step (the jobs of its first nodes) in one transaction. */
-  async submit(run: RunRecord, workDir: string, rerun?: { of: string; kept: string[]; refresh: string[] }): Promise<FleetState> {
+  async submit(run: RunRecord, workDir: string, rerun?: { of: string; kept: string[]; refresh: string[] }): Promise<void> {
     const state = newRunState(run, workDir, rerun?.refresh)
     // nothing to read: the whole transaction is one flight, and its COMMIT the next
-    const { value } = await pipelinedTx(this.client, async (tx) => {
+    await pipelinedTx(this.client, async (tx) => {
       const created: StoreWrite[] = [
         { kind: 'run.create', run },
         {
@@ -355,31 +287,46 @@ export class PgFleet {
       const stepped = applyIn(tx, this.env, run.id, { type: 'start' }, { fresh: state })
       // the first statement to fail is the error (those after it fail only as aborted)
       await settledInOrder([written, leased, stepped])
-      return (await stepped) as FleetState
     })
-    return value
   }
 
   /** Applies one event to a run (a lapsed heartbeat, a timer, a cancel), waiting for the run's lock; then settles what ended meanwhile. */
-  async apply(runId: string, event: StepEvent): Promise<FleetState | undefined> {
+  async apply(runId: string, event: StepEvent): Promise<void> {
     const res = await this.#stepping(runId, () => this.#step(runId, event, {}))
     // the event is committed: a failure to settle what ended meanwhile must not have it applied again (the sweep settles it)
     if (res?.more) await this.drain(runId, true).catch(() => {})
-    return res && res.state !== 'busy' ? res.state : undefined
   }
 
   /**
    * One step in one transaction, sent as two flights: BEGIN with the row lock and every read, then the writes with the
    * COMMIT and, read once it has committed, whether attempts ended meanwhile that nobody settled (`more`).
    */
-  async #step(runId: string, event: StepEvent | undefined, opts: Pick<ApplyOptions, 'skipLocked' | 'holds' | 'take'>): Promise<{ state: FleetState | 'busy' | undefined; more: boolean }> {
+  async #step(runId: string, event: StepEvent | undefined, opts: Pick<ApplyOptions, 'skipLocked' | 'holds' | 'take'>): Promise<{ state: Cached | 'busy' | undefined; more: boolean }> {
+    const cached = this.#states.get(runId)
+    this.#states.delete(runId)
+    const read = (merged: boolean) => void (merged ? this.reads.merged++ : this.reads.whole++)
     const { value, after } = await pipelinedTx(
       this.client,
-      (tx) => applyIn(tx, this.env, runId, event, opts),
+      (tx) => applyIn(tx, this.env, runId, event, { ...opts, ...(cached ? { cached } : {}), check: this.#check, read }),
       // unknown (the read failed after the commit): assumed, so that a drain looks
       (db) => hasDone(db, runId).catch(() => true),
-    )
+    ).catch((err: unknown) => {
+      // the step is taken again from a whole read; a test's check must not be missed for that
+      if (err instanceof StateCheckFailed) {
+        this.reads.differed++
+        process.stderr.write(`weft: ${err.message}\n`)
+      }
+      throw err
+    })
+    if (value === 'busy' && cached) this.#keep(runId, cached)
+    else if (value && value !== 'busy' && !TERMINAL_RUN.has(value.state.run.status)) this.#keep(runId, value)
     return { state: value, more: after }
+  }
+
+  /** Keeps a run's state as committed, unless a later one is kept already (two steps of one run in this process). */
+  #keep(runId: string, stepped: Cached): void {
+    const kept = this.#states.get(runId)
+    if (!kept || kept.step < stepped.step) this.#states.set(runId, stepped)
   }
 
   /** A step that cannot be taken because the run's pipeline is gone, invalid or changed ends the run, instead of failing forever. */
@@ -427,7 +374,7 @@ export class PgFleet {
     let next: FleetTask | undefined
     const holds = (t: FleetTask | undefined) => void (mine = t?.fence === fence && t.status === 'running')
     const taking = take && { ...take, took: (t: FleetTask | undefined) => void (next = t) }
-    let stepped: { state: FleetState | 'busy' | undefined; more: boolean } | undefined
+    let stepped: { state: Cached | 'busy' | undefined; more: boolean } | undefined
     try {
       stepped = await this.#stepping(runId, () => this.#step(runId, { type: 'settled', key, fence, outcome }, { skipLocked: true, holds, ...(taking ? { take: taking } : {}) }))
     } catch (err) {

@@ -101,9 +101,10 @@ function writeError(err: unknown): unknown {
 
 /**
  * Applies a planned batch inside the caller's transaction: chunked statements, refused as a whole on a missing run.
- * The statements are sent together (Postgres runs them in order) and their answers awaited together.
+ * The statements are sent together (Postgres runs them in order) and their answers awaited together. `fleetStep`: the
+ * fleet step writing the node rows, stamped on them.
  */
-export async function writePlanIn(tx: PgDb, plan: Plan): Promise<void> {
+export async function writePlanIn(tx: PgDb, plan: Plan, opts: { fleetStep?: number } = {}): Promise<void> {
   const sent: Promise<unknown>[] = []
   for (const rows of chunks(plan.runs.values(), RUN_CHUNK)) sent.push(tx.insert(generations).values(rows).execute())
   const updated = [...plan.updates].map(([runId, set]) =>
@@ -118,7 +119,8 @@ export async function writePlanIn(tx: PgDb, plan: Plan): Promise<void> {
       }),
   )
   sent.push(...updated)
-  for (const rows of chunks(plan.nodes.values(), NODE_CHUNK)) {
+  const nodes = opts.fleetStep === undefined ? plan.nodes.values() : [...plan.nodes.values()].map((row) => ({ ...row, fleetStep: opts.fleetStep }))
+  for (const rows of chunks(nodes, NODE_CHUNK)) {
     sent.push(
       tx
         .insert(generationNodes)

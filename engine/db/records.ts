@@ -6,7 +6,8 @@ import type { generationEvents, generationNodes, generations } from './schema.ts
 
 export type RunRow = typeof generations.$inferSelect
 export type RunInsert = typeof generations.$inferInsert
-export type NodeRow = typeof generationNodes.$inferSelect
+/** A node's row as both dialects store it (the fleet's step stamp is Postgres's alone). */
+export type NodeRow = Omit<typeof generationNodes.$inferSelect, 'fleetStep'>
 export type NodeInsert = typeof generationNodes.$inferInsert
 export type EventRow = typeof generationEvents.$inferSelect
 export type EventInsert = typeof generationEvents.$inferInsert

@@ -92,6 +92,8 @@ export const generationNodes = pgTable(
     cachedFrom: json('cached_from'),
     /** What the node's attempts used and cost (engine/usage.ts `Usage`). */
     usage: json('usage'),
+    /** For a fleet run: the step (`fleet_runs.step`) that last wrote the row, so that a worker reads only what changed. */
+    fleetStep: integer('fleet_step').notNull().default(0),
   },
   (t) => [primaryKey({ columns: [t.runId, t.nodeId] })],
 )
@@ -145,6 +147,8 @@ export const fleetRuns = pgTable('fleet_runs', {
   cancel: json('cancel'),
   /** A re-run's nodes executed again whatever the node cache holds (`rerun --from`): a list of node ids. */
   refresh: json('refresh'),
+  /** Steps committed so far: each stamps the node and task rows it writes with its number. */
+  step: integer('step').notNull().default(0),
 })
 
 /**
@@ -175,6 +179,8 @@ export const fleetTasks = pgTable(
     memo: json('memo'),
     worker: text('worker'),
     heartbeatAt: stamp('heartbeat_at'),
+    /** The step (`fleet_runs.step`) that last wrote the row; a claim or a recorded outcome (outside steps) leaves it. */
+    step: integer('step').notNull().default(0),
   },
   (t) => [
     primaryKey({ columns: [t.runId, t.key] }),

@@ -270,8 +270,9 @@ class Stepper {
       return this.finishNode(id, 'failed', { error: toErrorInfo(err, 'EXPRESSION_FAILED') })
     }
     if (spec.def.runs === 'control') {
-      this.markRunning(id)
+      // counted before the record is written: the stored record is the one in memory
       rec.attempts = 1
+      this.markRunning(id)
       const deadline = timeoutMs === undefined ? undefined : this.env.now + timeoutMs
       this.newTask({
         key: id,

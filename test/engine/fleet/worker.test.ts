@@ -67,11 +67,21 @@ function inFlight(log: string): Set<number> {
   return new Set(open.values())
 }
 
+/** What workers said when a state they brought up to date differed from a whole read (each checks every one). */
+const diverged: string[] = []
+
 function startWorker(env: Env, extra: string[] = []): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', cli, 'worker', '--concurrency', '4', '--executor', 'inline', ...extra], { cwd: root, env, stdio: ['ignore', 'ignore', 'pipe'] })
+  const child = spawn(process.execPath, ['--import', 'tsx', cli, 'worker', '--concurrency', '4', '--executor', 'inline', ...extra], {
+    cwd: root,
+    env: { ...env, WEFT_FLEET_CHECK: '1' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  })
   child.stderr!.setEncoding('utf8')
   let err = ''
-  child.stderr!.on('data', (d: string) => (err = (err + d).slice(-4000)))
+  child.stderr!.on('data', (d: string) => {
+    err = (err + d).slice(-4000)
+    for (const line of d.split('\n')) if (line.includes('differs from a whole read')) diverged.push(line)
+  })
   child.on('exit', (code, signal) => {
     if (code !== 0 && signal !== 'SIGKILL' && signal !== 'SIGTERM') process.stderr.write(`worker ${child.pid} exited ${code ?? signal}: ${err}\n`)
   })
@@ -166,6 +176,8 @@ if (!process.env.DATABASE_URL) {
   })
 } else {
   describe('fleet of workers', { timeout: 240_000 }, () => {
+    after(() => assert.deepEqual(diverged, [], 'every state a worker brought up to date agreed with a whole read'))
+
     it('a pool with a queue of its own runs only on workers started with --queues naming it; the rest on the default queue', async () => {
       const db = await createDatabase()
       const dir = mkdtempSync(path.join(tmpdir(), 'weft-fleet-queues-'))
