@@ -7,6 +7,12 @@ import { withStore } from './store.ts'
 
 const count = (r: RunRecord, status: string) => Object.values(r.nodes).filter((n) => n.status === status).length
 
+/** Where a run stands: its stage while it runs, where it stopped when it failed or was cancelled, nothing once completed. */
+export function stageNote(r: Pick<RunRecord, 'status' | 'current_stage'>): string | undefined {
+  if (!r.current_stage || r.status === 'completed') return undefined
+  return r.status === 'failed' || r.status === 'cancelled' ? `at stage ${r.current_stage}` : `stage ${r.current_stage}`
+}
+
 export async function runsCommand(o: { status?: RunStatus; limit: number; json?: boolean }): Promise<number> {
   const runs = await withStore('db', (store) => store.listRuns({ ...(o.status ? { status: o.status } : {}), limit: o.limit }))
   if (o.json) {
@@ -24,7 +30,7 @@ export async function runsCommand(o: { status?: RunStatus; limit: number; json?:
     const total = Object.keys(r.nodes).length
     const took = r.finished_at && r.started_at ? formatDuration(Date.parse(r.finished_at) - Date.parse(r.started_at)) : ''
     process.stdout.write(
-      `${r.id}  ${r.status.padEnd(17)} ${r.pipeline.name.padEnd(16)} ${r.created_at}  ${String(count(r, 'succeeded')).padStart(3)}/${total} nodes  ${took}${r.current_stage ? `  stage ${r.current_stage}` : ''}${r.error ? `  ${r.error.code}` : ''}\n`,
+      `${r.id}  ${r.status.padEnd(17)} ${r.pipeline.name.padEnd(16)} ${r.created_at}  ${String(count(r, 'succeeded')).padStart(3)}/${total} nodes  ${took}${stageNote(r) ? `  ${stageNote(r)}` : ''}${r.error ? `  ${r.error.code}` : ''}\n`,
     )
   }
   return 0
@@ -57,7 +63,7 @@ export async function showCommand(id: string, o: { json?: boolean; events?: numb
       return 0
     }
     const lines = [
-      `run ${run.id}: ${run.status}${run.current_stage ? ` (stage ${run.current_stage})` : ''}`,
+      `run ${run.id}: ${run.status}${stageNote(run) ? ` (${stageNote(run)})` : ''}`,
       `  pipeline ${run.pipeline.name} v${run.pipeline.version} (${run.pipeline.file})`,
       `  created ${run.created_at}${run.finished_at ? `, finished ${run.finished_at}` : ''}`,
       `  inputs ${JSON.stringify(run.inputs)}`,

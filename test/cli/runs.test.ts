@@ -5,6 +5,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fixtures } from '../helpers.ts'
+import { stageNote } from '../../cli/runs.ts'
 
 // Runs are recorded in the durable store: SQLite in a temporary data directory, or Postgres when
 // DATABASE_URL is set (as in CI).
@@ -70,5 +71,16 @@ describe('recorded runs: weft run, runs, show, resume', () => {
     const again = weft('resume', id)
     assert.equal(again.code, 0)
     assert.match(again.stderr, /already completed/)
+  })
+})
+
+describe('where a listed run stands', () => {
+  it('names the stage of a run going on, where a failed or cancelled one stopped, and nothing for one completed', () => {
+    assert.equal(stageNote({ status: 'running', current_stage: 'videos' }), 'stage videos')
+    assert.equal(stageNote({ status: 'awaiting_approval', current_stage: 'scenes' }), 'stage scenes')
+    assert.equal(stageNote({ status: 'failed', current_stage: 'videos' }), 'at stage videos')
+    assert.equal(stageNote({ status: 'cancelled', current_stage: 'story' }), 'at stage story')
+    assert.equal(stageNote({ status: 'completed', current_stage: 'videos' }), undefined)
+    assert.equal(stageNote({ status: 'running', current_stage: null }), undefined)
   })
 })
