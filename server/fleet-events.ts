@@ -1,6 +1,8 @@
 // Events of runs the fleet drives, from whichever worker commits them, to this server's WebSocket sessions: each
 // step's commit sends a NOTIFY `{ run, seq }`; the relay reads what is new and publishes it in order. Nothing is
-// read for a run nobody here listens to, and an idle run costs nothing.
+// read for a run nobody here listens to, and an idle run costs nothing: a run is followed only while someone listens
+// to its session (a client that comes later replays from the store, then gets what is new).
+import { LRUCache } from 'lru-cache'
 import type { RunEvent, RunStore } from '../engine/ports.ts'
 import type { SessionHub } from './hub.ts'
 
@@ -15,8 +17,8 @@ interface Tracked {
 
 export class FleetEventRelay {
   readonly #runs = new Map<string, Tracked>()
-  /** Runs known not to belong to any session, or not to exist. */
-  readonly #unknown = new Set<string>()
+  /** Runs known not to belong to any session, or not to exist (the latest 10,000). */
+  readonly #unknown = new LRUCache<string, true>({ max: 10_000 })
 
   constructor(
     readonly store: RunStore,
@@ -24,8 +26,15 @@ export class FleetEventRelay {
     readonly onError: (err: unknown) => void = () => {},
   ) {}
 
-  /** A run started here: its session is known, and nothing of it has been published yet. */
+  /** How many runs it follows now (each while someone listens to its session). */
+  get following(): number {
+    return this.#runs.size
+  }
+
+  /** A run started here: its session is known, and nothing of it has been published yet. Kept only while someone listens. */
   track(runId: string, sessionId: string): void {
+    // nobody listens: nothing is kept; a notification once someone does reads the run's session
+    if (!this.hub.listening(sessionId)) return
     this.hub.bind(runId, sessionId)
     if (!this.#runs.has(runId)) this.#runs.set(runId, { session: sessionId, seq: 0, chain: Promise.resolve() })
   }
@@ -46,7 +55,7 @@ export class FleetEventRelay {
     if (this.#unknown.has(run) || !this.hub.listening()) return
     // a run started elsewhere (another server, `weft run --detach`): its session is read once
     void this.store.getRun(run).then((record) => {
-      if (!record?.session_id) return void this.#unknown.add(run)
+      if (!record?.session_id) return void this.#unknown.set(run, true)
       if (!this.hub.listening(record.session_id)) return
       this.track(run, record.session_id)
       this.#pull(run, this.#runs.get(run)!, seq)
@@ -57,11 +66,8 @@ export class FleetEventRelay {
     t.chain = t.chain
       .then(async () => {
         if (seq <= t.seq) return
-        // nobody listens to its session now: a client that comes later replays from the store first
-        if (!this.hub.listening(t.session)) {
-          t.seq = seq
-          return
-        }
+        // nobody listens to its session now: it is let go (a client that comes later replays from the store first)
+        if (!this.hub.listening(t.session)) return this.#forget(run)
         const events: RunEvent[] = await this.store.listEvents(run, t.seq)
         for (const e of events) {
           this.hub.publish(e)
