@@ -34,12 +34,9 @@ export async function workerCommand(o: { concurrency: number; executor: 'workers
   let cached: ReturnType<typeof withNodeCache>
   try {
     // the node cache is this machine's: workers on one machine share it
-    cached = withNodeCache(
-      () => (inlineProviders ? new InlineExecutor(inlineProviders) : new PiscinaExecutor({ typescript: true, providers: settings })),
-      cacheSettingsFromEnv(weftDataDir()),
-      settings,
-      { onProblem: (m) => process.stderr.write(`cache: ${m}\n`) },
-    )
+    cached = withNodeCache(() => (inlineProviders ? new InlineExecutor(inlineProviders) : new PiscinaExecutor({ providers: settings })), cacheSettingsFromEnv(weftDataDir()), settings, {
+      onProblem: (m) => process.stderr.write(`cache: ${m}\n`),
+    })
   } catch (err) {
     process.stderr.write(`${(err as { code?: string }).code ?? 'error'}: ${(err as Error).message}\n`)
     return EXIT.invalid

@@ -5,6 +5,7 @@ import { toErrorInfo, WeftError } from './errors.ts'
 import { toJsonData } from './json-data.ts'
 import { Meter } from './meter.ts'
 import { isEmpty } from './usage.ts'
+import { enableTypeScript, isTypeScriptFile } from './runtime.ts'
 
 const modules = new Map<string, Promise<Map<string, NodeDefinition>>>()
 
@@ -12,10 +13,13 @@ const modules = new Map<string, Promise<Map<string, NodeDefinition>>>()
 function definitionsOf(url: string): Promise<Map<string, NodeDefinition>> {
   let p = modules.get(url)
   if (!p) {
-    p = import(url).then((mod: { default?: unknown }) => {
-      const list = Array.isArray(mod.default) ? mod.default : [mod.default]
-      return new Map((list as NodeDefinition[]).filter((d) => d && typeof d.type === 'string').map((d) => [d.type, d]))
-    })
+    // a TypeScript plugin brings its loader into the thread that first runs it, not into every thread up front
+    p = (isTypeScriptFile(url) ? enableTypeScript() : Promise.resolve())
+      .then(() => import(url))
+      .then((mod: { default?: unknown }) => {
+        const list = Array.isArray(mod.default) ? mod.default : [mod.default]
+        return new Map((list as NodeDefinition[]).filter((d) => d && typeof d.type === 'string').map((d) => [d.type, d]))
+      })
     modules.set(url, p)
     p.catch(() => modules.delete(url))
   }
