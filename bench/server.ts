@@ -17,6 +17,9 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
 import autocannon from 'autocannon'
+import Database from 'better-sqlite3'
+import postgres from 'postgres'
+import { defaultDbFile } from '../engine/adapters/open-store.ts'
 import WebSocket from 'ws'
 import { root, startServe } from './serve.ts'
 
@@ -56,15 +59,27 @@ const serve = () => startServe(['--pipelines', pipelinesDir, ...(values.workers 
 
 const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024
 
-async function count(url: string, status: string): Promise<number> {
-  let n = 0
-  let cursor: string | undefined
-  do {
-    const res = (await (await fetch(`${url}/api/v2/generations?status=${status}&limit=100${cursor ? `&cursor=${cursor}` : ''}`)).json()) as { items: unknown[]; next?: string }
-    n += res.items.length
-    cursor = res.next
-  } while (cursor)
-  return n
+/**
+ * Generations in `status`, counted by the database itself: listing them through the API would have the server read
+ * every record on each poll and fill the memory this bench then measures.
+ */
+async function count(...statuses: string[]): Promise<number> {
+  const marks = statuses.map(() => '?').join(', ')
+  if (values['database-url']) {
+    const sql = postgres(values['database-url'], { max: 1, onnotice: () => {} })
+    try {
+      const [row] = await sql`select count(*)::int as n from generations where status in ${sql(statuses)}`
+      return row!.n as number
+    } finally {
+      await sql.end()
+    }
+  }
+  const db = new Database(defaultDbFile(serveEnv), { readonly: true })
+  try {
+    return (db.prepare(`select count(*) as n from generations where status in (${marks})`).get(...statuses) as { n: number }).n
+  } finally {
+    db.close()
+  }
 }
 
 const { url, child } = await serve()
@@ -78,7 +93,7 @@ if (Number(values.warmup) > 0) {
   const w = await autocannon({ url: `${url}/api/v2/generate`, method: 'POST', headers: { 'content-type': 'application/json' }, body, connections: 10, overallRate: 5, duration: Number(values.warmup) })
   // and its generations settled at their gates, so their work does not spill into the first measured rate
   const t = Date.now()
-  while (values.workers !== '0' && (await count(url, 'awaiting_approval')) < w['2xx'] && Date.now() - t < 60_000) await new Promise((r) => setTimeout(r, 500))
+  while (values.workers !== '0' && (await count('awaiting_approval')) < w['2xx'] && Date.now() - t < 60_000) await new Promise((r) => setTimeout(r, 500))
 }
 console.log(`connections: ${values.connections}`)
 console.log('rate asked (req/s) | sent | 202 | accepted (req/s) | errors + non-2xx | p50 ms | p99 ms | max ms')
@@ -111,12 +126,13 @@ for (let i = 0; i < Number(values['worker-processes']); i++) {
 
 // 2. memory with N generations paused at gates
 const target = Number(values.paused)
-let paused = await count(url, 'awaiting_approval')
+// topped up counting the generations not yet at their gate too (the workers may still be stepping the rates' posts)
+let paused = await count('pending', 'running', 'awaiting_approval')
 for (let i = 0; paused + i < target; i++) {
   await fetch(`${url}/api/v2/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body })
 }
 const t0 = Date.now()
-while ((paused = await count(url, 'awaiting_approval')) < target && Date.now() - t0 < 300_000) await new Promise((r) => setTimeout(r, 2000))
+while ((paused = await count('awaiting_approval')) < target && Date.now() - t0 < 300_000) await new Promise((r) => setTimeout(r, 2000))
 console.log(
   `\n${paused} generations paused at approval gates: server RSS ${rssMb(pid).toFixed(0)} MB${workerProcs.length ? `; workers ${workerProcs.map((w) => `${rssMb(w.pid!).toFixed(0)} MB`).join(', ')}` : ''}`,
 )
