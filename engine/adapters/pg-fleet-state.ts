@@ -169,13 +169,18 @@ export async function loadState(tx: PgDb, runId: string, opts: { skipLocked?: bo
   let read: Awaited<ReturnType<typeof reads>>
   const since = opts.cached?.step
   if (opts.skipLocked) {
-    // giving way: the lock is asked alone, so that a step that gives way reads nothing
-    ;[row] = await lock.for('update', { skipLocked: true }).execute()
+    // giving way: a step that reads the whole run asks for the lock alone first, so that it reads nothing when it gives
+    // way; one brought up to date reads little, and sends its reads with the lock (their answers are dropped if busy)
+    const locking = lock.for('update', { skipLocked: true }).execute()
+    const early = since === undefined ? undefined : reads(since)
+    early?.catch(() => {})
+    ;[row] = await locking
     if (!row) {
+      await early?.catch(() => {})
       const [exists] = await tx.select({ id: generations.id }).from(generations).where(eq(generations.id, runId))
       return exists ? 'busy' : undefined
     }
-    read = await reads(since)
+    read = await (early ?? reads(since))
   } else {
     // waiting for the lock: every read is sent with it (one round trip), and Postgres runs them once it is had
     const locked = lock.for('update').execute()
