@@ -88,6 +88,8 @@ export interface RunQuery {
   limit?: number
   /** Runs to skip (paging). */
   offset?: number
+  /** Leaves out the runs whose lease this owner holds (the fleet's runs, to a process looking for runs to resume). */
+  excludeOwner?: string
 }
 
 /** The holder of a run's lease: its owner id, the host and process that took it, and when it expires. */

@@ -25,7 +25,7 @@ import { fetchBrandAssets, standInAssets, type AssetFetcher } from './brand-asse
 import { ASSET_MEDIA_TYPES, UploadStore } from './uploads.ts'
 import { FleetEventRelay } from './fleet-events.ts'
 import type { PgFleet } from '../engine/adapters/pg-fleet.ts'
-import { EVENTS_CHANNEL } from '../engine/fleet/queue.ts'
+import { EVENTS_CHANNEL, FLEET_OWNER } from '../engine/fleet/queue.ts'
 import { newRunRecord } from '../engine/fleet/new-run.ts'
 import { cacheSettingsFromEnv, withNodeCache, type CacheSettings, type CachedExecution } from '../engine/cache/settings.ts'
 import { prepareRerun } from '../engine/rerun.ts'
@@ -366,14 +366,15 @@ export async function createGenerationService(opts: ServiceOptions): Promise<Gen
     // a page at a time: thousands of generations waiting at gates are not all held in memory at once
     const pages = async function* (status: RunStatus) {
       for (let offset = 0; ; offset += SWEEP_PAGE) {
-        const page = await store.listRuns({ status, limit: SWEEP_PAGE, offset })
+        // the fleet's runs are left out by the query: thousands of them waiting at gates cost the sweep nothing
+        const page = await store.listRuns({ status, limit: SWEEP_PAGE, offset, ...(fleet ? { excludeOwner: FLEET_OWNER } : {}) })
         if (page.length) yield page
         if (page.length < SWEEP_PAGE) return
       }
     }
     for (const status of ACTIVE)
       for await (const records of pages(status)) {
-        // the fleet's runs are driven by its workers, never resumed here
+        // the fleet's runs are driven by its workers, never resumed here (one whose lease was not yet the fleet's when listed)
         const theFleets = fleet ? await fleet.fleetRuns(records.map((r) => r.id)) : new Set<string>()
         for (const record of records) {
           if (active.has(record.id) || theFleets.has(record.id)) continue

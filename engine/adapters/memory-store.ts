@@ -54,7 +54,12 @@ export class MemoryRunStore implements RunStore {
   }
 
   async listRuns(query: RunQuery = {}): Promise<RunRecord[]> {
-    const all = [...this.#runs.values()].filter((r) => (!query.status || r.status === query.status) && (query.sessionId === undefined || r.session_id === query.sessionId))
+    const all = [...this.#runs.values()].filter(
+      (r) =>
+        (!query.status || r.status === query.status) &&
+        (query.sessionId === undefined || r.session_id === query.sessionId) &&
+        (query.excludeOwner === undefined || this.#leases.get(r.id)?.owner !== query.excludeOwner),
+    )
     all.sort((a, b) => (a.created_at < b.created_at ? 1 : a.created_at > b.created_at ? -1 : a.id < b.id ? 1 : -1))
     // a session's runs read oldest first (in the order it started them)
     if (query.sessionId !== undefined) all.reverse()

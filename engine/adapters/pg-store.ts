@@ -1,5 +1,5 @@
 // RunStore on Postgres through drizzle-orm: each batch is one statement (or one transaction of chunked statements).
-import { and, asc, desc, eq, getTableColumns, gt, inArray, isNull, lt, notInArray, or, sql, type SQL } from 'drizzle-orm'
+import { and, asc, desc, eq, getTableColumns, gt, inArray, isNull, lt, ne, notInArray, or, sql, type SQL } from 'drizzle-orm'
 import type { PgDatabase, PgQueryResultHKT, PgSelect } from 'drizzle-orm/pg-core'
 import { WeftError } from '../errors.ts'
 import type { ApprovalRecord, Decision, LeaseHolder, RunEvent, RunQuery, RunRecord, RunStatus, RunStore, StoreWrite } from '../ports.ts'
@@ -251,7 +251,11 @@ export class PgRunStore implements RunStore {
   /** Newest first (by `created_at`, then id). */
   async listRuns(query: RunQuery = {}): Promise<RunRecord[]> {
     if (query.limit !== undefined && query.limit <= 0) return []
-    const where = and(statusFilter(query.status), query.sessionId === undefined ? undefined : eq(generations.sessionId, query.sessionId))
+    const where = and(
+      statusFilter(query.status),
+      query.sessionId === undefined ? undefined : eq(generations.sessionId, query.sessionId),
+      query.excludeOwner === undefined ? undefined : or(isNull(generations.owner), ne(generations.owner, query.excludeOwner)),
+    )
     // a session's runs read oldest first (in the order it started them)
     const order = query.sessionId === undefined ? RUN_ORDER : [asc(generations.createdAt), asc(generations.id)]
     const page = <Q extends PgSelect>(q: Q): Q => limited(query.offset ? q.offset(query.offset) : q, query.limit)

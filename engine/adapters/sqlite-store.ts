@@ -12,6 +12,7 @@ import {
   gt,
   inArray,
   isNull,
+  ne,
   notInArray,
   or,
   readMigrationFiles,
@@ -261,7 +262,11 @@ export class SqliteRunStore implements RunStore {
   /** Newest first (by `created_at`, then id); a session's runs oldest first. */
   async listRuns(query: RunQuery = {}): Promise<RunRecord[]> {
     if (query.limit !== undefined && query.limit <= 0) return []
-    const where = and(statusFilter(query.status), query.sessionId === undefined ? undefined : eq(generations.sessionId, query.sessionId))
+    const where = and(
+      statusFilter(query.status),
+      query.sessionId === undefined ? undefined : eq(generations.sessionId, query.sessionId),
+      query.excludeOwner === undefined ? undefined : or(isNull(generations.owner), ne(generations.owner, query.excludeOwner)),
+    )
     const order = query.sessionId === undefined ? RUN_ORDER : [asc(generations.createdAt), asc(generations.id)]
     // SQLite takes an OFFSET only after a LIMIT (-1: none)
     const page = <Q extends SQLiteSelect>(q: Q): Q => (query.limit === undefined && !query.offset ? q : q.limit(query.limit ?? -1).offset(query.offset ?? 0))

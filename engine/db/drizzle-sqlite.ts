@@ -2,7 +2,7 @@
 // into a single file (dist/engine/db/drizzle-sqlite.js): loading drizzle's few hundred modules one by one is most
 // of a quick command's start-up (`weft show`), and one file loads in a fraction of that. From the sources (tsx),
 // it is a plain re-export.
-export { and, asc, desc, eq, getTableColumns, gt, inArray, isNull, notInArray, or, sql } from 'drizzle-orm'
+export { and, asc, desc, eq, getTableColumns, gt, inArray, isNull, ne, notInArray, or, sql } from 'drizzle-orm'
 export type { Placeholder, SQL, Table } from 'drizzle-orm'
 export { drizzle } from 'drizzle-orm/better-sqlite3'
 export type { BetterSQLite3Database } from 'drizzle-orm/better-sqlite3'

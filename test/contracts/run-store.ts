@@ -360,6 +360,23 @@ export function runStoreContract(name: string, open: OpenStore): void {
       for (const r of results) assert.deepEqual(r?.decision, winner)
     })
 
+    it('lists runs leaving out those one owner holds (unleased runs and other owners are listed)', async () => {
+      const a = newRun({ created_at: '2026-01-01T00:00:01.000Z', session_id: 's9' })
+      const b = newRun({ created_at: '2026-01-01T00:00:02.000Z', session_id: 's9' })
+      const c = newRun({ created_at: '2026-01-01T00:00:03.000Z', session_id: 's9' })
+      await store.write([create(a), create(b), create(c)])
+      assert.equal(await store.claimRun(a.id, 'elsewhere', 60_000), true)
+      assert.equal(await store.claimRun(b.id, 'p1', 60_000), true)
+      assert.deepEqual(
+        (await store.listRuns({ sessionId: 's9', excludeOwner: 'elsewhere' })).map((r) => r.id),
+        [b.id, c.id],
+      )
+      assert.deepEqual(
+        (await store.listRuns({ sessionId: 's9', excludeOwner: 'nobody' })).map((r) => r.id),
+        [a.id, b.id, c.id],
+      )
+    })
+
     it("lists a session's runs oldest first, and pages with offset", async () => {
       const a = newRun({ created_at: '2026-01-01T00:00:01.000Z', session_id: 's1' })
       const b = newRun({ created_at: '2026-01-01T00:00:02.000Z', session_id: 's1' })
