@@ -5,7 +5,7 @@
 // 3. the delay from a node's completion (its event's timestamp) to the WebSocket frame reaching a client.
 // Bounded in count and time; prints figures, asserts nothing. After `npm run build`:
 //   node dist/bench/server.js [--warmup 10] [--rates 2,5,10,25] [--seconds 10] [--paused 1000] [--database-url postgres://…]
-//     [--workers 0 --worker-processes 2] [--gated]
+//     [--workers 0 --worker-processes 2] [--gated] [--node-options="--max-old-space-size=512 --max-semi-space-size=2"]
 // (the store is SQLite in a fresh folder unless a database URL is given: use an empty database, since the server
 // resumes every unfinished run it finds there). With a database URL the server hands generations to the fleet:
 // `--workers` is its own worker loops, `--worker-processes` starts that many `weft worker` processes once the rates
@@ -34,6 +34,8 @@ const { values } = parseArgs({
     'database-url': { type: 'string', default: '' },
     workers: { type: 'string' },
     'worker-processes': { type: 'string', default: '0' },
+    /** NODE_OPTIONS for the server and worker processes (V8's heap sizing, e.g. "--max-old-space-size=512 --max-semi-space-size=2"). */
+    'node-options': { type: 'string', default: '' },
     gated: { type: 'boolean', default: false },
   },
 })
@@ -53,7 +55,7 @@ nodes:
 `,
   )
 }
-const serveEnv = { ...process.env, WEFT_DATA_DIR: dataDir, WEFT_RATE_LIMIT: 'off', DATABASE_URL: values['database-url']!, WEFT_PLUGIN_DIRS: path.join(root, 'bench', 'nodes') }
+const serveEnv = { ...process.env, ...(values['node-options'] ? { NODE_OPTIONS: values['node-options'] } : {}), WEFT_DATA_DIR: dataDir, WEFT_RATE_LIMIT: 'off', DATABASE_URL: values['database-url']!, WEFT_PLUGIN_DIRS: path.join(root, 'bench', 'nodes') }
 
 const serve = () => startServe(['--pipelines', pipelinesDir, ...(values.workers !== undefined ? ['--workers', values.workers] : [])], serveEnv)
 
