@@ -55,7 +55,14 @@ nodes:
 `,
   )
 }
-const serveEnv = { ...process.env, ...(values['node-options'] ? { NODE_OPTIONS: values['node-options'] } : {}), WEFT_DATA_DIR: dataDir, WEFT_RATE_LIMIT: 'off', DATABASE_URL: values['database-url']!, WEFT_PLUGIN_DIRS: path.join(root, 'bench', 'nodes') }
+const serveEnv = {
+  ...process.env,
+  ...(values['node-options'] ? { NODE_OPTIONS: values['node-options'] } : {}),
+  WEFT_DATA_DIR: dataDir,
+  WEFT_RATE_LIMIT: 'off',
+  DATABASE_URL: values['database-url']!,
+  WEFT_PLUGIN_DIRS: path.join(root, 'bench', 'nodes'),
+}
 
 const serve = () => startServe(['--pipelines', pipelinesDir, ...(values.workers !== undefined ? ['--workers', values.workers] : [])], serveEnv)
 
