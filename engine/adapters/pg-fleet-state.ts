@@ -243,11 +243,15 @@ function difference(a: unknown, b: unknown, at = '$'): string | undefined {
 const stored = (v: unknown): unknown => JSON.parse(JSON.stringify(v))
 
 /**
- * Throws when a state brought up to date differs from the state read whole. Running tasks are left out: they are read
- * fresh either way, and a claim or an outcome recorded between the two reads (outside the run's lock) would differ.
+ * Throws when a state brought up to date differs from the state read whole. A task claimed between the two reads (a
+ * claim is recorded outside the run's lock) is left out: queued in the first, running under the next fence in the
+ * second; and so is an attempt running under the same fence in both, whose outcome may have been recorded between
+ * them (an ended attempt is running to a step, without the outcome of an earlier attempt).
  */
 function agree(runId: string, step: number, merged: { run: RunRecord; tasks: Record<string, FleetTask> }, whole: typeof merged): void {
-  const still = (tasks: Record<string, FleetTask>, other: Record<string, FleetTask>) => Object.values(tasks).filter((t) => t.status !== 'running' && other[t.key]?.status !== 'running')
+  const between = (a: FleetTask | undefined, b: FleetTask | undefined) =>
+    (a?.status === 'queued' && b?.status === 'running' && b.fence === a.fence + 1) || (a?.status === 'running' && b?.status === 'running' && a.fence === b.fence)
+  const still = (tasks: Record<string, FleetTask>, other: Record<string, FleetTask>) => Object.values(tasks).filter((t) => !between(t, other[t.key]) && !between(other[t.key], t))
   const diffs: string[] = []
   const run = difference(stored(merged.run), stored(whole.run))
   if (run) diffs.push(`the run record at ${run}`)

@@ -355,9 +355,15 @@ export class PgFleet {
           { kind: 'event', event: { seq, run_id: runId, type: 'run.failed', timestamp: now, payload: { error } } },
         ]),
       )
+      // counted as a step, and its rows stamped with it: a worker keeping the run's state reads what this ended
+      const [counted] = await tx
+        .update(fleetRuns)
+        .set({ step: sql`${fleetRuns.step} + 1` })
+        .where(eq(fleetRuns.runId, runId))
+        .returning({ step: fleetRuns.step })
       await tx
         .update(fleetTasks)
-        .set({ status: 'cancelled', outcome: { ok: false, error: { code: 'CANCELLED', message: error.message } } })
+        .set({ status: 'cancelled', outcome: { ok: false, error: { code: 'CANCELLED', message: error.message } }, ...(counted ? { step: counted.step } : {}) })
         .where(and(eq(fleetTasks.runId, runId), notInArray(fleetTasks.status, FINISHED_TASK)))
       await tx.execute(sql`select pg_notify(${EVENTS_CHANNEL}, ${JSON.stringify({ run: runId, seq })})`)
     })

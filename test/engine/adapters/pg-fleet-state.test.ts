@@ -99,6 +99,22 @@ outputs:
     for (const r of reads) assert.ok(r.merged > 0 && r.whole > 0, JSON.stringify(reads))
   })
 
+  it('a run failed outside a step (its pipeline unloadable) is read as failed by a state kept from before', async () => {
+    const id = await submit()
+    const db = drizzle({ client })
+    const kept = await db.transaction((tx) => loadState(tx, id))
+    assert.ok(kept && kept !== 'busy')
+    assert.ok(Object.values(kept.state.tasks).some((t) => t.status === 'queued'))
+    await opened.fleet.failRun(id, { code: 'PIPELINE_NOT_FOUND', message: 'gone' })
+    const after = await db.transaction((tx) => loadState(tx, id, { cached: { state: kept.state, step: kept.step }, check: true }))
+    assert.ok(after && after !== 'busy' && after.merged)
+    assert.equal(after.state.run.status, 'failed')
+    assert.deepEqual(
+      Object.values(after.state.tasks).filter((t) => t.status === 'queued'),
+      [],
+    )
+  })
+
   it('a kept state that the rows contradict is caught by the check', async () => {
     const id = await submit()
     await drizzle({ client }).transaction(async (db) => {
