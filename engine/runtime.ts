@@ -9,14 +9,14 @@ export const moduleExt = fromSources ? '.ts' : '.js'
 
 // `--import tsx` covers the main thread; a worker thread registers tsx itself (its execArgv flag does not
 // reach modules it imports later)
-let tsxRegistered = fromSources && isMainThread
+let tsxRegistered: Promise<void> | undefined = fromSources && isMainThread ? Promise.resolve() : undefined
 
-/** Makes TypeScript modules importable in this thread (for `.ts` plugins when running from dist/). */
-export async function enableTypeScript(): Promise<void> {
-  if (tsxRegistered) return
-  const { register } = await import('tsx/esm/api')
-  register()
-  tsxRegistered = true
+/** Makes TypeScript modules importable in this thread (for `.ts` plugins when running from dist/); registers tsx once however many ask at once. */
+export function enableTypeScript(): Promise<void> {
+  tsxRegistered ??= import('tsx/esm/api').then(({ register }) => void register())
+  // a failed registration may be tried again
+  tsxRegistered.catch(() => (tsxRegistered = undefined))
+  return tsxRegistered
 }
 
 export const isTypeScriptFile = (file: string): boolean => /\.[cm]?tsx?$/.test(file)

@@ -17,8 +17,10 @@ interface Tracked {
 
 export class FleetEventRelay {
   readonly #runs = new Map<string, Tracked>()
-  /** Runs known not to belong to any session, or not to exist (the latest 10,000). */
-  readonly #unknown = new LRUCache<string, true>({ max: 10_000 })
+  /** The session of runs not followed now (false: none, or no such run), the latest 10,000: a run's session never changes. */
+  readonly #sessions = new LRUCache<string, string | false>({ max: 10_000 })
+  /** The last seq notified for runs not followed now: following one again starts there, not from its first event. */
+  readonly #notified = new LRUCache<string, number>({ max: 10_000 })
 
   constructor(
     readonly store: RunStore,
@@ -32,11 +34,11 @@ export class FleetEventRelay {
   }
 
   /** A run started here: its session is known, and nothing of it has been published yet. Kept only while someone listens. */
-  track(runId: string, sessionId: string): void {
-    // nobody listens: nothing is kept; a notification once someone does reads the run's session
-    if (!this.hub.listening(sessionId)) return
+  track(runId: string, sessionId: string, fromSeq = 0): void {
+    // nobody listens: only its session is remembered, and a notification once someone does follows it
+    if (!this.hub.listening(sessionId)) return void this.#sessions.set(runId, sessionId)
     this.hub.bind(runId, sessionId)
-    if (!this.#runs.has(runId)) this.#runs.set(runId, { session: sessionId, seq: 0, chain: Promise.resolve() })
+    if (!this.#runs.has(runId)) this.#runs.set(runId, { session: sessionId, seq: fromSeq, chain: Promise.resolve() })
   }
 
   /** Handles one notification's payload (`{"run": …, "seq": …}`); malformed ones are ignored. */
@@ -52,13 +54,22 @@ export class FleetEventRelay {
     const seq = msg.seq
     const t = this.#runs.get(run)
     if (t) return this.#pull(run, t, seq)
-    if (this.#unknown.has(run) || !this.hub.listening()) return
+    // not followed now: what it had published before this notification is what a listener that comes now is owed
+    const before = this.#notified.get(run) ?? 0
+    this.#notified.set(run, Math.max(before, seq))
+    if (!this.hub.listening()) return
+    const follow = (session: string | false) => {
+      if (session === false || !this.hub.listening(session) || this.#runs.has(run)) return
+      this.track(run, session, before)
+      this.#pull(run, this.#runs.get(run)!, seq)
+    }
+    const known = this.#sessions.get(run)
+    if (known !== undefined) return follow(known)
     // a run started elsewhere (another server, `weft run --detach`): its session is read once
     void this.store.getRun(run).then((record) => {
-      if (!record?.session_id) return void this.#unknown.set(run, true)
-      if (!this.hub.listening(record.session_id)) return
-      this.track(run, record.session_id)
-      this.#pull(run, this.#runs.get(run)!, seq)
+      const session = record?.session_id ?? false
+      this.#sessions.set(run, session)
+      follow(session)
     }, this.onError)
   }
 
@@ -67,7 +78,12 @@ export class FleetEventRelay {
       .then(async () => {
         if (seq <= t.seq) return
         // nobody listens to its session now: it is let go (a client that comes later replays from the store first)
-        if (!this.hub.listening(t.session)) return this.#forget(run)
+        if (!this.hub.listening(t.session)) {
+          this.#forget(run)
+          this.#sessions.set(run, t.session)
+          this.#notified.set(run, Math.max(seq, this.#notified.get(run) ?? 0))
+          return
+        }
         const events: RunEvent[] = await this.store.listEvents(run, t.seq)
         for (const e of events) {
           this.hub.publish(e)

@@ -56,7 +56,7 @@ describe('FleetEventRelay', () => {
     assert.equal(relay.following, 0)
   })
 
-  it('lets a run go when its session stops listening, and follows it again, from its session read once, when someone listens', async () => {
+  it('lets a run go when its session stops listening, and follows it again from where it was when someone listens', async () => {
     const hub = new SessionHub()
     const events = [event('r1', 1)]
     const { store, calls } = fakeStore(events, { r1: 's1' })
@@ -74,8 +74,27 @@ describe('FleetEventRelay', () => {
     events.push(event('r1', 2))
     relay.notify(JSON.stringify({ run: 'r1', seq: 2 }))
     await settle()
-    assert.equal(calls.getRun, 1)
-    assert.deepEqual(got, [1, 2], 'what it has not published is published (a connection drops what it already sent)')
+    assert.equal(calls.getRun, 0, 'its session is remembered')
+    assert.deepEqual(got, [2], 'only what is new since it was let go (a client that comes later replays the rest from the store)')
     assert.equal(relay.following, 1)
+  })
+
+  it('reads the session of a run started elsewhere once, however often it is notified while its session is not listened to', async () => {
+    const hub = new SessionHub()
+    const events = [event('r2', 1), event('r2', 2), event('r2', 3)]
+    const { store, calls } = fakeStore(events, { r2: 's2' })
+    const relay = new FleetEventRelay(store, hub)
+    hub.subscribe('other', () => {})
+    for (const seq of [1, 2]) {
+      relay.notify(JSON.stringify({ run: 'r2', seq }))
+      await settle()
+    }
+    assert.deepEqual(calls, { getRun: 1, listEvents: 0 })
+    const got: number[] = []
+    hub.subscribe('s2', (e) => got.push(e.seq))
+    relay.notify(JSON.stringify({ run: 'r2', seq: 3 }))
+    await settle()
+    assert.deepEqual(got, [3])
+    assert.equal(calls.getRun, 1)
   })
 })
