@@ -86,6 +86,12 @@ export async function postgresRunStore(client: Sql, opts: Pick<PostgresStoreOpti
         retryable: false,
       })
     }
+    // reached, but refused: no such database, or its credentials (Postgres's classes 3D and 28)
+    const refused = rootCause(err) as { code?: unknown; message?: unknown }
+    if (typeof refused?.code === 'string' && (refused.code === '3D000' || refused.code.startsWith('28'))) {
+      const hint = refused.code === '3D000' ? 'create it (`createdb`, or `create database …` in psql) or fix DATABASE_URL' : 'check the user and password in DATABASE_URL'
+      throw new WeftError('STORE_UNAVAILABLE', `the database refused the connection (${String(refused.message)}): ${hint}`, { cause: refused, retryable: false })
+    }
     throw err
   }
   const reconnect = { windowMs: opts.reconnectMs ?? DEFAULT_RECONNECT_MS, lost: isConnectionLost, unavailable }

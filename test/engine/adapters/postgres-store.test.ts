@@ -71,6 +71,16 @@ if (url) {
   sqlStoreCases('postgres', fresh)
 
   describe('Postgres store, opening', () => {
+    it("a database that does not exist is refused in a line that says to create it, not with the driver's error", async () => {
+      const missing = new URL(url)
+      missing.pathname = `/weft_missing_${randomBytes(6).toString('hex')}`
+      await assert.rejects(openPostgresStore(missing.href), (err: Error & { code?: string }) => {
+        assert.equal(err.code, 'STORE_UNAVAILABLE')
+        assert.match(err.message, /database "weft_missing_[0-9a-f]+" does not exist\): create it/)
+        return true
+      })
+    })
+
     it('lets processes that start together migrate one after the other', async () => {
       const db = await fresh()
       try {
