@@ -149,7 +149,7 @@ function describePayload(e: RunEvent): string {
       return ` attempt ${String(p.attempt)} failed (${(p.error as { code: string }).code}); retrying in ${String(p.delay_ms)} ms`
     case 'node.completed': {
       const from = (p.cache as CacheNote | undefined)?.from
-      return from ? ` from the cache (run ${from.run.slice(0, 8)})` : ` in ${formatDuration(Number(p.duration_ms ?? 0))}`
+      return from ? ` from the cache (run ${from.run})` : ` in ${formatDuration(Number(p.duration_ms ?? 0))}`
     }
     case 'node.failed':
     case 'node.cancelled':

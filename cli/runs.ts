@@ -72,7 +72,7 @@ export async function showCommand(id: string, o: { json?: boolean; events?: numb
     for (const n of Object.values(run.nodes)) {
       const took = n.duration_ms === null ? '' : ` ${formatDuration(n.duration_ms)}`
       const why = n.error ? ` ${n.error.code}: ${n.error.message}` : n.skip_reason ? ` (${n.skip_reason})` : ''
-      const cached = n.cache?.hit && n.cache.from ? ` (from run ${n.cache.from.run.slice(0, 8)})` : ''
+      const cached = n.cache?.hit && n.cache.from ? ` (from run ${n.cache.from.run})` : ''
       lines.push(`  ${n.status.padEnd(9)} ${n.id} [${n.type}]${took}${n.attempts > 1 ? ` ×${n.attempts}` : ''}${cached}${why}${n.usage ? `  ${formatUsage(n.usage)}` : ''}`)
     }
     const usage = runUsage(Object.values(run.nodes))

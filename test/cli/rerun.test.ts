@@ -74,6 +74,9 @@ describe('weft rerun', { timeout: 120_000 }, () => {
     assert.equal(statSync(brief.path).ino, statSync((first.nodes.brief!.output as { path: string }).path).ino)
     const shown = JSON.parse(weft('show', again.id, '--json', '--events', 'all').stdout) as { events: Array<{ type: string; payload: Record<string, unknown> }> }
     assert.deepEqual(shown.events[0]!.payload, { pipeline: 'stamps', nodes: 4, rerun_of: first.id, kept: ['brief'] })
+    // a node from the cache names the run that computed it by the id `weft show` takes
+    assert.ok(weft('show', again.id).stdout.includes(`(from run ${first.id})`))
+    assert.equal(weft('show', first.id).status, 0)
   })
 
   it('--set changes the recorded config; without --from the cache decides', () => {
