@@ -15,7 +15,8 @@ import type { FleetState, FleetTask } from '../fleet/state.ts'
 import { DONE, FINISHED_TASK, loadState, readTask, RUNNING, StateCheckFailed, taskRow, type Cached, type Loaded } from './pg-fleet-state.ts'
 import { newRunState, TERMINAL_RUN, type StepAction, type StepEnv, type StepEvent } from '../fleet/step.ts'
 import { applyEvent, type Applied } from '../fleet/apply.ts'
-import { attemptTask, EVENTS_CHANNEL, FLEET_LEASE_UNTIL, FLEET_OWNER, jobCall, QUEUE_SCHEMA, type Job } from '../fleet/queue.ts'
+import { attemptTask, EVENTS_CHANNEL, FLEET_LEASE_UNTIL, FLEET_OWNER, QUEUE_SCHEMA, type Job } from '../fleet/queue.ts'
+import { jobCall } from '../db/add-job.ts'
 
 export { QUEUE_SCHEMA }
 

@@ -6,7 +6,7 @@ import type { ApprovalRecord, Decision, LeaseHolder, RunEvent, RunQuery, RunReco
 import { readApproval, readEvent, readRun, RUN_STATUSES, type EventInsert, type NodeRow } from '../db/records.ts'
 import { chunks, chunkSize, excludedColumns, planBatch, type Plan } from '../db/batch.ts'
 import { approvals, fleetRuns, generationEvents, generationNodes, generations } from '../db/schema.ts'
-import { jobCall } from '../fleet/queue.ts'
+import { jobCall } from '../db/add-job.ts'
 import { StoreOps, type ReconnectPolicy } from './store-ops.ts'
 import { holderGone, thisProcess, type ProcessIdentity } from './lease-holder.ts'
 

@@ -11,7 +11,7 @@ import { applyEvent } from './apply.ts'
 import { newRunRecord } from './new-run.ts'
 import { gateKey, type FleetState } from './state.ts'
 import { newRunState, TERMINAL_RUN, type StepAction, type StepEvent } from './step.ts'
-import { attemptOnce, throttledProgress } from './worker.ts'
+import { attemptOnce, throttledProgress } from './attempt.ts'
 
 /** Runs a pipeline to the end on the step function and returns its final record (a new run: no resume, no re-run). */
 export async function driveSteps(opts: RunOptions): Promise<RunRecord> {

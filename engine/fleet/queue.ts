@@ -1,5 +1,5 @@
-// Names the fleet shares with its queue (graphile-worker) and its listeners, and how a job is added.
-import { sql, type SQL } from 'drizzle-orm'
+// Names the fleet shares with its queue (graphile-worker) and its listeners, and the jobs it adds. No SQL here: the
+// run loop reads these names, and knows no database.
 
 /** graphile-worker's schema (its own migrations create it). */
 export const QUEUE_SCHEMA = 'graphile_worker'
@@ -21,10 +21,3 @@ export type AttemptTask = 'weft_attempt' | `weft_attempt:${string}`
 
 /** A job of the fleet: an attempt to run, or an event to apply to a run. */
 export type Job = { task: AttemptTask; payload: { run: string; key: string; fence: number } } | { task: 'weft_advance'; payload: { run: string; event: unknown } }
-
-/** A call of graphile-worker's `add_job` (a SQL function), to run inside the caller's transaction. */
-export function jobCall(job: Job, opts: { runAt?: number } = {}): SQL {
-  // always a parameter (null for now): the statement's text then depends only on how many jobs it adds
-  const runAt = opts.runAt === undefined ? null : new Date(opts.runAt).toISOString()
-  return sql`${sql.raw(QUEUE_SCHEMA)}.add_job(${job.task}, ${JSON.stringify(job.payload)}::json, run_at => ${runAt}::timestamptz, max_attempts => 25)`
-}

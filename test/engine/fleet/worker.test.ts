@@ -1,6 +1,5 @@
 // A fleet of `weft worker` processes on a fresh Postgres database: one run's fan-out spread over them, and workers
 // SIGKILLed at random instants while runs go on. Needs DATABASE_URL (CI sets it).
-import { manualClock } from '../../helpers.ts'
 import { after, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
@@ -14,7 +13,6 @@ import { closeAdmin, createDatabase } from '../../support/pg-database.ts'
 import { openRunStore } from '../../../engine/adapters/open-store.ts'
 import type { RunRecord, RunStore } from '../../../engine/ports.ts'
 import { seededRandom } from '../../../engine/seeded.ts'
-import { throttledProgress } from '../../../engine/fleet/worker.ts'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..')
 const cli = path.join(root, 'cli', 'weft.ts')
@@ -110,52 +108,6 @@ const stop = (w: ChildProcess) =>
     w.once('exit', () => resolve())
     w.kill('SIGTERM')
   })
-
-describe('throttledProgress', () => {
-  it('writes the latest report at most once per interval, one write at a time, and nothing after close', async () => {
-    const clock = manualClock()
-    const written: unknown[] = []
-    let inFlight = 0
-    let most = 0
-    let finishWrite: (() => void) | undefined
-    const p = throttledProgress(
-      async (x) => {
-        most = Math.max(most, ++inFlight)
-        await new Promise<void>((r) => (finishWrite = r))
-        written.push(x.n)
-        inFlight--
-      },
-      (err) => assert.fail(String(err)),
-      20,
-      clock,
-    )
-    for (let n = 1; n <= 5; n++) p.report({ n })
-    clock.advance(19)
-    await new Promise((r) => setImmediate(r))
-    assert.equal(finishWrite, undefined, 'nothing written within the interval')
-    clock.advance(1)
-    await new Promise((r) => setImmediate(r))
-    // a report while that write is in flight waits for it, then goes in the next interval
-    p.report({ n: 6 })
-    clock.advance(20)
-    await new Promise((r) => setImmediate(r))
-    assert.equal(inFlight, 1, 'one write at a time')
-    finishWrite!()
-    await new Promise((r) => setImmediate(r))
-    assert.deepEqual(written, [5], 'five reports within one interval: the last one, once')
-    finishWrite!()
-    await new Promise((r) => setImmediate(r))
-    assert.deepEqual(written, [5, 6])
-    p.report({ n: 7 })
-    const closing = p.close()
-    p.report({ n: 8 })
-    clock.advance(100)
-    await closing
-    assert.deepEqual(written, [5, 6], 'a report pending at close, and one after, are dropped')
-    assert.equal(clock.pending(), 0, 'no timer left')
-    assert.equal(most, 1)
-  })
-})
 
 describe('weft run --detach', () => {
   it('refuses --decisions (a detached run is decided through the API) and a missing DATABASE_URL, with exit 2', () => {
