@@ -1,16 +1,21 @@
 // The pipelines a server offers: `<name>.yaml` files in one folder, loaded and validated on demand.
-import { readdir, readFile, stat } from 'node:fs/promises'
+import { readdir, readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { loadPipeline } from '../engine/dsl/load.ts'
 import type { Pipeline } from '../engine/dsl/pipeline.ts'
 import { WeftError, type Diagnostic } from '../engine/errors.ts'
+import { fileVersions, type FileVersion } from '../engine/file-versions.ts'
 
 const NAME = /^[A-Za-z0-9][\w-]*$/
 
 export class PipelineCatalog {
   readonly #cache = new Map<string, { mtimeMs: number; pipeline: Pipeline }>()
 
-  constructor(readonly dir: string) {}
+  /** `versions`: how a file's version is read (by default at most once a second: an edited file is picked up within one). */
+  constructor(
+    readonly dir: string,
+    readonly versions: FileVersion = fileVersions(),
+  ) {}
 
   async names(): Promise<string[]> {
     const files = await readdir(this.dir).catch(() => [])
@@ -31,10 +36,10 @@ export class PipelineCatalog {
    * read from a record elsewhere is parsed without running any code.
    */
   async ofFile(file: string): Promise<Pipeline | undefined> {
-    const info = await stat(file).catch(() => undefined)
-    if (!info?.isFile()) return undefined
+    const mtimeMs = await this.versions(file)
+    if (mtimeMs === undefined) return undefined
     const inside = path.dirname(path.resolve(file)) === this.dir
-    return (await this.#load(file, info.mtimeMs, inside ? {} : { plugins: false })).pipeline
+    return (await this.#load(file, mtimeMs, inside ? {} : { plugins: false })).pipeline
   }
 
   /** The pipeline called `name`; PIPELINE_NOT_FOUND, or PIPELINE_INVALID listing its diagnostics. */
@@ -49,9 +54,9 @@ export class PipelineCatalog {
   async #locate(name: string): Promise<{ file: string; mtimeMs: number }> {
     if (!NAME.test(name)) throw new WeftError('PIPELINE_NOT_FOUND', `"${name}" is not a pipeline name`, { retryable: false })
     const file = path.join(this.dir, `${name}.yaml`)
-    const info = await stat(file).catch(() => undefined)
-    if (!info?.isFile()) throw new WeftError('PIPELINE_NOT_FOUND', `no pipeline "${name}"`, { retryable: false, details: { available: await this.names() } })
-    return { file, mtimeMs: info.mtimeMs }
+    const mtimeMs = await this.versions(file)
+    if (mtimeMs === undefined) throw new WeftError('PIPELINE_NOT_FOUND', `no pipeline "${name}"`, { retryable: false, details: { available: await this.names() } })
+    return { file, mtimeMs }
   }
 
   /** `file` loaded, or from the cache while its mtime is the one it was loaded at; only valid pipelines are kept. */

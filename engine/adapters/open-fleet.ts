@@ -1,10 +1,10 @@
 // Opens the fleet on a Postgres database: the run store (migrated), graphile-worker's schema, and pipelines as workers load them.
-import { stat } from 'node:fs/promises'
 import postgres from 'postgres'
 import { preparingClient } from '../db/prepared-client.ts'
 import type { Pipeline } from '../dsl/pipeline.ts'
 import { loadPipeline } from '../dsl/load.ts'
 import { WeftError } from '../errors.ts'
+import { fileVersions, type FileVersion } from '../file-versions.ts'
 import type { RunRecord } from '../ports.ts'
 import { postgresRunStore } from './postgres-store.ts'
 import type { PgRunStore } from './pg-store.ts'
@@ -20,16 +20,16 @@ export interface OpenFleet {
   close(): Promise<void>
 }
 
-/** Loads a run's pipeline from its recorded file, once per file version; the file must be where the run was started. */
-export function pipelineLoader(): (run: RunRecord) => Promise<Pipeline> {
+/**
+ * Loads a run's pipeline from its recorded file, once per file version (read at most once a second by default); the
+ * file must be where the run was started.
+ */
+export function pipelineLoader(versions: FileVersion = fileVersions()): (run: RunRecord) => Promise<Pipeline> {
   const cache = new Map<string, { mtimeMs: number; pipeline: Promise<Pipeline> }>()
   return async (run) => {
     const file = run.pipeline.file
-    const mtimeMs = await stat(file).then(
-      (s) => s.mtimeMs,
-      () => -1,
-    )
-    if (mtimeMs < 0)
+    const mtimeMs = await versions(file)
+    if (mtimeMs === undefined)
       throw new WeftError('PIPELINE_NOT_FOUND', `run ${run.id} was started from ${file}, which this worker cannot read (every worker needs the same pipeline and prompt files at the same paths)`, {
         retryable: false,
       })
