@@ -13,6 +13,7 @@ import { gateNode } from '../item-gate.ts'
 import { addUsage, noUsage } from '../usage.ts'
 import { budgetNow, isBudgetStop } from '../meter.ts'
 import { gateKey, OPEN_TASK, type FleetState, type FleetTask, type TaskSpec } from './state.ts'
+import { pipelineIndex } from './pipeline-index.ts'
 
 /** What a control node's replay found: its outcome once it has one, else what it waits on now. */
 export interface ReplayResult {
@@ -509,7 +510,7 @@ class Stepper {
       this.failure = { code: r.error!.code, message: `node "${id}" failed: ${r.error!.message}`, details: { node: id } }
       this.stop('failed', this.failure)
     }
-    for (const dep of this.env.pipeline.nodes.values()) if (dep.deps.includes(id)) this.consider(dep.id)
+    for (const dependent of pipelineIndex(this.env.pipeline).dependents.get(id) ?? []) this.consider(dependent)
   }
 
   /** Fail-fast or cancellation: running work is cancelled at once (workers holding it are fenced out); the rest is skipped. */
@@ -537,7 +538,8 @@ class Stepper {
 
   maybeFinish(): void {
     if (TERMINAL_RUN.has(this.run.status)) return
-    if (Object.values(this.run.nodes).some((n) => !isTerminal(n.status))) return
+    const nodes = this.run.nodes
+    if (pipelineIndex(this.env.pipeline).lastFirst.some((id) => nodes[id] !== undefined && !isTerminal(nodes[id].status))) return
     let status: RunStatus = this.stopping === 'cancelled' ? 'cancelled' : this.stopping === 'failed' || this.failure ? 'failed' : 'completed'
     let outputs: Record<string, unknown> | null = null
     let error: ErrorInfo | null = status === 'completed' ? null : (this.failure ?? null)
