@@ -27,7 +27,9 @@ export class PipelineCatalog {
 
   /** The YAML text of the pipeline called `name` (valid or not); PIPELINE_NOT_FOUND when there is no such file. */
   async source(name: string): Promise<string> {
-    return readFile((await this.#locate(name)).file, 'utf8')
+    const { file } = await this.#locate(name)
+    // the file may have gone since its version was read (within the last second)
+    return readFile(file, 'utf8').catch(async () => readFile((await this.#locate(name, true)).file, 'utf8'))
   }
 
   /**
@@ -45,16 +47,18 @@ export class PipelineCatalog {
   /** The pipeline called `name`; PIPELINE_NOT_FOUND, or PIPELINE_INVALID listing its diagnostics. */
   async get(name: string): Promise<Pipeline> {
     const { file, mtimeMs } = await this.#locate(name)
-    const { pipeline, diagnostics } = await this.#load(file, mtimeMs, {})
+    let { pipeline, diagnostics } = await this.#load(file, mtimeMs, {})
+    // what failed may be a version read before an edit or a removal (within the last second): once more, read now
+    if (!pipeline) ({ pipeline, diagnostics } = await this.#load(file, (await this.#locate(name, true)).mtimeMs, {}))
     if (!pipeline) throw new WeftError('PIPELINE_INVALID', `pipeline "${name}" does not validate`, { retryable: false, details: { diagnostics } })
     return pipeline
   }
 
-  /** The file of the pipeline called `name`; PIPELINE_NOT_FOUND (naming the pipelines there are) when there is none. */
-  async #locate(name: string): Promise<{ file: string; mtimeMs: number }> {
+  /** The file of the pipeline called `name` (its version read now with `recheck`); PIPELINE_NOT_FOUND (naming the pipelines there are) when there is none. */
+  async #locate(name: string, recheck = false): Promise<{ file: string; mtimeMs: number }> {
     if (!NAME.test(name)) throw new WeftError('PIPELINE_NOT_FOUND', `"${name}" is not a pipeline name`, { retryable: false })
     const file = path.join(this.dir, `${name}.yaml`)
-    const mtimeMs = await this.versions(file)
+    const mtimeMs = await this.versions(file, { recheck })
     if (mtimeMs === undefined) throw new WeftError('PIPELINE_NOT_FOUND', `no pipeline "${name}"`, { retryable: false, details: { available: await this.names() } })
     return { file, mtimeMs }
   }

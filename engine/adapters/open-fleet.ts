@@ -21,14 +21,14 @@ export interface OpenFleet {
 }
 
 /**
- * Loads a run's pipeline from its recorded file, once per file version (read at most once a second by default); the
- * file must be where the run was started.
+ * Loads a run's pipeline from its recorded file, once per file version (read at most once a second by default, or now
+ * with `recheck`); the file must be where the run was started.
  */
-export function pipelineLoader(versions: FileVersion = fileVersions()): (run: RunRecord) => Promise<Pipeline> {
+export function pipelineLoader(versions: FileVersion = fileVersions()): (run: RunRecord, opts?: { recheck?: boolean }) => Promise<Pipeline> {
   const cache = new Map<string, { mtimeMs: number; pipeline: Promise<Pipeline> }>()
-  return async (run) => {
+  return async (run, opts) => {
     const file = run.pipeline.file
-    const mtimeMs = await versions(file)
+    const mtimeMs = await versions(file, opts)
     if (mtimeMs === undefined)
       throw new WeftError('PIPELINE_NOT_FOUND', `run ${run.id} was started from ${file}, which this worker cannot read (every worker needs the same pipeline and prompt files at the same paths)`, {
         retryable: false,

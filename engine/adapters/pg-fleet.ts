@@ -24,7 +24,8 @@ export type { Job }
 
 export interface FleetEnv {
   /** The pipeline a run was started from (workers load it from the recorded file). */
-  pipelineOf(run: RunRecord): Promise<Pipeline>
+  /** `recheck`: the pipeline last loaded does not fit the run; read the file's version now, not within the last second. */
+  pipelineOf(run: RunRecord, opts?: { recheck?: boolean }): Promise<Pipeline>
   now?: () => number
   random?: () => number
   lostLimit?: number
@@ -191,9 +192,12 @@ async function applyIn(tx: Tx, env: FleetEnv, runId: string, event: StepEvent | 
   if (loaded === undefined || loaded === 'busy') return loaded
   opts.read?.(loaded.merged)
   if (opts.holds && event && 'key' in event) opts.holds(loaded.state.tasks[event.key])
-  const pipeline = await env.pipelineOf(loaded.state.run)
   const ids = Object.keys(loaded.state.run.nodes)
-  if (ids.length !== pipeline.nodes.size || ids.some((id) => !pipeline.nodes.has(id))) {
+  const fits = (p: Pipeline) => ids.length === p.nodes.size && ids.every((id) => p.nodes.has(id))
+  let pipeline = await env.pipelineOf(loaded.state.run)
+  // a file edited within the last second may have been read before the edit (the run was started from the new one)
+  if (!fits(pipeline)) pipeline = await env.pipelineOf(loaded.state.run, { recheck: true })
+  if (!fits(pipeline)) {
     throw new WeftError('PIPELINE_CHANGED', `${pipeline.file} no longer has the nodes run ${runId} was started with; a running fleet run needs its pipeline file unchanged`, { retryable: false })
   }
   const stepEnv: StepEnv = { pipeline, now: (env.now ?? Date.now)(), random: env.random ?? Math.random, ...(env.lostLimit !== undefined ? { lostLimit: env.lostLimit } : {}) }

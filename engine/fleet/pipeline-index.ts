@@ -15,7 +15,12 @@ export function pipelineIndex(pipeline: Pipeline): PipelineIndex {
   let index = indexes.get(pipeline)
   if (!index) {
     const dependents = new Map<string, string[]>()
-    for (const spec of pipeline.nodes.values()) for (const dep of new Set(spec.deps)) dependents.set(dep, [...(dependents.get(dep) ?? []), spec.id])
+    for (const spec of pipeline.nodes.values())
+      for (const dep of new Set(spec.deps)) {
+        const list = dependents.get(dep)
+        if (list) list.push(spec.id)
+        else dependents.set(dep, [spec.id])
+      }
     index = { dependents, lastFirst: [...pipeline.nodes.keys()].reverse() }
     indexes.set(pipeline, index)
   }

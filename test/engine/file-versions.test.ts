@@ -28,4 +28,18 @@ describe('fileVersions', () => {
     clock.advance(1001)
     assert.equal(await version(file), undefined, 'nor has a folder')
   })
+
+  it('does not remember a file found missing, and reads one now when asked to recheck', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'weft-versions-'))
+    const file = path.join(dir, 'p.yaml')
+    const version = fileVersions({ freshMs: 1000, clock: manualClock() })
+    assert.equal(await version(file), undefined)
+    writeFileSync(file, 'a')
+    utimesSync(file, 1000, 1000)
+    assert.equal(await version(file), 1_000_000, 'created right after a miss: seen at once')
+    utimesSync(file, 2000, 2000)
+    assert.equal(await version(file), 1_000_000)
+    assert.equal(await version(file, { recheck: true }), 2_000_000, 'recheck: read now')
+    assert.equal(await version(file), 2_000_000, 'and kept')
+  })
 })

@@ -4,7 +4,7 @@
 // Needs DATABASE_URL (CI sets it).
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import postgres, { type Sql } from 'postgres'
@@ -57,6 +57,24 @@ describe('PgFleet.settle', { skip: url ? false : 'DATABASE_URL is not set; this 
     assert.ok(claimed)
     return claimed
   }
+
+  it('starts a run of a pipeline file edited since its last version was read, within the second that version is kept', async () => {
+    const file = path.join(dir, 'edited.yaml')
+    const submitted = async (yaml: string, mtime: number) => {
+      writeFileSync(file, yaml)
+      utimesSync(file, mtime, mtime)
+      const loaded = await loadPipeline(file)
+      assert.ok(loaded.pipeline, JSON.stringify(loaded.diagnostics))
+      const run = newRunRecord(loaded.pipeline, { inputs: {}, config: {} })
+      await opened.fleet.submit(run, dir)
+      return run.id
+    }
+    await submitted(`pipeline: edited\nplugins: [${work}]\nnodes:\n  a: { type: bench_noop }\n`, 1000)
+    // a node more: the fleet's loader still holds the version it read a moment ago, which does not fit this run
+    const id = await submitted(`pipeline: edited\nplugins: [${work}]\nnodes:\n  a: { type: bench_noop }\n  b: { type: bench_noop, needs: [a] }\n`, 2000)
+    assert.equal((await task(id, 'a'))?.status, 'queued')
+    assert.equal((await opened.store.getRun(id))?.status, 'running')
+  })
 
   it('claims the next attempt for the settling worker, in the same commit and with no job', async () => {
     const run = await start()
