@@ -69,11 +69,16 @@ export async function showCommand(id: string, o: { json?: boolean; events?: numb
       `  inputs ${JSON.stringify(run.inputs)}`,
     ]
     if (run.error) lines.push(`  error ${run.error.code}: ${run.error.message}`)
+    // a fleet node dispatched and not yet taken is running in the record; it is shown as what it is: waiting
+    const queued = new Set(run.status === 'running' ? ((await store.waitingForWorker?.(id)) ?? []) : [])
     for (const n of Object.values(run.nodes)) {
       const took = n.duration_ms === null ? '' : ` ${formatDuration(n.duration_ms)}`
       const why = n.error ? ` ${n.error.code}: ${n.error.message}` : n.skip_reason ? ` (${n.skip_reason})` : ''
       const cached = n.cache?.hit && n.cache.from ? ` (from run ${n.cache.from.run})` : ''
-      lines.push(`  ${n.status.padEnd(9)} ${n.id} [${n.type}]${took}${n.attempts > 1 ? ` ×${n.attempts}` : ''}${cached}${why}${n.usage ? `  ${formatUsage(n.usage)}` : ''}`)
+      const waiting = n.status === 'running' && queued.has(n.id) ? ' (waiting for a worker)' : ''
+      lines.push(
+        `  ${(waiting ? 'queued' : n.status).padEnd(9)} ${n.id} [${n.type}]${took}${n.attempts > 1 ? ` ×${n.attempts}` : ''}${cached}${waiting}${why}${n.usage ? `  ${formatUsage(n.usage)}` : ''}`,
+      )
     }
     const usage = runUsage(Object.values(run.nodes))
     if (!isEmpty(usage.total)) {

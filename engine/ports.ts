@@ -138,6 +138,11 @@ export interface RunStore {
    * such request exists.
    */
   decideApproval(runId: string, gate: string, revision: number, decision: Decision): Promise<{ applied: boolean; decision: Decision } | undefined>
+  /**
+   * The running nodes of a fleet run whose open attempts (or fan-out items) all wait in the queue for a worker.
+   * Only a store the fleet shares (Postgres) has it; a run driven in one process never waits so.
+   */
+  waitingForWorker?(runId: string): Promise<string[]>
   close(): Promise<void>
 }
 

@@ -5,7 +5,7 @@ import { WeftError } from '../errors.ts'
 import type { ApprovalRecord, Decision, LeaseHolder, RunEvent, RunQuery, RunRecord, RunStatus, RunStore, StoreWrite } from '../ports.ts'
 import { readApproval, readEvent, readRun, RUN_STATUSES, type EventInsert, type NodeRow } from '../db/records.ts'
 import { chunks, chunkSize, excludedColumns, planBatch, type Plan } from '../db/batch.ts'
-import { approvals, fleetRuns, generationEvents, generationNodes, generations } from '../db/schema.ts'
+import { approvals, fleetRuns, fleetTasks, generationEvents, generationNodes, generations } from '../db/schema.ts'
 import { jobCall } from '../db/add-job.ts'
 import { StoreOps, type ReconnectPolicy } from './store-ops.ts'
 import { holderGone, thisProcess, type ProcessIdentity } from './lease-holder.ts'
@@ -293,6 +293,20 @@ export class PgRunStore implements RunStore {
         return rows.map((r) => readRun(r, byRun.get(r.id) ?? []))
       }, READ),
     )
+  }
+
+  async waitingForWorker(runId: string): Promise<string[]> {
+    const rows = await this.#retrying(() =>
+      this.#db
+        .select({ node: fleetTasks.node })
+        .from(fleetTasks)
+        .where(and(eq(fleetTasks.runId, runId), ne(fleetTasks.kind, 'control')))
+        .groupBy(fleetTasks.node)
+        // the tasks workers run (a control node's own is the steps'): one queued, and none taken (running, or ended and not settled)
+        .having(sql`bool_or(${fleetTasks.status} = 'queued') and not bool_or(${fleetTasks.status} in ('running', 'done'))`)
+        .orderBy(fleetTasks.node),
+    )
+    return rows.map((r) => r.node)
   }
 
   async listEvents(runId: string, afterSeq = 0): Promise<RunEvent[]> {

@@ -174,6 +174,33 @@ outputs:
       }
     })
 
+    it('weft show lists a node no worker has taken as queued, and as succeeded once a worker has run it', async () => {
+      const db = await createDatabase()
+      const dir = mkdtempSync(path.join(tmpdir(), 'weft-fleet-show-'))
+      const log = path.join(dir, 'exec.log')
+      const env: Env = { ...process.env, DATABASE_URL: db.url, WEFT_DATA_DIR: path.join(dir, 'data'), WEFT_PLUGIN_DIRS: testPluginDirs.join(path.delimiter), WEFT_HEARTBEAT_TTL: '3s' }
+      const store = await openRunStore({ env })
+      const show = (id: string) => spawnSync(process.execPath, ['--import', 'tsx', cli, 'show', id], { cwd: root, env, encoding: 'utf8' }).stdout
+      let worker: ChildProcess | undefined
+      try {
+        // no worker yet: the first node is dispatched (running in the record) and waits in the queue
+        const id = detach(env, pipelineFile(dir, 3, 10, log))
+        const before = show(id)
+        assert.match(before, /^ {2}queued {4}first \[where\] \(waiting for a worker\)$/m, before)
+        assert.match(before, /^ {2}pending {3}fan \[fan_out\]$/m, before)
+        worker = startWorker(env)
+        const [run] = await waitDone(store, [id], 60_000)
+        assert.equal(run!.status, 'completed', JSON.stringify(run!.error))
+        const done = show(id)
+        assert.match(done, /^ {2}succeeded first \[where\]/m, done)
+        assert.doesNotMatch(done, /waiting for a worker/)
+      } finally {
+        if (worker) await stop(worker)
+        await store.close()
+        await db.drop()
+      }
+    })
+
     it('3 worker processes run a fan-out of 60 items: each item once, on all 3, outputs in order; SIGTERM exits 0', async () => {
       const db = await createDatabase()
       const dir = mkdtempSync(path.join(tmpdir(), 'weft-fleet-'))
