@@ -125,6 +125,9 @@ export async function startFleetWorker(o: FleetWorkerOptions): Promise<FleetWork
     concurrency: o.concurrency ?? 10,
     noHandleSignals: true,
     pollInterval: 1000,
+    // a job's completion (or failure) recorded through a batcher, which a graceful stop flushes: without one,
+    // graphile-worker 0.17 records it without waiting, and a SIGTERM could end the pool first and leave the job locked
+    preset: { worker: { completeJobBatchDelay: 0, failJobBatchDelay: 0 } },
     logger: quiet,
     taskList: {
       ...Object.fromEntries((o.queues ?? [DEFAULT_QUEUE]).map((q) => [attemptTask(q), (payload: unknown) => attempt(payload as { run: string; key: string; fence: number })])),

@@ -13,6 +13,7 @@ import { closeAdmin, createDatabase } from '../../support/pg-database.ts'
 import { openRunStore } from '../../../engine/adapters/open-store.ts'
 import type { RunRecord, RunStore } from '../../../engine/ports.ts'
 import { seededRandom } from '../../../engine/seeded.ts'
+import { QUEUE_SCHEMA } from '../../../engine/fleet/queue.ts'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..')
 const cli = path.join(root, 'cli', 'weft.ts')
@@ -169,6 +170,36 @@ outputs:
         assert.equal(out.stitch, cpu.pid)
       } finally {
         await Promise.all([stop(cpu), stop(gpu)])
+        await store.close()
+        await db.drop()
+      }
+    })
+
+    it('a worker stopped by SIGTERM while items run finishes them, exits 0 and leaves no queue job locked', async () => {
+      const db = await createDatabase()
+      const dir = mkdtempSync(path.join(tmpdir(), 'weft-fleet-stop-'))
+      const log = path.join(dir, 'exec.log')
+      const env: Env = { ...process.env, DATABASE_URL: db.url, WEFT_DATA_DIR: path.join(dir, 'data'), WEFT_PLUGIN_DIRS: testPluginDirs.join(path.delimiter), WEFT_HEARTBEAT_TTL: '3s' }
+      const store = await openRunStore({ env })
+      const pg = postgres(db.url, { max: 1, onnotice: () => {} })
+      const first = startWorker(env)
+      let second: ChildProcess | undefined
+      try {
+        const id = detach(env, pipelineFile(dir, 4, 400, log))
+        // the items are running on it (their jobs are its own) when it is told to stop: their completions come after
+        const t0 = Date.now()
+        while (!readFileSync(log, { encoding: 'utf8', flag: 'a+' }).includes('fan[') && Date.now() - t0 < 30_000) await new Promise((r) => setTimeout(r, 20))
+        const exited = new Promise<number | null>((resolve) => first.once('exit', (code) => resolve(code)))
+        first.kill('SIGTERM')
+        assert.equal(await exited, 0)
+        const [locked] = await pg.unsafe(`select count(*)::int as n from ${QUEUE_SCHEMA}._private_jobs where locked_by is not null`)
+        assert.equal(locked!.n, 0, 'no job left locked by the stopped worker')
+        second = startWorker(env)
+        const [run] = await waitDone(store, [id], 60_000)
+        assert.equal(run!.status, 'completed', JSON.stringify(run!.error))
+      } finally {
+        if (second) await stop(second)
+        await pg.end()
         await store.close()
         await db.drop()
       }
