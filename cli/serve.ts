@@ -126,6 +126,12 @@ export async function serveCommand(o: ServeCommandOptions, env: Env = process.en
     }, ttl)
     sweep.unref()
     process.stdout.write(`weft serving on ${running.url} (docs: ${running.url}/docs)${settings.apiKeys?.length ? '' : ' — no API keys: loopback only'}\n`)
+    if (opened)
+      process.stderr.write(
+        workers > 0
+          ? `fleet on Postgres: ${workers} worker loop${workers === 1 ? '' : 's'} in this process (concurrency ${workers * 10}); weft worker processes may join\n`
+          : 'fleet on Postgres, API only (--workers 0): generations wait in the queue until weft worker processes take them\n',
+      )
     await untilSignal()
     process.stderr.write('shutting down…\n')
     await running.close()

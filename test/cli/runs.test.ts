@@ -21,6 +21,20 @@ const weft = (...args: string[]) => {
   return { code: r.status, stdout: r.stdout, stderr: r.stderr }
 }
 
+describe('weft runs', () => {
+  it('counts the skipped nodes of a run beside the succeeded ones', () => {
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 'weft-runs-skips-')), 'skips.yaml')
+    writeFileSync(file, `pipeline: skips\nplugins: [${path.join(fixtures, 'plugins', 'work.mjs')}]\nnodes:\n  a: { type: work }\n  b: { type: work, when: false }\n`)
+    const r = weft('run', file, '--json')
+    assert.equal(r.code, 0, r.stderr)
+    const id = JSON.parse(r.stdout).id as string
+    const line = weft('runs', '--limit', '50')
+      .stdout.split('\n')
+      .find((l) => l.startsWith(id))
+    assert.match(line ?? '', /completed\s+skips\s+\S+\s+1\/2 nodes \(1 skipped\)/)
+  })
+})
+
 describe('recorded runs: weft run, runs, show, resume', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'weft-resume-cli-'))
   const log = path.join(dir, 'executions.log')
