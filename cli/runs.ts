@@ -29,8 +29,9 @@ export async function runsCommand(o: { status?: RunStatus; limit: number; json?:
   for (const r of runs) {
     const total = Object.keys(r.nodes).length
     const took = r.finished_at && r.started_at ? formatDuration(Date.parse(r.finished_at) - Date.parse(r.started_at)) : ''
+    const skipped = count(r, 'skipped')
     process.stdout.write(
-      `${r.id}  ${r.status.padEnd(17)} ${r.pipeline.name.padEnd(16)} ${r.created_at}  ${String(count(r, 'succeeded')).padStart(3)}/${total} nodes${count(r, 'skipped') ? ` (${count(r, 'skipped')} skipped)` : ''}  ${took}${stageNote(r) ? `  ${stageNote(r)}` : ''}${r.error ? `  ${r.error.code}` : ''}\n`,
+      `${r.id}  ${r.status.padEnd(17)} ${r.pipeline.name.padEnd(16)} ${r.created_at}  ${String(count(r, 'succeeded')).padStart(3)}/${total} nodes${skipped ? ` (${skipped} skipped)` : ''}  ${took}${stageNote(r) ? `  ${stageNote(r)}` : ''}${r.error ? `  ${r.error.code}` : ''}\n`,
     )
   }
   return 0

@@ -23,8 +23,10 @@ export { QUEUE_SCHEMA }
 export type { Job }
 
 export interface FleetEnv {
-  /** The pipeline a run was started from (workers load it from the recorded file). */
-  /** `recheck`: the pipeline last loaded does not fit the run; read the file's version now, not within the last second. */
+  /**
+   * The pipeline a run was started from (workers load it from the recorded file). `recheck`: the pipeline last loaded
+   * does not fit the run; read the file's version now, not the one read within the last second.
+   */
   pipelineOf(run: RunRecord, opts?: { recheck?: boolean }): Promise<Pipeline>
   now?: () => number
   random?: () => number
