@@ -9,9 +9,27 @@ import type { ApprovalRequest, RunEvent, RunRecord, StoreWrite } from '../ports.
 import { claimLease, type RunOptions } from '../run-loop.ts'
 import { applyEvent } from './apply.ts'
 import { newRunRecord } from './new-run.ts'
-import { gateKey, type FleetState } from './state.ts'
+import { gateKey, OPEN_TASK, type FleetState } from './state.ts'
 import { newRunState, TERMINAL_RUN, type StepAction, type StepEvent } from './step.ts'
 import { attemptOnce, throttledProgress } from './attempt.ts'
+
+/**
+ * Drops the tasks a step ended that no step consults again, as a fleet step's read leaves them out: those of a node
+ * that is no longer running (a running control node still reads its children's outcomes); and, when a control node
+ * ends, its children. What is left is what the next step needs, not every task the run ever had.
+ */
+function forgetEnded(state: FleetState, changed: ReadonlySet<string>): void {
+  const active = (node: string) => {
+    const s = state.run.nodes[node]?.status
+    return s === 'running' || s === 'waiting'
+  }
+  for (const key of changed) {
+    const t = state.tasks[key]
+    if (!t || OPEN_TASK.has(t.status) || active(t.node)) continue
+    delete state.tasks[key]
+    if (t.kind === 'control') for (const [k, c] of Object.entries(state.tasks)) if (c.node === t.node && !OPEN_TASK.has(c.status)) delete state.tasks[k]
+  }
+}
 
 /** Runs a pipeline to the end on the step function and returns its final record (a new run: no resume, no re-run). */
 export async function driveSteps(opts: RunOptions): Promise<RunRecord> {
@@ -73,10 +91,12 @@ export async function driveSteps(opts: RunOptions): Promise<RunRecord> {
         const out = await applyEvent(state, e, { ...env, now: clock.now() }, { owned: true })
         state = out.state
         await record(out.writes)
-        for (const [key, a] of inFlight) {
+        for (const key of out.changed) {
+          const a = inFlight.get(key)
           const t = state.tasks[key]
-          if (t?.status !== 'running' || t.fence !== a.fence) a.stop.abort(new WeftError('CANCELLED', `task "${key}" was ended by the run`))
+          if (a && (t?.status !== 'running' || t.fence !== a.fence)) a.stop.abort(new WeftError('CANCELLED', `task "${key}" was ended by the run`))
         }
+        forgetEnded(state, out.changed)
         for (const w of out.writes) if (w.kind === 'approval.request') ask(w.request)
         for (const a of out.actions) act(a)
       })

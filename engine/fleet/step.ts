@@ -134,6 +134,29 @@ export function runScope(state: FleetState): Record<string, unknown> {
   return scope
 }
 
+/** Per copy of a run's node records: how many of each node's dependencies, in order, were seen finished. */
+const finishedDeps = new WeakMap<FleetState['run']['nodes'], Map<string, number>>()
+
+/**
+ * Whether every dependency of a node has finished. A node's status never leaves a terminal one, so what was seen
+ * finished is not looked at again: a node with many dependencies, considered as each of them ends, costs its
+ * dependencies once in all, not once per dependency.
+ */
+function depsFinished(nodes: FleetState['run']['nodes'], spec: NodeSpec): boolean {
+  let seen = finishedDeps.get(nodes)
+  if (!seen) finishedDeps.set(nodes, (seen = new Map()))
+  let i = seen.get(spec.id) ?? 0
+  while (i < spec.deps.length && isTerminal(nodes[spec.deps[i]!]!.status)) i++
+  seen.set(spec.id, i)
+  return i === spec.deps.length
+}
+
+/**
+ * Per copy of a run's tasks: whether the last step left ready tasks waiting for a slot. A task becomes ready only in a
+ * step, so a step that made none ready, after one that left none waiting, has nothing to start and skips the scan.
+ */
+const waitingForSlot = new WeakMap<FleetState['tasks'], boolean>()
+
 class Stepper {
   readonly writes: StoreWrite[] = []
   readonly changed = new Set<string>()
@@ -241,6 +264,7 @@ class Stepper {
     const spec = this.spec(id)
     const rec = this.run.nodes[id]!
     if (rec.status !== 'pending') return
+    if (!depsFinished(this.run.nodes, spec)) return
     const verdict = readiness(
       spec.trigger,
       spec.deps.map((d) => ({ id: d, status: this.run.nodes[d]!.status })),
@@ -333,21 +357,29 @@ class Stepper {
 
   /** Starts every ready task that fits under the run's caps (`concurrency`, pools), in the order they were asked for. */
   admit(): void {
-    const tasks = Object.values(this.state.tasks)
-    const ready = tasks.filter((t) => t.status === 'ready').sort((a, b) => a.position - b.position)
-    if (ready.length === 0) return
+    // nothing made ready by this step and nothing left waiting for a slot by the last one: nothing to start
+    const tasks = this.state.tasks
+    if (waitingForSlot.get(tasks) === false && ![...this.changed].some((k) => tasks[k]?.status === 'ready')) return
+    // one pass, no copies: it runs on every event, over every task the state holds
+    const ready: FleetTask[] = []
     let running = 0
     const poolRunning: Record<string, number> = {}
-    for (const t of tasks) {
-      if (t.kind === 'control' || (t.status !== 'queued' && t.status !== 'running')) continue
-      running++
-      const pool = t.spec?.pool
-      if (pool !== undefined) poolRunning[pool] = (poolRunning[pool] ?? 0) + 1
+    for (const key in tasks) {
+      const t = tasks[key]!
+      if (t.status === 'ready') ready.push(t)
+      else if (t.kind !== 'control' && (t.status === 'queued' || t.status === 'running')) {
+        running++
+        const pool = t.spec?.pool
+        if (pool !== undefined) poolRunning[pool] = (poolRunning[pool] ?? 0) + 1
+      }
     }
+    if (ready.length === 0) return void waitingForSlot.set(tasks, false)
+    ready.sort((a, b) => a.position - b.position)
     const picked = admit(
       ready.map((t) => ({ pool: t.spec?.pool })),
       { limit: this.env.pipeline.concurrency ?? Infinity, running, pools: this.env.pipeline.pools, poolRunning },
     )
+    waitingForSlot.set(tasks, picked.length < ready.length)
     for (const i of picked) {
       const t = ready[i]!
       if (t.kind === 'node' && this.run.nodes[t.node]!.status === 'pending') this.markRunning(t.node)

@@ -14,15 +14,18 @@ class Sim {
   state: FleetState
   now = 1_000_000
   last!: Applied
+  /** Steps change the state in place, as a driver holding the only copy has them (what steps remember between events is used). */
+  readonly owned: boolean
   constructor(
     readonly p: Pipeline,
-    opts: { interactive?: boolean; inputs?: Record<string, unknown> } = {},
+    opts: { interactive?: boolean; inputs?: Record<string, unknown>; owned?: boolean } = {},
   ) {
+    this.owned = opts.owned ?? false
     const run = newRunRecord(p, { inputs: opts.inputs ?? {}, config: p.config, interactive: opts.interactive ?? false, runId: 'r1', now: this.now })
     this.state = newRunState(run, '/tmp/weft-step-test')
   }
   async apply(e: StepEvent): Promise<Applied> {
-    this.last = await applyEvent(this.state, e, { pipeline: this.p, now: this.now, random: () => 0.5, lostLimit: 2 })
+    this.last = await applyEvent(this.state, e, { pipeline: this.p, now: this.now, random: () => 0.5, lostLimit: 2 }, { owned: this.owned })
     this.state = this.last.state
     return this.last
   }
@@ -193,6 +196,37 @@ nodes:
     assert.deepEqual(sim.dispatched(), [], 'the gpu pool is still full')
     await sim.finish('g0', ok({}))
     assert.deepEqual(sim.dispatched(), ['g1'])
+  })
+
+  it('in place: a slot freed by a step that makes nothing ready starts what waited for it', async () => {
+    const yaml = `pipeline: caps\nplugins: [$WORK]\npools: { gpu: 1 }\nnodes:\n  g0: { type: work, pool: gpu }\n  g1: { type: work, pool: gpu }\n  x: { type: work }\n  after: { type: work, needs: [x] }\n`
+    const sim = new Sim(await pipeline(yaml), { owned: true })
+    await sim.apply({ type: 'start' })
+    assert.deepEqual(sim.dispatched(), ['g0', 'x'])
+    // makes `after` ready, which has no pool: it starts, and g1 still waits for the pool
+    await sim.finish('x', ok({}))
+    assert.deepEqual(sim.dispatched(), ['after'])
+    await sim.finish('after', ok({}))
+    assert.deepEqual(sim.dispatched(), [], 'the pool is still full')
+    // nothing made ready here: the slot freed is what starts g1
+    await sim.finish('g0', ok({}))
+    assert.deepEqual(sim.dispatched(), ['g1'])
+    await sim.finish('g1', ok({}))
+    assert.equal(sim.state.run.status, 'completed')
+  })
+
+  it('in place: a node with many dependencies starts when the last of them ends, in whatever order they end', async () => {
+    const ids = Array.from({ length: 12 }, (_, i) => `n${i}`)
+    const yaml = `pipeline: many\nplugins: [$WORK]\nnodes:\n${ids.map((id) => `  ${id}: { type: work }`).join('\n')}\n  sink: { type: work, needs: [${ids.join(', ')}] }\n`
+    const sim = new Sim(await pipeline(yaml), { owned: true })
+    await sim.apply({ type: 'start' })
+    // the first dependency ends last: every consideration before it finds one unfinished
+    const order = [...ids.slice(1).reverse(), ids[0]!]
+    for (const [i, id] of order.entries()) {
+      await sim.finish(id, ok({}))
+      assert.deepEqual(sim.dispatched(), i === order.length - 1 ? ['sink'] : [], `after ${id}`)
+    }
+    assert.equal(sim.status('sink'), 'running')
   })
 
   it('a lost worker: the same attempt runs again elsewhere (not counted against retry); past the limit, WORKER_LOST', async () => {
