@@ -269,6 +269,11 @@ export async function createGenerationService(opts: ServiceOptions): Promise<Gen
       return r && withSession(r)
     },
 
+    async waitingForWorker(id: string): Promise<string[] | undefined> {
+      if (!fleet || !store.waitingForWorker || !(await fleet.drives(id))) return undefined
+      return store.waitingForWorker(id)
+    },
+
     async list(q: ListQuery) {
       const offset = q.cursor ? decodeCursor(q.cursor) : 0
       const rows = await store.listRuns({ ...(q.status ? { status: q.status } : {}), limit: q.limit + 1, offset })

@@ -102,6 +102,14 @@ export const GenerationSchema = v.object({
   usage: v.optional(
     v.pipe(v.object({ total: UsageSchema, by_stage: v.record(v.string(), UsageSchema) }), v.description('What the run used and cost, in all and per stage. `GET /generations/{id}` only.')),
   ),
+  waiting_for_worker: v.optional(
+    v.pipe(
+      v.array(v.string()),
+      v.description(
+        'A generation the fleet drives (Postgres), while it runs: the nodes dispatched to the queue that no worker has taken yet. Their `status` says `running`; these wait for a worker. `GET /generations/{id}` only.',
+      ),
+    ),
+  ),
   artifacts: v.optional(
     v.pipe(
       v.object({

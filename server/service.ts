@@ -100,6 +100,11 @@ export interface GenerationService {
    */
   saveUpload(bytes: Uint8Array): Promise<SavedUpload>
   get(id: string): Promise<(RunRecord & { session_id: string }) | undefined>
+  /**
+   * The nodes of a generation the fleet drives that are dispatched and taken by no worker yet (their record says
+   * `running`). Undefined when no fleet drives it (the embedded store runs its nodes at once).
+   */
+  waitingForWorker(id: string): Promise<string[] | undefined>
   list(query: ListQuery): Promise<{ items: Array<RunRecord & { session_id: string }>; next?: string }>
   /** Cancels a pending, running or waiting generation; RUN_FINISHED when it has already ended. */
   cancel(id: string): Promise<void>

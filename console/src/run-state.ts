@@ -6,7 +6,7 @@ export type { RunStatus }
 type DecisionKind = Decision['decision']
 
 /** A generation as `GET /api/v2/generations/:id` answers it: the run record and its session. */
-export type GenerationRecord = RunRecord & { session_id: string }
+export type GenerationRecord = RunRecord & { session_id: string; waiting_for_worker?: string[] }
 
 /** A frame of the WebSocket (`server/ws-messages.ts`): events have a `seq`; a re-announced gate has `seq: null`. */
 export interface EventFrame {
@@ -74,6 +74,17 @@ export interface RunView {
   finalVideoUrl?: string
   /** Grows when a node's output may have changed: the page reads the record again. */
   outputsVersion: number
+  /**
+   * A run the fleet drives: the nodes dispatched that no worker has taken yet, as the record last read says (each read
+   * replaces it); undefined for a run driven in the server's own process.
+   */
+  waitingForWorker?: string[]
+}
+
+/** A node's status as shown: `queued` for a running node of a fleet run that no worker has taken yet. */
+export function shownStatus(view: RunView, id: string): NodeStatus | 'queued' {
+  const status = view.nodes[id]?.status ?? 'pending'
+  return status === 'running' && view.waitingForWorker?.includes(id) ? 'queued' : status
 }
 
 /** Log entries kept (older ones are dropped from the view; the server keeps them all). */
@@ -101,7 +112,18 @@ export function fromRecord(record: GenerationRecord): RunView {
       ...(n.skip_reason ? { skipReason: n.skip_reason } : {}),
     }
   }
-  return { id: record.id, status: record.status, stage: record.current_stage, lastSeq: 0, nodes, gates: {}, log: [], error: record.error, outputsVersion: 0 }
+  return {
+    id: record.id,
+    status: record.status,
+    stage: record.current_stage,
+    lastSeq: 0,
+    nodes,
+    gates: {},
+    log: [],
+    error: record.error,
+    outputsVersion: 0,
+    ...(record.waiting_for_worker ? { waitingForWorker: record.waiting_for_worker } : {}),
+  }
 }
 
 /**
@@ -131,7 +153,11 @@ export function withRecord(view: RunView, record: GenerationRecord): RunView {
         error: had.error ?? n.error,
       }
   }
-  return { ...view, stage: view.stage ?? record.current_stage, nodes, error: view.error ?? record.error }
+  const next: RunView = { ...view, stage: view.stage ?? record.current_stage, nodes, error: view.error ?? record.error }
+  // what waits for a worker is as the latest read says
+  if (record.waiting_for_worker) next.waitingForWorker = record.waiting_for_worker
+  else delete next.waitingForWorker
+  return next
 }
 
 /** Folds one frame into the view. Frames of other generations, and repeats, leave it unchanged. */

@@ -33,7 +33,13 @@ export function generationRoutes(kit: RouteKit): Hono<Env> {
   r.get('/generations/:id', async (c) => {
     const id = c.req.param('id')
     const record = await mustGet(service, id)
-    return c.json({ ...record, usage: runUsage(Object.values(record.nodes)), artifacts: artifactLinks(id, service.artifactsDir(id), record) })
+    const waiting = record.status === 'running' || record.status === 'awaiting_approval' ? await service.waitingForWorker(id) : undefined
+    return c.json({
+      ...record,
+      usage: runUsage(Object.values(record.nodes)),
+      artifacts: artifactLinks(id, service.artifactsDir(id), record),
+      ...(waiting ? { waiting_for_worker: waiting } : {}),
+    })
   })
 
   r.get('/generations/:id/graph', async (c) => {

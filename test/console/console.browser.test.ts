@@ -9,7 +9,10 @@ import { after, before, describe, it } from 'node:test'
 import type { Browser } from 'playwright-core'
 import { ffmpegPath } from '../../engine/media/ffmpeg.ts'
 import { chromiumPath, collectErrors, launch, shot, waitForExpression } from '../support/browser.ts'
-import { serve, type Server } from '../support/e2e-client.ts'
+import { spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { serve, weftArgs, type Server } from '../support/e2e-client.ts'
+import { closeAdmin, createDatabase } from '../support/pg-database.ts'
 
 const root = path.resolve(import.meta.dirname, '..', '..')
 const KEY = 'console-test-key-0123456789abcdef'
@@ -222,6 +225,56 @@ describe('web console in Chromium', { skip }, () => {
       await page.close()
     } finally {
       await keyed.stop()
+    }
+  })
+})
+
+describe('web console in Chromium, with a fleet on Postgres', { skip: skip || (process.env.DATABASE_URL ? false : 'DATABASE_URL is not set; this runs in CI, where it is set') }, () => {
+  after(closeAdmin)
+  it('shows a node no worker has taken as queued, waiting for a worker, and as running once one takes it', async () => {
+    const db = await createDatabase()
+    const data = await mkdtemp(path.join(tmpdir(), 'weft-console-fleet-'))
+    const env = { DATABASE_URL: db.url, WEFT_DATA_DIR: data, WEFT_RATE_LIMIT: 'off', WEFT_WS_SECRET: randomBytes(32).toString('hex') }
+    // the API only: no worker takes anything until one is started
+    const server = await serve(env, ['--workers', '0'])
+    const browser = await launch()
+    let worker: ReturnType<typeof spawn> | undefined
+    try {
+      const res = await fetch(`${server.url}/api/v2/generate`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ prompt: 'Meet Fizz, the sparkling lemon soda.', interactive: true, duration_s: 12 }),
+      })
+      assert.equal(res.status, 202)
+      const { generation_id: id } = (await res.json()) as { generation_id: string }
+      const record = (await (await fetch(`${server.url}/api/v2/generations/${id}`)).json()) as { nodes: Record<string, { status: string }>; waiting_for_worker?: string[] }
+      assert.equal(record.nodes.story!.status, 'running')
+      assert.deepEqual(record.waiting_for_worker, ['story'])
+      const page = await browser.newPage({ viewport: { width: 1280, height: 800 } })
+      const errors = collectErrors(page)
+      await page.goto(`${server.url}/#/runs/${id}`)
+      await page.getByRole('button', { name: 'story: queued, waiting for a worker' }).waitFor({ timeout: 10_000 })
+      assert.match(await page.locator('[data-node="story"]').innerText(), /queued for a worker/)
+      await shot(page, '10-fleet-queued')
+      worker = spawn(process.execPath, [...weftArgs, 'worker', '--concurrency', '4'], { cwd: root, env: { ...process.env, ...env }, stdio: 'ignore' })
+      // taken by the worker: the page reads what waits again every 3 s; the story runs, then its gate asks
+      await page.getByRole('button', { name: /^story: (running|succeeded)$/ }).waitFor({ timeout: 30_000 })
+      await page.getByRole('region', { name: /^Gate approve_story/ }).waitFor({ timeout: 60_000 })
+      assert.deepEqual(((await (await fetch(`${server.url}/api/v2/generations/${id}`)).json()) as { waiting_for_worker?: string[] }).waiting_for_worker, [])
+      await page.getByRole('button', { name: 'Cancel run' }).click()
+      await page.getByTestId('run-status').filter({ hasText: 'cancelled' }).waitFor({ timeout: 30_000 })
+      assert.deepEqual(errors, [])
+      await page.close()
+    } finally {
+      if (worker && worker.exitCode === null) {
+        const exited = new Promise((resolve) => worker!.once('exit', resolve))
+        worker.kill('SIGTERM')
+        await exited
+      }
+      await browser.close()
+      await server.stop()
+      await db.drop()
+      await rm(data, { recursive: true, force: true })
     }
   })
 })

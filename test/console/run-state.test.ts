@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { fromRecord, LOG_LIMIT, reduce, reduceAll, withRecord, type EventFrame, type GenerationRecord, type RunView } from '../../console/src/run-state.ts'
+import { fromRecord, LOG_LIMIT, reduce, reduceAll, shownStatus, withRecord, type EventFrame, type GenerationRecord, type RunView } from '../../console/src/run-state.ts'
 
 const ID = 'g1'
 
@@ -33,6 +33,27 @@ function ev(type: string, node: string | undefined, payload: Record<string, unkn
 const fold = (frames: EventFrame[], start: RunView = fromRecord(record())) => frames.reduce(reduce, start)
 
 describe('console run state', () => {
+  it('a fleet run: a running node no worker has taken shows as queued, as the latest read of the record says', () => {
+    seq = 0
+    const running = { ...record().nodes.story!, status: 'running' as const, attempts: 1 }
+    let v = fromRecord(record({ status: 'running', nodes: { ...record().nodes, story: running }, waiting_for_worker: ['story'] }))
+    assert.equal(shownStatus(v, 'story'), 'queued')
+    assert.equal(shownStatus(v, 'approve'), 'pending')
+    v = fold([ev('run.started', undefined), ev('node.progress', 'story', { message: 'drafting' })], v)
+    assert.equal(shownStatus(v, 'story'), 'queued', 'until a read says otherwise')
+    // a worker took it: the next read lists nothing
+    v = withRecord(v, record({ status: 'running', nodes: { ...record().nodes, story: running }, waiting_for_worker: [] }))
+    assert.equal(shownStatus(v, 'story'), 'running')
+    // a read older than an event that ended the node does not make it queued again
+    v = fold([ev('node.completed', 'story', { status: 'succeeded', attempts: 1, duration_ms: 5 })], v)
+    v = withRecord(v, record({ status: 'running', nodes: { ...record().nodes, story: running }, waiting_for_worker: ['story'] }))
+    assert.equal(shownStatus(v, 'story'), 'succeeded')
+    // a run driven in the server's own process says nothing of workers
+    const local = fromRecord(record({ status: 'running', nodes: { ...record().nodes, story: running } }))
+    assert.equal(local.waitingForWorker, undefined)
+    assert.equal(shownStatus(local, 'story'), 'running')
+  })
+
   it('follows a node from started through critic progress to completed', () => {
     seq = 0
     const v = fold([

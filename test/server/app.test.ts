@@ -239,6 +239,22 @@ describe('generations', () => {
     assert.equal(res.headers.get('cache-control'), 'no-store')
   })
 
+  it('GET /api/v2/generations/:id: a fleet run says which of its running nodes wait for a worker, while it runs', async () => {
+    const { app, service } = setup()
+    const running = { id: 'story', type: 'critic_loop', status: 'running' as const, attempts: 1, started_at: null, finished_at: null, duration_ms: null, output: null, error: null }
+    service.generations.set('g1', generation('g1', { nodes: { story: running } }))
+    service.waiting.set('g1', ['story'])
+    assert.deepEqual(((await (await app.request('/api/v2/generations/g1')).json()) as { waiting_for_worker?: unknown }).waiting_for_worker, ['story'])
+    // taken: none left waiting
+    service.waiting.set('g1', [])
+    assert.deepEqual(((await (await app.request('/api/v2/generations/g1')).json()) as { waiting_for_worker?: unknown }).waiting_for_worker, [])
+    // a run no fleet drives, and a run that has ended, have no such field
+    service.generations.set('g2', generation('g2', { nodes: { story: running } }))
+    assert.equal('waiting_for_worker' in ((await (await app.request('/api/v2/generations/g2')).json()) as object), false)
+    service.generations.set('g1', generation('g1', { status: 'completed' }))
+    assert.equal('waiting_for_worker' in ((await (await app.request('/api/v2/generations/g1')).json()) as object), false)
+  })
+
   it("GET /api/v2/generations/:id lists the files the nodes made, with their URLs, and the final video's", async () => {
     const { app, service } = setup()
     const dir = service.artifactsDir('g2')

@@ -138,6 +138,13 @@ export class FakeService implements GenerationService {
     return this.generations.get(id)
   }
 
+  /** Nodes a test says wait for a worker, by generation (none drives the fakes: undefined unless set). */
+  readonly waiting = new Map<string, string[]>()
+
+  async waitingForWorker(id: string) {
+    return this.waiting.get(id)
+  }
+
   async list(query: ListQuery) {
     this.record('list', query)
     const all = [...this.generations.values()].filter((g) => !query.status || g.status === query.status)

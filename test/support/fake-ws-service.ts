@@ -173,6 +173,9 @@ export class FakeWsService implements GenerationService {
   get(): never {
     return notImplemented('get')
   }
+  waitingForWorker(): never {
+    return notImplemented('waitingForWorker')
+  }
   list(): never {
     return notImplemented('list')
   }

@@ -1,7 +1,7 @@
 // The pipeline's DAG, laid out by dagre: edges drawn in SVG, each node a button showing its live state.
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks'
 import { layoutGraph, type GraphNode } from '../dag-layout.ts'
-import { formatMs, type NodeView, type RunView } from '../run-state.ts'
+import { formatMs, shownStatus, type NodeView, type RunView } from '../run-state.ts'
 
 const narrow = () => matchMedia('(max-width: 700px)').matches
 
@@ -41,7 +41,7 @@ export function Dag({ nodes, view, selected, onSelect }: { nodes: GraphNode[]; v
           </svg>
           {layout.nodes.map((p) => {
             const n = view.nodes[p.id]
-            const status = n?.status ?? 'pending'
+            const status = shownStatus(view, p.id)
             return (
               <button
                 key={p.id}
@@ -49,14 +49,14 @@ export function Dag({ nodes, view, selected, onSelect }: { nodes: GraphNode[]; v
                 class={`node s-${status}${selected === p.id ? ' selected' : ''}`}
                 style={{ left: `${p.x}px`, top: `${p.y}px`, width: `${p.width}px`, height: `${p.height}px` }}
                 aria-pressed={selected === p.id}
-                aria-label={`${p.id}: ${status}${n?.error ? `, ${n.error.code}` : ''}`}
+                aria-label={`${p.id}: ${status === 'queued' ? 'queued, waiting for a worker' : status}${n?.error ? `, ${n.error.code}` : ''}`}
                 aria-describedby={`meta-${p.id}`}
                 onClick={() => onSelect(p.id)}
                 data-node={p.id}
               >
                 <span class="node-id">{p.id}</span>
                 <span class="node-meta" id={`meta-${p.id}`}>
-                  {nodeLine(n, nodes.find((x) => x.id === p.id)?.type ?? '')}
+                  {nodeLine(n, nodes.find((x) => x.id === p.id)?.type ?? '', status === 'queued')}
                 </span>
               </button>
             )
@@ -67,10 +67,10 @@ export function Dag({ nodes, view, selected, onSelect }: { nodes: GraphNode[]; v
   )
 }
 
-/** `running · 3/5 items`, `succeeded · 2.4 s`, `failed · TIMEOUT`, `critic_loop · 58 → 91`. */
-function nodeLine(n: NodeView | undefined, type: string): string {
+/** `running · 3/5 items`, `succeeded · 2.4 s`, `failed · TIMEOUT`, `critic_loop · 58 → 91`, `queued for a worker`. */
+function nodeLine(n: NodeView | undefined, type: string, queued: boolean): string {
   if (!n) return `${type} · pending`
-  const parts: string[] = [n.status]
+  const parts: string[] = queued ? ['queued for a worker'] : [n.status]
   const items = Object.values(n.items)
   if (items.length) parts.push(`${items.filter((i) => i.status !== 'running').length}/${items.length} items`)
   if (n.scores.length) parts.push(n.scores.join(' → '))

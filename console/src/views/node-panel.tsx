@@ -7,6 +7,7 @@ import { OutputView } from './output-view.tsx'
 export function NodePanel({
   generationId,
   node,
+  queued,
   spec,
   record,
   log,
@@ -14,6 +15,8 @@ export function NodePanel({
 }: {
   generationId: string
   node: NodeView | undefined
+  /** Dispatched to the fleet's queue and taken by no worker yet. */
+  queued: boolean
   spec: GraphNode | undefined
   record: GenerationRecord['nodes'][string] | undefined
   log: LogEntry[]
@@ -44,7 +47,8 @@ export function NodePanel({
         <dd>{node?.type || spec?.type || '—'}</dd>
         <dt>Status</dt>
         <dd>
-          <span class={`status s-${node?.status ?? 'pending'}`}>{node?.status ?? 'pending'}</span>
+          <span class={`status s-${queued ? 'queued' : (node?.status ?? 'pending')}`}>{queued ? 'queued' : (node?.status ?? 'pending')}</span>
+          {queued ? ' (waiting for a worker)' : ''}
           {node?.skipReason ? ` (${node.skipReason})` : ''}
         </dd>
         <dt>Attempts</dt>

@@ -3,7 +3,7 @@ import { useEffect, useMemo, useState } from 'preact/hooks'
 import { ApiError, getJson, postJson } from '../api.ts'
 import type { GraphNode } from '../dag-layout.ts'
 import { openLive, type LiveState } from '../live.ts'
-import { formatMs, fromRecord, reduceAll, runEnded, withRecord, type EventFrame, type GenerationRecord, type RunView } from '../run-state.ts'
+import { formatMs, fromRecord, reduceAll, runEnded, shownStatus, withRecord, type EventFrame, type GenerationRecord, type RunView } from '../run-state.ts'
 import { Dag } from './dag.tsx'
 import { ErrorNote } from './error-note.tsx'
 import { EventLog } from './event-log.tsx'
@@ -85,6 +85,27 @@ export function RunPage({ id }: { id: string }) {
       ctl.abort()
     }
   }, [id, version])
+
+  // a fleet run: no event says when a worker takes a node, so what waits for one is read again every 3 s while it runs
+  const fleetRun = view?.waitingForWorker !== undefined && !runEnded(view.status)
+  useEffect(() => {
+    if (!fleetRun) return
+    const ctl = new AbortController()
+    const timer = setInterval(() => {
+      if (document.visibilityState !== 'visible') return
+      getJson<GenerationRecord>(`/api/v2/generations/${encodeURIComponent(id)}`, ctl.signal).then(
+        (r) => {
+          setRecord(r)
+          setView((v) => (v ? withRecord(v, r) : v))
+        },
+        () => {},
+      )
+    }, 3000)
+    return () => {
+      clearInterval(timer)
+      ctl.abort()
+    }
+  }, [id, fleetRun])
 
   const nodes = useMemo<GraphNode[]>(() => {
     if (graph?.length) return graph
@@ -168,6 +189,7 @@ export function RunPage({ id }: { id: string }) {
         <NodePanel
           generationId={id}
           node={view.nodes[selected]}
+          queued={shownStatus(view, selected) === 'queued'}
           spec={nodes.find((n) => n.id === selected)}
           record={record.nodes[selected]}
           log={view.log.filter((e) => e.node === selected)}
