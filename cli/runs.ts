@@ -71,7 +71,7 @@ export async function showCommand(id: string, o: { json?: boolean; events?: numb
     ]
     if (run.error) lines.push(`  error ${run.error.code}: ${run.error.message}`)
     // a fleet node dispatched and not yet taken is running in the record; it is shown as what it is: waiting
-    const queued = new Set(run.status === 'running' ? ((await store.waitingForWorker?.(id)) ?? []) : [])
+    const queued = new Set(run.status === 'running' || run.status === 'awaiting_approval' ? ((await store.waitingForWorker?.(id)) ?? []) : [])
     for (const n of Object.values(run.nodes)) {
       const took = n.duration_ms === null ? '' : ` ${formatDuration(n.duration_ms)}`
       const why = n.error ? ` ${n.error.code}: ${n.error.message}` : n.skip_reason ? ` (${n.skip_reason})` : ''

@@ -106,7 +106,7 @@ export const GenerationSchema = v.object({
     v.pipe(
       v.array(v.string()),
       v.description(
-        'A generation the fleet drives (Postgres), while it runs: the nodes dispatched to the queue that no worker has taken yet. Their `status` says `running`; these wait for a worker. `GET /generations/{id}` only.',
+        "A generation the fleet drives (Postgres), while it runs: the nodes with work in the queue and none of it taken by a worker yet. A node's `status` says `running` from the moment its work is queued; these wait for a worker. `GET /generations/{id}` only.",
       ),
     ),
   ),

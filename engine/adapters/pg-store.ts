@@ -300,7 +300,7 @@ export class PgRunStore implements RunStore {
       this.#db
         .select({ node: fleetTasks.node })
         .from(fleetTasks)
-        .where(and(eq(fleetTasks.runId, runId), ne(fleetTasks.kind, 'control')))
+        .where(and(eq(fleetTasks.runId, runId), ne(fleetTasks.kind, 'control'), inArray(fleetTasks.status, ['queued', 'running', 'done'])))
         .groupBy(fleetTasks.node)
         // the tasks workers run (a control node's own is the steps'): one queued, and none taken (running, or ended and not settled)
         .having(sql`bool_or(${fleetTasks.status} = 'queued') and not bool_or(${fleetTasks.status} in ('running', 'done'))`)

@@ -134,8 +134,11 @@ export function runScope(state: FleetState): Record<string, unknown> {
   return scope
 }
 
-/** Per copy of a run's node records: how many of each node's dependencies, in order, were seen finished. */
-const finishedDeps = new WeakMap<FleetState['run']['nodes'], Map<string, number>>()
+/**
+ * Per copy of a run's node records: how many of each node's dependencies, in order, were seen finished; by the node's
+ * spec, so that a pipeline loaded again (a kept state stepped with a new copy) counts afresh.
+ */
+const finishedDeps = new WeakMap<FleetState['run']['nodes'], WeakMap<NodeSpec, number>>()
 
 /**
  * Whether every dependency of a node has finished. A node's status never leaves a terminal one, so what was seen
@@ -144,10 +147,10 @@ const finishedDeps = new WeakMap<FleetState['run']['nodes'], Map<string, number>
  */
 function depsFinished(nodes: FleetState['run']['nodes'], spec: NodeSpec): boolean {
   let seen = finishedDeps.get(nodes)
-  if (!seen) finishedDeps.set(nodes, (seen = new Map()))
-  let i = seen.get(spec.id) ?? 0
+  if (!seen) finishedDeps.set(nodes, (seen = new WeakMap()))
+  let i = seen.get(spec) ?? 0
   while (i < spec.deps.length && isTerminal(nodes[spec.deps[i]!]!.status)) i++
-  seen.set(spec.id, i)
+  seen.set(spec, i)
   return i === spec.deps.length
 }
 

@@ -33,7 +33,8 @@ export function generationRoutes(kit: RouteKit): Hono<Env> {
   r.get('/generations/:id', async (c) => {
     const id = c.req.param('id')
     const record = await mustGet(service, id)
-    const waiting = record.status === 'running' || record.status === 'awaiting_approval' ? await service.waitingForWorker(id) : undefined
+    // a hint beside the record: the record is answered without it when it cannot be read
+    const waiting = record.status === 'running' || record.status === 'awaiting_approval' ? await service.waitingForWorker(id).catch(() => undefined) : undefined
     return c.json({
       ...record,
       usage: runUsage(Object.values(record.nodes)),
