@@ -2,12 +2,12 @@
 // state this process committed at an earlier step by reading only the rows written since (each step stamps the node
 // and task rows it writes with its number).
 import { isDeepStrictEqual } from 'node:util'
-import { and, asc, eq, gt, inArray, notInArray, or, sql } from 'drizzle-orm'
+import { and, asc, eq, getTableColumns, gt, inArray, notInArray, or, sql } from 'drizzle-orm'
 import type { RunRecord, TaskOutcome } from '../ports.ts'
 import type { ErrorInfo } from '../errors.ts'
 import { readApproval, readRun } from '../db/records.ts'
 import { approvals, fleetRuns, fleetTasks, generationEvents, generationNodes, generations } from '../db/schema.ts'
-import type { PgDb } from './pg-store.ts'
+import { Statement, type PgConn } from '../db/statement.ts'
 import { gateKey, OPEN_TASK, type FleetState, type FleetTask } from '../fleet/state.ts'
 import type { StepEvent } from '../fleet/step.ts'
 
@@ -114,82 +114,105 @@ function mergedRun(base: RunRecord, row: typeof generations.$inferSelect, nodeRo
   return base
 }
 
+const run = sql.placeholder('run')
+const since = sql.placeholder('since')
+const runColumns = getTableColumns(generations)
+const nodeColumns = getTableColumns(generationNodes)
+const taskColumns = getTableColumns(fleetTasks)
+
+// what a step reads, each statement built once (a step sends them all, for every node a run completes)
+const read = {
+  lock: new Statement(runColumns, (db) => db.select().from(generations).where(eq(generations.id, run)).for('update')),
+  lockOrSkip: new Statement(runColumns, (db) => db.select().from(generations).where(eq(generations.id, run)).for('update', { skipLocked: true })),
+  exists: new Statement({ id: generations.id }, (db) => db.select({ id: generations.id }).from(generations).where(eq(generations.id, run))),
+  // the fleet's row and the last seq in one statement
+  fleetRow: new Statement(
+    { ...getTableColumns(fleetRuns), seq: sql<number>`(select coalesce(max(${generationEvents.seq}), 0) from ${generationEvents} where ${generationEvents.runId} = ${run})` },
+    (db) =>
+      db
+        .select({ ...getTableColumns(fleetRuns), seq: sql<number>`(select coalesce(max(${generationEvents.seq}), 0) from ${generationEvents} where ${generationEvents.runId} = ${run})` })
+        .from(fleetRuns)
+        .where(eq(fleetRuns.runId, run)),
+  ),
+  nodes: new Statement(nodeColumns, (db) =>
+    db.select().from(generationNodes).where(eq(generationNodes.runId, run)).orderBy(sql`${generationNodes.position} asc nulls last`, asc(generationNodes.nodeId)),
+  ),
+  nodesSince: new Statement(nodeColumns, (db) =>
+    db
+      .select()
+      .from(generationNodes)
+      .where(and(eq(generationNodes.runId, run), gt(generationNodes.fleetStep, since))),
+  ),
+  // the tasks a step may consult: open ones, and those of running control nodes
+  tasks: new Statement(taskColumns, (db) =>
+    db
+      .select()
+      .from(fleetTasks)
+      .where(
+        and(
+          eq(fleetTasks.runId, run),
+          or(
+            notInArray(fleetTasks.status, FINISHED_TASK),
+            inArray(
+              fleetTasks.node,
+              db
+                .select({ id: generationNodes.nodeId })
+                .from(generationNodes)
+                .where(and(eq(generationNodes.runId, run), inArray(generationNodes.status, ACTIVE_NODE))),
+            ),
+          ),
+        ),
+      ),
+  ),
+  tasksSince: new Statement(taskColumns, (db) =>
+    db
+      .select()
+      .from(fleetTasks)
+      .where(and(eq(fleetTasks.runId, run), or(gt(fleetTasks.step, since), RUNNING, DONE))),
+  ),
+  approvals: new Statement(getTableColumns(approvals), (db) => db.select().from(approvals).where(eq(approvals.runId, run))),
+}
+
 /**
  * Reads a run's fleet state with its row locked (other steps of the run wait, or with `skipLocked` this one gives way).
  * With `cached`, only the node and task rows stamped by later steps are read, and every running or ended task (claims
  * and outcomes are recorded outside steps); `cached.state` is changed in place. With `check`, a whole read follows and
  * must agree (a test's guard). Undefined for a run the fleet does not drive; 'busy' when skipped.
  */
-export async function loadState(tx: PgDb, runId: string, opts: { skipLocked?: boolean; cached?: Cached; check?: boolean } = {}): Promise<Loaded | 'busy' | undefined> {
-  const lock = tx.select().from(generations).where(eq(generations.id, runId))
-  // each statement started with execute(), in the order Postgres is to run them
-  const reads = (since?: number) =>
+export async function loadState(tx: PgConn, runId: string, opts: { skipLocked?: boolean; cached?: Cached; check?: boolean } = {}): Promise<Loaded | 'busy' | undefined> {
+  const values = { run: runId }
+  // each statement sent as it is made, in the order Postgres is to run them
+  const reads = (after?: number) =>
     Promise.all([
-      // the fleet's row and the last seq in one statement
-      tx
-        .select({ fr: fleetRuns, seq: sql<number>`(select coalesce(max(${generationEvents.seq}), 0) from ${generationEvents} where ${generationEvents.runId} = ${runId})` })
-        .from(fleetRuns)
-        .where(eq(fleetRuns.runId, runId))
-        .execute(),
-      since === undefined
-        ? tx.select().from(generationNodes).where(eq(generationNodes.runId, runId)).orderBy(sql`${generationNodes.position} asc nulls last`, asc(generationNodes.nodeId)).execute()
-        : tx
-            .select()
-            .from(generationNodes)
-            .where(and(eq(generationNodes.runId, runId), gt(generationNodes.fleetStep, since)))
-            .execute(),
-      since === undefined
-        ? tx
-            .select()
-            .from(fleetTasks)
-            .where(
-              and(
-                eq(fleetTasks.runId, runId),
-                or(
-                  notInArray(fleetTasks.status, FINISHED_TASK),
-                  inArray(
-                    fleetTasks.node,
-                    tx
-                      .select({ id: generationNodes.nodeId })
-                      .from(generationNodes)
-                      .where(and(eq(generationNodes.runId, runId), inArray(generationNodes.status, ACTIVE_NODE))),
-                  ),
-                ),
-              ),
-            )
-            .execute()
-        : tx
-            .select()
-            .from(fleetTasks)
-            .where(and(eq(fleetTasks.runId, runId), or(gt(fleetTasks.step, since), RUNNING, DONE)))
-            .execute(),
-      tx.select().from(approvals).where(eq(approvals.runId, runId)).execute(),
+      read.fleetRow.run(tx, values),
+      after === undefined ? read.nodes.run(tx, values) : read.nodesSince.run(tx, { run: runId, since: after }),
+      after === undefined ? read.tasks.run(tx, values) : read.tasksSince.run(tx, { run: runId, since: after }),
+      read.approvals.run(tx, values),
     ])
   let row: typeof generations.$inferSelect | undefined
-  let read: Awaited<ReturnType<typeof reads>>
+  let got: Awaited<ReturnType<typeof reads>>
   const since = opts.cached?.step
   if (opts.skipLocked) {
     // giving way: a step that reads the whole run asks for the lock alone first, so that it reads nothing when it gives
     // way; one brought up to date reads little, and sends its reads with the lock (their answers are dropped if busy)
-    const locking = lock.for('update', { skipLocked: true }).execute()
+    const locking = read.lockOrSkip.run(tx, values)
     const early = since === undefined ? undefined : reads(since)
     early?.catch(() => {})
     ;[row] = await locking
     if (!row) {
       await early?.catch(() => {})
-      const [exists] = await tx.select({ id: generations.id }).from(generations).where(eq(generations.id, runId))
+      const [exists] = await read.exists.run(tx, values)
       return exists ? 'busy' : undefined
     }
-    read = await (early ?? reads(since))
+    got = await (early ?? reads(since))
   } else {
     // waiting for the lock: every read is sent with it (one round trip), and Postgres runs them once it is had
-    const locked = lock.for('update').execute()
-    ;[[row], read] = await Promise.all([locked, reads(since)])
+    const locked = read.lock.run(tx, values)
+    ;[[row], got] = await Promise.all([locked, reads(since)])
     if (!row) return undefined
   }
-  const [[joined], nodeRows, taskRows, gateRows] = read
-  if (!joined) return undefined
-  const fr = joined.fr
+  const [[fr], nodeRows, taskRows, gateRows] = got
+  if (!fr) return undefined
   const base = opts.cached && fr.step >= opts.cached.step ? opts.cached.state : undefined
   const run = base && mergedRun(base.run, row, nodeRows)
   let tasks: ReturnType<typeof tasksOf>
@@ -204,7 +227,7 @@ export async function loadState(tx: PgDb, runId: string, opts: { skipLocked?: bo
     }
   } else {
     // no state of this process, or one it cannot bring up to date: everything is read
-    const [, allNodes, allTasks] = since === undefined ? read : await reads()
+    const [, allNodes, allTasks] = since === undefined ? got : await reads()
     const whole = readRun(row, allNodes)
     tasks = tasksOf({}, allTasks, whole.nodes)
     state = { run: whole, tasks: {}, gates: {}, seq: 0, nextPosition: 0, workDir: fr.workDir, cancel: null }
@@ -216,7 +239,7 @@ export async function loadState(tx: PgDb, runId: string, opts: { skipLocked?: bo
   }
   state.tasks = tasks.tasks
   state.gates = gates
-  state.seq = Number(joined.seq ?? 0)
+  state.seq = Number(fr.seq ?? 0)
   state.nextPosition = fr.nextPosition
   state.workDir = fr.workDir
   state.cancel = (fr.cancel ?? null) as ErrorInfo | null

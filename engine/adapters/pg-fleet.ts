@@ -1,10 +1,11 @@
 // The fleet on Postgres: a run's state read under its row lock, a step applied, and the result committed with the
 // jobs it enqueues (graphile-worker's `add_job`) in the same transaction, so no crash can strand a run between them.
-import { and, eq, inArray, notInArray, sql, type SQL } from 'drizzle-orm'
+import { and, eq, getTableColumns, inArray, notInArray, sql, type SQL } from 'drizzle-orm'
 import { drizzle } from 'drizzle-orm/postgres-js'
 import { LRUCache } from 'lru-cache'
 import type { Sql } from 'postgres'
 import { pipelinedTx } from '../db/pipelined-tx.ts'
+import { Statement, type PgConn } from '../db/statement.ts'
 import type { Pipeline } from '../dsl/pipeline.ts'
 import type { RunRecord, StoreWrite, TaskOutcome } from '../ports.ts'
 import { toErrorInfo, WeftError, type ErrorInfo } from '../errors.ts'
@@ -37,20 +38,38 @@ export interface FleetEnv {
   checkCached?: boolean
 }
 
-type Tx = PgDb
+type Tx = PgConn
+
+const run = sql.placeholder('run')
+const key = sql.placeholder('key')
+const fence = sql.placeholder('fence')
+
+// statements sent for every node of a run, each built once
+const statements = {
+  hasDone: new Statement({ key: fleetTasks.key }, (db) =>
+    db
+      .select({ key: fleetTasks.key })
+      .from(fleetTasks)
+      .where(and(eq(fleetTasks.runId, run), DONE))
+      .limit(1),
+  ),
+  claim: new Statement(getTableColumns(fleetTasks), (db) =>
+    db
+      .update(fleetTasks)
+      .set({ status: 'running', fence: sql`${fleetTasks.fence} + 1`, worker: sql`${sql.placeholder('worker')}`, heartbeatAt: sql`now()` })
+      .where(and(eq(fleetTasks.runId, run), eq(fleetTasks.key, key), eq(fleetTasks.status, 'queued'), eq(fleetTasks.fence, fence)))
+      .returning(),
+  ),
+}
 
 /** Whether attempts of the run ended that no step has settled yet. */
 async function hasDone(db: Tx, runId: string): Promise<boolean> {
-  const [row] = await db
-    .select({ key: fleetTasks.key })
-    .from(fleetTasks)
-    .where(and(eq(fleetTasks.runId, runId), DONE))
-    .limit(1)
+  const [row] = await statements.hasDone.run(db, { run: runId })
   return row !== undefined
 }
 
 /** The seq of a run's next event (call it with the run's row locked). */
-async function nextSeq(tx: Tx, runId: string): Promise<number> {
+async function nextSeq(tx: PgDb, runId: string): Promise<number> {
   const [last] = await tx
     .select({ seq: sql<number>`coalesce(max(${generationEvents.seq}), 0)` })
     .from(generationEvents)
@@ -59,7 +78,7 @@ async function nextSeq(tx: Tx, runId: string): Promise<number> {
 }
 
 /** Adds a graphile-worker job inside the transaction. */
-async function addJob(tx: Tx, job: Job, opts: { runAt?: number } = {}): Promise<void> {
+async function addJob(tx: PgDb, job: Job, opts: { runAt?: number } = {}): Promise<void> {
   await tx.execute(sql`select ${jobCall(job, opts)}`)
 }
 
@@ -147,12 +166,7 @@ interface Take {
 
 /** Takes a queued task for `worker` (only under `fence`): its new fence and what to run, or undefined. */
 async function claimIn(db: Tx, runId: string, key: string, fence: number, worker: string): Promise<FleetTask | undefined> {
-  const [row] = await db
-    .update(fleetTasks)
-    .set({ status: 'running', fence: sql`${fleetTasks.fence} + 1`, worker, heartbeatAt: sql`now()` })
-    .where(and(eq(fleetTasks.runId, runId), eq(fleetTasks.key, key), eq(fleetTasks.status, 'queued'), eq(fleetTasks.fence, fence)))
-    .returning()
-    .execute()
+  const [row] = await statements.claim.run(db, { run: runId, key, fence, worker })
   if (!row) return undefined
   return {
     key: row.key,
@@ -239,7 +253,7 @@ export interface Settled {
 
 /** The fleet's side of a Postgres database: start runs, apply events, record decisions and cancellations. */
 export class PgFleet {
-  readonly db: PgDb
+  readonly db: PgConn
   /**
    * The state of each run this process stepped last, as committed: its next step here reads only what other steps
    * wrote since. Taken out while a step uses it (a step that fails leaves none), put back once the step commits.

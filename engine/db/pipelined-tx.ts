@@ -3,7 +3,7 @@
 // the body and for the body before it sends COMMIT: two round trips a transaction that this saves.
 import type { Sql } from 'postgres'
 import { drizzle } from 'drizzle-orm/postgres-js'
-import type { PgDb } from '../adapters/pg-store.ts'
+import type { PgConn } from './statement.ts'
 
 export interface Pipelined<T, A> {
   /** What the body answered. */
@@ -17,7 +17,7 @@ export interface Pipelined<T, A> {
  * transaction has committed (its failure does not undo the commit, and is thrown: a caller whose commit must count
  * makes `after` answer a default instead). A body that throws rolls back.
  */
-export async function pipelinedTx<T, A = undefined>(client: Sql, body: (tx: PgDb) => Promise<T>, after?: (db: PgDb) => Promise<A>): Promise<Pipelined<T, A>> {
+export async function pipelinedTx<T, A = undefined>(client: Sql, body: (tx: PgConn) => Promise<T>, after?: (db: PgConn) => Promise<A>): Promise<Pipelined<T, A>> {
   const conn = await client.reserve()
   try {
     // a reserved connection has no `options` of its own; drizzle reads the pool's parsers from there

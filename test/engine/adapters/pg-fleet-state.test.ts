@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import postgres, { type Sql } from 'postgres'
-import { drizzle } from 'drizzle-orm/postgres-js'
+import { pipelinedTx } from '../../../engine/db/pipelined-tx.ts'
 import { closeAdmin, createDatabase } from '../../support/pg-database.ts'
 import { openFleet, pipelineLoader, type OpenFleet } from '../../../engine/adapters/open-fleet.ts'
 import { PgFleet } from '../../../engine/adapters/pg-fleet.ts'
@@ -101,12 +101,11 @@ outputs:
 
   it('a run failed outside a step (its pipeline unloadable) is read as failed by a state kept from before', async () => {
     const id = await submit()
-    const db = drizzle({ client })
-    const kept = await db.transaction((tx) => loadState(tx, id))
+    const kept = (await pipelinedTx(client, (tx) => loadState(tx, id))).value
     assert.ok(kept && kept !== 'busy')
     assert.ok(Object.values(kept.state.tasks).some((t) => t.status === 'queued'))
     await opened.fleet.failRun(id, { code: 'PIPELINE_NOT_FOUND', message: 'gone' })
-    const after = await db.transaction((tx) => loadState(tx, id, { cached: { state: kept.state, step: kept.step }, check: true }))
+    const after = (await pipelinedTx(client, (tx) => loadState(tx, id, { cached: { state: kept.state, step: kept.step }, check: true }))).value
     assert.ok(after && after !== 'busy' && after.merged)
     assert.equal(after.state.run.status, 'failed')
     assert.deepEqual(
@@ -117,7 +116,7 @@ outputs:
 
   it('a kept state that the rows contradict is caught by the check', async () => {
     const id = await submit()
-    await drizzle({ client }).transaction(async (db) => {
+    await pipelinedTx(client, async (db) => {
       const whole = await loadState(db, id)
       assert.ok(whole && whole !== 'busy' && !whole.merged)
       // as kept, it agrees: brought up to date, and checked
