@@ -28,7 +28,7 @@ export async function resumeCommand(id: string, o: DriveOptions): Promise<number
       return await drive(pipeline, store, { inputs: record.inputs, config: record.config, resume: { record, lastSeq } }, o)
     } catch (err) {
       const e = err as { code?: string; message?: string }
-      if (e.code !== 'RUN_LEASED') throw err
+      if (e.code !== 'RUN_LEASED' && e.code !== 'RUN_FINISHED') throw err
       process.stderr.write(`${e.code}: ${e.message}\n`)
       return EXIT.failed
     }

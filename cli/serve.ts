@@ -68,6 +68,7 @@ export async function serveCommand(o: ServeCommandOptions, env: Env = process.en
     settings = serveSettingsFromEnv(env)
     providers = providerSettingsFromEnv(env)
     prices(env)
+    if (env.DATABASE_URL) (await import('./worker.ts')).heartbeatTtlMs(env)
     // checked before the store opens (which can take seconds), and again by startServer
     if (!settings.apiKeys?.length && !isLoopback(o.host)) {
       throw new WeftError('AUTH_REQUIRED', `refusing to listen on ${o.host} without API keys: set WEFT_API_KEYS (id:key pairs, comma-separated) or use --host 127.0.0.1`)

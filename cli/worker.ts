@@ -3,17 +3,25 @@ import { openFleet } from '../engine/adapters/open-fleet.ts'
 import { PiscinaExecutor } from '../engine/adapters/piscina-executor.ts'
 import { InlineExecutor } from '../engine/adapters/inline-executor.ts'
 import { createProviders, providerSettingsFromEnv } from '../engine/providers.ts'
-import { parseDuration } from '../engine/duration.ts'
+import { formatDuration, parseDuration } from '../engine/duration.ts'
+import { WeftError } from '../engine/errors.ts'
 import { startFleetWorker } from '../engine/fleet/worker.ts'
 import { EXIT } from './exit.ts'
 import { prices } from '../engine/prices.ts'
 import { weftDataDir } from '../engine/adapters/open-store.ts'
 import { cacheSettingsFromEnv, withNodeCache } from '../engine/cache/settings.ts'
 
-/** How long a worker's claim outlives its silence: `WEFT_HEARTBEAT_TTL` (e.g. `10s`), default 30 s. */
+/**
+ * How long a worker's claim outlives its silence: `WEFT_HEARTBEAT_TTL` (e.g. `10s`), default 30 s. A value it cannot
+ * read is refused: every worker and server of a fleet must use the same one, and a typo must not pass for the default.
+ */
 export function heartbeatTtlMs(env: Record<string, string | undefined> = process.env): number {
-  const ms = env.WEFT_HEARTBEAT_TTL ? parseDuration(env.WEFT_HEARTBEAT_TTL) : undefined
-  return ms !== undefined && ms >= 100 ? ms : 30_000
+  const raw = env.WEFT_HEARTBEAT_TTL?.trim()
+  if (!raw) return 30_000
+  const ms = parseDuration(raw)
+  if (ms === undefined || ms < 100)
+    throw new WeftError('CONFIG_INVALID', `WEFT_HEARTBEAT_TTL is ${JSON.stringify(raw)}: expected a duration of at least 100ms, such as 10s or 30s`, { retryable: false })
+  return ms
 }
 
 export async function workerCommand(o: { concurrency: number; executor: 'workers' | 'inline'; queues?: string[] }): Promise<number> {
@@ -23,9 +31,11 @@ export async function workerCommand(o: { concurrency: number; executor: 'workers
     return EXIT.invalid
   }
   let settings: ReturnType<typeof providerSettingsFromEnv>
+  let ttl: number
   try {
     settings = providerSettingsFromEnv()
     prices()
+    ttl = heartbeatTtlMs()
   } catch (err) {
     process.stderr.write(`${(err as { code?: string }).code ?? 'error'}: ${(err as Error).message}\n`)
     return EXIT.invalid
@@ -49,18 +59,26 @@ export async function workerCommand(o: { concurrency: number; executor: 'workers
     executor,
     cache: policy,
     concurrency: o.concurrency,
-    heartbeatTtlMs: heartbeatTtlMs(),
+    heartbeatTtlMs: ttl,
     ...(o.queues?.length ? { queues: o.queues } : {}),
     log: (m) => process.stderr.write(`${m}\n`),
   })
-  process.stderr.write(`worker ${worker.id} ready (concurrency ${o.concurrency}, queues ${(o.queues?.length ? o.queues : ['default']).join(', ')})\n`)
+  process.stderr.write(`worker ${worker.id} ready (concurrency ${o.concurrency}, queues ${(o.queues?.length ? o.queues : ['default']).join(', ')}, heartbeat ttl ${formatDuration(ttl)})\n`)
   const stopped = new Promise<void>((resolve) => {
+    let stopping = false
     const onSignal = (signal: string) => {
-      process.stderr.write(`${signal}: finishing the work in hand, taking no more\n`)
-      resolve()
+      if (!stopping) {
+        stopping = true
+        process.stderr.write(`${signal}: finishing the work in hand, taking no more\n`)
+        return resolve()
+      }
+      // Ctrl-C again: the person at the terminal wants out now (what it held runs again elsewhere once its heartbeat lapses)
+      if (signal === 'SIGINT') process.exit(EXIT.cancelled)
+      // a supervisor repeating SIGTERM does not cut the stop short: SIGKILL does
+      process.stderr.write(`${signal}: already stopping; finishing the work in hand (SIGKILL stops at once)\n`)
     }
-    process.once('SIGTERM', () => onSignal('SIGTERM'))
-    process.once('SIGINT', () => onSignal('SIGINT'))
+    process.on('SIGTERM', () => onSignal('SIGTERM'))
+    process.on('SIGINT', () => onSignal('SIGINT'))
   })
   await Promise.race([stopped, worker.done])
   await worker.stop()

@@ -6,7 +6,7 @@ import { loadPipeline } from '../dsl/load.ts'
 import { WeftError } from '../errors.ts'
 import { fileVersions, type FileVersion } from '../file-versions.ts'
 import type { RunRecord } from '../ports.ts'
-import { postgresRunStore } from './postgres-store.ts'
+import { checkDatabaseUrl, postgresRunStore } from './postgres-store.ts'
 import type { PgRunStore } from './pg-store.ts'
 import { PgFleet } from './pg-fleet.ts'
 import { migrateQueue } from '../fleet/worker.ts'
@@ -47,6 +47,7 @@ export function pipelineLoader(versions: FileVersion = fileVersions()): (run: Ru
 
 /** Connects to `url`, migrates the store and the queue, and answers the fleet with the store beside it. */
 export async function openFleet(url: string, opts: { max?: number } = {}): Promise<OpenFleet> {
+  checkDatabaseUrl(url)
   const client = postgres(url, { max: opts.max ?? 10, onnotice: () => {} })
   const store = await postgresRunStore(client)
   try {

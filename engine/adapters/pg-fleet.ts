@@ -10,8 +10,10 @@ import type { Pipeline } from '../dsl/pipeline.ts'
 import type { RunRecord, StoreWrite, TaskOutcome } from '../ports.ts'
 import { toErrorInfo, WeftError, type ErrorInfo } from '../errors.ts'
 import { planBatch } from '../db/batch.ts'
-import { approvals, fleetRuns, fleetTasks, fleetWorkers, generationEvents, generations } from '../db/schema.ts'
-import { settledInOrder, writePlanIn, type PgDb } from './pg-store.ts'
+import { approvals, fleetRuns, fleetTasks, fleetWorkers, generationEvents, generationNodes, generations } from '../db/schema.ts'
+import { readRun } from '../db/records.ts'
+import { failRunWrites } from '../fleet/fail-run.ts'
+import { NODE_ORDER, settledInOrder, writePlanIn, type PgDb } from './pg-store.ts'
 import type { FleetState, FleetTask } from '../fleet/state.ts'
 import { DONE, FINISHED_TASK, loadState, readTask, RUNNING, StateCheckFailed, taskRow, type Cached, type Loaded } from './pg-fleet-state.ts'
 import { newRunState, TERMINAL_RUN, type StepAction, type StepEnv, type StepEvent } from '../fleet/step.ts'
@@ -365,28 +367,28 @@ export class PgFleet {
   /** Ends a run as failed without a step (its pipeline cannot be loaded): open tasks are cancelled, workers fenced out. */
   async failRun(runId: string, error: ErrorInfo): Promise<void> {
     await this.db.transaction(async (tx) => {
-      const [row] = await tx.select({ status: generations.status }).from(generations).where(eq(generations.id, runId)).for('update')
+      const [row] = await tx.select().from(generations).where(eq(generations.id, runId)).for('update')
       if (!row || ['completed', 'failed', 'cancelled'].includes(row.status)) return
+      const nodes = await tx
+        .select()
+        .from(generationNodes)
+        .where(eq(generationNodes.runId, runId))
+        .orderBy(...NODE_ORDER)
       const seq = await nextSeq(tx, runId)
-      const now = new Date().toISOString()
-      await writePlanIn(
-        tx,
-        planBatch([
-          { kind: 'run.update', runId, patch: { status: 'failed', error, finished_at: now } },
-          { kind: 'event', event: { seq, run_id: runId, type: 'run.failed', timestamp: now, payload: { error } } },
-        ]),
-      )
       // counted as a step, and its rows stamped with it: a worker keeping the run's state reads what this ended
       const [counted] = await tx
         .update(fleetRuns)
         .set({ step: sql`${fleetRuns.step} + 1` })
         .where(eq(fleetRuns.runId, runId))
         .returning({ step: fleetRuns.step })
+      const writes = failRunWrites(readRun(row, nodes), error, { now: (this.env.now ?? Date.now)(), seq: seq - 1 })
+      await writePlanIn(tx, planBatch(writes), counted ? { fleetStep: counted.step } : {})
+      const last = writes.findLast((w) => w.kind === 'event')
       await tx
         .update(fleetTasks)
         .set({ status: 'cancelled', outcome: { ok: false, error: { code: 'CANCELLED', message: error.message } }, ...(counted ? { step: counted.step } : {}) })
         .where(and(eq(fleetTasks.runId, runId), notInArray(fleetTasks.status, FINISHED_TASK)))
-      await tx.execute(sql`select pg_notify(${EVENTS_CHANNEL}, ${JSON.stringify({ run: runId, seq })})`)
+      await tx.execute(sql`select pg_notify(${EVENTS_CHANNEL}, ${JSON.stringify({ run: runId, seq: last?.kind === 'event' ? last.event.seq : seq })})`)
     })
   }
 

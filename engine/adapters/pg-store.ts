@@ -21,7 +21,7 @@ const EVENT_CHUNK = chunkSize(Object.keys(getTableColumns(generationEvents)).len
 /** A node update replaces the whole row, except where the node stood in the run as created. */
 const NODE_UPSERT = Object.fromEntries(excludedColumns(getTableColumns(generationNodes)).map(([key, text]) => [key, sql.raw(text)]))
 
-const NODE_ORDER = [sql`${generationNodes.position} asc nulls last`, asc(generationNodes.nodeId)]
+export const NODE_ORDER = [sql`${generationNodes.position} asc nulls last`, asc(generationNodes.nodeId)]
 const RUN_ORDER = [desc(generations.createdAt), desc(generations.id)]
 const READ = { isolationLevel: 'repeatable read', accessMode: 'read only' } as const
 

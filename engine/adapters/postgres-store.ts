@@ -48,9 +48,25 @@ function unavailable(err: unknown, lostMs: number): WeftError {
 }
 
 /** Connects to `url` (a `postgres://` URL), applies the pending migrations and returns the store. */
-export async function openPostgresStore(url: string, opts: PostgresStoreOptions = {}): Promise<PgRunStore> {
+/**
+ * Refuses a database URL postgres.js cannot use (it would throw a bare TypeError, or read `mysql://…` as Postgres),
+ * naming what is wrong without echoing the URL (it may hold a password).
+ */
+export function checkDatabaseUrl(url: string): void {
+  const refuse = (why: string) => new WeftError('STORE_CONFIG_INVALID', `DATABASE_URL ${why}: expected postgres://user@host:port/database`, { retryable: false })
   // postgres.js would fall back to PG* variables and defaults: never migrate a database nobody named
-  if (!url) throw new WeftError('STORE_CONFIG_INVALID', 'openPostgresStore needs a database URL (postgres://user@host:port/database)', { retryable: false })
+  if (!url) throw refuse('is empty')
+  let parsed: URL
+  try {
+    parsed = new URL(url)
+  } catch {
+    throw refuse('is not a URL')
+  }
+  if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') throw refuse(`is a ${parsed.protocol}// URL`)
+}
+
+export async function openPostgresStore(url: string, opts: PostgresStoreOptions = {}): Promise<PgRunStore> {
+  checkDatabaseUrl(url)
   // the driver's own wait before reconnecting grows to 20 s after a few refused connections (a restart makes
   // many): capped at 1 s, a store that retries gets going again within a second of the database coming back
   const backoff = (retries: number) => Math.min(0.05 * 2 ** retries, 1)

@@ -91,5 +91,9 @@ describe('weft cancel', () => {
     assert.match(r.stderr, /its workers stop at their next heartbeat/)
     const shown = JSON.parse(weft(fleetEnv, 'show', id, '--json').stdout)
     assert.equal((shown.record ?? shown).status, 'cancelled')
+    // nothing drives it any more: resume says it has ended and how to run it again, not that the fleet drives it
+    const resumed = weft(fleetEnv, 'resume', id)
+    assert.equal(resumed.code, 1, resumed.stderr)
+    assert.match(resumed.stderr, new RegExp(`RUN_FINISHED: run ${id} ran on the fleet and has ended \\(cancelled\\); a fleet run is not resumed: re-run it \\(\`weft rerun ${id}\`\\)`))
   })
 })

@@ -37,6 +37,23 @@ describe('weft on a data directory it cannot use', () => {
     noStack(r.stderr)
   })
 
+  it('a DATABASE_URL that is not a Postgres URL: STORE_CONFIG_INVALID without the URL (it may hold a password), exit 2, from every command', () => {
+    for (const [url, why] of [
+      ['not a url', /DATABASE_URL is not a URL/],
+      ['postgres://weft:s3cret@127.0.0.1:port/weft', /DATABASE_URL is not a URL/],
+      ['mysql://weft:s3cret@127.0.0.1/weft', /DATABASE_URL is a mysql:\/\/ URL/],
+    ] as const) {
+      for (const args of [['runs'], ['worker'], ['run', path.join(fixtures, 'pipelines', 'cli-run.yaml'), '--detach', '--input', 'word=x']]) {
+        const r = weftWith({ DATABASE_URL: url }, ...args)
+        assert.equal(r.code, 2, `${args[0]}: ${r.stderr}`)
+        assert.match(r.stderr, /^STORE_CONFIG_INVALID: /m, r.stderr)
+        assert.match(r.stderr, why)
+        assert.doesNotMatch(r.stderr, /s3cret/)
+        noStack(r.stderr)
+      }
+    }
+  })
+
   it('a data directory that cannot be created: STORE_NOT_WRITABLE with the path, exit 2', () => {
     writeFileSync(path.join(work, 'plain-file'), 'x')
     const data = path.join(work, 'plain-file', 'data')

@@ -175,7 +175,7 @@ outputs:
       }
     })
 
-    it('a worker stopped by SIGTERM while items run finishes them, exits 0 and leaves no queue job locked', async () => {
+    it('a worker stopped by SIGTERM while items run (told twice, as supervisors do) finishes them, exits 0 and leaves no queue job locked', async () => {
       const db = await createDatabase()
       const dir = mkdtempSync(path.join(tmpdir(), 'weft-fleet-stop-'))
       const log = path.join(dir, 'exec.log')
@@ -190,6 +190,9 @@ outputs:
         const t0 = Date.now()
         while (!readFileSync(log, { encoding: 'utf8', flag: 'a+' }).includes('fan[') && Date.now() - t0 < 30_000) await new Promise((r) => setTimeout(r, 20))
         const exited = new Promise<number | null>((resolve) => first.once('exit', (code) => resolve(code)))
+        first.kill('SIGTERM')
+        // a second SIGTERM while it stops does not cut the stop short
+        await new Promise((r) => setTimeout(r, 100))
         first.kill('SIGTERM')
         assert.equal(await exited, 0)
         const [locked] = await pg.unsafe(`select count(*)::int as n from ${QUEUE_SCHEMA}._private_jobs where locked_by is not null`)
@@ -427,6 +430,10 @@ outputs:
         assert.equal(run!.status, 'failed')
         assert.equal(run!.error!.code, 'PIPELINE_NOT_FOUND')
         assert.match(run!.error!.message, /fan-2\.yaml/)
+        // its nodes end with it: the one dispatched is cancelled, those not started are skipped
+        assert.deepEqual(Object.fromEntries(Object.values(run!.nodes).map((n) => [n.id, n.status])), { first: 'cancelled', fan: 'skipped' })
+        const types = (await store.listEvents(id)).map((e) => `${e.type}${e.node ? ` ${e.node}` : ''}`)
+        assert.deepEqual(types.slice(-3), ['node.cancelled first', 'node.skipped fan', 'run.failed'])
       } finally {
         if (worker) await stop(worker)
         await store.close()

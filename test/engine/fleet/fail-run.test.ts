@@ -1,0 +1,71 @@
+// Ending a fleet run that no step can take: what the steps would write when a run fails, without its pipeline.
+import { describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { failRunWrites } from '../../../engine/fleet/fail-run.ts'
+import type { NodeRecord, RunRecord } from '../../../engine/ports.ts'
+
+const node = (id: string, patch: Partial<NodeRecord> = {}): NodeRecord => ({
+  id,
+  type: 'work',
+  status: 'pending',
+  attempts: 0,
+  started_at: null,
+  finished_at: null,
+  duration_ms: null,
+  output: null,
+  error: null,
+  ...patch,
+})
+
+const run: RunRecord = {
+  id: 'r1',
+  pipeline: { name: 'p', version: 1, file: '/gone.yaml' },
+  status: 'awaiting_approval',
+  interactive: true,
+  inputs: {},
+  config: {},
+  outputs: null,
+  error: null,
+  current_stage: 'story',
+  created_at: '2026-01-01T00:00:00.000Z',
+  started_at: '2026-01-01T00:00:00.000Z',
+  finished_at: null,
+  nodes: {
+    done: node('done', { status: 'succeeded', attempts: 1, started_at: '2026-01-01T00:00:00.000Z', finished_at: '2026-01-01T00:00:01.000Z', duration_ms: 1000 }),
+    gate: node('gate', { type: 'approval', status: 'waiting', attempts: 1, started_at: '2026-01-01T00:00:01.000Z' }),
+    busy: node('busy', { status: 'running', attempts: 2, started_at: '2026-01-01T00:00:02.000Z' }),
+    later: node('later'),
+  },
+}
+
+describe('failRunWrites', () => {
+  it('cancels what runs or waits, skips what has not started, leaves what ended, then fails the run; events in sequence', () => {
+    const error = { code: 'PIPELINE_NOT_FOUND', message: 'pipeline file /gone.yaml not found' }
+    const now = Date.parse('2026-01-01T00:00:05.000Z')
+    const writes = failRunWrites(run, error, { now, seq: 7 })
+    const nodes = writes.flatMap((w) => (w.kind === 'node.update' ? [w.node] : []))
+    assert.deepEqual(
+      nodes.map((n) => [n.id, n.status, n.duration_ms]),
+      [
+        ['gate', 'cancelled', 4000],
+        ['busy', 'cancelled', 3000],
+        ['later', 'skipped', null],
+      ],
+    )
+    assert.deepEqual(nodes[1]!.error, { code: 'CANCELLED', message: 'run stopped: pipeline file /gone.yaml not found' })
+    assert.equal(nodes[1]!.attempts, 2, 'the attempts it had')
+    assert.equal(nodes[2]!.skip_reason, 'run failed')
+    const events = writes.flatMap((w) => (w.kind === 'event' ? [w.event] : []))
+    assert.deepEqual(
+      events.map((e) => [e.seq, e.type, e.node ?? null]),
+      [
+        [8, 'node.cancelled', 'gate'],
+        [9, 'node.cancelled', 'busy'],
+        [10, 'node.skipped', 'later'],
+        [11, 'run.failed', null],
+      ],
+    )
+    const update = writes.find((w) => w.kind === 'run.update')
+    assert.deepEqual(update, { kind: 'run.update', runId: 'r1', patch: { status: 'failed', error, finished_at: '2026-01-01T00:00:05.000Z' } })
+  })
+})
