@@ -3,6 +3,7 @@ import { formatDiagnostic } from '../engine/errors.ts'
 import { loadPipeline } from '../engine/dsl/load.ts'
 import { drive, type DriveOptions } from './drive.ts'
 import { EXIT } from './exit.ts'
+import { FLEET_OWNER } from '../engine/fleet/queue.ts'
 import { withStore } from './store.ts'
 
 /** Continues a recorded run: what succeeded is kept, the rest runs. */
@@ -17,6 +18,11 @@ export async function resumeCommand(id: string, o: DriveOptions): Promise<number
       process.stderr.write(`run ${id} already completed; nothing to resume\n`)
       if (o.json) process.stdout.write(JSON.stringify(record, null, 2) + '\n')
       return EXIT.completed
+    }
+    // an ended fleet run (its pipeline file maybe gone: that is one way it ends) is said to have ended before its file is read
+    if ((record.status === 'failed' || record.status === 'cancelled') && (await store.leaseHolder(id))?.owner === FLEET_OWNER) {
+      process.stderr.write(`RUN_FINISHED: run ${id} ran on the fleet and has ended (${record.status}); a fleet run is not resumed: re-run it (\`weft rerun ${id}\`)\n`)
+      return EXIT.failed
     }
     const { pipeline, diagnostics } = await loadPipeline(record.pipeline.file)
     if (!pipeline) {

@@ -18,9 +18,10 @@ import { cacheSettingsFromEnv, withNodeCache } from '../engine/cache/settings.ts
 export function heartbeatTtlMs(env: Record<string, string | undefined> = process.env): number {
   const raw = env.WEFT_HEARTBEAT_TTL?.trim()
   if (!raw) return 30_000
-  const ms = parseDuration(raw)
-  if (ms === undefined || ms < 100)
-    throw new WeftError('CONFIG_INVALID', `WEFT_HEARTBEAT_TTL is ${JSON.stringify(raw)}: expected a duration of at least 100ms, such as 10s or 30s`, { retryable: false })
+  // a bare number would be read as milliseconds, and `300` is more likely meant as seconds: a unit is asked for
+  const ms = /^[\d.]+$/.test(raw) ? undefined : parseDuration(raw)
+  if (ms === undefined || ms < 100 || ms > 3_600_000)
+    throw new WeftError('CONFIG_INVALID', `WEFT_HEARTBEAT_TTL is ${JSON.stringify(raw)}: expected a duration with its unit from 100ms to 1h, such as 10s or 30s`, { retryable: false })
   return ms
 }
 

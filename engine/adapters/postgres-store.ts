@@ -58,7 +58,8 @@ export function checkDatabaseUrl(url: string): void {
   if (!url) throw refuse('is empty')
   let parsed: URL
   try {
-    parsed = new URL(url)
+    // postgres.js takes several hosts (`postgres://u@h1:5432,h2:5432/db`) and reads the URL with the first: so is it checked
+    parsed = new URL(url.replace(/^([a-z][a-z0-9+.-]*:\/\/(?:[^@/?#]*@)?)([^/?#]*)/i, (_, start: string, hosts: string) => start + hosts.split(',')[0]))
   } catch {
     throw refuse('is not a URL')
   }

@@ -13,7 +13,10 @@ export interface Pipelined<T, A> {
 }
 
 /**
- * Runs `body` in a transaction on a connection of its own; `after` is sent right behind the COMMIT and runs once the
+ * Runs `body` in a transaction on a connection of its own. Postgres runs the body's statements in the order they are
+ * sent, and postgres.js sends a query once it is awaited or executed: a body sends each at once, with `.execute()`
+ * (drizzle) or a `Statement`, never as a query builder awaited later inside a helper (it would go after queries made
+ * after it). `after` is sent right behind the COMMIT and runs once the
  * transaction has committed (its failure does not undo the commit, and is thrown: a caller whose commit must count
  * makes `after` answer a default instead). A body that throws rolls back.
  */

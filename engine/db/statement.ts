@@ -41,6 +41,8 @@ export class Statement<F extends Fields> {
   }
 
   #decode(row: unknown[]): Decoded<F> {
+    // a query that selects other fields than declared would be read shifted: refused instead
+    if (row.length !== this.#decoders.length) throw new Error(`a statement selects ${row.length} values where its fields are ${this.#decoders.length}: ${this.#built?.sql.slice(0, 120)}`)
     const out: Record<string, unknown> = {}
     for (let i = 0; i < this.#decoders.length; i++) {
       const [key, column] = this.#decoders[i]!

@@ -20,6 +20,7 @@ export function failRunWrites(run: RunRecord, error: ErrorInfo, opts: { now: num
     const payload: Record<string, unknown> = { status: ended.status, attempts: ended.attempts, duration_ms: ended.duration_ms }
     if (ended.status === 'cancelled') payload.error = ended.error
     else payload.reason = 'run failed'
+    if (ended.usage) payload.usage = ended.usage
     writes.push({ kind: 'event', event: { seq: ++seq, run_id: run.id, type: ended.status === 'cancelled' ? 'node.cancelled' : 'node.skipped', node: r.id, timestamp: at, payload } })
   }
   writes.push({ kind: 'run.update', runId: run.id, patch: { status: 'failed', error, finished_at: at } })

@@ -7,6 +7,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fixtures } from '../helpers.ts'
+import { checkDatabaseUrl } from '../../engine/adapters/postgres-store.ts'
 
 const root = path.resolve(import.meta.dirname, '..', '..')
 const work = mkdtempSync(path.join(tmpdir(), 'weft-store-errors-'))
@@ -52,6 +53,12 @@ describe('weft on a data directory it cannot use', () => {
         noStack(r.stderr)
       }
     }
+  })
+
+  it('a DATABASE_URL naming several hosts, as postgres.js takes them, is not refused as malformed', () => {
+    assert.doesNotThrow(() => checkDatabaseUrl('postgres://weft:pw@db1.example:5432,db2.example:5433/weft?sslmode=require'))
+    assert.doesNotThrow(() => checkDatabaseUrl('postgresql://db1,db2/weft'))
+    assert.throws(() => checkDatabaseUrl('postgres://db1:port,db2/weft'), /DATABASE_URL is not a URL/)
   })
 
   it('a data directory that cannot be created: STORE_NOT_WRITABLE with the path, exit 2', () => {

@@ -13,7 +13,8 @@ describe('weft worker settings', () => {
     assert.equal(heartbeatTtlMs({ WEFT_HEARTBEAT_TTL: '' }), 30_000)
     assert.equal(heartbeatTtlMs({ WEFT_HEARTBEAT_TTL: '10s' }), 10_000)
     assert.equal(heartbeatTtlMs({ WEFT_HEARTBEAT_TTL: '250ms' }), 250)
-    for (const bad of ['abc', '0s', '50ms', '-5s']) {
+    // a bare number, and more than an hour (a timer that long overflows), are refused too
+    for (const bad of ['abc', '0s', '50ms', '-5s', '300', '2h', '100d']) {
       assert.throws(
         () => heartbeatTtlMs({ WEFT_HEARTBEAT_TTL: bad }),
         (err: Error & { code?: string }) => err.code === 'CONFIG_INVALID' && err.message.includes(JSON.stringify(bad)),
@@ -31,7 +32,7 @@ describe('weft worker settings', () => {
         env: { ...process.env, WEFT_HEARTBEAT_TTL: 'abc', DATABASE_URL: 'postgres://weft@127.0.0.1:1/weft' },
       })
       assert.equal(r.status, 2, r.stderr)
-      assert.match(r.stderr, /WEFT_HEARTBEAT_TTL is "abc": expected a duration of at least 100ms/)
+      assert.match(r.stderr, /WEFT_HEARTBEAT_TTL is "abc": expected a duration with its unit from 100ms to 1h/)
       assert.doesNotMatch(r.stderr, /STORE_UNAVAILABLE/)
     }
   })

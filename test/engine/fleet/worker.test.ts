@@ -434,6 +434,10 @@ outputs:
         assert.deepEqual(Object.fromEntries(Object.values(run!.nodes).map((n) => [n.id, n.status])), { first: 'cancelled', fan: 'skipped' })
         const types = (await store.listEvents(id)).map((e) => `${e.type}${e.node ? ` ${e.node}` : ''}`)
         assert.deepEqual(types.slice(-3), ['node.cancelled first', 'node.skipped fan', 'run.failed'])
+        // ended, and its file gone: resume says it has ended, before it looks for the file
+        const resumed = spawnSync(process.execPath, ['--import', 'tsx', cli, 'resume', id], { cwd: root, env, encoding: 'utf8' })
+        assert.equal(resumed.status, 1, resumed.stderr)
+        assert.match(resumed.stderr, /^RUN_FINISHED: run \S+ ran on the fleet and has ended \(failed\); a fleet run is not resumed/m)
       } finally {
         if (worker) await stop(worker)
         await store.close()
