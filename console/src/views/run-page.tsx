@@ -66,20 +66,22 @@ export function RunPage({ id }: { id: string }) {
     }
   }, [id])
 
+  /** Reads the record again and folds it into the view (a failed read changes nothing: the next one will tell). */
+  const reread = (signal: AbortSignal) =>
+    getJson<GenerationRecord>(`/api/v2/generations/${encodeURIComponent(id)}`, signal).then(
+      (r) => {
+        setRecord(r)
+        setView((v) => (v ? withRecord(v, r) : v))
+      },
+      () => {},
+    )
+
   // outputs (and durations) come from the record: read it again when a node ends, at most every 300 ms
   const version = view?.outputsVersion ?? 0
   useEffect(() => {
     if (version === 0) return
     const ctl = new AbortController()
-    const t = setTimeout(() => {
-      getJson<GenerationRecord>(`/api/v2/generations/${encodeURIComponent(id)}`, ctl.signal).then(
-        (r) => {
-          setRecord(r)
-          setView((v) => (v ? withRecord(v, r) : v))
-        },
-        () => {},
-      )
-    }, 300)
+    const t = setTimeout(() => void reread(ctl.signal), 300)
     return () => {
       clearTimeout(t)
       ctl.abort()
@@ -92,14 +94,7 @@ export function RunPage({ id }: { id: string }) {
     if (!fleetRun) return
     const ctl = new AbortController()
     const timer = setInterval(() => {
-      if (document.visibilityState !== 'visible') return
-      getJson<GenerationRecord>(`/api/v2/generations/${encodeURIComponent(id)}`, ctl.signal).then(
-        (r) => {
-          setRecord(r)
-          setView((v) => (v ? withRecord(v, r) : v))
-        },
-        () => {},
-      )
+      if (document.visibilityState === 'visible') void reread(ctl.signal)
     }, 3000)
     return () => {
       clearInterval(timer)

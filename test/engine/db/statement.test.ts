@@ -10,7 +10,7 @@ import { openPostgresStore } from '../../../engine/adapters/postgres-store.ts'
 import { generationNodes, generations } from '../../../engine/db/schema.ts'
 import { Statement } from '../../../engine/db/statement.ts'
 import { pipelinedTx } from '../../../engine/db/pipelined-tx.ts'
-import type { RunRecord } from '../../../engine/ports.ts'
+import { nodeRecord, runRecord } from '../../support/run-record.ts'
 
 const url = process.env.DATABASE_URL
 
@@ -20,37 +20,14 @@ describe('Statement', { skip: url ? false : 'DATABASE_URL is not set; this runs 
   before(async () => {
     db = await createDatabase()
     const store = await openPostgresStore(db.url)
-    const node = (id: string, patch: Partial<RunRecord['nodes'][string]>) => ({
-      id,
-      type: 'work',
-      status: 'pending' as const,
-      attempts: 0,
-      started_at: null,
-      finished_at: null,
-      duration_ms: null,
-      output: null,
-      error: null,
-      ...patch,
-    })
-    const run: RunRecord = {
-      id: 'r1',
-      pipeline: { name: 'p', version: 1, file: '/p.yaml' },
-      status: 'running',
-      interactive: false,
-      inputs: { prompt: 'x' },
-      config: {},
-      outputs: null,
-      error: null,
-      current_stage: null,
-      created_at: '2026-01-01T00:00:00.000Z',
-      started_at: '2026-01-01T00:00:01.000Z',
-      finished_at: null,
-      nodes: {
-        a: node('a', { status: 'succeeded', attempts: 1, started_at: '2026-01-01T00:00:01.000Z', finished_at: '2026-01-01T00:00:02.500Z', duration_ms: 1500, output: { text: 'hi', n: [1, 2] } }),
-        b: node('b', { status: 'failed', attempts: 2, error: { code: 'BOOM', message: 'no' } }),
-        c: node('c', {}),
-      },
-    }
+    const run = runRecord(
+      [
+        nodeRecord('a', { status: 'succeeded', attempts: 1, started_at: '2026-01-01T00:00:01.000Z', finished_at: '2026-01-01T00:00:02.500Z', duration_ms: 1500, output: { text: 'hi', n: [1, 2] } }),
+        nodeRecord('b', { status: 'failed', attempts: 2, error: { code: 'BOOM', message: 'no' } }),
+        nodeRecord('c'),
+      ],
+      { inputs: { prompt: 'x' }, started_at: '2026-01-01T00:00:01.000Z' },
+    )
     await store.write([{ kind: 'run.create', run }])
     await store.close()
     client = postgres(db.url, { max: 2, onnotice: () => {} })

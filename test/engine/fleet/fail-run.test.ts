@@ -2,41 +2,17 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { failRunWrites } from '../../../engine/fleet/fail-run.ts'
-import type { NodeRecord, RunRecord } from '../../../engine/ports.ts'
+import { nodeRecord, runRecord } from '../../support/run-record.ts'
 
-const node = (id: string, patch: Partial<NodeRecord> = {}): NodeRecord => ({
-  id,
-  type: 'work',
-  status: 'pending',
-  attempts: 0,
-  started_at: null,
-  finished_at: null,
-  duration_ms: null,
-  output: null,
-  error: null,
-  ...patch,
-})
-
-const run: RunRecord = {
-  id: 'r1',
-  pipeline: { name: 'p', version: 1, file: '/gone.yaml' },
-  status: 'awaiting_approval',
-  interactive: true,
-  inputs: {},
-  config: {},
-  outputs: null,
-  error: null,
-  current_stage: 'story',
-  created_at: '2026-01-01T00:00:00.000Z',
-  started_at: '2026-01-01T00:00:00.000Z',
-  finished_at: null,
-  nodes: {
-    done: node('done', { status: 'succeeded', attempts: 1, started_at: '2026-01-01T00:00:00.000Z', finished_at: '2026-01-01T00:00:01.000Z', duration_ms: 1000 }),
-    gate: node('gate', { type: 'approval', status: 'waiting', attempts: 1, started_at: '2026-01-01T00:00:01.000Z' }),
-    busy: node('busy', { status: 'running', attempts: 2, started_at: '2026-01-01T00:00:02.000Z' }),
-    later: node('later'),
-  },
-}
+const run = runRecord(
+  [
+    nodeRecord('done', { status: 'succeeded', attempts: 1, started_at: '2026-01-01T00:00:00.000Z', finished_at: '2026-01-01T00:00:01.000Z', duration_ms: 1000 }),
+    nodeRecord('gate', { type: 'approval', status: 'waiting', attempts: 1, started_at: '2026-01-01T00:00:01.000Z' }),
+    nodeRecord('busy', { status: 'running', attempts: 2, started_at: '2026-01-01T00:00:02.000Z' }),
+    nodeRecord('later'),
+  ],
+  { status: 'awaiting_approval', interactive: true, pipeline: { name: 'p', version: 1, file: '/gone.yaml' }, current_stage: 'story' },
+)
 
 describe('failRunWrites', () => {
   it('cancels what runs or waits, skips what has not started, leaves what ended, then fails the run; events in sequence', () => {
