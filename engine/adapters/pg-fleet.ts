@@ -364,7 +364,7 @@ export class PgFleet {
     }
   }
 
-  /** Ends a run as failed without a step (its pipeline cannot be loaded): open tasks are cancelled, workers fenced out. */
+  /** Ends a run as failed without a step (its pipeline cannot be loaded): its nodes ended, open tasks cancelled, workers fenced out. */
   async failRun(runId: string, error: ErrorInfo): Promise<void> {
     await this.db.transaction(async (tx) => {
       const [row] = await tx.select().from(generations).where(eq(generations.id, runId)).for('update')

@@ -1,25 +1,12 @@
 import { manualClock } from '../helpers.ts'
+import { runRecord } from '../support/run-record.ts'
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { Journal } from '../../engine/journal.ts'
 import { MemoryRunStore } from '../../engine/adapters/memory-store.ts'
 import type { RunRecord, StoreWrite } from '../../engine/ports.ts'
 
-const run = (id: string): RunRecord => ({
-  id,
-  pipeline: { name: 'p', version: 1, file: 'p.yaml' },
-  status: 'running',
-  interactive: false,
-  inputs: {},
-  config: {},
-  outputs: null,
-  error: null,
-  current_stage: null,
-  created_at: '2026-01-01T00:00:00.000Z',
-  started_at: null,
-  finished_at: null,
-  nodes: {},
-})
+const run = (id: string): RunRecord => runRecord([], { id, pipeline: { name: 'p', version: 1, file: 'p.yaml' }, started_at: null })
 const event = (runId: string, seq: number): StoreWrite => ({ kind: 'event', event: { seq, run_id: runId, type: 'node.progress', timestamp: '2026-01-01T00:00:00.000Z', payload: {} } })
 
 describe('journal', () => {

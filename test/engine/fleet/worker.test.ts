@@ -69,6 +69,14 @@ function inFlight(log: string): Set<number> {
 /** What workers said when a state they brought up to date differed from a whole read (each checks every one). */
 const diverged: string[] = []
 
+/** A fresh database and folder for one test (`prefix` names the folder), and the environment its workers and CLI runs share. */
+async function fleetCase(prefix: string, heartbeatTtl: string): Promise<{ db: Awaited<ReturnType<typeof createDatabase>>; dir: string; log: string; env: Env }> {
+  const db = await createDatabase()
+  const dir = mkdtempSync(path.join(tmpdir(), prefix))
+  const env: Env = { ...process.env, DATABASE_URL: db.url, WEFT_DATA_DIR: path.join(dir, 'data'), WEFT_PLUGIN_DIRS: testPluginDirs.join(path.delimiter), WEFT_HEARTBEAT_TTL: heartbeatTtl }
+  return { db, dir, log: path.join(dir, 'exec.log'), env }
+}
+
 function startWorker(env: Env, extra: string[] = []): ChildProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', cli, 'worker', '--concurrency', '4', '--executor', 'inline', ...extra], {
     cwd: root,
@@ -132,9 +140,7 @@ if (!process.env.DATABASE_URL) {
     after(() => assert.deepEqual(diverged, [], 'every state a worker brought up to date agreed with a whole read'))
 
     it('a pool with a queue of its own runs only on workers started with --queues naming it; the rest on the default queue', async () => {
-      const db = await createDatabase()
-      const dir = mkdtempSync(path.join(tmpdir(), 'weft-fleet-queues-'))
-      const env: Env = { ...process.env, DATABASE_URL: db.url, WEFT_DATA_DIR: path.join(dir, 'data'), WEFT_PLUGIN_DIRS: testPluginDirs.join(path.delimiter), WEFT_HEARTBEAT_TTL: '3s' }
+      const { db, dir, env } = await fleetCase('weft-fleet-queues-', '3s')
       const file = path.join(dir, 'queues.yaml')
       writeFileSync(
         file,
@@ -176,10 +182,7 @@ outputs:
     })
 
     it('a worker stopped by SIGTERM while items run (told twice, as supervisors do) finishes them, exits 0 and leaves no queue job locked', async () => {
-      const db = await createDatabase()
-      const dir = mkdtempSync(path.join(tmpdir(), 'weft-fleet-stop-'))
-      const log = path.join(dir, 'exec.log')
-      const env: Env = { ...process.env, DATABASE_URL: db.url, WEFT_DATA_DIR: path.join(dir, 'data'), WEFT_PLUGIN_DIRS: testPluginDirs.join(path.delimiter), WEFT_HEARTBEAT_TTL: '3s' }
+      const { db, dir, log, env } = await fleetCase('weft-fleet-stop-', '3s')
       const store = await openRunStore({ env })
       const pg = postgres(db.url, { max: 1, onnotice: () => {} })
       const first = startWorker(env)
@@ -209,10 +212,7 @@ outputs:
     })
 
     it('weft show lists a node no worker has taken as queued, and as succeeded once a worker has run it', async () => {
-      const db = await createDatabase()
-      const dir = mkdtempSync(path.join(tmpdir(), 'weft-fleet-show-'))
-      const log = path.join(dir, 'exec.log')
-      const env: Env = { ...process.env, DATABASE_URL: db.url, WEFT_DATA_DIR: path.join(dir, 'data'), WEFT_PLUGIN_DIRS: testPluginDirs.join(path.delimiter), WEFT_HEARTBEAT_TTL: '3s' }
+      const { db, dir, log, env } = await fleetCase('weft-fleet-show-', '3s')
       const store = await openRunStore({ env })
       const show = (id: string) => spawnSync(process.execPath, ['--import', 'tsx', cli, 'show', id], { cwd: root, env, encoding: 'utf8' }).stdout
       let worker: ChildProcess | undefined
@@ -236,10 +236,7 @@ outputs:
     })
 
     it('3 worker processes run a fan-out of 60 items: each item once, on all 3, outputs in order; SIGTERM exits 0', async () => {
-      const db = await createDatabase()
-      const dir = mkdtempSync(path.join(tmpdir(), 'weft-fleet-'))
-      const log = path.join(dir, 'exec.log')
-      const env: Env = { ...process.env, DATABASE_URL: db.url, WEFT_DATA_DIR: path.join(dir, 'data'), WEFT_PLUGIN_DIRS: testPluginDirs.join(path.delimiter), WEFT_HEARTBEAT_TTL: '3s' }
+      const { db, dir, log, env } = await fleetCase('weft-fleet-', '3s')
       const store = await openRunStore({ env })
       const workers = [startWorker(env), startWorker(env), startWorker(env)]
       try {
@@ -291,10 +288,7 @@ outputs:
     })
 
     it('workers share the node cache of their machine: the same run detached again executes nothing, and says which run computed each result', async () => {
-      const db = await createDatabase()
-      const dir = mkdtempSync(path.join(tmpdir(), 'weft-fleet-cache-'))
-      const log = path.join(dir, 'exec.log')
-      const env: Env = { ...process.env, DATABASE_URL: db.url, WEFT_DATA_DIR: path.join(dir, 'data'), WEFT_PLUGIN_DIRS: testPluginDirs.join(path.delimiter), WEFT_HEARTBEAT_TTL: '3s' }
+      const { db, dir, log, env } = await fleetCase('weft-fleet-cache-', '3s')
       // the log is named by the environment: a file named in a node's fields counts by its content in the key
       env.EXEC_LOG = log
       writeFileSync(
@@ -353,10 +347,7 @@ outputs:
     })
 
     it('an interactive run waits at its gate holding no worker; decisions recorded through the store (as the API does) move it on', async () => {
-      const db = await createDatabase()
-      const dir = mkdtempSync(path.join(tmpdir(), 'weft-fleet-gate-'))
-      const log = path.join(dir, 'exec.log')
-      const env: Env = { ...process.env, DATABASE_URL: db.url, WEFT_DATA_DIR: path.join(dir, 'data'), WEFT_PLUGIN_DIRS: testPluginDirs.join(path.delimiter), WEFT_HEARTBEAT_TTL: '3s' }
+      const { db, dir, log, env } = await fleetCase('weft-fleet-gate-', '3s')
       const store = await openRunStore({ env })
       const workers = [startWorker(env), startWorker(env)]
       try {
@@ -393,9 +384,7 @@ outputs:
     })
 
     it('a job locked by a worker killed before it claimed the task (or before it said it was alive) is unlocked and run', async () => {
-      const db = await createDatabase()
-      const dir = mkdtempSync(path.join(tmpdir(), 'weft-fleet-orphan-'))
-      const env: Env = { ...process.env, DATABASE_URL: db.url, WEFT_DATA_DIR: path.join(dir, 'data'), WEFT_PLUGIN_DIRS: testPluginDirs.join(path.delimiter), WEFT_HEARTBEAT_TTL: '1s' }
+      const { db, dir, env } = await fleetCase('weft-fleet-orphan-', '1s')
       const store = await openRunStore({ env })
       const pg = postgres(db.url, { max: 1, onnotice: () => {} })
       let worker: ChildProcess | undefined
@@ -416,9 +405,7 @@ outputs:
     })
 
     it('a run whose pipeline file is gone by the time a worker steps it ends failed, naming the file, instead of waiting forever', async () => {
-      const db = await createDatabase()
-      const dir = mkdtempSync(path.join(tmpdir(), 'weft-fleet-gone-'))
-      const env: Env = { ...process.env, DATABASE_URL: db.url, WEFT_DATA_DIR: path.join(dir, 'data'), WEFT_PLUGIN_DIRS: testPluginDirs.join(path.delimiter), WEFT_HEARTBEAT_TTL: '1s' }
+      const { db, dir, env } = await fleetCase('weft-fleet-gone-', '1s')
       const store = await openRunStore({ env })
       let worker: ChildProcess | undefined
       try {
@@ -446,10 +433,7 @@ outputs:
     })
 
     it('workers SIGKILLed at random instants 20 times: every run completes, no committed task runs again, no gate asked twice', async (t) => {
-      const db = await createDatabase()
-      const dir = mkdtempSync(path.join(tmpdir(), 'weft-fleet-kill-'))
-      const log = path.join(dir, 'exec.log')
-      const env: Env = { ...process.env, DATABASE_URL: db.url, WEFT_DATA_DIR: path.join(dir, 'data'), WEFT_PLUGIN_DIRS: testPluginDirs.join(path.delimiter), WEFT_HEARTBEAT_TTL: '1s' }
+      const { db, dir, log, env } = await fleetCase('weft-fleet-kill-', '1s')
       const store = await openRunStore({ env })
       const random = seededRandom(Number(process.env.WEFT_TEST_SEED ?? 7))
       const gate = `  review: { type: approval, gate: first }\n`
