@@ -20,7 +20,7 @@ import { resolveConfig, resolveRunInputs } from '../engine/inputs.ts'
 import type { ModelProvider, ModelRequest, RunRecord } from '../engine/ports.ts'
 import { defaultPrices, modelCall } from '../engine/prices.ts'
 import { createProviders, providerSettingsFromEnv } from '../engine/providers.ts'
-import { runPipeline } from '../engine/run-loop.ts'
+import { runPipeline } from '../engine/run-pipeline.ts'
 import { addUsage, formatUsage, noUsage, runUsage, type Usage } from '../engine/usage.ts'
 
 const root = path.resolve(import.meta.dirname, '..', '..')

@@ -8,8 +8,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { loadPipeline } from '../engine/dsl/load.ts'
-import { runPipeline } from '../engine/run-loop.ts'
-import { driveSteps } from '../engine/fleet/local-driver.ts'
+import { runPipeline } from '../engine/run-pipeline.ts'
 import { MemoryRunStore } from '../engine/adapters/memory-store.ts'
 import { PiscinaExecutor } from '../engine/adapters/piscina-executor.ts'
 import { InlineExecutor } from '../engine/adapters/inline-executor.ts'
@@ -29,8 +28,6 @@ const { values: o } = parseArgs({
     mode: { type: 'string', default: 'static' },
     executor: { type: 'string', default: 'workers' },
     store: { type: 'string', default: 'memory' },
-    // loop: the run loop (the default in process); steps: the fleet's step function driven in this process
-    driver: { type: 'string', default: 'loop' },
     'budget-ms': { type: 'string', default: '50000' },
   },
   strict: false,
@@ -115,7 +112,7 @@ let error: string | null = null
 const times: number[] = []
 const once = async () => {
   const store = durable ?? new MemoryRunStore()
-  const record = await (o.driver === 'steps' ? driveSteps : runPipeline)({ pipeline, inputs: {}, config: {}, executor, store, workDir: dir })
+  const record = await runPipeline({ pipeline, inputs: {}, config: {}, executor, store, workDir: dir })
   if (record.status !== 'completed') throw new Error(`run ${record.status}: ${record.error?.message}`)
   return Object.values(record.nodes).filter((n) => n.status === 'succeeded' && n.attempts === 1).length
 }
@@ -136,7 +133,7 @@ await durable?.close()
 const wall = times.length ? median(times) : null
 process.stdout.write(
   JSON.stringify({
-    peer: o.driver === 'steps' ? 'weft/steps' : 'weft',
+    peer: 'weft',
     shape,
     size: shape === 'lattice' ? `${width}x${depth}` : size,
     work,
@@ -160,7 +157,6 @@ process.stdout.write(
     error,
     node: process.version,
     executor: String(o.executor),
-    driver: String(o.driver),
     store: storeKind,
   }) + '\n',
 )

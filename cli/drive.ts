@@ -1,7 +1,7 @@
 // Drives one run from the command line (new or resumed): store, executor, Ctrl-C, progress, result.
 import os from 'node:os'
 import path from 'node:path'
-import { runPipeline, type RunOptions } from '../engine/run-loop.ts'
+import { runPipeline, type RunOptions } from '../engine/run-pipeline.ts'
 import type { Pipeline } from '../engine/dsl/pipeline.ts'
 import { InlineExecutor } from '../engine/adapters/inline-executor.ts'
 import { PiscinaExecutor } from '../engine/adapters/piscina-executor.ts'

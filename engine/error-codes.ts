@@ -44,7 +44,6 @@ export const ERROR_CODES = {
   // gates
   APPROVAL_REJECTED: { meaning: "A reviewer (or the gate's `auto: reject`) rejected the gated value.", retryable: false },
   AUTO_APPROVAL_FAILED: { meaning: "An automated run's gate check (`auto.approve_if`) was false and `otherwise` fails the run.", retryable: false },
-  DRIVER_UNSUPPORTED: { meaning: 'A run the chosen driver cannot take (the step driver in one process starts new runs only).', retryable: false },
   DECISION_INVALID: { meaning: "A decision that cannot be taken: revise without feedback, edits without approve, or edits not in the value's shape.", retryable: false, http: 400 },
   DECISION_NOT_ALLOWED: { meaning: 'A decision the gate does not allow now (revise past `max_revisions`).', retryable: false, http: 409 },
   GATE_NOT_WAITING: { meaning: 'The gate is not waiting for a decision.', retryable: false, http: 409 },

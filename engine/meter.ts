@@ -35,7 +35,7 @@ export function budgetNow(run: { config: Record<string, unknown>; nodes: Record<
 }
 
 /** The budget an attempt gets: the limit, what was spent, and the mean output of a model call so far. */
-export function budgetOf(limit: number, spent: number, calls: number, outputTokens: number): Budget {
+function budgetOf(limit: number, spent: number, calls: number, outputTokens: number): Budget {
   return { limit_usd: limit, spent_usd: Math.round(spent * 1e6) / 1e6, ...(calls > 0 ? { call_output_tokens: Math.round(outputTokens / calls) } : {}) }
 }
 

@@ -54,7 +54,7 @@ export interface Providers {
   media?: MediaProvider
 }
 
-/** Extra powers of a control node (fan-out, approval), which runs inside the run loop instead of a worker. */
+/** Extra powers of a control node (fan-out, approval), which the run's driver replays from its recorded answers instead of a worker running it. */
 export interface ControlContext<C = Record<string, unknown>> extends NodeContext<C> {
   /** Fields listed in `deferred`, still unresolved (templates evaluated per child). */
   raw: Record<string, unknown>
@@ -91,7 +91,7 @@ export interface NodeDefinition<C = any, O = any> {
   deferred?: readonly string[]
   /** A field holding a child node spec (validated like a node, with extra variables such as `item` in scope). */
   child?: ChildTemplate
-  /** `worker` (default): runs on a worker thread. `control`: runs in the run loop with a ControlContext. */
+  /** `worker` (default): runs on a worker thread. `control`: replayed by the run's driver with a ControlContext. */
   runs?: 'worker' | 'control'
   /**
    * Results may be reused from the node cache: the output depends only on the config, the prompt files and files it

@@ -1,4 +1,4 @@
-// The engine's ports: every way the run loop reaches storage, execution, events, humans and providers.
+// The engine's ports: every way a run's driver reaches storage, execution, events, humans and providers.
 import type { ErrorInfo } from './errors.ts'
 import type { Progress } from './node-def.ts'
 import type { Usage } from './usage.ts'
@@ -72,7 +72,7 @@ export interface RunEvent {
   payload: Record<string, unknown>
 }
 
-/** A write the run loop asks the store to make. A batch is applied atomically, in order. */
+/** A write a run's driver asks the store to make. A batch is applied atomically, in order. */
 export type StoreWrite =
   | { kind: 'run.create'; run: RunRecord }
   | { kind: 'run.update'; runId: string; patch: Partial<Omit<RunRecord, 'id' | 'nodes'>> }

@@ -4,6 +4,7 @@
 import { rm } from 'node:fs/promises'
 import path from 'node:path'
 import { bfsFromNode } from 'graphology-traversal'
+import { topologicalSort } from 'graphology-dag'
 import { WeftError } from './errors.ts'
 import { buildGraph } from './graph.ts'
 import { didYouMean } from './dsl/reporter.ts'
@@ -49,22 +50,31 @@ export function planRerun(pipeline: Pipeline, from?: string): RerunPlan {
 }
 
 /**
+ * Pure: which of `among` (default: every node) keep their recorded result in a resume or a re-run, in the pipeline's
+ * order. A node is kept when it succeeded (or was skipped by its own `when`) as a node of the same type, and only with
+ * everything it needs kept too: its output was computed from theirs.
+ */
+export function keepable(pipeline: Pipeline, nodes: Readonly<Record<string, NodeRecord>>, among?: readonly string[]): string[] {
+  const wanted = among ? new Set(among) : undefined
+  const usable = new Set<string>()
+  for (const id of topologicalSort(buildGraph(pipeline))) {
+    const node = nodes[id]
+    const spec = pipeline.nodes.get(id)!
+    if (wanted && !wanted.has(id)) continue
+    if (!node || node.type !== spec.type) continue
+    if (!(node.status === 'succeeded' || (node.status === 'skipped' && node.skip_reason === '`when` was false'))) continue
+    if (spec.deps.every((d) => usable.has(d))) usable.add(id)
+  }
+  return [...pipeline.nodes.keys()].filter((id) => usable.has(id))
+}
+
+/**
  * The records of the kept nodes as the new run holds them: outputs pointing into the new run's folder, where each
  * file they name is linked. `fromDir` and `toDir` are the old and the new run's folders.
  */
 export async function keptRecords(pipeline: Pipeline, record: RunRecord, keep: readonly string[], fromDir: string, toDir: string): Promise<Record<string, NodeRecord>> {
-  // kept as a resume keeps: a node that succeeded (or was skipped by its own `when`) of the same type, with
-  // everything it needs kept too (its output was computed from theirs); `keep` is in pipeline order
-  const usable = new Set<string>()
-  for (const id of keep) {
-    const node = record.nodes[id]
-    const spec = pipeline.nodes.get(id)
-    if (!node || !spec || node.type !== spec.type) continue
-    if (!(node.status === 'succeeded' || (node.status === 'skipped' && node.skip_reason === '`when` was false'))) continue
-    if (spec.deps.every((d) => usable.has(d))) usable.add(id)
-  }
   const out: Record<string, NodeRecord> = {}
-  for (const id of usable) {
+  for (const id of keepable(pipeline, record.nodes, keep)) {
     const node = record.nodes[id]!
     for (const f of await filesIn(node.output, fromDir)) await placeFile(f.abs, `${toDir}/${f.rel}`)
     // what it used was spent by the run re-run, not by this one

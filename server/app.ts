@@ -70,7 +70,7 @@ const stderrLogger: Logger = {
 
 const MIB = 1024 * 1024
 
-/** Builds the HTTP API over `service`. Handlers call only the service; they never reach the store or run loop. */
+/** Builds the HTTP API over `service`. Handlers call only the service; they never reach the store or a run's driver. */
 export function createApp(service: GenerationService, opts: AppOptions): Hono<Env> {
   const logger = opts.logger ?? stderrLogger
   const limit = opts.bodyLimitBytes ?? MIB

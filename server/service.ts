@@ -1,5 +1,5 @@
 // What the HTTP and WebSocket layers ask of the engine: start, read, cancel and decide generations, and
-// follow their events. Handlers call this; they never touch the store or the run loop directly.
+// follow their events. Handlers call this; they never touch the store or a run's driver directly.
 import type { Diagnostic } from '../engine/errors.ts'
 import type { GraphNode } from './pipeline-graph.ts'
 import type { ApprovalRequest, Decision, RunEvent, RunRecord, RunStatus } from '../engine/ports.ts'

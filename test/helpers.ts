@@ -6,8 +6,7 @@ import { fileURLToPath } from 'node:url'
 import { loadPipeline, type LoadResult } from '../engine/dsl/load.ts'
 import type { Pipeline } from '../engine/dsl/pipeline.ts'
 import { resolveConfig, resolveRunInputs } from '../engine/inputs.ts'
-import { driveSteps } from '../engine/fleet/local-driver.ts'
-import { runPipeline, type RunOptions } from '../engine/run-loop.ts'
+import { runPipeline, type RunOptions } from '../engine/run-pipeline.ts'
 import { MemoryRunStore } from '../engine/adapters/memory-store.ts'
 import { InlineExecutor } from '../engine/adapters/inline-executor.ts'
 import type { Clock } from '../engine/clock.ts'
@@ -49,9 +48,7 @@ export async function run(p: Pipeline, opts: Partial<RunOptions> & { given?: Rec
   const store = new MemoryRunStore()
   const inputs = resolveRunInputs(p, opts.given ?? {})
   if (inputs.diagnostics.length) throw new Error(inputs.diagnostics.map((d) => d.message).join('\n'))
-  // WEFT_TEST_DRIVER=step runs new runs on the step function driven in one process instead of the run loop
-  const drive = process.env.WEFT_TEST_DRIVER === 'step' && !opts.resume && !opts.rerun ? driveSteps : runPipeline
-  const record = await drive({
+  const record = await runPipeline({
     pipeline: p,
     inputs: inputs.inputs,
     config: resolveConfig(p, []).config,

@@ -2,8 +2,7 @@
 // and its progress written at a bounded rate. Both drivers of the step function (the worker and the in-process one) use it.
 import type { NodeExecutor, TaskOutcome } from '../ports.ts'
 import type { Progress } from '../node-def.ts'
-import { WeftError } from '../errors.ts'
-import { attemptOutcome } from '../run-attempts.ts'
+import { toErrorInfo, WeftError } from '../errors.ts'
 import type { FleetTask } from './state.ts'
 import { cacheMode, type RunCachePolicy } from '../cache/policy.ts'
 import { systemClock, type Clock } from '../clock.ts'
@@ -91,4 +90,18 @@ export function throttledProgress(
       await flight
     },
   }
+}
+
+/**
+ * What an attempt came to, given the signal it ran under: a timeout is a hard limit (finishing after it, the node
+ * having ignored its signal, is still a timeout), and a node stopped because it was told to reports why it was told.
+ */
+function attemptOutcome(out: TaskOutcome, signal: AbortSignal): TaskOutcome {
+  const why = signal.aborted ? toErrorInfo(signal.reason, 'CANCELLED') : undefined
+  if (out.ok && why?.code !== 'NODE_TIMEOUT') return out
+  if (why && (out.ok || why.code !== out.error.code)) {
+    const nodeError = out.ok ? undefined : { code: out.error.code, message: out.error.message }
+    return { ok: false, error: { ...why, details: { ...(why.details as object), ...(nodeError ? { node_error: nodeError } : { finished_late: true }) } } }
+  }
+  return out
 }

@@ -5,8 +5,10 @@ import path from 'node:path'
 import { every, systemClock } from '../clock.ts'
 import { toErrorInfo, WeftError } from '../errors.ts'
 import type { Progress } from '../node-def.ts'
-import type { ApprovalRequest, RunEvent, RunRecord, StoreWrite } from '../ports.ts'
-import { claimLease, type RunOptions } from '../run-loop.ts'
+import type { ApprovalRequest, Decision, RunEvent, RunRecord, RunStore, StoreWrite } from '../ports.ts'
+import { keepable } from '../rerun.ts'
+import { claimLease } from '../claim-lease.ts'
+import type { RunOptions } from '../run-pipeline.ts'
 import { applyEvent } from './apply.ts'
 import { newRunRecord } from './new-run.ts'
 import { gateKey, OPEN_TASK, type FleetState } from './state.ts'
@@ -31,22 +33,75 @@ function forgetEnded(state: FleetState, changed: ReadonlySet<string>): void {
   }
 }
 
-/** Runs a pipeline to the end on the step function and returns its final record (a new run: no resume, no re-run). */
-export async function driveSteps(opts: RunOptions): Promise<RunRecord> {
-  if (opts.resume || opts.rerun) throw new WeftError('DRIVER_UNSUPPORTED', 'the step driver in one process starts new runs only: resume and re-run go through the run loop', { retryable: false })
-  const clock = opts.clock ?? systemClock
-  const { store, executor, pipeline } = opts
+/** The record a run starts from here: a new one, a re-run's (its kept nodes as given) or a resumed one's (its kept nodes as recorded). */
+function startingRecord(opts: RunOptions, now: number): { run: RunRecord; kept: string[] } {
+  const { pipeline } = opts
+  const earlier = opts.resume?.record
   const run = newRunRecord(pipeline, {
     inputs: opts.inputs,
     config: opts.config,
-    now: clock.now(),
+    now,
     ...(opts.interactive !== undefined ? { interactive: opts.interactive } : {}),
-    ...(opts.sessionId !== undefined ? { sessionId: opts.sessionId } : {}),
-    ...(opts.runId !== undefined ? { runId: opts.runId } : {}),
+    ...(opts.sessionId !== undefined ? { sessionId: opts.sessionId } : earlier?.session_id != null ? { sessionId: earlier.session_id } : {}),
+    ...(earlier ? { runId: earlier.id } : opts.runId !== undefined ? { runId: opts.runId } : {}),
   })
+  if (earlier) Object.assign(run, { created_at: earlier.created_at, started_at: earlier.started_at ?? run.started_at, current_stage: earlier.current_stage })
+  const from = earlier?.nodes ?? opts.rerun?.kept
+  const kept = from ? keepable(pipeline, from) : []
+  for (const id of kept) run.nodes[id] = structuredClone(from![id]!)
+  return { run, kept }
+}
+
+/**
+ * A resumed run's gates that were decided and resolved before it stopped: their decisions stand (nobody is asked
+ * again) and their `approval.resolved` events are not written twice.
+ */
+async function decidedEarlier(state: FleetState, store: RunStore): Promise<void> {
+  const resolved = (await store.listEvents(state.run.id)).filter((e) => e.type === 'approval.resolved')
+  for (const e of resolved) {
+    const gate = String(e.payload.gate)
+    const revision = Number(e.payload.revision)
+    const approval = await store.getApproval(state.run.id, gate, revision)
+    if (!approval?.decision) continue
+    const k = gateKey(gate, revision)
+    state.gates[k] = { request: approval.request, decision: approval.decision }
+    ;(state.resolvedEarlier ??= []).push(k)
+  }
+}
+
+/**
+ * Runs a pipeline to the end on the step function in this process and returns its final record: a new run, a
+ * re-run (`opts.rerun`) or a resumed one (`opts.resume`, whose lease the caller holds already if it has one).
+ * Node failures end in the record; a store failure stops the run where it is and rejects (another process may
+ * resume it): nothing is recorded after a write that failed.
+ */
+export async function driveSteps(opts: RunOptions): Promise<RunRecord> {
+  const clock = opts.clock ?? systemClock
+  const { store, executor, pipeline, lease } = opts
+  const earlier = opts.resume?.record
+  const onlyIf = opts.resume?.onlyIf
+  if (earlier && onlyIf && !onlyIf.includes(earlier.status)) {
+    // between the caller reading the record and the lease, someone may have ended the run (a cancel)
+    if (lease) await store.releaseRun(earlier.id, lease.owner)
+    throw new WeftError('RUN_FINISHED', `run ${earlier.id} is ${earlier.status}; not resumed`, { retryable: false })
+  }
+  const { run, kept } = startingRecord(opts, clock.now())
   const workDir = path.resolve(opts.workDir ?? '.weft/runs')
-  let state: FleetState = newRunState(run, workDir)
+  let state: FleetState = newRunState(run, workDir, opts.cache?.refresh)
+  state.seq = opts.resume?.lastSeq ?? 0
+  if (earlier) await decidedEarlier(state, store)
   const env = { pipeline, random: clock.random }
+
+  let finish!: () => void
+  let reject!: (err: unknown) => void
+  const finished = new Promise<void>((resolve, no) => ((finish = resolve), (reject = no)))
+  finished.catch(() => {}) // awaited below; a failure before that point is thrown from there
+  /** The first error of the driver's own work (a store write, the lease): nothing is recorded after it, and the run's promise rejects with it. */
+  let failure: { err: unknown } | undefined
+  const fail = (err: unknown): void => {
+    failure ??= { err }
+    reject(err)
+  }
 
   /** Stores writes in order and tells the event sink what was stored. */
   const record = async (writes: StoreWrite[]): Promise<void> => {
@@ -58,49 +113,36 @@ export async function driveSteps(opts: RunOptions): Promise<RunRecord> {
     kind: 'event',
     event: { seq: ++state.seq, run_id: run.id, type, ...(node ? { node } : {}), timestamp: new Date(clock.now()).toISOString(), payload },
   })
-  await record([{ kind: 'run.create', run: structuredClone(run) }, event('run.started', { pipeline: pipeline.name, nodes: Object.keys(run.nodes).length })])
-
-  const lease = opts.lease
-  const ttl = lease?.ttlMs ?? 30_000
-  if (lease) await claimLease(store, run.id, lease.owner, ttl, clock)
-  const stopRenewing = lease ? every(clock, Math.max(10, ttl / 3), () => void store.claimRun(run.id, lease.owner, ttl).catch(() => {}), { unref: true }) : undefined
-  opts.onStart?.(run.id)
-
-  let finish!: () => void
-  let reject!: (err: unknown) => void
-  const finished = new Promise<void>((resolve, no) => ((finish = resolve), (reject = no)))
-  /** The first error of the driver's own work (a store write): the run's promise rejects with it, even after the end. */
-  let failure: { err: unknown } | undefined
-  const fail = (err: unknown): void => {
-    failure ??= { err }
-    reject(err)
-  }
   /** Attempts running here, by task key: aborted when a step ends their task (cancelled, failed fast). */
   const inFlight = new Map<string, { fence: number; stop: AbortController }>()
   const timers = new Set<() => void>()
   const asking = new AbortController()
   let steps: Promise<void> = Promise.resolve()
+  /** Appends work to the steps' order; it is skipped once the run has ended or the driver failed. */
+  const inTurn = (work: () => Promise<void>): Promise<void> =>
+    (steps = steps
+      .then(async () => {
+        if (!failure && !TERMINAL_RUN.has(state.run.status)) await work()
+      })
+      .catch(fail))
 
   /** Applies events one at a time, as the fleet's row lock does; `before` changes the state first (what a store would hold). */
   const apply = (e: StepEvent, before?: () => boolean): Promise<void> =>
-    (steps = steps
-      .then(async () => {
-        if (TERMINAL_RUN.has(state.run.status)) return
-        if (before && !before()) return
-        // this driver holds the only copy of the state: each step changes it in place
-        const out = await applyEvent(state, e, { ...env, now: clock.now() }, { owned: true })
-        state = out.state
-        await record(out.writes)
-        for (const key of out.changed) {
-          const a = inFlight.get(key)
-          const t = state.tasks[key]
-          if (a && (t?.status !== 'running' || t.fence !== a.fence)) a.stop.abort(new WeftError('CANCELLED', `task "${key}" was ended by the run`))
-        }
-        forgetEnded(state, out.changed)
-        for (const w of out.writes) if (w.kind === 'approval.request') ask(w.request)
-        for (const a of out.actions) act(a)
-      })
-      .catch(fail))
+    inTurn(async () => {
+      if (before && !before()) return
+      // this driver holds the only copy of the state: each step changes it in place
+      const out = await applyEvent(state, e, { ...env, now: clock.now() }, { owned: true })
+      state = out.state
+      await record(out.writes)
+      for (const key of out.changed) {
+        const a = inFlight.get(key)
+        const t = state.tasks[key]
+        if (a && (t?.status !== 'running' || t.fence !== a.fence)) a.stop.abort(new WeftError('CANCELLED', `task "${key}" was ended by the run`))
+      }
+      forgetEnded(state, out.changed)
+      for (const w of out.writes) if (w.kind === 'approval.request') ask(w.request)
+      for (const a of out.actions) act(a)
+    })
 
   const act = (a: StepAction): void => {
     if (a.type === 'dispatch') return dispatch(a.key, a.fence)
@@ -111,7 +153,9 @@ export async function driveSteps(opts: RunOptions): Promise<RunRecord> {
     }
     if (a.type === 'decide') {
       // recorded in turn with the steps, so the run's end waits for it
-      steps = steps.then(() => store.decideApproval(run.id, a.gate, a.revision, a.decision)).then(() => {}, fail)
+      steps = steps.then(async () => {
+        if (!failure) await store.decideApproval(run.id, a.gate, a.revision, a.decision)
+      }, fail)
       return
     }
     if (a.type === 'finished') finish()
@@ -127,16 +171,7 @@ export async function driveSteps(opts: RunOptions): Promise<RunRecord> {
     inFlight.set(key, mine)
     const claimed = structuredClone(task)
     const spec = task.spec
-    const progress = throttledProgress(
-      async (p: Progress) => {
-        await (steps = steps.then(async () => {
-          if (!TERMINAL_RUN.has(state.run.status)) await record([event('node.progress', { ...p, ...spec.progress }, spec.reportAs)])
-        }))
-      },
-      fail,
-      100,
-      clock,
-    )
+    const progress = throttledProgress((p: Progress) => inTurn(() => record([event('node.progress', { ...p, ...spec.progress }, spec.reportAs)])), fail, 100, clock)
     void attemptOnce(executor, claimed, run.id, mine.stop.signal, progress.report, opts.cache)
       .then(async (outcome) => {
         await progress.close()
@@ -147,35 +182,74 @@ export async function driveSteps(opts: RunOptions): Promise<RunRecord> {
       .catch(fail)
   }
 
-  /** A gate waits for a decision: from the decision source, recorded once in the store, then stepped. */
+  /** Steps a gate's decision once it is recorded in the store. */
+  const decided = (request: ApprovalRequest, decision: Decision): Promise<void> =>
+    apply({ type: 'decided', gate: request.gate, revision: request.revision }, () => {
+      const gate = state.gates[gateKey(request.gate, request.revision)]
+      if (!gate || gate.decision) return false
+      gate.decision = decision
+      return true
+    })
+
+  /** A gate waits for a decision: one recorded before a resume stands; else the decision source's, recorded once in the store. */
   const ask = (request: ApprovalRequest): void => {
-    const k = gateKey(request.gate, request.revision)
-    if (state.gates[k]?.decision) return // decided by its own policy (an automated run)
-    if (!opts.decisions) {
-      void apply({ type: 'cancel', reason: { code: 'NO_DECISION_SOURCE', message: `gate "${request.gate}" asks for a decision and this run has no way to get one` } })
-      return
+    if (state.gates[gateKey(request.gate, request.revision)]?.decision) return // decided by its own policy (an automated run)
+    const asked = async (): Promise<void> => {
+      // a resumed run's gate may have been decided before the run stopped: that decision stands, and nobody is asked again
+      const recorded = earlier ? (await store.getApproval(run.id, request.gate, request.revision))?.decision : undefined
+      if (recorded) return decided(request, recorded)
+      if (!opts.decisions) {
+        await apply({ type: 'cancel', reason: { code: 'NO_DECISION_SOURCE', message: `gate "${request.gate}" asks for a decision and this run has no way to get one` } })
+        return
+      }
+      let decision: Decision
+      try {
+        decision = await opts.decisions.decide(request, asking.signal)
+      } catch (err) {
+        if (!asking.signal.aborted) await apply({ type: 'cancel', reason: toErrorInfo(err, 'CANCELLED') })
+        return
+      }
+      const res = await store.decideApproval(run.id, request.gate, request.revision, decision)
+      if (res) await decided(request, res.decision)
     }
-    opts.decisions.decide(request, asking.signal).then(
-      async (decision) => {
-        const res = await store.decideApproval(run.id, request.gate, request.revision, decision)
-        if (!res) return
-        await apply({ type: 'decided', gate: request.gate, revision: request.revision }, () => {
-          const gate = state.gates[k]
-          if (!gate || gate.decision) return false
-          gate.decision = res.decision
-          return true
-        })
-      },
-      (err) => {
-        if (!asking.signal.aborted) void apply({ type: 'cancel', reason: toErrorInfo(err, 'CANCELLED') })
-      },
-    )
+    asked().catch(fail)
   }
 
+  const ttl = lease?.ttlMs ?? 30_000
+  let renewing: Promise<unknown> | undefined
+  let stopRenewing: (() => void) | undefined
   const onCancel = () => void apply({ type: 'cancel', reason: toErrorInfo(opts.signal!.reason ?? new WeftError('CANCELLED', 'run cancelled'), 'CANCELLED') })
-  if (opts.signal?.aborted) onCancel()
-  else opts.signal?.addEventListener('abort', onCancel, { once: true })
   try {
+    if (earlier) {
+      // pending again: every node that runs now starts from a clean record
+      const again = Object.keys(run.nodes).filter((id) => !kept.includes(id))
+      await record([
+        { kind: 'run.update', runId: run.id, patch: { status: 'running', error: null, outputs: null, finished_at: null, inputs: opts.inputs, config: opts.config } },
+        ...again.map((id): StoreWrite => ({ kind: 'node.update', runId: run.id, node: structuredClone(run.nodes[id]!) })),
+        event('run.resumed', { kept, rerun: again }),
+      ])
+    } else {
+      await record([
+        { kind: 'run.create', run: structuredClone(run) },
+        event('run.started', { pipeline: pipeline.name, nodes: Object.keys(run.nodes).length, ...(opts.rerun ? { rerun_of: opts.rerun.of, kept } : {}) }),
+      ])
+      // a new run is leased once it exists (a resumed one's lease is held already)
+      if (lease) await claimLease(store, run.id, lease.owner, ttl, clock)
+    }
+    // one renewal at a time (a slow store must not pile them up); the last one is awaited before the release, as a
+    // renewal landing after it would hold the lease of a run nobody drives
+    if (lease) {
+      const renew = () => {
+        renewing ??= store
+          .claimRun(run.id, lease.owner, ttl)
+          .then((ok) => ok || fail(new WeftError('LEASE_LOST', `run ${run.id} was taken over by another process`, { retryable: false })), fail)
+          .finally(() => (renewing = undefined))
+      }
+      stopRenewing = every(clock, Math.max(10, ttl / 3), renew, { unref: true })
+    }
+    opts.onStart?.(run.id)
+    if (opts.signal?.aborted) onCancel()
+    else opts.signal?.addEventListener('abort', onCancel, { once: true })
     await apply({ type: 'start' })
     await finished
     await steps
@@ -186,6 +260,8 @@ export async function driveSteps(opts: RunOptions): Promise<RunRecord> {
     for (const cancel of timers) cancel()
     for (const a of inFlight.values()) a.stop.abort(new WeftError('CANCELLED', 'the run ended'))
     stopRenewing?.()
+    await renewing
+    // also when the store failed: this process stops driving the run, and another may resume it
     if (lease) await store.releaseRun(run.id, lease.owner).catch(() => {})
   }
   return structuredClone(state.run)

@@ -1,5 +1,5 @@
 // Names the fleet shares with its queue (graphile-worker) and its listeners, and the jobs it adds. No SQL here: the
-// run loop reads these names, and knows no database.
+// in-process driver reads these names, and knows no database.
 
 /** graphile-worker's schema (its own migrations create it). */
 export const QUEUE_SCHEMA = 'graphile_worker'

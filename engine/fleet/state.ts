@@ -85,6 +85,8 @@ export interface FleetState {
   refresh?: string[]
   /** Set once someone asked to cancel the run. */
   cancel: ErrorInfo | null
+  /** Gates (`gate:revision`) whose `approval.resolved` event is in the log from before a resume: not written again. */
+  resolvedEarlier?: string[]
 }
 
 export const gateKey = (gate: string, revision: number): string => `${gate}:${revision}`

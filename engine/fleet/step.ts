@@ -309,7 +309,7 @@ class Stepper {
         status: 'running',
         attempt: 1,
         spec: null,
-        memo: { emitted: 0, announced: [], startedMs: this.env.now, ...(deadline !== undefined ? { deadline } : {}) },
+        memo: { emitted: 0, announced: [...(this.state.resolvedEarlier ?? [])], startedMs: this.env.now, ...(deadline !== undefined ? { deadline } : {}) },
       })
       if (deadline !== undefined) this.actions.push({ type: 'later', at: deadline, event: { type: 'deadline', node: id } })
       this.actions.push({ type: 'replay', node: id })
@@ -598,6 +598,6 @@ function requestedPayload(request: ApprovalRequest, extra: Record<string, unknow
 }
 
 /** A new run's state: every node pending. */
-export function newRunState(run: FleetState['run'], workDir: string, refresh?: string[]): FleetState {
-  return { run, tasks: {}, gates: {}, seq: 0, nextPosition: 0, workDir, cancel: null, ...(refresh?.length ? { refresh } : {}) }
+export function newRunState(run: FleetState['run'], workDir: string, refresh?: readonly string[]): FleetState {
+  return { run, tasks: {}, gates: {}, seq: 0, nextPosition: 0, workDir, cancel: null, ...(refresh?.length ? { refresh: [...refresh] } : {}) }
 }

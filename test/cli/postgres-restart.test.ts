@@ -324,9 +324,9 @@ describe('Postgres restarted under a running run', { timeout: 60_000 }, () => {
     t.diagnostic(`the first process exited ${out.at - down} ms after the database went down; the resume took ${resumed.at - out.at} ms`)
   })
 
-  // The run loop numbers events as it queues them. Once a write has failed, it still writes the nodes it skips
-  // and the run's end: if the database is back by then, those land after the missing ones, and the hole stays for
-  // good (a resume goes on from the highest seq). Fixed when nothing is written past a failed write (engine/journal.ts).
+  // Events are numbered as they are made. A driver that went on writing after a failed write (the nodes it skips,
+  // the run's end) would, with the database back by then, land them after the missing ones, and the hole would
+  // stay for good (a resume goes on from the highest seq). Nothing is written past a failed write.
   it('the database back while the process gives up: no event is recorded past a hole in the log', async () => {
     const side = path.join(dir, 'hole.log')
     const env = { DATABASE_URL: cluster!.url, WEFT_DB_RECONNECT: '1s' }

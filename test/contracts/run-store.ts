@@ -19,7 +19,7 @@ export function node(id: string, fields: Partial<NodeRecord> = {}): NodeRecord {
   return { id, type: 'work', status: 'pending', attempts: 0, started_at: null, finished_at: null, duration_ms: null, output: null, error: null, ...fields }
 }
 
-/** A run as the run loop creates it, with a fresh id. */
+/** A run as a driver creates it, with a fresh id. */
 export function newRun(fields: Partial<RunRecord> = {}): RunRecord {
   return {
     id: randomUUID(),

@@ -1,4 +1,4 @@
-// What the in-process engine loads: the run loop and the step function's in-process driver know no database and no
+// What the in-process engine loads: runPipeline and the step function's in-process driver know no database and no
 // queue, so a run in one process (the CLI on the embedded store, a bench, a test) carries no SQL layer it does not use.
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
@@ -36,7 +36,7 @@ function packagesLoadedBy(module: string): Set<string> {
 const stores = ['drizzle-orm', 'postgres', 'better-sqlite3', 'graphile-worker']
 
 describe('the in-process engine', () => {
-  for (const module of ['engine/run-loop.ts', 'engine/fleet/local-driver.ts']) {
+  for (const module of ['engine/run-pipeline.ts', 'engine/fleet/local-driver.ts']) {
     it(`${module} loads no database driver, SQL layer or queue`, () => {
       const loaded = packagesLoadedBy(module)
       assert.ok(loaded.has('graphology'), `the hook sees the packages loaded (saw: ${[...loaded].join(', ')})`)

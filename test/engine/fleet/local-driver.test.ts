@@ -2,15 +2,18 @@ import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import path from 'node:path'
 import { tmpdir } from 'node:os'
+import { readFileSync } from 'node:fs'
 import { InlineExecutor } from '../../../engine/adapters/inline-executor.ts'
 import { MemoryRunStore } from '../../../engine/adapters/memory-store.ts'
 import { resolveConfig, resolveRunInputs } from '../../../engine/inputs.ts'
 import { driveSteps } from '../../../engine/fleet/local-driver.ts'
-import type { ApprovalRequest, Decision, DecisionSource, RunEvent, RunRecord } from '../../../engine/ports.ts'
+import type { ApprovalRequest, Decision, DecisionSource, RunEvent, RunRecord, StoreWrite } from '../../../engine/ports.ts'
 import type { Pipeline } from '../../../engine/dsl/pipeline.ts'
-import { fixtures, pipeline, run, virtualClock } from '../../helpers.ts'
+import { fixtures, manualClock, pipeline, virtualClock } from '../../helpers.ts'
 
 const drafts = path.join(fixtures, 'plugins', 'drafts.mjs')
+/** How each case ends (its statuses, attempts, error codes and outputs) and which gates it asks, in order. */
+const ends = JSON.parse(readFileSync(path.join(fixtures, 'in-process-ends.json'), 'utf8')) as Record<string, { end: unknown; asked: Array<[string, number]> }>
 
 class Scripted implements DecisionSource {
   readonly asked: Array<[gate: string, revision: number]> = []
@@ -26,7 +29,7 @@ class Scripted implements DecisionSource {
 /** What a test node reports of its process rather than of its run: clock readings, and how often a module ran in this process. */
 const PROCESS_READINGS = new Set(['started', 'finished', 'runs'])
 
-/** What both drivers must agree on: statuses, attempts, error codes and outputs (without a node's process readings). */
+/** What a run comes to: statuses, attempts, error codes and outputs (without a node's process readings). */
 function essence(r: RunRecord) {
   const clean = (v: unknown): unknown =>
     Array.isArray(v)
@@ -140,15 +143,12 @@ outputs:
 
 describe('the step function driven in one process', () => {
   for (const c of cases) {
-    it(`ends as the run loop does: ${c.name}`, async () => {
+    it(`ends as expected: ${c.name}`, async () => {
       const p = await pipeline(`pipeline: parity\nplugins: [$WORK, ${drafts}]${c.yaml}`)
-      const opts = { ...(c.interactive ? { interactive: true } : {}) }
-      const loopAsk = new Scripted(c.decisions?.() ?? [])
-      const stepAsk = new Scripted(c.decisions?.() ?? [])
-      const byLoop = await run(p, { ...opts, decisions: loopAsk, clock: virtualClock() })
-      const bySteps = await byStepDriver(p, { ...opts, decisions: stepAsk })
-      assert.deepEqual(essence(bySteps.record), essence(byLoop.record))
-      assert.deepEqual(stepAsk.asked, loopAsk.asked, 'the same gates asked, in the same order')
+      const ask = new Scripted(c.decisions?.() ?? [])
+      const bySteps = await byStepDriver(p, { ...(c.interactive ? { interactive: true } : {}), decisions: ask })
+      assert.deepEqual(essence(bySteps.record), ends[c.name]!.end)
+      assert.deepEqual(ask.asked, ends[c.name]!.asked, 'the gates asked, in order')
       // what the store holds is what the driver returned, and its events are one gap-free sequence ending the run
       assert.deepEqual(essence((await bySteps.store.getRun(bySteps.record.id))!), essence(bySteps.record))
       const stored = await bySteps.store.listEvents(bySteps.record.id)
@@ -182,28 +182,115 @@ describe('the step function driven in one process', () => {
     assert.equal(record.nodes.after!.status, 'skipped')
   })
 
-  it('a node cancelled while it waits out its backoff is recorded as the run loop records it', async () => {
+  it('a node cancelled while it waits out its backoff is recorded cancelled, with the error of its last attempt', async () => {
     const p = await pipeline('pipeline: backoff\nplugins: [$WORK]\nnodes:\n  flaky: { type: work, fail_until: 5, retry: { attempts: 5, backoff: 10s } }\n')
-    const cancelAtRetry = () => {
-      const ac = new AbortController()
-      return { signal: ac.signal, events: { emit: (e: RunEvent) => e.type === 'node.retrying' && queueMicrotask(() => ac.abort(new Error('stop'))) } }
-    }
-    const byLoop = await run(p, cancelAtRetry())
-    const bySteps = await driveSteps({ pipeline: p, inputs: {}, config: resolveConfig(p, []).config, executor: new InlineExecutor(), store: new MemoryRunStore(), ...cancelAtRetry() })
-    for (const r of [byLoop.record, bySteps]) {
-      assert.equal(r.status, 'cancelled')
-      assert.equal(r.nodes.flaky!.status, 'cancelled')
-      assert.equal(r.nodes.flaky!.attempts, 1, 'one attempt made')
-      assert.equal((r.nodes.flaky!.error!.details as { node_error: { code: string } }).node_error.code, 'PLANNED_FAILURE')
-    }
+    const ac = new AbortController()
+    const events = { emit: (e: RunEvent) => e.type === 'node.retrying' && queueMicrotask(() => ac.abort(new Error('stop'))) }
+    const r = await driveSteps({ pipeline: p, inputs: {}, config: resolveConfig(p, []).config, executor: new InlineExecutor(), store: new MemoryRunStore(), signal: ac.signal, events })
+    assert.equal(r.status, 'cancelled')
+    assert.equal(r.nodes.flaky!.status, 'cancelled')
+    assert.equal(r.nodes.flaky!.attempts, 1, 'one attempt made')
+    assert.equal((r.nodes.flaky!.error!.details as { node_error: { code: string } }).node_error.code, 'PLANNED_FAILURE')
   })
 
-  it('refuses a resume: the step driver in one process starts new runs only', async () => {
-    const p = await pipeline('pipeline: r\nplugins: [$WORK]\nnodes:\n  a: { type: work }\n')
-    const { record } = await run(p)
-    await assert.rejects(
-      driveSteps({ pipeline: p, inputs: {}, config: {}, executor: new InlineExecutor(), store: new MemoryRunStore(), resume: { record, lastSeq: 0 } }),
-      (err: { code?: string }) => err.code === 'DRIVER_UNSUPPORTED',
+  it('a store write that fails stops the run where it is: nothing is recorded after it, and the run rejects with its error', async () => {
+    const p = await pipeline('pipeline: hole\nplugins: [$WORK]\nnodes:\n  quick: { type: work }\n  slow: { type: work, ms: 30 }\n  after: { type: work, needs: [quick, slow] }\n')
+    const store = new MemoryRunStore()
+    const write = store.write.bind(store)
+    const attempted: StoreWrite[][] = []
+    // the write that records `quick` ending fails; `slow` ends later and its end must not be written past that hole
+    store.write = async (batch) => {
+      attempted.push([...batch])
+      if (batch.some((w) => w.kind === 'event' && w.event.type === 'node.completed' && w.event.node === 'quick')) throw new Error('disk full')
+      return write(batch)
+    }
+    let id = ''
+    await assert.rejects(driveSteps({ pipeline: p, inputs: {}, config: {}, executor: new InlineExecutor(), store, onStart: (runId) => (id = runId) }), /disk full/)
+    const writesAtFailure = attempted.length
+    await new Promise((r) => setTimeout(r, 80)) // `slow` has ended by now
+    assert.equal(attempted.length, writesAtFailure, 'no write tried after the failure')
+    const stored = await store.listEvents(id)
+    assert.deepEqual(
+      stored.map((e) => e.seq),
+      stored.map((_, i) => i + 1),
+    )
+    assert.equal((await store.getRun(id))!.status, 'running', 'left as it was, for a resume')
+  })
+
+  it('a lease another process took stops the run with LEASE_LOST, writing nothing more', async () => {
+    const p = await pipeline('pipeline: lease\nplugins: [$WORK]\nnodes:\n  long: { type: work, ms: 60000 }\n')
+    const store = new MemoryRunStore()
+    const clock = manualClock(Date.now())
+    let id = ''
+    const done = driveSteps({ pipeline: p, inputs: {}, config: {}, executor: new InlineExecutor(), store, clock, lease: { owner: 'p1', ttlMs: 3000 }, onStart: (runId) => (id = runId) })
+    while (!id || (await store.listEvents(id)).every((e) => e.type !== 'node.started')) await new Promise((r) => setTimeout(r, 5))
+    const written = (await store.listEvents(id)).length
+    // the lease lapsed (this process stalled) and another took the run
+    await store.releaseRun(id, 'p1')
+    assert.equal(await store.claimRun(id, 'p2', 60_000), true)
+    clock.advance(1000)
+    await assert.rejects(done, { code: 'LEASE_LOST' })
+    assert.equal((await store.listEvents(id)).length, written, 'nothing written once the lease was lost')
+    assert.equal((await store.leaseHolder(id))?.owner, 'p2', 'the other process keeps it')
+  })
+
+  it('a resume keeps a decision recorded before the run stopped: nobody is asked again and it is resolved once', async () => {
+    const p = await pipeline(
+      `pipeline: gated\nplugins: [${drafts}]\nnodes:\n  story: { type: drafter, text: first }\n  review: { type: approval, gate: story, path: draft }\n  after: { type: drafter, text: '\${{ nodes.review.output.value }}' }\n`,
+    )
+    const store = new MemoryRunStore()
+    const ac = new AbortController()
+    let id = ''
+    // the first process asks, the decision is recorded, and the process stops before it steps the decision
+    const asked = new Promise<ApprovalRequest>((resolve) => {
+      void driveSteps({
+        pipeline: p,
+        inputs: {},
+        config: resolveConfig(p, []).config,
+        executor: new InlineExecutor(),
+        store,
+        interactive: true,
+        onStart: (runId) => (id = runId),
+        decisions: { decide: (req) => (resolve(req), new Promise<Decision>(() => {})) },
+        signal: ac.signal,
+      }).catch(() => {})
+    })
+    const request = await asked
+    // what the store holds when that process is gone: the run waiting at its gate, and the decision recorded
+    const left = await copyOf(store, id)
+    ac.abort()
+    await left.decideApproval(id, request.gate, request.revision, { decision: 'approve', edits: 'edited before the stop', by: 'ada' })
+    const stopped = (await left.getRun(id))!
+    assert.equal(stopped.status, 'awaiting_approval')
+    const lastSeq = (await left.listEvents(id)).at(-1)!.seq
+    const again = new Scripted([])
+    const record = await driveSteps({
+      pipeline: p,
+      inputs: {},
+      config: resolveConfig(p, []).config,
+      executor: new InlineExecutor(),
+      store: left,
+      interactive: true,
+      decisions: again,
+      resume: { record: stopped, lastSeq },
+    })
+    assert.equal(record.status, 'completed')
+    assert.deepEqual(again.asked, [], 'nobody asked again')
+    assert.equal((record.nodes.review!.output as { value: unknown }).value, 'edited before the stop')
+    const resolved = (await left.listEvents(id)).filter((e) => e.type === 'approval.resolved')
+    assert.deepEqual(
+      resolved.map((e) => [e.payload.gate, e.payload.decision]),
+      [['review', 'approve']],
     )
   })
 })
+
+/** A new store holding what `store` holds of run `id` (its record, events and approvals), as a process that starts afresh reads it. */
+async function copyOf(store: MemoryRunStore, id: string): Promise<MemoryRunStore> {
+  const copy = new MemoryRunStore()
+  const events = await store.listEvents(id)
+  const approvals = await store.pendingApprovals(id)
+  await copy.write([{ kind: 'run.create', run: (await store.getRun(id))! }, ...events.map((event): StoreWrite => ({ kind: 'event', event }))])
+  for (const a of approvals) await copy.write([{ kind: 'approval.request', runId: id, request: a.request }])
+  return copy
+}

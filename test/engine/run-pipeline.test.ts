@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { pipeline, run, virtualClock } from '../helpers.ts'
-import { runPipeline } from '../../engine/run-loop.ts'
+import { runPipeline } from '../../engine/run-pipeline.ts'
 import { InlineExecutor } from '../../engine/adapters/inline-executor.ts'
 import { MemoryRunStore } from '../../engine/adapters/memory-store.ts'
 import type { RunEvent } from '../../engine/ports.ts'
@@ -38,7 +38,7 @@ nodes:
   d: { type: work, needs: [b, c] }
 `
 
-describe('run loop: ordering', () => {
+describe('runPipeline: ordering', () => {
   it('runs a diamond: each node after all it needs, siblings in parallel', async () => {
     const { record } = await run(await pipeline(diamond))
     assert.equal(record.status, 'completed')
@@ -67,7 +67,7 @@ describe('run loop: ordering', () => {
   })
 })
 
-describe('run loop: concurrency caps', () => {
+describe('runPipeline: concurrency caps', () => {
   it('never exceeds the global cap', async () => {
     const nodes = Array.from({ length: 12 }, (_, i) => `  w${i}: { type: work, ms: 15 }`).join('\n')
     const { record } = await run(await pipeline(`pipeline: cap\nconcurrency: 3\nplugins: [$WORK]\nnodes:\n${nodes}`))
@@ -113,7 +113,7 @@ nodes:
   })
 })
 
-describe('run loop: when, failure policy, retries', () => {
+describe('runPipeline: when, failure policy, retries', () => {
   it('skips a node whose `when` is false, and its dependents', async () => {
     const p = await pipeline(`
 pipeline: when
@@ -246,7 +246,7 @@ nodes:
   })
 })
 
-describe('run loop: stopping under load and at limits', () => {
+describe('runPipeline: stopping under load and at limits', () => {
   it('fail-fast with thousands of nodes queued behind a cap ends promptly (no deep recursion)', async () => {
     const nodes = Array.from({ length: 3000 }, (_, i) => `  w${i}: { type: work }`).join('\n')
     const p = await pipeline(`pipeline: big\nconcurrency: 2\nplugins: [$WORK]\nnodes:\n  bad: { type: work, fail_until: 1 }\n${nodes}`)
@@ -312,7 +312,7 @@ nodes:
   })
 })
 
-describe('run loop: resume', () => {
+describe('runPipeline: resume', () => {
   it('continues a failed run: succeeded nodes are kept and not executed again', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'weft-resume-'))
     const log = path.join(dir, 'executions.log')
@@ -362,7 +362,7 @@ nodes:
   })
 })
 
-describe('run loop: resume under a lease', () => {
+describe('runPipeline: resume under a lease', () => {
   it('keeps what the store holds once the lease is taken, not the older record it was handed', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'weft-resume-lease-'))
     const log = path.join(dir, 'executions.log')
@@ -395,7 +395,7 @@ nodes:
   })
 })
 
-describe('run loop: leases', () => {
+describe('runPipeline: leases', () => {
   it('a second process cannot drive a run whose lease is held; the holder releases it at the end', async () => {
     const p = await pipeline('pipeline: lease\nplugins: [$WORK]\nnodes:\n  a: { type: work, ms: 150 }\n')
     const store = new MemoryRunStore()
@@ -409,7 +409,7 @@ describe('run loop: leases', () => {
   })
 })
 
-describe('run loop: records and events', () => {
+describe('runPipeline: records and events', () => {
   it('records timestamps, attempts, outputs and a gapless event log', async () => {
     const { record, events, store } = await run(await pipeline(diamond))
     const a = record.nodes.a!
