@@ -22,12 +22,14 @@ export async function attemptOnce(
     ...(spec.cacheable ? { cacheable: true } : {}),
     ...(spec.models ? { models: spec.models } : {}),
   })
-  const ac = new AbortController()
-  const onStop = () => ac.abort(stop.reason)
-  if (stop.aborted) onStop()
-  else stop.addEventListener('abort', onStop, { once: true })
+  // a signal of its own only for a timeout: without one, the attempt stops when it is told to, and only then
+  const ac = spec.timeoutMs === undefined ? undefined : new AbortController()
+  const onStop = () => ac?.abort(stop.reason)
+  if (ac && stop.aborted) onStop()
+  else if (ac) stop.addEventListener('abort', onStop, { once: true })
+  const signal = ac?.signal ?? stop
   const timer =
-    spec.timeoutMs === undefined
+    ac === undefined
       ? undefined
       : setTimeout(() => ac.abort(new WeftError('NODE_TIMEOUT', `node "${task.key}" exceeded its timeout of ${spec.timeoutMs} ms`, { details: { timeout_ms: spec.timeoutMs } })), spec.timeoutMs)
   let out: TaskOutcome
@@ -49,13 +51,13 @@ export async function attemptOnce(
         ...(cache !== 'off' ? { cache } : {}),
         ...(spec.budget ? { budget: spec.budget } : {}),
       },
-      { signal: ac.signal, onProgress },
+      { signal, onProgress },
     )
   } finally {
     if (timer) clearTimeout(timer)
-    stop.removeEventListener('abort', onStop)
+    if (ac) stop.removeEventListener('abort', onStop)
   }
-  return attemptOutcome(out, ac.signal)
+  return attemptOutcome(out, signal)
 }
 
 /**

@@ -126,23 +126,44 @@ export async function driveSteps(opts: RunOptions): Promise<RunRecord> {
       })
       .catch(fail))
 
-  /** Applies events one at a time, as the fleet's row lock does; `before` changes the state first (what a store would hold). */
-  const apply = (e: StepEvent, before?: () => boolean): Promise<void> =>
-    inTurn(async () => {
-      if (before && !before()) return
+  /** Step events waiting for their turn, each with what changes the state first (what a store would hold). */
+  const pending: Array<{ e: StepEvent; before: (() => boolean) | undefined }> = []
+  let draining: Promise<void> | undefined
+  /**
+   * Applies events one at a time, as the fleet's row lock does; `before` changes the state first. Events that arrive
+   * while a step's writes are being stored wait, and are then applied together, their writes stored as one batch (many
+   * attempts ending at once cost one write, not one each); the promise settles once the event's writes are stored.
+   */
+  const apply = (e: StepEvent, before?: () => boolean): Promise<void> => {
+    pending.push({ e, before })
+    return (draining ??= steps = steps.then(drain).catch(fail))
+  }
+  const drain = async (): Promise<void> => {
+    draining = undefined
+    if (failure) return void (pending.length = 0)
+    const writes: StoreWrite[] = []
+    const changed = new Set<string>()
+    const actions: StepAction[] = []
+    for (const { e, before } of pending.splice(0)) {
+      if (TERMINAL_RUN.has(state.run.status)) break
+      if (before && !before()) continue
       // this driver holds the only copy of the state: each step changes it in place
       const out = await applyEvent(state, e, { ...env, now: clock.now() }, { owned: true })
       state = out.state
-      await record(out.writes)
-      for (const key of out.changed) {
-        const a = inFlight.get(key)
-        const t = state.tasks[key]
-        if (a && (t?.status !== 'running' || t.fence !== a.fence)) a.stop.abort(new WeftError('CANCELLED', `task "${key}" was ended by the run`))
-      }
-      forgetEnded(state, out.changed)
-      for (const w of out.writes) if (w.kind === 'approval.request') ask(w.request)
-      for (const a of out.actions) act(a)
-    })
+      writes.push(...out.writes)
+      for (const key of out.changed) changed.add(key)
+      actions.push(...out.actions)
+    }
+    await record(writes)
+    for (const key of changed) {
+      const a = inFlight.get(key)
+      const t = state.tasks[key]
+      if (a && (t?.status !== 'running' || t.fence !== a.fence)) a.stop.abort(new WeftError('CANCELLED', `task "${key}" was ended by the run`))
+    }
+    forgetEnded(state, changed)
+    for (const w of writes) if (w.kind === 'approval.request') ask(w.request)
+    for (const a of actions) act(a)
+  }
 
   const act = (a: StepAction): void => {
     if (a.type === 'dispatch') return dispatch(a.key, a.fence)
@@ -169,7 +190,8 @@ export async function driveSteps(opts: RunOptions): Promise<RunRecord> {
     task.fence++
     const mine = { fence: task.fence, stop: new AbortController() }
     inFlight.set(key, mine)
-    const claimed = structuredClone(task)
+    // what the attempt reads of its task, as claimed (the state's copy goes on changing)
+    const claimed = { ...task }
     const spec = task.spec
     const progress = throttledProgress((p: Progress) => inTurn(() => record([event('node.progress', { ...p, ...spec.progress }, spec.reportAs)])), fail, 100, clock)
     void attemptOnce(executor, claimed, run.id, mine.stop.signal, progress.report, opts.cache)

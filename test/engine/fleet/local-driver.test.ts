@@ -193,6 +193,29 @@ describe('the step function driven in one process', () => {
     assert.equal((r.nodes.flaky!.error!.details as { node_error: { code: string } }).node_error.code, 'PLANNED_FAILURE')
   })
 
+  it('attempts that end while a step is being stored are applied together and stored in one batch; the log stays gap-free', async () => {
+    const width = 30
+    const p = await pipeline(`pipeline: burst\nplugins: [$WORK]\nnodes:\n${Array.from({ length: width }, (_, i) => `  n${i}: { type: work }\n`).join('')}`)
+    const store = new MemoryRunStore()
+    const write = store.write.bind(store)
+    let writes = 0
+    // a store slow enough that every attempt ends while the first step's write is under way
+    store.write = async (batch) => {
+      writes++
+      await new Promise((r) => setTimeout(r, 20))
+      return write(batch)
+    }
+    const record = await driveSteps({ pipeline: p, inputs: {}, config: {}, executor: new InlineExecutor(), store })
+    assert.equal(record.status, 'completed')
+    assert.ok(writes < width / 3, `${writes} writes for ${width} attempts ending at once`)
+    const stored = await store.listEvents(record.id)
+    assert.deepEqual(
+      stored.map((e) => e.seq),
+      stored.map((_, i) => i + 1),
+    )
+    assert.equal(stored.filter((e) => e.type === 'node.completed').length, width)
+  })
+
   it('a store write that fails stops the run where it is: nothing is recorded after it, and the run rejects with its error', async () => {
     const p = await pipeline('pipeline: hole\nplugins: [$WORK]\nnodes:\n  quick: { type: work }\n  slow: { type: work, ms: 30 }\n  after: { type: work, needs: [quick, slow] }\n')
     const store = new MemoryRunStore()
