@@ -5,7 +5,7 @@
 // 3. the delay from a node's completion (its event's timestamp) to the WebSocket frame reaching a client.
 // Bounded in count and time; prints figures, asserts nothing. After `npm run build`:
 //   node dist/bench/server.js [--warmup 10] [--rates 2,5,10,25] [--seconds 10] [--paused 1000] [--database-url postgres://…]
-//     [--workers 0 --worker-processes 2] [--gated] [--node-options="--max-old-space-size=512 --max-semi-space-size=2"]
+//     [--workers 0 --worker-processes 2] [--gated] [--node-options="--max-old-space-size=512 --max-semi-space-size=2"] [--settle 60]
 // (the store is SQLite in a fresh folder unless a database URL is given: use an empty database, since the server
 // resumes every unfinished run it finds there). With a database URL the server hands generations to the fleet:
 // `--workers` is its own worker loops, `--worker-processes` starts that many `weft worker` processes once the rates
@@ -37,6 +37,8 @@ const { values } = parseArgs({
     /** NODE_OPTIONS for the server and worker processes (V8's heap sizing, e.g. "--max-old-space-size=512 --max-semi-space-size=2"). */
     'node-options': { type: 'string', default: '' },
     gated: { type: 'boolean', default: false },
+    /** Seconds to go on reading the processes' memory once the generations wait at their gates (every 15 s). */
+    settle: { type: 'string', default: '0' },
   },
 })
 const body = JSON.stringify({ prompt: 'Meet Fizz, the sparkling lemon soda for summer afternoons. Grab one today!', interactive: true, ...(values.gated ? { pipeline: 'gated' } : {}) })
@@ -142,9 +144,13 @@ for (let i = 0; paused + i < target; i++) {
 }
 const t0 = Date.now()
 while ((paused = await count('awaiting_approval')) < target && Date.now() - t0 < 300_000) await new Promise((r) => setTimeout(r, 2000))
-console.log(
-  `\n${paused} generations paused at approval gates: server RSS ${rssMb(pid).toFixed(0)} MB${workerProcs.length ? `; workers ${workerProcs.map((w) => `${rssMb(w.pid!).toFixed(0)} MB`).join(', ')}` : ''}`,
-)
+const memory = () => `server RSS ${rssMb(pid).toFixed(0)} MB${workerProcs.length ? `; workers ${workerProcs.map((w) => `${rssMb(w.pid!).toFixed(0)} MB`).join(', ')}` : ''}`
+console.log(`\n${paused} generations paused at approval gates: ${memory()}`)
+// and while they go on waiting, with nothing else to do: what the processes keep once their collectors have caught up
+for (let s = 15; s <= Number(values.settle); s += 15) {
+  await new Promise((r) => setTimeout(r, 15_000))
+  console.log(`  ${s} s later: ${memory()}`)
+}
 
 // 3. node completion → WebSocket frame
 const first = (await (await fetch(`${url}/api/v2/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body })).json()) as {

@@ -3,7 +3,8 @@
 // to the state it reads from Postgres, without the queue between the steps.
 import path from 'node:path'
 import { every, systemClock } from '../clock.ts'
-import { toErrorInfo, WeftError } from '../errors.ts'
+import { toErrorInfo, WeftError, type ErrorInfo } from '../errors.ts'
+import { gateNode } from '../item-gate.ts'
 import type { Progress } from '../node-def.ts'
 import type { ApprovalRequest, Decision, RunEvent, RunRecord, RunStore, StoreWrite } from '../ports.ts'
 import { keepable } from '../rerun.ts'
@@ -89,7 +90,6 @@ export async function driveSteps(opts: RunOptions): Promise<RunRecord> {
   const workDir = path.resolve(opts.workDir ?? '.weft/runs')
   let state: FleetState = newRunState(run, workDir, opts.cache?.refresh)
   state.seq = opts.resume?.lastSeq ?? 0
-  if (earlier) await decidedEarlier(state, store)
   const env = { pipeline, random: clock.random }
 
   let finish!: () => void
@@ -103,11 +103,18 @@ export async function driveSteps(opts: RunOptions): Promise<RunRecord> {
     reject(err)
   }
 
-  /** Stores writes in order and tells the event sink what was stored. */
+  /** Stores writes in order and tells the event sink what was stored (a display or a socket failing does not stop the run). */
   const record = async (writes: StoreWrite[]): Promise<void> => {
     if (writes.length === 0) return
     await store.write(writes)
-    for (const w of writes) if (w.kind === 'event') opts.events?.emit(w.event)
+    for (const w of writes) {
+      if (w.kind !== 'event') continue
+      try {
+        opts.events?.emit(w.event)
+      } catch {
+        // the sink's own failure: what it shows is behind, what is recorded is not
+      }
+    }
   }
   const event = (type: RunEvent['type'], payload: Record<string, unknown>, node?: string): StoreWrite => ({
     kind: 'event',
@@ -116,7 +123,9 @@ export async function driveSteps(opts: RunOptions): Promise<RunRecord> {
   /** Attempts running here, by task key: aborted when a step ends their task (cancelled, failed fast). */
   const inFlight = new Map<string, { fence: number; stop: AbortController }>()
   const timers = new Set<() => void>()
-  const asking = new AbortController()
+  /** Gates asked of the decision source and not yet answered, each with what tells the source to stop asking. */
+  const asking = new Map<string, AbortController>()
+  let ended = false
   let steps: Promise<void> = Promise.resolve()
   /** Appends work to the steps' order; it is skipped once the run has ended or the driver failed. */
   const inTurn = (work: () => Promise<void>): Promise<void> =>
@@ -163,6 +172,7 @@ export async function driveSteps(opts: RunOptions): Promise<RunRecord> {
     forgetEnded(state, changed)
     for (const w of writes) if (w.kind === 'approval.request') ask(w.request)
     for (const a of actions) act(a)
+    if (asking.size) withdraw()
   }
 
   const act = (a: StepAction): void => {
@@ -174,9 +184,11 @@ export async function driveSteps(opts: RunOptions): Promise<RunRecord> {
     }
     if (a.type === 'decide') {
       // recorded in turn with the steps, so the run's end waits for it
-      steps = steps.then(async () => {
-        if (!failure) await store.decideApproval(run.id, a.gate, a.revision, a.decision)
-      }, fail)
+      steps = steps
+        .then(async () => {
+          if (!failure) await store.decideApproval(run.id, a.gate, a.revision, a.decision)
+        })
+        .catch(fail)
       return
     }
     if (a.type === 'finished') finish()
@@ -215,26 +227,49 @@ export async function driveSteps(opts: RunOptions): Promise<RunRecord> {
 
   /** A gate waits for a decision: one recorded before a resume stands; else the decision source's, recorded once in the store. */
   const ask = (request: ApprovalRequest): void => {
-    if (state.gates[gateKey(request.gate, request.revision)]?.decision) return // decided by its own policy (an automated run)
+    const k = gateKey(request.gate, request.revision)
+    if (state.gates[k]?.decision || asking.has(k)) return // decided by its own policy (an automated run), or asked already
+    const stop = new AbortController()
+    asking.set(k, stop)
+    /** No decision can come: the gate fails (its node or item), as its error policy says. */
+    const undecidable = (error: ErrorInfo): Promise<void> =>
+      apply({ type: 'decided', gate: request.gate, revision: request.revision }, () => {
+        const gate = state.gates[k]
+        if (!gate || gate.decision || gate.error) return false
+        gate.error = error
+        return true
+      })
     const asked = async (): Promise<void> => {
       // a resumed run's gate may have been decided before the run stopped: that decision stands, and nobody is asked again
       const recorded = earlier ? (await store.getApproval(run.id, request.gate, request.revision))?.decision : undefined
       if (recorded) return decided(request, recorded)
-      if (!opts.decisions) {
-        await apply({ type: 'cancel', reason: { code: 'NO_DECISION_SOURCE', message: `gate "${request.gate}" asks for a decision and this run has no way to get one` } })
-        return
-      }
+      if (!opts.decisions) return undecidable({ code: 'NO_DECISION_SOURCE', message: `gate "${request.gate}" asks for a decision and this run has no way to get one`, retryable: false })
       let decision: Decision
       try {
-        decision = await opts.decisions.decide(request, asking.signal)
+        decision = await opts.decisions.decide(request, stop.signal)
       } catch (err) {
-        if (!asking.signal.aborted) await apply({ type: 'cancel', reason: toErrorInfo(err, 'CANCELLED') })
+        if (!stop.signal.aborted && !ended) await undecidable(toErrorInfo(err, 'CANCELLED'))
         return
       }
       const res = await store.decideApproval(run.id, request.gate, request.revision, decision)
       if (res) await decided(request, res.decision)
     }
-    asked().catch(fail)
+    asked()
+      .finally(() => asking.delete(k))
+      .catch(fail)
+  }
+
+  /** Tells the decision source to stop asking about gates nothing waits on any more (a timeout, a failed sibling item, the node ended). */
+  const withdraw = (): void => {
+    for (const [k, stop] of asking) {
+      const gate = state.gates[k]
+      const owner = gate && gateNode(gate.request.gate)
+      const node = owner ? state.run.nodes[owner] : undefined
+      const waited = gate && !gate.decision && !gate.error && (node?.status === 'running' || node?.status === 'waiting') && state.tasks[owner!]?.memo?.waiting?.includes(k)
+      if (waited) continue
+      asking.delete(k)
+      stop.abort(new WeftError('CANCELLED', `gate "${gate?.request.gate ?? k}" no longer waits for a decision`))
+    }
   }
 
   const ttl = lease?.ttlMs ?? 30_000
@@ -243,6 +278,7 @@ export async function driveSteps(opts: RunOptions): Promise<RunRecord> {
   const onCancel = () => void apply({ type: 'cancel', reason: toErrorInfo(opts.signal!.reason ?? new WeftError('CANCELLED', 'run cancelled'), 'CANCELLED') })
   try {
     if (earlier) {
+      await decidedEarlier(state, store)
       // pending again: every node that runs now starts from a clean record
       const again = Object.keys(run.nodes).filter((id) => !kept.includes(id))
       await record([
@@ -278,7 +314,8 @@ export async function driveSteps(opts: RunOptions): Promise<RunRecord> {
     if (failure) throw failure.err
   } finally {
     opts.signal?.removeEventListener('abort', onCancel)
-    asking.abort(new WeftError('CANCELLED', 'the run ended'))
+    ended = true
+    for (const stop of asking.values()) stop.abort(new WeftError('CANCELLED', 'the run ended'))
     for (const cancel of timers) cancel()
     for (const a of inFlight.values()) a.stop.abort(new WeftError('CANCELLED', 'the run ended'))
     stopRenewing?.()

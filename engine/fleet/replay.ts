@@ -7,7 +7,7 @@ import type { ChildNodeSpec, NodeSpec, Pipeline } from '../dsl/pipeline.ts'
 import type { ChildOutcome, ControlContext, Progress } from '../node-def.ts'
 import type { ApprovalRequest, Decision, Revision, TaskOutcome } from '../ports.ts'
 import { renderTemplate, toCel } from '../expressions.ts'
-import { toErrorInfo } from '../errors.ts'
+import { toErrorInfo, WeftError } from '../errors.ts'
 import { controlConfig, executeControl } from '../run-control.ts'
 import { nodeTimeout } from '../run-outputs.ts'
 import { runStepGraph } from '../step-graph.ts'
@@ -145,6 +145,8 @@ export async function replayControl(state: FleetState, pipeline: Pipeline, id: s
       result.consumed.push({ gate: request.gate, revision: request.revision, decision: gate.decision })
       return Promise.resolve(gate.decision)
     }
+    // no decision can come: the gate fails (its node, or its item), and the node's error policy applies
+    if (gate?.error) return Promise.reject(new WeftError(gate.error.code, gate.error.message, { retryable: false }))
     if (auto && !state.run.interactive) {
       // an automated run: the gate's own policy decides, and the record says so
       const decision = { ...auto, by: auto.by ?? 'auto' }

@@ -44,6 +44,8 @@ interface ControlMemo {
   emitted: number
   /** Decisions (`gate:revision`) whose `approval.resolved` event is written. */
   announced: string[]
+  /** The gates (`gate:revision`) its last replay waits on. */
+  waiting?: string[]
   /** When the node times out (clock ms), if it has a timeout. */
   deadline?: number
   startedMs: number
@@ -70,6 +72,8 @@ export interface FleetTask {
 interface GateState {
   request: ApprovalRequest
   decision: Decision | null
+  /** Why no decision can come (the run's decision source failed, or it has none): the gate fails with it. In one process only. */
+  error?: ErrorInfo
 }
 
 export interface FleetState {

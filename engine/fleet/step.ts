@@ -484,6 +484,7 @@ class Stepper {
       this.writes.push({ kind: 'approval.request', runId: this.run.id, request })
       this.event('approval.requested', id, requestedPayload(request))
     }
+    memo.waiting = r.requests.map((q) => gateKey(q.gate, q.revision))
     const wanted = new Set(r.demands.map((d) => d.key))
     for (const d of r.demands) {
       if (!this.state.tasks[d.key]) this.newTask({ key: d.key, kind: d.kind, node: id, status: 'ready', attempt: 1, spec: d.spec })

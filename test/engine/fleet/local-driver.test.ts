@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs'
 import { InlineExecutor } from '../../../engine/adapters/inline-executor.ts'
 import { MemoryRunStore } from '../../../engine/adapters/memory-store.ts'
 import { resolveConfig, resolveRunInputs } from '../../../engine/inputs.ts'
+import { WeftError } from '../../../engine/errors.ts'
 import { driveSteps } from '../../../engine/fleet/local-driver.ts'
 import type { ApprovalRequest, Decision, DecisionSource, RunEvent, RunRecord, StoreWrite } from '../../../engine/ports.ts'
 import type { Pipeline } from '../../../engine/dsl/pipeline.ts'
@@ -240,6 +241,88 @@ describe('the step function driven in one process', () => {
     assert.equal((await store.getRun(id))!.status, 'running', 'left as it was, for a resume')
   })
 
+  it('a gate that stops waiting (its timeout) is withdrawn from the decision source, which then asks the next one', async () => {
+    const p = await pipeline(`pipeline: withdrawn
+plugins: [${drafts}]
+nodes:
+  story: { type: drafter, text: first }
+  review: { type: approval, gate: story, path: draft, timeout: 200ms, continue_on_error: true }
+  second: { type: drafter, text: second, needs: [story] }
+  review2: { type: approval, gate: second, path: draft, needs: [review], trigger: all_done }
+`)
+    // one question at a time, as a terminal asks: the next waits until the one before is answered or withdrawn
+    const log: string[] = []
+    let busy: Promise<unknown> = Promise.resolve()
+    const oneAtATime: DecisionSource = {
+      decide: (req, signal) => {
+        const turn = busy.then(
+          () =>
+            new Promise<Decision>((resolve, reject) => {
+              log.push(`ask ${req.gate}`)
+              if (req.gate === 'review2') return resolve({ decision: 'approve', by: 'ada' })
+              signal?.addEventListener('abort', () => (log.push(`withdrawn ${req.gate}`), reject(signal.reason)), { once: true })
+            }),
+        )
+        busy = turn.catch(() => {})
+        return turn
+      },
+    }
+    const { record } = await byStepDriver(p, { interactive: true, decisions: oneAtATime })
+    assert.deepEqual(log, ['ask review', 'withdrawn review', 'ask review2'])
+    assert.equal(record.status, 'completed')
+    assert.equal(record.nodes.review!.error?.code, 'NODE_TIMEOUT')
+    assert.equal(record.nodes.review2!.status, 'succeeded')
+  })
+
+  it('a decision source that fails, or none at all, fails the gate: the node error policy applies, the run goes on', async () => {
+    const yaml = `pipeline: undecidable
+plugins: [${drafts}, $WORK]
+nodes:
+  story: { type: drafter, text: first }
+  review: { type: approval, gate: story, path: draft, continue_on_error: true }
+  beside: { type: work, ms: 30, value: done }
+  after: { type: drafter, text: '\${{ nodes.review.output.value }}', needs: [review] }
+`
+    const p = await pipeline(yaml)
+    const failing: DecisionSource = { decide: async () => Promise.reject(new WeftError('PROMPT_CLOSED', 'the terminal closed')) }
+    for (const [decisions, code] of [
+      [failing, 'PROMPT_CLOSED'],
+      [undefined, 'NO_DECISION_SOURCE'],
+    ] as const) {
+      const { record } = await byStepDriver(p, { interactive: true, ...(decisions ? { decisions } : {}) })
+      assert.equal(record.status, 'completed', code)
+      assert.equal(record.nodes.review!.status, 'failed')
+      assert.equal(record.nodes.review!.error?.code, code)
+      assert.equal(record.nodes.beside!.status, 'succeeded')
+      assert.equal(record.nodes.after!.status, 'skipped')
+    }
+  })
+
+  it("a gate's own decision that cannot be recorded stops the run with the store's error, without taking the process down", async () => {
+    const p = await pipeline(
+      `pipeline: auto\nplugins: [${drafts}, $WORK]\nnodes:\n  story: { type: drafter, text: first, score: 90 }\n  review: { type: approval, gate: story, path: draft, auto: { approve_if: '\${{ nodes.story.output.score >= 80 }}' } }\n  after: { type: work, needs: [review], ms: 50 }\n`,
+    )
+    const store = new MemoryRunStore()
+    store.decideApproval = async () => {
+      throw new Error('database went away')
+    }
+    await assert.rejects(driveSteps({ pipeline: p, inputs: {}, config: resolveConfig(p, []).config, executor: new InlineExecutor(), store }), /database went away/)
+  })
+
+  it('an event sink that throws does not stop the run: the record is complete, and the sink saw what it could', async () => {
+    const p = await pipeline('pipeline: sink\nplugins: [$WORK]\nnodes:\n  a: { type: work }\n  b: { type: work, needs: [a] }\n')
+    const store = new MemoryRunStore()
+    let seen = 0
+    const events = {
+      emit: () => {
+        if (++seen === 3) throw new Error('socket closed')
+      },
+    }
+    const record = await driveSteps({ pipeline: p, inputs: {}, config: {}, executor: new InlineExecutor(), store, events })
+    assert.equal(record.status, 'completed')
+    assert.equal(seen, (await store.listEvents(record.id)).length, 'every recorded event was offered to the sink')
+  })
+
   it('a lease another process took stops the run with LEASE_LOST, writing nothing more', async () => {
     const p = await pipeline('pipeline: lease\nplugins: [$WORK]\nnodes:\n  long: { type: work, ms: 60000 }\n')
     const store = new MemoryRunStore()
@@ -253,6 +336,8 @@ describe('the step function driven in one process', () => {
     assert.equal(await store.claimRun(id, 'p2', 60_000), true)
     clock.advance(1000)
     await assert.rejects(done, { code: 'LEASE_LOST' })
+    // and nothing later either: the attempt it stopped comes back, and is not recorded
+    await new Promise((r) => setTimeout(r, 50))
     assert.equal((await store.listEvents(id)).length, written, 'nothing written once the lease was lost')
     assert.equal((await store.leaseHolder(id))?.owner, 'p2', 'the other process keeps it')
   })
@@ -308,12 +393,77 @@ describe('the step function driven in one process', () => {
   })
 })
 
-/** A new store holding what `store` holds of run `id` (its record, events and approvals), as a process that starts afresh reads it. */
+describe('a resume in one process, with item gates', () => {
+  it('a gate resolved before the stop is neither asked again nor resolved twice; the one still waiting is asked once', async () => {
+    const p = await pipeline(`pipeline: items
+plugins: [${drafts}]
+nodes:
+  clips:
+    type: fan_out
+    items: [0, 1]
+    steps:
+      draft: { type: drafter, text: "\${{ 'scene ' + string(item) }}" }
+      review: { type: approval, gate: draft, path: draft }
+    result: \${{ steps.review.output.value }}
+`)
+    const store = new MemoryRunStore()
+    const ac = new AbortController()
+    let id = ''
+    const resolvedOnce = new Promise<void>((resolve) => {
+      void driveSteps({
+        pipeline: p,
+        inputs: {},
+        config: resolveConfig(p, []).config,
+        executor: new InlineExecutor(),
+        store,
+        interactive: true,
+        onStart: (runId) => (id = runId),
+        events: { emit: (e) => e.type === 'approval.resolved' && resolve() },
+        // item 0 is approved at once; item 1 waits until the process stops
+        decisions: { decide: (req) => (req.gate.startsWith('clips[0]') ? Promise.resolve({ decision: 'approve', by: 'ada' }) : new Promise<Decision>(() => {})) },
+        signal: ac.signal,
+      }).catch(() => {})
+    })
+    await resolvedOnce
+    const left = await copyOf(store, id)
+    ac.abort()
+    const stopped = (await left.getRun(id))!
+    const lastSeq = (await left.listEvents(id)).at(-1)!.seq
+    const again = new Scripted([{ decision: 'approve', edits: 'scene one, edited', by: 'ada' }])
+    const record = await driveSteps({
+      pipeline: p,
+      inputs: {},
+      config: resolveConfig(p, []).config,
+      executor: new InlineExecutor(),
+      store: left,
+      interactive: true,
+      decisions: again,
+      resume: { record: stopped, lastSeq },
+    })
+    assert.equal(record.status, 'completed')
+    assert.deepEqual((record.nodes.clips!.output as { results: unknown[] }).results, ['scene 0', 'scene one, edited'])
+    assert.deepEqual(again.asked, [['clips[1].review', 0]], 'only the gate still waiting is asked')
+    const events = await left.listEvents(id)
+    const count = (type: string) =>
+      events
+        .filter((e) => e.type === type)
+        .map((e) => String(e.payload.gate))
+        .sort()
+    assert.deepEqual(count('approval.resolved'), ['clips[0].review', 'clips[1].review'])
+    assert.deepEqual(count('approval.requested'), ['clips[0].review', 'clips[1].review', 'clips[1].review'], 'the waiting gate asked again by the resumed run, the resolved one not')
+  })
+})
+
+/** A new store holding what `store` holds of run `id` (its record, events, gates and decisions), as a process that starts afresh reads it. */
 async function copyOf(store: MemoryRunStore, id: string): Promise<MemoryRunStore> {
   const copy = new MemoryRunStore()
   const events = await store.listEvents(id)
-  const approvals = await store.pendingApprovals(id)
   await copy.write([{ kind: 'run.create', run: (await store.getRun(id))! }, ...events.map((event): StoreWrite => ({ kind: 'event', event }))])
-  for (const a of approvals) await copy.write([{ kind: 'approval.request', runId: id, request: a.request }])
+  for (const e of events.filter((x) => x.type === 'approval.requested')) {
+    const approval = await store.getApproval(id, String(e.payload.gate), Number(e.payload.revision))
+    if (!approval) continue
+    await copy.write([{ kind: 'approval.request', runId: id, request: approval.request }])
+    if (approval.decision) await copy.decideApproval(id, approval.request.gate, approval.request.revision, approval.decision)
+  }
   return copy
 }
