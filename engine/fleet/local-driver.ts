@@ -21,14 +21,15 @@ import { attemptOnce, throttledProgress } from './attempt.ts'
  * that is no longer running (a running control node still reads its children's outcomes); and, when a control node
  * ends, its children. What is left is what the next step needs, not every task the run ever had.
  */
-function forgetEnded(state: FleetState, changed: ReadonlySet<string>): void {
+function forgetEnded(state: FleetState, changed: ReadonlySet<string>, inFlight: ReadonlyMap<string, unknown>): void {
   const active = (node: string) => {
     const s = state.run.nodes[node]?.status
     return s === 'running' || s === 'waiting'
   }
   for (const key of changed) {
     const t = state.tasks[key]
-    if (!t || OPEN_TASK.has(t.status) || active(t.node)) continue
+    // a cancelled task whose attempt is still out here is kept for what that attempt used
+    if (!t || OPEN_TASK.has(t.status) || active(t.node) || inFlight.has(key)) continue
     delete state.tasks[key]
     if (t.kind === 'control') for (const [k, c] of Object.entries(state.tasks)) if (c.node === t.node && !OPEN_TASK.has(c.status)) delete state.tasks[k]
   }
@@ -122,6 +123,8 @@ export async function driveSteps(opts: RunOptions): Promise<RunRecord> {
   })
   /** Attempts running here, by task key: aborted when a step ends their task (cancelled, failed fast). */
   const inFlight = new Map<string, { fence: number; stop: AbortController }>()
+  /** Their promises, each settled once its outcome is stepped: the run's end waits for the attempts it stopped. */
+  const attempts = new Set<Promise<void>>()
   const timers = new Set<() => void>()
   /** Gates asked of the decision source and not yet answered, each with what tells the source to stop asking. */
   const asking = new Map<string, AbortController>()
@@ -154,7 +157,6 @@ export async function driveSteps(opts: RunOptions): Promise<RunRecord> {
     const changed = new Set<string>()
     const actions: StepAction[] = []
     for (const { e, before } of pending.splice(0)) {
-      if (TERMINAL_RUN.has(state.run.status)) break
       if (before && !before()) continue
       // this driver holds the only copy of the state: each step changes it in place
       const out = await applyEvent(state, e, { ...env, now: clock.now() }, { owned: true })
@@ -169,7 +171,7 @@ export async function driveSteps(opts: RunOptions): Promise<RunRecord> {
       const t = state.tasks[key]
       if (a && (t?.status !== 'running' || t.fence !== a.fence)) a.stop.abort(new WeftError('CANCELLED', `task "${key}" was ended by the run`))
     }
-    forgetEnded(state, changed)
+    forgetEnded(state, changed, inFlight)
     for (const w of writes) if (w.kind === 'approval.request') ask(w.request)
     for (const a of actions) act(a)
     if (asking.size) withdraw()
@@ -206,14 +208,20 @@ export async function driveSteps(opts: RunOptions): Promise<RunRecord> {
     const claimed = { ...task }
     const spec = task.spec
     const progress = throttledProgress((p: Progress) => inTurn(() => record([event('node.progress', { ...p, ...spec.progress }, spec.reportAs)])), fail, 100, clock)
-    void attemptOnce(executor, claimed, run.id, mine.stop.signal, progress.report, opts.cache)
+    const attempt = attemptOnce(executor, claimed, run.id, mine.stop.signal, progress.report, opts.cache)
       .then(async (outcome) => {
         await progress.close()
-        inFlight.delete(key)
-        const now = state.tasks[key]
-        if (now?.status === 'running' && now.fence === mine.fence) await apply({ type: 'settled', key, fence: mine.fence, outcome })
+        // its outcome, or, for an attempt the run stopped, what it used (which was paid for); the task stays
+        // in the state until then (see forgetEnded)
+        await apply({ type: 'settled', key, fence: mine.fence, outcome }, () => {
+          inFlight.delete(key)
+          const now = state.tasks[key]
+          return now?.fence === mine.fence && (now.status === 'running' || (now.status === 'cancelled' && outcome.usage !== undefined))
+        })
       })
       .catch(fail)
+    attempts.add(attempt)
+    void attempt.finally(() => attempts.delete(attempt))
   }
 
   /** Steps a gate's decision once it is recorded in the store. */
@@ -318,6 +326,12 @@ export async function driveSteps(opts: RunOptions): Promise<RunRecord> {
     for (const stop of asking.values()) stop.abort(new WeftError('CANCELLED', 'the run ended'))
     for (const cancel of timers) cancel()
     for (const a of inFlight.values()) a.stop.abort(new WeftError('CANCELLED', 'the run ended'))
+    // what the stopped attempts used is recorded before the run is handed back (a node that ignores its signal is
+    // killed with its thread after a grace period)
+    if (!failure) {
+      await Promise.allSettled([...attempts])
+      await steps
+    }
     stopRenewing?.()
     await renewing
     // also when the store failed: this process stops driving the run, and another may resume it

@@ -10,7 +10,7 @@ import { admit, backoffDelay, isTerminal, readiness } from '../plan.ts'
 import { itemEnded } from '../item-progress.ts'
 import { nodeTimeout, renderRunOutputs } from '../run-outputs.ts'
 import { gateNode } from '../item-gate.ts'
-import { addUsage, noUsage } from '../usage.ts'
+import { addUsage, noUsage, type Usage } from '../usage.ts'
 import { budgetNow, isBudgetStop } from '../meter.ts'
 import { gateKey, OPEN_TASK, type FleetState, type FleetTask, type TaskSpec } from './state.ts'
 import { pipelineIndex } from './pipeline-index.ts'
@@ -185,7 +185,8 @@ class Stepper {
   }
 
   apply(e: StepEvent): void {
-    if (TERMINAL_RUN.has(this.run.status)) return
+    // an ended run takes one event still: an attempt it stopped, coming back with what it used
+    if (TERMINAL_RUN.has(this.run.status) && e.type !== 'settled') return
     switch (e.type) {
       case 'start':
         for (const spec of this.env.pipeline.nodes.values()) if (this.run.nodes[spec.id]?.status === 'pending') this.consider(spec.id)
@@ -396,6 +397,7 @@ class Stepper {
 
   settled(key: string, fence: number, outcome: TaskOutcome): void {
     const t = this.state.tasks[key]
+    if (t?.status === 'cancelled' && t.fence === fence && outcome.usage) return this.stoppedUsage(t, outcome.usage)
     // a worker that lost the task (cancelled, or handed to another after its heartbeat lapsed) cannot settle it
     if (!t || t.fence !== fence || t.status !== 'running' || !t.spec) return
     // what the attempt used counts towards its node whatever came of it (a failed call was paid for too)
@@ -435,6 +437,18 @@ class Stepper {
       this.event('node.completed', r.id, { status: r.status, attempts: r.attempts, duration_ms: r.duration_ms, revision: t.spec.revision?.round, revised_by: t.node })
     }
     this.actions.push({ type: 'replay', node: t.node })
+  }
+
+  /**
+   * What an attempt used that came back after its task was cancelled (the run stopped, a sibling failed): it was
+   * paid for, so it counts towards its node, once (the task's fence moves on, so the same attempt cannot count
+   * twice). Only the driver in one process, which waits for the attempts it stopped, reports these.
+   */
+  stoppedUsage(t: FleetTask, usage: Usage): void {
+    const r = this.run.nodes[t.node]!
+    r.usage = addUsage({ ...(r.usage ?? noUsage()) }, usage)
+    this.nodeUpdate(r)
+    this.setTask(t, { fence: t.fence + 1 })
   }
 
   lost(key: string, fence: number): void {

@@ -8,7 +8,8 @@ import { MemoryRunStore } from '../../../engine/adapters/memory-store.ts'
 import { resolveConfig, resolveRunInputs } from '../../../engine/inputs.ts'
 import { WeftError } from '../../../engine/errors.ts'
 import { driveSteps } from '../../../engine/fleet/local-driver.ts'
-import type { ApprovalRequest, Decision, DecisionSource, RunEvent, RunRecord, StoreWrite } from '../../../engine/ports.ts'
+import type { ApprovalRequest, Decision, DecisionSource, NodeExecutor, RunEvent, RunRecord, StoreWrite } from '../../../engine/ports.ts'
+import { noUsage } from '../../../engine/usage.ts'
 import type { Pipeline } from '../../../engine/dsl/pipeline.ts'
 import { fixtures, manualClock, pipeline, virtualClock } from '../../helpers.ts'
 
@@ -296,6 +297,31 @@ nodes:
       assert.equal(record.nodes.beside!.status, 'succeeded')
       assert.equal(record.nodes.after!.status, 'skipped')
     }
+  })
+
+  it('an attempt a failure elsewhere stopped is waited for, and what it used is recorded with its node, once', async () => {
+    const p = await pipeline('pipeline: paid\nplugins: [$WORK]\nnodes:\n  paid: { type: work, ms: 60000 }\n  bad: { type: work, ms: 5, fail_until: 9, retryable: false }\n')
+    const inline = new InlineExecutor()
+    // a provider call that was under way when the run stopped: it ends on its signal, and reports what it cost
+    const executor: NodeExecutor = {
+      execute: (task, o) =>
+        task.nodeId !== 'paid'
+          ? inline.execute(task, o)
+          : new Promise((resolve) =>
+              o.signal.addEventListener(
+                'abort',
+                () => setTimeout(() => resolve({ ok: false, error: { code: 'CANCELLED', message: 'stopped' }, usage: { ...noUsage(), model_calls: 1, cost_usd: 2.5 } }), 20),
+                { once: true },
+              ),
+            ),
+      close: () => inline.close(),
+    }
+    const store = new MemoryRunStore()
+    const record = await driveSteps({ pipeline: p, inputs: {}, config: {}, executor, store })
+    assert.equal(record.status, 'failed')
+    assert.equal(record.nodes.paid!.status, 'cancelled')
+    assert.equal(record.nodes.paid!.usage?.cost_usd, 2.5)
+    assert.equal((await store.getRun(record.id))!.nodes.paid!.usage?.cost_usd, 2.5, 'recorded in the store')
   })
 
   it("a gate's own decision that cannot be recorded stops the run with the store's error, without taking the process down", async () => {

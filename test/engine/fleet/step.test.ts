@@ -5,6 +5,7 @@ import assert from 'node:assert/strict'
 import { pipeline } from '../../helpers.ts'
 import type { Pipeline } from '../../../engine/dsl/pipeline.ts'
 import type { Decision, TaskOutcome } from '../../../engine/ports.ts'
+import { noUsage } from '../../../engine/usage.ts'
 import { newRunRecord } from '../../../engine/fleet/new-run.ts'
 import { newRunState, step, type StepAction, type StepEvent } from '../../../engine/fleet/step.ts'
 import { applyEvent, type Applied } from '../../../engine/fleet/apply.ts'
@@ -147,6 +148,26 @@ nodes:
     assert.equal(sim.state.tasks.c!.status, 'cancelled', 'the worker holding c is fenced out')
     assert.equal(sim.state.run.status, 'failed')
     assert.match(sim.state.run.error!.message, /node "b" failed/)
+  })
+
+  it('a cancelled attempt that comes back after the run ended counts what it used towards its node, once; its outcome changes nothing', async () => {
+    const sim = new Sim(await pipeline(diamond))
+    await sim.apply({ type: 'start' })
+    await sim.finish('a', ok({}))
+    const fence = sim.claim('c')
+    await sim.finish('b', fail('BROKEN', false))
+    assert.equal(sim.state.run.status, 'failed')
+    const paid = { ok: true as const, output: { late: true }, usage: { ...noUsage(), model_calls: 1, cost_usd: 0.75 } }
+    await sim.apply({ type: 'settled', key: 'c', fence, outcome: paid })
+    assert.equal(sim.status('c'), 'cancelled', 'still cancelled: the run had stopped it')
+    assert.equal(sim.state.run.nodes.c!.usage?.cost_usd, 0.75)
+    assert.deepEqual(
+      sim.last.writes.map((w) => w.kind),
+      ['node.update'],
+    )
+    await sim.apply({ type: 'settled', key: 'c', fence, outcome: paid })
+    assert.equal(sim.state.run.nodes.c!.usage?.cost_usd, 0.75, 'the same attempt does not count twice')
+    assert.deepEqual(sim.last.writes, [])
   })
 
   it('continue_on_error: the run goes on, and a dependent with trigger all_done runs', async () => {
