@@ -372,46 +372,22 @@ nodes:
     const p = await pipeline(
       `pipeline: gated\nplugins: [${drafts}]\nnodes:\n  story: { type: drafter, text: first }\n  review: { type: approval, gate: story, path: draft }\n  after: { type: drafter, text: '\${{ nodes.review.output.value }}' }\n`,
     )
-    const store = new MemoryRunStore()
-    const ac = new AbortController()
-    let id = ''
     // the first process asks, the decision is recorded, and the process stops before it steps the decision
-    const asked = new Promise<ApprovalRequest>((resolve) => {
-      void driveSteps({
-        pipeline: p,
-        inputs: {},
-        config: resolveConfig(p, []).config,
-        executor: new InlineExecutor(),
-        store,
-        interactive: true,
-        onStart: (runId) => (id = runId),
-        decisions: { decide: (req) => (resolve(req), new Promise<Decision>(() => {})) },
-        signal: ac.signal,
-      }).catch(() => {})
-    })
-    const request = await asked
+    let asked!: (req: ApprovalRequest) => void
+    const request = new Promise<ApprovalRequest>((resolve) => (asked = resolve))
+    const first = interrupted(p, { decide: (req) => (asked(req), new Promise<Decision>(() => {})) })
+    await request
     // what the store holds when that process is gone: the run waiting at its gate, and the decision recorded
-    const left = await copyOf(store, id)
-    ac.abort()
-    await left.decideApproval(id, request.gate, request.revision, { decision: 'approve', edits: 'edited before the stop', by: 'ada' })
-    const stopped = (await left.getRun(id))!
-    assert.equal(stopped.status, 'awaiting_approval')
-    const lastSeq = (await left.listEvents(id)).at(-1)!.seq
+    const left = await first.stop()
+    const { gate, revision } = await request
+    await left.decideApproval(first.id(), gate, revision, { decision: 'approve', edits: 'edited before the stop', by: 'ada' })
+    assert.equal((await left.getRun(first.id()))!.status, 'awaiting_approval')
     const again = new Scripted([])
-    const record = await driveSteps({
-      pipeline: p,
-      inputs: {},
-      config: resolveConfig(p, []).config,
-      executor: new InlineExecutor(),
-      store: left,
-      interactive: true,
-      decisions: again,
-      resume: { record: stopped, lastSeq },
-    })
+    const record = await resumed(p, left, first.id(), again)
     assert.equal(record.status, 'completed')
     assert.deepEqual(again.asked, [], 'nobody asked again')
     assert.equal((record.nodes.review!.output as { value: unknown }).value, 'edited before the stop')
-    const resolved = (await left.listEvents(id)).filter((e) => e.type === 'approval.resolved')
+    const resolved = (await left.listEvents(first.id())).filter((e) => e.type === 'approval.resolved')
     assert.deepEqual(
       resolved.map((e) => [e.payload.gate, e.payload.decision]),
       [['review', 'approve']],
@@ -432,40 +408,19 @@ nodes:
       review: { type: approval, gate: draft, path: draft }
     result: \${{ steps.review.output.value }}
 `)
-    const store = new MemoryRunStore()
-    const ac = new AbortController()
-    let id = ''
-    const resolvedOnce = new Promise<void>((resolve) => {
-      void driveSteps({
-        pipeline: p,
-        inputs: {},
-        config: resolveConfig(p, []).config,
-        executor: new InlineExecutor(),
-        store,
-        interactive: true,
-        onStart: (runId) => (id = runId),
-        events: { emit: (e) => e.type === 'approval.resolved' && resolve() },
-        // item 0 is approved at once; item 1 waits until the process stops
-        decisions: { decide: (req) => (req.gate.startsWith('clips[0]') ? Promise.resolve({ decision: 'approve', by: 'ada' }) : new Promise<Decision>(() => {})) },
-        signal: ac.signal,
-      }).catch(() => {})
-    })
-    await resolvedOnce
-    const left = await copyOf(store, id)
-    ac.abort()
-    const stopped = (await left.getRun(id))!
-    const lastSeq = (await left.listEvents(id)).at(-1)!.seq
+    let resolvedOnce!: () => void
+    const resolved = new Promise<void>((resolve) => (resolvedOnce = resolve))
+    // item 0 is approved at once; item 1 waits until the process stops
+    const first = interrupted(
+      p,
+      { decide: (req) => (req.gate.startsWith('clips[0]') ? Promise.resolve({ decision: 'approve', by: 'ada' }) : new Promise<Decision>(() => {})) },
+      (e) => e.type === 'approval.resolved' && resolvedOnce(),
+    )
+    await resolved
+    const left = await first.stop()
+    const id = first.id()
     const again = new Scripted([{ decision: 'approve', edits: 'scene one, edited', by: 'ada' }])
-    const record = await driveSteps({
-      pipeline: p,
-      inputs: {},
-      config: resolveConfig(p, []).config,
-      executor: new InlineExecutor(),
-      store: left,
-      interactive: true,
-      decisions: again,
-      resume: { record: stopped, lastSeq },
-    })
+    const record = await resumed(p, left, id, again)
     assert.equal(record.status, 'completed')
     assert.deepEqual((record.nodes.clips!.output as { results: unknown[] }).results, ['scene 0', 'scene one, edited'])
     assert.deepEqual(again.asked, [['clips[1].review', 0]], 'only the gate still waiting is asked')
@@ -479,6 +434,43 @@ nodes:
     assert.deepEqual(count('approval.requested'), ['clips[0].review', 'clips[1].review', 'clips[1].review'], 'the waiting gate asked again by the resumed run, the resolved one not')
   })
 })
+
+/**
+ * An interactive run started in a process of its own, to be stopped: `stop()` answers what the store holds of it
+ * at that moment (as a process starting afresh reads it), and the first process then ends.
+ */
+function interrupted(p: Pipeline, decisions: DecisionSource, onEvent: (e: RunEvent) => void = () => {}): { id: () => string; stop: () => Promise<MemoryRunStore> } {
+  const store = new MemoryRunStore()
+  const ac = new AbortController()
+  let id = ''
+  void driveSteps({
+    pipeline: p,
+    inputs: {},
+    config: resolveConfig(p, []).config,
+    executor: new InlineExecutor(),
+    store,
+    interactive: true,
+    onStart: (runId) => (id = runId),
+    events: { emit: onEvent },
+    decisions,
+    signal: ac.signal,
+  }).catch(() => {})
+  return {
+    id: () => id,
+    stop: async () => {
+      const left = await copyOf(store, id)
+      ac.abort()
+      return left
+    },
+  }
+}
+
+/** Resumes run `id` from what `store` holds, as `weft resume` does in a new process. */
+async function resumed(p: Pipeline, store: MemoryRunStore, id: string, decisions: DecisionSource): Promise<RunRecord> {
+  const record = (await store.getRun(id))!
+  const lastSeq = (await store.listEvents(id)).at(-1)!.seq
+  return driveSteps({ pipeline: p, inputs: {}, config: resolveConfig(p, []).config, executor: new InlineExecutor(), store, interactive: true, decisions, resume: { record, lastSeq } })
+}
 
 /** A new store holding what `store` holds of run `id` (its record, events, gates and decisions), as a process that starts afresh reads it. */
 async function copyOf(store: MemoryRunStore, id: string): Promise<MemoryRunStore> {
