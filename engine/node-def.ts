@@ -37,7 +37,7 @@ export interface NodeContext<C = Record<string, unknown>> {
   emit(progress: Progress): void
   run: { id: string; interactive: boolean }
   node: { id: string; type: string; attempt: number }
-  /** `<run>:<node>:<attempt>`, for providers that deduplicate retried calls. */
+  /** `<run>:<node>:<attempt>` (with `:r<round>` in a gate's revision round), for providers that deduplicate retried calls. */
   idempotencyKey: string
   /** Directory for this run's files (media); created on first use by the node. */
   workDir: string

@@ -17,6 +17,10 @@ export async function attemptOnce(
   policy?: RunCachePolicy,
 ): Promise<TaskOutcome> {
   const spec = task.spec!
+  // a revision runs as the gated node itself, and an item's step in a revision round as that step: the task's key
+  // is the engine's own; the round keeps the attempt's idempotency key apart from the rounds before
+  const nodeId = spec.target ?? spec.runAs ?? task.key
+  const round = spec.revision?.round ?? spec.round
   // a re-run's refreshed node executes again whatever is cached (and stores its new result)
   const cache = cacheMode(spec.refresh && policy ? { ...policy, refresh: [task.node] } : policy, task.node, spec.cache, spec.config, {
     ...(spec.cacheable ? { cacheable: true } : {}),
@@ -36,15 +40,14 @@ export async function attemptOnce(
   try {
     out = await executor.execute(
       {
-        // a revision runs as the gated node itself, as in process
         runId,
-        nodeId: spec.target ?? task.key,
+        nodeId,
         type: spec.type,
         module: spec.module,
         attempt: task.attempt,
         config: spec.config,
         run: { id: runId, interactive: spec.interactive },
-        idempotencyKey: `${runId}:${spec.target ?? task.key}:${task.attempt}${spec.revision ? `:r${spec.revision.round}` : ''}`,
+        idempotencyKey: `${runId}:${nodeId}:${task.attempt}${round !== undefined ? `:r${round}` : ''}`,
         workDir: `${spec.workDir}/${runId}`,
         prompts: spec.prompts,
         ...(spec.revision ? { revision: spec.revision } : {}),

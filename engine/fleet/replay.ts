@@ -67,7 +67,7 @@ export async function replayControl(state: FleetState, pipeline: Pipeline, id: s
     })
   }
 
-  const childSpec = (child: ChildNodeSpec, childScope: Record<string, unknown>, progress: Record<string, unknown>, revision?: Revision): TaskSpec => {
+  const childSpec = (child: ChildNodeSpec, childScope: Record<string, unknown>, progress: Record<string, unknown>, revision?: Revision, round?: { runAs: string; round: number }): TaskSpec => {
     const fields = { ...(renderTemplate(child.template, childScope) as Record<string, unknown>) }
     delete fields.type
     return {
@@ -85,6 +85,7 @@ export async function replayControl(state: FleetState, pipeline: Pipeline, id: s
       prompts: pipeline.promptDirs,
       interactive: state.run.interactive,
       ...(revision ? { revision } : {}),
+      ...(round ?? {}),
       ...budgetNow(state.run),
       ...(state.refresh?.includes(id) ? { refresh: true } : {}),
     }
@@ -93,9 +94,16 @@ export async function replayControl(state: FleetState, pipeline: Pipeline, id: s
   const runChild = (child: ChildNodeSpec, childScope: Record<string, unknown>, o: { signal: AbortSignal; key: string; step?: string; round?: number }, revision?: Revision): Promise<ChildOutcome> => {
     // a step sent back by its item's gate (and each step after it, up to the gate) runs as a task of its own per round
     const round = revision?.round ?? o.round
-    const key = `${id}[${o.key}]${o.step ? `.${o.step}` : ''}${round !== undefined ? `#r${round}` : ''}`
+    const runAs = `${id}[${o.key}]${o.step ? `.${o.step}` : ''}`
+    const key = `${runAs}${round !== undefined ? `#r${round}` : ''}`
     try {
-      return awaitTask(key, 'child', () => childSpec(child, childScope, { item: o.key, ...(o.step ? { step: o.step } : {}), ...(round !== undefined ? { round } : {}) }, revision), o.signal)
+      return awaitTask(
+        key,
+        'child',
+        () =>
+          childSpec(child, childScope, { item: o.key, ...(o.step ? { step: o.step } : {}), ...(round !== undefined ? { round } : {}) }, revision, round !== undefined ? { runAs, round } : undefined),
+        o.signal,
+      )
     } catch (err) {
       return Promise.resolve({ ok: false, error: toErrorInfo(err, 'EXPRESSION_FAILED') })
     }

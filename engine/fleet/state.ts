@@ -24,6 +24,12 @@ export interface TaskSpec {
   /** For `revise`: the node whose output the result replaces, and the reviewer's revision. */
   target?: string
   revision?: Revision
+  /**
+   * For a fan-out item's step in a revision round: the id it runs as (`f[2].draft`, its task's key being
+   * `f[2].draft#r1`) and the round, which keeps its idempotency key apart from the rounds before.
+   */
+  runAs?: string
+  round?: number
   /** The node's `cache:` field, and whether its type's results may be reused (the worker applies its cache rule). */
   cache?: boolean
   cacheable?: boolean

@@ -324,6 +324,42 @@ nodes:
     assert.equal((await store.getRun(record.id))!.nodes.paid!.usage?.cost_usd, 2.5, 'recorded in the store')
   })
 
+  it("an item's step sent back by its gate runs under its own node id, with an idempotency key of its round", async () => {
+    const p = await pipeline(`pipeline: rounds
+plugins: [${drafts}]
+nodes:
+  clips:
+    type: fan_out
+    items: [0, 1]
+    steps:
+      draft: { type: drafter, text: "\${{ 'scene ' + string(item) }}" }
+      review: { type: approval, gate: draft, path: draft }
+      post: { type: drafter, needs: [review], text: "\${{ steps.review.output.value }}" }
+    result: \${{ steps.post.output.draft }}
+`)
+    const inline = new InlineExecutor()
+    const seen: Array<[string, string]> = []
+    const executor: NodeExecutor = { execute: (task, o) => (seen.push([task.nodeId, task.idempotencyKey]), inline.execute(task, o)), close: () => inline.close() }
+    const byGate: Record<string, Decision[]> = {
+      'clips[0].review': [{ decision: 'approve', by: 'ada' }],
+      'clips[1].review': [
+        { decision: 'revise', feedback: 'brighter', by: 'ada' },
+        { decision: 'approve', by: 'ada' },
+      ],
+    }
+    const decisions: DecisionSource = { decide: async (req) => byGate[req.gate]!.shift()! }
+    const record = await driveSteps({ pipeline: p, inputs: {}, config: resolveConfig(p, []).config, executor, store: new MemoryRunStore(), interactive: true, decisions })
+    assert.equal(record.status, 'completed')
+    assert.deepEqual((record.nodes.clips!.output as { results: unknown[] }).results, ['scene 0', 'scene 1 + brighter'])
+    const id = record.id
+    assert.deepEqual(seen.filter(([node]) => node.startsWith('clips[1]')).sort(), [
+      ['clips[1].draft', `${id}:clips[1].draft:1`],
+      ['clips[1].draft', `${id}:clips[1].draft:1:r1`],
+      ['clips[1].post', `${id}:clips[1].post:1`],
+    ])
+    assert.equal(new Set(seen.map(([, key]) => key)).size, seen.length, 'no two attempts share a key')
+  })
+
   it("a gate's own decision that cannot be recorded stops the run with the store's error, without taking the process down", async () => {
     const p = await pipeline(
       `pipeline: auto\nplugins: [${drafts}, $WORK]\nnodes:\n  story: { type: drafter, text: first, score: 90 }\n  review: { type: approval, gate: story, path: draft, auto: { approve_if: '\${{ nodes.story.output.score >= 80 }}' } }\n  after: { type: work, needs: [review], ms: 50 }\n`,
