@@ -95,9 +95,19 @@ export async function drive(pipeline: Pipeline, store: RunStore, run: Pick<RunOp
     sink?.note('cancelling… (Ctrl-C again to quit at once)')
     cancel.abort()
   }
-  process.on('SIGINT', onSigint)
   let record: RunRecord
   let runId: string | undefined
+  // a supervisor stopping this process: the run is left as it is, for `weft resume` (or a server) to continue, and its
+  // lease let go so that one can at once (what was running is run again there)
+  const onSigterm = () => {
+    sink?.close()
+    const told = runId ? `SIGTERM: run ${runId} stopped before it finished: \`weft resume ${runId}\` continues it\n` : 'SIGTERM: stopped\n'
+    process.stderr.write(told)
+    const release = runId ? store.releaseRun(runId, owner + CLI_DRIVER).catch(() => {}) : Promise.resolve()
+    void release.then(() => process.exit(EXIT.terminated))
+  }
+  process.on('SIGINT', onSigint)
+  process.once('SIGTERM', onSigterm)
   try {
     record = await runPipeline({
       pipeline,
@@ -128,6 +138,7 @@ export async function drive(pipeline: Pipeline, store: RunStore, run: Pick<RunOp
     return NEEDS_A_PERSON.has(code) ? EXIT.invalid : EXIT.failed
   } finally {
     process.off('SIGINT', onSigint)
+    process.off('SIGTERM', onSigterm)
     sink?.close()
     await executor.close()
   }

@@ -73,6 +73,31 @@ describe('weft cancel', () => {
     assert.equal(record.error.code, 'CANCELLED')
   })
 
+  it('SIGTERM to `weft run` leaves the run to resume: it says how, exits 143, and `weft resume` takes the run at once', async () => {
+    const { file, env } = setup()
+    const { child, id, exited } = await startRun(env, file)
+    let err = ''
+    child.stderr!.on('data', (d: string) => (err += d))
+    child.kill('SIGTERM')
+    assert.equal(await exited, 143)
+    assert.match(err, new RegExp(`run ${id} stopped before it finished: \`weft resume ${id}\` continues it`))
+    assert.equal(JSON.parse(weft(env, 'show', id, '--json').stdout).status, 'running', 'left as it was')
+    // the lease was let go (its TTL is 30 s here): a resume drives the run straight away
+    const resume = spawn(process.execPath, [...weftArgs, 'resume', id], { cwd: root, env, stdio: ['ignore', 'ignore', 'pipe'] })
+    const resumed = new Promise<number | null>((resolve) => resume.on('exit', resolve))
+    let out = ''
+    resume.stderr!.setEncoding('utf8')
+    await new Promise<void>((resolve, reject) => {
+      resume.stderr!.on('data', (d: string) => {
+        out += d
+        if (/node\.started long/.test(out)) resolve()
+      })
+      resume.on('exit', () => reject(new Error(`weft resume exited:\n${out}`)))
+    })
+    resume.kill('SIGINT')
+    assert.equal(await resumed, 130)
+  })
+
   it('says so for a run that does not exist (2)', () => {
     const { env } = setup()
     const r = weft(env, 'cancel', '00000000-0000-4000-8000-000000000000')
