@@ -14,6 +14,19 @@ import type { Pipeline } from '../../../engine/dsl/pipeline.ts'
 import { fixtures, manualClock, pipeline, virtualClock } from '../../helpers.ts'
 
 const drafts = path.join(fixtures, 'plugins', 'drafts.mjs')
+/** A fan-out `clips` of two items, each drafted and reviewed at its own gate, with `more` steps after the gate and its `result`. */
+const itemGates = (more: string, result: string): Promise<Pipeline> =>
+  pipeline(`pipeline: item_gates
+plugins: [${drafts}]
+nodes:
+  clips:
+    type: fan_out
+    items: [0, 1]
+    steps:
+      draft: { type: drafter, text: "\${{ 'scene ' + string(item) }}" }
+      review: { type: approval, gate: draft, path: draft }
+${more}    result: ${result}
+`)
 /** How each case ends (its statuses, attempts, error codes and outputs) and which gates it asks, in order. */
 const ends = JSON.parse(readFileSync(path.join(fixtures, 'in-process-ends.json'), 'utf8')) as Record<string, { end: unknown; asked: Array<[string, number]> }>
 
@@ -325,18 +338,7 @@ nodes:
   })
 
   it("an item's step sent back by its gate runs under its own node id, with an idempotency key of its round", async () => {
-    const p = await pipeline(`pipeline: rounds
-plugins: [${drafts}]
-nodes:
-  clips:
-    type: fan_out
-    items: [0, 1]
-    steps:
-      draft: { type: drafter, text: "\${{ 'scene ' + string(item) }}" }
-      review: { type: approval, gate: draft, path: draft }
-      post: { type: drafter, needs: [review], text: "\${{ steps.review.output.value }}" }
-    result: \${{ steps.post.output.draft }}
-`)
+    const p = await itemGates('      post: { type: drafter, needs: [review], text: "${{ steps.review.output.value }}" }\n', '${{ steps.post.output.draft }}')
     const inline = new InlineExecutor()
     const seen: Array<[string, string]> = []
     const executor: NodeExecutor = { execute: (task, o) => (seen.push([task.nodeId, task.idempotencyKey]), inline.execute(task, o)), close: () => inline.close() }
@@ -433,17 +435,7 @@ nodes:
 
 describe('a resume in one process, with item gates', () => {
   it('a gate resolved before the stop is neither asked again nor resolved twice; the one still waiting is asked once', async () => {
-    const p = await pipeline(`pipeline: items
-plugins: [${drafts}]
-nodes:
-  clips:
-    type: fan_out
-    items: [0, 1]
-    steps:
-      draft: { type: drafter, text: "\${{ 'scene ' + string(item) }}" }
-      review: { type: approval, gate: draft, path: draft }
-    result: \${{ steps.review.output.value }}
-`)
+    const p = await itemGates('', '${{ steps.review.output.value }}')
     let resolvedOnce!: () => void
     const resolved = new Promise<void>((resolve) => (resolvedOnce = resolve))
     // item 0 is approved at once; item 1 waits until the process stops
