@@ -80,6 +80,20 @@ export type StoreWrite =
   | { kind: 'event'; event: RunEvent }
   /** A gate's request for a decision; written once per (run, gate, revision) — a repeat is ignored. */
   | { kind: 'approval.request'; runId: string; request: ApprovalRequest }
+  /** A piece of a node's work that succeeded (a fan-out item or step, a gate's revision): kept for a resume; a repeat replaces it. */
+  | { kind: 'task.result'; runId: string; result: TaskResult }
+
+/**
+ * What a piece of a control node's work (a fan-out item or one of its steps, a revision a gate asked for) came to,
+ * kept so that a run resumed in one process does not pay for it again. `print` says what it was asked to do (its
+ * type, config and revision): a resume reuses it only for the same request.
+ */
+export interface TaskResult {
+  key: string
+  node: string
+  print: string
+  outcome: Extract<TaskOutcome, { ok: true }>
+}
 
 export interface RunQuery {
   status?: RunStatus
@@ -130,6 +144,8 @@ export interface RunStore {
   getApproval(runId: string, gate: string, revision: number): Promise<ApprovalRecord | undefined>
   /** The latest request of a gate (its highest revision), decided or not; undefined when the gate never asked. */
   lastApproval(runId: string, gate: string): Promise<ApprovalRecord | undefined>
+  /** The pieces of work of a run that succeeded (see `TaskResult`), in no particular order. */
+  taskResults(runId: string): Promise<TaskResult[]>
   /** Requests of a run that have no decision yet, oldest first. */
   pendingApprovals(runId: string): Promise<ApprovalRecord[]>
   /**

@@ -1,7 +1,7 @@
 // RunStore kept in memory: for tests, benchmarks and one-off CLI runs that need no history.
 // It keeps the objects it is given (writers hand over snapshots) and copies what it returns.
 import { WeftError } from '../errors.ts'
-import type { ApprovalRecord, Decision, LeaseHolder, RunEvent, RunQuery, RunRecord, RunStore, StoreWrite } from '../ports.ts'
+import type { ApprovalRecord, Decision, LeaseHolder, RunEvent, RunQuery, RunRecord, RunStore, StoreWrite, TaskResult } from '../ports.ts'
 import { thisProcess } from './lease-holder.ts'
 
 export class MemoryRunStore implements RunStore {
@@ -10,6 +10,8 @@ export class MemoryRunStore implements RunStore {
   readonly #leases = new Map<string, { owner: string; until: number }>()
   /** Keyed `run\0gate\0revision`, in request order. */
   readonly #approvals = new Map<string, ApprovalRecord & { runId: string }>()
+  /** By run, then by task key. */
+  readonly #results = new Map<string, Map<string, TaskResult>>()
 
   async write(batch: readonly StoreWrite[]): Promise<void> {
     // validate the whole batch first so that it applies all-or-nothing
@@ -44,8 +46,18 @@ export class MemoryRunStore implements RunStore {
             this.#approvals.set(key, { runId: w.request.runId, request: structuredClone(w.request), decision: null, requested_at: new Date().toISOString(), decided_at: null })
           break
         }
+        case 'task.result': {
+          let results = this.#results.get(w.runId)
+          if (!results) this.#results.set(w.runId, (results = new Map()))
+          results.set(w.result.key, w.result)
+          break
+        }
       }
     }
+  }
+
+  async taskResults(runId: string): Promise<TaskResult[]> {
+    return structuredClone([...(this.#results.get(runId)?.values() ?? [])])
   }
 
   async getRun(id: string): Promise<RunRecord | undefined> {

@@ -2,10 +2,10 @@
 import { and, asc, desc, eq, getTableColumns, gt, inArray, isNull, lt, ne, notInArray, or, sql, type SQL } from 'drizzle-orm'
 import type { PgDatabase, PgQueryResultHKT, PgSelect } from 'drizzle-orm/pg-core'
 import { WeftError } from '../errors.ts'
-import type { ApprovalRecord, Decision, LeaseHolder, RunEvent, RunQuery, RunRecord, RunStatus, RunStore, StoreWrite } from '../ports.ts'
-import { readApproval, readEvent, readRun, RUN_STATUSES, type EventInsert, type NodeRow } from '../db/records.ts'
+import type { ApprovalRecord, Decision, LeaseHolder, RunEvent, RunQuery, RunRecord, RunStatus, RunStore, StoreWrite, TaskResult } from '../ports.ts'
+import { readApproval, readEvent, readResult, readRun, RUN_STATUSES, type EventInsert, type NodeRow } from '../db/records.ts'
 import { chunks, chunkSize, excludedColumns, planBatch, type Plan } from '../db/batch.ts'
-import { approvals, fleetRuns, fleetTasks, generationEvents, generationNodes, generations } from '../db/schema.ts'
+import { approvals, fleetRuns, fleetTasks, generationEvents, generationNodes, generations, taskResults } from '../db/schema.ts'
 import { jobCall } from '../db/add-job.ts'
 import { StoreOps, type ReconnectPolicy } from './store-ops.ts'
 import { holderGone, thisProcess, type ProcessIdentity } from './lease-holder.ts'
@@ -17,9 +17,12 @@ export type PgDb = PgDatabase<PgQueryResultHKT, any>
 const RUN_CHUNK = chunkSize(Object.keys(getTableColumns(generations)).length)
 const NODE_CHUNK = chunkSize(Object.keys(getTableColumns(generationNodes)).length)
 const EVENT_CHUNK = chunkSize(Object.keys(getTableColumns(generationEvents)).length)
+const RESULT_CHUNK = chunkSize(Object.keys(getTableColumns(taskResults)).length)
 
 /** A node update replaces the whole row, except where the node stood in the run as created. */
 const NODE_UPSERT = Object.fromEntries(excludedColumns(getTableColumns(generationNodes)).map(([key, text]) => [key, sql.raw(text)]))
+/** A task's later result replaces its earlier one. */
+const RESULT_UPSERT = Object.fromEntries(excludedColumns(getTableColumns(taskResults)).map(([key, text]) => [key, sql.raw(text)]))
 
 export const NODE_ORDER = [sql`${generationNodes.position} asc nulls last`, asc(generationNodes.nodeId)]
 const RUN_ORDER = [desc(generations.createdAt), desc(generations.id)]
@@ -42,7 +45,7 @@ function statusFilter(status: RunStatus | undefined): SQL | undefined {
 type Row = { updated: string[] | null }
 
 function oneStatement(db: PgDb, plan: Plan): { statement: SQL; updates: string[] } | undefined {
-  if (plan.runs.size > RUN_CHUNK || plan.nodes.size > NODE_CHUNK || plan.events.length > EVENT_CHUNK) return undefined
+  if (plan.runs.size > RUN_CHUNK || plan.nodes.size > NODE_CHUNK || plan.events.length > EVENT_CHUNK || plan.results.size > RESULT_CHUNK) return undefined
   // the statement checks a run.update's run exists by its returned id; a run changed twice goes through a transaction
   const parts: SQL[] = []
   // embedded with getSQL(): a query builder embedded as it is comes wrapped in parentheses
@@ -75,6 +78,14 @@ function oneStatement(db: PgDb, plan: Plan): { statement: SQL; updates: string[]
     )
   if (plan.events.length) parts.push(sql`e as (${db.insert(generationEvents).values(plan.events).getSQL()})`)
   if (plan.approvals.length) parts.push(sql`a as (${db.insert(approvals).values(plan.approvals).onConflictDoNothing().getSQL()})`)
+  if (plan.results.size)
+    parts.push(
+      sql`t as (${db
+        .insert(taskResults)
+        .values([...plan.results.values()])
+        .onConflictDoUpdate({ target: [taskResults.runId, taskResults.key], set: RESULT_UPSERT })
+        .getSQL()})`,
+    )
   if (parts.length === 0) return undefined
   const updated = updates.length
     ? sql.join(
@@ -132,6 +143,14 @@ export async function writePlanIn(tx: PgDb, plan: Plan, opts: { fleetStep?: numb
   for (const rows of chunks(plan.events, EVENT_CHUNK)) sent.push(tx.insert(generationEvents).values(rows).execute())
   // a gate asking again after a resume finds its request (and maybe its decision) already there
   if (plan.approvals.length) sent.push(tx.insert(approvals).values(plan.approvals).onConflictDoNothing().execute())
+  for (const rows of chunks(plan.results.values(), RESULT_CHUNK))
+    sent.push(
+      tx
+        .insert(taskResults)
+        .values(rows)
+        .onConflictDoUpdate({ target: [taskResults.runId, taskResults.key], set: RESULT_UPSERT })
+        .execute(),
+    )
   await settledInOrder(sent)
 }
 
@@ -384,6 +403,11 @@ export class PgRunStore implements RunStore {
         .where(and(eq(approvals.runId, runId), eq(approvals.gate, gate), eq(approvals.revision, revision))),
     )
     return row && readApproval(row)
+  }
+
+  async taskResults(runId: string): Promise<TaskResult[]> {
+    const rows = await this.#retrying(() => this.#db.select().from(taskResults).where(eq(taskResults.runId, runId)))
+    return rows.flatMap((row) => readResult(row) ?? [])
   }
 
   async pendingApprovals(runId: string): Promise<ApprovalRecord[]> {

@@ -24,11 +24,11 @@ import {
   type Table,
 } from '../db/drizzle-sqlite.ts'
 import { WeftError } from '../errors.ts'
-import type { ApprovalRecord, Decision, LeaseHolder, RunEvent, RunQuery, RunRecord, RunStatus, RunStore, StoreWrite } from '../ports.ts'
-import { readApproval, readEvent, readRun, RUN_STATUSES, type NodeRow } from '../db/records.ts'
+import type { ApprovalRecord, Decision, LeaseHolder, RunEvent, RunQuery, RunRecord, RunStatus, RunStore, StoreWrite, TaskResult } from '../ports.ts'
+import { readApproval, readEvent, readResult, readRun, RUN_STATUSES, type NodeRow } from '../db/records.ts'
 import { chunks, chunkSize, excludedColumns, planBatch, type Plan } from '../db/batch.ts'
 import { migrationsFolder } from '../db/migrations-folder.ts'
-import { approvals, generationEvents, generationNodes, generations } from '../db/sqlite-schema.ts'
+import { approvals, generationEvents, generationNodes, generations, taskResults } from '../db/sqlite-schema.ts'
 import { DEFAULT_RECONNECT_MS, rootCause, StoreOps } from './store-ops.ts'
 import { holderGone, thisProcess, type ProcessIdentity } from './lease-holder.ts'
 import { sqliteError } from './sqlite-errors.ts'
@@ -44,6 +44,8 @@ const DEFAULT_BUSY_MS = DEFAULT_RECONNECT_MS
 
 const RUN_CHUNK = chunkSize(Object.keys(getTableColumns(generations)).length)
 const NODE_UPSERT = Object.fromEntries(excludedColumns(getTableColumns(generationNodes)).map(([key, text]) => [key, sql.raw(text)]))
+const RESULT_CHUNK = chunkSize(Object.keys(getTableColumns(taskResults)).length)
+const RESULT_UPSERT = Object.fromEntries(excludedColumns(getTableColumns(taskResults)).map(([key, text]) => [key, sql.raw(text)]))
 const NODE_ORDER = [sql`${generationNodes.position} is null`, asc(generationNodes.position), asc(generationNodes.nodeId)]
 const RUN_ORDER = [desc(generations.createdAt), desc(generations.id)]
 
@@ -239,6 +241,11 @@ export class SqliteRunStore implements RunStore {
     for (const row of plan.events) this.#insertEvent.run(row)
     // a gate asking again after a resume finds its request (and maybe its decision) already there
     if (plan.approvals.length) db.insert(approvals).values(plan.approvals).onConflictDoNothing().run()
+    for (const rows of chunks(plan.results.values(), RESULT_CHUNK))
+      db.insert(taskResults)
+        .values(rows)
+        .onConflictDoUpdate({ target: [taskResults.runId, taskResults.key], set: RESULT_UPSERT })
+        .run()
   }
 
   async getRun(id: string): Promise<RunRecord | undefined> {
@@ -389,6 +396,11 @@ export class SqliteRunStore implements RunStore {
         .get(),
     )
     return row && readApproval(row)
+  }
+
+  async taskResults(runId: string): Promise<TaskResult[]> {
+    const rows = await this.#run(() => this.#db.select().from(taskResults).where(eq(taskResults.runId, runId)).all())
+    return rows.flatMap((row) => readResult(row) ?? [])
   }
 
   async pendingApprovals(runId: string): Promise<ApprovalRecord[]> {

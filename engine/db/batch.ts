@@ -17,6 +17,15 @@ interface ApprovalInsert {
   request: unknown
 }
 
+/** A task result row (the same columns in both dialects). */
+interface ResultInsert {
+  runId: string
+  key: string
+  node: string
+  print: string
+  outcome: unknown
+}
+
 /** A batch turned into statements: new runs, one merged patch per existing run, node upserts, events. */
 export interface Plan {
   /** Runs written to before their run.create in this batch: the batch is refused either way (see `write`). */
@@ -26,6 +35,8 @@ export interface Plan {
   nodes: Map<string, NodeInsert>
   events: EventInsert[]
   approvals: ApprovalInsert[]
+  /** By run and task key: the last result of a task wins. */
+  results: Map<string, ResultInsert>
 }
 
 /**
@@ -35,7 +46,7 @@ export interface Plan {
  * run.create (there is no order to keep for them: the batch fails whether or not that run exists already).
  */
 export function planBatch(batch: readonly StoreWrite[]): Plan {
-  const plan: Plan = { early: new Set(), runs: new Map(), updates: new Map(), nodes: new Map(), events: [], approvals: [] }
+  const plan: Plan = { early: new Set(), runs: new Map(), updates: new Map(), nodes: new Map(), events: [], approvals: [], results: new Map() }
   const createdLater = new Set<string>()
   for (const w of batch) if (w.kind === 'run.create') createdLater.add(w.run.id)
   const before = (runId: string) => {
@@ -73,6 +84,12 @@ export function planBatch(batch: readonly StoreWrite[]): Plan {
         before(w.request.runId)
         plan.approvals.push({ runId: w.request.runId, gate: w.request.gate, revision: w.request.revision, request: w.request })
         break
+      case 'task.result': {
+        before(w.runId)
+        const { key: task, node, print, outcome } = w.result
+        plan.results.set(key(w.runId, task), { runId: w.runId, key: task, node, print, outcome })
+        break
+      }
     }
   }
   return plan

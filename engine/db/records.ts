@@ -1,7 +1,7 @@
 // Run records to rows and back. A row that does not read as a valid record comes back as a failed run (RUN_RECORD_CORRUPT).
 import * as v from 'valibot'
 import { WeftError, type ErrorInfo } from '../errors.ts'
-import type { ApprovalRecord, ApprovalRequest, Decision, NodeRecord, NodeStatus, RunEvent, RunEventType, RunRecord, RunStatus } from '../ports.ts'
+import type { ApprovalRecord, ApprovalRequest, Decision, NodeRecord, NodeStatus, RunEvent, RunEventType, RunRecord, RunStatus, TaskResult } from '../ports.ts'
 import type { generationEvents, generationNodes, generations } from './schema.ts'
 
 export type RunRow = typeof generations.$inferSelect
@@ -258,4 +258,11 @@ export function readApproval(row: { request: unknown; decision: unknown; request
     requested_at: row.requestedAt.toISOString(),
     decided_at: row.decidedAt ? row.decidedAt.toISOString() : null,
   }
+}
+
+/** A task result row as stored; undefined for one whose outcome is not a success (it is then not reused: the work runs again). */
+export function readResult(row: { key: string; node: string; print: string; outcome: unknown }): TaskResult | undefined {
+  const o = row.outcome as TaskResult['outcome'] | null
+  if (typeof o !== 'object' || o === null || o.ok !== true) return undefined
+  return { key: row.key, node: row.node, print: row.print, outcome: o }
 }

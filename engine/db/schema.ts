@@ -132,6 +132,24 @@ export const approvals = pgTable(
 )
 
 /**
+ * The pieces of a node's work that succeeded (fan-out items and steps, a gate's revisions), one row per task key: a run
+ * resumed in one process reuses them instead of paying for them again (the fleet keeps its tasks in `fleet_tasks`).
+ */
+export const taskResults = pgTable(
+  'task_results',
+  {
+    runId: text('run_id')
+      .notNull()
+      .references(() => generations.id, { onDelete: 'cascade' }),
+    key: text('key').notNull(),
+    node: text('node').notNull(),
+    print: text('print').notNull(),
+    outcome: json('outcome').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.runId, t.key] })],
+)
+
+/**
  * Postgres only (the fleet of `weft worker` processes needs a shared server database): a run driven by the fleet,
  * with what every worker needs to pick it up and the position counter of its tasks.
  */

@@ -112,3 +112,18 @@ export const approvals = sqliteTable(
   },
   (t) => [primaryKey({ columns: [t.runId, t.gate, t.revision] })],
 )
+
+/** See schema.ts. */
+export const taskResults = sqliteTable(
+  'task_results',
+  {
+    runId: text('run_id')
+      .notNull()
+      .references(() => generations.id, { onDelete: 'cascade' }),
+    key: text('key').notNull(),
+    node: text('node').notNull(),
+    print: text('print').notNull(),
+    outcome: json('outcome').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.runId, t.key] })],
+)

@@ -25,10 +25,15 @@ export async function applyEvent(state: FleetState, event: StepEvent, env: StepE
     out.state = res.state
     out.writes.push(...res.writes)
     for (const k of res.changed) out.changed.add(k)
+    // a node's replay reads the state as this step left it: asked for twice by one step, it is replayed once
+    const replayed = new Set<string>()
     for (const a of res.actions) {
       // a replay that finds nothing new asks for no other: the chain ends
-      if (a.type === 'replay') queue.push({ type: 'replayed', node: a.node, result: await replayControl(out.state, env.pipeline, a.node) })
-      else out.actions.push(a)
+      if (a.type !== 'replay') out.actions.push(a)
+      else if (!replayed.has(a.node)) {
+        replayed.add(a.node)
+        queue.push({ type: 'replayed', node: a.node, result: await replayControl(out.state, env.pipeline, a.node) })
+      }
     }
   }
   return out

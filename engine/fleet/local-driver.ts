@@ -15,6 +15,7 @@ import { newRunRecord } from './new-run.ts'
 import { gateKey, OPEN_TASK, type FleetState } from './state.ts'
 import { newRunState, TERMINAL_RUN, type StepAction, type StepEvent } from './step.ts'
 import { attemptOnce, throttledProgress } from './attempt.ts'
+import { taskPrint } from './task-print.ts'
 
 /**
  * Drops the tasks a step ended that no step consults again, as a fleet step's read leaves them out: those of a node
@@ -52,6 +53,12 @@ function startingRecord(opts: RunOptions, now: number): { run: RunRecord; kept: 
   const kept = from ? keepable(pipeline, from) : []
   for (const id of kept) run.nodes[id] = structuredClone(from![id]!)
   return { run, kept }
+}
+
+/** A resumed run's pieces of work that succeeded before it stopped, of the nodes that run again: reused, not paid for twice. */
+async function doneEarlier(state: FleetState, store: RunStore, kept: readonly string[]): Promise<void> {
+  const results = (await store.taskResults(state.run.id)).filter((r) => !kept.includes(r.node))
+  if (results.length) state.earlier = Object.fromEntries(results.map((r) => [r.key, r]))
 }
 
 /**
@@ -164,6 +171,12 @@ export async function driveSteps(opts: RunOptions): Promise<RunRecord> {
       writes.push(...out.writes)
       for (const key of out.changed) changed.add(key)
       actions.push(...out.actions)
+    }
+    for (const key of changed) {
+      // a piece of a node's work that succeeded is kept for a resume, in the same commit as what it changed
+      const t = state.tasks[key]
+      if (t?.status === 'succeeded' && t.spec && t.outcome?.ok && (t.kind === 'child' || t.kind === 'revise'))
+        writes.push({ kind: 'task.result', runId: run.id, result: { key, node: t.node, print: taskPrint(t.spec), outcome: t.outcome } })
     }
     await record(writes)
     for (const key of changed) {
@@ -287,6 +300,7 @@ export async function driveSteps(opts: RunOptions): Promise<RunRecord> {
   try {
     if (earlier) {
       await decidedEarlier(state, store)
+      await doneEarlier(state, store, kept)
       // pending again: every node that runs now starts from a clean record
       const again = Object.keys(run.nodes).filter((id) => !kept.includes(id))
       await record([

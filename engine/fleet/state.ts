@@ -1,7 +1,7 @@
 // What the fleet knows of a run between two steps: the run record, its tasks and its gates, as stored.
 import type { RetrySpec } from '../dsl/pipeline.ts'
 import type { ErrorInfo } from '../errors.ts'
-import type { ApprovalRequest, Decision, Revision, RunRecord, TaskOutcome } from '../ports.ts'
+import type { ApprovalRequest, Decision, Revision, RunRecord, TaskOutcome, TaskResult } from '../ports.ts'
 
 /** `node`: a worker node's attempts; `child`: a fan-out item (or one of its steps); `revise`: a gated node re-run with feedback; `control`: a control node's memo. */
 type TaskKind = 'node' | 'child' | 'revise' | 'control'
@@ -97,6 +97,11 @@ export interface FleetState {
   cancel: ErrorInfo | null
   /** Gates (`gate:revision`) whose `approval.resolved` event is in the log from before a resume: not written again. */
   resolvedEarlier?: string[]
+  /**
+   * A resumed run's pieces of work that succeeded before it stopped, by task key: a control node asking for one again
+   * with the same request (`print`) gets its result, and nothing is executed. In one process only (the fleet keeps its tasks).
+   */
+  earlier?: Record<string, TaskResult>
 }
 
 export const gateKey = (gate: string, revision: number): string => `${gate}:${revision}`

@@ -3,7 +3,7 @@
 import { cacheTraits } from '../cache/policy.ts'
 import type { NodeSpec, Pipeline } from '../dsl/pipeline.ts'
 import type { Progress } from '../node-def.ts'
-import type { ApprovalRequest, CacheNote, Decision, NodeRecord, NodeStatus, RunEvent, RunEventType, RunStatus, StoreWrite, TaskOutcome } from '../ports.ts'
+import type { ApprovalRequest, CacheNote, Decision, NodeRecord, NodeStatus, RunEvent, RunEventType, RunStatus, StoreWrite, TaskOutcome, TaskResult } from '../ports.ts'
 import { toErrorInfo, type ErrorInfo } from '../errors.ts'
 import { renderTemplate, toCel } from '../expressions.ts'
 import { admit, backoffDelay, isTerminal, readiness } from '../plan.ts'
@@ -14,6 +14,7 @@ import { addUsage, noUsage, type Usage } from '../usage.ts'
 import { budgetNow, isBudgetStop } from '../meter.ts'
 import { gateKey, OPEN_TASK, type FleetState, type FleetTask, type TaskSpec } from './state.ts'
 import { pipelineIndex } from './pipeline-index.ts'
+import { taskPrint } from './task-print.ts'
 
 /** What a control node's replay found: its outcome once it has one, else what it waits on now. */
 export interface ReplayResult {
@@ -395,7 +396,8 @@ class Stepper {
     }
   }
 
-  settled(key: string, fence: number, outcome: TaskOutcome): void {
+  /** `kept`: the outcome is one recorded before a resume (see `reuse`), and the events say so. */
+  settled(key: string, fence: number, outcome: TaskOutcome, kept = false): void {
     const t = this.state.tasks[key]
     if (t?.status === 'cancelled' && t.fence === fence && outcome.usage) return this.stoppedUsage(t, outcome.usage)
     // a worker that lost the task (cancelled, or handed to another after its heartbeat lapsed) cannot settle it
@@ -420,7 +422,7 @@ class Stepper {
     if (!ownerActive) return
     if (t.kind === 'child' && typeof t.spec.progress?.item === 'string') {
       const step = typeof t.spec.progress.step === 'string' ? t.spec.progress.step : undefined
-      this.event('node.progress', t.node, itemEnded(t.spec.progress.item, step, outcome))
+      this.event('node.progress', t.node, { ...itemEnded(t.spec.progress.item, step, outcome), ...(kept ? { kept: true } : {}) })
     }
     if (t.kind === 'node') {
       this.run.nodes[t.node]!.attempts = t.attempt
@@ -434,9 +436,19 @@ class Stepper {
       r.output = outcome.output
       r.finished_at = this.iso
       this.nodeUpdate(r)
-      this.event('node.completed', r.id, { status: r.status, attempts: r.attempts, duration_ms: r.duration_ms, revision: t.spec.revision?.round, revised_by: t.node })
+      this.event('node.completed', r.id, { status: r.status, attempts: r.attempts, duration_ms: r.duration_ms, revision: t.spec.revision?.round, revised_by: t.node, ...(kept ? { kept: true } : {}) })
     }
     this.actions.push({ type: 'replay', node: t.node })
+  }
+
+  /**
+   * A resumed run's task whose request succeeded before the run stopped: it ends with that result, as if its attempt
+   * had just come back (what it used counts towards its node again: the node's record started afresh), and nothing runs.
+   */
+  reuse(t: FleetTask, outcome: TaskResult['outcome']): void {
+    delete this.state.earlier![t.key]
+    this.setTask(t, { status: 'running' })
+    this.settled(t.key, t.fence, outcome, true)
   }
 
   /**
@@ -501,7 +513,10 @@ class Stepper {
     memo.waiting = r.requests.map((q) => gateKey(q.gate, q.revision))
     const wanted = new Set(r.demands.map((d) => d.key))
     for (const d of r.demands) {
-      if (!this.state.tasks[d.key]) this.newTask({ key: d.key, kind: d.kind, node: id, status: 'ready', attempt: 1, spec: d.spec })
+      if (this.state.tasks[d.key]) continue
+      const t = this.newTask({ key: d.key, kind: d.kind, node: id, status: 'ready', attempt: 1, spec: d.spec })
+      const kept = this.state.earlier?.[d.key]
+      if (kept && kept.print === taskPrint(d.spec)) this.reuse(t, kept.outcome)
     }
     this.changed.add(id)
     if (r.outcome) return this.closeControl(id, r.outcome)

@@ -350,6 +350,38 @@ export function runStoreContract(name: string, open: OpenStore): void {
       assert.equal(await store.decideApproval(run.id, 'nope', 0, { decision: 'approve' }), undefined)
     })
 
+    it("keeps a run's task results by key: a later one replaces it, a refused batch keeps none, another run sees none", async () => {
+      const run = newRun()
+      const result = (key: string, output: unknown, print = 'p1'): StoreWrite => ({
+        kind: 'task.result',
+        runId: run.id,
+        result: { key, node: 'clips', print, outcome: { ok: true, output, usage: { model_calls: 0, input_tokens: 0, output_tokens: 0, images: 0, video_s: 5, cost_usd: 0.25, unpriced: 0 } } },
+      })
+      await store.write([create(run), result('clips[0]', { path: '/runs/a/0.mp4' }), result('clips[1]', 'ünïcode ✓')])
+      // the same task again (a resumed run executed it anew): the later result stands
+      await store.write([result('clips[0]', { path: '/runs/a/0b.mp4' }, 'p2'), result('clips[0]', { path: '/runs/a/0c.mp4' }, 'p3')])
+      const byKey = (rs: Awaited<ReturnType<RunStore['taskResults']>>) => rs.sort((a, b) => a.key.localeCompare(b.key))
+      assert.deepEqual(byKey(await store.taskResults(run.id)), [
+        {
+          key: 'clips[0]',
+          node: 'clips',
+          print: 'p3',
+          outcome: { ok: true, output: { path: '/runs/a/0c.mp4' }, usage: { model_calls: 0, input_tokens: 0, output_tokens: 0, images: 0, video_s: 5, cost_usd: 0.25, unpriced: 0 } },
+        },
+        {
+          key: 'clips[1]',
+          node: 'clips',
+          print: 'p1',
+          outcome: { ok: true, output: 'ünïcode ✓', usage: { model_calls: 0, input_tokens: 0, output_tokens: 0, images: 0, video_s: 5, cost_usd: 0.25, unpriced: 0 } },
+        },
+      ])
+      // refused with the rest of its batch
+      await assert.rejects(store.write([result('clips[2]', 2), ev(event(randomUUID(), 1))]), codeOf('RUN_NOT_FOUND'))
+      assert.deepEqual((await store.taskResults(run.id)).map((r) => r.key).sort(), ['clips[0]', 'clips[1]'])
+      await assert.rejects(store.write([{ kind: 'task.result', runId: randomUUID(), result: { key: 'k', node: 'n', print: 'p', outcome: { ok: true, output: 1 } } }]), codeOf('RUN_NOT_FOUND'))
+      assert.deepEqual(await store.taskResults(newRun().id), [])
+    })
+
     it('of many concurrent decisions on one gate, exactly one is applied', async () => {
       const run = newRun()
       const request = { runId: run.id, gate: 'g', value: 1, allowed: ['approve', 'reject'] as Array<'approve' | 'reject'>, revision: 0 }

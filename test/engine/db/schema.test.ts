@@ -30,7 +30,7 @@ function shape(config: Config) {
 }
 
 describe('schema: SQLite and Postgres', () => {
-  const tables = ['generations', 'generationNodes', 'generationEvents', 'approvals'] as const
+  const tables = ['generations', 'generationNodes', 'generationEvents', 'approvals', 'taskResults'] as const
 
   // the fleet's tables exist on Postgres alone: workers share a server database, never an embedded file
   const fleetOnly = ['fleetRuns', 'fleetTasks', 'fleetWorkers']

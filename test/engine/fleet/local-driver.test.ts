@@ -463,11 +463,94 @@ describe('a resume in one process, with item gates', () => {
   })
 })
 
+describe('a resume in one process: work that succeeded before the stop', () => {
+  const fanOut = (value: string) => `pipeline: paid_items\nplugins: [$WORK]\nnodes:\n  clips: { type: fan_out, items: [1, 2, 3], node: { type: work, value: '${value}' } }\n`
+  /** Runs attempts inline, each one that succeeds costing 1 USD; `hold` keeps an item's attempt until its signal aborts. */
+  const paying = (hold?: number) => {
+    const inline = new InlineExecutor()
+    const ran: string[] = []
+    const executor: NodeExecutor = {
+      execute: async (task, o) => {
+        ran.push(task.nodeId)
+        if (hold !== undefined && (task.config as { value?: unknown }).value === hold)
+          return new Promise((resolve) => o.signal.addEventListener('abort', () => resolve({ ok: false, error: { code: 'CANCELLED', message: 'stopped' } }), { once: true }))
+        const out = await inline.execute(task, o)
+        return out.ok ? { ...out, usage: { ...noUsage(), model_calls: 1, cost_usd: 1 } } : out
+      },
+      close: () => inline.close(),
+    }
+    return { executor, ran }
+  }
+  /** The run stopped once items 1 and 2 succeeded, item 3 still out: what its store holds then. */
+  async function stoppedAfterTwo(p: Pipeline): Promise<{ left: MemoryRunStore; id: string }> {
+    let ended = 0
+    let twoDone!: () => void
+    const two = new Promise<void>((resolve) => (twoDone = resolve))
+    const first = interrupted(p, new Scripted([]), (e) => e.payload.item_status === 'succeeded' && ++ended === 2 && twoDone(), paying(6).executor)
+    await two
+    return { left: await first.stop(), id: first.id() }
+  }
+
+  it('the items that succeeded before the stop are not executed again; what they used counts once', async () => {
+    const p = await pipeline(fanOut('${{ item * 2 }}'))
+    const { left, id } = await stoppedAfterTwo(p)
+    assert.deepEqual((await left.taskResults(id)).map((r) => r.key).sort(), ['clips[0]', 'clips[1]'], 'each item that succeeded is kept with the step that recorded it')
+    const second = paying()
+    const record = await resumed(p, left, id, new Scripted([]), second.executor)
+    assert.equal(record.status, 'completed')
+    assert.deepEqual(second.ran, ['clips[2]'], 'only the item that had not finished runs')
+    assert.deepEqual(
+      (record.nodes.clips!.output as { results: Array<{ value: number }> }).results.map((r) => r.value),
+      [2, 4, 6],
+    )
+    assert.equal(record.nodes.clips!.usage?.cost_usd, 3, 'the two kept items and the one run now, each once')
+    const kept = (await left.listEvents(id)).filter((e) => e.type === 'node.progress' && e.payload.kept === true)
+    assert.deepEqual(kept.map((e) => e.payload.item).sort(), ['0', '1'], 'the log says which items were kept')
+  })
+
+  it("a gated node's revision that finished before the stop is not executed again", async () => {
+    const p = await pipeline(
+      `pipeline: revised\nplugins: [${drafts}]\nnodes:\n  story: { type: drafter, text: first }\n  review: { type: approval, gate: story, path: draft }\n  after: { type: drafter, text: '\${{ nodes.review.output.value }}' }\n`,
+    )
+    // the reviewer sends the story back once; the process stops while the revised story waits for its decision
+    let secondAsk!: () => void
+    const asking = new Promise<void>((resolve) => (secondAsk = resolve))
+    const first = interrupted(p, { decide: (req) => (req.revision === 0 ? Promise.resolve({ decision: 'revise', feedback: 'more fizz', by: 'ada' }) : (secondAsk(), new Promise<Decision>(() => {}))) })
+    await asking
+    const left = await first.stop()
+    const id = first.id()
+    const second = paying()
+    const again = new Scripted([{ decision: 'approve', by: 'ada' }])
+    const record = await resumed(p, left, id, again, second.executor)
+    assert.equal(record.status, 'completed')
+    assert.deepEqual(again.asked, [['review', 1]], 'the revised story is asked about, once')
+    assert.deepEqual(second.ran, ['after'], 'neither the story nor its revision runs again')
+    assert.match(String((record.nodes.review!.output as { value: unknown }).value), /more fizz/)
+  })
+
+  it('an item whose request changed since (the pipeline file edited) runs again', async () => {
+    const { left, id } = await stoppedAfterTwo(await pipeline(fanOut('${{ item * 2 }}')))
+    const second = paying()
+    const record = await resumed(await pipeline(fanOut('${{ item * 3 }}')), left, id, new Scripted([]), second.executor)
+    assert.equal(record.status, 'completed')
+    assert.deepEqual(second.ran.sort(), ['clips[0]', 'clips[1]', 'clips[2]'])
+    assert.deepEqual(
+      (record.nodes.clips!.output as { results: Array<{ value: number }> }).results.map((r) => r.value),
+      [3, 6, 9],
+    )
+  })
+})
+
 /**
  * An interactive run started in a process of its own, to be stopped: `stop()` answers what the store holds of it
  * at that moment (as a process starting afresh reads it), and the first process then ends.
  */
-function interrupted(p: Pipeline, decisions: DecisionSource, onEvent: (e: RunEvent) => void = () => {}): { id: () => string; stop: () => Promise<MemoryRunStore> } {
+function interrupted(
+  p: Pipeline,
+  decisions: DecisionSource,
+  onEvent: (e: RunEvent) => void = () => {},
+  executor: NodeExecutor = new InlineExecutor(),
+): { id: () => string; stop: () => Promise<MemoryRunStore> } {
   const store = new MemoryRunStore()
   const ac = new AbortController()
   let id = ''
@@ -475,7 +558,7 @@ function interrupted(p: Pipeline, decisions: DecisionSource, onEvent: (e: RunEve
     pipeline: p,
     inputs: {},
     config: resolveConfig(p, []).config,
-    executor: new InlineExecutor(),
+    executor,
     store,
     interactive: true,
     onStart: (runId) => (id = runId),
@@ -494,17 +577,18 @@ function interrupted(p: Pipeline, decisions: DecisionSource, onEvent: (e: RunEve
 }
 
 /** Resumes run `id` from what `store` holds, as `weft resume` does in a new process. */
-async function resumed(p: Pipeline, store: MemoryRunStore, id: string, decisions: DecisionSource): Promise<RunRecord> {
+async function resumed(p: Pipeline, store: MemoryRunStore, id: string, decisions: DecisionSource, executor: NodeExecutor = new InlineExecutor()): Promise<RunRecord> {
   const record = (await store.getRun(id))!
   const lastSeq = (await store.listEvents(id)).at(-1)!.seq
-  return driveSteps({ pipeline: p, inputs: {}, config: resolveConfig(p, []).config, executor: new InlineExecutor(), store, interactive: true, decisions, resume: { record, lastSeq } })
+  return driveSteps({ pipeline: p, inputs: {}, config: resolveConfig(p, []).config, executor, store, interactive: true, decisions, resume: { record, lastSeq } })
 }
 
 /** A new store holding what `store` holds of run `id` (its record, events, gates and decisions), as a process that starts afresh reads it. */
 async function copyOf(store: MemoryRunStore, id: string): Promise<MemoryRunStore> {
   const copy = new MemoryRunStore()
   const events = await store.listEvents(id)
-  await copy.write([{ kind: 'run.create', run: (await store.getRun(id))! }, ...events.map((event): StoreWrite => ({ kind: 'event', event }))])
+  const results = (await store.taskResults(id)).map((result): StoreWrite => ({ kind: 'task.result', runId: id, result }))
+  await copy.write([{ kind: 'run.create', run: (await store.getRun(id))! }, ...events.map((event): StoreWrite => ({ kind: 'event', event })), ...results])
   for (const e of events.filter((x) => x.type === 'approval.requested')) {
     const approval = await store.getApproval(id, String(e.payload.gate), Number(e.payload.revision))
     if (!approval) continue
