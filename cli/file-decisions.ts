@@ -5,6 +5,7 @@ import * as v from 'valibot'
 import { parse as parseYaml } from 'yaml'
 import type { ApprovalRequest, Decision, DecisionSource } from '../engine/ports.ts'
 import { sleep, systemClock, type Clock } from '../engine/clock.ts'
+import { decisionProblem } from '../engine/decision-rule.ts'
 
 const DecisionSchema = v.union([
   v.picklist(['approve', 'reject']),
@@ -84,8 +85,14 @@ export class FileDecisions implements DecisionSource {
     const entry = checked.output[request.gate]
     const one = Array.isArray(entry) ? entry[request.revision] : entry
     if (!one) return undefined
-    if (typeof one === 'string') return { decision: one, by: 'file' }
-    return { ...one, by: one.by ?? 'file' }
+    const decision: Decision = typeof one === 'string' ? { decision: one, by: 'file' } : { ...one, by: one.by ?? 'file' }
+    // a decision the gate cannot take is not recorded (a resume would replay it): the gate waits for a fix, as over the API
+    const problem = decisionProblem(decision, request)
+    if (problem) {
+      this.#problem(`${this.file} at ${request.gate}${Array.isArray(entry) ? `[${request.revision}]` : ''}: ${problem.message} (${problem.code}); the gate waits for a fix`)
+      return undefined
+    }
+    return decision
   }
 
   #problem(message: string): void {

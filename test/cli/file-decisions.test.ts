@@ -15,7 +15,7 @@ const weftArgs = ['--import', 'tsx', path.join(root, 'cli', 'weft.ts')]
 const dir = mkdtempSync(path.join(tmpdir(), 'weft-decisions-'))
 const env = { ...process.env, WEFT_DATA_DIR: path.join(dir, 'data') }
 
-const request = (gate: string, revision = 0): ApprovalRequest => ({ runId: 'r', gate, value: 'v', allowed: ['approve', 'reject', 'revise'], revision })
+const request = (gate: string, revision = 0): ApprovalRequest => ({ runId: 'r', gate, value: { title: 'v' }, allowed: ['approve', 'reject', 'revise'], revision })
 let files = 0
 const fresh = () => path.join(dir, `decisions-${++files}.yaml`)
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -67,6 +67,39 @@ describe('FileDecisions', () => {
     const second = source.decide(request('each', 1), waiting.signal)
     waiting.abort(new Error('stopped'))
     await assert.rejects(second, /stopped/)
+  })
+
+  it('does not answer with a decision the gate cannot take: it tells why and waits for a fix', async () => {
+    const file = fresh()
+    const problems: string[] = []
+    const clock = manualClock()
+    const source = new FileDecisions(file, { pollMs: 5, onProblem: (m) => problems.push(m), clock })
+    const decided = source.decide({ ...request('review', 1), allowed: ['approve', 'revise'] }, AbortSignal.timeout(10_000))
+    // the file is missing at first: the gate waits
+    await until(() => clock.pending() === 1)
+    const refused = [
+      'review: { decision: revise }\n',
+      'review: [approve, reject]\n',
+      'review: { decision: approve, edits: [1, 2] }\n',
+      'review: { decision: revise, feedback: x, edits: { title: x } }\n',
+    ]
+    for (const [i, text] of refused.entries()) {
+      writeAtomic(file, text)
+      clock.advance(5)
+      await until(() => problems.length === i + 1 && clock.pending() === 1)
+    }
+    writeAtomic(file, 'review: { decision: revise, feedback: more fizz }\n')
+    clock.advance(5)
+    assert.deepEqual(await decided, { decision: 'revise', feedback: 'more fizz', by: 'file' })
+    assert.deepEqual(
+      problems.map((m) => /at review(\[1\])?: .*\((DECISION_\w+)\)/.exec(m)?.slice(1)),
+      [
+        [undefined, 'DECISION_INVALID'],
+        ['[1]', 'DECISION_NOT_ALLOWED'],
+        [undefined, 'DECISION_INVALID'],
+        [undefined, 'DECISION_INVALID'],
+      ],
+    )
   })
 
   it('reports an invalid file once per problem and goes on waiting until it is fixed', async () => {
