@@ -15,6 +15,7 @@ import { isTypeScriptFile } from '../engine/runtime.ts'
 import { createProgressSink } from './progress.ts'
 import { parseDuration } from '../engine/duration.ts'
 import { EXIT } from './exit.ts'
+import { WeftError } from '../engine/errors.ts'
 import { NEEDS_A_PERSON } from '../engine/adapters/sqlite-errors.ts'
 import { prices } from '../engine/prices.ts'
 import { cacheSettingsFromEnv, withNodeCache, type CacheSettings, type CachedExecution } from '../engine/cache/settings.ts'
@@ -93,7 +94,7 @@ export async function drive(pipeline: Pipeline, store: RunStore, run: Pick<RunOp
     interrupts++
     if (interrupts > 1) process.exit(EXIT.cancelled)
     sink?.note('cancelling… (Ctrl-C again to quit at once)')
-    cancel.abort()
+    cancel.abort(new WeftError('CANCELLED', 'cancelled: interrupted (SIGINT)', { retryable: false }))
   }
   let record: RunRecord
   let runId: string | undefined

@@ -2,9 +2,10 @@
 // written here. Shared by the server's cancel and resume sweep and by `weft cancel`.
 import type { ErrorInfo } from './errors.ts'
 import type { RunStore } from './ports.ts'
+import { endRunWrites } from './end-run-writes.ts'
 
 /**
- * Records `status` and the run's closing event after taking its lease: `ended`; `held` when another process holds
+ * Records `status`, its nodes' ends and the closing events after taking the run's lease: `ended`; `held` when another process holds
  * the lease; `over` when the run had already ended (its driver finished it in the meantime), which is left as it is.
  */
 export async function endUndriven(store: RunStore, owner: string, ttlMs: number, id: string, status: 'cancelled' | 'failed', error: ErrorInfo): Promise<'ended' | 'held' | 'over'> {
@@ -14,15 +15,8 @@ export async function endUndriven(store: RunStore, owner: string, ttlMs: number,
     const current = await store.getRun(id)
     if (!current || !['pending', 'running', 'awaiting_approval'].includes(current.status)) return 'over'
     const lastSeq = (await store.listEvents(id)).at(-1)?.seq ?? 0
-    const now = new Date().toISOString()
-    const event =
-      status === 'cancelled'
-        ? { run_id: id, seq: lastSeq + 1, type: 'run.cancelled' as const, timestamp: now, payload: { reason: error.message } }
-        : { run_id: id, seq: lastSeq + 1, type: 'run.failed' as const, timestamp: now, payload: { error } }
-    await store.write([
-      { kind: 'run.update', runId: id, patch: { status, finished_at: now, error } },
-      { kind: 'event', event },
-    ])
+    // its nodes end with it, as a step ends them: none is left running or pending in an ended run
+    await store.write(endRunWrites(current, status, error, { now: Date.now(), seq: lastSeq }))
     return 'ended'
   } finally {
     await store.releaseRun(id, owner)

@@ -12,7 +12,7 @@ import { toErrorInfo, WeftError, type ErrorInfo } from '../errors.ts'
 import { planBatch } from '../db/batch.ts'
 import { approvals, fleetRuns, fleetTasks, fleetWorkers, generationEvents, generationNodes, generations } from '../db/schema.ts'
 import { readRun } from '../db/records.ts'
-import { failRunWrites } from '../fleet/fail-run.ts'
+import { endRunWrites } from '../end-run-writes.ts'
 import { NODE_ORDER, settledInOrder, writePlanIn, type PgDb } from './pg-store.ts'
 import type { FleetState, FleetTask } from '../fleet/state.ts'
 import { DONE, FINISHED_TASK, loadState, readTask, RUNNING, StateCheckFailed, taskRow, type Cached, type Loaded } from './pg-fleet-state.ts'
@@ -381,7 +381,7 @@ export class PgFleet {
         .set({ step: sql`${fleetRuns.step} + 1` })
         .where(eq(fleetRuns.runId, runId))
         .returning({ step: fleetRuns.step })
-      const writes = failRunWrites(readRun(row, nodes), error, { now: (this.env.now ?? Date.now)(), seq: seq - 1 })
+      const writes = endRunWrites(readRun(row, nodes), 'failed', error, { now: (this.env.now ?? Date.now)(), seq: seq - 1 })
       await writePlanIn(tx, planBatch(writes), counted ? { fleetStep: counted.step } : {})
       const last = writes.findLast((w) => w.kind === 'event')
       await tx

@@ -50,7 +50,9 @@ describe('weft cancel', () => {
     assert.match(r.stderr, new RegExp(`run ${id} cancelled by the process driving it`))
     assert.equal(await exited, 130)
     const shown = JSON.parse(weft(env, 'show', id, '--json').stdout)
-    assert.equal(shown.status ?? shown.record?.status, 'cancelled')
+    const cancelled = shown.record ?? shown
+    assert.equal(cancelled.status, 'cancelled')
+    assert.deepEqual([cancelled.error.code, cancelled.error.message], ['CANCELLED', 'cancelled: interrupted (SIGINT)'], 'what stopped it, not "This operation was aborted"')
     // a second cancel finds it over
     const again = weft(env, 'cancel', id)
     assert.equal(again.code, 1)
@@ -71,6 +73,9 @@ describe('weft cancel', () => {
     const record = shown.record ?? shown
     assert.equal(record.status, 'cancelled')
     assert.equal(record.error.code, 'CANCELLED')
+    // the node the killed process left running ends with the run, as a step would end it
+    for (const n of Object.values(record.nodes) as Array<{ status: string }>) assert.ok(!['running', 'waiting', 'pending'].includes(n.status), JSON.stringify(record.nodes))
+    assert.ok(Object.values(record.nodes).some((n) => (n as { status: string }).status === 'cancelled'))
   })
 
   it('SIGTERM to `weft run` leaves the run to resume: it says how, exits 143, and `weft resume` takes the run at once', async () => {
