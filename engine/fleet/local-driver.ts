@@ -55,9 +55,13 @@ function startingRecord(opts: RunOptions, now: number): { run: RunRecord; kept: 
   return { run, kept }
 }
 
-/** A resumed run's pieces of work that succeeded before it stopped, of the nodes that run again: reused, not paid for twice. */
+/**
+ * A resumed run's pieces of work that succeeded before it stopped, of the nodes that run again: reused, not paid for
+ * twice. A gate's revision of a node (`gate~node#r1`) only while that node keeps its record: it revised that output.
+ */
 async function doneEarlier(state: FleetState, store: RunStore, kept: readonly string[]): Promise<void> {
-  const results = (await store.taskResults(state.run.id)).filter((r) => !kept.includes(r.node))
+  const revised = (key: string) => /~(.+)#r\d+$/.exec(key)?.[1]
+  const results = (await store.taskResults(state.run.id)).filter((r) => !kept.includes(r.node) && (revised(r.key) === undefined || kept.includes(revised(r.key)!)))
   if (results.length) state.earlier = Object.fromEntries(results.map((r) => [r.key, r]))
 }
 

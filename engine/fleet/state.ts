@@ -102,6 +102,8 @@ export interface FleetState {
    * with the same request (`print`) gets its result, and nothing is executed. In one process only (the fleet keeps its tasks).
    */
   earlier?: Record<string, TaskResult>
+  /** Fan-out items (`node[item]`) of a resumed run with a step executed anew: their later steps execute too. */
+  freshItems?: string[]
 }
 
 export const gateKey = (gate: string, revision: number): string => `${gate}:${revision}`

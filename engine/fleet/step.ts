@@ -442,6 +442,18 @@ class Stepper {
   }
 
   /**
+   * A task of a resumed run: it ends with the result recorded before the stop when it asks for the same as then and
+   * no step before it in its item executed anew in this run (what that step made may differ, under the same names);
+   * else it is left to run, and the later steps of its item run too.
+   */
+  fromEarlier(t: FleetTask, spec: TaskSpec): void {
+    const item = t.kind === 'child' && spec.progress?.item !== undefined ? `${t.node}[${String(spec.progress.item)}]` : undefined
+    const kept = this.state.earlier![t.key]
+    if (kept && kept.print === taskPrint(spec) && !(item !== undefined && this.state.freshItems?.includes(item))) return this.reuse(t, kept.outcome)
+    if (item !== undefined && !this.state.freshItems?.includes(item)) (this.state.freshItems ??= []).push(item)
+  }
+
+  /**
    * A resumed run's task whose request succeeded before the run stopped: it ends with that result, as if its attempt
    * had just come back (what it used counts towards its node again: the node's record started afresh), and nothing runs.
    */
@@ -515,8 +527,7 @@ class Stepper {
     for (const d of r.demands) {
       if (this.state.tasks[d.key]) continue
       const t = this.newTask({ key: d.key, kind: d.kind, node: id, status: 'ready', attempt: 1, spec: d.spec })
-      const kept = this.state.earlier?.[d.key]
-      if (kept && kept.print === taskPrint(d.spec)) this.reuse(t, kept.outcome)
+      if (this.state.earlier) this.fromEarlier(t, d.spec)
     }
     this.changed.add(id)
     if (r.outcome) return this.closeControl(id, r.outcome)

@@ -528,6 +528,33 @@ describe('a resume in one process: work that succeeded before the stop', () => {
     assert.match(String((record.nodes.review!.output as { value: unknown }).value), /more fizz/)
   })
 
+  it("an item's later steps run again once one of its steps ran again, whatever their own requests", async () => {
+    // `second` reads nothing of `first` in its fields: only the order ties them (as a step reading a file `first` rewrites)
+    const stepped = (first: string) =>
+      pipeline(
+        `pipeline: stepped\nplugins: [$WORK]\nnodes:\n  clips:\n    type: fan_out\n    items: [0, 1]\n    steps:\n      first: { type: work, value: '${first}' }\n      second: { type: work, needs: [first], value: '\${{ "s" + string(item) }}' }\n    result: \${{ steps.second.output.value }}\n`,
+      )
+    const stopped = async () => {
+      const p = await stepped('${{ item }}')
+      let done!: () => void
+      const itemZero = new Promise<void>((resolve) => (done = resolve))
+      // item 1's first step is held; the run stops once item 0 has finished both its steps
+      const first = interrupted(p, new Scripted([]), (e) => e.payload.step === 'second' && e.payload.step_status === 'succeeded' && done(), paying(1).executor)
+      await itemZero
+      return { left: await first.stop(), id: first.id() }
+    }
+    const same = await stopped()
+    const again = paying()
+    assert.equal((await resumed(await stepped('${{ item }}'), same.left, same.id, new Scripted([]), again.executor)).status, 'completed')
+    assert.deepEqual(again.ran.sort(), ['clips[1].first', 'clips[1].second'], 'item 0 kept whole')
+
+    const edited = await stopped()
+    const anew = paying()
+    const record = await resumed(await stepped('${{ item + 100 }}'), edited.left, edited.id, new Scripted([]), anew.executor)
+    assert.equal(record.status, 'completed')
+    assert.deepEqual(anew.ran.sort(), ['clips[0].first', 'clips[0].second', 'clips[1].first', 'clips[1].second'], "item 0's second step runs after its first ran anew")
+  })
+
   it('an item whose request changed since (the pipeline file edited) runs again', async () => {
     const { left, id } = await stoppedAfterTwo(await pipeline(fanOut('${{ item * 2 }}')))
     const second = paying()
