@@ -40,7 +40,10 @@ export interface FileDecisionsOptions {
 }
 
 export class FileDecisions implements DecisionSource {
-  #lastProblem: string | undefined
+  /** Problems told about the file as it reads now: told again only once its content has changed. */
+  readonly #told = new Set<string>()
+  /** The content they were told about (undefined: the file could not be read). */
+  #toldOf: string | undefined
   constructor(
     readonly file: string,
     private readonly opts: FileDecisionsOptions = {},
@@ -60,10 +63,12 @@ export class FileDecisions implements DecisionSource {
     try {
       text = await readFile(this.file, 'utf8')
     } catch (err) {
+      this.#reading(undefined)
       // not written yet: the gate waits for it
       if ((err as { code?: string }).code !== 'ENOENT') this.#problem(`cannot read ${this.file}: ${(err as Error).message}`)
       return undefined
     }
+    this.#reading(text)
     let parsed: unknown
     try {
       parsed = parseYaml(text, { maxAliasCount: 100 }) ?? {}
@@ -81,7 +86,6 @@ export class FileDecisions implements DecisionSource {
       this.#problem(`${this.file}${issue.path ? ` at ${issue.path.map((p) => String(p.key)).join('.')}` : ''}: ${issue.message}`)
       return undefined
     }
-    this.#lastProblem = undefined
     const entry = checked.output[request.gate]
     const one = Array.isArray(entry) ? entry[request.revision] : entry
     if (!one) return undefined
@@ -95,9 +99,17 @@ export class FileDecisions implements DecisionSource {
     return decision
   }
 
+  /** A new content (or none) is read: what was told of the one before may be told again. */
+  #reading(text: string | undefined): void {
+    if (text === this.#toldOf) return
+    this.#toldOf = text
+    this.#told.clear()
+  }
+
+  /** Tells a problem once per content of the file, however many gates wait on it and however often they look. */
   #problem(message: string): void {
-    if (message === this.#lastProblem) return
-    this.#lastProblem = message
+    if (this.#told.has(message)) return
+    this.#told.add(message)
     this.opts.onProblem?.(message)
   }
 }

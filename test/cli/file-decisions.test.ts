@@ -85,8 +85,11 @@ describe('FileDecisions', () => {
     ]
     for (const [i, text] of refused.entries()) {
       writeAtomic(file, text)
-      clock.advance(5)
-      await until(() => problems.length === i + 1 && clock.pending() === 1)
+      // several polls of the same file: its problem is told once
+      for (let poll = 0; poll < 3; poll++) {
+        clock.advance(5)
+        await until(() => problems.length === i + 1 && clock.pending() === 1)
+      }
     }
     writeAtomic(file, 'review: { decision: revise, feedback: more fizz }\n')
     clock.advance(5)
@@ -100,6 +103,24 @@ describe('FileDecisions', () => {
         [undefined, 'DECISION_INVALID'],
       ],
     )
+  })
+
+  it('two gates waiting on one file are each told their problem once, however their polls interleave', async () => {
+    const file = fresh()
+    writeAtomic(file, 'a: { decision: revise }\nb: { decision: approve, edits: 3 }\n')
+    const problems: string[] = []
+    const clock = manualClock()
+    const source = new FileDecisions(file, { pollMs: 5, onProblem: (m) => problems.push(m), clock })
+    const stop = new AbortController()
+    const waiting = [source.decide(request('a'), stop.signal), source.decide(request('b'), stop.signal)].map((p) => p.catch(() => 'stopped'))
+    for (let poll = 0; poll < 4; poll++) {
+      await until(() => clock.pending() === 2)
+      clock.advance(5)
+    }
+    await until(() => clock.pending() === 2)
+    stop.abort(new Error('stopped'))
+    assert.deepEqual(await Promise.all(waiting), ['stopped', 'stopped'])
+    assert.deepEqual(problems.map((m) => /at (a|b):/.exec(m)?.[1]).sort(), ['a', 'b'])
   })
 
   it('reports an invalid file once per problem and goes on waiting until it is fixed', async () => {
