@@ -285,7 +285,7 @@ export async function createGenerationService(opts: ServiceOptions): Promise<Gen
       const stopHere = async (): Promise<boolean> => {
         const here = active.get(id)
         if (!here) return false
-        here.abort.abort()
+        here.abort.abort(new WeftError('CANCELLED', 'cancelled by request', { retryable: false }))
         await here.done
         return true
       }
