@@ -28,7 +28,8 @@ export class MemoryRunStore implements RunStore {
     for (const w of batch) {
       switch (w.kind) {
         case 'run.create':
-          this.#runs.set(w.run.id, structuredClone(w.run))
+          // the writer's snapshot, kept as given (run.update changes the record kept here, not the writer's)
+          this.#runs.set(w.run.id, { ...w.run, nodes: { ...w.run.nodes } })
           this.#events.set(w.run.id, [])
           break
         case 'run.update':

@@ -161,6 +161,13 @@ function depsFinished(nodes: FleetState['run']['nodes'], spec: NodeSpec): boolea
  */
 const waitingForSlot = new WeakMap<FleetState['tasks'], boolean>()
 
+/** The last step's time as ISO text: steps come many to a millisecond, and formatting a date costs more than a step's other work. */
+let lastIso = { ms: Number.NaN, text: '' }
+function isoOf(ms: number): string {
+  if (ms !== lastIso.ms) lastIso = { ms, text: new Date(ms).toISOString() }
+  return lastIso.text
+}
+
 class Stepper {
   readonly writes: StoreWrite[] = []
   readonly changed = new Set<string>()
@@ -174,7 +181,7 @@ class Stepper {
     readonly env: StepEnv,
   ) {
     this.scope = runScope(state)
-    this.iso = new Date(env.now).toISOString()
+    this.iso = isoOf(env.now)
   }
 
   get run() {
