@@ -8,6 +8,7 @@ import { gateNode } from '../item-gate.ts'
 import type { Progress } from '../node-def.ts'
 import type { ApprovalRequest, Decision, RunEvent, RunRecord, RunStore, StoreWrite } from '../ports.ts'
 import { keepable } from '../rerun.ts'
+import { isTerminal } from '../plan.ts'
 import { claimLease } from '../claim-lease.ts'
 import type { RunOptions } from '../run-pipeline.ts'
 import { applyEvent } from './apply.ts'
@@ -317,6 +318,7 @@ export async function driveSteps(opts: RunOptions): Promise<RunRecord> {
       await record([
         { kind: 'run.update', runId: run.id, patch: { status: 'running', error: null, outputs: null, finished_at: null, inputs: opts.inputs, config: opts.config } },
         ...again.map((id): StoreWrite => ({ kind: 'node.update', runId: run.id, node: structuredClone(run.nodes[id]!) })),
+        ...goneWrites(earlier, run, clock.now(), event),
         event('run.resumed', { kept, rerun: again }),
       ])
     } else {
@@ -365,6 +367,20 @@ export async function driveSteps(opts: RunOptions): Promise<RunRecord> {
   }
   // the run has ended and every attempt has come back: nothing changes its record any more
   return state.run
+}
+
+/**
+ * The nodes a resumed run's record holds that its pipeline no longer has (renamed or removed in the file), left
+ * unfinished when it stopped: skipped, so that no node of an ended run stays pending or running. Ended ones stay.
+ */
+function goneWrites(earlier: RunRecord, run: RunRecord, now: number, event: (type: RunEvent['type'], payload: Record<string, unknown>, node?: string) => StoreWrite): StoreWrite[] {
+  const reason = 'no longer in the pipeline'
+  return Object.values(earlier.nodes)
+    .filter((n) => !run.nodes[n.id] && !isTerminal(n.status))
+    .flatMap((n) => [
+      { kind: 'node.update', runId: run.id, node: { ...n, status: 'skipped', finished_at: new Date(now).toISOString(), skip_reason: reason } },
+      event('node.skipped', { status: 'skipped', attempts: n.attempts, duration_ms: n.duration_ms, reason }, n.id),
+    ])
 }
 
 /**

@@ -555,6 +555,34 @@ describe('a resume in one process: work that succeeded before the stop', () => {
     assert.deepEqual(anew.ran.sort(), ['clips[0].first', 'clips[0].second', 'clips[1].first', 'clips[1].second'], "item 0's second step runs after its first ran anew")
   })
 
+  it('a node the pipeline no longer has (renamed in the file) is skipped by the resume, not left running in an ended run', async () => {
+    const v1 = await pipeline('pipeline: renamed\nplugins: [$WORK]\nnodes:\n  a: { type: work, value: 1 }\n  b: { type: work, needs: [a], value: 2 }\n')
+    let started!: () => void
+    const bStarted = new Promise<void>((resolve) => (started = resolve))
+    const first = interrupted(v1, new Scripted([]), (e) => e.type === 'node.started' && e.node === 'b' && started(), paying(2).executor)
+    await bStarted
+    const left = await first.stop()
+    const id = first.id()
+    const v2 = await pipeline('pipeline: renamed\nplugins: [$WORK]\nnodes:\n  a: { type: work, value: 1 }\n  c: { type: work, needs: [a], value: 3 }\n')
+    const again = paying()
+    assert.equal((await resumed(v2, left, id, new Scripted([]), again.executor)).status, 'completed')
+    assert.deepEqual(again.ran, ['c'])
+    const stored = (await left.getRun(id))!
+    assert.deepEqual(
+      Object.values(stored.nodes).map((n) => [n.id, n.status, n.skip_reason ?? null]),
+      [
+        ['a', 'succeeded', null],
+        ['b', 'skipped', 'no longer in the pipeline'],
+        ['c', 'succeeded', null],
+      ],
+    )
+    const skipped = (await left.listEvents(id)).filter((e) => e.type === 'node.skipped')
+    assert.deepEqual(
+      skipped.map((e) => [e.node, e.payload.reason]),
+      [['b', 'no longer in the pipeline']],
+    )
+  })
+
   it('an item whose request changed since (the pipeline file edited) runs again', async () => {
     const { left, id } = await stoppedAfterTwo(await pipeline(fanOut('${{ item * 2 }}')))
     const second = paying()
