@@ -83,6 +83,15 @@ export function readTask(t: StoredTask): FleetTask {
   }
 }
 
+/** One task as stored, whatever its status (a step reads the task of a stopped attempt that came back with what it used). */
+export async function readOneTask(tx: PgConn, runId: string, key: string): Promise<FleetTask | undefined> {
+  const [row] = await tx
+    .select()
+    .from(fleetTasks)
+    .where(and(eq(fleetTasks.runId, runId), eq(fleetTasks.key, key)))
+  return row ? readTask(row) : undefined
+}
+
 /**
  * The tasks a step consults: `base` with `rows` read over it, keeping the open ones and those of running control nodes
  * (a finished node's tasks are never consulted again), in position order; and the attempts that ended, oldest first.

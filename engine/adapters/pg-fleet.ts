@@ -15,7 +15,7 @@ import { readRun } from '../db/records.ts'
 import { endRunWrites } from '../end-run-writes.ts'
 import { NODE_ORDER, settledInOrder, writePlanIn, type PgDb } from './pg-store.ts'
 import type { FleetState, FleetTask } from '../fleet/state.ts'
-import { DONE, FINISHED_TASK, loadState, readTask, RUNNING, StateCheckFailed, taskRow, type Cached, type Loaded } from './pg-fleet-state.ts'
+import { DONE, FINISHED_TASK, loadState, readOneTask, readTask, RUNNING, StateCheckFailed, taskRow, type Cached, type Loaded } from './pg-fleet-state.ts'
 import { newRunState, TERMINAL_RUN, type StepAction, type StepEnv, type StepEvent } from '../fleet/step.ts'
 import { applyEvent, type Applied } from '../fleet/apply.ts'
 import { attemptTask, EVENTS_CHANNEL, FLEET_LEASE_UNTIL, FLEET_OWNER, QUEUE_SCHEMA, type Job } from '../fleet/queue.ts'
@@ -210,6 +210,12 @@ async function applyIn(tx: Tx, env: FleetEnv, runId: string, event: StepEvent | 
   if (loaded === undefined || loaded === 'busy') return loaded
   opts.read?.(loaded.merged)
   if (opts.holds && event && 'key' in event) opts.holds(loaded.state.tasks[event.key])
+  // an attempt the run stopped (a cancel, a failure elsewhere) coming back with what it used: its task, which steps no
+  // longer consult, is read for it, so that the step adds that usage to its node (it was paid for)
+  if (event?.type === 'settled' && event.outcome.usage && !loaded.state.tasks[event.key]) {
+    const stopped = await readOneTask(tx, runId, event.key)
+    if (stopped?.status === 'cancelled' && stopped.fence === event.fence) loaded.state.tasks[event.key] = stopped
+  }
   const ids = Object.keys(loaded.state.run.nodes)
   const fits = (p: Pipeline) => ids.length === p.nodes.size && ids.every((id) => p.nodes.has(id))
   let pipeline = await env.pipelineOf(loaded.state.run)
@@ -417,7 +423,11 @@ export class PgFleet {
       return { mine, ...(next ? { next } : {}) }
     }
     // the lock held by another step: the outcome is recorded for that step (or the next) to settle
-    if (!(await this.#markDone(runId, key, fence, outcome))) return { mine: false }
+    if (!(await this.#markDone(runId, key, fence, outcome))) {
+      // no longer this worker's (its run stopped it): what it used is still added to its node, by a step that waits its turn
+      if (outcome.usage && stepped?.state === 'busy') await this.#stepping(runId, () => this.#step(runId, { type: 'settled', key, fence, outcome }, {}))
+      return { mine: false }
+    }
     await this.drain(runId, true).catch(() => {})
     return { mine: true }
   }

@@ -120,6 +120,42 @@ describe('PgFleet.settle', { skip: url ? false : 'DATABASE_URL is not set; this 
     assert.equal(await task(run, 'b'), undefined)
   })
 
+  it('adds what an attempt the run stopped used to its node, once, with the run over; a stale fence adds nothing', async () => {
+    const paid = { model_calls: 1, input_tokens: 100, output_tokens: 50, images: 0, video_s: 0, cost_usd: 2.5, unpriced: 0 }
+    const usageOfA = async (run: string) => (await opened.store.getRun(run))!.nodes.a!.usage?.cost_usd
+    for (const locked of [false, true]) {
+      const run = await start()
+      const a = await claimFirst(run, 'w5')
+      await opened.fleet.apply(run, { type: 'cancel', reason: { code: 'CANCELLED', message: 'cancelled by request' } })
+      assert.equal((await opened.store.getRun(run))!.status, 'cancelled')
+      assert.equal((await task(run, 'a'))!.status, 'cancelled')
+      const stopped = { ok: false as const, error: { code: 'CANCELLED', message: 'stopped' }, usage: paid }
+      // a stale fence (an attempt handed on before) adds nothing
+      assert.deepEqual(await opened.fleet.settle(run, 'a', a.fence - 1, stopped), { mine: false })
+      assert.equal(await usageOfA(run), undefined)
+      if (!locked) assert.deepEqual(await opened.fleet.settle(run, 'a', a.fence, stopped), { mine: false })
+      else {
+        // another step holds the run's lock: the settling waits its turn
+        await sql`begin`
+        let settled: Promise<unknown>
+        try {
+          await sql`select id from generations where id = ${run} for update`
+          settled = opened.fleet.settle(run, 'a', a.fence, stopped)
+          await new Promise((resolve) => setTimeout(resolve, 200))
+          assert.equal(await usageOfA(run), undefined, 'not before the lock is free')
+        } finally {
+          await sql`commit`
+        }
+        assert.deepEqual(await settled, { mine: false })
+      }
+      assert.equal(await usageOfA(run), 2.5, locked ? 'after the lock was free' : 'at once')
+      // the same attempt again counts nothing more
+      await opened.fleet.settle(run, 'a', a.fence, stopped)
+      assert.equal(await usageOfA(run), 2.5)
+      assert.equal((await opened.store.getRun(run))!.status, 'cancelled', 'the run stays as it ended')
+    }
+  })
+
   it('records the outcome for the lock holder when another step holds the run, and a drain settles it', async () => {
     const run = await start()
     const a = await claimFirst(run, 'w4')
