@@ -1,6 +1,7 @@
 // The fleet's step function driven inside one process: the run's state in memory, its attempts on this process's
 // executor, its writes to any RunStore, its timers on the Clock port. The same `step` a `weft worker` applies
 // to the state it reads from Postgres, without the queue between the steps.
+import { setMaxListeners } from 'node:events'
 import path from 'node:path'
 import { every, systemClock } from '../clock.ts'
 import { toErrorInfo, WeftError, type ErrorInfo } from '../errors.ts'
@@ -141,6 +142,8 @@ export async function driveSteps(opts: RunOptions): Promise<RunRecord> {
    * one per attempt costs an AbortController and a listener per node.
    */
   const runStop = new AbortController()
+  // every running attempt (and the node code under it) listens to it: as many listeners as attempts, by design
+  setMaxListeners(0, runStop.signal)
   /** Their promises, each settled once its outcome is stepped: the run's end waits for the attempts it stopped. */
   const attempts = new Set<Promise<void>>()
   const timers = new Set<() => void>()

@@ -197,6 +197,22 @@ describe('the step function driven in one process', () => {
     assert.equal(record.nodes.after!.status, 'skipped')
   })
 
+  it('many attempts at once on the inline executor, each listening to its stop signal, raise no listener warning', async () => {
+    const p = await pipeline(`pipeline: many\nplugins: [$WORK]\nnodes:\n${Array.from({ length: 30 }, (_, i) => `  n${i}: { type: work, ms: 20 }\n`).join('')}`)
+    const warnings: string[] = []
+    const onWarning = (w: Error) => void warnings.push(`${w.name}: ${w.message}`)
+    process.on('warning', onWarning)
+    try {
+      const { record } = await byStepDriver(p)
+      assert.equal(record.status, 'completed')
+      // warnings are emitted on the next tick
+      await new Promise((resolve) => setImmediate(resolve))
+    } finally {
+      process.off('warning', onWarning)
+    }
+    assert.deepEqual(warnings, [])
+  })
+
   it('a node cancelled while it waits out its backoff is recorded cancelled, with the error of its last attempt', async () => {
     const p = await pipeline('pipeline: backoff\nplugins: [$WORK]\nnodes:\n  flaky: { type: work, fail_until: 5, retry: { attempts: 5, backoff: 10s } }\n')
     const ac = new AbortController()
