@@ -49,7 +49,12 @@ interface Pending {
   /** Waiting in the executor's queue to be sent (again). */
   queued: boolean
   grace?: NodeJS.Timeout
+  /** While a cancel waits for its answer: tells it again (a thread still starting had no channel to hear it). */
+  retell?: NodeJS.Timeout
 }
+
+/** How often a cancel is told again until its task answers. */
+const RETELL_MS = 25
 
 /** How often, while attempts are out, blocked threads are looked for. */
 const WATCH_MS = STALE_MS / 2
@@ -253,6 +258,7 @@ export class PiscinaExecutor implements NodeExecutor {
       this.#watcher = undefined
     }
     if (p.grace) clearTimeout(p.grace)
+    if (p.retell) clearInterval(p.retell)
     this.#unwatch(p.signal, taskId)
     p.resolve(outcome)
   }
@@ -285,7 +291,11 @@ export class PiscinaExecutor implements NodeExecutor {
     const p = this.#pending.get(taskId)
     if (!p || p.grace) return
     const reason = toErrorInfo(p.signal.reason, 'CANCELLED')
-    this.#channel.postMessage({ cancel: taskId, reason } satisfies ControlMessage)
+    const tell = () => this.#channel.postMessage({ cancel: taskId, reason } satisfies ControlMessage)
+    tell()
+    // a broadcast reaches only the channels that exist: a thread still loading its code (a pool starting, a thread
+    // replacing a killed one) would never hear it, and its task would run on to be killed. Told again until it answers.
+    p.retell = setInterval(tell, RETELL_MS)
     p.grace = setTimeout(() => this.#kill(taskId, reason), this.#killGraceMs)
   }
 

@@ -51,7 +51,11 @@ function getProviders(): Promise<Providers> {
   return providers
 }
 const board = new BoardWriter(data.board, threadId)
-const controllers = new Map<number, AbortController>()
+/**
+ * The controllers of the tasks on this thread, by task id: a task taken back and sent again may come back to this
+ * thread while its first copy is still here (that copy then loses its claim), so an id may have two for a while.
+ */
+const controllers = new Map<number, Set<AbortController>>()
 // a cancel may overtake its task (they travel on different channels): remember recent ones
 const early = new Map<number, ErrorInfo>()
 
@@ -59,8 +63,8 @@ const channel = new BroadcastChannel(data.control)
 ;(channel as unknown as { unref(): void }).unref()
 channel.onmessage = (ev: MessageEvent) => {
   const msg = ev.data as ControlMessage
-  const ac = controllers.get(msg.cancel)
-  if (ac) ac.abort(WeftError.from(msg.reason))
+  const held = controllers.get(msg.cancel)
+  if (held) for (const ac of held) ac.abort(WeftError.from(msg.reason))
   else {
     early.set(msg.cancel, msg.reason)
     if (early.size > 10_000) early.delete(early.keys().next().value!)
@@ -103,7 +107,9 @@ async function runOne(task: WorkerTask, token: number): Promise<boolean> {
     return true
   }
   const ac = new AbortController()
-  controllers.set(task.taskId, ac)
+  let held = controllers.get(task.taskId)
+  if (!held) controllers.set(task.taskId, (held = new Set()))
+  held.add(ac)
   try {
     let provided: Providers
     try {
@@ -124,7 +130,9 @@ async function runOne(task: WorkerTask, token: number): Promise<boolean> {
     send(task.taskId, outcome)
     return true
   } finally {
-    controllers.delete(task.taskId)
+    // only this copy's: the other copy of the task, if any, keeps answering its cancel
+    held.delete(ac)
+    if (held.size === 0 && controllers.get(task.taskId) === held) controllers.delete(task.taskId)
   }
 }
 

@@ -186,6 +186,28 @@ nodes:
     }
   })
 
+  it('a node whose thread was starting, or that was sent again to the thread that held it back, answers its cancel: none is killed', async () => {
+    // one thread, cold: the cancels of the first round go out while it still loads its code; then a spinning node keeps
+    // it from starting the nodes sent with it, which are taken back and sent again to the same thread once it is free
+    const pool = new PiscinaExecutor({ threads: 1, killGraceMs: 1000 })
+    try {
+      for (let round = 0; round < 6; round++) {
+        const waiting = Array.from({ length: 4 }, (_, i) => `  p${i}: { type: patient, timeout: 400ms, continue_on_error: true }`).join('\n')
+        const { record } = await run(await pipeline(`pipeline: sent-again\nplugins: [$WORK]\nnodes:\n  x: { type: spin, ms: 150 }\n${waiting}\n`), { executor: pool })
+        for (let i = 0; i < 4; i++) {
+          const error = record.nodes[`p${i}`]!.error!
+          assert.equal(error.code, 'NODE_TIMEOUT', `round ${round}, p${i}`)
+          // stopped by its signal (node_error STOPPED), or told before it started; never left to be killed
+          const details = error.details as { killed?: boolean; node_error?: { code: string } }
+          assert.equal(details.killed, undefined, `round ${round}, p${i}: ${JSON.stringify(details)}`)
+          if (details.node_error) assert.equal(details.node_error.code, 'STOPPED')
+        }
+      }
+    } finally {
+      await pool.close()
+    }
+  })
+
   it('runs many async nodes at once on one thread', async () => {
     const single = new PiscinaExecutor({ threads: 1 })
     try {
