@@ -34,7 +34,7 @@ function forgetEnded(state: FleetState, changed: ReadonlySet<string>, inFlight: 
     // a cancelled task whose attempt is still out here is kept for what that attempt used
     if (!t || OPEN_TASK.has(t.status) || active(t.node) || inFlight.has(key)) continue
     delete state.tasks[key]
-    if (t.kind === 'control') for (const [k, c] of Object.entries(state.tasks)) if (c.node === t.node && !OPEN_TASK.has(c.status)) delete state.tasks[k]
+    if (t.kind === 'control') for (const [k, c] of Object.entries(state.tasks)) if (c.node === t.node && !OPEN_TASK.has(c.status) && !inFlight.has(k)) delete state.tasks[k]
   }
 }
 
@@ -54,6 +54,12 @@ function startingRecord(opts: RunOptions, now: number): { run: RunRecord; kept: 
   const from = earlier?.nodes ?? opts.rerun?.kept
   const kept = from ? keepable(pipeline, from) : []
   for (const id of kept) run.nodes[id] = structuredClone(from![id]!)
+  // a resumed node that runs again keeps what its attempts before the stop used (failed and stopped ones were paid
+  // for too): its record starts afresh, its usage does not
+  for (const [id, node] of earlier ? Object.entries(run.nodes) : []) {
+    const usage = earlier!.nodes[id]?.usage
+    if (usage && !kept.includes(id)) node.usage = structuredClone(usage)
+  }
   return { run, kept }
 }
 

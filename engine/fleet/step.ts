@@ -462,12 +462,13 @@ class Stepper {
 
   /**
    * A resumed run's task whose request succeeded before the run stopped: it ends with that result, as if its attempt
-   * had just come back (what it used counts towards its node again: the node's record started afresh), and nothing runs.
+   * had just come back, and nothing runs. What it used is not added again: its node's usage carries over from before.
    */
   reuse(t: FleetTask, outcome: TaskResult['outcome']): void {
     delete this.state.earlier![t.key]
     this.setTask(t, { status: 'running' })
-    this.settled(t.key, t.fence, outcome, true)
+    const { usage: _, ...result } = outcome
+    this.settled(t.key, t.fence, result, true)
   }
 
   /**

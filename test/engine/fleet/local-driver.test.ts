@@ -353,6 +353,33 @@ nodes:
     assert.equal((await store.getRun(record.id))!.nodes.paid!.usage?.cost_usd, 2.5, 'recorded in the store')
   })
 
+  it("what a fan-out's items used when a failure elsewhere stopped them is recorded with the fan-out, once each", async () => {
+    const p = await pipeline(
+      'pipeline: paid_items\nplugins: [$WORK]\nnodes:\n  clips: { type: fan_out, items: [1, 2], node: { type: work, ms: 60000 } }\n  bad: { type: work, ms: 30, fail_until: 9, retryable: false }\n',
+    )
+    const inline = new InlineExecutor()
+    // each item's provider call is under way when the run stops: it ends on its signal, and reports what it cost
+    const executor: NodeExecutor = {
+      execute: (task, o) =>
+        task.nodeId === 'bad'
+          ? inline.execute(task, o)
+          : new Promise((resolve) =>
+              o.signal.addEventListener(
+                'abort',
+                () => setTimeout(() => resolve({ ok: false, error: { code: 'CANCELLED', message: 'stopped' }, usage: { ...noUsage(), model_calls: 1, cost_usd: 2.5 } }), 20),
+                { once: true },
+              ),
+            ),
+      close: () => inline.close(),
+    }
+    const store = new MemoryRunStore()
+    const record = await driveSteps({ pipeline: p, inputs: {}, config: {}, executor, store })
+    assert.equal(record.status, 'failed')
+    assert.equal(record.nodes.clips!.status, 'cancelled')
+    assert.equal(record.nodes.clips!.usage?.cost_usd, 5)
+    assert.equal((await store.getRun(record.id))!.nodes.clips!.usage?.model_calls, 2, 'recorded in the store')
+  })
+
   it("an item's step sent back by its gate runs under its own node id, with an idempotency key of its round", async () => {
     const p = await itemGates('      post: { type: drafter, needs: [review], text: "${{ steps.review.output.value }}" }\n', '${{ steps.post.output.draft }}')
     const inline = new InlineExecutor()
@@ -597,6 +624,22 @@ describe('a resume in one process: work that succeeded before the stop', () => {
       skipped.map((e) => [e.node, e.payload.reason]),
       [['b', 'no longer in the pipeline']],
     )
+  })
+
+  it('what a node used before the stop (a failed attempt too) stays counted when a resume runs it again', async () => {
+    const inline = new InlineExecutor()
+    // every attempt costs 1 USD, whatever comes of it
+    const costly: NodeExecutor = { execute: async (task, o) => ({ ...(await inline.execute(task, o)), usage: { ...noUsage(), model_calls: 1, cost_usd: 1 } }), close: () => inline.close() }
+    const store = new MemoryRunStore()
+    const v1 = await pipeline('pipeline: paid_again\nplugins: [$WORK]\nnodes:\n  a: { type: work, fail_until: 9, retryable: false }\n')
+    const failed = await driveSteps({ pipeline: v1, inputs: {}, config: {}, executor: costly, store })
+    assert.equal(failed.status, 'failed')
+    assert.equal(failed.nodes.a!.usage?.cost_usd, 1)
+    const fixed = await pipeline('pipeline: paid_again\nplugins: [$WORK]\nnodes:\n  a: { type: work, value: 1 }\n')
+    const record = await resumed(fixed, store, failed.id, new Scripted([]), costly)
+    assert.equal(record.status, 'completed')
+    assert.deepEqual([record.nodes.a!.usage?.model_calls, record.nodes.a!.usage?.cost_usd], [2, 2], 'the failed attempt and the one that succeeded')
+    assert.equal((await store.getRun(failed.id))!.nodes.a!.usage?.cost_usd, 2, 'recorded in the store')
   })
 
   it('an item whose request changed since (the pipeline file edited) runs again', async () => {
