@@ -5,6 +5,8 @@ import { drive, type DriveOptions } from './drive.ts'
 import { EXIT } from './exit.ts'
 import { FLEET_OWNER } from '../engine/fleet/queue.ts'
 import { withStore } from './store.ts'
+import path from 'node:path'
+import { runFolderOf } from '../engine/rerun.ts'
 
 /** Continues a recorded run: what succeeded is kept, the rest runs. */
 export async function resumeCommand(id: string, o: DriveOptions): Promise<number> {
@@ -29,9 +31,16 @@ export async function resumeCommand(id: string, o: DriveOptions): Promise<number
       for (const d of diagnostics) process.stderr.write(formatDiagnostic(d) + '\n')
       return EXIT.invalid
     }
+    // the run goes on in the folder it has written to: its kept outputs are there, and `final` reads them from there
+    const folder = runFolderOf(record, '')
+    const out = folder ? path.dirname(folder) : o.out
+    if (folder && o.out !== undefined && path.resolve(o.out) !== out) {
+      process.stderr.write(`OUT_CONFLICT: run ${id} writes its files to ${folder}; resume it without --out (or with --out ${out})\n`)
+      return EXIT.invalid
+    }
     const lastSeq = (await store.listEvents(id)).at(-1)?.seq ?? 0
     try {
-      return await drive(pipeline, store, { inputs: record.inputs, config: record.config, resume: { record, lastSeq } }, o)
+      return await drive(pipeline, store, { inputs: record.inputs, config: record.config, resume: { record, lastSeq } }, { ...o, ...(out !== undefined ? { out } : {}) })
     } catch (err) {
       const e = err as { code?: string; message?: string }
       if (e.code !== 'RUN_LEASED' && e.code !== 'RUN_FINISHED') throw err

@@ -88,6 +88,31 @@ describe('recorded runs: weft run, runs, show, resume', () => {
   })
 })
 
+describe('weft resume and the run folder', () => {
+  it('goes on writing in the folder the run wrote to; --out naming another is refused (2) before anything runs', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'weft-resume-out-'))
+    const [out, other, marker, log] = ['out', 'other', 'ready', 'log'].map((f) => path.join(dir, f)) as [string, string, string, string]
+    const file = path.join(dir, 'files.yaml')
+    writeFileSync(
+      file,
+      `pipeline: files\nplugins: [${path.join(fixtures, 'plugins', 'work.mjs')}]\nnodes:\n  a: { type: put_file, name: a.txt }\n  b: { type: counted, needs: [a], log: '${log}', needs_file: '${marker}' }\n  c: { type: put_file, needs: [b], name: c.txt }\n`,
+    )
+    const first = weft('run', file, '--out', out, '--json')
+    assert.equal(first.code, 1, first.stderr)
+    const id = JSON.parse(first.stdout).id as string
+    writeFileSync(marker, '')
+    const refused = weft('resume', id, '--out', other)
+    assert.equal(refused.code, 2)
+    assert.match(refused.stderr, new RegExp(`OUT_CONFLICT: run ${id} writes its files to ${path.join(out, id)}`))
+    assert.deepEqual(readFileSync(log, 'utf8').trim().split('\n'), ['b'], 'nothing ran')
+    const resumed = weft('resume', id, '--json')
+    assert.equal(resumed.code, 0, resumed.stderr)
+    const record = JSON.parse(resumed.stdout)
+    assert.deepEqual([record.nodes.a.output.path, record.nodes.c.output.path], [path.join(out, id, 'a.txt'), path.join(out, id, 'c.txt')])
+    assert.equal(readFileSync(path.join(out, id, 'c.txt'), 'utf8'), 'c.txt')
+  })
+})
+
 describe('where a listed run stands', () => {
   it('names the stage of a run going on, where a failed or cancelled one stopped, and nothing for one completed', () => {
     assert.equal(stageNote({ status: 'running', current_stage: 'videos' }), 'stage videos')
