@@ -93,7 +93,7 @@ export class FileDecisions implements DecisionSource {
     // a decision the gate cannot take is not recorded (a resume would replay it): the gate waits for a fix, as over the API
     const problem = decisionProblem(decision, request)
     if (problem) {
-      this.#problem(`${this.file} at ${request.gate}${Array.isArray(entry) ? `[${request.revision}]` : ''}: ${problem.message} (${problem.code}); the gate waits for a fix`)
+      this.#problem(`${this.file} at ${request.gate}${Array.isArray(entry) ? `[${request.revision}]` : ''}: ${problem.message} (${problem.code})`)
       return undefined
     }
     return decision

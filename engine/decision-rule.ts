@@ -45,7 +45,17 @@ export function decisionProblem(decision: Decision, request: Pick<ApprovalReques
   if (!reviseNeedsFeedback(decision)) return { code: 'DECISION_INVALID', path: 'feedback', message: `${REVISE_NEEDS_FEEDBACK} (gate "${request.gate}")` }
   if (!editsOnlyWithApprove(decision)) return { code: 'DECISION_INVALID', path: 'edits', message: `${EDITS_ONLY_WITH_APPROVE} (gate "${request.gate}")` }
   if (decision.edits !== undefined && !sameShape(decision.edits, request.value)) {
-    const want = jsonKind(request.value) === 'object' ? `an object with the keys ${Object.keys(request.value as object).join(', ')}` : named(jsonKind(request.value))
+    const kind = jsonKind(request.value)
+    if (kind === 'object' && jsonKind(decision.edits) === 'object') {
+      // the same kind, other keys: which ones
+      const want = Object.keys(request.value as object)
+      const got = Object.keys(decision.edits as object)
+      const missing = want.filter((k) => !got.includes(k))
+      const extra = got.filter((k) => !want.includes(k))
+      const diff = [missing.length ? `missing ${missing.join(', ')}` : '', extra.length ? `not expected ${extra.join(', ')}` : ''].filter(Boolean).join('; ')
+      return { code: 'DECISION_INVALID', path: 'edits', message: `edits must have the keys of the value under review (${want.join(', ')}): ${diff}` }
+    }
+    const want = kind === 'object' ? `an object with the keys ${Object.keys(request.value as object).join(', ')}` : named(kind)
     return { code: 'DECISION_INVALID', path: 'edits', message: `edits must be the same kind of value as the one under review (${want}), got ${named(jsonKind(decision.edits))}` }
   }
   return undefined

@@ -27,6 +27,8 @@ describe('the decision rule', () => {
 
   it('says what the gate allows, and what shape edits must have', () => {
     assert.equal(decisionProblem({ decision: 'revise', feedback: 'x' }, { ...request, allowed: ['approve', 'reject'] })?.message, 'gate "approve_story" allows approve, reject now, not "revise"')
-    assert.match(decisionProblem({ decision: 'approve', edits: { title: 'x' } }, request)!.message, /an object with the keys title, beats\), got an object/)
+    assert.match(decisionProblem({ decision: 'approve', edits: { title: 'x' } }, request)!.message, /the keys of the value under review \(title, beats\): missing beats$/)
+    assert.match(decisionProblem({ decision: 'approve', edits: { title: 'x', beat: [] } }, request)!.message, /\(title, beats\): missing beats; not expected beat$/)
+    assert.match(decisionProblem({ decision: 'approve', edits: ['x'] }, request)!.message, /an object with the keys title, beats\), got a list/)
   })
 })
