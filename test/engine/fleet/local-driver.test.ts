@@ -330,23 +330,8 @@ nodes:
 
   it('an attempt a failure elsewhere stopped is waited for, and what it used is recorded with its node, once', async () => {
     const p = await pipeline('pipeline: paid\nplugins: [$WORK]\nnodes:\n  paid: { type: work, ms: 60000 }\n  bad: { type: work, ms: 5, fail_until: 9, retryable: false }\n')
-    const inline = new InlineExecutor()
-    // a provider call that was under way when the run stopped: it ends on its signal, and reports what it cost
-    const executor: NodeExecutor = {
-      execute: (task, o) =>
-        task.nodeId !== 'paid'
-          ? inline.execute(task, o)
-          : new Promise((resolve) =>
-              o.signal.addEventListener(
-                'abort',
-                () => setTimeout(() => resolve({ ok: false, error: { code: 'CANCELLED', message: 'stopped' }, usage: { ...noUsage(), model_calls: 1, cost_usd: 2.5 } }), 20),
-                { once: true },
-              ),
-            ),
-      close: () => inline.close(),
-    }
     const store = new MemoryRunStore()
-    const record = await driveSteps({ pipeline: p, inputs: {}, config: {}, executor, store })
+    const record = await driveSteps({ pipeline: p, inputs: {}, config: {}, executor: paidUntilStopped('bad'), store })
     assert.equal(record.status, 'failed')
     assert.equal(record.nodes.paid!.status, 'cancelled')
     assert.equal(record.nodes.paid!.usage?.cost_usd, 2.5)
@@ -357,23 +342,8 @@ nodes:
     const p = await pipeline(
       'pipeline: paid_items\nplugins: [$WORK]\nnodes:\n  clips: { type: fan_out, items: [1, 2], node: { type: work, ms: 60000 } }\n  bad: { type: work, ms: 30, fail_until: 9, retryable: false }\n',
     )
-    const inline = new InlineExecutor()
-    // each item's provider call is under way when the run stops: it ends on its signal, and reports what it cost
-    const executor: NodeExecutor = {
-      execute: (task, o) =>
-        task.nodeId === 'bad'
-          ? inline.execute(task, o)
-          : new Promise((resolve) =>
-              o.signal.addEventListener(
-                'abort',
-                () => setTimeout(() => resolve({ ok: false, error: { code: 'CANCELLED', message: 'stopped' }, usage: { ...noUsage(), model_calls: 1, cost_usd: 2.5 } }), 20),
-                { once: true },
-              ),
-            ),
-      close: () => inline.close(),
-    }
     const store = new MemoryRunStore()
-    const record = await driveSteps({ pipeline: p, inputs: {}, config: {}, executor, store })
+    const record = await driveSteps({ pipeline: p, inputs: {}, config: {}, executor: paidUntilStopped('bad'), store })
     assert.equal(record.status, 'failed')
     assert.equal(record.nodes.clips!.status, 'cancelled')
     assert.equal(record.nodes.clips!.usage?.cost_usd, 5)
@@ -654,6 +624,27 @@ describe('a resume in one process: work that succeeded before the stop', () => {
     )
   })
 })
+
+/**
+ * Runs `runs` inline; every other attempt is a provider call under way until the run stops it: it then ends on its
+ * signal and reports what it cost (2.5 USD).
+ */
+function paidUntilStopped(runs: string): NodeExecutor {
+  const inline = new InlineExecutor()
+  return {
+    execute: (task, o) =>
+      task.nodeId === runs
+        ? inline.execute(task, o)
+        : new Promise((resolve) =>
+            o.signal.addEventListener(
+              'abort',
+              () => setTimeout(() => resolve({ ok: false, error: { code: 'CANCELLED', message: 'stopped' }, usage: { ...noUsage(), model_calls: 1, cost_usd: 2.5 } }), 20),
+              { once: true },
+            ),
+          ),
+    close: () => inline.close(),
+  }
+}
 
 /**
  * An interactive run started in a process of its own, to be stopped: `stop()` answers what the store holds of it
