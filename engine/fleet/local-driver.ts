@@ -361,8 +361,10 @@ export async function driveSteps(opts: RunOptions): Promise<RunRecord> {
     ended = true
     for (const stop of asking.values()) stop.abort(new WeftError('CANCELLED', 'the run ended'))
     for (const cancel of timers) cancel()
-    runStop.abort(new WeftError('CANCELLED', 'the run ended'))
-    for (const a of inFlight.values()) a.stop.abort(new WeftError('CANCELLED', 'the run ended'))
+    // the shared signal only when the run did not complete (as a step stops it): node code that left a listener on it
+    // is not told to stop work that finished
+    if (state.run.status !== 'completed') runStop.abort(new WeftError('CANCELLED', 'the run ended'))
+    for (const a of inFlight.values()) if (a.stop !== runStop) a.stop.abort(new WeftError('CANCELLED', 'the run ended'))
     // what the stopped attempts used is recorded before the run is handed back (a node that ignores its signal is
     // killed with its thread after a grace period)
     if (!failure) {
@@ -374,8 +376,8 @@ export async function driveSteps(opts: RunOptions): Promise<RunRecord> {
     // also when the store failed: this process stops driving the run, and another may resume it
     if (lease) await store.releaseRun(run.id, lease.owner).catch(() => {})
   }
-  // the run has ended and every attempt has come back: nothing changes its record any more
-  return state.run
+  // a copy: the memory store keeps the values the steps wrote, which the caller must not reach
+  return structuredClone(state.run)
 }
 
 /**

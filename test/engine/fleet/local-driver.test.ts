@@ -213,6 +213,29 @@ describe('the step function driven in one process', () => {
     assert.deepEqual(warnings, [])
   })
 
+  it('a completed run tells no node to stop, and hands back a record of its own', async () => {
+    const p = await pipeline('pipeline: quiet\nplugins: [$WORK]\nnodes:\n  a: { type: work, value: 1 }\n  b: { type: work, needs: [a], value: 2 }\noutputs:\n  b: ${{ nodes.b.output.value }}\n')
+    const inline = new InlineExecutor()
+    const told: string[] = []
+    // node code that leaves its abort listener behind (it would cancel a remote job that has finished)
+    const executor: NodeExecutor = {
+      execute: (task, o) => {
+        o.signal.addEventListener('abort', () => told.push(task.nodeId))
+        return inline.execute(task, o)
+      },
+      close: () => inline.close(),
+    }
+    const store = new MemoryRunStore()
+    const record = await driveSteps({ pipeline: p, inputs: {}, config: {}, executor, store })
+    assert.equal(record.status, 'completed')
+    assert.deepEqual(told, [])
+    // what the caller does with the record is not what the store holds
+    ;(record.outputs as { b: number }).b = 99
+    ;(record.nodes.a!.output as { value: number }).value = 99
+    const stored = (await store.getRun(record.id))!
+    assert.deepEqual([(stored.outputs as { b: number }).b, (stored.nodes.a!.output as { value: number }).value], [2, 1])
+  })
+
   it('a node cancelled while it waits out its backoff is recorded cancelled, with the error of its last attempt', async () => {
     const p = await pipeline('pipeline: backoff\nplugins: [$WORK]\nnodes:\n  flaky: { type: work, fail_until: 5, retry: { attempts: 5, backoff: 10s } }\n')
     const ac = new AbortController()
