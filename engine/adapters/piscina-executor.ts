@@ -74,6 +74,7 @@ export class PiscinaExecutor implements NodeExecutor {
   readonly #reader: BoardReader
   readonly #killGraceMs: number
   #queue: WorkerTask[] = []
+  #closed = false
   #flushQueued = false
   #nextId = 0
   /** While attempts are out: moves tasks off blocked threads, and keeps the process alive (piscina does not, for tasks still in its queue). */
@@ -291,7 +292,9 @@ export class PiscinaExecutor implements NodeExecutor {
     const p = this.#pending.get(taskId)
     if (!p || p.grace) return
     const reason = toErrorInfo(p.signal.reason, 'CANCELLED')
-    const tell = () => this.#channel.postMessage({ cancel: taskId, reason } satisfies ControlMessage)
+    const tell = () => {
+      if (!this.#closed) this.#channel.postMessage({ cancel: taskId, reason } satisfies ControlMessage)
+    }
     tell()
     // a broadcast reaches only the channels that exist: a thread still loading its code (a pool starting, a thread
     // replacing a killed one) would never hear it, and its task would run on to be killed. Told again until it answers.
@@ -315,7 +318,13 @@ export class PiscinaExecutor implements NodeExecutor {
   }
 
   async close(): Promise<void> {
+    this.#closed = true
     if (this.#watcher) clearInterval(this.#watcher)
+    // cancels still being told, and their grace periods, end with the pool
+    for (const p of this.#pending.values()) {
+      if (p.retell) clearInterval(p.retell)
+      if (p.grace) clearTimeout(p.grace)
+    }
     this.#channel.close()
     await this.#pool.destroy()
   }

@@ -7,6 +7,7 @@ import path from 'node:path'
 import { fixtures, pipeline, run } from '../../helpers.ts'
 
 type WorkOut = { started: number; finished: number }
+const workModule = new URL('../../fixtures/plugins/work.mjs', import.meta.url).href
 
 describe('piscina executor', () => {
   const executor = new PiscinaExecutor({ threads: 2, killGraceMs: 150 })
@@ -206,6 +207,38 @@ nodes:
     } finally {
       await pool.close()
     }
+  })
+
+  it('closes cleanly while a cancel is still being told to a node that has not answered', async () => {
+    const pool = new PiscinaExecutor({ threads: 1, killGraceMs: 1000 })
+    const uncaught: unknown[] = []
+    const onUncaught = (err: unknown) => void uncaught.push(err)
+    process.on('uncaughtException', onUncaught)
+    try {
+      const stop = new AbortController()
+      const task = {
+        runId: 'r',
+        nodeId: 'x',
+        type: 'spin',
+        module: workModule,
+        attempt: 1,
+        config: { ms: 400 },
+        run: { id: 'r', interactive: false },
+        idempotencyKey: 'r:x:1',
+        workDir: tmpdir(),
+        prompts: [],
+      }
+      const out = pool.execute(task, { signal: stop.signal, onProgress: () => {} })
+      await new Promise((resolve) => setTimeout(resolve, 100))
+      stop.abort(new Error('stop'))
+      await pool.close()
+      // a few of the intervals that told the cancel again
+      await new Promise((resolve) => setTimeout(resolve, 120))
+      void out
+    } finally {
+      process.off('uncaughtException', onUncaught)
+    }
+    assert.deepEqual(uncaught, [])
   })
 
   it('runs many async nodes at once on one thread', async () => {
