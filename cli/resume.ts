@@ -5,8 +5,18 @@ import { drive, type DriveOptions } from './drive.ts'
 import { EXIT } from './exit.ts'
 import { FLEET_OWNER } from '../engine/fleet/queue.ts'
 import { withStore } from './store.ts'
+import { realpathSync } from 'node:fs'
 import path from 'node:path'
 import { runFolderOf } from '../engine/rerun.ts'
+
+/** A folder's path with its links resolved (as it is written, when it does not exist). */
+const real = (dir: string): string => {
+  try {
+    return realpathSync(dir)
+  } catch {
+    return dir
+  }
+}
 
 /** Continues a recorded run: what succeeded is kept, the rest runs. */
 export async function resumeCommand(id: string, o: DriveOptions): Promise<number> {
@@ -34,7 +44,7 @@ export async function resumeCommand(id: string, o: DriveOptions): Promise<number
     // the run goes on in the folder it has written to: its kept outputs are there, and `final` reads them from there
     const folder = runFolderOf(record, '')
     const out = folder ? path.dirname(folder) : o.out
-    if (folder && o.out !== undefined && path.resolve(o.out) !== out) {
+    if (folder && o.out !== undefined && real(path.resolve(o.out)) !== real(out!)) {
       process.stderr.write(`OUT_CONFLICT: run ${id} writes its files to ${folder}; resume it without --out (or with --out ${out})\n`)
       return EXIT.invalid
     }
