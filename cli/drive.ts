@@ -10,7 +10,7 @@ import { weftDataDir } from '../engine/adapters/open-store.ts'
 import type { DecisionSource, NodeExecutor, RunRecord, RunStore } from '../engine/ports.ts'
 import { createProviders, providerSettingsFromEnv, type ProviderSettings } from '../engine/providers.ts'
 import { TtyDecisions } from './tty-decisions.ts'
-import { FileDecisions } from './file-decisions.ts'
+import { FileDecisions, gateNames } from './file-decisions.ts'
 import { isTypeScriptFile } from '../engine/runtime.ts'
 import { createProgressSink } from './progress.ts'
 import { parseDuration } from '../engine/duration.ts'
@@ -85,7 +85,7 @@ export async function drive(pipeline: Pipeline, store: RunStore, run: Pick<RunOp
   const cancel = new AbortController()
   const decisions: DecisionSource =
     o.decisions !== undefined
-      ? new FileDecisions(path.resolve(o.decisions), { onProblem: (m) => note(`decisions: ${m} (gates wait for a fix)`) })
+      ? new FileDecisions(path.resolve(o.decisions), { gates: gateNames(pipeline), onProblem: (m) => note(`decisions: ${m} (gates wait for a fix)`) })
       : interactive
         ? new TtyDecisions({ pause: () => sink?.pause(), resume: () => sink?.resume() })
         : new AutoApprove()

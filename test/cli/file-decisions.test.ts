@@ -6,9 +6,9 @@ import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { FileDecisions } from '../../cli/file-decisions.ts'
+import { FileDecisions, gateNames } from '../../cli/file-decisions.ts'
 import type { ApprovalRequest, RunRecord } from '../../engine/ports.ts'
-import { fixtures, manualClock } from '../helpers.ts'
+import { fixtures, manualClock, pipeline } from '../helpers.ts'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
 const weftArgs = ['--import', 'tsx', path.join(root, 'cli', 'weft.ts')]
@@ -121,6 +121,29 @@ describe('FileDecisions', () => {
     stop.abort(new Error('stopped'))
     assert.deepEqual(await Promise.all(waiting), ['stopped', 'stopped'])
     assert.deepEqual(problems.map((m) => /at (a|b):/.exec(m)?.[1]).sort(), ['a', 'b'])
+  })
+
+  it("tells once of an entry that names no gate of the run's pipeline (a typo), and answers the gates it names", async () => {
+    const drafts = path.join(fixtures, 'plugins', 'drafts.mjs')
+    const p = await pipeline(
+      `pipeline: gates\nplugins: [${drafts}]\nnodes:\n  story: { type: drafter, text: a }\n  review: { type: approval, gate: story, path: draft }\n  clips:\n    type: fan_out\n    items: [0, 1]\n    steps:\n      draft: { type: drafter, text: b }\n      check: { type: approval, gate: draft, path: draft }\n`,
+    )
+    const gates = gateNames(p)
+    assert.deepEqual(gates.shown, ['review', 'clips[<item>].check'])
+    assert.deepEqual(
+      ['review', 'clips[3].check', 'clips[x y].check', 'story', 'clips[3].draft', 'revieww', 'clips.check'].map((g) => gates.has(g)),
+      [true, true, true, false, false, false, false],
+    )
+    const file = fresh()
+    writeAtomic(file, 'revieww: approve\nreview: approve\n"clips[0].check": approve\n"clips[1].chek": reject\n')
+    const problems: string[] = []
+    const source = new FileDecisions(file, { pollMs: 5, gates, onProblem: (m) => problems.push(m) })
+    assert.deepEqual(await source.decide(request('review'), AbortSignal.timeout(5_000)), { decision: 'approve', by: 'file' })
+    assert.deepEqual(await source.decide(request('clips[0].check'), AbortSignal.timeout(5_000)), { decision: 'approve', by: 'file' })
+    assert.deepEqual(
+      problems.map((m) => /"([^"]+)" names no gate of this pipeline \(its gates: review, clips\[<item>\]\.check\); it is never read/.exec(m)?.[1]),
+      ['revieww', 'clips[1].chek'],
+    )
   })
 
   it('reports an invalid file once per problem and goes on waiting until it is fixed', async () => {
