@@ -18,6 +18,7 @@ import { gateKey, OPEN_TASK, type FleetState } from './state.ts'
 import { newRunState, TERMINAL_RUN, type StepAction, type StepEvent } from './step.ts'
 import { attemptOnce, throttledProgress } from './attempt.ts'
 import { taskPrint } from './task-print.ts'
+import { revisedNode } from './replay.ts'
 
 /**
  * Drops the tasks a step ended that no step consults again, as a fleet step's read leaves them out: those of a node
@@ -68,8 +69,10 @@ function startingRecord(opts: RunOptions, now: number): { run: RunRecord; kept: 
  * twice. A gate's revision of a node (`gate~node#r1`) only while that node keeps its record: it revised that output.
  */
 async function doneEarlier(state: FleetState, store: RunStore, kept: readonly string[]): Promise<void> {
-  const revised = (key: string) => /~(.+)#r\d+$/.exec(key)?.[1]
-  const results = (await store.taskResults(state.run.id)).filter((r) => !kept.includes(r.node) && (revised(r.key) === undefined || kept.includes(revised(r.key)!)))
+  const results = (await store.taskResults(state.run.id)).filter((r) => {
+    const revised = revisedNode(r.key)
+    return !kept.includes(r.node) && (revised === undefined || kept.includes(revised))
+  })
   if (results.length) state.earlier = Object.fromEntries(results.map((r) => [r.key, r]))
 }
 

@@ -15,6 +15,12 @@ import { budgetNow } from '../meter.ts'
 import { gateKey, type FleetState, type FleetTask, type TaskSpec } from './state.ts'
 import { runScope, type ReplayResult } from './step.ts'
 
+/** The task key of gate `gate`'s re-run of node `node` in revision round `round`. */
+const reviseKey = (gate: string, node: string, round: number): string => `${gate}~${node}#r${round}`
+
+/** The node a revision task re-runs, read from its key; undefined for a key of another kind. */
+export const revisedNode = (key: string): string | undefined => /~(.+)#r\d+$/.exec(key)?.[1]
+
 /** Answers a task's recorded outcome, or undefined while it has none. */
 function recorded(t: FleetTask | undefined): ChildOutcome | undefined {
   if (!t?.outcome) return undefined
@@ -117,7 +123,7 @@ export async function replayControl(state: FleetState, pipeline: Pipeline, id: s
         ok: false,
         error: { code: 'NOT_REVISABLE', message: `node "${nodeId}" (${target.type}) cannot be re-run with feedback; gate a worker node (agent, critic_loop, render, a plugin)`, retryable: false },
       })
-    const key = `${id}~${nodeId}#r${revision.round}`
+    const key = reviseKey(id, nodeId, revision.round)
     try {
       return awaitTask(key, 'revise', () => reviseSpec(target, revision), ac.signal)
     } catch (err) {
