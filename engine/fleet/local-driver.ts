@@ -19,6 +19,7 @@ import { newRunState, TERMINAL_RUN, type StepAction, type StepEvent } from './st
 import { attemptOnce, throttledProgress } from './attempt.ts'
 import { taskPrint } from './task-print.ts'
 import { revisedNode } from './replay.ts'
+import { attemptsReached } from './attempts-reached.ts'
 
 /**
  * Drops the tasks a step ended that no step consults again, as a fleet step's read leaves them out: those of a node
@@ -80,8 +81,8 @@ async function doneEarlier(state: FleetState, store: RunStore, kept: readonly st
  * A resumed run's gates that were decided and resolved before it stopped: their decisions stand (nobody is asked
  * again) and their `approval.resolved` events are not written twice.
  */
-async function decidedEarlier(state: FleetState, store: RunStore): Promise<void> {
-  const resolved = (await store.listEvents(state.run.id)).filter((e) => e.type === 'approval.resolved')
+async function decidedEarlier(state: FleetState, store: RunStore, events: readonly RunEvent[]): Promise<void> {
+  const resolved = events.filter((e) => e.type === 'approval.resolved')
   for (const e of resolved) {
     const gate = String(e.payload.gate)
     const revision = Number(e.payload.revision)
@@ -323,8 +324,11 @@ export async function driveSteps(opts: RunOptions): Promise<RunRecord> {
   const onCancel = () => void apply({ type: 'cancel', reason: toErrorInfo(opts.signal!.reason ?? new WeftError('CANCELLED', 'run cancelled'), 'CANCELLED') })
   try {
     if (earlier) {
-      await decidedEarlier(state, store)
+      const log = await store.listEvents(run.id)
+      await decidedEarlier(state, store, log)
       await doneEarlier(state, store, kept)
+      const reached = attemptsReached(log, kept)
+      if (Object.keys(reached).length) state.attemptsEarlier = reached
       // pending again: every node that runs now starts from a clean record
       const again = Object.keys(run.nodes).filter((id) => !kept.includes(id))
       await record([

@@ -104,6 +104,11 @@ export interface FleetState {
   earlier?: Record<string, TaskResult>
   /** Fan-out items (`node[item]`) of a resumed run with a step executed anew: their later steps execute too. */
   freshItems?: string[]
+  /**
+   * A resumed run's pieces of work that had made attempts before it stopped, by task key: the attempt each goes on
+   * with, so that a stop gives no retry budget back. In one process only (the fleet keeps its tasks).
+   */
+  attemptsEarlier?: Record<string, number>
 }
 
 export const gateKey = (gate: string, revision: number): string => `${gate}:${revision}`

@@ -266,6 +266,12 @@ class Stepper {
 
   newTask(task: Omit<FleetTask, 'position' | 'fence' | 'outcome' | 'memo'> & Partial<Pick<FleetTask, 'memo'>>): FleetTask {
     const t: FleetTask = { position: this.state.nextPosition++, fence: 0, outcome: null, memo: null, ...task }
+    // a resumed run's piece of work goes on from the attempt it had reached before the stop
+    const carried = t.kind === 'control' ? undefined : this.state.attemptsEarlier?.[t.key]
+    if (carried !== undefined) {
+      delete this.state.attemptsEarlier![t.key]
+      t.attempt = carried
+    }
     this.state.tasks[t.key] = t
     this.changed.add(t.key)
     return t

@@ -10,6 +10,7 @@ import { WeftError } from '../../../engine/errors.ts'
 import { driveSteps } from '../../../engine/fleet/local-driver.ts'
 import type { ApprovalRequest, Decision, DecisionSource, NodeExecutor, RunEvent, RunRecord, StoreWrite } from '../../../engine/ports.ts'
 import { noUsage } from '../../../engine/usage.ts'
+import type { Clock } from '../../../engine/clock.ts'
 import type { Pipeline } from '../../../engine/dsl/pipeline.ts'
 import { fixtures, manualClock, pipeline, virtualClock } from '../../helpers.ts'
 
@@ -648,6 +649,81 @@ describe('a resume in one process: work that succeeded before the stop', () => {
   })
 })
 
+describe('a resume in one process: attempts made before the stop', () => {
+  /** Runs attempts inline and notes each one as `task@attempt`. */
+  const noting = () => {
+    const inline = new InlineExecutor()
+    const ran: string[] = []
+    const executor: NodeExecutor = {
+      execute: (task, o) => {
+        ran.push(`${task.nodeId}@${task.attempt}`)
+        return inline.execute(task, o)
+      },
+      close: () => inline.close(),
+    }
+    return { executor, ran }
+  }
+  const flaky = (fails: number) =>
+    pipeline(
+      `pipeline: flaky_resumed\nplugins: [$WORK]\nnodes:\n  one: { type: work, fail_until: ${fails}, retry: { attempts: 3, backoff: 1h } }\n  clips: { type: fan_out, items: [0, 1], node: { type: work, fail_until: ${fails}, retry: { attempts: 3, backoff: 1h } } }\n`,
+    )
+  /** Stopped once the node and both items have failed `fails` attempts and wait out their backoff (the hour passes at once before that). */
+  async function stoppedInBackoff(fails: number): Promise<{ left: MemoryRunStore; id: string }> {
+    let waiting = 0
+    let all!: () => void
+    const three = new Promise<void>((resolve) => (all = resolve))
+    const clock = manualClock()
+    const onEvent = (e: RunEvent) => {
+      if (e.type !== 'node.retrying') return
+      if (e.payload.next_attempt === fails + 1) return void (++waiting === 3 && all())
+      setImmediate(() => clock.advance(2 * 3600_000))
+    }
+    const first = interrupted(await flaky(fails), new Scripted([]), onEvent, new InlineExecutor(), clock)
+    await three
+    return { left: await first.stop(), id: first.id() }
+  }
+
+  it('a node and fan-out items stopped in their backoff go on with the attempt they had reached', async () => {
+    const { left, id } = await stoppedInBackoff(1)
+    const again = noting()
+    const record = await resumed(await flaky(1), left, id, new Scripted([]), again.executor, virtualClock())
+    assert.equal(record.status, 'completed')
+    assert.deepEqual(again.ran.sort(), ['clips[0]@2', 'clips[1]@2', 'one@2'], 'each takes up its second attempt, straight away')
+    assert.equal(record.nodes.one!.attempts, 2)
+    assert.equal((record.nodes.one!.output as { attempt: number }).attempt, 2)
+  })
+
+  it('the retry budget spans the stop: attempts made before it count', async () => {
+    // two attempts failed before the stop, a third fails after it: 3 of 3, the node fails
+    const { left, id } = await stoppedInBackoff(2)
+    const again = noting()
+    const record = await resumed(await flaky(3), left, id, new Scripted([]), again.executor, virtualClock())
+    assert.equal(record.status, 'failed')
+    assert.equal(record.nodes.one!.attempts, 3)
+    assert.deepEqual(
+      again.ran.filter((r) => r.startsWith('one')),
+      ['one@3'],
+    )
+  })
+
+  it('a node that failed for good is tried afresh by a resume: resuming asks for it again', async () => {
+    const store = new MemoryRunStore()
+    const p = await pipeline('pipeline: spent\nplugins: [$WORK]\nnodes:\n  one: { type: work, fail_until: 2, retry: { attempts: 2, backoff: 1ms } }\n')
+    const failed = await driveSteps({ pipeline: p, inputs: {}, config: {}, executor: new InlineExecutor(), store })
+    assert.equal(failed.nodes.one!.attempts, 2)
+    const again = noting()
+    const record = await resumed(
+      await pipeline('pipeline: spent\nplugins: [$WORK]\nnodes:\n  one: { type: work, fail_until: 1, retry: { attempts: 2, backoff: 1ms } }\n'),
+      store,
+      failed.id,
+      new Scripted([]),
+      again.executor,
+    )
+    assert.equal(record.status, 'completed')
+    assert.deepEqual(again.ran[0], 'one@1')
+  })
+})
+
 /**
  * Runs `runs` inline; every other attempt is a provider call under way until the run stops it: it then ends on its
  * signal and reports what it cost (2.5 USD).
@@ -678,6 +754,7 @@ function interrupted(
   decisions: DecisionSource,
   onEvent: (e: RunEvent) => void = () => {},
   executor: NodeExecutor = new InlineExecutor(),
+  clock?: Clock,
 ): { id: () => string; stop: () => Promise<MemoryRunStore> } {
   const store = new MemoryRunStore()
   const ac = new AbortController()
@@ -693,6 +770,7 @@ function interrupted(
     events: { emit: onEvent },
     decisions,
     signal: ac.signal,
+    ...(clock ? { clock } : {}),
   }).catch(() => {})
   return {
     id: () => id,
@@ -705,10 +783,10 @@ function interrupted(
 }
 
 /** Resumes run `id` from what `store` holds, as `weft resume` does in a new process. */
-async function resumed(p: Pipeline, store: MemoryRunStore, id: string, decisions: DecisionSource, executor: NodeExecutor = new InlineExecutor()): Promise<RunRecord> {
+async function resumed(p: Pipeline, store: MemoryRunStore, id: string, decisions: DecisionSource, executor: NodeExecutor = new InlineExecutor(), clock?: Clock): Promise<RunRecord> {
   const record = (await store.getRun(id))!
   const lastSeq = (await store.listEvents(id)).at(-1)!.seq
-  return driveSteps({ pipeline: p, inputs: {}, config: resolveConfig(p, []).config, executor, store, interactive: true, decisions, resume: { record, lastSeq } })
+  return driveSteps({ pipeline: p, inputs: {}, config: resolveConfig(p, []).config, executor, store, interactive: true, decisions, resume: { record, lastSeq }, ...(clock ? { clock } : {}) })
 }
 
 /** A new store holding what `store` holds of run `id` (its record, events, gates and decisions), as a process that starts afresh reads it. */
