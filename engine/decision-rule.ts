@@ -26,17 +26,53 @@ function jsonKind(v: unknown): string {
 /** A JSON kind with its article: `an object`, `a list`, `null`. */
 const named = (kind: string): string => (kind === 'null' ? 'null' : kind === 'object' ? 'an object' : `a ${kind}`)
 
-/** Edits replace the reviewed value: the same kind, and for an object the same keys (a scene list keeps its shape). */
-function sameShape(edits: unknown, value: unknown): boolean {
-  if (jsonKind(edits) !== jsonKind(value)) return false
-  if (jsonKind(value) !== 'object') return true
-  const keys = (o: object) => Object.keys(o).sort().join('\0')
-  return keys(edits as object) === keys(value as object)
+/** A key of an object as it reads in a path: `.scenes`, or `["two words"]`. */
+const step = (key: string): string => (/^[A-Za-z_][A-Za-z0-9_]*$/.test(key) ? `.${key}` : `[${JSON.stringify(key)}]`)
+
+/**
+ * Where edits depart from the shape of the value they replace, and how: the same kind of value at every place
+ * (a number where a number was, a list where a list was), an object with the same keys, and each item of a list
+ * shaped like one of the list's items under review (items may be added, removed or reordered). A place the value
+ * holds `null` (nothing yet) takes anything. Undefined when the edits have the value's shape.
+ */
+function shapeProblem(edits: unknown, value: unknown, at: string): string | undefined {
+  const kind = jsonKind(value)
+  if (kind === 'null') return undefined
+  const got = jsonKind(edits)
+  if (got !== kind) {
+    const want = kind === 'object' ? `an object with the keys ${Object.keys(value as object).join(', ')}` : named(kind)
+    return `${at} must be the same kind of value as the one under review (${want}), got ${named(got)}`
+  }
+  if (kind === 'object') {
+    const want = Object.keys(value as object)
+    const have = Object.keys(edits as object)
+    const missing = want.filter((k) => !Object.hasOwn(edits as object, k))
+    const extra = have.filter((k) => !Object.hasOwn(value as object, k))
+    if (missing.length || extra.length) {
+      const diff = [missing.length ? `missing ${missing.join(', ')}` : '', extra.length ? `not expected ${extra.join(', ')}` : ''].filter(Boolean).join('; ')
+      return `${at} must have the keys of the value under review (${want.join(', ')}): ${diff}`
+    }
+    for (const k of want) {
+      const problem = shapeProblem((edits as Record<string, unknown>)[k], (value as Record<string, unknown>)[k], `${at}${step(k)}`)
+      if (problem) return problem
+    }
+    return undefined
+  }
+  if (kind === 'list') {
+    const items = value as unknown[]
+    if (items.length === 0) return undefined
+    for (const [i, item] of (edits as unknown[]).entries()) {
+      // like one of the items under review; else what keeps it from being like the first
+      if (items.some((like) => shapeProblem(item, like, '') === undefined)) continue
+      return shapeProblem(item, items[0], `${at}[${i}]`)
+    }
+  }
+  return undefined
 }
 
 /**
  * The first problem of `decision` as an answer to `request` (what the gate allows now, feedback with revise, edits
- * only with approve and in the shape of the value under review), or undefined when it can be taken.
+ * only with approve and in the shape of the value under review, at every depth), or undefined when it can be taken.
  */
 export function decisionProblem(decision: Decision, request: Pick<ApprovalRequest, 'gate' | 'allowed' | 'value'>): DecisionProblem | undefined {
   if (!request.allowed.includes(decision.decision)) {
@@ -44,19 +80,7 @@ export function decisionProblem(decision: Decision, request: Pick<ApprovalReques
   }
   if (!reviseNeedsFeedback(decision)) return { code: 'DECISION_INVALID', path: 'feedback', message: `${REVISE_NEEDS_FEEDBACK} (gate "${request.gate}")` }
   if (!editsOnlyWithApprove(decision)) return { code: 'DECISION_INVALID', path: 'edits', message: `${EDITS_ONLY_WITH_APPROVE} (gate "${request.gate}")` }
-  if (decision.edits !== undefined && !sameShape(decision.edits, request.value)) {
-    const kind = jsonKind(request.value)
-    if (kind === 'object' && jsonKind(decision.edits) === 'object') {
-      // the same kind, other keys: which ones
-      const want = Object.keys(request.value as object)
-      const got = Object.keys(decision.edits as object)
-      const missing = want.filter((k) => !got.includes(k))
-      const extra = got.filter((k) => !want.includes(k))
-      const diff = [missing.length ? `missing ${missing.join(', ')}` : '', extra.length ? `not expected ${extra.join(', ')}` : ''].filter(Boolean).join('; ')
-      return { code: 'DECISION_INVALID', path: 'edits', message: `edits must have the keys of the value under review (${want.join(', ')}): ${diff}` }
-    }
-    const want = kind === 'object' ? `an object with the keys ${Object.keys(request.value as object).join(', ')}` : named(kind)
-    return { code: 'DECISION_INVALID', path: 'edits', message: `edits must be the same kind of value as the one under review (${want}), got ${named(jsonKind(decision.edits))}` }
-  }
+  const problem = decision.edits === undefined ? undefined : shapeProblem(decision.edits, request.value, 'edits')
+  if (problem) return { code: 'DECISION_INVALID', path: 'edits', message: problem }
   return undefined
 }

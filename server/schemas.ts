@@ -139,7 +139,9 @@ export const DecisionSchema = v.pipe(
       v.pipe(
         v.unknown(),
         v.check((e) => JSON.stringify(e ?? null).length <= MAX_EDITS_BYTES, `edits are limited to ${MAX_EDITS_BYTES / 1024} KiB of JSON`),
-        v.description('With approve: a value that replaces the reviewed value downstream (same kind of value, at most 64 KiB of JSON).'),
+        v.description(
+          'With approve: a value that replaces the reviewed value downstream, in its shape (the same kind of value at every place, the same keys in every object, each list item shaped like one of the items of the reviewed list; a place the reviewed value holds null takes anything), at most 64 KiB of JSON.',
+        ),
       ),
     ),
     revision: v.optional(
