@@ -6,6 +6,7 @@ import { endUndriven } from '../engine/end-run.ts'
 import type { RunStatus, RunStore } from '../engine/ports.ts'
 import { CLI_DRIVER, leaseTtlMs, owner } from './drive.ts'
 import { EXIT } from './exit.ts'
+import { leaveCancelNote } from './cancel-note.ts'
 import { withStore } from './store.ts'
 
 const ACTIVE: readonly RunStatus[] = ['pending', 'running', 'awaiting_approval']
@@ -54,7 +55,12 @@ export async function cancelCommand(id: string, o: CancelOptions = {}): Promise<
     }
     const holder = await store.leaseHolder(id)
     if (holder?.owner.endsWith(CLI_DRIVER) && holder.host === thisProcess.host && holder.pid !== null && !holderGone(holder, thisProcess)) {
-      // the process that drives it cancels it, recording what it stopped, as after Ctrl-C
+      // the process that drives it cancels it, recording what it stopped, as after Ctrl-C, with this reason
+      try {
+        leaveCancelNote(holder.pid, id, reason.message)
+      } catch {
+        // no note (a full temporary folder): the run is still cancelled, with the interrupt's own reason
+      }
       process.kill(holder.pid, 'SIGINT')
       if (await endedWithin(store, id, o.waitMs ?? 30_000)) {
         process.stderr.write(`run ${id} cancelled by the process driving it (pid ${holder.pid})\n`)

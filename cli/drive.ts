@@ -14,6 +14,7 @@ import { FileDecisions, gateNames } from './file-decisions.ts'
 import { isTypeScriptFile } from '../engine/runtime.ts'
 import { createProgressSink } from './progress.ts'
 import { parseDuration } from '../engine/duration.ts'
+import { takeCancelNote } from './cancel-note.ts'
 import { EXIT } from './exit.ts'
 import { WeftError } from '../engine/errors.ts'
 import { NEEDS_A_PERSON } from '../engine/adapters/sqlite-errors.ts'
@@ -94,7 +95,9 @@ export async function drive(pipeline: Pipeline, store: RunStore, run: Pick<RunOp
     interrupts++
     if (interrupts > 1) process.exit(EXIT.cancelled)
     sink?.note('cancelling… (Ctrl-C again to quit at once)')
-    cancel.abort(new WeftError('CANCELLED', 'cancelled: interrupted (SIGINT)', { retryable: false }))
+    // `weft cancel` leaves its reason before it interrupts this process
+    const told = runId === undefined ? undefined : takeCancelNote(runId)
+    cancel.abort(new WeftError('CANCELLED', told ?? 'cancelled: interrupted (SIGINT)', { retryable: false }))
   }
   let record: RunRecord
   let runId: string | undefined

@@ -52,7 +52,8 @@ describe('weft cancel', () => {
     const shown = JSON.parse(weft(env, 'show', id, '--json').stdout)
     const cancelled = shown.record ?? shown
     assert.equal(cancelled.status, 'cancelled')
-    assert.deepEqual([cancelled.error.code, cancelled.error.message], ['CANCELLED', 'cancelled: interrupted (SIGINT)'], 'what stopped it, not "This operation was aborted"')
+    assert.deepEqual([cancelled.error.code, cancelled.error.message], ['CANCELLED', 'cancelled: wrong brief'], 'the reason given to `weft cancel`, not "This operation was aborted"')
+    assert.equal(cancelled.nodes.long.status, 'cancelled')
     // a second cancel finds it over
     const again = weft(env, 'cancel', id)
     assert.equal(again.code, 1)
@@ -101,6 +102,9 @@ describe('weft cancel', () => {
     })
     resume.kill('SIGINT')
     assert.equal(await resumed, 130)
+    // Ctrl-C, with no reason left by `weft cancel`, says what stopped it
+    const interrupted = JSON.parse(weft(env, 'show', id, '--json').stdout)
+    assert.deepEqual([interrupted.status, interrupted.error.message], ['cancelled', 'cancelled: interrupted (SIGINT)'])
   })
 
   it('says so for a run that does not exist (2)', () => {
