@@ -7,7 +7,7 @@ import { every, systemClock } from '../clock.ts'
 import { toErrorInfo, WeftError, type ErrorInfo } from '../errors.ts'
 import { gateNode } from '../item-gate.ts'
 import type { Progress } from '../node-def.ts'
-import type { ApprovalRequest, Decision, RunEvent, RunRecord, RunStore, StoreWrite } from '../ports.ts'
+import type { ApprovalRequest, Decision, RunEvent, RunRecord, RunStore, StoreWrite, TaskResult } from '../ports.ts'
 import { keepable } from '../rerun.ts'
 import { isTerminal } from '../plan.ts'
 import { claimLease } from '../claim-lease.ts'
@@ -69,8 +69,8 @@ function startingRecord(opts: RunOptions, now: number): { run: RunRecord; kept: 
  * A resumed run's pieces of work that succeeded before it stopped, of the nodes that run again: reused, not paid for
  * twice. A gate's revision of a node (`gate~node#r1`) only while that node keeps its record: it revised that output.
  */
-async function doneEarlier(state: FleetState, store: RunStore, kept: readonly string[]): Promise<void> {
-  const results = (await store.taskResults(state.run.id)).filter((r) => {
+function doneEarlier(state: FleetState, all: readonly TaskResult[], kept: readonly string[]): void {
+  const results = all.filter((r) => {
     const revised = revisedNode(r.key)
     return !kept.includes(r.node) && (revised === undefined || kept.includes(revised))
   })
@@ -325,9 +325,14 @@ export async function driveSteps(opts: RunOptions): Promise<RunRecord> {
   try {
     if (earlier) {
       const log = await store.listEvents(run.id)
+      const results = await store.taskResults(run.id)
       await decidedEarlier(state, store, log)
-      await doneEarlier(state, store, kept)
-      const reached = attemptsReached(log, kept)
+      doneEarlier(state, results, kept)
+      const reached = attemptsReached(
+        log,
+        kept,
+        results.map((r) => r.key),
+      )
       if (Object.keys(reached).length) state.attemptsEarlier = reached
       // pending again: every node that runs now starts from a clean record
       const again = Object.keys(run.nodes).filter((id) => !kept.includes(id))

@@ -270,7 +270,8 @@ class Stepper {
     const carried = t.kind === 'control' ? undefined : this.state.attemptsEarlier?.[t.key]
     if (carried !== undefined) {
       delete this.state.attemptsEarlier![t.key]
-      t.attempt = carried
+      // within the budget the pipeline gives it now (it may have been lowered since)
+      t.attempt = Math.min(carried, t.spec?.retry.attempts ?? carried)
     }
     this.state.tasks[t.key] = t
     this.changed.add(t.key)
@@ -435,7 +436,7 @@ class Stepper {
     if (!ownerActive) return
     if (t.kind === 'child' && typeof t.spec.progress?.item === 'string') {
       const step = typeof t.spec.progress.step === 'string' ? t.spec.progress.step : undefined
-      this.event('node.progress', t.node, { ...itemEnded(t.spec.progress.item, step, outcome), ...(kept ? { kept: true } : {}) })
+      this.event('node.progress', t.node, { ...itemEnded(t.spec.progress.item, step, outcome), task: t.key, ...(kept ? { kept: true } : {}) })
     }
     if (t.kind === 'node') {
       this.run.nodes[t.node]!.attempts = t.attempt

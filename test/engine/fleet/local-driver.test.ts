@@ -706,6 +706,36 @@ describe('a resume in one process: attempts made before the stop', () => {
     )
   })
 
+  it('a fan-out item that failed for good (its failures collected) is tried afresh too, with its whole budget', async () => {
+    const p = await pipeline(
+      'pipeline: collected\nplugins: [$WORK]\nnodes:\n  clips:\n    type: fan_out\n    items: [0, 1]\n    on_item_error: collect\n    node: { type: work, fail_until: "${{ item == 0 ? 9 : 0 }}", ms: "${{ item == 1 ? 60000 : 0 }}", retry: { attempts: 2, backoff: 1ms } }\n',
+    )
+    let ended!: () => void
+    const itemZero = new Promise<void>((resolve) => (ended = resolve))
+    const first = interrupted(p, new Scripted([]), (e) => e.payload.item_status === 'failed' && ended())
+    await itemZero
+    const left = await first.stop()
+    const again = noting()
+    const record = await resumed(p, left, first.id(), new Scripted([]), again.executor, virtualClock())
+    assert.equal(record.status, 'completed')
+    assert.deepEqual(
+      again.ran.filter((r) => r.startsWith('clips[0]')),
+      ['clips[0]@1', 'clips[0]@2'],
+    )
+  })
+
+  it('a carried attempt stays within a budget lowered since', async () => {
+    const { left, id } = await stoppedInBackoff(2)
+    const again = noting()
+    const lowered = await pipeline(
+      'pipeline: flaky_resumed\nplugins: [$WORK]\nnodes:\n  one: { type: work, fail_until: 1, retry: { attempts: 2, backoff: 1h } }\n  clips: { type: fan_out, items: [0, 1], node: { type: work, fail_until: 1, retry: { attempts: 2, backoff: 1h } } }\n',
+    )
+    const record = await resumed(lowered, left, id, new Scripted([]), again.executor, virtualClock())
+    assert.equal(record.status, 'completed')
+    assert.deepEqual(again.ran.sort(), ['clips[0]@2', 'clips[1]@2', 'one@2'])
+    assert.equal(record.nodes.one!.attempts, 2)
+  })
+
   it('a node that failed for good is tried afresh by a resume: resuming asks for it again', async () => {
     const store = new MemoryRunStore()
     const p = await pipeline('pipeline: spent\nplugins: [$WORK]\nnodes:\n  one: { type: work, fail_until: 2, retry: { attempts: 2, backoff: 1ms } }\n')

@@ -322,7 +322,7 @@ outputs:
     const settled = await sim.finish('f[1]', fail('BAD_ITEM', false))
     // the item's end is an event clients show it by
     const progress = settled.writes.flatMap((w) => (w.kind === 'event' && w.event.type === 'node.progress' ? [w.event.payload] : []))
-    assert.deepEqual(progress[0], { message: 'item 1 failed: BAD_ITEM', item: '1', item_status: 'failed', error: { code: 'BAD_ITEM', message: 'BAD_ITEM happened' } })
+    assert.deepEqual(progress[0], { message: 'item 1 failed: BAD_ITEM', item: '1', item_status: 'failed', error: { code: 'BAD_ITEM', message: 'BAD_ITEM happened' }, task: 'f[1]' })
     assert.equal(sim.status('f'), 'failed')
     assert.equal(sim.state.run.nodes.f!.error!.code, 'FAN_OUT_ITEM_FAILED')
     assert.equal(sim.state.tasks['f[0]']!.status, 'cancelled')
