@@ -55,12 +55,9 @@ export async function cancelCommand(id: string, o: CancelOptions = {}): Promise<
     }
     const holder = await store.leaseHolder(id)
     if (holder?.owner.endsWith(CLI_DRIVER) && holder.host === thisProcess.host && holder.pid !== null && !holderGone(holder, thisProcess)) {
-      // the process that drives it cancels it, recording what it stopped, as after Ctrl-C, with this reason
-      try {
-        leaveCancelNote(holder.pid, id, reason.message)
-      } catch {
-        // no note (a full temporary folder): the run is still cancelled, with the interrupt's own reason
-      }
+      // the process that drives it cancels it, recording what it stopped, as after Ctrl-C, with this reason (without a
+      // note, another user's process or a full temporary folder, it records the interrupt)
+      leaveCancelNote(holder.pid, id, reason.message)
       process.kill(holder.pid, 'SIGINT')
       if (await endedWithin(store, id, o.waitMs ?? 30_000)) {
         process.stderr.write(`run ${id} cancelled by the process driving it (pid ${holder.pid})\n`)

@@ -100,7 +100,8 @@ export async function drive(pipeline: Pipeline, store: RunStore, run: Pick<RunOp
     cancel.abort(new WeftError('CANCELLED', told ?? 'cancelled: interrupted (SIGINT)', { retryable: false }))
   }
   let record: RunRecord
-  let runId: string | undefined
+  // a resumed run's id is known before it is driven: a cancel while the resume starts up names it
+  let runId: string | undefined = run.resume?.record.id
   // a supervisor stopping this process: the run is left as it is, for `weft resume` (or a server) to continue, and its
   // lease let go so that one can at once (what was running is run again there)
   const onSigterm = () => {

@@ -3,6 +3,7 @@
 import { editor, input, select } from '@inquirer/prompts'
 import { parse as parseYaml, stringify as toYaml } from 'yaml'
 import type { ApprovalRequest, Decision, DecisionSource } from '../engine/ports.ts'
+import { decisionProblem } from '../engine/decision-rule.ts'
 
 export interface TtyDecisionsOptions {
   /** Called before and after a question, so a live progress display can step aside. */
@@ -59,13 +60,15 @@ export class TtyDecisions implements DecisionSource {
             message: 'Edit the value (YAML or JSON); save and close the editor to approve it',
             default: text,
             postfix: '.yaml',
+            // refused here, with the place at fault, so that the reviewer mends it: a decision recorded is never asked again
             validate: (s) => {
+              let edits: unknown
               try {
-                parseYaml(s, { maxAliasCount: 100 })
-                return true
+                edits = parseYaml(s, { maxAliasCount: 100 })
               } catch (err) {
                 return `not valid YAML: ${(err as Error).message.split('\n')[0]}`
               }
+              return decisionProblem({ decision: 'approve', edits }, request)?.message ?? true
             },
           },
           ctx,

@@ -59,15 +59,49 @@ function shapeProblem(edits: unknown, value: unknown, at: string): string | unde
     return undefined
   }
   if (kind === 'list') {
-    const items = value as unknown[]
-    if (items.length === 0) return undefined
+    const kinds = itemShapes(value as unknown[])
+    if (kinds.size === 0) return undefined
     for (const [i, item] of (edits as unknown[]).entries()) {
-      // like one of the items under review; else what keeps it from being like the first
-      if (items.some((like) => shapeProblem(item, like, '') === undefined)) continue
-      return shapeProblem(item, items[0], `${at}[${i}]`)
+      // shaped as one of the items under review (most often exactly so), else like one of them; else what keeps it
+      // from being like the first
+      if (kinds.has(shapeOf(item))) continue
+      const like = [...kinds.values()]
+      if (like.some((one) => shapeProblem(item, one, '') === undefined)) continue
+      return shapeProblem(item, like[0], `${at}[${i}]`)
     }
   }
   return undefined
+}
+
+const shapes = new WeakMap<object, string>()
+/**
+ * A value's shape as text: its kind, an object's keys with the shapes of their values, a list's distinct item shapes.
+ * Two values of one shape take the same edits (so a list's items are compared by shape, each shape once).
+ */
+function shapeOf(v: unknown): string {
+  if (v === null || typeof v !== 'object') return jsonKind(v)
+  const known = shapes.get(v)
+  if (known !== undefined) return known
+  const shape = Array.isArray(v)
+    ? `[${[...new Set(v.map(shapeOf))].sort().join('|')}]`
+    : `{${Object.keys(v)
+        .sort()
+        .map((k) => `${JSON.stringify(k)}:${shapeOf((v as Record<string, unknown>)[k])}`)
+        .join(',')}}`
+  shapes.set(v, shape)
+  return shape
+}
+
+const lists = new WeakMap<unknown[], Map<string, unknown>>()
+/** The items of a list under review, one of each shape, in the order they first come. */
+function itemShapes(items: unknown[]): Map<string, unknown> {
+  let kinds = lists.get(items)
+  if (!kinds) {
+    kinds = new Map()
+    for (const item of items) if (!kinds.has(shapeOf(item))) kinds.set(shapeOf(item), item)
+    lists.set(items, kinds)
+  }
+  return kinds
 }
 
 /**

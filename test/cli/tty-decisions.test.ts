@@ -381,6 +381,33 @@ describe('TtyDecisions on injected streams', () => {
     }
   })
 
+  it('edit: an edit out of the shape of the value is refused with the place at fault, and the editor opens again', async () => {
+    // the first save makes a number a string, the second (sed on the refused file) mends it with a changed value
+    const { editor, seen } = scriptedEditor('s/^  seconds: six$/  seconds: 8/; t; s/^  seconds: 6$/  seconds: six/')
+    const saved = { EDITOR: process.env.EDITOR, VISUAL: process.env.VISUAL }
+    process.env.EDITOR = editor
+    delete process.env.VISUAL
+    try {
+      const t = tty()
+      const decided = t.decisions.decide(request({ value: { scene: { text: 'Fizz', seconds: 6 } } }), new AbortController().signal)
+      await t.screen.waitFor(/Decision for review/)
+      t.type(key.down)
+      await t.screen.waitFor(/❯ edit, then approve/)
+      t.type(key.enter)
+      await t.screen.waitFor(/Press <enter> to launch your preferred editor/)
+      t.type(key.enter)
+      await t.screen.waitFor(/edits\.scene\.seconds must be the same kind of value as the one under review \(a number\), got a string/)
+      t.type(key.enter)
+      assert.deepEqual(await decided, { decision: 'approve', edits: { scene: { text: 'Fizz', seconds: 8 } }, by: 'human' })
+      assert.equal(readFileSync(seen, 'utf8'), 'scene:\n  text: Fizz\n  seconds: six\n', 'handed the refused text to mend')
+    } finally {
+      for (const [k, v] of Object.entries(saved)) {
+        if (v === undefined) delete process.env[k]
+        else process.env[k] = v
+      }
+    }
+  })
+
   it('revise needs feedback; without revise allowed, the same keys reach reject, whose reason is optional', async () => {
     const t = tty()
     const revised = t.decisions.decide(request(), new AbortController().signal)
