@@ -42,6 +42,8 @@ export interface RunRecord {
   finished_at: string | null
   /** The session the run belongs to (server generations); null for runs started without one. */
   session_id?: string | null
+  /** The folder its nodes write in (`<out>/<run id>`), where it was last driven; absent for runs recorded before it was kept. */
+  folder?: string | null
   nodes: Record<string, NodeRecord>
 }
 

@@ -106,8 +106,10 @@ export async function prepareRerun(
   }
 }
 
-/** The folder a recorded run wrote its files to, read from the paths its outputs hold; `fallback` when none does. */
+/** The folder a recorded run wrote its files to, as recorded (or, for a run recorded before that, read from the paths its outputs hold); `fallback` when neither says. */
 export function runFolderOf(record: RunRecord, fallback: string): string {
+  if (record.folder) return record.folder
+  // a run recorded before its folder was kept: the folder its outputs name
   const marker = `/${record.id}/`
   let found: string | undefined
   const look = (x: string): void => {

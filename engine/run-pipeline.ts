@@ -26,7 +26,7 @@ export interface RunOptions {
   /** The session the run belongs to (recorded with it; server generations). */
   sessionId?: string
   interactive?: boolean
-  /** Base directory for run files; the run's own directory is `<workDir>/<run id>`. */
+  /** Base directory for run files; the run's own directory is `<workDir>/<run id>` (a resumed run's is the one recorded, when it has one). */
   workDir?: string
   /** Called with the run id as soon as the run is recorded (before any node starts). */
   onStart?: (runId: string) => void

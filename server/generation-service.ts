@@ -150,7 +150,8 @@ export async function createGenerationService(opts: ServiceOptions): Promise<Gen
     return record
   }
 
-  const withSession = (r: RunRecord): Generation => ({ ...r, session_id: r.session_id ?? '' })
+  // what clients see of a run: its session, and not the server's folder of it (its files are served as artifacts)
+  const withSession = ({ folder: _, ...r }: RunRecord): Generation => ({ ...r, session_id: r.session_id ?? '' })
 
   return {
     async listPipelines(): Promise<PipelineInfo[]> {

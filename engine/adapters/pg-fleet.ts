@@ -1,5 +1,6 @@
 // The fleet on Postgres: a run's state read under its row lock, a step applied, and the result committed with the
 // jobs it enqueues (graphile-worker's `add_job`) in the same transaction, so no crash can strand a run between them.
+import path from 'node:path'
 import { and, eq, getTableColumns, inArray, notInArray, sql, type SQL } from 'drizzle-orm'
 import { drizzle } from 'drizzle-orm/postgres-js'
 import { LRUCache } from 'lru-cache'
@@ -284,6 +285,8 @@ export class PgFleet {
 
   /** Records a new run and its first step (the jobs of its first nodes) in one transaction. */
   async submit(run: RunRecord, workDir: string, rerun?: { of: string; kept: string[]; refresh: string[] }): Promise<void> {
+    // where its nodes write (each attempt's folder): recorded with the run
+    run.folder = path.join(workDir, run.id)
     const state = newRunState(run, workDir, rerun?.refresh)
     // nothing to read: the whole transaction is one flight, and its COMMIT the next
     await pipelinedTx(this.client, async (tx) => {

@@ -70,6 +70,7 @@ export function runColumns(patch: Partial<Omit<RunRecord, 'id' | 'nodes'>>, runI
   if (patch.error !== undefined) Object.assign(set, { error: patch.error, errorMessage: patch.error?.message ?? null })
   if (patch.current_stage !== undefined) set.currentStage = patch.current_stage
   if (patch.session_id !== undefined) set.sessionId = patch.session_id
+  if (patch.folder !== undefined) set.folder = patch.folder
   if (patch.created_at !== undefined) set.createdAt = toDate(patch.created_at, `run ${runId}: created_at`)!
   if (patch.started_at !== undefined) set.startedAt = toDate(patch.started_at, `run ${runId}: started_at`)
   if (patch.finished_at !== undefined) set.finishedAt = toDate(patch.finished_at, `run ${runId}: finished_at`)
@@ -200,6 +201,7 @@ export function readRun(row: RunRow, nodeRows: readonly NodeRow[]): RunRecord {
       error: f.get('error', v.nullable(ErrorInfoSchema), row.error ?? null, null) as ErrorInfo | null,
       current_stage: row.currentStage,
       ...(row.sessionId !== null ? { session_id: row.sessionId } : {}),
+      ...(row.folder !== null ? { folder: row.folder } : {}),
       created_at: f.time('created_at', row.createdAt) ?? EPOCH,
       started_at: f.time('started_at', row.startedAt),
       finished_at: f.time('finished_at', row.finishedAt),

@@ -52,6 +52,8 @@ export const generations = pgTable(
     finishedAt: stamp('finished_at'),
     /** The session a generation belongs to (several generations may share one; clients watch a session). */
     sessionId: text('session_id'),
+    /** The folder the run's nodes write in (`<out>/<run id>`), where it was last driven; null for runs recorded before it was kept. */
+    folder: text('folder'),
     /** Reserved for the resume lease: the process driving the run, and until when its claim holds. */
     owner: text('owner'),
     leaseUntil: stamp('lease_until'),

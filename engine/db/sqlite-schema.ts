@@ -44,6 +44,8 @@ export const generations = sqliteTable(
     startedAt: stamp('started_at'),
     finishedAt: stamp('finished_at'),
     sessionId: text('session_id'),
+    /** The folder the run's nodes write in (`<out>/<run id>`), where it was last driven; null for runs recorded before it was kept. */
+    folder: text('folder'),
     owner: text('owner'),
     leaseUntil: stamp('lease_until'),
     ownerHost: text('owner_host'),

@@ -111,7 +111,10 @@ export async function driveSteps(opts: RunOptions): Promise<RunRecord> {
     throw new WeftError('RUN_FINISHED', `run ${earlier.id} is ${earlier.status}; not resumed`, { retryable: false })
   }
   const { run, kept } = startingRecord(opts, clock.now())
-  const workDir = path.resolve(opts.workDir ?? '.weft/runs')
+  // a resumed run goes on in the folder it was recorded writing in (its kept outputs are there), whoever resumes it;
+  // a new one's folder is recorded, so that a resume or a re-run finds it
+  const workDir = earlier?.folder ? path.dirname(earlier.folder) : path.resolve(opts.workDir ?? '.weft/runs')
+  run.folder = path.join(workDir, run.id)
   let state: FleetState = newRunState(run, workDir, opts.cache?.refresh)
   state.seq = opts.resume?.lastSeq ?? 0
   const env = { pipeline, random: clock.random }
@@ -337,7 +340,7 @@ export async function driveSteps(opts: RunOptions): Promise<RunRecord> {
       // pending again: every node that runs now starts from a clean record
       const again = Object.keys(run.nodes).filter((id) => !kept.includes(id))
       await record([
-        { kind: 'run.update', runId: run.id, patch: { status: 'running', error: null, outputs: null, finished_at: null, inputs: opts.inputs, config: opts.config } },
+        { kind: 'run.update', runId: run.id, patch: { status: 'running', error: null, outputs: null, finished_at: null, inputs: opts.inputs, config: opts.config, folder: run.folder } },
         ...again.map((id): StoreWrite => ({ kind: 'node.update', runId: run.id, node: structuredClone(run.nodes[id]!) })),
         ...goneWrites(earlier, run, clock.now(), event),
         event('run.resumed', { kept, rerun: again }),

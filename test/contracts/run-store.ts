@@ -60,7 +60,7 @@ export function runStoreContract(name: string, open: OpenStore): void {
 
     it('returns a created run exactly as it was given, and a copy of it', async () => {
       const run = newRun({ nodes: { a: node('a', { stage: 'story' }), b: node('b', { status: 'skipped', skip_reason: 'when was false' }) } })
-      const other = newRun({ pipeline: { name: 'ad', version: '2.0-beta', file: '/p.yaml' }, interactive: true, current_stage: 'story', started_at: null })
+      const other = newRun({ pipeline: { name: 'ad', version: '2.0-beta', file: '/p.yaml' }, interactive: true, current_stage: 'story', started_at: null, folder: '/runs/out/r1' })
       await store.write([create(run), ev(event(run.id, 1, 'run.started'))])
       await store.write([create(other)])
       assert.deepEqual(await store.getRun(run.id), run)
@@ -123,6 +123,9 @@ export function runStoreContract(name: string, open: OpenStore): void {
       const error = { code: 'NODE_FAILED', message: 'scenes failed' }
       await store.write([{ kind: 'run.update', runId: run.id, patch: { status: 'failed', error, outputs: null } }])
       assert.deepEqual(await store.getRun(run.id), { ...run, ...end, status: 'failed', error, outputs: null })
+
+      await store.write([{ kind: 'run.update', runId: run.id, patch: { folder: '/elsewhere/r' } }])
+      assert.deepEqual(await store.getRun(run.id), { ...run, ...end, status: 'failed', error, outputs: null, folder: '/elsewhere/r' })
     })
 
     it("lists a run's events in order, after a given seq", async () => {

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import path from 'node:path'
 import { tmpdir } from 'node:os'
-import { readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync } from 'node:fs'
 import { InlineExecutor } from '../../../engine/adapters/inline-executor.ts'
 import { MemoryRunStore } from '../../../engine/adapters/memory-store.ts'
 import { resolveConfig, resolveRunInputs } from '../../../engine/inputs.ts'
@@ -590,6 +590,40 @@ describe('a resume in one process: work that succeeded before the stop', () => {
     const record = await resumed(await stepped('${{ item + 100 }}'), edited.left, edited.id, new Scripted([]), anew.executor)
     assert.equal(record.status, 'completed')
     assert.deepEqual(anew.ran.sort(), ['clips[0].first', 'clips[0].second', 'clips[1].first', 'clips[1].second'], "item 0's second step runs after its first ran anew")
+  })
+
+  it('the run goes on in the folder it was recorded writing in, whatever folder the resume is given', async () => {
+    const p = await pipeline('pipeline: foldered\nplugins: [$WORK]\nnodes:\n  a: { type: work, ms: 60000 }\n  b: { type: put_file, needs: [a], name: b.txt }\n')
+    const first = mkdtempSync(path.join(tmpdir(), 'weft-folder-'))
+    const store = new MemoryRunStore()
+    const ac = new AbortController()
+    let id = ''
+    let started!: () => void
+    const aStarted = new Promise<void>((resolve) => (started = resolve))
+    const running = driveSteps({
+      pipeline: p,
+      inputs: {},
+      config: {},
+      executor: new InlineExecutor(),
+      store,
+      workDir: first,
+      signal: ac.signal,
+      onStart: (runId) => (id = runId),
+      events: { emit: (e) => e.type === 'node.started' && started() },
+    })
+    await aStarted
+    const left = await copyOf(store, id)
+    ac.abort()
+    await running.catch(() => {})
+    assert.equal((await left.getRun(id))!.folder, path.join(first, id), 'recorded before any node wrote a file')
+    const record = (await left.getRun(id))!
+    const lastSeq = (await left.listEvents(id)).at(-1)!.seq
+    const fixed = await pipeline('pipeline: foldered\nplugins: [$WORK]\nnodes:\n  a: { type: work }\n  b: { type: put_file, needs: [a], name: b.txt }\n')
+    const other = mkdtempSync(path.join(tmpdir(), 'weft-folder-other-'))
+    const resumedRun = await driveSteps({ pipeline: fixed, inputs: {}, config: {}, executor: new InlineExecutor(), store: left, workDir: other, resume: { record, lastSeq } })
+    assert.equal(resumedRun.status, 'completed')
+    assert.equal((resumedRun.nodes.b!.output as { path: string }).path, path.join(first, id, 'b.txt'))
+    assert.equal(resumedRun.folder, path.join(first, id))
   })
 
   it('a node the pipeline no longer has (renamed in the file) is skipped by the resume, not left running in an ended run', async () => {
