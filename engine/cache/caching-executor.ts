@@ -6,7 +6,7 @@ import type { Progress } from '../node-def.ts'
 import type { NodeExecutor, NodeTask, TaskOutcome } from '../ports.ts'
 import { toErrorInfo } from '../errors.ts'
 import { cacheKey, type KeyContext } from './key.ts'
-import type { NodeCache } from './node-cache.ts'
+import { CLAIM_RENEW_MS, type NodeCache } from './node-cache.ts'
 import { filesIn, placeFile, rebase } from './run-files.ts'
 
 type Opts = { signal: AbortSignal; onProgress: (p: Progress) => void }
@@ -41,6 +41,8 @@ const cancelled = (signal: AbortSignal): TaskOutcome => ({ ok: false, error: toE
 export interface CachingOptions extends KeyContext {
   /** How often an attempt waiting on another process's computation of its key looks again (ms, default 200). */
   pollMs?: number
+  /** How often a computation renews its claim of its key (ms, default `CLAIM_RENEW_MS`). */
+  renewMs?: number
   /** Told when the cache cannot be read or written; the attempt then executes as if uncached. */
   onProblem?: (message: string) => void
   /** Close the cache when the executor closes. */
@@ -103,6 +105,9 @@ export class CachingExecutor implements NodeExecutor {
   async #compute(key: string, task: NodeTask, opts: Opts, claimed = false): Promise<TaskOutcome> {
     let done!: () => void
     this.#computing.set(key, new Promise<void>((resolve) => (done = resolve)))
+    // the claim renewed while it computes: one left unrenewed (this process frozen) lapses, and others go on
+    const renewing = setInterval(() => quietly(() => this.cache.renew(key), false), this.opts.renewMs ?? CLAIM_RENEW_MS)
+    renewing.unref()
     try {
       if (!claimed) this.#claim(key)
       const out = await this.inner.execute(task, opts)
@@ -116,6 +121,7 @@ export class CachingExecutor implements NodeExecutor {
         return out
       }
     } finally {
+      clearInterval(renewing)
       this.#release(key)
       this.#computing.delete(key)
       done()

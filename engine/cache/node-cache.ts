@@ -58,12 +58,18 @@ create table if not exists computing (key text primary key, host text not null, 
 type EntryRow = Omit<CacheEntry, 'output' | 'files'> & { output: string; files: string }
 type Holder = { host: string; pid: number; since: number }
 
-/** Longest a computation may hold its key before others stop waiting for it (a holder on another host cannot be checked). */
-const CLAIM_TTL_MS = 6 * 3600_000
+/**
+ * A claim its holder has not renewed for this long has lapsed, whatever its host: the holder renews it while it
+ * computes (every `CLAIM_RENEW_MS`), so a holder that is frozen (a stopped process, a paused machine) or on another
+ * host and gone stops holding others up.
+ */
+export const CLAIM_LAPSE_MS = 60_000
+/** How often a computation renews its claim. */
+export const CLAIM_RENEW_MS = 15_000
 
-/** A claim whose process is gone from this host, or that is older than the TTL (whatever its host). */
+/** A claim whose process is gone from this host, or that was not renewed in time (whatever its host). */
 function gone(held: Holder, now: number): boolean {
-  return holderGone(held, thisProcess) || now - held.since > CLAIM_TTL_MS
+  return holderGone(held, thisProcess) || now - held.since > CLAIM_LAPSE_MS
 }
 
 export class NodeCache {
@@ -175,6 +181,11 @@ export class NodeCache {
   claimed(key: string, now = Date.now()): boolean {
     const held = this.#db.prepare('select host, pid, since from computing where key = ?').get(key) as Holder | undefined
     return held !== undefined && !gone(held, now)
+  }
+
+  /** Renews this process's claim of `key` (its `since` moves on); false when it no longer holds it (it lapsed and was taken). */
+  renew(key: string, now = Date.now()): boolean {
+    return this.#db.prepare('update computing set since = ? where key = ? and host = ? and pid = ?').run(now, key, thisProcess.host, process.pid).changes > 0
   }
 
   release(key: string): void {

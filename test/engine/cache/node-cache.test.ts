@@ -5,7 +5,7 @@ import { mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { createHash } from 'node:crypto'
-import { NodeCache } from '../../../engine/cache/node-cache.ts'
+import { CLAIM_LAPSE_MS, NodeCache } from '../../../engine/cache/node-cache.ts'
 
 const sha = (s: string) => createHash('sha256').update(s).digest('hex')
 
@@ -125,6 +125,43 @@ describe('NodeCache', () => {
     assert.equal(other('process.stdout.write(String(c.claim("k")))').stdout, 'true')
     assert.equal(cache.claimed('k'), false)
     assert.equal(cache.claim('k'), true)
+    cache.close()
+  })
+
+  it('a claim not renewed for a minute lapses, even while its holder lives (frozen); renewing keeps it', () => {
+    const { cache } = setup()
+    const t0 = Date.now()
+    assert.equal(cache.claim('j', t0), true)
+    assert.equal(cache.claimed('j', t0 + CLAIM_LAPSE_MS - 1), true)
+    assert.equal(cache.claimed('j', t0 + CLAIM_LAPSE_MS + 1), false, 'unrenewed: lapsed for whoever waits on it')
+    assert.equal(cache.renew('j', t0 + 50_000), true)
+    assert.equal(cache.claimed('j', t0 + CLAIM_LAPSE_MS + 1), true, 'renewed at 50 s: held')
+    assert.equal(cache.renew('nobody-holds-this', t0), false)
+    cache.close()
+  })
+
+  it("another process takes over a live holder's claim once it lapses, and the old holder's renewals no longer hold it", () => {
+    const { root, cache } = setup()
+    const dir = path.join(root, 'cache')
+    const lapsed = Date.now() + CLAIM_LAPSE_MS + 1000
+    assert.equal(cache.claim('k'), true)
+    const taken = spawnSync(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        '--input-type=module',
+        '-e',
+        `
+      import { NodeCache } from ${JSON.stringify(path.resolve('engine/cache/node-cache.ts'))}
+      const c = NodeCache.open(${JSON.stringify(dir)}, 1e9)
+      process.stdout.write(String(c.claim("k", Date.now())) + String(c.claim("k", ${lapsed})))
+    `,
+      ],
+      { encoding: 'utf8' },
+    )
+    assert.equal(taken.stdout, 'falsetrue', 'refused while this live process holds it, taken once it lapsed')
+    assert.equal(cache.renew('k'), false)
     cache.close()
   })
 })
