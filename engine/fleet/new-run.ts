@@ -7,6 +7,7 @@ export interface NewRun {
   inputs: Record<string, unknown>
   config: Record<string, unknown>
   interactive?: boolean
+  /** The session it belongs to (default: a session of its own, named by the run's id). */
   sessionId?: string
   runId?: string
   /** Clock milliseconds (default: now). */
@@ -30,8 +31,9 @@ export function newRunRecord(pipeline: Pipeline, o: NewRun): RunRecord {
       ...(spec.stage !== undefined ? { stage: spec.stage } : {}),
     }
   }
+  const id = o.runId ?? randomUUID()
   return {
-    id: o.runId ?? randomUUID(),
+    id,
     pipeline: { name: pipeline.name, version: pipeline.version, file: pipeline.file },
     status: 'running',
     interactive: o.interactive ?? false,
@@ -43,7 +45,8 @@ export function newRunRecord(pipeline: Pipeline, o: NewRun): RunRecord {
     created_at: at,
     started_at: at,
     finished_at: null,
-    ...(o.sessionId !== undefined ? { session_id: o.sessionId } : {}),
+    // a run started without a session is a session of its own: a console or a WebSocket client can follow it
+    session_id: o.sessionId ?? id,
     nodes,
   }
 }

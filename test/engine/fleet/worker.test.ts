@@ -355,6 +355,12 @@ outputs:
         const r = spawnSync(process.execPath, ['--import', 'tsx', cli, 'run', file, '--detach', '--interactive'], { cwd: root, env, encoding: 'utf8' })
         assert.equal(r.status, 0, r.stderr)
         const id = r.stdout.trim()
+        // a session of its own, so that a console or a WebSocket client of `weft serve` can follow it and decide its gates
+        assert.equal((await store.getRun(id))!.session_id, id)
+        assert.deepEqual(
+          (await store.listRuns({ sessionId: id })).map((x) => x.id),
+          [id],
+        )
         const waitFor = async (pred: () => Promise<boolean>) => {
           for (const end = Date.now() + 30_000; !(await pred()); ) {
             if (Date.now() > end) assert.fail('timed out')
