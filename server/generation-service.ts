@@ -282,11 +282,12 @@ export async function createGenerationService(opts: ServiceOptions): Promise<Gen
       return rows.length > q.limit ? { items, next: encodeCursor(offset + q.limit) } : { items }
     },
 
-    async cancel(id: string): Promise<void> {
+    async cancel(id: string, why?: string): Promise<void> {
+      const message = why ? `cancelled: ${why}` : 'cancelled by request'
       const stopHere = async (): Promise<boolean> => {
         const here = active.get(id)
         if (!here) return false
-        here.abort.abort(new WeftError('CANCELLED', 'cancelled by request', { retryable: false }))
+        here.abort.abort(new WeftError('CANCELLED', message, { retryable: false }))
         await here.done
         return true
       }
@@ -295,11 +296,11 @@ export async function createGenerationService(opts: ServiceOptions): Promise<Gen
       if (!ACTIVE.includes(record.status)) throw new WeftError('RUN_FINISHED', `generation ${id} has already ended (${record.status})`, { retryable: false })
       // a fleet run is cancelled by a step applied here: its workers are fenced out and stop at their next heartbeat
       if (fleet && (await fleet.drives(id))) {
-        await fleet.apply(id, { type: 'cancel', reason: { code: 'CANCELLED', message: 'cancelled by request' } })
+        await fleet.apply(id, { type: 'cancel', reason: { code: 'CANCELLED', message } })
         return
       }
       // driven by no live process here: take its lease and end it as cancelled
-      const ended = await endUndriven(store, owner, leaseTtlMs, id, 'cancelled', { code: 'CANCELLED', message: 'cancelled by request' })
+      const ended = await endUndriven(store, owner, leaseTtlMs, id, 'cancelled', { code: 'CANCELLED', message })
       if (ended === 'ended') return
       if (ended === 'over') throw new WeftError('RUN_FINISHED', `generation ${id} has already ended`, { retryable: false })
       // a resume sweep here may have taken it meanwhile

@@ -1,7 +1,7 @@
 // The OpenAPI 3.1 document of the HTTP API, assembled from the same valibot schemas that validate requests.
 import { toJsonSchema, toJsonSchemaDefs, type ConversionConfig, type JsonSchema } from '@valibot/to-json-schema'
 import type * as v from 'valibot'
-import { ConfigTreeSchema, DecisionSchema, GenerationRequestSchema, ListQuerySchema, RerunRequestSchema, ValidateBodySchema } from './schemas.ts'
+import { CancelRequestSchema, ConfigTreeSchema, DecisionSchema, GenerationRequestSchema, ListQuerySchema, RerunRequestSchema, ValidateBodySchema } from './schemas.ts'
 import {
   DecisionResultSchema,
   ErrorBodySchema,
@@ -23,6 +23,7 @@ type AnySchema = v.GenericSchema<unknown> | v.BaseSchema<unknown, unknown, v.Bas
 const COMPONENTS = {
   GenerationRequest: GenerationRequestSchema,
   RerunRequest: RerunRequestSchema,
+  CancelRequest: CancelRequestSchema,
   ConfigTree: ConfigTreeSchema,
   Decision: DecisionSchema,
   ValidateBody: ValidateBodySchema,
@@ -61,6 +62,8 @@ export interface RouteDoc {
   params?: Array<Omit<Param, 'schema' | 'required' | 'in'> & { schema?: JsonSchema }>
   query?: AnySchema & { entries: Record<string, AnySchema> }
   body?: Record<string, JsonSchema | ComponentName>
+  /** The body may be left out. */
+  optionalBody?: boolean
   /** Status → [description, component or media type]. */
   responses: Record<number, [string, Target]>
   /** Error statuses this operation may answer with (each with the Error body). */
@@ -125,11 +128,13 @@ export const ROUTES: RouteDoc[] = [
     method: 'post',
     path: '/api/v2/generations/{id}/cancel',
     operationId: 'cancelGeneration',
-    summary: 'Cancel a pending, running or waiting generation.',
+    summary: 'Cancel a pending, running or waiting generation; the body, optional, may say why.',
     auth: true,
     params: [id],
+    body: { 'application/json': 'CancelRequest' },
+    optionalBody: true,
     responses: { 200: ['Cancelled.', 'Generation'], 202: ['Cancelling: running nodes are being stopped.', 'Generation'] },
-    errors: [401, 404, 409],
+    errors: [400, 401, 404, 409, 413, 415],
   },
   {
     method: 'post',
@@ -278,7 +283,9 @@ export function openApiDocument(opts: { version?: string; serverUrl?: string } =
         summary: r.summary,
         ...(r.auth ? {} : { security: [] }),
         ...(parameters.length ? { parameters } : {}),
-        ...(r.body ? { requestBody: { required: true, content: Object.fromEntries(Object.entries(r.body).map(([type, s]) => [type, { schema: typeof s === 'string' ? ref(s) : s }])) } } : {}),
+        ...(r.body
+          ? { requestBody: { required: !r.optionalBody, content: Object.fromEntries(Object.entries(r.body).map(([type, s]) => [type, { schema: typeof s === 'string' ? ref(s) : s }])) } }
+          : {}),
         responses,
       },
     }

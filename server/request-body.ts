@@ -33,7 +33,11 @@ export async function readText(c: Context): Promise<string> {
 
 /** The body as a JSON object: malformed → JSON_INVALID; not an object, or nested deeper than MAX_JSON_DEPTH → REQUEST_INVALID. */
 export async function readJson(c: Context): Promise<unknown> {
-  const text = await readText(c)
+  return jsonObject(await readText(c))
+}
+
+/** Text as a JSON object, checked as `readJson` checks a body. */
+export function jsonObject(text: string): unknown {
   let value: unknown
   try {
     value = JSON.parse(text)

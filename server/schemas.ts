@@ -111,6 +111,19 @@ export const GenerationRequestSchema = v.pipe(
 export type GenerationRequest = v.InferOutput<typeof GenerationRequestSchema>
 
 /** The body of `POST /api/v2/generations/:id/rerun`. Unknown keys are refused. */
+/** Body of `POST /generations/{id}/cancel`, which may also come without one. */
+export const CancelRequestSchema = v.strictObject({
+  reason: v.optional(
+    v.pipe(
+      v.string(),
+      v.trim(),
+      v.minLength(1, 'a reason must say something'),
+      v.maxLength(500),
+      v.description("Why it is cancelled: recorded as the generation's error, `cancelled: <reason>` (without it, `cancelled by request`)."),
+    ),
+  ),
+})
+
 export const RerunRequestSchema = v.strictObject({
   /** Execute this node and everything downstream again (bypassing the node cache); upstream outputs are kept. */
   from: v.optional(

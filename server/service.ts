@@ -106,8 +106,8 @@ export interface GenerationService {
    */
   waitingForWorker(id: string): Promise<string[] | undefined>
   list(query: ListQuery): Promise<{ items: Array<RunRecord & { session_id: string }>; next?: string }>
-  /** Cancels a pending, running or waiting generation; RUN_FINISHED when it has already ended. */
-  cancel(id: string): Promise<void>
+  /** Cancels a pending, running or waiting generation (`why` recorded as `cancelled: <why>`); RUN_FINISHED when it has already ended. */
+  cancel(id: string, why?: string): Promise<void>
   /** Applies a decision to a gate that is waiting; exactly once across repeats and restarts. */
   /** `revision`: the revision the decision answers; one for an earlier revision is answered as a repeat. */
   decide(id: string, gate: string, decision: Decision & { revision?: number }): Promise<DecisionResult>

@@ -5,8 +5,8 @@ import { WeftError } from '../../engine/errors.ts'
 import type { Decision } from '../../engine/ports.ts'
 import { runUsage } from '../../engine/usage.ts'
 import { artifactLinks, artifactResponse, decodeSegments, lookupArtifact } from '../artifacts.ts'
-import { accept, JSON_TYPES, parse, readJson } from '../request-body.ts'
-import { DecisionSchema, flatConfig, GenerationRequestSchema, ListQuerySchema, RerunRequestSchema, toStartGeneration } from '../schemas.ts'
+import { accept, JSON_TYPES, jsonObject, mediaType, parse, readJson, readText } from '../request-body.ts'
+import { CancelRequestSchema, DecisionSchema, flatConfig, GenerationRequestSchema, ListQuerySchema, RerunRequestSchema, toStartGeneration } from '../schemas.ts'
 import type { GenerationService } from '../service.ts'
 import { accepted, type Env, type RouteKit } from './kit.ts'
 
@@ -50,10 +50,14 @@ export function generationRoutes(kit: RouteKit): Hono<Env> {
     return c.json({ nodes })
   })
 
-  r.post('/generations/:id/cancel', async (c) => {
+  r.post('/generations/:id/cancel', limitBody, async (c) => {
     const id = c.req.param('id')
+    // a body is optional; one that comes is JSON, checked like any other
+    const text = await readText(c)
+    if (text !== '' && mediaType(c) !== 'application/json') throw new WeftError('UNSUPPORTED_MEDIA_TYPE', `expected Content-Type application/json, got ${mediaType(c) ?? 'none'}`)
+    const body = text === '' ? {} : parse(CancelRequestSchema, jsonObject(text))
     await mustGet(service, id)
-    await service.cancel(id)
+    await service.cancel(id, body.reason)
     const record = await mustGet(service, id)
     const ended = record.status === 'completed' || record.status === 'failed' || record.status === 'cancelled'
     return c.json(record, ended ? 200 : 202)

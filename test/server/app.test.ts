@@ -353,6 +353,25 @@ describe('generations', () => {
     assert.deepEqual(service.argsOf('cancel'), [['g1'], ['g2']])
   })
 
+  it('POST …/cancel takes an optional reason; a body that is not JSON, malformed or with other fields is refused before anything is cancelled', async () => {
+    const { app, service } = setup()
+    service.generations.set('g1', generation('g1'))
+    const why = await postJson(app, '/api/v2/generations/g1/cancel', { reason: '  wrong brief ' })
+    assert.equal(why.status, 200)
+    const refused: Array<[RequestInit, number, string]> = [
+      [{ body: '{"reason": ', headers: { 'content-type': 'application/json' } }, 400, 'JSON_INVALID'],
+      [{ body: JSON.stringify({ reason: 'x', force: true }), headers: { 'content-type': 'application/json' } }, 400, 'REQUEST_INVALID'],
+      [{ body: JSON.stringify({ reason: '   ' }), headers: { 'content-type': 'application/json' } }, 400, 'REQUEST_INVALID'],
+      [{ body: 'reason=x', headers: { 'content-type': 'application/x-www-form-urlencoded' } }, 415, 'UNSUPPORTED_MEDIA_TYPE'],
+    ]
+    for (const [init, status, code] of refused) {
+      const res = await app.request('/api/v2/generations/g1/cancel', { method: 'POST', ...init })
+      assert.equal(res.status, status, String(init.body))
+      assert.equal((await errorOf(res)).code, code)
+    }
+    assert.deepEqual(service.argsOf('cancel'), [['g1', 'wrong brief']], 'trimmed; the refused requests cancelled nothing')
+  })
+
   it('409 RUN_FINISHED when cancelling a finished generation; 404 for an unknown one', async () => {
     const { app, service } = setup()
     service.generations.set('g1', generation('g1', { status: 'completed' }))

@@ -151,6 +151,12 @@ describe('GenerationService', () => {
     assert.deepEqual([cancelled?.error?.code, cancelled?.error?.message], ['CANCELLED', 'cancelled by request'], 'why, not "This operation was aborted"')
     assert.equal(await code(svc.decide(generationId, 'review', { decision: 'approve' })), 'RUN_FINISHED')
     assert.equal(await code(svc.cancel(generationId)), 'RUN_FINISHED')
+    // with a reason: recorded as the generation's error
+    const askedAgain = waitFor(svc, 's3', 'approval.requested')
+    const second = await svc.start({ pipeline: 'gated', inputs: { prompt: 'x' }, config: {}, interactive: true, sessionId: 's3' })
+    await askedAgain
+    await svc.cancel(second.generationId, 'wrong brief')
+    assert.equal((await svc.get(second.generationId))?.error?.message, 'cancelled: wrong brief')
     await svc.close()
   })
 

@@ -153,8 +153,8 @@ export class FakeService implements GenerationService {
     return from + query.limit < all.length ? { items, next: String(from + query.limit) } : { items }
   }
 
-  async cancel(id: string): Promise<void> {
-    this.record('cancel', id)
+  async cancel(id: string, why?: string): Promise<void> {
+    this.record('cancel', id, ...(why !== undefined ? [why] : []))
     const g = this.generations.get(id)
     if (g) this.generations.set(id, { ...g, status: this.cancelTo })
   }
