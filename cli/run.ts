@@ -92,6 +92,10 @@ async function detach(pipeline: Pipeline, inputs: Record<string, unknown>, confi
     process.stderr.write('error: --no-cache applies to runs this process drives; `weft worker` processes apply their own cache rule (start them with WEFT_CACHE=off, or mark nodes `cache: false`)\n')
     return EXIT.invalid
   }
+  if (o.executor === 'inline') {
+    process.stderr.write('error: --executor applies to runs this process drives; `weft worker` processes run the nodes of a detached run (start them with --executor inline)\n')
+    return EXIT.invalid
+  }
   if (o.decisions !== undefined) {
     process.stderr.write(
       "error: --decisions answers gates of a run this process drives; a detached run's gates are decided through the API of `weft serve` on the same database (add --interactive to make them wait)\n",

@@ -330,6 +330,18 @@ export class PgFleet {
   }
 
   /**
+   * Hands a task whose worker's heartbeat lapsed on to another worker (a `lost` step); true when this call did, false
+   * when another worker's sweep had already (or the task ended meanwhile).
+   */
+  async handOn(runId: string, key: string, fence: number): Promise<boolean> {
+    let held = false
+    const holds = (t: FleetTask | undefined) => void (held = t?.fence === fence && t.status === 'running')
+    const res = await this.#stepping(runId, () => this.#step(runId, { type: 'lost', key, fence }, { holds }))
+    if (res?.more) await this.drain(runId, true).catch(() => {})
+    return held && res?.state !== undefined && res.state !== 'busy'
+  }
+
+  /**
    * One step in one transaction, sent as two flights: BEGIN with the row lock and every read, then the writes with the
    * COMMIT and, read once it has committed, whether attempts ended meanwhile that nobody settled (`more`).
    */

@@ -149,8 +149,10 @@ export async function startFleetWorker(o: FleetWorkerOptions): Promise<FleetWork
       }
     }
     for (const t of await fleet.lapsed(ttl)) {
-      log(`task ${t.run}/${t.key}: its worker's heartbeat lapsed; handing it on`)
-      await each(t.run, 'handing on a lapsed task', () => fleet.apply(t.run, { type: 'lost', key: t.key, fence: t.fence }))
+      await each(t.run, 'handing on a lapsed task', async () => {
+        // said by the one worker whose sweep handed it on (every live worker's sweep may find it)
+        if (await fleet.handOn(t.run, t.key, t.fence)) log(`task ${t.run}/${t.key}: its worker's heartbeat lapsed; handed it on`)
+      })
     }
     for (const run of await fleet.undrained()) await each(run, 'settling ended attempts', () => fleet.drain(run))
     const ids = await fleet.orphanedQueueWorkers(ttl)

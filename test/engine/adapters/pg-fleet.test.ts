@@ -107,7 +107,9 @@ describe('PgFleet.settle', { skip: url ? false : 'DATABASE_URL is not set; this 
     const run = await start()
     const a = await claimFirst(run, 'w3')
     // its heartbeat lapsed: the task is queued again, and another worker claims it under a new fence
-    await opened.fleet.apply(run, { type: 'lost', key: 'a', fence: a.fence })
+    // two sweeps find it lapsed at once: one hands it on, and only that one says so
+    const swept = await Promise.all([opened.fleet.handOn(run, 'a', a.fence), opened.fleet.handOn(run, 'a', a.fence)])
+    assert.deepEqual(swept.sort(), [false, true])
     assert.equal((await task(run, 'a'))!.status, 'queued')
     const b = await claimFirst(run, 'w3b')
     assert.ok(b.fence > a.fence)

@@ -119,7 +119,7 @@ const stop = (w: ChildProcess) =>
   })
 
 describe('weft run --detach', () => {
-  it('refuses --decisions (a detached run is decided through the API) and a missing DATABASE_URL, with exit 2', () => {
+  it('refuses --decisions (a detached run is decided through the API), --executor inline and a missing DATABASE_URL, with exit 2', () => {
     const file = path.join(root, 'pipelines', 'examples', 'headlines.yaml')
     const args = ['--import', 'tsx', cli, 'run', file, '--input', 'prompt=One. Two.', '--detach']
     const noDb = spawnSync(process.execPath, args, { cwd: root, env: { ...process.env, DATABASE_URL: '' }, encoding: 'utf8' })
@@ -128,6 +128,9 @@ describe('weft run --detach', () => {
     const decisions = spawnSync(process.execPath, [...args, '--decisions', 'd.yaml'], { cwd: root, env: { ...process.env, DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none' }, encoding: 'utf8' })
     assert.equal(decisions.status, 2)
     assert.match(decisions.stderr, /--decisions answers gates of a run this process drives/)
+    const inline = spawnSync(process.execPath, [...args, '--executor', 'inline'], { cwd: root, env: { ...process.env, DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none' }, encoding: 'utf8' })
+    assert.equal(inline.status, 2)
+    assert.match(inline.stderr, /--executor applies to runs this process drives/)
   })
 })
 
