@@ -148,9 +148,11 @@ export async function main(argv: string[]): Promise<number> {
       .argument('<id>', 'run id')
       .option('--from <node>', 'execute this node and everything downstream of it again, bypassing the cache')
       .option('-s, --set <path=value>', 'override a config value of the recorded run (repeatable)', collect, []),
-  ).action(async (id: string, o) => {
-    code = await rerunCommand(id, o)
-  })
+  )
+    .option('--detach', 'with DATABASE_URL: record the new run and enqueue it for `weft worker` processes, print its id and exit 0')
+    .action(async (id: string, o) => {
+      code = await rerunCommand(id, o)
+    })
 
   const cache = program.command('cache').description('the node cache: results of earlier node executions, reused when the same inputs come again')
   cache

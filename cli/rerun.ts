@@ -1,5 +1,6 @@
 // `weft rerun <id> [--from <node>] [--set …]`: a new run of a recorded run's pipeline file with the same inputs.
 import { randomUUID } from 'node:crypto'
+import { rm } from 'node:fs/promises'
 import path from 'node:path'
 import { formatDiagnostic } from '../engine/errors.ts'
 import { loadPipeline } from '../engine/dsl/load.ts'
@@ -12,10 +13,13 @@ import { drive, type DriveOptions } from './drive.ts'
 import { EXIT } from './exit.ts'
 import { withStore } from './store.ts'
 import { splitPair } from './run.ts'
+import { detach, detachRefusal } from './detach.ts'
 
 export interface RerunOptions extends DriveOptions {
   from?: string
   set: string[]
+  /** Record and enqueue the new run for the fleet (Postgres), print its id, and return at once. */
+  detach?: boolean
 }
 
 /**
@@ -23,6 +27,12 @@ export interface RerunOptions extends DriveOptions {
  * downstream execute again (bypassing the cache); without it, every node runs and the cache decides.
  */
 export async function rerunCommand(id: string, o: RerunOptions): Promise<number> {
+  // refused before anything is read or copied
+  const refused = o.detach ? detachRefusal(o) : undefined
+  if (refused) {
+    process.stderr.write(`error: ${refused}\n`)
+    return EXIT.invalid
+  }
   return withStore('db', async (store) => {
     const record = await store.getRun(id)
     if (!record) {
@@ -59,6 +69,16 @@ export async function rerunCommand(id: string, o: RerunOptions): Promise<number>
       if (code !== 'UNKNOWN_NODE') throw err
       process.stderr.write(`${code}: ${(err as Error).message}\n`)
       return EXIT.invalid
+    }
+    if (o.detach) {
+      const interactive = o.interactive ?? record.interactive
+      try {
+        return await detach(pipeline, { inputs: record.inputs, config: config.config, interactive, runId, rerun: { of: record.id, ...prepared } }, o)
+      } catch (err) {
+        // nothing recorded: the kept files copied for it go too
+        await rm(path.join(runsDir, runId), { recursive: true, force: true })
+        throw err
+      }
     }
     return drive(pipeline, store, { inputs: record.inputs, config: config.config, runId, rerun: { of: record.id, kept: prepared.kept } }, { ...o, refresh: prepared.refresh })
   })

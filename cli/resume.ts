@@ -33,7 +33,9 @@ export async function resumeCommand(id: string, o: DriveOptions): Promise<number
     }
     // an ended fleet run (its pipeline file maybe gone: that is one way it ends) is said to have ended before its file is read
     if ((record.status === 'failed' || record.status === 'cancelled') && (await store.leaseHolder(id))?.owner === FLEET_OWNER) {
-      process.stderr.write(`RUN_FINISHED: run ${id} ran on the fleet and has ended (${record.status}); a fleet run is not resumed: re-run it (\`weft rerun ${id}\`)\n`)
+      process.stderr.write(
+        `RUN_FINISHED: run ${id} ran on the fleet and has ended (${record.status}); a fleet run is not resumed: re-run it (\`weft rerun ${id} --detach\` hands the new run to the fleet)\n`,
+      )
       return EXIT.failed
     }
     const { pipeline, diagnostics } = await loadPipeline(record.pipeline.file)

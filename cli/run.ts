@@ -7,11 +7,9 @@ import { resolveConfig, resolveRunInputs } from '../engine/inputs.ts'
 import { preflightDiagnostics } from '../engine/preflight.ts'
 import { modelCatalogFromEnv } from '../engine/providers.ts'
 import { drive, type DriveOptions } from './drive.ts'
+import { detach } from './detach.ts'
 import { EXIT } from './exit.ts'
 import { withStore, type StoreKind } from './store.ts'
-import type { Pipeline } from '../engine/dsl/pipeline.ts'
-import { weftDataDir } from '../engine/adapters/open-store.ts'
-import path from 'node:path'
 
 export interface RunCommandOptions extends DriveOptions {
   input: string[]
@@ -58,7 +56,7 @@ export async function runCommand(file: string, o: RunCommandOptions): Promise<nu
   // the values as the nodes will get them, checked before the first one runs
   if (!problems.length) problems.push(...preflightDiagnostics(pipeline, inputs.inputs, config.config, modelCatalogFromEnv()))
   if (problems.length) return invalid(problems)
-  if (o.detach) return detach(pipeline, inputs.inputs, config.config, o)
+  if (o.detach) return detach(pipeline, { inputs: inputs.inputs, config: config.config, interactive: o.interactive === true }, o)
   return withStore(o.store, (store) => drive(pipeline, store, { inputs: inputs.inputs, config: config.config }, o))
 }
 
@@ -75,44 +73,4 @@ function cliProblem(code: string, file: string, message: string): Diagnostic {
 function invalid(diagnostics: Diagnostic[]): number {
   for (const d of diagnostics) process.stderr.write(formatDiagnostic(d) + '\n')
   return EXIT.invalid
-}
-
-/** `--detach`: the run is recorded and its first nodes enqueued in one transaction; workers (`weft worker`) do the rest. */
-async function detach(pipeline: Pipeline, inputs: Record<string, unknown>, config: Record<string, unknown>, o: RunCommandOptions): Promise<number> {
-  const url = process.env.DATABASE_URL
-  if (!url) {
-    process.stderr.write('error: --detach hands the run to `weft worker` processes through Postgres: set DATABASE_URL\n')
-    return EXIT.invalid
-  }
-  if (o.store === 'memory') {
-    process.stderr.write('error: --detach records the run in Postgres; it cannot use --store memory\n')
-    return EXIT.invalid
-  }
-  if (o.cache === false) {
-    process.stderr.write('error: --no-cache applies to runs this process drives; `weft worker` processes apply their own cache rule (start them with WEFT_CACHE=off, or mark nodes `cache: false`)\n')
-    return EXIT.invalid
-  }
-  if (o.executor === 'inline') {
-    process.stderr.write('error: --executor applies to runs this process drives; `weft worker` processes run the nodes of a detached run (start them with --executor inline)\n')
-    return EXIT.invalid
-  }
-  if (o.decisions !== undefined) {
-    process.stderr.write(
-      "error: --decisions answers gates of a run this process drives; a detached run's gates are decided through the API of `weft serve` on the same database (add --interactive to make them wait)\n",
-    )
-    return EXIT.invalid
-  }
-  const { openFleet } = await import('../engine/adapters/open-fleet.ts')
-  const { newRunRecord } = await import('../engine/fleet/new-run.ts')
-  const opened = await openFleet(url, { max: 2 })
-  try {
-    if (o.concurrency !== undefined) process.stderr.write("note: --concurrency applies to runs driven by this process; a detached run keeps the pipeline's caps\n")
-    const record = newRunRecord(pipeline, { inputs, config, interactive: o.interactive === true })
-    await opened.fleet.submit(record, path.resolve(o.out ?? path.join(weftDataDir(), 'runs')))
-    if (o.json) process.stdout.write(JSON.stringify({ id: record.id, status: record.status }) + '\n')
-    else process.stdout.write(`${record.id}\n`)
-    return EXIT.completed
-  } finally {
-    await opened.close()
-  }
 }

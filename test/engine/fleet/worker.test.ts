@@ -392,6 +392,37 @@ outputs:
       }
     })
 
+    it('weft rerun --detach hands the re-run to the fleet: the kept nodes are not executed again, the rest are', async () => {
+      const { db, dir, log, env } = await fleetCase('weft-fleet-rerun-', '3s')
+      const store = await openRunStore({ env })
+      const worker = startWorker(env)
+      try {
+        const id = detach(env, pipelineFile(dir, 3, 10, log))
+        const [first] = await waitDone(store, [id], 30_000)
+        assert.equal(first!.status, 'completed', JSON.stringify(first!.error))
+        const r = spawnSync(process.execPath, ['--import', 'tsx', cli, 'rerun', id, '--from', 'fan', '--detach'], { cwd: root, env, encoding: 'utf8' })
+        assert.equal(r.status, 0, r.stderr)
+        const again = r.stdout.trim()
+        assert.notEqual(again, id)
+        const [second] = await waitDone(store, [again], 30_000)
+        assert.equal(second!.status, 'completed', JSON.stringify(second!.error))
+        assert.deepEqual(second!.outputs!.values, [0, 2, 4])
+        const started = (run: string) =>
+          readFileSync(log, 'utf8')
+            .split('\n')
+            .filter((l) => l.startsWith(`start ${run}/`))
+            .map((l) => l.split(' ')[1]!.slice(run.length + 1))
+            .sort()
+        assert.deepEqual(started(again), ['fan[0]', 'fan[1]', 'fan[2]'], 'first kept, not executed again')
+        assert.deepEqual(second!.nodes.first!.output, first!.nodes.first!.output)
+        assert.equal((await store.listEvents(again))[0]!.payload.rerun_of, id)
+      } finally {
+        await stop(worker)
+        await store.close()
+        await db.drop()
+      }
+    })
+
     it('a job locked by a worker killed before it claimed the task (or before it said it was alive) is unlocked and run', async () => {
       const { db, dir, env } = await fleetCase('weft-fleet-orphan-', '1s')
       const store = await openRunStore({ env })
