@@ -521,12 +521,18 @@ export class PgFleet {
     })
   }
 
-  /** Records that worker `id` (holding these queue workers) is alive. */
-  async alive(id: string, queueWorkers: string[]): Promise<void> {
+  /**
+   * Records that worker `id` (holding these queue workers, with this heartbeat TTL) is alive. Answers the longest TTL
+   * of the workers recorded: a hand-over waits that out, so that a worker started with a shorter one (a mismatched
+   * `WEFT_HEARTBEAT_TTL`) does not take a live worker's tasks, or unlock its jobs, between its heartbeats.
+   */
+  async alive(id: string, queueWorkers: string[], ttlMs: number): Promise<number> {
     await this.db
       .insert(fleetWorkers)
-      .values({ id, queueWorkers, heartbeatAt: sql`now()` })
-      .onConflictDoUpdate({ target: fleetWorkers.id, set: { queueWorkers, heartbeatAt: sql`now()` } })
+      .values({ id, queueWorkers, heartbeatAt: sql`now()`, ttlMs })
+      .onConflictDoUpdate({ target: fleetWorkers.id, set: { queueWorkers, heartbeatAt: sql`now()`, ttlMs } })
+    const [row] = await this.db.select({ longest: sql<number | null>`max(${fleetWorkers.ttlMs})` }).from(fleetWorkers)
+    return Math.max(ttlMs, Number(row?.longest ?? 0))
   }
 
   /**

@@ -215,4 +215,6 @@ export const fleetWorkers = pgTable('fleet_workers', {
   id: text('id').primaryKey(),
   queueWorkers: json('queue_workers').notNull(),
   heartbeatAt: stamp('heartbeat_at').notNull(),
+  /** Its heartbeat TTL (`WEFT_HEARTBEAT_TTL`): the fleet waits out the longest of its live workers' before a hand-over. */
+  ttlMs: integer('ttl_ms'),
 })

@@ -94,6 +94,14 @@ describe('PgFleet.settle', { skip: url ? false : 'DATABASE_URL is not set; this 
     assert.deepEqual(await jobsFor(run), ['a', 'c'])
   })
 
+  it('answers the longest heartbeat TTL of the workers recorded, which hand-overs wait out', async () => {
+    assert.equal(await opened.fleet.alive('ttl-long', [], 30_000), 30_000)
+    assert.equal(await opened.fleet.alive('ttl-short', [], 6_000), 30_000, 'a worker with a shorter TTL waits out the longest')
+    await opened.fleet.gone('ttl-long')
+    assert.equal(await opened.fleet.alive('ttl-short', [], 6_000), 6_000)
+    await opened.fleet.gone('ttl-short')
+  })
+
   it('takes nothing for a queue the worker does not serve', async () => {
     const run = await start()
     const a = await claimFirst(run, 'w2')

@@ -392,6 +392,39 @@ outputs:
       }
     })
 
+    it("a worker started with a shorter heartbeat TTL than the others does not take a live worker's task", async () => {
+      const { db, dir, log, env } = await fleetCase('weft-fleet-ttl-', '3s')
+      const store = await openRunStore({ env })
+      const workers = [startWorker(env)]
+      try {
+        const file = path.join(dir, 'long.yaml')
+        writeFileSync(file, `pipeline: fleet_long\nplugins: [${where}]\nnodes:\n  long: { type: where, log: ${log}, ms: 6000 }\n`)
+        const id = detach(env, file)
+        const t0 = Date.now()
+        while (!readFileSync(log, { encoding: 'utf8', flag: 'a+' }).includes('start') && Date.now() - t0 < 30_000) await new Promise((r) => setTimeout(r, 20))
+        // the long node held by the 3 s worker; a worker with a 300 ms TTL joins (it would find that heartbeat lapsed every time)
+        workers.push(startWorker({ ...env, WEFT_HEARTBEAT_TTL: '300ms' }))
+        const [run] = await waitDone(store, [id], 30_000)
+        assert.equal(run!.status, 'completed', JSON.stringify(run!.error))
+        assert.equal(
+          readFileSync(log, 'utf8')
+            .split('\n')
+            .filter((l) => l.startsWith('start')).length,
+          1,
+          'executed once',
+        )
+        assert.deepEqual(
+          (await store.listEvents(id)).filter((e) => e.type === 'node.retrying'),
+          [],
+          'never handed on',
+        )
+      } finally {
+        await Promise.all(workers.map(stop))
+        await store.close()
+        await db.drop()
+      }
+    })
+
     it('weft rerun --detach hands the re-run to the fleet: the kept nodes are not executed again, the rest are', async () => {
       const { db, dir, log, env } = await fleetCase('weft-fleet-rerun-', '3s')
       const store = await openRunStore({ env })

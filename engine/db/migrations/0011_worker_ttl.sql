@@ -1,0 +1,1 @@
+ALTER TABLE "fleet_workers" ADD COLUMN "ttl_ms" integer;
