@@ -31,10 +31,13 @@ export async function resumeCommand(id: string, o: DriveOptions): Promise<number
       if (o.json) process.stdout.write(JSON.stringify(record, null, 2) + '\n')
       return EXIT.completed
     }
-    // an ended fleet run (its pipeline file maybe gone: that is one way it ends) is said to have ended before its file is read
-    if ((record.status === 'failed' || record.status === 'cancelled') && (await store.leaseHolder(id))?.owner === FLEET_OWNER) {
+    // a fleet run is said to be one before anything else is checked (its pipeline file may be gone: that is one way it ends)
+    if ((await store.leaseHolder(id))?.owner === FLEET_OWNER) {
+      const ended = record.status === 'failed' || record.status === 'cancelled'
       process.stderr.write(
-        `RUN_FINISHED: run ${id} ran on the fleet and has ended (${record.status}); a fleet run is not resumed: re-run it (\`weft rerun ${id} --detach\` hands the new run to the fleet)\n`,
+        ended
+          ? `RUN_FINISHED: run ${id} ran on the fleet and has ended (${record.status}); a fleet run is not resumed: re-run it (\`weft rerun ${id} --detach\` hands the new run to the fleet)\n`
+          : `RUN_LEASED: run ${id} is driven by the fleet (\`weft worker\` processes); follow it with \`weft show ${id}\`, decide its gates through the API of \`weft serve\`\n`,
       )
       return EXIT.failed
     }

@@ -230,7 +230,12 @@ export async function createGenerationService(opts: ServiceOptions): Promise<Gen
     async rerun(id: string, req: RerunGeneration): Promise<Started> {
       const record = await requireRun(id)
       const pipeline = await catalog.ofFile(record.pipeline.file)
-      if (!pipeline || pipeline.name !== record.pipeline.name) throw new WeftError('PIPELINE_NOT_FOUND', `the pipeline file generation ${id} ran is gone or no longer valid`, { retryable: false })
+      if (!pipeline || pipeline.name !== record.pipeline.name) {
+        const why = catalog.serves(record.pipeline.file)
+          ? `the pipeline file generation ${id} ran is gone or no longer valid`
+          : `generation ${id} ran a pipeline file outside this server's pipelines folder, which the server does not load with its plugins (re-run it with \`weft rerun ${id}\`), or that file is gone`
+        throw new WeftError('PIPELINE_NOT_FOUND', why, { retryable: false })
+      }
       const config = resolveConfig(
         pipeline,
         Object.entries(req.config ?? {}).map(([p, value]) => ({ path: p, value })),

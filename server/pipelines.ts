@@ -40,8 +40,12 @@ export class PipelineCatalog {
   async ofFile(file: string): Promise<Pipeline | undefined> {
     const mtimeMs = await this.versions(file)
     if (mtimeMs === undefined) return undefined
-    const inside = path.dirname(path.resolve(file)) === this.dir
-    return (await this.#load(file, mtimeMs, inside ? {} : { plugins: false })).pipeline
+    return (await this.#load(file, mtimeMs, this.serves(file) ? {} : { plugins: false })).pipeline
+  }
+
+  /** Whether `file` is one of this server's pipelines (in its folder): only those load their plugins. */
+  serves(file: string): boolean {
+    return path.dirname(path.resolve(file)) === this.dir
   }
 
   /** The pipeline called `name`; PIPELINE_NOT_FOUND, or PIPELINE_INVALID listing its diagnostics. */

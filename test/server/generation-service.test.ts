@@ -1,14 +1,14 @@
 import { offlineSettings } from '../../engine/providers.ts'
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtempSync } from 'node:fs'
+import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { createGenerationService } from '../../server/generation-service.ts'
 import { MemoryRunStore } from '../../engine/adapters/memory-store.ts'
 import { InlineExecutor } from '../../engine/adapters/inline-executor.ts'
 import type { RunEvent } from '../../engine/ports.ts'
-import { fixtures } from '../helpers.ts'
+import { fixtures, workPlugin } from '../helpers.ts'
 
 const served = path.join(fixtures, 'served')
 
@@ -373,7 +373,16 @@ describe('GenerationService.rerun', () => {
       assert.equal(await code(svc.rerun('no-such-generation', {})), 'NOT_FOUND')
       assert.equal(await code(svc.rerun(first.generationId, { from: 'aftr' })), 'UNKNOWN_NODE')
       assert.equal(await code(svc.rerun(first.generationId, { config: { 'quality.nope': 1 } })), 'CONFIG_UNKNOWN')
-      assert.equal((await store.listRuns({})).length, 1)
+      // a run of a pipeline file outside the served folder (a CLI run), whose plugins the server does not load
+      const dir = mkdtempSync(path.join(tmpdir(), 'weft-outside-'))
+      const file = path.join(dir, 'outside.yaml')
+      writeFileSync(file, `pipeline: outside\nplugins: [${workPlugin}]\nnodes:\n  a: { type: work }\n`)
+      const recorded = (await store.getRun(first.generationId))!
+      await store.write([{ kind: 'run.create', run: { ...recorded, id: 'outside-run', pipeline: { name: 'outside', version: 1, file } } }])
+      const refused = await svc.rerun('outside-run', {}).catch((e: unknown) => e as { code: string; message: string })
+      assert.equal((refused as { code: string }).code, 'PIPELINE_NOT_FOUND')
+      assert.match((refused as { message: string }).message, /outside this server's pipelines folder.*weft rerun outside-run/)
+      assert.equal((await store.listRuns({})).length, 2)
     } finally {
       await svc.close()
     }

@@ -372,6 +372,10 @@ outputs:
         }
         await waitFor(async () => (await store.pendingApprovals(id)).length === 1)
         assert.equal((await store.getRun(id))!.status, 'awaiting_approval')
+        // no process resumes it: it is the fleet's, and that is said first (not that a gate needs a terminal)
+        const resume = spawnSync(process.execPath, ['--import', 'tsx', cli, 'resume', id], { cwd: root, env, encoding: 'utf8' })
+        assert.equal(resume.status, 1)
+        assert.match(resume.stderr, new RegExp(`^RUN_LEASED: run ${id} is driven by the fleet`))
         assert.equal((await store.decideApproval(id, 'review', 0, { decision: 'revise', feedback: 'again', by: 'ann' }))!.applied, true)
         await waitFor(async () => (await store.pendingApprovals(id)).some((a) => a.request.revision === 1))
         const claim = await store.claimRun(id, 'someone-else', 1000)
