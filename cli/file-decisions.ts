@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises'
 import * as v from 'valibot'
 import { parse as parseYaml } from 'yaml'
 import type { ApprovalRequest, Decision, DecisionSource } from '../engine/ports.ts'
-import type { Pipeline } from '../engine/dsl/pipeline.ts'
+import type { GateNames } from '../engine/gate-names.ts'
 import { sleep, systemClock, type Clock } from '../engine/clock.ts'
 import { decisionProblem } from '../engine/decision-rule.ts'
 
@@ -30,27 +30,6 @@ const DecisionsFileSchema = v.record(
   v.union([DecisionSchema, v.array(v.nullable(DecisionSchema))], 'expected approve, reject, { decision, feedback, edits, by }, or a list of those (one per revision)'),
   'expected a mapping of gate ids to decisions',
 )
-
-/** The gates a pipeline can ask at: its control nodes (an approval node asks as itself) and each fan-out's gate steps, per item. */
-export interface GateNames {
-  has(name: string): boolean
-  /** For messages: `review`, `clips[<item>].review`. */
-  readonly shown: string[]
-}
-
-export function gateNames(pipeline: Pipeline): GateNames {
-  const nodes: string[] = []
-  const items: Array<{ owner: string; step: string }> = []
-  for (const spec of pipeline.nodes.values()) {
-    if (spec.def.runs !== 'control') continue
-    if (spec.type === 'approval' || !spec.steps) nodes.push(spec.id)
-    for (const step of spec.steps?.steps.values() ?? []) if (step.type === 'approval') items.push({ owner: spec.id, step: step.id })
-  }
-  return {
-    has: (name) => nodes.includes(name) || items.some(({ owner, step }) => name.startsWith(`${owner}[`) && name.endsWith(`].${step}`)),
-    shown: [...nodes.filter((id) => pipeline.nodes.get(id)!.type === 'approval'), ...items.map(({ owner, step }) => `${owner}[<item>].${step}`)],
-  }
-}
 
 export interface FileDecisionsOptions {
   /** The run's gates: an entry naming none of them (a typo) is told, once per content of the file. */

@@ -9,6 +9,7 @@ import { toErrorInfo, WeftError, type Diagnostic } from '../engine/errors.ts'
 import { resolveConfig, resolveRunInputs } from '../engine/inputs.ts'
 import { preflightDiagnostics } from '../engine/preflight.ts'
 import { decisionProblem } from '../engine/decision-rule.ts'
+import { gateNames } from '../engine/gate-names.ts'
 import { endUndriven } from '../engine/end-run.ts'
 import { ValidatePool } from './validate-pool.ts'
 import type { Decision, NodeExecutor, NodeRecord, RunRecord, RunStatus, RunStore } from '../engine/ports.ts'
@@ -323,6 +324,12 @@ export async function createGenerationService(opts: ServiceOptions): Promise<Gen
       if (approval?.decision) return { applied: false, decision: approval.decision }
       if (!ACTIVE.includes(record.status)) throw new WeftError('RUN_FINISHED', `generation ${id} has already ended (${record.status})`, { retryable: false })
       if (!approval) {
+        // a name that is no gate of its pipeline (a typo) is not found; a gate that is not waiting now is a conflict
+        const pipeline = await catalog.ofFile(record.pipeline.file).catch(() => undefined)
+        const gates = pipeline && pipeline.name === record.pipeline.name ? gateNames(pipeline) : undefined
+        if (gates && !gates.has(gate)) {
+          throw new WeftError('NOT_FOUND', `no approval gate "${gate}" in generation ${id}'s pipeline; its gates: ${gates.shown.join(', ') || 'none'}`, { retryable: false })
+        }
         throw new WeftError('GATE_NOT_WAITING', `gate "${gate}" of generation ${id} is not waiting for a decision`, {
           retryable: false,
           details: { waiting: (await store.pendingApprovals(id)).map((a) => a.request.gate) },

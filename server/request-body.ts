@@ -36,14 +36,29 @@ export async function readJson(c: Context): Promise<unknown> {
   return jsonObject(await readText(c))
 }
 
+/** JSON text parsed, and whether any of its strings or keys holds U+0000 (which the Postgres store cannot keep). */
+export function parseJsonText(text: string): { value: unknown; nul: boolean } {
+  let nul = false
+  const value: unknown = JSON.parse(text, (key, v: unknown) => {
+    if (!nul && (key.includes('\u0000') || (typeof v === 'string' && v.includes('\u0000')))) nul = true
+    return v
+  })
+  return { value, nul }
+}
+
+/** What a body or a message holding U+0000 is told. */
+export const NUL_REFUSED = 'text must not contain the NUL character (U+0000)'
+
 /** Text as a JSON object, checked as `readJson` checks a body. */
 export function jsonObject(text: string): unknown {
   let value: unknown
+  let nul: boolean
   try {
-    value = JSON.parse(text)
+    ;({ value, nul } = parseJsonText(text))
   } catch {
     throw new WeftError('JSON_INVALID', 'the body is not valid JSON')
   }
+  if (nul) throw new WeftError('REQUEST_INVALID', `the body is invalid: ${NUL_REFUSED}`, { details: { issues: [{ path: '', message: NUL_REFUSED }] } })
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new WeftError('REQUEST_INVALID', 'the body must be a JSON object', { details: { issues: [{ path: '', message: 'expected a JSON object' }] } })
   }

@@ -5,6 +5,7 @@ import { valibotIssues, type ApiIssue } from './errors.ts'
 import { DecisionSchema } from './schemas.ts'
 import { artifactUrl } from './artifacts.ts'
 import { gateNode } from '../engine/item-gate.ts'
+import { NUL_REFUSED, parseJsonText } from './request-body.ts'
 
 /** The subprotocol a client must offer (and the server selects). */
 export const WS_PROTOCOL = 'weft.v1'
@@ -156,8 +157,9 @@ export type ParsedMessage = { ok: true; message: ClientMessage } | { ok: false; 
 /** Parses and validates one text frame from a client. Never throws. */
 export function parseClientMessage(text: string): ParsedMessage {
   let data: unknown
+  let nul: boolean
   try {
-    data = JSON.parse(text)
+    ;({ value: data, nul } = parseJsonText(text))
   } catch {
     return fail(WS_CODES.JSON_INVALID, 'the message is not JSON')
   }
@@ -166,6 +168,7 @@ export function parseClientMessage(text: string): ParsedMessage {
   if (typeof type !== 'string' || !CLIENT_TYPES.has(type)) {
     return fail(WS_CODES.MESSAGE_UNKNOWN, `unknown message type ${JSON.stringify(type ?? null)}; expected one of ${[...CLIENT_TYPES].join(', ')}`, id)
   }
+  if (nul) return fail(WS_CODES.MESSAGE_INVALID, `invalid "${type}" message: ${NUL_REFUSED}`, id, [{ path: '', message: NUL_REFUSED }])
   const parsed = v.safeParse(ClientMessageSchema, data)
   if (!parsed.success) return fail(WS_CODES.MESSAGE_INVALID, `invalid "${type}" message`, id, valibotIssues(parsed.issues))
   return { ok: true, message: parsed.output }

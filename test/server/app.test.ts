@@ -152,6 +152,13 @@ describe('POST /api/v2/generate', () => {
     const deep = await postJson(app, '/api/v2/generate', `{"prompt":"x","config":${'{"a":'.repeat(100)}1${'}'.repeat(100)}}`)
     assert.equal(deep.status, 400)
     assert.equal((await errorOf(deep)).code, 'REQUEST_INVALID')
+    // U+0000, which the Postgres store cannot keep, in a value or a key
+    for (const body of [{ prompt: 'an\u0000ad' }, { prompt: 'an ad', config: { 'x\u0000': 1 } }]) {
+      const nul = await postJson(app, '/api/v2/generate', body)
+      assert.equal(nul.status, 400)
+      const error = await errorOf(nul)
+      assert.deepEqual([error.code, error.message], ['REQUEST_INVALID', 'the body is invalid: text must not contain the NUL character (U+0000)'])
+    }
   })
 
   it("400 with the service's own code and issues (CONFIG_UNKNOWN, INPUT_INVALID, ASSET_UNREADABLE)", async () => {
@@ -363,6 +370,7 @@ describe('generations', () => {
       [{ body: JSON.stringify({ reason: 'x', force: true }), headers: { 'content-type': 'application/json' } }, 400, 'REQUEST_INVALID'],
       [{ body: JSON.stringify({ reason: '   ' }), headers: { 'content-type': 'application/json' } }, 400, 'REQUEST_INVALID'],
       [{ body: 'reason=x', headers: { 'content-type': 'application/x-www-form-urlencoded' } }, 415, 'UNSUPPORTED_MEDIA_TYPE'],
+      [{ body: JSON.stringify({ reason: 'a\u0000b' }), headers: { 'content-type': 'application/json' } }, 400, 'REQUEST_INVALID'],
     ]
     for (const [init, status, code] of refused) {
       const res = await app.request('/api/v2/generations/g1/cancel', { method: 'POST', ...init })

@@ -142,7 +142,9 @@ describe('GenerationService', () => {
     const asked = waitFor(svc, sessionId, 'approval.requested')
     const { generationId } = await svc.start({ pipeline: 'gated', inputs: { prompt: 'x' }, config: {}, interactive: true, sessionId })
     await asked
-    assert.equal(await code(svc.decide(generationId, 'story', { decision: 'approve' })), 'GATE_NOT_WAITING')
+    assert.equal(await code(svc.decide(generationId, 'story', { decision: 'approve' })), 'NOT_FOUND', 'a node that is no gate')
+    assert.equal(await code(svc.decide(generationId, 'reveiw', { decision: 'approve' })), 'NOT_FOUND', 'a typo')
+    assert.equal(await code(svc.decide(generationId, 'review', { decision: 'approve', revision: 5 })), 'GATE_NOT_WAITING', 'a gate, not waiting at that revision')
     assert.equal(await code(svc.decide(generationId, 'review', { decision: 'revise' })), 'DECISION_INVALID')
     assert.equal(await code(svc.decide('no-such-id', 'review', { decision: 'approve' })), 'NOT_FOUND')
     await svc.cancel(generationId)

@@ -396,6 +396,11 @@ describe('ws client messages', () => {
       (await c.reply('d1')).issues.map((i: Frame) => i.path),
       ['decision'],
     )
+    // text the Postgres store cannot keep is refused with the message, not failed on at the store
+    c.send({ type: 'approval.decision', id: 'd0', gate: 'g', decision: 'revise', feedback: 'more\u0000fizz' })
+    const d0 = await c.reply('d0')
+    assert.equal(d0.code, 'MESSAGE_INVALID')
+    assert.match(d0.message, /NUL character/)
     c.send({ type: 'approval.decision', id: 'd2', gate: 'g', decision: 'revise' })
     const d2 = await c.reply('d2')
     assert.equal(d2.code, 'MESSAGE_INVALID')
