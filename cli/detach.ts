@@ -31,8 +31,8 @@ export interface DetachedRun {
   rerun?: { of: string; kept: Record<string, NodeRecord>; refresh: string[] }
 }
 
-/** Records and enqueues the run (refusing the options `detachRefusal` names), prints its id; the exit code. */
-export async function detach(pipeline: Pipeline, run: DetachedRun, o: DetachOptions): Promise<number> {
+/** Records and enqueues the run (refusing the options `detachRefusal` names), prints its id; the exit code. `recorded`: told once it is. */
+export async function detach(pipeline: Pipeline, run: DetachedRun, o: DetachOptions, recorded: () => void = () => {}): Promise<number> {
   const refused = detachRefusal(o)
   if (refused) {
     process.stderr.write(`error: ${refused}\n`)
@@ -48,10 +48,12 @@ export async function detach(pipeline: Pipeline, run: DetachedRun, o: DetachOpti
     for (const [id, node] of Object.entries(run.rerun?.kept ?? {})) if (record.nodes[id]) record.nodes[id] = node
     const rerun = run.rerun && { of: run.rerun.of, kept: Object.keys(run.rerun.kept), refresh: run.rerun.refresh }
     await opened.fleet.submit(record, path.resolve(o.out ?? path.join(weftDataDir(), 'runs')), rerun)
+    recorded()
     if (o.json) process.stdout.write(JSON.stringify({ id: record.id, status: record.status }) + '\n')
     else process.stdout.write(`${record.id}\n`)
     return EXIT.completed
   } finally {
-    await opened.close()
+    // the run is recorded (or not) whatever closing the connections does
+    await opened.close().catch(() => {})
   }
 }

@@ -71,12 +71,14 @@ export async function rerunCommand(id: string, o: RerunOptions): Promise<number>
       return EXIT.invalid
     }
     if (o.detach) {
-      const interactive = o.interactive ?? record.interactive
+      // its gates wait for decisions through the API only when asked to (--interactive), as with `weft run --detach`
+      const interactive = o.interactive === true
+      let submitted = false
       try {
-        return await detach(pipeline, { inputs: record.inputs, config: config.config, interactive, runId, rerun: { of: record.id, ...prepared } }, o)
+        return await detach(pipeline, { inputs: record.inputs, config: config.config, interactive, runId, rerun: { of: record.id, ...prepared } }, o, () => (submitted = true))
       } catch (err) {
-        // nothing recorded: the kept files copied for it go too
-        await rm(path.join(runsDir, runId), { recursive: true, force: true })
+        // nothing recorded: the kept files copied for it go too (a recorded run keeps them, whatever failed after)
+        if (!submitted) await rm(path.join(runsDir, runId), { recursive: true, force: true })
         throw err
       }
     }

@@ -389,6 +389,11 @@ outputs:
           ['approval.requested 0', 'approval.resolved 0', 'approval.requested 1', 'approval.resolved 1'],
         )
         assert.equal(events.filter((e) => e.type === 'node.completed' && e.node === 'first' && e.payload.revision === 1).length, 1, 'the gated node was revised once')
+        // a detached re-run waits at its gates only when asked to (--interactive), whatever the run it re-runs did
+        const rerun = spawnSync(process.execPath, ['--import', 'tsx', cli, 'rerun', id, '--detach'], { cwd: root, env, encoding: 'utf8' })
+        assert.equal(rerun.status, 0, rerun.stderr)
+        const [again] = await waitDone(store, [rerun.stdout.trim()], 30_000)
+        assert.deepEqual([again!.status, again!.interactive], ['completed', false])
       } finally {
         await Promise.all(workers.map(stop))
         await store.close()
@@ -437,6 +442,16 @@ outputs:
         const id = detach(env, pipelineFile(dir, 3, 10, log))
         const [first] = await waitDone(store, [id], 30_000)
         assert.equal(first!.status, 'completed', JSON.stringify(first!.error))
+        // refused before anything is read or copied
+        for (const [extra, said] of [
+          [['--no-cache'], /--no-cache applies to runs this process drives/],
+          [['--executor', 'inline'], /--executor applies to runs this process drives/],
+          [['--decisions', 'd.yaml'], /--decisions answers gates of a run this process drives/],
+        ] as const) {
+          const refused = spawnSync(process.execPath, ['--import', 'tsx', cli, 'rerun', id, '--detach', ...extra], { cwd: root, env, encoding: 'utf8' })
+          assert.equal(refused.status, 2)
+          assert.match(refused.stderr, said)
+        }
         const r = spawnSync(process.execPath, ['--import', 'tsx', cli, 'rerun', id, '--from', 'fan', '--detach'], { cwd: root, env, encoding: 'utf8' })
         assert.equal(r.status, 0, r.stderr)
         const again = r.stdout.trim()
@@ -453,6 +468,7 @@ outputs:
         assert.deepEqual(started(again), ['fan[0]', 'fan[1]', 'fan[2]'], 'first kept, not executed again')
         assert.deepEqual(second!.nodes.first!.output, first!.nodes.first!.output)
         assert.equal((await store.listEvents(again))[0]!.payload.rerun_of, id)
+        assert.equal((await store.listRuns({})).length, 2, 'the refused re-runs recorded nothing')
       } finally {
         await stop(worker)
         await store.close()
