@@ -505,10 +505,12 @@ export class PgFleet {
 
   /** Tasks whose worker stopped renewing its heartbeat for `ttlMs`: each is handed to another worker by a `lost` step. */
   async lapsed(ttlMs: number): Promise<Array<{ run: string; key: string; fence: number }>> {
+    // each task by its holder's own TTL, as that worker recorded it (`ttlMs` for a holder that recorded none, or is gone)
     const rows = await this.db
       .select({ run: fleetTasks.runId, key: fleetTasks.key, fence: fleetTasks.fence })
       .from(fleetTasks)
-      .where(and(RUNNING, sql`${fleetTasks.heartbeatAt} < now() - make_interval(secs => ${ttlMs / 1000})`))
+      .leftJoin(fleetWorkers, eq(fleetWorkers.id, fleetTasks.worker))
+      .where(and(RUNNING, sql`${fleetTasks.heartbeatAt} < now() - make_interval(secs => coalesce(${fleetWorkers.ttlMs}, ${ttlMs}) / 1000.0)`))
       .limit(100)
     return rows
   }
@@ -522,9 +524,9 @@ export class PgFleet {
   }
 
   /**
-   * Records that worker `id` (holding these queue workers, with this heartbeat TTL) is alive. Answers the longest TTL
-   * of the workers recorded: a hand-over waits that out, so that a worker started with a shorter one (a mismatched
-   * `WEFT_HEARTBEAT_TTL`) does not take a live worker's tasks, or unlock its jobs, between its heartbeats.
+   * Records that worker `id` (holding these queue workers, with this heartbeat TTL) is alive. Each worker's tasks and
+   * row are judged by its own TTL, so that a worker started with a shorter one (a mismatched `WEFT_HEARTBEAT_TTL`)
+   * does not take a live worker's tasks, or unlock its jobs, between its heartbeats. Answers the longest TTL recorded.
    */
   async alive(id: string, queueWorkers: string[], ttlMs: number): Promise<number> {
     await this.db
@@ -541,7 +543,8 @@ export class PgFleet {
    */
   async orphanedQueueWorkers(ttlMs: number): Promise<string[]> {
     const secs = ttlMs / 1000
-    await this.db.delete(fleetWorkers).where(sql`${fleetWorkers.heartbeatAt} < now() - make_interval(secs => ${secs})`)
+    // a worker is gone once its own TTL has passed without a heartbeat
+    await this.db.delete(fleetWorkers).where(sql`${fleetWorkers.heartbeatAt} < now() - make_interval(secs => coalesce(${fleetWorkers.ttlMs}, ${ttlMs}) / 1000.0)`)
     const rows = (await this.db.execute(sql`
       select distinct j.locked_by from ${sql.raw(QUEUE_SCHEMA)}._private_jobs j
       where j.locked_by is not null and j.locked_at < now() - make_interval(secs => ${secs})

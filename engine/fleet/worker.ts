@@ -135,16 +135,15 @@ export async function startFleetWorker(o: FleetWorkerOptions): Promise<FleetWork
     },
   })
 
-  // a worker's own liveness: its queue workers' ids with a heartbeat, so that others can unlock its jobs once it is
-  // gone; and how long a heartbeat may lapse before a hand-over: the longest TTL of the workers recorded
-  let lapse = ttl
-  let toldLapse = false
+  // a worker's own liveness: its queue workers' ids with a heartbeat and its TTL, so that others can unlock its jobs
+  // once it is gone, judging it by its own TTL
+  let toldTtl = false
   const alive = async () => {
-    lapse = await fleet.alive(id, [...queueWorkers], ttl)
-    if (lapse > ttl && !toldLapse) {
-      toldLapse = true
+    const longest = await fleet.alive(id, [...queueWorkers], ttl)
+    if (longest > ttl && !toldTtl) {
+      toldTtl = true
       log(
-        `other workers of this database have a longer heartbeat TTL (${lapse / 1000}s, this one ${ttl / 1000}s): hand-overs wait out the longest; start every worker and server with the same WEFT_HEARTBEAT_TTL`,
+        `other workers of this database have a longer heartbeat TTL (${longest / 1000}s, this one ${ttl / 1000}s): each worker's tasks are handed on after its own; start every worker and server with the same WEFT_HEARTBEAT_TTL`,
       )
     }
   }
@@ -157,14 +156,14 @@ export async function startFleetWorker(o: FleetWorkerOptions): Promise<FleetWork
         log(`${what} of run ${run} failed: ${(err as Error).message.split('\n')[0]}`)
       }
     }
-    for (const t of await fleet.lapsed(lapse)) {
+    for (const t of await fleet.lapsed(ttl)) {
       await each(t.run, 'handing on a lapsed task', async () => {
         // said by the one worker whose sweep handed it on (every live worker's sweep may find it)
         if (await fleet.handOn(t.run, t.key, t.fence)) log(`task ${t.run}/${t.key}: its worker's heartbeat lapsed; handed it on`)
       })
     }
     for (const run of await fleet.undrained()) await each(run, 'settling ended attempts', () => fleet.drain(run))
-    const ids = await fleet.orphanedQueueWorkers(lapse)
+    const ids = await fleet.orphanedQueueWorkers(ttl)
     if (ids.length) {
       log(`unlocking the jobs of ${ids.length} queue worker(s) that are gone`)
       await utils.forceUnlockWorkers(ids)

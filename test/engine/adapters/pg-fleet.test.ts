@@ -94,11 +94,18 @@ describe('PgFleet.settle', { skip: url ? false : 'DATABASE_URL is not set; this 
     assert.deepEqual(await jobsFor(run), ['a', 'c'])
   })
 
-  it('answers the longest heartbeat TTL of the workers recorded, which hand-overs wait out', async () => {
-    assert.equal(await opened.fleet.alive('ttl-long', [], 30_000), 30_000)
-    assert.equal(await opened.fleet.alive('ttl-short', [], 6_000), 30_000, 'a worker with a shorter TTL waits out the longest')
+  it("judges each task by its holder's own heartbeat TTL, and answers the longest recorded", async () => {
+    assert.equal(await opened.fleet.alive('ttl-long', [], 60_000), 60_000)
+    assert.equal(await opened.fleet.alive('ttl-short', [], 100), 60_000)
+    const [long, short] = [await start(), await start()]
+    await claimFirst(long, 'ttl-long')
+    await claimFirst(short, 'ttl-short')
+    await new Promise((r) => setTimeout(r, 300))
+    // asked by a worker whose own TTL is 100 ms: the 60 s worker's task is not lapsed, the 100 ms one's is
+    const lapsed = (await opened.fleet.lapsed(100)).map((t) => t.run)
+    assert.ok(lapsed.includes(short), 'the short-TTL holder is late')
+    assert.ok(!lapsed.includes(long), 'the long-TTL holder is not')
     await opened.fleet.gone('ttl-long')
-    assert.equal(await opened.fleet.alive('ttl-short', [], 6_000), 6_000)
     await opened.fleet.gone('ttl-short')
   })
 
