@@ -6,7 +6,7 @@ import type { Progress } from '../node-def.ts'
 import type { NodeExecutor, NodeTask, TaskOutcome } from '../ports.ts'
 import { toErrorInfo } from '../errors.ts'
 import { cacheKey, type KeyContext } from './key.ts'
-import { CLAIM_RENEW_MS, type NodeCache } from './node-cache.ts'
+import { CLAIM_MAX_MS, CLAIM_RENEW_MS, type NodeCache } from './node-cache.ts'
 import { filesIn, placeFile, rebase } from './run-files.ts'
 
 type Opts = { signal: AbortSignal; onProgress: (p: Progress) => void }
@@ -105,8 +105,13 @@ export class CachingExecutor implements NodeExecutor {
   async #compute(key: string, task: NodeTask, opts: Opts, claimed = false): Promise<TaskOutcome> {
     let done!: () => void
     this.#computing.set(key, new Promise<void>((resolve) => (done = resolve)))
-    // the claim renewed while it computes: one left unrenewed (this process frozen) lapses, and others go on
-    const renewing = setInterval(() => quietly(() => this.cache.renew(key), false), this.opts.renewMs ?? CLAIM_RENEW_MS)
+    // the claim renewed while it computes (for CLAIM_MAX_MS at most: a computation that hangs does not hold the key
+    // for ever): one left unrenewed (this process frozen) lapses, and others go on
+    const until = Date.now() + CLAIM_MAX_MS
+    const renewing = setInterval(() => {
+      if (Date.now() > until) return clearInterval(renewing)
+      quietly(() => this.cache.renew(key), false)
+    }, this.opts.renewMs ?? CLAIM_RENEW_MS)
     renewing.unref()
     try {
       if (!claimed) this.#claim(key)

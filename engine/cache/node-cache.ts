@@ -66,6 +66,8 @@ type Holder = { host: string; pid: number; since: number }
 export const CLAIM_LAPSE_MS = 60_000
 /** How often a computation renews its claim. */
 export const CLAIM_RENEW_MS = 15_000
+/** Longest a computation renews its claim: one that hangs (a node with no `timeout`) lets the key go after this. */
+export const CLAIM_MAX_MS = 6 * 3600_000
 
 /** A claim whose process is gone from this host, or that was not renewed in time (whatever its host). */
 function gone(held: Holder, now: number): boolean {

@@ -340,7 +340,21 @@ export async function driveSteps(opts: RunOptions): Promise<RunRecord> {
       // pending again: every node that runs now starts from a clean record
       const again = Object.keys(run.nodes).filter((id) => !kept.includes(id))
       await record([
-        { kind: 'run.update', runId: run.id, patch: { status: 'running', error: null, outputs: null, finished_at: null, inputs: opts.inputs, config: opts.config, folder: run.folder } },
+        {
+          kind: 'run.update',
+          runId: run.id,
+          // a run recorded without a session gets its own (named by its id) as it goes on, as a new one does
+          patch: {
+            status: 'running',
+            error: null,
+            outputs: null,
+            finished_at: null,
+            inputs: opts.inputs,
+            config: opts.config,
+            folder: run.folder,
+            ...(earlier.session_id ? {} : { session_id: run.session_id }),
+          },
+        },
         ...again.map((id): StoreWrite => ({ kind: 'node.update', runId: run.id, node: structuredClone(run.nodes[id]!) })),
         ...goneWrites(earlier, run, clock.now(), event),
         event('run.resumed', { kept, rerun: again }),

@@ -626,6 +626,21 @@ describe('a resume in one process: work that succeeded before the stop', () => {
     assert.equal(resumedRun.folder, path.join(first, id))
   })
 
+  it('a run recorded without a session gets one of its own as it is resumed, as a new run does', async () => {
+    const p = await pipeline('pipeline: sessionless\nplugins: [$WORK]\nnodes:\n  a: { type: work }\n')
+    const store = new MemoryRunStore()
+    const made = await driveSteps({ pipeline: p, inputs: {}, config: {}, executor: new InlineExecutor(), store })
+    assert.equal(made.session_id, made.id, 'a new run is a session of its own')
+    // as recorded before runs had one
+    const { session_id: _, ...old } = (await store.getRun(made.id))!
+    const legacy = new MemoryRunStore()
+    await legacy.write([{ kind: 'run.create', run: { ...old, status: 'failed' } }, ...(await store.listEvents(made.id)).map((event): StoreWrite => ({ kind: 'event', event }))])
+    const record = (await legacy.getRun(made.id))!
+    assert.equal(record.session_id, undefined)
+    await driveSteps({ pipeline: p, inputs: {}, config: {}, executor: new InlineExecutor(), store: legacy, resume: { record, lastSeq: (await legacy.listEvents(made.id)).at(-1)!.seq } })
+    assert.equal((await legacy.getRun(made.id))!.session_id, made.id)
+  })
+
   it('a node the pipeline no longer has (renamed in the file) is skipped by the resume, not left running in an ended run', async () => {
     const v1 = await pipeline('pipeline: renamed\nplugins: [$WORK]\nnodes:\n  a: { type: work, value: 1 }\n  b: { type: work, needs: [a], value: 2 }\n')
     let started!: () => void
