@@ -111,6 +111,26 @@ describe('weft resume and the run folder', () => {
     assert.deepEqual([record.nodes.a.output.path, record.nodes.c.output.path], [path.join(out, id, 'a.txt'), path.join(out, id, 'c.txt')])
     assert.equal(readFileSync(path.join(out, id, 'c.txt'), 'utf8'), 'c.txt')
   })
+
+  it('knows the folder before any output names a file: it is recorded when the run starts', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'weft-resume-early-'))
+    const [out, other, marker, log] = ['out', 'other', 'ready', 'log'].map((f) => path.join(dir, f)) as [string, string, string, string]
+    const file = path.join(dir, 'early.yaml')
+    writeFileSync(
+      file,
+      `pipeline: early\nplugins: [${path.join(fixtures, 'plugins', 'work.mjs')}]\nnodes:\n  b: { type: counted, log: '${log}', needs_file: '${marker}' }\n  c: { type: put_file, needs: [b], name: c.txt }\n`,
+    )
+    const first = weft('run', file, '--out', out, '--json')
+    assert.equal(first.code, 1, first.stderr)
+    const id = JSON.parse(first.stdout).id as string
+    writeFileSync(marker, '')
+    const refused = weft('resume', id, '--out', other)
+    assert.equal(refused.code, 2)
+    assert.match(refused.stderr, new RegExp(`OUT_CONFLICT: run ${id} writes its files to ${path.join(out, id)}`))
+    const resumed = weft('resume', id, '--json')
+    assert.equal(resumed.code, 0, resumed.stderr)
+    assert.equal(JSON.parse(resumed.stdout).nodes.c.output.path, path.join(out, id, 'c.txt'))
+  })
 })
 
 describe('where a listed run stands', () => {
