@@ -89,14 +89,15 @@ describe('recorded runs: weft run, runs, show, resume', () => {
 })
 
 describe('weft resume and the run folder', () => {
-  it('goes on writing in the folder the run wrote to; --out naming another is refused (2) before anything runs', () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'weft-resume-out-'))
+  /**
+   * A run of `nodes` (a `counted` node `b` waits for a marker file) started with `--out`, failed at `b`; the marker
+   * then made. Resuming it with `--out` naming another folder is refused (2) before anything runs.
+   */
+  function failedThenRefused(name: string, nodes: (log: string, marker: string) => string) {
+    const dir = mkdtempSync(path.join(tmpdir(), `weft-resume-${name}-`))
     const [out, other, marker, log] = ['out', 'other', 'ready', 'log'].map((f) => path.join(dir, f)) as [string, string, string, string]
-    const file = path.join(dir, 'files.yaml')
-    writeFileSync(
-      file,
-      `pipeline: files\nplugins: [${path.join(fixtures, 'plugins', 'work.mjs')}]\nnodes:\n  a: { type: put_file, name: a.txt }\n  b: { type: counted, needs: [a], log: '${log}', needs_file: '${marker}' }\n  c: { type: put_file, needs: [b], name: c.txt }\n`,
-    )
+    const file = path.join(dir, `${name}.yaml`)
+    writeFileSync(file, `pipeline: ${name}\nplugins: [${path.join(fixtures, 'plugins', 'work.mjs')}]\nnodes:\n${nodes(log, marker)}`)
     const first = weft('run', file, '--out', out, '--json')
     assert.equal(first.code, 1, first.stderr)
     const id = JSON.parse(first.stdout).id as string
@@ -107,29 +108,21 @@ describe('weft resume and the run folder', () => {
     assert.deepEqual(readFileSync(log, 'utf8').trim().split('\n'), ['b'], 'nothing ran')
     const resumed = weft('resume', id, '--json')
     assert.equal(resumed.code, 0, resumed.stderr)
-    const record = JSON.parse(resumed.stdout)
+    return { id, out, record: JSON.parse(resumed.stdout) }
+  }
+
+  it('goes on writing in the folder the run wrote to; --out naming another is refused (2) before anything runs', () => {
+    const { id, out, record } = failedThenRefused(
+      'files',
+      (log, marker) => `  a: { type: put_file, name: a.txt }\n  b: { type: counted, needs: [a], log: '${log}', needs_file: '${marker}' }\n  c: { type: put_file, needs: [b], name: c.txt }\n`,
+    )
     assert.deepEqual([record.nodes.a.output.path, record.nodes.c.output.path], [path.join(out, id, 'a.txt'), path.join(out, id, 'c.txt')])
     assert.equal(readFileSync(path.join(out, id, 'c.txt'), 'utf8'), 'c.txt')
   })
 
   it('knows the folder before any output names a file: it is recorded when the run starts', () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'weft-resume-early-'))
-    const [out, other, marker, log] = ['out', 'other', 'ready', 'log'].map((f) => path.join(dir, f)) as [string, string, string, string]
-    const file = path.join(dir, 'early.yaml')
-    writeFileSync(
-      file,
-      `pipeline: early\nplugins: [${path.join(fixtures, 'plugins', 'work.mjs')}]\nnodes:\n  b: { type: counted, log: '${log}', needs_file: '${marker}' }\n  c: { type: put_file, needs: [b], name: c.txt }\n`,
-    )
-    const first = weft('run', file, '--out', out, '--json')
-    assert.equal(first.code, 1, first.stderr)
-    const id = JSON.parse(first.stdout).id as string
-    writeFileSync(marker, '')
-    const refused = weft('resume', id, '--out', other)
-    assert.equal(refused.code, 2)
-    assert.match(refused.stderr, new RegExp(`OUT_CONFLICT: run ${id} writes its files to ${path.join(out, id)}`))
-    const resumed = weft('resume', id, '--json')
-    assert.equal(resumed.code, 0, resumed.stderr)
-    assert.equal(JSON.parse(resumed.stdout).nodes.c.output.path, path.join(out, id, 'c.txt'))
+    const { id, out, record } = failedThenRefused('early', (log, marker) => `  b: { type: counted, log: '${log}', needs_file: '${marker}' }\n  c: { type: put_file, needs: [b], name: c.txt }\n`)
+    assert.equal(record.nodes.c.output.path, path.join(out, id, 'c.txt'))
   })
 })
 

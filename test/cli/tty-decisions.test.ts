@@ -351,61 +351,56 @@ describe('TtyDecisions on injected streams', () => {
     return { decisions, screen, calls, type: (keys: string) => input.write(keys) }
   }
 
-  it('edit: YAML that does not parse is refused and the editor opens again; the parsed edit is the decision', async () => {
-    // the first save breaks the YAML, the second (sed on the broken file) mends it with a changed value
-    const { editor, seen } = scriptedEditor('s/^story: \\[Fizz$/story: Fizz!/; t; s/^story: Fizz$/story: [Fizz/')
+  /**
+   * Asks for `request` with a scripted $EDITOR (`sed`, run on each save), chooses "edit, then approve" and saves once:
+   * the first save is refused with `refusal`, and the editor opens again. Answers the decision and what the editor was
+   * handed each time (the last `seen`).
+   */
+  async function editedTwice(sed: string, req: ApprovalRequest, refusal: RegExp) {
+    const { editor, seen } = scriptedEditor(sed)
     const saved = { EDITOR: process.env.EDITOR, VISUAL: process.env.VISUAL }
     process.env.EDITOR = editor
     delete process.env.VISUAL
     try {
       const t = tty()
-      const decided = t.decisions.decide(request(), new AbortController().signal)
+      const decided = t.decisions.decide(req, new AbortController().signal)
       await t.screen.waitFor(/Decision for review/)
       t.type(key.down)
       await t.screen.waitFor(/❯ edit, then approve/)
       t.type(key.enter)
       await t.screen.waitFor(/Press <enter> to launch your preferred editor/)
       t.type(key.enter)
-      await t.screen.waitFor(/not valid YAML/)
-      assert.equal(readFileSync(seen, 'utf8'), 'story: Fizz\n')
+      await t.screen.waitFor(refusal)
+      const first = readFileSync(seen, 'utf8')
       t.type(key.enter)
-      assert.deepEqual(await decided, { decision: 'approve', edits: { story: 'Fizz!' }, by: 'human' })
-      // the second time, the editor was handed the broken text to mend, not the original
-      assert.equal(readFileSync(seen, 'utf8'), 'story: [Fizz\n')
-      assert.deepEqual(t.calls, ['pause', 'resume'])
+      return { decision: await decided, first, second: readFileSync(seen, 'utf8'), calls: t.calls }
     } finally {
       for (const [k, v] of Object.entries(saved)) {
         if (v === undefined) delete process.env[k]
         else process.env[k] = v
       }
     }
+  }
+
+  it('edit: YAML that does not parse is refused and the editor opens again; the parsed edit is the decision', async () => {
+    // the first save breaks the YAML, the second (sed on the broken file) mends it with a changed value
+    const r = await editedTwice('s/^story: \\[Fizz$/story: Fizz!/; t; s/^story: Fizz$/story: [Fizz/', request(), /not valid YAML/)
+    assert.equal(r.first, 'story: Fizz\n')
+    assert.deepEqual(r.decision, { decision: 'approve', edits: { story: 'Fizz!' }, by: 'human' })
+    // the second time, the editor was handed the broken text to mend, not the original
+    assert.equal(r.second, 'story: [Fizz\n')
+    assert.deepEqual(r.calls, ['pause', 'resume'])
   })
 
   it('edit: an edit out of the shape of the value is refused with the place at fault, and the editor opens again', async () => {
     // the first save makes a number a string, the second (sed on the refused file) mends it with a changed value
-    const { editor, seen } = scriptedEditor('s/^  seconds: six$/  seconds: 8/; t; s/^  seconds: 6$/  seconds: six/')
-    const saved = { EDITOR: process.env.EDITOR, VISUAL: process.env.VISUAL }
-    process.env.EDITOR = editor
-    delete process.env.VISUAL
-    try {
-      const t = tty()
-      const decided = t.decisions.decide(request({ value: { scene: { text: 'Fizz', seconds: 6 } } }), new AbortController().signal)
-      await t.screen.waitFor(/Decision for review/)
-      t.type(key.down)
-      await t.screen.waitFor(/❯ edit, then approve/)
-      t.type(key.enter)
-      await t.screen.waitFor(/Press <enter> to launch your preferred editor/)
-      t.type(key.enter)
-      await t.screen.waitFor(/edits\.scene\.seconds must be the same kind of value as the one under review \(a number\), got a string/)
-      t.type(key.enter)
-      assert.deepEqual(await decided, { decision: 'approve', edits: { scene: { text: 'Fizz', seconds: 8 } }, by: 'human' })
-      assert.equal(readFileSync(seen, 'utf8'), 'scene:\n  text: Fizz\n  seconds: six\n', 'handed the refused text to mend')
-    } finally {
-      for (const [k, v] of Object.entries(saved)) {
-        if (v === undefined) delete process.env[k]
-        else process.env[k] = v
-      }
-    }
+    const r = await editedTwice(
+      's/^  seconds: six$/  seconds: 8/; t; s/^  seconds: 6$/  seconds: six/',
+      request({ value: { scene: { text: 'Fizz', seconds: 6 } } }),
+      /edits\.scene\.seconds must be the same kind of value as the one under review \(a number\), got a string/,
+    )
+    assert.deepEqual(r.decision, { decision: 'approve', edits: { scene: { text: 'Fizz', seconds: 8 } }, by: 'human' })
+    assert.equal(r.second, 'scene:\n  text: Fizz\n  seconds: six\n', 'handed the refused text to mend')
   })
 
   it('revise needs feedback; without revise allowed, the same keys reach reject, whose reason is optional', async () => {

@@ -22,6 +22,16 @@ function setup(maxBytes = 1_000_000) {
   return { root, run, cache, file }
 }
 
+/** Runs `code` in another process, with `c` the cache in `dir` opened there. */
+function inOtherProcess(dir: string, code: string) {
+  const script = `
+    import { NodeCache } from ${JSON.stringify(path.resolve('engine/cache/node-cache.ts'))}
+    const c = NodeCache.open(${JSON.stringify(dir)}, 1e9)
+    ${code}
+  `
+  return spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8' })
+}
+
 describe('NodeCache', () => {
   it('stores an output with its files once by content, and reads it back marked as used', async () => {
     const { run, cache, file } = setup()
@@ -101,22 +111,7 @@ describe('NodeCache', () => {
   it('gives the right to compute a key to one process at a time, and takes it back from a dead one', () => {
     const { root, cache } = setup()
     const dir = path.join(root, 'cache')
-    const other = (code: string) =>
-      spawnSync(
-        process.execPath,
-        [
-          '--import',
-          'tsx',
-          '--input-type=module',
-          '-e',
-          `
-      import { NodeCache } from ${JSON.stringify(path.resolve('engine/cache/node-cache.ts'))}
-      const c = NodeCache.open(${JSON.stringify(dir)}, 1e9)
-      ${code}
-    `,
-        ],
-        { encoding: 'utf8' },
-      )
+    const other = (code: string) => inOtherProcess(dir, code)
     assert.equal(cache.claim('k'), true)
     assert.equal(cache.claim('k'), true, 'this process holds it already')
     assert.equal(other('process.stdout.write(String(c.claim("k")))').stdout, 'false')
@@ -145,21 +140,7 @@ describe('NodeCache', () => {
     const dir = path.join(root, 'cache')
     const lapsed = Date.now() + CLAIM_LAPSE_MS + 1000
     assert.equal(cache.claim('k'), true)
-    const taken = spawnSync(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        '--input-type=module',
-        '-e',
-        `
-      import { NodeCache } from ${JSON.stringify(path.resolve('engine/cache/node-cache.ts'))}
-      const c = NodeCache.open(${JSON.stringify(dir)}, 1e9)
-      process.stdout.write(String(c.claim("k", Date.now())) + String(c.claim("k", ${lapsed})))
-    `,
-      ],
-      { encoding: 'utf8' },
-    )
+    const taken = inOtherProcess(dir, `process.stdout.write(String(c.claim("k", Date.now())) + String(c.claim("k", ${lapsed})))`)
     assert.equal(taken.stdout, 'falsetrue', 'refused while this live process holds it, taken once it lapsed')
     assert.equal(cache.renew('k'), false)
     cache.close()
