@@ -128,6 +128,9 @@ describe('weft cancel', () => {
     // nothing drives it any more: resume says it has ended and how to run it again, not that the fleet drives it
     const resumed = weft(fleetEnv, 'resume', id)
     assert.equal(resumed.code, 1, resumed.stderr)
-    assert.match(resumed.stderr, new RegExp(`RUN_FINISHED: run ${id} ran on the fleet and has ended \\(cancelled\\); a fleet run is not resumed: re-run it \\(\`weft rerun ${id} --detach\` hands the new run to the fleet\\)`))
+    assert.match(
+      resumed.stderr,
+      new RegExp(`RUN_FINISHED: run ${id} ran on the fleet and has ended \\(cancelled\\); a fleet run is not resumed: re-run it \\(\`weft rerun ${id} --detach\` hands the new run to the fleet\\)`),
+    )
   })
 })
