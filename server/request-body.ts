@@ -14,12 +14,15 @@ const MAX_JSON_DEPTH = 32
 /** 415 UNSUPPORTED_MEDIA_TYPE unless the request's Content-Type is one of `types` (parameters such as charset are ignored). */
 export function accept(types: readonly string[]): MiddlewareHandler {
   return async (c, next) => {
-    const type = mediaType(c)
-    if (!type || !types.includes(type)) {
-      return errorResponse(c, 415, 'UNSUPPORTED_MEDIA_TYPE', `expected Content-Type ${types.join(' or ')}, got ${type ?? 'none'}`)
-    }
-    return next()
+    const refused = mediaTypeRefusal(c, types)
+    return refused ? errorResponse(c, 415, 'UNSUPPORTED_MEDIA_TYPE', refused) : next()
   }
+}
+
+/** Why the request's Content-Type is not one of `types`, or undefined when it is. */
+export function mediaTypeRefusal(c: Context, types: readonly string[]): string | undefined {
+  const type = mediaType(c)
+  return type && types.includes(type) ? undefined : `expected Content-Type ${types.join(' or ')}, got ${type ?? 'none'}`
 }
 
 export const mediaType = (c: Context) => c.req.header('content-type')?.split(';')[0]?.trim().toLowerCase() || undefined

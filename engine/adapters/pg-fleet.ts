@@ -324,9 +324,15 @@ export class PgFleet {
 
   /** Applies one event to a run (a lapsed heartbeat, a timer, a cancel), waiting for the run's lock; then settles what ended meanwhile. */
   async apply(runId: string, event: StepEvent): Promise<void> {
-    const res = await this.#stepping(runId, () => this.#step(runId, event, {}))
+    await this.#applyThenDrain(runId, event, {})
+  }
+
+  /** One step of `event`, waiting for the run's lock; then what ended meanwhile is settled. Answers the step's state. */
+  async #applyThenDrain(runId: string, event: StepEvent, opts: Pick<ApplyOptions, 'holds'>): Promise<Cached | 'busy' | undefined> {
+    const res = await this.#stepping(runId, () => this.#step(runId, event, opts))
     // the event is committed: a failure to settle what ended meanwhile must not have it applied again (the sweep settles it)
     if (res?.more) await this.drain(runId, true).catch(() => {})
+    return res?.state
   }
 
   /**
@@ -336,9 +342,8 @@ export class PgFleet {
   async handOn(runId: string, key: string, fence: number): Promise<boolean> {
     let held = false
     const holds = (t: FleetTask | undefined) => void (held = t?.fence === fence && t.status === 'running')
-    const res = await this.#stepping(runId, () => this.#step(runId, { type: 'lost', key, fence }, { holds }))
-    if (res?.more) await this.drain(runId, true).catch(() => {})
-    return held && res?.state !== undefined && res.state !== 'busy'
+    const state = await this.#applyThenDrain(runId, { type: 'lost', key, fence }, { holds })
+    return held && state !== undefined && state !== 'busy'
   }
 
   /**
@@ -529,11 +534,12 @@ export class PgFleet {
    * does not take a live worker's tasks, or unlock its jobs, between its heartbeats. Answers the longest TTL recorded.
    */
   async alive(id: string, queueWorkers: string[], ttlMs: number): Promise<number> {
-    await this.db
+    const [row] = await this.db
       .insert(fleetWorkers)
       .values({ id, queueWorkers, heartbeatAt: sql`now()`, ttlMs })
       .onConflictDoUpdate({ target: fleetWorkers.id, set: { queueWorkers, heartbeatAt: sql`now()`, ttlMs } })
-    const [row] = await this.db.select({ longest: sql<number | null>`max(${fleetWorkers.ttlMs})` }).from(fleetWorkers)
+      // one statement per heartbeat: the longest TTL as recorded before it (this worker's own is counted below)
+      .returning({ longest: sql<number | null>`(select max(${fleetWorkers.ttlMs}) from ${fleetWorkers})` })
     return Math.max(ttlMs, Number(row?.longest ?? 0))
   }
 

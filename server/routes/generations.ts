@@ -5,7 +5,7 @@ import { WeftError } from '../../engine/errors.ts'
 import type { Decision } from '../../engine/ports.ts'
 import { runUsage } from '../../engine/usage.ts'
 import { artifactLinks, artifactResponse, decodeSegments, lookupArtifact } from '../artifacts.ts'
-import { accept, JSON_TYPES, jsonObject, mediaType, parse, readJson, readText } from '../request-body.ts'
+import { accept, JSON_TYPES, jsonObject, mediaTypeRefusal, parse, readJson, readText } from '../request-body.ts'
 import { CancelRequestSchema, DecisionSchema, flatConfig, GenerationRequestSchema, ListQuerySchema, RerunRequestSchema, toStartGeneration } from '../schemas.ts'
 import type { GenerationService } from '../service.ts'
 import { accepted, type Env, type RouteKit } from './kit.ts'
@@ -54,7 +54,8 @@ export function generationRoutes(kit: RouteKit): Hono<Env> {
     const id = c.req.param('id')
     // a body is optional; one that comes is JSON, checked like any other
     const text = await readText(c)
-    if (text !== '' && mediaType(c) !== 'application/json') throw new WeftError('UNSUPPORTED_MEDIA_TYPE', `expected Content-Type application/json, got ${mediaType(c) ?? 'none'}`)
+    const refused = text === '' ? undefined : mediaTypeRefusal(c, JSON_TYPES)
+    if (refused) throw new WeftError('UNSUPPORTED_MEDIA_TYPE', refused)
     const body = text === '' ? {} : parse(CancelRequestSchema, jsonObject(text))
     await mustGet(service, id)
     await service.cancel(id, body.reason)
